@@ -1,0 +1,119 @@
+"""`gateway serve | validate | twilio-sandbox`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from pathlib import Path
+
+from gateway.settings import SettingsError, load_settings
+
+log = logging.getLogger("gateway")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gateway", description="Synapse-compatible mediation gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="deploy the artifacts and serve them over HTTP")
+    serve.add_argument("--artifacts", metavar="DIR", help="folder with proxies/, sequences/, … (default: .)")
+    serve.add_argument("--host", help="listen address (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="listen port (default 8290, as in MI)")
+    serve.add_argument("--workers", type=int, help="worker processes sharing the port (default 1)")
+    serve.add_argument("--config", metavar="FILE", help="YAML settings file")
+
+    validate = commands.add_parser("validate", help="load every artifact without serving; exit 1 on problems")
+    validate.add_argument("artifacts", nargs="?", default=".", metavar="DIR")
+
+    sandbox = commands.add_parser("twilio-sandbox", help="run the local Twilio-compatible sandbox")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8299)
+    sandbox.add_argument("--config", metavar="FILE", help="accounts YAML (default: the bundled test account)")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "validate":
+        return _validate(Path(args.artifacts))
+    return _sandbox(args)
+
+
+def _validate(root: Path) -> int:
+    from gateway.deploy.loader import load
+
+    logging.basicConfig(level=logging.CRITICAL)  # the report below is the output
+    config = load(root)
+    for error in config.failed:
+        print(error)
+    ok = len(config.deployed)
+    print(f"{ok} artifact(s) OK, {len(config.failed)} problem(s)", file=sys.stderr)
+    return 1 if config.failed else 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config, artifacts=Path(args.artifacts) if args.artifacts else None,
+                                 host=args.host, port=args.port, workers=args.workers)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if settings.workers <= 1:
+        _run_worker(settings)
+        return 0
+    # Several processes share the listening port (SO_REUSEPORT), so all cores are used.
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_run_worker, args=(settings,), daemon=False) for _ in range(settings.workers)]
+    for worker in workers:
+        worker.start()
+
+    def stop(signum, _frame):
+        for worker in workers:
+            if worker.is_alive():
+                os.kill(worker.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for worker in workers:
+        worker.join()
+    return 0
+
+
+def _run_worker(settings) -> None:
+    from aiohttp import web
+
+    from gateway.deploy.loader import load
+    from gateway.masking import install_masking
+    from gateway.transport.server import create_app
+
+    install_masking(settings.secret_names, settings.log_level, settings.log_format)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # uvloop is optional (e.g. on Windows)
+        pass
+    config = load(settings.artifacts, settings=settings)  # logs each skipped artifact
+    log.info("deployed %d artifact(s) from %s; %d failed", len(config.deployed), settings.artifacts,
+             len(config.failed))
+    app = create_app(settings, config)
+    web.run_app(app, host=settings.host, port=settings.port, reuse_port=settings.workers > 1,
+                print=lambda _: log.info("listening on http://%s:%d (pid %d)", settings.host, settings.port,
+                                         os.getpid()),
+                access_log=None)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from connectors.twilio_rest.sandbox.server import main as sandbox_main
+
+    argv = ["--host", args.host, "--port", str(args.port)]
+    if args.config:
+        argv += ["--config", args.config]
+    return sandbox_main(argv) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per artifact kind or mediator family; each registers its factories on import."""

@@ -1,0 +1,70 @@
+"""Errors are data: deploy problems and mediation faults carry what, where and how to fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """Where a configuration element came from."""
+
+    path: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+
+@dataclass(slots=True)
+class DeployError(Exception):
+    """A problem found while loading an artifact; rendered as `path:line: element: reason`."""
+
+    location: SourceLocation
+    element: str
+    reason: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.location}: {self.element}: {self.reason}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class ExpressionError(ValueError):
+    """An XPath/JSONPath/template that cannot be compiled (raised at deploy time)."""
+
+
+# MI error codes (W: SynapseConstants; reference section 6.2).
+DEFAULT_ERROR = 0
+CONNECT_FAILED = 101503
+CONNECT_TIMEOUT = 101504
+ENDPOINT_KEY_MISSING = 305100
+MESSAGE_PARSING_ERROR = 601000
+
+
+class MediationError(Exception):
+    """A runtime fault that unwinds to the innermost fault handler.
+
+    `code` becomes ERROR_CODE; `message` ERROR_MESSAGE; `detail` ERROR_DETAIL.
+    `http_status` is an optional status hint (e.g. 413, or a connector's upstream status).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: int = DEFAULT_ERROR,
+        detail: str | None = None,
+        *,
+        http_status: int | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.detail = detail
+        self.http_status = http_status
+        # Optional payload to install as the message body before the fault sequence runs
+        # (a connector's upstream error JSON, for instance).
+        self.body = body
+        self.content_type = content_type

@@ -1,0 +1,59 @@
+"""The mediator contract: one small class per mediator with a single `async mediate(ctx) -> bool`.
+
+Returning False stops the enclosing flow (drop, respond, send in MI). Mediators are built once at
+deploy time by their factories and hold only compiled expressions and constants.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from gateway.errors import SourceLocation
+
+if TYPE_CHECKING:
+    from gateway.message.context import MessageContext
+
+
+class Mediator:
+    """Base class. `reads_body` marks content-aware mediators: the list mediator builds the payload
+    before the first of them runs (W: AbstractListMediator), so nothing else ever parses a body."""
+
+    __slots__ = ("location",)
+    tag: ClassVar[str] = ""
+    reads_body: bool = False
+
+    def __init__(self, location: SourceLocation | None = None) -> None:
+        self.location = location
+
+    async def mediate(self, ctx: MessageContext) -> bool:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.location or ''}>"
+
+
+class MediatorList(Mediator):
+    """An anonymous sequence: run the children in order until one stops the flow."""
+
+    __slots__ = ("children",)
+
+    def __init__(self, children: list[Mediator] | tuple[Mediator, ...], location: SourceLocation | None = None):
+        super().__init__(location)
+        self.children = tuple(children)
+
+    @property
+    def reads_body(self) -> bool:  # type: ignore[override]
+        return False  # children build on demand themselves
+
+    async def mediate(self, ctx: MessageContext) -> bool:
+        for child in self.children:
+            if child.reads_body and not ctx.payload.is_built:
+                await ctx.build()
+            if not await child.mediate(ctx):
+                return False
+        return True
+
+
+def needs_body(*expressions) -> bool:
+    """True when any of the compiled expressions/values may read the payload."""
+    return any(getattr(expr, "needs_body", False) for expr in expressions if expr is not None)

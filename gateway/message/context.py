@@ -1,0 +1,129 @@
+"""The message context: scoped properties, transport headers, the lazy payload and the fault stack."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from multidict import CIMultiDict, MultiDict
+
+from gateway.message import soap
+from gateway.message.payload import Payload
+
+if TYPE_CHECKING:
+    from gateway.mediators.base import Mediator
+    from gateway.runtime.configuration import Configuration
+    from gateway.runtime.services import Services
+
+
+@dataclass(slots=True)
+class Reply:
+    """What goes back to the client: a status, headers and a body (bytes or a stream of chunks)."""
+
+    status: int
+    headers: CIMultiDict[str]
+    body: bytes | None = None
+    stream: Any = None  # async iterator of chunks, for untouched pass-through bodies
+    on_done: Any = None  # called after the stream is copied (releases the backend connection)
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One client request and its eventual reply, shared by the request and response contexts."""
+
+    method: str
+    path: str  # the request path with query, e.g. /services/Foo/bar?x=1
+    client_kind: str  # payload kind of the client's request: soap11 | soap12 | pox | json | text | ...
+    accept: str | None
+    services: Services
+    reply: Reply | None = None
+    sent_out: bool = False  # a send/call left for a backend
+    faulted: bool = False
+    closing_tasks: list = field(default_factory=list)
+
+    @property
+    def client_is_soap(self) -> bool:
+        return self.client_kind in ("soap11", "soap12")
+
+
+class MessageContext:
+    """Per-message state. Properties in the default scope travel from request to response; axis2 ones
+    do not (reference §1.3)."""
+
+    __slots__ = ("properties", "axis2", "operation", "transport_headers", "func_stack", "payload",
+                 "is_response", "fault_stack", "exchange", "config", "proxy", "to", "query_params",
+                 "soap_action", "message_id", "headers_from_backend", "__weakref__")
+
+    def __init__(self, *, exchange: Exchange, config: Configuration, payload: Payload,
+                 transport_headers: CIMultiDict[str], proxy=None, to: str | None = None,
+                 query_params: MultiDict[str] | None = None, soap_action: str | None = None) -> None:
+        self.properties: dict[str, Any] = {}
+        self.axis2: dict[str, Any] = {}
+        self.operation: dict[str, Any] = {}
+        self.transport_headers = transport_headers
+        self.func_stack: list[dict[str, Any]] = []
+        self.payload = payload
+        self.is_response = False
+        self.fault_stack: list[Mediator] = []
+        self.exchange = exchange
+        self.config = config
+        self.proxy = proxy
+        self.to = to
+        self.query_params = query_params if query_params is not None else MultiDict()
+        self.soap_action = soap_action
+        self.message_id = f"urn:uuid:{uuid.uuid4()}"
+        # The transport headers came from a backend reply (relayed) rather than the client (echoed).
+        self.headers_from_backend = False
+
+    # -- the interface expressions read ----------------------------------------------------------
+    def local_entry(self, key: str) -> Any | None:
+        entry = self.config.local_entries.get(key)
+        return entry.value if entry is not None else None
+
+    @property
+    def envelope(self):
+        return self.payload.envelope
+
+    def payload_json(self) -> Any:
+        return self.payload.json_value()
+
+    @property
+    def message_format(self) -> str:
+        kind = self.payload.kind
+        if kind in ("soap11", "soap12"):
+            return kind
+        if kind == "empty" and self.exchange.method == "GET":
+            return "get"
+        return "pox"
+
+    def is_fault(self) -> bool:
+        if self.axis2.get("FAULT_MESSAGE") in (True, "true"):
+            return True
+        return self.payload.is_built and soap.is_fault(self.payload.envelope)
+
+    # -- helpers for mediators -------------------------------------------------------------------
+    async def build(self):
+        """Parse the body now (the first content-aware mediator calls this)."""
+        return await self.payload.build()
+
+    def replace_envelope(self, envelope) -> None:
+        self.payload.replace_envelope(envelope)
+
+    def set_message_type(self, media_type: str) -> None:
+        """messageType also rewrites ContentType and the Content-Type header (W: handleSpecialProperties)."""
+        self.axis2["messageType"] = media_type
+        self.axis2["ContentType"] = media_type
+        self.transport_headers["Content-Type"] = media_type
+
+    def response_context(self, payload: Payload, headers: CIMultiDict[str]) -> MessageContext:
+        """A fresh context for a backend reply: default-scope properties are copied, axis2 ones are not."""
+        reply = MessageContext(exchange=self.exchange, config=self.config, payload=payload,
+                               transport_headers=headers, proxy=self.proxy, to=None,
+                               query_params=self.query_params, soap_action=None)
+        reply.properties = dict(self.properties)
+        reply.operation = self.operation  # the operation context is shared by both directions
+        reply.is_response = True
+        reply.headers_from_backend = True
+        reply.message_id = self.message_id
+        return reply

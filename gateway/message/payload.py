@@ -1,0 +1,218 @@
+"""The lazy message payload: raw bytes (or an unread stream) plus a media type.
+
+Nothing is parsed until the first content-aware mediator asks for the envelope. An untouched payload
+is forwarded or returned byte-for-byte (or streamed, when it was never read at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qsl
+
+from lxml import etree
+
+from gateway.errors import MESSAGE_PARSING_ERROR, MediationError
+from gateway.message import soap
+
+# Payload parsing: no entities, no DTDs, no network, no huge trees.
+_PAYLOAD_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=False,
+)
+
+KIND_BY_MEDIA_TYPE = {
+    "text/xml": "soap11",
+    "application/soap+xml": "soap12",
+    "application/xml": "pox",
+    "application/json": "json",
+    "text/plain": "text",
+    "application/x-www-form-urlencoded": "form",
+    "": "empty",
+}
+STREAM_CHUNK = 64 * 1024
+
+
+class PayloadTooLarge(MediationError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body exceeds the configured limit of {limit} bytes", MESSAGE_PARSING_ERROR,
+                         "raise limits.max_body_bytes in the gateway config if this size is expected",
+                         http_status=413)
+
+
+def media_type_of(content_type: str | None) -> str:
+    if not content_type:
+        return ""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def kind_of(media_type: str) -> str:
+    kind = KIND_BY_MEDIA_TYPE.get(media_type)
+    if kind is not None:
+        return kind
+    if media_type.endswith("+json"):
+        return "json"
+    if media_type.endswith("+xml"):
+        return "pox"
+    return "binary"
+
+
+class Payload:
+    """Raw content plus, once built, the SOAP envelope that XPath sees."""
+
+    __slots__ = ("content_type", "media_type", "kind", "_raw", "_stream", "_length", "_limit", "_envelope",
+                 "_json", "modified", "builds")
+
+    def __init__(self, content_type: str | None, raw: bytes | None = None, *, stream=None,
+                 length: int | None = None, limit: int = 10 * 1024 * 1024) -> None:
+        self.content_type = content_type or ""
+        self.media_type = media_type_of(content_type)
+        self.kind = kind_of(self.media_type) if (raw or stream is not None or self.media_type) else "empty"
+        self._raw = raw
+        self._stream = stream
+        self._length = length
+        self._limit = limit
+        self._envelope: etree._Element | None = None
+        self._json = None
+        self.modified = False
+        self.builds = 0  # how many times the body was parsed: tests prove laziness with it
+
+    # -- raw access -------------------------------------------------------------------------------
+    @property
+    def is_read(self) -> bool:
+        return self._stream is None
+
+    @property
+    def is_built(self) -> bool:
+        return self._envelope is not None
+
+    @property
+    def declared_length(self) -> int | None:
+        return len(self._raw) if self._raw is not None else self._length
+
+    async def read(self) -> bytes:
+        """The whole body, buffered (bounded by the size limit)."""
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            if self._length is not None and self._length > self._limit:
+                raise PayloadTooLarge(self._limit)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in stream.iter_chunked(STREAM_CHUNK):
+                size += len(chunk)
+                if size > self._limit:
+                    raise PayloadTooLarge(self._limit)
+                chunks.append(chunk)
+            self._raw = b"".join(chunks)
+        return self._raw or b""
+
+    def iter_stream(self) -> AsyncIterator[bytes] | None:
+        """An unread body as chunks, for pass-through streaming (consumes it)."""
+        if self._stream is None:
+            return None
+        stream, self._stream = self._stream, None
+        return stream.iter_chunked(STREAM_CHUNK)
+
+    @property
+    def raw(self) -> bytes | None:
+        return self._raw
+
+    # -- building ---------------------------------------------------------------------------------
+    async def build(self) -> etree._Element:
+        if self._envelope is None:
+            raw = await self.read()
+            self._envelope = self._build(raw)
+            self.builds += 1
+        return self._envelope
+
+    @property
+    def envelope(self) -> etree._Element:
+        if self._envelope is None:
+            raise RuntimeError("payload not built: call `await ctx.build()` before reading the body")
+        return self._envelope
+
+    def _build(self, raw: bytes) -> etree._Element:
+        kind = self.kind
+        if kind == "empty" or not raw.strip():
+            return soap.new_envelope("soap12" if kind == "soap12" else "soap11")
+        if kind in ("soap11", "soap12"):
+            root = parse_xml(raw)
+            version = soap.SOAP_NAMESPACES.get(etree.QName(root).namespace or "")
+            if etree.QName(root).localname != "Envelope" or version is None:
+                raise MediationError("Error while building the message: the body is not a SOAP envelope",
+                                     MESSAGE_PARSING_ERROR, f"Content-Type {self.media_type} requires a SOAP "
+                                     "Envelope; send application/xml for plain XML")
+            return root
+        if kind == "pox":
+            return soap.wrap(parse_xml(raw))
+        if kind == "json":
+            from gateway.message.json_xml import JsonConversionError, json_bytes_to_xml
+
+            try:
+                return soap.wrap(json_bytes_to_xml(raw))
+            except JsonConversionError as exc:
+                raise MediationError(f"Error while building the message: malformed JSON: {exc}",
+                                     MESSAGE_PARSING_ERROR, "send a valid JSON document") from None
+        if kind == "text":
+            text = etree.Element(f"{{{soap.PAYLOAD_NS}}}text", nsmap={None: soap.PAYLOAD_NS})
+            text.text = decode_text(raw, self.content_type)
+            return soap.wrap(text)
+        if kind == "form":
+            values = etree.Element("xformValues")
+            for name, value in parse_qsl(decode_text(raw, self.content_type), keep_blank_values=True):
+                try:
+                    etree.SubElement(values, name).text = value
+                except ValueError:
+                    raise MediationError(f"form field name '{name}' is not a valid XML name",
+                                         MESSAGE_PARSING_ERROR) from None
+            return soap.wrap(values)
+        import base64
+
+        binary = etree.Element(f"{{{soap.PAYLOAD_NS}}}binary", nsmap={"ns": soap.PAYLOAD_NS})
+        binary.text = base64.b64encode(raw).decode("ascii")
+        return soap.wrap(binary)
+
+    # -- mutation ---------------------------------------------------------------------------------
+    def replace_envelope(self, envelope: etree._Element) -> None:
+        """A mediator changed the message: the original bytes no longer describe it."""
+        self._envelope = envelope
+        self._json = None
+        self.modified = True
+
+    def mark_modified(self) -> None:
+        self._json = None
+        self.modified = True
+
+    def json_value(self):
+        """The payload as a JSON value (json-eval); XML payloads are converted as MI does."""
+        if self._json is None:
+            from gateway.message import json_xml
+
+            first = soap.first_body_element(self.envelope)
+            self._json = (json_xml.xml_to_json_value(first) if first is not None else None,)
+        return self._json[0]
+
+
+def parse_xml(raw: bytes) -> etree._Element:
+    try:
+        root = etree.fromstring(raw, _PAYLOAD_PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise MediationError(f"Error while building the message: malformed XML: {exc.msg}",
+                             MESSAGE_PARSING_ERROR, "send a well-formed XML document") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise MediationError("Error while building the message: DOCTYPE declarations are not allowed",
+                             MESSAGE_PARSING_ERROR, "remove the <!DOCTYPE …>; entities and DTDs are never "
+                             "resolved by this gateway")
+    return root
+
+
+def decode_text(raw: bytes, content_type: str) -> str:
+    charset = "utf-8"
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            charset = value.strip('"')
+    try:
+        return raw.decode(charset)
+    except (LookupError, UnicodeDecodeError):
+        raise MediationError(f"Error while building the message: body is not valid {charset}",
+                             MESSAGE_PARSING_ERROR) from None

@@ -1,0 +1,71 @@
+"""The deployed configuration: an immutable snapshot of every artifact, built at deploy time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from gateway.errors import DeployError, SourceLocation
+
+if TYPE_CHECKING:
+    from gateway.mediators.base import Mediator, MediatorList
+
+
+@dataclass(frozen=True, slots=True)
+class LocalEntry:
+    key: str
+    value: Any  # str text, or an lxml element for XML entries
+    location: SourceLocation
+    src: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A sequence template: `<template name><parameter name/>…<sequence>…</sequence></template>`."""
+
+    name: str
+    parameters: tuple[tuple[str, bool, str | None], ...]  # (name, mandatory, default)
+    body: MediatorList
+    location: SourceLocation
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyService:
+    name: str
+    location: SourceLocation
+    transports: tuple[str, ...] = ("http", "https")
+    start_on_load: bool = True
+    statistics: bool = False
+    trace: bool = False
+    description: str | None = None
+    in_sequence: Mediator | None = None  # inline MediatorList, or a SequenceRef for a named one
+    out_sequence: Mediator | None = None
+    fault_sequence: Mediator | None = None
+    fault_handler: Mediator | None = None  # what the proxy pushes on the fault stack (never None once built)
+    endpoint: Any = None  # an Endpoint (inline, or a reference resolved per request)
+    parameters: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    publish_wsdl: Any = None  # gateway.transport.wsdl.PublishedWsdl when configured
+
+
+@dataclass(frozen=True, slots=True)
+class DeployedArtifact:
+    kind: str
+    name: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Configuration:
+    proxies: MappingProxyType
+    sequences: MappingProxyType
+    endpoints: MappingProxyType
+    local_entries: MappingProxyType
+    templates: MappingProxyType
+    deployed: tuple[DeployedArtifact, ...] = ()
+    failed: tuple[DeployError, ...] = ()
+
+    @staticmethod
+    def empty() -> Configuration:
+        empty = MappingProxyType({})
+        return Configuration(empty, empty, empty, empty, empty)

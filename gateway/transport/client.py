@@ -1,0 +1,90 @@
+"""Outgoing HTTP: one pooled ClientSession for the whole gateway. Transport failures become MI's
+error codes: 101503 (connection failed) and 101504 (timeout)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import aiohttp
+from multidict import CIMultiDict
+
+from gateway.errors import CONNECT_FAILED, CONNECT_TIMEOUT, MediationError
+from gateway.message import formats
+from gateway.message.payload import Payload
+
+if TYPE_CHECKING:
+    from gateway.message.context import MessageContext
+
+log = logging.getLogger("gateway.endpoint")
+
+_HOP_BY_HOP = frozenset(h.lower() for h in (
+    "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "TE", "Trailer", "Upgrade",
+    "Expect", "Proxy-Authorization", "Proxy-Connection", "Content-Type", "Accept-Encoding",
+))
+# Replies up to this size are read at once (fewer awaits); bigger or unknown ones are streamed.
+_BUFFER_REPLY_UP_TO = 256 * 1024
+
+
+def new_session() -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
+    return aiohttp.ClientSession(connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
+                                 skip_auto_headers=("User-Agent",))
+
+
+async def exchange(ctx: MessageContext, *, url: str, method: str, media: str | None,
+                   timeout: float) -> MessageContext:
+    """Send the current message to `url` and return the reply as a fresh response context."""
+    session = ctx.exchange.services.http
+    assert session is not None, "the HTTP client session is created at start-up"
+    headers = CIMultiDict()
+    for name, value in ctx.transport_headers.items():
+        if name.lower() not in _HOP_BY_HOP:
+            headers.add(name, value)
+    data = None
+    if method not in ("GET", "DELETE", "HEAD") or ctx.payload.kind != "empty":
+        if method in ("GET", "HEAD"):
+            data = None
+        else:
+            media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or "application/xml"
+            await formats.prepare(ctx, media)
+            body, stream, ctype, _ = formats.serialise(ctx, media)
+            data = stream if stream is not None else body
+            if ctype:
+                headers["Content-Type"] = ctype
+            if media == "text/xml" and "SOAPAction" not in headers:
+                headers["SOAPAction"] = f'"{ctx.soap_action or ""}"'
+    try:
+        async with asyncio.timeout(timeout):
+            response = await session.request(method, url, data=data, headers=headers, allow_redirects=False)
+            length = response.content_length
+            if length is not None and length <= _BUFFER_REPLY_UP_TO or response.status in (204, 304):
+                raw = await response.read()
+                response.release()
+                payload = Payload(response.headers.get("Content-Type"), raw,
+                                  limit=ctx.exchange.services.settings.max_body_bytes)
+            else:
+                payload = Payload(response.headers.get("Content-Type"), stream=response.content, length=length,
+                                  limit=ctx.exchange.services.settings.max_body_bytes)
+                ctx.exchange.closing_tasks.append(response.release)
+    except TimeoutError:
+        raise MediationError("Send timeout", CONNECT_TIMEOUT,
+                             f"no reply from {url} within {timeout:g} s; raise the endpoint <timeout> "
+                             "or check the backend") from None
+    except (aiohttp.ClientConnectionError, OSError) as exc:
+        raise MediationError("Error connecting to the back end", CONNECT_FAILED,
+                             f"{method} {url}: {exc}") from None
+    ctx.exchange.sent_out = True
+    reply_headers = CIMultiDict(response.headers)
+    reply = ctx.response_context(payload, reply_headers)
+    reply.axis2["HTTP_SC"] = response.status
+    reply.axis2["HTTP_SC_DESC"] = response.reason or ""
+    if payload.media_type:
+        reply.axis2["messageType"] = payload.media_type
+        reply.axis2["_initialMessageType"] = payload.media_type
+    elif ctx.axis2.get("messageType"):
+        reply.axis2["messageType"] = ctx.axis2["messageType"]
+    if response.status >= 400:
+        reply.axis2["FAULT_MESSAGE"] = "true"
+    return reply

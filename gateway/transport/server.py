@@ -1,0 +1,191 @@
+"""The HTTP transport: /services/NAME[/...] → proxy flow, ?wsdl, /healthz; anything else → `main`."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import unquote
+
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.message.context import Exchange, MessageContext, Reply
+from gateway.message.errors import client_media_type, error_reply
+from gateway.message.payload import Payload, kind_of, media_type_of
+from gateway.runtime import engine
+from gateway.runtime.configuration import Configuration
+from gateway.runtime.services import Services
+from gateway.settings import Settings
+from gateway.transport import client
+
+log = logging.getLogger("gateway.http")
+
+CONFIG = web.AppKey("config", Configuration)
+SERVICES = web.AppKey("services", Services)
+# Bodies up to this size are read in one go; larger or unknown-length ones stay a stream until needed.
+_READ_EAGERLY_UP_TO = 256 * 1024
+
+
+def create_app(settings: Settings, config: Configuration) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    services = Services(settings=settings)
+    app[CONFIG] = config
+    app[SERVICES] = services
+    app.on_startup.append(_startup)
+    app.on_cleanup.append(_cleanup)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_route("*", "/services/{name}", handle_service)
+    app.router.add_route("*", "/services/{name}/{tail:.*}", handle_service)
+    app.router.add_route("*", "/{tail:.*}", handle_unknown)
+    return app
+
+
+async def _startup(app: web.Application) -> None:
+    services = app[SERVICES]
+    services.http = client.new_session()
+    from gateway.deploy.loader import default_connector_registry
+
+    registry = default_connector_registry()
+    if registry is not None:
+        services.connectors = await registry.start(services)
+
+
+async def _cleanup(app: web.Application) -> None:
+    services = app[SERVICES]
+    for runtime in services.connectors.values():
+        close = getattr(runtime, "close", None)
+        if close is not None:
+            await close()
+    if services.http is not None:
+        await services.http.close()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    body = {
+        "status": "ok",
+        "deployed": [{"kind": a.kind, "name": a.name, "path": a.path} for a in config.deployed],
+        "failed": [{"path": e.location.path, "line": e.location.line, "element": e.element,
+                    "reason": e.reason, "hint": e.hint} for e in config.failed],
+    }
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def handle_service(request: web.Request) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    name = request.match_info["name"]
+    proxy = config.proxies.get(name)
+    if proxy is None:
+        return await _mediate(request, None)
+    if "http" not in proxy.transports:
+        log.warning("proxy '%s' does not expose the http transport (transports=%s)", name,
+                    ",".join(proxy.transports))
+        return web.Response(status=404)
+    if request.method == "GET" and ("wsdl" in request.query or "WSDL" in request.query):
+        from gateway.transport.wsdl import wsdl_response
+
+        return await wsdl_response(request, proxy)
+    if not proxy.start_on_load:
+        return _stopped(request, proxy.name)
+    return await _mediate(request, proxy)
+
+
+async def handle_unknown(request: web.Request) -> web.StreamResponse:
+    return await _mediate(request, None)
+
+
+def _stopped(request: web.Request, name: str) -> web.Response:
+    """A proxy deployed with startOnLoad="false" answers 503 in the client's format."""
+    exchange, ctx = _context(request, None, Payload(None, b""))
+    ctx.properties["ERROR_CODE"] = 503
+    ctx.properties["ERROR_MESSAGE"] = f"Proxy service '{name}' is stopped (startOnLoad=\"false\")"
+    ctx.axis2["HTTP_SC"] = 503
+    return _to_response(error_reply(ctx))
+
+
+def _context(request: web.Request, proxy, payload: Payload) -> tuple[Exchange, MessageContext]:
+    services = request.app[SERVICES]
+    config = request.app[CONFIG]
+    content_type = request.headers.get("Content-Type")
+    media = media_type_of(content_type)
+    kind = kind_of(media) if media else "empty"
+    exchange = Exchange(request.method, request.path_qs, kind, request.headers.get("Accept"), services)
+    soap_action = request.headers.get("SOAPAction")
+    if soap_action is not None:
+        soap_action = soap_action.strip('"')
+    elif kind == "soap12":
+        for part in (content_type or "").split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "action":
+                soap_action = value.strip('"')
+    ctx = MessageContext(exchange=exchange, config=config, payload=payload,
+                         transport_headers=CIMultiDict(request.headers), proxy=proxy, to=request.path_qs,
+                         query_params=request.query.copy(), soap_action=soap_action)
+    props = ctx.properties
+    props["TRANSPORT_IN_NAME"] = "http"
+    props["IsClientDoingREST"] = "false" if exchange.client_is_soap else "true"
+    props["IsClientDoingSOAP11"] = "true" if kind == "soap11" else "false"
+    props["CLIENT_MESSAGE_TYPE"] = client_media_type(exchange, media)  # extension: see conformance
+    if proxy is not None:
+        props["proxy.name"] = proxy.name
+    axis2 = ctx.axis2
+    axis2["HTTP_METHOD"] = request.method
+    axis2["TransportInURL"] = request.path_qs
+    if media:
+        axis2["messageType"] = media
+        axis2["ContentType"] = content_type
+        axis2["_initialMessageType"] = media
+    tail = request.match_info.get("tail") if proxy is not None else None
+    postfix = ("/" + tail if tail else "") + (("?" + request.query_string) if request.query_string else "")
+    if postfix:
+        axis2["REST_URL_POSTFIX"] = unquote(postfix) if "%2F" not in postfix else postfix
+    if kind == "empty":
+        axis2["NO_ENTITY_BODY"] = "true"
+    return exchange, ctx
+
+
+async def _mediate(request: web.Request, proxy) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    limit = services.settings.max_body_bytes
+    length = request.content_length
+    if not request.body_exists:
+        payload = Payload(request.headers.get("Content-Type"), b"", limit=limit)
+    elif length is not None and length <= _READ_EAGERLY_UP_TO:
+        payload = Payload(request.headers.get("Content-Type"), await request.read(), limit=limit)
+    else:
+        payload = Payload(request.headers.get("Content-Type"), stream=request.content, length=length, limit=limit)
+    exchange, ctx = _context(request, proxy, payload)
+    try:
+        if proxy is None:
+            await engine.mediate_main(ctx)
+        else:
+            await engine.mediate_proxy(proxy, ctx)
+        reply = exchange.reply
+        if reply is None:
+            # Nothing was written: MI answers 202. After a handled fault we answer the error instead
+            # (MI would answer 202 or hang; a client must never be left waiting).
+            reply = error_reply(ctx) if exchange.faulted else Reply(202, CIMultiDict(), b"")
+        return await _write(request, reply)
+    except Exception:
+        log.exception("unexpected failure while mediating %s %s", request.method, request.path_qs)
+        ctx.properties.setdefault("ERROR_CODE", 0)
+        ctx.properties["ERROR_MESSAGE"] = "Internal gateway error"
+        return _to_response(error_reply(ctx))
+    finally:
+        for close in exchange.closing_tasks:
+            close()
+
+
+def _to_response(reply: Reply) -> web.Response:
+    return web.Response(status=reply.status, headers=reply.headers, body=reply.body or b"")
+
+
+async def _write(request: web.Request, reply: Reply) -> web.StreamResponse:
+    if reply.stream is None:
+        return _to_response(reply)
+    response = web.StreamResponse(status=reply.status, headers=reply.headers)
+    await response.prepare(request)
+    async for chunk in reply.stream:
+        await response.write(chunk)
+    await response.write_eof()
+    return response

@@ -1,0 +1,118 @@
+"""Deployment: fail-safe loading, duplicates, unknown elements, `gateway validate`, /healthz (§7)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import orjson
+
+from gateway.cli import main as cli
+from tests.conftest import write_artifacts
+
+S = 'xmlns="http://ws.apache.org/ns/synapse"'
+GOOD = f'<proxy {S} name="Good"><target><inSequence><respond/></inSequence></target></proxy>'
+
+
+async def test_fail_safe_start_with_one_bad_file_among_good_ones(gateway):
+    client = await gateway({
+        "proxies/Good.xml": GOOD,
+        "proxies/Broken.xml": f'<proxy {S} name="Broken"><target><inSequence><respond></inSequence></target>',
+        "proxies/Typo.xml": f'<proxy {S} name="Typo"><target><inSequence><respnd/></inSequence></target></proxy>',
+    })
+    response = await client.post("/services/Good", data=b"<a/>", headers={"Content-Type": "application/xml"})
+    assert response.status == 200
+    health = orjson.loads(await (await client.get("/healthz")).read())
+    assert health["status"] == "ok"
+    assert {"kind": "proxy", "name": "Good"}.items() <= health["deployed"][-1].items() or any(
+        a["name"] == "Good" for a in health["deployed"])
+    failed = {f["path"].rsplit("/", 1)[-1]: f for f in health["failed"]}
+    assert set(failed) == {"Broken.xml", "Typo.xml"}
+    assert failed["Typo.xml"]["element"] == "respnd" and failed["Typo.xml"]["line"] == 1
+    assert "respond" in failed["Typo.xml"]["hint"]
+    assert (await client.post("/services/Typo", data=b"<a/>")).status == 404
+
+
+def test_validate_reports_path_line_element_reason_and_did_you_mean(tmp_path, capsys):
+    root = write_artifacts(tmp_path, {
+        "proxies/Good.xml": GOOD,
+        "proxies/Typo.xml": f"""
+            <proxy {S} name="Typo">
+              <target>
+                <inSequence>
+                  <property name="a" expresion="//a"/>
+                </inSequence>
+              </target>
+            </proxy>""",
+        "sequences/s.xml": f"""
+            <sequence {S} name="s">
+              <lgo level="full"/>
+            </sequence>""",
+    }, with_defaults=False)
+    assert cli(["validate", str(root)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    typo = next(line for line in out if "Typo.xml" in line)
+    assert ":4: property: unknown attribute 'expresion'" in typo and "did you mean 'expression'?" in typo
+    seq = next(line for line in out if "s.xml" in line)
+    assert ":2: lgo: unknown mediator 'lgo'" in seq and "did you mean 'log'?" in seq
+
+
+def test_validate_exit_code_zero_when_everything_loads(tmp_path, capsys):
+    root = write_artifacts(tmp_path, {"proxies/Good.xml": GOOD})
+    assert cli(["validate", str(root)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_validate_the_shipped_artifacts_via_the_console_script():
+    result = subprocess.run([sys.executable, "-m", "gateway", "validate", "."], capture_output=True, text=True,
+                            cwd=str(__import__("tests.conftest").conftest.REPO), timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 problem(s)" in result.stderr
+
+
+def test_duplicate_names_and_wrong_namespace_and_unknown_root(tmp_path, capsys):
+    root = write_artifacts(tmp_path, {
+        "proxies/A.xml": GOOD,
+        "proxies/B.xml": GOOD,
+        "proxies/NoNs.xml": '<proxy name="X"><target><inSequence><respond/></inSequence></target></proxy>',
+        "sequences/api.xml": f'<api {S} name="x" context="/x"/>',
+        "sequences/odd.xml": f'<sequense {S} name="x"/>',
+    }, with_defaults=False)
+    assert cli(["validate", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "B.xml:1: proxy: proxy named 'Good' already exists (defined in" in out
+    assert "NoNs.xml:1: proxy: element is in namespace ''" in out
+    assert "api.xml:1: api: REST APIs are not supported yet" in out
+    assert "did you mean 'sequence'?" in out
+
+
+def test_proxy_structure_errors(tmp_path, capsys):
+    root = write_artifacts(tmp_path, {
+        "proxies/NoTarget.xml": f'<proxy {S} name="NoTarget"/>',
+        "proxies/Empty.xml": f'<proxy {S} name="Empty"><target/></proxy>',
+        "proxies/NoName.xml": f'<proxy {S}><target><inSequence><respond/></inSequence></target></proxy>',
+        "proxies/BadChild.xml": f'<proxy {S} name="B"><targt/></proxy>',
+        "proxies/UnknownConnector.xml": f'<proxy {S} name="U"><target><inSequence><nosuch.op/></inSequence>'
+                                        "</target></proxy>",
+    }, with_defaults=False)
+    assert cli(["validate", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "Target is required for a Proxy service definition" in out
+    assert "must declare either an inSequence or endpoint or both" in out
+    assert "the 'name' attribute is required" in out
+    assert "unknown proxy child <targt>" in out and "did you mean 'target'?" in out
+    assert "UnknownConnector.xml:1: nosuch.op:" in out
+
+
+def test_config_files_never_resolve_entities(tmp_path, capsys):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    root = write_artifacts(tmp_path, {
+        "proxies/X.xml": f'<?xml version="1.0"?><!DOCTYPE proxy [<!ENTITY x SYSTEM "file://{secret}">]>'
+                         f'<proxy {S} name="X"><description>&x;</description><target><inSequence><respond/>'
+                         "</inSequence></target></proxy>",
+    }, with_defaults=False)
+    assert cli(["validate", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "DOCTYPE declarations are not allowed" in out
+    assert "TOP-SECRET" not in out

@@ -1,0 +1,45 @@
+"""Hostile payloads: no entity resolution, no DTDs, no file reads (reference: security by default)."""
+
+from __future__ import annotations
+
+S = 'xmlns="http://ws.apache.org/ns/synapse"'
+PROXY = {"proxies/P.xml": f'<proxy {S} name="P"><target><inSequence><property name="v" expression="//a"/>'
+                          '<header name="X-V" scope="transport" expression="$ctx:v"/><respond/></inSequence>'
+                          '<faultSequence><property name="HTTP_SC" value="400" scope="axis2"/>'
+                          '<header name="X-Code" scope="transport" expression="get-property(\'ERROR_CODE\')"/>'
+                          '<header name="X-Message" scope="transport" expression="get-property(\'ERROR_MESSAGE\')"/>'
+                          "<respond/></faultSequence></target></proxy>"}
+
+
+async def test_xxe_payload_is_rejected_without_reading_the_file(gateway, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT")
+    xxe = (f'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file://{secret}">]><a>&x;</a>').encode()
+    client = await gateway(PROXY)
+    response = await client.post("/services/P", data=xxe, headers={"Content-Type": "application/xml"})
+    body = await response.read()
+    assert response.status == 400
+    assert response.headers["X-Code"] == "601000"
+    assert "DOCTYPE" in response.headers["X-Message"]
+    assert b"TOP-SECRET" not in body and "TOP-SECRET" not in str(response.headers)
+
+
+async def test_entity_expansion_bomb_is_rejected(gateway):
+    bomb = ('<?xml version="1.0"?><!DOCTYPE a [<!ENTITY l0 "lol">'
+            + "".join(f'<!ENTITY l{i} "{"&l" + str(i - 1) + ";" * 1}{("&l" + str(i - 1) + ";") * 9}">'
+                      for i in range(1, 10))
+            + "]><a>&l9;</a>").encode()
+    client = await gateway(PROXY)
+    response = await client.post("/services/P", data=bomb, headers={"Content-Type": "application/xml"})
+    assert response.status == 400
+    assert response.headers["X-Code"] == "601000"
+    assert len(await response.read()) < 10_000
+
+
+async def test_soap_envelope_with_doctype_is_rejected(gateway):
+    envelope = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x "y">]><soapenv:Envelope '
+                b'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><a>&x;</a>'
+                b"</soapenv:Body></soapenv:Envelope>")
+    client = await gateway(PROXY)
+    response = await client.post("/services/P", data=envelope, headers={"Content-Type": "text/xml"})
+    assert response.headers["X-Code"] == "601000"
