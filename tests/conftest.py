@@ -57,7 +57,7 @@ def backend(aiohttp_server):
         if callable(handlers):
             handlers = {"/{tail:.*}": handlers}
         received: list[dict] = []
-        app = web.Application()
+        app = web.Application(client_max_size=1024**3)
 
         def recording(handler):
             async def wrapped(request: web.Request):

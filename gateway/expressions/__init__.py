@@ -1,0 +1,44 @@
+"""The expression layer: Synapse XPath, `json-eval()` JSONPath and `{...}` dynamic values.
+
+Everything is compiled once at deploy time (errors raise gateway.errors.ExpressionError) and
+evaluated per message against a duck-typed message context (see gateway/message/context.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from gateway.errors import ExpressionError
+
+from ._core import SYSTEM_PROPERTIES, Expression, JsonValue, java_double, to_synapse_string
+from .jsonpath import JsonPathExpression, compile_jsonpath
+from .values import Value, compile_value
+from .xpath import XPathExpression, compile_xpath
+
+__all__ = [
+    "SYSTEM_PROPERTIES",
+    "Expression",
+    "JsonPathExpression",
+    "JsonValue",
+    "Value",
+    "XPathExpression",
+    "compile_expression",
+    "compile_jsonpath",
+    "compile_value",
+    "compile_xpath",
+    "java_double",
+    "to_synapse_string",
+]
+
+
+def compile_expression(text: str, namespaces: Mapping[str, str] | None = None) -> Expression:
+    """`json-eval(<path>)` (the whole text) → JSONPath; anything else → Synapse XPath 1.0.
+
+    `namespaces` are the prefixed declarations in scope on the mediator element (the default
+    namespace is never used for XPath)."""
+    stripped = text.strip()
+    if stripped.startswith("json-eval("):
+        if not stripped.endswith(")"):
+            raise ExpressionError(f"json-eval( without a closing ')' in {text!r}")
+        return compile_jsonpath(stripped[len("json-eval(") : -1], text)
+    return compile_xpath(text, namespaces)

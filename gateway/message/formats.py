@@ -1,8 +1,21 @@
 """Writing the reply: choose the format (messageType, SOAP alignment, Accept extension), the status
-(reference §2) and serialise the payload. Untouched payloads go back byte-for-byte."""
+(reference §2, §4.2) and serialise the payload. Untouched payloads go back byte-for-byte.
+
+Rules, in order (docs/conformance/content.md):
+1. A SOAP 1.1 client always gets SOAP 1.1 (text/xml), a SOAP 1.2 client SOAP 1.2, whatever the payload
+   (W: Axis2Sender.doSOAPFormatConversion). A JSON payload's `<jsonObject>` with a single child is unwrapped
+   so the Body holds the real element.
+2. Otherwise the axis2 `messageType` decides (it starts as the request's or the backend reply's type;
+   payloadFactory switches it).
+3. Extension: when the flow did not choose `messageType` itself (it still holds the transport's value or
+   payloadFactory's automatic one), the client's `Accept` header picks among application/json,
+   application/xml, text/xml and application/soap+xml (q-values honoured; wildcards keep the current type).
+4. A REST client receiving a SOAP fault gets `<Exception>` (or `{"Exception": …}` as JSON), status 500.
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -26,42 +39,95 @@ _NOT_RELAYED = frozenset(h.lower() for h in (
 ))
 
 ACCEPTABLE = ("application/json", "application/xml", "text/xml", "application/soap+xml")
+# axis2 keys (private to the gateway) recording messageType values the flow did not choose itself.
+INITIAL_MESSAGE_TYPE = "_initialMessageType"  # set by the transport (request / backend reply)
+AUTO_MESSAGE_TYPE = "_autoMessageType"  # set by payloadFactory's automatic switch
+PROCESSING_FAULT = "_processingFault"  # W: setProcessingFault (makefault pox): status 500
 
 
-def negotiate_accept(accept: str | None) -> str | None:
-    """Our extension: pick the best supported media type from Accept (q-values honoured)."""
-    if not accept:
-        return None
-    best, best_q = None, 0.0
+def _accept_entries(accept: str) -> list[tuple[str, float, int]]:
+    entries: list[tuple[str, float, int]] = []
     for position, item in enumerate(accept.split(",")):
         parts = item.strip().split(";")
         media = parts[0].strip().lower()
+        if not media:
+            continue
         q = 1.0
         for param in parts[1:]:
             key, _, value = param.strip().partition("=")
-            if key == "q":
+            if key.strip().lower() == "q":
                 try:
-                    q = float(value)
+                    q = min(max(float(value.strip()), 0.0), 1.0)
                 except ValueError:
                     q = 0.0
-        if media in ACCEPTABLE and q > best_q:
-            best, best_q = media, q
-        del position
+        entries.append((media, q, position))
+    return entries
+
+
+def _q_of(entries: list[tuple[str, float, int]], media: str) -> float | None:
+    """The q of the most specific Accept range matching `media` (RFC 9110 §12.5.1), None if none does."""
+    major = media.split("/", 1)[0]
+    best: tuple[int, float] | None = None
+    for candidate, q, _ in entries:
+        if candidate == media:
+            specificity = 2
+        elif candidate == f"{major}/*":
+            specificity = 1
+        elif candidate == "*/*":
+            specificity = 0
+        else:
+            continue
+        if best is None or specificity > best[0]:
+            best = (specificity, q)
+    return None if best is None else best[1]
+
+
+def negotiate_accept(accept: str | None, current: str | None = None) -> str | None:
+    """Our extension: the supported media type the client explicitly prefers, or None to keep `current`.
+
+    Only types named in Accept can be picked (wildcards express no preference); the current type is kept
+    when Accept rates it at least as high as the best named one. Ties between named types go to the
+    first listed."""
+    if not accept:
+        return None
+    entries = _accept_entries(accept)
+    named = {media: (q, position) for media, q, position in entries if media in ACCEPTABLE and q > 0}
+    if not named:
+        return None
+    best = min(named, key=lambda media: (-named[media][0], named[media][1]))
+    if current:
+        current_q = _q_of(entries, media_type_of(current))
+        if current_q is not None and current_q >= named[best][0]:
+            return None
     return best
 
 
+def flow_chose_message_type(ctx: MessageContext) -> bool:
+    """True when messageType holds a value the flow set itself (not the transport's or payloadFactory's)."""
+    value = ctx.axis2.get("messageType")
+    if value in (None, ""):
+        return False
+    media = media_type_of(str(value))
+    return media not in (ctx.axis2.get(INITIAL_MESSAGE_TYPE), ctx.axis2.get(AUTO_MESSAGE_TYPE))
+
+
 def output_media_type(ctx: MessageContext) -> str:
-    message_type = ctx.axis2.get("messageType")
     exchange = ctx.exchange
     if exchange.client_kind == "soap11":
         return "text/xml"
     if exchange.client_kind == "soap12":
         return "application/soap+xml"
-    if message_type is None or message_type == ctx.axis2.get("_initialMessageType"):
-        negotiated = negotiate_accept(exchange.accept)
+    message_type = ctx.axis2.get("messageType")
+    current = media_type_of(str(message_type)) if message_type else (ctx.payload.media_type or "application/xml")
+    if exchange.accept and not flow_chose_message_type(ctx):
+        negotiated = negotiate_accept(exchange.accept, current)
         if negotiated is not None:
             return negotiated
-    return str(message_type) if message_type else (ctx.payload.media_type or "application/xml")
+    return current
+
+
+def is_processing_fault(ctx: MessageContext) -> bool:
+    return bool(ctx.axis2.get(PROCESSING_FAULT))
 
 
 def status_of(ctx: MessageContext, is_fault: bool) -> int:
@@ -71,7 +137,7 @@ def status_of(ctx: MessageContext, is_fault: bool) -> int:
             return int(explicit)
         except (TypeError, ValueError):
             pass
-    if is_fault and str(ctx.axis2.get("FAULTS_AS_HTTP_200", "")).lower() != "true":
+    if (is_fault or is_processing_fault(ctx)) and str(ctx.axis2.get("FAULTS_AS_HTTP_200", "")).lower() != "true":
         return 500
     return 200
 
@@ -81,8 +147,8 @@ def build_reply(ctx: MessageContext) -> Reply:
     from gateway.message.context import Reply
 
     media = output_media_type(ctx)
-    headers = CIMultiDict()
-    skip = _NOT_RELAYED if ctx.is_response else _NOT_ECHOED
+    headers: CIMultiDict[str] = CIMultiDict()
+    skip = _NOT_RELAYED if ctx.headers_from_backend else _NOT_ECHOED
     for name, value in ctx.transport_headers.items():
         if name.lower() not in skip:
             headers.add(name, value)
@@ -95,14 +161,23 @@ def build_reply(ctx: MessageContext) -> Reply:
     return Reply(status, headers, body, stream=stream)
 
 
+def _passes_through(ctx: MessageContext, target: str) -> bool:
+    """An unmodified payload already in the target format goes out as its original bytes. A built JSON
+    payload still counts as unmodified (W: JsonUtil.writeAsJson re-emits the original JSON stream)."""
+    payload = ctx.payload
+    if payload.modified or not _same_format(payload.kind, target):
+        return False
+    return not payload.is_built or payload.kind == "json"
+
+
 def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, object, str | None, bool]:
     """(body, stream, content type, is_fault) of the current message written as `media`.
-    Shared by replies to clients and requests to backends."""
+    Shared by replies to clients and requests to backends; never changes the message itself."""
     payload = ctx.payload
     target = kind_of(media)
     explicit = ctx.axis2.get("ContentType")
-    override = explicit if explicit and media_type_of(explicit) == media else None
-    if not payload.modified and not payload.is_built and _same_format(payload.kind, target):
+    override = explicit if explicit and media_type_of(str(explicit)) == media else None
+    if _passes_through(ctx, target):
         if payload.kind == "empty":
             return b"", None, None, False
         stream = payload.iter_stream()
@@ -113,12 +188,7 @@ def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, object, st
     envelope = payload.envelope
     is_fault = soap.is_fault(envelope)
     if target in ("soap11", "soap12"):
-        from gateway.message.faults import align_fault
-
-        converted = soap.convert_version(envelope, target)
-        if is_fault:
-            converted = align_fault(converted, target)
-        body = etree.tostring(converted, xml_declaration=True, encoding="UTF-8")
+        body = etree.tostring(soap_output(envelope, target, is_fault), xml_declaration=True, encoding="UTF-8")
         ctype = override or soap.SOAP_CONTENT_TYPES[target]
     else:
         element = soap.first_body_element(envelope)
@@ -131,6 +201,28 @@ def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, object, st
     if ctype and _textual(ctype) and "charset" not in ctype:
         ctype = f"{ctype}; charset=UTF-8"
     return body, None, ctype, is_fault
+
+
+def soap_output(envelope: etree._Element, version: str, is_fault: bool) -> etree._Element:
+    """The envelope as SOAP `version`: converted (W: doSOAPFormatConversion), faults re-shaped, a single-child
+    `jsonObject` unwrapped. The input envelope is not modified."""
+    converted = soap.convert_version(envelope, version)
+    if is_fault:
+        from gateway.message.faults import align_fault
+
+        return align_fault(converted, version)
+    first = soap.first_body_element(converted)
+    inner = soap.unwrap_json_object(first)
+    if inner is first or inner is None:
+        return converted
+    fresh = soap.new_envelope(version)
+    header = soap.header_of(converted)
+    if header is not None and len(header):
+        new_header = soap.header_of(fresh, create=True)
+        assert new_header is not None
+        new_header.extend(copy.deepcopy(block) for block in header)
+    soap.body_of(fresh).append(copy.deepcopy(inner))
+    return fresh
 
 
 def _same_format(kind: str, target: str) -> bool:
@@ -162,15 +254,17 @@ def _serialise_rest(element, target: str, media: str) -> tuple[bytes, str]:
         import base64
 
         return base64.b64decode(element.text or ""), media
+    ctype = media if "xml" in media else "application/xml"
     if element is None:
-        return b"", media if "xml" in media else "application/xml"
-    return etree.tostring(element, encoding="UTF-8"), media if "xml" in media else "application/xml"
+        return b"", ctype
+    if element.getparent() is not None:
+        element = soap.detached_copy(element)  # only the namespaces it uses, not soapenv
+    return etree.tostring(element, encoding="UTF-8", xml_declaration=False), ctype
 
 
 async def prepare(ctx: MessageContext, media: str) -> None:
     """Build the payload when writing it as `media` needs conversion (so serialise stays synchronous)."""
-    payload = ctx.payload
-    if payload.is_built:
+    if ctx.payload.is_built:
         return
-    if payload.modified or not _same_format(payload.kind, kind_of(media)):
-        await payload.build()
+    if not _passes_through(ctx, kind_of(media)):
+        await ctx.payload.build()

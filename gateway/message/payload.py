@@ -184,6 +184,15 @@ class Payload:
     def json_value(self):
         """The payload as a JSON value (json-eval); XML payloads are converted as MI does."""
         if self._json is None:
+            if self.kind == "json" and not self.modified and self._raw is not None:
+                import orjson  # the original JSON is the truth: no round trip through XML
+
+                try:
+                    self._json = (orjson.loads(self._raw),)
+                except orjson.JSONDecodeError:
+                    raise MediationError("Error while building the message: malformed JSON",
+                                         MESSAGE_PARSING_ERROR, "send a valid JSON document") from None
+                return self._json[0]
             from gateway.message import json_xml
 
             first = soap.first_body_element(self.envelope)
