@@ -1,0 +1,877 @@
+"""A local fake of Twilio's 2010-04-01 REST API: Messages (create/list/fetch/update/delete)
+and Calls (create/fetch/list), for developing and testing the gateway without network.
+
+Start it with ``gateway twilio-sandbox [--port 8299]`` (or ``python -m
+connectors.twilio_rest.sandbox``) and point the connector's ``apiUrl`` at
+``http://127.0.0.1:8299``. Behaviour follows api.twilio.com: HTTP Basic auth (Auth Token or
+API key), form bodies with repeated array fields, the legacy error JSON, RFC 2822 dates,
+paging envelopes, Twilio's magic test numbers and signed status callbacks.
+
+Developer/test extras live under ``/_sandbox`` (not part of Twilio's API):
+
+- ``GET /_sandbox``: default account, API key and the endpoint list
+- ``GET|DELETE /_sandbox/requests``: received API requests (Authorization masked)
+- ``GET|DELETE /_sandbox/callbacks``: status callbacks attempted or skipped
+- ``GET|POST /_sandbox/config``: runtime knobs, e.g. ``{"response_delay": 2.5}``
+- ``GET /_sandbox/messages``: every stored message of every account
+- ``POST /_sandbox/reset``: forget messages, calls, requests and callbacks
+
+In-process tests can read the same data from ``app[SANDBOX_STATE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import orjson
+from aiohttp import web
+from multidict import MultiDict, MultiMapping
+
+from . import rules
+from .accounts import Accounts, accounts_from_mapping, load_accounts, merge_accounts, parse_basic_auth
+from .callbacks import CallbackRecord, deliver
+from .errors import TwilioApiError, authenticate, invalid_parameter, method_not_allowed, not_found
+from .errors import too_many_requests as too_many_requests_error
+from .segments import count_segments
+from .store import (
+    API_VERSION,
+    PRICE_PER_SEGMENT,
+    CallRecord,
+    MessageRecord,
+    Store,
+    new_sid,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8299
+DELAY_HEADER = "X-Sandbox-Delay"
+MAX_DELAY = 300.0
+# Inspection logs are capped so a long-running sandbox (or a benchmark) cannot grow unbounded.
+MAX_RECORDS = 10_000
+# Statuses during which Twilio refuses DELETE (error 20009).
+IN_FLIGHT = frozenset({"accepted", "scheduled", "queued", "sending"})
+
+
+@dataclass(slots=True)
+class SandboxConfig:
+    """Runtime knobs, changeable while running through ``POST /_sandbox/config``.
+
+    - ``response_delay``: seconds to wait before answering every API request (timeouts).
+    - ``status_delays``: (queued -> sent, sent -> delivered) seconds of the status timers.
+    - ``rate_limit``: answer every API request with 429 / 20429 while true.
+    - ``rate_limit_next``: answer the next N API requests with 429 / 20429, then recover.
+    - ``callback_timeout``: total timeout of one status callback POST.
+    """
+
+    response_delay: float = 0.0
+    status_delays: tuple[float, float] = (0.2, 0.5)
+    rate_limit: bool = False
+    rate_limit_next: int = 0
+    callback_timeout: float = 5.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def update(self, data: Mapping[str, Any]) -> None:
+        """Apply a partial update; validates everything before changing anything."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        staged: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in ("response_delay", "callback_timeout"):
+                staged[key] = _non_negative(key, value)
+            elif key == "status_delays":
+                if not isinstance(value, (list, tuple)) or len(value) != 2:
+                    raise ValueError("status_delays must be a list of two numbers")
+                staged[key] = (_non_negative(key, value[0]), _non_negative(key, value[1]))
+            elif key == "rate_limit":
+                if not isinstance(value, bool):
+                    raise ValueError("rate_limit must be true or false")
+                staged[key] = value
+            elif key == "rate_limit_next":
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise ValueError("rate_limit_next must be a non-negative integer")
+                staged[key] = value
+        for key, value in staged.items():
+            setattr(self, key, value)
+
+
+def _non_negative(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a non-negative number")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number")
+    return float(value)
+
+
+class SandboxState:
+    """Everything the sandbox knows; ``app[SANDBOX_STATE]`` for in-process tests."""
+
+    def __init__(self, accounts: Accounts, config: SandboxConfig, messaging_service_sender: str) -> None:
+        self.accounts = accounts
+        self.config = config
+        self.messaging_service_sender = messaging_service_sender
+        self.store = Store()
+        self.requests: list[dict[str, Any]] = []
+        self.request_ids = itertools.count(1)
+        self.callbacks: list[CallbackRecord] = []
+        self.session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._message_tasks: dict[str, asyncio.Task[None]] = {}
+        # Timers waiting for a SendAt (minutes away): settle() must not wait for them.
+        self._scheduled: set[asyncio.Task[None]] = set()
+
+    # -- background work -------------------------------------------------------------------
+    def spawn(
+        self,
+        coro: Coroutine[Any, Any, None],
+        *,
+        message_sid: str | None = None,
+        scheduled: bool = False,
+    ) -> asyncio.Task[None]:
+        """Run ``coro`` in the background; tracked so app cleanup can cancel it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if scheduled:
+            self._scheduled.add(task)
+            task.add_done_callback(self._scheduled.discard)
+        if message_sid is not None:
+            self._message_tasks[message_sid] = task
+            task.add_done_callback(lambda _t: self._message_tasks.pop(message_sid, None))
+        return task
+
+    @property
+    def pending_tasks(self) -> int:
+        """Status timers and callbacks still running (for tests and diagnostics)."""
+        return sum(1 for task in self._tasks if not task.done())
+
+    def cancel_message_timer(self, message_sid: str) -> None:
+        task = self._message_tasks.pop(message_sid, None)
+        if task is not None:
+            task.cancel()
+
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Wait until pending status timers and callbacks finished (scheduled sends excluded)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            pending = [t for t in self._tasks if not t.done() and t not in self._scheduled]
+            if not pending:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"{len(pending)} sandbox task(s) still running after {timeout}s")
+            await asyncio.wait(pending, timeout=remaining)
+
+    async def close(self) -> None:
+        """Cancel every timer and callback, then close the HTTP session."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._message_tasks.clear()
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    def reset(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        self.store.clear()
+        self.requests.clear()
+        self.callbacks.clear()
+
+    # -- callbacks ----------------------------------------------------------------------------
+    async def send_message_callback(self, msg: MessageRecord) -> None:
+        if msg.status_callback is None:
+            return
+        token = self.accounts.auth_token(msg.account_sid)
+        if token is None:  # account removed at runtime; nothing to sign with
+            return
+        params: list[tuple[str, str]] = [
+            ("AccountSid", msg.account_sid),
+            ("ApiVersion", API_VERSION),
+            ("From", msg.from_ or ""),
+            ("MessageSid", msg.sid),
+            ("MessageStatus", msg.status),
+            ("SmsSid", msg.sid),
+            ("SmsStatus", msg.status),
+            ("To", msg.to),
+        ]
+        if msg.messaging_service_sid:
+            params.append(("MessagingServiceSid", msg.messaging_service_sid))
+        if msg.status in ("failed", "undelivered") and msg.error_code is not None:
+            params.append(("ErrorCode", str(msg.error_code)))
+        if msg.status in ("delivered", "undelivered"):
+            params.append(("RawDlrDoneDate", utcnow().strftime("%y%m%d%H%M")))
+        record = await deliver(
+            self.session,
+            msg.status_callback,
+            params,
+            token,
+            resource_sid=msg.sid,
+            resource_status=msg.status,
+            timeout=self.config.callback_timeout,
+        )
+        _append_capped(self.callbacks, record)
+
+
+SANDBOX_STATE: web.AppKey[SandboxState] = web.AppKey("twilio_sandbox_state", SandboxState)
+
+
+def _append_capped(log_list: list[Any], item: Any) -> None:
+    log_list.append(item)
+    if len(log_list) > MAX_RECORDS:
+        del log_list[: len(log_list) - MAX_RECORDS]
+
+
+# ---------------------------------------------------------------------------------------------
+# Responses
+# ---------------------------------------------------------------------------------------------
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data),
+        status=status,
+        content_type="application/json",
+        charset="utf-8",
+        headers={"Twilio-Request-Id": new_sid("RQ")},
+    )
+
+
+def error_response(error: TwilioApiError) -> web.Response:
+    resp = json_response(error.to_json(), error.status)
+    if error.status == 401:
+        resp.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+    return resp
+
+
+# ---------------------------------------------------------------------------------------------
+# API routing
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """What a resource handler needs: the parsed request and the authenticated account."""
+
+    request: web.Request
+    state: SandboxState
+    account_sid: str
+    form: MultiDict[str]
+    params: Mapping[str, str]
+
+
+Handler = Callable[[ApiRequest], Awaitable[web.Response]]
+
+_ACCOUNT = r"^/2010-04-01/Accounts/(?P<account>[^/]+)"
+
+
+def _build_routes() -> list[tuple[re.Pattern[str], dict[str, Handler]]]:
+    return [
+        (re.compile(_ACCOUNT + r"/Messages\.json$"), {"GET": list_messages, "POST": create_message}),
+        (
+            re.compile(_ACCOUNT + r"/Messages/(?P<sid>[^/]+)\.json$"),
+            {"GET": fetch_message, "POST": update_message, "DELETE": delete_message},
+        ),
+        (re.compile(_ACCOUNT + r"/Calls\.json$"), {"GET": list_calls, "POST": create_call}),
+        (re.compile(_ACCOUNT + r"/Calls/(?P<sid>[^/]+)\.json$"), {"GET": fetch_call}),
+    ]
+
+
+_ACCOUNT_ANY = re.compile(_ACCOUNT + r"(?:/.*)?$")
+
+
+def _mask_headers(request: web.Request) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        if name.lower() == "authorization":
+            scheme, _, rest = value.partition(" ")
+            user = ""
+            creds = parse_basic_auth(value)
+            if creds is not None:
+                user = creds[0] + ":"
+            value = f"{scheme} {user}***" if rest else "***"
+        headers[str(name)] = value  # CIMultiDict keys are istr; orjson wants plain str
+    return headers
+
+
+async def _read_form(request: web.Request) -> MultiDict[str]:
+    """The urlencoded body as a MultiDict; repeated fields (MediaUrl) stay repeated."""
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return MultiDict()  # the SDK sends a form Content-Type even on GET; there is no body
+    posted = await request.post()
+    return MultiDict((k, v) for k, v in posted.items() if isinstance(v, str))
+
+
+def _request_delay(request: web.Request, state: SandboxState) -> float:
+    raw = request.headers.get(DELAY_HEADER)
+    if raw is not None:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = state.config.response_delay
+        else:
+            if not math.isfinite(value):
+                value = state.config.response_delay
+    else:
+        value = state.config.response_delay
+    return min(max(value, 0.0), MAX_DELAY)
+
+
+async def api_dispatch(request: web.Request) -> web.Response:
+    """Entry point for every ``/2010-04-01/...`` request: record, auth, route, delay."""
+    state = request.app[SANDBOX_STATE]
+    try:
+        form = await _read_form(request)
+    except ValueError as exc:  # undecodable body; 413 (HTTPException) passes through as aiohttp's
+        return error_response(invalid_parameter("body", str(exc)[:80], "expected an urlencoded form"))
+    record: dict[str, Any] = {
+        "id": next(state.request_ids),
+        "time": datetime.now(UTC).isoformat(),
+        "method": request.method,
+        "path": request.path,
+        "raw_path": request.raw_path,
+        "query": [[k, v] for k, v in request.query.items()],
+        "form": [[k, v] for k, v in form.items()],
+        "headers": _mask_headers(request),
+        "content_type": request.content_type,
+        "account_sid": None,
+        "auth_user": None,
+        "status": None,
+    }
+    _append_capped(state.requests, record)
+    try:
+        response = await _route(request, state, form, record)
+    except TwilioApiError as exc:
+        response = error_response(exc)
+    record["status"] = response.status
+    delay = _request_delay(request, state)
+    if delay > 0:
+        await asyncio.sleep(delay)
+    return response
+
+
+async def _route(
+    request: web.Request, state: SandboxState, form: MultiDict[str], record: dict[str, Any]
+) -> web.Response:
+    path = request.path
+    match_any = _ACCOUNT_ANY.match(path)
+    if match_any is None:
+        raise not_found(path)
+    account_sid = match_any.group("account")
+    user = state.accounts.authenticate(request.headers.get("Authorization"), account_sid)
+    if user is None:
+        raise authenticate()
+    record["account_sid"] = account_sid
+    record["auth_user"] = user
+    if state.config.rate_limit:
+        raise too_many_requests_error()
+    if state.config.rate_limit_next > 0:
+        state.config.rate_limit_next -= 1
+        raise too_many_requests_error()
+    for pattern, methods in _ROUTES:
+        match = pattern.match(path)
+        if match is None:
+            continue
+        handler = methods.get(request.method)
+        if handler is None:
+            raise method_not_allowed(request.method)
+        api = ApiRequest(request, state, account_sid, form, match.groupdict())
+        return await handler(api)
+    raise not_found(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages
+# ---------------------------------------------------------------------------------------------
+async def create_message(api: ApiRequest) -> web.Response:
+    now = utcnow()
+    spec = rules.validate_message_create(api.form, now)
+    if spec.send_at is not None:
+        status = "scheduled"
+    elif spec.from_ is None:
+        status = "accepted"  # a Messaging Service still has to pick a sender
+    else:
+        status = "queued"
+    msg = MessageRecord(
+        sid=new_sid("MM" if spec.media_urls else "SM"),
+        account_sid=api.account_sid,
+        to=spec.to,
+        from_=spec.from_,
+        body=spec.body,
+        status=status,
+        num_segments=count_segments(spec.body).segments,
+        media_urls=spec.media_urls,
+        messaging_service_sid=spec.messaging_service_sid,
+        date_created=now,
+        date_updated=now,
+        status_callback=spec.status_callback,
+        application_sid=spec.application_sid,
+        send_at=spec.send_at,
+        validity_period=spec.validity_period,
+        params=list(api.form.items()),
+    )
+    api.state.store.account(api.account_sid).messages[msg.sid] = msg
+    body = msg.to_json()  # snapshot before any timer can change it
+    api.state.spawn(
+        _progress_message(api.state, msg, spec.outcome),
+        message_sid=msg.sid,
+        scheduled=spec.send_at is not None,
+    )
+    return json_response(body, 201)
+
+
+async def _transition(state: SandboxState, msg: MessageRecord, status: str) -> None:
+    msg.status = status
+    msg.touch()
+    await state.send_message_callback(msg)
+
+
+async def _progress_message(state: SandboxState, msg: MessageRecord, outcome: rules.Outcome) -> None:
+    """Drive scheduled/accepted -> queued -> sent -> delivered (or a failure) on timers."""
+    try:
+        if msg.status == "scheduled" and msg.send_at is not None:
+            await asyncio.sleep(max(0.0, (msg.send_at - utcnow()).total_seconds()))
+            if msg.status != "scheduled":
+                return
+            await _transition(state, msg, "queued" if msg.from_ else "accepted")
+        if msg.status == "accepted":
+            msg.from_ = state.messaging_service_sender
+            await _transition(state, msg, "queued")
+        await asyncio.sleep(state.config.status_delays[0])
+        if outcome.status == "failed":
+            msg.error_code, msg.error_message = outcome.error_code, outcome.error_message
+            await _transition(state, msg, "failed")
+            return
+        msg.date_sent = utcnow()
+        msg.price = f"-{PRICE_PER_SEGMENT * max(msg.num_segments, 1):.5f}"
+        await _transition(state, msg, "sent")
+        await asyncio.sleep(state.config.status_delays[1])
+        msg.error_code, msg.error_message = outcome.error_code, outcome.error_message
+        await _transition(state, msg, outcome.status)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # a bug here must not leak into the event loop's error log forever
+        log.exception("status progression of %s failed", msg.sid)
+
+
+def _find_message(api: ApiRequest) -> MessageRecord:
+    sid = api.params["sid"]
+    msg = api.state.store.account(api.account_sid).messages.get(sid)
+    if msg is None:
+        raise not_found(api.request.path)
+    return msg
+
+
+async def fetch_message(api: ApiRequest) -> web.Response:
+    return json_response(_find_message(api).to_json())
+
+
+async def update_message(api: ApiRequest) -> web.Response:
+    msg = _find_message(api)
+    status = api.form.get("Status")
+    body = api.form.get("Body")
+    if status is not None:
+        if status != "canceled":
+            raise invalid_parameter("Status", status, "the only allowed value is canceled")
+        if msg.status != "scheduled":
+            raise TwilioApiError(30409, "This message cannot be canceled")
+    if body is not None and body != "":
+        raise invalid_parameter("Body", body, "a message body can only be redacted (set to an empty string)")
+    if body == "":
+        msg.body = ""
+        msg.touch()
+    if status == "canceled":
+        api.state.cancel_message_timer(msg.sid)
+        msg.status = "canceled"
+        msg.touch()
+        api.state.spawn(api.state.send_message_callback(msg))
+    return json_response(msg.to_json())
+
+
+async def delete_message(api: ApiRequest) -> web.Response:
+    msg = _find_message(api)
+    if msg.status in IN_FLIGHT:
+        raise TwilioApiError(20009, "Cannot delete message because it is still being delivered")
+    api.state.cancel_message_timer(msg.sid)
+    del api.state.store.account(api.account_sid).messages[msg.sid]
+    return web.Response(status=204, headers={"Twilio-Request-Id": new_sid("RQ")})
+
+
+async def list_messages(api: ApiRequest) -> web.Response:
+    query = api.request.query
+    bounds = rules.parse_date_sent_filters(query)
+    to, from_ = query.get("To"), query.get("From")
+    items = [
+        m
+        for m in api.state.store.account(api.account_sid).newest_first()
+        if (to is None or m.to == to)
+        and (from_ is None or m.from_ == from_)
+        and rules.matches_date_bounds(m.date_sent, bounds)
+    ]
+    filters = [(n, query[n]) for n in ("To", "From", "DateSent", "DateSent<", "DateSent>") if n in query]
+    return _page(api, "messages", items, filters)
+
+
+# ---------------------------------------------------------------------------------------------
+# Calls
+# ---------------------------------------------------------------------------------------------
+async def create_call(api: ApiRequest) -> web.Response:
+    spec = rules.validate_call_create(api.form)
+    now = utcnow()
+    call = CallRecord(
+        sid=new_sid("CA"),
+        account_sid=api.account_sid,
+        to=spec.to,
+        from_=spec.from_,
+        status="queued",
+        date_created=now,
+        date_updated=now,
+        url=spec.url,
+        twiml=spec.twiml,
+        application_sid=spec.application_sid,
+        method=spec.method,
+        status_callback=spec.status_callback,
+        params=list(api.form.items()),
+    )
+    api.state.store.account(api.account_sid).calls[call.sid] = call
+    return json_response(call.to_json(), 201)
+
+
+async def fetch_call(api: ApiRequest) -> web.Response:
+    call = api.state.store.account(api.account_sid).calls.get(api.params["sid"])
+    if call is None:
+        raise not_found(api.request.path)
+    return json_response(call.to_json())
+
+
+async def list_calls(api: ApiRequest) -> web.Response:
+    query = api.request.query
+    to, from_, status = query.get("To"), query.get("From"), query.get("Status")
+    calls = sorted(api.state.store.account(api.account_sid).calls.values(), key=lambda c: c.seq, reverse=True)
+    items = [
+        c
+        for c in calls
+        if (to is None or c.to == to)
+        and (from_ is None or c.from_ == from_)
+        and (status is None or c.status == status)
+    ]
+    filters = [(n, query[n]) for n in ("To", "From", "Status") if n in query]
+    return _page(api, "calls", items, filters)
+
+
+# ---------------------------------------------------------------------------------------------
+# Paging (shared by Messages and Calls)
+# ---------------------------------------------------------------------------------------------
+def _int_param(query: MultiMapping[str], name: str, default: int, lo: int, hi: int | None) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid_parameter(name, raw, "expected an integer") from None
+    if value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise invalid_parameter(name, raw, f"must be {bound}")
+    return value
+
+
+def _page(
+    api: ApiRequest, key: str, items: Sequence[MessageRecord | CallRecord], filters: list[tuple[str, str]]
+) -> web.Response:
+    """Twilio's page envelope; PageToken ``PA<sid>``/``PB<sid>`` = after/before that record."""
+    query = api.request.query
+    page_size = _int_param(query, "PageSize", 50, 1, 1000)
+    page = _int_param(query, "Page", 0, 0, None)
+    token = query.get("PageToken")
+    start = page * page_size
+    if token and len(token) > 2 and token[:2] in ("PA", "PB"):
+        index = next((i for i, item in enumerate(items) if item.sid == token[2:]), None)
+        if index is not None:
+            start = index + 1 if token[:2] == "PA" else max(0, index - page_size)
+    chunk = list(items[start : start + page_size])
+    base = api.request.path
+
+    def uri(page_no: int, page_token: str | None) -> str:
+        params = [*filters, ("PageSize", str(page_size)), ("Page", str(page_no))]
+        if page_token:
+            params.append(("PageToken", page_token))
+        return f"{base}?{urlencode(params)}"
+
+    has_next = start + page_size < len(items) and bool(chunk)
+    envelope: dict[str, Any] = {
+        "end": page * page_size + max(len(chunk) - 1, 0),
+        "first_page_uri": uri(0, None),
+        "next_page_uri": uri(page + 1, "PA" + chunk[-1].sid) if has_next else None,
+        "page": page,
+        "page_size": page_size,
+        "previous_page_uri": uri(page - 1, "PB" + chunk[0].sid) if page > 0 and chunk else None,
+        "start": page * page_size,
+        "uri": uri(page, token),
+        key: [item.to_json() for item in chunk],
+    }
+    return json_response(envelope)
+
+
+_ROUTES = _build_routes()
+
+
+# ---------------------------------------------------------------------------------------------
+# /_sandbox inspection API
+# ---------------------------------------------------------------------------------------------
+def _plain_json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+async def sandbox_index(request: web.Request) -> web.Response:
+    state = request.app[SANDBOX_STATE]
+    accounts = state.accounts
+    keys = [
+        {"sid": key.sid, "secret": key.secret, "account_sid": key.account_sid}
+        for key in accounts.api_keys.values()
+    ]
+    return _plain_json(
+        {
+            "default_account_sid": accounts.default_sid,
+            "default_auth_token": accounts.default_token,
+            "api_keys": keys,
+            "api_base": "/2010-04-01/Accounts/{AccountSid}/",
+            "endpoints": [
+                "GET|DELETE /_sandbox/requests",
+                "GET|DELETE /_sandbox/callbacks",
+                "GET|POST /_sandbox/config",
+                "GET /_sandbox/messages",
+                "POST /_sandbox/reset",
+            ],
+        }
+    )
+
+
+async def sandbox_requests(request: web.Request) -> web.Response:
+    state = request.app[SANDBOX_STATE]
+    if request.method == "DELETE":
+        state.requests.clear()
+        return web.Response(status=204)
+    return _plain_json(state.requests)
+
+
+async def sandbox_callbacks(request: web.Request) -> web.Response:
+    state = request.app[SANDBOX_STATE]
+    if request.method == "DELETE":
+        state.callbacks.clear()
+        return web.Response(status=204)
+    return _plain_json([cb.to_json() for cb in state.callbacks])
+
+
+async def sandbox_config(request: web.Request) -> web.Response:
+    state = request.app[SANDBOX_STATE]
+    if request.method == "POST":
+        try:
+            data = orjson.loads(await request.read())
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            state.config.update(data)
+        except (ValueError, orjson.JSONDecodeError) as exc:
+            return _plain_json({"error": str(exc)}, 400)
+    return _plain_json(state.config.to_json())
+
+
+async def sandbox_messages(request: web.Request) -> web.Response:
+    state = request.app[SANDBOX_STATE]
+    return _plain_json([m.to_json() for m in state.store.all_messages()])
+
+
+async def sandbox_reset(request: web.Request) -> web.Response:
+    request.app[SANDBOX_STATE].reset()
+    return web.Response(status=204)
+
+
+async def not_twilio(request: web.Request) -> web.Response:
+    return error_response(not_found(request.path))
+
+
+# ---------------------------------------------------------------------------------------------
+# App factory and CLI
+# ---------------------------------------------------------------------------------------------
+def create_app(
+    accounts: Mapping[str, str] | None = None,
+    *,
+    config_path: str | None = None,
+    api_keys: Mapping[str, tuple[str, str]] | None = None,
+    status_delays: tuple[float, float] = (0.2, 0.5),
+    response_delay: float = 0.0,
+    callback_timeout: float = 5.0,
+    messaging_service_sender: str = "+15005550006",
+) -> web.Application:
+    """Build the sandbox aiohttp application.
+
+    Args:
+        accounts: ``{AccountSid: AuthToken}``. When given (and ``config_path`` is not),
+            these are the only accounts; otherwise accounts come from ``config_path`` or the
+            bundled ``accounts.yaml``. Both given: the file's accounts plus these.
+        config_path: YAML accounts file (see :func:`accounts.load_accounts`).
+        api_keys: ``{ApiKeySid: (OwnerAccountSid, secret)}`` added to the accounts.
+        status_delays: seconds queued -> sent and sent -> delivered of the status timers.
+        response_delay: seconds to wait before answering every API request.
+        callback_timeout: total timeout of one status callback POST.
+        messaging_service_sender: the ``From`` a Messaging Service "picks" for a message
+            created with ``MessagingServiceSid`` and no ``From``.
+    """
+    if accounts is None:
+        table = load_accounts(config_path)
+        if api_keys:
+            table = merge_accounts(table, accounts_from_mapping(table.tokens, api_keys))
+    else:
+        table = accounts_from_mapping(accounts, api_keys)
+        if config_path is not None:
+            table = merge_accounts(load_accounts(config_path), table)
+    config = SandboxConfig(
+        response_delay=_non_negative("response_delay", response_delay),
+        status_delays=(
+            _non_negative("status_delays", status_delays[0]),
+            _non_negative("status_delays", status_delays[1]),
+        ),
+        callback_timeout=_non_negative("callback_timeout", callback_timeout),
+    )
+    state = SandboxState(table, config, messaging_service_sender)
+
+    app = web.Application()
+    app[SANDBOX_STATE] = state
+    app.cleanup_ctx.append(_lifecycle)
+    router = app.router
+    router.add_get("/_sandbox", sandbox_index)
+    router.add_route("GET", "/_sandbox/requests", sandbox_requests)
+    router.add_route("DELETE", "/_sandbox/requests", sandbox_requests)
+    router.add_route("GET", "/_sandbox/callbacks", sandbox_callbacks)
+    router.add_route("DELETE", "/_sandbox/callbacks", sandbox_callbacks)
+    router.add_route("GET", "/_sandbox/config", sandbox_config)
+    router.add_route("POST", "/_sandbox/config", sandbox_config)
+    router.add_get("/_sandbox/messages", sandbox_messages)
+    router.add_post("/_sandbox/reset", sandbox_reset)
+    router.add_route("*", "/2010-04-01/{tail:.*}", api_dispatch)
+    router.add_route("*", "/{tail:.*}", not_twilio)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """One shared callback session for the app's lifetime; timers die with the app."""
+    state = app[SANDBOX_STATE]
+    # trust_env=False: proxy variables must never route callbacks off this machine.
+    state.session = aiohttp.ClientSession(trust_env=False)
+    try:
+        yield
+    finally:
+        await state.close()
+
+
+def banner(url: str, accounts: Accounts) -> str:
+    default = f"test account {accounts.default_sid} / token {accounts.default_token}"
+    lines = [f"Twilio sandbox on {url} — {default}"]
+    for key in accounts.api_keys.values():
+        lines.append(f"  API key {key.sid} / secret {key.secret} (account {key.account_sid})")
+    lines.append(f"  inspect: {url}/_sandbox/requests  {url}/_sandbox/callbacks  {url}/_sandbox/config")
+    return "\n".join(lines)
+
+
+async def run(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    config_path: str | None = None,
+    *,
+    started: asyncio.Event | None = None,
+    handle_signals: bool = False,
+    **app_options: Any,
+) -> None:
+    """Serve until cancelled (or SIGINT/SIGTERM with ``handle_signals``).
+
+    ``started`` is set once the socket listens; ``app_options`` go to :func:`create_app`.
+    """
+    app = create_app(config_path=config_path, **app_options)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_port = port
+        server = site._server  # the real port when 0 was asked for
+        if server is not None and getattr(server, "sockets", None):
+            bound_port = server.sockets[0].getsockname()[1]
+        shown_host = f"[{host}]" if ":" in host else host
+        print(banner(f"http://{shown_host}:{bound_port}", app[SANDBOX_STATE].accounts), flush=True)
+        if started is not None:
+            started.set()
+        stop = asyncio.Event()
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):  # e.g. Windows
+                    loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _delays(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError("expected two comma-separated numbers, e.g. 0.2,0.5")
+    try:
+        a, b = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected two comma-separated numbers, e.g. 0.2,0.5") from None
+    return a, b
+
+
+def build_parser(prog: str = "gateway twilio-sandbox") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Local fake of Twilio's 2010-04-01 REST API.")
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--config", dest="config_path", help="accounts YAML (default: bundled accounts.yaml)")
+    parser.add_argument("--response-delay", type=float, default=0.0, help="seconds before every API answer")
+    parser.add_argument(
+        "--status-delays", type=_delays, default=(0.2, 0.5), help="queued->sent,sent->delivered seconds"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(
+            run(
+                args.host,
+                args.port,
+                args.config_path,
+                handle_signals=True,
+                response_delay=args.response_delay,
+                status_delays=args.status_delays,
+            )
+        )
+    except KeyboardInterrupt:
+        return 0
+    except (OSError, ValueError) as exc:
+        print(f"twilio-sandbox: {exc}", file=sys.stderr)
+        return 1
+    return 0
