@@ -1,0 +1,251 @@
+"""`property` (W: mediators/builtin/PropertyMediator; reference §5.1): set or remove a value in one of
+the message scopes, optionally typed, optionally cut down by a full-match regex group."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from multidict import CIMultiDict
+
+from gateway.errors import MediationError
+from gateway.expressions import JsonValue, to_synapse_string
+from gateway.mediators.base import Mediator, needs_body
+from gateway.message.payload import parse_xml
+
+if TYPE_CHECKING:
+    from lxml import etree
+
+    from gateway.errors import SourceLocation
+    from gateway.expressions import Expression, Value
+    from gateway.message.context import MessageContext
+
+log = logging.getLogger("gateway.mediator.property")
+
+TYPES = ("STRING", "INTEGER", "LONG", "SHORT", "FLOAT", "DOUBLE", "BOOLEAN", "OM", "JSON")
+SCOPES = ("default", "synapse", "transport", "axis2", "axis2-client", "operation")
+
+
+class ConversionError(ValueError):
+    """The value cannot be converted into the declared type."""
+
+
+def conversion_message(type_name: str) -> str:
+    # W: PropertyMediator.convertValue's message, word for word (users search for it)
+    return (f"Unknown type : {type_name} for the property mediator or the property value cannot be converted "
+            "into the specified type.")
+
+
+# -- conversions (W: PropertyMediator.convertValue) -------------------------------------------------
+_JAVA_INT = re.compile(r"[+-]?[0-9]+")
+# Double.parseDouble: trimmed; NaN, Infinity, decimal with exponent and an optional f/d suffix
+_JAVA_DOUBLE = re.compile(r"[+-]?(?:NaN|Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fFdD]?)")
+_JAVA_TRIM = "".join(chr(i) for i in range(33))
+_INT_BITS = {"SHORT": 16, "INTEGER": 32, "LONG": 64}
+_FLOAT_MAX = 3.4028234663852886e38
+
+
+def _integer(type_name: str, truncate: bool) -> Callable[[str | None], int]:
+    bits = _INT_BITS[type_name]
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+    def convert(text: str | None) -> int:
+        if text is None:
+            raise ConversionError("null")
+        if truncate and "." in text:
+            text = text[: text.index(".")]  # count() gives "2.0": MI keeps the integral part
+        if not _JAVA_INT.fullmatch(text):
+            raise ConversionError(text)
+        number = int(text)
+        if not low <= number <= high:
+            raise ConversionError(text)
+        return number
+
+    return convert
+
+
+def _floating(text: str | None) -> float:
+    if text is None:
+        raise ConversionError("null")
+    trimmed = text.strip(_JAVA_TRIM)
+    if not _JAVA_DOUBLE.fullmatch(trimmed):
+        raise ConversionError(text)
+    return float(trimmed[:-1] if trimmed[-1] in "fFdD" else trimmed)
+
+
+def _float32(text: str | None) -> float:
+    value = _floating(text)
+    if abs(value) > _FLOAT_MAX and not math.isinf(value):
+        return math.copysign(math.inf, value)  # Float.parseFloat overflows to Infinity
+    return value
+
+
+def _boolean(text: str | None) -> bool:
+    # Axis2 JavaUtils.isTrueExplicitly: true/yes in any case, or "1"; anything else is false
+    return text is not None and (text.lower() in ("true", "yes") or text == "1")
+
+
+def _om(text: str | None) -> etree._Element | None:
+    if text is None:
+        return None
+    try:
+        return parse_xml(text.encode("utf-8"))
+    except MediationError as exc:
+        raise ConversionError(exc.message) from None
+
+
+def _json(text: str | None) -> JsonValue | None:
+    if text is None:
+        return None
+    if not text.strip():
+        return JsonValue(None)  # Gson: an empty document is JsonNull
+    try:
+        return JsonValue(json.loads(text))
+    except ValueError:
+        pass
+    try:  # W: a bare word is retried as a quoted string (google/gson#1286)
+        return JsonValue(json.loads(f'"{text}"'))
+    except ValueError:
+        log.error("Malformed JSON payload : %s", text)  # W: logged, and the property is left unset
+        return None
+
+
+def _string(text: str | None) -> str | None:
+    return text
+
+
+def converter(type_name: str | None, *, from_expression: bool) -> Callable[[str | None], Any]:
+    """The conversion for a declared type; raises ConversionError when the text does not fit."""
+    if type_name in (None, "STRING"):
+        return _string
+    if type_name in _INT_BITS:
+        return _integer(type_name, truncate=from_expression and type_name != "LONG")
+    if type_name == "FLOAT":
+        return _float32
+    if type_name == "DOUBLE":
+        return _floating
+    if type_name == "BOOLEAN":
+        return _boolean
+    if type_name == "OM":
+        return _om
+    if type_name == "JSON":
+        return _json
+    raise ValueError(f"unknown property type {type_name}")
+
+
+UNSET = object()
+
+
+class PropertyMediator(Mediator):
+    """Exactly one of `constant` (already converted), `literal` (a value that failed conversion at
+    deploy time: it faults per message), `template` (an XML child, copied per message) or `expression`
+    (converted per message) provides the value of a set."""
+
+    __slots__ = ("name", "dynamic_name", "scope", "remove", "constant", "literal", "template", "expression",
+                 "convert", "type_name", "pattern", "group")
+    tag = "property"
+
+    def __init__(self, *, name: str, dynamic_name: Value | None, scope: str, remove: bool,
+                 constant: Any = UNSET, template: etree._Element | None = None,
+                 expression: Expression | None = None, type_name: str | None = None,
+                 pattern: re.Pattern[str] | None = None, group: int = 0,
+                 location: SourceLocation | None = None) -> None:
+        super().__init__(location)
+        self.name = name
+        self.dynamic_name = dynamic_name
+        self.scope = "default" if scope == "synapse" else scope
+        self.remove = remove
+        self.constant = constant
+        self.literal: str | None = None
+        self.template = template
+        self.expression = expression
+        self.type_name = type_name
+        self.convert = converter(type_name, from_expression=True)
+        self.pattern = pattern
+        self.group = group
+
+    @property
+    def reads_body(self) -> bool:  # type: ignore[override]
+        return needs_body(None if self.remove else self.expression, self.dynamic_name)
+
+    def matched(self, text: str) -> str | None:
+        """W: getMatchedValue — a full match picks the group; no match or no such group gives ""."""
+        assert self.pattern is not None
+        found = self.pattern.fullmatch(text)
+        if found is None or self.group > (self.pattern.groups or 0):
+            return ""
+        return found.group(self.group)  # None for a group that did not take part (Java: null)
+
+    def _value(self, ctx: MessageContext) -> Any:
+        if self.constant is not UNSET:
+            value = self.constant
+            return copy.deepcopy(value) if isinstance(value, JsonValue) else value
+        if self.template is not None:
+            return copy.deepcopy(self.template)  # W: cloned so messages never share one element
+        if self.literal is not None:
+            text: str | None = self.literal
+            convert = converter(self.type_name, from_expression=False)
+        else:
+            assert self.expression is not None
+            text = self.expression.string_value(ctx)
+            convert = self.convert
+        try:
+            value = convert(text)
+        except ConversionError as exc:
+            raise MediationError(conversion_message(self.type_name or "STRING"),
+                                 detail=f"property '{self.name}' at {self.location}: {exc} is not a valid "
+                                        f"{self.type_name}") from None
+        if self.pattern is not None and isinstance(value, str):
+            value = self.matched(value)
+        return value
+
+    async def mediate(self, ctx: MessageContext) -> bool:
+        name = self.name if self.dynamic_name is None else self.dynamic_name.resolve(ctx)
+        if not name:
+            log.warning("Evaluated value for %s is empty (property at %s)", self.name, self.location)
+            return True
+        if self.remove:
+            self._remove(ctx, name)
+        else:
+            self._set(ctx, name, self._value(ctx))
+        return True
+
+    def _set(self, ctx: MessageContext, name: str, value: Any) -> None:
+        scope = self.scope
+        if scope == "default":
+            if value is not None:  # W: Axis2MessageContext.setProperty ignores null
+                ctx.properties[name] = value
+        elif scope == "transport":
+            ctx.transport_headers[name] = "" if value is None else (to_synapse_string(value) or "")
+        elif scope in ("axis2", "axis2-client"):
+            if value is None:  # Axis2's AbstractContext stores the null, i.e. the value is gone
+                ctx.axis2.pop(name, None)
+            elif name == "messageType" and scope == "axis2":
+                ctx.set_message_type(to_synapse_string(value) or "")
+            else:
+                ctx.axis2[name] = value
+        elif scope == "operation":
+            if value is None:
+                ctx.operation.pop(name, None)
+            else:
+                ctx.operation[name] = value
+
+    def _remove(self, ctx: MessageContext, name: str) -> None:
+        scope = self.scope
+        if scope == "default":
+            ctx.properties.pop(name, None)
+        elif scope == "transport":
+            ctx.transport_headers.popall(name, None)
+        elif scope in ("axis2", "axis2-client"):
+            if name == "TRANSPORT_HEADERS" and scope == "axis2":
+                # the MI idiom to stop request headers being echoed on a request-path reply
+                ctx.transport_headers = CIMultiDict()
+            else:
+                ctx.axis2.pop(name, None)
+        elif scope == "operation":
+            ctx.operation.pop(name, None)
