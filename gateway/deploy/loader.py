@@ -56,7 +56,7 @@ def load(root: Path | str, *, settings=None, connectors=None) -> Configuration:
     for path in artifact_files(root):
         display = _display(path)
         try:
-            element = parse_config_file(str(path))
+            element = parse_config_file(str(path), display)
             kind, attr, name, artifact = _build(element, display, settings, connectors)
             previous = origins.get((attr, name))
             if previous is not None:

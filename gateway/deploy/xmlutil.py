@@ -18,20 +18,22 @@ _CONFIG_PARSER = etree.XMLParser(
 )
 
 
-def parse_config_file(path: str) -> etree._Element:
-    """Parse an artifact file; raises DeployError with the line of a syntax error."""
+def parse_config_file(path: str, display: str | None = None) -> etree._Element:
+    """Parse an artifact file; raises DeployError with the line of a syntax error. `display` is the
+    path shown in every later error about this document."""
+    shown = display or path
     try:
         with open(path, "rb") as handle:
             data = handle.read()
-        tree = etree.fromstring(data, _CONFIG_PARSER, base_url=path)
+        tree = etree.fromstring(data, _CONFIG_PARSER, base_url=shown)
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno else None
-        raise DeployError(SourceLocation(path, line), "(file)", f"malformed XML: {exc.msg}",
+        raise DeployError(SourceLocation(shown, line), "(file)", f"malformed XML: {exc.msg}",
                           "fix the XML syntax at that line") from None
     except OSError as exc:
-        raise DeployError(SourceLocation(path), "(file)", f"cannot read: {exc.strerror}") from None
+        raise DeployError(SourceLocation(shown), "(file)", f"cannot read: {exc.strerror}") from None
     if tree.getroottree().docinfo.doctype:
-        raise DeployError(SourceLocation(path, 1), "(file)", "DOCTYPE declarations are not allowed",
+        raise DeployError(SourceLocation(shown, 1), "(file)", "DOCTYPE declarations are not allowed",
                           "remove the <!DOCTYPE …> line")
     return tree
 

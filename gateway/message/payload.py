@@ -119,8 +119,14 @@ class Payload:
     async def build(self) -> etree._Element:
         if self._envelope is None:
             raw = await self.read()
-            self._envelope = self._build(raw)
             self.builds += 1
+            try:
+                self._envelope = self._build(raw)
+            except MediationError:
+                # The fault flow must not trip over the same bytes again: it sees an empty envelope
+                # (the raw bytes stay available to full-level logs).
+                self._envelope = soap.new_envelope("soap12" if self.kind == "soap12" else "soap11")
+                raise
         return self._envelope
 
     @property
