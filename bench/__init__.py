@@ -1,0 +1,1 @@
+"""One-command benchmark runner for the mediation gateway: ``python -m bench``."""

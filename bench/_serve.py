@@ -1,0 +1,40 @@
+"""Run an aiohttp app in N SO_REUSEPORT processes, the way the gateway runs its workers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+
+from aiohttp import web
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is a hard dependency on Linux
+    uvloop = None  # type: ignore[assignment]
+
+
+def serve(make_app: Callable[[], web.Application], host: str, port: int, workers: int = 1) -> None:
+    """Fork ``workers - 1`` children (before any loop exists) and serve in every process."""
+    for _ in range(max(workers, 1) - 1):
+        if os.fork() == 0:
+            _run(make_app, host, port)
+            os._exit(0)
+    _run(make_app, host, port)
+
+
+def _run(make_app: Callable[[], web.Application], host: str, port: int) -> None:
+    loop = uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    # access_log=None: logging every request would dominate a benchmark.
+    web.run_app(
+        make_app(),
+        host=host,
+        port=port,
+        reuse_port=True,
+        access_log=None,
+        print=None,
+        backlog=1024,
+        loop=loop,
+        shutdown_timeout=1.0,
+    )

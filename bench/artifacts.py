@@ -1,0 +1,41 @@
+"""Render the scenario artifacts (templates in bench/artifacts) into a per-run directory."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "artifacts"
+REPO_DIR = TEMPLATE_DIR.parent.parent
+# Shipped by the project itself; preferred over the bench's minimal copy so both stay in step.
+PREFER_REPO = ("sequences/faultHandlerSeq.xml",)
+ECHO_URL_TOKEN = "@ECHO_URL@"
+
+# scenario -> (proxy name, artifact files relative to TEMPLATE_DIR)
+SCENARIO_ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "passthrough": ("PassThrough", ("proxies/PassThrough.xml",)),
+    "cbr": ("CBRProxy", ("proxies/CBRProxy.xml",)),
+    "json-props": ("JsonProps", ("proxies/JsonProps.xml",)),
+    "seed-sms": ("twilioRest", ("proxies/twilioRest.xml", "sequences/faultHandlerSeq.xml")),
+}
+
+_PAYLOAD_FACTORY = re.compile(r"\s*<payloadFactory\b.*?</payloadFactory>", re.DOTALL)
+
+
+def without_payload_factory(text: str) -> str:
+    """The json-props fallback: same properties, then ``<respond/>`` echoes the request."""
+    return _PAYLOAD_FACTORY.sub("", text)
+
+
+def render(scenario: str, dest: Path, echo_url: str, fallback: bool = False) -> Path:
+    """Write the scenario's artifacts under ``dest`` (proxies/, sequences/) and return ``dest``."""
+    _, files = SCENARIO_ARTIFACTS[scenario]
+    for rel in files:
+        source = REPO_DIR / rel if rel in PREFER_REPO and (REPO_DIR / rel).is_file() else TEMPLATE_DIR / rel
+        text = source.read_text(encoding="utf-8").replace(ECHO_URL_TOKEN, echo_url)
+        if fallback:
+            text = without_payload_factory(text)
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return dest

@@ -1,0 +1,56 @@
+"""Echo back end: returns the request body with the same Content-Type and status 200.
+
+Small bodies are read whole (cheapest path); large or chunked bodies are streamed back chunk by chunk
+so that the back end itself never buffers a 100 MB transfer.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from aiohttp import web
+
+from bench._serve import serve
+
+_READ_WHOLE_LIMIT = 1 << 20
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def echo(request: web.Request) -> web.StreamResponse:
+    content_type = request.headers.get("Content-Type", "application/octet-stream")
+    length = request.content_length
+    if length is not None and length <= _READ_WHOLE_LIMIT:
+        body = await request.read()
+        return web.Response(body=body, status=200, headers={"Content-Type": content_type})
+    resp = web.StreamResponse(status=200, headers={"Content-Type": content_type})
+    if length is not None:
+        resp.content_length = length
+    await resp.prepare(request)
+    async for chunk in request.content.iter_any():
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp
+
+
+def make_app() -> web.Application:
+    # client_max_size only guards read(); streaming bodies are not limited by it.
+    app = web.Application(client_max_size=16 << 20)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_route("*", "/{tail:.*}", echo)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="aiohttp echo back end for the benchmark")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    serve(make_app, args.host, args.port, args.workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,454 @@
+"""Result records, the ratios and targets computed from them, and the Markdown/JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.load import LoadResult
+
+MB = 1024 * 1024
+# A run whose errors exceed this share does not count towards any ratio: a fast error is not a fast gateway.
+VALID_ERROR_RATE = 0.01
+MOSTLY_ERRORS = 0.5
+# A 1-minute load average above this per core, before any bench process started, means others were busy.
+BUSY_LOAD_PER_CORE = 0.5
+
+SCENARIO_TITLES = {
+    "bare": "bare aiohttp proxy (floor)",
+    "passthrough": "passthrough",
+    "cbr": "cbr (XPath filter on SOAP body)",
+    "json-props": "json-props (properties + payloadFactory)",
+    "seed-sms": "seed-sms (seed twilioRest proxy -> sandbox)",
+}
+
+
+@dataclass
+class Probe:
+    status: int | None
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class RunRecord:
+    scenario: str  # passthrough | cbr | json-props | seed-sms | bare
+    server: str  # gateway | bare | hand-written
+    size: str  # size label ("1k") or "seed"
+    body_bytes: int
+    url: str = ""
+    load: LoadResult | None = None
+    peak_rss_bytes: int | None = None
+    probe: Probe | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def valid(self) -> tuple[bool, str]:
+        """Whether this run's throughput means anything; the reason when it does not."""
+        if self.error:
+            return False, "run failed"
+        if self.probe is not None and not self.probe.ok:
+            return False, "probe answer was wrong"
+        if self.load is None or self.load.error:
+            return False, "no load result"
+        if self.load.requests == 0:
+            return False, "no completed requests"
+        if self.load.error_rate > VALID_ERROR_RATE:
+            return False, f"{self.load.error_rate:.0%} errors"
+        return True, ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["load"] = self.load.to_dict() if self.load else None
+        data["valid"], data["invalid_reason"] = self.valid()
+        data["peak_rss_mb"] = round(self.peak_rss_bytes / MB, 1) if self.peak_rss_bytes else None
+        return data
+
+
+@dataclass
+class StreamResult:
+    bytes_sent: int
+    bytes_echoed: int = 0
+    status: int | None = None
+    baseline_rss_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+    @property
+    def growth_bytes(self) -> int | None:
+        if self.baseline_rss_bytes is None or self.peak_rss_bytes is None:
+            return None
+        return max(0, self.peak_rss_bytes - self.baseline_rss_bytes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        growth = self.growth_bytes
+        data["growth_mb"] = round(growth / MB, 1) if growth is not None else None
+        return data
+
+
+def _find(records: list[RunRecord], scenario: str, server: str, size: str) -> RunRecord | None:
+    for rec in records:
+        if rec.scenario == scenario and rec.server == server and rec.size == size:
+            return rec
+    return None
+
+
+def _ratio(
+    name: str,
+    num: RunRecord | None,
+    den: RunRecord | None,
+    size: str,
+    target: float | None,
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "size": size, "value": None, "target": target}
+    if num is None or den is None:
+        entry.update(status="missing", reason="one side was not run")
+        return entry
+    for label, rec in (("numerator", num), ("denominator", den)):
+        ok, why = rec.valid()
+        if not ok:
+            value = _rps_ratio(num, den)
+            entry.update(
+                value=value, status="invalid", reason=f"invalid: {label} ({rec.scenario}/{rec.server}): {why}"
+            )
+            return entry
+    entry["value"] = _rps_ratio(num, den)
+    if target is None:
+        entry.update(status="info", reason="")
+    else:
+        entry.update(status="pass" if entry["value"] >= target else "fail", reason="")
+    return entry
+
+
+def _rps_ratio(num: RunRecord, den: RunRecord) -> float | None:
+    if num.load is None or den.load is None or not den.load.rps:
+        return None
+    return num.load.rps / den.load.rps
+
+
+# (scenario, size) -> minimum ratio; sizes without an entry are shown for information.
+PASSTHROUGH_VS_BARE = {"1k": 0.85}
+CBR_VS_PASSTHROUGH = {"1k": 0.75, "10k": 0.6}
+SEED_VS_HANDWRITTEN = 1.0
+P99_LIMIT_MS = 25.0
+P99_SCENARIOS = ("passthrough", "cbr")
+STREAM_GROWTH_LIMIT_MB = 50.0
+
+
+def comparisons(records: list[RunRecord], sizes: list[str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for size in sizes:
+        gw_pt = _find(records, "passthrough", "gateway", size)
+        gw_cbr = _find(records, "cbr", "gateway", size)
+        bare = _find(records, "bare", "bare", size)
+        if gw_pt or bare:
+            out.append(_ratio("passthrough / bare", gw_pt, bare, size, PASSTHROUGH_VS_BARE.get(size)))
+        if gw_cbr or bare:
+            out.append(_ratio("cbr / bare", gw_cbr, bare, size, None))
+        if gw_cbr or gw_pt:
+            out.append(_ratio("cbr / passthrough", gw_cbr, gw_pt, size, CBR_VS_PASSTHROUGH.get(size)))
+    sms_gw = _find(records, "seed-sms", "gateway", "seed")
+    sms_hw = _find(records, "seed-sms", "hand-written", "seed")
+    if sms_gw or sms_hw:
+        out.append(_ratio("seed-sms gateway / hand-written", sms_gw, sms_hw, "seed", SEED_VS_HANDWRITTEN))
+    return out
+
+
+def latency_checks(records: list[RunRecord], connections: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for scenario in P99_SCENARIOS:
+        rec = _find(records, scenario, "gateway", "1k")
+        if rec is None:
+            continue
+        entry: dict[str, Any] = {
+            "name": f"{scenario} 1k p99",
+            "limit_ms": P99_LIMIT_MS,
+            "p99_ms": rec.load.p99_ms if rec.load else None,
+            "reason": ""
+            if connections == 100
+            else f"target is defined at 100 connections; run used {connections}",
+        }
+        ok, why = rec.valid()
+        if not ok:
+            entry.update(status="invalid", reason=f"invalid: {why}")
+        elif entry["p99_ms"] is None:
+            entry.update(status="missing", reason="no latency figures")
+        else:
+            entry["status"] = "pass" if entry["p99_ms"] < P99_LIMIT_MS else "fail"
+        out.append(entry)
+    return out
+
+
+def stream_check(stream: StreamResult | None) -> dict[str, Any] | None:
+    if stream is None:
+        return None
+    growth = stream.growth_bytes
+    entry: dict[str, Any] = {"name": "streaming RSS growth", "limit_mb": STREAM_GROWTH_LIMIT_MB}
+    if stream.error or stream.bytes_echoed != stream.bytes_sent:
+        why = stream.error or f"echoed {stream.bytes_echoed} of {stream.bytes_sent} bytes"
+        entry.update(status="invalid", reason=f"invalid: {why}")
+    elif growth is None:
+        entry.update(status="missing", reason="no RSS figures")
+    else:
+        entry["status"] = "pass" if growth / MB < STREAM_GROWTH_LIMIT_MB else "fail"
+        entry["reason"] = ""
+    return entry
+
+
+def problems(records: list[RunRecord], stream: StreamResult | None) -> list[str]:
+    """Everything that makes a number untrustworthy, for the top of the report."""
+    out: list[str] = []
+    for rec in records:
+        where = f"{rec.scenario} / {rec.server} / {rec.size}"
+        if rec.error:
+            out.append(f"{where}: FAILED: {rec.error.splitlines()[0]}")
+            continue
+        if rec.probe is not None and not rec.probe.ok:
+            out.append(
+                f"{where}: probe request got a wrong answer (HTTP {rec.probe.status}): {rec.probe.detail}"
+            )
+        if rec.load is not None and rec.load.error:
+            out.append(f"{where}: load generator failed: {rec.load.error}")
+        elif rec.load is not None and rec.load.bad:
+            rate = rec.load.error_rate
+            loud = "MOSTLY ERRORS: " if rate > MOSTLY_ERRORS else ""
+            out.append(
+                f"{where}: {loud}{rec.load.non2xx} error responses and {rec.load.socket_errors} socket errors"
+                f" ({rate:.1%} of {rec.load.requests + rec.load.socket_errors})"
+            )
+    if stream is not None and (stream.error or stream.bytes_echoed != stream.bytes_sent):
+        out.append(
+            f"streaming check: {stream.error or 'incomplete echo'}"
+            f" ({stream.bytes_echoed} of {stream.bytes_sent} bytes echoed)"
+        )
+    return out
+
+
+def _busy(machine: dict[str, Any]) -> list[str]:
+    if not machine.get("busy_before_run"):
+        return []
+    return [
+        f"MACHINE WAS BUSY before the run (load average {machine.get('load_average_1_5_15')} on"
+        f" {machine.get('cores')} cores): other processes competed for the CPU, every number is skewed."
+        " Rerun on a quiet machine."
+    ]
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_info(load_generator: str) -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    from lxml import etree
+
+    info: dict[str, Any] = {
+        "cpu_model": cpu or platform.processor() or "unknown",
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kb / 1024 / 1024, 1) if mem_kb else None,
+        "kernel": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "aiohttp": _version("aiohttp"),
+        "lxml": ".".join(map(str, etree.LXML_VERSION[:3])),
+        "libxml2": ".".join(map(str, etree.LIBXML_VERSION)),
+        "uvloop": _version("uvloop"),
+        "twilio": _version("twilio"),
+        "load_generator": load_generator,
+        # Other work on the machine skews every number: record how busy it was.
+        "load_average_1_5_15": " / ".join(f"{v:.2f}" for v in os.getloadavg()),
+        "busy_before_run": os.getloadavg()[0] > BUSY_LOAD_PER_CORE * (os.cpu_count() or 1),
+    }
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+        info["git_commit"] = rev.stdout.strip() or None
+    except OSError:
+        info["git_commit"] = None
+    return info
+
+
+def build(
+    *,
+    mode: str,
+    machine: dict[str, Any],
+    settings: dict[str, Any],
+    records: list[RunRecord],
+    stream: StreamResult | None,
+    notes: list[str],
+    partial: str = "",
+) -> dict[str, Any]:
+    sizes = list(dict.fromkeys(settings.get("sizes", [])))
+    return {
+        "mode": mode,
+        "partial": partial or None,
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine,
+        "settings": settings,
+        "problems": _busy(machine) + problems(records, stream),
+        "runs": [rec.to_dict() for rec in records],
+        "comparisons": comparisons(records, sizes),
+        "latency_checks": latency_checks(records, int(settings.get("connections", 100))),
+        "stream": stream.to_dict() if stream else None,
+        "stream_check": stream_check(stream),
+        "notes": notes,
+    }
+
+
+_MARK = {"pass": "✅", "fail": "❌", "invalid": "❌", "missing": "❌", "info": "—"}
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _run_row(run: dict[str, Any]) -> str:
+    load = run.get("load") or {}
+    probe = run.get("probe") or {}
+    if run.get("error"):
+        cells = ["**FAILED**", "—", "—", "—", "—", "—"]
+        probe_cell = "—"
+    else:
+        rps = _fmt(load.get("rps"), 0)
+        rate = load.get("error_rate") or 0.0
+        if rate > MOSTLY_ERRORS:
+            rps = f"🚨 {rps} (MOSTLY ERRORS)"
+        elif not run.get("valid"):
+            rps = f"⚠️ {rps}"
+        cells = [
+            rps,
+            _fmt(load.get("p50_ms")),
+            _fmt(load.get("p99_ms")),
+            str(load.get("non2xx", "—")),
+            str(load.get("socket_errors", "—")),
+            _fmt(run.get("peak_rss_mb"), 1),
+        ]
+        probe_cell = ("ok" if probe.get("ok") else f"❌ HTTP {probe.get('status')}") if probe else "—"
+    title = run["scenario"]
+    return "| " + " | ".join([title, run["size"], run["server"], *cells, probe_cell]) + " |"
+
+
+def _target(entry: dict[str, Any]) -> str:
+    return "—" if entry.get("target") is None else f"≥ {entry['target']:.2f}"
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    settings = report["settings"]
+    machine = report["machine"]
+    lines = [f"# Gateway benchmark ({report['mode']} run, {report['generated_at']})", ""]
+    if report.get("partial"):
+        lines += [f"> **PARTIAL REPORT**: {report['partial']}", ""]
+    if report["problems"]:
+        lines += ["## ⚠️ Problems: numbers below marked ❌/⚠️/🚨 are not trustworthy", ""]
+        lines += [f"- {p}" for p in report["problems"]] + [""]
+    if report["mode"] == "smoke":
+        lines += ["> Smoke run: tiny load to prove the harness works. The numbers mean nothing.", ""]
+
+    lines += ["## Machine", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in machine.items()] + [""]
+    lines += ["## Settings", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in settings.items()] + [""]
+
+    lines += [
+        "## Results",
+        "",
+        "| Scenario | Size | Server | req/s | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MB"
+        " | probe |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    lines += [_run_row(run) for run in report["runs"]] + [""]
+    failed = [run for run in report["runs"] if run.get("error")]
+    if failed:
+        lines += ["### Failures", ""]
+        for run in failed:
+            lines += [
+                f"**{run['scenario']} / {run['server']} / {run['size']}**",
+                "",
+                "```",
+                run["error"],
+                "```",
+                "",
+            ]
+
+    lines += [
+        "## Ratios (req/s, same run)",
+        "",
+        "| Ratio | Size | Value | Target | |",
+        "|---|---|---:|---|---|",
+    ]
+    for entry in report["comparisons"]:
+        mark = _MARK.get(entry["status"], "")
+        note = f" {entry['reason']}" if entry.get("reason") else ""
+        value = _fmt(entry["value"])
+        lines.append(f"| {entry['name']} | {entry['size']} | {value} | {_target(entry)} | {mark}{note} |")
+    lines.append("")
+
+    lines += ["## Latency targets", "", "| Check | p99 ms | Limit | |", "|---|---:|---|---|"]
+    for entry in report["latency_checks"]:
+        mark = _MARK.get(entry["status"], "")
+        note = f" {entry['reason']}" if entry.get("reason") else ""
+        lines.append(
+            f"| {entry['name']} | {_fmt(entry['p99_ms'])} | < {entry['limit_ms']:.0f} ms | {mark}{note} |"
+        )
+    lines.append("")
+
+    stream = report.get("stream")
+    check = report.get("stream_check")
+    lines += ["## Streaming passthrough", ""]
+    if stream and check:
+        mark = _MARK.get(check["status"], "")
+        lines += [
+            "| | |",
+            "|---|---|",
+            f"| body | {stream['bytes_sent'] / MB:.0f} MB POST, chunked, from a generator |",
+            f"| HTTP status | {stream['status']} |",
+            f"| bytes echoed back | {stream['bytes_echoed']:,} of {stream['bytes_sent']:,} |",
+            f"| seconds | {_fmt(stream['seconds'])} |",
+            f"| gateway RSS before | {_fmt((stream['baseline_rss_bytes'] or 0) / MB, 1)} MB |",
+            f"| gateway RSS peak | {_fmt((stream['peak_rss_bytes'] or 0) / MB, 1)} MB |",
+            f"| growth | {_fmt(stream['growth_mb'], 1)} MB (limit < {check['limit_mb']:.0f} MB) {mark}"
+            f" {check.get('reason', '')} |",
+        ]
+        if stream.get("error"):
+            lines += ["", "```", stream["error"], "```"]
+    else:
+        lines.append("not run")
+    lines.append("")
+
+    lines += ["## Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
+    return "\n".join(lines)
+
+
+def write(report: dict[str, Any], out_dir: Path, stem: str) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md_path = out_dir / f"{stem}.md"
+    json_path = out_dir / f"{stem}.json"
+    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    md_path.write_text(render_markdown(report), encoding="utf-8")
+    return md_path, json_path
