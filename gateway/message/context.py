@@ -53,7 +53,7 @@ class MessageContext:
 
     __slots__ = ("properties", "axis2", "operation", "transport_headers", "func_stack", "payload",
                  "is_response", "fault_stack", "exchange", "config", "proxy", "to", "query_params",
-                 "soap_action", "message_id", "headers_from_backend", "__weakref__")
+                 "soap_action", "_message_id", "headers_from_backend", "__weakref__")
 
     def __init__(self, *, exchange: Exchange, config: Configuration, payload: Payload,
                  transport_headers: CIMultiDict[str], proxy=None, to: str | None = None,
@@ -72,11 +72,21 @@ class MessageContext:
         self.to = to
         self.query_params = query_params if query_params is not None else MultiDict()
         self.soap_action = soap_action
-        self.message_id = f"urn:uuid:{uuid.uuid4()}"
+        self._message_id: str | None = None  # generated on first use: most flows never read it
         # The transport headers came from a backend reply (relayed) rather than the client (echoed).
         self.headers_from_backend = False
 
     # -- the interface expressions read ----------------------------------------------------------
+    @property
+    def message_id(self) -> str:
+        if self._message_id is None:
+            self._message_id = f"urn:uuid:{uuid.uuid4()}"
+        return self._message_id
+
+    @message_id.setter
+    def message_id(self, value: str | None) -> None:
+        self._message_id = value
+
     def local_entry(self, key: str) -> Any | None:
         entry = self.config.local_entries.get(key)
         return entry.value if entry is not None else None
@@ -125,5 +135,5 @@ class MessageContext:
         reply.operation = self.operation  # the operation context is shared by both directions
         reply.is_response = True
         reply.headers_from_backend = True
-        reply.message_id = self.message_id
+        reply._message_id = self._message_id
         return reply

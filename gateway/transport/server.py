@@ -120,7 +120,7 @@ def _context(request: web.Request, proxy, payload: Payload) -> tuple[Exchange, M
                 soap_action = value.strip('"')
     ctx = MessageContext(exchange=exchange, config=config, payload=payload,
                          transport_headers=CIMultiDict(request.headers), proxy=proxy, to=request.path_qs,
-                         query_params=request.query.copy(), soap_action=soap_action)
+                         query_params=request.query, soap_action=soap_action)
     props = ctx.properties
     props["TRANSPORT_IN_NAME"] = "http"
     props["IsClientDoingREST"] = "false" if exchange.client_is_soap else "true"
