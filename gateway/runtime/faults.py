@@ -29,8 +29,8 @@ def record_error(ctx: MessageContext, exc: BaseException) -> None:
             # e.g. a connector's upstream error JSON becomes the message the fault sequence sees
             ctx.payload = Payload(exc.content_type or "application/json", exc.body)
             ctx.payload.modified = False
-            if exc.content_type:
-                ctx.axis2["messageType"] = exc.content_type.split(";")[0]
+            if exc.content_type and not ctx.axis2.get("messageType"):
+                ctx.axis2["messageType"] = ctx.axis2["_initialMessageType"] = exc.content_type.split(";")[0]
     else:
         props.setdefault("ERROR_CODE", DEFAULT_ERROR)  # a stale code is not overwritten (W:)
         message = f"{type(exc).__name__}: {exc}"
