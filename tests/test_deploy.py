@@ -116,3 +116,18 @@ def test_config_files_never_resolve_entities(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "DOCTYPE declarations are not allowed" in out
     assert "TOP-SECRET" not in out
+
+
+def test_connection_local_entry_is_checked_at_deploy_time(tmp_path, capsys):
+    root = write_artifacts(tmp_path, {
+        "local-entries/conn.xml": f"""
+            <localEntry {S} key="twilioConn">
+              <twilioRest.init>
+                <accountSid>AC1</accountSid>
+                <authTokn>x</authTokn>
+              </twilioRest.init>
+            </localEntry>""",
+    }, with_defaults=False)
+    assert cli(["validate", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "conn.xml:4: twilioRest.init: unknown parameter 'authTokn' (did you mean 'authToken'?)" in out

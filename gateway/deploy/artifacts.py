@@ -211,6 +211,8 @@ def build_local_entry(root: etree._Element, fctx: FactoryContext) -> LocalEntry:
     if elements:
         import copy
 
+        if fctx.connectors is not None:  # a connection entry (<twilioRest.init>) is checked now, not per message
+            fctx.connectors.check_local_entry(elements[0], fctx.path)
         return LocalEntry(key, copy.deepcopy(elements[0]), location(root, fctx.path))
     return LocalEntry(key, (root.text or "").strip(), location(root, fctx.path))
 
