@@ -3,7 +3,7 @@ error codes: 101503 (connection failed) and 101504 (timeout)."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -19,18 +19,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway.endpoint")
 
-_HOP_BY_HOP = frozenset(h.lower() for h in (
-    "Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "TE", "Trailer", "Upgrade",
-    "Expect", "Proxy-Authorization", "Proxy-Connection", "Content-Type", "Accept-Encoding",
-))
+_HOP_BY_HOP = ("Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "TE", "Trailer",
+               "Upgrade", "Expect", "Proxy-Authorization", "Proxy-Connection", "Content-Type",
+               "Accept-Encoding")
 # Replies up to this size are read at once (fewer awaits); bigger or unknown ones are streamed.
 _BUFFER_REPLY_UP_TO = 256 * 1024
 
 
+@functools.lru_cache(maxsize=64)
+def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """Idle-style timeouts (connect, and each read) as MI's endpoint timeout; no cap on a long stream."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+
+
 def new_session() -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
-    return aiohttp.ClientSession(connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
-                                 skip_auto_headers=("User-Agent",))
+    return aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                 cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",))
 
 
 async def exchange(ctx: MessageContext, *, url: str, method: str, media: str | None,
@@ -38,10 +43,10 @@ async def exchange(ctx: MessageContext, *, url: str, method: str, media: str | N
     """Send the current message to `url` and return the reply as a fresh response context."""
     session = ctx.exchange.services.http
     assert session is not None, "the HTTP client session is created at start-up"
-    headers = CIMultiDict()
-    for name, value in ctx.transport_headers.items():
-        if name.lower() not in _HOP_BY_HOP:
-            headers.add(name, value)
+    headers = ctx.transport_headers.copy()  # a C-level copy, then drop the few hop-by-hop ones
+    for name in _HOP_BY_HOP:
+        if name in headers:
+            del headers[name]
     data = None
     if method not in ("GET", "DELETE", "HEAD") or ctx.payload.kind != "empty":
         if method in ("GET", "HEAD"):
@@ -55,19 +60,20 @@ async def exchange(ctx: MessageContext, *, url: str, method: str, media: str | N
                 headers["Content-Type"] = ctype
             if media == "text/xml" and "SOAPAction" not in headers:
                 headers["SOAPAction"] = f'"{ctx.soap_action or ""}"'
+    # aiohttp's own timeout (no extra timer per request); sock_read also bounds each read of a stream.
     try:
-        async with asyncio.timeout(timeout):
-            response = await session.request(method, url, data=data, headers=headers, allow_redirects=False)
-            length = response.content_length
-            if length is not None and length <= _BUFFER_REPLY_UP_TO or response.status in (204, 304):
-                raw = await response.read()
-                response.release()
-                payload = Payload(response.headers.get("Content-Type"), raw,
-                                  limit=ctx.exchange.services.settings.max_body_bytes)
-            else:
-                payload = Payload(response.headers.get("Content-Type"), stream=response.content, length=length,
-                                  limit=ctx.exchange.services.settings.max_body_bytes)
-                ctx.exchange.closing_tasks.append(response.release)
+        response = await session.request(method, url, data=data, headers=headers, allow_redirects=False,
+                                         timeout=_client_timeout(timeout))
+        length = response.content_length
+        if length is not None and length <= _BUFFER_REPLY_UP_TO or response.status in (204, 304):
+            raw = await response.read()
+            response.release()
+            payload = Payload(response.headers.get("Content-Type"), raw,
+                              limit=ctx.exchange.services.settings.max_body_bytes)
+        else:
+            payload = Payload(response.headers.get("Content-Type"), stream=response.content, length=length,
+                              limit=ctx.exchange.services.settings.max_body_bytes)
+            ctx.exchange.closing_tasks.append(response.release)
     except TimeoutError:
         raise MediationError("Send timeout", CONNECT_TIMEOUT,
                              f"no reply from {url} within {timeout:g} s; raise the endpoint <timeout> "
