@@ -1,7 +1,232 @@
-"""publishWSDL (placeholder until the WSDL work lands): keep the element for the transport."""
+"""`publishWSDL` (W: ProxyServiceFactory / ProxyService.buildAxisService; reference §1.1, §1.2).
+
+A published WSDL is loaded when the proxy is deployed: an inline `wsdl:definitions`, a `uri` (a file path
+or file: URL; http(s) only from a loopback host, fetched now with a short timeout), or a `key` naming a
+local entry. Local entries are separate artifacts this factory cannot see, so a key is resolved when the
+WSDL is requested (and cached per deployed entry). A WSDL that cannot be loaded is a deploy error for the
+proxy, as in MI (without its enablePublishWSDLSafeMode)."""
 
 from __future__ import annotations
 
+import copy
+import ipaddress
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
-def build_publish_wsdl(element, fctx):
-    return element
+from lxml import etree
+
+from gateway.deploy.xmlutil import check_attributes, children, config_error, local_name, location
+
+if TYPE_CHECKING:
+    from gateway.deploy.registry import FactoryContext
+    from gateway.errors import SourceLocation
+    from gateway.runtime.configuration import Configuration
+
+WSDL11_NS = "http://schemas.xmlsoap.org/wsdl/"
+WSDL20_NS = "http://www.w3.org/ns/wsdl"
+FETCH_TIMEOUT = 5.0  # seconds: a deploy must not hang on a slow WSDL server
+MAX_WSDL_BYTES = 5 * 1024 * 1024
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=False
+)
+
+
+class WsdlUnavailable(Exception):
+    """A `key` WSDL that cannot be served at request time (missing or invalid local entry)."""
+
+
+@dataclass(slots=True)
+class PublishedWsdl:
+    """The proxy's published WSDL 1.1: a document loaded at deploy time, or a local-entry key."""
+
+    source: str  # how it was given, for messages: "inline", "uri …", "key …"
+    location: SourceLocation
+    definitions: etree._Element | None = None
+    key: str | None = None
+    _cached: tuple[Any, etree._Element] | None = field(default=None, repr=False)
+
+    def document(self, config: Configuration) -> etree._Element:
+        """The WSDL definitions element (shared: copy it before changing it)."""
+        if self.definitions is not None:
+            return self.definitions
+        assert self.key is not None
+        entry = config.local_entries.get(self.key)
+        if entry is None:
+            raise WsdlUnavailable(f"publishWSDL key '{self.key}' names no deployed local entry")
+        cached = self._cached
+        if cached is not None and cached[0] is entry:
+            return cached[1]
+        value = entry.value
+        try:
+            if isinstance(value, etree._Element):
+                root = copy.deepcopy(value)
+            else:
+                root = etree.fromstring(str(value).encode("utf-8"), _PARSER)
+            check_wsdl(root)
+        except (etree.XMLSyntaxError, ValueError) as exc:
+            raise WsdlUnavailable(f"local entry '{self.key}' is not a WSDL 1.1 document: {exc}") from None
+        self._cached = (entry, root)
+        return root
+
+
+def check_wsdl(root: etree._Element) -> None:
+    if root.getroottree().docinfo.doctype:
+        raise ValueError("DOCTYPE declarations are not allowed")
+    if root.tag == f"{{{WSDL20_NS}}}description":
+        raise ValueError("WSDL 2.0 is not supported; publish a WSDL 1.1 <wsdl:definitions>")
+    if root.tag != f"{{{WSDL11_NS}}}definitions":
+        raise ValueError(f"the root element is {root.tag}, not {{{WSDL11_NS}}}definitions")
+
+
+def build_publish_wsdl(element: etree._Element, fctx: FactoryContext) -> PublishedWsdl:
+    check_attributes(element, ("key", "uri", "endpoint", "preservePolicy"))
+    where = location(element, fctx.path)
+    resources = [c for c in children(element) if local_name(c) == "resource"]
+    if resources:
+        raise config_error(
+            resources[0],
+            "publishWSDL <resource> imports are not supported",
+            "inline the imported schema into the WSDL's <types>",
+        )
+    if element.get("endpoint") is not None:
+        raise config_error(
+            element,
+            "publishWSDL endpoint= (fetching the endpoint's ?wsdl) is not supported",
+            'save the WSDL and use uri="file:…" or key="…"',
+        )
+    inline = [c for c in children(element) if local_name(c) != "resource"]
+    given = [
+        what
+        for what, present in (
+            ("key", element.get("key") is not None),
+            ("uri", element.get("uri") is not None),
+            ("inline", bool(inline)),
+        )
+        if present
+    ]
+    if len(given) != 1:
+        raise config_error(
+            element,
+            "publishWSDL needs exactly one of key, uri or an inline wsdl:definitions"
+            if not given
+            else f"publishWSDL has both {' and '.join(given)}",
+            'e.g. <publishWSDL uri="file:wsdl/StockQuote.wsdl"/>',
+        )
+    if given[0] == "key":
+        key = (element.get("key") or "").strip()
+        if not key:
+            raise config_error(element, "publishWSDL key is empty")
+        return PublishedWsdl(f"key {key}", where, key=key)
+    if given[0] == "inline":
+        if len(inline) > 1:
+            raise config_error(inline[1], "publishWSDL holds a single wsdl:definitions element")
+        root = copy.deepcopy(inline[0])
+        source = "inline"
+    else:
+        uri = (element.get("uri") or "").strip()
+        data = _load(element, uri, fctx)
+        try:
+            root = etree.fromstring(data, _PARSER)
+        except etree.XMLSyntaxError as exc:
+            raise config_error(
+                element, f"Unable to load the WSDL from {uri}: malformed XML: {exc.msg}"
+            ) from None
+        source = f"uri {uri}"
+    try:
+        check_wsdl(root)
+    except ValueError as exc:
+        raise config_error(element, f"publishWSDL ({source}): {exc}") from None
+    return PublishedWsdl(source, where, definitions=root)
+
+
+def _load(element: etree._Element, uri: str, fctx: FactoryContext) -> bytes:
+    if not uri:
+        raise config_error(element, "publishWSDL uri is empty")
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        if not _is_loopback(parts.hostname or ""):
+            raise config_error(
+                element,
+                f"remote publishWSDL URIs are not fetched: {uri}",
+                'save the WSDL next to the proxy and use uri="file:…" (only loopback http(s) '
+                "URIs are fetched, at deploy time)",
+            )
+        return _fetch(element, uri)
+    if scheme == "file":
+        # file:/abs, file:///abs and MI's relative file:repository/… forms
+        path = unquote(parts.path) if parts.netloc in ("", "localhost") else unquote(uri[len("file:") :])
+    elif scheme and len(scheme) > 1:
+        raise config_error(
+            element, f"unsupported publishWSDL uri scheme '{scheme}:'", "use a file path or file: URL"
+        )
+    else:
+        path = uri
+    for candidate in _candidates(path, fctx):
+        if candidate.is_file():
+            try:
+                with candidate.open("rb") as handle:
+                    data = handle.read(MAX_WSDL_BYTES + 1)
+            except OSError as exc:
+                raise config_error(element, f"Unable to load the WSDL from {uri}: {exc.strerror}") from None
+            if len(data) > MAX_WSDL_BYTES:
+                raise config_error(element, f"the WSDL at {uri} is larger than {MAX_WSDL_BYTES} bytes")
+            return data
+    raise config_error(
+        element,
+        f"Unable to load the WSDL from {uri}: no such file",
+        "a relative path is looked up next to the proxy file, in the artifacts folder, then in "
+        "the working directory",
+    )
+
+
+def _candidates(path: str, fctx: FactoryContext) -> list[Path]:
+    given = Path(os.path.expanduser(path))
+    if given.is_absolute():
+        return [given]
+    bases = [Path(fctx.path).resolve().parent]
+    if fctx.settings is not None:
+        bases.append(Path(fctx.settings.artifacts))
+    bases.append(Path.cwd())
+    return [base / given for base in bases]
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A loopback server must not bounce the fetch to another host."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        raise urllib.error.URLError(f"redirected to {newurl}; redirects are not followed")
+
+
+# No proxies (loopback stays loopback) and no redirects.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
+def _fetch(element: etree._Element, uri: str) -> bytes:
+    try:
+        with _OPENER.open(uri, timeout=FETCH_TIMEOUT) as response:
+            data = response.read(MAX_WSDL_BYTES + 1)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise config_error(
+            element,
+            f"Unable to load the WSDL from {uri}: {reason}",
+            f"the WSDL server must answer within {FETCH_TIMEOUT:g} s at deploy time",
+        ) from None
+    if len(data) > MAX_WSDL_BYTES:
+        raise config_error(element, f"the WSDL at {uri} is larger than {MAX_WSDL_BYTES} bytes")
+    return data

@@ -1,68 +1,87 @@
 """The error answer a client gets when a flow fails without writing its own reply: a SOAP 1.1/1.2
-Fault, `{"error": {...}}` JSON or a POX `<Exception>`, matching the client's own format."""
+Fault, `{"error": {...}}` JSON or a POX `<Exception>`, matching the client's own format.
+
+This is the Python safety net behind the shipped, editable `sequences/fault.xml`; both produce the same
+shapes (docs/conformance/content.md, rows C-FS*):
+  SOAP 1.1  Fault faultcode soapenv:Server, faultstring ERROR_MESSAGE, detail ERROR_CODE
+  SOAP 1.2  Fault Code/Value soapenv:Receiver, Reason/Text ERROR_MESSAGE, Detail ERROR_CODE
+  JSON      {"error": {"code": ERROR_CODE (a number), "message": ERROR_MESSAGE}}
+  POX       <Exception>ERROR_MESSAGE</Exception>
+with status HTTP_SC when it is already >= 400, else 500."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from lxml import etree
 from multidict import CIMultiDict
 
-from gateway.message.faults import make_fault_envelope
+from gateway.message.faults import make_fault_envelope, make_pox_fault
 
 if TYPE_CHECKING:
     from gateway.message.context import Exchange, MessageContext, Reply
 
+DEFAULT_MESSAGE = "Error while mediating the message"
+
 
 def client_media_type(exchange: Exchange, request_media_type: str) -> str:
-    """The format this client expects back: its SOAP version, else Accept, else its request's type."""
+    """CLIENT_MESSAGE_TYPE (our extension): the format this client expects back. Its SOAP version; else
+    the type its request implies (JSON stays JSON; XML, text and bodiless requests get XML; anything else
+    JSON), unless Accept explicitly prefers another supported type."""
     from gateway.message.formats import negotiate_accept
 
     if exchange.client_kind == "soap11":
         return "text/xml"
     if exchange.client_kind == "soap12":
         return "application/soap+xml"
-    negotiated = negotiate_accept(exchange.accept)
-    if negotiated:
-        return negotiated
     if exchange.client_kind == "json":
-        return "application/json"
-    return "application/xml" if request_media_type in ("", "application/xml", "text/plain") or \
-        "xml" in request_media_type else "application/json"
+        natural = "application/json"
+    elif request_media_type in ("", "application/xml", "text/plain") or "xml" in request_media_type:
+        natural = "application/xml"
+    else:
+        natural = "application/json"
+    return negotiate_accept(exchange.accept, natural) or natural
+
+
+def error_status(ctx: MessageContext) -> int:
+    """HTTP_SC when a handler or the failing step already chose an error status, else 500."""
+    status = ctx.axis2.get("HTTP_SC")
+    try:
+        value = int(status) if status not in (None, "") else 500
+    except (TypeError, ValueError):
+        return 500
+    return value if value >= 400 else 500
+
+
+def error_body(media: str, code: Any, message: str) -> bytes:
+    if media in ("text/xml", "application/soap+xml"):
+        version = "soap11" if media == "text/xml" else "soap12"
+        envelope = make_fault_envelope(
+            version, "Server" if version == "soap11" else "Receiver", message, detail=str(code)
+        )
+        return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+    if media == "application/json":
+        return orjson.dumps({"error": {"code": _number(code), "message": message}})
+    return etree.tostring(make_pox_fault(message), encoding="UTF-8")
 
 
 def error_reply(ctx: MessageContext) -> Reply:
     from gateway.message.context import Reply
 
     code = ctx.properties.get("ERROR_CODE", 0)
-    message = str(ctx.properties.get("ERROR_MESSAGE") or "Error while mediating the message")
-    status = ctx.axis2.get("HTTP_SC")
-    try:
-        status = int(status) if status not in (None, "") else 500
-    except (TypeError, ValueError):
-        status = 500
-    if status < 400:
-        status = 500
-    media = ctx.properties.get("CLIENT_MESSAGE_TYPE") or "application/xml"
+    message = str(ctx.properties.get("ERROR_MESSAGE") or DEFAULT_MESSAGE)
+    media = str(ctx.properties.get("CLIENT_MESSAGE_TYPE") or "application/xml")
+    if media not in ("text/xml", "application/soap+xml", "application/json"):
+        media = "application/xml"
     headers: CIMultiDict[str] = CIMultiDict()
-    if media in ("text/xml", "application/soap+xml"):
-        version = "soap11" if media == "text/xml" else "soap12"
-        envelope = make_fault_envelope(version, "Server" if version == "soap11" else "Receiver", message,
-                                       detail=f"ERROR_CODE {code}")
-        body = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
-    elif media == "application/json":
-        body = orjson.dumps({"error": {"code": _number(code), "message": message}})
-    else:
-        exception = etree.Element("Exception")
-        exception.text = message
-        body = etree.tostring(exception, encoding="UTF-8")
     headers["Content-Type"] = f"{media}; charset=UTF-8"
-    return Reply(status, headers, body)
+    return Reply(error_status(ctx), headers, error_body(media, code, message))
 
 
-def _number(code):
+def _number(code: Any) -> Any:
+    """Error codes are JSON numbers; a code that is not numeric stays a string rather than being lost."""
     try:
-        return int(code)
+        return int(str(code).strip())
     except (TypeError, ValueError):
         return code

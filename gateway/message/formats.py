@@ -28,16 +28,47 @@ if TYPE_CHECKING:
     from gateway.message.context import MessageContext, Reply
 
 # Request headers that must not be echoed back on a request-path reply (hop-by-hop, framing, credentials).
-_NOT_ECHOED = frozenset(h.lower() for h in (
-    "Host", "Content-Length", "Content-Type", "Transfer-Encoding", "Connection", "Keep-Alive", "TE", "Trailer",
-    "Upgrade", "Expect", "Accept", "Accept-Encoding", "Content-Encoding", "Authorization", "Proxy-Authorization",
-    "Cookie", "SOAPAction", "User-Agent", "Accept-Language", "Origin", "Referer",
-))
-_NOT_RELAYED = frozenset(h.lower() for h in (
-    "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Content-Type", "Content-Encoding",
-    "Date", "Server",
-))
+_NOT_ECHOED = frozenset(
+    h.lower()
+    for h in (
+        "Host",
+        "Content-Length",
+        "Content-Type",
+        "Transfer-Encoding",
+        "Connection",
+        "Keep-Alive",
+        "TE",
+        "Trailer",
+        "Upgrade",
+        "Expect",
+        "Accept",
+        "Accept-Encoding",
+        "Content-Encoding",
+        "Authorization",
+        "Proxy-Authorization",
+        "Cookie",
+        "SOAPAction",
+        "User-Agent",
+        "Accept-Language",
+        "Origin",
+        "Referer",
+    )
+)
+_NOT_RELAYED = frozenset(
+    h.lower()
+    for h in (
+        "Content-Length",
+        "Transfer-Encoding",
+        "Connection",
+        "Keep-Alive",
+        "Content-Type",
+        "Content-Encoding",
+        "Date",
+        "Server",
+    )
+)
 
+_CONVERTIBLE = ("soap11", "soap12", "pox", "json")
 ACCEPTABLE = ("application/json", "application/xml", "text/xml", "application/soap+xml")
 # axis2 keys (private to the gateway) recording messageType values the flow did not choose itself.
 INITIAL_MESSAGE_TYPE = "_initialMessageType"  # set by the transport (request / backend reply)
@@ -118,8 +149,11 @@ def output_media_type(ctx: MessageContext) -> str:
     if exchange.client_kind == "soap12":
         return "application/soap+xml"
     message_type = ctx.axis2.get("messageType")
-    current = media_type_of(str(message_type)) if message_type else (ctx.payload.media_type or "application/xml")
-    if exchange.accept and not flow_chose_message_type(ctx):
+    current = (
+        media_type_of(str(message_type)) if message_type else (ctx.payload.media_type or "application/xml")
+    )
+    # Only structured messages are converted: binary, form or HTML bodies keep their type.
+    if exchange.accept and kind_of(current) in _CONVERTIBLE and not flow_chose_message_type(ctx):
         negotiated = negotiate_accept(exchange.accept, current)
         if negotiated is not None:
             return negotiated
@@ -137,7 +171,9 @@ def status_of(ctx: MessageContext, is_fault: bool) -> int:
             return int(explicit)
         except (TypeError, ValueError):
             pass
-    if (is_fault or is_processing_fault(ctx)) and str(ctx.axis2.get("FAULTS_AS_HTTP_200", "")).lower() != "true":
+    if (is_fault or is_processing_fault(ctx)) and str(
+        ctx.axis2.get("FAULTS_AS_HTTP_200", "")
+    ).lower() != "true":
         return 500
     return 200
 
@@ -148,6 +184,8 @@ def build_reply(ctx: MessageContext) -> Reply:
 
     media = output_media_type(ctx)
     headers: CIMultiDict[str] = CIMultiDict()
+    # A backend's headers are relayed, the client's own echoed: respond marks the message as a response,
+    # so is_response cannot tell them apart.
     skip = _NOT_RELAYED if ctx.headers_from_backend else _NOT_ECHOED
     for name, value in ctx.transport_headers.items():
         if name.lower() not in skip:
@@ -174,6 +212,7 @@ def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, object, st
     """(body, stream, content type, is_fault) of the current message written as `media`.
     Shared by replies to clients and requests to backends; never changes the message itself."""
     payload = ctx.payload
+    media = media_type_of(media) or media  # a messageType set with parameters still names the format
     target = kind_of(media)
     explicit = ctx.axis2.get("ContentType")
     override = explicit if explicit and media_type_of(str(explicit)) == media else None
@@ -181,8 +220,12 @@ def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, object, st
         if payload.kind == "empty":
             return b"", None, None, False
         stream = payload.iter_stream()
-        return (None if stream is not None else payload.raw or b""), stream, \
-            override or payload.content_type or media, False
+        return (
+            (None if stream is not None else payload.raw or b""),
+            stream,
+            _pass_through_type(override, payload.content_type, media),
+            False,
+        )
     if not payload.is_built:
         raise RuntimeError("serialise needs a built payload for conversion; call prepare() first")
     envelope = payload.envelope
@@ -201,6 +244,16 @@ def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, object, st
     if ctype and _textual(ctype) and "charset" not in ctype:
         ctype = f"{ctype}; charset=UTF-8"
     return body, None, ctype, is_fault
+
+
+def _pass_through_type(override: str | None, original: str, media: str) -> str:
+    """An explicit ContentType with parameters wins; otherwise the payload's own header (it may carry a
+    charset the bare messageType lacks)."""
+    if override and ";" in override:
+        return override
+    if original and media_type_of(original) == media:
+        return original
+    return override or original or media
 
 
 def soap_output(envelope: etree._Element, version: str, is_fault: bool) -> etree._Element:
@@ -247,8 +300,11 @@ def _serialise_rest(element, target: str, media: str) -> tuple[bytes, str]:
     if target == "form":
         from urllib.parse import urlencode
 
-        pairs = [] if element is None else [(etree.QName(c).localname, c.text or "") for c in element
-                                             if isinstance(c.tag, str)]
+        pairs = (
+            []
+            if element is None
+            else [(etree.QName(c).localname, c.text or "") for c in element if isinstance(c.tag, str)]
+        )
         return urlencode(pairs).encode("ascii"), media
     if target == "binary" and element is not None and etree.QName(element).localname == "binary":
         import base64
@@ -266,5 +322,5 @@ async def prepare(ctx: MessageContext, media: str) -> None:
     """Build the payload when writing it as `media` needs conversion (so serialise stays synchronous)."""
     if ctx.payload.is_built:
         return
-    if not _passes_through(ctx, kind_of(media)):
+    if not _passes_through(ctx, kind_of(media_type_of(media) or media)):
         await ctx.payload.build()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from lxml import etree
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -65,22 +67,43 @@ def wrap(element: etree._Element | None, version: str = "soap11") -> etree._Elem
 
 def convert_version(envelope: etree._Element, version: str) -> etree._Element:
     """Re-wrap the header blocks and body content in the other SOAP version (W: doSOAPFormatConversion).
-    A fault is translated by gateway.message.faults; this only moves the content."""
+    A fault is translated by gateway.message.faults; this only copies the content. The original is left
+    intact: a request serialised for a backend stays usable by the mediators after a `call`."""
     if envelope_version(envelope) == version:
         return envelope
     fresh = new_envelope(version)
     old_header = header_of(envelope)
     if old_header is not None and len(old_header):
         new_header = header_of(fresh, create=True)
-        for block in list(old_header):
-            new_header.append(block)
+        assert new_header is not None
+        for block in old_header:
+            new_header.append(copy.deepcopy(block))
     new_body = body_of(fresh)
-    for child in list(body_of(envelope)):
-        new_body.append(child)
+    for child in body_of(envelope):
+        new_body.append(copy.deepcopy(child))
     return fresh
+
+
+def unwrap_json_object(element: etree._Element | None) -> etree._Element | None:
+    """A JSON payload's `<jsonObject>` with exactly one child element: that child (so a SOAP Body holds the
+    real element, e.g. `getQuoteResponse`); anything else unchanged (MI keeps the jsonObject wrapper)."""
+    if element is None or element.tag != "jsonObject" or element.attrib or (element.text or "").strip():
+        return element
+    children = [child for child in element if isinstance(child.tag, str)]
+    if len(children) != 1 or (children[0].tail or "").strip():
+        return element
+    return children[0]
+
+
+def detached_copy(element: etree._Element) -> etree._Element:
+    """A copy that declares only the namespaces it uses (not every one in scope, e.g. soapenv)."""
+    return copy.deepcopy(element)
 
 
 def is_fault(envelope: etree._Element) -> bool:
     first = first_body_element(envelope)
-    return first is not None and etree.QName(first).localname == "Fault" and \
-        etree.QName(first).namespace in SOAP_NAMESPACES
+    return (
+        first is not None
+        and etree.QName(first).localname == "Fault"
+        and etree.QName(first).namespace in SOAP_NAMESPACES
+    )
