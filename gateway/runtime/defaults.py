@@ -15,8 +15,9 @@ class _DefaultMain(Mediator):
     """Like MI's shipped main.xml: 404 with no body for an unknown service."""
 
     async def mediate(self, ctx: MessageContext) -> bool:
-        from gateway.message.context import Reply
         from multidict import CIMultiDict
+
+        from gateway.message.context import Reply
 
         if ctx.exchange.reply is None:
             ctx.exchange.reply = Reply(404, CIMultiDict(), b"")
