@@ -400,3 +400,14 @@ async def test_accept_never_converts_binary_bodies(gateway, backend):
     response = await client.get("/services/P", headers={"Accept": "application/json"})
     assert response.headers["Content-Type"].startswith("application/pdf")
     assert await response.read() == b"%PDF-1.4 binary"
+
+
+async def test_explicit_message_type_equal_to_the_request_type_still_beats_accept(gateway):
+    """A flow that sets messageType itself has chosen, even when it picks the request's own type."""
+    client = await gateway({"proxies/P.xml": '<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target>'
+                            '<inSequence><property name="messageType" value="application/json" scope="axis2"/>'
+                            "<respond/></inSequence></target></proxy>"})
+    response = await client.post("/services/P", data=b'{"a":1}',
+                                 headers={"Content-Type": "application/json", "Accept": "application/xml"})
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert await response.read() == b'{"a":1}'

@@ -29,6 +29,7 @@ def set_message_type_automatically(ctx: MessageContext, media: str) -> None:
     """payloadFactory's implicit messageType switch (W: setContentType). Recorded as automatic so the
     Accept extension may still apply (gateway.message.formats.flow_chose_message_type)."""
     ctx.set_message_type(media)
+    ctx.axis2.pop("_flowMessageType", None)  # an automatic switch is not the flow's explicit choice
     ctx.axis2[AUTO_MESSAGE_TYPE] = media
 
 

@@ -123,6 +123,7 @@ class MessageContext:
     def set_message_type(self, media_type: str) -> None:
         """messageType also rewrites ContentType and the Content-Type header (W: handleSpecialProperties)."""
         self.axis2["messageType"] = media_type
+        self.axis2["_flowMessageType"] = media_type  # the flow chose it: Accept no longer applies
         self.axis2["ContentType"] = media_type
         self.transport_headers["Content-Type"] = media_type
 

@@ -139,6 +139,8 @@ def flow_chose_message_type(ctx: MessageContext) -> bool:
     if value in (None, ""):
         return False
     media = media_type_of(str(value))
+    if ctx.axis2.get("_flowMessageType") == value:
+        return True  # set explicitly (property messageType), even if equal to the transport's type
     return media not in (ctx.axis2.get(INITIAL_MESSAGE_TYPE), ctx.axis2.get(AUTO_MESSAGE_TYPE))
 
 
