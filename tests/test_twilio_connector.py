@@ -606,3 +606,19 @@ async def test_client_pool_is_bounded_lru():
         assert "t1" not in repr(a)  # a connection never prints its credential
     finally:
         await runtime.close()
+
+
+async def test_malformed_request_reaches_fault_handler_seq_then_the_global_fault(gateway, sandbox, caplog):
+    gw = await gateway(shipped())
+    caplog.set_level(logging.INFO)
+    response = await gw.post("/services/twilioRest", data=b'{"accountSid": ',
+                             headers={"Content-Type": "application/json"})
+    assert response.status == 500
+    assert (await response.json())["error"]["code"] == 601000
+    assert "STATUS = faultHandlerSeq" in caplog.text  # the proxy's onError ran first
+    response = await gw.post("/services/twilioRest", data=b"<soapenv:Envelope",
+                             headers={"Content-Type": "text/xml", "SOAPAction": '"urn:sendSms"'})
+    assert response.status == 500
+    fault = etree.fromstring(await response.read())
+    assert fault.find(".//faultcode").text.endswith(":Server")
+    assert sandbox.requests == []
