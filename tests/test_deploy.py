@@ -142,3 +142,14 @@ def test_known_but_unsupported_mediators_say_so(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "s.xml:1: call-template: the 'call-template' mediator is not supported yet" in out
     assert "x.xml:1: xslt: the 'xslt' mediator is not supported yet" in out
+
+
+def test_address_uri_is_checked_at_deploy_time(tmp_path, capsys):
+    root = write_artifacts(tmp_path, {
+        "endpoints/a.xml": f'<endpoint {S} name="a"><address uri="jms:/queue"/></endpoint>',
+        "endpoints/b.xml": f'<endpoint {S} name="b"><address uri="not a url"/></endpoint>',
+    }, with_defaults=False)
+    assert cli(["validate", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "a.xml:1: address: the 'jms' transport of uri 'jms:/queue' is not supported" in out
+    assert "b.xml:1: address: the 'relative' transport of uri 'not a url' is not supported" in out

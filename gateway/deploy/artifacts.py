@@ -144,6 +144,7 @@ def build_endpoint(element: etree._Element, fctx: FactoryContext, anonymous: boo
     if kind == "address":
         check_attributes(definition, ("uri", "format", "optimize", "encoding", "statistics", "trace"))
         uri = require_attribute(definition, "uri")
+        _check_address(definition, uri)
         fmt = choice_attribute(definition, "format", FORMATS, None)
         _check_endpoint_children(definition)
         return AddressEndpoint(name, where, timeout, uri, fmt)
@@ -173,6 +174,20 @@ def _check_endpoint_children(definition: etree._Element) -> None:
         if tag not in _ENDPOINT_CHILDREN:
             raise config_error(child, f"unknown endpoint child <{tag}>",
                                did_you_mean(tag, _ENDPOINT_CHILDREN) or f"allowed: {', '.join(_ENDPOINT_CHILDREN)}")
+
+
+def _check_address(definition: etree._Element, uri: str) -> None:
+    from yarl import URL
+
+    try:
+        url = URL(uri)
+    except ValueError as exc:
+        raise config_error(definition, f"invalid uri '{uri}': {exc}") from None
+    if url.scheme not in ("http", "https"):
+        raise config_error(definition, f"the '{url.scheme or 'relative'}' transport of uri '{uri}' is not supported",
+                           "use an absolute http:// or https:// address")
+    if not url.host:
+        raise config_error(definition, f"uri '{uri}' has no host", "e.g. http://localhost:9000/service")
 
 
 def _timeout(definition: etree._Element) -> float | None:

@@ -16,6 +16,7 @@ Rules, in order (docs/conformance/content.md):
 from __future__ import annotations
 
 import copy
+import functools
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -113,6 +114,7 @@ def _q_of(entries: list[tuple[str, float, int]], media: str) -> float | None:
     return None if best is None else best[1]
 
 
+@functools.lru_cache(maxsize=1024)  # Accept headers repeat; the answer is a pure function of both values
 def negotiate_accept(accept: str | None, current: str | None = None) -> str | None:
     """Our extension: the supported media type the client explicitly prefers, or None to keep `current`.
 

@@ -6,6 +6,7 @@ is forwarded or returned byte-for-byte (or streamed, when it was never read at a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
@@ -38,12 +39,14 @@ class PayloadTooLarge(MediationError):
                          http_status=413)
 
 
+@functools.lru_cache(maxsize=512)  # a handful of distinct Content-Type values, asked many times a request
 def media_type_of(content_type: str | None) -> str:
     if not content_type:
         return ""
     return content_type.split(";", 1)[0].strip().lower()
 
 
+@functools.lru_cache(maxsize=512)
 def kind_of(media_type: str) -> str:
     kind = KIND_BY_MEDIA_TYPE.get(media_type)
     if kind is not None:

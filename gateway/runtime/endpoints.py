@@ -6,6 +6,8 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from yarl import URL
+
 from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
 from gateway.transport import client
 
@@ -45,19 +47,21 @@ def _method(ctx: MessageContext, fmt: str | None) -> str:
 class AddressEndpoint(Endpoint):
     """`<address uri format timeout>`; a REST client's URL suffix (REST_URL_POSTFIX) is appended."""
 
-    __slots__ = ("uri", "format")
+    __slots__ = ("uri", "url", "format", "media")
 
     def __init__(self, name, location, timeout, uri: str, fmt: str | None):
         super().__init__(name, location, timeout)
         self.uri = uri
+        self.url = URL(uri)  # parsed once here, not by the HTTP client on every request
         self.format = fmt
+        self.media = FORMAT_MEDIA.get(fmt) if fmt else None
 
     async def send(self, ctx: MessageContext) -> MessageContext:
-        url = self.uri
+        url: URL | str = self.url
         postfix = ctx.axis2.get("REST_URL_POSTFIX")
         if postfix and not ctx.exchange.client_is_soap:
-            url = url.rstrip("/") + ("" if postfix.startswith(("/", "?")) else "/") + postfix
-        media = FORMAT_MEDIA.get(self.format) if self.format else None
+            url = self.uri.rstrip("/") + ("" if postfix.startswith(("/", "?")) else "/") + postfix
+        media = self.media
         return await client.exchange(ctx, url=url, method=_method(ctx, self.format), media=media,
                                      timeout=self._timeout(ctx))
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 from gateway.errors import CONNECT_FAILED, CONNECT_TIMEOUT, MediationError
 from gateway.message import formats
@@ -38,7 +39,7 @@ def new_session() -> aiohttp.ClientSession:
                                  cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",))
 
 
-async def exchange(ctx: MessageContext, *, url: str, method: str, media: str | None,
+async def exchange(ctx: MessageContext, *, url: str | URL, method: str, media: str | None,
                    timeout: float) -> MessageContext:
     """Send the current message to `url` and return the reply as a fresh response context."""
     session = ctx.exchange.services.http
