@@ -18,6 +18,7 @@ from lxml import etree
 from multidict import CIMultiDict
 
 from gateway.message.faults import make_fault_envelope, make_pox_fault
+from gateway.message.formats import negotiate_accept
 
 if TYPE_CHECKING:
     from gateway.message.context import Exchange, MessageContext, Reply
@@ -29,8 +30,6 @@ def client_media_type(exchange: Exchange, request_media_type: str) -> str:
     """CLIENT_MESSAGE_TYPE (our extension): the format this client expects back. Its SOAP version; else
     the type its request implies (JSON stays JSON; XML, text and bodiless requests get XML; anything else
     JSON), unless Accept explicitly prefers another supported type."""
-    from gateway.message.formats import negotiate_accept
-
     if exchange.client_kind == "soap11":
         return "text/xml"
     if exchange.client_kind == "soap12":

@@ -23,10 +23,11 @@ from lxml import etree
 from multidict import CIMultiDict
 
 from gateway.message import soap
+from gateway.message.context import Reply
 from gateway.message.payload import kind_of, media_type_of
 
 if TYPE_CHECKING:
-    from gateway.message.context import MessageContext, Reply
+    from gateway.message.context import MessageContext
 
 # Request headers that must not be echoed back on a request-path reply (hop-by-hop, framing, credentials).
 _NOT_ECHOED = frozenset(
@@ -184,8 +185,6 @@ def status_of(ctx: MessageContext, is_fault: bool) -> int:
 
 def build_reply(ctx: MessageContext) -> Reply:
     """Serialise the current message for the client."""
-    from gateway.message.context import Reply
-
     media = output_media_type(ctx)
     headers: CIMultiDict[str] = CIMultiDict()
     # A backend's headers are relayed, the client's own echoed: respond marks the message as a response,

@@ -8,6 +8,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from gateway.message import formats
+from gateway.runtime.defaults import DEFAULT_MAIN, global_fault_handler
 from gateway.runtime.faults import handle_fault, run_guarded
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ async def mediate_proxy(proxy: ProxyService, ctx: MessageContext) -> None:
 
 async def mediate_main(ctx: MessageContext) -> None:
     """A request for no known proxy goes to the `main` sequence (MI ships one answering 404)."""
-    from gateway.runtime.defaults import DEFAULT_MAIN, global_fault_handler
-
     ctx.fault_stack.append(global_fault_handler)
     await run_guarded(ctx.config.sequences.get("main") or DEFAULT_MAIN, ctx)
 
@@ -45,8 +44,6 @@ async def forward(ctx: MessageContext, endpoint, receive) -> None:
 
 
 async def response_flow(reply: MessageContext, receive) -> None:
-    from gateway.runtime.defaults import global_fault_handler
-
     proxy = reply.proxy
     reply.fault_stack = [proxy.fault_handler if proxy is not None else global_fault_handler]
     if receive is not None:
