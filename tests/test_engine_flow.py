@@ -281,3 +281,21 @@ async def test_large_body_streams_through_without_buffering(gateway, backend):
 
 def _xml(response_body: bytes):
     return etree.fromstring(response_body)
+
+
+async def test_read_but_unmodified_xml_goes_out_byte_identical(gateway, backend):
+    """Parsing for a read (a filter, a property) does not re-serialise the message: the backend and the
+    client see the original bytes."""
+    server = await echo_backend(backend)
+    envelope = (b"<?xml version='1.0'?>\n<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\""
+                b"  xmlns:m0='http://services.samples'><soapenv:Body><m0:getQuote ><m0:symbol>IBM</m0:symbol>"
+                b"<!-- kept --></m0:getQuote></soapenv:Body></soapenv:Envelope>")
+    client = await gateway(proxy(
+        "P", '<inSequence><filter xpath="//m0:symbol = \'IBM\'" xmlns:m0="http://services.samples"><then><send>'
+             f'<endpoint><address uri="{server.make_url("/e")}"/></endpoint></send></then></filter></inSequence>'
+             '<outSequence><property name="s" expression="//m0:symbol" xmlns:m0="http://services.samples"/>'
+             "<send/></outSequence>"))
+    response = await client.post("/services/P", data=envelope, headers={"Content-Type": "text/xml"})
+    assert response.status == 200
+    assert server.requests[0]["body"] == envelope
+    assert await response.read() == envelope

@@ -203,12 +203,13 @@ def build_reply(ctx: MessageContext) -> Reply:
 
 
 def _passes_through(ctx: MessageContext, target: str) -> bool:
-    """An unmodified payload already in the target format goes out as its original bytes. A built JSON
-    payload still counts as unmodified (W: JsonUtil.writeAsJson re-emits the original JSON stream)."""
+    """An unmodified payload already in the target format goes out as its original bytes, even after it was
+    parsed for reading (W: JsonUtil.writeAsJson re-emits the original JSON stream; for XML the original
+    bytes are the faithful serialisation, and re-serialising a tree nobody changed is wasted work).
+    Every mediator that changes the message marks the payload modified."""
     payload = ctx.payload
-    if payload.modified or not _same_format(payload.kind, target):
-        return False
-    return not payload.is_built or payload.kind == "json"
+    return not payload.modified and _same_format(payload.kind, target) and \
+        (payload.raw is not None or not payload.is_built)
 
 
 def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, object, str | None, bool]:
@@ -227,7 +228,7 @@ def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, object, st
             (None if stream is not None else payload.raw or b""),
             stream,
             _pass_through_type(override, payload.content_type, media),
-            False,
+            payload.is_built and payload.kind in ("soap11", "soap12") and soap.is_fault(payload.envelope),
         )
     if not payload.is_built:
         raise RuntimeError("serialise needs a built payload for conversion; call prepare() first")
