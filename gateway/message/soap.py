@@ -33,18 +33,29 @@ def envelope_version(envelope: etree._Element) -> str:
     return SOAP_NAMESPACES.get(etree.QName(envelope).namespace or "", "soap11")
 
 
+def _child(envelope: etree._Element, local: str) -> etree._Element | None:
+    """The envelope's child `local` in the envelope's namespace. A plain scan of its one or two children
+    is several times faster than ElementPath's find()."""
+    tag = envelope.tag
+    wanted = tag[: tag.rindex("}") + 1] + local if tag.startswith("{") else local
+    for child in envelope:
+        if child.tag == wanted:
+            return child
+    return None
+
+
 def body_of(envelope: etree._Element) -> etree._Element:
-    ns = etree.QName(envelope).namespace
-    body = envelope.find(f"{{{ns}}}Body")
+    body = _child(envelope, "Body")
     if body is None:
+        ns = etree.QName(envelope).namespace
         body = etree.SubElement(envelope, f"{{{ns}}}Body")
     return body
 
 
 def header_of(envelope: etree._Element, create: bool = False) -> etree._Element | None:
-    ns = etree.QName(envelope).namespace
-    header = envelope.find(f"{{{ns}}}Header")
+    header = _child(envelope, "Header")
     if header is None and create:
+        ns = etree.QName(envelope).namespace
         header = etree.Element(f"{{{ns}}}Header")
         envelope.insert(0, header)
     return header
@@ -108,10 +119,9 @@ def detached_copy(element: etree._Element) -> etree._Element:
     return copy.deepcopy(element)
 
 
+_FAULT_TAGS = frozenset(f"{{{ns}}}Fault" for ns in SOAP_NAMESPACES)
+
+
 def is_fault(envelope: etree._Element) -> bool:
     first = first_body_element(envelope)
-    return (
-        first is not None
-        and etree.QName(first).localname == "Fault"
-        and etree.QName(first).namespace in SOAP_NAMESPACES
-    )
+    return first is not None and first.tag in _FAULT_TAGS
