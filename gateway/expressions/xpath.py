@@ -46,6 +46,7 @@ from ._core import (
     url_param,
     xpath_string,
 )
+from .json_fastpath import FALLBACK, descendant_pattern, descendant_string
 
 EXT_NS = "urn:x-synapse-gateway:xpath-ext"
 EXT_PREFIX = "_gwx"  # an NCName no configuration uses; always bound to EXT_NS
@@ -569,7 +570,7 @@ def compile_xpath(source: str, namespaces: Mapping[str, str] | None = None) -> X
 class XPathExpression(Expression):
     """A compiled Synapse XPath."""
 
-    __slots__ = ("_xpath", "_direct", "_uses_ext", "_keep_parent")
+    __slots__ = ("_xpath", "_direct", "_uses_ext", "_keep_parent", "_json_path")
     kind = "xpath"
 
     def __init__(
@@ -581,6 +582,7 @@ class XPathExpression(Expression):
         self._direct = direct
         self._uses_ext = bool(info.used)
         self._keep_parent = info.keep_parent
+        self._json_path = descendant_pattern(source)  # answered from untouched JSON without an infoset
 
     def _probe(self) -> None:
         # libxml2 reports unknown functions, arity and some syntax errors only when evaluating.
@@ -616,6 +618,12 @@ class XPathExpression(Expression):
             ) from None
 
     def string_value(self, ctx: Any) -> str | None:
+        if self._json_path is not None:
+            payload = getattr(ctx, "payload", None)
+            if payload is not None and payload.kind == "json" and not payload.modified and not payload.is_built:
+                result = descendant_string(payload.json_value(), *self._json_path)
+                if result is not FALLBACK:
+                    return result  # type: ignore[return-value]
         return to_synapse_string(self.evaluate(ctx), keep_parent=self._keep_parent)
 
     def boolean_value(self, ctx: Any) -> bool:

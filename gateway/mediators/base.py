@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 
 class Mediator:
-    """Base class. `reads_body` marks content-aware mediators: the list mediator builds the payload
-    before the first of them runs (W: AbstractListMediator), so nothing else ever parses a body."""
+    """Base class. `reads_body` marks content-aware mediators: the list mediator reads the payload before
+    the first of them runs (W: AbstractListMediator builds it there); the parse itself happens on first
+    use of the envelope, so nothing else ever parses a body."""
 
     __slots__ = ("location",)
     tag: ClassVar[str] = ""
@@ -47,8 +48,10 @@ class MediatorList(Mediator):
 
     async def mediate(self, ctx: MessageContext) -> bool:
         for child in self.children:
-            if child.reads_body and not ctx.payload.is_built:
-                await ctx.build()
+            # Content-aware mediators get the bytes read here; parsing happens on first real use, so an
+            # expression answered from the JSON itself never builds the XML infoset.
+            if child.reads_body and not ctx.payload.is_read:
+                await ctx.payload.read()
             if not await child.mediate(ctx):
                 return False
         return True

@@ -120,22 +120,23 @@ class Payload:
 
     # -- building ---------------------------------------------------------------------------------
     async def build(self) -> etree._Element:
+        await self.read()
+        return self.envelope
+
+    @property
+    def envelope(self) -> etree._Element:
+        """The SOAP envelope XPath sees, built on first use from the (already read) bytes."""
         if self._envelope is None:
-            raw = await self.read()
+            if self._stream is not None:
+                raise RuntimeError("payload not read: call `await ctx.build()` before reading the body")
             self.builds += 1
             try:
-                self._envelope = self._build(raw)
+                self._envelope = self._build(self._raw or b"")
             except MediationError:
                 # The fault flow must not trip over the same bytes again: it sees an empty envelope
                 # (the raw bytes stay available to full-level logs).
                 self._envelope = soap.new_envelope("soap12" if self.kind == "soap12" else "soap11")
                 raise
-        return self._envelope
-
-    @property
-    def envelope(self) -> etree._Element:
-        if self._envelope is None:
-            raise RuntimeError("payload not built: call `await ctx.build()` before reading the body")
         return self._envelope
 
     def _build(self, raw: bytes) -> etree._Element:
@@ -199,14 +200,23 @@ class Payload:
                 try:
                     self._json = (orjson.loads(self._raw),)
                 except orjson.JSONDecodeError:
-                    raise MediationError("Error while building the message: malformed JSON",
-                                         MESSAGE_PARSING_ERROR, "send a valid JSON document") from None
+                    self._json = (_stdlib_json(self._raw),)  # e.g. integers beyond 64 bits
                 return self._json[0]
             from gateway.message import json_xml
 
             first = soap.first_body_element(self.envelope)
             self._json = (json_xml.xml_to_json_value(first) if first is not None else None,)
         return self._json[0]
+
+
+def _stdlib_json(raw: bytes):
+    import json
+
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise MediationError(f"Error while building the message: malformed JSON: {exc}",
+                             MESSAGE_PARSING_ERROR, "send a valid JSON document") from None
 
 
 def parse_xml(raw: bytes) -> etree._Element:
