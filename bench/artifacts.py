@@ -7,8 +7,9 @@ from pathlib import Path
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "artifacts"
 REPO_DIR = TEMPLATE_DIR.parent.parent
-# Shipped by the project itself; preferred over the bench's minimal copy so both stay in step.
-PREFER_REPO = ("sequences/faultHandlerSeq.xml",)
+# Shipped by the project itself: taken from the repository, so the bench runs exactly what users run.
+FROM_REPO = ("proxies/twilioRest.xml", "sequences/faultHandlerSeq.xml", "sequences/fault.xml",
+             "sequences/main.xml")
 ECHO_URL_TOKEN = "@ECHO_URL@"
 
 # scenario -> (proxy name, artifact files relative to TEMPLATE_DIR)
@@ -16,7 +17,7 @@ SCENARIO_ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "passthrough": ("PassThrough", ("proxies/PassThrough.xml",)),
     "cbr": ("CBRProxy", ("proxies/CBRProxy.xml",)),
     "json-props": ("JsonProps", ("proxies/JsonProps.xml",)),
-    "seed-sms": ("twilioRest", ("proxies/twilioRest.xml", "sequences/faultHandlerSeq.xml")),
+    "seed-sms": ("twilioRest", ("proxies/twilioRest.xml", "sequences/faultHandlerSeq.xml", "sequences/fault.xml")),
 }
 
 _PAYLOAD_FACTORY = re.compile(r"\s*<payloadFactory\b.*?</payloadFactory>", re.DOTALL)
@@ -28,10 +29,11 @@ def without_payload_factory(text: str) -> str:
 
 
 def render(scenario: str, dest: Path, echo_url: str, fallback: bool = False) -> Path:
-    """Write the scenario's artifacts under ``dest`` (proxies/, sequences/) and return ``dest``."""
+    """Write the scenario's artifacts under ``dest`` (proxies/, sequences/) and return ``dest``; every
+    scenario also gets the shipped global main/fault sequences."""
     _, files = SCENARIO_ARTIFACTS[scenario]
-    for rel in files:
-        source = REPO_DIR / rel if rel in PREFER_REPO and (REPO_DIR / rel).is_file() else TEMPLATE_DIR / rel
+    for rel in dict.fromkeys((*files, "sequences/main.xml", "sequences/fault.xml")):
+        source = REPO_DIR / rel if rel in FROM_REPO else TEMPLATE_DIR / rel
         text = source.read_text(encoding="utf-8").replace(ECHO_URL_TOKEN, echo_url)
         if fallback:
             text = without_payload_factory(text)
