@@ -15,6 +15,7 @@ from typing import Any
 FALLBACK = object()
 _PATTERN = re.compile(r"\s*//([A-Za-z_][A-Za-z0-9_.-]*)(/text\(\))?\s*")
 # Names that are part of the infoset itself, never plain keys.
+_CONTROL = re.compile(r"[\x00-\x1f]")
 _INFOSET_NAMES = frozenset(("jsonObject", "jsonArray", "jsonElement", "jsonValue"))
 
 
@@ -39,7 +40,7 @@ def _scalar_text(value: Any) -> str | None | object:
     if isinstance(value, str):
         if value == "":
             return None
-        if any(ord(ch) < 32 for ch in value):
+        if _CONTROL.search(value) is not None:
             return FALLBACK  # the XML builder sanitises/normalises these
         return value
     return FALLBACK  # floats (lexical form lost), objects, arrays

@@ -36,21 +36,23 @@ class Mediator:
 class MediatorList(Mediator):
     """An anonymous sequence: run the children in order until one stops the flow."""
 
-    __slots__ = ("children",)
+    __slots__ = ("children", "_steps")
 
     def __init__(self, children: list[Mediator] | tuple[Mediator, ...], location: SourceLocation | None = None):
         super().__init__(location)
         self.children = tuple(children)
+        # Mediators are immutable once deployed: ask each one once whether it reads content.
+        self._steps = tuple((child, bool(child.reads_body)) for child in self.children)
 
     @property
     def reads_body(self) -> bool:  # type: ignore[override]
         return False  # children build on demand themselves
 
     async def mediate(self, ctx: MessageContext) -> bool:
-        for child in self.children:
+        for child, reads_body in self._steps:
             # Content-aware mediators get the bytes read here; parsing happens on first real use, so an
             # expression answered from the JSON itself never builds the XML infoset.
-            if child.reads_body and not ctx.payload.is_read:
+            if reads_body and not ctx.payload.is_read:
                 await ctx.payload.read()
             if not await child.mediate(ctx):
                 return False
