@@ -18,6 +18,7 @@ from gateway.message import soap
 # Payload parsing: no entities, no DTDs, no network, no huge trees.
 _PAYLOAD_PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=False,
+    collect_ids=False,
 )
 
 KIND_BY_MEDIA_TYPE = {
