@@ -49,6 +49,7 @@ class RunRecord:
     probe: Probe | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    runs_rps: list[float] = field(default_factory=list)  # every repeat; `load` is the median one
 
     def valid(self) -> tuple[bool, str]:
         """Whether this run's throughput means anything; the reason when it does not."""
@@ -351,7 +352,8 @@ def _run_row(run: dict[str, Any]) -> str:
         ]
         probe_cell = ("ok" if probe.get("ok") else f"❌ HTTP {probe.get('status')}") if probe else "—"
     title = run["scenario"]
-    return "| " + " | ".join([title, run["size"], run["server"], *cells, probe_cell]) + " |"
+    every = " / ".join(f"{rps:,.0f}" for rps in run.get("runs_rps") or []) or "—"
+    return "| " + " | ".join([title, run["size"], run["server"], *cells, probe_cell, every]) + " |"
 
 
 def _target(entry: dict[str, Any]) -> str:
@@ -378,9 +380,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         "## Results",
         "",
-        "| Scenario | Size | Server | req/s | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MB"
-        " | probe |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| Scenario | Size | Server | req/s (median) | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MB"
+        " | probe | all runs req/s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     lines += [_run_row(run) for run in report["runs"]] + [""]
     failed = [run for run in report["runs"] if run.get("error")]
