@@ -20,7 +20,7 @@ import logging
 import pkgutil
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import MappingProxyType
@@ -352,18 +352,25 @@ class BoundOperation:
     arguments: tuple[tuple[ParameterSpec, tuple[Value, ...]], ...]
     location: SourceLocation | None
     needs_body: bool
+    plan: tuple[tuple[ParameterSpec, tuple[Value, ...]], ...] = field(init=False, repr=False, compare=False)
 
     @property
     def qualified_name(self) -> str:
         return f"{self.connector.name}.{self.spec.name}"
 
+    def __post_init__(self) -> None:
+        # Every declared parameter with its compiled values, in declaration order: computed once here,
+        # not per message.
+        given = {spec.name: values for spec, values in self.arguments}
+        object.__setattr__(self, "plan", tuple((spec, given.get(spec.name, ()))
+                                               for spec in self.spec.parameters.values()))
+
     def resolve(self, ctx: MessageContext) -> dict[str, list[str]]:
         """Evaluate every parameter now; defaults fill absent ones; a missing mandatory one fails."""
-        given = {spec.name: values for spec, values in self.arguments}
         resolved: dict[str, list[str]] = {}
-        for spec in self.spec.parameters.values():
+        for spec, values in self.plan:
             items: list[str] = []
-            for value in given.get(spec.name, ()):
+            for value in values:
                 text = value.resolve(ctx)
                 if text is None or not text.strip():
                     continue  # an empty value is an absent value (W: InvokeMediatorFactory)

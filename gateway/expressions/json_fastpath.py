@@ -46,38 +46,41 @@ def _scalar_text(value: Any) -> str | None | object:
     return FALLBACK  # floats (lexical form lost), objects, arrays
 
 
-def descendant_string(document: Any, name: str, text_only: bool) -> str | object:
-    """The §3.2 string of `//name/text()` (text_only) or `//name` over the infoset of `document`."""
-    texts: list[str] = []
-    matches = [0]
+def descendant_index(document: Any) -> dict[str, list[Any]]:
+    """Every key's values in document order, from one walk of the document (shared by all the
+    `//name` lookups of a message, so each lookup is a dictionary access)."""
+    index: dict[str, list[Any]] = {}
 
-    def visit(value: Any) -> bool:  # document order: an element, then its descendants, then siblings
+    def visit(value: Any) -> None:
         if isinstance(value, dict):
             for key, child in value.items():
-                if key == name:
-                    for item in child if isinstance(child, list) else (child,):
-                        text = _scalar_text(item)
-                        if text is FALLBACK or (text is None and not text_only):
-                            return False  # unsure, or an empty element (its string is serialized XML)
-                        matches[0] += 1
-                        if text is not None:
-                            texts.append(text)  # type: ignore[arg-type]
-                elif isinstance(child, (dict, list)) and not visit(child):
-                    return False
+                index.setdefault(key, []).append(child)
+                if isinstance(child, (dict, list)):
+                    visit(child)
         elif isinstance(value, list):
             for item in value:
-                if isinstance(item, (dict, list)) and not visit(item):
-                    return False
-        return True
+                if isinstance(item, (dict, list)):
+                    visit(item)
 
-    try:
-        if not visit(document):
-            return FALLBACK
-    except RecursionError:
-        return FALLBACK
+    visit(document)
+    return index
+
+
+def descendant_string(index: dict[str, list[Any]], name: str, text_only: bool) -> str | object:
+    """The §3.2 string of `//name/text()` (text_only) or `//name` over the infoset, from the index."""
+    texts: list[str] = []
+    matches = 0
+    for child in index.get(name, ()):
+        for item in child if isinstance(child, list) else (child,):
+            text = _scalar_text(item)
+            if text is FALLBACK or (text is None and not text_only):
+                return FALLBACK  # unsure, or an empty element (its string is serialized XML)
+            matches += 1
+            if text is not None:
+                texts.append(text)  # type: ignore[arg-type]
     if text_only:
         return "".join(texts)
-    if matches[0] > 1:
+    if matches > 1:
         return FALLBACK  # several elements give serialized XML each
     if not texts:
         return ""

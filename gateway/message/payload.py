@@ -63,7 +63,7 @@ class Payload:
     """Raw content plus, once built, the SOAP envelope that XPath sees."""
 
     __slots__ = ("content_type", "media_type", "kind", "_raw", "_stream", "_length", "_limit", "_envelope",
-                 "_json", "modified", "builds")
+                 "_json", "_json_index", "modified", "builds")
 
     def __init__(self, content_type: str | None, raw: bytes | None = None, *, stream=None,
                  length: int | None = None, limit: int = 10 * 1024 * 1024) -> None:
@@ -76,6 +76,7 @@ class Payload:
         self._limit = limit
         self._envelope: etree._Element | None = None
         self._json = None
+        self._json_index = None
         self.modified = False
         self.builds = 0  # how many times the body was parsed: tests prove laziness with it
 
@@ -185,12 +186,20 @@ class Payload:
     def replace_envelope(self, envelope: etree._Element) -> None:
         """A mediator changed the message: the original bytes no longer describe it."""
         self._envelope = envelope
-        self._json = None
+        self._json = self._json_index = None
         self.modified = True
 
     def mark_modified(self) -> None:
-        self._json = None
+        self._json = self._json_index = None
         self.modified = True
+
+    def json_descendants(self) -> dict:
+        """key -> values in document order, for `//name` lookups on an untouched JSON payload."""
+        if self._json_index is None:
+            from gateway.expressions.json_fastpath import descendant_index
+
+            self._json_index = descendant_index(self.json_value())
+        return self._json_index
 
     def json_value(self):
         """The payload as a JSON value (json-eval); XML payloads are converted as MI does."""
