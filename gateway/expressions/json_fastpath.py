@@ -50,20 +50,22 @@ def descendant_index(document: Any) -> dict[str, list[Any]]:
     """Every key's values in document order, from one walk of the document (shared by all the
     `//name` lookups of a message, so each lookup is a dictionary access)."""
     index: dict[str, list[Any]] = {}
-
-    def visit(value: Any) -> None:
-        if isinstance(value, dict):
-            for key, child in value.items():
-                index.setdefault(key, []).append(child)
-                if isinstance(child, (dict, list)):
-                    visit(child)
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, (dict, list)):
-                    visit(item)
-
-    visit(document)
+    _index_into(index, document)
     return index
+
+
+def _index_into(index: dict[str, list[Any]], value: Any) -> None:
+    # A module-level function, not a recursive closure: a closure that calls itself is a reference
+    # cycle, which would keep every message's JSON alive until the next full garbage collection.
+    if isinstance(value, dict):
+        for key, child in value.items():
+            index.setdefault(key, []).append(child)
+            if isinstance(child, (dict, list)):
+                _index_into(index, child)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, (dict, list)):
+                _index_into(index, item)
 
 
 def descendant_string(index: dict[str, list[Any]], name: str, text_only: bool) -> str | object:
