@@ -46,8 +46,8 @@ class _Valued(Mediator):
         return value
 
 
-class TransportHeader(_Valued):
-    """scope="transport": an HTTP header of the current message."""
+class _Named(_Valued):
+    """A header addressed by a plain name (an HTTP header or a WS-Addressing field)."""
 
     __slots__ = ("name",)
     tag = "header"
@@ -60,6 +60,12 @@ class TransportHeader(_Valued):
     @property
     def reads_body(self) -> bool:  # type: ignore[override]
         return bool(not self.remove and self.expression is not None and self.expression.needs_body)
+
+
+class TransportHeader(_Named):
+    """scope="transport": an HTTP header of the current message."""
+
+    __slots__ = ()
 
     async def mediate(self, ctx: MessageContext) -> bool:
         if self.remove:
@@ -119,23 +125,15 @@ class EmbeddedHeader(Mediator):
         return True
 
 
-class AddressingHeader(_Valued):
+class AddressingHeader(_Named):
     """The WS-A names: To, Action and MessageID are fields of the context; From, FaultTo, ReplyTo and
     RelatesTo become WS-Addressing header blocks (where Axis2 would serialise them)."""
 
-    __slots__ = ("name",)
-    tag = "header"
-
-    def __init__(self, name: str, value: str | None, expression: Expression | None, remove: bool,
-                 location: SourceLocation | None = None) -> None:
-        super().__init__(value, expression, remove, location)
-        self.name = name
+    __slots__ = ()
 
     @property
     def reads_body(self) -> bool:  # type: ignore[override]
-        if self.name not in _CONTEXT_FIELDS:
-            return True
-        return bool(not self.remove and self.expression is not None and self.expression.needs_body)
+        return self.name not in _CONTEXT_FIELDS or super().reads_body
 
     async def mediate(self, ctx: MessageContext) -> bool:
         value = None if self.remove else self.resolve(ctx, f"SOAP header {self.name}")
