@@ -299,3 +299,18 @@ async def test_read_but_unmodified_xml_goes_out_byte_identical(gateway, backend)
     assert response.status == 200
     assert server.requests[0]["body"] == envelope
     assert await response.read() == envelope
+
+
+async def test_rest_url_postfix_stays_percent_encoded_and_reaches_the_backend(gateway, backend):
+    async def record(request: web.Request, body: bytes):
+        return web.Response(text=request.raw_path)
+
+    server = await backend(record)
+    client = await gateway(proxy("P", '<inSequence><header name="X-Postfix" scope="transport" '
+                                      'expression="$axis2:REST_URL_POSTFIX"/><send><endpoint><address '
+                                      f'uri="{server.make_url("/base")}"/></endpoint></send></inSequence>'
+                                      "<outSequence><send/></outSequence>"))
+    response = await client.get("/services/P/a%20b/c%2Fd?q=x%26y")
+    assert await response.text() == "/base/a%20b/c%2Fd?q=x%26y"
+    response = await client.get("/services/P?only=query")
+    assert await response.text() == "/base?only=query"

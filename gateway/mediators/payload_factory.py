@@ -18,7 +18,6 @@ from lxml import etree
 from gateway.errors import MediationError
 from gateway.mediators.base import Mediator
 from gateway.mediators.transform import (
-    SAFE_PARSER,
     dump_json,
     json_document,
     looks_like_json,
@@ -32,6 +31,7 @@ from gateway.mediators.transform import (
     set_xml_body,
 )
 from gateway.message import soap
+from gateway.message.payload import SAFE_PARSER
 
 if TYPE_CHECKING:
     from gateway.errors import SourceLocation

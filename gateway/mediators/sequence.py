@@ -79,11 +79,7 @@ class ProxyFaultHandler(Mediator):
             return await self.inline.mediate(ctx)
         handler = ctx.config.sequences.get(self.key) if self.key else None
         if handler is None:
-            handler = global_fault(ctx)
+            from gateway.runtime.defaults import global_fault_handler  # the one place `fault` is looked up
+
+            handler = global_fault_handler
         return await handler.mediate(ctx)
-
-
-def global_fault(ctx: MessageContext) -> Mediator:
-    from gateway.runtime.defaults import DEFAULT_FAULT
-
-    return ctx.config.sequences.get("fault") or DEFAULT_FAULT

@@ -16,13 +16,11 @@ from lxml import etree
 from gateway.errors import MESSAGE_PARSING_ERROR, MediationError
 from gateway.message import soap
 from gateway.message.formats import AUTO_MESSAGE_TYPE
-from gateway.message.payload import Payload
+from gateway.message.payload import SAFE_PARSER, Payload
 
 if TYPE_CHECKING:
     from gateway.message.context import MessageContext
 
-# Untrusted text (arguments, templates, local entries) is parsed without entities, DTDs or network.
-SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def set_message_type_automatically(ctx: MessageContext, media: str) -> None:

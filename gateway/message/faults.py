@@ -10,6 +10,7 @@ from typing import TypeAlias
 from lxml import etree
 
 from gateway.message import soap
+from gateway.message.payload import SAFE_PARSER
 
 # The code names that mean the same thing in both versions.
 _11_TO_12 = {
@@ -193,13 +194,10 @@ def fault_to_pox(fault: etree._Element | None) -> etree._Element | None:
     return exception
 
 
-_TEXT_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-
-
 def _as_xml(text: str) -> etree._Element | None:
     if not (text.startswith("<") and text.endswith(">")):
         return None
     try:
-        return etree.fromstring(text, _TEXT_PARSER)
+        return etree.fromstring(text, SAFE_PARSER)
     except etree.XMLSyntaxError:
         return None

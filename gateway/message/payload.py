@@ -15,8 +15,9 @@ from lxml import etree
 from gateway.errors import MESSAGE_PARSING_ERROR, MediationError
 from gateway.message import soap
 
-# Payload parsing: no entities, no DTDs, no network, no huge trees.
-_PAYLOAD_PARSER = etree.XMLParser(
+# Every untrusted XML (payloads, arguments, fault details) goes through this parser: no entities, no DTDs,
+# no network, no huge trees.
+SAFE_PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=False,
     collect_ids=False,
 )
@@ -231,7 +232,7 @@ def _stdlib_json(raw: bytes):
 
 def parse_xml(raw: bytes) -> etree._Element:
     try:
-        root = etree.fromstring(raw, _PAYLOAD_PARSER)
+        root = etree.fromstring(raw, SAFE_PARSER)
     except etree.XMLSyntaxError as exc:
         raise MediationError(f"Error while building the message: malformed XML: {exc.msg}",
                              MESSAGE_PARSING_ERROR, "send a well-formed XML document") from None

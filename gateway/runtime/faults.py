@@ -28,7 +28,6 @@ def record_error(ctx: MessageContext, exc: BaseException) -> None:
         if exc.body is not None:
             # e.g. a connector's upstream error JSON becomes the message the fault sequence sees
             ctx.payload = Payload(exc.content_type or "application/json", exc.body)
-            ctx.payload.modified = False
             if exc.content_type and not ctx.axis2.get("messageType"):
                 ctx.axis2["messageType"] = ctx.axis2["_initialMessageType"] = exc.content_type.split(";")[0]
     else:

@@ -49,18 +49,16 @@ async def exchange(ctx: MessageContext, *, url: str | URL, method: str, media: s
         if name in headers:
             del headers[name]
     data = None
-    if method not in ("GET", "DELETE", "HEAD") or ctx.payload.kind != "empty":
-        if method in ("GET", "HEAD"):
-            data = None
-        else:
-            media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or "application/xml"
-            await formats.prepare(ctx, media)
-            body, stream, ctype, _ = formats.serialise(ctx, media)
-            data = stream if stream is not None else body
-            if ctype:
-                headers["Content-Type"] = ctype
-            if media == "text/xml" and "SOAPAction" not in headers:
-                headers["SOAPAction"] = f'"{ctx.soap_action or ""}"'
+    # GET/HEAD never carry a body; a DELETE carries one only if the message has one.
+    if method not in ("GET", "HEAD") and not (method == "DELETE" and ctx.payload.kind == "empty"):
+        media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or "application/xml"
+        await formats.prepare(ctx, media)
+        body, stream, ctype, _ = formats.serialise(ctx, media)
+        data = stream if stream is not None else body
+        if ctype:
+            headers["Content-Type"] = ctype
+        if media == "text/xml" and "SOAPAction" not in headers:
+            headers["SOAPAction"] = f'"{ctx.soap_action or ""}"'
     # aiohttp's own timeout (no extra timer per request); sock_read also bounds each read of a stream.
     try:
         response = await session.request(method, url, data=data, headers=headers, allow_redirects=False,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import unquote
 
 import orjson
 from aiohttp import web
@@ -135,10 +134,14 @@ def _context(request: web.Request, proxy, payload: Payload) -> tuple[Exchange, M
         axis2["messageType"] = media
         axis2["ContentType"] = content_type
         axis2["_initialMessageType"] = media
-    tail = request.match_info.get("tail") if proxy is not None else None
-    postfix = ("/" + tail if tail else "") + (("?" + request.query_string) if request.query_string else "")
-    if postfix:
-        axis2["REST_URL_POSTFIX"] = unquote(postfix) if "%2F" not in postfix else postfix
+    if proxy is not None:
+        # The raw (still percent-encoded) rest of the URL after /services/NAME, so an endpoint can
+        # append it to its own address unchanged.
+        rest = request.raw_path[len("/services/"):]  # NAME[/suffix][?query]
+        cut = min((i for i in (rest.find("/"), rest.find("?")) if i != -1), default=len(rest))
+        postfix = rest[cut:]
+        if postfix:
+            axis2["REST_URL_POSTFIX"] = postfix
     if kind == "empty":
         axis2["NO_ENTITY_BODY"] = "true"
     return exchange, ctx
