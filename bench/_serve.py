@@ -38,3 +38,15 @@ def _run(make_app: Callable[[], web.Application], host: str, port: int) -> None:
         loop=loop,
         shutdown_timeout=1.0,
     )
+
+
+def serve_cli(description: str, make_app: Callable[[], web.Application], argv: list[str] | None = None) -> None:
+    """`--host --port --workers` for a bench server that needs nothing else."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    serve(make_app, args.host, args.port, args.workers)

@@ -6,11 +6,9 @@ so that the back end itself never buffers a 100 MB transfer.
 
 from __future__ import annotations
 
-import argparse
-
 from aiohttp import web
 
-from bench._serve import serve
+from bench._serve import serve_cli
 
 _READ_WHOLE_LIMIT = 1 << 20
 
@@ -44,13 +42,7 @@ def make_app() -> web.Application:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="aiohttp echo back end for the benchmark")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args(argv)
-    serve(make_app, args.host, args.port, args.workers)
-
+    serve_cli("aiohttp echo back end for the benchmark", make_app, argv)
 
 if __name__ == "__main__":
     main()

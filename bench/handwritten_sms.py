@@ -7,7 +7,6 @@ with status 201.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from typing import Any
 
@@ -17,7 +16,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from bench._serve import serve
+from bench._serve import serve_cli
 
 _HTTP: web.AppKey[AsyncTwilioHttpClient] = web.AppKey("http", AsyncTwilioHttpClient)
 _CLIENTS: web.AppKey[dict[tuple[str, str, str], Client]] = web.AppKey("clients", dict)
@@ -86,13 +85,7 @@ def make_app() -> web.Application:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="hand-written twilio SDK sendSms service (comparator)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args(argv)
-    serve(make_app, args.host, args.port, args.workers)
-
+    serve_cli("hand-written twilio SDK sendSms service (comparator)", make_app, argv)
 
 if __name__ == "__main__":
     main()
