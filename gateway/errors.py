@@ -40,6 +40,8 @@ CONNECT_FAILED = 101503
 CONNECT_TIMEOUT = 101504
 ENDPOINT_KEY_MISSING = 305100
 MESSAGE_PARSING_ERROR = 601000
+# Ours: a destination taken from the message is not on the outbound allow-list (no connection is made).
+DESTINATION_NOT_ALLOWED = 403100
 
 
 class MediationError(Exception):

@@ -1,14 +1,26 @@
-"""One Settings object from defaults, an optional YAML file and CLI flags (flags win)."""
+"""One Settings object from defaults, an optional YAML file and CLI flags (flags win).
+
+The YAML file is checked against a schema (pydantic): an unknown key gets a did-you-mean, a wrong type one
+clear line with the file and line of the offending key. The runtime reads the flat, frozen `Settings`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+import difflib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_SECRET_NAMES = ("authToken", "password", "secret", "Authorization", "apiKeySecret", "token")
+# Headers whose values are credentials: their values are masked wherever they appear in a log.
+DEFAULT_SECRET_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-API-Key")
+# Outbound destinations a message may name (twilioRest apiUrl, an endpoint URI built from the message).
+DEFAULT_OUTBOUND_ALLOW = ("https://api.twilio.com", "loopback")
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+MiB = 1024 * 1024
 
 
 class SettingsError(ValueError):
@@ -23,71 +35,204 @@ class Settings:
     workers: int = 1
     log_level: str = "INFO"
     log_format: str = "%(asctime)s %(levelname)s %(name)s - %(message)s"
-    max_body_bytes: int = 10 * 1024 * 1024
+    max_body_bytes: int = 10 * MiB  # a request body read into memory
+    max_tree_bytes: int = 4 * MiB  # a body parsed into an XML tree (trees cost ~35 times their bytes)
+    max_response_bytes: int = 10 * MiB  # an endpoint or connector answer read into memory
+    body_read_timeout: float = 30.0  # seconds to receive a body that is read (408 after that)
     endpoint_timeout: float = 60.0  # seconds, when an endpoint declares none
     connector_timeout: float = 10.0  # seconds for connector calls (e.g. Twilio)
     secret_names: tuple[str, ...] = DEFAULT_SECRET_NAMES
+    secret_headers: tuple[str, ...] = DEFAULT_SECRET_HEADERS
+    outbound_allow: tuple[str, ...] = DEFAULT_OUTBOUND_ALLOW
     connectors: dict[str, Any] = field(default_factory=dict)  # per-connector options
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
-# YAML layout: top-level keys mirror the CLI, plus nested `logging`, `limits`, `timeouts`, `secrets`.
-_YAML_KEYS = {
-    ("artifacts",): "artifacts", ("host",): "host", ("port",): "port", ("workers",): "workers",
-    ("logging", "level"): "log_level", ("logging", "format"): "log_format",
-    ("limits", "max_body_bytes"): "max_body_bytes",
-    ("timeouts", "endpoint"): "endpoint_timeout", ("timeouts", "connector"): "connector_timeout",
-    ("secrets", "names"): "secret_names", ("connectors",): "connectors",
-}
+# -- the YAML schema ------------------------------------------------------------------------------------
+_DEFAULT = Settings()
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Size = Annotated[ByteSize, Field(gt=0)]  # 10485760, "10MiB", "4 MB"
+Names = tuple[Annotated[str, Field(min_length=1)], ...]
+
+
+class _Logging(_Section):
+    level: str = _DEFAULT.log_level
+    format: str = _DEFAULT.log_format
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = {"WARN": "WARNING", "FATAL": "CRITICAL", "TRACE": "DEBUG"}.get(value.upper(), value.upper())
+        if level not in LOG_LEVELS:
+            raise ValueError(f"unknown log level '{value}' (use one of {', '.join(LOG_LEVELS)})")
+        return level
+
+
+class _Limits(_Section):
+    max_body_bytes: Size = ByteSize(_DEFAULT.max_body_bytes)
+    max_tree_bytes: Size = ByteSize(_DEFAULT.max_tree_bytes)
+    max_response_bytes: Size = ByteSize(_DEFAULT.max_response_bytes)
+
+
+class _Timeouts(_Section):
+    endpoint: Seconds = _DEFAULT.endpoint_timeout
+    connector: Seconds = _DEFAULT.connector_timeout
+    body_read: Seconds = _DEFAULT.body_read_timeout
+
+
+class _Secrets(_Section):
+    names: Names = DEFAULT_SECRET_NAMES
+    headers: Names = DEFAULT_SECRET_HEADERS
+
+
+class _Outbound(_Section):
+    allow: Names = DEFAULT_OUTBOUND_ALLOW
+
+    @field_validator("allow")
+    @classmethod
+    def _valid_rules(cls, rules: tuple[str, ...]) -> tuple[str, ...]:
+        from gateway.outbound import parse_rule
+
+        for rule in rules:
+            parse_rule(rule)  # ValueError says what is wrong with it
+        return rules
+
+
+class _File(_Section):
+    artifacts: str | None = None
+    host: Annotated[str, Field(min_length=1)] = _DEFAULT.host
+    port: Annotated[int, Field(ge=1, le=65535, strict=True)] = _DEFAULT.port
+    workers: Annotated[int, Field(ge=1, le=256, strict=True)] = _DEFAULT.workers
+    logging: _Logging = _Logging()
+    limits: _Limits = _Limits()
+    timeouts: _Timeouts = _Timeouts()
+    secrets: _Secrets = _Secrets()
+    outbound: _Outbound = _Outbound()
+    connectors: dict[str, dict[str, Any]] = {}
 
 
 def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
-    settings = Settings()
+    """Settings from the YAML file (if any) with the CLI flags on top; SettingsError names what is wrong."""
+    document: dict[str, Any] = {}
+    source: _Source | None = None
     if path is not None:
-        settings = _from_yaml(Path(path), settings)
-    return settings.with_overrides(**overrides)
-
-
-def _from_yaml(path: Path, base: Settings) -> Settings:
+        source = _Source.read(Path(path))
+        document = source.document
+    flags = {"artifacts": overrides.pop("artifacts", None), "host": overrides.pop("host", None),
+             "port": overrides.pop("port", None), "workers": overrides.pop("workers", None)}
+    if overrides:
+        raise TypeError(f"unknown overrides {sorted(overrides)}")
+    merged = dict(document)
+    merged.update({key: (str(value) if key == "artifacts" else value) for key, value in flags.items()
+                   if value is not None})
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise SettingsError(f"{path}: cannot read config: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise SettingsError(f"{where}: malformed YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(document, dict):
-        raise SettingsError(f"{path}: the config must be a mapping of settings")
-    values: dict[str, Any] = {}
-    known_sections = {key[0] for key in _YAML_KEYS}
-    for top in document:
-        if top not in known_sections:
-            raise SettingsError(f"{path}: unknown setting '{top}' (known: {', '.join(sorted(known_sections))})")
-    for keys, attr in _YAML_KEYS.items():
-        node: Any = document
-        for key in keys:
-            node = node.get(key) if isinstance(node, dict) else None
-            if node is None:
-                break
-        if node is not None:
-            values[attr] = node
-    types = {f.name: f.type for f in fields(Settings)}
-    coerced: dict[str, Any] = {}
-    for attr, value in values.items():
+        model = _File.model_validate(merged)
+    except ValidationError as exc:
+        from_flags = {key for key, value in flags.items() if value is not None}
+        raise SettingsError(_describe(exc, source, from_flags)) from None
+    artifacts = Path(".")
+    if model.artifacts is not None:
+        if flags["artifacts"] is not None or source is None:
+            artifacts = Path(model.artifacts)
+        else:
+            artifacts = (source.path.parent / model.artifacts).resolve()
+    return Settings(
+        artifacts=artifacts, host=model.host, port=model.port, workers=model.workers,
+        log_level=model.logging.level, log_format=model.logging.format,
+        max_body_bytes=int(model.limits.max_body_bytes), max_tree_bytes=int(model.limits.max_tree_bytes),
+        max_response_bytes=int(model.limits.max_response_bytes), body_read_timeout=model.timeouts.body_read,
+        endpoint_timeout=model.timeouts.endpoint, connector_timeout=model.timeouts.connector,
+        secret_names=model.secrets.names, secret_headers=model.secrets.headers,
+        outbound_allow=model.outbound.allow, connectors=model.connectors,
+    )
+
+
+# -- reading and explaining -----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Source:
+    path: Path
+    document: dict[str, Any]
+    lines: dict[tuple[str, ...], int]  # key path -> 1-based line of the key
+
+    @staticmethod
+    def read(path: Path) -> _Source:
         try:
-            if attr == "artifacts":
-                coerced[attr] = (path.parent / str(value)).resolve()
-            elif attr == "secret_names":
-                coerced[attr] = tuple(str(v) for v in value)
-            elif types[attr] in ("int", int):
-                coerced[attr] = int(value)
-            elif types[attr] in ("float", float):
-                coerced[attr] = float(value)
-            else:
-                coerced[attr] = value
-        except (TypeError, ValueError):
-            raise SettingsError(f"{path}: setting '{attr}' has an invalid value {value!r}") from None
-    return replace(base, **coerced)
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SettingsError(f"{path}: cannot read config: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise SettingsError(f"{path}: the config is not UTF-8 text") from None
+        try:
+            document = yaml.safe_load(text)
+            node = yaml.compose(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise SettingsError(f"{where}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
+        if document is None:
+            document = {}
+        if not isinstance(document, dict):
+            raise SettingsError(f"{path}: the config must be a mapping of settings (e.g. `port: 8290`)")
+        lines: dict[tuple[str, ...], int] = {}
+        _key_lines(node, (), lines)
+        return _Source(path, document, lines)
+
+
+def _key_lines(node: Any, prefix: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = (*prefix, str(key.value))
+            out[name] = key.start_mark.line + 1
+            _key_lines(value, name, out)
+
+
+def _describe(exc: ValidationError, source: _Source | None, from_flags: set[str]) -> str:
+    """One line per problem: where, which key, what is wrong, how to fix."""
+    lines = []
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        key = ".".join(loc)
+        where = "command line" if loc and loc[0] in from_flags else _where(source, loc)
+        if error["type"] == "extra_forbidden":
+            known = _known_keys(loc[:-1])
+            hint = _did_you_mean(loc[-1], known) or f"known keys here: {', '.join(known)}"
+            lines.append(f"{where}: unknown setting '{key}' ({hint})")
+            continue
+        given = error.get("input")
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: setting '{key}' has an invalid value {given!r}: {message}")
+    return "\n".join(lines)
+
+
+def _where(source: _Source | None, loc: tuple[str, ...]) -> str:
+    if source is None:
+        return "settings"
+    for end in range(len(loc), 0, -1):
+        line = source.lines.get(loc[:end])
+        if line is not None:
+            return f"{source.path}:{line}"
+    return str(source.path)
+
+
+def _known_keys(loc: tuple[str, ...]) -> list[str]:
+    model: Any = _File
+    for part in loc:
+        annotation = model.model_fields[part].annotation if part in getattr(model, "model_fields", {}) else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return sorted(model.model_fields)
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str | None:
+    match = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f"did you mean '{match[0]}'?" if match else None
+

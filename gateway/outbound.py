@@ -1,0 +1,114 @@
+"""Which outbound destinations a message may name (settings `outbound.allow`).
+
+A URL that comes from configuration is trusted. A URL built from a message (twilioRest `apiUrl`, an endpoint
+whose host comes from a property) must match a rule, otherwise the call is refused before any connection:
+
+    loopback                      http(s) to 127.0.0.0/8, ::1 or localhost, any port
+    https://api.twilio.com        that scheme and host, its default port, any path
+    https://api.example.com:8443/v1/   that port, and paths under /v1/ only
+    https://*.example.com         any sub-domain of example.com
+    *                             anything (turns the check off)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from yarl import URL
+
+from gateway.errors import DESTINATION_NOT_ALLOWED, MediationError
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    scheme: str | None  # None: http or https
+    host: str  # "" for loopback; "*.x.com" for a wildcard
+    port: int | None  # None: any port (loopback) or the scheme's default
+    path: str  # a prefix ending in "/" ("/" for any path)
+    text: str
+
+    def allows(self, url: URL) -> bool:
+        scheme = (url.scheme or "").lower()
+        host = (url.host or "").lower().rstrip(".")
+        if scheme not in _DEFAULT_PORTS or not host:
+            return False
+        if self.host == "":  # loopback
+            return _is_loopback(host)
+        if self.scheme != scheme:
+            return False
+        if self.host.startswith("*."):
+            if not host.endswith(self.host[1:]):
+                return False
+        elif host != self.host:
+            return False
+        port = url.port if url.port is not None else _DEFAULT_PORTS[scheme]
+        if port != (self.port if self.port is not None else _DEFAULT_PORTS[scheme]):
+            return False
+        path = url.path or "/"
+        return self.path == "/" or path == self.path.rstrip("/") or path.startswith(self.path)
+
+
+def parse_rule(text: str) -> Rule | None:
+    """A rule from its text; None for `*`. ValueError says what is wrong."""
+    rule = text.strip()
+    if rule == "*":
+        return None
+    if rule == "loopback":
+        return Rule(None, "", None, "/", rule)
+    try:
+        url = URL(rule)
+    except ValueError as exc:
+        raise ValueError(f"outbound rule '{text}' is not a URL: {exc}") from None
+    if url.scheme not in _DEFAULT_PORTS or not url.host:
+        raise ValueError(f"outbound rule '{text}' must be 'loopback', '*' or an http(s)://host[:port][/path] URL")
+    if url.user or url.query_string or url.fragment:
+        raise ValueError(f"outbound rule '{text}' may not hold credentials, a query or a fragment")
+    host = url.host.lower().rstrip(".")
+    if "*" in host and not (host.startswith("*.") and "*" not in host[2:]):
+        raise ValueError(f"outbound rule '{text}': a wildcard is only allowed as the first label (*.example.com)")
+    path = url.path or "/"
+    if not path.endswith("/"):
+        path += "/"
+    return Rule(url.scheme, host, url.explicit_port, path, rule)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class OutboundPolicy:
+    """The allow-list, parsed once at start-up."""
+
+    __slots__ = ("rules", "open")
+
+    def __init__(self, rules: tuple[str, ...] | list[str]) -> None:
+        parsed = [parse_rule(rule) for rule in rules]
+        self.open = any(rule is None for rule in parsed)
+        self.rules = tuple(rule for rule in parsed if rule is not None)
+
+    def allows(self, url: str | URL) -> bool:
+        if self.open:
+            return True
+        try:
+            target = url if isinstance(url, URL) else URL(url)
+        except ValueError:
+            return False
+        return any(rule.allows(target) for rule in self.rules)
+
+    def check(self, url: str | URL, what: str) -> None:
+        """Raise a fault (403) unless the destination is allowed; no connection is made."""
+        if not self.allows(url):
+            shown = str(url).split("?", 1)[0]
+            raise MediationError(
+                f"Outbound destination not allowed: {what} {shown}", DESTINATION_NOT_ALLOWED,
+                f"{what} came from the message and {shown} matches no rule of outbound.allow in the gateway "
+                f"config (allowed: {', '.join(r.text for r in self.rules) or 'nothing'}); add a rule if this "
+                "destination is intended", http_status=403)
