@@ -1,47 +1,224 @@
-"""Secrets never reach a log: a logging filter that masks values of secret-named fields in every
-record, whatever shape they appear in (property lines, JSON, XML, headers, form bodies)."""
+"""Secrets never reach a log.
+
+Two mechanisms, both applied to every record by `MaskingFilter` (installed on every handler) and by the log
+mediator before it writes:
+
+- **By value.** Once a value is known to be secret, every occurrence of it is masked, whatever key, escape or
+  comment surrounds it. Values become known per message (`SecretValues`, bound to the request's task through a
+  context variable): properties whose names are secret, connector parameters declared `secret`, and the
+  values of credential headers (Authorization, Cookie, X-API-Key, …). Static secrets of the configuration
+  (a connection local entry's authToken) are known for the whole process (`CONFIGURED`).
+- **By key name.** Values of fields whose name contains a secret name (authToken, x-auth-token, db_password)
+  in JSON, XML elements and attributes, `key=value` / `key: value` pairs.
+
+Every scan is linear in the length of the text: possessive quantifiers and token-boundary lookbehinds keep the
+regular expressions from backtracking, and XML elements are paired with their closing tags through one index of
+closing-tag positions (no search per opening tag).
+"""
 
 from __future__ import annotations
 
+import base64
+import bisect
+import contextvars
 import logging
 import re
 from collections.abc import Iterable
+from functools import lru_cache
+from urllib.parse import quote, quote_plus
 
 MASK = "****"
+MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words everywhere; key-name masking still applies
 
 
-class SecretMasker:
-    def __init__(self, names: Iterable[str]) -> None:
-        names = [n for n in names if n]
-        alternatives = "|".join(sorted((re.escape(n) for n in names), key=len, reverse=True)) or "(?!)"
-        # Any key that *contains* a secret name (authToken, x-auth-token, db_password, ...).
-        key = rf"[\w.:-]*(?:{alternatives})[\w.:-]*"
-        self._patterns = [
-            # JSON: "authToken": "value"  (also numbers / null)
-            (re.compile(rf'("{key}"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}}\s]+)', re.IGNORECASE), r'\1"' + MASK + '"'),
-            # XML: <authToken>value</authToken>, with optional prefixes
-            (re.compile(rf"(<(?:[\w.-]+:)?({key})(?:\s[^>]*)?>)([^<]*)(</(?:[\w.-]+:)?\2\s*>)", re.IGNORECASE),
-             r"\1" + MASK + r"\4"),
-            # XML attributes: authToken="value"
-            (re.compile(rf'(\b{key}\s*=\s*)("[^"]*"|\'[^\']*\')', re.IGNORECASE), r'\1"' + MASK + '"'),
-            # Authorization headers and similar: "Authorization: Basic abc", "authToken = abc", "x=abc&authToken=abc"
-            (re.compile(rf"(\b{key}\b\s*(?:=|:)\s*)([^,&;\s<>\"'][^,&;<>\"']*)", re.IGNORECASE), r"\1" + MASK),
-        ]
+class SecretValues:
+    """A set of secret values and the forms they take in logs (JSON- and XML-escaped, URL-encoded)."""
+
+    __slots__ = ("_forms", "_ordered")
+
+    def __init__(self) -> None:
+        self._forms: set[str] = set()
+        self._ordered: tuple[str, ...] | None = ()
+
+    def __bool__(self) -> bool:
+        return bool(self._forms)
+
+    def add(self, value: object) -> None:
+        text = value if isinstance(value, str) else str(value) if value is not None else ""
+        text = text.strip()
+        if len(text) < MIN_SECRET_LENGTH or text in self._forms:
+            return
+        forms = {text, _json_escaped(text), _xml_escaped(text), _xml_escaped(text, quotes=True),
+                 quote(text, safe=""), quote_plus(text)}
+        self._forms.update(form for form in forms if len(form) >= MIN_SECRET_LENGTH)
+        self._ordered = None
+
+    def add_header(self, name: str, value: str) -> None:
+        """A credential header: the whole value, its credential part, and a Basic password."""
+        self.add(value)
+        scheme, _, credential = value.strip().partition(" ")
+        if credential:
+            self.add(credential)
+            if scheme.lower() == "basic":
+                try:
+                    decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+                except (ValueError, UnicodeDecodeError):
+                    decoded = ""
+                self.add(decoded)
+                self.add(decoded.partition(":")[2])
+        if name.lower() in ("cookie", "set-cookie"):
+            for part in value.split(";"):
+                self.add(part.partition("=")[2])
 
     def mask(self, text: str) -> str:
-        for pattern, replacement in self._patterns:
-            text = pattern.sub(replacement, text)
+        if not self._forms:
+            return text
+        ordered = self._ordered
+        if ordered is None:  # longest first, so a secret that contains another is masked whole
+            ordered = self._ordered = tuple(sorted(self._forms, key=len, reverse=True))
+        for form in ordered:
+            if form in text:
+                text = text.replace(form, MASK)
         return text
 
 
+def _json_escaped(text: str) -> str:
+    import orjson
+
+    return orjson.dumps(text).decode()[1:-1]
+
+
+def _xml_escaped(text: str, quotes: bool = False) -> str:
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.replace('"', "&quot;").replace("'", "&apos;") if quotes else escaped
+
+
+#: Secrets of the deployed configuration, known to every record of this process.
+CONFIGURED = SecretValues()
+_CURRENT: contextvars.ContextVar[SecretValues | None] = contextvars.ContextVar("gateway_secret_values",
+                                                                               default=None)
+
+
+def bind_message_secrets(values: SecretValues) -> contextvars.Token[SecretValues | None]:
+    """Make `values` the secrets of every record logged from the current task (one message)."""
+    return _CURRENT.set(values)
+
+
+def unbind_message_secrets(token: contextvars.Token[SecretValues | None]) -> None:
+    _CURRENT.reset(token)
+
+
+class SecretMasker:
+    """Masks by key name (configured names) and by value (configured and current-message secrets)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = tuple(n for n in names if n)
+        alternatives = "|".join(sorted((re.escape(n) for n in self.names), key=len, reverse=True)) or "(?!)"
+        self._secret_name = re.compile(alternatives, re.IGNORECASE)
+        # A name token that contains a secret name. The lookbehind makes a token start only at a token
+        # boundary and the lookahead stays inside the token, so the scan is linear.
+        secret_token = rf"(?<![\w.-])(?=[\w.-]*?(?:{alternatives}))[\w.-]++"
+        # JSON pairs with a scalar value; the key is decoded before it is judged (\u0054 is a T).
+        self._json = re.compile(r'"(?P<key>(?:[^"\\\n]|\\.){1,256}+)"\s*+:\s*+'
+                                r'(?P<value>"(?:[^"\\]++|\\.)*+"|-?\d[\w.+-]*+|true|false|null)')
+        # XML attributes: name="value" or name='value'
+        self._attribute = re.compile(rf"(?P<key>{secret_token}(?::[\w.-]++)?)\s*+=\s*+"
+                                     r"(?P<value>\"[^\"]*+\"|'[^']*+')", re.IGNORECASE)
+        # Headers and forms: "Authorization: Basic abc", "authToken = abc", "x=abc&authToken=abc"
+        self._pair = re.compile(rf"(?P<key>{secret_token})\s*+[=:]\s*+(?P<value>[^,&;\s<>\"'][^,&;<>\"'\n]*+)",
+                                re.IGNORECASE)
+        # XML elements: opening tags of secret names, closing tags indexed by name
+        self._open_tag = re.compile(rf"<(?P<name>(?:[\w.-]++:)?{secret_token})(?:\s[^<>]{{0,512}}+)?>",
+                                    re.IGNORECASE)
+        self._close_tag = re.compile(r"</(?P<name>[\w.:-]++)\s*+>")
+
+    def mask(self, text: str) -> str:
+        """Mask `text` by key name and by value; linear in its length."""
+        current = _CURRENT.get()
+        if current:
+            text = current.mask(text)
+        if CONFIGURED:
+            text = CONFIGURED.mask(text)
+        if not self.names:
+            return text
+        if '"' in text:
+            text = self._json.sub(self._json_pair, text)
+        if "<" in text:
+            text = self._mask_elements(text)
+        if "=" in text:
+            text = self._attribute.sub(lambda m: f"{m.group('key')}=\"{MASK}\"", text)
+        if "=" in text or ":" in text:
+            text = self._pair.sub(lambda m: text_before_value(m) + MASK, text)
+        return text
+
+    def is_secret_name(self, name: str) -> bool:
+        return bool(self.names) and self._secret_name.search(name) is not None
+
+    def _json_pair(self, match: re.Match[str]) -> str:
+        key = match.group("key")
+        if "\\" in key:
+            key = _json_unescape(key)
+        if not self._secret_name.search(key):
+            return match.group(0)
+        start = match.start("value") - match.start()
+        return match.group(0)[:start] + f'"{MASK}"'
+
+    def _mask_elements(self, text: str) -> str:
+        closing: dict[str, list[int]] = {}
+        for match in self._close_tag.finditer(text):
+            closing.setdefault(match.group("name").lower(), []).append(match.start())
+        if not closing:
+            return text
+        out: list[str] = []
+        cursor = 0
+        for match in self._open_tag.finditer(text):
+            if match.start() < cursor:
+                continue  # inside an element already masked
+            positions = closing.get(match.group("name").lower())
+            if not positions:
+                continue
+            index = bisect.bisect_left(positions, match.end())
+            if index == len(positions):
+                continue
+            out.append(text[cursor:match.end()])
+            out.append(MASK)
+            cursor = positions[index]
+        if not out:
+            return text
+        out.append(text[cursor:])
+        return "".join(out)
+
+
+def text_before_value(match: re.Match[str]) -> str:
+    return match.group(0)[: match.start("value") - match.start()]
+
+
+def _json_unescape(key: str) -> str:
+    import orjson
+
+    try:
+        value = orjson.loads(f'"{key}"')
+    except orjson.JSONDecodeError:
+        return key
+    return value if isinstance(value, str) else key
+
+
+@lru_cache(maxsize=8)
+def masker_for(names: tuple[str, ...]) -> SecretMasker:
+    """One masker per configured name list, built once and never per message."""
+    return SecretMasker(names)
+
+
 class MaskingFilter(logging.Filter):
-    """Installed on every handler; rewrites the fully formatted message."""
+    """Installed on every handler; rewrites the fully formatted message (and any traceback)."""
 
     def __init__(self, masker: SecretMasker) -> None:
         super().__init__()
         self.masker = masker
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "masked", False):
+            return True  # the log mediator masked it already
         message = record.getMessage()
         masked = self.masker.mask(message)
         if masked != message:
@@ -53,7 +230,7 @@ class MaskingFilter(logging.Filter):
 
 def install_masking(names: Iterable[str], level: str = "INFO", fmt: str | None = None) -> SecretMasker:
     """Configure root logging with the masking filter on its handlers (idempotent)."""
-    masker = SecretMasker(names)
+    masker = masker_for(tuple(names))
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()

@@ -42,6 +42,7 @@ from gateway.errors import (
     SourceLocation,
 )
 from gateway.expressions import Value, compile_value
+from gateway.masking import CONFIGURED
 from gateway.mediators.base import Mediator
 from gateway.message.payload import Payload, media_type_of
 
@@ -374,6 +375,8 @@ class BoundOperation:
                 text = value.resolve(ctx)
                 if text is None or not text.strip():
                     continue  # an empty value is an absent value (W: InvokeMediatorFactory)
+                if spec.secret:
+                    ctx.exchange.secrets.add(text)  # masked by value in every later log line
                 if spec.split:
                     items.extend(part.strip() for part in text.split(spec.split) if part.strip())
                 else:
@@ -593,10 +596,13 @@ def bind_operation(connector: Connector, spec: OperationSpec, element: etree._El
         if not text:
             continue  # empty = absent, exactly like a missing element
         try:
-            values.append(compile_value(text, prefixed_namespaces(child)))
+            compiled = compile_value(text, prefixed_namespaces(child))
         except ExpressionError as exc:
             raise DeployError(child_where, qualified, f"invalid value for parameter '{name}': {exc}",
                               "use {$ctx:name}, {//xpath}, {json-eval($.path)} or {{literal}}") from None
+        if parameter.secret and not compiled.is_dynamic:
+            CONFIGURED.add(compiled.static_text)  # a secret written in the configuration: masked process-wide
+        values.append(compiled)
     arguments = tuple((spec.parameters[name], tuple(values)) for name, values in given.items() if values)
     needs_body = any(value.needs_body for _, values in arguments for value in values)
     return BoundOperation(connector, spec, arguments, where, needs_body)

@@ -71,7 +71,10 @@ class TransportHeader(_Named):
         if self.remove:
             ctx.transport_headers.popall(self.name, None)
         else:
-            ctx.transport_headers[self.name] = self.resolve(ctx, f"HTTP header {self.name}")
+            value = self.resolve(ctx, f"HTTP header {self.name}")
+            if self.name.lower() in ctx.exchange.services.secret_headers:
+                ctx.exchange.secrets.add_header(self.name, value)  # e.g. an Authorization built for a backend
+            ctx.transport_headers[self.name] = value
         return True
 
 

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from gateway.errors import MediationError
 from gateway.expressions import JsonValue
-from gateway.masking import SecretMasker
+from gateway.masking import MASK
 from gateway.mediators.base import Mediator
 from gateway.message import soap
 
@@ -27,12 +26,6 @@ logger = logging.getLogger("gateway.mediator.log")
 
 _ENVELOPE_PREFIX = "Envelope: <?xml version='1.0' encoding='utf-8'?>"  # as Axiom's toString() starts
 _WSA = ("http://www.w3.org/2005/08/addressing", "http://schemas.xmlsoap.org/ws/2004/08/addressing")
-
-
-@lru_cache(maxsize=8)
-def masker_for(names: tuple[str, ...]) -> SecretMasker:
-    """One masker per configured name list, built on first use and never per message."""
-    return SecretMasker(names)
 
 
 class LogProperty:
@@ -74,14 +67,16 @@ class LogMediator(Mediator):
     async def mediate(self, ctx: MessageContext) -> bool:
         if not logger.isEnabledFor(self.log_level):
             return True  # never pay for formatting (or masking) a line nobody will see
-        if self.level in ("full", "headers") and not ctx.payload.is_built:
+        payload = ctx.payload
+        if self.level in ("full", "headers") and not payload.is_built and payload.read_error is None:
+            await payload.read()  # a body that cannot be received is a fault here, as anywhere else
             try:
-                await ctx.build()
+                _ = payload.envelope
             except MediationError:
-                pass  # logged raw below; the error that brought us here is already being handled
+                pass  # logged raw below; a malformed body faults where it is used, not in a log
         text = self.message(ctx)
-        names = tuple(ctx.exchange.services.settings.secret_names)
-        logger.log(self.log_level, "%s", masker_for(names).mask(text))
+        # masked here, with this message's secrets; the handlers' filter then leaves the record alone
+        logger.log(self.log_level, "%s", ctx.exchange.services.masker.mask(text), extra={"masked": True})
         return True
 
     # -- formatting (W: getSimpleLogMessage / getHeadersLogMessage / getFullLogMessage) ------------
@@ -120,18 +115,36 @@ class LogMediator(Mediator):
             for block in header:
                 if isinstance(block.tag, str):
                     parts.append(f"{etree.QName(block).localname} : {_direct_text(block)}")
-        # our extension: HTTP headers too (masked like everything else)
-        parts.extend(f"{name} : {value}" for name, value in ctx.transport_headers.items())
+        # our extension: HTTP headers too; credential headers never show their value
+        secret = ctx.exchange.services.secret_headers
+        parts.extend(f"{name} : {MASK if name.lower() in secret else value}"
+                     for name, value in ctx.transport_headers.items())
         return parts
 
     def _payload(self, ctx: MessageContext) -> str:
         payload = ctx.payload
+        if payload.read_error is not None:
+            return f"Payload: <not received: {payload.read_error.message}>"
         raw = payload.raw
         if not payload.is_built or (payload.kind == "json" and not payload.modified and raw is not None):
-            return "Payload: " + (raw or b"").decode("utf-8", "replace")
+            text = (raw or b"").decode("utf-8", "replace")
+            if payload.kind == "json" and "\\" in text:
+                # escapes (\u0054) could hide a secret's value or key from the masker: log the JSON in
+                # its plain form (a deliberate divergence: MI logs the bytes as they came)
+                text = _plain_json(text)
+            return "Payload: " + text
         if payload.kind == "json":  # W: a JSON message is logged as JSON, not as its XML infoset
             return "Payload: " + JsonValue(ctx.payload_json()).text()
         return _ENVELOPE_PREFIX + etree.tostring(payload.envelope, encoding=str)
+
+
+def _plain_json(text: str) -> str:
+    import orjson
+
+    try:
+        return orjson.dumps(orjson.loads(text)).decode()
+    except (orjson.JSONDecodeError, TypeError):
+        return text  # not JSON after all (or beyond orjson): logged as it came
 
 
 def _direct_text(element: etree._Element) -> str:

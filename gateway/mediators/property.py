@@ -217,6 +217,10 @@ class PropertyMediator(Mediator):
 
     def _set(self, ctx: MessageContext, name: str, value: Any) -> None:
         scope = self.scope
+        services = ctx.exchange.services
+        if value is not None and (services.masker.is_secret_name(name) or
+                                  (scope == "transport" and name.lower() in services.secret_headers)):
+            ctx.exchange.secrets.add(to_synapse_string(value))  # masked by value in every later log line
         if scope == "default":
             if value is not None:  # W: Axis2MessageContext.setProperty ignores null
                 ctx.properties[name] = value

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, MultiDict
 
+from gateway.masking import SecretValues
 from gateway.message import soap
 from gateway.message.payload import Payload
 
@@ -38,9 +39,17 @@ class Exchange:
     accept: str | None
     services: Services
     reply: Reply | None = None
-    sent_out: bool = False  # a send/call left for a backend
     faulted: bool = False
     closing_tasks: list = field(default_factory=list)
+    secrets: SecretValues = field(default_factory=SecretValues)  # values masked in every log of this message
+    _activity_id: str | None = None
+
+    @property
+    def activity_id(self) -> str:
+        """The id that ties this message's log lines to what its client was told (made on first use)."""
+        if self._activity_id is None:
+            self._activity_id = uuid.uuid4().hex
+        return self._activity_id
 
     @property
     def client_is_soap(self) -> bool:
