@@ -8,6 +8,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+
+from gateway.deploy.connectors import RESPONSE_PROCESSING_FAILED, ConnectorError
+from gateway.errors import DESTINATION_NOT_ALLOWED
+from gateway.outbound import OutboundPolicy
+
 log = logging.getLogger("connectors.twilio_rest")
 
 
@@ -33,14 +41,49 @@ def _sdk_logger() -> logging.Logger:
     return sdk
 
 
+class BoundedHttpClient(AsyncTwilioHttpClient):
+    """The SDK's aiohttp client, reading at most `max_bytes` of an answer (Twilio's answers are small; a
+    huge one is refused instead of filling memory) and keeping no copy of the last response."""
+
+    def __init__(self, max_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # no max_retries: the SDK would retry POSTs on 5xx and send an SMS twice
+        self.max_bytes = max_bytes
+
+    async def request(self, method: str, url: str, params: Any = None, data: Any = None, headers: Any = None,
+                      auth: tuple[str, str] | None = None, timeout: float | None = None,
+                      allow_redirects: bool = False) -> Response:
+        assert self.session is not None, "the pooled session is created with the client"
+        kwargs = {"method": method.upper(), "url": url, "params": params, "data": data, "headers": headers,
+                  "auth": aiohttp.BasicAuth(auth[0], auth[1]) if auth is not None else None,
+                  "timeout": aiohttp.ClientTimeout(total=timeout) if timeout else None,
+                  "allow_redirects": allow_redirects}
+        self.log_request(kwargs)
+        async with self.session.request(**kwargs) as response:
+            if (response.content_length or 0) > self.max_bytes:
+                raise self._too_large(method, url)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise self._too_large(method, url)
+                chunks.append(chunk)
+            self.log_response(response.status, response)
+            return Response(response.status, b"".join(chunks).decode("utf-8", "replace"), response.headers)
+
+    def _too_large(self, method: str, url: str) -> ConnectorError:
+        return ConnectorError(f"the Twilio API's answer exceeds limits.max_response_bytes ({self.max_bytes})",
+                              RESPONSE_PROCESSING_FAILED, f"{method} {url.split('?', 1)[0]}; raise "
+                              "limits.max_response_bytes if such answers are expected", http_status=502)
+
+
 class TwilioRuntime:
     """Created by `start()` inside the running loop (the SDK's aiohttp session needs one)."""
 
-    def __init__(self, pool_size: int = 1024) -> None:
-        from twilio.http.async_http_client import AsyncTwilioHttpClient
-
-        # No max_retries: the SDK would retry POSTs on any 5xx or error and send the SMS twice.
-        self.http = AsyncTwilioHttpClient(logger=_sdk_logger())
+    def __init__(self, pool_size: int = 1024, max_response_bytes: int = 10 * 1024 * 1024,
+                 outbound: OutboundPolicy | None = None) -> None:
+        self.http = BoundedHttpClient(max_response_bytes, logger=_sdk_logger())
+        self.outbound = outbound or OutboundPolicy(["*"])
         self.pool_size = pool_size
         self._clients: OrderedDict[Connection, Any] = OrderedDict()
         self.clients_created = 0
@@ -53,6 +96,12 @@ class TwilioRuntime:
         if client is not None:
             self._clients.move_to_end(connection)
             return client
+        if not self.outbound.allows(connection.api_url):  # checked once per pooled client, not per call
+            rules = ", ".join(rule.text for rule in self.outbound.rules) or "nothing"
+            raise ConnectorError(f"twilioRest apiUrl {connection.api_url} is not an allowed destination",
+                                 DESTINATION_NOT_ALLOWED, f"it matches no rule of outbound.allow in the gateway "
+                                 f"config (allowed: {rules}); nothing was sent. Add a rule if this URL is "
+                                 "intended", http_status=403)
         from twilio.rest import Client
 
         # A non-empty environment keeps TWILIO_EDGE/REGION & co. from rewriting apiUrl's host.

@@ -35,7 +35,8 @@ MAX_PAGE_SIZE = 1000
 
 
 async def start(services: Services, options: Mapping[str, Any]) -> TwilioRuntime:
-    return TwilioRuntime(pool_size=int(options.get("pool_size") or 1024))
+    return TwilioRuntime(pool_size=int(options.get("pool_size") or 1024),
+                         max_response_bytes=services.settings.max_response_bytes, outbound=services.outbound)
 
 
 # -- init ------------------------------------------------------------------------------------------

@@ -6,19 +6,23 @@ is forwarded or returned byte-for-byte (or streamed, when it was never read at a
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
+import aiohttp
+from aiohttp import http_exceptions
 from lxml import etree
 
-from gateway.errors import MESSAGE_PARSING_ERROR, MediationError
+from gateway.errors import CONNECT_FAILED, CONNECT_TIMEOUT, MESSAGE_PARSING_ERROR, MediationError
 from gateway.message import soap
 
 # Every untrusted XML (payloads, arguments, fault details) goes through this parser: no entities, no DTDs,
-# no network, no huge trees.
+# no network. huge_tree only lifts libxml2's fixed 10 MB text-node cap: sizes are bounded by our own
+# limits.max_tree_bytes before anything is parsed.
 SAFE_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=False,
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True, remove_blank_text=False,
     collect_ids=False,
 )
 
@@ -34,11 +38,51 @@ KIND_BY_MEDIA_TYPE = {
 STREAM_CHUNK = 64 * 1024
 
 
-class PayloadTooLarge(MediationError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body exceeds the configured limit of {limit} bytes", MESSAGE_PARSING_ERROR,
+class BodyReadError(MediationError):
+    """A body that could not be read: a fault with its own status, never an empty body. Sticky: every
+    later use of the payload raises it again, so nothing goes out empty."""
+
+
+def too_large(limit: int, from_backend: bool) -> BodyReadError:
+    if from_backend:
+        return BodyReadError(f"the back end's answer exceeds the configured limit of {limit} bytes",
+                             CONNECT_FAILED, "raise limits.max_response_bytes in the gateway config if this size "
+                             "is expected", http_status=502)
+    return BodyReadError(f"the message body exceeds the configured limit of {limit} bytes", MESSAGE_PARSING_ERROR,
                          "raise limits.max_body_bytes in the gateway config if this size is expected",
                          http_status=413)
+
+
+def body_timeout(seconds: float, from_backend: bool) -> BodyReadError:
+    if from_backend:
+        return BodyReadError("Send timeout: the back end's answer stalled", CONNECT_TIMEOUT,
+                             "no data within the endpoint timeout while reading it", http_status=504)
+    return BodyReadError(f"the message body did not arrive within {seconds:g} s", MESSAGE_PARSING_ERROR,
+                         "the sender stalled; raise timeouts.body_read in the gateway config for slow senders",
+                         http_status=408)
+
+
+def body_incomplete(exc: BaseException, from_backend: bool) -> BodyReadError:
+    reason = f"{type(exc).__name__}: {exc}"
+    if from_backend:
+        return BodyReadError("Error reading the back end's answer: it ended early or its framing is broken",
+                             CONNECT_FAILED, reason, http_status=502)
+    return BodyReadError("the message body could not be read: it ended early or its framing is broken",
+                         MESSAGE_PARSING_ERROR, reason, http_status=400)
+
+
+class TreeTooLarge(MediationError):
+    """A body too large to parse into a tree (it can still pass through untouched)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the message body ({size} bytes) is too large to be parsed (limit {limit} bytes)",
+                         MESSAGE_PARSING_ERROR, "raise limits.max_tree_bytes in the gateway config, or avoid "
+                         "reading the body (an untouched body streams through without this limit)",
+                         http_status=413)
+
+
+_STREAM_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, http_exceptions.HttpProcessingError,
+                  ConnectionError, EOFError)
 
 
 @functools.lru_cache(maxsize=512)  # a handful of distinct Content-Type values, asked many times a request
@@ -63,23 +107,29 @@ def kind_of(media_type: str) -> str:
 class Payload:
     """Raw content plus, once built, the SOAP envelope that XPath sees."""
 
-    __slots__ = ("content_type", "media_type", "kind", "_raw", "_stream", "_length", "_limit", "_envelope",
-                 "_json", "_json_index", "modified", "builds")
+    __slots__ = ("content_type", "media_type", "kind", "_raw", "_stream", "_length", "_limit", "_tree_limit",
+                 "_timeout", "_from_backend", "_envelope", "_json", "_json_index", "modified", "builds",
+                 "read_error")
 
     def __init__(self, content_type: str | None, raw: bytes | None = None, *, stream=None,
-                 length: int | None = None, limit: int = 10 * 1024 * 1024) -> None:
+                 length: int | None = None, limit: int = 10 * 1024 * 1024, tree_limit: int = 4 * 1024 * 1024,
+                 timeout: float | None = None, from_backend: bool = False) -> None:
         self.content_type = content_type or ""
         self.media_type = media_type_of(content_type)
         self.kind = kind_of(self.media_type) if (raw or stream is not None or self.media_type) else "empty"
         self._raw = raw
         self._stream = stream
         self._length = length
-        self._limit = limit
+        self._limit = limit  # most bytes read into memory
+        self._tree_limit = tree_limit  # most bytes parsed into a tree
+        self._timeout = timeout  # seconds to receive a streamed body (None: no limit)
+        self._from_backend = from_backend  # a back end's answer: its failures are 502 / 504, not 400 / 408
         self._envelope: etree._Element | None = None
         self._json = None
         self._json_index = None
         self.modified = False
         self.builds = 0  # how many times the body was parsed: tests prove laziness with it
+        self.read_error: BodyReadError | None = None
 
     # -- raw access -------------------------------------------------------------------------------
     @property
@@ -95,30 +145,75 @@ class Payload:
         return len(self._raw) if self._raw is not None else self._length
 
     async def read(self) -> bytes:
-        """The whole body, buffered (bounded by the size limit)."""
+        """The whole body, buffered (bounded by the size limit and the body timeout)."""
+        if self.read_error is not None:
+            raise self.read_error
         if self._stream is not None:
             stream, self._stream = self._stream, None
-            if self._length is not None and self._length > self._limit:
-                raise PayloadTooLarge(self._limit)
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in stream.iter_chunked(STREAM_CHUNK):
-                size += len(chunk)
-                if size > self._limit:
-                    raise PayloadTooLarge(self._limit)
-                chunks.append(chunk)
-            self._raw = b"".join(chunks)
+            try:
+                if self._length is not None and self._length > self._limit:
+                    raise too_large(self._limit, self._from_backend)
+                if self._timeout is None or stream.is_eof():
+                    self._raw = await self._read_all(stream)  # all of it has arrived: no timer needed
+                else:
+                    async with asyncio.timeout(self._timeout):
+                        self._raw = await self._read_all(stream)
+            except TimeoutError:  # ours, or the HTTP client's read timeout on a back end's answer
+                self.read_error = body_timeout(self._timeout or 0, self._from_backend)
+                raise self.read_error from None
+            except _STREAM_ERRORS as exc:
+                self.read_error = body_incomplete(exc, self._from_backend)
+                raise self.read_error from None
+            except BodyReadError as exc:
+                self.read_error = exc
+                raise
         return self._raw or b""
 
+    async def _read_all(self, stream) -> bytes:
+        if self._length is not None:
+            return await stream.readexactly(self._length) if self._length else b""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in stream.iter_chunked(STREAM_CHUNK):
+            size += len(chunk)
+            if size > self._limit:
+                raise too_large(self._limit, self._from_backend)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     def iter_stream(self) -> AsyncIterator[bytes] | None:
-        """An unread body as chunks, for pass-through streaming (consumes it)."""
+        """An unread body as chunks, for pass-through streaming (consumes it). A stall longer than the body
+        timeout between two chunks ends the stream with a sticky timeout fault."""
+        if self.read_error is not None:
+            raise self.read_error
         if self._stream is None:
             return None
         stream, self._stream = self._stream, None
-        return stream.iter_chunked(STREAM_CHUNK)
+        return self._relay(stream)
+
+    async def _relay(self, stream) -> AsyncIterator[bytes]:
+        chunks = stream.iter_chunked(STREAM_CHUNK)
+        while True:
+            try:
+                if self._timeout is None:
+                    chunk = await anext(chunks)
+                else:
+                    async with asyncio.timeout(self._timeout):
+                        chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                self.read_error = body_timeout(self._timeout or 0, self._from_backend)
+                raise self.read_error from None
+            except _STREAM_ERRORS as exc:
+                self.read_error = body_incomplete(exc, self._from_backend)
+                raise self.read_error from None
+            yield chunk
 
     @property
     def raw(self) -> bytes | None:
+        if self.read_error is not None:
+            raise self.read_error
         return self._raw
 
     # -- building ---------------------------------------------------------------------------------
@@ -130,10 +225,13 @@ class Payload:
     def envelope(self) -> etree._Element:
         """The SOAP envelope XPath sees, built on first use from the (already read) bytes."""
         if self._envelope is None:
+            if self.read_error is not None:
+                raise self.read_error
             if self._stream is not None:
                 raise RuntimeError("payload not read: call `await ctx.build()` before reading the body")
             self.builds += 1
             try:
+                self._check_tree_size()
                 self._envelope = self._build(self._raw or b"")
             except MediationError:
                 # The fault flow must not trip over the same bytes again: it sees an empty envelope
@@ -202,10 +300,18 @@ class Payload:
             self._json_index = descendant_index(self.json_value())
         return self._json_index
 
+    def _check_tree_size(self) -> None:
+        size = len(self._raw) if self._raw is not None else 0
+        if size > self._tree_limit:
+            raise TreeTooLarge(size, self._tree_limit)
+
     def json_value(self):
         """The payload as a JSON value (json-eval); XML payloads are converted as MI does."""
         if self._json is None:
+            if self.read_error is not None:
+                raise self.read_error
             if self.kind == "json" and not self.modified and self._raw is not None:
+                self._check_tree_size()
                 import orjson  # the original JSON is the truth: no round trip through XML
 
                 try:

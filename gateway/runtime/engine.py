@@ -20,6 +20,9 @@ log = logging.getLogger("gateway.engine")
 
 async def mediate_proxy(proxy: ProxyService, ctx: MessageContext) -> None:
     ctx.fault_stack.append(proxy.fault_handler)
+    if ctx.payload.read_error is not None:  # the body could not even be received: straight to the fault
+        await handle_fault(ctx, ctx.payload.read_error)
+        return
     proceed = True
     if proxy.in_sequence is not None:
         proceed = await run_guarded(proxy.in_sequence, ctx)
@@ -34,6 +37,9 @@ async def mediate_proxy(proxy: ProxyService, ctx: MessageContext) -> None:
 async def mediate_main(ctx: MessageContext) -> None:
     """A request for no known proxy goes to the `main` sequence (MI ships one answering 404)."""
     ctx.fault_stack.append(global_fault_handler)
+    if ctx.payload.read_error is not None:
+        await handle_fault(ctx, ctx.payload.read_error)
+        return
     await run_guarded(ctx.config.sequences.get("main") or DEFAULT_MAIN, ctx)
 
 

@@ -13,7 +13,7 @@ from yarl import URL
 
 from gateway.errors import CONNECT_FAILED, CONNECT_TIMEOUT, MediationError
 from gateway.message import formats
-from gateway.message.payload import Payload
+from gateway.message.payload import Payload, body_incomplete
 
 if TYPE_CHECKING:
     from gateway.message.context import MessageContext
@@ -63,24 +63,30 @@ async def exchange(ctx: MessageContext, *, url: str | URL, method: str, media: s
     try:
         response = await session.request(method, url, data=data, headers=headers, allow_redirects=False,
                                          timeout=_client_timeout(timeout))
+        settings = ctx.exchange.services.settings
         length = response.content_length
+        content_type = response.headers.get("Content-Type")
         if length is not None and length <= _BUFFER_REPLY_UP_TO or response.status in (204, 304):
             raw = await response.read()
             response.release()
-            payload = Payload(response.headers.get("Content-Type"), raw,
-                              limit=ctx.exchange.services.settings.max_body_bytes)
+            payload = Payload(content_type, raw, limit=settings.max_response_bytes,
+                              tree_limit=settings.max_tree_bytes, from_backend=True)
         else:
-            payload = Payload(response.headers.get("Content-Type"), stream=response.content, length=length,
-                              limit=ctx.exchange.services.settings.max_body_bytes)
+            payload = Payload(content_type, stream=response.content, length=length,
+                              limit=settings.max_response_bytes, tree_limit=settings.max_tree_bytes,
+                              from_backend=True)
             ctx.exchange.closing_tasks.append(response.release)
     except TimeoutError:
         raise MediationError("Send timeout", CONNECT_TIMEOUT,
                              f"no reply from {url} within {timeout:g} s; raise the endpoint <timeout> "
                              "or check the backend") from None
+    except aiohttp.ClientPayloadError as exc:
+        raise body_incomplete(exc, from_backend=True) from None
     except (aiohttp.ClientConnectionError, OSError) as exc:
+        if ctx.payload.read_error is not None:  # the client's streamed body failed, not the back end
+            raise ctx.payload.read_error from None
         raise MediationError("Error connecting to the back end", CONNECT_FAILED,
                              f"{method} {url}: {exc}") from None
-    ctx.exchange.sent_out = True
     reply_headers = CIMultiDict(response.headers)
     reply = ctx.response_context(payload, reply_headers)
     reply.axis2["HTTP_SC"] = response.status
