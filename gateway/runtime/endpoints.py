@@ -44,6 +44,47 @@ def _method(ctx: MessageContext, fmt: str | None) -> str:
     return ctx.exchange.method if not ctx.exchange.client_is_soap else "POST"
 
 
+_DOT_SEGMENT = re.compile(r"^(?:\.|%2e){1,2}$", re.IGNORECASE)
+_ENCODED_SEPARATOR = re.compile(r"%2f|%5c|\\", re.IGNORECASE)
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 dot-segment removal that can never climb above the start of `path` ('..' at the top is
+    dropped). `%2e` counts as '.', as the RFC says; a segment that hides a dot segment behind an encoded
+    '/' or '\\' (which some back ends decode) is refused."""
+    if "." not in path and "%" not in path and "\\" not in path:
+        return path  # the common case: nothing to resolve
+    segments = path.split("/")
+    kept: list[str] = []
+    for index, segment in enumerate(segments):
+        if _DOT_SEGMENT.match(segment):
+            if segment.replace("%2e", ".").replace("%2E", ".") == ".." and len(kept) > 1:
+                kept.pop()
+            if index == len(segments) - 1:
+                kept.append("")  # "/a/b/.." is "/a/": the trailing slash stays
+            continue
+        if _ENCODED_SEPARATOR.search(segment) and any(
+                _DOT_SEGMENT.match(part) for part in _ENCODED_SEPARATOR.split(segment)):
+            raise MediationError("the request path hides a dot segment behind an encoded separator",
+                                 detail=f"segment {segment!r} of {path!r}: '..' next to %2F, %5C or '\\' is "
+                                        "refused, so no back end can be made to climb its path", http_status=400)
+        kept.append(segment)
+    if len(kept) == 1 and kept[0] == "" and path.startswith("/"):
+        return "/"
+    return "/".join(kept)
+
+
+def safe_postfix(postfix: str) -> str:
+    """REST_URL_POSTFIX with its dot segments resolved inside itself: appended to an endpoint's address it
+    can never reach above that address's path."""
+    path, mark, query = postfix.partition("?")
+    rooted = path if path.startswith("/") or not path else "/" + path
+    resolved = remove_dot_segments(rooted)
+    if not path.startswith("/") and resolved.startswith("/"):
+        resolved = resolved[1:]
+    return resolved + mark + query
+
+
 class AddressEndpoint(Endpoint):
     """`<address uri format timeout>`; a REST client's URL suffix (REST_URL_POSTFIX) is appended."""
 
@@ -60,6 +101,7 @@ class AddressEndpoint(Endpoint):
         url: URL | str = self.url
         postfix = ctx.axis2.get("REST_URL_POSTFIX")
         if postfix and not ctx.exchange.client_is_soap:
+            postfix = safe_postfix(str(postfix))
             url = self.uri.rstrip("/") + ("" if postfix.startswith(("/", "?")) else "/") + postfix
         media = self.media
         return await client.exchange(ctx, url=url, method=_method(ctx, self.format), media=media,
@@ -70,15 +112,23 @@ _TEMPLATE_VAR = re.compile(r"\{(\+?)([^{}]+)\}")
 
 
 class HttpEndpoint(Endpoint):
-    """`<http uri-template="…{uri.var.x}…" method>`: variables come from default-scope properties."""
+    """`<http uri-template="…{uri.var.x}…" method>`: variables come from default-scope properties.
 
-    __slots__ = ("template", "method", "format")
+    What the message fills in may not move the call elsewhere: the expanded path must stay under the
+    template's fixed path, and a host taken from the message must pass the outbound allow-list."""
+
+    __slots__ = ("template", "method", "format", "fixed_path", "dynamic_host")
 
     def __init__(self, name, location, timeout, template: str, method: str | None, fmt: str | None):
         super().__init__(name, location, timeout)
         self.template = template
         self.method = method.upper() if method else None
         self.format = fmt
+        fixed = template.split("{", 1)[0]  # the part no variable can change
+        scheme, sep, rest = fixed.partition("://")
+        slash = rest.find("/") if sep else -1
+        self.dynamic_host = slash == -1 and "{" in template
+        self.fixed_path = rest[slash:rest.rfind("/") + 1] if slash != -1 else "/"
 
     def expand(self, ctx: MessageContext) -> str:
         def substitute(match: re.Match[str]) -> str:
@@ -92,9 +142,26 @@ class HttpEndpoint(Endpoint):
 
         return _TEMPLATE_VAR.sub(substitute, self.template)
 
+    def target(self, ctx: MessageContext) -> str:
+        url = self.expand(ctx)
+        scheme, sep, rest = url.partition("://")
+        cut = min((i for i in (rest.find("/"), rest.find("?")) if i != -1), default=len(rest))
+        authority, path_query = rest[:cut], rest[cut:]
+        path, mark, query = path_query.partition("?")
+        path = remove_dot_segments(path or "/")
+        if not (path + "/").startswith(self.fixed_path):
+            raise MediationError("the expanded uri-template leaves the endpoint's path",
+                                 detail=f"{self.template} at {self.location} expanded to a path outside "
+                                        f"{self.fixed_path}; check the uri.var / query.param values",
+                                 http_status=400)
+        url = f"{scheme}{sep}{authority}{path}{mark}{query}"
+        if self.dynamic_host:
+            ctx.exchange.services.outbound.check(url, f"the http endpoint at {self.location}")
+        return url
+
     async def send(self, ctx: MessageContext) -> MessageContext:
         media = FORMAT_MEDIA.get(self.format) if self.format else None
-        return await client.exchange(ctx, url=self.expand(ctx), method=self.method or _method(ctx, self.format),
+        return await client.exchange(ctx, url=self.target(ctx), method=self.method or _method(ctx, self.format),
                                      media=media, timeout=self._timeout(ctx))
 
 
