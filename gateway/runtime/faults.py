@@ -31,8 +31,14 @@ def record_error(ctx: MessageContext, exc: BaseException) -> None:
             if exc.content_type and not ctx.axis2.get("messageType"):
                 ctx.axis2["messageType"] = ctx.axis2["_initialMessageType"] = exc.content_type.split(";")[0]
     else:
+        # Not a mediation fault but a failure of the gateway itself: its text and traceback go to the log
+        # under the message's activity id; ERROR_MESSAGE (which fault sequences often answer with) carries
+        # only that id, so no internals reach a client (a deliberate divergence from MI).
         props.setdefault("ERROR_CODE", DEFAULT_ERROR)  # a stale code is not overwritten (W:)
-        message = f"{type(exc).__name__}: {exc}"
+        activity = ctx.exchange.activity_id
+        log.error("internal error while mediating (activity id %s): %s: %s", activity, type(exc).__name__, exc,
+                  exc_info=exc)
+        message = f"Internal error (activity id {activity})"
         detail = "".join(traceback.format_exception(exc))
     props["ERROR_MESSAGE"] = (message or "").splitlines()[0] if message else ""
     props["ERROR_DETAIL"] = detail if detail is not None else message

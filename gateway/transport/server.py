@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 
 import orjson
-from aiohttp import web
+from aiohttp import http_exceptions, web
 from multidict import CIMultiDict
 
+from gateway.masking import bind_message_secrets, unbind_message_secrets
 from gateway.message.context import Exchange, MessageContext, Reply
 from gateway.message.errors import client_media_type, error_reply
-from gateway.message.payload import Payload, kind_of, media_type_of
+from gateway.message.payload import BodyReadError, Payload, kind_of, media_type_of
 from gateway.runtime import engine
 from gateway.runtime.configuration import Configuration
 from gateway.runtime.services import Services
 from gateway.settings import Settings
-from gateway.transport import client
+from gateway.transport import client, memory
 
 log = logging.getLogger("gateway.http")
 
@@ -23,9 +24,32 @@ CONFIG = web.AppKey("config", Configuration)
 SERVICES = web.AppKey("services", Services)
 # Bodies up to this size are read in one go; larger or unknown-length ones stay a stream until needed.
 _READ_EAGERLY_UP_TO = 256 * 1024
+# After a tree this large was built (~35 times its bytes), freed memory is handed back to the system.
+_TRIM_AFTER_TREES_OF = 512 * 1024
+
+
+class ProtocolRejections(logging.Filter):
+    """A malformed request (unknown method, over-long line, smuggling attempt) is the client's problem:
+    aiohttp answers 400 and would log a traceback at ERROR; one WARNING line is what an operator needs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, http_exceptions.HttpProcessingError):
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "a client"
+            reason = " ".join(str(error.message).split())[:200]
+            record.msg, record.args = "rejected a malformed request from %s: %s %s", (peer, error.code, reason)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_PROTOCOL_REJECTIONS = ProtocolRejections()
 
 
 def create_app(settings: Settings, config: Configuration) -> web.Application:
+    server_log = logging.getLogger("aiohttp.server")
+    if _PROTOCOL_REJECTIONS not in server_log.filters:
+        server_log.addFilter(_PROTOCOL_REJECTIONS)
     app = web.Application(client_max_size=settings.max_body_bytes)
     services = Services(settings=settings)
     app[CONFIG] = config
@@ -117,9 +141,13 @@ def _context(request: web.Request, proxy, payload: Payload) -> tuple[Exchange, M
             key, _, value = part.strip().partition("=")
             if key.lower() == "action":
                 soap_action = value.strip('"')
-    ctx = MessageContext(exchange=exchange, config=config, payload=payload,
-                         transport_headers=CIMultiDict(request.headers), proxy=proxy, to=request.path_qs,
-                         query_params=request.query, soap_action=soap_action)
+    headers = CIMultiDict(request.headers)
+    for name in services.secret_headers:
+        if name in headers:
+            for value in headers.getall(name):
+                exchange.secrets.add_header(name, value)
+    ctx = MessageContext(exchange=exchange, config=config, payload=payload, transport_headers=headers,
+                         proxy=proxy, to=request.path_qs, query_params=request.query, soap_action=soap_action)
     props = ctx.properties
     props["TRANSPORT_IN_NAME"] = "http"
     props["IsClientDoingREST"] = "false" if exchange.client_is_soap else "true"
@@ -148,16 +176,21 @@ def _context(request: web.Request, proxy, payload: Payload) -> tuple[Exchange, M
 
 
 async def _mediate(request: web.Request, proxy) -> web.StreamResponse:
-    services = request.app[SERVICES]
-    limit = services.settings.max_body_bytes
-    length = request.content_length
+    settings = request.app[SERVICES].settings
+    content_type = request.headers.get("Content-Type")
     if not request.body_exists:
-        payload = Payload(request.headers.get("Content-Type"), b"", limit=limit)
-    elif length is not None and length <= _READ_EAGERLY_UP_TO:
-        payload = Payload(request.headers.get("Content-Type"), await request.read(), limit=limit)
+        payload = Payload(content_type, b"", limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes)
     else:
-        payload = Payload(request.headers.get("Content-Type"), stream=request.content, length=length, limit=limit)
+        length = request.content_length
+        payload = Payload(content_type, stream=request.content, length=length, limit=settings.max_body_bytes,
+                          tree_limit=settings.max_tree_bytes, timeout=settings.body_read_timeout)
+        if length is not None and length <= _READ_EAGERLY_UP_TO:
+            try:
+                await payload.read()  # small bodies in one go: fewer awaits later
+            except BodyReadError:
+                pass  # sticky: the flow starts with this fault (engine), nothing goes out empty
     exchange, ctx = _context(request, proxy, payload)
+    secrets = bind_message_secrets(exchange.secrets)
     try:
         if proxy is None:
             await engine.mediate_main(ctx)
@@ -170,13 +203,18 @@ async def _mediate(request: web.Request, proxy) -> web.StreamResponse:
             reply = error_reply(ctx) if exchange.faulted else Reply(202, CIMultiDict(), b"")
         return await _write(request, reply)
     except Exception:
-        log.exception("unexpected failure while mediating %s %s", request.method, request.path_qs)
+        # Details (and the traceback) go to the log under the message's id; the client gets the id only.
+        log.exception("unexpected failure while mediating %s %s (activity id %s)", request.method,
+                      request.path_qs, exchange.activity_id)
         ctx.properties.setdefault("ERROR_CODE", 0)
-        ctx.properties["ERROR_MESSAGE"] = "Internal gateway error"
+        ctx.properties["ERROR_MESSAGE"] = f"Internal gateway error (activity id {exchange.activity_id})"
         return _to_response(error_reply(ctx))
     finally:
+        unbind_message_secrets(secrets)
         for close in exchange.closing_tasks:
             close()
+        if payload.builds and (payload.declared_length or 0) >= _TRIM_AFTER_TREES_OF:
+            memory.release_soon()
 
 
 def _to_response(reply: Reply) -> web.Response:
