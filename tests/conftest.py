@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import textwrap
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
+from connectors.twilio_rest.sandbox import create_app as create_sandbox_app
 from gateway.deploy.loader import load
 from gateway.settings import Settings
 from gateway.transport.server import create_app
+from tests.support.twilio_sandbox import Sandbox
 
 SYNAPSE = 'xmlns="http://ws.apache.org/ns/synapse"'
 REPO = Path(__file__).resolve().parent.parent
@@ -50,7 +53,8 @@ def gateway(aiohttp_client, tmp_path):
 
 @pytest.fixture
 def backend(aiohttp_server):
-    """`server = await backend(handler)` or `await backend({"/path": handler})` → a stub HTTP backend;
+    """`server = await backend(handler)` or `await backend({"/path": handler})` → a stub HTTP backend
+    (a handler is `(request, body) -> response`, plain or async);
     `server.make_url("/x")` builds its URLs; `server.requests` records what it received."""
 
     async def start(handlers):
@@ -64,7 +68,8 @@ def backend(aiohttp_server):
                 body = await request.read()
                 received.append({"method": request.method, "path": request.path_qs,
                                  "headers": dict(request.headers), "body": body})
-                return await handler(request, body)
+                result = handler(request, body)
+                return await result if inspect.isawaitable(result) else result
 
             return wrapped
 
@@ -75,3 +80,20 @@ def backend(aiohttp_server):
         return server
 
     return start
+
+
+@pytest.fixture
+async def sandbox(aiohttp_server) -> Sandbox:
+    """The Twilio sandbox on loopback; `sandbox.url` is its base URL, `sandbox.requests` what it received."""
+    responses: list[tuple[str, str, int, bytes]] = []
+
+    @web.middleware
+    async def record(request: web.Request, handler):
+        response = await handler(request)
+        if request.path.startswith("/2010-04-01/"):
+            responses.append((request.method, request.path, response.status, bytes(response.body or b"")))
+        return response
+
+    app = create_sandbox_app(status_delays=(0.0, 0.0))
+    app.middlewares.append(record)
+    return Sandbox(await aiohttp_server(app), responses)

@@ -14,22 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from lxml import etree
 
 from connectors.twilio_rest import CONNECTOR
-from connectors.twilio_rest.sandbox import SANDBOX_STATE, create_app
 from gateway.cli import main as cli_main
 from gateway.transport.server import SERVICES
 from tests.conftest import SYNAPSE
-from tests.support.twilio_openapi import validate_request, validate_response
+from tests.support.twilio_openapi import validate_response
+from tests.support.twilio_sandbox import ACCOUNT, TOKEN, Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = ("proxies/twilioRest.xml", "proxies/twilioGetSmsList.xml", "proxies/twilioGetSms.xml",
            "sequences/faultHandlerSeq.xml")
-# The seed's sample credentials are the sandbox's default account.
-ACCOUNT = "AC3c4055d0dd73aab7b5b1b26c0794e9c6"
-TOKEN = "cdd1fdb143d482a05e4f1f6fdb195395"
 API_KEY, API_SECRET = "SKb550f130373bff6d567bb5a1faf6b2db", "8rEYkaMwXX7z2i2QDujjB5PcV1t0fqXa"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -76,56 +72,6 @@ def as_soap11(root: str, fields: dict[str, Any]) -> bytes:
 def field(tree: etree._Element, name: str) -> str | None:
     found = tree.xpath(f"//*[local-name()='{name}']/text()")
     return str(found[0]) if found else None
-
-
-class Sandbox:
-    """The sandbox app on loopback plus a record of every API answer it gave (for contract checks)."""
-
-    def __init__(self, server, responses: list[tuple[str, str, int, bytes]]) -> None:
-        self.server = server
-        self.responses = responses
-
-    @property
-    def url(self) -> str:
-        return str(self.server.make_url("")).rstrip("/")
-
-    @property
-    def state(self):
-        return self.server.app[SANDBOX_STATE]
-
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        return self.state.requests
-
-    def forms(self) -> list[list[tuple[str, str]]]:
-        return [[(k, v) for k, v in r["form"]] for r in self.requests]
-
-    def assert_contract(self) -> None:
-        """Every request we sent and every answer we got validates against Twilio's OpenAPI spec."""
-        assert self.requests, "nothing reached the sandbox"
-        for record in self.requests:
-            validate_request(record["method"], record["raw_path"], form=record["form"],
-                             headers={"Authorization": "Basic x"})
-            assert record["headers"].get("Authorization", "").startswith("Basic ")
-        assert len(self.responses) == len(self.requests)
-        for method, path, status, body in self.responses:
-            validate_response(method, path, status, body)
-
-
-@pytest.fixture
-async def sandbox(aiohttp_server) -> Sandbox:
-    responses: list[tuple[str, str, int, bytes]] = []
-
-    @web.middleware
-    async def record(request: web.Request, handler):
-        response = await handler(request)
-        if request.path.startswith("/2010-04-01/"):
-            responses.append((request.method, request.path, response.status, bytes(response.body or b"")))
-        return response
-
-    app = create_app(status_delays=(0.0, 0.0))
-    app.middlewares.append(record)
-    return Sandbox(await aiohttp_server(app), responses)
 
 
 @pytest.fixture
