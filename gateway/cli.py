@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing
 import os
-import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -55,34 +54,34 @@ def _validate(root: Path) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from gateway.masking import install_masking
+    from gateway.supervisor import ListenError, RespawnPolicy, Supervisor, close_all, open_listeners
+
     try:
         settings = load_settings(args.config, artifacts=Path(args.artifacts) if args.artifacts else None,
                                  host=args.host, port=args.port, workers=args.workers)
+        policy = RespawnPolicy.from_environ(os.environ)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if settings.workers <= 1:
-        _run_worker(settings)
-        return 0
-    # Several processes share the listening port (SO_REUSEPORT), so all cores are used.
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_run_worker, args=(settings,), daemon=False) for _ in range(settings.workers)]
-    for worker in workers:
-        worker.start()
-
-    def stop(signum, _frame):
-        for worker in workers:
-            if worker.is_alive():
-                os.kill(worker.pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for worker in workers:
-        worker.join()
-    return 0
+    install_masking(settings.secret_names, settings.log_level, settings.log_format)
+    workers = max(settings.workers, 1)
+    try:
+        listeners = open_listeners(settings.host, settings.port, workers)
+    except ListenError as exc:
+        log.error("%s", exc)
+        return 1
+    try:
+        if workers == 1:  # serve in this process, as before: no supervisor
+            _run_worker(settings, listeners[0])
+            return 0
+        return Supervisor(settings, listeners, policy, _run_worker).run()
+    finally:
+        close_all(listeners)
 
 
-def _run_worker(settings) -> None:
+def _run_worker(settings, sockets: list[socket.socket]) -> None:
+    """Serve on listening sockets opened by `_serve` (in this process, or in the supervising parent)."""
     from aiohttp import web
 
     from gateway.deploy.loader import load
@@ -101,7 +100,7 @@ def _run_worker(settings) -> None:
              len(config.failed))
     app = create_app(settings, config)
     _tune_gc()
-    web.run_app(app, host=settings.host, port=settings.port, reuse_port=settings.workers > 1,
+    web.run_app(app, sock=sockets,
                 print=lambda _: log.info("listening on http://%s:%d (pid %d)", settings.host, settings.port,
                                          os.getpid()),
                 access_log=None)

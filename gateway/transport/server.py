@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import orjson
 from aiohttp import http_exceptions, web
@@ -87,6 +88,7 @@ async def healthz(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     body = {
         "status": "ok",
+        "pid": os.getpid(),  # which worker answered (`serve --workers N`)
         "deployed": [{"kind": a.kind, "name": a.name, "path": a.path} for a in config.deployed],
         "failed": [{"path": e.location.path, "line": e.location.line, "element": e.element,
                     "reason": e.reason, "hint": e.hint} for e in config.failed],
