@@ -103,6 +103,8 @@ def _target(target: etree._Element, name: str, fctx: FactoryContext) -> dict:
     parts: dict = {"inSequence": None, "outSequence": None, "faultSequence": None, "endpoint": None}
     for child in children(target):
         tag = local_name(child)
+        if is_description(child):
+            continue
         with fctx.collect(child):
             if tag not in parts:
                 raise config_error(child, f"unknown target child <{tag}>",

@@ -85,7 +85,7 @@ _CONSEQUENCES = {
     "faultSequence": "errors in this proxy go to the global 'fault' sequence instead",
     "wsdl": "?wsdl requests fail",
 }
-_REGISTRY_PREFIXES = ("gov:", "conf:", "reg:")
+_REGISTRY_PREFIXES = ("gov:", "conf:", "local:")
 
 
 def artifact_files(root: Path) -> list[Path]:
@@ -225,9 +225,9 @@ def _dangling(ref: Reference, tables: dict[str, dict[str, Any]], failed_names: d
     label, folder = _LABELS[ref.kind]
     table = _TABLES[ref.kind]
     hints = [_CONSEQUENCES[ref.role]]
-    if ref.key.startswith(_REGISTRY_PREFIXES):
+    if ref.key.startswith(_REGISTRY_PREFIXES) or "/" in ref.key:  # a registry path
         base = ref.key.rstrip("/").rsplit("/", 1)[-1].removesuffix(".xml") or "name"
-        hints.insert(0, "registry keys (gov:/, conf:/) are not supported yet")
+        hints.insert(0, "registry keys (gov:/, conf:/, paths) are not supported yet")
         hints.append(f'deploy it as {folder}/{base}.xml and use key="{base}"')
     elif (table, ref.key) in failed_names:
         hints.append(f"{failed_names[(table, ref.key)]} defines it but failed to deploy (see its problems)")
