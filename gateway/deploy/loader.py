@@ -101,7 +101,7 @@ def load(root: Path | str, *, settings=None, connectors=None) -> Configuration:
     references: list[Reference] = []
     files, failed = _scan(root)
     for problem in failed:
-        log.error("Synapse artifact %s", problem)
+        log.warning("%s", problem)
     if connectors is None:
         connectors = default_connector_registry()
     for path in files:

@@ -87,8 +87,7 @@ def check_attributes(element: etree._Element, allowed: Iterable[str]) -> None:
                                        did_you_mean(name, allowed) or f"allowed: {', '.join(sorted(allowed))}"))
         elif name in _ASPECT_ATTRIBUTES and value not in _ASPECT_VALUES:
             errors.append(config_error(element, f"invalid {name} '{value}'",
-                                       (did_you_mean(value, _ASPECT_VALUES) or "use enable or disable")
-                                       + "; MI reads any value other than 'enable' as 'disable'"))
+                                       "use enable or disable; MI silently reads any other value as disable"))
     if len(errors) == 1:
         raise errors[0]
     if errors:

@@ -64,14 +64,15 @@ def call(element, fctx: FactoryContext):
     check_attributes(element, ("blocking", "description", "initAxis2ClientOptions"))
     target_property = None
     for child in children(element):
-        if local_name(child) == "target":
-            check_attributes(child, ("type",))
-            if child.get("type", "property") != "property":
-                raise config_error(child, "only <target type=\"property\"> is supported")
-            target_property = (child.text or "").strip() or None
-        elif local_name(child) == "source":
-            raise config_error(child, "<call><source> is not supported yet",
-                               "shape the payload before the call with payloadFactory or enrich")
+        with fctx.collect(child):
+            if local_name(child) == "target":
+                check_attributes(child, ("type",))
+                if child.get("type", "property") != "property":
+                    raise config_error(child, "only <target type=\"property\"> is supported")
+                target_property = (child.text or "").strip() or None
+            elif local_name(child) == "source":
+                raise config_error(child, "<call><source> is not supported yet",
+                                   "shape the payload before the call with payloadFactory or enrich")
     return Call(_single_endpoint(element, fctx, ("target", "source")), target_property,
                 location(element, fctx.path))
 
