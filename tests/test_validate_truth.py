@@ -281,6 +281,7 @@ def test_unknown_attributes_and_statistics_trace_values_are_checked(tmp_path, ca
                   <out bogus="1"/>
                   <call><endpoint><address uri="http://localhost:9/x" statistics="yes"/></endpoint>
                         <target type="property" extra="1">r</target></call>
+                  <makefault version="pox"><reason value="r"/><node lang="en">http://n</node></makefault>
                 </inSequence>
               </target>
             </proxy>""",
@@ -299,11 +300,11 @@ def test_unknown_attributes_and_statistics_trace_values_are_checked(tmp_path, ca
     assert tail == [
         "endpoints/E.xml:3: responseAction: invalid timeout responseAction 'retry' (use discard or fault)",
         "endpoints/E.xml:4: errorCodes: <errorCodes> must be numbers separated by commas, not '101503, x'",
-        "endpoints/E.xml:4: initialDuration: unknown attribute 'unit' (allowed: )",
+        "endpoints/E.xml:4: initialDuration: unknown attribute 'unit' (<initialDuration> takes no attributes)",
         "endpoints/E.xml:6: enableAddressing: invalid version '2004' (use one of: final, submission)",
         "proxies/P.xml:1: proxy: invalid statistics 'enabel' (use enable or disable; MI silently reads any other "
         "value as disable)",
-        "proxies/P.xml:2: description: unknown attribute 'lang' (allowed: )",
+        "proxies/P.xml:2: description: unknown attribute 'lang' (<description> takes no attributes)",
         "proxies/P.xml:3: parameter: unknown attribute 'value' (allowed: name)",
         "proxies/P.xml:5: inSequence: invalid trace 'on' (use enable or disable; MI silently reads any other value "
         "as disable)",
@@ -312,6 +313,7 @@ def test_unknown_attributes_and_statistics_trace_values_are_checked(tmp_path, ca
         "proxies/P.xml:8: address: invalid statistics 'yes' (use enable or disable; MI silently reads any other "
         "value as disable)",
         "proxies/P.xml:9: target: unknown attribute 'extra' (allowed: type)",
+        "proxies/P.xml:10: node: unknown attribute 'lang' (<node> takes no attributes)",
     ]
 
 

@@ -83,8 +83,9 @@ def check_attributes(element: etree._Element, allowed: Iterable[str]) -> None:
         if name.startswith("{"):
             continue  # foreign-namespace attributes are tooling annotations
         if name not in allowed:
-            errors.append(config_error(element, f"unknown attribute '{name}'",
-                                       did_you_mean(name, allowed) or f"allowed: {', '.join(sorted(allowed))}"))
+            errors.append(config_error(element, f"unknown attribute '{name}'", did_you_mean(name, allowed)
+                                       or (f"allowed: {', '.join(sorted(allowed))}" if allowed
+                                           else f"<{local_name(element)}> takes no attributes")))
         elif name in _ASPECT_ATTRIBUTES and value not in _ASPECT_VALUES:
             errors.append(config_error(element, f"invalid {name} '{value}'",
                                        "use enable or disable; MI silently reads any other value as disable"))

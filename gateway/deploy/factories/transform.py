@@ -642,7 +642,10 @@ def _reason(
 
 
 def _uri(element: etree._Element | None, what: str) -> str | None:
-    if element is None or element.text is None:
+    if element is None:
+        return None
+    check_attributes(element, ())
+    if element.text is None:
         return None
     text = element.text.strip()
     if not _URI_TEXT.fullmatch(text):
