@@ -32,8 +32,7 @@ _PROXY_ATTRS = ("name", "transports", "startOnLoad", "statistics", "trace", "ser
 _PROXY_CHILDREN = {"description": (), "target": None, "publishWSDL": None, "parameter": ("name",),
                    "policy": ("key", "type", "operationName", "operationNamespace"), "enableAddressing": (),
                    "enableSec": (), "enableRM": ()}
-_TARGET_ATTRS = ("inSequence", "outSequence", "faultSequence", "endpoint")
-_TARGET_CHILDREN = ("inSequence", "outSequence", "faultSequence", "endpoint")
+_TARGET_PARTS = ("inSequence", "outSequence", "faultSequence", "endpoint")  # as attributes or as children
 # W: SequenceMediatorFactory.createAnonymousSequence reads onError and the statistics/trace switches
 _INLINE_SEQUENCE_ATTRS = ("onError", "statistics", "trace")
 
@@ -99,8 +98,8 @@ def build_proxy(root: etree._Element, fctx: FactoryContext) -> ProxyService:
 
 def _target(target: etree._Element, name: str, fctx: FactoryContext) -> dict:
     with fctx.collect(target):
-        check_attributes(target, _TARGET_ATTRS)
-    parts: dict = {"inSequence": None, "outSequence": None, "faultSequence": None, "endpoint": None}
+        check_attributes(target, _TARGET_PARTS)
+    parts: dict = dict.fromkeys(_TARGET_PARTS)
     for child in children(target):
         tag = local_name(child)
         if is_description(child):
@@ -108,7 +107,7 @@ def _target(target: etree._Element, name: str, fctx: FactoryContext) -> dict:
         with fctx.collect(child):
             if tag not in parts:
                 raise config_error(child, f"unknown target child <{tag}>",
-                                   did_you_mean(tag, parts) or f"allowed: {', '.join(_TARGET_CHILDREN)}")
+                                   did_you_mean(tag, parts) or f"allowed: {', '.join(_TARGET_PARTS)}")
             if tag == "endpoint":
                 parts[tag] = build_endpoint(child, fctx, anonymous=True)
                 continue
@@ -120,7 +119,7 @@ def _target(target: etree._Element, name: str, fctx: FactoryContext) -> dict:
             parts[tag] = NamedSequence(f"{name}::{tag}", body, on_error, location(child, fctx.path)) \
                 if on_error else body
     # The attribute wins over an inline child, as in MI (the child is ignored).
-    for attr in ("inSequence", "outSequence", "faultSequence", "endpoint"):
+    for attr in _TARGET_PARTS:
         key = target.get(attr)
         if not key:
             continue
@@ -137,7 +136,7 @@ def _target(target: etree._Element, name: str, fctx: FactoryContext) -> dict:
                 parts[attr] = SequenceRef(value, location(target, fctx.path))
                 fctx.refer("sequence", value, target)
     # What MI checks is the configuration, not what built: a broken inSequence is its own problem.
-    present = {local_name(child) for child in children(target)} | {a for a in _TARGET_ATTRS if target.get(a)}
+    present = {local_name(child) for child in children(target)} | {a for a in _TARGET_PARTS if target.get(a)}
     if not present & {"inSequence", "endpoint"}:
         raise config_error(target, "Target of the proxy service must declare either an inSequence or endpoint "
                            "or both")
