@@ -604,7 +604,7 @@ def test_needs_body_false_and_envelope_untouched(expr: str) -> None:
         ("get-property('SYSTEM_DATE', 'yyyy-qq')", "illegal pattern character 'q'"),
         ("   ", "empty"),
         ("json-eval($.a[)", "invalid JSONPath"),
-        ("json-eval(a.b)", "invalid JSONPath"),
+        ("json-eval(@.a)", "invalid JSONPath"),  # W: Jayway reads `a.b` as `$.a.b`, but `@` needs a filter
         ("json-eval($.a", "closing"),
     ],
 )

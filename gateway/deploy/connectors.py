@@ -682,6 +682,7 @@ class ConnectorRegistry:
                 config_key = compile_value(raw_key.strip(), prefixed_namespaces(element))
             except ExpressionError as exc:
                 raise DeployError(where, name, f"invalid configKey '{raw_key}': {exc}") from None
+            fctx.refer("localEntry", config_key, element)
         return ConnectorOperation(bound, config_key)
 
     def check_local_entry(self, element: etree._Element, path: str) -> None:

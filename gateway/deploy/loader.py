@@ -1,5 +1,9 @@
 """Scan the artifact folders, build every artifact fail-safe, and return an immutable Configuration
-plus the list of problems (each `path:line: element: reason`)."""
+plus the list of problems (each `path:line: element: reason`).
+
+Nothing is skipped silently: every .xml file that is not read is reported with the reason, every problem
+of a file is reported (not only the first), and once all files are loaded the static keys that name no
+deployed artifact are reported too (the artifact still serves, as in MI)."""
 
 from __future__ import annotations
 
@@ -12,15 +16,26 @@ from typing import Any
 from lxml import etree
 
 from gateway.deploy import artifacts
-from gateway.deploy.registry import FactoryContext
-from gateway.deploy.xmlutil import check_synapse_namespace, did_you_mean, local_name, location, parse_config_file
+from gateway.deploy.registry import FactoryContext, Reference, internal_error
+from gateway.deploy.xmlutil import (
+    DeployErrors,
+    check_synapse_namespace,
+    did_you_mean,
+    local_name,
+    location,
+    parse_config_file,
+    problems_of,
+)
 from gateway.errors import DeployError, SourceLocation
 from gateway.runtime.configuration import Configuration, DeployedArtifact
 
 log = logging.getLogger("gateway.deploy")
 
-# Folders in MI's load order (reference §7): local entries, endpoints, sequences, templates, proxies.
+# Folders in MI's load order (reference §7): local entries, endpoints, sequences, templates, proxies. MI deploys
+# by folder (W: MultiXMLConfigurationBuilder), so each folder holds one kind of artifact.
 FOLDERS = ("local-entries", "endpoints", "sequences", "templates", "proxies", "proxy-services")
+FOLDER_ROOTS = {"local-entries": "localEntry", "endpoints": "endpoint", "sequences": "sequence",
+                "templates": "template", "proxies": "proxy", "proxy-services": "proxy"}
 ROOTS: dict[str, tuple[str, str, Callable[..., Any]]] = {
     # root element -> (kind, configuration attribute, factory)
     "localEntry": ("localEntry", "local_entries", artifacts.build_local_entry),
@@ -29,67 +44,196 @@ ROOTS: dict[str, tuple[str, str, Callable[..., Any]]] = {
     "template": ("template", "templates", artifacts.build_template),
     "proxy": ("proxy", "proxies", artifacts.build_proxy),
 }
-_UNSUPPORTED_ROOTS = {"api": "REST APIs", "inboundEndpoint": "inbound endpoints", "task": "tasks",
-                      "messageStore": "message stores", "messageProcessor": "message processors"}
+_HOME = {"localEntry": "local-entries/", "endpoint": "endpoints/", "sequence": "sequences/",
+         "template": "templates/", "proxy": "proxy-services/ (or proxies/)"}
+# MI's other artifacts: root element -> (what, where MI reads them)
+_UNSUPPORTED_ROOTS = {
+    "api": ("REST APIs", "api/"), "inboundEndpoint": ("inbound endpoints", "inbound-endpoints/"),
+    "task": ("scheduled tasks", "tasks/"), "messageStore": ("message stores", "message-stores/"),
+    "messageProcessor": ("message processors", "message-processors/"),
+    "eventSource": ("event sources", "event-sources/"),
+    "priorityExecutor": ("priority executors", "priority-executors/"),
+    "import": ("connector imports", "imports/"), "registry": ("registries", "registry.xml"),
+    "definitions": ("whole <definitions> configurations", "synapse.xml; here: one artifact per file, by folder"),
+}
+# MI's other folders (W: MultiXMLConfigurationBuilder): MI reads them, this gateway does not yet.
+MI_FOLDERS = {
+    "api": "REST APIs (api/) are not supported yet",
+    "message-stores": "message stores are not supported yet",
+    "message-processors": "message processors are not supported yet",
+    "inbound-endpoints": "inbound endpoints are not supported yet",
+    "tasks": "scheduled tasks are not supported yet",
+    "event-sources": "event sources are not supported yet",
+    "priority-executors": "priority executors are not supported yet",
+    "imports": "connector imports are not read: installed connectors are found without them",
+}
+_ROOT_FILES = {
+    "synapse.xml": "a whole <definitions> configuration (synapse.xml) is not read",
+    "registry.xml": "the registry (registry.xml) is not supported yet",
+    "task-manager.xml": "the task manager (task-manager.xml) is not supported yet",
+}
+_FOLDER_LIST = ", ".join(f"{folder}/" for folder in FOLDERS)
+
+# What a dangling reference breaks, by the role of the key.
+_LABELS = {"sequence": ("sequence", "sequences"), "endpoint": ("endpoint", "endpoints"),
+           "localEntry": ("local entry", "local-entries")}
+_TABLES = {"sequence": "sequences", "endpoint": "endpoints", "localEntry": "local_entries"}
+_CONSEQUENCES = {
+    "call": "every message reaching it fails",
+    "receive": "every reply to this send fails",
+    "onError": "errors there skip it and go to the enclosing fault handler",
+    "faultSequence": "errors in this proxy go to the global 'fault' sequence instead",
+    "wsdl": "?wsdl requests fail",
+}
+_REGISTRY_PREFIXES = ("gov:", "conf:", "local:")
 
 
 def artifact_files(root: Path) -> list[Path]:
-    files: list[Path] = []
-    for folder in FOLDERS:
-        directory = root / folder
-        if directory.is_dir():
-            files.extend(sorted(p for p in directory.iterdir() if p.suffix == ".xml" and p.is_file()))
-    return files
+    return _scan(root)[0]
 
 
 def load(root: Path | str, *, settings=None, connectors=None) -> Configuration:
     root = Path(root)
     tables: dict[str, dict[str, Any]] = {attr: {} for _, attr, _ in ROOTS.values()}
     origins: dict[tuple[str, str], str] = {}
+    failed_names: dict[tuple[str, str], str] = {}
     deployed: list[DeployedArtifact] = []
-    failed: list[DeployError] = []
-    if not root.is_dir():
-        failed.append(DeployError(SourceLocation(str(root)), "(artifacts)", "artifact directory does not exist",
-                                  "pass --artifacts DIR pointing at a folder with proxies/, sequences/, …"))
+    references: list[Reference] = []
+    files, failed = _scan(root)
+    for problem in failed:
+        log.warning("%s", problem)
     if connectors is None:
         connectors = default_connector_registry()
-    for path in artifact_files(root):
+    for path in files:
         display = _display(path)
+        fctx = FactoryContext(display, settings, connectors)
+        element = None
+        problems: list[DeployError] = []
         try:
             element = parse_config_file(str(path), display)
-            kind, attr, name, artifact = _build(element, display, settings, connectors)
+            kind, attr, name, artifact = _build(element, path.parent.name, fctx)
+        except (DeployError, DeployErrors) as exc:
+            problems = problems_of(exc)
+        except Exception as exc:  # noqa: BLE001 - no input may stop the other artifacts from deploying
+            where = location(element, display) if element is not None else SourceLocation(display)
+            problems = [internal_error(exc, where, local_name(element) if element is not None else "(file)")]
+        problems = sorted(fctx.problems + problems, key=lambda problem: problem.location.line or 0)
+        if not problems:
             previous = origins.get((attr, name))
             if previous is not None:
-                raise DeployError(location(element, display), kind,
-                                  f"{kind} named '{name}' already exists (defined in {previous})",
-                                  "rename one of them; names are unique per artifact kind")
-            tables[attr][name] = artifact
-            origins[(attr, name)] = display
-            deployed.append(DeployedArtifact(kind, name, display))
-        except DeployError as exc:
-            failed.append(exc)
-            log.error("Deployment of the Synapse artifact from file %s failed: %s", display, exc)
+                problems = [DeployError(location(element, display), kind,
+                                        f"{kind} named '{name}' already exists (defined in {previous})",
+                                        "rename one of them; names are unique per artifact kind")]
+        if problems:
+            failed.extend(problems)
+            for problem in problems:
+                log.error("Deployment of the Synapse artifact from file %s failed: %s", display, problem)
+            if element is not None and local_name(element) in ROOTS:
+                failed_names.setdefault((ROOTS[local_name(element)][1], element.get("name") or element.get("key")),
+                                        display)
+            continue
+        tables[attr][name] = artifact
+        origins[(attr, name)] = display
+        deployed.append(DeployedArtifact(kind, name, display))
+        references.extend(fctx.references)
+    _add_builtin_sequences(tables["sequences"])
+    dangling = [_dangling(ref, tables, failed_names) for ref in references if ref.key not in tables[_TABLES[ref.kind]]]
+    for problem in dangling:
+        log.warning("%s", problem)
     return Configuration(
         proxies=MappingProxyType(tables["proxies"]), sequences=MappingProxyType(tables["sequences"]),
         endpoints=MappingProxyType(tables["endpoints"]), local_entries=MappingProxyType(tables["local_entries"]),
         templates=MappingProxyType(tables["templates"]), deployed=tuple(deployed), failed=tuple(failed),
+        dangling=tuple(dangling),
     )
 
 
-def _build(element: etree._Element, display: str, settings, connectors):
+def _scan(root: Path) -> tuple[list[Path], list[DeployError]]:
+    """The files to read, in MI's order, and one problem for every other .xml file under the artifact folders."""
+    if not root.is_dir():
+        return [], [DeployError(SourceLocation(str(root)), "(artifacts)", "artifact directory does not exist",
+                                f"pass --artifacts DIR pointing at a folder with {_FOLDER_LIST}")]
+    try:
+        entries = sorted(root.iterdir())
+        if not any(entry.name in FOLDERS or entry.name in MI_FOLDERS for entry in entries if entry.is_dir()):
+            hint = (f"this is a {root.name}/ folder: pass the folder that contains it" if root.name in FOLDERS
+                    else "pass the folder that holds them (MI's synapse-config/default)")
+            return [], [DeployError(SourceLocation(str(root)), "(artifacts)",
+                                    f"no artifact folders here (expected some of {_FOLDER_LIST})", hint)]
+        files: list[Path] = []
+        unread: list[DeployError] = []
+        for folder in FOLDERS:
+            directory = root / folder
+            if directory.is_dir():
+                files.extend(path for path in sorted(directory.iterdir()) if path.suffix == ".xml" and path.is_file())
+                unread.extend(_not_read(path, f"sub-folders of {folder}/ are not read",
+                                        f"MI reads only the files directly in {folder}/")
+                              for path in sorted(directory.glob("*/**/*.xml")) if path.is_file())
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name in FOLDERS:
+                continue
+            if entry.is_dir() and entry.name in MI_FOLDERS:
+                unread.extend(_not_read(path, MI_FOLDERS[entry.name])
+                              for path in sorted(entry.glob("**/*.xml")) if path.is_file())
+            elif entry.is_dir():
+                hint = did_you_mean(entry.name, FOLDERS) or f"artifact folders are: {_FOLDER_LIST}"
+                unread.extend(_not_read(path, "this folder is not read", hint)
+                              for path in sorted(entry.glob("*.xml")) if path.is_file())
+            elif entry.suffix == ".xml" and entry.is_file():
+                reason = _ROOT_FILES.get(entry.name, "files directly in the artifacts folder are not read")
+                unread.append(_not_read(entry, reason, f"put each artifact in its folder: {_FOLDER_LIST}"))
+    except OSError as exc:
+        return [], [DeployError(SourceLocation(str(root)), "(artifacts)", f"cannot scan: {exc}")]
+    return files, unread
+
+
+def _not_read(path: Path, reason: str, hint: str | None = None) -> DeployError:
+    return DeployError(SourceLocation(_display(path)), "(file)", f"not read: {reason}", hint)
+
+
+def _build(element: etree._Element, folder: str, fctx: FactoryContext):
     check_synapse_namespace(element)
     root_name = local_name(element)
+    where = location(element, fctx.path)
     if root_name not in ROOTS:
         if root_name in _UNSUPPORTED_ROOTS:
-            raise DeployError(location(element, display), root_name,
-                              f"{_UNSUPPORTED_ROOTS[root_name]} are not supported yet")
-        raise DeployError(location(element, display), root_name, "unknown artifact root element",
-                          did_you_mean(root_name, ROOTS) or f"use one of: {', '.join(ROOTS)}")
+            what, home = _UNSUPPORTED_ROOTS[root_name]
+            raise DeployError(where, root_name, f"{what} are not supported yet", f"MI reads them from {home}")
+        raise DeployError(where, root_name, "unknown artifact root element",
+                          did_you_mean(root_name, [*ROOTS, *_UNSUPPORTED_ROOTS]) or f"use one of: {', '.join(ROOTS)}")
+    expected = FOLDER_ROOTS.get(folder)
+    if expected is not None and root_name != expected:
+        raise DeployError(where, root_name, f"a <{root_name}> does not belong in {folder}/, which holds "
+                          f"<{expected}> artifacts (MI deploys by folder)", f"move it to {_HOME[root_name]}")
     kind, attr, factory = ROOTS[root_name]
-    fctx = FactoryContext(display, settings, connectors)
     artifact = factory(element, fctx)
     name = getattr(artifact, "name", None) or getattr(artifact, "key", None)
     return kind, attr, name, artifact
+
+
+def _add_builtin_sequences(sequences: dict[str, Any]) -> None:
+    """MI always has `main` and `fault` (W: SynapseConfigurationBuilder adds defaults when none is deployed),
+    so a key naming them always resolves."""
+    from gateway.runtime.defaults import DEFAULT_FAULT, DEFAULT_MAIN
+
+    sequences.setdefault("main", DEFAULT_MAIN)
+    sequences.setdefault("fault", DEFAULT_FAULT)
+
+
+def _dangling(ref: Reference, tables: dict[str, dict[str, Any]], failed_names: dict[tuple[str, str], str]
+              ) -> DeployError:
+    label, folder = _LABELS[ref.kind]
+    table = _TABLES[ref.kind]
+    hints = [_CONSEQUENCES[ref.role]]
+    if ref.key.startswith(_REGISTRY_PREFIXES) or "/" in ref.key:  # a registry path
+        base = ref.key.rstrip("/").rsplit("/", 1)[-1].removesuffix(".xml") or "name"
+        hints.insert(0, "registry keys (gov:/, conf:/, paths) are not supported yet")
+        hints.append(f'deploy it as {folder}/{base}.xml and use key="{base}"')
+    elif (table, ref.key) in failed_names:
+        hints.append(f"{failed_names[(table, ref.key)]} defines it but failed to deploy (see its problems)")
+    else:
+        hints.append(did_you_mean(ref.key, tables[table]) or f"deploy {folder}/{ref.key}.xml or fix the key")
+    return DeployError(ref.location, ref.element, f"key '{ref.key}' names no deployed {label}", "; ".join(hints))
 
 
 def _display(path: Path) -> str:
@@ -108,6 +252,5 @@ def default_connector_registry():
 
 
 def validate(root: Path | str) -> list[DeployError]:
-    return list(load(root).failed)
-
-
+    config = load(root)
+    return [*config.failed, *config.dangling]

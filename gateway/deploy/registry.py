@@ -5,27 +5,47 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from gateway.deploy.xmlutil import SYNAPSE_NS, children, config_error, did_you_mean, local_name, location
+from gateway.deploy.xmlutil import (
+    SYNAPSE_NS,
+    DeployErrors,
+    children,
+    config_error,
+    did_you_mean,
+    is_description,
+    local_name,
+    location,
+    problems_of,
+)
+from gateway.errors import DeployError, SourceLocation
 from gateway.mediators.base import Mediator, MediatorList
 
 if TYPE_CHECKING:
+    from gateway.expressions import Value
     from gateway.settings import Settings
 
 MediatorFactory = Callable[[etree._Element, "FactoryContext"], Mediator]
 _FACTORIES: dict[str, MediatorFactory] = {}
-# Real Synapse mediators this gateway does not implement yet: named as such, not as typos.
-NOT_YET_SUPPORTED = frozenset((
-    "call-template", "xslt", "xquery", "script", "clone", "iterate", "aggregate", "foreach", "callout", "cache",
-    "throttle", "class", "validate", "dblookup", "dbreport", "rewrite", "datamapper", "jsontransform",
-    "variable", "throwError", "scatter-gather", "smooks", "bean", "ejb", "spring", "event", "entitlementService",
-    "oauthService", "builder", "store", "transaction", "conditionalRouter", "router", "enqueue", "pojoCommand",
-    "fastXSLT", "ntlm", "dataServiceCall",
+# Every mediator element of Synapse and MI, so that one this gateway does not implement yet is named as such
+# and never "corrected" into another: W: MediatorFactoryFinder and the extension factories (script, spring,
+# throttle, xquery, opa), MI's own (cache, dataServiceCall, entitlementService, oauthService), carbon-mediation
+# (datamapper, fastXSLT, smooks, builder, publishEvent, bam, event), Apache Synapse (router, RMSequence) and
+# MI 4.4 (variable, throwError, scatter-gather). Supported ones register a factory and are never reported.
+SYNAPSE_MEDIATORS = frozenset((
+    "sequence", "log", "send", "filter", "rules", "drop", "header", "makefault", "property", "propertyGroup",
+    "switch", "in", "out", "class", "validate", "xslt", "annotatedCommand", "pojoCommand", "clone", "iterate",
+    "aggregate", "dbreport", "dblookup", "callout", "eventPublisher", "transaction", "enqueue",
+    "conditionalRouter", "sampler", "rewrite", "enrich", "store", "call-template", "payloadFactory", "bean",
+    "ejb", "call", "loopback", "respond", "comment", "foreach", "jsontransform", "NTLM", "variable",
+    "scatter-gather", "throwError", "script", "spring", "throttle", "xquery", "opa", "cache", "dataServiceCall",
+    "entitlementService", "oauthService", "datamapper", "fastXSLT", "smooks", "builder", "publishEvent", "bam",
+    "event", "router", "RMSequence",
 ))
 
 
@@ -39,6 +59,7 @@ def mediator_factory(*tags: str):
 
 
 def known_mediators() -> list[str]:
+    """The mediators this gateway builds."""
     _load_factories()
     return sorted(_FACTORIES)
 
@@ -57,14 +78,49 @@ def _load_factories() -> None:
     _loaded = True
 
 
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A static key naming another artifact (`<sequence key="x"/>`, target@endpoint, onError, …), checked
+    by the loader once every file is loaded. `role` says what a missing target breaks."""
+
+    kind: str  # "sequence" | "endpoint" | "localEntry"
+    key: str
+    location: SourceLocation
+    element: str
+    role: str
+
+
 @dataclass
 class FactoryContext:
-    """What a factory may consult while building: the file, the settings and the connector registry."""
+    """What a factory may consult while building: the file, the settings and the connector registry. It
+    also collects the independent problems of the artifact (`collect`) and its static references."""
 
     path: str
     settings: Settings | None = None
     connectors: Any = None  # gateway.deploy.connectors.ConnectorRegistry
     extra: dict[str, Any] = field(default_factory=dict)
+    problems: list[DeployError] = field(default_factory=list)
+    references: list[Reference] = field(default_factory=list)
+
+    @contextmanager
+    def collect(self, element: etree._Element) -> Iterator[None]:
+        """Record a problem of `element` and carry on with its siblings: every problem of a file is reported,
+        not only the first. Anything unexpected becomes a problem too, never a crash of the whole load."""
+        try:
+            yield
+        except (DeployError, DeployErrors) as exc:
+            self.problems.extend(problems_of(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one artifact, not the deployment
+            self.problems.append(internal_error(exc, location(element, self.path), local_name(element)))
+
+    def refer(self, kind: str, key: Value | str | None, element: etree._Element, role: str = "call") -> None:
+        """Note a static reference; dynamic `{…}` keys are resolved per message and cannot be checked."""
+        if key is None:
+            return
+        text = key if isinstance(key, str) else (None if key.is_dynamic else key.static_text)
+        if text and "{" not in text:
+            self.references.append(Reference(kind, text.strip(), location(element, self.path),
+                                             local_name(element), role))
 
     def build_mediator(self, element: etree._Element) -> Mediator:
         _load_factories()
@@ -80,12 +136,30 @@ class FactoryContext:
                 raise config_error(element, f"connector operation '{name}' cannot be resolved",
                                    "no connector registry is available")
             return self.connectors.build_operation(element, self)
-        if name in NOT_YET_SUPPORTED:
+        if name in SYNAPSE_MEDIATORS:
             raise config_error(element, f"the '{name}' mediator is not supported yet",
                                "see docs/conformance.md for the supported mediators")
+        names = [*_FACTORIES, *SYNAPSE_MEDIATORS]
+        same_but_case = [known for known in names if known.lower() == name.lower()]
+        hint = (f"element names are case-sensitive: did you mean '{same_but_case[0]}'?" if same_but_case
+                else did_you_mean(name, names))
         raise config_error(element, f"unknown mediator '{name}'",
-                           did_you_mean(name, _FACTORIES) or "see docs/conformance.md for supported mediators")
+                           hint or "see docs/conformance.md for supported mediators")
 
     def build_list(self, parent: etree._Element, skip: tuple[str, ...] = ()) -> MediatorList:
-        built = [self.build_mediator(child) for child in children(parent) if local_name(child) not in skip]
+        """The mediators of a sequence-like element; `<description>` is skipped (W: addChildren) and a
+        failing child is recorded so that its siblings are still checked."""
+        built = []
+        for child in children(parent):
+            if is_description(child) or local_name(child) in skip:
+                continue
+            with self.collect(child):
+                built.append(self.build_mediator(child))
         return MediatorList(built, location(parent, self.path))
+
+
+def internal_error(exc: Exception, where: SourceLocation, element: str) -> DeployError:
+    text = str(exc)
+    text = text if len(text) <= 200 else text[:200] + "…"
+    return DeployError(where, element, f"internal error while loading: {type(exc).__name__}: {text}",
+                       "please report it; the other artifacts are not affected")

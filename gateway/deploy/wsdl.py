@@ -121,6 +121,7 @@ def build_publish_wsdl(element: etree._Element, fctx: FactoryContext) -> Publish
         key = (element.get("key") or "").strip()
         if not key:
             raise config_error(element, "publishWSDL key is empty")
+        fctx.refer("localEntry", key, element, "wsdl")
         return PublishedWsdl(f"key {key}", where, key=key)
     if given[0] == "inline":
         if len(inline) > 1:
@@ -134,9 +135,9 @@ def build_publish_wsdl(element: etree._Element, fctx: FactoryContext) -> Publish
             root = etree.fromstring(data, _PARSER)
         except etree.XMLSyntaxError as exc:
             raise config_error(
-                element, f"Unable to load the WSDL from {uri}: malformed XML: {exc.msg}"
+                element, f"Unable to load the WSDL from {_short(uri)}: malformed XML: {exc.msg}"
             ) from None
-        source = f"uri {uri}"
+        source = f"uri {_short(uri)}"
     try:
         check_wsdl(root)
     except ValueError as exc:
@@ -147,13 +148,17 @@ def build_publish_wsdl(element: etree._Element, fctx: FactoryContext) -> Publish
 def _load(element: etree._Element, uri: str, fctx: FactoryContext) -> bytes:
     if not uri:
         raise config_error(element, "publishWSDL uri is empty")
-    parts = urlsplit(uri)
+    shown = _short(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:
+        raise config_error(element, f"invalid publishWSDL uri {shown}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         if not _is_loopback(parts.hostname or ""):
             raise config_error(
                 element,
-                f"remote publishWSDL URIs are not fetched: {uri}",
+                f"remote publishWSDL URIs are not fetched: {shown}",
                 'save the WSDL next to the proxy and use uri="file:…" (only loopback http(s) '
                 "URIs are fetched, at deploy time)",
             )
@@ -168,18 +173,22 @@ def _load(element: etree._Element, uri: str, fctx: FactoryContext) -> bytes:
     else:
         path = uri
     for candidate in _candidates(path, fctx):
-        if candidate.is_file():
+        try:
+            found = candidate.is_file()
+        except OSError as exc:  # e.g. a name longer than the file system allows
+            raise config_error(element, f"Unable to load the WSDL from {shown}: {exc.strerror}") from None
+        if found:
             try:
                 with candidate.open("rb") as handle:
                     data = handle.read(MAX_WSDL_BYTES + 1)
             except OSError as exc:
-                raise config_error(element, f"Unable to load the WSDL from {uri}: {exc.strerror}") from None
+                raise config_error(element, f"Unable to load the WSDL from {shown}: {exc.strerror}") from None
             if len(data) > MAX_WSDL_BYTES:
-                raise config_error(element, f"the WSDL at {uri} is larger than {MAX_WSDL_BYTES} bytes")
+                raise config_error(element, f"the WSDL at {shown} is larger than {MAX_WSDL_BYTES} bytes")
             return data
     raise config_error(
         element,
-        f"Unable to load the WSDL from {uri}: no such file",
+        f"Unable to load the WSDL from {shown}: no such file",
         "a relative path is looked up next to the proxy file, in the artifacts folder, then in "
         "the working directory",
     )
@@ -217,16 +226,22 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedire
 
 
 def _fetch(element: etree._Element, uri: str) -> bytes:
+    shown = _short(uri)
     try:
         with _OPENER.open(uri, timeout=FETCH_TIMEOUT) as response:
             data = response.read(MAX_WSDL_BYTES + 1)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+    except (urllib.error.URLError, OSError, TimeoutError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise config_error(
             element,
-            f"Unable to load the WSDL from {uri}: {reason}",
+            f"Unable to load the WSDL from {shown}: {reason}",
             f"the WSDL server must answer within {FETCH_TIMEOUT:g} s at deploy time",
         ) from None
     if len(data) > MAX_WSDL_BYTES:
-        raise config_error(element, f"the WSDL at {uri} is larger than {MAX_WSDL_BYTES} bytes")
+        raise config_error(element, f"the WSDL at {shown} is larger than {MAX_WSDL_BYTES} bytes")
     return data
+
+
+def _short(uri: str) -> str:
+    """A uri for a message: an absurdly long one is cut, so one problem stays one readable line."""
+    return uri if len(uri) <= 120 else f"{uri[:120]}… ({len(uri)} characters)"

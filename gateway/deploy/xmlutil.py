@@ -56,15 +56,43 @@ def config_error(element: etree._Element, reason: str, hint: str | None = None) 
     return DeployError(location(element), local_name(element), reason, hint)
 
 
+class DeployErrors(Exception):
+    """Several independent problems of one element, found in one pass (e.g. every unknown attribute)."""
+
+    def __init__(self, errors: list[DeployError]) -> None:
+        super().__init__("; ".join(str(error) for error in errors))
+        self.errors = errors
+
+
+def problems_of(exc: DeployError | DeployErrors) -> list[DeployError]:
+    return list(exc.errors) if isinstance(exc, DeployErrors) else [exc]
+
+
+# W: AbstractMediatorFactory.processAuditStatus / ProxyServiceFactory: only "enable" switches statistics or
+# tracing on, any other value silently means off; a value other than these two is a typo here.
+_ASPECT_ATTRIBUTES = ("statistics", "trace")
+_ASPECT_VALUES = ("enable", "disable")
+
+
 def check_attributes(element: etree._Element, allowed: Iterable[str]) -> None:
-    """Unknown attributes are mistakes (a misspelt `expresion=` would otherwise be silently ignored)."""
+    """Unknown attributes are mistakes (a misspelt `expresion=` would otherwise be silently ignored); all of
+    them are reported at once. `statistics`/`trace`, where allowed, must be enable or disable."""
     allowed = set(allowed)
-    for name in element.attrib:
+    errors = []
+    for name, value in element.attrib.items():
         if name.startswith("{"):
             continue  # foreign-namespace attributes are tooling annotations
         if name not in allowed:
-            raise config_error(element, f"unknown attribute '{name}'",
-                               did_you_mean(name, allowed) or f"allowed: {', '.join(sorted(allowed))}")
+            errors.append(config_error(element, f"unknown attribute '{name}'", did_you_mean(name, allowed)
+                                       or (f"allowed: {', '.join(sorted(allowed))}" if allowed
+                                           else f"<{local_name(element)}> takes no attributes")))
+        elif name in _ASPECT_ATTRIBUTES and value not in _ASPECT_VALUES:
+            errors.append(config_error(element, f"invalid {name} '{value}'",
+                                       "use enable or disable; MI silently reads any other value as disable"))
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise DeployErrors(errors)
 
 
 def require_attribute(element: etree._Element, name: str) -> str:
@@ -77,6 +105,15 @@ def require_attribute(element: etree._Element, name: str) -> str:
 def children(element: etree._Element) -> list[etree._Element]:
     """Element children only (comments and PIs skipped)."""
     return [child for child in element if isinstance(child.tag, str)]
+
+
+DESCRIPTION_TAG = f"{{{SYNAPSE_NS}}}description"
+
+
+def is_description(element: etree._Element) -> bool:
+    """`<description>` in the Synapse namespace: documentation that MI's factories skip (W:
+    AbstractListMediatorFactory.addChildren, EntryFactory, EndpointFactory)."""
+    return element.tag == DESCRIPTION_TAG
 
 
 def check_synapse_namespace(element: etree._Element) -> None:

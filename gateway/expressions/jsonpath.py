@@ -134,8 +134,10 @@ class JsonPathExpression(Expression):
         if scoped:
             self._scope, self._prop, rest = scoped.groups()
             text = "$" + rest.strip()
-        elif not text.startswith("$"):
+        elif not text or text.startswith("@"):
             raise ExpressionError(f"invalid JSONPath {path!r} in {source!r}: a path starts with '$'")
+        elif not text.startswith("$"):
+            text = "$." + text  # W: Jayway's PathCompiler reads `name` as `$.name`
         self.needs_body = self._scope is None
         self._function: str | None = None
         fn = _FUNCTION_RE.search(text)

@@ -70,10 +70,6 @@ def _compile_braced(text: str, namespaces: Mapping[str, str]) -> Expression:
     inner = text.strip()[1:-1].strip()
     if not inner:
         raise ExpressionError(f"empty expression in dynamic value {text!r}")
-    if inner.startswith("${"):
-        raise ExpressionError(
-            f"Synapse Expressions ({inner}) are not supported yet, in dynamic value {text!r}"
-        )
     if inner.startswith("json-eval("):
         if not inner.endswith(")"):
             raise ExpressionError(f"json-eval( without a closing ')' in {text!r}")

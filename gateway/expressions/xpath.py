@@ -486,6 +486,9 @@ def _rewrite_call(
         return f"{EXT_PREFIX}:{local}"
     if local in UNSUPPORTED_FUNCTIONS:
         raise ExpressionError(f"function {qname}() is not supported by this gateway, in {source!r}")
+    if local == "vault-lookup":  # MI's secure vault (wso2:vault-lookup('alias')), whatever the prefix
+        raise ExpressionError(f"the secure vault ({qname}()) is not supported yet, in {source!r}; read the secret "
+                              "from the environment instead: get-property('env', 'NAME')")
     if fn_prefix:
         if local not in XPATH1_FUNCTIONS:
             raise ExpressionError(f"unknown function {qname}() in {source!r}")
@@ -551,6 +554,8 @@ def compile_xpath(source: str, namespaces: Mapping[str, str] | None = None) -> X
     text = source.strip()
     if not text:
         raise ExpressionError("empty XPath expression")
+    if text.startswith("${"):
+        raise ExpressionError(f"MI 4.4 expressions (${{…}}, Synapse Expressions) are not supported yet: {text}")
     ns = {p: u for p, u in (namespaces or {}).items() if p and u}
     tokens = tokenize(text)
     info = _Analysis()

@@ -64,6 +64,9 @@ class Configuration:
     templates: MappingProxyType
     deployed: tuple[DeployedArtifact, ...] = ()
     failed: tuple[DeployError, ...] = ()
+    # Static keys of deployed artifacts that name nothing deployed: the artifact serves (as in MI) and every
+    # message reaching the reference fails. `gateway validate` reports them as problems.
+    dangling: tuple[DeployError, ...] = ()
 
     @staticmethod
     def empty() -> Configuration:

@@ -14,6 +14,7 @@ from gateway.deploy.xmlutil import (
     children,
     config_error,
     did_you_mean,
+    is_description,
     local_name,
     location,
     prefixed_namespaces,
@@ -252,10 +253,11 @@ def _branch(element: etree._Element, fctx: FactoryContext, side: str) -> Branch:
     if key is not None:
         if not key.strip():
             raise config_error(element, f"<{side} sequence=\"\"> names no sequence")
-        extra = children(element)
+        extra = [child for child in children(element) if not is_description(child)]
         if extra:
             raise config_error(extra[0], f"<{side} sequence=\"{key}\"> cannot also contain mediators",
                                "use either the sequence attribute or inline mediators")
+        fctx.refer("sequence", key, element)
         return Branch(None, key.strip(), side)
     return Branch(fctx.build_list(element), None, side)
 
@@ -282,7 +284,7 @@ def filter_(element: etree._Element, fctx: FactoryContext) -> Filter:
         raise config_error(element, f"a filter with 'source' needs '{missing}' too" if missing
                            else "an 'xpath' or ('source', 'regex') attributes are required for a filter")
 
-    parts = children(element)
+    parts = [child for child in children(element) if not is_description(child)]
     then_elements = [c for c in parts if local_name(c) == "then"]
     else_elements = [c for c in parts if local_name(c) == "else"]
     if not then_elements:
@@ -318,20 +320,23 @@ def switch(element: etree._Element, fctx: FactoryContext) -> Switch:
     default: MediatorList | None = None
     for child in children(element):
         tag = local_name(child)
-        if tag == "case":
-            check_attributes(child, ("regex", "description"))
-            text = child.get("regex")
-            if text is None:
-                raise config_error(child, "the 'regex' attribute is required for a switch case")
-            cases.append((compile_java_regex(child, "regex", text), fctx.build_list(child)))
-        elif tag == "default":
-            check_attributes(child, ("description",))
-            if default is not None:
-                raise config_error(child, "a switch takes only one <default>",
-                                   "MI silently uses the first one")
-            default = fctx.build_list(child)
-        else:
-            hint = did_you_mean(tag, ("case", "default")) or "only <case> and <default> are allowed"
-            raise config_error(child, f"unexpected <{tag}> inside <switch>", hint)
+        if is_description(child):
+            continue
+        with fctx.collect(child):
+            if tag == "case":
+                check_attributes(child, ("regex", "description"))
+                text = child.get("regex")
+                if text is None:
+                    raise config_error(child, "the 'regex' attribute is required for a switch case")
+                cases.append((compile_java_regex(child, "regex", text), fctx.build_list(child)))
+            elif tag == "default":
+                check_attributes(child, ("description",))
+                if default is not None:
+                    raise config_error(child, "a switch takes only one <default>",
+                                       "MI silently uses the first one")
+                default = fctx.build_list(child)
+            else:
+                hint = did_you_mean(tag, ("case", "default")) or "only <case> and <default> are allowed"
+                raise config_error(child, f"unexpected <{tag}> inside <switch>", hint)
     return Switch(source, tuple(cases), default, location(element, fctx.path))
 

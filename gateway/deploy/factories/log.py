@@ -12,6 +12,7 @@ from gateway.deploy.xmlutil import (
     choice_attribute,
     config_error,
     did_you_mean,
+    is_description,
     local_name,
     location,
 )
@@ -60,13 +61,16 @@ def log(element: etree._Element, fctx: FactoryContext) -> LogMediator:
     properties = []
     for child in children(element):
         tag = local_name(child)
-        if tag == "property":
-            properties.append(_property(child))
-        elif tag == "message":
-            raise config_error(child, "log <message> templates (MI 4.4 ${…}) are not supported yet",
-                               "use level=\"custom\" with <property name=… expression=…> children")
-        else:
-            raise config_error(child, f"unexpected <{tag}> inside <log>",
-                               did_you_mean(tag, ("property",)) or "only <property> children are allowed")
+        if is_description(child):
+            continue
+        with fctx.collect(child):
+            if tag == "property":
+                properties.append(_property(child))
+            elif tag == "message":
+                raise config_error(child, "log <message> templates (MI 4.4 ${…}) are not supported yet",
+                                   "use level=\"custom\" with <property name=… expression=…> children")
+            else:
+                raise config_error(child, f"unexpected <{tag}> inside <log>",
+                                   did_you_mean(tag, ("property",)) or "only <property> children are allowed")
     return LogMediator(level, separator, CATEGORIES[category], tuple(properties),
                        location(element, fctx.path))

@@ -21,6 +21,7 @@ from gateway.deploy.xmlutil import (
     children,
     config_error,
     did_you_mean,
+    is_description,
     local_name,
     location,
     prefixed_namespaces,
@@ -73,6 +74,8 @@ def _only_children(element: etree._Element, allowed: tuple[str, ...]) -> dict[st
     found: dict[str, etree._Element] = {}
     for child in children(element):
         tag = local_name(child)
+        if is_description(child):
+            continue  # W: AbstractMediatorFactory reads a <description> on every mediator
         if tag not in allowed:
             raise config_error(
                 child,
@@ -135,10 +138,12 @@ def payload_factory(element: etree._Element, fctx: FactoryContext) -> PayloadFac
                 "jinja2 templates must be inline",
                 "they are compiled at deploy time; put the template inside <format>",
             )
+        key = dynamic_key(format_element, key_text)
+        fctx.refer("localEntry", key, format_element)
         return PayloadFactory(
             media=media,
             template=None,
-            key=dynamic_key(format_element, key_text),
+            key=key,
             args=args,
             jinja=None,
             location=where,
@@ -371,6 +376,7 @@ def enrich(element: etree._Element, fctx: FactoryContext) -> Enrich:
         )
     _combination(source_el, target_el, source_type, target_type, action)
     source = _source(source_el, source_type, action)
+    fctx.refer("localEntry", source.inline_key, source_el)
     target = _target(target_el, target_type, action)
     return Enrich(source, target, _native_json(source, target), location(element, fctx.path))
 
@@ -636,7 +642,10 @@ def _reason(
 
 
 def _uri(element: etree._Element | None, what: str) -> str | None:
-    if element is None or element.text is None:
+    if element is None:
+        return None
+    check_attributes(element, ())
+    if element.text is None:
         return None
     text = element.text.strip()
     if not _URI_TEXT.fullmatch(text):
