@@ -207,9 +207,24 @@ def _describe(exc: ValidationError, source: _Source | None, from_flags: set[str]
             lines.append(f"{where}: unknown setting '{key}' ({hint})")
             continue
         given = error.get("input")
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message = _FRIENDLY.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
         lines.append(f"{where}: setting '{key}' has an invalid value {given!r}: {message}")
     return "\n".join(lines)
+
+
+_FRIENDLY = {
+    "tuple_type": "must be a list, e.g. [a, b]",
+    "list_type": "must be a list, e.g. [a, b]",
+    "dict_type": "must be a mapping of keys to values",
+    "model_type": "must be a mapping of keys to values",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "string_type": "must be text",
+    "byte_size": "must be a size such as 10485760 or 10MiB",
+    "byte_size_unit": "must be a size such as 10485760 or 10MiB",
+}
 
 
 def _where(source: _Source | None, loc: tuple[str, ...]) -> str:

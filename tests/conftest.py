@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import os
+import signal
+import subprocess
+import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,7 @@ from connectors.twilio_rest.sandbox import create_app as create_sandbox_app
 from gateway.deploy.loader import load
 from gateway.settings import Settings
 from gateway.transport.server import create_app
+from tests.support.subprocess_gateway import FAST_RESPAWN, PING, Gateway
 from tests.support.twilio_sandbox import Sandbox
 
 SYNAPSE = 'xmlns="http://ws.apache.org/ns/synapse"'
@@ -97,3 +103,34 @@ async def sandbox(aiohttp_server) -> Sandbox:
     app = create_sandbox_app(status_delays=(0.0, 0.0))
     app.middlewares.append(record)
     return Sandbox(await aiohttp_server(app), responses)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
+    """`serve(port, workers, files={...}, env={...}, args=[...])` → a running `python3 -m gateway serve`
+    subprocess; its whole process group is killed afterwards, whatever the test did."""
+    processes: list[subprocess.Popen] = []
+
+    def start(port: int, workers: int = 1, *, files: dict[str, str] | None = None,
+              env: dict[str, str] | None = None, args: list[str] | None = None) -> Gateway:
+        name = f"gateway{len(processes)}"
+        artifacts = write_artifacts(tmp_path / name, {"proxies/Ping.xml": PING} if files is None else files)
+        log_path = tmp_path / f"{name}.log"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "serve", "--artifacts", str(artifacts), "--host", "127.0.0.1",
+                 "--port", str(port), "--workers", str(workers), *(args or [])],
+                cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, **FAST_RESPAWN, **(env or {})})
+        processes.append(process)
+        return Gateway(process, log_path, port)
+
+    try:
+        yield start
+    finally:
+        for process in processes:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # the parent and any worker it left behind
+            except ProcessLookupError:
+                pass
+            process.wait()

@@ -68,6 +68,10 @@ async def slow(call):
 async def refuse(call):
     call.target = "GET http://refusing.example"
     raise aiohttp.ClientConnectionError("connection refused")
+
+
+async def broken(call):
+    raise ValueError("internal state x=42 of /srv/secret/path")
 '''
 
 DESCRIPTOR = '''
@@ -91,6 +95,7 @@ operations:
       renamed: {aliases: [oldName]}
   slow: {}
   refuse: {}
+  broken: {}
 '''
 
 FAULT_SEQ = f"""
@@ -358,3 +363,17 @@ def test_local_entry_connections_can_be_checked_at_deploy_time(registry):
     with pytest.raises(framework.DeployError, match=r"le.xml:2: fake.connect: unknown parameter 'sever' "
                                                     r"\(did you mean 'server'\?\)"):
         registry.check_local_entry(bad, "le.xml")
+
+
+async def test_an_internal_failure_gives_the_client_an_id_and_the_log_the_details(gateway, registry, caplog):
+    # the finding: exception text (ValueError…, ClientPayloadError…) reached clients with code 0
+    client = await gateway({"proxies/P.xml": proxy("P", "<fake.broken/>", on_error="fault")})
+    response = await client.post("/services/P", json={})
+    assert response.status == 500
+    error = (await response.json())["error"]
+    assert re.fullmatch(r"Internal error \(activity id [0-9a-f]{32}\)", error["message"])
+    assert "ValueError" not in await response.text() and "/srv/secret" not in await response.text()
+    activity = error["message"].split()[-1].rstrip(")")
+    logged = [r for r in caplog.records if activity in r.getMessage()]
+    assert logged and logged[0].exc_info is not None  # the traceback is in the log, under the same id
+    assert "internal state x=42" in logged[0].getMessage()

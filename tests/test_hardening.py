@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -307,3 +308,45 @@ async def test_malformed_requests_log_one_line_and_no_traceback(gateway, caplog)
     assert all(r.levelno == logging.WARNING and not r.exc_info for r in records)
     assert "rejected a malformed request" in records[0].getMessage()
     assert "Traceback" not in caplog.text
+
+
+# -- 8. peak memory of a burst of maximum-size trees (stated in the README) ----------------------------------
+def _memory_mb(pid: int) -> dict[str, float]:
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc (Linux)")
+def test_four_concurrent_maximum_size_xml_bodies_stay_within_the_stated_memory(serve):
+    from tests.support.subprocess_gateway import free_port, healthz_pid
+
+    reader = (f'<proxy {SYNAPSE} name="Read"><target><inSequence>'
+              '<property name="a" expression="local-name($body/*[1])"/><respond/></inSequence></target></proxy>')
+    gateway = serve(free_port(), files={"proxies/Read.xml": reader})
+    gateway.wait_until(lambda: "listening on" in gateway.log(), "the gateway to listen")
+    pid = healthz_pid(gateway.port)
+    limit = 4 * 1024 * 1024  # limits.max_tree_bytes, the default
+    densest = b"<r>" + b"<a/>" * ((limit - 7) // 4) + b"</r>"  # one element per 4 bytes: ~1 M elements
+    assert len(densest) <= limit
+    before = _memory_mb(pid)["VmRSS"]
+
+    async def burst() -> list[int]:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            async def one() -> int:
+                async with session.post(f"http://127.0.0.1:{gateway.port}/services/Read", data=densest,
+                                        headers={"Content-Type": "application/xml"}) as response:
+                    await response.read()
+                    return response.status
+
+            return list(await asyncio.gather(*(one() for _ in range(4))))
+
+    assert asyncio.run(burst()) == [200] * 4
+    peak = _memory_mb(pid)["VmHWM"]
+    assert peak < 600, f"peak RSS {peak:.0f} MB (README states about 220 MB)"
+    gateway.wait_until(lambda: _memory_mb(pid)["VmRSS"] < before + 60, "memory to be handed back after the burst")

@@ -111,6 +111,8 @@ async def test_an_artifact_with_a_dangling_key_serves_as_in_mi_and_fails_per_mes
         f"{client.config.proxies['Dangling'].location.path}:2: sequence: key 'nowhere' names no deployed sequence "
         "(every message reaching it fails; deploy sequences/nowhere.xml or fix the key)"]
     assert {a.name for a in client.config.deployed} == {"Dangling", "Main"}
+    health = await (await client.get("/healthz")).json()
+    assert [d["reason"] for d in health["dangling"]] == ["key 'nowhere' names no deployed sequence"]
     failing = await client.post("/services/Dangling", data=b"<a/>", headers={"Content-Type": "application/xml"})
     assert failing.status == 500 and b"Sequence named nowhere cannot be found" in await failing.read()
     # MI always has `main` and `fault`: a key naming them resolves to the built-in ones without the files

@@ -84,14 +84,20 @@ async def _cleanup(app: web.Application) -> None:
         await services.http.close()
 
 
+def _problem(error) -> dict:
+    return {"path": error.location.path, "line": error.location.line, "element": error.element,
+            "reason": error.reason, "hint": error.hint}
+
+
 async def healthz(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     body = {
         "status": "ok",
         "pid": os.getpid(),  # which worker answered (`serve --workers N`)
         "deployed": [{"kind": a.kind, "name": a.name, "path": a.path} for a in config.deployed],
-        "failed": [{"path": e.location.path, "line": e.location.line, "element": e.element,
-                    "reason": e.reason, "hint": e.hint} for e in config.failed],
+        "failed": [_problem(e) for e in config.failed],
+        # deployed, but a key names nothing: every message reaching it fails
+        "dangling": [_problem(e) for e in config.dangling],
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
