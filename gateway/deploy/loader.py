@@ -8,14 +8,14 @@ deployed artifact are reported too (the artifact still serves, as in MI)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from lxml import etree
 
-from gateway.deploy import artifacts
+from gateway.deploy.artifacts import ARTIFACTS
+from gateway.deploy.declare import Reported, build
 from gateway.deploy.registry import FactoryContext, Reference, internal_error
 from gateway.deploy.xmlutil import (
     DeployErrors,
@@ -36,14 +36,7 @@ log = logging.getLogger("gateway.deploy")
 FOLDERS = ("local-entries", "endpoints", "sequences", "templates", "proxies", "proxy-services")
 FOLDER_ROOTS = {"local-entries": "localEntry", "endpoints": "endpoint", "sequences": "sequence",
                 "templates": "template", "proxies": "proxy", "proxy-services": "proxy"}
-ROOTS: dict[str, tuple[str, str, Callable[..., Any]]] = {
-    # root element -> (kind, configuration attribute, factory)
-    "localEntry": ("localEntry", "local_entries", artifacts.build_local_entry),
-    "endpoint": ("endpoint", "endpoints", artifacts.build_endpoint),
-    "sequence": ("sequence", "sequences", artifacts.build_sequence),
-    "template": ("template", "templates", artifacts.build_template),
-    "proxy": ("proxy", "proxies", artifacts.build_proxy),
-}
+ROOTS = ARTIFACTS  # root element -> (kind, configuration attribute, declaration)
 _HOME = {"localEntry": "local-entries/", "endpoint": "endpoints/", "sequence": "sequences/",
          "template": "templates/", "proxy": "proxy-services/ (or proxies/)"}
 # MI's other artifacts: root element -> (what, where MI reads them)
@@ -112,6 +105,8 @@ def load(root: Path | str, *, settings=None, connectors=None) -> Configuration:
         try:
             element = parse_config_file(str(path), display)
             kind, attr, name, artifact = _build(element, path.parent.name, fctx)
+        except Reported:
+            pass  # its problems are in fctx.problems
         except (DeployError, DeployErrors) as exc:
             problems = problems_of(exc)
         except Exception as exc:  # noqa: BLE001 - no input may stop the other artifacts from deploying
@@ -205,8 +200,8 @@ def _build(element: etree._Element, folder: str, fctx: FactoryContext):
     if expected is not None and root_name != expected:
         raise DeployError(where, root_name, f"a <{root_name}> does not belong in {folder}/, which holds "
                           f"<{expected}> artifacts (MI deploys by folder)", f"move it to {_HOME[root_name]}")
-    kind, attr, factory = ROOTS[root_name]
-    artifact = factory(element, fctx)
+    kind, attr, spec = ROOTS[root_name]
+    artifact = build(element, spec, fctx)
     name = getattr(artifact, "name", None) or getattr(artifact, "key", None)
     return kind, attr, name, artifact
 

@@ -20,9 +20,10 @@ from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
-from gateway.deploy.xmlutil import check_attributes, children, config_error, local_name, location
+from gateway.deploy.xmlutil import children, config_error, local_name
 
 if TYPE_CHECKING:
+    from gateway.deploy.declare import Node
     from gateway.deploy.registry import FactoryContext
     from gateway.errors import SourceLocation
     from gateway.runtime.configuration import Configuration
@@ -83,21 +84,15 @@ def check_wsdl(root: etree._Element) -> None:
         raise ValueError(f"the root element is {root.tag}, not {{{WSDL11_NS}}}definitions")
 
 
-def build_publish_wsdl(element: etree._Element, fctx: FactoryContext) -> PublishedWsdl:
-    check_attributes(element, ("key", "uri", "endpoint", "preservePolicy"))
-    where = location(element, fctx.path)
+def build_publish_wsdl(node: Node) -> PublishedWsdl:
+    element, fctx = node.element, node.fctx
+    where = node.location
     resources = [c for c in children(element) if local_name(c) == "resource"]
     if resources:
         raise config_error(
             resources[0],
             "publishWSDL <resource> imports are not supported",
             "inline the imported schema into the WSDL's <types>",
-        )
-    if element.get("endpoint") is not None:
-        raise config_error(
-            element,
-            "publishWSDL endpoint= (fetching the endpoint's ?wsdl) is not supported",
-            'save the WSDL and use uri="file:…" or key="…"',
         )
     inline = [c for c in children(element) if local_name(c) != "resource"]
     given = [
