@@ -12,16 +12,20 @@ from types import SimpleNamespace
 import pytest
 from lxml import etree
 
-import gateway.deploy.connectors as framework
-from gateway.deploy.connectors import (
+import gateway.connector.registry as framework
+from gateway.connector import (
+    NO_CONNECTION,
     Connector,
     ConnectorDefinitionError,
-    ConnectorOperation,
+    ConnectorError,
     ConnectorRegistry,
     load_connector,
 )
+from gateway.connector.binding import bind_operation, connection_from_entry
+from gateway.connector.mediator import ConnectorOperation
 from gateway.deploy.loader import load
 from gateway.deploy.registry import FactoryContext
+from gateway.errors import DeployError
 from gateway.runtime.configuration import LocalEntry
 from gateway.runtime.services import Services
 from gateway.settings import Settings
@@ -299,11 +303,11 @@ async def test_config_key_entries_are_compiled_once_per_deployed_entry(gateway, 
     for server in ("one", "two"):
         response = await gw.post("/services/p", json={"s": server})
         assert (await response.json())["server"] == server
-    cached_entry, bound = fake._connections["conn"]
+    cached_entry, bound = fake.connections["conn"]
     assert cached_entry is gw.config.local_entries["conn"]
-    assert fake.connection_from_entry("conn", cached_entry) is bound  # no recompilation per message
+    assert connection_from_entry(fake, "conn", cached_entry) is bound  # no recompilation per message
     redeployed = LocalEntry("conn", cached_entry.value, cached_entry.location)
-    assert fake.connection_from_entry("conn", redeployed) is not bound  # a new entry object is recompiled
+    assert connection_from_entry(fake, "conn", redeployed) is not bound  # a new entry object is recompiled
 
     response = await gw.post("/services/p", json={})  # the connection's own mandatory parameter
     assert response.status == 400
@@ -346,12 +350,12 @@ async def test_operation_mediator_waits_for_a_started_runtime(registry, fake):
     from gateway.runtime.configuration import Configuration
 
     element = etree.fromstring(f"<fake.echo {SYNAPSE}><required>x</required></fake.echo>")
-    bound = framework.bind_operation(fake, fake.operations["echo"], element, "x.xml")
+    bound = bind_operation(fake, fake.operations["echo"], element, "x.xml")
     ctx = SimpleNamespace(exchange=SimpleNamespace(services=Services(Settings())), properties={}, axis2={},
                           config=Configuration.empty(), transport_headers={})
-    with pytest.raises(framework.ConnectorError, match="not started") as info:
+    with pytest.raises(ConnectorError, match="not started") as info:
         await bound.invoke(ctx)  # type: ignore[arg-type]
-    assert info.value.code == framework.NO_CONNECTION and ctx.properties["CONNECTOR_ERROR"] == "fake.echo"
+    assert info.value.code == NO_CONNECTION and ctx.properties["CONNECTOR_ERROR"] == "fake.echo"
 
 
 def test_local_entry_connections_can_be_checked_at_deploy_time(registry):
@@ -360,7 +364,7 @@ def test_local_entry_connections_can_be_checked_at_deploy_time(registry):
     registry.check_local_entry(etree.fromstring("<some.other><x/></some.other>"), "le.xml")  # not ours
     registry.check_local_entry(etree.fromstring(f"<fake.echo {SYNAPSE}><bogus/></fake.echo>"), "le.xml")
     bad = etree.fromstring(f"<fake.connect {SYNAPSE}>\n<sever>x</sever></fake.connect>")
-    with pytest.raises(framework.DeployError, match=r"le.xml:2: fake.connect: unknown parameter 'sever' "
+    with pytest.raises(DeployError, match=r"le.xml:2: fake.connect: unknown parameter 'sever' "
                                                     r"\(did you mean 'server'\?\)"):
         registry.check_local_entry(bad, "le.xml")
 

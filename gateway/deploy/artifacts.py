@@ -8,10 +8,10 @@ from types import MappingProxyType
 
 from gateway.deploy.declare import STATISTICS, TRACE, Attribute, Body, Child, Element, Kind, Node, NotYet
 from gateway.deploy.endpoints import ENDPOINT, ENDPOINT_ARTIFACT
-from gateway.deploy.xmlutil import children, is_description, local_name
 from gateway.mediators.sequence import NamedSequence, ProxyFaultHandler, SequenceRef
 from gateway.runtime.configuration import LocalEntry, ProxyService, Template
 from gateway.runtime.endpoints import IndirectEndpoint
+from gateway.xmlutil import children, is_description, local_name
 
 _ON_ERROR = Attribute("onError", Kind.KEY, "A sequence that handles errors raised while this one runs.",
                       refers_to="sequence", role="onError")

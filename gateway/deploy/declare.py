@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from gateway.deploy.xmlutil import (
+from gateway.errors import DeployError, ExpressionError, SourceLocation
+from gateway.expressions import compile_expression, compile_value
+from gateway.xmlutil import (
     DeployErrors,
     children,
     config_error,
@@ -31,8 +33,6 @@ from gateway.deploy.xmlutil import (
     location,
     prefixed_namespaces,
 )
-from gateway.errors import DeployError, ExpressionError, SourceLocation
-from gateway.expressions import compile_expression, compile_value
 
 if TYPE_CHECKING:
     from gateway.deploy.registry import FactoryContext

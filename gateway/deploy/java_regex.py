@@ -11,7 +11,7 @@ import warnings
 
 from lxml import etree
 
-from gateway.deploy.xmlutil import config_error
+from gateway.xmlutil import config_error
 
 _POSIX = {  # \p{Name} → ASCII class contents (Java's defaults without UNICODE_CHARACTER_CLASS)
     "Lower": "a-z", "Upper": "A-Z", "ASCII": "\\x00-\\x7f", "Alpha": "a-zA-Z", "Digit": "0-9",

@@ -17,7 +17,9 @@ from lxml import etree
 from gateway.deploy.artifacts import ARTIFACTS
 from gateway.deploy.declare import Reported, build
 from gateway.deploy.registry import FactoryContext, Reference, internal_error
-from gateway.deploy.xmlutil import (
+from gateway.errors import DeployError, SourceLocation
+from gateway.runtime.configuration import Configuration, DeployedArtifact
+from gateway.xmlutil import (
     DeployErrors,
     check_synapse_namespace,
     did_you_mean,
@@ -26,8 +28,6 @@ from gateway.deploy.xmlutil import (
     parse_config_file,
     problems_of,
 )
-from gateway.errors import DeployError, SourceLocation
-from gateway.runtime.configuration import Configuration, DeployedArtifact
 
 log = logging.getLogger("gateway.deploy")
 
@@ -240,7 +240,7 @@ def _display(path: Path) -> str:
 
 def default_connector_registry():
     try:
-        from gateway.deploy.connectors import ConnectorRegistry
+        from gateway.connector import ConnectorRegistry
     except ImportError:  # the connector framework is optional for the engine
         return None
     return ConnectorRegistry.discover()

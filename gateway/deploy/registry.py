@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from gateway.deploy.declare import Element, Reported, build
-from gateway.deploy.xmlutil import (
+from gateway.errors import DeployError, SourceLocation
+from gateway.mediators.base import Mediator, MediatorList
+from gateway.xmlutil import (
     SYNAPSE_NS,
     DeployErrors,
     children,
@@ -25,8 +27,6 @@ from gateway.deploy.xmlutil import (
     location,
     problems_of,
 )
-from gateway.errors import DeployError, SourceLocation
-from gateway.mediators.base import Mediator, MediatorList
 
 if TYPE_CHECKING:
     from gateway.expressions import Value
@@ -100,7 +100,7 @@ class FactoryContext:
 
     path: str
     settings: Settings | None = None
-    connectors: Any = None  # gateway.deploy.connectors.ConnectorRegistry
+    connectors: Any = None  # gateway.connector.ConnectorRegistry
     extra: dict[str, Any] = field(default_factory=dict)
     problems: list[DeployError] = field(default_factory=list)
     references: list[Reference] = field(default_factory=list)

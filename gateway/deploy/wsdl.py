@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
-from gateway.deploy.xmlutil import children, config_error, local_name
+from gateway.xmlutil import children, config_error, local_name
 
 if TYPE_CHECKING:
     from gateway.deploy.declare import Node

@@ -45,7 +45,7 @@ def _filter(node: Node) -> Filter:
         return Filter(xpath=xpath, source=source, regex=regex, then=Branch(node.mediators(), None, "then"),
                       otherwise=None, location=node.location)
     if node.others:
-        from gateway.deploy.xmlutil import config_error, local_name
+        from gateway.xmlutil import config_error, local_name
 
         stray = node.others[0]
         raise config_error(stray, f"<{local_name(stray)}> next to <then>/<else> is ignored by MI",

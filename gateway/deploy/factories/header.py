@@ -10,9 +10,9 @@ from lxml import etree
 
 from gateway.deploy.declare import Attribute, Body, Element, Kind, Node
 from gateway.deploy.registry import mediator
-from gateway.deploy.xmlutil import did_you_mean
 from gateway.mediators.base import Mediator
 from gateway.mediators.header import ADDRESSING, AddressingHeader, EmbeddedHeader, SoapHeader, TransportHeader
+from gateway.xmlutil import did_you_mean
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 field-name
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from gateway.deploy.declare import Attribute, Child, Element, Kind, Node, NotYet
 from gateway.deploy.registry import mediator
-from gateway.deploy.xmlutil import did_you_mean
 from gateway.mediators.log import CATEGORIES, LEVELS, LogMediator, LogProperty
+from gateway.xmlutil import did_you_mean
 
 _PROPERTY = Element(
     "property", "A name = value pair added to the line (a literal value or an expression).", common=False,

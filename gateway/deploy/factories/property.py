@@ -10,10 +10,10 @@ from lxml import etree
 
 from gateway.deploy.declare import Attribute, Body, Element, Kind, Node
 from gateway.deploy.registry import mediator
-from gateway.deploy.xmlutil import did_you_mean
 from gateway.errors import ExpressionError
 from gateway.expressions import Value, compile_value
 from gateway.mediators.property import SCOPES, TYPES, UNSET, ConversionError, PropertyMediator, converter
+from gateway.xmlutil import did_you_mean
 
 log = logging.getLogger("gateway.deploy")
 # W: accepts these scopes too; they write to places this gateway does not have

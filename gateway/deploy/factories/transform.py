@@ -15,7 +15,6 @@ from lxml import etree
 
 from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node
 from gateway.deploy.registry import mediator
-from gateway.deploy.xmlutil import children, config_error, did_you_mean, prefixed_namespaces
 from gateway.errors import ExpressionError
 from gateway.expressions import Expression, compile_expression, compile_jsonpath
 from gateway.mediators.enrich import (
@@ -46,6 +45,7 @@ from gateway.mediators.payload_factory import (
 from gateway.mediators.transform import looks_like_xml, parse_json
 from gateway.message import soap
 from gateway.message.faults import SOAP11_CODES, SOAP12_CODES
+from gateway.xmlutil import children, config_error, did_you_mean, prefixed_namespaces
 
 log = logging.getLogger("gateway.deploy")
 
