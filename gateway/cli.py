@@ -103,6 +103,7 @@ def _run_worker(settings, sockets: list[socket.socket]) -> None:
     """Serve on listening sockets opened by `_serve` (in this process, or in the supervising parent)."""
     from aiohttp import web
 
+    from gateway.connector import ConnectorRegistry
     from gateway.deploy.loader import load
     from gateway.masking import install_masking
     from gateway.transport.server import create_app
@@ -114,10 +115,11 @@ def _run_worker(settings, sockets: list[socket.socket]) -> None:
         uvloop.install()
     except ImportError:  # uvloop is optional (e.g. on Windows)
         pass
-    config = load(settings.artifacts, settings=settings)  # logs each skipped artifact
+    connectors = ConnectorRegistry.discover()
+    config = load(settings.artifacts, settings=settings, connectors=connectors)  # logs each skipped artifact
     log.info("deployed %d artifact(s) from %s; %d failed", len(config.deployed), settings.artifacts,
              len(config.failed))
-    app = create_app(settings, config)
+    app = create_app(settings, config, connectors)
     _tune_gc()
     web.run_app(app, sock=sockets,
                 print=lambda _: log.info("listening on http://%s:%d (pid %d)", settings.host, settings.port,

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from connectors.twilio_rest.sandbox import create_app as create_sandbox_app
+from gateway.connector import ConnectorRegistry
 from gateway.deploy.loader import load
 from gateway.settings import Settings
 from gateway.transport.server import create_app
@@ -43,14 +44,16 @@ def write_artifacts(root: Path, files: dict[str, str], *, with_defaults: bool = 
 
 @pytest.fixture
 def gateway(aiohttp_client, tmp_path):
-    """`client = await gateway({"proxies/P.xml": "..."}, **settings)` → an aiohttp TestClient talking
-    HTTP to a real gateway on 127.0.0.1. `client.app` exposes the app (config, services)."""
+    """`client = await gateway({"proxies/P.xml": "..."}, registry=registry, **settings)` → an aiohttp
+    TestClient talking HTTP to a real gateway on 127.0.0.1 (the bundled connectors unless a registry is given).
+    `client.app` exposes the app (config, services)."""
 
-    async def start(files: dict[str, str], *, with_defaults: bool = True, **overrides):
+    async def start(files: dict[str, str], *, with_defaults: bool = True, registry=None, **overrides):
         root = write_artifacts(tmp_path / "artifacts", files, with_defaults=with_defaults)
         settings = Settings(artifacts=root, **overrides)
-        config = load(root, settings=settings)
-        client = await aiohttp_client(create_app(settings, config))
+        registry = registry if registry is not None else ConnectorRegistry.discover()
+        config = load(root, settings=settings, connectors=registry)
+        client = await aiohttp_client(create_app(settings, config, registry))
         client.config = config
         return client
 

@@ -8,6 +8,7 @@ from types import MappingProxyType
 
 from gateway.deploy.declare import STATISTICS, TRACE, Attribute, Body, Child, Element, Kind, Node, NotYet
 from gateway.deploy.endpoints import ENDPOINT, ENDPOINT_ARTIFACT
+from gateway.deploy.wsdl import build_publish_wsdl
 from gateway.mediators.sequence import NamedSequence, ProxyFaultHandler, SequenceRef
 from gateway.runtime.configuration import LocalEntry, ProxyService, Template
 from gateway.runtime.endpoints import IndirectEndpoint
@@ -57,15 +58,9 @@ TARGET = Element(
     ))
 
 
-def _publish_wsdl(node: Node):
-    from gateway.deploy.wsdl import build_publish_wsdl
-
-    return build_publish_wsdl(node)
-
-
 PUBLISH_WSDL = Element(
     "publishWSDL", "The WSDL served at ?wsdl: inline, from a file (uri) or a local entry (key).",
-    anchor="W: ProxyServiceFactory", body=Body.ANY, common=False, build=_publish_wsdl, attributes=(
+    anchor="W: ProxyServiceFactory", body=Body.ANY, common=False, build=build_publish_wsdl, attributes=(
         Attribute("uri", Kind.TEXT, "A file path or file: URL (http(s) only from loopback, at deploy time)."),
         Attribute("key", Kind.TEXT, "A local entry holding the WSDL."),
         Attribute("endpoint", Kind.TEXT, "Fetch the WSDL from an endpoint.",

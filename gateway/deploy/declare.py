@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
+from gateway.deploy.java_regex import compile_java_regex
 from gateway.errors import DeployError, ExpressionError, SourceLocation
 from gateway.expressions import compile_expression, compile_value
+from gateway.mediators.base import MediatorList
 from gateway.xmlutil import (
     DeployErrors,
     children,
@@ -36,7 +38,6 @@ from gateway.xmlutil import (
 
 if TYPE_CHECKING:
     from gateway.deploy.registry import FactoryContext
-    from gateway.mediators.base import MediatorList
 
 log = logging.getLogger("gateway.deploy")
 
@@ -196,8 +197,6 @@ class Node:
 
     def mediators(self) -> MediatorList:
         """The undeclared children as a mediator list (Body.MEDIATORS); failing ones are recorded."""
-        from gateway.mediators.base import MediatorList
-
         self._listed = True
         built = []
         for child in self.others:
@@ -346,8 +345,6 @@ def _convert(node: Node, attribute: Attribute, text: str) -> Any:
             node.fctx.refer(attribute.refers_to, value, node.element, attribute.role)
         return value
     if kind is Kind.REGEX:
-        from gateway.deploy.java_regex import compile_java_regex
-
         return compile_java_regex(node.element, name, text)
     raise AssertionError(kind)
 

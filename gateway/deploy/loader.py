@@ -14,11 +14,14 @@ from typing import Any
 
 from lxml import etree
 
+from gateway.connector import ConnectorRegistry
 from gateway.deploy.artifacts import ARTIFACTS
 from gateway.deploy.declare import Reported, build
 from gateway.deploy.registry import FactoryContext, Reference, internal_error
+from gateway.deploy.wsdl import resolve_keyed_wsdls
 from gateway.errors import DeployError, SourceLocation
 from gateway.runtime.configuration import Configuration, DeployedArtifact
+from gateway.runtime.defaults import DEFAULT_FAULT, DEFAULT_MAIN
 from gateway.xmlutil import (
     DeployErrors,
     check_synapse_namespace,
@@ -132,6 +135,7 @@ def load(root: Path | str, *, settings=None, connectors=None) -> Configuration:
         deployed.append(DeployedArtifact(kind, name, display))
         references.extend(fctx.references)
     _add_builtin_sequences(tables["sequences"])
+    resolve_keyed_wsdls(tables["proxies"], tables["local_entries"])
     dangling = [_dangling(ref, tables, failed_names) for ref in references if ref.key not in tables[_TABLES[ref.kind]]]
     for problem in dangling:
         log.warning("%s", problem)
@@ -209,8 +213,6 @@ def _build(element: etree._Element, folder: str, fctx: FactoryContext):
 def _add_builtin_sequences(sequences: dict[str, Any]) -> None:
     """MI always has `main` and `fault` (W: SynapseConfigurationBuilder adds defaults when none is deployed),
     so a key naming them always resolves."""
-    from gateway.runtime.defaults import DEFAULT_FAULT, DEFAULT_MAIN
-
     sequences.setdefault("main", DEFAULT_MAIN)
     sequences.setdefault("fault", DEFAULT_FAULT)
 
@@ -238,11 +240,7 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def default_connector_registry():
-    try:
-        from gateway.connector import ConnectorRegistry
-    except ImportError:  # the connector framework is optional for the engine
-        return None
+def default_connector_registry() -> ConnectorRegistry:
     return ConnectorRegistry.discover()
 
 

@@ -34,9 +34,10 @@ class _DefaultFault(Mediator):
 
 
 class _GlobalFaultHandler(Mediator):
+    """What the fault stack holds for the global `fault` sequence."""
+
     async def mediate(self, ctx: MessageContext) -> bool:
-        handler = ctx.config.sequences.get("fault") or DEFAULT_FAULT
-        return await handler.mediate(ctx)
+        return await ctx.exchange.services.engine.global_fault(ctx)
 
 
 DEFAULT_MAIN = _DefaultMain()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node
 from gateway.deploy.registry import mediator
 from gateway.mediators.filters import Branch, Filter, Switch
+from gateway.xmlutil import config_error, local_name
 
 
 def _branch(node: Node) -> Branch:
@@ -45,8 +46,6 @@ def _filter(node: Node) -> Filter:
         return Filter(xpath=xpath, source=source, regex=regex, then=Branch(node.mediators(), None, "then"),
                       otherwise=None, location=node.location)
     if node.others:
-        from gateway.xmlutil import config_error, local_name
-
         stray = node.others[0]
         raise config_error(stray, f"<{local_name(stray)}> next to <then>/<else> is ignored by MI",
                            "move it inside <then> or <else>")
