@@ -7,6 +7,7 @@ is forwarded or returned byte-for-byte (or streamed, when it was never read at a
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
@@ -32,6 +33,8 @@ KIND_BY_MEDIA_TYPE = {
     "": "empty",
 }
 STREAM_CHUNK = 64 * 1024
+# Characters XML 1.0 cannot hold: in text and form values they become U+FFFD, as in JSON strings (json_xml).
+_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class PayloadTooLarge(MediationError):
@@ -166,16 +169,17 @@ class Payload:
                                      MESSAGE_PARSING_ERROR, "send a valid JSON document") from None
         if kind == "text":
             text = etree.Element(f"{{{soap.PAYLOAD_NS}}}text", nsmap={None: soap.PAYLOAD_NS})
-            text.text = decode_text(raw, self.content_type)
+            text.text = _NOT_XML_CHAR.sub("\ufffd", decode_text(raw, self.content_type))
             return soap.wrap(text)
         if kind == "form":
             values = etree.Element("xformValues")
             for name, value in parse_qsl(decode_text(raw, self.content_type), keep_blank_values=True):
                 try:
-                    etree.SubElement(values, name).text = value
+                    field = etree.SubElement(values, name)
                 except ValueError:
                     raise MediationError(f"form field name '{name}' is not a valid XML name",
                                          MESSAGE_PARSING_ERROR) from None
+                field.text = _NOT_XML_CHAR.sub("\ufffd", value)
             return soap.wrap(values)
         import base64
 

@@ -1,0 +1,25 @@
+"""Crashes the property tests (tests/test_fuzz_*.py) found: one plain test each, kept with its fix. A crash is
+any exception other than MediationError (runtime) escaping the payload, the JSON <-> XML conversion (whose own
+error is JsonConversionError), reply writing or expression evaluation."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.errors import MESSAGE_PARSING_ERROR, MediationError
+from gateway.message import soap
+from gateway.message.payload import Payload
+
+
+def test_text_body_with_control_characters_keeps_them_as_replacement_characters():
+    # lxml refused the text (ValueError); XML cannot hold these characters, so they become U+FFFD as in JSON.
+    element = soap.first_body_element(Payload("text/plain", b"bell\x07 and nul\x00").envelope)
+    assert element.text == "bell\ufffd and nul\ufffd"
+
+
+def test_form_value_with_control_characters_is_kept_and_bad_names_still_fail():
+    values = soap.first_body_element(Payload("application/x-www-form-urlencoded", b"a=x%01y&b=").envelope)
+    assert [(child.tag, child.text) for child in values] == [("a", "x\ufffdy"), ("b", "")]
+    with pytest.raises(MediationError) as info:
+        _ = Payload("application/x-www-form-urlencoded", b"1a=x").envelope
+    assert info.value.code == MESSAGE_PARSING_ERROR and "'1a'" in info.value.message
