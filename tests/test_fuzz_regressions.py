@@ -23,3 +23,11 @@ def test_form_value_with_control_characters_is_kept_and_bad_names_still_fail():
     with pytest.raises(MediationError) as info:
         _ = Payload("application/x-www-form-urlencoded", b"1a=x").envelope
     assert info.value.code == MESSAGE_PARSING_ERROR and "'1a'" in info.value.message
+
+
+@pytest.mark.parametrize("charset", ["idna", "punycode"])
+def test_a_charset_whose_codec_fails_with_unicode_error_is_a_601000_fault(charset):
+    # Codecs such as idna raise UnicodeError, which is not a UnicodeDecodeError: it escaped as is.
+    with pytest.raises(MediationError) as info:
+        _ = Payload(f"text/plain; charset={charset}", b"xn--zz").envelope
+    assert info.value.code == MESSAGE_PARSING_ERROR and charset in info.value.message

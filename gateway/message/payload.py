@@ -256,6 +256,6 @@ def decode_text(raw: bytes, content_type: str) -> str:
             charset = value.strip('"')
     try:
         return raw.decode(charset)
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, UnicodeError):  # UnicodeError: codecs such as idna fail without a UnicodeDecodeError
         raise MediationError(f"Error while building the message: body is not valid {charset}",
                              MESSAGE_PARSING_ERROR) from None
