@@ -31,3 +31,11 @@ def test_a_charset_whose_codec_fails_with_unicode_error_is_a_601000_fault(charse
     with pytest.raises(MediationError) as info:
         _ = Payload(f"text/plain; charset={charset}", b"xn--zz").envelope
     assert info.value.code == MESSAGE_PARSING_ERROR and charset in info.value.message
+
+
+def test_the_name_index_of_json_nested_1000_deep_is_built_without_recursion():
+    # orjson reads up to 1024 levels; the recursive walk behind `//name` hit Python's recursion limit first.
+    depth = 1000
+    payload = Payload("application/json", b'{"a":' * depth + b'"x"' + b"}" * depth)
+    index = payload.json_descendants()
+    assert len(index["a"]) == depth and index["a"][-1] == "x"
