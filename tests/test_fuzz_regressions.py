@@ -5,9 +5,11 @@ error is JsonConversionError), reply writing or expression evaluation."""
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
 from gateway.errors import MESSAGE_PARSING_ERROR, MediationError
 from gateway.message import soap
+from gateway.message.json_xml import JsonConversionError, json_dumps, xml_to_json_bytes, xml_to_json_value
 from gateway.message.payload import Payload
 
 
@@ -39,3 +41,20 @@ def test_the_name_index_of_json_nested_1000_deep_is_built_without_recursion():
     payload = Payload("application/json", b'{"a":' * depth + b'"x"' + b"}" * depth)
     index = payload.json_descendants()
     assert len(index["a"]) == depth and index["a"][-1] == "x"
+
+
+def nested_xml(depth: int) -> etree._Element:
+    return etree.fromstring(b"<a>" * depth + b"1" + b"</a>" * depth, etree.XMLParser(huge_tree=True))
+
+
+@pytest.mark.parametrize("depth", [255, 1200])
+def test_xml_too_deep_to_write_as_json_is_a_json_conversion_error(depth):
+    # orjson writes at most 254 levels (it raised TypeError) and the converter recursed (RecursionError).
+    with pytest.raises(JsonConversionError, match="nested too deep"):
+        xml_to_json_bytes(nested_xml(depth))
+    with pytest.raises(JsonConversionError, match="nested too deep"):
+        json_dumps(xml_to_json_value(nested_xml(min(depth, 300))))
+    if depth > 300:
+        with pytest.raises(JsonConversionError, match="nested too deep"):
+            xml_to_json_value(nested_xml(depth))
+    assert xml_to_json_bytes(nested_xml(254)).startswith(b'{"a":{"a":')  # the deepest orjson writes

@@ -41,6 +41,8 @@ XML -> JSON
     ``-0`` -> ``0``.
   * Empty element -> ``null``. Mixed content (MI fails on it): non-whitespace text goes to ``"$"``.
   * Names are un-mangled (``_JsonReader_PD_``/``_PS_``/``_<codepoint>_``).
+  * Deviation: JSON is written at most 254 levels deep (orjson's limit); deeper documents raise
+    JsonConversionError rather than being written.
 """
 
 from __future__ import annotations
@@ -662,9 +664,16 @@ def _root_value(element: etree._Element, primitive: Primitive) -> Any:
     return value if key in _ROOT_WRAPPERS else {key: value}
 
 
+def _too_deep() -> JsonConversionError:
+    return JsonConversionError("document nested too deep to write as JSON (at most 254 levels)")
+
+
 def xml_to_json_value(element: etree._Element) -> Any:
     """XML -> Python value per MI's rules. Integers are ``int``; other numbers are :class:`JsonNumber`."""
-    return _root_value(element, _primitive_value)
+    try:
+        return _root_value(element, _primitive_value)
+    except RecursionError:  # deeper than any client XML can be (libxml2 stops at 256): a JSON infoset
+        raise _too_deep() from None
 
 
 # A per-process nonce makes the placeholder impossible to forge from payload strings.
@@ -685,8 +694,14 @@ def _default(obj: Any) -> Any:
 
 
 def json_dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON of a value from this module (JsonNumber/Decimal printed with their exact text)."""
-    out = orjson.dumps(value, default=_default)
+    """Compact UTF-8 JSON of a value from this module (JsonNumber/Decimal printed with their exact text).
+    Nesting beyond orjson's 254 levels is a JsonConversionError; other unserialisable values a TypeError."""
+    try:
+        out = orjson.dumps(value, default=_default)
+    except orjson.JSONEncodeError as exc:
+        if "Recursion limit" in str(exc):  # orjson's only signal for it
+            raise _too_deep() from None
+        raise
     if _Fragment is None and _PLACEHOLDER_MARK in out:
         out = _PLACEHOLDER.sub(rb"\1", out)
     return out
@@ -694,4 +709,8 @@ def json_dumps(value: Any) -> bytes:
 
 def xml_to_json_bytes(element: etree._Element) -> bytes:
     """XML -> compact JSON bytes, as MI's JSON formatter writes them."""
-    return json_dumps(_root_value(element, _primitive_bytes))
+    try:
+        value = _root_value(element, _primitive_bytes)
+    except RecursionError:
+        raise _too_deep() from None
+    return json_dumps(value)
