@@ -58,3 +58,20 @@ def test_xml_too_deep_to_write_as_json_is_a_json_conversion_error(depth):
         with pytest.raises(JsonConversionError, match="nested too deep"):
             xml_to_json_value(nested_xml(depth))
     assert xml_to_json_bytes(nested_xml(254)).startswith(b'{"a":{"a":')  # the deepest orjson writes
+
+
+def test_json_value_of_json_too_deep_for_any_parser_is_a_601000_fault():
+    # Beyond orjson's 1024 levels the stdlib fallback raised RecursionError.
+    depth = 1100
+    with pytest.raises(MediationError, match="nesting too deep") as info:
+        Payload("application/json", b'{"a":' * depth + b"1" + b"}" * depth).json_value()
+    assert info.value.code == MESSAGE_PARSING_ERROR
+
+
+def test_json_value_of_a_changed_infoset_too_deep_for_json_is_a_601000_fault():
+    # A 500-deep JSON array builds (1000 XML levels) but cannot be read back as JSON: JsonConversionError escaped.
+    payload = Payload("application/json", b"[" * 500 + b"1" + b"]" * 500)
+    payload.replace_envelope(payload.envelope)  # as after a mediator changed it: json-eval reads the infoset
+    with pytest.raises(MediationError, match="too deep") as info:
+        payload.json_value()
+    assert info.value.code == MESSAGE_PARSING_ERROR

@@ -621,10 +621,7 @@ class XPathExpression(Expression):
         if self._json_path is not None:
             payload = getattr(ctx, "payload", None)
             if payload is not None and payload.kind == "json" and not payload.modified and not payload.is_built:
-                try:
-                    result = descendant_string(payload.json_descendants(), *self._json_path)
-                except RecursionError:  # absurdly deep JSON: the real XPath decides
-                    result = FALLBACK
+                result = descendant_string(payload.json_descendants(), *self._json_path)
                 if result is not FALLBACK:
                     return result  # type: ignore[return-value]
         return to_synapse_string(self.evaluate(ctx), keep_parent=self._keep_parent)

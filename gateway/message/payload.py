@@ -220,7 +220,10 @@ class Payload:
             from gateway.message import json_xml
 
             first = soap.first_body_element(self.envelope)
-            self._json = (json_xml.xml_to_json_value(first) if first is not None else None,)
+            try:
+                self._json = (json_xml.xml_to_json_value(first) if first is not None else None,)
+            except json_xml.JsonConversionError as exc:  # e.g. an infoset too deep for JSON
+                raise MediationError(f"Error while building the message: {exc}", MESSAGE_PARSING_ERROR) from None
         return self._json[0]
 
 
@@ -232,6 +235,9 @@ def _stdlib_json(raw: bytes):
     except ValueError as exc:
         raise MediationError(f"Error while building the message: malformed JSON: {exc}",
                              MESSAGE_PARSING_ERROR, "send a valid JSON document") from None
+    except RecursionError:  # deeper than orjson's 1024 levels
+        raise MediationError("Error while building the message: malformed JSON: nesting too deep",
+                             MESSAGE_PARSING_ERROR) from None
 
 
 def parse_xml(raw: bytes) -> etree._Element:
