@@ -8,10 +8,12 @@ import pytest
 from lxml import etree
 
 from gateway.errors import MESSAGE_PARSING_ERROR, MediationError
+from gateway.expressions import compile_expression
 from gateway.message import soap
 from gateway.message.json_xml import JsonConversionError, json_dumps, xml_to_json_bytes, xml_to_json_value
 from gateway.message.payload import Payload
 from tests.conftest import SYNAPSE
+from tests.support.fake_context import FakeContext
 
 
 def test_text_body_with_control_characters_keeps_them_as_replacement_characters():
@@ -90,3 +92,14 @@ async def test_a_reply_too_deep_to_write_as_json_is_a_fault_with_its_reason(gate
     assert response.status == 500
     error = (await response.json())["error"]
     assert error["message"].startswith("Error while writing the message as JSON: document nested too deep")
+
+
+def test_json_eval_of_a_value_too_deep_to_write_is_a_mediation_error():
+    # json-eval gives JSON text for objects; beyond orjson's 254 levels its TypeError escaped.
+    document: dict = {"leaf": 1}
+    for _ in range(300):
+        document = {"a": document}
+    ctx = FakeContext(json_payload=document)
+    with pytest.raises(MediationError, match="nested too deep"):
+        compile_expression("json-eval($.a)").string_value(ctx)
+    assert compile_expression("json-eval($" + ".a" * 100 + ".a.a.a)").string_value(ctx).startswith('{"a":')
