@@ -103,3 +103,18 @@ def test_json_eval_of_a_value_too_deep_to_write_is_a_mediation_error():
     with pytest.raises(MediationError, match="nested too deep"):
         compile_expression("json-eval($.a)").string_value(ctx)
     assert compile_expression("json-eval($" + ".a" * 100 + ".a.a.a)").string_value(ctx).startswith('{"a":')
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("concat($ctx:p, '!')", "a\ufffdb!"),  # a property, e.g. set from JSON text holding "\u0001"
+        ("concat(get-property('p'), '!')", "a\ufffdb!"),
+        ("concat($url:q, '!')", "\ufffd!"),  # ?q=%01
+        ("base64Decode('QQFB')", "A\ufffdA"),  # decodes to "A\x01A"
+    ],
+)
+def test_strings_xml_cannot_hold_reach_xpath_as_replacement_characters(expression, expected):
+    # lxml refuses such strings from extension functions (ValueError); MI's Java strings hold them.
+    ctx = FakeContext(properties={"p": "a\x01b"}, query=[("q", "\x01")])
+    assert compile_expression(expression).string_value(ctx) == expected
