@@ -118,3 +118,12 @@ def test_strings_xml_cannot_hold_reach_xpath_as_replacement_characters(expressio
     # lxml refuses such strings from extension functions (ValueError); MI's Java strings hold them.
     ctx = FakeContext(properties={"p": "a\x01b"}, query=[("q", "\x01")])
     assert compile_expression(expression).string_value(ctx) == expected
+
+
+def test_base64_encode_and_url_encode_replace_what_the_charset_cannot_encode():
+    # UnicodeEncodeError escaped; Java's String.getBytes(charset) writes '?' for an unmappable character.
+    ctx = FakeContext()
+    assert compile_expression("base64Encode('日本x', 'ISO-8859-1')").string_value(ctx) == "Pz94"  # "??x"
+    assert compile_expression("url-encode('日本 x', 'US-ASCII')").string_value(ctx) == "%3F%3F%20x"
+    with pytest.raises(MediationError, match="idna"):  # a codec that fails outright (UnicodeError)
+        compile_expression("base64Encode('a..b', 'idna')").string_value(ctx)

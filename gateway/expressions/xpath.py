@@ -200,10 +200,12 @@ def _base64_encode(_c: Any, value: Any, *rest: Any) -> str:
     text = xpath_string(value)
     if not text:
         return ""
+    charset = _charset((value, *rest))
     try:
-        return base64.b64encode(text.encode(_charset((value, *rest)))).decode("ascii")
-    except LookupError as exc:
-        raise MediationError(f"base64Encode: unsupported charset: {exc}") from None
+        # "replace": Java's String.getBytes(charset) writes '?' for what the charset cannot encode.
+        return base64.b64encode(text.encode(charset, "replace")).decode("ascii")
+    except (LookupError, UnicodeError) as exc:  # UnicodeError: codecs such as idna fail outright
+        raise MediationError(f"base64Encode: unsupported charset {charset}: {exc}") from None
 
 
 def _base64_decode(_c: Any, value: Any, *rest: Any) -> str:
@@ -234,12 +236,12 @@ def _url_encode(_c: Any, value: Any, *rest: Any) -> str:
     charset = _charset((value, *rest))
     try:
         path, sep, query = text.partition("?")
-        out = urllib.parse.quote(path, safe=_PATH_SAFE, encoding=charset)
+        out = urllib.parse.quote(path, safe=_PATH_SAFE, encoding=charset, errors="replace")  # '?' as in Java
         if sep:
-            out += "?" + urllib.parse.quote(query, safe=_QUERY_SAFE, encoding=charset)
+            out += "?" + urllib.parse.quote(query, safe=_QUERY_SAFE, encoding=charset, errors="replace")
         return out
-    except LookupError as exc:
-        raise MediationError(f"url-encode: unsupported charset: {exc}") from None
+    except (LookupError, UnicodeError) as exc:
+        raise MediationError(f"url-encode: unsupported charset {charset}: {exc}") from None
 
 
 def _get_property(_c: Any, *args: Any) -> Any:
