@@ -127,3 +127,12 @@ def test_base64_encode_and_url_encode_replace_what_the_charset_cannot_encode():
     assert compile_expression("url-encode('日本 x', 'US-ASCII')").string_value(ctx) == "%3F%3F%20x"
     with pytest.raises(MediationError, match="idna"):  # a codec that fails outright (UnicodeError)
         compile_expression("base64Encode('a..b', 'idna')").string_value(ctx)
+
+
+@pytest.mark.parametrize("number", [18446744073709551616, -9223372036854775809, 123456789012345678901234567890])
+def test_json_value_keeps_integers_beyond_64_bits_exact(number):
+    # Current orjson reads them as floats instead of failing (the fallback to the stdlib parser never ran):
+    # json-eval($.n) gave 1.2345678901234568e+29.
+    raw = b'{"n":' + str(number).encode() + b',"s":"x"}'
+    value = Payload("application/json", raw).json_value()
+    assert value == {"n": number, "s": "x"} and type(value["n"]) is int

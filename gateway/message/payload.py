@@ -212,10 +212,13 @@ class Payload:
             if self.kind == "json" and not self.modified and self._raw is not None:
                 import orjson  # the original JSON is the truth: no round trip through XML
 
+                if _LONG_DIGITS.search(self._raw) is not None:
+                    self._json = (_stdlib_json(self._raw),)  # orjson reads integers beyond 64 bits as floats
+                    return self._json[0]
                 try:
                     self._json = (orjson.loads(self._raw),)
                 except orjson.JSONDecodeError:
-                    self._json = (_stdlib_json(self._raw),)  # e.g. integers beyond 64 bits
+                    self._json = (_stdlib_json(self._raw),)  # e.g. lone surrogates, numbers beyond a double
                 return self._json[0]
             from gateway.message import json_xml
 
@@ -225,6 +228,9 @@ class Payload:
             except json_xml.JsonConversionError as exc:  # e.g. an infoset too deep for JSON
                 raise MediationError(f"Error while building the message: {exc}", MESSAGE_PARSING_ERROR) from None
         return self._json[0]
+
+
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")  # a 64-bit integer has at most 20 digits: from 19 on, be exact
 
 
 def _stdlib_json(raw: bytes):
