@@ -10,7 +10,13 @@ from lxml import etree
 from gateway.errors import MESSAGE_PARSING_ERROR, MediationError
 from gateway.expressions import compile_expression
 from gateway.message import soap
-from gateway.message.json_xml import JsonConversionError, json_dumps, xml_to_json_bytes, xml_to_json_value
+from gateway.message.json_xml import (
+    JsonConversionError,
+    JsonNumber,
+    json_dumps,
+    xml_to_json_bytes,
+    xml_to_json_value,
+)
 from gateway.message.payload import Payload
 from tests.conftest import SYNAPSE
 from tests.support.fake_context import FakeContext
@@ -136,3 +142,15 @@ def test_json_value_keeps_integers_beyond_64_bits_exact(number):
     raw = b'{"n":' + str(number).encode() + b',"s":"x"}'
     value = Payload("application/json", raw).json_value()
     assert value == {"n": number, "s": "x"} and type(value["n"]) is int
+
+
+def test_json_text_of_what_only_the_stdlib_parser_reads_is_written_exactly():
+    # Integers beyond 64 bits and lone surrogates (json_value reads them with the stdlib parser): orjson's
+    # TypeError escaped from json-eval, JSON properties and the JSON writer.
+    assert json_dumps({"n": 2**64, "s": "\ud800é", "d": JsonNumber("1.50")}) == (
+        b'{"n":18446744073709551616,"s":"\\ud800\\u00e9","d":1.50}'
+    )
+    ctx = FakeContext(json_payload={"n": -(2**63) - 1, "\udc00": [1]})
+    assert compile_expression("json-eval($)").string_value(ctx) == '{"n":-9223372036854775809,"\\udc00":[1]}'
+    with pytest.raises(TypeError):
+        json_dumps({"x": object()})

@@ -683,14 +683,21 @@ _PLACEHOLDER = re.compile(rb'"\\u0000' + _NONCE.encode() + rb'([-+.0-9E]+)"')
 _Fragment = getattr(orjson, "Fragment", None)  # orjson >= 3.9 splices raw JSON itself
 
 
-def _default(obj: Any) -> Any:
+def _number_text(obj: Any) -> str:
     if obj.__class__ is _Raw:
-        text = obj.text
-    elif isinstance(obj, Decimal) and obj.is_finite():
-        text = str(obj)
-    else:
-        raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+        return obj.text
+    if isinstance(obj, Decimal) and obj.is_finite():
+        return str(obj)
+    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+
+
+def _default(obj: Any) -> Any:
+    text = _number_text(obj)
     return _Fragment(text) if _Fragment is not None else "\x00" + _NONCE + text
+
+
+def _placeholder(obj: Any) -> str:
+    return "\x00" + _NONCE + _number_text(obj)
 
 
 def json_dumps(value: Any) -> bytes:
@@ -701,10 +708,20 @@ def json_dumps(value: Any) -> bytes:
     except orjson.JSONEncodeError as exc:
         if "Recursion limit" in str(exc):  # orjson's only signal for it
             raise _too_deep() from None
-        raise
+        return _stdlib_dumps(value)  # e.g. integers beyond 64 bits, lone surrogates
     if _Fragment is None and _PLACEHOLDER_MARK in out:
         out = _PLACEHOLDER.sub(rb"\1", out)
     return out
+
+
+def _stdlib_dumps(value: Any) -> bytes:
+    """What orjson refuses but the stdlib parser reads (json_value falls back to it): integers beyond 64 bits
+    exactly, lone surrogates as \\u escapes (so the text is ASCII). Unsupported values: TypeError."""
+    try:
+        out = json.dumps(value, separators=(",", ":"), default=_placeholder).encode("ascii")
+    except RecursionError:
+        raise _too_deep() from None
+    return _PLACEHOLDER.sub(rb"\1", out) if _PLACEHOLDER_MARK in out else out
 
 
 def xml_to_json_bytes(element: etree._Element) -> bytes:
