@@ -258,7 +258,10 @@ def _sanitize(text: str) -> str:
 
 def _pi_data(key: str, tag: str) -> str:
     # PI data is the raw JSON key (as MI emits it) unless the PI could not carry it; readers un-mangle both.
-    if _ASCII_NAME.match(key) or (key.strip() == key and "?>" not in key and not _XML_INVALID.search(key)):
+    # A parser reads "\r" in a PI back as "\n" (line-end normalisation), so such keys go mangled too.
+    if _ASCII_NAME.match(key) or (
+        key.strip() == key and "?>" not in key and "\r" not in key and not _XML_INVALID.search(key)
+    ):
         return key or tag
     return tag
 
