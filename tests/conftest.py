@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 # Property tests (tests/test_fuzz_*.py). No deadline: the house rule is no wall-clock bounds in tests.
 # default: a quick pass on every run; ci (.ci/run): more examples, derandomized so a CI failure reproduces
 # with the same command; long: a local fuzz session (see tests/test_fuzz_payload.py).
-settings.register_profile("default", max_examples=25, deadline=None)
+settings.register_profile("default", max_examples=20, deadline=None)
 settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, database=None,
                           print_blob=True)
 settings.register_profile("long", max_examples=5000, deadline=None)
