@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from hypothesis import settings
 
 from connectors.twilio_rest.sandbox import create_app as create_sandbox_app
 from gateway.connector import ConnectorRegistry
@@ -24,6 +25,15 @@ from tests.support.twilio_sandbox import Sandbox
 
 SYNAPSE = 'xmlns="http://ws.apache.org/ns/synapse"'
 REPO = Path(__file__).resolve().parent.parent
+
+# Property tests (tests/test_fuzz_*.py). No deadline: the house rule is no wall-clock bounds in tests.
+# default: a quick pass on every run; ci (.ci/run): more examples, derandomized so a CI failure reproduces
+# with the same command; long: a local fuzz session (see tests/test_fuzz_payload.py).
+settings.register_profile("default", max_examples=20, deadline=None)
+settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, database=None,
+                          print_blob=True)
+settings.register_profile("long", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def write_artifacts(root: Path, files: dict[str, str], *, with_defaults: bool = True) -> Path:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 from multidict import CIMultiDict
 
+from gateway.errors import MediationError
 from gateway.message import soap
 from gateway.message.context import Reply
 from gateway.message.payload import kind_of, media_type_of
@@ -292,11 +293,14 @@ def _textual(ctype: str) -> bool:
 
 def _serialise_rest(element, target: str, media: str) -> tuple[bytes, str]:
     if target == "json":
-        from gateway.message.json_xml import xml_to_json_bytes
+        from gateway.message.json_xml import JsonConversionError, xml_to_json_bytes
 
         if element is None:
             return b"", media
-        return xml_to_json_bytes(element), media
+        try:
+            return xml_to_json_bytes(element), media
+        except JsonConversionError as exc:  # e.g. deeper than JSON can be written
+            raise MediationError(f"Error while writing the message as JSON: {exc}") from None
     if target == "text":
         if element is None:
             return b"", media
