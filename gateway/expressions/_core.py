@@ -20,6 +20,7 @@ import orjson
 from lxml import etree
 
 from gateway.errors import MediationError
+from gateway.message.json_xml import JsonConversionError, json_dumps
 
 # --------------------------------------------------------------------------------------------
 # Values
@@ -40,7 +41,6 @@ def json_text(value: Any) -> str:
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:  # numbers converted from XML keep their lexical form (JsonNumber)
-        from gateway.message.json_xml import JsonConversionError, json_dumps
 
         try:
             return json_dumps(value).decode()

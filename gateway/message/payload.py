@@ -17,7 +17,9 @@ from aiohttp import http_exceptions
 from lxml import etree
 
 from gateway.errors import CONNECT_FAILED, CONNECT_TIMEOUT, MESSAGE_PARSING_ERROR, MediationError
-from gateway.message import soap
+from gateway.message import json_xml, soap
+from gateway.message.json_index import descendant_index
+from gateway.message.json_xml import JsonConversionError, json_bytes_to_xml
 
 # Every untrusted XML (payloads, arguments, fault details) goes through this parser: no entities, no DTDs,
 # no network. huge_tree only lifts libxml2's fixed 10 MB text-node cap: sizes are bounded by our own
@@ -258,8 +260,6 @@ class Payload:
         if kind == "pox":
             return soap.wrap(parse_xml(raw))
         if kind == "json":
-            from gateway.message.json_xml import JsonConversionError, json_bytes_to_xml
-
             try:
                 return soap.wrap(json_bytes_to_xml(raw))
             except JsonConversionError as exc:
@@ -299,8 +299,6 @@ class Payload:
     def json_descendants(self) -> dict:
         """key -> values in document order, for `//name` lookups on an untouched JSON payload."""
         if self._json_index is None:
-            from gateway.expressions.json_fastpath import descendant_index
-
             self._json_index = descendant_index(self.json_value())
         return self._json_index
 
@@ -326,7 +324,6 @@ class Payload:
                 except orjson.JSONDecodeError:
                     self._json = (_stdlib_json(self._raw),)  # e.g. lone surrogates, numbers beyond a double
                 return self._json[0]
-            from gateway.message import json_xml
 
             first = soap.first_body_element(self.envelope)
             try:
