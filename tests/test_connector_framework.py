@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import textwrap
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -271,9 +270,8 @@ async def test_timeouts_and_connection_failures_map_to_mi_codes(gateway, registr
     files = {"proxies/slow.xml": proxy("slow", "<fake.slow/>"),
              "proxies/refuse.xml": proxy("refuse", "<fake.refuse/>"), "sequences/onErr.xml": FAULT_SEQ}
     gw = await gateway(files, connectors={"fake": {"timeout": 0.2}}, registry=registry)
-    started = time.monotonic()
     response = await gw.post("/services/slow", json={})
-    assert response.status == 504 and time.monotonic() - started < 1.0
+    assert response.status == 504  # the operation sleeps 5 s and would end without a fault
     assert (await response.json())["error"]["code"] == 101504
     response = await gw.post("/services/refuse", json={})
     assert response.status == 502

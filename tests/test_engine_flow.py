@@ -1,4 +1,4 @@
-"""Engine conformance: proxy flow, status rules, pass-through, endpoints (reference §1–§2)."""
+"""Engine conformance: proxy flow, status rules, pass-through, endpoints (docs/synapse-semantics.md §1–§2)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""enrich: sources, targets, actions, clone, native JSON and deploy-time validation (reference §5.8;
-docs/conformance/content.md C-EN*)."""
+"""enrich: sources, targets, actions, clone, native JSON and deploy-time validation (docs/synapse-semantics.md §5.8;
+docs/conformance.md C-EN*)."""
 
 from __future__ import annotations
 

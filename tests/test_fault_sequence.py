@@ -1,5 +1,5 @@
 """The shipped global sequences/fault.xml: every client gets the error in its own format, consistently with
-the Python safety net gateway.message.errors.error_reply (docs/conformance/content.md C-FS*)."""
+the Python safety net gateway.message.errors.error_reply (docs/conformance.md C-FS*)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Response format: messageType, SOAP version alignment, faults for REST clients, the Accept extension and the
-JSON <-> XML round trip seen end to end (reference §4.2-§4.4; docs/conformance/content.md C-F*)."""
+JSON <-> XML round trip seen end to end (docs/synapse-semantics.md §4.2-§4.4; docs/conformance.md C-F*)."""
 
 from __future__ import annotations
 

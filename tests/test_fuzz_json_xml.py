@@ -208,7 +208,7 @@ def test_a_reply_in_any_format_is_written_or_fails_with_a_mediation_error(
     ctx.axis2["messageType"] = message_type
     try:
         if modified:  # as after a mediator changed the message: written from the tree, not the bytes
-            ctx.replace_envelope(ctx.payload.envelope)
+            ctx.payload.replace_envelope(ctx.payload.envelope)
         asyncio.run(formats.prepare(ctx, formats.output_media_type(ctx)))
         reply = formats.build_reply(ctx)
     except MediationError:

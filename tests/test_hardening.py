@@ -61,16 +61,11 @@ def test_masking_cost_grows_linearly_with_crafted_input(crafted):
 
 async def test_a_malformed_tag_full_of_tokens_is_answered_and_the_worker_stays_free(gateway):
     client = await gateway(shipped_twilio())
-    body = b"<" + b"token" * 10_000 + b"></x>"  # 50 KB: 50 s of masking before the fix
-    started = time.perf_counter()
+    body = b"<" + b"token" * 10_000 + b"></x>"  # 50 KB: 50 s of masking before the fix (the cost is in H01)
     response = await client.post("/services/twilioRest", data=body, headers={"Content-Type": "application/xml"})
-    elapsed = time.perf_counter() - started
     assert response.status == 500
     assert "malformed XML" in (await response.text())
-    started = time.perf_counter()
     assert (await client.get("/healthz")).status == 200
-    # relative, not a wall-clock bound: the hostile request costs no more than a few hundred health checks
-    assert elapsed < 300 * max(time.perf_counter() - started, 0.002)
 
 
 # -- 2. secrets are masked by value ------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """makefault: SOAP 1.1 / 1.2 / POX fault shapes, code/reason/role/node/detail, response, and W:'s deploy-time
-code validation (reference §4.4, §5.5; docs/conformance/content.md C-MF*)."""
+code validation (docs/synapse-semantics.md §4.4, §5.5; docs/conformance.md C-MF*)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The header mediator over real HTTP: transport headers, SOAP header blocks (set, remove, embedded),
-the WS-Addressing names, and its deploy errors (reference §5.7)."""
+the WS-Addressing names, and its deploy errors (docs/synapse-semantics.md §5.7)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The log mediator: levels, line shapes, categories, separators, secret masking, laziness and its
-deploy errors (reference §5.2). Lines are observed with caplog on the `gateway.mediator.log` logger."""
+deploy errors (docs/synapse-semantics.md §5.2). Lines are observed with caplog on the `gateway.mediator.log` logger."""
 
 from __future__ import annotations
 

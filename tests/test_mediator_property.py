@@ -1,5 +1,5 @@
 """The property mediator over real HTTP: scopes, types, pattern/group, remove, null results, dynamic
-names, messageType, and its deploy errors (reference §5.1, §3.2)."""
+names, messageType, and its deploy errors (docs/synapse-semantics.md §5.1, §3.2)."""
 
 from __future__ import annotations
 

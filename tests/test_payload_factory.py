@@ -1,5 +1,5 @@
-"""payloadFactory: formats, arguments, media types and the jinja2 extension (reference §5.6;
-docs/conformance/content.md C-PF*)."""
+"""payloadFactory: formats, arguments, media types and the jinja2 extension (docs/synapse-semantics.md §5.6;
+docs/conformance.md C-PF*)."""
 
 from __future__ import annotations
 

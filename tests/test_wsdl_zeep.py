@@ -1,5 +1,5 @@
-"""?wsdl and publishWSDL, proven with zeep, a real SOAP client (reference §1.2;
-docs/conformance/content.md C-W*).
+"""?wsdl and publishWSDL, proven with zeep, a real SOAP client (docs/synapse-semantics.md §1.2;
+docs/conformance.md C-W*).
 
 zeep is synchronous: it runs in a thread against the test server while the event loop keeps serving."""
 

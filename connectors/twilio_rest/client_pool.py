@@ -3,6 +3,7 @@ one per (account, credential, apiUrl, apiVersion). Nothing here is created per m
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -51,8 +52,11 @@ class BoundedHttpClient(AsyncTwilioHttpClient):
                       auth: tuple[str, str] | None = None, timeout: float | None = None,
                       allow_redirects: bool = False) -> Response:
         assert self.session is not None, "the pooled session is created with the client"
+        headers = dict(headers or {})
+        if auth is not None:
+            credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {credentials}"  # what aiohttp.BasicAuth sent (now deprecated)
         kwargs = {"method": method.upper(), "url": url, "params": params, "data": data, "headers": headers,
-                  "auth": aiohttp.BasicAuth(auth[0], auth[1]) if auth is not None else None,
                   "timeout": aiohttp.ClientTimeout(total=timeout) if timeout else None,
                   "allow_redirects": allow_redirects}
         self.log_request(kwargs)

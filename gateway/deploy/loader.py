@@ -34,7 +34,7 @@ from gateway.xmlutil import (
 
 log = logging.getLogger("gateway.deploy")
 
-# Folders in MI's load order (reference §7): local entries, endpoints, sequences, templates, proxies. MI deploys
+# Folders in MI's load order (docs/synapse-semantics.md §7): local entries, endpoints, sequences, templates, proxies. MI deploys
 # by folder (W: MultiXMLConfigurationBuilder), so each folder holds one kind of artifact.
 FOLDERS = ("local-entries", "endpoints", "sequences", "templates", "proxies", "proxy-services")
 FOLDER_ROOTS = {"local-entries": "localEntry", "endpoints": "endpoint", "sequences": "sequence",
@@ -243,7 +243,3 @@ def _display(path: Path) -> str:
 def default_connector_registry() -> ConnectorRegistry:
     return ConnectorRegistry.discover()
 
-
-def validate(root: Path | str) -> list[DeployError]:
-    config = load(root)
-    return [*config.failed, *config.dangling]

@@ -101,7 +101,6 @@ class FactoryContext:
     path: str
     settings: Settings | None = None
     connectors: Any = None  # gateway.connector.ConnectorRegistry
-    extra: dict[str, Any] = field(default_factory=dict)
     problems: list[DeployError] = field(default_factory=list)
     references: list[Reference] = field(default_factory=list)
 

@@ -1,4 +1,4 @@
-"""`publishWSDL` (W: ProxyServiceFactory / ProxyService.buildAxisService; reference §1.1, §1.2).
+"""`publishWSDL` (W: ProxyServiceFactory / ProxyService.buildAxisService; docs/synapse-semantics.md §1.1, §1.2).
 
 A published WSDL is loaded when the proxy is deployed: an inline `wsdl:definitions`, a `uri` (a file path
 or file: URL; http(s) only from a loopback host, fetched now with a short timeout), or a `key` naming a

@@ -1,5 +1,5 @@
 """Shared pieces of the expression layer: the Expression base class, the JSON property wrapper,
-Synapse string conversion (reference §3.2) and the property-scope lookups behind get-property()
+Synapse string conversion (docs/synapse-semantics.md §3.2) and the property-scope lookups behind get-property()
 and the `$ctx:`/`$trp:`/... variables (§3.1)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Answering `//name/text()` and `//name` straight from an untouched JSON payload.
 
-MI evaluates XPath over the `jsonObject` infoset of a JSON body (reference §4.3). For the most common
+MI evaluates XPath over the `jsonObject` infoset of a JSON body (docs/synapse-semantics.md §4.3). For the most common
 shape in real proxies, a descendant name with or without `/text()`, the answer can be read from the
 parsed JSON without building that infoset at all. Whenever the infoset could differ from a plain walk
 (floats, whose lexical form orjson does not keep; objects or arrays under the name; empty elements

@@ -1,4 +1,4 @@
-"""`json-eval(...)`: Jayway-style JSONPath on the payload or on a property (reference §3.3).
+"""`json-eval(...)`: Jayway-style JSONPath on the payload or on a property (docs/synapse-semantics.md §3.3).
 
 Paths are compiled once with python-jsonpath. Plain member/index paths (`$.a.b[2]['c']`, by far
 the common case) are also turned into a key tuple and walked directly, which is several times

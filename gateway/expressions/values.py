@@ -1,5 +1,5 @@
 """Attribute and text values that may be dynamic: `{xpath}`, `{json-eval(...)}`, `{{...}}`
-(reference §3.4, W: config/xml/ValueFactory)."""
+(docs/synapse-semantics.md §3.4, W: config/xml/ValueFactory)."""
 
 from __future__ import annotations
 

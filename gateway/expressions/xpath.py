@@ -1,4 +1,4 @@
-"""Synapse XPath 1.0 on lxml (reference §3.1/§3.2).
+"""Synapse XPath 1.0 on lxml (docs/synapse-semantics.md §3.1/§3.2).
 
 At deploy time the expression text is tokenized (string literals are never touched) and
 rewritten so that lxml can run it:

@@ -1,4 +1,4 @@
-"""`enrich` (W: mediators/elementary/{EnrichMediator,Source,Target}; reference §5.8).
+"""`enrich` (W: mediators/elementary/{EnrichMediator,Source,Target}; docs/synapse-semantics.md §5.8).
 
 Two modes, chosen as W: does: with a JSON payload and a configuration that involves no XPath custom
 path, no envelope and no XML inline source, the mediator works on the JSON value itself ("native JSON":

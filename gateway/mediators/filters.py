@@ -1,4 +1,4 @@
-"""`filter` and `switch` (W: mediators/filters/{FilterMediator,SwitchMediator}; reference §5.4).
+"""`filter` and `switch` (W: mediators/filters/{FilterMediator,SwitchMediator}; docs/synapse-semantics.md §5.4).
 
 Regexes are compiled at deploy time from the Java dialect (see gateway/deploy/factories/filters.py) and
 always used as full matches, like Java's `Matcher.matches()`."""

@@ -26,7 +26,7 @@ class Respond(Mediator):
 
 
 class Drop(Mediator):
-    """Stop the flow; with nothing written the client gets 202 (reference §2)."""
+    """Stop the flow; with nothing written the client gets 202 (docs/synapse-semantics.md §2)."""
 
     __slots__ = ()
     tag = "drop"

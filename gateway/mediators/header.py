@@ -1,4 +1,4 @@
-"""`header` (W: mediators/transform/HeaderMediator; reference §5.7): HTTP headers (scope transport),
+"""`header` (W: mediators/transform/HeaderMediator; docs/synapse-semantics.md §5.7): HTTP headers (scope transport),
 SOAP header blocks, and the WS-Addressing names To / From / Action / FaultTo / ReplyTo / RelatesTo."""
 
 from __future__ import annotations

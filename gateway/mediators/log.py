@@ -1,4 +1,4 @@
-"""`log` (W: mediators/builtin/LogMediator; reference §5.2). The line format is part of conformance
+"""`log` (W: mediators/builtin/LogMediator; docs/synapse-semantics.md §5.2). The line format is part of conformance
 (users grep for it), and every line passes the secret masker before it reaches a handler."""
 
 from __future__ import annotations

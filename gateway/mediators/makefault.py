@@ -1,4 +1,4 @@
-"""`makefault` (W: mediators/transform/FaultMediator; reference §4.4, §5.5).
+"""`makefault` (W: mediators/transform/FaultMediator; docs/synapse-semantics.md §4.4, §5.5).
 
 Turns the current message into a SOAP 1.1 / 1.2 fault or a POX `<Exception>`; it never sends anything
 itself (respond / send do). The deploy-time code validation lives in gateway/deploy/factories/transform.py."""

@@ -1,5 +1,5 @@
 """`payloadFactory` (W: mediators/transform/PayloadFactoryMediator, pfutils/{TemplateProcessor,
-RegexTemplateProcessor}; reference §5.6), plus our sandboxed Jinja2 template type.
+RegexTemplateProcessor}; docs/synapse-semantics.md §5.6), plus our sandboxed Jinja2 template type.
 
 The format is compiled at deploy time into literal segments and argument slots (`$n`); per message the
 arguments are evaluated, escaped or converted as W: does, joined and parsed once."""

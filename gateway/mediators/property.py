@@ -1,4 +1,4 @@
-"""`property` (W: mediators/builtin/PropertyMediator; reference §5.1): set or remove a value in one of
+"""`property` (W: mediators/builtin/PropertyMediator; docs/synapse-semantics.md §5.1): set or remove a value in one of
 the message scopes, optionally typed, optionally cut down by a full-match regex group."""
 
 from __future__ import annotations

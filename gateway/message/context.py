@@ -58,7 +58,7 @@ class Exchange:
 
 class MessageContext:
     """Per-message state. Properties in the default scope travel from request to response; axis2 ones
-    do not (reference §1.3)."""
+    do not (docs/synapse-semantics.md §1.3)."""
 
     __slots__ = ("properties", "axis2", "operation", "transport_headers", "func_stack", "payload",
                  "is_response", "fault_stack", "exchange", "config", "proxy", "to", "query_params",
@@ -125,9 +125,6 @@ class MessageContext:
     async def build(self):
         """Parse the body now (the first content-aware mediator calls this)."""
         return await self.payload.build()
-
-    def replace_envelope(self, envelope) -> None:
-        self.payload.replace_envelope(envelope)
 
     def set_message_type(self, media_type: str) -> None:
         """messageType also rewrites ContentType and the Content-Type header (W: handleSpecialProperties)."""

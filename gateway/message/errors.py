@@ -2,7 +2,7 @@
 Fault, `{"error": {...}}` JSON or a POX `<Exception>`, matching the client's own format.
 
 This is the Python safety net behind the shipped, editable `sequences/fault.xml`; both produce the same
-shapes (docs/conformance/content.md, rows C-FS*):
+shapes (docs/conformance.md, rows C-FS*):
   SOAP 1.1  Fault faultcode soapenv:Server, faultstring ERROR_MESSAGE, detail ERROR_CODE
   SOAP 1.2  Fault Code/Value soapenv:Receiver, Reason/Text ERROR_MESSAGE, Detail ERROR_CODE
   JSON      {"error": {"code": ERROR_CODE (a number), "message": ERROR_MESSAGE}}

@@ -1,5 +1,5 @@
 """SOAP 1.1 / 1.2 and POX fault shapes (W: FaultMediator.makeSOAPFault / makePOXFault,
-POXUtils.convertSOAPFaultToPOX; reference §4.4)."""
+POXUtils.convertSOAPFaultToPOX; docs/synapse-semantics.md §4.4)."""
 
 from __future__ import annotations
 

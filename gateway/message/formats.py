@@ -1,7 +1,7 @@
 """Writing the reply: choose the format (messageType, SOAP alignment, Accept extension), the status
-(reference §2, §4.2) and serialise the payload. Untouched payloads go back byte-for-byte.
+(docs/synapse-semantics.md §2, §4.2) and serialise the payload. Untouched payloads go back byte-for-byte.
 
-Rules, in order (docs/conformance/content.md):
+Rules, in order (docs/conformance.md):
 1. A SOAP 1.1 client always gets SOAP 1.1 (text/xml), a SOAP 1.2 client SOAP 1.2, whatever the payload
    (W: Axis2Sender.doSOAPFormatConversion). A JSON payload's `<jsonObject>` with a single child is unwrapped
    so the Body holds the real element.

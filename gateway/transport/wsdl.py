@@ -1,4 +1,4 @@
-"""`GET /services/NAME?wsdl`: the proxy's WSDL 1.1 (reference §1.2).
+"""`GET /services/NAME?wsdl`: the proxy's WSDL 1.1 (docs/synapse-semantics.md §1.2).
 
 Without publishWSDL a WSDL is generated with one in-out operation `mediate` and SOAP 1.1, SOAP 1.2 and
 HTTP bindings (W: ProxyService, "Assuming a POX or Legacy service"). A published WSDL is served with its

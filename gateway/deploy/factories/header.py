@@ -1,4 +1,4 @@
-"""`header` (W: config/xml/HeaderMediatorFactory; reference §5.7). Both engines' scope spellings are accepted:
+"""`header` (W: config/xml/HeaderMediatorFactory; docs/synapse-semantics.md §5.7). Both engines' scope spellings are accepted:
 W:'s `default` and A:'s `soap` mean the same thing."""
 
 from __future__ import annotations

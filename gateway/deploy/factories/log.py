@@ -1,4 +1,4 @@
-"""`log` (W: config/xml/LogMediatorFactory, MediatorPropertyFactory; reference §5.2)."""
+"""`log` (W: config/xml/LogMediatorFactory, MediatorPropertyFactory; docs/synapse-semantics.md §5.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`property` (W: config/xml/PropertyMediatorFactory; reference §5.1)."""
+"""`property` (W: config/xml/PropertyMediatorFactory; docs/synapse-semantics.md §5.1)."""
 
 from __future__ import annotations
 

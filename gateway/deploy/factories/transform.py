@@ -1,5 +1,5 @@
 """Factories for payloadFactory, enrich and makefault (W: config/xml/{PayloadFactoryMediatorFactory,
-EnrichMediatorFactory,FaultMediatorFactory}; reference §5.5, §5.6, §5.8).
+EnrichMediatorFactory,FaultMediatorFactory}; docs/synapse-semantics.md §5.5, §5.6, §5.8).
 
 Everything is validated and compiled here: formats are pre-split on `$n`, jinja2 templates compiled in a
 sandbox, XPath/JSONPath compiled, enrich type combinations and makefault codes checked with W:'s rules."""
