@@ -34,8 +34,8 @@ from gateway.xmlutil import (
 
 log = logging.getLogger("gateway.deploy")
 
-# Folders in MI's load order (docs/synapse-semantics.md §7): local entries, endpoints, sequences, templates, proxies. MI deploys
-# by folder (W: MultiXMLConfigurationBuilder), so each folder holds one kind of artifact.
+# Folders in MI's load order (docs/synapse-semantics.md §7): local entries, endpoints, sequences, templates,
+# proxies. MI deploys by folder (W: MultiXMLConfigurationBuilder), so each folder holds one kind of artifact.
 FOLDERS = ("local-entries", "endpoints", "sequences", "templates", "proxies", "proxy-services")
 FOLDER_ROOTS = {"local-entries": "localEntry", "endpoints": "endpoint", "sequences": "sequence",
                 "templates": "template", "proxies": "proxy", "proxy-services": "proxy"}

@@ -1,5 +1,5 @@
-"""`header` (W: config/xml/HeaderMediatorFactory; docs/synapse-semantics.md §5.7). Both engines' scope spellings are accepted:
-W:'s `default` and A:'s `soap` mean the same thing."""
+"""`header` (W: config/xml/HeaderMediatorFactory; docs/synapse-semantics.md §5.7). Both engines' scope
+spellings are accepted: W:'s `default` and A:'s `soap` mean the same thing."""
 
 from __future__ import annotations
 
