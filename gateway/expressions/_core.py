@@ -16,11 +16,11 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
 
-import orjson
 from lxml import etree
 
 from gateway.errors import MediationError
-from gateway.message.json_xml import JsonConversionError, json_dumps
+from gateway.message import json_codec
+from gateway.message.json_codec import JsonConversionError
 
 # --------------------------------------------------------------------------------------------
 # Values
@@ -39,13 +39,9 @@ class JsonValue:
 
 def json_text(value: Any) -> str:
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:  # numbers converted from XML keep their lexical form (JsonNumber)
-
-        try:
-            return json_dumps(value).decode()
-        except JsonConversionError as exc:  # nested deeper than JSON can be written
-            raise MediationError(str(exc)) from None
+        return json_codec.dumps_text(value)
+    except JsonConversionError as exc:  # nested deeper than JSON can be written
+        raise MediationError(str(exc)) from None
 
 
 #: Java system properties for get-property('system', x) and $sys:x; the runtime may add to it.

@@ -15,13 +15,14 @@ Jayway rules kept here (W: SynapseJsonPath with no Option flags):
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 import jsonpath
-import orjson
 from lxml import etree
 
 from gateway.errors import ExpressionError
+from gateway.message import json_codec
 
 from ._core import Expression, JsonValue, java_double, json_text, to_synapse_string
 
@@ -107,7 +108,7 @@ def _apply_function(name: str, value: Any) -> Any:
         return value[0]
     if name == "last":
         return value[-1]
-    numbers = [float(v) for v in value if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    numbers = [float(v) for v in value if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)]
     if not numbers:
         return _NOT_FOUND
     if name == "sum":
@@ -176,8 +177,8 @@ class JsonPathExpression(Expression):
             value = to_synapse_string(value)
         if isinstance(value, str):
             try:
-                return orjson.loads(value)
-            except orjson.JSONDecodeError:
+                return json_codec.loads(value)
+            except json_codec.JsonConversionError:
                 return value  # not JSON: only `$` can match it
         return value
 

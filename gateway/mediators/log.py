@@ -12,7 +12,7 @@ from gateway.errors import MediationError
 from gateway.expressions import JsonValue
 from gateway.masking import MASK
 from gateway.mediators.base import Mediator
-from gateway.message import soap
+from gateway.message import json_codec, soap
 
 if TYPE_CHECKING:
     from gateway.errors import SourceLocation
@@ -139,12 +139,10 @@ class LogMediator(Mediator):
 
 
 def _plain_json(text: str) -> str:
-    import orjson
-
     try:
-        return orjson.dumps(orjson.loads(text)).decode()
-    except (orjson.JSONDecodeError, TypeError):
-        return text  # not JSON after all (or beyond orjson): logged as it came
+        return json_codec.dumps_text(json_codec.loads(text))
+    except (ValueError, TypeError):
+        return text  # not JSON after all: logged as it came
 
 
 def _direct_text(element: etree._Element) -> str:

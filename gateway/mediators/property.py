@@ -4,7 +4,6 @@ the message scopes, optionally typed, optionally cut down by a full-match regex 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import re
@@ -16,6 +15,7 @@ from multidict import CIMultiDict
 from gateway.errors import MediationError
 from gateway.expressions import JsonValue, to_synapse_string
 from gateway.mediators.base import Mediator, needs_body
+from gateway.message import json_codec
 from gateway.message.payload import parse_xml
 
 if TYPE_CHECKING:
@@ -105,11 +105,11 @@ def _json(text: str | None) -> JsonValue | None:
     if not text.strip():
         return JsonValue(None)  # Gson: an empty document is JsonNull
     try:
-        return JsonValue(json.loads(text))
+        return JsonValue(json_codec.loads(text))
     except ValueError:
         pass
     try:  # W: a bare word is retried as a quoted string (google/gson#1286)
-        return JsonValue(json.loads(f'"{text}"'))
+        return JsonValue(json_codec.loads(f'"{text}"'))
     except ValueError:
         log.error("Malformed JSON payload : %s", text)  # W: logged, and the property is left unset
         return None

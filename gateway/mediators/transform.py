@@ -7,16 +7,13 @@ mediator reads it (W: JsonUtil.getNewJsonPayload keeps JSON as a stream)."""
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
 from gateway.errors import MESSAGE_PARSING_ERROR, MediationError
-from gateway.message import soap
+from gateway.message import json_codec, soap
 from gateway.message.formats import AUTO_MESSAGE_TYPE
-from gateway.message.json_xml import json_dumps
 from gateway.message.payload import SAFE_PARSER, Payload
 
 if TYPE_CHECKING:
@@ -100,16 +97,14 @@ async def json_document(ctx: MessageContext) -> Any:
 
 
 def parse_json(text: str | bytes) -> Any:
-    """Strict JSON with exact numbers; raises ValueError."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")
+    """Strict JSON with exact numbers (gateway.message.json_codec); raises ValueError."""
     if not text.strip():
         raise ValueError("empty JSON text")
-    return json.loads(text, parse_float=Decimal)
+    return json_codec.loads(text)
 
 
 def dump_json(value: Any) -> bytes:
-    return json_dumps(value)
+    return json_codec.dumps(value)
 
 
 def looks_like_xml(text: str) -> bool:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from lxml import etree
 from multidict import CIMultiDict
 
+from gateway.message import json_codec
 from gateway.message.context import Reply
 from gateway.message.faults import make_fault_envelope, make_pox_fault
 from gateway.message.formats import negotiate_accept
@@ -62,7 +62,7 @@ def error_body(media: str, code: Any, message: str) -> bytes:
         )
         return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
     if media == "application/json":
-        return orjson.dumps({"error": {"code": _number(code), "message": message}})
+        return json_codec.dumps({"error": {"code": _number(code), "message": message}})
     return etree.tostring(make_pox_fault(message), encoding="UTF-8")
 
 
