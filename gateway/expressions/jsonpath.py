@@ -15,6 +15,7 @@ Jayway rules kept here (W: SynapseJsonPath with no Option flags):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +23,11 @@ import jsonpath
 from lxml import etree
 
 from gateway.errors import ExpressionError
-from gateway.message import json_codec
+from gateway.message import json_codec, scopes
+from gateway.message.scopes import VARIABLE_SCOPES
 
 from ._core import Expression, JsonValue, java_double, json_text, to_synapse_string
+from .context import ExpressionContext
 
 _MISSING: Any = object()
 _NOT_FOUND: Any = object()
@@ -123,7 +126,7 @@ def _apply_function(name: str, value: Any) -> Any:
 class JsonPathExpression(Expression):
     """A compiled `json-eval(...)`."""
 
-    __slots__ = ("path", "_compiled", "_keys", "_whole", "_definite", "_function", "_scope", "_prop")
+    __slots__ = ("path", "_compiled", "_keys", "_whole", "_definite", "_function", "_scope", "_prop", "_read")
     kind = "json"
 
     def __init__(self, source: str, path: str) -> None:
@@ -131,9 +134,11 @@ class JsonPathExpression(Expression):
         self._scope: str | None = None
         self._prop = ""
         text = path.strip()
+        self._read: Callable[[ExpressionContext], Any] | None = None
         scoped = _SCOPED_RE.fullmatch(text)
         if scoped:
             self._scope, self._prop, rest = scoped.groups()
+            self._read = scopes.getter(VARIABLE_SCOPES[self._scope], self._prop)
             text = "$" + rest.strip()
         elif not text or text.startswith("@"):
             raise ExpressionError(f"invalid JSONPath {path!r} in {source!r}: a path starts with '$'")
@@ -160,15 +165,10 @@ class JsonPathExpression(Expression):
 
     # -- evaluation -------------------------------------------------------------------------
 
-    def _document(self, ctx: Any) -> Any:
-        if self._scope is None:
+    def _document(self, ctx: ExpressionContext) -> Any:
+        if self._read is None:
             return ctx.payload_json()
-        if self._scope == "ctx":
-            value = ctx.properties.get(self._prop)
-        elif self._scope == "axis2":
-            value = ctx.axis2.get(self._prop)
-        else:
-            value = ctx.transport_headers.get(self._prop)
+        value = self._read(ctx)
         if value is None:
             return _MISSING
         if isinstance(value, JsonValue):
@@ -200,7 +200,7 @@ class JsonPathExpression(Expression):
             result = _apply_function(self._function, result)
         return result
 
-    def evaluate(self, ctx: Any) -> Any:
+    def evaluate(self, ctx: ExpressionContext) -> Any:
         """The matched JSON value (None is JSON null), a list for an indefinite path, "" if none."""
         doc = self._document(ctx)
         if doc is _MISSING:
@@ -210,7 +210,7 @@ class JsonPathExpression(Expression):
         result = self._select(doc)
         return "" if result is _NOT_FOUND else result
 
-    def string_value(self, ctx: Any) -> str | None:
+    def string_value(self, ctx: ExpressionContext) -> str | None:
         doc = self._document(ctx)
         if doc is _MISSING:
             return ""
@@ -227,13 +227,12 @@ class JsonPathExpression(Expression):
             return java_double(result)  # Jayway returns a Java Double here
         return json_string(result)
 
-    def _raw_property(self, ctx: Any) -> str | None:
+    def _raw_property(self, ctx: ExpressionContext) -> str | None:
         # A string property is already JSON text: give it back untouched, as W: does for `$.`.
-        scope = ctx.properties if self._scope == "ctx" else ctx.axis2 if self._scope == "axis2" else None
-        value = scope.get(self._prop) if scope is not None else ctx.transport_headers.get(self._prop)
+        value = self._read(ctx) if self._read is not None else None
         return value if isinstance(value, str) else None
 
-    def boolean_value(self, ctx: Any) -> bool:
+    def boolean_value(self, ctx: ExpressionContext) -> bool:
         # W: Boolean.parseBoolean(stringValueOf(...))
         s = self.string_value(ctx)
         return s is not None and s.lower() == "true"

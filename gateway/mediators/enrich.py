@@ -28,7 +28,7 @@ from gateway.mediators.transform import (
     set_envelope,
     set_json_payload,
 )
-from gateway.message import soap
+from gateway.message import scopes, soap
 from gateway.message.json_xml import json_value_to_xml
 
 if TYPE_CHECKING:
@@ -461,24 +461,19 @@ class Enrich(Mediator):
         set_envelope(ctx, envelope)
 
     def _property_target(self, ctx: MessageContext, nodes: list[Node], name: str, scope: str) -> None:
-        store = ctx.axis2 if scope == "axis2" else ctx.operation if scope == "operation" else ctx.properties
-        existing = store.get(name)
+        # W: Target sets the property straight in its scope, without the property mediator's special names
+        existing = scopes.read(ctx, scope, name)
+        write = scopes.writer(scope)
         if self.target.action == CHILD:
             holder = existing if isinstance(existing, etree._Element) else _parse_element(existing)
             if holder is not None:
                 holder = copy.deepcopy(holder) if holder is existing else holder
                 _insert(nodes, holder, CHILD)
-                store[name] = (
-                    holder
-                    if isinstance(existing, etree._Element) or existing is None
-                    else etree.tostring(holder, encoding=str)
-                )
+                write(ctx, name, holder if isinstance(existing, etree._Element) or existing is None
+                      else etree.tostring(holder, encoding=str))
                 return
         # W: stores the node list; one element is kept as that element (OM), one text as a string.
-        if len(nodes) == 1:
-            store[name] = nodes[0]
-        else:
-            store[name] = list(nodes)
+        write(ctx, name, nodes[0] if len(nodes) == 1 else list(nodes))
 
     def _remove_xml(self, ctx: MessageContext) -> None:
         """Our addition (W: a no-op for XML payloads): remove what the source XPath selects."""
