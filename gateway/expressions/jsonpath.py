@@ -29,8 +29,9 @@ from gateway.message.scopes import VARIABLE_SCOPES
 from ._core import Expression, JsonValue, java_double, json_text, to_synapse_string
 from .context import ExpressionContext
 
+JSON_EVAL = "json-eval("
 _MISSING: Any = object()
-_NOT_FOUND: Any = object()
+NOT_FOUND: Any = object()
 
 _SCOPED_RE = re.compile(r"\$(ctx|axis2|trp):([^.\[\s]+)(.*)", re.S)
 _FUNCTION_RE = re.compile(r"\.(length|size|min|max|avg|sum|first|last)\(\)\s*$")
@@ -76,15 +77,78 @@ def _simple_keys(path: str) -> tuple[str | int, ...] | None:
     return tuple(keys)
 
 
+def json_eval_inner(text: str) -> str | None:
+    """The path inside `json-eval(…)` when the whole text is one, else None; an unclosed one is an error."""
+    stripped = text.strip()
+    if not stripped.startswith(JSON_EVAL):
+        return None
+    if not stripped.endswith(")"):
+        raise ExpressionError(f"json-eval( without a closing ')' in {text!r}")
+    return stripped[len(JSON_EVAL) : -1]
+
+
+def unwrap_json_eval(text: str) -> str:
+    """A JSONPath where the `json-eval(…)` wrapper is optional (payloadFactory `evaluator="json"` args and
+    enrich paths, W: PayloadFactoryMediatorFactory / EnrichMediatorFactory strip it)."""
+    inner = json_eval_inner(text)
+    return (text if inner is None else inner).strip()
+
+
+class JsonPath:
+    """A compiled JSONPath over a JSON document: the one place Jayway spellings are normalised and compiled.
+    `text` starts with '$' (no `$ctx:` scope, no trailing function): json-eval and enrich both build on it."""
+
+    __slots__ = ("text", "root", "definite", "keys", "_compiled")
+
+    def __init__(self, text: str) -> None:
+        if text.endswith(".") and not text.endswith(".."):
+            text = text[:-1]  # W: "$." means the whole document
+        self.text = text
+        self.root = text == "$"
+        rfc = _jayway_to_rfc(text)
+        try:
+            self._compiled = jsonpath.compile(rfc)
+        except (jsonpath.JSONPathError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ExpressionError(reason) from None
+        self.keys = _simple_keys(rfc)  # plain member/index paths are walked directly
+        single = getattr(self._compiled, "singular_query", None)
+        self.definite = self.keys is not None or bool(single and single())
+
+    def matches(self, doc: Any) -> list[jsonpath.JSONPathMatch]:
+        """Every match with its location (`.obj`, `.parts`, `.pointer()`), for changing the document."""
+        if not isinstance(doc, (dict, list)):
+            return []
+        try:
+            return list(self._compiled.finditer(doc))
+        except jsonpath.JSONPathError:
+            return []
+
+    def select(self, doc: Any) -> Any:
+        """Jayway read: the one value of a definite path, the list of matches of an indefinite one,
+        NOT_FOUND when a definite path matches nothing."""
+        if self.keys is not None:
+            return _walk(doc, self.keys)
+        if not isinstance(doc, (dict, list)):
+            return NOT_FOUND if self.definite else []
+        try:
+            matches = self._compiled.findall(doc)
+        except jsonpath.JSONPathError:
+            return NOT_FOUND
+        if self.definite:
+            return matches[0] if matches else NOT_FOUND
+        return matches
+
+
 def _walk(doc: Any, keys: tuple[str | int, ...]) -> Any:
     for key in keys:
         if isinstance(key, int):
             if not isinstance(doc, list) or not -len(doc) <= key < len(doc):
-                return _NOT_FOUND
+                return NOT_FOUND
             doc = doc[key]
         else:
             if not isinstance(doc, dict) or key not in doc:
-                return _NOT_FOUND
+                return NOT_FOUND
             doc = doc[key]
     return doc
 
@@ -104,16 +168,16 @@ def json_string(value: Any) -> str:
 
 def _apply_function(name: str, value: Any) -> Any:
     if name in ("length", "size"):
-        return len(value) if isinstance(value, (list, dict, str)) else _NOT_FOUND
+        return len(value) if isinstance(value, (list, dict, str)) else NOT_FOUND
     if not isinstance(value, list) or not value:
-        return _NOT_FOUND
+        return NOT_FOUND
     if name == "first":
         return value[0]
     if name == "last":
         return value[-1]
     numbers = [float(v) for v in value if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)]
     if not numbers:
-        return _NOT_FOUND
+        return NOT_FOUND
     if name == "sum":
         return sum(numbers)
     if name == "min":
@@ -126,7 +190,7 @@ def _apply_function(name: str, value: Any) -> Any:
 class JsonPathExpression(Expression):
     """A compiled `json-eval(...)`."""
 
-    __slots__ = ("path", "_compiled", "_keys", "_whole", "_definite", "_function", "_scope", "_prop", "_read")
+    __slots__ = ("path", "_path", "_whole", "_function", "_scope", "_prop", "_read")
     kind = "json"
 
     def __init__(self, source: str, path: str) -> None:
@@ -150,18 +214,12 @@ class JsonPathExpression(Expression):
         if fn:
             self._function = fn.group(1)
             text = text[: fn.start()]
-        if text.endswith(".") and not text.endswith(".."):
-            text = text[:-1]  # W: "$." means the whole document
-        self.path = text
-        self._whole = text == "$" and self._function is None
         try:
-            self._compiled = jsonpath.compile(_jayway_to_rfc(text))
-        except (jsonpath.JSONPathError, ValueError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ExpressionError(f"invalid JSONPath {path!r} in {source!r}: {reason}") from None
-        self._keys = _simple_keys(_jayway_to_rfc(text))
-        single = getattr(self._compiled, "singular_query", None)
-        self._definite = self._keys is not None or bool(single and single())
+            self._path = JsonPath(text)
+        except ExpressionError as exc:
+            raise ExpressionError(f"invalid JSONPath {path!r} in {source!r}: {exc}") from None
+        self.path = self._path.text
+        self._whole = self._path.root and self._function is None
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -183,20 +241,8 @@ class JsonPathExpression(Expression):
         return value
 
     def _select(self, doc: Any) -> Any:
-        if self._keys is not None:
-            result = _walk(doc, self._keys)
-        elif not isinstance(doc, (dict, list)):
-            result = _NOT_FOUND if self._definite else []
-        else:
-            try:
-                matches = self._compiled.findall(doc)
-            except jsonpath.JSONPathError:
-                return _NOT_FOUND
-            if self._definite:
-                result = matches[0] if matches else _NOT_FOUND
-            else:
-                result = matches
-        if self._function is not None and result is not _NOT_FOUND:
+        result = self._path.select(doc)
+        if self._function is not None and result is not NOT_FOUND:
             result = _apply_function(self._function, result)
         return result
 
@@ -208,7 +254,7 @@ class JsonPathExpression(Expression):
         if self._whole:
             return doc
         result = self._select(doc)
-        return "" if result is _NOT_FOUND else result
+        return "" if result is NOT_FOUND else result
 
     def string_value(self, ctx: ExpressionContext) -> str | None:
         doc = self._document(ctx)
@@ -221,7 +267,7 @@ class JsonPathExpression(Expression):
                     return raw
             return json_text(doc)
         result = self._select(doc)
-        if result is _NOT_FOUND:
+        if result is NOT_FOUND:
             return ""
         if isinstance(result, float) and self._function in ("sum", "min", "max", "avg"):
             return java_double(result)  # Jayway returns a Java Double here
@@ -239,5 +285,6 @@ class JsonPathExpression(Expression):
 
 
 def compile_jsonpath(path: str, source: str | None = None) -> JsonPathExpression:
-    """Compile the path inside json-eval(...) (or a payloadFactory `evaluator="json"` arg)."""
-    return JsonPathExpression(source if source is not None else path, path)
+    """Compile the path inside json-eval(...) (or a payloadFactory `evaluator="json"` arg, whose
+    `json-eval(…)` wrapper is optional)."""
+    return JsonPathExpression(source if source is not None else path, unwrap_json_eval(path))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from gateway.errors import ExpressionError
 
 from ._core import Expression
-from .jsonpath import compile_jsonpath
+from .jsonpath import compile_jsonpath, json_eval_inner
 from .xpath import compile_xpath
 
 if TYPE_CHECKING:
@@ -77,8 +77,7 @@ def _compile_braced(text: str, namespaces: Mapping[str, str]) -> Expression:
     inner = text.strip()[1:-1].strip()
     if not inner:
         raise ExpressionError(f"empty expression in dynamic value {text!r}")
-    if inner.startswith("json-eval("):
-        if not inner.endswith(")"):
-            raise ExpressionError(f"json-eval( without a closing ')' in {text!r}")
-        return compile_jsonpath(inner[len("json-eval(") : -1], inner)
+    path = json_eval_inner(inner)
+    if path is not None:
+        return compile_jsonpath(path, inner)
     return compile_xpath(inner, namespaces)

@@ -113,11 +113,8 @@ def _argument(arg: Node) -> Argument:
     if not expression.strip():
         raise arg.error("Attribute value for xpath cannot be empty")
     if arg["evaluator"] == "json":
-        path = expression.strip()
-        if path.startswith("json-eval(") and path.endswith(")"):
-            path = path[len("json-eval(") : -1]
         try:
-            compiled: Expression = compile_jsonpath(path.strip(), expression)
+            compiled: Expression = compile_jsonpath(expression, expression)  # json-eval(…) is optional here
         except ExpressionError as exc:
             raise arg.error(f"invalid JSONPath for attribute 'expression': '{expression}'", str(exc)) from None
     else:
