@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from lxml import etree
 
 from gateway.errors import MediationError
-from gateway.message import scopes
+from gateway.message import kinds, scopes
 from gateway.message.scopes import SYSTEM_PROPERTIES, func_value, url_value
 from gateway.message.values import (
     JsonValue,
@@ -172,7 +172,7 @@ def _fault(ctx: ExpressionContext) -> str:
 
 def _message_format(ctx: ExpressionContext) -> str:
     fmt = ctx.message_format
-    return fmt if fmt in ("pox", "get", "soap11") else "soap12"
+    return fmt if fmt in (kinds.POX, kinds.GET, kinds.SOAP11) else kinds.SOAP12
 
 
 def _default_scope(key: str) -> Callable[[ExpressionContext], Any]:

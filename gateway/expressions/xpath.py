@@ -30,7 +30,7 @@ from lxml import etree
 from multidict import CIMultiDict, MultiDict
 
 from gateway.errors import ExpressionError, MediationError
-from gateway.message import scopes
+from gateway.message import kinds, scopes
 from gateway.message.scopes import VARIABLE_SCOPES
 
 from ._core import (
@@ -620,7 +620,7 @@ class XPathExpression(Expression):
     def string_value(self, ctx: ExpressionContext) -> str | None:
         if self._json_path is not None:
             payload = getattr(ctx, "payload", None)
-            if payload is not None and payload.kind == "json" and not payload.modified and not payload.is_built:
+            if payload is not None and payload.kind == kinds.JSON and not payload.modified and not payload.is_built:
                 result = descendant_string(payload.json_descendants(), *self._json_path)
                 if result is not FALLBACK:
                     return result  # type: ignore[return-value]
