@@ -407,3 +407,34 @@ async def test_type_combinations_and_attributes_are_validated_at_deploy(gateway)
     assert "root path" in reasons["JsonRootReplace"]
     assert "sibling is not supported" in reasons["JsonSibling"]
     assert "true or false" in reasons["BadClone"]
+
+
+async def test_json_paths_are_normalised_like_json_eval(gateway):
+    """Enrich compiles its JSONPaths with json-eval's front: a quoted key holding `.[` is a key, not Jayway's
+    `.[` spelling (the old regex normaliser rewrote `$['a.[x]']` into `$['a[x]']`, which matched nothing and
+    faulted). Writes go through JSON Pointers, so keys holding '/' or '~' are found too."""
+    seq = (
+        enrich("""<source xpath="json-eval($['a.[x]'])"/>""", """<target xpath="json-eval($['b.[y]'])"/>""")
+        + enrich("""<source xpath="json-eval($['a.[x]'].v)"/>""",
+                 """<target xpath="json-eval($['x/~y'])" action="child"/>""")
+        + enrich("""<source xpath="json-eval($['c.[z]'],$['d)'])"/>""", '<target type="body" action="remove"/>')
+        + '<header name="X-A" scope="transport" expression="json-eval($[\'a.[x]\'].v)"/><respond/>'
+    )
+    client = await gateway(proxy("P", seq))
+    response = await client.post(
+        "/services/P",
+        data=b'{"a.[x]":{"v":1},"b.[y]":0,"x/~y":[0],"c.[z]":3,"d)":4}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 200, await response.text()
+    assert response.headers["X-A"] == "1"
+    assert orjson.loads(await response.read()) == {"a.[x]": {"v": 1}, "b.[y]": {"v": 1}, "x/~y": [0, 1]}
+
+
+async def test_json_child_merges_an_object_and_keeps_numbers_as_sent(gateway):
+    seq = enrich('<source type="inline">{"n":1.50,"m":{"k":true}}</source>',
+                 '<target xpath="json-eval($.o)" action="child"/>') + "<respond/>"
+    client = await gateway(proxy("P", seq))
+    response = await client.post("/services/P", data=b'{"o":{"a":1e5},"z":[]}',
+                                 headers={"Content-Type": "application/json"})
+    assert await response.read() == b'{"o":{"a":1e5,"n":1.50,"m":{"k":true}},"z":[]}'

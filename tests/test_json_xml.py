@@ -9,7 +9,7 @@ import orjson
 import pytest
 from lxml import etree
 
-from gateway.message import json_xml
+from gateway.message import json_codec, json_xml
 from gateway.message.json_xml import (
     JSON_ARRAY,
     JSON_ELEMENT,
@@ -207,8 +207,8 @@ def test_fast_and_lexical_paths_agree() -> None:
         b'"1k":"v","$d":"w","u":"\\u00e9<&>"}'
     )
     for pi in (False, True):
-        fast = json_xml._to_tree(orjson.loads(data), pi, True)
-        lexical = json_xml._to_tree(json_xml._parse_lexical(data), pi, False)
+        fast = json_xml._to_tree(orjson.loads(data), pi)
+        lexical = json_xml._to_tree(json_codec._loads_lexical(data), pi)
         assert (
             etree.tostring(fast)
             == etree.tostring(lexical)
@@ -491,8 +491,8 @@ def test_json_dumps() -> None:
         '{"a":1.10,"b":[2E+3],"c":"é"}'.encode()
     )
     # strings that look like the internal placeholder are never rewritten
-    assert json_dumps({"s": "\x001.5", "t": "\x00" + json_xml._NONCE[:4] + "1"}) == orjson.dumps(
-        {"s": "\x001.5", "t": "\x00" + json_xml._NONCE[:4] + "1"}
+    assert json_dumps({"s": "\x001.5", "t": "\x00" + json_codec._NONCE[:4] + "1"}) == orjson.dumps(
+        {"s": "\x001.5", "t": "\x00" + json_codec._NONCE[:4] + "1"}
     )
     with pytest.raises(TypeError):
         json_dumps({"x": Decimal("NaN")})

@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from multidict import CIMultiDict
 
 from gateway.connector.model import INVALID_PARAMETER, MISSING_PARAMETER, NO_CONNECTION
 from gateway.errors import MediationError, SourceLocation, transport_failure
+from gateway.message import json_codec, kinds
 from gateway.message.payload import Payload, media_type_of
 
 if TYPE_CHECKING:
@@ -30,10 +30,10 @@ class ConnectorError(MediationError):
                  body: bytes | None = None, content_type: str | None = None,
                  headers: Mapping[str, str] | None = None) -> None:
         if body is None:
-            body = orjson.dumps({"error": {"code": code, "message": message}})
-            content_type = "application/json"
+            body = json_codec.dumps({"error": {"code": code, "message": message}})
+            content_type = kinds.APPLICATION_JSON
         super().__init__(message, code, detail, http_status=http_status, body=body,
-                         content_type=content_type or "application/json")
+                         content_type=content_type or kinds.APPLICATION_JSON)
         self.headers = headers  # upstream response headers to relay (None: leave the context's alone)
 
 

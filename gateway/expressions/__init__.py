@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway.errors import ExpressionError
-
 from ._core import SYSTEM_PROPERTIES, Expression, JsonValue, java_double, to_synapse_string
-from .jsonpath import JsonPathExpression, compile_jsonpath
+from .jsonpath import JsonPath, JsonPathExpression, compile_jsonpath, json_eval_inner, unwrap_json_eval
 from .values import Value, compile_value
 from .xpath import XPathExpression, compile_xpath
 
 __all__ = [
     "SYSTEM_PROPERTIES",
     "Expression",
+    "JsonPath",
     "JsonPathExpression",
     "JsonValue",
     "Value",
@@ -27,7 +26,9 @@ __all__ = [
     "compile_value",
     "compile_xpath",
     "java_double",
+    "json_eval_inner",
     "to_synapse_string",
+    "unwrap_json_eval",
 ]
 
 
@@ -36,9 +37,7 @@ def compile_expression(text: str, namespaces: Mapping[str, str] | None = None) -
 
     `namespaces` are the prefixed declarations in scope on the mediator element (the default
     namespace is never used for XPath)."""
-    stripped = text.strip()
-    if stripped.startswith("json-eval("):
-        if not stripped.endswith(")"):
-            raise ExpressionError(f"json-eval( without a closing ')' in {text!r}")
-        return compile_jsonpath(stripped[len("json-eval(") : -1], text)
+    path = json_eval_inner(text)
+    if path is not None:
+        return compile_jsonpath(path, text)
     return compile_xpath(text, namespaces)

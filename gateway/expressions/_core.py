@@ -1,91 +1,57 @@
-"""Shared pieces of the expression layer: the Expression base class, the JSON property wrapper,
-Synapse string conversion (docs/synapse-semantics.md §3.2) and the property-scope lookups behind get-property()
-and the `$ctx:`/`$trp:`/... variables (§3.1)."""
+"""Shared pieces of the expression layer: the Expression base class, XPath string conversion, get-property()
+over the message scopes (gateway.message.scopes, docs/synapse-semantics.md §3.1) and Java date formats. The
+JSON property wrapper and Synapse's string of a value (§3.2) live in gateway.message.values and are
+re-exported here."""
 
 from __future__ import annotations
 
-import copy
 import math
-import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import orjson
 from lxml import etree
 
 from gateway.errors import MediationError
-from gateway.message.json_xml import JsonConversionError, json_dumps
+from gateway.message import kinds, scopes
+from gateway.message.scopes import SYSTEM_PROPERTIES, func_value, url_value
+from gateway.message.values import (
+    JsonValue,
+    java_double,
+    json_text,
+    nodeset_string,
+    serialize_element,
+    to_synapse_string,
+)
 
-# --------------------------------------------------------------------------------------------
-# Values
+if TYPE_CHECKING:
+    from .context import ExpressionContext
 
-
-@dataclass(frozen=True, slots=True)
-class JsonValue:
-    """A property of type JSON (W: PropertyMediator type="JSON"); `value` is a parsed JSON value."""
-
-    value: Any
-
-    def text(self) -> str:
-        """Compact JSON text, as Gson's JsonElement.toString() gives it."""
-        return json_text(self.value)
-
-
-def json_text(value: Any) -> str:
-    try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError:  # numbers converted from XML keep their lexical form (JsonNumber)
-
-        try:
-            return json_dumps(value).decode()
-        except JsonConversionError as exc:  # nested deeper than JSON can be written
-            raise MediationError(str(exc)) from None
-
-
-#: Java system properties for get-property('system', x) and $sys:x; the runtime may add to it.
-SYSTEM_PROPERTIES: dict[str, str] = {
-    "file.separator": os.sep,
-    "line.separator": os.linesep,
-    "os.name": os.uname().sysname if hasattr(os, "uname") else os.name,
-    "user.dir": os.getcwd(),
-    "user.home": os.path.expanduser("~"),
-}
+__all__ = [
+    "SYSTEM_PROPERTIES",
+    "Expression",
+    "JsonValue",
+    "func_param",
+    "get_property",
+    "java_double",
+    "json_text",
+    "map_entry",
+    "nodeset_string",
+    "property_getter",
+    "serialize_element",
+    "to_synapse_string",
+    "url_param",
+    "xpath_string",
+]
 
 _Element = etree._Element
-_ElementTree = etree._ElementTree
-_ElementUnicodeResult = etree._ElementUnicodeResult
-
-# Java String.trim() removes every char <= U+0020, and only those.
-_JAVA_TRIM = "".join(chr(i) for i in range(33))
-
 
 # --------------------------------------------------------------------------------------------
 # Number formatting
-
-
-def java_double(d: float) -> str:
-    """Java Double.toString(d): "2.0", "1500.0", "0.1", "1.0E21", "1.0E-5", "NaN", "Infinity"."""
-    if d != d:
-        return "NaN"
-    if math.isinf(d):
-        return "Infinity" if d > 0 else "-Infinity"
-    if d == 0.0:
-        return "-0.0" if math.copysign(1.0, d) < 0 else "0.0"
-    a = abs(d)
-    if 1e-3 <= a < 1e7:
-        return repr(d)  # Python's shortest repr never uses an exponent in this range
-    # Java's "computerized scientific notation" from the shortest round-trip digits.
-    sign, digits, exp = Decimal(repr(a)).normalize().as_tuple()
-    assert isinstance(exp, int)
-    sci = len(digits) - 1 + exp
-    rest = "".join(map(str, digits[1:])) or "0"
-    return f"{'-' if d < 0 else ''}{digits[0]}.{rest}E{sci}"
 
 
 def xpath_number_string(d: float) -> str:
@@ -101,112 +67,6 @@ def xpath_number_string(d: float) -> str:
 
 # --------------------------------------------------------------------------------------------
 # String conversion (§3.2)
-
-
-def serialize_element(el: Any) -> str:
-    """Serialized XML of an element without its tail.
-
-    A non-root element is deep-copied first: lxml then declares only the namespaces the subtree
-    uses (plus the element's own declarations), as Axiom's OMElement.toString() does, instead of
-    every namespace in scope (e.g. soapenv on a JSON infoset element)."""
-    if el.getparent() is not None:
-        el = copy.deepcopy(el)
-    return etree.tostring(el, encoding=str, with_tail=False)
-
-
-def _direct_text(el: Any) -> str:
-    # Axiom getText(): the element's direct text children only.
-    text = el.text or ""
-    if len(el):
-        for child in el:
-            if child.tail:
-                text += child.tail
-    return text
-
-
-def _element_string(el: Any, as_xml: bool) -> str:
-    # Mirrors W: SynapseXPath.stringValueOf for an OMElement item, including its replace() quirk.
-    raw = _direct_text(el)
-    trimmed = raw.replace("\u00a0", " ").strip(_JAVA_TRIM)
-    if not trimmed:
-        return serialize_element(el)
-    if not as_xml:
-        return trimmed
-    s = serialize_element(el)
-    return s.replace(raw, trimmed) if raw else s
-
-
-def _text_parent(node: Any) -> Any:
-    parent = node.getparent()
-    if parent is not None and node.is_tail:
-        parent = parent.getparent()  # a tail's getparent() is the element it follows
-    return parent
-
-
-def nodeset_string(items: Sequence[Any], keep_parent: bool = False) -> str:
-    """Concatenate a node-set MI-style: text → text, attribute → value, element → trimmed direct
-    text (one element) or serialized XML (several, or when `keep_parent` for `…node()`)."""
-    single = len(items) == 1
-    as_xml = not single or keep_parent
-    out: list[str] = []
-    for item in items:
-        if single and keep_parent and isinstance(item, _ElementUnicodeResult) and item.is_text:
-            parent = _text_parent(item)
-            if parent is not None:
-                item = parent
-        if isinstance(item, str):
-            out.append(str(item))
-        elif isinstance(item, _Element):
-            if isinstance(item.tag, str):
-                out.append(_element_string(item, as_xml))
-            # comments and PIs are skipped, as Jaxen's list handling skips them
-        elif isinstance(item, _ElementTree):
-            out.append(serialize_element(item.getroot()))
-        elif item is None:
-            if single:
-                return None  # type: ignore[return-value]  # a lone null stays null
-        elif isinstance(item, tuple):
-            continue  # namespace nodes
-        else:
-            s = to_synapse_string(item)
-            if s is not None:
-                out.append(s)
-    return "".join(out)
-
-
-def to_synapse_string(result: Any, *, keep_parent: bool = False) -> str | None:
-    """Turn an expression result or a property value into the string MI would use (§3.2).
-
-    None stays None (a missing property); numbers use Java's Double form, except Python ints,
-    which are Java Integer/Long values; booleans give "true"/"false"."""
-    if result is None:
-        return None
-    if type(result) is list and len(result) == 1 and not keep_parent:
-        # The common case (`//symbol`): one element, its trimmed text.
-        item = result[0]
-        if isinstance(item, _Element) and isinstance(item.tag, str):
-            return _element_string(item, False)
-    if isinstance(result, str):
-        return str(result)  # plain str also for lxml smart strings
-    if isinstance(result, bool):
-        return "true" if result else "false"
-    if isinstance(result, float):
-        return java_double(result)
-    if isinstance(result, int):
-        return str(result)
-    if isinstance(result, list):
-        return nodeset_string(result, keep_parent)
-    if isinstance(result, _Element):
-        return nodeset_string([result], keep_parent)
-    if isinstance(result, _ElementTree):
-        return serialize_element(result.getroot())
-    if isinstance(result, JsonValue):
-        return result.text()
-    if isinstance(result, dict):
-        return json_text(result)
-    if isinstance(result, bytes):
-        return result.decode("utf-8", "replace")
-    return str(result)
 
 
 def xpath_string(value: Any) -> str:
@@ -246,20 +106,24 @@ class Expression(ABC):
     needs_body: bool
 
     @abstractmethod
-    def evaluate(self, ctx: Any) -> Any:
+    def evaluate(self, ctx: ExpressionContext) -> Any:
         """The raw result: node list / str / float / bool / None (XPath); a JSON value (JSON)."""
 
     @abstractmethod
-    def string_value(self, ctx: Any) -> str | None:
+    def string_value(self, ctx: ExpressionContext) -> str | None:
         """The string MI would produce (§3.2 / §3.3); None only for a missing property."""
 
     @abstractmethod
-    def boolean_value(self, ctx: Any) -> bool:
+    def boolean_value(self, ctx: ExpressionContext) -> bool:
         """Filter `xpath=` truth."""
 
-    def nodes(self, ctx: Any) -> list[Any]:
+    def nodes(self, ctx: ExpressionContext) -> list[Any]:
         """The node-set result (elements and text/attribute strings); [] when not a node-set."""
         return []
+
+    def param_value(self, ctx: ExpressionContext) -> Any:
+        """The value of this expression held unevaluated as a template parameter (a `{{…}}` with-param)."""
+        return self.string_value(ctx) if self.kind == "json" else self.evaluate(ctx)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.source!r}>"
@@ -269,40 +133,12 @@ class Expression(ABC):
 # Property scopes
 
 
-def value_of_func_param(ctx: Any, value: Any) -> Any:
-    """A template parameter may hold an unevaluated expression ({{...}} with-param); evaluate it.
-
-    Contract: whoever pushes such an expression into a func frame builds the body first when
-    `expression.needs_body`, so `$func:` itself never needs the body."""
-    if isinstance(value, Expression):
-        return value.string_value(ctx) if value.kind == "json" else value.evaluate(ctx)
-    resolve = getattr(value, "resolve", None)
-    if resolve is not None and hasattr(value, "is_dynamic"):
-        return resolve(ctx)
-    return value
+# The scope registry's readers under the names the XPath layer has always used.
+func_param = func_value
+url_param = url_value
 
 
-def func_param(ctx: Any, name: str) -> Any:
-    stack = ctx.func_stack
-    if not stack:
-        return None
-    return value_of_func_param(ctx, stack[-1].get(name))
-
-
-def url_param(ctx: Any, name: str) -> str:
-    # W: matches the query parameter name ignoring case; a missing one is "".
-    params = ctx.query_params
-    value = params.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, val in params.items():
-        if key.lower() == lowered:
-            return val
-    return ""
-
-
-def map_entry(ctx: Any, prefix: str, name: str) -> Any:
+def map_entry(ctx: ExpressionContext, prefix: str, name: str) -> Any:
     # `$prefix:key` where the default-scope property `prefix` holds a map.
     holder = ctx.properties.get(prefix)
     if isinstance(holder, dict):
@@ -314,7 +150,7 @@ def map_entry(ctx: Any, prefix: str, name: str) -> Any:
 _WSA_NAMESPACES = ("http://www.w3.org/2005/08/addressing", "http://schemas.xmlsoap.org/ws/2004/08/addressing")
 
 
-def _wsa_header(ctx: Any, local: str, address: bool) -> str:
+def _wsa_header(ctx: ExpressionContext, local: str, address: bool) -> str:
     env = ctx.envelope
     if env is None:
         return ""
@@ -331,25 +167,27 @@ def _wsa_header(ctx: Any, local: str, address: bool) -> str:
     return ""
 
 
-def _fault(ctx: Any) -> str:
+def _fault(ctx: ExpressionContext) -> str:
     return "TRUE" if ctx.is_fault() else ""
 
 
-def _message_format(ctx: Any) -> str:
+def _message_format(ctx: ExpressionContext) -> str:
     fmt = ctx.message_format
-    return fmt if fmt in ("pox", "get", "soap11") else "soap12"
+    return fmt if fmt in (kinds.POX, kinds.GET, kinds.SOAP11) else kinds.SOAP12
 
 
-def _default_scope(key: str) -> Callable[[Any], Any]:
-    def lookup(ctx: Any) -> Any:
-        value = ctx.properties.get(key)
-        return value if value is not None else ctx.local_entry(key)
+def _default_scope(key: str) -> Callable[[ExpressionContext], Any]:
+    read = scopes.getter(scopes.Scope.DEFAULT, key)
+
+    def lookup(ctx: ExpressionContext) -> Any:
+        value = read(ctx)
+        return value if value is not None else ctx.local_entry(key)  # W: GetPropertyFunction falls back to entries
 
     return lookup
 
 
 # Special names of one-argument get-property (W: GetPropertyFunction); missing ones give "".
-_SPECIAL: dict[str, Callable[[Any], Any]] = {
+_SPECIAL: dict[str, Callable[[ExpressionContext], Any]] = {
     "To": lambda ctx: ctx.to or "",
     "From": lambda ctx: _wsa_header(ctx, "From", True),
     "FaultTo": lambda ctx: _wsa_header(ctx, "FaultTo", True),
@@ -367,33 +205,21 @@ _SPECIAL: dict[str, Callable[[Any], Any]] = {
 #: get-property names whose value comes from the message content (they need a built body).
 BODY_PROPERTIES = frozenset({"FAULT", "From", "FaultTo", "ReplyTo", "RelatesTo"})
 
+#: The scopes get-property('scope', name) reads.
 SCOPES = frozenset(
     {"default", "axis2", "transport", "operation", "registry", "func", "system", "env", "file"}
 )
 
 
-def _scoped(scope: str, key: str) -> Callable[[Any], Any]:
+def _scoped(scope: str, key: str) -> Callable[[ExpressionContext], Any]:
     if scope == "default":
         special = _SPECIAL.get(key)
         return special if special is not None else _default_scope(key)
-    if scope == "axis2":
-        return lambda ctx: ctx.axis2.get(key)
-    if scope == "transport":
-        return lambda ctx: ctx.transport_headers.get(key)
-    if scope == "operation":
-        return lambda ctx: ctx.operation.get(key)
-    if scope == "func":
-        return lambda ctx: func_param(ctx, key)
-    if scope == "system":
-        return lambda ctx: SYSTEM_PROPERTIES.get(key, "")
-    if scope == "env":
-        return lambda ctx: os.environ.get(key, "")
-    # registry/file: no registry in this gateway; W: answers "" when nothing is found.
-    return lambda ctx: ""
+    return scopes.getter(scope, key)
 
 
 @lru_cache(maxsize=1024)
-def property_getter(args: tuple[str, ...]) -> Callable[[Any], Any]:
+def property_getter(args: tuple[str, ...]) -> Callable[[ExpressionContext], Any]:
     """Resolve get-property's argument reading once: (name) | (scope, name) | (name, dateFormat)
     | (scope, name, dateFormat). Raises ValueError for a bad arity or date format."""
     if not args or len(args) > 3:
@@ -418,7 +244,7 @@ def property_getter(args: tuple[str, ...]) -> Callable[[Any], Any]:
     return _scoped(scope, key)
 
 
-def get_property(ctx: Any, args: Sequence[str]) -> Any:
+def get_property(ctx: ExpressionContext, args: Sequence[str]) -> Any:
     try:
         getter = property_getter(tuple(args))
     except ValueError as exc:

@@ -15,18 +15,23 @@ Jayway rules kept here (W: SynapseJsonPath with no Option flags):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import jsonpath
-import orjson
 from lxml import etree
 
 from gateway.errors import ExpressionError
+from gateway.message import json_codec, scopes
+from gateway.message.scopes import VARIABLE_SCOPES
 
 from ._core import Expression, JsonValue, java_double, json_text, to_synapse_string
+from .context import ExpressionContext
 
+JSON_EVAL = "json-eval("
 _MISSING: Any = object()
-_NOT_FOUND: Any = object()
+NOT_FOUND: Any = object()
 
 _SCOPED_RE = re.compile(r"\$(ctx|axis2|trp):([^.\[\s]+)(.*)", re.S)
 _FUNCTION_RE = re.compile(r"\.(length|size|min|max|avg|sum|first|last)\(\)\s*$")
@@ -72,15 +77,78 @@ def _simple_keys(path: str) -> tuple[str | int, ...] | None:
     return tuple(keys)
 
 
+def json_eval_inner(text: str) -> str | None:
+    """The path inside `json-eval(…)` when the whole text is one, else None; an unclosed one is an error."""
+    stripped = text.strip()
+    if not stripped.startswith(JSON_EVAL):
+        return None
+    if not stripped.endswith(")"):
+        raise ExpressionError(f"json-eval( without a closing ')' in {text!r}")
+    return stripped[len(JSON_EVAL) : -1]
+
+
+def unwrap_json_eval(text: str) -> str:
+    """A JSONPath where the `json-eval(…)` wrapper is optional (payloadFactory `evaluator="json"` args and
+    enrich paths, W: PayloadFactoryMediatorFactory / EnrichMediatorFactory strip it)."""
+    inner = json_eval_inner(text)
+    return (text if inner is None else inner).strip()
+
+
+class JsonPath:
+    """A compiled JSONPath over a JSON document: the one place Jayway spellings are normalised and compiled.
+    `text` starts with '$' (no `$ctx:` scope, no trailing function): json-eval and enrich both build on it."""
+
+    __slots__ = ("text", "root", "definite", "keys", "_compiled")
+
+    def __init__(self, text: str) -> None:
+        if text.endswith(".") and not text.endswith(".."):
+            text = text[:-1]  # W: "$." means the whole document
+        self.text = text
+        self.root = text == "$"
+        rfc = _jayway_to_rfc(text)
+        try:
+            self._compiled = jsonpath.compile(rfc)
+        except (jsonpath.JSONPathError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ExpressionError(reason) from None
+        self.keys = _simple_keys(rfc)  # plain member/index paths are walked directly
+        single = getattr(self._compiled, "singular_query", None)
+        self.definite = self.keys is not None or bool(single and single())
+
+    def matches(self, doc: Any) -> list[jsonpath.JSONPathMatch]:
+        """Every match with its location (`.obj`, `.parts`, `.pointer()`), for changing the document."""
+        if not isinstance(doc, (dict, list)):
+            return []
+        try:
+            return list(self._compiled.finditer(doc))
+        except jsonpath.JSONPathError:
+            return []
+
+    def select(self, doc: Any) -> Any:
+        """Jayway read: the one value of a definite path, the list of matches of an indefinite one,
+        NOT_FOUND when a definite path matches nothing."""
+        if self.keys is not None:
+            return _walk(doc, self.keys)
+        if not isinstance(doc, (dict, list)):
+            return NOT_FOUND if self.definite else []
+        try:
+            matches = self._compiled.findall(doc)
+        except jsonpath.JSONPathError:
+            return NOT_FOUND
+        if self.definite:
+            return matches[0] if matches else NOT_FOUND
+        return matches
+
+
 def _walk(doc: Any, keys: tuple[str | int, ...]) -> Any:
     for key in keys:
         if isinstance(key, int):
             if not isinstance(doc, list) or not -len(doc) <= key < len(doc):
-                return _NOT_FOUND
+                return NOT_FOUND
             doc = doc[key]
         else:
             if not isinstance(doc, dict) or key not in doc:
-                return _NOT_FOUND
+                return NOT_FOUND
             doc = doc[key]
     return doc
 
@@ -100,16 +168,16 @@ def json_string(value: Any) -> str:
 
 def _apply_function(name: str, value: Any) -> Any:
     if name in ("length", "size"):
-        return len(value) if isinstance(value, (list, dict, str)) else _NOT_FOUND
+        return len(value) if isinstance(value, (list, dict, str)) else NOT_FOUND
     if not isinstance(value, list) or not value:
-        return _NOT_FOUND
+        return NOT_FOUND
     if name == "first":
         return value[0]
     if name == "last":
         return value[-1]
-    numbers = [float(v) for v in value if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    numbers = [float(v) for v in value if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)]
     if not numbers:
-        return _NOT_FOUND
+        return NOT_FOUND
     if name == "sum":
         return sum(numbers)
     if name == "min":
@@ -122,7 +190,7 @@ def _apply_function(name: str, value: Any) -> Any:
 class JsonPathExpression(Expression):
     """A compiled `json-eval(...)`."""
 
-    __slots__ = ("path", "_compiled", "_keys", "_whole", "_definite", "_function", "_scope", "_prop")
+    __slots__ = ("path", "_path", "_whole", "_function", "_scope", "_prop", "_read")
     kind = "json"
 
     def __init__(self, source: str, path: str) -> None:
@@ -130,9 +198,11 @@ class JsonPathExpression(Expression):
         self._scope: str | None = None
         self._prop = ""
         text = path.strip()
+        self._read: Callable[[ExpressionContext], Any] | None = None
         scoped = _SCOPED_RE.fullmatch(text)
         if scoped:
             self._scope, self._prop, rest = scoped.groups()
+            self._read = scopes.getter(VARIABLE_SCOPES[self._scope], self._prop)
             text = "$" + rest.strip()
         elif not text or text.startswith("@"):
             raise ExpressionError(f"invalid JSONPath {path!r} in {source!r}: a path starts with '$'")
@@ -144,30 +214,19 @@ class JsonPathExpression(Expression):
         if fn:
             self._function = fn.group(1)
             text = text[: fn.start()]
-        if text.endswith(".") and not text.endswith(".."):
-            text = text[:-1]  # W: "$." means the whole document
-        self.path = text
-        self._whole = text == "$" and self._function is None
         try:
-            self._compiled = jsonpath.compile(_jayway_to_rfc(text))
-        except (jsonpath.JSONPathError, ValueError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ExpressionError(f"invalid JSONPath {path!r} in {source!r}: {reason}") from None
-        self._keys = _simple_keys(_jayway_to_rfc(text))
-        single = getattr(self._compiled, "singular_query", None)
-        self._definite = self._keys is not None or bool(single and single())
+            self._path = JsonPath(text)
+        except ExpressionError as exc:
+            raise ExpressionError(f"invalid JSONPath {path!r} in {source!r}: {exc}") from None
+        self.path = self._path.text
+        self._whole = self._path.root and self._function is None
 
     # -- evaluation -------------------------------------------------------------------------
 
-    def _document(self, ctx: Any) -> Any:
-        if self._scope is None:
+    def _document(self, ctx: ExpressionContext) -> Any:
+        if self._read is None:
             return ctx.payload_json()
-        if self._scope == "ctx":
-            value = ctx.properties.get(self._prop)
-        elif self._scope == "axis2":
-            value = ctx.axis2.get(self._prop)
-        else:
-            value = ctx.transport_headers.get(self._prop)
+        value = self._read(ctx)
         if value is None:
             return _MISSING
         if isinstance(value, JsonValue):
@@ -176,30 +235,18 @@ class JsonPathExpression(Expression):
             value = to_synapse_string(value)
         if isinstance(value, str):
             try:
-                return orjson.loads(value)
-            except orjson.JSONDecodeError:
+                return json_codec.loads(value)
+            except json_codec.JsonConversionError:
                 return value  # not JSON: only `$` can match it
         return value
 
     def _select(self, doc: Any) -> Any:
-        if self._keys is not None:
-            result = _walk(doc, self._keys)
-        elif not isinstance(doc, (dict, list)):
-            result = _NOT_FOUND if self._definite else []
-        else:
-            try:
-                matches = self._compiled.findall(doc)
-            except jsonpath.JSONPathError:
-                return _NOT_FOUND
-            if self._definite:
-                result = matches[0] if matches else _NOT_FOUND
-            else:
-                result = matches
-        if self._function is not None and result is not _NOT_FOUND:
+        result = self._path.select(doc)
+        if self._function is not None and result is not NOT_FOUND:
             result = _apply_function(self._function, result)
         return result
 
-    def evaluate(self, ctx: Any) -> Any:
+    def evaluate(self, ctx: ExpressionContext) -> Any:
         """The matched JSON value (None is JSON null), a list for an indefinite path, "" if none."""
         doc = self._document(ctx)
         if doc is _MISSING:
@@ -207,9 +254,9 @@ class JsonPathExpression(Expression):
         if self._whole:
             return doc
         result = self._select(doc)
-        return "" if result is _NOT_FOUND else result
+        return "" if result is NOT_FOUND else result
 
-    def string_value(self, ctx: Any) -> str | None:
+    def string_value(self, ctx: ExpressionContext) -> str | None:
         doc = self._document(ctx)
         if doc is _MISSING:
             return ""
@@ -220,24 +267,24 @@ class JsonPathExpression(Expression):
                     return raw
             return json_text(doc)
         result = self._select(doc)
-        if result is _NOT_FOUND:
+        if result is NOT_FOUND:
             return ""
         if isinstance(result, float) and self._function in ("sum", "min", "max", "avg"):
             return java_double(result)  # Jayway returns a Java Double here
         return json_string(result)
 
-    def _raw_property(self, ctx: Any) -> str | None:
+    def _raw_property(self, ctx: ExpressionContext) -> str | None:
         # A string property is already JSON text: give it back untouched, as W: does for `$.`.
-        scope = ctx.properties if self._scope == "ctx" else ctx.axis2 if self._scope == "axis2" else None
-        value = scope.get(self._prop) if scope is not None else ctx.transport_headers.get(self._prop)
+        value = self._read(ctx) if self._read is not None else None
         return value if isinstance(value, str) else None
 
-    def boolean_value(self, ctx: Any) -> bool:
+    def boolean_value(self, ctx: ExpressionContext) -> bool:
         # W: Boolean.parseBoolean(stringValueOf(...))
         s = self.string_value(ctx)
         return s is not None and s.lower() == "true"
 
 
 def compile_jsonpath(path: str, source: str | None = None) -> JsonPathExpression:
-    """Compile the path inside json-eval(...) (or a payloadFactory `evaluator="json"` arg)."""
-    return JsonPathExpression(source if source is not None else path, path)
+    """Compile the path inside json-eval(...) (or a payloadFactory `evaluator="json"` arg, whose
+    `json-eval(…)` wrapper is optional)."""
+    return JsonPathExpression(source if source is not None else path, unwrap_json_eval(path))

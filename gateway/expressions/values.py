@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gateway.errors import ExpressionError
 
 from ._core import Expression
-from .jsonpath import compile_jsonpath
+from .jsonpath import compile_jsonpath, json_eval_inner
 from .xpath import compile_xpath
+
+if TYPE_CHECKING:
+    from .context import ExpressionContext
 
 
 class Value:
@@ -37,10 +40,14 @@ class Value:
         self.is_dynamic = expression is not None
         self.needs_body = expression.needs_body if expression is not None else False
 
-    def resolve(self, ctx: Any) -> str | None:
+    def resolve(self, ctx: ExpressionContext) -> str | None:
         if self.expression is None:
             return self.static_text
         return self.expression.string_value(ctx)
+
+    def param_value(self, ctx: ExpressionContext) -> str | None:
+        """The value of a template parameter held as this Value (gateway.message.scopes.func_value)."""
+        return self.resolve(ctx)
 
     def __repr__(self) -> str:
         return f"<Value {self.source!r}>"
@@ -70,8 +77,7 @@ def _compile_braced(text: str, namespaces: Mapping[str, str]) -> Expression:
     inner = text.strip()[1:-1].strip()
     if not inner:
         raise ExpressionError(f"empty expression in dynamic value {text!r}")
-    if inner.startswith("json-eval("):
-        if not inner.endswith(")"):
-            raise ExpressionError(f"json-eval( without a closing ')' in {text!r}")
-        return compile_jsonpath(inner[len("json-eval(") : -1], inner)
+    path = json_eval_inner(inner)
+    if path is not None:
+        return compile_jsonpath(path, inner)
     return compile_xpath(inner, namespaces)

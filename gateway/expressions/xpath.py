@@ -30,22 +30,22 @@ from lxml import etree
 from multidict import CIMultiDict, MultiDict
 
 from gateway.errors import ExpressionError, MediationError
+from gateway.message import kinds, scopes
+from gateway.message.scopes import VARIABLE_SCOPES
 
 from ._core import (
     BODY_PROPERTIES,
     SCOPES,
-    SYSTEM_PROPERTIES,
     Expression,
     JsonValue,
-    func_param,
     get_property,
     json_text,
     map_entry,
     property_getter,
     to_synapse_string,
-    url_param,
     xpath_string,
 )
+from .context import ExpressionContext
 from .json_fastpath import FALLBACK, descendant_pattern, descendant_string
 
 EXT_NS = "urn:x-synapse-gateway:xpath-ext"
@@ -80,15 +80,8 @@ _CONTEXT_FUNCTIONS_NOARG = frozenset(
 )
 _CONTEXT_FUNCTIONS = frozenset({"lang", "id", "last", "position"})
 
-_SCOPE_VARIABLES = {
-    "ctx": "var-ctx",
-    "axis2": "var-axis2",
-    "trp": "var-trp",
-    "url": "var-url",
-    "func": "var-func",
-    "operation": "var-operation",
-    "sys": "var-sys",
-}
+# `$ctx:x` → var-ctx('x'), … one extension function per scope variable (gateway.message.scopes).
+_SCOPE_VARIABLES = {prefix: f"var-{prefix}" for prefix in VARIABLE_SCOPES}
 _ENVELOPE_VARIABLES = {"body": "var-body", "header": "var-header", "env": "var-env"}
 
 # --------------------------------------------------------------------------------------------
@@ -145,7 +138,7 @@ def _unquote(lit: str) -> str:
 _state = threading.local()
 
 
-def _ctx() -> Any:
+def _ctx() -> ExpressionContext:
     ctx = getattr(_state, "ctx", None)
     if ctx is None:
         raise MediationError("Synapse XPath function called outside an expression evaluation")
@@ -182,7 +175,7 @@ def _to_xpath(value: Any) -> Any:
     return to_synapse_string(value)
 
 
-def _envelope_part(ctx: Any, local: str) -> Any:
+def _envelope_part(ctx: ExpressionContext, local: str) -> Any:
     env = ctx.envelope
     if env is None:
         return None
@@ -256,44 +249,33 @@ _EXTENSIONS: dict[str, Callable[..., Any]] = {
     "upper-case": lambda _c, s, *_: xpath_string(s).upper(),
     "lower-case": lambda _c, s, *_: xpath_string(s).lower(),
     "ends-with": lambda _c, s, suffix: xpath_string(s).endswith(xpath_string(suffix)),
-    "var-ctx": lambda _c, n: _to_xpath(_ctx().properties.get(n)),
-    "var-axis2": lambda _c, n: _to_xpath(_ctx().axis2.get(n)),
-    "var-trp": lambda _c, n: _to_xpath(_ctx().transport_headers.get(n)),
-    "var-url": lambda _c, n: _xml_string(url_param(_ctx(), n)),
-    "var-func": lambda _c, n: _to_xpath(func_param(_ctx(), n)),
-    "var-operation": lambda _c, n: _to_xpath(_ctx().operation.get(n)),
-    "var-sys": lambda _c, n: SYSTEM_PROPERTIES.get(n, ""),
     "var-map": lambda _c, p, n: _to_xpath(map_entry(_ctx(), p, n)),
     "var-body": lambda _c: _envelope_part(_ctx(), "Body"),
     "var-header": lambda _c: _envelope_part(_ctx(), "Header"),
     "var-env": lambda _c: _ctx().envelope,
 }
 
+def _scope_variable(scope: scopes.Scope) -> Callable[..., Any]:
+    read = scopes.reader(scope)
+    return lambda _c, name: _to_xpath(read(_ctx(), name))
+
+
+_EXTENSIONS.update({_SCOPE_VARIABLES[prefix]: _scope_variable(scope) for prefix, scope in VARIABLE_SCOPES.items()})
+
 # Registered per expression (extensions=), never globally: lxml installs every function of a
 # global FunctionNamespace into each XPath evaluation of the process (measured ~3.5 µs each).
 
 
 # Direct (lxml-free) resolvers for a whole expression that is a single variable.
-def _direct_variable(prefix: str | None, name: str) -> Callable[[Any], Any]:
+def _direct_variable(prefix: str | None, name: str) -> Callable[[ExpressionContext], Any]:
     if prefix is None:
         local = "Body" if name == "body" else "Header"
         if name == "env":
             return lambda ctx: [ctx.envelope]
         return lambda ctx: _as_nodes(_envelope_part(ctx, local))
-    if prefix == "ctx":
-        return lambda ctx: ctx.properties.get(name)
-    if prefix == "axis2":
-        return lambda ctx: ctx.axis2.get(name)
-    if prefix == "trp":
-        return lambda ctx: ctx.transport_headers.get(name)
-    if prefix == "url":
-        return lambda ctx: url_param(ctx, name)
-    if prefix == "func":
-        return lambda ctx: func_param(ctx, name)
-    if prefix == "operation":
-        return lambda ctx: ctx.operation.get(name)
-    if prefix == "sys":
-        return lambda ctx: SYSTEM_PROPERTIES.get(name, "")
+    scope = VARIABLE_SCOPES.get(prefix)
+    if scope is not None:
+        return scopes.getter(scope, name)
     return lambda ctx: map_entry(ctx, prefix, name)
 
 
@@ -529,7 +511,7 @@ def _analyse_get_property(source: str, args: list[list[_Tok]], info: _Analysis) 
         info.needs_body = True
 
 
-def _direct(tokens: list[_Tok]) -> Callable[[Any], Any] | None:
+def _direct(tokens: list[_Tok]) -> Callable[[ExpressionContext], Any] | None:
     """A resolver for an expression that is one variable or one get-property('lit', ...)."""
     sig = [t for t in tokens if t.kind != "ws"]
     while len(sig) >= 2 and sig[0].text == "(" and sig[-1].text == ")" and sig[0].kind == "op":
@@ -592,7 +574,7 @@ class XPathExpression(Expression):
     kind = "xpath"
 
     def __init__(
-        self, source: str, compiled: etree.XPath, direct: Callable[[Any], Any] | None, info: _Analysis
+        self, source: str, compiled: etree.XPath, direct: Callable[[ExpressionContext], Any] | None, info: _Analysis
     ) -> None:
         self.source = source
         self.needs_body = info.needs_body
@@ -611,7 +593,7 @@ class XPathExpression(Expression):
         except Exception:
             pass  # data-dependent failures against the empty probe message are not deploy errors
 
-    def _run(self, ctx: Any, node: Any) -> Any:
+    def _run(self, ctx: ExpressionContext, node: Any) -> Any:
         if not self._uses_ext:
             return self._xpath(node)
         previous = getattr(_state, "ctx", None)
@@ -621,7 +603,7 @@ class XPathExpression(Expression):
         finally:
             _state.ctx = previous
 
-    def evaluate(self, ctx: Any) -> Any:
+    def evaluate(self, ctx: ExpressionContext) -> Any:
         if self._direct is not None:
             value = self._direct(ctx)
             if isinstance(value, (etree._Element, etree._ElementTree)):
@@ -635,16 +617,16 @@ class XPathExpression(Expression):
                 f"Evaluation of the XPath expression {self.source} resulted in an error: {exc}"
             ) from None
 
-    def string_value(self, ctx: Any) -> str | None:
+    def string_value(self, ctx: ExpressionContext) -> str | None:
         if self._json_path is not None:
             payload = getattr(ctx, "payload", None)
-            if payload is not None and payload.kind == "json" and not payload.modified and not payload.is_built:
+            if payload is not None and payload.kind == kinds.JSON and not payload.modified and not payload.is_built:
                 result = descendant_string(payload.json_descendants(), *self._json_path)
                 if result is not FALLBACK:
                     return result  # type: ignore[return-value]
         return to_synapse_string(self.evaluate(ctx), keep_parent=self._keep_parent)
 
-    def boolean_value(self, ctx: Any) -> bool:
+    def boolean_value(self, ctx: ExpressionContext) -> bool:
         result = self.evaluate(ctx)
         if isinstance(result, bool):
             return result
@@ -656,6 +638,6 @@ class XPathExpression(Expression):
             return len(result) > 0
         return result is not None
 
-    def nodes(self, ctx: Any) -> list[Any]:
+    def nodes(self, ctx: ExpressionContext) -> list[Any]:
         result = self.evaluate(ctx)
         return result if isinstance(result, list) else []

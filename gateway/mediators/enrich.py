@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-import jsonpath
+from jsonpath import JSONPatch, JSONPatchError, JSONPointer
 from lxml import etree
 
 from gateway.errors import MediationError
-from gateway.expressions import JsonValue, to_synapse_string
+from gateway.expressions import JsonPath, JsonValue, to_synapse_string, unwrap_json_eval
 from gateway.mediators.base import Mediator
 from gateway.mediators.transform import (
     dump_json,
@@ -28,7 +27,7 @@ from gateway.mediators.transform import (
     set_envelope,
     set_json_payload,
 )
-from gateway.message import soap
+from gateway.message import scopes, soap
 from gateway.message.json_xml import json_value_to_xml
 
 if TYPE_CHECKING:
@@ -47,28 +46,23 @@ Node: TypeAlias = etree._Element | str
 
 
 class JsonPathRef:
-    """A JSONPath used to change a JSON document (Jayway set / delete / read semantics)."""
+    """A JSONPath used to change a JSON document (Jayway read / set / delete semantics). The path is compiled by
+    the expression layer's JSONPath front (the one json-eval uses); changes are JSON Patch operations on the
+    matches' JSON Pointers."""
 
-    __slots__ = ("text", "root", "definite", "_compiled")
+    __slots__ = ("text", "root", "definite", "_path")
 
     def __init__(self, text: str) -> None:
-        path = text.strip()
-        if path.startswith("json-eval(") and path.endswith(")"):
-            path = path[len("json-eval(") : -1].strip()
-        if path.endswith(".") and not path.endswith(".."):
-            path = path[:-1]  # W: "$." is the whole document
-        if not path.startswith("$"):
-            raise ValueError(f"a JSONPath starts with '$': {text}")
-        self.text = path
-        self.root = path == "$"
-        self._compiled = jsonpath.compile(re.sub(r"(?<!\.)\.\[", "[", path))  # Jayway's $.['k'] spelling
-        single = getattr(self._compiled, "singular_query", None)
-        self.definite = bool(single and single())
+        path = unwrap_json_eval(text)
+        if not path.startswith("$") or path.startswith(("$ctx:", "$axis2:", "$trp:")):
+            raise ValueError(f"a JSONPath on the payload starts with '$': {text}")
+        self._path = JsonPath(path)  # ExpressionError (a ValueError) for a bad path
+        self.text = self._path.text
+        self.root = self._path.root
+        self.definite = self._path.definite
 
     def matches(self, doc: Any) -> list[Any]:
-        if not isinstance(doc, (dict, list)):
-            return []
-        return list(self._compiled.finditer(doc))
+        return self._path.matches(doc)
 
     def read(self, doc: Any) -> Any:
         """Jayway read: the value of a definite path (missing → error), a list for an indefinite one."""
@@ -90,40 +84,59 @@ class JsonPathRef:
         found = self.matches(doc)
         if not found:
             log.warning("enrich: JSONPath %s matched nothing; the payload is unchanged", self.text)
+        patch = JSONPatch()
         for match in found:
-            parent, key = _parent(doc, match)
-            parent[key] = copy.deepcopy(value)
-        return doc
+            patch.replace(match.pointer(), copy.deepcopy(value))
+        return patch.apply(doc)
+
+    def append(self, doc: Any, value: Any) -> bool:
+        """W: getNewJSONString for action child: append to the array, or merge an object into the object, the
+        definite path selects. False when the target is neither (nothing changes)."""
+        if self.root:
+            target, pointer = doc, JSONPointer("")
+        else:
+            found = self.matches(doc)
+            if not found:
+                raise MediationError(
+                    f"Failed to get the source for Enriching: no results for path {self.text}"
+                )
+            target, pointer = found[0].obj, found[0].pointer()
+        patch = JSONPatch()
+        if isinstance(target, list):
+            patch.add(JSONPointer.from_parts((*pointer.parts, "-")), value)
+        elif isinstance(target, dict) and isinstance(value, dict):
+            for key, item in value.items():
+                patch.add(JSONPointer.from_parts((*pointer.parts, key)), item)
+        else:
+            return False
+        patch.apply(doc)
+        return True
 
     def delete(self, doc: Any) -> Any:
         if self.root:
             return None
-        targets = [_parent(doc, m) for m in self.matches(doc)]
-        # Remove list items from the highest index down so earlier removals do not shift later ones.
-        for parent, key in sorted(targets, key=lambda t: t[1] if isinstance(t[1], int) else -1, reverse=True):
-            if isinstance(parent, list) and isinstance(key, int) and key < len(parent):
-                del parent[key]
-            elif isinstance(parent, dict):
-                parent.pop(key, None)
+        # Deepest and highest-index locations first, so no removal moves or detaches a later one.
+        pointers = {str(p): p for p in sorted((m.pointer() for m in self.matches(doc)),
+                                               key=lambda p: p.parts, reverse=True)}
+        for pointer in pointers.values():
+            try:
+                JSONPatch().remove(pointer).apply(doc)
+            except JSONPatchError:
+                pass  # already gone with an enclosing match
         return doc
-
-
-def _parent(doc: Any, match: Any) -> tuple[Any, Any]:
-    parts = list(match.parts)
-    node = doc
-    for part in parts[:-1]:
-        node = node[part]
-    return node, parts[-1]
 
 
 def split_json_paths(text: str) -> list[str]:
     """W: remove accepts `json-eval($.a,$.b)`: paths separated by top-level commas."""
-    inner = text.strip()
-    if inner.startswith("json-eval(") and inner.endswith(")"):
-        inner = inner[len("json-eval(") : -1]
-    paths, depth, start = [], 0, 0
+    inner = unwrap_json_eval(text)
+    paths, depth, start, quote = [], 0, 0, ""
     for i, ch in enumerate(inner):
-        if ch in "[(":
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[(":
             depth += 1
         elif ch in "])":
             depth -= 1
@@ -276,13 +289,9 @@ class Enrich(Mediator):
     def _json_insert_custom(self, path: JsonPathRef, doc: Any, value: Any) -> Any:
         if self.target.action == REPLACE:
             return path.set(doc, value)
-        # child: append to an array, or merge an object into an object (W: getNewJSONString)
-        receiving = path.read(doc)
-        if isinstance(receiving, list):
-            receiving.append(value)
-        elif isinstance(receiving, dict) and isinstance(value, dict):
-            receiving.update(value)
-        else:
+        if not path.definite:
+            return doc  # an indefinite path reads a new list of matches: appending to it changes nothing
+        if not path.append(doc, value):
             log.error(
                 "enrich at %s: Cannot append since the target element is not a JSON array or JSONObject: %s",
                 self.location,
@@ -461,24 +470,19 @@ class Enrich(Mediator):
         set_envelope(ctx, envelope)
 
     def _property_target(self, ctx: MessageContext, nodes: list[Node], name: str, scope: str) -> None:
-        store = ctx.axis2 if scope == "axis2" else ctx.operation if scope == "operation" else ctx.properties
-        existing = store.get(name)
+        # W: Target sets the property straight in its scope, without the property mediator's special names
+        existing = scopes.read(ctx, scope, name)
+        write = scopes.writer(scope)
         if self.target.action == CHILD:
             holder = existing if isinstance(existing, etree._Element) else _parse_element(existing)
             if holder is not None:
                 holder = copy.deepcopy(holder) if holder is existing else holder
                 _insert(nodes, holder, CHILD)
-                store[name] = (
-                    holder
-                    if isinstance(existing, etree._Element) or existing is None
-                    else etree.tostring(holder, encoding=str)
-                )
+                write(ctx, name, holder if isinstance(existing, etree._Element) or existing is None
+                      else etree.tostring(holder, encoding=str))
                 return
         # W: stores the node list; one element is kept as that element (OM), one text as a string.
-        if len(nodes) == 1:
-            store[name] = nodes[0]
-        else:
-            store[name] = list(nodes)
+        write(ctx, name, nodes[0] if len(nodes) == 1 else list(nodes))
 
     def _remove_xml(self, ctx: MessageContext) -> None:
         """Our addition (W: a no-op for XML payloads): remove what the source XPath selects."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from gateway.errors import MediationError
 from gateway.mediators.base import Mediator, MediatorList
 from gateway.mediators.sequence import SequenceRef
+from gateway.message import kinds
 
 if TYPE_CHECKING:
     from gateway.expressions import Value
@@ -104,7 +105,7 @@ class Call(Mediator):
         if self.target_property:
             await reply.build()
             ctx.properties[self.target_property] = reply.payload.json_value() \
-                if reply.payload.kind == "json" else reply.payload.envelope
+                if reply.payload.kind == kinds.JSON else reply.payload.envelope
         else:
             ctx.payload = reply.payload
             ctx.transport_headers = reply.transport_headers

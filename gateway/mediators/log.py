@@ -12,7 +12,7 @@ from gateway.errors import MediationError
 from gateway.expressions import JsonValue
 from gateway.masking import MASK
 from gateway.mediators.base import Mediator
-from gateway.message import soap
+from gateway.message import json_codec, kinds, soap
 
 if TYPE_CHECKING:
     from gateway.errors import SourceLocation
@@ -126,25 +126,23 @@ class LogMediator(Mediator):
         if payload.read_error is not None:
             return f"Payload: <not received: {payload.read_error.message}>"
         raw = payload.raw
-        if not payload.is_built or (payload.kind == "json" and not payload.modified and raw is not None):
+        if not payload.is_built or (payload.kind == kinds.JSON and not payload.modified and raw is not None):
             text = (raw or b"").decode("utf-8", "replace")
-            if payload.kind == "json" and "\\" in text:
+            if payload.kind == kinds.JSON and "\\" in text:
                 # escapes (\u0054) could hide a secret's value or key from the masker: log the JSON in
                 # its plain form (a deliberate divergence: MI logs the bytes as they came)
                 text = _plain_json(text)
             return "Payload: " + text
-        if payload.kind == "json":  # W: a JSON message is logged as JSON, not as its XML infoset
+        if payload.kind == kinds.JSON:  # W: a JSON message is logged as JSON, not as its XML infoset
             return "Payload: " + JsonValue(ctx.payload_json()).text()
         return _ENVELOPE_PREFIX + etree.tostring(payload.envelope, encoding=str)
 
 
 def _plain_json(text: str) -> str:
-    import orjson
-
     try:
-        return orjson.dumps(orjson.loads(text)).decode()
-    except (orjson.JSONDecodeError, TypeError):
-        return text  # not JSON after all (or beyond orjson): logged as it came
+        return json_codec.dumps_text(json_codec.loads(text))
+    except (ValueError, TypeError):
+        return text  # not JSON after all: logged as it came
 
 
 def _direct_text(element: etree._Element) -> str:

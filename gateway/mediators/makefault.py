@@ -14,7 +14,7 @@ from lxml import etree
 from gateway.expressions import to_synapse_string
 from gateway.mediators.base import Mediator
 from gateway.mediators.transform import envelope_keeping_headers, set_envelope, set_xml_body
-from gateway.message import soap
+from gateway.message import kinds, soap
 from gateway.message.faults import make_fault_envelope, make_pox_fault
 from gateway.message.formats import PROCESSING_FAULT
 
@@ -84,7 +84,7 @@ class MakeFault(Mediator):
         )
 
     async def mediate(self, ctx: MessageContext) -> bool:
-        if self.version == "pox":
+        if self.version == kinds.POX:
             await set_xml_body(ctx, make_pox_fault(self._pox_text(ctx)))
             ctx.axis2[PROCESSING_FAULT] = True  # W: setProcessingFault: the reply is a 500
         else:

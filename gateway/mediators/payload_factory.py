@@ -31,7 +31,7 @@ from gateway.mediators.transform import (
     set_text_payload,
     set_xml_body,
 )
-from gateway.message import soap
+from gateway.message import kinds, soap
 from gateway.message.json_xml import JsonConversionError, json_bytes_to_xml, xml_to_json_bytes
 from gateway.message.payload import SAFE_PARSER
 
@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway.mediator.payloadFactory")
 
-MEDIA_TYPES = {"xml": "application/xml", "json": "application/json", "text": "text/plain"}
-_XML_TYPES = ("application/xml", "text/xml", "application/soap+xml")
+MEDIA_TYPES = {"xml": kinds.APPLICATION_XML, "json": kinds.APPLICATION_JSON, "text": kinds.TEXT_PLAIN}
+_XML_TYPES = (kinds.APPLICATION_XML, kinds.TEXT_XML, kinds.APPLICATION_SOAP_XML)
 _PLACEHOLDER = re.compile(r"\$(\d+)")  # W: "\$(\d)+": the digits after '$' name the argument
 _PADDING_OPEN, _PADDING_CLOSE = "<pfPadding>", "</pfPadding>"
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")

@@ -4,18 +4,16 @@ the message scopes, optionally typed, optionally cut down by a full-match regex 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from multidict import CIMultiDict
-
 from gateway.errors import MediationError
 from gateway.expressions import JsonValue, to_synapse_string
 from gateway.mediators.base import Mediator, needs_body
+from gateway.message import json_codec, scopes
 from gateway.message.payload import parse_xml
 
 if TYPE_CHECKING:
@@ -105,11 +103,11 @@ def _json(text: str | None) -> JsonValue | None:
     if not text.strip():
         return JsonValue(None)  # Gson: an empty document is JsonNull
     try:
-        return JsonValue(json.loads(text))
+        return JsonValue(json_codec.loads(text))
     except ValueError:
         pass
     try:  # W: a bare word is retried as a quoted string (google/gson#1286)
-        return JsonValue(json.loads(f'"{text}"'))
+        return JsonValue(json_codec.loads(f'"{text}"'))
     except ValueError:
         log.error("Malformed JSON payload : %s", text)  # W: logged, and the property is left unset
         return None
@@ -147,7 +145,7 @@ class PropertyMediator(Mediator):
     (converted per message) provides the value of a set."""
 
     __slots__ = ("name", "dynamic_name", "scope", "remove", "constant", "literal", "template", "expression",
-                 "convert", "type_name", "pattern", "group")
+                 "convert", "type_name", "pattern", "group", "_write", "_remove")
     tag = "property"
 
     def __init__(self, *, name: str, dynamic_name: Value | None, scope: str, remove: bool,
@@ -158,7 +156,10 @@ class PropertyMediator(Mediator):
         super().__init__(location)
         self.name = name
         self.dynamic_name = dynamic_name
-        self.scope = "default" if scope == "synapse" else scope
+        self.scope = str(scopes.scope_of(scope))  # "synapse" is "default"
+        # the scope's rules, with the property mediator's special names (messageType, TRANSPORT_HEADERS)
+        self._write = scopes.writer(self.scope, special_names=True)
+        self._remove = scopes.remover(self.scope, special_names=True)
         self.remove = remove
         self.constant = constant
         self.literal: str | None = None
@@ -216,40 +217,8 @@ class PropertyMediator(Mediator):
         return True
 
     def _set(self, ctx: MessageContext, name: str, value: Any) -> None:
-        scope = self.scope
         services = ctx.exchange.services
         if value is not None and (services.masker.is_secret_name(name) or
-                                  (scope == "transport" and name.lower() in services.secret_headers)):
+                                  (self.scope == "transport" and name.lower() in services.secret_headers)):
             ctx.exchange.secrets.add(to_synapse_string(value))  # masked by value in every later log line
-        if scope == "default":
-            if value is not None:  # W: Axis2MessageContext.setProperty ignores null
-                ctx.properties[name] = value
-        elif scope == "transport":
-            ctx.transport_headers[name] = "" if value is None else (to_synapse_string(value) or "")
-        elif scope in ("axis2", "axis2-client"):
-            if value is None:  # Axis2's AbstractContext stores the null, i.e. the value is gone
-                ctx.axis2.pop(name, None)
-            elif name == "messageType" and scope == "axis2":
-                ctx.set_message_type(to_synapse_string(value) or "")
-            else:
-                ctx.axis2[name] = value
-        elif scope == "operation":
-            if value is None:
-                ctx.operation.pop(name, None)
-            else:
-                ctx.operation[name] = value
-
-    def _remove(self, ctx: MessageContext, name: str) -> None:
-        scope = self.scope
-        if scope == "default":
-            ctx.properties.pop(name, None)
-        elif scope == "transport":
-            ctx.transport_headers.popall(name, None)
-        elif scope in ("axis2", "axis2-client"):
-            if name == "TRANSPORT_HEADERS" and scope == "axis2":
-                # the MI idiom to stop request headers being echoed on a request-path reply
-                ctx.transport_headers = CIMultiDict()
-            else:
-                ctx.axis2.pop(name, None)
-        elif scope == "operation":
-            ctx.operation.pop(name, None)
+        self._write(ctx, name, value)

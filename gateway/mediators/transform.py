@@ -7,16 +7,13 @@ mediator reads it (W: JsonUtil.getNewJsonPayload keeps JSON as a stream)."""
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
 from gateway.errors import MESSAGE_PARSING_ERROR, MediationError
-from gateway.message import soap
+from gateway.message import json_codec, kinds, soap
 from gateway.message.formats import AUTO_MESSAGE_TYPE
-from gateway.message.json_xml import json_dumps
 from gateway.message.payload import SAFE_PARSER, Payload
 
 if TYPE_CHECKING:
@@ -38,7 +35,7 @@ async def envelope_keeping_headers(ctx: MessageContext) -> etree._Element | None
     payload = ctx.payload
     if payload.is_built:
         return payload.envelope
-    if payload.kind in ("soap11", "soap12"):
+    if payload.kind in kinds.SOAP_KINDS:
         try:
             return await ctx.build()
         except MediationError:
@@ -60,10 +57,10 @@ def set_envelope(ctx: MessageContext, envelope: etree._Element) -> None:
     """Install a (new or modified) envelope. A payload that was not XML (JSON, text, …) becomes an XML one,
     so the original bytes or JSON stream are never used again (W: JsonUtil.removeJsonPayload)."""
     payload = ctx.payload
-    if payload.kind in ("soap11", "soap12", "pox"):
+    if payload.kind in kinds.XML_KINDS:
         payload.replace_envelope(envelope)
         return
-    fresh = Payload("application/xml")
+    fresh = Payload(kinds.APPLICATION_XML)
     fresh.replace_envelope(envelope)
     ctx.payload = fresh
 
@@ -79,7 +76,7 @@ def set_text_payload(ctx: MessageContext, text: str) -> None:
 def has_json_payload(ctx: MessageContext) -> bool:
     """W: JsonUtil.hasAJsonPayload: the message is still the JSON the client or backend sent (or a JSON
     payload a mediator produced), not an XML body derived from it."""
-    return ctx.payload.kind == "json" and not ctx.payload.modified
+    return ctx.payload.kind == kinds.JSON and not ctx.payload.modified
 
 
 async def json_document(ctx: MessageContext) -> Any:
@@ -100,16 +97,14 @@ async def json_document(ctx: MessageContext) -> Any:
 
 
 def parse_json(text: str | bytes) -> Any:
-    """Strict JSON with exact numbers; raises ValueError."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")
+    """Strict JSON with exact numbers (gateway.message.json_codec); raises ValueError."""
     if not text.strip():
         raise ValueError("empty JSON text")
-    return json.loads(text, parse_float=Decimal)
+    return json_codec.loads(text)
 
 
 def dump_json(value: Any) -> bytes:
-    return json_dumps(value)
+    return json_codec.dumps(value)
 
 
 def looks_like_xml(text: str) -> bool:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from multidict import CIMultiDict, MultiDict
 
 from gateway.masking import SecretValues
-from gateway.message import soap
+from gateway.message import kinds, soap
 from gateway.message.payload import Payload
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class Exchange:
 
     method: str
     path: str  # the request path with query, e.g. /services/Foo/bar?x=1
-    client_kind: str  # payload kind of the client's request: soap11 | soap12 | pox | json | text | ...
+    client_kind: str  # payload kind of the client's request (gateway.message.kinds)
     accept: str | None
     services: Services
     reply: Reply | None = None
@@ -53,7 +53,7 @@ class Exchange:
 
     @property
     def client_is_soap(self) -> bool:
-        return self.client_kind in ("soap11", "soap12")
+        return self.client_kind in kinds.SOAP_KINDS
 
 
 class MessageContext:
@@ -110,11 +110,11 @@ class MessageContext:
     @property
     def message_format(self) -> str:
         kind = self.payload.kind
-        if kind in ("soap11", "soap12"):
+        if kind in kinds.SOAP_KINDS:
             return kind
-        if kind == "empty" and self.exchange.method == "GET":
-            return "get"
-        return "pox"
+        if kind == kinds.EMPTY and self.exchange.method == "GET":
+            return kinds.GET
+        return kinds.POX
 
     def is_fault(self) -> bool:
         if self.axis2.get("FAULT_MESSAGE") in (True, "true"):

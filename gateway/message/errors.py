@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from lxml import etree
 from multidict import CIMultiDict
 
+from gateway.message import json_codec, kinds
 from gateway.message.context import Reply
 from gateway.message.faults import make_fault_envelope, make_pox_fault
 from gateway.message.formats import negotiate_accept
@@ -31,16 +31,16 @@ def client_media_type(exchange: Exchange, request_media_type: str) -> str:
     """CLIENT_MESSAGE_TYPE (our extension): the format this client expects back. Its SOAP version; else
     the type its request implies (JSON stays JSON; XML, text and bodiless requests get XML; anything else
     JSON), unless Accept explicitly prefers another supported type."""
-    if exchange.client_kind == "soap11":
-        return "text/xml"
-    if exchange.client_kind == "soap12":
-        return "application/soap+xml"
-    if exchange.client_kind == "json":
-        natural = "application/json"
-    elif request_media_type in ("", "application/xml", "text/plain") or "xml" in request_media_type:
-        natural = "application/xml"
+    if exchange.client_kind == kinds.SOAP11:
+        return kinds.TEXT_XML
+    if exchange.client_kind == kinds.SOAP12:
+        return kinds.APPLICATION_SOAP_XML
+    if exchange.client_kind == kinds.JSON:
+        natural = kinds.APPLICATION_JSON
+    elif request_media_type in ("", kinds.APPLICATION_XML, kinds.TEXT_PLAIN) or "xml" in request_media_type:
+        natural = kinds.APPLICATION_XML
     else:
-        natural = "application/json"
+        natural = kinds.APPLICATION_JSON
     return negotiate_accept(exchange.accept, natural) or natural
 
 
@@ -55,23 +55,23 @@ def error_status(ctx: MessageContext) -> int:
 
 
 def error_body(media: str, code: Any, message: str) -> bytes:
-    if media in ("text/xml", "application/soap+xml"):
-        version = "soap11" if media == "text/xml" else "soap12"
+    if media in (kinds.TEXT_XML, kinds.APPLICATION_SOAP_XML):
+        version = kinds.SOAP11 if media == kinds.TEXT_XML else kinds.SOAP12
         envelope = make_fault_envelope(
-            version, "Server" if version == "soap11" else "Receiver", message, detail=str(code)
+            version, "Server" if version == kinds.SOAP11 else "Receiver", message, detail=str(code)
         )
         return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
-    if media == "application/json":
-        return orjson.dumps({"error": {"code": _number(code), "message": message}})
+    if media == kinds.APPLICATION_JSON:
+        return json_codec.dumps({"error": {"code": _number(code), "message": message}})
     return etree.tostring(make_pox_fault(message), encoding="UTF-8")
 
 
 def error_reply(ctx: MessageContext) -> Reply:
     code = ctx.properties.get("ERROR_CODE", 0)
     message = str(ctx.properties.get("ERROR_MESSAGE") or DEFAULT_MESSAGE)
-    media = str(ctx.properties.get("CLIENT_MESSAGE_TYPE") or "application/xml")
-    if media not in ("text/xml", "application/soap+xml", "application/json"):
-        media = "application/xml"
+    media = str(ctx.properties.get("CLIENT_MESSAGE_TYPE") or kinds.APPLICATION_XML)
+    if media not in (kinds.TEXT_XML, kinds.APPLICATION_SOAP_XML, kinds.APPLICATION_JSON):
+        media = kinds.APPLICATION_XML
     headers: CIMultiDict[str] = CIMultiDict()
     headers["Content-Type"] = f"{media}; charset=UTF-8"
     return Reply(error_status(ctx), headers, error_body(media, code, message))

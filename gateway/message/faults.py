@@ -9,7 +9,7 @@ from typing import TypeAlias
 
 from lxml import etree
 
-from gateway.message import soap
+from gateway.message import kinds, soap
 from gateway.message.payload import SAFE_PARSER
 
 # The code names that mean the same thing in both versions.
@@ -55,7 +55,7 @@ def make_fault_envelope(
             header.extend(blocks)
     body = soap.body_of(envelope)
     fault = etree.SubElement(body, f"{{{ns}}}Fault")
-    if version == "soap11":
+    if version == kinds.SOAP11:
         _code_text(etree.SubElement(fault, "faultcode"), code_local, code_namespace, code_prefix, ns)
         etree.SubElement(fault, "faultstring").text = reason
         if role:
@@ -149,7 +149,7 @@ def align_fault(envelope: etree._Element, version: str) -> etree._Element:
         return envelope
     parts = read_fault(fault)
     code = parts["code"]
-    code = _11_TO_12.get(code, "Receiver") if version == "soap12" else _12_TO_11.get(code, "Server")
+    code = _11_TO_12.get(code, "Receiver") if version == kinds.SOAP12 else _12_TO_11.get(code, "Server")
     detail = parts["detail"]
     detail_content: list[etree._Element | str] | None = None
     if detail is not None:

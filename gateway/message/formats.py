@@ -23,7 +23,7 @@ from lxml import etree
 from multidict import CIMultiDict
 
 from gateway.errors import MediationError
-from gateway.message import soap
+from gateway.message import kinds, soap
 from gateway.message.context import Reply
 from gateway.message.faults import align_fault, fault_to_pox
 from gateway.message.json_xml import JsonConversionError, xml_to_json_bytes
@@ -73,8 +73,8 @@ _NOT_RELAYED = frozenset(
     )
 )
 
-_CONVERTIBLE = ("soap11", "soap12", "pox", "json")
-ACCEPTABLE = ("application/json", "application/xml", "text/xml", "application/soap+xml")
+_CONVERTIBLE = (kinds.SOAP11, kinds.SOAP12, kinds.POX, kinds.JSON)
+ACCEPTABLE = (kinds.APPLICATION_JSON, kinds.APPLICATION_XML, kinds.TEXT_XML, kinds.APPLICATION_SOAP_XML)
 # axis2 keys (private to the gateway) recording messageType values the flow did not choose itself.
 INITIAL_MESSAGE_TYPE = "_initialMessageType"  # set by the transport (request / backend reply)
 AUTO_MESSAGE_TYPE = "_autoMessageType"  # set by payloadFactory's automatic switch
@@ -152,13 +152,13 @@ def flow_chose_message_type(ctx: MessageContext) -> bool:
 
 def output_media_type(ctx: MessageContext) -> str:
     exchange = ctx.exchange
-    if exchange.client_kind == "soap11":
-        return "text/xml"
-    if exchange.client_kind == "soap12":
-        return "application/soap+xml"
+    if exchange.client_kind == kinds.SOAP11:
+        return kinds.TEXT_XML
+    if exchange.client_kind == kinds.SOAP12:
+        return kinds.APPLICATION_SOAP_XML
     message_type = ctx.axis2.get("messageType")
     current = (
-        media_type_of(str(message_type)) if message_type else (ctx.payload.media_type or "application/xml")
+        media_type_of(str(message_type)) if message_type else (ctx.payload.media_type or kinds.APPLICATION_XML)
     )
     # Only structured messages are converted: binary, form or HTML bodies keep their type.
     if exchange.accept and kind_of(current) in _CONVERTIBLE and not flow_chose_message_type(ctx):
@@ -224,20 +224,20 @@ def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, object, st
     explicit = ctx.axis2.get("ContentType")
     override = explicit if explicit and media_type_of(str(explicit)) == media else None
     if _passes_through(ctx, target):
-        if payload.kind == "empty":
+        if payload.kind == kinds.EMPTY:
             return b"", None, None, False
         stream = payload.iter_stream()
         return (
             (None if stream is not None else payload.raw or b""),
             stream,
             _pass_through_type(override, payload.content_type, media),
-            payload.is_built and payload.kind in ("soap11", "soap12") and soap.is_fault(payload.envelope),
+            payload.is_built and payload.kind in kinds.SOAP_KINDS and soap.is_fault(payload.envelope),
         )
     if not payload.is_built:
         raise RuntimeError("serialise needs a built payload for conversion; call prepare() first")
     envelope = payload.envelope
     is_fault = soap.is_fault(envelope)
-    if target in ("soap11", "soap12"):
+    if target in kinds.SOAP_KINDS:
         body = etree.tostring(soap_output(envelope, target, is_fault), xml_declaration=True, encoding="UTF-8")
         ctype = override or soap.SOAP_CONTENT_TYPES[target]
     else:
@@ -282,7 +282,7 @@ def soap_output(envelope: etree._Element, version: str, is_fault: bool) -> etree
 
 
 def _same_format(kind: str, target: str) -> bool:
-    return kind == target or (kind == "empty") or (kind == "binary" and target == "binary")
+    return kind == target or (kind == kinds.EMPTY) or (kind == kinds.BINARY and target == kinds.BINARY)
 
 
 def _textual(ctype: str) -> bool:
@@ -290,18 +290,18 @@ def _textual(ctype: str) -> bool:
 
 
 def _serialise_rest(element, target: str, media: str) -> tuple[bytes, str]:
-    if target == "json":
+    if target == kinds.JSON:
         if element is None:
             return b"", media
         try:
             return xml_to_json_bytes(element), media
         except JsonConversionError as exc:  # e.g. deeper than JSON can be written
             raise MediationError(f"Error while writing the message as JSON: {exc}") from None
-    if target == "text":
+    if target == kinds.TEXT:
         if element is None:
             return b"", media
         return ("".join(element.itertext())).encode("utf-8"), media
-    if target == "form":
+    if target == kinds.FORM:
         from urllib.parse import urlencode
 
         pairs = (
@@ -310,11 +310,11 @@ def _serialise_rest(element, target: str, media: str) -> tuple[bytes, str]:
             else [(etree.QName(c).localname, c.text or "") for c in element if isinstance(c.tag, str)]
         )
         return urlencode(pairs).encode("ascii"), media
-    if target == "binary" and element is not None and etree.QName(element).localname == "binary":
+    if target == kinds.BINARY and element is not None and etree.QName(element).localname == "binary":
         import base64
 
         return base64.b64decode(element.text or ""), media
-    ctype = media if "xml" in media else "application/xml"
+    ctype = media if "xml" in media else kinds.APPLICATION_XML
     if element is None:
         return b"", ctype
     if element.getparent() is not None:

@@ -47,15 +47,15 @@ XML -> JSON
 
 from __future__ import annotations
 
-import json
 import re
-import secrets
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from lxml import etree
+
+from gateway.message.json_codec import JsonConversionError, JsonNumber, RawNumber, loads, too_deep
+from gateway.message.json_codec import dumps as json_dumps
 
 __all__ = [
     "JSON_ARRAY",
@@ -86,27 +86,6 @@ MULTIPLE_PI = "xml-multiple"
 # Keys that make the enclosing object transparent on output (W: staxon JsonStreamTargetImpl.name).
 _WRAPPERS = frozenset((JSON_OBJECT, JSON_ARRAY, JSON_ELEMENT))
 _ROOT_WRAPPERS = frozenset((JSON_OBJECT, JSON_ARRAY, JSON_ELEMENT, JSON_VALUE))
-
-
-class JsonConversionError(ValueError):
-    """Malformed JSON (or JSON that cannot be represented as XML); the engine maps it to ERROR_CODE 601000."""
-
-    def __init__(
-        self, message: str, *, pos: int | None = None, lineno: int | None = None, colno: int | None = None
-    ) -> None:
-        super().__init__(message)
-        self.pos = pos
-        self.lineno = lineno
-        self.colno = colno
-
-
-class JsonNumber(Decimal):
-    """A JSON number from XML text; ``str()`` is the canonical text MI would print (scale kept)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return f"JsonNumber('{self}')"
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -213,20 +192,6 @@ def _key_of(tag: str) -> str:
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # huge_tree lifts libxml2's 256-level depth limit; the text is ours, so entities/DTDs cannot appear.
 _PARSER = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True, collect_ids=False)
-# Most float tokens have a digit followed by '.'. The literal-first pattern is ~10x cheaper to scan than
-# "[0-9][.eE]"; strings may match too (we just take the lexical path), and "1e5" or huge integers are caught
-# later by _NeedLexical.
-_FLOATISH_B = re.compile(rb"\.(?<=[0-9]\.)")
-_FLOATISH_S = re.compile(r"\.(?<=[0-9]\.)")
-# orjson reads "-0" as 0, losing the lexical text MI keeps.
-_NEG_ZERO_B = re.compile(rb"-0(?:[\s,\]}]|\Z)")
-_NEG_ZERO_S = re.compile(r"-0(?:[\s,\]}]|\Z)")
-
-
-class _NeedLexical(Exception):
-    """orjson produced a float, whose lexical text is lost: re-parse with the lexical parser."""
-
-
 def _esc(text: str) -> str:
     # '\r' must be a reference or the parser normalises it away.
     if "&" in text:
@@ -269,7 +234,7 @@ def _pi_data(key: str, tag: str) -> str:
 Emitter = Callable[[list[str], str, Any], None]
 
 
-def _make_emitter(with_pi: bool, strict: bool, sanitize: bool) -> tuple[Emitter, Emitter]:
+def _make_emitter(with_pi: bool, sanitize: bool) -> tuple[Emitter, Emitter]:
     """Build (element, members) emitters; flags are closure constants to keep the recursion lean."""
     if sanitize:
 
@@ -296,8 +261,6 @@ def _make_emitter(with_pi: bool, strict: bool, sanitize: bool) -> tuple[Emitter,
         if cls is int:
             return int.__repr__(value)
         if cls is float:
-            if strict:
-                raise _NeedLexical
             return repr(value)
         if isinstance(value, str):
             return str(value)
@@ -392,16 +355,13 @@ def _make_emitter(with_pi: bool, strict: bool, sanitize: bool) -> tuple[Emitter,
     return element, members
 
 
-_emitters: dict[tuple[bool, bool, bool], tuple[Emitter, Emitter]] = {
-    (pi, strict, san): _make_emitter(pi, strict, san)
-    for pi in (False, True)
-    for strict in (False, True)
-    for san in (False, True)
+_emitters: dict[tuple[bool, bool], tuple[Emitter, Emitter]] = {
+    (pi, san): _make_emitter(pi, san) for pi in (False, True) for san in (False, True)
 }
 
 
-def _emit_root(value: Any, with_pi: bool, strict: bool, sanitize: bool) -> list[str]:
-    element, members = _emitters[(with_pi, strict, sanitize)]
+def _emit_root(value: Any, with_pi: bool, sanitize: bool) -> list[str]:
+    element, members = _emitters[(with_pi, sanitize)]
     out: list[str] = []
     if value.__class__ is dict or isinstance(value, dict):
         members(out, JSON_OBJECT, value)
@@ -419,75 +379,27 @@ def _emit_root(value: Any, with_pi: bool, strict: bool, sanitize: bool) -> list[
     return out
 
 
-def _to_tree(value: Any, with_pi: bool, strict: bool) -> etree._Element:
+def _to_tree(value: Any, with_pi: bool) -> etree._Element:
     """Emit and parse; on failure (characters XML cannot hold) retry with sanitised text."""
     try:
-        return etree.fromstring("".join(_emit_root(value, with_pi, strict, False)), _PARSER)
+        return etree.fromstring("".join(_emit_root(value, with_pi, False)), _PARSER)
     except (etree.XMLSyntaxError, ValueError) as exc:
         if isinstance(exc, JsonConversionError):
             raise
     try:
-        return etree.fromstring("".join(_emit_root(value, with_pi, strict, True)), _PARSER)
+        return etree.fromstring("".join(_emit_root(value, with_pi, True)), _PARSER)
     except JsonConversionError:
         raise
     except (etree.XMLSyntaxError, ValueError) as exc:  # e.g. two keys that mangle to one attribute name
         raise JsonConversionError(f"JSON payload cannot be represented as XML: {exc}") from None
 
 
-def _reject_constant(name: str) -> Any:
-    raise JsonConversionError(f"Malformed JSON payload: {name} is not a valid JSON value")
-
-
-_LEXICAL = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=_reject_constant)
-
-
-def _parse_lexical(data: bytes | str) -> Any:
-    """Parse with numbers kept as their source text (the stdlib scanner hands us the substring)."""
-    try:
-        text = data if isinstance(data, str) else data.decode(json.detect_encoding(data), "surrogatepass")
-        if text[:1] == "\ufeff":  # tolerate a UTF-8 BOM, as json.loads does for bytes
-            text = text[1:]
-        return _LEXICAL.decode(text)
-    except json.JSONDecodeError as exc:
-        detail = "empty payload" if not exc.doc.strip() else exc.msg
-        raise JsonConversionError(
-            f"Malformed JSON payload: {detail} at line {exc.lineno} column {exc.colno} (char {exc.pos})",
-            pos=exc.pos,
-            lineno=exc.lineno,
-            colno=exc.colno,
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise JsonConversionError(f"Malformed JSON payload: not valid {exc.encoding} text") from None
-    except RecursionError:
-        raise JsonConversionError("Malformed JSON payload: nesting too deep") from None
-
-
 def json_bytes_to_xml(data: bytes | str, *, with_pi: bool = False) -> etree._Element:
-    """Parse JSON text and build MI's infoset (root jsonObject / jsonArray / jsonValue).
-
-    Fast path: orjson when the text seems to hold no decimal fraction or ``-0`` (orjson loses their lexical
-    text); otherwise, or when orjson fails or still yields a float (``1e5``, huge integers), the stdlib parser
-    with numbers kept as text.
-    """
-    if isinstance(data, str):
-        fast = _FLOATISH_S.search(data) is None and _NEG_ZERO_S.search(data) is None
-    else:
-        fast = _FLOATISH_B.search(data) is None and _NEG_ZERO_B.search(data) is None
-    if fast:
-        try:
-            value = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass  # re-parse for a precise message (or accept what orjson refuses, e.g. lone surrogates)
-        else:
-            try:
-                return _to_tree(value, with_pi, True)
-            except _NeedLexical:
-                pass
-            except RecursionError:
-                raise JsonConversionError("Malformed JSON payload: nesting too deep") from None
-    value = _parse_lexical(data)
+    """Parse JSON text (the codec keeps every number's lexical text) and build MI's infoset (root jsonObject /
+    jsonArray / jsonValue)."""
+    value = loads(data)
     try:
-        return _to_tree(value, with_pi, False)
+        return _to_tree(value, with_pi)
     except RecursionError:
         raise JsonConversionError("Malformed JSON payload: nesting too deep") from None
 
@@ -495,7 +407,7 @@ def json_bytes_to_xml(data: bytes | str, *, with_pi: bool = False) -> etree._Ele
 def json_value_to_xml(value: Any, *, with_pi: bool = False) -> etree._Element:
     """Build MI's infoset from an already-parsed value (dict/list/str/int/float/bool/None/Decimal)."""
     try:
-        return _to_tree(value, with_pi, False)
+        return _to_tree(value, with_pi)
     except RecursionError:
         raise JsonConversionError("JSON value nested too deep") from None
 
@@ -520,23 +432,14 @@ def _canonical_number(text: str) -> str:
     return str(number)
 
 
-class _Raw:
-    """A number whose canonical text neither int nor float reproduces (serialised verbatim)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
 def _number_for_bytes(text: str) -> Any:
     if "." not in text and "E" not in text:
-        return int(text) if len(text) <= 18 else _Raw(text)  # orjson handles 64-bit integers
+        return int(text) if len(text) <= 18 else RawNumber(text)  # orjson handles 64-bit integers
     if "E" not in text:
         number = float(text)
         if repr(number) == text:  # orjson prints non-exponent floats exactly like repr
             return number
-    return _Raw(text)
+    return RawNumber(text)
 
 
 def _number_for_value(text: str) -> Any:
@@ -667,64 +570,12 @@ def _root_value(element: etree._Element, primitive: Primitive) -> Any:
     return value if key in _ROOT_WRAPPERS else {key: value}
 
 
-def _too_deep() -> JsonConversionError:
-    return JsonConversionError("document nested too deep to write as JSON (at most 254 levels)")
-
-
 def xml_to_json_value(element: etree._Element) -> Any:
     """XML -> Python value per MI's rules. Integers are ``int``; other numbers are :class:`JsonNumber`."""
     try:
         return _root_value(element, _primitive_value)
     except RecursionError:  # deeper than any client XML can be (libxml2 stops at 256): a JSON infoset
-        raise _too_deep() from None
-
-
-# A per-process nonce makes the placeholder impossible to forge from payload strings.
-_NONCE = secrets.token_hex(8)
-_PLACEHOLDER_MARK = ("\\u0000" + _NONCE).encode()
-_PLACEHOLDER = re.compile(rb'"\\u0000' + _NONCE.encode() + rb'([-+.0-9E]+)"')
-_Fragment = getattr(orjson, "Fragment", None)  # orjson >= 3.9 splices raw JSON itself
-
-
-def _number_text(obj: Any) -> str:
-    if obj.__class__ is _Raw:
-        return obj.text
-    if isinstance(obj, Decimal) and obj.is_finite():
-        return str(obj)
-    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
-
-
-def _default(obj: Any) -> Any:
-    text = _number_text(obj)
-    return _Fragment(text) if _Fragment is not None else "\x00" + _NONCE + text
-
-
-def _placeholder(obj: Any) -> str:
-    return "\x00" + _NONCE + _number_text(obj)
-
-
-def json_dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON of a value from this module (JsonNumber/Decimal printed with their exact text).
-    Nesting beyond orjson's 254 levels is a JsonConversionError; other unserialisable values a TypeError."""
-    try:
-        out = orjson.dumps(value, default=_default)
-    except orjson.JSONEncodeError as exc:
-        if "Recursion limit" in str(exc):  # orjson's only signal for it
-            raise _too_deep() from None
-        return _stdlib_dumps(value)  # e.g. integers beyond 64 bits, lone surrogates
-    if _Fragment is None and _PLACEHOLDER_MARK in out:
-        out = _PLACEHOLDER.sub(rb"\1", out)
-    return out
-
-
-def _stdlib_dumps(value: Any) -> bytes:
-    """What orjson refuses but the stdlib parser reads (json_value falls back to it): integers beyond 64 bits
-    exactly, lone surrogates as \\u escapes (so the text is ASCII). Unsupported values: TypeError."""
-    try:
-        out = json.dumps(value, separators=(",", ":"), default=_placeholder).encode("ascii")
-    except RecursionError:
-        raise _too_deep() from None
-    return _PLACEHOLDER.sub(rb"\1", out) if _PLACEHOLDER_MARK in out else out
+        raise too_deep() from None
 
 
 def xml_to_json_bytes(element: etree._Element) -> bytes:
@@ -732,5 +583,5 @@ def xml_to_json_bytes(element: etree._Element) -> bytes:
     try:
         value = _root_value(element, _primitive_bytes)
     except RecursionError:
-        raise _too_deep() from None
+        raise too_deep() from None
     return json_dumps(value)

@@ -17,7 +17,7 @@ from aiohttp import http_exceptions
 from lxml import etree
 
 from gateway.errors import CONNECT_FAILED, CONNECT_TIMEOUT, MESSAGE_PARSING_ERROR, MediationError
-from gateway.message import json_xml, soap
+from gateway.message import json_codec, json_xml, soap
 from gateway.message.json_index import descendant_index
 from gateway.message.json_xml import JsonConversionError, json_bytes_to_xml
 
@@ -314,15 +314,11 @@ class Payload:
                 raise self.read_error
             if self.kind == "json" and not self.modified and self._raw is not None:
                 self._check_tree_size()
-                import orjson  # the original JSON is the truth: no round trip through XML
-
-                if _LONG_DIGITS.search(self._raw) is not None:
-                    self._json = (_stdlib_json(self._raw),)  # orjson reads integers beyond 64 bits as floats
-                    return self._json[0]
-                try:
-                    self._json = (orjson.loads(self._raw),)
-                except orjson.JSONDecodeError:
-                    self._json = (_stdlib_json(self._raw),)  # e.g. lone surrogates, numbers beyond a double
+                try:  # the original JSON is the truth: no round trip through XML
+                    self._json = (json_codec.loads(self._raw),)
+                except json_codec.JsonConversionError as exc:
+                    raise MediationError(f"Error while building the message: malformed JSON: {exc}",
+                                         MESSAGE_PARSING_ERROR, "send a valid JSON document") from None
                 return self._json[0]
 
             first = soap.first_body_element(self.envelope)
@@ -331,22 +327,6 @@ class Payload:
             except json_xml.JsonConversionError as exc:  # e.g. an infoset too deep for JSON
                 raise MediationError(f"Error while building the message: {exc}", MESSAGE_PARSING_ERROR) from None
         return self._json[0]
-
-
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")  # a 64-bit integer has at most 20 digits: from 19 on, be exact
-
-
-def _stdlib_json(raw: bytes):
-    import json
-
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise MediationError(f"Error while building the message: malformed JSON: {exc}",
-                             MESSAGE_PARSING_ERROR, "send a valid JSON document") from None
-    except RecursionError:  # deeper than orjson's 1024 levels
-        raise MediationError("Error while building the message: malformed JSON: nesting too deep",
-                             MESSAGE_PARSING_ERROR) from None
 
 
 def parse_xml(raw: bytes) -> etree._Element:

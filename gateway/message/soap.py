@@ -6,11 +6,13 @@ import copy
 
 from lxml import etree
 
+from gateway.message import kinds
+
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
-SOAP_NAMESPACES = {SOAP11_NS: "soap11", SOAP12_NS: "soap12"}
-VERSION_NS = {"soap11": SOAP11_NS, "soap12": SOAP12_NS}
-SOAP_CONTENT_TYPES = {"soap11": "text/xml", "soap12": "application/soap+xml"}
+SOAP_NAMESPACES = {SOAP11_NS: kinds.SOAP11, SOAP12_NS: kinds.SOAP12}
+VERSION_NS = {kinds.SOAP11: SOAP11_NS, kinds.SOAP12: SOAP12_NS}
+SOAP_CONTENT_TYPES = kinds.SOAP_MEDIA_TYPES
 PAYLOAD_NS = "http://ws.apache.org/commons/ns/payload"  # Axis2 text/binary wrapper namespace
 
 
@@ -24,13 +26,13 @@ def _template(version: str) -> etree._Element:
 _TEMPLATES = {version: _template(version) for version in VERSION_NS}
 
 
-def new_envelope(version: str = "soap11") -> etree._Element:
+def new_envelope(version: str = kinds.SOAP11) -> etree._Element:
     """An empty Envelope/Body; copying a prepared one is about twice as fast as building it."""
     return copy.deepcopy(_TEMPLATES[version])
 
 
 def envelope_version(envelope: etree._Element) -> str:
-    return SOAP_NAMESPACES.get(etree.QName(envelope).namespace or "", "soap11")
+    return SOAP_NAMESPACES.get(etree.QName(envelope).namespace or "", kinds.SOAP11)
 
 
 def _child(envelope: etree._Element, local: str) -> etree._Element | None:
@@ -77,7 +79,7 @@ def set_body_element(envelope: etree._Element, element: etree._Element | None) -
         body.append(element)
 
 
-def wrap(element: etree._Element | None, version: str = "soap11") -> etree._Element:
+def wrap(element: etree._Element | None, version: str = kinds.SOAP11) -> etree._Element:
     envelope = new_envelope(version)
     if element is not None:
         body_of(envelope).append(element)

@@ -8,6 +8,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from gateway.errors import DEFAULT_ERROR, MediationError
+from gateway.message import kinds
 from gateway.message.payload import Payload
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def record_error(ctx: MessageContext, exc: BaseException) -> None:
             ctx.axis2["HTTP_SC"] = exc.http_status
         if exc.body is not None:
             # e.g. a connector's upstream error JSON becomes the message the fault sequence sees
-            ctx.payload = Payload(exc.content_type or "application/json", exc.body)
+            ctx.payload = Payload(exc.content_type or kinds.APPLICATION_JSON, exc.body)
             if exc.content_type and not ctx.axis2.get("messageType"):
                 ctx.axis2["messageType"] = ctx.axis2["_initialMessageType"] = exc.content_type.split(";")[0]
     else:

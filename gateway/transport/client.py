@@ -12,7 +12,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.errors import MediationError, transport_failure
-from gateway.message import formats
+from gateway.message import formats, kinds
 from gateway.message.payload import Payload, body_incomplete
 
 if TYPE_CHECKING:
@@ -62,14 +62,14 @@ async def _exchange(session: aiohttp.ClientSession, ctx: MessageContext, *, url:
             del headers[name]
     data = None
     # GET/HEAD never carry a body; a DELETE carries one only if the message has one.
-    if method not in ("GET", "HEAD") and not (method == "DELETE" and ctx.payload.kind == "empty"):
-        media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or "application/xml"
+    if method not in ("GET", "HEAD") and not (method == "DELETE" and ctx.payload.kind == kinds.EMPTY):
+        media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
         await formats.prepare(ctx, media)
         body, stream, ctype, _ = formats.serialise(ctx, media)
         data = stream if stream is not None else body
         if ctype:
             headers["Content-Type"] = ctype
-        if media == "text/xml" and "SOAPAction" not in headers:
+        if media == kinds.TEXT_XML and "SOAPAction" not in headers:
             headers["SOAPAction"] = f'"{ctx.soap_action or ""}"'
     # aiohttp's own timeout (no extra timer per request); sock_read also bounds each read of a stream.
     try:

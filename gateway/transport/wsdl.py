@@ -16,6 +16,7 @@ from aiohttp import web
 from lxml import etree
 from lxml.builder import ElementMaker
 
+from gateway.message import kinds
 from gateway.runtime.configuration import WSDL11_NS
 
 if TYPE_CHECKING:
@@ -113,8 +114,8 @@ def _generated_definitions(name: str, address: str) -> etree._Element:
         soap_binding(soap, "Soap11"), soap_binding(soap12, "Soap12"),
         wsdl.binding(http.binding(verb="POST"),
                      wsdl.operation(http.operation(location="mediate"),
-                                    wsdl.input(mime.content(type="application/xml", part="parameters")),
-                                    wsdl.output(mime.content(type="application/xml", part="parameters")),
+                                    wsdl.input(mime.content(type=kinds.APPLICATION_XML, part="parameters")),
+                                    wsdl.output(mime.content(type=kinds.APPLICATION_XML, part="parameters")),
                                     name="mediate"),
                      name=f"{name}HttpBinding", type=f"ns:{name}PortType"),
         wsdl.service(
@@ -129,7 +130,7 @@ def _generated_definitions(name: str, address: str) -> etree._Element:
 
 
 def _xml(body: bytes) -> web.Response:
-    return web.Response(body=body, content_type="text/xml", charset="UTF-8")
+    return web.Response(body=body, content_type=kinds.TEXT_XML, charset="UTF-8")
 
 
 def _true(value: str | None) -> bool:

@@ -1,6 +1,6 @@
 """A minimal stand-in for gateway.message.context.MessageContext, for expression unit tests only.
 
-It has the attributes the expression layer reads, and counts envelope reads so that tests can
+It satisfies gateway.expressions.context.ExpressionContext, and counts envelope reads so that tests can
 prove an expression with needs_body=False never touches the message."""
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from gateway.mediators.payload_factory import (
     to_json,
 )
 from gateway.mediators.transform import looks_like_xml, parse_json
-from gateway.message import soap
+from gateway.message import kinds, soap
 from gateway.message.faults import SOAP11_CODES, SOAP12_CODES
 from gateway.xmlutil import children, config_error, did_you_mean, prefixed_namespaces
 
@@ -113,11 +113,8 @@ def _argument(arg: Node) -> Argument:
     if not expression.strip():
         raise arg.error("Attribute value for xpath cannot be empty")
     if arg["evaluator"] == "json":
-        path = expression.strip()
-        if path.startswith("json-eval(") and path.endswith(")"):
-            path = path[len("json-eval(") : -1]
         try:
-            compiled: Expression = compile_jsonpath(path.strip(), expression)
+            compiled: Expression = compile_jsonpath(expression, expression)  # json-eval(…) is optional here
         except ExpressionError as exc:
             raise arg.error(f"invalid JSONPath for attribute 'expression': '{expression}'", str(exc)) from None
     else:
@@ -448,7 +445,7 @@ def _is_json(text: str) -> bool:
 
 # -- makefault -----------------------------------------------------------------------------------
 
-_VERSIONS = ("soap11", "soap12", "pox")
+_VERSIONS = kinds.XML_KINDS
 _URI_TEXT = re.compile(r"\S+")
 
 
@@ -456,7 +453,7 @@ def _makefault(node: Node) -> MakeFault:
     version_attr = node["version"]
     if version_attr is not None and version_attr not in _VERSIONS:
         raise node.error("Invalid SOAP version", f'version="{version_attr}": use soap11, soap12 or pox')
-    version = version_attr or "soap11"  # W: SOAP 1.1 when no version is given (A: guesses from the message)
+    version = version_attr or kinds.SOAP11  # W: SOAP 1.1 when no version is given (A: guesses from the message)
     response = node["response"]
     if response is not None and response not in ("true", "false"):
         raise node.error(f"Invalid value '{response}' passed as response. Expected 'true' or 'false'")
@@ -466,7 +463,7 @@ def _makefault(node: Node) -> MakeFault:
     code, code_expression = _code(parts.get("code"), element, version, version_attr is None)
     reason, reason_expression = _reason(parts.get("reason"), element, version)
     fault_node = _uri(parts.get("node"), "node")
-    if fault_node is not None and version != "soap12":
+    if fault_node is not None and version != kinds.SOAP12:
         if version_attr is None:
             raise config_error(parts["node"], "a fault node does not apply to a SOAP 1.1 fault (the default version)",
                                'set version="soap12" or remove <node>')
@@ -503,7 +500,7 @@ def _code(
     element: etree._Element | None, makefault_el: etree._Element, version: str, defaulted: bool
 ) -> tuple[FaultCode | None, Expression | None]:
     if element is None:
-        if version != "pox":
+        if version != kinds.POX:
             raise config_error(
                 makefault_el,
                 "The fault code is a required attribute for the makefault mediator unless it is a pox fault",
@@ -530,7 +527,7 @@ def _code(
             f"Invalid namespace prefix '{prefix}' in code attribute",
             f'declare xmlns:{prefix}="{soap.VERSION_NS.get(version, soap.SOAP11_NS)}"',
         )
-    if version in ("soap11", "soap12"):
+    if version in kinds.SOAP_KINDS:
         _check_code(element, version, namespace, name, defaulted)
     return FaultCode(name, namespace, prefix), None
 
@@ -538,8 +535,8 @@ def _code(
 def _check_code(element: etree._Element, version: str, namespace: str, name: str, defaulted: bool) -> None:
     """W: FaultMediatorFactory (product-ei#3999): the code must be one of the version's own codes."""
     expected = soap.VERSION_NS[version]
-    codes = SOAP11_CODES if version == "soap11" else SOAP12_CODES
-    other = "soap12" if version == "soap11" else "soap11"
+    codes = SOAP11_CODES if version == kinds.SOAP11 else SOAP12_CODES
+    other = kinds.SOAP12 if version == kinds.SOAP11 else kinds.SOAP11
     equivalent = {"Receiver": "Server", "Sender": "Client", "Server": "Receiver", "Client": "Sender"}.get(
         name, name
     )
@@ -572,7 +569,7 @@ def _reason(
     element: etree._Element | None, makefault_el: etree._Element, version: str
 ) -> tuple[str | None, Expression | None]:
     if element is None:
-        if version != "pox":
+        if version != kinds.POX:
             raise config_error(
                 makefault_el,
                 "The fault reason is a required attribute for the makefault mediator "
