@@ -184,6 +184,17 @@ async def test_java_regex_case_folding_lines_and_flags(gateway):
     ])
 
 
+async def test_java_regex_cases_the_java_oracle_found(gateway):
+    # differences tests/test_java_regex_oracle.py found against java.util.regex, now matching as in Java
+    await full_matches(gateway, [
+        (r"(?i)Z*\p{L}{3}", "Ébé", True), (r"(?i)[\p{Lu}a]", "É", True),  # `regex` folds badly in ASCII mode
+        (r"(?i)\p{javaLowerCase}", "\u212a", True),  # case-insensitive: any cased letter
+        (r"(?i)[^A&&[t[^a]]]", "A", True),  # Java folds each member first, then intersects
+        (r"(?m)a^?b", "ab", True),  # a quantifier after ^ applies to all of it
+        (r"[\v-a]", " ", True),  # before '-', \v is the vertical tab (a range \x0b-a)
+    ])
+
+
 async def test_conditions_on_transport_headers_never_parse_the_body(gateway):
     client = await gateway(proxy(f'<filter source="$trp:X-K" regex="a"><then>{mark("then")}</then></filter>'
                                  f'<switch source="$trp:X-K"><case regex="a">{mark("case", "X-Case")}</case>'
@@ -249,6 +260,8 @@ def test_deploy_errors(tmp_path, capsys):
         "UnknownProperty": '<filter source="//a" regex="\\p{Latin}+"/>',
         "EmptyIntersection": '<filter source="//a" regex="[a-z&amp;&amp;]"/>',
         "LateUnicodeFlag": '<filter source="//a" regex="a(?U)\\w"/>',
+        "FoldedBackreference": '<filter source="//a" regex="(?i)(a)\\1"/>',
+        "NeverMatches": '<filter source="//a" regex="[^\\p{L}\\P{L}]"/>',
         "ElseOnly": '<filter xpath="//a">\n<else><drop/></else></filter>',
         "Mixed": '<filter xpath="//a"><then/>\n<drop/></filter>',
         "NoSource": '<switch><case regex="a"/></switch>',
@@ -274,6 +287,10 @@ def test_deploy_errors(tmp_path, capsys):
         "on both sides",
         "LateUnicodeFlag.xml:3: filter: invalid regular expression in 'regex': 'a(?U)\\w': (?U) is supported only "
         "at the start of the pattern",
+        "FoldedBackreference.xml:3: filter: invalid regular expression in 'regex': '(?i)(a)\\1': a backreference "
+        "under (?i) compares US-ASCII letters only in Java",
+        "NeverMatches.xml:3: filter: invalid regular expression in 'regex': '[^\\p{L}\\P{L}]': a negated class "
+        "holding a property and its complement never matches",
         "ElseOnly.xml:4: else: <else> needs a <then> in the same filter",
         "Mixed.xml:4: drop: <drop> next to <then>/<else> is ignored by MI (move it inside <then> or <else>)",
         "NoSource.xml:3: switch: a 'source' expression attribute is required for a switch mediator",

@@ -1,12 +1,14 @@
 """Java regular expressions (java.util.regex), as Synapse users write them in filter, switch and property
 patterns, compiled at deploy time with the `regex` module.
 
-`regex` (version 1 syntax) already speaks most of Java's dialect: possessive quantifiers, atomic groups,
-nested character classes and `&&`, Unicode properties, `\\G`, named groups, inline flags that last to the end
-of their group. What still differs is rewritten here: `\\Q…\\E`; Java's ASCII `\\w \\d \\s` and POSIX classes
-(`\\p{Lower}` is `[a-z]`); Java's names of properties, scripts and blocks; `.`, `^`, `$`, `\\Z` with Java's line
-terminators; `(?x)`, `(?u)`, `(?U)`; and class syntax `regex` reads differently (`||`, `--`, `~~`). What cannot be
-expressed is a deploy error, never a silently different match."""
+`regex` (version 1 syntax, Unicode mode) already speaks most of Java's dialect: possessive quantifiers, atomic
+groups, nested character classes and `&&`, Unicode properties, `\\G`, named groups, inline flags that last to
+the end of their group. What still differs is rewritten here: `\\Q…\\E`; Java's ASCII `\\w \\d \\s \\b` and
+POSIX classes (`\\p{Lower}` is `[a-z]`); Java's names of properties, scripts and blocks; `(?i)` folding US-ASCII
+letters only unless `(?u)` (spelt out as `[kK]`, so `regex`'s own folding is used only under `(?u)`); `.`, `^`,
+`$`, `\\Z` with Java's line terminators; `(?x)`; and class syntax `regex` reads differently (`||`, `--`, `~~`).
+What cannot be expressed is a deploy error, never a silently different match: tests/test_java_regex_oracle.py
+compares random patterns with a real JVM."""
 
 from __future__ import annotations
 
@@ -94,7 +96,6 @@ def _literal(char: str) -> str:
 class _Member:
     """One item of a character class, spelt as a member of a `regex` set."""
     text: str
-    unicode: bool = False  # a Unicode property: in ASCII mode it needs (?u:…)
     ascii_class: bool = False  # \w, \d, \s or a POSIX class: ASCII, and never case-folded in Java
 
 
@@ -159,8 +160,10 @@ class _Translator:
                 self.out.append(self.caret())
             elif c == "$":
                 self.out.append(self.dollar("m" in self.flags))
+            elif c in "|?*+":
+                self.out.append(c)  # metacharacters both dialects share
             else:
-                self.out.append(c)  # literal, or a metacharacter both dialects share: | ? * + }
+                self.out.append(self.literal_atom(c))
         if len(self.frames) > 1:
             raise self.error("unclosed group")
         return "".join(self.out)
@@ -185,7 +188,7 @@ class _Translator:
         if "m" not in self.flags:
             return "^"
         after = "\\n" if "d" in self.flags else "[\\n\\x85\\u2028\\u2029]|\\r(?!\\n)"
-        return f"(?:\\A|(?<={after}))(?=(?s:.))"  # Java: never at the very end, not inside \r\n
+        return f"(?:(?:\\A|(?<={after}))(?=(?s:.)))"  # Java: never at the very end, not inside \r\n
 
     def dollar(self, multiline: bool) -> str:
         if "d" in self.flags:
@@ -226,10 +229,13 @@ class _Translator:
                 raise self.error(f"(?{letter}) is supported only at the start of the pattern")
         self.pos += 1 + flags.end()
         new = (set(self.flags) | set(on)) - set(off)
-        case = "" if ("i" in new) == ("i" in self.flags) else "i" if "i" in new else "-i"
+        case = "" if ("i" in new) == ("i" in self.flags) or not self.unicode_case else "i" if "i" in new else "-i"
         if end == ")":
             self.frames[-1] = new
             self.out.append(f"(?{case})" if case else "")
+            self.skip_comments()
+            if self.peek() and self.peek() in "*+?{":
+                raise self.error("a quantifier after an inline flag group has nothing to repeat")
         else:
             self.frames.append(new)
             self.out.append(f"(?{case}:")
@@ -241,13 +247,18 @@ class _Translator:
         if e in "wWdDsS":
             self.pos += 1
             if self.unicode_classes:
-                return "\\" + e
-            return f"(?a:\\{e})" if self.unicode_case else "\\" + e
+                return self.unfolded("\\" + e)
+            return self.unfolded(f"[{'^' if e.isupper() else ''}{_ASCII[e.lower()]}]")
         if e in "bB":
             self.pos += 1
-            if self.peek() == "{":
-                raise self.error("\\b{…} boundaries are not supported")
-            return f"(?a:\\{e})" if self.unicode_case and not self.unicode_classes else "\\" + e
+            if self.src.startswith("{g}", self.pos):
+                raise self.error("\\b{g} (grapheme boundary) is not supported")
+            if self.unicode_classes:
+                return self.unfolded("\\" + e)
+            word = f"[{_ASCII['w']}]"  # JDK 19+: \b is the edge of \w (older JDKs used Unicode letters)
+            edge = f"(?<={word})(?!{word})|(?<!{word})(?={word})" if e == "b" else \
+                f"(?<={word})(?={word})|(?<!{word})(?!{word})"
+            return self.unfolded(f"(?:{edge})")
         if e in "pP":
             return self.atom(self.property_member())
         if e in "hHvV":
@@ -269,18 +280,36 @@ class _Translator:
             if found.group(1) not in self.names:
                 raise self.error(f"no group named '{found.group(1)}' before \\k<{found.group(1)}>")
             self.pos += found.end()
-            return f"(?P={found.group(1)})"
+            return self.backreference_to(found.group(1))
         if e in "123456789":
-            return self.backreference()
-        return regex.escape(self.char_escape(), special_only=True)
-
-    def backreference(self) -> str:
-        number = int(self.peek())  # Java takes more digits only while such a group exists
-        self.pos += 1
-        while self.peek().isdigit() and number * 10 + int(self.peek()) <= self.groups:
-            number = number * 10 + int(self.peek())
+            number = int(e)  # Java takes more digits only while such a group exists
             self.pos += 1
-        return f"(?:\\g<{number}>)"
+            while self.peek().isdigit() and number * 10 + int(self.peek()) <= self.groups:
+                number = number * 10 + int(self.peek())
+                self.pos += 1
+            return self.backreference_to(str(number))
+        return self.literal_atom(self.char_escape())
+
+    def backreference_to(self, group: str) -> str:
+        if self.ascii_folding:
+            raise self.error("a backreference under (?i) compares US-ASCII letters only in Java, which `regex` "
+                             "cannot; start the pattern with (?iu) for Unicode case folding")
+        return f"(?:\\g<{group}>)"
+
+    def literal_atom(self, char: str) -> str:
+        if self.ascii_folding and char.isascii() and char.isalpha():
+            return f"[{char}{char.swapcase()}]"  # Java's (?i) without (?u) folds US-ASCII letters only
+        return regex.escape(char, special_only=True)
+
+    @property
+    def ascii_folding(self) -> bool:
+        """(?i) without (?u): Java folds US-ASCII letters only; `regex`'s own (Unicode) folding stays off."""
+        return "i" in self.flags and not self.unicode_case
+
+    def unfolded(self, text: str) -> str:
+        """Java never case-folds \\w, \\d, \\s, \\b, POSIX classes or properties (family() spells out the
+        case properties it widens under (?i)); `regex` folds only under (?iu)."""
+        return f"(?-i:{text})" if self.unicode_case and "i" in self.flags else text
 
     def char_escape(self) -> str:
         """One character after a backslash: \\t, \\x41, \\u00e9, \\0101, \\cA, \\N{NAME}, or a non-letter."""
@@ -317,13 +346,8 @@ class _Translator:
         return e
 
     def atom(self, member: _Member) -> str:
-        """A class member outside a class."""
-        text = f"[{member.text}]"  # member texts of properties are sets already: [[a-z]] is fine
-        if member.ascii_class and "i" in self.flags:
-            text = f"(?-i:{text})"  # Java never case-folds \w or POSIX classes
-        if member.unicode and not self.unicode_case:
-            text = f"(?u:{text})"
-        return text
+        """A class member outside a class (member texts of properties are sets already: [[a-z]] is fine)."""
+        return self.unfolded(f"[{member.text}]")
 
     # -- properties ---------------------------------------------------------------------------------------
     def property_member(self) -> _Member:
@@ -362,11 +386,11 @@ class _Translator:
             if upper in _UNICODE_BINARY or upper in _UNICODE_POSIX:
                 text = _CASED if folded and upper in _CASE_PROPERTIES else \
                     _UNICODE_BINARY.get(upper) or _UNICODE_POSIX[upper]
-                return _Member(text, unicode=True)
+                return _Member(text)
             return self.java_property(short, folded) or self.checked(f"\\p{{Script={short}}}")
         if self.unicode_classes and name.upper() in _UNICODE_POSIX:
             upper = name.upper()
-            return _Member(_CASED if folded and upper in _CASE_PROPERTIES else _UNICODE_POSIX[upper], unicode=True)
+            return _Member(_CASED if folded and upper in _CASE_PROPERTIES else _UNICODE_POSIX[upper])
         return self.java_property(name, folded)
 
     @staticmethod
@@ -376,12 +400,12 @@ class _Translator:
             text = "a-zA-Z" if folded and name in ("Lower", "Upper") else _POSIX[name]
             return _Member(text, ascii_class=True)
         if folded and name in _CASE_PROPERTIES:
-            return _Member("\\p{LC}" if name in _CATEGORIES else _CASED, unicode=True)
+            return _Member("\\p{LC}" if name in _CATEGORIES else _CASED)
         if name in _CATEGORIES:
-            return _Member(f"\\p{{{name}}}", unicode=True)
+            return _Member(f"\\p{{{name}}}")
         special = {"LD": "\\p{L}\\p{Nd}", "L1": "\\x00-\\xff", "all": "\\x00-\\U0010ffff", **_JAVA_METHODS}
         if name in special:
-            return _Member(special[name], unicode=True)
+            return _Member(special[name])
         return None
 
     @staticmethod
@@ -390,20 +414,26 @@ class _Translator:
             regex.compile(text)
         except regex.error:
             return None
-        return _Member(text, unicode=True)
+        return _Member(text)
 
     # -- character classes ----------------------------------------------------------------------------------
     def character_class(self) -> str:
         """Java's class grammar (Pattern.clazz) as a `regex` V1 set; every literal is escaped."""
-        members = self.class_body()
-        text = "".join(member.text for member in members)
-        ascii_classes = any(member.ascii_class for member in members)
-        if any(member.unicode for member in members) and not self.unicode_case:
-            return f"(?u:{text})"  # ASCII members are spelt out, so only the properties change
-        if ascii_classes and self.unicode_case and "i" in self.flags:
-            raise self.error("with (?iu), \\w, \\d, \\s and POSIX classes inside […] cannot keep Java's "
-                             "ASCII meaning; use (?U) or list the characters")
-        return text
+        members = self.class_body()  # under (?i) without (?u), class_item spells out both cases
+        texts = {member.text for member in members}
+        if "^" in texts and any(f"[^{text}]" in texts or text.swapcase() in texts - {text} for text in texts
+                                if text.startswith(("[", "\\"))):
+            # e.g. [^\p{L}\P{L}], which matches nothing: `regex` matches everything with it
+            raise self.error("a negated class holding a property and its complement never matches; remove it")
+        if self.unicode_case and "i" in self.flags:
+            if any(member.ascii_class for member in members):
+                raise self.error("with (?iu), \\w, \\d, \\s and POSIX classes inside […] cannot keep Java's "
+                                 "ASCII meaning; use (?U) or list the characters")
+            if any(m.text == "&&" for m in members) and any("[^" in m.text for m in members):
+                # Java folds each member before the set operations; `regex` folds while matching
+                raise self.error("with (?iu), '&&' next to a negated class cannot keep Java's meaning; "
+                                 "spell the class without the negation")
+        return "".join(member.text for member in members)
 
     def class_body(self) -> list[_Member]:
         members = [_Member("[")]
@@ -434,8 +464,7 @@ class _Translator:
             if c == "[":
                 self.pos += 1
                 nested = self.class_body()
-                members.append(_Member("".join(m.text for m in nested), any(m.unicode for m in nested),
-                                       any(m.ascii_class for m in nested)))
+                members.append(_Member("".join(m.text for m in nested), any(m.ascii_class for m in nested)))
             else:
                 members.append(self.class_item())
             operand += 1
@@ -448,20 +477,33 @@ class _Translator:
         if self.peek() == "-" and self.peek(1) not in ("]", "[", ""):
             self.pos += 1
             self.skip_comments()
-            last = self.class_char()
+            last = self.class_char(range_end=True)
             if isinstance(last, _Member):
                 raise self.error("a range cannot end with a class")
             if last < first:
                 raise self.error(f"illegal character range {first!r}-{last!r}")
-            return _Member(f"{_literal(first)}-{_literal(last)}")
+            text = f"{_literal(first)}-{_literal(last)}"
+            if self.ascii_folding:
+                for low, high in (("a", "z"), ("A", "Z")):
+                    start, end = max(first, low), min(last, high)
+                    if start <= end:
+                        text += f"{start.swapcase()}-{end.swapcase()}"
+            return _Member(text)
+        if self.ascii_folding and first.isascii() and first.isalpha():
+            return _Member(first + first.swapcase())
         return _Member(_literal(first))
 
-    def class_char(self) -> str | _Member:
+    def class_char(self, range_end: bool = False) -> str | _Member:
         c = self.peek()
         self.pos += 1
         if c != "\\":
             return c
         e = self.peek()
+        if not e:
+            raise self.error("unclosed character class")
+        if e == "v" and (range_end or self.peek(1) == "-"):
+            self.pos += 1
+            return "\x0b"  # Java: in a range \v is still the vertical tab of Java 7
         if e in "wWdDsS":
             self.pos += 1
             if self.unicode_classes:
@@ -483,8 +525,8 @@ def translate_java_regex(src: str) -> tuple[str, int]:
     """Rewrite a Java regex for the `regex` module; returns (pattern, flags). Raises JavaRegexError."""
     translator = _Translator(_quote_literals(src) if "\\Q" in src else src)
     pattern = translator.translate()
-    # Java folds case per character (no ß = SS); without (?u) it folds ASCII letters only
-    return "(?-f)" + pattern, regex.V1 | (0 if translator.unicode_case else regex.ASCII)
+    # under (?u), Java folds case per character (no ß = SS)
+    return "(?-f)" + pattern, regex.V1
 
 
 def compile_java_regex(element: etree._Element, attribute: str, text: str) -> regex.Pattern[str]:
@@ -493,6 +535,8 @@ def compile_java_regex(element: etree._Element, attribute: str, text: str) -> re
         pattern, flags = translate_java_regex(text)
         return regex.compile(pattern, flags)
     except (JavaRegexError, regex.error) as exc:
-        raise config_error(element, f"invalid regular expression in '{attribute}': '{text}': {exc}",
-                           "use java.util.regex syntax; \\X, \\b{…} and (?u) after the start are not "
-                           "supported") from None
+        reason = str(exc)
+    except Exception as exc:  # `regex` fails on a few odd sets (one that holds every character)
+        reason = f"the regex module cannot compile it ({type(exc).__name__}: {exc})"
+    raise config_error(element, f"invalid regular expression in '{attribute}': '{text}': {reason}",
+                       "use java.util.regex syntax; \\X, \\b{g} and (?u) after the start are not supported")
