@@ -225,6 +225,23 @@ async def test_http_endpoint_uri_template_and_method(gateway, backend):
     assert body["path"].startswith("/items/a%2F1")
 
 
+async def test_http_endpoint_uri_template_is_rfc_6570(gateway, backend):
+    # RFC 6570: {+x} keeps reserved characters but encodes the rest, {/x} and {?x,y} expand to a path segment
+    # and a query (an unset variable is left out); query.param.* also come from the request's query
+    async def record(request: web.Request, body: bytes):
+        return web.json_response({"path": request.raw_path})
+
+    server = await backend(record)
+    base = str(server.make_url("")).rstrip("/")
+    template = f"{base}/api/{{+uri.var.path}}{{/uri.var.seg}}/find{{?query.param.q,query.param.none}}"
+    client = await gateway(proxy(
+        "P", '<inSequence><property name="uri.var.path" value="a b/c"/><property name="uri.var.seg" value="x/y"/>'
+             f'<call><endpoint><http method="get" uri-template="{template}"/></endpoint></call><respond/>'
+             "</inSequence>"))
+    response = await client.post("/services/P?q=1%202", data=b"{}", headers={"Content-Type": "application/json"})
+    assert (await response.json())["path"] == "/api/a%20b/c/x%2Fy/find?query.param.q=1%202"
+
+
 async def test_loopback_runs_out_sequence(gateway):
     client = await gateway(proxy("P", "<inSequence><loopback/></inSequence><outSequence><header name=\"X-Out\" "
                                       'scope="transport" value="1"/><send/></outSequence>'))

@@ -411,3 +411,15 @@ async def test_explicit_message_type_equal_to_the_request_type_still_beats_accep
                                  headers={"Content-Type": "application/json", "Accept": "application/xml"})
     assert response.headers["Content-Type"].startswith("application/json")
     assert await response.read() == b'{"a":1}'
+
+
+async def test_content_type_parameters_are_read_as_aiohttp_reads_them(gateway):
+    # Axis2's BuilderUtil.getCharSetEncoding finds charset whatever its case, spacing or quotes; so does
+    # aiohttp's parse_mimetype, which reads the charset of a text body and SOAP 1.2's action parameter
+    target = ('<inSequence><property name="n" expression="string-length(//*[local-name()=\'text\'])"/>'
+              '<header name="X-N" scope="transport" expression="$ctx:n"/><respond/></inSequence>')
+    client = await gateway(proxy("P", target))
+    for content_type in ('text/plain; Charset = "ISO-8859-1"', "text/plain;charset=iso-8859-1;format=flowed"):
+        response = await client.post("/services/P", data="café".encode("latin-1"),
+                                     headers={"Content-Type": content_type})
+        assert (response.status, response.headers.get("X-N")) == (200, "4.0"), content_type

@@ -3,6 +3,7 @@ then/else and sequence keys, flow continuation, the Java regex dialect and deplo
 
 from __future__ import annotations
 
+import json
 from xml.sax.saxutils import escape
 
 from gateway.cli import main as cli
@@ -112,8 +113,22 @@ async def test_filter_without_else_continues_and_a_stopping_branch_stops_the_flo
     assert "X-Branch" not in stopped.headers
 
 
+async def full_matches(gateway, cases: list[tuple[str, str, bool]]) -> None:
+    """Each (Java regex, value, Java's Matcher.matches() result) through a real filter (JSON keeps every
+    character of the value, CR included)."""
+    filters = "".join(f'<filter source="json-eval($.v{i})" regex="{escape(regex, {chr(34): "&quot;"})}">'
+                      f'{mark("1", f"X-M{i}")}</filter>' for i, (regex, _, _) in enumerate(cases))
+    client = await gateway(proxy(filters + "<respond/>"))
+    body = json.dumps({f"v{i}": value for i, (_, value, _) in enumerate(cases)})
+    response = await post(client, body.encode(), "application/json")
+    assert response.status == 200, response.headers.get("X-Err")
+    wrong = [(regex, value, expected) for i, (regex, value, expected) in enumerate(cases)
+             if (f"X-M{i}" in response.headers) is not expected]
+    assert not wrong
+
+
 async def test_java_regex_dialect_is_translated(gateway):
-    cases = [
+    await full_matches(gateway, [
         (r"\p{Alpha}+", "abc", True), (r"\p{Alpha}+", "ab1", False), (r"[\p{Digit}_]+", "1_2", True),
         (r"(?i)ibm", "IBM", True), (r"a(?i)bc", "aBC", True), (r"a(?i)bc", "ABC", False),
         (r"\d+", "١٢", False),  # Java's \d is ASCII-only
@@ -121,15 +136,63 @@ async def test_java_regex_dialect_is_translated(gateway):
         (r"(?<y>\d{4})-\k<y>", "2024-2024", True), (r"\Q1+1\E", "1+1", True),
         (r"a*+a", "aaa", False),  # possessive: nothing is given back
         (r"[^]x]+", "ab", True), (r"a\h+b", "a\u2003\tb", True), (r"x\z", "x", True),
-    ]
-    filters = "".join(f'<filter source="//v{i}" regex="{escape(regex)}">{mark("1", f"X-M{i}")}</filter>'
-                      for i, (regex, _, _) in enumerate(cases))
-    client = await gateway(proxy(filters + "<respond/>"))
-    body = "<r>" + "".join(f"<v{i}>{value}</v{i}>" for i, (_, value, _) in enumerate(cases)) + "</r>"
-    response = await post(client, body.encode(), "application/xml; charset=utf-8")
-    assert response.status == 200, response.headers.get("X-Err")
-    for i, (regex, value, expected) in enumerate(cases):
-        assert (f"X-M{i}" in response.headers) is expected, (regex, value)
+    ])
+
+
+async def test_java_regex_unicode_properties_and_class_set_operations(gateway):
+    # Pattern's documentation: categories, scripts (Is), blocks (In), binary properties; classes nest (union)
+    # and intersect with &&; case-insensitive \p{Lu} matches any cased letter (CharPredicates.forProperty)
+    await full_matches(gateway, [
+        (r"\p{Lu}+", "ÉA", True), (r"\p{Lu}+", "Éa", False), (r"\P{Lu}+", "éa", True), (r"(?i)\p{Lu}+", "éa", True),
+        (r"\p{IsGreek}+", "αβ", True), (r"\p{InGreek}", "α", True), (r"\p{IsLatin}", "α", False),
+        (r"\p{IsAlphabetic}+", "éⅣ", True), (r"\p{javaLowerCase}", "é", True),
+        (r"\p{IsLower}", "é", True),  # the Is form is Unicode; the bare POSIX \p{Lower} is ASCII
+        (r"\p{Lower}", "é", False), (r"(?U)\p{Lower}", "é", True), (r"(?U)\w+", "é1", True),
+        (r"[a-z&&[^b]]+", "ac", True), (r"[a-z&&[^b]]+", "abc", False), (r"[^a-z&&[^b]]", "b", True),
+        (r"[a[0-9]]+", "a5", True), (r"[\w&&[^\d]]+", "a_", True), (r"[\w&&[^\d]]+", "a1", False),
+        (r"[\p{L}&&[^\p{IsLatin}]]+", "αβ", True), (r"[\p{L}&&[^\p{IsLatin}]]+", "αb", False),
+        (r"[[:alpha:]]+", ":alph", True), (r"[[:alpha:]]", "b", False),  # Java: a nested class of literals
+        (r"[a||b]", "|", True), (r"[+--]", ",", True),  # literals and ranges, not `regex` set operators
+    ])
+
+
+async def test_switch_and_property_pattern_take_the_java_dialect(gateway):
+    client = await gateway(proxy(
+        '<switch source="json-eval($.code)"><case regex="[\\p{IsGreek}&amp;&amp;\\p{Lu}]+">'
+        f'{mark("greek-upper")}</case><case regex="\\p{{IsGreek}}+">{mark("greek")}</case>'
+        f'<default>{mark("other")}</default></switch>'
+        '<property name="initials" expression="json-eval($.code)" pattern="(\\p{Lu}+)\\p{Ll}*" group="1"/>'
+        '<header name="X-Initials" scope="transport" expression="get-property(\'initials\')"/><respond/>'))
+    branches = {}
+    for code in ("ΑΒΓ", "Αβγ", "Abc"):
+        response = await post(client, json.dumps({"code": code}).encode(), "application/json")
+        assert response.status == 200, response.headers.get("X-Err")
+        branches[code] = (response.headers["X-Branch"], response.headers.get("X-Initials"))
+    assert branches == {"ΑΒΓ": ("greek-upper", "ΑΒΓ"), "Αβγ": ("greek", "Α"), "Abc": ("other", "A")}
+
+
+async def test_java_regex_case_folding_lines_and_flags(gateway):
+    # Without UNICODE_CASE, CASE_INSENSITIVE folds US-ASCII only; `.`, `$` and \Z know Java's line terminators
+    # (\n, \r\n, \r, \u0085, \u2028, \u2029); COMMENTS ignores whitespace and #comments, in classes too
+    await full_matches(gateway, [
+        (r"(?i)é", "É", False), (r"(?iu)é", "É", True), (r"(?i)k", "\u212a", False), (r"(?iu)k", "\u212a", True),
+        (r"(?iu)\w", "\u212a", False), (r"(?iu)ß", "SS", False),
+        (r".", "\r", False), (r".", "\u2028", False), (r"(?s).", "\r", True), (r"(?d).", "\r", True),
+        (r"a$\r", "a\r", True), (r"a\Z\r\n", "a\r\n", True), (r"a\z\n", "a\n", False),
+        (r"(?x) a b # comment", "ab", True), (r"(?x)[a b]", " ", False), (r"(?x)a\ b", "a b", True),
+        (r"\Gab", "ab", True), (r"\uD83D\uDE00", "\U0001F600", True), (r"(a)\12", "aa2", True),
+    ])
+
+
+async def test_java_regex_cases_the_java_oracle_found(gateway):
+    # differences tests/test_java_regex_oracle.py found against java.util.regex, now matching as in Java
+    await full_matches(gateway, [
+        (r"(?i)Z*\p{L}{3}", "Ébé", True), (r"(?i)[\p{Lu}a]", "É", True),  # `regex` folds badly in ASCII mode
+        (r"(?i)\p{javaLowerCase}", "\u212a", True),  # case-insensitive: any cased letter
+        (r"(?i)[^A&&[t[^a]]]", "A", True),  # Java folds each member first, then intersects
+        (r"(?m)a^?b", "ab", True),  # a quantifier after ^ applies to all of it
+        (r"[\v-a]", " ", True),  # before '-', \v is the vertical tab (a range \x0b-a)
+    ])
 
 
 async def test_conditions_on_transport_headers_never_parse_the_body(gateway):
@@ -194,8 +257,11 @@ def test_deploy_errors(tmp_path, capsys):
         "BothConditions": '<filter xpath="//a" source="//a" regex="x"/>',
         "BadXPath": '<filter xpath="//a["/>',
         "BadRegex": '<filter source="//a" regex="(x"/>',
-        "Unicode": '<filter source="//a" regex="\\p{Lu}+"/>',
-        "Intersection": '<filter source="//a" regex="[a-z&amp;&amp;[^b]]"/>',
+        "UnknownProperty": '<filter source="//a" regex="\\p{Latin}+"/>',
+        "EmptyIntersection": '<filter source="//a" regex="[a-z&amp;&amp;]"/>',
+        "LateUnicodeFlag": '<filter source="//a" regex="a(?U)\\w"/>',
+        "FoldedBackreference": '<filter source="//a" regex="(?i)(a)\\1"/>',
+        "NeverMatches": '<filter source="//a" regex="[^\\p{L}\\P{L}]"/>',
         "ElseOnly": '<filter xpath="//a">\n<else><drop/></else></filter>',
         "Mixed": '<filter xpath="//a"><then/>\n<drop/></filter>',
         "NoSource": '<switch><case regex="a"/></switch>',
@@ -215,10 +281,16 @@ def test_deploy_errors(tmp_path, capsys):
         "BothConditions.xml:3: filter: use either 'xpath' or 'source' + 'regex', not both",
         "BadXPath.xml:3: filter: invalid expression for attribute 'xpath': '//a['",
         "BadRegex.xml:3: filter: invalid regular expression in 'regex': '(x'",
-        "Unicode.xml:3: filter: invalid regular expression in 'regex': '\\p{Lu}+': the Unicode property "
-        "\\p{Lu} is not supported",
-        "Intersection.xml:3: filter: invalid regular expression in 'regex': '[a-z&&[^b]]': character class "
-        "intersection (&&) is not supported",
+        "UnknownProperty.xml:3: filter: invalid regular expression in 'regex': '\\p{Latin}+': unknown character "
+        "property \\p{Latin}",  # Java names scripts \p{IsLatin} or \p{sc=Latin}
+        "EmptyIntersection.xml:3: filter: invalid regular expression in 'regex': '[a-z&&]': '&&' needs a class "
+        "on both sides",
+        "LateUnicodeFlag.xml:3: filter: invalid regular expression in 'regex': 'a(?U)\\w': (?U) is supported only "
+        "at the start of the pattern",
+        "FoldedBackreference.xml:3: filter: invalid regular expression in 'regex': '(?i)(a)\\1': a backreference "
+        "under (?i) compares US-ASCII letters only in Java",
+        "NeverMatches.xml:3: filter: invalid regular expression in 'regex': '[^\\p{L}\\P{L}]': a negated class "
+        "holding a property and its complement never matches",
         "ElseOnly.xml:4: else: <else> needs a <then> in the same filter",
         "Mixed.xml:4: drop: <drop> next to <then>/<else> is ignored by MI (move it inside <then> or <else>)",
         "NoSource.xml:3: switch: a 'source' expression attribute is required for a switch mediator",

@@ -5,13 +5,14 @@ always used as full matches, like Java's `Matcher.matches()`."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from gateway.errors import MediationError
 from gateway.mediators.base import Mediator, MediatorList
 
 if TYPE_CHECKING:
+    from regex import Pattern
+
     from gateway.errors import SourceLocation
     from gateway.expressions import Expression
     from gateway.message.context import MessageContext
@@ -43,7 +44,7 @@ class Filter(Mediator):
     __slots__ = ("xpath", "source", "regex", "then", "otherwise")
     tag = "filter"
 
-    def __init__(self, *, xpath: Expression | None, source: Expression | None, regex: re.Pattern[str] | None,
+    def __init__(self, *, xpath: Expression | None, source: Expression | None, regex: Pattern[str] | None,
                  then: Branch, otherwise: Branch | None, location: SourceLocation | None = None) -> None:
         super().__init__(location)
         self.xpath = xpath
@@ -79,7 +80,7 @@ class Switch(Mediator):
     __slots__ = ("source", "cases", "default")
     tag = "switch"
 
-    def __init__(self, source: Expression, cases: tuple[tuple[re.Pattern[str], MediatorList], ...],
+    def __init__(self, source: Expression, cases: tuple[tuple[Pattern[str], MediatorList], ...],
                  default: MediatorList | None, location: SourceLocation | None = None) -> None:
         super().__init__(location)
         self.source = source

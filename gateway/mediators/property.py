@@ -18,6 +18,7 @@ from gateway.message.payload import parse_xml
 
 if TYPE_CHECKING:
     from lxml import etree
+    from regex import Pattern
 
     from gateway.errors import SourceLocation
     from gateway.expressions import Expression, Value
@@ -151,7 +152,7 @@ class PropertyMediator(Mediator):
     def __init__(self, *, name: str, dynamic_name: Value | None, scope: str, remove: bool,
                  constant: Any = UNSET, template: etree._Element | None = None,
                  expression: Expression | None = None, type_name: str | None = None,
-                 pattern: re.Pattern[str] | None = None, group: int = 0,
+                 pattern: Pattern[str] | None = None, group: int = 0,
                  location: SourceLocation | None = None) -> None:
         super().__init__(location)
         self.name = name

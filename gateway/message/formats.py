@@ -27,7 +27,7 @@ from gateway.message import kinds, soap
 from gateway.message.context import Reply
 from gateway.message.faults import align_fault, fault_to_pox
 from gateway.message.json_xml import JsonConversionError, xml_to_json_bytes
-from gateway.message.payload import kind_of, media_type_of
+from gateway.message.payload import content_type_parameter, kind_of, media_type_of
 
 if TYPE_CHECKING:
     from gateway.message.context import MessageContext
@@ -84,18 +84,16 @@ PROCESSING_FAULT = "_processingFault"  # W: setProcessingFault (makefault pox): 
 def _accept_entries(accept: str) -> list[tuple[str, float, int]]:
     entries: list[tuple[str, float, int]] = []
     for position, item in enumerate(accept.split(",")):
-        parts = item.strip().split(";")
-        media = parts[0].strip().lower()
+        media = media_type_of(item)
         if not media:
             continue
         q = 1.0
-        for param in parts[1:]:
-            key, _, value = param.strip().partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = min(max(float(value.strip()), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
+        weight = content_type_parameter(item, "q")
+        if weight is not None:
+            try:
+                q = min(max(float(weight), 0.0), 1.0)
+            except ValueError:
+                q = 0.0
         entries.append((media, q, position))
     return entries
 
@@ -246,7 +244,7 @@ def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, object, st
             element = fault_to_pox(element)
         body, ctype = _serialise_rest(element, target, media)
         ctype = override or ctype
-    if ctype and _textual(ctype) and "charset" not in ctype:
+    if ctype and _textual(ctype) and content_type_parameter(ctype, "charset") is None:
         ctype = f"{ctype}; charset=UTF-8"
     return body, None, ctype, is_fault
 

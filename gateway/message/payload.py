@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 import aiohttp
 from aiohttp import http_exceptions
+from aiohttp.helpers import parse_mimetype
 from lxml import etree
 
 from gateway.errors import CONNECT_FAILED, CONNECT_TIMEOUT, MESSAGE_PARSING_ERROR, MediationError
@@ -92,9 +93,17 @@ _STREAM_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, htt
 
 @functools.lru_cache(maxsize=512)  # a handful of distinct Content-Type values, asked many times a request
 def media_type_of(content_type: str | None) -> str:
+    """`type/subtype+suffix`, lower-case, without parameters ("" for no Content-Type)."""
     if not content_type:
         return ""
-    return content_type.split(";", 1)[0].strip().lower()
+    mime = parse_mimetype(content_type)
+    subtype = f"{mime.subtype}+{mime.suffix}" if mime.suffix else mime.subtype
+    return f"{mime.type}/{subtype}" if subtype else mime.type
+
+
+def content_type_parameter(content_type: str | None, name: str) -> str | None:
+    """A Content-Type parameter such as `charset` or SOAP 1.2's `action` (name case-insensitive, unquoted)."""
+    return parse_mimetype(content_type).parameters.get(name) if content_type else None
 
 
 @functools.lru_cache(maxsize=512)
@@ -344,11 +353,7 @@ def parse_xml(raw: bytes) -> etree._Element:
 
 
 def decode_text(raw: bytes, content_type: str) -> str:
-    charset = "utf-8"
-    for part in content_type.split(";")[1:]:
-        key, _, value = part.strip().partition("=")
-        if key.lower() == "charset" and value:
-            charset = value.strip('"')
+    charset = content_type_parameter(content_type, "charset") or "utf-8"
     try:
         return raw.decode(charset)
     except (LookupError, UnicodeError):  # UnicodeError: codecs such as idna fail without a UnicodeDecodeError

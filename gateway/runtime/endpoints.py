@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
+from uritemplate import URITemplate
 from yarl import URL
 
 from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
@@ -113,20 +113,21 @@ class AddressEndpoint(Endpoint):
                                               timeout=self._timeout(ctx))
 
 
-_TEMPLATE_VAR = re.compile(r"\{(\+?)([^{}]+)\}")
-
-
 class HttpEndpoint(Endpoint):
-    """`<http uri-template="…{uri.var.x}…" method>`: variables come from default-scope properties.
+    """`<http uri-template="…{uri.var.x}…" method>`: an RFC 6570 template (as MI's, which uses an RFC 6570
+    library too) whose variables come from default-scope properties, `query.param.*` also from the
+    request's query; an unset variable expands to nothing.
 
     What the message fills in may not move the call elsewhere: the expanded path must stay under the
     template's fixed path, and a host taken from the message must pass the outbound allow-list."""
 
-    __slots__ = ("template", "method", "format", "fixed_path", "dynamic_host")
+    __slots__ = ("template", "compiled", "variables", "method", "format", "fixed_path", "dynamic_host")
 
     def __init__(self, name, location, timeout, template: str, method: str | None, fmt: str | None):
         super().__init__(name, location, timeout)
         self.template = template
+        self.compiled = URITemplate(template)  # parsed once, here
+        self.variables = tuple(self.compiled.variable_names)
         self.method = method.upper() if method else None
         self.format = fmt
         fixed = template.split("{", 1)[0]  # the part no variable can change
@@ -136,16 +137,14 @@ class HttpEndpoint(Endpoint):
         self.fixed_path = rest[slash:rest.rfind("/") + 1] if slash != -1 else "/"
 
     def expand(self, ctx: MessageContext) -> str:
-        def substitute(match: re.Match[str]) -> str:
-            reserved, name = match.group(1), match.group(2)
+        values: dict[str, str] = {}
+        for name in self.variables:
             value = ctx.properties.get(name)
             if value is None and name.startswith("query.param."):
                 value = ctx.query_params.get(name[len("query.param."):])
-            if value is None:
-                return ""
-            return str(value) if reserved else quote(str(value), safe="")
-
-        return _TEMPLATE_VAR.sub(substitute, self.template)
+            if value is not None:
+                values[name] = str(value)
+        return self.compiled.expand(values)
 
     def target(self, ctx: MessageContext) -> str:
         url = self.expand(ctx)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from gateway.errors import DEFAULT_ERROR, MediationError
 from gateway.message import kinds
-from gateway.message.payload import Payload
+from gateway.message.payload import Payload, media_type_of
 
 if TYPE_CHECKING:
     from gateway.message.context import MessageContext
@@ -30,7 +30,7 @@ def record_error(ctx: MessageContext, exc: BaseException) -> None:
             # e.g. a connector's upstream error JSON becomes the message the fault sequence sees
             ctx.payload = Payload(exc.content_type or kinds.APPLICATION_JSON, exc.body)
             if exc.content_type and not ctx.axis2.get("messageType"):
-                ctx.axis2["messageType"] = ctx.axis2["_initialMessageType"] = exc.content_type.split(";")[0]
+                ctx.axis2["messageType"] = ctx.axis2["_initialMessageType"] = media_type_of(exc.content_type)
     else:
         # Not a mediation fault but a failure of the gateway itself: its text and traceback go to the log
         # under the message's activity id; ERROR_MESSAGE (which fault sequences often answer with) carries

@@ -13,7 +13,7 @@ from gateway.connector import ConnectorRegistry
 from gateway.masking import bind_message_secrets, unbind_message_secrets
 from gateway.message.context import Exchange, MessageContext, Reply
 from gateway.message.errors import client_media_type, error_reply
-from gateway.message.payload import BodyReadError, Payload, kind_of, media_type_of
+from gateway.message.payload import BodyReadError, Payload, content_type_parameter, kind_of, media_type_of
 from gateway.runtime.configuration import Configuration
 from gateway.runtime.services import Services
 from gateway.settings import Settings
@@ -149,10 +149,7 @@ def _context(request: web.Request, proxy, payload: Payload) -> tuple[Exchange, M
     if soap_action is not None:
         soap_action = soap_action.strip('"')
     elif kind == "soap12":
-        for part in (content_type or "").split(";")[1:]:
-            key, _, value = part.strip().partition("=")
-            if key.lower() == "action":
-                soap_action = value.strip('"')
+        soap_action = content_type_parameter(content_type, "action")
     headers = CIMultiDict(request.headers)
     for name in services.secret_headers:
         if name in headers:

@@ -1,17 +1,14 @@
 """Signed status callbacks, as Twilio sends them, restricted to loopback targets.
 
-The ``X-Twilio-Signature`` is computed exactly like ``twilio.request_validator.
-RequestValidator.compute_signature``: the full URL, then for each parameter name in sorted
-order each of its sorted values as ``name + value``, HMAC-SHA1 keyed with the account's
-Auth Token, base64. The sandbox never sends traffic off-box: callbacks to any host that is
-not loopback are recorded as skipped instead of attempted.
+The ``X-Twilio-Signature`` is computed by the Twilio SDK's own
+``twilio.request_validator.RequestValidator.compute_signature`` (the full URL, then each
+parameter name and its values in sorted order, HMAC-SHA1 keyed with the account's Auth Token),
+so a receiver that validates with the SDK accepts it. The sandbox never sends traffic off-box:
+callbacks to any host that is not loopback are recorded as skipped instead of attempted.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import ipaddress
 import logging
 import secrets
@@ -23,6 +20,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
+from multidict import MultiDict
+from twilio.request_validator import RequestValidator
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +30,8 @@ USER_AGENT = "TwilioProxy/1.1 (twilio-sandbox)"
 
 
 def compute_signature(auth_token: str, url: str, params: Sequence[tuple[str, str]]) -> str:
-    """Twilio's webhook signature over ``url`` and the POST ``params`` (HMAC-SHA1, base64)."""
-    payload = url
-    for name in sorted({name for name, _ in params}):
-        for value in sorted({value for key, value in params if key == name}):
-            payload += name + value
-    digest = hmac.new(auth_token.encode("utf-8"), payload.encode("utf-8"), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode("ascii")
+    """Twilio's webhook signature over ``url`` and the POST ``params`` (repeated names keep every value)."""
+    return RequestValidator(auth_token).compute_signature(url, MultiDict(params))
 
 
 def is_loopback_url(url: str) -> bool:

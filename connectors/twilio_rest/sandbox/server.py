@@ -26,7 +26,6 @@ import contextlib
 import itertools
 import logging
 import math
-import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -282,22 +281,20 @@ class ApiRequest:
 
 Handler = Callable[[ApiRequest], Awaitable[web.Response]]
 
-_ACCOUNT = r"^/2010-04-01/Accounts/(?P<account>[^/]+)"
-
-
-def _build_routes() -> list[tuple[re.Pattern[str], dict[str, Handler]]]:
-    return [
-        (re.compile(_ACCOUNT + r"/Messages\.json$"), {"GET": list_messages, "POST": create_message}),
-        (
-            re.compile(_ACCOUNT + r"/Messages/(?P<sid>[^/]+)\.json$"),
-            {"GET": fetch_message, "POST": update_message, "DELETE": delete_message},
-        ),
-        (re.compile(_ACCOUNT + r"/Calls\.json$"), {"GET": list_calls, "POST": create_call}),
-        (re.compile(_ACCOUNT + r"/Calls/(?P<sid>[^/]+)\.json$"), {"GET": fetch_call}),
+def _api_router() -> web.UrlDispatcher:
+    """aiohttp's router resolves the API paths (404 for an unknown path, 405 for a known path with another
+    method); api_dispatch answers both as Twilio does, after authentication, and calls the handler."""
+    router = web.UrlDispatcher()
+    routes: list[tuple[str, str, Handler]] = [
+        ("GET", "/Messages.json", list_messages), ("POST", "/Messages.json", create_message),
+        ("GET", "/Messages/{sid}.json", fetch_message), ("POST", "/Messages/{sid}.json", update_message),
+        ("DELETE", "/Messages/{sid}.json", delete_message),
+        ("GET", "/Calls.json", list_calls), ("POST", "/Calls.json", create_call),
+        ("GET", "/Calls/{sid}.json", fetch_call),
     ]
-
-
-_ACCOUNT_ANY = re.compile(_ACCOUNT + r"(?:/.*)?$")
+    for method, path, handler in routes:
+        router.add_route(method, "/2010-04-01/Accounts/{account}" + path, handler)  # type: ignore[arg-type]
+    return router
 
 
 def _mask_headers(request: web.Request) -> dict[str, str]:
@@ -374,10 +371,10 @@ async def _route(
     request: web.Request, state: SandboxState, form: MultiDict[str], record: dict[str, Any]
 ) -> web.Response:
     path = request.path
-    match_any = _ACCOUNT_ANY.match(path)
-    if match_any is None:
+    parts = request.rel_url.parts  # ("/", "2010-04-01", "Accounts", AccountSid, ...)
+    if len(parts) < 4 or parts[2] != "Accounts" or not parts[3]:
         raise not_found(path)
-    account_sid = match_any.group("account")
+    account_sid = parts[3]
     user = state.accounts.authenticate(request.headers.get("Authorization"), account_sid)
     if user is None:
         raise authenticate()
@@ -388,16 +385,12 @@ async def _route(
     if state.config.rate_limit_next > 0:
         state.config.rate_limit_next -= 1
         raise too_many_requests_error()
-    for pattern, methods in _ROUTES:
-        match = pattern.match(path)
-        if match is None:
-            continue
-        handler = methods.get(request.method)
-        if handler is None:
-            raise method_not_allowed(request.method)
-        api = ApiRequest(request, state, account_sid, form, match.groupdict())
-        return await handler(api)
-    raise not_found(path)
+    match = await _API_ROUTER.resolve(request)
+    if isinstance(match.http_exception, web.HTTPMethodNotAllowed):
+        raise method_not_allowed(request.method)
+    if match.http_exception is not None:
+        raise not_found(path)
+    return await match.handler(ApiRequest(request, state, account_sid, form, match))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -633,7 +626,7 @@ def _page(
     return json_response(envelope)
 
 
-_ROUTES = _build_routes()
+_API_ROUTER = _api_router()
 
 
 # ---------------------------------------------------------------------------------------------
