@@ -329,3 +329,14 @@ async def test_rest_url_postfix_stays_percent_encoded_and_reaches_the_backend(ga
     assert await response.text() == "/base/a%20b/c%2Fd?q=x%26y"
     response = await client.get("/services/P?only=query")
     assert await response.text() == "/base?only=query"
+
+
+async def test_a_get_that_calls_a_back_end_responds_with_the_reply_body(gateway, backend):
+    # NO_ENTITY_BODY, set for the bodiless GET, used to survive the call and empty the reply
+    server = await backend(lambda request, body: web.json_response({"id": 42}))
+    client = await gateway({"proxies/P.xml": f'<proxy {S} name="P"><target><inSequence><call><endpoint>'
+                                             f'<address uri="{server.make_url("/item")}"/></endpoint></call>'
+                                             "<respond/></inSequence></target></proxy>"})
+    response = await client.get("/services/P")
+    assert response.status == 200
+    assert await response.json() == {"id": 42}

@@ -110,6 +110,7 @@ class Call(Mediator):
             ctx.payload = reply.payload
             ctx.transport_headers = reply.transport_headers
             ctx.headers_from_backend = True
+            ctx.axis2.pop("NO_ENTITY_BODY", None)  # a bodiless request (GET) now carries the reply's body
         for key in ("HTTP_SC", "HTTP_SC_DESC", "messageType", "FAULT_MESSAGE"):
             if key in reply.axis2:
                 ctx.axis2[key] = reply.axis2[key]
