@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     validate = commands.add_parser("validate", help="load every artifact without serving; exit 1 on problems")
     validate.add_argument("artifacts", nargs="?", default=".", metavar="DIR")
 
+    reference = commands.add_parser("reference", help="print the reference of the elements (docs/mediators.md)")
+    reference.add_argument("tag", nargs="?", help="one element, e.g. log (default: all)")
+
     sandbox = commands.add_parser("twilio-sandbox", help="run the local Twilio-compatible sandbox")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8299)
@@ -38,7 +41,20 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "validate":
         return _validate(Path(args.artifacts))
+    if args.command == "reference":
+        return _reference(args.tag)
     return _sandbox(args)
+
+
+def _reference(tag: str | None) -> int:
+    from gateway.deploy.reference import render
+
+    text = render(tag)
+    if not text:
+        print(f"error: no element <{tag}>; `gateway reference` lists them all", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0
 
 
 def _validate(root: Path) -> int:
@@ -87,6 +103,7 @@ def _run_worker(settings, sockets: list[socket.socket]) -> None:
     """Serve on listening sockets opened by `_serve` (in this process, or in the supervising parent)."""
     from aiohttp import web
 
+    from gateway.connector import ConnectorRegistry
     from gateway.deploy.loader import load
     from gateway.masking import install_masking
     from gateway.transport.server import create_app
@@ -98,10 +115,11 @@ def _run_worker(settings, sockets: list[socket.socket]) -> None:
         uvloop.install()
     except ImportError:  # uvloop is optional (e.g. on Windows)
         pass
-    config = load(settings.artifacts, settings=settings)  # logs each skipped artifact
+    connectors = ConnectorRegistry.discover()
+    config = load(settings.artifacts, settings=settings, connectors=connectors)  # logs each skipped artifact
     log.info("deployed %d artifact(s) from %s; %d failed", len(config.deployed), settings.artifacts,
              len(config.failed))
-    app = create_app(settings, config)
+    app = create_app(settings, config, connectors)
     _tune_gc()
     web.run_app(app, sock=sockets,
                 print=lambda _: log.info("listening on http://%s:%d (pid %d)", settings.host, settings.port,

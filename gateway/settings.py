@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.outbound import parse_rule
+
 DEFAULT_SECRET_NAMES = ("authToken", "password", "secret", "Authorization", "apiKeySecret", "token")
 # Headers whose values are credentials: their values are masked wherever they appear in a log.
 DEFAULT_SECRET_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-API-Key")
@@ -99,8 +101,6 @@ class _Outbound(_Section):
     @field_validator("allow")
     @classmethod
     def _valid_rules(cls, rules: tuple[str, ...]) -> tuple[str, ...]:
-        from gateway.outbound import parse_rule
-
         for rule in rules:
             parse_rule(rule)  # ValueError says what is wrong with it
         return rules

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from hypothesis import settings
 
 from connectors.twilio_rest.sandbox import create_app as create_sandbox_app
+from gateway.connector import ConnectorRegistry
 from gateway.deploy.loader import load
 from gateway.settings import Settings
 from gateway.transport.server import create_app
@@ -23,6 +25,15 @@ from tests.support.twilio_sandbox import Sandbox
 
 SYNAPSE = 'xmlns="http://ws.apache.org/ns/synapse"'
 REPO = Path(__file__).resolve().parent.parent
+
+# Property tests (tests/test_fuzz_*.py). No deadline: the house rule is no wall-clock bounds in tests.
+# default: a quick pass on every run; ci (.ci/run): more examples, derandomized so a CI failure reproduces
+# with the same command; long: a local fuzz session (see tests/test_fuzz_payload.py).
+settings.register_profile("default", max_examples=20, deadline=None)
+settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, database=None,
+                          print_blob=True)
+settings.register_profile("long", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def write_artifacts(root: Path, files: dict[str, str], *, with_defaults: bool = True) -> Path:
@@ -43,14 +54,16 @@ def write_artifacts(root: Path, files: dict[str, str], *, with_defaults: bool = 
 
 @pytest.fixture
 def gateway(aiohttp_client, tmp_path):
-    """`client = await gateway({"proxies/P.xml": "..."}, **settings)` → an aiohttp TestClient talking
-    HTTP to a real gateway on 127.0.0.1. `client.app` exposes the app (config, services)."""
+    """`client = await gateway({"proxies/P.xml": "..."}, registry=registry, **settings)` → an aiohttp
+    TestClient talking HTTP to a real gateway on 127.0.0.1 (the bundled connectors unless a registry is given).
+    `client.app` exposes the app (config, services)."""
 
-    async def start(files: dict[str, str], *, with_defaults: bool = True, **overrides):
+    async def start(files: dict[str, str], *, with_defaults: bool = True, registry=None, **overrides):
         root = write_artifacts(tmp_path / "artifacts", files, with_defaults=with_defaults)
         settings = Settings(artifacts=root, **overrides)
-        config = load(root, settings=settings)
-        client = await aiohttp_client(create_app(settings, config))
+        registry = registry if registry is not None else ConnectorRegistry.discover()
+        config = load(root, settings=settings, connectors=registry)
+        client = await aiohttp_client(create_app(settings, config, registry))
         client.config = config
         return client
 

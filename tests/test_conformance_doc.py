@@ -45,3 +45,21 @@ def test_row_ids_are_unique():
     ids = [cells[0] for cells in rows()]
     duplicates = {i for i in ids if ids.count(i) > 1}
     assert not duplicates
+
+
+def test_the_mediator_reference_is_generated_from_the_declarations():
+    from gateway.deploy.reference import render
+
+    written = (REPO / "docs" / "mediators.md").read_text(encoding="utf-8")
+    assert written == render(), "docs/mediators.md is stale: run `python3 -m gateway reference > docs/mediators.md`"
+
+
+def test_every_declared_mediator_is_in_the_reference_and_every_synapse_one_is_listed():
+    from gateway.deploy.reference import render
+    from gateway.deploy.registry import SYNAPSE_MEDIATORS, known_mediators
+
+    reference = render()
+    for tag in known_mediators():
+        assert f"### `<{tag}>`" in reference, tag
+    for tag in SYNAPSE_MEDIATORS - set(known_mediators()):
+        assert f"`{tag}`" in reference.split("## Not supported yet", 1)[1], tag

@@ -12,16 +12,20 @@ from types import SimpleNamespace
 import pytest
 from lxml import etree
 
-import gateway.deploy.connectors as framework
-from gateway.deploy.connectors import (
+import gateway.connector.registry as framework
+from gateway.connector import (
+    NO_CONNECTION,
     Connector,
     ConnectorDefinitionError,
-    ConnectorOperation,
+    ConnectorError,
     ConnectorRegistry,
     load_connector,
 )
+from gateway.connector.binding import bind_operation, connection_from_entry
+from gateway.connector.mediator import ConnectorOperation
 from gateway.deploy.loader import load
 from gateway.deploy.registry import FactoryContext
+from gateway.errors import DeployError
 from gateway.runtime.configuration import LocalEntry
 from gateway.runtime.services import Services
 from gateway.settings import Settings
@@ -117,11 +121,9 @@ def fake(tmp_path, monkeypatch) -> Connector:
 
 
 @pytest.fixture
-def registry(fake, monkeypatch) -> ConnectorRegistry:
-    """The gateway (deploy and start-up) sees only the fake connector."""
-    registry = ConnectorRegistry([fake])
-    monkeypatch.setattr("gateway.deploy.loader.default_connector_registry", lambda: registry)
-    return registry
+def registry(fake) -> ConnectorRegistry:
+    """A registry with only the fake connector (pass it to the gateway: `gateway(files, registry=registry)`)."""
+    return ConnectorRegistry([fake])
 
 
 def proxy(name: str, body: str, on_error: str = "onErr") -> str:
@@ -234,7 +236,7 @@ async def test_parameters_defaults_repeats_aliases_and_literals(gateway, registr
               <fake.echo><required>{//r/text()}</required><coded>   </coded>
                 <many>a; b</many><many>{//m/text()}</many><oldName>{{kept literally}}</oldName></fake.echo>"""
     gw = await gateway({"proxies/p.xml": proxy("p", body), "sequences/onErr.xml": FAULT_SEQ},
-                       connectors={"fake": {"greeting": "hi", "timeout": 2}})
+                       connectors={"fake": {"greeting": "hi", "timeout": 2}}, registry=registry)
     assert not gw.config.failed, gw.config.failed
     response = await gw.post("/services/p", json={"r": "R", "m": "c", "server": "S1"})
     assert response.status == 200 and response.headers["X-Fake"] == "1"
@@ -254,7 +256,8 @@ async def test_parameters_defaults_repeats_aliases_and_literals(gateway, registr
 async def test_missing_or_empty_mandatory_fails_before_the_operation(gateway, registry, caplog, payload):
     body = """<fake.connect><server>{//server/text()}</server></fake.connect>
               <fake.echo><required>{//r/text()}</required></fake.echo>"""
-    gw = await gateway({"proxies/p.xml": proxy("p", body), "sequences/onErr.xml": FAULT_SEQ})
+    gw = await gateway({"proxies/p.xml": proxy("p", body), "sequences/onErr.xml": FAULT_SEQ},
+                       registry=registry)
     caplog.set_level("INFO")
     response = await gw.post("/services/p", json=payload)
     assert response.status == 400
@@ -267,7 +270,7 @@ async def test_missing_or_empty_mandatory_fails_before_the_operation(gateway, re
 async def test_timeouts_and_connection_failures_map_to_mi_codes(gateway, registry):
     files = {"proxies/slow.xml": proxy("slow", "<fake.slow/>"),
              "proxies/refuse.xml": proxy("refuse", "<fake.refuse/>"), "sequences/onErr.xml": FAULT_SEQ}
-    gw = await gateway(files, connectors={"fake": {"timeout": 0.2}})
+    gw = await gateway(files, connectors={"fake": {"timeout": 0.2}}, registry=registry)
     started = time.monotonic()
     response = await gw.post("/services/slow", json={})
     assert response.status == 504 and time.monotonic() - started < 1.0
@@ -280,7 +283,7 @@ async def test_timeouts_and_connection_failures_map_to_mi_codes(gateway, registr
 
 async def test_xml_client_gets_connector_errors_in_its_format(gateway, registry):
     gw = await gateway({"proxies/refuse.xml": proxy("refuse", "<fake.refuse/>"),
-                        "sequences/onErr.xml": FAULT_SEQ})
+                        "sequences/onErr.xml": FAULT_SEQ}, registry=registry)
     response = await gw.post("/services/refuse", data=b"<a/>",
                              headers={"Content-Type": "application/xml", "Accept": "application/xml"})
     assert response.status == 502 and response.headers["Content-Type"].startswith("application/xml")
@@ -294,16 +297,16 @@ async def test_config_key_entries_are_compiled_once_per_deployed_entry(gateway, 
     body = """<property name="srv" expression="//s/text()"/>
               <fake.echo configKey="conn"><required>x</required></fake.echo>"""
     gw = await gateway({"local-entries/conn.xml": entry, "proxies/p.xml": proxy("p", body),
-                        "sequences/onErr.xml": FAULT_SEQ})
+                        "sequences/onErr.xml": FAULT_SEQ}, registry=registry)
     assert not gw.config.failed, gw.config.failed
     for server in ("one", "two"):
         response = await gw.post("/services/p", json={"s": server})
         assert (await response.json())["server"] == server
-    cached_entry, bound = fake._connections["conn"]
+    cached_entry, bound = fake.connections["conn"]
     assert cached_entry is gw.config.local_entries["conn"]
-    assert fake.connection_from_entry("conn", cached_entry) is bound  # no recompilation per message
+    assert connection_from_entry(fake, "conn", cached_entry) is bound  # no recompilation per message
     redeployed = LocalEntry("conn", cached_entry.value, cached_entry.location)
-    assert fake.connection_from_entry("conn", redeployed) is not bound  # a new entry object is recompiled
+    assert connection_from_entry(fake, "conn", redeployed) is not bound  # a new entry object is recompiled
 
     response = await gw.post("/services/p", json={})  # the connection's own mandatory parameter
     assert response.status == 400
@@ -346,12 +349,12 @@ async def test_operation_mediator_waits_for_a_started_runtime(registry, fake):
     from gateway.runtime.configuration import Configuration
 
     element = etree.fromstring(f"<fake.echo {SYNAPSE}><required>x</required></fake.echo>")
-    bound = framework.bind_operation(fake, fake.operations["echo"], element, "x.xml")
+    bound = bind_operation(fake, fake.operations["echo"], element, "x.xml")
     ctx = SimpleNamespace(exchange=SimpleNamespace(services=Services(Settings())), properties={}, axis2={},
                           config=Configuration.empty(), transport_headers={})
-    with pytest.raises(framework.ConnectorError, match="not started") as info:
+    with pytest.raises(ConnectorError, match="not started") as info:
         await bound.invoke(ctx)  # type: ignore[arg-type]
-    assert info.value.code == framework.NO_CONNECTION and ctx.properties["CONNECTOR_ERROR"] == "fake.echo"
+    assert info.value.code == NO_CONNECTION and ctx.properties["CONNECTOR_ERROR"] == "fake.echo"
 
 
 def test_local_entry_connections_can_be_checked_at_deploy_time(registry):
@@ -360,14 +363,15 @@ def test_local_entry_connections_can_be_checked_at_deploy_time(registry):
     registry.check_local_entry(etree.fromstring("<some.other><x/></some.other>"), "le.xml")  # not ours
     registry.check_local_entry(etree.fromstring(f"<fake.echo {SYNAPSE}><bogus/></fake.echo>"), "le.xml")
     bad = etree.fromstring(f"<fake.connect {SYNAPSE}>\n<sever>x</sever></fake.connect>")
-    with pytest.raises(framework.DeployError, match=r"le.xml:2: fake.connect: unknown parameter 'sever' "
+    with pytest.raises(DeployError, match=r"le.xml:2: fake.connect: unknown parameter 'sever' "
                                                     r"\(did you mean 'server'\?\)"):
         registry.check_local_entry(bad, "le.xml")
 
 
 async def test_an_internal_failure_gives_the_client_an_id_and_the_log_the_details(gateway, registry, caplog):
     # the finding: exception text (ValueError…, ClientPayloadError…) reached clients with code 0
-    client = await gateway({"proxies/P.xml": proxy("P", "<fake.broken/>", on_error="fault")})
+    client = await gateway({"proxies/P.xml": proxy("P", "<fake.broken/>", on_error="fault")},
+                           registry=registry)
     response = await client.post("/services/P", json={})
     assert response.status == 500
     error = (await response.json())["error"]

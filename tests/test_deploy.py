@@ -99,7 +99,7 @@ def test_proxy_structure_errors(tmp_path, capsys):
     assert "Target is required for a Proxy service definition" in out
     assert "must declare either an inSequence or endpoint or both" in out
     assert "the 'name' attribute is required" in out
-    assert "unknown proxy child <targt>" in out and "did you mean 'target'?" in out
+    assert "unexpected <targt> inside <proxy>" in out and "did you mean 'target'?" in out
     assert "UnknownConnector.xml:1: nosuch.op:" in out
 
 

@@ -455,7 +455,7 @@ async def test_config_key_connection(gateway, sandbox):
         assert (await response.json())["body"] == text
     assert [dict(f)["Body"] for f in sandbox.forms()] == ["one", "two"]
     entry_obj = gw.config.local_entries["twilioSandbox"]
-    cached_entry, compiled = CONNECTOR._connections["twilioSandbox"]
+    cached_entry, compiled = CONNECTOR.connections["twilioSandbox"]
     assert cached_entry is entry_obj  # compiled once for this deployed entry, reused per message
 
     response = await gw.post("/services/viaConfigKey", json={"connection": "broken", "text": "x", "to": "+1"})

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gateway.cli import main as cli
 from gateway.deploy import registry
+from gateway.deploy.declare import Element
 from tests.conftest import write_artifacts
 
 S = 'xmlns="http://ws.apache.org/ns/synapse"'
@@ -256,10 +257,10 @@ async def test_the_proxy_beside_a_very_long_wsdl_uri_is_served(gateway):
 
 
 async def test_an_unexpected_error_costs_one_artifact_not_the_deployment(gateway, monkeypatch):
-    def broken_factory(element, fctx):  # stands for any bug in a factory
+    def broken_builder(node):  # stands for any bug in a builder
         raise KeyError("oops")
 
-    monkeypatch.setitem(registry._FACTORIES, "boom", broken_factory)
+    monkeypatch.setitem(registry._MEDIATORS, "boom", Element("boom", "a buggy mediator", build=broken_builder))
     client = await gateway({**proxy("Bug", "<inSequence><boom/><lgo/></inSequence>"), "proxies/Good.xml": GOOD})
     assert [str(problem).split("/proxies/", 1)[1] for problem in client.config.failed] == [
         "Bug.xml:2: boom: internal error while loading: KeyError: 'oops' (please report it; the other artifacts "
@@ -310,8 +311,8 @@ def test_unknown_attributes_and_statistics_trace_values_are_checked(tmp_path, ca
         "proxies/P.xml:3: parameter: unknown attribute 'value' (allowed: name)",
         "proxies/P.xml:5: inSequence: invalid trace 'on' (use enable or disable; MI silently reads any other value "
         "as disable)",
-        "proxies/P.xml:6: in: unknown attribute 'bogus' (allowed: description)",
-        "proxies/P.xml:7: out: unknown attribute 'bogus' (allowed: description)",
+        "proxies/P.xml:6: in: unknown attribute 'bogus' (allowed: description, statistics, trace)",
+        "proxies/P.xml:7: out: unknown attribute 'bogus' (allowed: description, statistics, trace)",
         "proxies/P.xml:8: address: invalid statistics 'yes' (use enable or disable; MI silently reads any other "
         "value as disable)",
         "proxies/P.xml:9: target: unknown attribute 'extra' (allowed: type)",

@@ -316,3 +316,13 @@ async def test_same_proxy_faults_reach_each_client_in_its_own_format(gateway):
     )
     assert response.status == 500
     assert orjson.loads(await response.read()) == {"Exception": {"error": "no such symbol"}}
+
+
+async def test_generated_wsdl_escapes_any_proxy_name(gateway):
+    # the WSDL used to be built with f-strings: a proxy named A&B gave malformed XML
+    client = await gateway({"proxies/AB.xml": '<proxy xmlns="http://ws.apache.org/ns/synapse" name="A&amp;B">'
+                                              "<target><inSequence><respond/></inSequence></target></proxy>"})
+    response = await client.get("/services/A%26B?wsdl")
+    assert response.status == 200
+    definitions = etree.fromstring(await response.read())
+    assert definitions.find("{http://schemas.xmlsoap.org/wsdl/}service").get("name") == "A&B"

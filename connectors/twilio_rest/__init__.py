@@ -6,7 +6,7 @@
 
 from pathlib import Path
 
-from gateway.deploy.connectors import load_connector
+from gateway.connector import load_connector
 
 CONNECTOR = load_connector(Path(__file__).with_name("connector.yaml"))
 

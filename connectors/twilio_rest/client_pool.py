@@ -12,9 +12,7 @@ import aiohttp
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 
-from gateway.deploy.connectors import RESPONSE_PROCESSING_FAILED, ConnectorError
-from gateway.errors import DESTINATION_NOT_ALLOWED
-from gateway.outbound import OutboundPolicy
+from gateway.connector import DESTINATION_NOT_ALLOWED, RESPONSE_PROCESSING_FAILED, ConnectorError, OutboundPolicy
 
 log = logging.getLogger("connectors.twilio_rest")
 

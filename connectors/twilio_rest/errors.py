@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from gateway.deploy.connectors import ConnectorError
+from gateway.connector import ConnectorError
 
 TO_REQUIRED = 21604  # "A 'To' phone number is required."
 FROM_REQUIRED = 21603  # "A 'From' phone number is required."

@@ -19,10 +19,10 @@ import orjson
 
 from connectors.twilio_rest.client_pool import Connection, TwilioRuntime
 from connectors.twilio_rest.errors import BODY_REQUIRED, FROM_REQUIRED, api_error, relayed_headers
-from gateway.deploy.connectors import NO_CONNECTION, RESPONSE_PROCESSING_FAILED, ConnectorError, OperationCall
+from gateway.connector import NO_CONNECTION, RESPONSE_PROCESSING_FAILED, ConnectorError, OperationCall
 
 if TYPE_CHECKING:
-    from gateway.runtime.services import Services
+    from gateway.connector import Services
 
 # Default-scope properties written by init: the twilioRest prefix keeps them out of the user's way, and
 # the secret ones contain "authToken" / "Secret" so the log masker hides them.

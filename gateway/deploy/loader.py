@@ -8,16 +8,21 @@ deployed artifact are reported too (the artifact still serves, as in MI)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from lxml import etree
 
-from gateway.deploy import artifacts
+from gateway.connector import ConnectorRegistry
+from gateway.deploy.artifacts import ARTIFACTS
+from gateway.deploy.declare import Reported, build
 from gateway.deploy.registry import FactoryContext, Reference, internal_error
-from gateway.deploy.xmlutil import (
+from gateway.deploy.wsdl import resolve_keyed_wsdls
+from gateway.errors import DeployError, SourceLocation
+from gateway.runtime.configuration import Configuration, DeployedArtifact
+from gateway.runtime.defaults import DEFAULT_FAULT, DEFAULT_MAIN
+from gateway.xmlutil import (
     DeployErrors,
     check_synapse_namespace,
     did_you_mean,
@@ -26,8 +31,6 @@ from gateway.deploy.xmlutil import (
     parse_config_file,
     problems_of,
 )
-from gateway.errors import DeployError, SourceLocation
-from gateway.runtime.configuration import Configuration, DeployedArtifact
 
 log = logging.getLogger("gateway.deploy")
 
@@ -36,14 +39,7 @@ log = logging.getLogger("gateway.deploy")
 FOLDERS = ("local-entries", "endpoints", "sequences", "templates", "proxies", "proxy-services")
 FOLDER_ROOTS = {"local-entries": "localEntry", "endpoints": "endpoint", "sequences": "sequence",
                 "templates": "template", "proxies": "proxy", "proxy-services": "proxy"}
-ROOTS: dict[str, tuple[str, str, Callable[..., Any]]] = {
-    # root element -> (kind, configuration attribute, factory)
-    "localEntry": ("localEntry", "local_entries", artifacts.build_local_entry),
-    "endpoint": ("endpoint", "endpoints", artifacts.build_endpoint),
-    "sequence": ("sequence", "sequences", artifacts.build_sequence),
-    "template": ("template", "templates", artifacts.build_template),
-    "proxy": ("proxy", "proxies", artifacts.build_proxy),
-}
+ROOTS = ARTIFACTS  # root element -> (kind, configuration attribute, declaration)
 _HOME = {"localEntry": "local-entries/", "endpoint": "endpoints/", "sequence": "sequences/",
          "template": "templates/", "proxy": "proxy-services/ (or proxies/)"}
 # MI's other artifacts: root element -> (what, where MI reads them)
@@ -112,6 +108,8 @@ def load(root: Path | str, *, settings=None, connectors=None) -> Configuration:
         try:
             element = parse_config_file(str(path), display)
             kind, attr, name, artifact = _build(element, path.parent.name, fctx)
+        except Reported:
+            pass  # its problems are in fctx.problems
         except (DeployError, DeployErrors) as exc:
             problems = problems_of(exc)
         except Exception as exc:  # noqa: BLE001 - no input may stop the other artifacts from deploying
@@ -137,6 +135,7 @@ def load(root: Path | str, *, settings=None, connectors=None) -> Configuration:
         deployed.append(DeployedArtifact(kind, name, display))
         references.extend(fctx.references)
     _add_builtin_sequences(tables["sequences"])
+    resolve_keyed_wsdls(tables["proxies"], tables["local_entries"])
     dangling = [_dangling(ref, tables, failed_names) for ref in references if ref.key not in tables[_TABLES[ref.kind]]]
     for problem in dangling:
         log.warning("%s", problem)
@@ -205,8 +204,8 @@ def _build(element: etree._Element, folder: str, fctx: FactoryContext):
     if expected is not None and root_name != expected:
         raise DeployError(where, root_name, f"a <{root_name}> does not belong in {folder}/, which holds "
                           f"<{expected}> artifacts (MI deploys by folder)", f"move it to {_HOME[root_name]}")
-    kind, attr, factory = ROOTS[root_name]
-    artifact = factory(element, fctx)
+    kind, attr, spec = ROOTS[root_name]
+    artifact = build(element, spec, fctx)
     name = getattr(artifact, "name", None) or getattr(artifact, "key", None)
     return kind, attr, name, artifact
 
@@ -214,8 +213,6 @@ def _build(element: etree._Element, folder: str, fctx: FactoryContext):
 def _add_builtin_sequences(sequences: dict[str, Any]) -> None:
     """MI always has `main` and `fault` (W: SynapseConfigurationBuilder adds defaults when none is deployed),
     so a key naming them always resolves."""
-    from gateway.runtime.defaults import DEFAULT_FAULT, DEFAULT_MAIN
-
     sequences.setdefault("main", DEFAULT_MAIN)
     sequences.setdefault("fault", DEFAULT_FAULT)
 
@@ -243,11 +240,7 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def default_connector_registry():
-    try:
-        from gateway.deploy.connectors import ConnectorRegistry
-    except ImportError:  # the connector framework is optional for the engine
-        return None
+def default_connector_registry() -> ConnectorRegistry:
     return ConnectorRegistry.discover()
 
 

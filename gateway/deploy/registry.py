@@ -1,18 +1,22 @@
-"""Tag → factory. Mediator factories register themselves with `@mediator_factory("tag")`; elements
-named `prefix.operation` are resolved through the connector registry."""
+"""Tag → declaration. Each mediator is declared once (`gateway.deploy.declare.Element` with its builder) and
+registered with `mediator(SPEC)`; elements named `prefix.operation` are resolved through the connector
+registry."""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from gateway.deploy.xmlutil import (
+from gateway.deploy.declare import Element, Reported, build
+from gateway.errors import DeployError, SourceLocation
+from gateway.mediators.base import Mediator, MediatorList
+from gateway.xmlutil import (
     SYNAPSE_NS,
     DeployErrors,
     children,
@@ -23,15 +27,12 @@ from gateway.deploy.xmlutil import (
     location,
     problems_of,
 )
-from gateway.errors import DeployError, SourceLocation
-from gateway.mediators.base import Mediator, MediatorList
 
 if TYPE_CHECKING:
     from gateway.expressions import Value
     from gateway.settings import Settings
 
-MediatorFactory = Callable[[etree._Element, "FactoryContext"], Mediator]
-_FACTORIES: dict[str, MediatorFactory] = {}
+_MEDIATORS: dict[str, Element] = {}
 # Every mediator element of Synapse and MI, so that one this gateway does not implement yet is named as such
 # and never "corrected" into another: W: MediatorFactoryFinder and the extension factories (script, spring,
 # throttle, xquery, opa), MI's own (cache, dataServiceCall, entitlementService, oauthService), carbon-mediation
@@ -49,19 +50,21 @@ SYNAPSE_MEDIATORS = frozenset((
 ))
 
 
-def mediator_factory(*tags: str):
-    def register(function: MediatorFactory) -> MediatorFactory:
-        for tag in tags:
-            _FACTORIES[tag] = function
-        return function
+def mediator(spec: Element) -> Element:
+    """Register a mediator declaration (its `build` makes the runtime mediator)."""
+    assert spec.build is not None, f"<{spec.tag}> declares no builder"
+    _MEDIATORS[spec.tag] = spec
+    return spec
 
-    return register
+
+def mediator_specs() -> list[Element]:
+    """The mediators this gateway builds, by tag."""
+    _load_factories()
+    return [_MEDIATORS[tag] for tag in sorted(_MEDIATORS, key=str.lower)]
 
 
 def known_mediators() -> list[str]:
-    """The mediators this gateway builds."""
-    _load_factories()
-    return sorted(_FACTORIES)
+    return [spec.tag for spec in mediator_specs()]
 
 
 _loaded = False
@@ -97,7 +100,7 @@ class FactoryContext:
 
     path: str
     settings: Settings | None = None
-    connectors: Any = None  # gateway.deploy.connectors.ConnectorRegistry
+    connectors: Any = None  # gateway.connector.ConnectorRegistry
     extra: dict[str, Any] = field(default_factory=dict)
     problems: list[DeployError] = field(default_factory=list)
     references: list[Reference] = field(default_factory=list)
@@ -108,6 +111,8 @@ class FactoryContext:
         not only the first. Anything unexpected becomes a problem too, never a crash of the whole load."""
         try:
             yield
+        except Reported:
+            pass  # its problems are recorded already
         except (DeployError, DeployErrors) as exc:
             self.problems.extend(problems_of(exc))
         except Exception as exc:  # noqa: BLE001 - a bug must cost one artifact, not the deployment
@@ -128,9 +133,9 @@ class FactoryContext:
             raise config_error(element, f"element '{element.tag}' is not in the Synapse namespace",
                                f'declare xmlns="{SYNAPSE_NS}" on the artifact root')
         name = local_name(element)
-        factory = _FACTORIES.get(name)
-        if factory is not None:
-            return factory(element, self)
+        spec = _MEDIATORS.get(name)
+        if spec is not None:
+            return build(element, spec, self)
         if "." in name:
             if self.connectors is None:
                 raise config_error(element, f"connector operation '{name}' cannot be resolved",
@@ -139,7 +144,7 @@ class FactoryContext:
         if name in SYNAPSE_MEDIATORS:
             raise config_error(element, f"the '{name}' mediator is not supported yet",
                                "see docs/conformance.md for the supported mediators")
-        names = [*_FACTORIES, *SYNAPSE_MEDIATORS]
+        names = [*_MEDIATORS, *SYNAPSE_MEDIATORS]
         same_but_case = [known for known in names if known.lower() == name.lower()]
         hint = (f"element names are case-sensitive: did you mean '{same_but_case[0]}'?" if same_but_case
                 else did_you_mean(name, names))

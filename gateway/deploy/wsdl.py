@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import logging
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
-from gateway.deploy.xmlutil import check_attributes, children, config_error, local_name, location
+from gateway.runtime.configuration import WSDL11_NS, WSDL20_NS, PublishedWsdl
+from gateway.xmlutil import children, config_error, local_name
 
 if TYPE_CHECKING:
+    from gateway.deploy.declare import Node
     from gateway.deploy.registry import FactoryContext
-    from gateway.errors import SourceLocation
-    from gateway.runtime.configuration import Configuration
 
-WSDL11_NS = "http://schemas.xmlsoap.org/wsdl/"
-WSDL20_NS = "http://www.w3.org/ns/wsdl"
+log = logging.getLogger("gateway.deploy")
+
 FETCH_TIMEOUT = 5.0  # seconds: a deploy must not hang on a slow WSDL server
 MAX_WSDL_BYTES = 5 * 1024 * 1024
 _PARSER = etree.XMLParser(
@@ -36,42 +37,28 @@ _PARSER = etree.XMLParser(
 )
 
 
-class WsdlUnavailable(Exception):
-    """A `key` WSDL that cannot be served at request time (missing or invalid local entry)."""
-
-
-@dataclass(slots=True)
-class PublishedWsdl:
-    """The proxy's published WSDL 1.1: a document loaded at deploy time, or a local-entry key."""
-
-    source: str  # how it was given, for messages: "inline", "uri …", "key …"
-    location: SourceLocation
-    definitions: etree._Element | None = None
-    key: str | None = None
-    _cached: tuple[Any, etree._Element] | None = field(default=None, repr=False)
-
-    def document(self, config: Configuration) -> etree._Element:
-        """The WSDL definitions element (shared: copy it before changing it)."""
-        if self.definitions is not None:
-            return self.definitions
-        assert self.key is not None
-        entry = config.local_entries.get(self.key)
+def resolve_keyed_wsdls(proxies: Mapping[str, Any], local_entries: Mapping[str, Any]) -> None:
+    """After every artifact is loaded: a publishWSDL `key` takes its WSDL from the local entry now, once, not
+    per request. A missing entry is a dangling key (reported by the loader); an entry that is not a WSDL
+    1.1 document is logged, and either way ?wsdl answers that the WSDL is unavailable."""
+    for proxy in proxies.values():
+        published = proxy.publish_wsdl
+        if published is None or published.key is None:
+            continue
+        entry = local_entries.get(published.key)
         if entry is None:
-            raise WsdlUnavailable(f"publishWSDL key '{self.key}' names no deployed local entry")
-        cached = self._cached
-        if cached is not None and cached[0] is entry:
-            return cached[1]
+            published.unavailable = f"publishWSDL key '{published.key}' names no deployed local entry"
+            continue
         value = entry.value
         try:
-            if isinstance(value, etree._Element):
-                root = copy.deepcopy(value)
-            else:
-                root = etree.fromstring(str(value).encode("utf-8"), _PARSER)
+            root = copy.deepcopy(value) if isinstance(value, etree._Element) else \
+                etree.fromstring(str(value).encode("utf-8"), _PARSER)
             check_wsdl(root)
         except (etree.XMLSyntaxError, ValueError) as exc:
-            raise WsdlUnavailable(f"local entry '{self.key}' is not a WSDL 1.1 document: {exc}") from None
-        self._cached = (entry, root)
-        return root
+            published.unavailable = f"local entry '{published.key}' is not a WSDL 1.1 document: {exc}"
+            log.error("%s: proxy '%s': %s", published.location, proxy.name, published.unavailable)
+            continue
+        published.definitions = root
 
 
 def check_wsdl(root: etree._Element) -> None:
@@ -83,21 +70,15 @@ def check_wsdl(root: etree._Element) -> None:
         raise ValueError(f"the root element is {root.tag}, not {{{WSDL11_NS}}}definitions")
 
 
-def build_publish_wsdl(element: etree._Element, fctx: FactoryContext) -> PublishedWsdl:
-    check_attributes(element, ("key", "uri", "endpoint", "preservePolicy"))
-    where = location(element, fctx.path)
+def build_publish_wsdl(node: Node) -> PublishedWsdl:
+    element, fctx = node.element, node.fctx
+    where = node.location
     resources = [c for c in children(element) if local_name(c) == "resource"]
     if resources:
         raise config_error(
             resources[0],
             "publishWSDL <resource> imports are not supported",
             "inline the imported schema into the WSDL's <types>",
-        )
-    if element.get("endpoint") is not None:
-        raise config_error(
-            element,
-            "publishWSDL endpoint= (fetching the endpoint's ?wsdl) is not supported",
-            'save the WSDL and use uri="file:…" or key="…"',
         )
     inline = [c for c in children(element) if local_name(c) != "resource"]
     given = [

@@ -20,6 +20,7 @@ import orjson
 from lxml import etree
 
 from gateway.errors import MediationError
+from gateway.message.json_xml import JsonConversionError, json_dumps
 
 # --------------------------------------------------------------------------------------------
 # Values
@@ -40,9 +41,11 @@ def json_text(value: Any) -> str:
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:  # numbers converted from XML keep their lexical form (JsonNumber)
-        from gateway.message.json_xml import json_dumps
 
-        return json_dumps(value).decode()
+        try:
+            return json_dumps(value).decode()
+        except JsonConversionError as exc:  # nested deeper than JSON can be written
+            raise MediationError(str(exc)) from None
 
 
 #: Java system properties for get-property('system', x) and $sys:x; the runtime may add to it.

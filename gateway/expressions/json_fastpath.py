@@ -12,6 +12,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gateway.message.json_index import descendant_index
+
+__all__ = ["FALLBACK", "descendant_index", "descendant_pattern", "descendant_string"]
+
 FALLBACK = object()
 _PATTERN = re.compile(r"\s*//([A-Za-z_][A-Za-z0-9_.-]*)(/text\(\))?\s*")
 # Names that are part of the infoset itself, never plain keys.
@@ -44,28 +48,6 @@ def _scalar_text(value: Any) -> str | None | object:
             return FALLBACK  # the XML builder sanitises/normalises these
         return value
     return FALLBACK  # floats (lexical form lost), objects, arrays
-
-
-def descendant_index(document: Any) -> dict[str, list[Any]]:
-    """Every key's values in document order, from one walk of the document (shared by all the
-    `//name` lookups of a message, so each lookup is a dictionary access)."""
-    index: dict[str, list[Any]] = {}
-    _index_into(index, document)
-    return index
-
-
-def _index_into(index: dict[str, list[Any]], value: Any) -> None:
-    # A module-level function, not a recursive closure: a closure that calls itself is a reference
-    # cycle, which would keep every message's JSON alive until the next full garbage collection.
-    if isinstance(value, dict):
-        for key, child in value.items():
-            index.setdefault(key, []).append(child)
-            if isinstance(child, (dict, list)):
-                _index_into(index, child)
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, (dict, list)):
-                _index_into(index, item)
 
 
 def descendant_string(index: dict[str, list[Any]], name: str, text_only: bool) -> str | object:

@@ -152,9 +152,20 @@ def _ctx() -> Any:
     return ctx
 
 
+_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_string(text: str) -> str:
+    """lxml refuses a string XML cannot hold (ValueError): such characters become U+FFFD, as in the JSON
+    infoset. (MI's Java strings keep them; only what XPath computes with is affected.)"""
+    return _NOT_XML_CHAR.sub("\ufffd", text) if _NOT_XML_CHAR.search(text) else text
+
+
 def _to_xpath(value: Any) -> Any:
     """Hand a property value to lxml: None → empty node-set, element → node, JSON → its text."""
-    if value is None or isinstance(value, (str, bool, float, etree._Element)):
+    if isinstance(value, str):
+        return _xml_string(value)
+    if value is None or isinstance(value, (bool, float, etree._Element)):
         return value
     if isinstance(value, int):
         return float(value)
@@ -189,10 +200,12 @@ def _base64_encode(_c: Any, value: Any, *rest: Any) -> str:
     text = xpath_string(value)
     if not text:
         return ""
+    charset = _charset((value, *rest))
     try:
-        return base64.b64encode(text.encode(_charset((value, *rest)))).decode("ascii")
-    except LookupError as exc:
-        raise MediationError(f"base64Encode: unsupported charset: {exc}") from None
+        # "replace": Java's String.getBytes(charset) writes '?' for what the charset cannot encode.
+        return base64.b64encode(text.encode(charset, "replace")).decode("ascii")
+    except (LookupError, UnicodeError) as exc:  # UnicodeError: codecs such as idna fail outright
+        raise MediationError(f"base64Encode: unsupported charset {charset}: {exc}") from None
 
 
 def _base64_decode(_c: Any, value: Any, *rest: Any) -> str:
@@ -204,7 +217,7 @@ def _base64_decode(_c: Any, value: Any, *rest: Any) -> str:
         # commons-codec is lenient: it skips non-alphabet characters and missing padding.
         cleaned = re.sub(r"[^A-Za-z0-9+/_-]", "", text)
         raw = base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), altchars=None, validate=False)
-        return raw.decode(charset, "replace").strip("".join(chr(i) for i in range(33)))
+        return _xml_string(raw.decode(charset, "replace").strip("".join(chr(i) for i in range(33))))
     except LookupError as exc:
         raise MediationError(f"base64Decode: unsupported charset: {exc}") from None
     except ValueError:
@@ -223,12 +236,12 @@ def _url_encode(_c: Any, value: Any, *rest: Any) -> str:
     charset = _charset((value, *rest))
     try:
         path, sep, query = text.partition("?")
-        out = urllib.parse.quote(path, safe=_PATH_SAFE, encoding=charset)
+        out = urllib.parse.quote(path, safe=_PATH_SAFE, encoding=charset, errors="replace")  # '?' as in Java
         if sep:
-            out += "?" + urllib.parse.quote(query, safe=_QUERY_SAFE, encoding=charset)
+            out += "?" + urllib.parse.quote(query, safe=_QUERY_SAFE, encoding=charset, errors="replace")
         return out
-    except LookupError as exc:
-        raise MediationError(f"url-encode: unsupported charset: {exc}") from None
+    except (LookupError, UnicodeError) as exc:
+        raise MediationError(f"url-encode: unsupported charset {charset}: {exc}") from None
 
 
 def _get_property(_c: Any, *args: Any) -> Any:
@@ -246,7 +259,7 @@ _EXTENSIONS: dict[str, Callable[..., Any]] = {
     "var-ctx": lambda _c, n: _to_xpath(_ctx().properties.get(n)),
     "var-axis2": lambda _c, n: _to_xpath(_ctx().axis2.get(n)),
     "var-trp": lambda _c, n: _to_xpath(_ctx().transport_headers.get(n)),
-    "var-url": lambda _c, n: url_param(_ctx(), n),
+    "var-url": lambda _c, n: _xml_string(url_param(_ctx(), n)),
     "var-func": lambda _c, n: _to_xpath(func_param(_ctx(), n)),
     "var-operation": lambda _c, n: _to_xpath(_ctx().operation.get(n)),
     "var-sys": lambda _c, n: SYSTEM_PROPERTIES.get(n, ""),
@@ -626,10 +639,7 @@ class XPathExpression(Expression):
         if self._json_path is not None:
             payload = getattr(ctx, "payload", None)
             if payload is not None and payload.kind == "json" and not payload.modified and not payload.is_built:
-                try:
-                    result = descendant_string(payload.json_descendants(), *self._json_path)
-                except RecursionError:  # absurdly deep JSON: the real XPath decides
-                    result = FALLBACK
+                result = descendant_string(payload.json_descendants(), *self._json_path)
                 if result is not FALLBACK:
                     return result  # type: ignore[return-value]
         return to_synapse_string(self.evaluate(ctx), keep_parent=self._keep_parent)

@@ -29,6 +29,7 @@ from gateway.mediators.transform import (
     set_json_payload,
 )
 from gateway.message import soap
+from gateway.message.json_xml import json_value_to_xml
 
 if TYPE_CHECKING:
     from gateway.errors import SourceLocation
@@ -579,7 +580,6 @@ def _property_nodes(value: Any, clone: bool) -> list[Node]:
 
 def _json_to_nodes(value: Any) -> list[Node]:
     """A JSONPath result in XML mode: objects/arrays as the elements MI builds, scalars as text."""
-    from gateway.message.json_xml import json_value_to_xml
 
     if isinstance(value, (dict, list)):
         root = json_value_to_xml(value)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from gateway.errors import MediationError
 from gateway.mediators.base import Mediator, MediatorList
-from gateway.runtime import engine
+from gateway.mediators.sequence import SequenceRef
 
 if TYPE_CHECKING:
     from gateway.expressions import Value
@@ -21,7 +21,7 @@ class Respond(Mediator):
 
     async def mediate(self, ctx: MessageContext) -> bool:
         ctx.is_response = True
-        await engine.send_back(ctx)
+        await ctx.exchange.services.engine.send_back(ctx)
         return False
 
 
@@ -46,7 +46,7 @@ class Loopback(Mediator):
         if ctx.is_response:
             return False
         ctx.is_response = True
-        await engine.response_flow(ctx, None)
+        await ctx.exchange.services.engine.response_flow(ctx, None)
         return False
 
 
@@ -70,7 +70,7 @@ class Send(Mediator):
         endpoint = self.endpoint
         if endpoint is None:
             if ctx.is_response:
-                await engine.send_back(ctx)
+                await ctx.exchange.services.engine.send_back(ctx)
                 return False
             endpoint = ctx.proxy.endpoint if ctx.proxy is not None else None
             if endpoint is None:
@@ -79,10 +79,8 @@ class Send(Mediator):
                     detail=f"at {self.location}: add an <endpoint> to the send mediator or to the proxy target")
         receive = None
         if self.receive is not None:
-            from gateway.mediators.sequence import SequenceRef
-
             receive = SequenceRef(self.receive, self.location)
-        await engine.forward(ctx, endpoint, receive)
+        await ctx.exchange.services.engine.forward(ctx, endpoint, receive)
         return False
 
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from gateway.errors import MediationError
+from gateway.errors import ExpressionError, MediationError
+from gateway.expressions import compile_expression
 from gateway.mediators.base import Mediator
 from gateway.mediators.transform import (
     dump_json,
@@ -31,6 +32,7 @@ from gateway.mediators.transform import (
     set_xml_body,
 )
 from gateway.message import soap
+from gateway.message.json_xml import JsonConversionError, json_bytes_to_xml, xml_to_json_bytes
 from gateway.message.payload import SAFE_PARSER
 
 if TYPE_CHECKING:
@@ -145,7 +147,6 @@ def json_escape(text: str) -> str:
 
 def _json_to_xml_text(text: str) -> str | None:
     """A JSON argument inside an XML format: the converted elements (jsonObject/jsonArray unwrapped)."""
-    from gateway.message.json_xml import JsonConversionError, json_bytes_to_xml
 
     try:
         root = json_bytes_to_xml(text.strip())
@@ -162,7 +163,6 @@ def _json_to_xml_text(text: str) -> str | None:
 
 def _xml_to_json_text(text: str) -> str | None:
     """An XML argument inside a JSON format: `<jsonObject>arg</jsonObject>` converted (W:)."""
-    from gateway.message.json_xml import xml_to_json_bytes
 
     root = parse_fragment(text)
     if root is None:
@@ -362,9 +362,6 @@ class JinjaTemplate:
     def _expression(self, text: str) -> Expression:
         expression = self._compiled.get(text)
         if expression is None:
-            from gateway.errors import ExpressionError
-            from gateway.expressions import compile_expression
-
             try:
                 expression = compile_expression(text, self.namespaces)
             except ExpressionError as exc:

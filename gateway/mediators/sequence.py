@@ -79,7 +79,5 @@ class ProxyFaultHandler(Mediator):
             return await self.inline.mediate(ctx)
         handler = ctx.config.sequences.get(self.key) if self.key else None
         if handler is None:
-            from gateway.runtime.defaults import global_fault_handler  # the one place `fault` is looked up
-
-            handler = global_fault_handler
+            return await ctx.exchange.services.engine.global_fault(ctx)
         return await handler.mediate(ctx)

@@ -16,6 +16,7 @@ from lxml import etree
 from gateway.errors import MESSAGE_PARSING_ERROR, MediationError
 from gateway.message import soap
 from gateway.message.formats import AUTO_MESSAGE_TYPE
+from gateway.message.json_xml import json_dumps
 from gateway.message.payload import SAFE_PARSER, Payload
 
 if TYPE_CHECKING:
@@ -108,8 +109,6 @@ def parse_json(text: str | bytes) -> Any:
 
 
 def dump_json(value: Any) -> bytes:
-    from gateway.message.json_xml import json_dumps
-
     return json_dumps(value)
 
 

@@ -17,6 +17,7 @@ import orjson
 from lxml import etree
 from multidict import CIMultiDict
 
+from gateway.message.context import Reply
 from gateway.message.faults import make_fault_envelope, make_pox_fault
 from gateway.message.formats import negotiate_accept
 
@@ -66,8 +67,6 @@ def error_body(media: str, code: Any, message: str) -> bytes:
 
 
 def error_reply(ctx: MessageContext) -> Reply:
-    from gateway.message.context import Reply
-
     code = ctx.properties.get("ERROR_CODE", 0)
     message = str(ctx.properties.get("ERROR_MESSAGE") or DEFAULT_MESSAGE)
     media = str(ctx.properties.get("CLIENT_MESSAGE_TYPE") or "application/xml")

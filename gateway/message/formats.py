@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING
 from lxml import etree
 from multidict import CIMultiDict
 
+from gateway.errors import MediationError
 from gateway.message import soap
 from gateway.message.context import Reply
+from gateway.message.faults import align_fault, fault_to_pox
+from gateway.message.json_xml import JsonConversionError, xml_to_json_bytes
 from gateway.message.payload import kind_of, media_type_of
 
 if TYPE_CHECKING:
@@ -240,8 +243,6 @@ def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, object, st
     else:
         element = soap.first_body_element(envelope)
         if is_fault:
-            from gateway.message.faults import fault_to_pox
-
             element = fault_to_pox(element)
         body, ctype = _serialise_rest(element, target, media)
         ctype = override or ctype
@@ -265,8 +266,6 @@ def soap_output(envelope: etree._Element, version: str, is_fault: bool) -> etree
     `jsonObject` unwrapped. The input envelope is not modified."""
     converted = soap.convert_version(envelope, version)
     if is_fault:
-        from gateway.message.faults import align_fault
-
         return align_fault(converted, version)
     first = soap.first_body_element(converted)
     inner = soap.unwrap_json_object(first)
@@ -292,11 +291,12 @@ def _textual(ctype: str) -> bool:
 
 def _serialise_rest(element, target: str, media: str) -> tuple[bytes, str]:
     if target == "json":
-        from gateway.message.json_xml import xml_to_json_bytes
-
         if element is None:
             return b"", media
-        return xml_to_json_bytes(element), media
+        try:
+            return xml_to_json_bytes(element), media
+        except JsonConversionError as exc:  # e.g. deeper than JSON can be written
+            raise MediationError(f"Error while writing the message as JSON: {exc}") from None
     if target == "text":
         if element is None:
             return b"", media

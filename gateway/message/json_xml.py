@@ -41,6 +41,8 @@ XML -> JSON
     ``-0`` -> ``0``.
   * Empty element -> ``null``. Mixed content (MI fails on it): non-whitespace text goes to ``"$"``.
   * Names are un-mangled (``_JsonReader_PD_``/``_PS_``/``_<codepoint>_``).
+  * Deviation: JSON is written at most 254 levels deep (orjson's limit); deeper documents raise
+    JsonConversionError rather than being written.
 """
 
 from __future__ import annotations
@@ -256,7 +258,10 @@ def _sanitize(text: str) -> str:
 
 def _pi_data(key: str, tag: str) -> str:
     # PI data is the raw JSON key (as MI emits it) unless the PI could not carry it; readers un-mangle both.
-    if _ASCII_NAME.match(key) or (key.strip() == key and "?>" not in key and not _XML_INVALID.search(key)):
+    # A parser reads "\r" in a PI back as "\n" (line-end normalisation), so such keys go mangled too.
+    if _ASCII_NAME.match(key) or (
+        key.strip() == key and "?>" not in key and "\r" not in key and not _XML_INVALID.search(key)
+    ):
         return key or tag
     return tag
 
@@ -662,9 +667,16 @@ def _root_value(element: etree._Element, primitive: Primitive) -> Any:
     return value if key in _ROOT_WRAPPERS else {key: value}
 
 
+def _too_deep() -> JsonConversionError:
+    return JsonConversionError("document nested too deep to write as JSON (at most 254 levels)")
+
+
 def xml_to_json_value(element: etree._Element) -> Any:
     """XML -> Python value per MI's rules. Integers are ``int``; other numbers are :class:`JsonNumber`."""
-    return _root_value(element, _primitive_value)
+    try:
+        return _root_value(element, _primitive_value)
+    except RecursionError:  # deeper than any client XML can be (libxml2 stops at 256): a JSON infoset
+        raise _too_deep() from None
 
 
 # A per-process nonce makes the placeholder impossible to forge from payload strings.
@@ -674,24 +686,51 @@ _PLACEHOLDER = re.compile(rb'"\\u0000' + _NONCE.encode() + rb'([-+.0-9E]+)"')
 _Fragment = getattr(orjson, "Fragment", None)  # orjson >= 3.9 splices raw JSON itself
 
 
-def _default(obj: Any) -> Any:
+def _number_text(obj: Any) -> str:
     if obj.__class__ is _Raw:
-        text = obj.text
-    elif isinstance(obj, Decimal) and obj.is_finite():
-        text = str(obj)
-    else:
-        raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+        return obj.text
+    if isinstance(obj, Decimal) and obj.is_finite():
+        return str(obj)
+    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+
+
+def _default(obj: Any) -> Any:
+    text = _number_text(obj)
     return _Fragment(text) if _Fragment is not None else "\x00" + _NONCE + text
 
 
+def _placeholder(obj: Any) -> str:
+    return "\x00" + _NONCE + _number_text(obj)
+
+
 def json_dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON of a value from this module (JsonNumber/Decimal printed with their exact text)."""
-    out = orjson.dumps(value, default=_default)
+    """Compact UTF-8 JSON of a value from this module (JsonNumber/Decimal printed with their exact text).
+    Nesting beyond orjson's 254 levels is a JsonConversionError; other unserialisable values a TypeError."""
+    try:
+        out = orjson.dumps(value, default=_default)
+    except orjson.JSONEncodeError as exc:
+        if "Recursion limit" in str(exc):  # orjson's only signal for it
+            raise _too_deep() from None
+        return _stdlib_dumps(value)  # e.g. integers beyond 64 bits, lone surrogates
     if _Fragment is None and _PLACEHOLDER_MARK in out:
         out = _PLACEHOLDER.sub(rb"\1", out)
     return out
 
 
+def _stdlib_dumps(value: Any) -> bytes:
+    """What orjson refuses but the stdlib parser reads (json_value falls back to it): integers beyond 64 bits
+    exactly, lone surrogates as \\u escapes (so the text is ASCII). Unsupported values: TypeError."""
+    try:
+        out = json.dumps(value, separators=(",", ":"), default=_placeholder).encode("ascii")
+    except RecursionError:
+        raise _too_deep() from None
+    return _PLACEHOLDER.sub(rb"\1", out) if _PLACEHOLDER_MARK in out else out
+
+
 def xml_to_json_bytes(element: etree._Element) -> bytes:
     """XML -> compact JSON bytes, as MI's JSON formatter writes them."""
-    return json_dumps(_root_value(element, _primitive_bytes))
+    try:
+        value = _root_value(element, _primitive_bytes)
+    except RecursionError:
+        raise _too_deep() from None
+    return json_dumps(value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
@@ -16,7 +17,9 @@ from aiohttp import http_exceptions
 from lxml import etree
 
 from gateway.errors import CONNECT_FAILED, CONNECT_TIMEOUT, MESSAGE_PARSING_ERROR, MediationError
-from gateway.message import soap
+from gateway.message import json_xml, soap
+from gateway.message.json_index import descendant_index
+from gateway.message.json_xml import JsonConversionError, json_bytes_to_xml
 
 # Every untrusted XML (payloads, arguments, fault details) goes through this parser: no entities, no DTDs,
 # no network. huge_tree only lifts libxml2's fixed 10 MB text-node cap: sizes are bounded by our own
@@ -36,6 +39,8 @@ KIND_BY_MEDIA_TYPE = {
     "": "empty",
 }
 STREAM_CHUNK = 64 * 1024
+# Characters XML 1.0 cannot hold: in text and form values they become U+FFFD, as in JSON strings (json_xml).
+_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class BodyReadError(MediationError):
@@ -255,8 +260,6 @@ class Payload:
         if kind == "pox":
             return soap.wrap(parse_xml(raw))
         if kind == "json":
-            from gateway.message.json_xml import JsonConversionError, json_bytes_to_xml
-
             try:
                 return soap.wrap(json_bytes_to_xml(raw))
             except JsonConversionError as exc:
@@ -264,16 +267,17 @@ class Payload:
                                      MESSAGE_PARSING_ERROR, "send a valid JSON document") from None
         if kind == "text":
             text = etree.Element(f"{{{soap.PAYLOAD_NS}}}text", nsmap={None: soap.PAYLOAD_NS})
-            text.text = decode_text(raw, self.content_type)
+            text.text = _NOT_XML_CHAR.sub("\ufffd", decode_text(raw, self.content_type))
             return soap.wrap(text)
         if kind == "form":
             values = etree.Element("xformValues")
             for name, value in parse_qsl(decode_text(raw, self.content_type), keep_blank_values=True):
                 try:
-                    etree.SubElement(values, name).text = value
+                    field = etree.SubElement(values, name)
                 except ValueError:
                     raise MediationError(f"form field name '{name}' is not a valid XML name",
                                          MESSAGE_PARSING_ERROR) from None
+                field.text = _NOT_XML_CHAR.sub("\ufffd", value)
             return soap.wrap(values)
         import base64
 
@@ -295,8 +299,6 @@ class Payload:
     def json_descendants(self) -> dict:
         """key -> values in document order, for `//name` lookups on an untouched JSON payload."""
         if self._json_index is None:
-            from gateway.expressions.json_fastpath import descendant_index
-
             self._json_index = descendant_index(self.json_value())
         return self._json_index
 
@@ -314,16 +316,24 @@ class Payload:
                 self._check_tree_size()
                 import orjson  # the original JSON is the truth: no round trip through XML
 
+                if _LONG_DIGITS.search(self._raw) is not None:
+                    self._json = (_stdlib_json(self._raw),)  # orjson reads integers beyond 64 bits as floats
+                    return self._json[0]
                 try:
                     self._json = (orjson.loads(self._raw),)
                 except orjson.JSONDecodeError:
-                    self._json = (_stdlib_json(self._raw),)  # e.g. integers beyond 64 bits
+                    self._json = (_stdlib_json(self._raw),)  # e.g. lone surrogates, numbers beyond a double
                 return self._json[0]
-            from gateway.message import json_xml
 
             first = soap.first_body_element(self.envelope)
-            self._json = (json_xml.xml_to_json_value(first) if first is not None else None,)
+            try:
+                self._json = (json_xml.xml_to_json_value(first) if first is not None else None,)
+            except json_xml.JsonConversionError as exc:  # e.g. an infoset too deep for JSON
+                raise MediationError(f"Error while building the message: {exc}", MESSAGE_PARSING_ERROR) from None
         return self._json[0]
+
+
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")  # a 64-bit integer has at most 20 digits: from 19 on, be exact
 
 
 def _stdlib_json(raw: bytes):
@@ -334,6 +344,9 @@ def _stdlib_json(raw: bytes):
     except ValueError as exc:
         raise MediationError(f"Error while building the message: malformed JSON: {exc}",
                              MESSAGE_PARSING_ERROR, "send a valid JSON document") from None
+    except RecursionError:  # deeper than orjson's 1024 levels
+        raise MediationError("Error while building the message: malformed JSON: nesting too deep",
+                             MESSAGE_PARSING_ERROR) from None
 
 
 def parse_xml(raw: bytes) -> etree._Element:
@@ -358,6 +371,6 @@ def decode_text(raw: bytes, content_type: str) -> str:
             charset = value.strip('"')
     try:
         return raw.decode(charset)
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, UnicodeError):  # UnicodeError: codecs such as idna fail without a UnicodeDecodeError
         raise MediationError(f"Error while building the message: body is not valid {charset}",
                              MESSAGE_PARSING_ERROR) from None

@@ -30,6 +30,22 @@ class Template:
     location: SourceLocation
 
 
+WSDL11_NS = "http://schemas.xmlsoap.org/wsdl/"
+WSDL20_NS = "http://www.w3.org/ns/wsdl"
+
+
+@dataclass(slots=True)
+class PublishedWsdl:
+    """A proxy's published WSDL 1.1 (publishWSDL): loaded at deploy time; a `key` is resolved from its local
+    entry once every artifact is loaded (gateway.deploy.wsdl.resolve_keyed_wsdls)."""
+
+    source: str  # how it was given, for messages: "inline", "uri …", "key …"
+    location: SourceLocation
+    definitions: Any = None  # the wsdl:definitions element (shared: copy before changing it)
+    key: str | None = None
+    unavailable: str | None = None  # why a keyed WSDL could not be resolved
+
+
 @dataclass(frozen=True, slots=True)
 class ProxyService:
     name: str
@@ -45,7 +61,7 @@ class ProxyService:
     fault_handler: Mediator | None = None  # what the proxy pushes on the fault stack (never None once built)
     endpoint: Any = None  # an Endpoint (inline, or a reference resolved per request)
     parameters: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
-    publish_wsdl: Any = None  # gateway.transport.wsdl.PublishedWsdl when configured
+    publish_wsdl: PublishedWsdl | None = None
 
 
 @dataclass(frozen=True, slots=True)

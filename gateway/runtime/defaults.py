@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gateway.mediators.base import Mediator
+from gateway.message.context import Reply
 from gateway.message.errors import error_reply
 
 if TYPE_CHECKING:
@@ -17,7 +18,6 @@ class _DefaultMain(Mediator):
     async def mediate(self, ctx: MessageContext) -> bool:
         from multidict import CIMultiDict
 
-        from gateway.message.context import Reply
 
         if ctx.exchange.reply is None:
             ctx.exchange.reply = Reply(404, CIMultiDict(), b"")
@@ -34,9 +34,10 @@ class _DefaultFault(Mediator):
 
 
 class _GlobalFaultHandler(Mediator):
+    """What the fault stack holds for the global `fault` sequence."""
+
     async def mediate(self, ctx: MessageContext) -> bool:
-        handler = ctx.config.sequences.get("fault") or DEFAULT_FAULT
-        return await handler.mediate(ctx)
+        return await ctx.exchange.services.engine.global_fault(ctx)
 
 
 DEFAULT_MAIN = _DefaultMain()

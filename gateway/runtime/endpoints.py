@@ -9,7 +9,6 @@ from urllib.parse import quote
 from yarl import URL
 
 from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
-from gateway.transport import client
 
 if TYPE_CHECKING:
     from gateway.expressions import Value
@@ -33,6 +32,12 @@ class Endpoint:
 
     def _timeout(self, ctx: MessageContext) -> float:
         return self.timeout if self.timeout is not None else ctx.exchange.services.settings.endpoint_timeout
+
+
+def _transport(ctx: MessageContext):
+    transport = ctx.exchange.services.transport
+    assert transport is not None, "the HTTP transport is created at start-up"
+    return transport
 
 
 def _method(ctx: MessageContext, fmt: str | None) -> str:
@@ -104,8 +109,8 @@ class AddressEndpoint(Endpoint):
             postfix = safe_postfix(str(postfix))
             url = self.uri.rstrip("/") + ("" if postfix.startswith(("/", "?")) else "/") + postfix
         media = self.media
-        return await client.exchange(ctx, url=url, method=_method(ctx, self.format), media=media,
-                                     timeout=self._timeout(ctx))
+        return await _transport(ctx).exchange(ctx, url=url, method=_method(ctx, self.format), media=media,
+                                              timeout=self._timeout(ctx))
 
 
 _TEMPLATE_VAR = re.compile(r"\{(\+?)([^{}]+)\}")
@@ -161,8 +166,9 @@ class HttpEndpoint(Endpoint):
 
     async def send(self, ctx: MessageContext) -> MessageContext:
         media = FORMAT_MEDIA.get(self.format) if self.format else None
-        return await client.exchange(ctx, url=self.target(ctx), method=self.method or _method(ctx, self.format),
-                                     media=media, timeout=self._timeout(ctx))
+        return await _transport(ctx).exchange(ctx, url=self.target(ctx),
+                                              method=self.method or _method(ctx, self.format), media=media,
+                                              timeout=self._timeout(ctx))
 
 
 class IndirectEndpoint(Endpoint):

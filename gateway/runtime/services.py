@@ -1,24 +1,35 @@
-"""Process-wide runtime services shared by every message: settings, the pooled HTTP client, connector
-runtimes, the secret masker and the outbound allow-list. Created once at start-up, never per message."""
+"""Process-wide runtime services shared by every message: settings, the engine, the HTTP transport,
+connector runtimes, the secret masker and the outbound allow-list. Created once at start-up, never per
+message. Mediators and endpoints reach the engine and the transport only through these objects."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.masking import SecretMasker, masker_for
 from gateway.outbound import OutboundPolicy
+from gateway.runtime.engine import Engine
 
 if TYPE_CHECKING:
-    import aiohttp
-
+    from gateway.message.context import MessageContext
     from gateway.settings import Settings
+
+
+class Transport(Protocol):
+    """Sends a message to a URL and returns the reply as a response context (gateway.transport.client)."""
+
+    async def exchange(self, ctx: MessageContext, *, url: Any, method: str, media: str | None,
+                       timeout: float) -> MessageContext: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(slots=True)
 class Services:
     settings: Settings
-    http: aiohttp.ClientSession | None = None
+    transport: Transport | None = None  # set by the transport layer at start-up
+    engine: Engine = field(default_factory=Engine)
     connectors: dict[str, Any] = field(default_factory=dict)  # connector name -> its runtime object
     masker: SecretMasker = field(init=False)
     outbound: OutboundPolicy = field(init=False)

@@ -1,5 +1,5 @@
-"""Outgoing HTTP: one pooled ClientSession for the whole gateway. Transport failures become MI's
-error codes: 101503 (connection failed) and 101504 (timeout)."""
+"""Outgoing HTTP: one pooled ClientSession for the whole gateway. Transport failures become MI's error codes
+(101503 connection failed, 101504 timeout) through gateway.errors.transport_failure, the one mapping."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from gateway.errors import CONNECT_FAILED, CONNECT_TIMEOUT, MediationError
+from gateway.errors import MediationError, transport_failure
 from gateway.message import formats
 from gateway.message.payload import Payload, body_incomplete
 
@@ -33,17 +33,29 @@ def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
 
 
-def new_session() -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
-    return aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                 cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",))
+class HttpTransport:
+    """The gateway's one outgoing HTTP client (services.transport): pooled connections for every endpoint.
+    Created inside the running loop at start-up; endpoints reach it through the services they are given."""
+
+    __slots__ = ("session",)
+
+    def __init__(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                             cookie_jar=aiohttp.DummyCookieJar(),
+                                             skip_auto_headers=("User-Agent",))
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def exchange(self, ctx: MessageContext, *, url: str | URL, method: str, media: str | None,
+                       timeout: float) -> MessageContext:
+        return await _exchange(self.session, ctx, url=url, method=method, media=media, timeout=timeout)
 
 
-async def exchange(ctx: MessageContext, *, url: str | URL, method: str, media: str | None,
-                   timeout: float) -> MessageContext:
+async def _exchange(session: aiohttp.ClientSession, ctx: MessageContext, *, url: str | URL, method: str,
+                    media: str | None, timeout: float) -> MessageContext:
     """Send the current message to `url` and return the reply as a fresh response context."""
-    session = ctx.exchange.services.http
-    assert session is not None, "the HTTP client session is created at start-up"
     headers = ctx.transport_headers.copy()  # a C-level copy, then drop the few hop-by-hop ones
     for name in _HOP_BY_HOP:
         if name in headers:
@@ -76,17 +88,16 @@ async def exchange(ctx: MessageContext, *, url: str | URL, method: str, media: s
                               limit=settings.max_response_bytes, tree_limit=settings.max_tree_bytes,
                               from_backend=True)
             ctx.exchange.closing_tasks.append(response.release)
-    except TimeoutError:
-        raise MediationError("Send timeout", CONNECT_TIMEOUT,
-                             f"no reply from {url} within {timeout:g} s; raise the endpoint <timeout> "
-                             "or check the backend") from None
     except aiohttp.ClientPayloadError as exc:
         raise body_incomplete(exc, from_backend=True) from None
-    except (aiohttp.ClientConnectionError, OSError) as exc:
+    except Exception as exc:
         if ctx.payload.read_error is not None:  # the client's streamed body failed, not the back end
             raise ctx.payload.read_error from None
-        raise MediationError("Error connecting to the back end", CONNECT_FAILED,
-                             f"{method} {url}: {exc}") from None
+        failure = transport_failure(exc, f"{method} {url}", timeout)
+        if failure is None:
+            raise
+        hint = "; raise the endpoint <timeout> or check the back end" if failure.timed_out else ""
+        raise MediationError(failure.message, failure.code, failure.detail + hint) from None
     reply_headers = CIMultiDict(response.headers)
     reply = ctx.response_context(payload, reply_headers)
     reply.axis2["HTTP_SC"] = response.status

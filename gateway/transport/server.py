@@ -9,15 +9,16 @@ import orjson
 from aiohttp import http_exceptions, web
 from multidict import CIMultiDict
 
+from gateway.connector import ConnectorRegistry
 from gateway.masking import bind_message_secrets, unbind_message_secrets
 from gateway.message.context import Exchange, MessageContext, Reply
 from gateway.message.errors import client_media_type, error_reply
 from gateway.message.payload import BodyReadError, Payload, kind_of, media_type_of
-from gateway.runtime import engine
 from gateway.runtime.configuration import Configuration
 from gateway.runtime.services import Services
 from gateway.settings import Settings
 from gateway.transport import client, memory
+from gateway.transport.wsdl import wsdl_response
 
 log = logging.getLogger("gateway.http")
 
@@ -47,7 +48,13 @@ class ProtocolRejections(logging.Filter):
 _PROTOCOL_REJECTIONS = ProtocolRejections()
 
 
-def create_app(settings: Settings, config: Configuration) -> web.Application:
+CONNECTORS = web.AppKey("connectors", object)
+
+
+def create_app(settings: Settings, config: Configuration, connectors: ConnectorRegistry | None = None
+               ) -> web.Application:
+    """The HTTP app for a deployed configuration; `connectors` is the registry the configuration was built
+    with (its runtimes are started with the app)."""
     server_log = logging.getLogger("aiohttp.server")
     if _PROTOCOL_REJECTIONS not in server_log.filters:
         server_log.addFilter(_PROTOCOL_REJECTIONS)
@@ -55,6 +62,7 @@ def create_app(settings: Settings, config: Configuration) -> web.Application:
     services = Services(settings=settings)
     app[CONFIG] = config
     app[SERVICES] = services
+    app[CONNECTORS] = connectors
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     app.router.add_get("/healthz", healthz)
@@ -66,10 +74,8 @@ def create_app(settings: Settings, config: Configuration) -> web.Application:
 
 async def _startup(app: web.Application) -> None:
     services = app[SERVICES]
-    services.http = client.new_session()
-    from gateway.deploy.loader import default_connector_registry
-
-    registry = default_connector_registry()
+    services.transport = client.HttpTransport()
+    registry = app[CONNECTORS]
     if registry is not None:
         services.connectors = await registry.start(services)
 
@@ -80,8 +86,8 @@ async def _cleanup(app: web.Application) -> None:
         close = getattr(runtime, "close", None)
         if close is not None:
             await close()
-    if services.http is not None:
-        await services.http.close()
+    if services.transport is not None:
+        await services.transport.close()
 
 
 def _problem(error) -> dict:
@@ -113,8 +119,6 @@ async def handle_service(request: web.Request) -> web.StreamResponse:
                     ",".join(proxy.transports))
         return web.Response(status=404)
     if request.method == "GET" and ("wsdl" in request.query or "WSDL" in request.query):
-        from gateway.transport.wsdl import wsdl_response
-
         return await wsdl_response(request, proxy)
     if not proxy.start_on_load:
         return _stopped(request, proxy.name)
@@ -184,7 +188,8 @@ def _context(request: web.Request, proxy, payload: Payload) -> tuple[Exchange, M
 
 
 async def _mediate(request: web.Request, proxy) -> web.StreamResponse:
-    settings = request.app[SERVICES].settings
+    services = request.app[SERVICES]
+    settings = services.settings
     content_type = request.headers.get("Content-Type")
     if not request.body_exists:
         payload = Payload(content_type, b"", limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes)
@@ -201,9 +206,9 @@ async def _mediate(request: web.Request, proxy) -> web.StreamResponse:
     secrets = bind_message_secrets(exchange.secrets)
     try:
         if proxy is None:
-            await engine.mediate_main(ctx)
+            await services.engine.mediate_main(ctx)
         else:
-            await engine.mediate_proxy(proxy, ctx)
+            await services.engine.mediate_proxy(proxy, ctx)
         reply = exchange.reply
         if reply is None:
             # Nothing was written: MI answers 202. After a handled fault we answer the error instead

@@ -11,12 +11,12 @@ from __future__ import annotations
 import copy
 import logging
 from typing import TYPE_CHECKING
-from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
 from lxml import etree
+from lxml.builder import ElementMaker
 
-from gateway.deploy.wsdl import WSDL11_NS, WsdlUnavailable
+from gateway.runtime.configuration import WSDL11_NS
 
 if TYPE_CHECKING:
     from gateway.runtime.configuration import ProxyService
@@ -28,6 +28,10 @@ SOAP12_BINDING_NS = "http://schemas.xmlsoap.org/wsdl/soap12/"
 HTTP_BINDING_NS = "http://schemas.xmlsoap.org/wsdl/http/"
 _ADDRESSES = tuple(f"{{{ns}}}address" for ns in (SOAP11_BINDING_NS, SOAP12_BINDING_NS, HTTP_BINDING_NS))
 _GENERATED_NS = "http://ws.apache.org/axis2"  # Axis2's namespace for generated proxy WSDLs
+_XS = "http://www.w3.org/2001/XMLSchema"
+_MIME_NS = "http://schemas.xmlsoap.org/wsdl/mime/"
+_NSMAP = {"wsdl": WSDL11_NS, "soap": SOAP11_BINDING_NS, "soap12": SOAP12_BINDING_NS, "http": HTTP_BINDING_NS,
+          "mime": _MIME_NS, "xs": _XS, "ns": _GENERATED_NS}
 _CACHE_LIMIT = 256
 _generated: dict[tuple[str, str], bytes] = {}
 
@@ -38,17 +42,14 @@ def proxy_address(request: web.Request, proxy: ProxyService) -> str:
 
 async def wsdl_response(request: web.Request, proxy: ProxyService) -> web.Response:
     address = proxy_address(request, proxy)
-    if proxy.publish_wsdl is None:
+    published = proxy.publish_wsdl
+    if published is None:
         return _xml(generated_wsdl(proxy.name, address))
-    from gateway.transport.server import CONFIG
-
-    try:
-        definitions = proxy.publish_wsdl.document(request.app[CONFIG])
-    except WsdlUnavailable as exc:
-        log.error("proxy '%s': cannot serve its published WSDL: %s", proxy.name, exc)
-        return web.Response(
-            status=500, text=f"The WSDL of proxy service {proxy.name} is unavailable: {exc}\n"
-        )
+    definitions = published.definitions
+    if definitions is None:
+        reason = published.unavailable or f"publishWSDL key '{published.key}' was not resolved"
+        log.error("proxy '%s': cannot serve its published WSDL: %s", proxy.name, reason)
+        return web.Response(status=500, text=f"The WSDL of proxy service {proxy.name} is unavailable: {reason}\n")
     parameters = proxy.parameters
     if (
         _true(parameters.get("useOriginalwsdl"))
@@ -73,76 +74,58 @@ def generated_wsdl(name: str, address: str) -> bytes:
     cached = _generated.get((name, address))
     if cached is not None:
         return cached
-    location = quoteattr(address)
-    body = f"""<?xml version="1.0" encoding="UTF-8"?>
-<wsdl:definitions xmlns:wsdl="{WSDL11_NS}" xmlns:soap="{SOAP11_BINDING_NS}" xmlns:soap12="{SOAP12_BINDING_NS}"
-    xmlns:http="{HTTP_BINDING_NS}" xmlns:mime="http://schemas.xmlsoap.org/wsdl/mime/"
-    xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:ns="{_GENERATED_NS}" targetNamespace="{_GENERATED_NS}">
-  <wsdl:documentation>{name}</wsdl:documentation>
-  <wsdl:types>
-    <xs:schema attributeFormDefault="qualified" elementFormDefault="qualified"
-        targetNamespace="{_GENERATED_NS}">
-      <xs:element name="mediate">
-        <xs:complexType><xs:sequence><xs:any minOccurs="0" maxOccurs="unbounded" processContents="lax"/>
-        </xs:sequence></xs:complexType>
-      </xs:element>
-      <xs:element name="mediateResponse">
-        <xs:complexType><xs:sequence><xs:any minOccurs="0" maxOccurs="unbounded" processContents="lax"/>
-        </xs:sequence></xs:complexType>
-      </xs:element>
-    </xs:schema>
-  </wsdl:types>
-  <wsdl:message name="mediateRequest"><wsdl:part name="parameters" element="ns:mediate"/></wsdl:message>
-  <wsdl:message name="mediateResponse">
-    <wsdl:part name="parameters" element="ns:mediateResponse"/>
-  </wsdl:message>
-  <wsdl:portType name="{name}PortType">
-    <wsdl:operation name="mediate">
-      <wsdl:input message="ns:mediateRequest"/>
-      <wsdl:output message="ns:mediateResponse"/>
-    </wsdl:operation>
-  </wsdl:portType>
-  <wsdl:binding name="{name}Soap11Binding" type="ns:{name}PortType">
-    <soap:binding transport="http://schemas.xmlsoap.org/soap/http" style="document"/>
-    <wsdl:operation name="mediate">
-      <soap:operation soapAction="urn:mediate" style="document"/>
-      <wsdl:input><soap:body use="literal"/></wsdl:input>
-      <wsdl:output><soap:body use="literal"/></wsdl:output>
-    </wsdl:operation>
-  </wsdl:binding>
-  <wsdl:binding name="{name}Soap12Binding" type="ns:{name}PortType">
-    <soap12:binding transport="http://schemas.xmlsoap.org/soap/http" style="document"/>
-    <wsdl:operation name="mediate">
-      <soap12:operation soapAction="urn:mediate" style="document"/>
-      <wsdl:input><soap12:body use="literal"/></wsdl:input>
-      <wsdl:output><soap12:body use="literal"/></wsdl:output>
-    </wsdl:operation>
-  </wsdl:binding>
-  <wsdl:binding name="{name}HttpBinding" type="ns:{name}PortType">
-    <http:binding verb="POST"/>
-    <wsdl:operation name="mediate">
-      <http:operation location="mediate"/>
-      <wsdl:input><mime:content type="application/xml" part="parameters"/></wsdl:input>
-      <wsdl:output><mime:content type="application/xml" part="parameters"/></wsdl:output>
-    </wsdl:operation>
-  </wsdl:binding>
-  <wsdl:service name="{name}">
-    <wsdl:port name="{name}HttpSoap11Endpoint" binding="ns:{name}Soap11Binding">
-      <soap:address location={location}/>
-    </wsdl:port>
-    <wsdl:port name="{name}HttpSoap12Endpoint" binding="ns:{name}Soap12Binding">
-      <soap12:address location={location}/>
-    </wsdl:port>
-    <wsdl:port name="{name}HttpEndpoint" binding="ns:{name}HttpBinding">
-      <http:address location={location}/>
-    </wsdl:port>
-  </wsdl:service>
-</wsdl:definitions>
-""".encode()
+    body = etree.tostring(_generated_definitions(name, address), xml_declaration=True, encoding="UTF-8")
     if len(_generated) >= _CACHE_LIMIT:
         _generated.clear()  # Host headers are client-controlled: bound the cache
     _generated[(name, address)] = body
     return body
+
+
+def _generated_definitions(name: str, address: str) -> etree._Element:
+    """One in-out operation `mediate`, with SOAP 1.1, SOAP 1.2 and HTTP bindings, built as a tree so that any
+    proxy name or address is escaped correctly."""
+    wsdl, xs = ElementMaker(namespace=WSDL11_NS), ElementMaker(namespace=_XS)
+    soap, soap12 = ElementMaker(namespace=SOAP11_BINDING_NS), ElementMaker(namespace=SOAP12_BINDING_NS)
+    http, mime = ElementMaker(namespace=HTTP_BINDING_NS), ElementMaker(namespace=_MIME_NS)
+
+    def wrapper(element_name: str) -> etree._Element:
+        return xs.element(xs.complexType(xs.sequence(xs.any(minOccurs="0", maxOccurs="unbounded",
+                                                            processContents="lax"))), name=element_name)
+
+    def soap_binding(maker: ElementMaker, suffix: str) -> etree._Element:
+        return wsdl.binding(
+            maker.binding(transport="http://schemas.xmlsoap.org/soap/http", style="document"),
+            wsdl.operation(maker.operation(soapAction="urn:mediate", style="document"),
+                           wsdl.input(maker.body(use="literal")), wsdl.output(maker.body(use="literal")),
+                           name="mediate"),
+            name=f"{name}{suffix}Binding", type=f"ns:{name}PortType")
+
+    root = etree.Element(f"{{{WSDL11_NS}}}definitions", nsmap=_NSMAP, targetNamespace=_GENERATED_NS)
+    root.extend([
+        wsdl.documentation(name),
+        wsdl.types(xs.schema(wrapper("mediate"), wrapper("mediateResponse"), attributeFormDefault="qualified",
+                             elementFormDefault="qualified", targetNamespace=_GENERATED_NS)),
+        wsdl.message(wsdl.part(name="parameters", element="ns:mediate"), name="mediateRequest"),
+        wsdl.message(wsdl.part(name="parameters", element="ns:mediateResponse"), name="mediateResponse"),
+        wsdl.portType(wsdl.operation(wsdl.input(message="ns:mediateRequest"),
+                                     wsdl.output(message="ns:mediateResponse"), name="mediate"),
+                      name=f"{name}PortType"),
+        soap_binding(soap, "Soap11"), soap_binding(soap12, "Soap12"),
+        wsdl.binding(http.binding(verb="POST"),
+                     wsdl.operation(http.operation(location="mediate"),
+                                    wsdl.input(mime.content(type="application/xml", part="parameters")),
+                                    wsdl.output(mime.content(type="application/xml", part="parameters")),
+                                    name="mediate"),
+                     name=f"{name}HttpBinding", type=f"ns:{name}PortType"),
+        wsdl.service(
+            wsdl.port(soap.address(location=address), name=f"{name}HttpSoap11Endpoint",
+                      binding=f"ns:{name}Soap11Binding"),
+            wsdl.port(soap12.address(location=address), name=f"{name}HttpSoap12Endpoint",
+                      binding=f"ns:{name}Soap12Binding"),
+            wsdl.port(http.address(location=address), name=f"{name}HttpEndpoint", binding=f"ns:{name}HttpBinding"),
+            name=name),
+    ])
+    return root
 
 
 def _xml(body: bytes) -> web.Response:

@@ -1,342 +1,84 @@
-"""Factories for `filter` and `switch`, plus the Java → Python regex translation they share with the
-property mediator's `pattern` (W: config/xml/{FilterMediatorFactory,SwitchMediatorFactory})."""
+"""`filter` and `switch` (W: config/xml/{FilterMediatorFactory,SwitchMediatorFactory})."""
 
 from __future__ import annotations
 
-import re
-import warnings
-
-from lxml import etree
-
-from gateway.deploy.registry import FactoryContext, mediator_factory
-from gateway.deploy.xmlutil import (
-    check_attributes,
-    children,
-    config_error,
-    did_you_mean,
-    is_description,
-    local_name,
-    location,
-    prefixed_namespaces,
-)
-from gateway.errors import ExpressionError
-from gateway.expressions import Expression, compile_expression
-from gateway.mediators.base import MediatorList
+from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node
+from gateway.deploy.registry import mediator
 from gateway.mediators.filters import Branch, Filter, Switch
-
-# -- Java regex dialect -------------------------------------------------------------------------
-# Users write java.util.regex patterns. Python 3.11 already has possessive quantifiers and atomic
-# groups; what differs is rewritten here, and what cannot be expressed is a deploy error (never a
-# silently different match).
-
-_POSIX = {  # \p{Name} → ASCII class contents (Java's defaults without UNICODE_CHARACTER_CLASS)
-    "Lower": "a-z", "Upper": "A-Z", "ASCII": "\\x00-\\x7f", "Alpha": "a-zA-Z", "Digit": "0-9",
-    "Alnum": "a-zA-Z0-9", "Punct": "!-/:-@\\[-`{-~", "Graph": "!-~", "Print": " -~", "Blank": " \\t",
-    "Cntrl": "\\x00-\\x1f\\x7f", "XDigit": "0-9a-fA-F", "Space": " \\t\\n\\x0b\\f\\r",
-}
-_UNICODE = {  # the common Unicode categories that have an exact Python spelling
-    "L": "[^\\W\\d_]", "IsL": "[^\\W\\d_]", "IsAlphabetic": "[^\\W\\d_]", "IsLetter": "[^\\W\\d_]",
-    "Nd": "\\d", "IsDigit": "\\d",
-}
-_HSPACE = " \\t\\xa0\\u1680\\u180e\\u2000-\\u200a\\u202f\\u205f\\u3000"
-_VSPACE = "\\n\\x0b\\f\\r\\x85\\u2028\\u2029"
-_PASS_ESCAPES = set("dDsSwWbBAtnrfa0123456789uN")
-_JAVA_FLAGS = {"i": "i", "m": "m", "s": "s", "x": "x", "d": "", "u": "", "U": "u"}
-_RE_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
+from gateway.xmlutil import config_error, local_name
 
 
-class JavaRegexError(ValueError):
-    pass
+def _branch(node: Node) -> Branch:
+    if node.has("sequence"):
+        if node.others:
+            raise node.error(f"<{node.tag} sequence=\"{node.raw('sequence')}\"> cannot also contain mediators",
+                             "use either the sequence attribute or inline mediators")
+        return Branch(None, node["sequence"].static_text, node.tag)
+    return Branch(node.mediators(), None, node.tag)
 
 
-def _flags(letters: str) -> str:
-    out = []
-    for letter in letters:
-        if letter not in _JAVA_FLAGS:
-            raise JavaRegexError(f"unknown inline flag '{letter}'")
-        out.append(_JAVA_FLAGS[letter])
-    return "".join(out)
+def _side(tag: str, doc: str) -> Element:
+    return Element(tag, doc, body=Body.MEDIATORS, build=_branch, attributes=(
+        Attribute("sequence", Kind.KEY, "A deployed sequence to run instead of inline mediators.",
+                  refers_to="sequence"),))
 
 
-def translate_java_regex(src: str) -> tuple[str, int]:
-    """Rewrite a Java regex for Python's `re`; returns (pattern, flags). Raises JavaRegexError."""
-    out: list[str] = []
-    flags = re.ASCII  # Java's \w \d \s and case folding are ASCII-only unless (?U)
-    extra_closes = [0]  # per open group: scoped-flag groups to close with it (Java mid-pattern (?i))
-    in_class = False
-    i, n = 0, len(src)
-    while i < n:
-        c = src[i]
-        if c == "\\":
-            if i + 1 >= n:
-                raise JavaRegexError("the pattern ends with a lone backslash")
-            e = src[i + 1]
-            i += 2
-            if e == "Q":
-                end = src.find("\\E", i)
-                literal = src[i:] if end < 0 else src[i:end]
-                out.append(re.escape(literal))
-                i = n if end < 0 else end + 2
-            elif e in "pP":
-                if i < n and src[i] == "{":
-                    close = src.find("}", i)
-                    if close < 0:
-                        raise JavaRegexError("unclosed \\p{…} property")
-                    name, i = src[i + 1:close], close + 1
-                else:
-                    name, i = src[i:i + 1], i + 1
-                name = name[2:] if name.startswith("Is") and name[2:] in _POSIX else name
-                if name in _POSIX:
-                    body = _POSIX[name]
-                    if in_class:
-                        if e == "P":
-                            raise JavaRegexError(f"\\P{{{name}}} inside a character class is not supported")
-                        out.append(body)
-                    else:
-                        out.append(f"[{'^' if e == 'P' else ''}{body}]")
-                elif name in _UNICODE and not in_class and e == "p":
-                    out.append(f"(?u:{_UNICODE[name]})")
-                else:
-                    raise JavaRegexError(f"the Unicode property \\{e}{{{name}}} is not supported")
-            elif e in "hH" or e in "vV":
-                body = _HSPACE if e in "hH" else _VSPACE
-                if in_class:
-                    if e.isupper():
-                        raise JavaRegexError(f"\\{e} inside a character class is not supported")
-                    out.append(body)
-                else:
-                    out.append(f"[{'^' if e.isupper() else ''}{body}]")
-            elif e == "R":
-                if in_class:
-                    raise JavaRegexError("\\R inside a character class is not supported")
-                out.append(f"(?:\\r\\n|[{_VSPACE}])")
-            elif e == "z":
-                out.append("\\Z")
-            elif e == "Z":
-                out.append("(?=\\n?\\Z)")
-            elif e == "e":
-                out.append("\\x1b")
-            elif e == "c":
-                if i >= n:
-                    raise JavaRegexError("\\c needs a control letter")
-                out.append(re.escape(chr(ord(src[i]) ^ 64)))
-                i += 1
-            elif e == "k":
-                match = re.match(r"<([A-Za-z][A-Za-z0-9]*)>", src[i:])
-                if not match:
-                    raise JavaRegexError("\\k needs a group name: \\k<name>")
-                out.append(f"(?P={match.group(1)})")
-                i += match.end()
-            elif e == "x" and i < n and src[i] == "{":
-                close = src.find("}", i)
-                try:
-                    out.append(re.escape(chr(int(src[i + 1:close], 16))))
-                except ValueError:
-                    raise JavaRegexError("invalid \\x{…} code point") from None
-                i = close + 1
-            elif e == "0":
-                digits = re.match(r"[0-3]?[0-7]{1,2}", src[i:])
-                if not digits:
-                    raise JavaRegexError("\\0 must be followed by octal digits")
-                out.append(re.escape(chr(int(digits.group(0), 8))))
-                i += digits.end()
-            elif e == "G":
-                raise JavaRegexError("\\G (end of previous match) is not supported")
-            elif e == "X":
-                raise JavaRegexError("\\X (grapheme cluster) is not supported")
-            elif e.isascii() and e.isalpha() and e not in _PASS_ESCAPES and e != "x":
-                raise JavaRegexError(f"unknown escape \\{e}")
-            else:
-                out.append("\\" + e)
-            continue
-        if in_class:
-            if c == "[":
-                raise JavaRegexError("nested character classes ([a[b]]) are not supported")
-            if c == "&" and src.startswith("&&", i):
-                raise JavaRegexError("character class intersection (&&) is not supported")
-            if c == "]":
-                in_class = False
-            out.append(c)
-            i += 1
-            continue
-        if c == "[":
-            in_class = True
-            out.append(c)
-            i += 1
-            # a ']' right after '[' or '[^' is a literal in both dialects
-            for lead in ("^", "]"):
-                if i < n and src[i] == lead:
-                    out.append("\\]" if lead == "]" else lead)
-                    i += 1
-            continue
-        if c == "(":
-            if src.startswith("(?", i):
-                named = re.match(r"\(\?<([A-Za-z][A-Za-z0-9]*)>", src[i:])
-                inline = re.match(r"\(\?([a-zA-Z]*)(?:-([a-zA-Z]*))?\)", src[i:])
-                if named:
-                    out.append(f"(?P<{named.group(1)}>")
-                    i += named.end()
-                    extra_closes.append(0)
-                    continue
-                if inline:
-                    on, off = _flags(inline.group(1)), _flags(inline.group(2) or "").replace("u", "")
-                    if not out:
-                        # leading flags apply to the whole pattern, as in Python
-                        if "u" in on:
-                            flags &= ~re.ASCII
-                        for letter in on.replace("u", ""):
-                            flags |= _RE_FLAGS[letter]
-                    elif on or off:
-                        # Java applies a mid-pattern (?i) up to the end of the enclosing group
-                        out.append(f"(?{on}{'-' + off if off else ''}:")
-                        extra_closes[-1] += 1
-                    i += inline.end()
-                    continue
-                scoped = re.match(r"\(\?([a-zA-Z]*)(?:-([a-zA-Z]*))?:", src[i:])
-                if scoped and (scoped.group(1) or scoped.group(2)):
-                    on, off = _flags(scoped.group(1)), _flags(scoped.group(2) or "").replace("u", "")
-                    out.append(f"(?{on}{'-' + off if off else ''}:" if on or off else "(?:")
-                    i += scoped.end()
-                    extra_closes.append(0)
-                    continue
-            extra_closes.append(0)
-            out.append(c)
-            i += 1
-            continue
-        if c == ")":
-            if len(extra_closes) > 1:
-                out.append(")" * extra_closes.pop())
-            out.append(c)
-            i += 1
-            continue
-        out.append(c)
-        i += 1
-    if in_class:
-        raise JavaRegexError("unclosed character class")
-    out.append(")" * extra_closes[0])
-    return "".join(out), flags
-
-
-def compile_java_regex(element: etree._Element, attribute: str, text: str) -> re.Pattern[str]:
-    """Compile a Java regex from an attribute at deploy time, or raise a DeployError that says why."""
-    try:
-        pattern, flags = translate_java_regex(text)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            return re.compile(pattern, flags)
-    except (JavaRegexError, re.error) as exc:
-        raise config_error(element, f"invalid regular expression in '{attribute}': '{text}': {exc}",
-                           "use java.util.regex syntax without Unicode properties, \\G or nested classes; "
-                           "spell those with explicit character classes") from None
-
-
-# -- shared expression helper -----------------------------------------------------------------
-
-def expression_attribute(element: etree._Element, attribute: str, required: bool = True) -> Expression | None:
-    text = element.get(attribute)
-    if text is None or not text.strip():
-        if required:
-            raise config_error(element, f"the '{attribute}' attribute is required")
-        return None
-    try:
-        return compile_expression(text, prefixed_namespaces(element))
-    except ExpressionError as exc:
-        raise config_error(element, f"invalid expression for attribute '{attribute}': '{text}'",
-                           str(exc)) from None
-
-
-# -- filter -----------------------------------------------------------------------------------
-
-def _branch(element: etree._Element, fctx: FactoryContext, side: str) -> Branch:
-    check_attributes(element, ("sequence", "description"))
-    key = element.get("sequence")
-    if key is not None:
-        if not key.strip():
-            raise config_error(element, f"<{side} sequence=\"\"> names no sequence")
-        extra = [child for child in children(element) if not is_description(child)]
-        if extra:
-            raise config_error(extra[0], f"<{side} sequence=\"{key}\"> cannot also contain mediators",
-                               "use either the sequence attribute or inline mediators")
-        fctx.refer("sequence", key, element)
-        return Branch(None, key.strip(), side)
-    return Branch(fctx.build_list(element), None, side)
-
-
-@mediator_factory("filter")
-def filter_(element: etree._Element, fctx: FactoryContext) -> Filter:
-    check_attributes(element, ("xpath", "source", "regex", "description"))
-    has_xpath = element.get("xpath") is not None
-    has_source, has_regex = element.get("source") is not None, element.get("regex") is not None
+def _filter(node: Node) -> Filter:
     xpath = source = regex = None
-    if has_xpath:
-        if has_source or has_regex:
-            raise config_error(element, "use either 'xpath' or 'source' + 'regex', not both",
-                               "MI silently ignores source/regex when xpath is present")
-        xpath = expression_attribute(element, "xpath")
-    elif has_source and has_regex:
-        source = expression_attribute(element, "source")
-        text = element.get("regex", "")
-        if not text.strip():
-            raise config_error(element, "the 'regex' attribute is empty")
-        regex = compile_java_regex(element, "regex", text)
+    if node.has("xpath"):
+        if node.has("source") or node.has("regex"):
+            raise node.error("use either 'xpath' or 'source' + 'regex', not both",
+                             "MI silently ignores source/regex when xpath is present")
+        xpath = node["xpath"]
+    elif node.has("source") and node.has("regex"):
+        if not node.raw("regex").strip():
+            raise node.error("the 'regex' attribute is empty")
+        source, regex = node["source"], node["regex"]
     else:
-        missing = "regex" if has_source else "source" if has_regex else None
-        raise config_error(element, f"a filter with 'source' needs '{missing}' too" if missing
-                           else "an 'xpath' or ('source', 'regex') attributes are required for a filter")
-
-    parts = [child for child in children(element) if not is_description(child)]
-    then_elements = [c for c in parts if local_name(c) == "then"]
-    else_elements = [c for c in parts if local_name(c) == "else"]
-    if not then_elements:
-        if else_elements:
-            raise config_error(else_elements[0], "<else> needs a <then> in the same filter",
-                               "put the mediators to run on a match inside <then>")
-        then = Branch(fctx.build_list(element), None, "then")
-        otherwise = None
-    else:
-        for child in parts:
-            if local_name(child) not in ("then", "else"):
-                raise config_error(child, f"<{local_name(child)}> next to <then>/<else> is ignored by MI",
-                                   "move it inside <then> or <else>")
-        if len(then_elements) > 1 or len(else_elements) > 1:
-            duplicate = (then_elements if len(then_elements) > 1 else else_elements)[1]
-            raise config_error(duplicate, f"a filter takes only one <{local_name(duplicate)}>")
-        then = _branch(then_elements[0], fctx, "then")
-        otherwise = _branch(else_elements[0], fctx, "else") if else_elements else None
-    return Filter(xpath=xpath, source=source, regex=regex, then=then, otherwise=otherwise,
-                  location=location(element, fctx.path))
+        missing = "regex" if node.has("source") else "source" if node.has("regex") else None
+        raise node.error(f"a filter with 'source' needs '{missing}' too" if missing
+                         else "an 'xpath' or ('source', 'regex') attributes are required for a filter")
+    then_node, else_node = node.one("then"), node.one("else")
+    if then_node is None:
+        if else_node is not None:
+            raise else_node.error("<else> needs a <then> in the same filter",
+                                  "put the mediators to run on a match inside <then>")
+        return Filter(xpath=xpath, source=source, regex=regex, then=Branch(node.mediators(), None, "then"),
+                      otherwise=None, location=node.location)
+    if node.others:
+        stray = node.others[0]
+        raise config_error(stray, f"<{local_name(stray)}> next to <then>/<else> is ignored by MI",
+                           "move it inside <then> or <else>")
+    return Filter(xpath=xpath, source=source, regex=regex, then=then_node.build(),
+                  otherwise=else_node.build() if else_node is not None else None, location=node.location)
 
 
-# -- switch -----------------------------------------------------------------------------------
+mediator(Element(
+    "filter", "Run <then> (or the children) when the condition holds, else <else>: an XPath that is true, or a "
+    "source whose string fully matches a regex.", anchor="W: FilterMediatorFactory", body=Body.MEDIATORS,
+    build=_filter, children=(Child(_side("then", "Mediators run when the condition holds.")),
+                             Child(_side("else", "Mediators run otherwise."))),
+    attributes=(
+        Attribute("xpath", Kind.EXPRESSION, "A condition (XPath, or json-eval), true or false."),
+        Attribute("source", Kind.EXPRESSION, "A value to match against regex."),
+        Attribute("regex", Kind.REGEX, "A java.util.regex the whole source must match."),
+    )))
 
-@mediator_factory("switch")
-def switch(element: etree._Element, fctx: FactoryContext) -> Switch:
-    check_attributes(element, ("source", "description"))
-    if element.get("source") is None:
-        raise config_error(element, "a 'source' expression attribute is required for a switch mediator")
-    source = expression_attribute(element, "source")
-    assert source is not None
-    cases: list[tuple[re.Pattern[str], MediatorList]] = []
-    default: MediatorList | None = None
-    for child in children(element):
-        tag = local_name(child)
-        if is_description(child):
-            continue
-        with fctx.collect(child):
-            if tag == "case":
-                check_attributes(child, ("regex", "description"))
-                text = child.get("regex")
-                if text is None:
-                    raise config_error(child, "the 'regex' attribute is required for a switch case")
-                cases.append((compile_java_regex(child, "regex", text), fctx.build_list(child)))
-            elif tag == "default":
-                check_attributes(child, ("description",))
-                if default is not None:
-                    raise config_error(child, "a switch takes only one <default>",
-                                       "MI silently uses the first one")
-                default = fctx.build_list(child)
-            else:
-                hint = did_you_mean(tag, ("case", "default")) or "only <case> and <default> are allowed"
-                raise config_error(child, f"unexpected <{tag}> inside <switch>", hint)
-    return Switch(source, tuple(cases), default, location(element, fctx.path))
 
+def _switch(node: Node) -> Switch:
+    cases = tuple((case["regex"], case.mediators()) for case in node.all("case"))
+    default = node.one("default")
+    return Switch(node["source"], cases, default.mediators() if default is not None else None, node.location)
+
+
+mediator(Element(
+    "switch", "Run the first <case> whose regex fully matches the source, else <default>.",
+    anchor="W: SwitchMediatorFactory", build=_switch, children=(
+        Child(Element("case", "Mediators for one pattern.", body=Body.MEDIATORS, attributes=(
+            Attribute("regex", Kind.REGEX, "A java.util.regex the whole source must match.", required=True,
+                      missing="the 'regex' attribute is required for a switch case"),)), repeatable=True),
+        Child(Element("default", "Mediators when no case matches.", body=Body.MEDIATORS)),
+    ), attributes=(
+        Attribute("source", Kind.EXPRESSION, "The value to match (XPath or json-eval).", required=True,
+                  missing="a 'source' expression attribute is required for a switch mediator"),
+    )))

@@ -1,5 +1,5 @@
-"""Factory for `header` (W: config/xml/HeaderMediatorFactory; reference §5.7). Both engines' scope
-spellings are accepted: W:'s `default` and A:'s `soap` mean the same thing."""
+"""`header` (W: config/xml/HeaderMediatorFactory; reference §5.7). Both engines' scope spellings are accepted:
+W:'s `default` and A:'s `soap` mean the same thing."""
 
 from __future__ import annotations
 
@@ -8,40 +8,30 @@ import re
 
 from lxml import etree
 
-from gateway.deploy.factories.filters import expression_attribute
-from gateway.deploy.registry import FactoryContext, mediator_factory
-from gateway.deploy.xmlutil import (
-    check_attributes,
-    children,
-    choice_attribute,
-    config_error,
-    did_you_mean,
-    location,
-)
+from gateway.deploy.declare import Attribute, Body, Element, Kind, Node
+from gateway.deploy.registry import mediator
 from gateway.mediators.base import Mediator
 from gateway.mediators.header import ADDRESSING, AddressingHeader, EmbeddedHeader, SoapHeader, TransportHeader
+from gateway.xmlutil import did_you_mean
 
-_SCOPES = ("default", "soap", "transport")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 field-name
 
 
-@mediator_factory("header")
-def header(element: etree._Element, fctx: FactoryContext) -> Mediator:
-    check_attributes(element, ("name", "value", "expression", "action", "scope", "description"))
-    scope = choice_attribute(element, "scope", _SCOPES, "default") or "default"
-    remove = choice_attribute(element, "action", ("set", "remove"), "set") == "remove"
-    name = element.get("name")
-    value, expression_text = element.get("value"), element.get("expression")
-    blocks = children(element)
-    where = location(element, fctx.path)
+def _header(node: Node) -> Mediator:
+    scope = node["scope"]
+    remove = node["action"] == "remove"
+    name = node["name"]
+    value = node["value"]
+    blocks = node.others
+    where = node.location
 
     if name is None or not name.strip():
         if not blocks:
-            raise config_error(element, "a valid name attribute is required for the header mediator",
-                               "name=\"prefix:Name\" for a SOAP header or scope=\"transport\" for HTTP")
-        if scope == "transport" or remove or value is not None or expression_text is not None:
-            raise config_error(element, "an embedded header block only works to set a SOAP header",
-                               "drop value/expression/action/scope, or give the header a name")
+            raise node.error("a valid name attribute is required for the header mediator",
+                             "name=\"prefix:Name\" for a SOAP header or scope=\"transport\" for HTTP")
+        if scope == "transport" or remove or value is not None or node.has("expression"):
+            raise node.error("an embedded header block only works to set a SOAP header",
+                             "drop value/expression/action/scope, or give the header a name")
         copies = []
         for block in blocks:
             clone = copy.deepcopy(block)
@@ -50,24 +40,23 @@ def header(element: etree._Element, fctx: FactoryContext) -> Mediator:
         return EmbeddedHeader(tuple(copies), where)
     name = name.strip()
     if blocks:
-        raise config_error(blocks[0], "a named header takes a value or an expression, not a child element",
-                           "remove the name attribute to add the child as a SOAP header block")
+        raise node.error("a named header takes a value or an expression, not a child element",
+                         "remove the name attribute to add the child as a SOAP header block")
 
-    if value is not None and expression_text is not None:
-        raise config_error(element, "give either 'value' or 'expression', not both")
+    if value is not None and node.has("expression"):
+        raise node.error("give either 'value' or 'expression', not both")
     expression = None
     if not remove:
-        if value is None and expression_text is None:
-            raise config_error(element, "a 'value' or 'expression' attribute is required for a [set] header "
-                                        "mediator")
-        if expression_text is not None:
-            expression = expression_attribute(element, "expression")
+        if value is None and not node.has("expression"):
+            raise node.error("a 'value' or 'expression' attribute is required for a [set] header mediator")
+        expression = node["expression"]
 
     if scope == "transport":
         if not _TOKEN.fullmatch(name):
-            raise config_error(element, f"'{name}' is not a valid HTTP header name")
+            raise node.error(f"'{name}' is not a valid HTTP header name")
         return TransportHeader(name, value, expression, remove, where)
 
+    element = node.element
     prefix, colon, local = name.partition(":")
     if not colon:
         if name in ADDRESSING:
@@ -77,14 +66,27 @@ def header(element: etree._Element, fctx: FactoryContext) -> Mediator:
                 else did_you_mean(name, ADDRESSING)
                 or f"declare a prefix (xmlns:ns=\"urn:…\") and use name=\"ns:{name}\", "
                    "or scope=\"transport\" for an HTTP header")
-        raise config_error(element, f"Invalid SOAP header: {name} specified at the header mediator. All SOAP "
-                                    "headers must be namespace qualified.", hint)
+        raise node.error(f"Invalid SOAP header: {name} specified at the header mediator. All SOAP "
+                         "headers must be namespace qualified.", hint)
     namespace = element.nsmap.get(prefix)
     if namespace is None:
-        raise config_error(element, f"invalid namespace prefix '{prefix}' in name attribute",
-                           f"declare xmlns:{prefix}=\"…\" on the header or an ancestor")
+        raise node.error(f"invalid namespace prefix '{prefix}' in name attribute",
+                         f"declare xmlns:{prefix}=\"…\" on the header or an ancestor")
     try:
         qname = etree.QName(namespace, local)
     except ValueError:
-        raise config_error(element, f"'{name}' is not a valid XML name") from None
+        raise node.error(f"'{name}' is not a valid XML name") from None
     return SoapHeader(qname, prefix, value, expression, remove, where)
+
+
+mediator(Element(
+    "header", "Set or remove a SOAP header (name=prefix:Local, or a WS-Addressing name such as To) or, with "
+    "scope=transport, an HTTP header; without a name, the child elements are added as SOAP header blocks.",
+    anchor="W: HeaderMediatorFactory", body=Body.ANY, build=_header, attributes=(
+        Attribute("name", Kind.TEXT, "prefix:Local (SOAP), a WS-Addressing name, or an HTTP header name."),
+        Attribute("value", Kind.TEXT, "A literal value."),
+        Attribute("expression", Kind.EXPRESSION, "The value, read from the message."),
+        Attribute("action", Kind.CHOICE, "set or remove.", choices=("set", "remove"), default="set"),
+        Attribute("scope", Kind.CHOICE, "default or soap (a SOAP header), transport (an HTTP header).",
+                  choices=("default", "soap", "transport"), default="default"),
+    )))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from lxml import etree
 
@@ -68,38 +68,10 @@ def problems_of(exc: DeployError | DeployErrors) -> list[DeployError]:
     return list(exc.errors) if isinstance(exc, DeployErrors) else [exc]
 
 
-# W: AbstractMediatorFactory.processAuditStatus / ProxyServiceFactory: only "enable" switches statistics or
-# tracing on, any other value silently means off; a value other than these two is a typo here.
-_ASPECT_ATTRIBUTES = ("statistics", "trace")
-_ASPECT_VALUES = ("enable", "disable")
 
 
-def check_attributes(element: etree._Element, allowed: Iterable[str]) -> None:
-    """Unknown attributes are mistakes (a misspelt `expresion=` would otherwise be silently ignored); all of
-    them are reported at once. `statistics`/`trace`, where allowed, must be enable or disable."""
-    allowed = set(allowed)
-    errors = []
-    for name, value in element.attrib.items():
-        if name.startswith("{"):
-            continue  # foreign-namespace attributes are tooling annotations
-        if name not in allowed:
-            errors.append(config_error(element, f"unknown attribute '{name}'", did_you_mean(name, allowed)
-                                       or (f"allowed: {', '.join(sorted(allowed))}" if allowed
-                                           else f"<{local_name(element)}> takes no attributes")))
-        elif name in _ASPECT_ATTRIBUTES and value not in _ASPECT_VALUES:
-            errors.append(config_error(element, f"invalid {name} '{value}'",
-                                       "use enable or disable; MI silently reads any other value as disable"))
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise DeployErrors(errors)
 
 
-def require_attribute(element: etree._Element, name: str) -> str:
-    value = element.get(name)
-    if value is None or not value.strip():
-        raise config_error(element, f"the '{name}' attribute is required")
-    return value.strip()
 
 
 def children(element: etree._Element) -> list[etree._Element]:
@@ -129,25 +101,4 @@ def prefixed_namespaces(element: etree._Element) -> dict[str, str]:
     return {prefix: uri for prefix, uri in element.nsmap.items() if prefix}
 
 
-def boolean_attribute(element: etree._Element, name: str, default: bool) -> bool:
-    value = element.get(name)
-    if value is None:
-        return default
-    lowered = value.strip().lower()
-    if lowered in ("true", "enable", "yes"):
-        return True
-    if lowered in ("false", "disable", "no"):
-        return False
-    raise config_error(element, f"'{name}' must be true or false, not '{value}'")
 
-
-def choice_attribute(element: etree._Element, name: str, choices: Mapping[str, str] | Iterable[str],
-                     default: str | None) -> str | None:
-    value = element.get(name)
-    if value is None:
-        return default
-    options = list(choices)
-    if value not in options:
-        raise config_error(element, f"invalid {name} '{value}'",
-                           did_you_mean(value, options) or f"use one of: {', '.join(options)}")
-    return value

@@ -1,0 +1,133 @@
+"""Descriptor files: `connector.yaml` (name, module, operations, parameters, options) -> a Connector."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from gateway.connector.model import (
+    MISSING_PARAMETER,
+    Connector,
+    ConnectorDefinitionError,
+    OperationSpec,
+    OptionSpec,
+    ParameterSpec,
+)
+
+_TOP_KEYS = {"name", "description", "module", "start", "connection", "options", "operations"}
+_OPERATION_KEYS = {"description", "handler", "parameters"}
+_PARAMETER_KEYS = {"description", "mandatory", "default", "repeatable", "max", "split", "aliases", "secret",
+                   "missing_code", "missing_message"}
+_OPTION_KEYS = {"type", "default", "minimum", "description"}
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def load_connector(path: str | Path) -> Connector:
+    """Read a `connector.yaml` and resolve its callables; ConnectorDefinitionError says what is wrong."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConnectorDefinitionError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConnectorDefinitionError(f"{path}: malformed YAML: {exc}") from None
+    where = str(path)
+    document = _mapping(document, where, _TOP_KEYS)
+    name = _required_name(document, "name", where)
+    module_name = document.get("module")
+    if not isinstance(module_name, str) or not module_name:
+        raise ConnectorDefinitionError(f"{where}: 'module' (the module with the callables) is required")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConnectorDefinitionError(f"{where}: cannot import module '{module_name}': {exc}") from exc
+
+    def callable_named(attr: Any, what: str) -> Callable[..., Any]:
+        if not isinstance(attr, str):
+            raise ConnectorDefinitionError(f"{where}: {what} must name a callable of {module_name}")
+        function = getattr(module, attr, None)
+        if not callable(function):
+            raise ConnectorDefinitionError(f"{where}: {what}: {module_name} has no callable '{attr}'")
+        return function
+
+    operations = []
+    raw_ops = document.get("operations")
+    if not isinstance(raw_ops, Mapping) or not raw_ops:
+        raise ConnectorDefinitionError(f"{where}: 'operations' must map operation names to definitions")
+    for op_name, raw in raw_ops.items():
+        op_where = f"{where}: operations.{op_name}"
+        if not isinstance(op_name, str) or not _NAME_RE.match(op_name):
+            raise ConnectorDefinitionError(f"{op_where}: invalid operation name")
+        raw = _mapping(raw or {}, op_where, _OPERATION_KEYS)
+        handler = callable_named(raw.get("handler", _snake(op_name)), f"operations.{op_name}.handler")
+        parameters: dict[str, ParameterSpec] = {}
+        element_names: dict[str, str] = {}
+        for param_name, spec in (raw.get("parameters") or {}).items():
+            parameter = _parameter(param_name, spec, f"{op_where}.parameters.{param_name}")
+            parameters[parameter.name] = parameter
+            for element_name in (parameter.name, *parameter.aliases):
+                if element_name in element_names:
+                    raise ConnectorDefinitionError(f"{op_where}: '{element_name}' is declared twice")
+                element_names[element_name] = parameter.name
+        operations.append(OperationSpec(op_name, handler, str(raw.get("description", "")),
+                                        MappingProxyType(parameters), MappingProxyType(element_names)))
+    options = []
+    for option_name, spec in (document.get("options") or {}).items():
+        spec = _mapping(spec or {}, f"{where}: options.{option_name}", _OPTION_KEYS)
+        option_type = spec.get("type", "str")
+        if option_type not in ("str", "int", "float", "bool"):
+            raise ConnectorDefinitionError(
+                f"{where}: options.{option_name}.type must be str, int, float or bool")
+        options.append(OptionSpec(str(option_name), option_type, spec.get("default"), spec.get("minimum"),
+                                  str(spec.get("description", ""))))
+    start = callable_named(document["start"], "start") if "start" in document else None
+    return Connector(name, operations, description=str(document.get("description", "")),
+                     connection=document.get("connection"), start=start, options=options, source=where)
+
+
+def _mapping(value: Any, where: str, allowed: set[str]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConnectorDefinitionError(f"{where}: expected a mapping")
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ConnectorDefinitionError(f"{where}: unknown key(s) {', '.join(map(str, unknown))} "
+                                       f"(known: {', '.join(sorted(allowed))})")
+    return value
+
+
+def _required_name(document: Mapping[str, Any], key: str, where: str) -> str:
+    value = document.get(key)
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise ConnectorDefinitionError(f"{where}: '{key}' must be a simple name (letters, digits, _ and -)")
+    return value
+
+
+def _parameter(name: Any, spec: Any, where: str) -> ParameterSpec:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ConnectorDefinitionError(f"{where}: invalid parameter name")
+    spec = _mapping(spec or {}, where, _PARAMETER_KEYS)
+    repeatable = bool(spec.get("repeatable", False))
+    max_occurs = spec.get("max")
+    if max_occurs is not None and (not repeatable or not isinstance(max_occurs, int) or max_occurs < 1):
+        raise ConnectorDefinitionError(f"{where}: 'max' is a positive integer, for repeatable ones only")
+    default = spec.get("default")
+    aliases = spec.get("aliases") or ()
+    if isinstance(aliases, str) or not all(isinstance(a, str) and _NAME_RE.match(a) for a in aliases):
+        raise ConnectorDefinitionError(f"{where}: 'aliases' must be a list of names")
+    return ParameterSpec(
+        name=name, description=str(spec.get("description", "")).strip(),
+        mandatory=bool(spec.get("mandatory", False)), default=None if default is None else str(default),
+        repeatable=repeatable, max_occurs=max_occurs, split=spec.get("split"), aliases=tuple(aliases),
+        secret=bool(spec.get("secret", False)), missing_code=int(spec.get("missing_code", MISSING_PARAMETER)),
+        missing_message=spec.get("missing_message"),
+    )
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
