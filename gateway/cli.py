@@ -31,10 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     reference = commands.add_parser("reference", help="print the reference of the elements (docs/mediators.md)")
     reference.add_argument("tag", nargs="?", help="one element, e.g. log (default: all)")
 
-    sandbox = commands.add_parser("twilio-sandbox", help="run the local Twilio-compatible sandbox")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8299)
-    sandbox.add_argument("--config", metavar="FILE", help="accounts YAML (default: the bundled test account)")
+    argv = sys.argv[1:] if argv is None else argv
+    builtin = set(commands.choices)
+    if argv and not argv[0].startswith("-") and argv[0] not in builtin:
+        return _connector_command(argv[0], argv[1:])
+    for name, command in _connector_commands().items():  # listed in --help
+        commands.add_parser(name, help=command.help, add_help=False)
 
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return _validate(Path(args.artifacts))
     if args.command == "reference":
         return _reference(args.tag)
-    return _sandbox(args)
+    return _connector_command(args.command, [])
 
 
 def _reference(tag: str | None) -> int:
@@ -137,13 +139,21 @@ def _tune_gc() -> None:
     gc.freeze()
 
 
-def _sandbox(args: argparse.Namespace) -> int:
-    from connectors.twilio_rest.sandbox.server import main as sandbox_main
+def _connector_commands() -> dict:
+    from gateway.connector import ConnectorRegistry
 
-    argv = ["--host", args.host, "--port", str(args.port)]
-    if args.config:
-        argv += ["--config", args.config]
-    return sandbox_main(argv) or 0
+    return ConnectorRegistry.discover().commands()
+
+
+def _connector_command(name: str, argv: list[str]) -> int:
+    """A command a connector adds (`gateway twilio-sandbox …`): the engine knows none of them by name."""
+    commands = _connector_commands()
+    command = commands.get(name)
+    if command is None:
+        known = ", ".join(["serve", "validate", "reference", *sorted(commands)])
+        print(f"gateway: unknown command '{name}' (commands: {known})", file=sys.stderr)
+        return 2
+    return command.run(argv) or 0
 
 
 if __name__ == "__main__":

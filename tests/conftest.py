@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from hypothesis import settings
+from synapse_gateway_connectors.twilio_rest.sandbox import create_app as create_sandbox_app
 
-from connectors.twilio_rest.sandbox import create_app as create_sandbox_app
 from gateway.connector import ConnectorRegistry
 from gateway.deploy.loader import load
 from gateway.settings import Settings

@@ -167,7 +167,7 @@ def test_handlers_default_to_snake_case_and_specs_are_complete(fake):
 
 
 def test_discovery_finds_the_bundled_connector_and_dedupes_entry_points(fake, monkeypatch):
-    from connectors.twilio_rest import CONNECTOR as twilio
+    from synapse_gateway_connectors.twilio_rest import CONNECTOR as twilio
 
     def entry(name: str, load):
         return SimpleNamespace(name=name, value=f"pkg:{name}", load=load)

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from synapse_gateway_connectors.twilio_rest import CONNECTOR
 
-from connectors.twilio_rest import CONNECTOR
 from gateway.cli import main as cli_main
 from gateway.transport.server import SERVICES
 from tests.conftest import SYNAPSE
@@ -534,7 +534,7 @@ def test_shipped_artifacts_validate_cleanly(tmp_path, capsys):
 
 
 async def test_client_pool_is_bounded_lru():
-    from connectors.twilio_rest.client_pool import Connection, TwilioRuntime
+    from synapse_gateway_connectors.twilio_rest.client_pool import Connection, TwilioRuntime
 
     runtime = TwilioRuntime(pool_size=2)
     try:

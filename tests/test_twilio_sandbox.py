@@ -24,12 +24,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import MultiDict
-from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.request_validator import RequestValidator
-from twilio.rest import Client
-
-from connectors.twilio_rest.sandbox import (
+from synapse_gateway_connectors.twilio_rest.sandbox import (
     SANDBOX_STATE,
     SandboxState,
     compute_signature,
@@ -38,7 +33,12 @@ from connectors.twilio_rest.sandbox import (
     load_accounts,
     run,
 )
-from connectors.twilio_rest.sandbox.server import build_parser, main
+from synapse_gateway_connectors.twilio_rest.sandbox.server import build_parser, main
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
 from tests.support.twilio_openapi import (
     CONTRACT,
     OFF_SPEC_HEADER,

@@ -17,9 +17,10 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
 
-from connectors.twilio_rest.client_pool import Connection, TwilioRuntime
-from connectors.twilio_rest.errors import BODY_REQUIRED, FROM_REQUIRED, api_error, relayed_headers
 from gateway.connector import NO_CONNECTION, RESPONSE_PROCESSING_FAILED, ConnectorError, OperationCall
+
+from .client_pool import Connection, TwilioRuntime
+from .errors import BODY_REQUIRED, FROM_REQUIRED, api_error, relayed_headers
 
 if TYPE_CHECKING:
     from gateway.connector import Services

@@ -13,6 +13,7 @@ import yaml
 
 from gateway.connector.model import (
     MISSING_PARAMETER,
+    Command,
     Connector,
     ConnectorDefinitionError,
     OperationSpec,
@@ -20,7 +21,8 @@ from gateway.connector.model import (
     ParameterSpec,
 )
 
-_TOP_KEYS = {"name", "description", "module", "start", "connection", "options", "operations"}
+_TOP_KEYS = {"name", "description", "module", "start", "connection", "options", "operations", "commands"}
+_COMMAND_KEYS = {"run", "help"}
 _OPERATION_KEYS = {"description", "handler", "parameters"}
 _PARAMETER_KEYS = {"description", "mandatory", "default", "repeatable", "max", "split", "aliases", "secret",
                    "missing_code", "missing_message"}
@@ -28,8 +30,10 @@ _OPTION_KEYS = {"type", "default", "minimum", "description"}
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
-def load_connector(path: str | Path) -> Connector:
-    """Read a `connector.yaml` and resolve its callables; ConnectorDefinitionError says what is wrong."""
+def load_connector(path: str | Path, package: str | None = None) -> Connector:
+    """Read a `connector.yaml` and resolve its callables; ConnectorDefinitionError says what is wrong.
+    `package` anchors relative module names (`module: .operations`), so a connector works under any
+    installed package name."""
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -43,10 +47,7 @@ def load_connector(path: str | Path) -> Connector:
     module_name = document.get("module")
     if not isinstance(module_name, str) or not module_name:
         raise ConnectorDefinitionError(f"{where}: 'module' (the module with the callables) is required")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConnectorDefinitionError(f"{where}: cannot import module '{module_name}': {exc}") from exc
+    module = _import(module_name, package, where)
 
     def callable_named(attr: Any, what: str) -> Callable[..., Any]:
         if not isinstance(attr, str):
@@ -87,8 +88,31 @@ def load_connector(path: str | Path) -> Connector:
         options.append(OptionSpec(str(option_name), option_type, spec.get("default"), spec.get("minimum"),
                                   str(spec.get("description", ""))))
     start = callable_named(document["start"], "start") if "start" in document else None
+    commands = {}
+    for command_name, spec in (document.get("commands") or {}).items():
+        spec = _mapping(spec or {}, f"{where}: commands.{command_name}", _COMMAND_KEYS)
+        target = spec.get("run")
+        if not isinstance(command_name, str) or not _NAME_RE.match(command_name) or not isinstance(target, str) \
+                or ":" not in target:
+            raise ConnectorDefinitionError(f"{where}: commands.{command_name} needs run: MODULE:FUNCTION")
+        command_module, _, function = target.partition(":")
+        run = getattr(_import(command_module, package, where), function, None)
+        if not callable(run):
+            raise ConnectorDefinitionError(f"{where}: commands.{command_name}: {target} is not a callable")
+        commands[command_name] = Command(command_name, str(spec.get("help", "")), run)
     return Connector(name, operations, description=str(document.get("description", "")),
-                     connection=document.get("connection"), start=start, options=options, source=where)
+                     connection=document.get("connection"), start=start, options=options, source=where,
+                     commands=commands)
+
+
+def _import(module_name: str, package: str | None, where: str) -> Any:
+    if module_name.startswith(".") and package is None:
+        raise ConnectorDefinitionError(f"{where}: '{module_name}' is relative: load the descriptor with "
+                                       "load_connector(path, package=__name__)")
+    try:
+        return importlib.import_module(module_name, package)
+    except ImportError as exc:
+        raise ConnectorDefinitionError(f"{where}: cannot import module '{module_name}': {exc}") from exc
 
 
 def _mapping(value: Any, where: str, allowed: set[str]) -> Mapping[str, Any]:

@@ -66,12 +66,22 @@ _TIMEOUT_OPTION = OptionSpec("timeout", "float", None, 0.001,
                              "seconds for one operation; default: timeouts.connector of the gateway")
 
 
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command-line tool a connector adds to `gateway` (e.g. `gateway twilio-sandbox`)."""
+
+    name: str
+    help: str
+    run: Callable[[list[str]], int | None]  # gets the arguments after the command name
+
+
 class Connector:
-    """A loaded connector: its operations, options and optional runtime start hook."""
+    """A loaded connector: its operations, options, optional runtime start hook and commands."""
 
     def __init__(self, name: str, operations: Iterable[OperationSpec], *, description: str = "",
                  connection: str | None = None, start: StartHook | None = None,
-                 options: Iterable[OptionSpec] = (), source: str = "") -> None:
+                 options: Iterable[OptionSpec] = (), source: str = "",
+                 commands: Mapping[str, Command] | None = None) -> None:
         self.name = name
         self.description = description
         self.operations: Mapping[str, OperationSpec] = MappingProxyType({op.name: op for op in operations})
@@ -84,6 +94,7 @@ class Connector:
         declared.setdefault("timeout", _TIMEOUT_OPTION)
         self.options: Mapping[str, OptionSpec] = MappingProxyType(declared)
         self.source = source or name
+        self.commands: Mapping[str, Command] = MappingProxyType(dict(commands or {}))
         # configKey connections, compiled on first use per local entry (see binding.connection_from_entry)
         self.connections: dict[str, tuple[Any, Any]] = {}
         self._timeout: tuple[Settings, float] | None = None

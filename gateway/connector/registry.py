@@ -14,7 +14,7 @@ from lxml import etree
 
 from gateway.connector.binding import bind_operation
 from gateway.connector.mediator import ConnectorOperation
-from gateway.connector.model import Connector, ConnectorDefinitionError
+from gateway.connector.model import Command, Connector, ConnectorDefinitionError
 from gateway.errors import DeployError, ExpressionError
 from gateway.expressions import compile_value
 from gateway.mediators.base import Mediator
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.connectors")
 
 ENTRY_POINT_GROUP = "synapse_gateway.connectors"
+BUNDLED_PACKAGE = "synapse_gateway_connectors"  # the repository's connectors/ folder, as installed
 
 
 class BuildContext(Protocol):
@@ -61,6 +62,11 @@ class ConnectorRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._connectors)
+
+    def commands(self) -> dict[str, Command]:
+        """The command-line tools the connectors add to `gateway`, by name."""
+        return {name: command for connector in self._connectors.values()
+                for name, command in connector.commands.items()}
 
     @classmethod
     def discover(cls, *, refresh: bool = False) -> ConnectorRegistry:
@@ -157,13 +163,13 @@ def _discover() -> tuple[list[Connector], list[str]]:
                             f"{existing.source}; ignored")
 
     try:
-        bundled_path = list(importlib.import_module("connectors").__path__)
+        bundled_path = list(importlib.import_module(BUNDLED_PACKAGE).__path__)
     except ImportError:
         bundled_path = []
     for module in pkgutil.iter_modules(bundled_path):
         if not module.ispkg:
             continue
-        origin = f"connectors.{module.name}"
+        origin = f"{BUNDLED_PACKAGE}.{module.name}"
         try:
             package = importlib.import_module(origin)
         except Exception as exc:  # one broken connector must not take the others down

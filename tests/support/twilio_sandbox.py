@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.twilio_rest.sandbox import SANDBOX_STATE
+from synapse_gateway_connectors.twilio_rest.sandbox import SANDBOX_STATE
+
 from tests.support.twilio_openapi import validate_request, validate_response
 
 # The seed's sample credentials are the sandbox's default account.

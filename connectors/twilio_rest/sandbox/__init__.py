@@ -1,6 +1,6 @@
 """Local fake of Twilio's 2010-04-01 REST API (Messages + Calls) for offline development.
 
-See :mod:`connectors.twilio_rest.sandbox.server` for the endpoints and options.
+See :mod:`.server` (``gateway twilio-sandbox``) for the endpoints and options.
 """
 
 from .accounts import Accounts, load_accounts

@@ -1,4 +1,4 @@
-"""``python -m connectors.twilio_rest.sandbox [--port 8299]``."""
+"""``python -m synapse_gateway_connectors.twilio_rest.sandbox [--port 8299]`` (or ``gateway twilio-sandbox``)."""
 
 import sys
 

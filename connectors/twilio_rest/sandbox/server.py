@@ -1,8 +1,7 @@
 """A local fake of Twilio's 2010-04-01 REST API: Messages (create/list/fetch/update/delete)
 and Calls (create/fetch/list), for developing and testing the gateway without network.
 
-Start it with ``gateway twilio-sandbox [--port 8299]`` (or ``python -m
-connectors.twilio_rest.sandbox``) and point the connector's ``apiUrl`` at
+Start it with ``gateway twilio-sandbox [--port 8299]`` and point the connector's ``apiUrl`` at
 ``http://127.0.0.1:8299``. Behaviour follows api.twilio.com: HTTP Basic auth (Auth Token or
 API key), form bodies with repeated array fields, the legacy error JSON, RFC 2822 dates,
 paging envelopes, Twilio's magic test numbers and signed status callbacks.
