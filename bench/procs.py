@@ -255,6 +255,26 @@ def reset_peak_rss(root: int) -> bool:
     return ok
 
 
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process plus cutime + cstime of its reaped children, in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return 0.0
+    # Fields 14-17 of proc(5); field 3 (state) is the first one after the command name's last ')'.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return sum(int(v) for v in fields[11:15]) / _CLK_TCK
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system) used so far by the parent and every worker of a server."""
+    return sum(_cpu_seconds(pid) for pid in tree_pids(root))
+
+
 def tree_peak_rss(root: int) -> int:
     """Sum of VmHWM (peak resident set) over the process tree, in bytes."""
     return sum(_status_field(pid, b"VmHWM:") for pid in tree_pids(root))

@@ -23,11 +23,16 @@ BUSY_LOAD_PER_CORE = 0.5
 
 SCENARIO_TITLES = {
     "bare": "bare aiohttp proxy (floor)",
+    "nginx": "nginx reverse proxy (ceiling)",
     "passthrough": "passthrough",
     "cbr": "cbr (XPath filter on SOAP body)",
     "json-props": "json-props (properties + payloadFactory)",
     "seed-sms": "seed-sms (seed twilioRest proxy -> sandbox)",
+    "single-conn": "passthrough 1k over a single connection",
 }
+# The pass-through comparators every gateway scenario is held against, floor first.
+COMPARATORS = ("bare", "nginx")
+SINGLE_CONN = "single-conn"
 
 
 @dataclass
@@ -40,7 +45,7 @@ class Probe:
 @dataclass
 class RunRecord:
     scenario: str  # passthrough | cbr | json-props | seed-sms | bare
-    server: str  # gateway | bare | hand-written
+    server: str  # gateway | bare | nginx | hand-written
     size: str  # size label ("1k") or "seed"
     body_bytes: int
     url: str = ""
@@ -50,6 +55,10 @@ class RunRecord:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     runs_rps: list[float] = field(default_factory=list)  # every repeat; `load` is the median one
+    # The server's CPU time (parent + workers) per completed request over all repeats, and per repeat.
+    cpu_us_per_request: float | None = None
+    runs_cpu_us: list[float | None] = field(default_factory=list)
+    connections: int | None = None
 
     def valid(self) -> tuple[bool, str]:
         """Whether this run's throughput means anything; the reason when it does not."""
@@ -157,11 +166,92 @@ def comparisons(records: list[RunRecord], sizes: list[str]) -> list[dict[str, An
             out.append(_ratio("cbr / bare", gw_cbr, bare, size, None))
         if gw_cbr or gw_pt:
             out.append(_ratio("cbr / passthrough", gw_cbr, gw_pt, size, CBR_VS_PASSTHROUGH.get(size)))
+        # nginx is optional (it may not be installed): its ratios appear only when it ran.
+        nginx = _find(records, "nginx", "nginx", size)
+        if nginx is not None:
+            for name, rec in (("passthrough", gw_pt), ("cbr", gw_cbr), ("bare", bare)):
+                if rec is not None:
+                    out.append(_ratio(f"{name} / nginx", rec, nginx, size, None))
     sms_gw = _find(records, "seed-sms", "gateway", "seed")
     sms_hw = _find(records, "seed-sms", "hand-written", "seed")
     if sms_gw or sms_hw:
         out.append(_ratio("seed-sms gateway / hand-written", sms_gw, sms_hw, "seed", SEED_VS_HANDWRITTEN))
     return out
+
+
+# Scenarios held against the pass-through comparators, and why the others are not.
+NOT_COMPARABLE = {
+    "json-props": "answered by the gateway itself (payloadFactory + respond), no back-end hop to compare",
+    "seed-sms": "calls the Twilio sandbox; compared with the hand-written service instead",
+}
+
+
+def _side(rec: RunRecord | None) -> dict[str, Any] | None:
+    if rec is None:
+        return None
+    return {
+        "rps": rec.load.rps if rec.load else None,
+        "cpu_us_per_request": rec.cpu_us_per_request,
+        "valid": rec.valid()[0],
+    }
+
+
+def summary(records: list[RunRecord], sizes: list[str]) -> list[dict[str, Any]]:
+    """Per gateway scenario and size: req/s and CPU µs/request of the gateway, bare and nginx, and ratios."""
+    out: list[dict[str, Any]] = []
+    for scenario in ("passthrough", "cbr", "json-props", "seed-sms"):
+        for size in sizes if scenario != "seed-sms" else ["seed"]:
+            gateway = _find(records, scenario, "gateway", size)
+            if gateway is None:
+                continue
+            row: dict[str, Any] = {"scenario": scenario, "size": size, "gateway": _side(gateway)}
+            for comp in COMPARATORS:
+                rec = _find(records, comp, comp, size)
+                if scenario in NOT_COMPARABLE:
+                    row[comp] = None
+                    ratio = {"value": None, "status": "n/a", "reason": NOT_COMPARABLE[scenario]}
+                elif rec is None:
+                    row[comp] = None
+                    ratio = {"value": None, "status": "missing", "reason": f"{comp} did not run"}
+                else:
+                    row[comp] = _side(rec)
+                    ratio = _ratio(f"{scenario} / {comp}", gateway, rec, size, None)
+                row[f"vs_{comp}"] = {k: ratio.get(k) for k in ("value", "status", "reason")}
+            out.append(row)
+    return out
+
+
+def _p_ratio(name: str, gateway: RunRecord | None, comp: RunRecord | None, attr: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "value": None}
+    if gateway is None or comp is None:
+        entry.update(status="missing", reason="one side was not run")
+        return entry
+    for rec in (gateway, comp):
+        ok, why = rec.valid()
+        if not ok:
+            entry.update(status="invalid", reason=f"invalid: {rec.server}: {why}")
+            return entry
+    num = getattr(gateway.load, attr, None)
+    den = getattr(comp.load, attr, None)
+    if not num or not den:
+        entry.update(status="missing", reason="no latency figures")
+        return entry
+    entry.update(value=num / den, status="info", reason="")
+    return entry
+
+
+def single_connection(records: list[RunRecord]) -> dict[str, Any] | None:
+    """One connection, one thread, passthrough 1k: latency without queueing, and its ratios."""
+    runs = {server: _find(records, SINGLE_CONN, server, "1k") for server in ("gateway", *COMPARATORS)}
+    if not any(runs.values()):
+        return None
+    ratios = []
+    for comp in COMPARATORS:
+        if runs[comp] is None and comp == "nginx":
+            continue  # skipped; the notes say why
+        for pct in ("p50", "p99"):
+            ratios.append(_p_ratio(f"gateway / {comp} {pct}", runs["gateway"], runs[comp], f"{pct}_ms"))
+    return {"servers": [server for server, rec in runs.items() if rec is not None], "ratios": ratios}
 
 
 def latency_checks(records: list[RunRecord], connections: int) -> list[dict[str, Any]]:
@@ -315,6 +405,8 @@ def build(
         "problems": _busy(machine) + problems(records, stream),
         "runs": [rec.to_dict() for rec in records],
         "comparisons": comparisons(records, sizes),
+        "summary": summary(records, sizes),
+        "single_connection": single_connection(records),
         "latency_checks": latency_checks(records, int(settings.get("connections", 100))),
         "stream": stream.to_dict() if stream else None,
         "stream_check": stream_check(stream),
@@ -333,7 +425,7 @@ def _run_row(run: dict[str, Any]) -> str:
     load = run.get("load") or {}
     probe = run.get("probe") or {}
     if run.get("error"):
-        cells = ["**FAILED**", "—", "—", "—", "—", "—"]
+        cells = ["**FAILED**", "—", "—", "—", "—", "—", "—"]
         probe_cell = "—"
     else:
         rps = _fmt(load.get("rps"), 0)
@@ -349,6 +441,7 @@ def _run_row(run: dict[str, Any]) -> str:
             str(load.get("non2xx", "—")),
             str(load.get("socket_errors", "—")),
             _fmt(run.get("peak_rss_mb"), 1),
+            _fmt(run.get("cpu_us_per_request"), 0),
         ]
         probe_cell = ("ok" if probe.get("ok") else f"❌ HTTP {probe.get('status')}") if probe else "—"
     title = run["scenario"]
@@ -358,6 +451,80 @@ def _run_row(run: dict[str, Any]) -> str:
 
 def _target(entry: dict[str, Any]) -> str:
     return "—" if entry.get("target") is None else f"≥ {entry['target']:.2f}"
+
+
+def _ratio_cell(entry: dict[str, Any]) -> str:
+    if entry["status"] in ("n/a", "missing"):
+        return "n/a" if entry["status"] == "n/a" else "—"
+    mark = " ❌ invalid" if entry["status"] == "invalid" else ""
+    return _fmt(entry["value"]) + mark
+
+
+def _summary_section(rows: list[dict[str, Any]], nginx_label: str) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "## Gateway against the comparators (req/s and CPU, same run)",
+        "",
+        "bare is the floor of our stack (one aiohttp ClientSession forwarding bytes), nginx the ceiling of a"
+        " reverse proxy on this machine. CPU µs/req is the server's CPU time (parent + workers, user + system)"
+        " during the measured runs divided by the requests they completed.",
+        "",
+        "| Scenario | Size | gateway req/s | bare req/s | nginx req/s | gateway / bare | gateway / nginx"
+        " | gateway CPU µs/req | bare CPU µs/req | nginx CPU µs/req |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    reasons: dict[str, str] = {}
+    for row in rows:
+        sides = [row["gateway"], row["bare"], row["nginx"]]
+        rps = [_fmt(side["rps"], 0) if side else "—" for side in sides]
+        cpu = [_fmt(side["cpu_us_per_request"], 0) if side else "—" for side in sides]
+        ratios = [_ratio_cell(row["vs_bare"]), _ratio_cell(row["vs_nginx"])]
+        lines.append("| " + " | ".join([row["scenario"], row["size"], *rps, *ratios, *cpu]) + " |")
+        if row["vs_bare"]["status"] == "n/a":
+            reasons[row["scenario"]] = row["vs_bare"]["reason"]
+    lines.append("")
+    lines += [f"- {scenario}: n/a: {reason}." for scenario, reason in reasons.items()]
+    if str(nginx_label).startswith("skipped"):
+        lines.append(f"- nginx: {nginx_label}.")
+    return lines + ([""] if lines[-1] != "" else [])
+
+
+def _single_connection_section(report: dict[str, Any]) -> list[str]:
+    single = report.get("single_connection")
+    if not single:
+        return []
+    lines = [
+        "## Single-connection latency (passthrough 1k, 1 connection, 1 thread)",
+        "",
+        "| Server | req/s (median) | p50 ms | p99 ms | mean ms | CPU µs/req | probe | all runs req/s |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for run in report["runs"]:
+        if run["scenario"] != SINGLE_CONN:
+            continue
+        load = run.get("load") or {}
+        probe = run.get("probe") or {}
+        if run.get("error"):
+            cells = ["**FAILED**", "—", "—", "—", "—", "—"]
+        else:
+            rps = _fmt(load.get("rps"), 0)
+            cells = [
+                rps if run.get("valid") else f"⚠️ {rps}",
+                _fmt(load.get("p50_ms")),
+                _fmt(load.get("p99_ms")),
+                _fmt(load.get("mean_ms")),
+                _fmt(run.get("cpu_us_per_request"), 0),
+                ("ok" if probe.get("ok") else f"❌ HTTP {probe.get('status')}") if probe else "—",
+            ]
+        every = " / ".join(f"{rps:,.0f}" for rps in run.get("runs_rps") or []) or "—"
+        lines.append("| " + " | ".join([run["server"], *cells, every]) + " |")
+    lines += ["", "| Ratio | Value | |", "|---|---:|---|"]
+    for entry in single["ratios"]:
+        mark = _MARK.get(entry["status"], "")
+        note = f" {entry['reason']}" if entry.get("reason") else ""
+        lines.append(f"| {entry['name']} | {_fmt(entry['value'])} | {mark}{note} |")
+    return lines + [""]
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -381,10 +548,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         "## Results",
         "",
         "| Scenario | Size | Server | req/s (median) | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MB"
-        " | probe | all runs req/s |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+        " | CPU µs/req | probe | all runs req/s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
-    lines += [_run_row(run) for run in report["runs"]] + [""]
+    lines += [_run_row(run) for run in report["runs"] if run["scenario"] != SINGLE_CONN] + [""]
     failed = [run for run in report["runs"] if run.get("error")]
     if failed:
         lines += ["### Failures", ""]
@@ -398,6 +565,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 "",
             ]
 
+    lines += _summary_section(report.get("summary") or [], str(settings.get("nginx", "")))
     lines += [
         "## Ratios (req/s, same run)",
         "",
@@ -419,6 +587,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| {entry['name']} | {_fmt(entry['p99_ms'])} | < {entry['limit_ms']:.0f} ms | {mark}{note} |"
         )
     lines.append("")
+
+    lines += _single_connection_section(report)
 
     stream = report.get("stream")
     check = report.get("stream_check")

@@ -29,7 +29,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench import artifacts, payloads, report
+from bench import artifacts, nginx, payloads, report
 from bench.load import LoadResult, LoadSpec, run_load, wrk_path, wrk_version
 from bench.procs import (
     Proc,
@@ -39,14 +39,23 @@ from bench.procs import (
     free_port,
     http_get,
     reset_peak_rss,
+    tree_cpu_seconds,
     tree_peak_rss,
     tree_rss,
 )
-from bench.report import MB, Probe, RunRecord, StreamResult
+from bench.report import MB, SINGLE_CONN, Probe, RunRecord, StreamResult
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = ("passthrough", "cbr", "json-props", "seed-sms")
 JSON_PROPS_MAX_SIZE = 10 * 1024
+SINGLE_CONN_SIZE = 1024
+# The one place that names the gateway package: `python -m gateway serve|twilio-sandbox ...`.
+GATEWAY_MODULE = "gateway"
+
+
+def gateway_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", GATEWAY_MODULE, *args]
+
 
 Validator = Callable[[int, bytes], tuple[bool, str]]
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -74,6 +83,8 @@ class Config:
     gateway_timeout: float
     strict: bool
     keep_logs: bool
+    nginx: str | None  # path of the nginx binary, None when it is not available or not wanted
+    nginx_label: str
 
     @property
     def stem(self) -> str:
@@ -92,7 +103,9 @@ class Config:
             "streaming body": f"{self.stream_bytes / MB:.0f} MB",
             "load generator": self.generator_label,
             "back end": "aiohttp echo (1 process, uvloop)",
-            "gateway command": "python -m gateway serve --artifacts <rendered bench/artifacts>"
+            "nginx": self.nginx_label,
+            "single connection": "passthrough 1k, 1 connection, 1 thread, same duration and runs",
+            "gateway command": f"python -m {GATEWAY_MODULE} serve --artifacts <rendered bench/artifacts>"
             " --host 127.0.0.1"
             f" --port <free> --workers {self.workers} --config bench/gateway.yaml",
         }
@@ -189,21 +202,21 @@ class Bench:
         return proc
 
     def _start_gateway(self, scenario: str, artifact_dir: Path) -> Proc:
-        argv = [
-            sys.executable, "-m", "gateway", "serve",
+        argv = gateway_command(
+            "serve",
             "--artifacts", str(artifact_dir),
             "--host", "127.0.0.1",
             "--port", "{port}",
             "--workers", str(self.cfg.workers),
             "--config", str(REPO / "bench" / "gateway.yaml"),
-        ]  # fmt: skip
+        )  # fmt: skip
         started = time.monotonic()
         proc = self._start(f"gateway-{scenario}", argv, timeout=self.cfg.gateway_timeout)
         self.notes.append(f"gateway ({scenario}) became ready in {time.monotonic() - started:.1f}s")
         return proc
 
     def _start_sandbox(self) -> tuple[Proc, str, str]:
-        argv = [sys.executable, "-m", "gateway", "twilio-sandbox", "--host", "127.0.0.1", "--port", "{port}"]
+        argv = gateway_command("twilio-sandbox", "--host", "127.0.0.1", "--port", "{port}")
         proc = self._start("twilio-sandbox", argv, ready_path="/_sandbox")
         try:
             sid, token = sandbox_account(proc)
@@ -222,22 +235,34 @@ class Bench:
         body: bytes,
         headers: dict[str, str],
         validate: Validator,
+        single_connection: bool = False,
     ) -> RunRecord:
         rec.probe = probe(rec.url, body, headers, validate)
         if not rec.probe.ok:
             rec.notes += logged_errors(proc)
         spec = LoadSpec(rec.url, body, headers, self.cfg.connections, self.cfg.threads, self.cfg.duration)
+        if single_connection:
+            spec = replace(spec, connections=1, threads=1)
+        rec.connections = spec.connections
         loaddir = self.workdir / "load" / f"{rec.scenario}-{rec.server}-{rec.size}"
         if self.cfg.warmup > 0:
             run_load(replace(spec, duration=self.cfg.warmup), loaddir / "warmup", self.cfg.generator, REPO)
         hwm_ok = reset_peak_rss(proc.pid)
         # This machine's throughput varies run to run (shared cores): several runs, the median one counts.
         runs: list[LoadResult] = []
+        cpu_seconds: list[float] = []
         with RssMonitor(proc.pid) as monitor:
             for index in range(self.cfg.repeat):
+                before = tree_cpu_seconds(proc.pid)
                 runs.append(run_load(spec, loaddir / f"run{index}", self.cfg.generator, REPO))
+                cpu_seconds.append(tree_cpu_seconds(proc.pid) - before)
         rec.load = sorted(runs, key=lambda r: (r.error is None, r.rps))[len(runs) // 2]
         rec.runs_rps = [r.rps for r in runs]
+        rec.runs_cpu_us = [_cpu_us(run, cpu) for run, cpu in zip(runs, cpu_seconds, strict=True)]
+        # Over all repeats: total CPU time / total requests (a failed repeat counts for neither).
+        counted = [(run.requests, cpu) for run, cpu in zip(runs, cpu_seconds, strict=True) if _cpu_us(run, cpu)]
+        served = sum(requests for requests, _ in counted)
+        rec.cpu_us_per_request = sum(cpu for _, cpu in counted) * 1e6 / served if served else None
         rec.peak_rss_bytes = max(monitor.peak, tree_peak_rss(proc.pid) if hwm_ok else 0) or None
         if not proc.alive():
             rec.error = f"{proc.name} died during the run (exit {proc.popen.returncode})\n{proc.tail()}"
@@ -258,9 +283,10 @@ class Bench:
             probe_txt = "probe ok"
         else:
             probe_txt = f"PROBE FAILED (HTTP {rec.probe.status}: {rec.probe.detail[:100]})"
+        cpu = "?" if rec.cpu_us_per_request is None else f"{rec.cpu_us_per_request:,.0f}"
         log(
             f"{where}: {load.rps:,.0f} req/s p50 {load.p50_ms or 0:.2f} ms p99 {load.p99_ms or 0:.2f} ms,"
-            f" {load.non2xx} non-2xx, {load.socket_errors} socket errors, {probe_txt}"
+            f" {cpu} CPU µs/req, {load.non2xx} non-2xx, {load.socket_errors} socket errors, {probe_txt}"
         )
 
     def _fail(self, scenario: str, server: str, sizes: list[str], error: str, body_bytes: int = 0) -> None:
@@ -283,6 +309,7 @@ class Bench:
         wanted = set(self.cfg.scenarios)
         if wanted & {"passthrough", "cbr"}:
             self.run_bare()
+            self.run_nginx()
         for scenario in self.cfg.scenarios:
             {
                 "passthrough": self.run_passthrough,
@@ -308,8 +335,31 @@ class Bench:
     def _soap_headers() -> dict[str, str]:
         return {"Content-Type": payloads.SOAP_CONTENT_TYPE, "SOAPAction": payloads.SOAP_ACTION}
 
+    @property
+    def _single_conn_wanted(self) -> bool:
+        return "passthrough" in self.cfg.scenarios
+
+    def _comparator_labels(self) -> list[str]:
+        return [payloads.size_label(s) for s in self.cfg.sizes]
+
+    def _run_comparator(self, server: str, proc: Proc) -> None:
+        """Pass-through comparator (bare, nginx): every size, then the single-connection run."""
+        try:
+            for size in self.cfg.sizes:
+                body = payloads.soap_get_quote(size)
+                rec = RunRecord(server, server, payloads.size_label(size), len(body), f"{proc.url}/echo")
+                self._measure(rec, proc, body, self._soap_headers(), _soap_echo(body))
+            if self._single_conn_wanted:
+                self._measure_single_connection(server, proc, f"{proc.url}/echo")
+        finally:
+            self.pm.stop(proc)
+
+    def _measure_single_connection(self, server: str, proc: Proc, url: str) -> None:
+        body = payloads.soap_get_quote(SINGLE_CONN_SIZE)
+        rec = RunRecord(SINGLE_CONN, server, payloads.size_label(SINGLE_CONN_SIZE), len(body), url)
+        self._measure(rec, proc, body, self._soap_headers(), _soap_echo(body), single_connection=True)
+
     def run_bare(self) -> None:
-        labels = [payloads.size_label(s) for s in self.cfg.sizes]
         argv = [
             sys.executable, "-m", "bench.bare_proxy", "--port", "{port}",
             "--workers", str(self.cfg.workers), "--backend", self.echo_url,
@@ -317,15 +367,26 @@ class Bench:
         try:
             bare = self._start("bare-proxy", argv)
         except StartError as exc:
-            self._fail("bare", "bare", labels, str(exc))
+            self._fail("bare", "bare", self._comparator_labels(), str(exc))
             return
+        self._run_comparator("bare", bare)
+
+    def run_nginx(self) -> None:
+        if self.cfg.nginx is None:
+            self.notes.append(f"nginx comparator: {self.cfg.nginx_label}.")
+            log(f"nginx: {self.cfg.nginx_label}")
+            return
+        assert self.echo is not None
+        port = free_port()
+        conf = nginx.render_config(
+            self.workdir / "nginx", self.cfg.nginx, port, self.echo.port, self.cfg.workers
+        )
         try:
-            for size in self.cfg.sizes:
-                body = payloads.soap_get_quote(size)
-                rec = RunRecord("bare", "bare", payloads.size_label(size), len(body), f"{bare.url}/echo")
-                self._measure(rec, bare, body, self._soap_headers(), _soap_echo(body))
-        finally:
-            self.pm.stop(bare)
+            proc = self._start("nginx", nginx.command(self.cfg.nginx, conf), port=port)
+        except StartError as exc:
+            self._fail("nginx", "nginx", self._comparator_labels(), f"nginx failed to start: {exc}")
+            return
+        self._run_comparator("nginx", proc)
 
     def _soap_gateway(self, scenario: str, with_stream: bool) -> None:
         proxy, _ = artifacts.SCENARIO_ARTIFACTS[scenario]
@@ -345,6 +406,8 @@ class Bench:
                     scenario, "gateway", payloads.size_label(size), len(body), f"{gw.url}/services/{proxy}"
                 )
                 self._measure(rec, gw, body, self._soap_headers(), _soap_echo(body))
+            if scenario == "passthrough":
+                self._measure_single_connection("gateway", gw, f"{gw.url}/services/{proxy}")
             if with_stream:
                 self.stream = asyncio.run(
                     stream_check(f"{gw.url}/services/{proxy}", self.cfg.stream_bytes, gw)
@@ -462,6 +525,10 @@ class Bench:
                 self.pm.stop(sandbox)
 
 
+def _cpu_us(run: LoadResult, cpu_seconds: float) -> float | None:
+    return cpu_seconds * 1e6 / run.requests if run.requests and not run.error else None
+
+
 def logged_errors(proc: Proc, limit: int = 5) -> list[str]:
     """The distinct ERROR lines a server logged (e.g. why an artifact was not deployed)."""
     found: list[str] = []
@@ -536,15 +603,50 @@ async def stream_check(url: str, total: int, gateway: Proc) -> StreamResult:
 # ---------------------------------------------------------------------------- CLI
 
 
-def _install_wrk() -> bool:
+def _apt_install(packages: tuple[str, ...], installed: Callable[[], str | None]) -> bool:
+    """As root with apt-get: install the first of ``packages`` that works (refreshing the index once)."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return False
-    log("wrk not found: trying apt-get install -y wrk")
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "timeout": 300, "check": False}
-    if subprocess.run(["apt-get", "install", "-y", "wrk"], **quiet).returncode != 0:  # type: ignore[call-overload]
-        subprocess.run(["apt-get", "update"], **quiet)  # type: ignore[call-overload]
-        subprocess.run(["apt-get", "install", "-y", "wrk"], **quiet)  # type: ignore[call-overload]
-    return wrk_path() is not None
+    updated = False
+    for package in packages:
+        log(f"trying apt-get install -y {package}")
+        install = ["apt-get", "install", "-y", package]
+        if subprocess.run(install, **quiet).returncode != 0 and not updated:  # type: ignore[call-overload]
+            subprocess.run(["apt-get", "update"], **quiet)  # type: ignore[call-overload]
+            updated = True
+            subprocess.run(install, **quiet)  # type: ignore[call-overload]
+        if installed():
+            return True
+    return False
+
+
+def _install_wrk() -> bool:
+    log("wrk not found")
+    return _apt_install(("wrk",), wrk_path)
+
+
+def _install_nginx() -> bool:
+    log("nginx not found")
+    return _apt_install(("nginx-light", "nginx"), nginx.nginx_path)
+
+
+def choose_nginx(smoke: bool, allow_install: bool, wanted: bool) -> tuple[str | None, str]:
+    """The nginx binary and its label, or None and why it is skipped. Smoke mode only uses one on PATH."""
+    if not wanted:
+        return None, "skipped: --no-nginx"
+    path = nginx.nginx_path()
+    if path is None and not smoke and allow_install and _install_nginx():
+        path = nginx.nginx_path()
+    if path is None:
+        if smoke:
+            why = "not on PATH; smoke mode never installs it"
+        elif not allow_install:
+            why = "not on PATH; --no-install"
+        else:
+            why = "not on PATH, and apt-get (as root) could not install it"
+        return None, f"skipped: nginx not available ({why})"
+    return path, f"{nginx.nginx_version(path)} ({path})"
 
 
 def choose_generator(requested: str, smoke: bool, allow_install: bool) -> tuple[str, str]:
@@ -583,7 +685,8 @@ def parse_args(argv: list[str] | None) -> Config:
     )
     parser.add_argument("--output", type=Path, help="report directory (default bench/results)")
     parser.add_argument("--load-generator", choices=("auto", "wrk", "python"), default="auto")
-    parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk")
+    parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk or nginx")
+    parser.add_argument("--no-nginx", action="store_true", help="leave out the nginx comparator")
     parser.add_argument("--gateway-timeout", type=float, default=30.0, help="seconds to wait for /healthz")
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when any target fails or any run errors"
@@ -604,6 +707,7 @@ def parse_args(argv: list[str] | None) -> Config:
         parser.error(str(exc))
     generator, label = choose_generator(args.load_generator, smoke, not args.no_install)
     connections = args.connections or (4 if smoke else 100)
+    nginx_bin, nginx_label = choose_nginx(smoke, not args.no_install, not args.no_nginx)
     return Config(
         smoke=smoke,
         duration=args.duration or (1 if smoke else 8),
@@ -621,6 +725,8 @@ def parse_args(argv: list[str] | None) -> Config:
         gateway_timeout=args.gateway_timeout,
         strict=args.strict,
         keep_logs=args.keep_logs,
+        nginx=nginx_bin,
+        nginx_label=nginx_label,
     )
 
 
@@ -635,6 +741,12 @@ def standing_notes(cfg: Config) -> list[str]:
         " otherwise they are marked ❌ invalid. A fast error is not a fast gateway.",
         "passthrough uses the same SOAP bodies as cbr, so cbr / passthrough isolates the cost of parsing and"
         " the XPath filter. bare is the floor: one aiohttp ClientSession forwarding bytes.",
+        "nginx is the ceiling: the same N workers (reuseport), upstream keepalive, access log off, and"
+        " proxy_request_buffering off + proxy_buffering off so that it streams both ways like the gateway's"
+        " passthrough (bench/nginx.py writes its config into the run's temporary directory).",
+        "CPU µs/req: user + system CPU time of the server's parent and all its workers (/proc/PID/stat),"
+        " read before and after each measured run, summed over the runs and divided by the requests they"
+        " completed. The echo back end's and the load generator's CPU are not included.",
         "seed-sms runs the seed's twilioRest proxy unchanged against the local Twilio sandbox"
         " (fresh sandbox per server, statusCallbackUrl emptied so no callbacks fire); the hand-written"
         " comparator does the same request with the twilio SDK's async client.",

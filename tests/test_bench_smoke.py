@@ -7,14 +7,19 @@ Deselect with ``-m "not bench_smoke"``.
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from bench import nginx
 from bench.load import lua_script, parse_wrk_json, parse_wrk_text
 from bench.payloads import json_order, parse_size, soap_get_quote
+from bench.procs import tree_cpu_seconds
 from bench.runner import SCENARIOS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,6 +82,58 @@ def test_payload_sizes_are_exact() -> None:
         json.loads(json_order(n))
 
 
+# A parent and a forked worker each burn 0.3 s of CPU time (process time, not wall clock), then idle.
+_BURNER = """
+import os, sys, time
+os.fork()
+while time.process_time() < 0.3:
+    pass
+print("burned", flush=True)
+time.sleep(60)
+"""
+
+
+def test_tree_cpu_seconds_counts_parent_and_workers() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _BURNER], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"burned\n"
+        assert proc.stdout.readline() == b"burned\n"
+        # Both processes' time counts: the parent alone would be about 0.3 s.
+        assert tree_cpu_seconds(proc.pid) >= 0.55
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_nginx_config_stays_in_its_directory(tmp_path: Path) -> None:
+    run_dir = tmp_path / "nginx"
+    conf = nginx.render_config(run_dir, nginx.nginx_path() or "nginx", 18080, 18081, 3)
+    text = conf.read_text()
+    # Every directive that names a file or directory points into the run directory (or at stderr).
+    file_directives = re.findall(r"^\s*(pid|error_log|access_log|\w+_temp_path|include)\s+(\S+)", text, re.M)
+    named = {directive for directive, _ in file_directives}
+    assert {"pid", "error_log", "client_body_temp_path", "proxy_temp_path"} <= named, text
+    for directive, value in file_directives:
+        assert value.startswith(str(run_dir)) or value in ("stderr", "off;"), (directive, value)
+    for system_dir in ("/etc/", "/var/", "/run/"):
+        assert system_dir not in text
+    for directive in ("worker_processes 3;", "access_log off;", "proxy_request_buffering off;",
+                      "proxy_buffering off;", "keepalive 256;", "server 127.0.0.1:18081;"):
+        assert directive in text
+    command = nginx.command(nginx.nginx_path() or "nginx", conf)
+    assert command[1:5] == ["-p", str(run_dir), "-c", str(conf)]
+
+
+@pytest.mark.skipif(nginx.nginx_path() is None, reason="nginx is not installed")
+def test_nginx_accepts_the_generated_config(tmp_path: Path) -> None:
+    binary = nginx.nginx_path()
+    assert binary is not None
+    conf = nginx.render_config(tmp_path, binary, 18080, 18081, 2)
+    proc = subprocess.run([*nginx.command(binary, conf), "-t"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+
+
 @pytest.mark.bench_smoke
 def test_bench_smoke_writes_report(tmp_path: Path) -> None:
     proc = subprocess.run(
@@ -102,3 +159,20 @@ def test_bench_smoke_writes_report(tmp_path: Path) -> None:
     assert servers[("bare", "bare")]["valid"], servers[("bare", "bare")]
     assert servers[("seed-sms", "hand-written")]["valid"], servers[("seed-sms", "hand-written")]
     assert report["stream"] is not None
+    # CPU time per request is measured for every server, comparators included.
+    for key in (("bare", "bare"), ("seed-sms", "hand-written")):
+        assert servers[key]["cpu_us_per_request"] > 0, servers[key]
+    # The single-connection run: one connection, and its ratios against the comparators.
+    single = servers[("single-conn", "bare")]
+    assert single["valid"] and single["connections"] == 1, single
+    assert ("single-conn", "gateway") in servers
+    assert "gateway / bare p99" in [r["name"] for r in report["single_connection"]["ratios"]]
+    assert {(row["scenario"], row["size"]) for row in report["summary"]} >= {("passthrough", "1k"), ("cbr", "1k")}
+    # nginx is used only when it is already installed; otherwise the report says it was skipped.
+    if nginx.nginx_path():
+        assert servers[("nginx", "nginx")]["valid"], servers[("nginx", "nginx")]
+        assert servers[("single-conn", "nginx")]["valid"], servers[("single-conn", "nginx")]
+    else:
+        assert ("nginx", "nginx") not in servers
+        assert report["settings"]["nginx"].startswith("skipped: nginx not available")
+        assert "skipped: nginx not available" in text
