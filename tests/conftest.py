@@ -147,3 +147,23 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
             except ProcessLookupError:
                 pass
             process.wait()
+
+
+# -- real services (PostgreSQL, MariaDB, Redis, RabbitMQ, Mosquitto, NATS) on 127.0.0.1 -------------------------
+SERVICES = {"postgresql": 5432, "mariadb": 3306, "redis": 6379, "rabbitmq": 5672, "mosquitto": 1883, "nats": 4222}
+
+
+def require_service(name: str) -> int:
+    """The port of a local service a test needs. Missing, the test skips with the reason; in CI
+    (GATEWAY_REQUIRE_SERVICES=1, set by .ci/run, which starts the services) it fails instead."""
+    import socket
+
+    port = SERVICES[name]
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError as exc:
+        reason = f"{name} is not running on 127.0.0.1:{port} ({exc.strerror or exc}); see .ci/run to start it"
+        if os.environ.get("GATEWAY_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return port
