@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from gateway.connector import ConnectorRegistry
 from gateway.deploy.loader import load
 from gateway.settings import Settings
 from gateway.transport.server import create_app
+from tests.support.stockquote import SampleServer
 from tests.support.subprocess_gateway import FAST_RESPAWN, PING, Gateway
 from tests.support.twilio_sandbox import Sandbox
 
@@ -116,6 +117,23 @@ async def sandbox(aiohttp_server) -> Sandbox:
     app = create_sandbox_app(status_delays=(0.0, 0.0))
     app.middlewares.append(record)
     return Sandbox(await aiohttp_server(app), responses)
+
+
+@pytest.fixture
+async def stockquote() -> AsyncIterator[Callable[..., Awaitable[SampleServer]]]:
+    """`svc = await stockquote(name="SimpleStockQuoteService", server_name="MyServer1", delay=0, ...)` → the
+    Synapse samples' Axis2 back end on a free loopback port (tests/support/stockquote.py): `svc.url` is the named
+    service's address, `svc.requests` what it received; `svc.delay`, `svc.answer_status`, `await svc.stop()`."""
+    servers: list[SampleServer] = []
+
+    async def start(name: str = "SimpleStockQuoteService", **options) -> SampleServer:
+        server = SampleServer(name, **options)
+        servers.append(server)
+        return await server.start()
+
+    yield start
+    for server in servers:
+        await server.close()
 
 
 @pytest.fixture
