@@ -140,8 +140,9 @@ class Backoff:
     def after_death(self, uptime: float) -> float:
         if uptime >= self.policy.stable_after:
             self.quick_deaths = 0
-        delay = min(self.policy.delay * 2 ** self.quick_deaths, self.policy.max_delay)
-        self.quick_deaths += 1
+        delay = min(self.policy.delay * 2.0 ** self.quick_deaths, self.policy.max_delay)
+        if delay < self.policy.max_delay:  # once capped, counting on would only overflow the float
+            self.quick_deaths += 1
         return delay
 
 
