@@ -504,7 +504,7 @@ class Enrich(Mediator):
             elif isinstance(item, etree._ElementUnicodeResult) and item.is_attribute:
                 owner = item.getparent()
                 if owner is not None and item.attrname is not None:
-                    owner.attrib.pop(item.attrname, None)
+                    owner.attrib.pop(item.attrname, "")  # (the default only keeps a missing one quiet)
         set_envelope(ctx, ctx.envelope)
 
 

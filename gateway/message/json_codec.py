@@ -41,6 +41,7 @@ class JsonNumber(Decimal):
     for parsed JSON, the canonical BigDecimal text MI prints for numbers converted from XML)."""
 
     __slots__ = ("_text",)
+    _text: str
 
     def __new__(cls, text: str) -> JsonNumber:
         number = Decimal.__new__(cls, text)
