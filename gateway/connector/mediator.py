@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gateway.connector.binding import connection_from_entry
-from gateway.connector.invocation import NO_CONNECTION, BoundOperation, ConnectorError, mark_failure
+from gateway.connector.invocation import BoundOperation, ConnectorError, mark_failure
+from gateway.connector.model import NO_CONNECTION
 from gateway.mediators.base import Mediator
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple
 
 from lxml import etree
-from multidict import CIMultiDict, MultiDict
+from multidict import CIMultiDict, MultiDict, MultiMapping
 
 from gateway.errors import ExpressionError, MediationError
 from gateway.message import kinds, scopes
@@ -139,7 +139,7 @@ _state = threading.local()
 
 
 def _ctx() -> ExpressionContext:
-    ctx = getattr(_state, "ctx", None)
+    ctx: ExpressionContext | None = getattr(_state, "ctx", None)
     if ctx is None:
         raise MediationError("Synapse XPath function called outside an expression evaluation")
     return ctx
@@ -292,10 +292,10 @@ class _ProbeContext:
     axis2: dict[str, Any] = {}
     operation: dict[str, Any] = {}
     transport_headers: CIMultiDict[str] = CIMultiDict()
-    query_params: MultiDict[str] = MultiDict()
+    query_params: MultiMapping[str] = MultiDict()
     func_stack: list[dict[str, Any]] = []
-    to = None
-    soap_action = None
+    to: str | None = None
+    soap_action: str | None = None
     message_id = "urn:uuid:probe"
     message_format = "soap11"
     envelope = etree.fromstring(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, ClassVar
 from gateway.errors import SourceLocation
 
 if TYPE_CHECKING:
+    from gateway.expressions import Expression, Value
     from gateway.message.context import MessageContext
 
 
@@ -59,6 +60,6 @@ class MediatorList(Mediator):
         return True
 
 
-def needs_body(*expressions) -> bool:
+def needs_body(*expressions: Expression | Value | None) -> bool:
     """True when any of the compiled expressions/values may read the payload."""
-    return any(getattr(expr, "needs_body", False) for expr in expressions if expr is not None)
+    return any(expr.needs_body for expr in expressions if expr is not None)

@@ -145,7 +145,7 @@ class AddressingHeader(_Named):
         elif self.name == "Action":
             ctx.soap_action = value
         elif self.name == "MessageID":
-            ctx.message_id = value  # type: ignore[assignment]
+            ctx.message_id = value
         else:
             self._envelope_block(ctx, value)
         return True

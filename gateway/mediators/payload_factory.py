@@ -36,6 +36,8 @@ from gateway.message.json_xml import JsonConversionError, json_bytes_to_xml, xml
 from gateway.message.payload import SAFE_PARSER
 
 if TYPE_CHECKING:
+    import jinja2
+
     from gateway.errors import SourceLocation
     from gateway.expressions import Expression, Value
     from gateway.message.context import MessageContext
@@ -347,7 +349,7 @@ class JinjaTemplate:
 
     def __init__(
         self,
-        template: Any,
+        template: jinja2.Template,
         namespaces: Mapping[str, str],
         needs_body: bool,
         uses_payload: bool,
