@@ -31,7 +31,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import aiohttp
@@ -390,7 +390,8 @@ async def _route(
         raise method_not_allowed(request.method)
     if match.http_exception is not None:
         raise not_found(path)
-    return await match.handler(ApiRequest(request, state, account_sid, form, match))  # type: ignore[arg-type]
+    handler = cast(Handler, match.handler)  # the router holds the API's own handlers (_api_router)
+    return await handler(ApiRequest(request, state, account_sid, form, match))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -806,9 +807,10 @@ async def run(
         site = web.TCPSite(runner, host, port)
         await site.start()
         bound_port = port
-        server = site._server  # the real port when 0 was asked for
-        if server is not None and getattr(server, "sockets", None):
-            bound_port = server.sockets[0].getsockname()[1]
+        # The real port when 0 was asked for (asyncio's and uvloop's servers have `sockets`, AbstractServer not).
+        sockets = getattr(site._server, "sockets", None)
+        if sockets:
+            bound_port = sockets[0].getsockname()[1]
         shown_host = f"[{host}]" if ":" in host else host
         print(banner(f"http://{shown_host}:{bound_port}", app[SANDBOX_STATE].accounts), flush=True)
         if started is not None:
