@@ -33,7 +33,7 @@ class ConnectorOperation(Mediator):
         return f"<ConnectorOperation {self.qualified_name} {self.location or ''}>"
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return self.bound.needs_body or bool(self.config_key is not None and self.config_key.needs_body)
 
     async def mediate(self, ctx: MessageContext) -> bool:

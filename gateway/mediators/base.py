@@ -22,10 +22,14 @@ class Mediator:
 
     __slots__ = ("location",)
     tag: ClassVar[str] = ""
-    reads_body: bool = False
 
     def __init__(self, location: SourceLocation | None = None) -> None:
         self.location = location
+
+    @property
+    def reads_body(self) -> bool:
+        """Asked once, when the enclosing list is built; a subclass answers with a constant or a property."""
+        return False
 
     async def mediate(self, ctx: MessageContext) -> bool:
         raise NotImplementedError
@@ -46,7 +50,7 @@ class MediatorList(Mediator):
         self._steps = tuple((child, bool(child.reads_body)) for child in self.children)
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return False  # children build on demand themselves
 
     async def mediate(self, ctx: MessageContext) -> bool:

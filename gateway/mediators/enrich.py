@@ -183,7 +183,7 @@ class Enrich(Mediator):
         self.native_json = native_json
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return False  # the mode depends on the payload; mediate() builds what it needs
 
     async def mediate(self, ctx: MessageContext) -> bool:

@@ -66,7 +66,7 @@ class Send(Mediator):
         self.receive = receive
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return bool(self.receive is not None and self.receive.needs_body)
 
     async def mediate(self, ctx: MessageContext) -> bool:

@@ -58,7 +58,7 @@ class _Named(_Valued):
         self.name = name
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return bool(not self.remove and self.expression is not None and self.expression.needs_body)
 
 
@@ -135,7 +135,7 @@ class AddressingHeader(_Named):
     __slots__ = ()
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return self.name not in _CONTEXT_FIELDS or super().reads_body
 
     async def mediate(self, ctx: MessageContext) -> bool:

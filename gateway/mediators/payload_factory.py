@@ -260,7 +260,7 @@ class PayloadFactory(Mediator):
         )
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return self._reads_body
 
     async def mediate(self, ctx: MessageContext) -> bool:

@@ -172,7 +172,7 @@ class PropertyMediator(Mediator):
         self.group = group
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return needs_body(None if self.remove else self.expression, self.dynamic_name)
 
     def matched(self, text: str) -> str | None:
