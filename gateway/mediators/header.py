@@ -145,7 +145,10 @@ class AddressingHeader(_Named):
         elif self.name == "Action":
             ctx.soap_action = value
         elif self.name == "MessageID":
-            ctx.message_id = value
+            if value is None:
+                del ctx.message_id
+            else:
+                ctx.message_id = value
         else:
             self._envelope_block(ctx, value)
         return True

@@ -98,6 +98,10 @@ class MessageContext:
     def message_id(self, value: str | None) -> None:
         self._message_id = value
 
+    @message_id.deleter
+    def message_id(self) -> None:
+        self._message_id = None  # a fresh one is made when it is next read
+
     def local_entry(self, key: str) -> Any | None:
         entry = self.config.local_entries.get(key)
         return entry.value if entry is not None else None

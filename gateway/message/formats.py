@@ -174,7 +174,7 @@ def is_processing_fault(ctx: MessageContext) -> bool:
 
 def status_of(ctx: MessageContext, is_fault: bool) -> int:
     explicit = ctx.axis2.get("HTTP_SC")
-    if explicit not in (None, ""):
+    if explicit is not None and explicit != "":
         try:
             return int(explicit)
         except (TypeError, ValueError):

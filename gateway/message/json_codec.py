@@ -128,7 +128,8 @@ _Fragment = getattr(orjson, "Fragment", None)  # orjson >= 3.9 splices raw JSON 
 
 def _number_text(obj: Any) -> str:
     if obj.__class__ is RawNumber:
-        return obj.text
+        text: str = obj.text
+        return text
     if isinstance(obj, Decimal) and obj.is_finite():
         return str(obj)
     raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
