@@ -8,8 +8,12 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gateway.settings import SettingsError, load_settings
+from gateway.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from gateway.connector.model import Command
 
 log = logging.getLogger("gateway")
 
@@ -101,7 +105,7 @@ def _serve(args: argparse.Namespace) -> int:
         close_all(listeners)
 
 
-def _run_worker(settings, sockets: list[socket.socket]) -> None:
+def _run_worker(settings: Settings, sockets: list[socket.socket]) -> None:
     """Serve on listening sockets opened by `_serve` (in this process, or in the supervising parent)."""
     from aiohttp import web
 
@@ -139,7 +143,7 @@ def _tune_gc() -> None:
     gc.freeze()
 
 
-def _connector_commands() -> dict:
+def _connector_commands() -> dict[str, Command]:
     from gateway.connector import ConnectorRegistry
 
     return ConnectorRegistry.discover().commands()

@@ -233,9 +233,9 @@ def install_masking(names: Iterable[str], level: str = "INFO", fmt: str | None =
     masker = masker_for(tuple(names))
     root = logging.getLogger()
     if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(fmt or "%(asctime)s %(levelname)s %(name)s - %(message)s"))
-        root.addHandler(handler)
+        console = logging.StreamHandler()
+        console.setFormatter(logging.Formatter(fmt or "%(asctime)s %(levelname)s %(name)s - %(message)s"))
+        root.addHandler(console)
     for handler in root.handlers:
         for old in [f for f in handler.filters if isinstance(f, MaskingFilter)]:
             handler.removeFilter(old)

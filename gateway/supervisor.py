@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 from gateway.settings import Settings, SettingsError
 
@@ -77,7 +78,11 @@ def open_listeners(host: str, port: int, workers: int) -> list[list[socket.socke
     return groups
 
 
-def _listen(family: int, sockaddr: tuple, *, reuse_port: bool) -> socket.socket:
+# What getaddrinfo gives: (host, port) for IPv4, (host, port, flowinfo, scope id) for IPv6.
+_SocketAddress = tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]
+
+
+def _listen(family: int, sockaddr: _SocketAddress, *, reuse_port: bool) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         if _REUSE_ADDRESS:
@@ -112,13 +117,14 @@ class RespawnPolicy:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> RespawnPolicy:
-        values: dict[str, float | int] = {}
+        defaults = cls()
+        values: dict[str, Any] = {}  # float or int: each converted with its own field's type
         for setting in fields(cls):
             variable = f"GATEWAY_RESPAWN_{setting.name.upper()}"
             text = environ.get(variable)
             if text is None:
                 continue
-            convert = type(setting.default)
+            convert: type[float] = type(getattr(defaults, setting.name))
             try:
                 value = convert(text)
             except ValueError:
@@ -140,8 +146,9 @@ class Backoff:
     def after_death(self, uptime: float) -> float:
         if uptime >= self.policy.stable_after:
             self.quick_deaths = 0
-        delay = min(self.policy.delay * 2 ** self.quick_deaths, self.policy.max_delay)
-        self.quick_deaths += 1
+        delay = min(self.policy.delay * 2.0 ** self.quick_deaths, self.policy.max_delay)
+        if delay < self.policy.max_delay:  # once capped, counting on would only overflow the float
+            self.quick_deaths += 1
         return delay
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Protocol, cast
 
 from lxml import etree
 
@@ -16,6 +17,32 @@ _CONFIG_PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
     remove_comments=True,
 )
+
+
+class _DocInfo(Protocol):
+    """What lxml's DocInfo has and lxml-stubs leave out."""
+
+    doctype: str
+
+
+def doctype_of(docinfo: etree.DocInfo) -> str:
+    """The document's `<!DOCTYPE …>` declaration ("" for none)."""
+    return cast(_DocInfo, docinfo).doctype
+
+
+def source_line(element: etree._Element) -> int | None:
+    """The line the element starts on (lxml-stubs leave `sourceline` untyped)."""
+    return cast("int | None", element.sourceline)
+
+
+def attribute_items(element: etree._Element) -> list[tuple[str, str]]:
+    """(name, value) of each attribute: lxml gives str for both, its stubs say str | bytes."""
+    return cast("list[tuple[str, str]]", element.attrib.items())
+
+
+def text_content(element: etree._Element) -> str:
+    """All the text inside the element, in document order (lxml gives str, its stubs say str | bytes)."""
+    return "".join(cast("Iterator[str]", element.itertext()))
 
 
 def parse_config_file(path: str, display: str | None = None) -> etree._Element:
@@ -32,7 +59,7 @@ def parse_config_file(path: str, display: str | None = None) -> etree._Element:
                           "fix the XML syntax at that line") from None
     except OSError as exc:
         raise DeployError(SourceLocation(shown), "(file)", f"cannot read: {exc.strerror}") from None
-    if tree.getroottree().docinfo.doctype:
+    if doctype_of(tree.getroottree().docinfo):
         raise DeployError(SourceLocation(shown, 1), "(file)", "DOCTYPE declarations are not allowed",
                           "remove the <!DOCTYPE …> line")
     return tree
@@ -44,7 +71,7 @@ def local_name(element: etree._Element) -> str:
 
 def location(element: etree._Element, path: str | None = None) -> SourceLocation:
     doc = element.getroottree().docinfo.URL
-    return SourceLocation(path or doc or "<inline>", element.sourceline)
+    return SourceLocation(path or doc or "<inline>", source_line(element))
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:

@@ -117,3 +117,11 @@ def test_backoff_doubles_is_capped_and_resets_after_a_stable_run():
     assert [backoff.after_death(uptime=1.0) for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     assert backoff.after_death(uptime=30.0) == 0.5
     assert backoff.after_death(uptime=1.0) == 1.0
+
+
+def test_backoff_stays_capped_however_many_quick_deaths():
+    # A worker dying every few seconds for hours (never often enough within the window to give up): the
+    # back-off stays at its cap; the doubling once overflowed a float after about a thousand deaths.
+    backoff = Backoff(RespawnPolicy(delay=0.5, max_delay=3.0))
+    delays = [backoff.after_death(uptime=1.0) for _ in range(2000)]
+    assert delays[:4] == [0.5, 1.0, 2.0, 3.0] and set(delays[3:]) == {3.0}

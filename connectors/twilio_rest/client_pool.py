@@ -40,7 +40,7 @@ def _sdk_logger() -> logging.Logger:
     return sdk
 
 
-class BoundedHttpClient(AsyncTwilioHttpClient):
+class BoundedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no type information
     """The SDK's aiohttp client, reading at most `max_bytes` of an answer (Twilio's answers are small; a
     huge one is refused instead of filling memory) and keeping no copy of the last response."""
 

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from gateway.connector.invocation import NO_CONNECTION, BoundOperation, ConnectorError
+from gateway.connector.invocation import BoundOperation, ConnectorError
+from gateway.connector.model import NO_CONNECTION
 from gateway.errors import DeployError, ExpressionError, SourceLocation
 from gateway.expressions import Value, compile_value
 from gateway.masking import CONFIGURED
-from gateway.xmlutil import children, did_you_mean, local_name, location, prefixed_namespaces
+from gateway.xmlutil import attribute_items, children, did_you_mean, local_name, location, prefixed_namespaces
 
 if TYPE_CHECKING:
     from gateway.connector.model import Connector, OperationSpec
@@ -22,7 +23,7 @@ def bind_operation(connector: Connector, spec: OperationSpec, element: etree._El
     """Compile the parameter children of an operation element; DeployError on anything unknown."""
     where = location(element, path)
     qualified = f"{connector.name}.{spec.name}"
-    for attribute in element.attrib:
+    for attribute, _ in attribute_items(element):
         if attribute.startswith("{") or attribute == "description":
             continue
         if attribute == "configKey" and allow_config_key:

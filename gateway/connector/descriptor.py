@@ -52,7 +52,7 @@ def load_connector(path: str | Path, package: str | None = None) -> Connector:
     def callable_named(attr: Any, what: str) -> Callable[..., Any]:
         if not isinstance(attr, str):
             raise ConnectorDefinitionError(f"{where}: {what} must name a callable of {module_name}")
-        function = getattr(module, attr, None)
+        function: object = getattr(module, attr, None)
         if not callable(function):
             raise ConnectorDefinitionError(f"{where}: {what}: {module_name} has no callable '{attr}'")
         return function

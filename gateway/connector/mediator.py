@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gateway.connector.binding import connection_from_entry
-from gateway.connector.invocation import NO_CONNECTION, BoundOperation, ConnectorError, mark_failure
+from gateway.connector.invocation import BoundOperation, ConnectorError, mark_failure
+from gateway.connector.model import NO_CONNECTION
 from gateway.mediators.base import Mediator
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ class ConnectorOperation(Mediator):
         return f"<ConnectorOperation {self.qualified_name} {self.location or ''}>"
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return self.bound.needs_body or bool(self.config_key is not None and self.config_key.needs_body)
 
     async def mediate(self, ctx: MessageContext) -> bool:

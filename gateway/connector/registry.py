@@ -16,7 +16,7 @@ from gateway.connector.binding import bind_operation
 from gateway.connector.mediator import ConnectorOperation
 from gateway.connector.model import Command, Connector, ConnectorDefinitionError
 from gateway.errors import DeployError, ExpressionError
-from gateway.expressions import compile_value
+from gateway.expressions import Value, compile_value
 from gateway.mediators.base import Mediator
 from gateway.xmlutil import did_you_mean, local_name, location, prefixed_namespaces
 
@@ -30,9 +30,12 @@ BUNDLED_PACKAGE = "synapse_gateway_connectors"  # the repository's connectors/ f
 
 
 class BuildContext(Protocol):
-    """What building an operation needs from the deploy step: the file it is in."""
+    """What building an operation needs from the deploy step: the file it is in, and where its static
+    references (a configKey naming a local entry) are noted for the loader to check."""
 
     path: str
+
+    def refer(self, kind: str, key: Value | str | None, element: etree._Element, role: str = ...) -> None: ...
 
 
 class ConnectorRegistry:

@@ -4,14 +4,16 @@ SequenceMediatorFactory, EndpointFactory, EntryFactory, TemplateMediatorFactory)
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from gateway.deploy.declare import STATISTICS, TRACE, Attribute, Body, Child, Element, Kind, Node, NotYet
 from gateway.deploy.endpoints import ENDPOINT, ENDPOINT_ARTIFACT
 from gateway.deploy.wsdl import build_publish_wsdl
+from gateway.mediators.base import Mediator
 from gateway.mediators.sequence import NamedSequence, ProxyFaultHandler, SequenceRef
 from gateway.runtime.configuration import LocalEntry, ProxyService, Template
-from gateway.runtime.endpoints import IndirectEndpoint
+from gateway.runtime.endpoints import Endpoint, IndirectEndpoint
 from gateway.xmlutil import children, is_description, local_name
 
 _ON_ERROR = Attribute("onError", Kind.KEY, "A sequence that handles errors raised while this one runs.",
@@ -78,43 +80,53 @@ def _proxy(node: Node) -> ProxyService:
     target = node.one("target")
     assert target is not None  # required by the declaration
     parts = _target(target, name)
-    fault = parts["faultSequence"]
-    fault_handler = ProxyFaultHandler(None, fault, target.location) if isinstance(fault, str) \
-        else ProxyFaultHandler(fault, None, target.location)
+    fault_handler = ProxyFaultHandler(parts.fault_sequence, parts.fault_key, target.location)
     description = node.one("description")
     return ProxyService(
         name=name, location=node.location, transports=transports, start_on_load=node["startOnLoad"],
         statistics=node["statistics"] == "enable", trace=node["trace"] == "enable",
         description=(description.text.strip() or None) if description is not None else None,
-        in_sequence=parts["inSequence"], out_sequence=parts["outSequence"],
-        fault_sequence=fault if not isinstance(fault, str) else None, fault_handler=fault_handler,
-        endpoint=parts["endpoint"],
+        in_sequence=parts.in_sequence, out_sequence=parts.out_sequence,
+        fault_sequence=parts.fault_sequence, fault_handler=fault_handler, endpoint=parts.endpoint,
         parameters=MappingProxyType({p["name"]: p.text.strip() for p in node.all("parameter")}),
         publish_wsdl=node.built("publishWSDL"),
     )
 
 
-def _target(target: Node, proxy_name: str) -> dict[str, object]:
-    parts: dict[str, object] = {}
+@dataclass(slots=True)
+class _TargetParts:
+    """What a proxy's <target> runs: its sequences (inline or by key) and its endpoint."""
+
+    in_sequence: Mediator | None
+    out_sequence: Mediator | None
+    fault_sequence: Mediator | None  # inline
+    endpoint: Endpoint | None
+    fault_key: str | None = None  # faultSequence="NAME": looked up when a fault happens
+
+
+def _target(target: Node, proxy_name: str) -> _TargetParts:
+    inline: dict[str, Mediator | None] = {}
     for tag in ("inSequence", "outSequence", "faultSequence"):
-        inline = target.one(tag)
-        if inline is None:
-            parts[tag] = None
+        child = target.one(tag)
+        if child is None:
+            inline[tag] = None
             continue
-        body = inline.mediators()
-        on_error = inline["onError"]
-        parts[tag] = NamedSequence(f"{proxy_name}::{tag}", body, on_error.static_text, inline.location) \
+        body = child.mediators()
+        on_error = child["onError"]
+        inline[tag] = NamedSequence(f"{proxy_name}::{tag}", body, on_error.static_text, child.location) \
             if on_error is not None else body
-    parts["endpoint"] = target.built("endpoint")
+    parts = _TargetParts(inline["inSequence"], inline["outSequence"], inline["faultSequence"],
+                         target.built("endpoint"))
     # The attribute wins over an inline child, as in MI (the child is ignored).
-    for tag in ("inSequence", "outSequence"):
-        if target.has(tag):
-            parts[tag] = SequenceRef(target[tag], target.location)
+    if target.has("inSequence"):
+        parts.in_sequence = SequenceRef(target["inSequence"], target.location)
+    if target.has("outSequence"):
+        parts.out_sequence = SequenceRef(target["outSequence"], target.location)
     if target.has("faultSequence"):
         key = target["faultSequence"]
-        parts["faultSequence"] = key.static_text or key.source.strip()
+        parts.fault_sequence, parts.fault_key = None, key.static_text or key.source.strip()
     if target.has("endpoint"):
-        parts["endpoint"] = IndirectEndpoint(target.location, target["endpoint"])
+        parts.endpoint = IndirectEndpoint(target.location, target["endpoint"])
     present = {local_name(child) for child in children(target.element)} | target.given
     if not present & {"inSequence", "endpoint"}:
         raise target.error("Target of the proxy service must declare either an inSequence or endpoint or both")

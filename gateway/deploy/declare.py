@@ -27,6 +27,7 @@ from gateway.expressions import compile_expression, compile_value
 from gateway.mediators.base import MediatorList
 from gateway.xmlutil import (
     DeployErrors,
+    attribute_items,
     children,
     config_error,
     did_you_mean,
@@ -99,7 +100,8 @@ class Attribute:
             return " \\| ".join(self.choices)
         if self.kind is Kind.KEY and self.refers_to:
             return f"key ({self.refers_to})"
-        return self.kind.value
+        value: str = self.kind.value  # (mypy reads .value of a narrowed enum as Any)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +261,7 @@ def _attributes(node: Node) -> list[DeployError]:
     spec, element = node.spec, node.element
     errors: list[DeployError] = []
     declared = {attribute.name: attribute for attribute in spec.attributes}
-    for name, text in element.attrib.items():
+    for name, text in attribute_items(element):
         if name.startswith("{"):
             continue  # foreign-namespace attributes are tooling annotations
         attribute = declared.get(name) or (_COMMON.get(name) if spec.common else None)

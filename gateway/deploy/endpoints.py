@@ -4,6 +4,7 @@ EndpointDefinitionFactory): an `<endpoint>` artifact, or one inline in a send, c
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from yarl import URL
 
@@ -11,7 +12,7 @@ from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node, 
 from gateway.runtime.endpoints import FORMATS, AddressEndpoint, Endpoint, HttpEndpoint, IndirectEndpoint
 
 
-def _text(tag: str, kind: Kind, doc: str, **extra) -> Element:
+def _text(tag: str, kind: Kind, doc: str, **extra: Any) -> Element:  # extra: Attribute's optional fields
     return Element(tag, doc, text=Attribute("#text", kind, doc, **extra), common=False)
 
 
@@ -148,8 +149,9 @@ def build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
         others = ", ".join(f"<{d.tag}>" for d in definitions[1:])
         raise node.error(f"an endpoint has one type, not <{definition.tag}> and {others}",
                          f"MI silently uses <{definition.tag}>; remove the others")
-    if node.one("session") is not None:
-        raise node.one("session").error("a <session> only applies to a <loadbalance> endpoint", "remove it")
+    session = node.one("session")
+    if session is not None:
+        raise session.error("a <session> only applies to a <loadbalance> endpoint", "remove it")
     timeout = _timeout(definition)
     if definition.tag == "address":
         uri, fmt = _address(definition)

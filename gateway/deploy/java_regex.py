@@ -71,7 +71,8 @@ class JavaRegexError(ValueError):
 
 def _quote_literals(src: str) -> str:
     """Java first rewrites \\Q…\\E as escaped characters (Pattern.RemoveQEQuoting); so do we."""
-    out, i, n = [], 0, len(src)
+    out: list[str] = []
+    i, n = 0, len(src)
     while i < n:
         if src.startswith("\\Q", i):
             end = src.find("\\E", i + 2)
@@ -299,7 +300,8 @@ class _Translator:
     def literal_atom(self, char: str) -> str:
         if self.ascii_folding and char.isascii() and char.isalpha():
             return f"[{char}{char.swapcase()}]"  # Java's (?i) without (?u) folds US-ASCII letters only
-        return regex.escape(char, special_only=True)
+        escaped: str = regex.escape(char, special_only=True)
+        return escaped
 
     @property
     def ascii_folding(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from lxml import etree
 
@@ -31,6 +31,9 @@ from gateway.xmlutil import (
     parse_config_file,
     problems_of,
 )
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 log = logging.getLogger("gateway.deploy")
 
@@ -88,7 +91,8 @@ def artifact_files(root: Path) -> list[Path]:
     return _scan(root)[0]
 
 
-def load(root: Path | str, *, settings=None, connectors=None) -> Configuration:
+def load(root: Path | str, *, settings: Settings | None = None, connectors: ConnectorRegistry | None = None
+         ) -> Configuration:
     root = Path(root)
     tables: dict[str, dict[str, Any]] = {attr: {} for _, attr, _ in ROOTS.values()}
     origins: dict[tuple[str, str], str] = {}
@@ -103,11 +107,12 @@ def load(root: Path | str, *, settings=None, connectors=None) -> Configuration:
     for path in files:
         display = _display(path)
         fctx = FactoryContext(display, settings, connectors)
-        element = None
+        element: etree._Element | None = None
+        built: _Built | None = None
         problems: list[DeployError] = []
         try:
             element = parse_config_file(str(path), display)
-            kind, attr, name, artifact = _build(element, path.parent.name, fctx)
+            built = _build(element, path.parent.name, fctx)
         except Reported:
             pass  # its problems are in fctx.problems
         except (DeployError, DeployErrors) as exc:
@@ -116,23 +121,24 @@ def load(root: Path | str, *, settings=None, connectors=None) -> Configuration:
             where = location(element, display) if element is not None else SourceLocation(display)
             problems = [internal_error(exc, where, local_name(element) if element is not None else "(file)")]
         problems = sorted(fctx.problems + problems, key=lambda problem: problem.location.line or 0)
-        if not problems:
-            previous = origins.get((attr, name))
+        if built is not None and not problems:
+            previous = origins.get((built.attr, built.name))
             if previous is not None:
-                problems = [DeployError(location(element, display), kind,
-                                        f"{kind} named '{name}' already exists (defined in {previous})",
+                problems = [DeployError(built.where, built.kind,
+                                        f"{built.kind} named '{built.name}' already exists (defined in {previous})",
                                         "rename one of them; names are unique per artifact kind")]
-        if problems:
+        if built is None or problems:
             failed.extend(problems)
             for problem in problems:
                 log.error("Deployment of the Synapse artifact from file %s failed: %s", display, problem)
             if element is not None and local_name(element) in ROOTS:
-                failed_names.setdefault((ROOTS[local_name(element)][1], element.get("name") or element.get("key")),
-                                        display)
+                failed_name = element.get("name") or element.get("key")
+                if failed_name is not None:
+                    failed_names.setdefault((ROOTS[local_name(element)][1], failed_name), display)
             continue
-        tables[attr][name] = artifact
-        origins[(attr, name)] = display
-        deployed.append(DeployedArtifact(kind, name, display))
+        tables[built.attr][built.name] = built.artifact
+        origins[(built.attr, built.name)] = display
+        deployed.append(DeployedArtifact(built.kind, built.name, display))
         references.extend(fctx.references)
     _add_builtin_sequences(tables["sequences"])
     resolve_keyed_wsdls(tables["proxies"], tables["local_entries"])
@@ -190,7 +196,15 @@ def _not_read(path: Path, reason: str, hint: str | None = None) -> DeployError:
     return DeployError(SourceLocation(_display(path)), "(file)", f"not read: {reason}", hint)
 
 
-def _build(element: etree._Element, folder: str, fctx: FactoryContext):
+class _Built(NamedTuple):
+    kind: str
+    attr: str  # the Configuration table it goes in
+    name: str
+    artifact: object
+    where: SourceLocation
+
+
+def _build(element: etree._Element, folder: str, fctx: FactoryContext) -> _Built:
     check_synapse_namespace(element)
     root_name = local_name(element)
     where = location(element, fctx.path)
@@ -206,8 +220,8 @@ def _build(element: etree._Element, folder: str, fctx: FactoryContext):
                           f"<{expected}> artifacts (MI deploys by folder)", f"move it to {_HOME[root_name]}")
     kind, attr, spec = ROOTS[root_name]
     artifact = build(element, spec, fctx)
-    name = getattr(artifact, "name", None) or getattr(artifact, "key", None)
-    return kind, attr, name, artifact
+    name = cast(str, getattr(artifact, "name", None) or getattr(artifact, "key", None))  # every artifact has one
+    return _Built(kind, attr, name, artifact, where)
 
 
 def _add_builtin_sequences(sequences: dict[str, Any]) -> None:

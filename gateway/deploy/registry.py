@@ -9,7 +9,7 @@ import pkgutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -29,6 +29,7 @@ from gateway.xmlutil import (
 )
 
 if TYPE_CHECKING:
+    from gateway.connector import ConnectorRegistry
     from gateway.expressions import Value
     from gateway.settings import Settings
 
@@ -100,7 +101,7 @@ class FactoryContext:
 
     path: str
     settings: Settings | None = None
-    connectors: Any = None  # gateway.connector.ConnectorRegistry
+    connectors: ConnectorRegistry | None = None
     problems: list[DeployError] = field(default_factory=list)
     references: list[Reference] = field(default_factory=list)
 
@@ -134,7 +135,8 @@ class FactoryContext:
         name = local_name(element)
         spec = _MEDIATORS.get(name)
         if spec is not None:
-            return build(element, spec, self)
+            built: Mediator = build(element, spec, self)  # a mediator declaration builds a Mediator
+            return built
         if "." in name:
             if self.connectors is None:
                 raise config_error(element, f"connector operation '{name}' cannot be resolved",

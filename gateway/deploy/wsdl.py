@@ -15,14 +15,15 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from http.client import HTTPMessage
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
 from gateway.runtime.configuration import WSDL11_NS, WSDL20_NS, PublishedWsdl
-from gateway.xmlutil import children, config_error, local_name
+from gateway.xmlutil import children, config_error, doctype_of, local_name
 
 if TYPE_CHECKING:
     from gateway.deploy.declare import Node
@@ -62,7 +63,7 @@ def resolve_keyed_wsdls(proxies: Mapping[str, Any], local_entries: Mapping[str, 
 
 
 def check_wsdl(root: etree._Element) -> None:
-    if root.getroottree().docinfo.doctype:
+    if doctype_of(root.getroottree().docinfo):
         raise ValueError("DOCTYPE declarations are not allowed")
     if root.tag == f"{{{WSDL20_NS}}}description":
         raise ValueError("WSDL 2.0 is not supported; publish a WSDL 1.1 <wsdl:definitions>")
@@ -198,7 +199,8 @@ def _is_loopback(host: str) -> bool:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A loopback server must not bounce the fetch to another host."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: HTTPMessage,
+                         newurl: str) -> urllib.request.Request | None:
         raise urllib.error.URLError(f"redirected to {newurl}; redirects are not followed")
 
 
@@ -210,7 +212,7 @@ def _fetch(element: etree._Element, uri: str) -> bytes:
     shown = _short(uri)
     try:
         with _OPENER.open(uri, timeout=FETCH_TIMEOUT) as response:
-            data = response.read(MAX_WSDL_BYTES + 1)
+            data: bytes = response.read(MAX_WSDL_BYTES + 1)
     except (urllib.error.URLError, OSError, TimeoutError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise config_error(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from lxml import etree
 
@@ -84,7 +84,7 @@ def xpath_string(value: Any) -> str:
         if isinstance(first, str):
             return str(first)
         if isinstance(first, _Element):
-            return _STRING_OF(first)
+            return cast(str, _STRING_OF(first))  # string() always yields a string (smart strings off)
         return ""
     return "" if value is None else str(value)
 
@@ -300,7 +300,7 @@ def _field(letter: str, count: int) -> Callable[[datetime], str]:
     if letter == "G":
         return lambda dt: "AD"
     if letter in "yY":
-        year = (lambda dt: dt.year) if letter == "y" else (lambda dt: dt.isocalendar()[0])
+        year: Callable[[datetime], int] = (lambda dt: dt.year) if letter == "y" else (lambda dt: dt.isocalendar()[0])
         if count == 2:
             return lambda dt: f"{year(dt) % 100:02d}"
         return _num(year, count)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from multidict import CIMultiDict, MultiDict
+from multidict import CIMultiDict, MultiMapping
 
 
 @runtime_checkable
@@ -21,7 +21,7 @@ class ExpressionContext(Protocol):
     operation: dict[str, Any]
     transport_headers: CIMultiDict[str]
     func_stack: list[dict[str, Any]]
-    query_params: MultiDict[str]
+    query_params: MultiMapping[str]
     to: str | None
     soap_action: str | None
 

@@ -9,14 +9,19 @@ back to the real XPath, so results are always the same as MI's."""
 
 from __future__ import annotations
 
+import enum
 import re
-from typing import Any
+from typing import Any, Final, Literal
 
 from gateway.message.json_index import descendant_index
 
 __all__ = ["FALLBACK", "descendant_index", "descendant_pattern", "descendant_string"]
 
-FALLBACK = object()
+class _Fallback(enum.Enum):
+    FALLBACK = enum.auto()
+
+
+FALLBACK: Final = _Fallback.FALLBACK  # "not sure from the JSON: evaluate the real XPath" (a typed sentinel)
 _PATTERN = re.compile(r"\s*//([A-Za-z_][A-Za-z0-9_.-]*)(/text\(\))?\s*")
 # Names that are part of the infoset itself, never plain keys.
 _CONTROL = re.compile(r"[\x00-\x1f]")
@@ -31,7 +36,7 @@ def descendant_pattern(source: str) -> tuple[str, bool] | None:
     return match.group(1), match.group(2) is not None
 
 
-def _scalar_text(value: Any) -> str | None | object:
+def _scalar_text(value: Any) -> str | None | Literal[_Fallback.FALLBACK]:
     """The element text a scalar becomes, None for an empty element, FALLBACK when unsure."""
     if value is None:
         return None
@@ -50,7 +55,8 @@ def _scalar_text(value: Any) -> str | None | object:
     return FALLBACK  # floats (lexical form lost), objects, arrays
 
 
-def descendant_string(index: dict[str, list[Any]], name: str, text_only: bool) -> str | object:
+def descendant_string(index: dict[str, list[Any]], name: str, text_only: bool
+                      ) -> str | Literal[_Fallback.FALLBACK]:
     """The §3.2 string of `//name/text()` (text_only) or `//name` over the infoset, from the index."""
     texts: list[str] = []
     matches = 0
@@ -61,7 +67,7 @@ def descendant_string(index: dict[str, list[Any]], name: str, text_only: bool) -
                 return FALLBACK  # unsure, or an empty element (its string is serialized XML)
             matches += 1
             if text is not None:
-                texts.append(text)  # type: ignore[arg-type]
+                texts.append(text)
     if text_only:
         return "".join(texts)
     if matches > 1:

@@ -24,10 +24,10 @@ import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 from lxml import etree
-from multidict import CIMultiDict, MultiDict
+from multidict import CIMultiDict, MultiDict, MultiMapping
 
 from gateway.errors import ExpressionError, MediationError
 from gateway.message import kinds, scopes
@@ -100,8 +100,11 @@ _OPERATOR_NAMES = frozenset({"and", "or", "mod", "div"})
 _OPERATORS = frozenset({"/", "//", "|", "+", "-", "=", "!=", "<", "<=", ">", ">=", "*"})
 
 
+_TokKind = Literal["ws", "lit", "num", "var", "name", "op"]
+
+
 class _Tok(NamedTuple):
-    kind: Literal["ws", "lit", "num", "var", "name", "op"]
+    kind: _TokKind
     text: str
     pos: int
 
@@ -116,9 +119,8 @@ def tokenize(text: str) -> list[_Tok]:
             if ch in "'\"":
                 raise ExpressionError(f"unterminated string literal at offset {pos} in {text!r}")
             raise ExpressionError(f"unexpected character {ch!r} at offset {pos} in {text!r}")
-        kind = m.lastgroup
-        assert kind is not None
-        tokens.append(_Tok(kind, m.group(), pos))  # type: ignore[arg-type]
+        kind = cast(_TokKind, m.lastgroup)  # the regex's group names are the token kinds
+        tokens.append(_Tok(kind, m.group(), pos))
         pos = m.end()
     return tokens
 
@@ -139,7 +141,7 @@ _state = threading.local()
 
 
 def _ctx() -> ExpressionContext:
-    ctx = getattr(_state, "ctx", None)
+    ctx: ExpressionContext | None = getattr(_state, "ctx", None)
     if ctx is None:
         raise MediationError("Synapse XPath function called outside an expression evaluation")
     return ctx
@@ -292,10 +294,10 @@ class _ProbeContext:
     axis2: dict[str, Any] = {}
     operation: dict[str, Any] = {}
     transport_headers: CIMultiDict[str] = CIMultiDict()
-    query_params: MultiDict[str] = MultiDict()
+    query_params: MultiMapping[str] = MultiDict()
     func_stack: list[dict[str, Any]] = []
-    to = None
-    soap_action = None
+    to: str | None = None
+    soap_action: str | None = None
     message_id = "urn:uuid:probe"
     message_format = "soap11"
     envelope = etree.fromstring(
@@ -623,7 +625,7 @@ class XPathExpression(Expression):
             if payload is not None and payload.kind == kinds.JSON and not payload.modified and not payload.is_built:
                 result = descendant_string(payload.json_descendants(), *self._json_path)
                 if result is not FALLBACK:
-                    return result  # type: ignore[return-value]
+                    return result
         return to_synapse_string(self.evaluate(ctx), keep_parent=self._keep_parent)
 
     def boolean_value(self, ctx: ExpressionContext) -> bool:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, ClassVar
 from gateway.errors import SourceLocation
 
 if TYPE_CHECKING:
+    from gateway.expressions import Expression, Value
     from gateway.message.context import MessageContext
 
 
@@ -21,10 +22,14 @@ class Mediator:
 
     __slots__ = ("location",)
     tag: ClassVar[str] = ""
-    reads_body: bool = False
 
     def __init__(self, location: SourceLocation | None = None) -> None:
         self.location = location
+
+    @property
+    def reads_body(self) -> bool:
+        """Asked once, when the enclosing list is built; a subclass answers with a constant or a property."""
+        return False
 
     async def mediate(self, ctx: MessageContext) -> bool:
         raise NotImplementedError
@@ -45,7 +50,7 @@ class MediatorList(Mediator):
         self._steps = tuple((child, bool(child.reads_body)) for child in self.children)
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return False  # children build on demand themselves
 
     async def mediate(self, ctx: MessageContext) -> bool:
@@ -59,6 +64,6 @@ class MediatorList(Mediator):
         return True
 
 
-def needs_body(*expressions) -> bool:
+def needs_body(*expressions: Expression | Value | None) -> bool:
     """True when any of the compiled expressions/values may read the payload."""
-    return any(getattr(expr, "needs_body", False) for expr in expressions if expr is not None)
+    return any(expr.needs_body for expr in expressions if expr is not None)

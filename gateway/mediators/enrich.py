@@ -183,7 +183,7 @@ class Enrich(Mediator):
         self.native_json = native_json
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return False  # the mode depends on the payload; mediate() builds what it needs
 
     async def mediate(self, ctx: MessageContext) -> bool:
@@ -504,7 +504,7 @@ class Enrich(Mediator):
             elif isinstance(item, etree._ElementUnicodeResult) and item.is_attribute:
                 owner = item.getparent()
                 if owner is not None and item.attrname is not None:
-                    owner.attrib.pop(item.attrname, None)
+                    owner.attrib.pop(item.attrname, "")  # (the default only keeps a missing one quiet)
         set_envelope(ctx, ctx.envelope)
 
 

@@ -54,7 +54,7 @@ class Filter(Mediator):
         self.otherwise = otherwise
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         condition = self.xpath if self.xpath is not None else self.source
         return bool(condition is not None and condition.needs_body)
 
@@ -88,7 +88,7 @@ class Switch(Mediator):
         self.default = default
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return self.source.needs_body
 
     async def mediate(self, ctx: MessageContext) -> bool:

@@ -10,8 +10,10 @@ from gateway.mediators.sequence import SequenceRef
 from gateway.message import kinds
 
 if TYPE_CHECKING:
+    from gateway.errors import SourceLocation
     from gateway.expressions import Value
     from gateway.message.context import MessageContext
+    from gateway.runtime.endpoints import Endpoint
 
 
 class Respond(Mediator):
@@ -58,13 +60,13 @@ class Send(Mediator):
     __slots__ = ("endpoint", "receive")
     tag = "send"
 
-    def __init__(self, endpoint, receive: Value | None, location=None):
+    def __init__(self, endpoint: Endpoint | None, receive: Value | None, location: SourceLocation | None = None):
         super().__init__(location)
         self.endpoint = endpoint
         self.receive = receive
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return bool(self.receive is not None and self.receive.needs_body)
 
     async def mediate(self, ctx: MessageContext) -> bool:
@@ -91,7 +93,8 @@ class Call(Mediator):
     __slots__ = ("endpoint", "target_property")
     tag = "call"
 
-    def __init__(self, endpoint, target_property: str | None = None, location=None):
+    def __init__(self, endpoint: Endpoint | None, target_property: str | None = None,
+                 location: SourceLocation | None = None):
         super().__init__(location)
         self.endpoint = endpoint
         self.target_property = target_property
@@ -126,7 +129,7 @@ class InOut(Mediator):
 
     __slots__ = ("body", "on_response")
 
-    def __init__(self, body: MediatorList, on_response: bool, location=None):
+    def __init__(self, body: MediatorList, on_response: bool, location: SourceLocation | None = None):
         super().__init__(location)
         self.body = body
         self.on_response = on_response

@@ -58,7 +58,7 @@ class _Named(_Valued):
         self.name = name
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return bool(not self.remove and self.expression is not None and self.expression.needs_body)
 
 
@@ -135,7 +135,7 @@ class AddressingHeader(_Named):
     __slots__ = ()
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return self.name not in _CONTEXT_FIELDS or super().reads_body
 
     async def mediate(self, ctx: MessageContext) -> bool:
@@ -145,7 +145,10 @@ class AddressingHeader(_Named):
         elif self.name == "Action":
             ctx.soap_action = value
         elif self.name == "MessageID":
-            ctx.message_id = value  # type: ignore[assignment]
+            if value is None:
+                del ctx.message_id
+            else:
+                ctx.message_id = value
         else:
             self._envelope_block(ctx, value)
         return True

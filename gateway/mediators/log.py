@@ -59,7 +59,7 @@ class LogMediator(Mediator):
         self.properties = properties
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         # Only the properties make the list build first: headers/full build in mediate() so that a log
         # in a fault sequence can still show a body that failed to parse. simple stays lazy.
         return any(p.expression is not None and p.expression.needs_body for p in self.properties)

@@ -77,7 +77,7 @@ class MakeFault(Mediator):
         self.mark_response = mark_response
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return any(
             e is not None and e.needs_body
             for e in (self.code_expression, self.reason_expression, self.detail_expression)

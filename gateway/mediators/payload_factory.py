@@ -36,6 +36,8 @@ from gateway.message.json_xml import JsonConversionError, json_bytes_to_xml, xml
 from gateway.message.payload import SAFE_PARSER
 
 if TYPE_CHECKING:
+    import jinja2
+
     from gateway.errors import SourceLocation
     from gateway.expressions import Expression, Value
     from gateway.message.context import MessageContext
@@ -258,7 +260,7 @@ class PayloadFactory(Mediator):
         )
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return self._reads_body
 
     async def mediate(self, ctx: MessageContext) -> bool:
@@ -347,7 +349,7 @@ class JinjaTemplate:
 
     def __init__(
         self,
-        template: Any,
+        template: jinja2.Template,
         namespaces: Mapping[str, str],
         needs_body: bool,
         uses_payload: bool,

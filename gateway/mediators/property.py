@@ -172,7 +172,7 @@ class PropertyMediator(Mediator):
         self.group = group
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return needs_body(None if self.remove else self.expression, self.dynamic_name)
 
     def matched(self, text: str) -> str | None:
@@ -181,7 +181,8 @@ class PropertyMediator(Mediator):
         found = self.pattern.fullmatch(text)
         if found is None or self.group > (self.pattern.groups or 0):
             return ""
-        return found.group(self.group)  # None for a group that did not take part (Java: null)
+        value: str | None = found.group(self.group)  # None for a group that did not take part (Java: null)
+        return value
 
     def _value(self, ctx: MessageContext) -> Any:
         if self.constant is not UNSET:

@@ -52,7 +52,7 @@ class SequenceRef(Mediator):
         self.key = key
 
     @property
-    def reads_body(self) -> bool:  # type: ignore[override]
+    def reads_body(self) -> bool:
         return self.key.needs_body
 
     async def mediate(self, ctx: MessageContext) -> bool:

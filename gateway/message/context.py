@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from multidict import CIMultiDict, MultiDict
+from lxml import etree
+from multidict import CIMultiDict, MultiDict, MultiMapping
 
 from gateway.masking import SecretValues
 from gateway.message import kinds, soap
@@ -14,7 +16,7 @@ from gateway.message.payload import Payload
 
 if TYPE_CHECKING:
     from gateway.mediators.base import Mediator
-    from gateway.runtime.configuration import Configuration
+    from gateway.runtime.configuration import Configuration, ProxyService
     from gateway.runtime.services import Services
 
 
@@ -25,8 +27,8 @@ class Reply:
     status: int
     headers: CIMultiDict[str]
     body: bytes | None = None
-    stream: Any = None  # async iterator of chunks, for untouched pass-through bodies
-    on_done: Any = None  # called after the stream is copied (releases the backend connection)
+    stream: AsyncIterator[bytes] | None = None  # chunks, for untouched pass-through bodies
+    on_done: Callable[[], object] | None = None  # called after the stream is copied (releases the backend connection)
 
 
 @dataclass(slots=True)
@@ -40,7 +42,7 @@ class Exchange:
     services: Services
     reply: Reply | None = None
     faulted: bool = False
-    closing_tasks: list = field(default_factory=list)
+    closing_tasks: list[Callable[[], object]] = field(default_factory=list)
     secrets: SecretValues = field(default_factory=SecretValues)  # values masked in every log of this message
     _activity_id: str | None = None
 
@@ -65,8 +67,8 @@ class MessageContext:
                  "soap_action", "_message_id", "headers_from_backend", "__weakref__")
 
     def __init__(self, *, exchange: Exchange, config: Configuration, payload: Payload,
-                 transport_headers: CIMultiDict[str], proxy=None, to: str | None = None,
-                 query_params: MultiDict[str] | None = None, soap_action: str | None = None) -> None:
+                 transport_headers: CIMultiDict[str], proxy: ProxyService | None = None, to: str | None = None,
+                 query_params: MultiMapping[str] | None = None, soap_action: str | None = None) -> None:
         self.properties: dict[str, Any] = {}
         self.axis2: dict[str, Any] = {}
         self.operation: dict[str, Any] = {}
@@ -79,7 +81,7 @@ class MessageContext:
         self.config = config
         self.proxy = proxy
         self.to = to
-        self.query_params = query_params if query_params is not None else MultiDict()
+        self.query_params: MultiMapping[str] = query_params if query_params is not None else MultiDict()
         self.soap_action = soap_action
         self._message_id: str | None = None  # generated on first use: most flows never read it
         # The transport headers came from a backend reply (relayed) rather than the client (echoed).
@@ -96,12 +98,16 @@ class MessageContext:
     def message_id(self, value: str | None) -> None:
         self._message_id = value
 
+    @message_id.deleter
+    def message_id(self) -> None:
+        self._message_id = None  # a fresh one is made when it is next read
+
     def local_entry(self, key: str) -> Any | None:
         entry = self.config.local_entries.get(key)
         return entry.value if entry is not None else None
 
     @property
-    def envelope(self):
+    def envelope(self) -> etree._Element:
         return self.payload.envelope
 
     def payload_json(self) -> Any:
@@ -122,7 +128,7 @@ class MessageContext:
         return self.payload.is_built and soap.is_fault(self.payload.envelope)
 
     # -- helpers for mediators -------------------------------------------------------------------
-    async def build(self):
+    async def build(self) -> etree._Element:
         """Parse the body now (the first content-aware mediator calls this)."""
         return await self.payload.build()
 

@@ -48,7 +48,7 @@ def error_status(ctx: MessageContext) -> int:
     """HTTP_SC when a handler or the failing step already chose an error status, else 500."""
     status = ctx.axis2.get("HTTP_SC")
     try:
-        value = int(status) if status not in (None, "") else 500
+        value = int(status) if status is not None and status != "" else 500
     except (TypeError, ValueError):
         return 500
     return value if value >= 400 else 500

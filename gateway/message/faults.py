@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from typing import TypeAlias
+from typing import TypeAlias, TypedDict
 
 from lxml import etree
 
@@ -117,7 +117,15 @@ def make_pox_fault(text: str | None) -> etree._Element:
     return exception
 
 
-def read_fault(fault: etree._Element) -> dict:
+class FaultParts(TypedDict):
+    code: str  # local name
+    reason: str
+    role: str | None
+    node: str | None
+    detail: etree._Element | None
+
+
+def read_fault(fault: etree._Element) -> FaultParts:
     """code (local name), reason, role, node and detail element/text of a 1.1 or 1.2 fault."""
     ns = etree.QName(fault).namespace
     if ns == soap.SOAP12_NS:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -28,6 +29,7 @@ from gateway.message.context import Reply
 from gateway.message.faults import align_fault, fault_to_pox
 from gateway.message.json_xml import JsonConversionError, xml_to_json_bytes
 from gateway.message.payload import content_type_parameter, kind_of, media_type_of
+from gateway.xmlutil import text_content
 
 if TYPE_CHECKING:
     from gateway.message.context import MessageContext
@@ -172,7 +174,7 @@ def is_processing_fault(ctx: MessageContext) -> bool:
 
 def status_of(ctx: MessageContext, is_fault: bool) -> int:
     explicit = ctx.axis2.get("HTTP_SC")
-    if explicit not in (None, ""):
+    if explicit is not None and explicit != "":
         try:
             return int(explicit)
         except (TypeError, ValueError):
@@ -213,7 +215,7 @@ def _passes_through(ctx: MessageContext, target: str) -> bool:
         (payload.raw is not None or not payload.is_built)
 
 
-def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, object, str | None, bool]:
+def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, AsyncIterator[bytes] | None, str | None, bool]:
     """(body, stream, content type, is_fault) of the current message written as `media`.
     Shared by replies to clients and requests to backends; never changes the message itself."""
     payload = ctx.payload
@@ -287,7 +289,7 @@ def _textual(ctype: str) -> bool:
     return ctype.startswith("text/") or "json" in ctype or "xml" in ctype
 
 
-def _serialise_rest(element, target: str, media: str) -> tuple[bytes, str]:
+def _serialise_rest(element: etree._Element | None, target: str, media: str) -> tuple[bytes, str]:
     if target == kinds.JSON:
         if element is None:
             return b"", media
@@ -298,7 +300,7 @@ def _serialise_rest(element, target: str, media: str) -> tuple[bytes, str]:
     if target == kinds.TEXT:
         if element is None:
             return b"", media
-        return ("".join(element.itertext())).encode("utf-8"), media
+        return text_content(element).encode("utf-8"), media
     if target == kinds.FORM:
         from urllib.parse import urlencode
 

@@ -41,6 +41,7 @@ class JsonNumber(Decimal):
     for parsed JSON, the canonical BigDecimal text MI prints for numbers converted from XML)."""
 
     __slots__ = ("_text",)
+    _text: str
 
     def __new__(cls, text: str) -> JsonNumber:
         number = Decimal.__new__(cls, text)
@@ -127,7 +128,8 @@ _Fragment = getattr(orjson, "Fragment", None)  # orjson >= 3.9 splices raw JSON 
 
 def _number_text(obj: Any) -> str:
     if obj.__class__ is RawNumber:
-        return obj.text
+        text: str = obj.text
+        return text
     if isinstance(obj, Decimal) and obj.is_finite():
         return str(obj)
     raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")

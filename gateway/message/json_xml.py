@@ -50,7 +50,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
 
@@ -419,7 +419,8 @@ def json_value_to_xml(value: Any, *, with_pi: bool = False) -> etree._Element:
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 _PRIMITIVE_START = frozenset("-0123456789tfn")
 _WS = " \t\n\r"  # Java String.trim() on XML text (MI removeIndentations)
-_PI = etree.PI
+# A processing instruction's tag is this factory itself (lxml-stubs type every tag as str): identity only.
+_PI: object = etree.PI
 
 
 def _canonical_number(text: str) -> str:
@@ -526,7 +527,7 @@ def _convert(el: etree._Element, primitive: Primitive) -> Any:
                 obj[key] = [obj[key], value]
                 arrays = {key} if arrays is None else arrays | {key}
             pending_array = False
-        elif tag is _PI and child.target == MULTIPLE_PI:
+        elif tag is _PI and cast("etree._ProcessingInstruction", child).target == MULTIPLE_PI:
             name = (child.text or "").strip()
             if not name:
                 pending_array = True

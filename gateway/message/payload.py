@@ -10,6 +10,7 @@ import asyncio
 import functools
 import re
 from collections.abc import AsyncIterator
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 import aiohttp
@@ -21,6 +22,7 @@ from gateway.errors import CONNECT_FAILED, CONNECT_TIMEOUT, MESSAGE_PARSING_ERRO
 from gateway.message import json_codec, json_xml, soap
 from gateway.message.json_index import descendant_index
 from gateway.message.json_xml import JsonConversionError, json_bytes_to_xml
+from gateway.xmlutil import doctype_of
 
 # Every untrusted XML (payloads, arguments, fault details) goes through this parser: no entities, no DTDs,
 # no network. huge_tree only lifts libxml2's fixed 10 MB text-node cap: sizes are bounded by our own
@@ -42,6 +44,8 @@ KIND_BY_MEDIA_TYPE = {
 STREAM_CHUNK = 64 * 1024
 # Characters XML 1.0 cannot hold: in text and form values they become U+FFFD, as in JSON strings (json_xml).
 _NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# The text payload's namespace as the default one (lxml-stubs do not allow the None prefix lxml takes).
+_TEXT_NSMAP = cast("dict[str, str]", {None: soap.PAYLOAD_NS})
 
 
 class BodyReadError(MediationError):
@@ -125,9 +129,9 @@ class Payload:
                  "_timeout", "_from_backend", "_envelope", "_json", "_json_index", "modified", "builds",
                  "read_error")
 
-    def __init__(self, content_type: str | None, raw: bytes | None = None, *, stream=None,
-                 length: int | None = None, limit: int = 10 * 1024 * 1024, tree_limit: int = 4 * 1024 * 1024,
-                 timeout: float | None = None, from_backend: bool = False) -> None:
+    def __init__(self, content_type: str | None, raw: bytes | None = None, *,
+                 stream: aiohttp.StreamReader | None = None, length: int | None = None, limit: int = 10 * 1024 * 1024,
+                 tree_limit: int = 4 * 1024 * 1024, timeout: float | None = None, from_backend: bool = False) -> None:
         self.content_type = content_type or ""
         self.media_type = media_type_of(content_type)
         self.kind = kind_of(self.media_type) if (raw or stream is not None or self.media_type) else "empty"
@@ -139,8 +143,8 @@ class Payload:
         self._timeout = timeout  # seconds to receive a streamed body (None: no limit)
         self._from_backend = from_backend  # a back end's answer: its failures are 502 / 504, not 400 / 408
         self._envelope: etree._Element | None = None
-        self._json = None
-        self._json_index = None
+        self._json: tuple[Any] | None = None  # (value,): a JSON null is a value too
+        self._json_index: dict[str, list[Any]] | None = None
         self.modified = False
         self.builds = 0  # how many times the body was parsed: tests prove laziness with it
         self.read_error: BodyReadError | None = None
@@ -183,7 +187,7 @@ class Payload:
                 raise
         return self._raw or b""
 
-    async def _read_all(self, stream) -> bytes:
+    async def _read_all(self, stream: aiohttp.StreamReader) -> bytes:
         if self._length is not None:
             return await stream.readexactly(self._length) if self._length else b""
         chunks: list[bytes] = []
@@ -205,7 +209,7 @@ class Payload:
         stream, self._stream = self._stream, None
         return self._relay(stream)
 
-    async def _relay(self, stream) -> AsyncIterator[bytes]:
+    async def _relay(self, stream: aiohttp.StreamReader) -> AsyncIterator[bytes]:
         chunks = stream.iter_chunked(STREAM_CHUNK)
         while True:
             try:
@@ -275,7 +279,7 @@ class Payload:
                 raise MediationError(f"Error while building the message: malformed JSON: {exc}",
                                      MESSAGE_PARSING_ERROR, "send a valid JSON document") from None
         if kind == "text":
-            text = etree.Element(f"{{{soap.PAYLOAD_NS}}}text", nsmap={None: soap.PAYLOAD_NS})
+            text = etree.Element(f"{{{soap.PAYLOAD_NS}}}text", nsmap=_TEXT_NSMAP)
             text.text = _NOT_XML_CHAR.sub("\ufffd", decode_text(raw, self.content_type))
             return soap.wrap(text)
         if kind == "form":
@@ -305,7 +309,7 @@ class Payload:
         self._json = self._json_index = None
         self.modified = True
 
-    def json_descendants(self) -> dict:
+    def json_descendants(self) -> dict[str, list[Any]]:
         """key -> values in document order, for `//name` lookups on an untouched JSON payload."""
         if self._json_index is None:
             self._json_index = descendant_index(self.json_value())
@@ -316,7 +320,7 @@ class Payload:
         if size > self._tree_limit:
             raise TreeTooLarge(size, self._tree_limit)
 
-    def json_value(self):
+    def json_value(self) -> Any:
         """The payload as a JSON value (json-eval); XML payloads are converted as MI does."""
         if self._json is None:
             if self.read_error is not None:
@@ -345,7 +349,7 @@ def parse_xml(raw: bytes) -> etree._Element:
         raise MediationError(f"Error while building the message: malformed XML: {exc.msg}",
                              MESSAGE_PARSING_ERROR, "send a well-formed XML document") from None
     docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
+    if doctype_of(docinfo) or docinfo.internalDTD is not None:
         raise MediationError("Error while building the message: DOCTYPE declarations are not allowed",
                              MESSAGE_PARSING_ERROR, "remove the <!DOCTYPE …>; entities and DTDs are never "
                              "resolved by this gateway")

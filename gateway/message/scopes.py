@@ -24,7 +24,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, Protocol
 
-from multidict import CIMultiDict, MultiDict
+from multidict import CIMultiDict, MultiMapping
 
 from gateway.message.values import to_synapse_string
 
@@ -81,7 +81,7 @@ class ScopedContext(Protocol):
     operation: dict[str, Any]
     transport_headers: CIMultiDict[str]
     func_stack: list[dict[str, Any]]
-    query_params: MultiDict[str]
+    query_params: MultiMapping[str]
 
 
 class Deferred(Protocol):

@@ -107,9 +107,10 @@ def _text_parent(node: Any) -> Any:
     return parent
 
 
-def nodeset_string(items: Sequence[Any], keep_parent: bool = False) -> str:
+def nodeset_string(items: Sequence[Any], keep_parent: bool = False) -> str | None:
     """Concatenate a node-set MI-style: text → text, attribute → value, element → trimmed direct
-    text (one element) or serialized XML (several, or when `keep_parent` for `…node()`)."""
+    text (one element) or serialized XML (several, or when `keep_parent` for `…node()`); a lone null
+    stays None."""
     single = len(items) == 1
     as_xml = not single or keep_parent
     out: list[str] = []
@@ -128,7 +129,7 @@ def nodeset_string(items: Sequence[Any], keep_parent: bool = False) -> str:
             out.append(serialize_element(item.getroot()))
         elif item is None:
             if single:
-                return None  # type: ignore[return-value]  # a lone null stays null
+                return None
         elif isinstance(item, tuple):
             continue  # namespace nodes
         else:

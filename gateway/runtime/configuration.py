@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Any
 from gateway.errors import DeployError, SourceLocation
 
 if TYPE_CHECKING:
+    from lxml import etree
+
     from gateway.mediators.base import Mediator, MediatorList
+    from gateway.runtime.endpoints import Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +44,7 @@ class PublishedWsdl:
 
     source: str  # how it was given, for messages: "inline", "uri …", "key …"
     location: SourceLocation
-    definitions: Any = None  # the wsdl:definitions element (shared: copy before changing it)
+    definitions: etree._Element | None = None  # the wsdl:definitions element (shared: copy before changing it)
     key: str | None = None
     unavailable: str | None = None  # why a keyed WSDL could not be resolved
 
@@ -50,6 +53,7 @@ class PublishedWsdl:
 class ProxyService:
     name: str
     location: SourceLocation
+    fault_handler: Mediator  # what the proxy pushes on the fault stack
     transports: tuple[str, ...] = ("http", "https")
     start_on_load: bool = True
     statistics: bool = False
@@ -58,9 +62,8 @@ class ProxyService:
     in_sequence: Mediator | None = None  # inline MediatorList, or a SequenceRef for a named one
     out_sequence: Mediator | None = None
     fault_sequence: Mediator | None = None
-    fault_handler: Mediator | None = None  # what the proxy pushes on the fault stack (never None once built)
-    endpoint: Any = None  # an Endpoint (inline, or a reference resolved per request)
-    parameters: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    endpoint: Endpoint | None = None  # inline, or a reference resolved per request
+    parameters: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     publish_wsdl: PublishedWsdl | None = None
 
 
@@ -73,11 +76,11 @@ class DeployedArtifact:
 
 @dataclass(frozen=True, slots=True)
 class Configuration:
-    proxies: MappingProxyType
-    sequences: MappingProxyType
-    endpoints: MappingProxyType
-    local_entries: MappingProxyType
-    templates: MappingProxyType
+    proxies: MappingProxyType[str, ProxyService]
+    sequences: MappingProxyType[str, Mediator]
+    endpoints: MappingProxyType[str, Endpoint]
+    local_entries: MappingProxyType[str, LocalEntry]
+    templates: MappingProxyType[str, Template]
     deployed: tuple[DeployedArtifact, ...] = ()
     failed: tuple[DeployError, ...] = ()
     # Static keys of deployed artifacts that name nothing deployed: the artifact serves (as in MI) and every
@@ -86,5 +89,5 @@ class Configuration:
 
     @staticmethod
     def empty() -> Configuration:
-        empty = MappingProxyType({})
-        return Configuration(empty, empty, empty, empty, empty)
+        return Configuration(MappingProxyType({}), MappingProxyType({}), MappingProxyType({}), MappingProxyType({}),
+                             MappingProxyType({}))

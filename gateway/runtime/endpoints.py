@@ -11,8 +11,11 @@ from yarl import URL
 from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
 
 if TYPE_CHECKING:
+    from uritemplate.variable import VariableValue
+
     from gateway.expressions import Value
     from gateway.message.context import MessageContext
+    from gateway.runtime.services import Transport
 
 FORMAT_MEDIA = {"soap11": "text/xml", "soap12": "application/soap+xml", "pox": "application/xml",
                 "json": "application/json", "get": None, "rest": None}
@@ -34,7 +37,7 @@ class Endpoint:
         return self.timeout if self.timeout is not None else ctx.exchange.services.settings.endpoint_timeout
 
 
-def _transport(ctx: MessageContext):
+def _transport(ctx: MessageContext) -> Transport:
     transport = ctx.exchange.services.transport
     assert transport is not None, "the HTTP transport is created at start-up"
     return transport
@@ -95,7 +98,7 @@ class AddressEndpoint(Endpoint):
 
     __slots__ = ("uri", "url", "format", "media")
 
-    def __init__(self, name, location, timeout, uri: str, fmt: str | None):
+    def __init__(self, name: str | None, location: SourceLocation, timeout: float | None, uri: str, fmt: str | None):
         super().__init__(name, location, timeout)
         self.uri = uri
         self.url = URL(uri)  # parsed once here, not by the HTTP client on every request
@@ -123,7 +126,8 @@ class HttpEndpoint(Endpoint):
 
     __slots__ = ("template", "compiled", "variables", "method", "format", "fixed_path", "dynamic_host")
 
-    def __init__(self, name, location, timeout, template: str, method: str | None, fmt: str | None):
+    def __init__(self, name: str | None, location: SourceLocation, timeout: float | None, template: str,
+                 method: str | None, fmt: str | None):
         super().__init__(name, location, timeout)
         self.template = template
         self.compiled = URITemplate(template)  # parsed once, here
@@ -137,7 +141,7 @@ class HttpEndpoint(Endpoint):
         self.fixed_path = rest[slash:rest.rfind("/") + 1] if slash != -1 else "/"
 
     def expand(self, ctx: MessageContext) -> str:
-        values: dict[str, str] = {}
+        values: dict[str, VariableValue] = {}
         for name in self.variables:
             value = ctx.properties.get(name)
             if value is None and name.startswith("query.param."):
@@ -175,7 +179,7 @@ class IndirectEndpoint(Endpoint):
 
     __slots__ = ("key",)
 
-    def __init__(self, location, key: Value):
+    def __init__(self, location: SourceLocation, key: Value):
         super().__init__(None, location, None)
         self.key = key
 

@@ -12,6 +12,7 @@ from gateway.message import kinds
 from gateway.message.payload import Payload, media_type_of
 
 if TYPE_CHECKING:
+    from gateway.mediators.base import Mediator
     from gateway.message.context import MessageContext
 
 log = logging.getLogger("gateway.fault")
@@ -64,7 +65,7 @@ async def handle_fault(ctx: MessageContext, exc: BaseException) -> None:
             exc = next_exc
 
 
-async def run_guarded(sequence, ctx: MessageContext) -> bool:
+async def run_guarded(sequence: Mediator, ctx: MessageContext) -> bool:
     """Run a flow; any exception unwinds to the fault stack. Returns False when the flow stopped."""
     try:
         return await sequence.mediate(ctx)

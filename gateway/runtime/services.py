@@ -12,6 +12,8 @@ from gateway.outbound import OutboundPolicy
 from gateway.runtime.engine import Engine
 
 if TYPE_CHECKING:
+    from yarl import URL
+
     from gateway.message.context import MessageContext
     from gateway.settings import Settings
 
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 class Transport(Protocol):
     """Sends a message to a URL and returns the reply as a response context (gateway.transport.client)."""
 
-    async def exchange(self, ctx: MessageContext, *, url: Any, method: str, media: str | None,
+    async def exchange(self, ctx: MessageContext, *, url: str | URL, method: str, media: str | None,
                        timeout: float) -> MessageContext: ...
 
     async def close(self) -> None: ...

@@ -12,20 +12,22 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
+from collections.abc import Callable
 
 log = logging.getLogger("gateway.memory")
 
 _DELAY = 0.2  # seconds: let the burst's contexts be freed first, and trim once for many messages
 
 
-def _load_trim():
+def _load_trim() -> Callable[[int], int] | None:
     name = ctypes.util.find_library("c")
     if not name:
         return None
     try:
-        return getattr(ctypes.CDLL(name), "malloc_trim", None)  # glibc only
-    except OSError:
+        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # AttributeError: not glibc
         return None
+    return trim
 
 
 _malloc_trim = _load_trim()
@@ -39,10 +41,10 @@ def release_soon() -> None:
         return
     if _pending is not None:
         _pending.cancel()
-    _pending = asyncio.get_running_loop().call_later(_DELAY, _release)
+    _pending = asyncio.get_running_loop().call_later(_DELAY, _release, _malloc_trim)
 
 
-def _release() -> None:
+def _release(trim: Callable[[int], int]) -> None:
     global _pending
     _pending = None
-    _malloc_trim(0)
+    trim(0)

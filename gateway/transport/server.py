@@ -10,11 +10,12 @@ from aiohttp import http_exceptions, web
 from multidict import CIMultiDict
 
 from gateway.connector import ConnectorRegistry
+from gateway.errors import DeployError
 from gateway.masking import bind_message_secrets, unbind_message_secrets
 from gateway.message.context import Exchange, MessageContext, Reply
 from gateway.message.errors import client_media_type, error_reply
 from gateway.message.payload import BodyReadError, Payload, content_type_parameter, kind_of, media_type_of
-from gateway.runtime.configuration import Configuration
+from gateway.runtime.configuration import Configuration, ProxyService
 from gateway.runtime.services import Services
 from gateway.settings import Settings
 from gateway.transport import client, memory
@@ -48,7 +49,7 @@ class ProtocolRejections(logging.Filter):
 _PROTOCOL_REJECTIONS = ProtocolRejections()
 
 
-CONNECTORS = web.AppKey("connectors", object)
+CONNECTORS: web.AppKey[ConnectorRegistry | None] = web.AppKey("connectors")
 
 
 def create_app(settings: Settings, config: Configuration, connectors: ConnectorRegistry | None = None
@@ -90,7 +91,7 @@ async def _cleanup(app: web.Application) -> None:
         await services.transport.close()
 
 
-def _problem(error) -> dict:
+def _problem(error: DeployError) -> dict[str, str | int | None]:
     return {"path": error.location.path, "line": error.location.line, "element": error.element,
             "reason": error.reason, "hint": error.hint}
 
@@ -138,7 +139,7 @@ def _stopped(request: web.Request, name: str) -> web.Response:
     return _to_response(error_reply(ctx))
 
 
-def _context(request: web.Request, proxy, payload: Payload) -> tuple[Exchange, MessageContext]:
+def _context(request: web.Request, proxy: ProxyService | None, payload: Payload) -> tuple[Exchange, MessageContext]:
     services = request.app[SERVICES]
     config = request.app[CONFIG]
     content_type = request.headers.get("Content-Type")
@@ -184,7 +185,7 @@ def _context(request: web.Request, proxy, payload: Payload) -> tuple[Exchange, M
     return exchange, ctx
 
 
-async def _mediate(request: web.Request, proxy) -> web.StreamResponse:
+async def _mediate(request: web.Request, proxy: ProxyService | None) -> web.StreamResponse:
     services = request.app[SERVICES]
     settings = services.settings
     content_type = request.headers.get("Content-Type")

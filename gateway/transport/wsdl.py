@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 from lxml import etree
@@ -82,18 +83,27 @@ def generated_wsdl(name: str, address: str) -> bytes:
     return body
 
 
+class _ElementMaker(Protocol):
+    """lxml.builder.ElementMaker (lxml-stubs have no lxml.builder): `E.tag(*children, **attributes)`."""
+
+    def __getattr__(self, tag: str) -> Callable[..., etree._Element]: ...
+
+
 def _generated_definitions(name: str, address: str) -> etree._Element:
     """One in-out operation `mediate`, with SOAP 1.1, SOAP 1.2 and HTTP bindings, built as a tree so that any
     proxy name or address is escaped correctly."""
-    wsdl, xs = ElementMaker(namespace=WSDL11_NS), ElementMaker(namespace=_XS)
-    soap, soap12 = ElementMaker(namespace=SOAP11_BINDING_NS), ElementMaker(namespace=SOAP12_BINDING_NS)
-    http, mime = ElementMaker(namespace=HTTP_BINDING_NS), ElementMaker(namespace=_MIME_NS)
+    wsdl: _ElementMaker = ElementMaker(namespace=WSDL11_NS)
+    xs: _ElementMaker = ElementMaker(namespace=_XS)
+    soap: _ElementMaker = ElementMaker(namespace=SOAP11_BINDING_NS)
+    soap12: _ElementMaker = ElementMaker(namespace=SOAP12_BINDING_NS)
+    http: _ElementMaker = ElementMaker(namespace=HTTP_BINDING_NS)
+    mime: _ElementMaker = ElementMaker(namespace=_MIME_NS)
 
     def wrapper(element_name: str) -> etree._Element:
         return xs.element(xs.complexType(xs.sequence(xs.any(minOccurs="0", maxOccurs="unbounded",
                                                             processContents="lax"))), name=element_name)
 
-    def soap_binding(maker: ElementMaker, suffix: str) -> etree._Element:
+    def soap_binding(maker: _ElementMaker, suffix: str) -> etree._Element:
         return wsdl.binding(
             maker.binding(transport="http://schemas.xmlsoap.org/soap/http", style="document"),
             wsdl.operation(maker.operation(soapAction="urn:mediate", style="document"),

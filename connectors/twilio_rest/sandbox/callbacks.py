@@ -31,7 +31,8 @@ USER_AGENT = "TwilioProxy/1.1 (twilio-sandbox)"
 
 def compute_signature(auth_token: str, url: str, params: Sequence[tuple[str, str]]) -> str:
     """Twilio's webhook signature over ``url`` and the POST ``params`` (repeated names keep every value)."""
-    return RequestValidator(auth_token).compute_signature(url, MultiDict(params))
+    signature: str = RequestValidator(auth_token).compute_signature(url, MultiDict(params))
+    return signature
 
 
 def is_loopback_url(url: str) -> bool:

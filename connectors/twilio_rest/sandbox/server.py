@@ -31,12 +31,13 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler as RequestHandler
 from multidict import MultiDict, MultiMapping
 
 from . import rules
@@ -293,7 +294,8 @@ def _api_router() -> web.UrlDispatcher:
         ("GET", "/Calls/{sid}.json", fetch_call),
     ]
     for method, path, handler in routes:
-        router.add_route(method, "/2010-04-01/Accounts/{account}" + path, handler)  # type: ignore[arg-type]
+        # aiohttp only resolves these (api_dispatch calls the handler, with an ApiRequest)
+        router.add_route(method, "/2010-04-01/Accounts/{account}" + path, cast(RequestHandler, handler))
     return router
 
 
@@ -390,7 +392,8 @@ async def _route(
         raise method_not_allowed(request.method)
     if match.http_exception is not None:
         raise not_found(path)
-    return await match.handler(ApiRequest(request, state, account_sid, form, match))  # type: ignore[arg-type]
+    handler = cast(Handler, match.handler)  # the router holds the API's own handlers (_api_router)
+    return await handler(ApiRequest(request, state, account_sid, form, match))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -806,9 +809,10 @@ async def run(
         site = web.TCPSite(runner, host, port)
         await site.start()
         bound_port = port
-        server = site._server  # the real port when 0 was asked for
-        if server is not None and getattr(server, "sockets", None):
-            bound_port = server.sockets[0].getsockname()[1]
+        # The real port when 0 was asked for (asyncio's and uvloop's servers have `sockets`, AbstractServer not).
+        sockets = getattr(site._server, "sockets", None)
+        if sockets:
+            bound_port = sockets[0].getsockname()[1]
         shown_host = f"[{host}]" if ":" in host else host
         print(banner(f"http://{shown_host}:{bound_port}", app[SANDBOX_STATE].accounts), flush=True)
         if started is not None:

@@ -31,7 +31,7 @@ def _filter(node: Node) -> Filter:
                              "MI silently ignores source/regex when xpath is present")
         xpath = node["xpath"]
     elif node.has("source") and node.has("regex"):
-        if not node.raw("regex").strip():
+        if not (node.raw("regex") or "").strip():
             raise node.error("the 'regex' attribute is empty")
         source, regex = node["source"], node["regex"]
     else:

@@ -54,7 +54,7 @@ mediator(Element(
     )))
 
 
-def _sequence(node: Node):
+def _sequence(node: Node) -> NamedSequence | SequenceRef:
     """`<sequence key="x"/>` runs a deployed sequence; `<sequence name="x">mediators</sequence>` runs its
     mediators in place (W: SequenceMediatorFactory.createSpecificMediator: a name wins over a key)."""
     if node.has("name"):

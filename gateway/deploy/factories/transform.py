@@ -89,7 +89,7 @@ def _payload_factory(node: Node) -> PayloadFactory:
     else:
         text = format_text(format_element, "json")
     if template_type == "jinja2":
-        if args:
+        if args_node is not None and args:
             raise args_node.error("a jinja2 template takes no <args>",
                                   "read values inside the template: xpath('…'), payload, props, axis2, headers")
         return PayloadFactory(media=media, template=None, key=None, args=(),
@@ -191,7 +191,7 @@ def _lenient_undefined() -> type:
     """Missing values render as "" (like a missing property in MI), but touching an unsafe attribute fails
     the render instead of silently printing nothing."""
     from jinja2 import ChainableUndefined
-    from jinja2.sandbox import SecurityError
+    from jinja2.exceptions import SecurityError
 
     class LenientUndefined(ChainableUndefined):
         __slots__ = ()
