@@ -8,8 +8,7 @@ from pathlib import Path
 TEMPLATE_DIR = Path(__file__).resolve().parent / "artifacts"
 REPO_DIR = TEMPLATE_DIR.parent.parent
 # Shipped by the project itself: taken from the repository, so the bench runs exactly what users run.
-FROM_REPO = ("proxies/twilioRest.xml", "sequences/faultHandlerSeq.xml", "sequences/fault.xml",
-             "sequences/main.xml")
+FROM_REPO = ("proxies/twilioRest.xml", "sequences/faultHandlerSeq.xml", "sequences/fault.xml", "sequences/main.xml")
 ECHO_URL_TOKEN = "@ECHO_URL@"
 
 # scenario -> (proxy name, artifact files relative to TEMPLATE_DIR)

@@ -44,5 +44,6 @@ def make_app() -> web.Application:
 def main(argv: list[str] | None = None) -> None:
     serve_cli("aiohttp echo back end for the benchmark", make_app, argv)
 
+
 if __name__ == "__main__":
     main()

@@ -87,5 +87,6 @@ def make_app() -> web.Application:
 def main(argv: list[str] | None = None) -> None:
     serve_cli("hand-written twilio SDK sendSms service (comparator)", make_app, argv)
 
+
 if __name__ == "__main__":
     main()

@@ -204,9 +204,7 @@ def run_python(spec: LoadSpec, workdir: Path, cwd: Path) -> LoadResult:
         return LoadResult(generator="python", error="python load generator did not finish in time")
     (workdir / "pyload.out").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0 or not proc.stdout.strip():
-        return LoadResult(
-            generator="python", error=f"python load generator failed: {proc.stderr.strip()[-500:]}"
-        )
+        return LoadResult(generator="python", error=f"python load generator failed: {proc.stderr.strip()[-500:]}")
     data = json.loads(proc.stdout.strip().splitlines()[-1])
     return LoadResult(
         generator="python",

@@ -85,9 +85,7 @@ class ProcessManager:
     def start(self, name: str, argv: Sequence[str], port: int, env: dict[str, str] | None = None) -> Proc:
         log_path = self.log_dir / f"{name}.log"
         child_env = dict(os.environ)
-        child_env.update(
-            {"PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1"}
-        )
+        child_env.update({"PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1"})
         child_env.update(env or {})
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(
@@ -103,9 +101,7 @@ class ProcessManager:
         self.procs.append(proc)
         return proc
 
-    def wait_ready(
-        self, proc: Proc, path: str = "/healthz", timeout: float = 30.0, any_status: bool = False
-    ) -> None:
+    def wait_ready(self, proc: Proc, path: str = "/healthz", timeout: float = 30.0, any_status: bool = False) -> None:
         """Poll ``GET path`` until it answers 200 (or any HTTP status with ``any_status``)."""
         deadline = time.monotonic() + timeout
         last = "no answer yet"

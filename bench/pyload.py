@@ -50,9 +50,7 @@ def _percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[index]
 
 
-async def run(
-    url: str, body: bytes, headers: dict[str, str], connections: int, duration: float
-) -> dict[str, float]:
+async def run(url: str, body: bytes, headers: dict[str, str], connections: int, duration: float) -> dict[str, float]:
     connector = aiohttp.TCPConnector(limit=connections)
     timeout = aiohttp.ClientTimeout(total=10)
     latencies: list[float] = []

@@ -127,9 +127,7 @@ def _ratio(
         ok, why = rec.valid()
         if not ok:
             value = _rps_ratio(num, den)
-            entry.update(
-                value=value, status="invalid", reason=f"invalid: {label} ({rec.scenario}/{rec.server}): {why}"
-            )
+            entry.update(value=value, status="invalid", reason=f"invalid: {label} ({rec.scenario}/{rec.server}): {why}")
             return entry
     entry["value"] = _rps_ratio(num, den)
     if target is None:
@@ -264,9 +262,7 @@ def latency_checks(records: list[RunRecord], connections: int) -> list[dict[str,
             "name": f"{scenario} 1k p99",
             "limit_ms": P99_LIMIT_MS,
             "p99_ms": rec.load.p99_ms if rec.load else None,
-            "reason": ""
-            if connections == 100
-            else f"target is defined at 100 connections; run used {connections}",
+            "reason": "" if connections == 100 else f"target is defined at 100 connections; run used {connections}",
         }
         ok, why = rec.valid()
         if not ok:
@@ -304,9 +300,7 @@ def problems(records: list[RunRecord], stream: StreamResult | None) -> list[str]
             out.append(f"{where}: FAILED: {rec.error.splitlines()[0]}")
             continue
         if rec.probe is not None and not rec.probe.ok:
-            out.append(
-                f"{where}: probe request got a wrong answer (HTTP {rec.probe.status}): {rec.probe.detail}"
-            )
+            out.append(f"{where}: probe request got a wrong answer (HTTP {rec.probe.status}): {rec.probe.detail}")
         if rec.load is not None and rec.load.error:
             out.append(f"{where}: load generator failed: {rec.load.error}")
         elif rec.load is not None and rec.load.bad:
@@ -583,9 +577,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     for entry in report["latency_checks"]:
         mark = _MARK.get(entry["status"], "")
         note = f" {entry['reason']}" if entry.get("reason") else ""
-        lines.append(
-            f"| {entry['name']} | {_fmt(entry['p99_ms'])} | < {entry['limit_ms']:.0f} ms | {mark}{note} |"
-        )
+        lines.append(f"| {entry['name']} | {_fmt(entry['p99_ms'])} | < {entry['limit_ms']:.0f} ms | {mark}{note} |")
     lines.append("")
 
     lines += _single_connection_section(report)

@@ -299,9 +299,7 @@ class Bench:
 
     def run(self) -> None:
         try:
-            self.echo = self._start(
-                "echo-backend", [sys.executable, "-m", "bench.echo_backend", "--port", "{port}"]
-            )
+            self.echo = self._start("echo-backend", [sys.executable, "-m", "bench.echo_backend", "--port", "{port}"])
         except StartError as exc:
             for scenario in self.cfg.scenarios:
                 self._fail(scenario, "gateway", self._labels(scenario), f"echo back end failed: {exc}")
@@ -378,9 +376,7 @@ class Bench:
             return
         assert self.echo is not None
         port = free_port()
-        conf = nginx.render_config(
-            self.workdir / "nginx", self.cfg.nginx, port, self.echo.port, self.cfg.workers
-        )
+        conf = nginx.render_config(self.workdir / "nginx", self.cfg.nginx, port, self.echo.port, self.cfg.workers)
         try:
             proc = self._start("nginx", nginx.command(self.cfg.nginx, conf), port=port)
         except StartError as exc:
@@ -402,16 +398,12 @@ class Bench:
         try:
             for size in self._sizes(scenario):
                 body = payloads.soap_get_quote(size)
-                rec = RunRecord(
-                    scenario, "gateway", payloads.size_label(size), len(body), f"{gw.url}/services/{proxy}"
-                )
+                rec = RunRecord(scenario, "gateway", payloads.size_label(size), len(body), f"{gw.url}/services/{proxy}")
                 self._measure(rec, gw, body, self._soap_headers(), _soap_echo(body))
             if scenario == "passthrough":
                 self._measure_single_connection("gateway", gw, f"{gw.url}/services/{proxy}")
             if with_stream:
-                self.stream = asyncio.run(
-                    stream_check(f"{gw.url}/services/{proxy}", self.cfg.stream_bytes, gw)
-                )
+                self.stream = asyncio.run(stream_check(f"{gw.url}/services/{proxy}", self.cfg.stream_bytes, gw))
                 growth = self.stream.growth_bytes
                 log(
                     f"streaming {self.cfg.stream_bytes / MB:.0f} MB: status {self.stream.status},"
@@ -470,9 +462,7 @@ class Bench:
         try:
             for size in sizes:
                 body = payloads.json_order(size)
-                rec = RunRecord(
-                    scenario, "gateway", payloads.size_label(size), len(body), f"{gw.url}/services/{proxy}"
-                )
+                rec = RunRecord(scenario, "gateway", payloads.size_label(size), len(body), f"{gw.url}/services/{proxy}")
                 if fallback:
                     rec.notes.append("fallback: no payloadFactory")
                 self._measure(rec, gw, body, headers, _json_props(not fallback))
@@ -670,27 +660,17 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument("--warmup", type=int, help="seconds of warm-up before each run (default 2; smoke 0)")
     parser.add_argument("--connections", type=int, help="concurrent connections (default 100; smoke 4)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument(
-        "--workers", type=int, default=2, help="worker processes for gateway, bare, hand-written"
-    )
-    parser.add_argument(
-        "--scenarios", default=",".join(SCENARIOS), help=f"comma list of {', '.join(SCENARIOS)}"
-    )
+    parser.add_argument("--workers", type=int, default=2, help="worker processes for gateway, bare, hand-written")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma list of {', '.join(SCENARIOS)}")
     parser.add_argument("--sizes", help="comma list of body sizes (default 1k,10k,100k; smoke 1k)")
-    parser.add_argument(
-        "--stream-mb", type=int, help="streaming passthrough body in MB (default 100; smoke 10; 0=off)"
-    )
-    parser.add_argument(
-        "--smoke", action="store_true", help="a few seconds of tiny load: proves the harness works"
-    )
+    parser.add_argument("--stream-mb", type=int, help="streaming passthrough body in MB (default 100; smoke 10; 0=off)")
+    parser.add_argument("--smoke", action="store_true", help="a few seconds of tiny load: proves the harness works")
     parser.add_argument("--output", type=Path, help="report directory (default bench/results)")
     parser.add_argument("--load-generator", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk or nginx")
     parser.add_argument("--no-nginx", action="store_true", help="leave out the nginx comparator")
     parser.add_argument("--gateway-timeout", type=float, default=30.0, help="seconds to wait for /healthz")
-    parser.add_argument(
-        "--strict", action="store_true", help="exit 1 when any target fails or any run errors"
-    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when any target fails or any run errors")
     parser.add_argument("--keep-logs", action="store_true", help="keep the temporary run directory with logs")
     args = parser.parse_args(argv)
 
@@ -700,9 +680,7 @@ def parse_args(argv: list[str] | None) -> Config:
     if unknown:
         parser.error(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}")
     try:
-        sizes = [
-            payloads.parse_size(s) for s in (args.sizes or ("1k" if smoke else "1k,10k,100k")).split(",")
-        ]
+        sizes = [payloads.parse_size(s) for s in (args.sizes or ("1k" if smoke else "1k,10k,100k")).split(",")]
     except ValueError as exc:
         parser.error(str(exc))
     generator, label = choose_generator(args.load_generator, smoke, not args.no_install)
@@ -778,9 +756,7 @@ def _terminate_on_sigterm() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     log(f"{'smoke' if cfg.smoke else 'full'} run with {cfg.generator_label}; report -> {cfg.output}")
-    machine = report.machine_info(
-        cfg.generator_label
-    )  # before the run: the load average is the machine's own
+    machine = report.machine_info(cfg.generator_label)  # before the run: the load average is the machine's own
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     bench: Bench | None = None
     interrupted = ""
@@ -817,9 +793,7 @@ def main(argv: list[str] | None = None) -> int:
     if bench is None:
         return 1
     if cfg.strict:
-        bad = [
-            c for c in built["comparisons"] + built["latency_checks"] if c["status"] in ("fail", "invalid")
-        ]
+        bad = [c for c in built["comparisons"] + built["latency_checks"] if c["status"] in ("fail", "invalid")]
         if bad or built["problems"] or (built["stream_check"] or {}).get("status") in ("fail", "invalid"):
             return 1
     return 0

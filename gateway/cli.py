@@ -83,8 +83,13 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.supervisor import ListenError, RespawnPolicy, Supervisor, close_all, open_listeners
 
     try:
-        settings = load_settings(args.config, artifacts=Path(args.artifacts) if args.artifacts else None,
-                                 host=args.host, port=args.port, workers=args.workers)
+        settings = load_settings(
+            args.config,
+            artifacts=Path(args.artifacts) if args.artifacts else None,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+        )
         policy = RespawnPolicy.from_environ(os.environ)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -123,14 +128,15 @@ def _run_worker(settings: Settings, sockets: list[socket.socket]) -> None:
         pass
     connectors = ConnectorRegistry.discover()
     config = load(settings.artifacts, settings=settings, connectors=connectors)  # logs each skipped artifact
-    log.info("deployed %d artifact(s) from %s; %d failed", len(config.deployed), settings.artifacts,
-             len(config.failed))
+    log.info("deployed %d artifact(s) from %s; %d failed", len(config.deployed), settings.artifacts, len(config.failed))
     app = create_app(settings, config, connectors)
     _tune_gc()
-    web.run_app(app, sock=sockets,
-                print=lambda _: log.info("listening on http://%s:%d (pid %d)", settings.host, settings.port,
-                                         os.getpid()),
-                access_log=None)
+    web.run_app(
+        app,
+        sock=sockets,
+        print=lambda _: log.info("listening on http://%s:%d (pid %d)", settings.host, settings.port, os.getpid()),
+        access_log=None,
+    )
 
 
 def _tune_gc() -> None:

@@ -82,8 +82,9 @@ class TransportFailure:
     timed_out: bool
 
 
-def transport_failure(exc: BaseException, target: str, timeout: float, *, what: str | None = None
-                      ) -> TransportFailure | None:
+def transport_failure(
+    exc: BaseException, target: str, timeout: float, *, what: str | None = None
+) -> TransportFailure | None:
     """The one mapping of transport failures to MI's codes (W: SynapseConstants): no answer in time is 101504,
     a connection that could not be made or broke is 101503. None when `exc` is not a transport failure.
     `what` names the caller for the message (a connector operation); endpoints keep MI's plain messages."""
@@ -91,7 +92,10 @@ def transport_failure(exc: BaseException, target: str, timeout: float, *, what: 
         message = f"Send timeout: {what} got no answer within {timeout:g} s" if what else "Send timeout"
         return TransportFailure(CONNECT_TIMEOUT, message, f"{target}: no answer within {timeout:g} s", True)
     if isinstance(exc, aiohttp.ClientError | OSError):
-        message = f"Error connecting to the back end: {what} could not reach {target}" if what \
+        message = (
+            f"Error connecting to the back end: {what} could not reach {target}"
+            if what
             else "Error connecting to the back end"
+        )
         return TransportFailure(CONNECT_FAILED, message, f"{target}: {type(exc).__name__}: {exc}", False)
     return None

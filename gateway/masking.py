@@ -48,8 +48,14 @@ class SecretValues:
         text = text.strip()
         if len(text) < MIN_SECRET_LENGTH or text in self._forms:
             return
-        forms = {text, _json_escaped(text), _xml_escaped(text), _xml_escaped(text, quotes=True),
-                 quote(text, safe=""), quote_plus(text)}
+        forms = {
+            text,
+            _json_escaped(text),
+            _xml_escaped(text),
+            _xml_escaped(text, quotes=True),
+            quote(text, safe=""),
+            quote_plus(text),
+        }
         self._forms.update(form for form in forms if len(form) >= MIN_SECRET_LENGTH)
         self._ordered = None
 
@@ -95,8 +101,7 @@ def _xml_escaped(text: str, quotes: bool = False) -> str:
 
 #: Secrets of the deployed configuration, known to every record of this process.
 CONFIGURED = SecretValues()
-_CURRENT: contextvars.ContextVar[SecretValues | None] = contextvars.ContextVar("gateway_secret_values",
-                                                                               default=None)
+_CURRENT: contextvars.ContextVar[SecretValues | None] = contextvars.ContextVar("gateway_secret_values", default=None)
 
 
 def bind_message_secrets(values: SecretValues) -> contextvars.Token[SecretValues | None]:
@@ -119,17 +124,22 @@ class SecretMasker:
         # boundary and the lookahead stays inside the token, so the scan is linear.
         secret_token = rf"(?<![\w.-])(?=[\w.-]*?(?:{alternatives}))[\w.-]++"
         # JSON pairs with a scalar value; the key is decoded before it is judged (\u0054 is a T).
-        self._json = re.compile(r'"(?P<key>(?:[^"\\\n]|\\.){1,256}+)"\s*+:\s*+'
-                                r'(?P<value>"(?:[^"\\]++|\\.)*+"|-?\d[\w.+-]*+|true|false|null)')
+        self._json = re.compile(
+            r'"(?P<key>(?:[^"\\\n]|\\.){1,256}+)"\s*+:\s*+'
+            r'(?P<value>"(?:[^"\\]++|\\.)*+"|-?\d[\w.+-]*+|true|false|null)'
+        )
         # XML attributes: name="value" or name='value'
-        self._attribute = re.compile(rf"(?P<key>{secret_token}(?::[\w.-]++)?)\s*+=\s*+"
-                                     r"(?P<value>\"[^\"]*+\"|'[^']*+')", re.IGNORECASE)
+        self._attribute = re.compile(
+            rf"(?P<key>{secret_token}(?::[\w.-]++)?)\s*+=\s*+"
+            r"(?P<value>\"[^\"]*+\"|'[^']*+')",
+            re.IGNORECASE,
+        )
         # Headers and forms: "Authorization: Basic abc", "authToken = abc", "x=abc&authToken=abc"
-        self._pair = re.compile(rf"(?P<key>{secret_token})\s*+[=:]\s*+(?P<value>[^,&;\s<>\"'][^,&;<>\"'\n]*+)",
-                                re.IGNORECASE)
+        self._pair = re.compile(
+            rf"(?P<key>{secret_token})\s*+[=:]\s*+(?P<value>[^,&;\s<>\"'][^,&;<>\"'\n]*+)", re.IGNORECASE
+        )
         # XML elements: opening tags of secret names, closing tags indexed by name
-        self._open_tag = re.compile(rf"<(?P<name>(?:[\w.-]++:)?{secret_token})(?:\s[^<>]{{0,512}}+)?>",
-                                    re.IGNORECASE)
+        self._open_tag = re.compile(rf"<(?P<name>(?:[\w.-]++:)?{secret_token})(?:\s[^<>]{{0,512}}+)?>", re.IGNORECASE)
         self._close_tag = re.compile(r"</(?P<name>[\w.:-]++)\s*+>")
 
     def mask(self, text: str) -> str:
@@ -146,7 +156,7 @@ class SecretMasker:
         if "<" in text:
             text = self._mask_elements(text)
         if "=" in text:
-            text = self._attribute.sub(lambda m: f"{m.group('key')}=\"{MASK}\"", text)
+            text = self._attribute.sub(lambda m: f'{m.group("key")}="{MASK}"', text)
         if "=" in text or ":" in text:
             text = self._pair.sub(lambda m: text_before_value(m) + MASK, text)
         return text
@@ -180,7 +190,7 @@ class SecretMasker:
             index = bisect.bisect_left(positions, match.end())
             if index == len(positions):
                 continue
-            out.append(text[cursor:match.end()])
+            out.append(text[cursor : match.end()])
             out.append(MASK)
             cursor = positions[index]
         if not out:

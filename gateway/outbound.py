@@ -108,7 +108,10 @@ class OutboundPolicy:
         if not self.allows(url):
             shown = str(url).split("?", 1)[0]
             raise MediationError(
-                f"Outbound destination not allowed: {what} {shown}", DESTINATION_NOT_ALLOWED,
+                f"Outbound destination not allowed: {what} {shown}",
+                DESTINATION_NOT_ALLOWED,
                 f"{what} came from the message and {shown} matches no rule of outbound.allow in the gateway "
                 f"config (allowed: {', '.join(r.text for r in self.rules) or 'nothing'}); add a rule if this "
-                "destination is intended", http_status=403)
+                "destination is intended",
+                http_status=403,
+            )

@@ -126,13 +126,18 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
     if path is not None:
         source = _Source.read(Path(path))
         document = source.document
-    flags = {"artifacts": overrides.pop("artifacts", None), "host": overrides.pop("host", None),
-             "port": overrides.pop("port", None), "workers": overrides.pop("workers", None)}
+    flags = {
+        "artifacts": overrides.pop("artifacts", None),
+        "host": overrides.pop("host", None),
+        "port": overrides.pop("port", None),
+        "workers": overrides.pop("workers", None),
+    }
     if overrides:
         raise TypeError(f"unknown overrides {sorted(overrides)}")
     merged = dict(document)
-    merged.update({key: (str(value) if key == "artifacts" else value) for key, value in flags.items()
-                   if value is not None})
+    merged.update(
+        {key: (str(value) if key == "artifacts" else value) for key, value in flags.items() if value is not None}
+    )
     try:
         model = _File.model_validate(merged)
     except ValidationError as exc:
@@ -145,13 +150,22 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
         else:
             artifacts = (source.path.parent / model.artifacts).resolve()
     return Settings(
-        artifacts=artifacts, host=model.host, port=model.port, workers=model.workers,
-        log_level=model.logging.level, log_format=model.logging.format,
-        max_body_bytes=int(model.limits.max_body_bytes), max_tree_bytes=int(model.limits.max_tree_bytes),
-        max_response_bytes=int(model.limits.max_response_bytes), body_read_timeout=model.timeouts.body_read,
-        endpoint_timeout=model.timeouts.endpoint, connector_timeout=model.timeouts.connector,
-        secret_names=model.secrets.names, secret_headers=model.secrets.headers,
-        outbound_allow=model.outbound.allow, connectors=model.connectors,
+        artifacts=artifacts,
+        host=model.host,
+        port=model.port,
+        workers=model.workers,
+        log_level=model.logging.level,
+        log_format=model.logging.format,
+        max_body_bytes=int(model.limits.max_body_bytes),
+        max_tree_bytes=int(model.limits.max_tree_bytes),
+        max_response_bytes=int(model.limits.max_response_bytes),
+        body_read_timeout=model.timeouts.body_read,
+        endpoint_timeout=model.timeouts.endpoint,
+        connector_timeout=model.timeouts.connector,
+        secret_names=model.secrets.names,
+        secret_headers=model.secrets.headers,
+        outbound_allow=model.outbound.allow,
+        connectors=model.connectors,
     )
 
 
@@ -250,4 +264,3 @@ def _known_keys(loc: tuple[str, ...]) -> list[str]:
 def _did_you_mean(name: str, choices: list[str]) -> str | None:
     match = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     return f"did you mean '{match[0]}'?" if match else None
-

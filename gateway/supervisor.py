@@ -48,8 +48,9 @@ def open_listeners(host: str, port: int, workers: int) -> list[list[socket.socke
     """For each worker, its listening sockets (one per address `host` resolves to, as aiohttp would bind)."""
     where = f"{host}:{port}"
     if workers > 1 and not hasattr(socket, "SO_REUSEPORT"):
-        raise ListenError(f"cannot listen on {where} with --workers {workers}: this platform has no SO_REUSEPORT "
-                          "(use --workers 1)")
+        raise ListenError(
+            f"cannot listen on {where} with --workers {workers}: this platform has no SO_REUSEPORT (use --workers 1)"
+        )
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -146,7 +147,7 @@ class Backoff:
     def after_death(self, uptime: float) -> float:
         if uptime >= self.policy.stable_after:
             self.quick_deaths = 0
-        delay = min(self.policy.delay * 2.0 ** self.quick_deaths, self.policy.max_delay)
+        delay = min(self.policy.delay * 2.0**self.quick_deaths, self.policy.max_delay)
         if delay < self.policy.max_delay:  # once capped, counting on would only overflow the float
             self.quick_deaths += 1
         return delay
@@ -166,8 +167,13 @@ class _Slot:
 class Supervisor:
     """Starts one worker per socket group, respawns dead ones, stops them all on SIGTERM/SIGINT."""
 
-    def __init__(self, settings: Settings, listeners: list[list[socket.socket]], policy: RespawnPolicy,
-                 target: Callable[[Settings, list[socket.socket]], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        listeners: list[list[socket.socket]],
+        policy: RespawnPolicy,
+        target: Callable[[Settings, list[socket.socket]], None],
+    ) -> None:
         self._settings = settings
         self._target = target
         self._policy = policy
@@ -212,8 +218,9 @@ class Supervisor:
         return 0
 
     def _start(self, slot: _Slot) -> None:
-        process = self._context.Process(target=self._target, args=(self._settings, slot.sockets),
-                                        name=f"gateway-worker-{slot.number}")
+        process = self._context.Process(
+            target=self._target, args=(self._settings, slot.sockets), name=f"gateway-worker-{slot.number}"
+        )
         process.start()
         slot.process, slot.started_at, slot.respawn_at = process, time.monotonic(), None
         log.info("worker %d started (pid %d)", slot.number, process.pid)
@@ -230,14 +237,24 @@ class Supervisor:
         while slot.deaths and now - slot.deaths[0] > self._policy.window:
             slot.deaths.popleft()
         if len(slot.deaths) >= self._policy.max_deaths:
-            log.error("giving up: worker %d died %d times within %g s (last: %s); stopping the gateway "
-                      "(the log above shows how it ended)", slot.number, len(slot.deaths),
-                      self._policy.window, how)
+            log.error(
+                "giving up: worker %d died %d times within %g s (last: %s); stopping the gateway "
+                "(the log above shows how it ended)",
+                slot.number,
+                len(slot.deaths),
+                self._policy.window,
+                how,
+            )
             return False
         delay = slot.backoff.after_death(uptime)
         slot.respawn_at = now + delay
-        log.info("respawning worker %d in %.2f s (back-off; %d death(s) in the last %g s)", slot.number, delay,
-                 len(slot.deaths), self._policy.window)
+        log.info(
+            "respawning worker %d in %.2f s (back-off; %d death(s) in the last %g s)",
+            slot.number,
+            delay,
+            len(slot.deaths),
+            self._policy.window,
+        )
         return True
 
     def _stop_workers(self) -> None:

@@ -14,7 +14,11 @@ SYNAPSE_NS = "http://ws.apache.org/ns/synapse"
 
 # Never resolve entities, never load DTDs, never touch the network (XXE / billion laughs).
 _CONFIG_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
     remove_comments=True,
 )
 
@@ -55,13 +59,15 @@ def parse_config_file(path: str, display: str | None = None) -> etree._Element:
         tree = etree.fromstring(data, _CONFIG_PARSER, base_url=shown)
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno else None
-        raise DeployError(SourceLocation(shown, line), "(file)", f"malformed XML: {exc.msg}",
-                          "fix the XML syntax at that line") from None
+        raise DeployError(
+            SourceLocation(shown, line), "(file)", f"malformed XML: {exc.msg}", "fix the XML syntax at that line"
+        ) from None
     except OSError as exc:
         raise DeployError(SourceLocation(shown), "(file)", f"cannot read: {exc.strerror}") from None
     if doctype_of(tree.getroottree().docinfo):
-        raise DeployError(SourceLocation(shown, 1), "(file)", "DOCTYPE declarations are not allowed",
-                          "remove the <!DOCTYPE …> line")
+        raise DeployError(
+            SourceLocation(shown, 1), "(file)", "DOCTYPE declarations are not allowed", "remove the <!DOCTYPE …> line"
+        )
     return tree
 
 
@@ -95,12 +101,6 @@ def problems_of(exc: DeployError | DeployErrors) -> list[DeployError]:
     return list(exc.errors) if isinstance(exc, DeployErrors) else [exc]
 
 
-
-
-
-
-
-
 def children(element: etree._Element) -> list[etree._Element]:
     """Element children only (comments and PIs skipped)."""
     return [child for child in element if isinstance(child.tag, str)]
@@ -118,14 +118,14 @@ def is_description(element: etree._Element) -> bool:
 def check_synapse_namespace(element: etree._Element) -> None:
     ns = etree.QName(element).namespace
     if ns != SYNAPSE_NS:
-        raise config_error(element, f"element is in namespace '{ns or ''}', expected '{SYNAPSE_NS}'",
-                           f'add xmlns="{SYNAPSE_NS}" to the root element')
+        raise config_error(
+            element,
+            f"element is in namespace '{ns or ''}', expected '{SYNAPSE_NS}'",
+            f'add xmlns="{SYNAPSE_NS}" to the root element',
+        )
 
 
 def prefixed_namespaces(element: etree._Element) -> dict[str, str]:
     """Namespace prefixes in scope on a mediator element (itself and its ancestors); the default one is
     never used for XPath, as in Synapse."""
     return {prefix: uri for prefix, uri in element.nsmap.items() if prefix}
-
-
-

@@ -31,8 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 # default: a quick pass on every run; ci (.ci/run): more examples, derandomized so a CI failure reproduces
 # with the same command; long: a local fuzz session (see tests/test_fuzz_payload.py).
 settings.register_profile("default", max_examples=20, deadline=None)
-settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, database=None,
-                          print_blob=True)
+settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, database=None, print_blob=True)
 settings.register_profile("long", max_examples=5000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
@@ -86,8 +85,9 @@ def backend(aiohttp_server):
         def recording(handler):
             async def wrapped(request: web.Request):
                 body = await request.read()
-                received.append({"method": request.method, "path": request.path_qs,
-                                 "headers": dict(request.headers), "body": body})
+                received.append(
+                    {"method": request.method, "path": request.path_qs, "headers": dict(request.headers), "body": body}
+                )
                 result = handler(request, body)
                 return await result if inspect.isawaitable(result) else result
 
@@ -142,17 +142,40 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     subprocess; its whole process group is killed afterwards, whatever the test did."""
     processes: list[subprocess.Popen] = []
 
-    def start(port: int, workers: int = 1, *, files: dict[str, str] | None = None,
-              env: dict[str, str] | None = None, args: list[str] | None = None) -> Gateway:
+    def start(
+        port: int,
+        workers: int = 1,
+        *,
+        files: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> Gateway:
         name = f"gateway{len(processes)}"
         artifacts = write_artifacts(tmp_path / name, {"proxies/Ping.xml": PING} if files is None else files)
         log_path = tmp_path / f"{name}.log"
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "serve", "--artifacts", str(artifacts), "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", str(workers), *(args or [])],
-                cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, **FAST_RESPAWN, **(env or {})})
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway",
+                    "serve",
+                    "--artifacts",
+                    str(artifacts),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                    *(args or []),
+                ],
+                cwd=REPO,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **FAST_RESPAWN, **(env or {})},
+            )
         processes.append(process)
         return Gateway(process, log_path, port)
 

@@ -118,8 +118,14 @@ def test_nginx_config_stays_in_its_directory(tmp_path: Path) -> None:
         assert value.startswith(str(run_dir)) or value in ("stderr", "off;"), (directive, value)
     for system_dir in ("/etc/", "/var/", "/run/"):
         assert system_dir not in text
-    for directive in ("worker_processes 3;", "access_log off;", "proxy_request_buffering off;",
-                      "proxy_buffering off;", "keepalive 256;", "server 127.0.0.1:18081;"):
+    for directive in (
+        "worker_processes 3;",
+        "access_log off;",
+        "proxy_request_buffering off;",
+        "proxy_buffering off;",
+        "keepalive 256;",
+        "server 127.0.0.1:18081;",
+    ):
         assert directive in text
     command = nginx.command(nginx.nginx_path() or "nginx", conf)
     assert command[1:5] == ["-p", str(run_dir), "-c", str(conf)]

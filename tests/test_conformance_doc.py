@@ -14,8 +14,11 @@ REFERENCE = re.compile(r"(tests/[\w/]+\.py)::(\w+)")
 @cache
 def names_in(path: str) -> frozenset[str]:
     tree = ast.parse((REPO / path).read_text(encoding="utf-8"))
-    return frozenset(node.name for node in ast.walk(tree)
-                     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"))
+    return frozenset(
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test")
+    )
 
 
 def rows() -> list[list[str]]:

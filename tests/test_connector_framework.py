@@ -31,7 +31,7 @@ from gateway.settings import Settings
 from gateway.transport.server import SERVICES
 from tests.conftest import SYNAPSE, write_artifacts
 
-OPS_MODULE = '''
+OPS_MODULE = """
 import asyncio
 
 import aiohttp
@@ -75,9 +75,9 @@ async def refuse(call):
 
 async def broken(call):
     raise ValueError("internal state x=42 of /srv/secret/path")
-'''
+"""
 
-DESCRIPTOR = '''
+DESCRIPTOR = """
 name: fake
 description: a connector for tests
 module: fake_connector_ops
@@ -99,7 +99,7 @@ operations:
   slow: {}
   refuse: {}
   broken: {}
-'''
+"""
 
 FAULT_SEQ = f"""
     <sequence {SYNAPSE} name="onErr">
@@ -137,16 +137,18 @@ def deploy_errors(tmp_path: Path, registry: ConnectorRegistry, body: str) -> lis
 
 
 # -- descriptors and discovery ---------------------------------------------------------------------
-@pytest.mark.parametrize(("change", "expected"), [
-    (("name: fake", "name: fake\nbogus: 1"), "unknown key(s) bogus"),
-    (("module: fake_connector_ops", "module: no_such_module_xyz"),
-     "cannot import module 'no_such_module_xyz'"),
-    (("  slow: {}", "  slow: {handler: nothing_here}"), "has no callable 'nothing_here'"),
-    (("  refuse: {}", "  refuse:\n    parameters:\n      x: {max: 2}"), "'max' is a positive integer"),
-    (("renamed: {aliases: [oldName]}", "renamed: {aliases: [required]}"), "'required' is declared twice"),
-    (("connection: connect", "connection: nope"), "connection operation 'nope' is not declared"),
-    (("      server: {mandatory: true}", "      server: {mandatry: true}"), "unknown key(s) mandatry"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("name: fake", "name: fake\nbogus: 1"), "unknown key(s) bogus"),
+        (("module: fake_connector_ops", "module: no_such_module_xyz"), "cannot import module 'no_such_module_xyz'"),
+        (("  slow: {}", "  slow: {handler: nothing_here}"), "has no callable 'nothing_here'"),
+        (("  refuse: {}", "  refuse:\n    parameters:\n      x: {max: 2}"), "'max' is a positive integer"),
+        (("renamed: {aliases: [oldName]}", "renamed: {aliases: [required]}"), "'required' is declared twice"),
+        (("connection: connect", "connection: nope"), "connection operation 'nope' is not declared"),
+        (("      server: {mandatory: true}", "      server: {mandatry: true}"), "unknown key(s) mandatry"),
+    ],
+)
 def test_descriptor_problems_are_reported(fake, tmp_path, change, expected):
     descriptor = tmp_path / "fakepkg" / "connector.yaml"
     text = descriptor.read_text(encoding="utf-8")
@@ -175,10 +177,14 @@ def test_discovery_finds_the_bundled_connector_and_dedupes_entry_points(fake, mo
         raise ImportError("no such package")
 
     impostor = Connector("twilioRest", [], source="impostor")
-    points = [entry("twilioRest", lambda: twilio), entry("fake", lambda: fake),
-              entry("dup", lambda: impostor), entry("broken", broken), entry("junk", lambda: 42)]
-    monkeypatch.setattr(framework, "entry_points",
-                        lambda group: points if group == framework.ENTRY_POINT_GROUP else [])
+    points = [
+        entry("twilioRest", lambda: twilio),
+        entry("fake", lambda: fake),
+        entry("dup", lambda: impostor),
+        entry("broken", broken),
+        entry("junk", lambda: 42),
+    ]
+    monkeypatch.setattr(framework, "entry_points", lambda group: points if group == framework.ENTRY_POINT_GROUP else [])
     monkeypatch.setattr(framework, "_DISCOVERED", None)
     registry = ConnectorRegistry.discover(refresh=True)
     assert registry.names() == ["fake", "twilioRest"]
@@ -191,23 +197,26 @@ def test_discovery_finds_the_bundled_connector_and_dedupes_entry_points(fake, mo
 
 
 # -- deploy-time errors ----------------------------------------------------------------------------
-@pytest.mark.parametrize(("body", "expected"), [
-    ("<fak.echo/>", "p.xml:2: fak.echo: unknown connector 'fak' (did you mean 'fake'?)"),
-    ("<fake.ecko/>",
-     "p.xml:2: fake.ecko: unknown operation 'ecko' of connector 'fake' (did you mean 'echo'?)"),
-    ("<fake.echo>\n<requird>x</requird></fake.echo>", "p.xml:3: fake.echo: unknown parameter 'requird' "
-                                                     "(did you mean 'required'?)"),
-    ("<fake.echo><oldNam>x</oldNam></fake.echo>", "unknown parameter 'oldNam' (did you mean 'oldName'?)"),
-    ("<fake.echo><required>a</required><required>b</required></fake.echo>", "is given more than once"),
-    ("<fake.echo><renamed>a</renamed><oldName>b</oldName></fake.echo>", "'renamed' is given more than once"),
-    ("<fake.echo><required><x/></required></fake.echo>", "takes a text value, not elements"),
-    ("<fake.echo>oops</fake.echo>", "text is not allowed here"),
-    ("<fake.echo><required>{//[}</required></fake.echo>", "invalid value for parameter 'required'"),
-    ("<fake.echo confKey='x'/>", "unknown attribute 'confKey' (did you mean 'configKey'?)"),
-    ("<fake.connect configKey='x'><server>s</server></fake.connect>",
-     "configKey cannot be used on fake.connect"),
-    ("<fake.echo configKey=' '/>", "configKey is empty"),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("<fak.echo/>", "p.xml:2: fak.echo: unknown connector 'fak' (did you mean 'fake'?)"),
+        ("<fake.ecko/>", "p.xml:2: fake.ecko: unknown operation 'ecko' of connector 'fake' (did you mean 'echo'?)"),
+        (
+            "<fake.echo>\n<requird>x</requird></fake.echo>",
+            "p.xml:3: fake.echo: unknown parameter 'requird' (did you mean 'required'?)",
+        ),
+        ("<fake.echo><oldNam>x</oldNam></fake.echo>", "unknown parameter 'oldNam' (did you mean 'oldName'?)"),
+        ("<fake.echo><required>a</required><required>b</required></fake.echo>", "is given more than once"),
+        ("<fake.echo><renamed>a</renamed><oldName>b</oldName></fake.echo>", "'renamed' is given more than once"),
+        ("<fake.echo><required><x/></required></fake.echo>", "takes a text value, not elements"),
+        ("<fake.echo>oops</fake.echo>", "text is not allowed here"),
+        ("<fake.echo><required>{//[}</required></fake.echo>", "invalid value for parameter 'required'"),
+        ("<fake.echo confKey='x'/>", "unknown attribute 'confKey' (did you mean 'configKey'?)"),
+        ("<fake.connect configKey='x'><server>s</server></fake.connect>", "configKey cannot be used on fake.connect"),
+        ("<fake.echo configKey=' '/>", "configKey is empty"),
+    ],
+)
 def test_deploy_errors_name_the_place_and_suggest(tmp_path, registry, body, expected):
     errors = deploy_errors(tmp_path, registry, body)
     assert len(errors) == 1 and expected in errors[0], errors
@@ -234,14 +243,21 @@ async def test_parameters_defaults_repeats_aliases_and_literals(gateway, registr
     body = """<fake.connect><server>{//server/text()}</server></fake.connect>
               <fake.echo><required>{//r/text()}</required><coded>   </coded>
                 <many>a; b</many><many>{//m/text()}</many><oldName>{{kept literally}}</oldName></fake.echo>"""
-    gw = await gateway({"proxies/p.xml": proxy("p", body), "sequences/onErr.xml": FAULT_SEQ},
-                       connectors={"fake": {"greeting": "hi", "timeout": 2}}, registry=registry)
+    gw = await gateway(
+        {"proxies/p.xml": proxy("p", body), "sequences/onErr.xml": FAULT_SEQ},
+        connectors={"fake": {"greeting": "hi", "timeout": 2}},
+        registry=registry,
+    )
     assert not gw.config.failed, gw.config.failed
     response = await gw.post("/services/p", json={"r": "R", "m": "c", "server": "S1"})
     assert response.status == 200 and response.headers["X-Fake"] == "1"
     result = await response.json()
-    assert result["args"] == {"required": ["R"], "withDefault": ["dflt"], "many": ["a", "b", "c"],
-                              "renamed": ["{kept literally}"]}
+    assert result["args"] == {
+        "required": ["R"],
+        "withDefault": ["dflt"],
+        "many": ["a", "b", "c"],
+        "renamed": ["{kept literally}"],
+    }
     assert (result["server"], result["greeting"], result["timeout"]) == ("S1", "hi", 2.0)
     assert gw.app[SERVICES].connectors["fake"].options == {"greeting": "hi", "timeout": 2.0}
 
@@ -255,20 +271,24 @@ async def test_parameters_defaults_repeats_aliases_and_literals(gateway, registr
 async def test_missing_or_empty_mandatory_fails_before_the_operation(gateway, registry, caplog, payload):
     body = """<fake.connect><server>{//server/text()}</server></fake.connect>
               <fake.echo><required>{//r/text()}</required></fake.echo>"""
-    gw = await gateway({"proxies/p.xml": proxy("p", body), "sequences/onErr.xml": FAULT_SEQ},
-                       registry=registry)
+    gw = await gateway({"proxies/p.xml": proxy("p", body), "sequences/onErr.xml": FAULT_SEQ}, registry=registry)
     caplog.set_level("INFO")
     response = await gw.post("/services/p", json=payload)
     assert response.status == 400
     error = (await response.json())["error"]
-    assert error == {"code": 500101, "message": "fake.echo: mandatory parameter 'required' is missing: "
-                                                "no value was given"}
+    assert error == {
+        "code": 500101,
+        "message": "fake.echo: mandatory parameter 'required' is missing: no value was given",
+    }
     assert "CONNECTOR_ERROR = fake.echo" in caplog.text and "ERROR_CODE = 500101" in caplog.text
 
 
 async def test_timeouts_and_connection_failures_map_to_mi_codes(gateway, registry):
-    files = {"proxies/slow.xml": proxy("slow", "<fake.slow/>"),
-             "proxies/refuse.xml": proxy("refuse", "<fake.refuse/>"), "sequences/onErr.xml": FAULT_SEQ}
+    files = {
+        "proxies/slow.xml": proxy("slow", "<fake.slow/>"),
+        "proxies/refuse.xml": proxy("refuse", "<fake.refuse/>"),
+        "sequences/onErr.xml": FAULT_SEQ,
+    }
     gw = await gateway(files, connectors={"fake": {"timeout": 0.2}}, registry=registry)
     response = await gw.post("/services/slow", json={})
     assert response.status == 504  # the operation sleeps 5 s and would end without a fault
@@ -280,10 +300,12 @@ async def test_timeouts_and_connection_failures_map_to_mi_codes(gateway, registr
 
 
 async def test_xml_client_gets_connector_errors_in_its_format(gateway, registry):
-    gw = await gateway({"proxies/refuse.xml": proxy("refuse", "<fake.refuse/>"),
-                        "sequences/onErr.xml": FAULT_SEQ}, registry=registry)
-    response = await gw.post("/services/refuse", data=b"<a/>",
-                             headers={"Content-Type": "application/xml", "Accept": "application/xml"})
+    gw = await gateway(
+        {"proxies/refuse.xml": proxy("refuse", "<fake.refuse/>"), "sequences/onErr.xml": FAULT_SEQ}, registry=registry
+    )
+    response = await gw.post(
+        "/services/refuse", data=b"<a/>", headers={"Content-Type": "application/xml", "Accept": "application/xml"}
+    )
     assert response.status == 502 and response.headers["Content-Type"].startswith("application/xml")
     tree = etree.fromstring(await response.read())
     assert tree.findtext(".//code") == "101503"
@@ -294,8 +316,10 @@ async def test_config_key_entries_are_compiled_once_per_deployed_entry(gateway, 
     </localEntry>"""
     body = """<property name="srv" expression="//s/text()"/>
               <fake.echo configKey="conn"><required>x</required></fake.echo>"""
-    gw = await gateway({"local-entries/conn.xml": entry, "proxies/p.xml": proxy("p", body),
-                        "sequences/onErr.xml": FAULT_SEQ}, registry=registry)
+    gw = await gateway(
+        {"local-entries/conn.xml": entry, "proxies/p.xml": proxy("p", body), "sequences/onErr.xml": FAULT_SEQ},
+        registry=registry,
+    )
     assert not gw.config.failed, gw.config.failed
     for server in ("one", "two"):
         response = await gw.post("/services/p", json={"s": server})
@@ -348,8 +372,13 @@ async def test_operation_mediator_waits_for_a_started_runtime(registry, fake):
 
     element = etree.fromstring(f"<fake.echo {SYNAPSE}><required>x</required></fake.echo>")
     bound = bind_operation(fake, fake.operations["echo"], element, "x.xml")
-    ctx = SimpleNamespace(exchange=SimpleNamespace(services=Services(Settings())), properties={}, axis2={},
-                          config=Configuration.empty(), transport_headers={})
+    ctx = SimpleNamespace(
+        exchange=SimpleNamespace(services=Services(Settings())),
+        properties={},
+        axis2={},
+        config=Configuration.empty(),
+        transport_headers={},
+    )
     with pytest.raises(ConnectorError, match="not started") as info:
         await bound.invoke(ctx)  # type: ignore[arg-type]
     assert info.value.code == NO_CONNECTION and ctx.properties["CONNECTOR_ERROR"] == "fake.echo"
@@ -361,15 +390,17 @@ def test_local_entry_connections_can_be_checked_at_deploy_time(registry):
     registry.check_local_entry(etree.fromstring("<some.other><x/></some.other>"), "le.xml")  # not ours
     registry.check_local_entry(etree.fromstring(f"<fake.echo {SYNAPSE}><bogus/></fake.echo>"), "le.xml")
     bad = etree.fromstring(f"<fake.connect {SYNAPSE}>\n<sever>x</sever></fake.connect>")
-    with pytest.raises(DeployError, match=r"le.xml:2: fake.connect: unknown parameter 'sever' "
-                                                    r"\(did you mean 'server'\?\)"):
+    with pytest.raises(
+        DeployError,
+        match=r"le.xml:2: fake.connect: unknown parameter 'sever' "
+        r"\(did you mean 'server'\?\)",
+    ):
         registry.check_local_entry(bad, "le.xml")
 
 
 async def test_an_internal_failure_gives_the_client_an_id_and_the_log_the_details(gateway, registry, caplog):
     # the finding: exception text (ValueError…, ClientPayloadError…) reached clients with code 0
-    client = await gateway({"proxies/P.xml": proxy("P", "<fake.broken/>", on_error="fault")},
-                           registry=registry)
+    client = await gateway({"proxies/P.xml": proxy("P", "<fake.broken/>", on_error="fault")}, registry=registry)
     response = await client.post("/services/P", json={})
     assert response.status == 500
     error = (await response.json())["error"]

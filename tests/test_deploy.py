@@ -15,11 +15,13 @@ GOOD = f'<proxy {S} name="Good"><target><inSequence><respond/></inSequence></tar
 
 
 async def test_fail_safe_start_with_one_bad_file_among_good_ones(gateway):
-    client = await gateway({
-        "proxies/Good.xml": GOOD,
-        "proxies/Broken.xml": f'<proxy {S} name="Broken"><target><inSequence><respond></inSequence></target>',
-        "proxies/Typo.xml": f'<proxy {S} name="Typo"><target><inSequence><respnd/></inSequence></target></proxy>',
-    })
+    client = await gateway(
+        {
+            "proxies/Good.xml": GOOD,
+            "proxies/Broken.xml": f'<proxy {S} name="Broken"><target><inSequence><respond></inSequence></target>',
+            "proxies/Typo.xml": f'<proxy {S} name="Typo"><target><inSequence><respnd/></inSequence></target></proxy>',
+        }
+    )
     response = await client.post("/services/Good", data=b"<a/>", headers={"Content-Type": "application/xml"})
     assert response.status == 200
     health = orjson.loads(await (await client.get("/healthz")).read())
@@ -33,9 +35,11 @@ async def test_fail_safe_start_with_one_bad_file_among_good_ones(gateway):
 
 
 def test_validate_reports_path_line_element_reason_and_did_you_mean(tmp_path, capsys):
-    root = write_artifacts(tmp_path, {
-        "proxies/Good.xml": GOOD,
-        "proxies/Typo.xml": f"""
+    root = write_artifacts(
+        tmp_path,
+        {
+            "proxies/Good.xml": GOOD,
+            "proxies/Typo.xml": f"""
             <proxy {S} name="Typo">
               <target>
                 <inSequence>
@@ -43,11 +47,13 @@ def test_validate_reports_path_line_element_reason_and_did_you_mean(tmp_path, ca
                 </inSequence>
               </target>
             </proxy>""",
-        "sequences/s.xml": f"""
+            "sequences/s.xml": f"""
             <sequence {S} name="s">
               <lgo level="full"/>
             </sequence>""",
-    }, with_defaults=False)
+        },
+        with_defaults=False,
+    )
     assert cli(["validate", str(root)]) == 1
     out = capsys.readouterr().out.splitlines()
     typo = next(line for line in out if "Typo.xml" in line)
@@ -63,20 +69,29 @@ def test_validate_exit_code_zero_when_everything_loads(tmp_path, capsys):
 
 
 def test_validate_the_shipped_artifacts_via_the_console_script():
-    result = subprocess.run([sys.executable, "-m", "gateway", "validate", "."], capture_output=True, text=True,
-                            cwd=str(__import__("tests.conftest").conftest.REPO), timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "validate", "."],
+        capture_output=True,
+        text=True,
+        cwd=str(__import__("tests.conftest").conftest.REPO),
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 problem(s)" in result.stderr
 
 
 def test_duplicate_names_and_wrong_namespace_and_unknown_root(tmp_path, capsys):
-    root = write_artifacts(tmp_path, {
-        "proxies/A.xml": GOOD,
-        "proxies/B.xml": GOOD,
-        "proxies/NoNs.xml": '<proxy name="X"><target><inSequence><respond/></inSequence></target></proxy>',
-        "sequences/api.xml": f'<api {S} name="x" context="/x"/>',
-        "sequences/odd.xml": f'<sequense {S} name="x"/>',
-    }, with_defaults=False)
+    root = write_artifacts(
+        tmp_path,
+        {
+            "proxies/A.xml": GOOD,
+            "proxies/B.xml": GOOD,
+            "proxies/NoNs.xml": '<proxy name="X"><target><inSequence><respond/></inSequence></target></proxy>',
+            "sequences/api.xml": f'<api {S} name="x" context="/x"/>',
+            "sequences/odd.xml": f'<sequense {S} name="x"/>',
+        },
+        with_defaults=False,
+    )
     assert cli(["validate", str(root)]) == 1
     out = capsys.readouterr().out
     assert "B.xml:1: proxy: proxy named 'Good' already exists (defined in" in out
@@ -86,14 +101,18 @@ def test_duplicate_names_and_wrong_namespace_and_unknown_root(tmp_path, capsys):
 
 
 def test_proxy_structure_errors(tmp_path, capsys):
-    root = write_artifacts(tmp_path, {
-        "proxies/NoTarget.xml": f'<proxy {S} name="NoTarget"/>',
-        "proxies/Empty.xml": f'<proxy {S} name="Empty"><target/></proxy>',
-        "proxies/NoName.xml": f'<proxy {S}><target><inSequence><respond/></inSequence></target></proxy>',
-        "proxies/BadChild.xml": f'<proxy {S} name="B"><targt/></proxy>',
-        "proxies/UnknownConnector.xml": f'<proxy {S} name="U"><target><inSequence><nosuch.op/></inSequence>'
-                                        "</target></proxy>",
-    }, with_defaults=False)
+    root = write_artifacts(
+        tmp_path,
+        {
+            "proxies/NoTarget.xml": f'<proxy {S} name="NoTarget"/>',
+            "proxies/Empty.xml": f'<proxy {S} name="Empty"><target/></proxy>',
+            "proxies/NoName.xml": f"<proxy {S}><target><inSequence><respond/></inSequence></target></proxy>",
+            "proxies/BadChild.xml": f'<proxy {S} name="B"><targt/></proxy>',
+            "proxies/UnknownConnector.xml": f'<proxy {S} name="U"><target><inSequence><nosuch.op/></inSequence>'
+            "</target></proxy>",
+        },
+        with_defaults=False,
+    )
     assert cli(["validate", str(root)]) == 1
     out = capsys.readouterr().out
     assert "Target is required for a Proxy service definition" in out
@@ -106,11 +125,15 @@ def test_proxy_structure_errors(tmp_path, capsys):
 def test_config_files_never_resolve_entities(tmp_path, capsys):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET")
-    root = write_artifacts(tmp_path, {
-        "proxies/X.xml": f'<?xml version="1.0"?><!DOCTYPE proxy [<!ENTITY x SYSTEM "file://{secret}">]>'
-                         f'<proxy {S} name="X"><description>&x;</description><target><inSequence><respond/>'
-                         "</inSequence></target></proxy>",
-    }, with_defaults=False)
+    root = write_artifacts(
+        tmp_path,
+        {
+            "proxies/X.xml": f'<?xml version="1.0"?><!DOCTYPE proxy [<!ENTITY x SYSTEM "file://{secret}">]>'
+            f'<proxy {S} name="X"><description>&x;</description><target><inSequence><respond/>'
+            "</inSequence></target></proxy>",
+        },
+        with_defaults=False,
+    )
     assert cli(["validate", str(root)]) == 1
     out = capsys.readouterr().out
     assert "DOCTYPE declarations are not allowed" in out
@@ -118,25 +141,33 @@ def test_config_files_never_resolve_entities(tmp_path, capsys):
 
 
 def test_connection_local_entry_is_checked_at_deploy_time(tmp_path, capsys):
-    root = write_artifacts(tmp_path, {
-        "local-entries/conn.xml": f"""
+    root = write_artifacts(
+        tmp_path,
+        {
+            "local-entries/conn.xml": f"""
             <localEntry {S} key="twilioConn">
               <twilioRest.init>
                 <accountSid>AC1</accountSid>
                 <authTokn>x</authTokn>
               </twilioRest.init>
             </localEntry>""",
-    }, with_defaults=False)
+        },
+        with_defaults=False,
+    )
     assert cli(["validate", str(root)]) == 1
     out = capsys.readouterr().out
     assert "conn.xml:4: twilioRest.init: unknown parameter 'authTokn' (did you mean 'authToken'?)" in out
 
 
 def test_known_but_unsupported_mediators_say_so(tmp_path, capsys):
-    root = write_artifacts(tmp_path, {
-        "sequences/s.xml": f'<sequence {S} name="s"><call-template target="t"/></sequence>',
-        "sequences/x.xml": f'<sequence {S} name="x"><xslt key="k"/></sequence>',
-    }, with_defaults=False)
+    root = write_artifacts(
+        tmp_path,
+        {
+            "sequences/s.xml": f'<sequence {S} name="s"><call-template target="t"/></sequence>',
+            "sequences/x.xml": f'<sequence {S} name="x"><xslt key="k"/></sequence>',
+        },
+        with_defaults=False,
+    )
     assert cli(["validate", str(root)]) == 1
     out = capsys.readouterr().out
     assert "s.xml:1: call-template: the 'call-template' mediator is not supported yet" in out
@@ -144,10 +175,14 @@ def test_known_but_unsupported_mediators_say_so(tmp_path, capsys):
 
 
 def test_address_uri_is_checked_at_deploy_time(tmp_path, capsys):
-    root = write_artifacts(tmp_path, {
-        "endpoints/a.xml": f'<endpoint {S} name="a"><address uri="jms:/queue"/></endpoint>',
-        "endpoints/b.xml": f'<endpoint {S} name="b"><address uri="not a url"/></endpoint>',
-    }, with_defaults=False)
+    root = write_artifacts(
+        tmp_path,
+        {
+            "endpoints/a.xml": f'<endpoint {S} name="a"><address uri="jms:/queue"/></endpoint>',
+            "endpoints/b.xml": f'<endpoint {S} name="b"><address uri="not a url"/></endpoint>',
+        },
+        with_defaults=False,
+    )
     assert cli(["validate", str(root)]) == 1
     out = capsys.readouterr().out
     assert "a.xml:1: address: the 'jms' transport of uri 'jms:/queue' is not supported" in out

@@ -39,9 +39,7 @@ async def post_json(client, name: str, body: bytes, **headers):
 
 async def test_custom_source_replaces_a_custom_target(gateway):
     """type defaults to custom on both sides; action defaults to replace; clone defaults to true."""
-    client = await gateway(
-        proxy("P", enrich('<source xpath="//new"/>', '<target xpath="//old"/>') + "<respond/>")
-    )
+    client = await gateway(proxy("P", enrich('<source xpath="//new"/>', '<target xpath="//old"/>') + "<respond/>"))
     root = await post_xml(client, "P", b"<r><old>1</old>tail<new>2</new></r>")
     assert [c.tag for c in root] == ["new", "new"] and root[0].tail == "tail"  # the source stays (a clone)
 
@@ -77,16 +75,12 @@ async def test_child_and_sibling_actions(gateway):
 async def test_text_source_sets_element_text_and_text_or_attribute_targets(gateway):
     client = await gateway(
         {
-            **proxy(
-                "Elem", enrich('<source xpath="string(//v)"/>', '<target xpath="//slot"/>') + "<respond/>"
-            ),
+            **proxy("Elem", enrich('<source xpath="string(//v)"/>', '<target xpath="//slot"/>') + "<respond/>"),
             **proxy(
                 "Text",
                 enrich('<source xpath="//v/text()"/>', '<target xpath="//slot/text()"/>') + "<respond/>",
             ),
-            **proxy(
-                "Attr", enrich('<source xpath="string(//v)"/>', '<target xpath="//slot/@id"/>') + "<respond/>"
-            ),
+            **proxy("Attr", enrich('<source xpath="string(//v)"/>', '<target xpath="//slot/@id"/>') + "<respond/>"),
         }
     )
     body = b'<r><v>new</v><slot id="0">old<x/></slot></r>'
@@ -105,9 +99,7 @@ async def test_body_source_to_property_stores_an_element_and_property_source_to_
         + '<header name="X-Element" scope="transport" expression="$ctx:isElement"/><respond/>'
     )
     client = await gateway(proxy("P", seq))
-    response = await client.post(
-        "/services/P", data=b"<a><b>1</b></a>", headers={"Content-Type": "application/xml"}
-    )
+    response = await client.post("/services/P", data=b"<a><b>1</b></a>", headers={"Content-Type": "application/xml"})
     assert response.headers["X-Element"] == "true"  # the property holds XML (OM), not a string
     root = etree.fromstring(await response.read())
     assert root.tag == "other" and root.findtext("a/b") == "1"
@@ -137,8 +129,7 @@ async def test_inline_sources_element_text_and_local_entry_key(gateway):
             ),
             **proxy(
                 "Text",
-                enrich('<source type="inline">plain text</source>', '<target xpath="//slot"/>')
-                + "<respond/>",
+                enrich('<source type="inline">plain text</source>', '<target xpath="//slot"/>') + "<respond/>",
             ),
             **proxy(
                 "Key",
@@ -176,9 +167,7 @@ async def test_custom_get_property_target_stores_into_that_property(gateway):
         + '<header name="X-Saved" scope="transport" expression="$axis2:saved"/><respond/>'
     )
     client = await gateway(proxy("P", seq))
-    response = await client.post(
-        "/services/P", data=b"<r><v>42</v></r>", headers={"Content-Type": "application/xml"}
-    )
+    response = await client.post("/services/P", data=b"<r><v>42</v></r>", headers={"Content-Type": "application/xml"})
     assert response.headers["X-Saved"] == "42"
 
 
@@ -187,9 +176,7 @@ async def test_a_target_xpath_that_selects_nothing_faults(gateway):
         {
             **proxy("Nothing", enrich('<source xpath="//v"/>', '<target xpath="//missing"/>') + "<respond/>"),
             # W: an attribute target casts the source to text: an element source is an error
-            **proxy(
-                "ElementToAttr", enrich('<source xpath="//v"/>', '<target xpath="//v/@id"/>') + "<respond/>"
-            ),
+            **proxy("ElementToAttr", enrich('<source xpath="//v"/>', '<target xpath="//v/@id"/>') + "<respond/>"),
         }
     )
     status, body = await post_json(client, "Nothing", b'{"v":1}')
@@ -214,9 +201,7 @@ async def test_body_target_removes_no_entity_body(gateway):
 async def test_remove_from_an_xml_body(gateway):
     """W: remove is only implemented for JSON; here it also removes what the source XPath selects in XML."""
     client = await gateway(
-        proxy(
-            "P", enrich('<source xpath="//secret"/>', '<target type="body" action="remove"/>') + "<respond/>"
-        )
+        proxy("P", enrich('<source xpath="//secret"/>', '<target type="body" action="remove"/>') + "<respond/>")
     )
     root = await post_xml(client, "P", b"<r><a>1</a><secret>x</secret><b>2</b></r>")
     assert [c.tag for c in root] == ["a", "b"]
@@ -260,9 +245,7 @@ async def test_json_child_appends_to_an_array_or_merges_an_object(gateway):
     assert orjson.loads((await post_json(client, "Array", b'{"items":[{"id":1}]}'))[1]) == {
         "items": [{"id": 1}, {"id": 3}]
     }
-    assert orjson.loads((await post_json(client, "Object", b'{"obj":{"a":1}}'))[1]) == {
-        "obj": {"a": 1, "b": 2}
-    }
+    assert orjson.loads((await post_json(client, "Object", b'{"obj":{"a":1}}'))[1]) == {"obj": {"a": 1, "b": 2}}
 
 
 async def test_json_body_and_property_targets(gateway):
@@ -273,9 +256,7 @@ async def test_json_body_and_property_targets(gateway):
         + '<header name="X-Orig" scope="transport" expression="json-eval($ctx:orig.a)"/><respond/>'
     )
     client = await gateway(proxy("P", seq))
-    response = await client.post(
-        "/services/P", data=b'{"a":[1]}', headers={"Content-Type": "application/json"}
-    )
+    response = await client.post("/services/P", data=b'{"a":[1]}', headers={"Content-Type": "application/json"})
     assert response.headers["X-Orig"] == "[1]"
     assert orjson.loads(await response.read()) == {"replaced": {"a": [1]}}
 
@@ -283,9 +264,7 @@ async def test_json_body_and_property_targets(gateway):
 async def test_json_property_child_appends_to_a_json_array_property(gateway):
     seq = (
         '<property name="list" type="JSON" value="[1]"/>'
-        + enrich(
-            '<source xpath="json-eval($.v)"/>', '<target type="property" property="list" action="child"/>'
-        )
+        + enrich('<source xpath="json-eval($.v)"/>', '<target type="property" property="list" action="child"/>')
         + '<header name="X-List" scope="transport" expression="json-eval($ctx:list)"/><respond/>'
     )
     client = await gateway(proxy("P", seq))
@@ -297,9 +276,7 @@ async def test_json_clone_false_moves_the_value(gateway):
     client = await gateway(
         proxy(
             "P",
-            enrich(
-                '<source xpath="json-eval($.a)" clone="false"/>', '<target type="property" property="moved"/>'
-            )
+            enrich('<source xpath="json-eval($.a)" clone="false"/>', '<target type="property" property="moved"/>')
             + '<header name="X-Moved" scope="transport" expression="json-eval($ctx:moved)"/>'
             "<respond/>",
         )
@@ -315,9 +292,7 @@ async def test_json_remove_from_body_and_property(gateway):
     seq = (
         '<property name="p" type="JSON" value=\'{"k":1,"drop":2}\'/>'
         + enrich('<source xpath="json-eval($.secret,$.items[0])"/>', '<target type="body" action="remove"/>')
-        + enrich(
-            '<source xpath="json-eval($.drop)"/>', '<target type="property" property="p" action="remove"/>'
-        )
+        + enrich('<source xpath="json-eval($.drop)"/>', '<target type="property" property="p" action="remove"/>')
         + '<header name="X-P" scope="transport" expression="json-eval($ctx:p)"/><respond/>'
     )
     client = await gateway(proxy("P", seq))
@@ -345,9 +320,7 @@ async def test_json_text_into_an_xml_body_becomes_the_json_payload(gateway):
 
 
 async def test_xpath_enrich_on_a_json_payload_works_on_the_infoset(gateway):
-    client = await gateway(
-        proxy("P", enrich('<source xpath="//b"/>', '<target xpath="//a"/>') + "<respond/>")
-    )
+    client = await gateway(proxy("P", enrich('<source xpath="//b"/>', '<target xpath="//a"/>') + "<respond/>"))
     assert orjson.loads((await post_json(client, "P", b'{"a":1,"b":"2"}'))[1]) == {"b": [2, 2]}
 
 
@@ -386,9 +359,7 @@ async def test_type_combinations_and_attributes_are_validated_at_deploy(gateway)
     for name, (source, target) in bad.items():
         files.update(proxy(name, enrich(source, target)))
     client = await gateway(files)
-    reasons = {
-        e.location.path.rsplit("/", 1)[-1][:-4]: f"{e.reason} ({e.hint})" for e in client.config.failed
-    }
+    reasons = {e.location.path.rsplit("/", 1)[-1][:-4]: f"{e.reason} ({e.hint})" for e in client.config.failed}
     assert set(reasons) == set(bad)
     for name in ("EnvToBody", "EnvToCustom", "BodyToBody", "BodyToEnv", "CustomToEnv"):
         assert reasons[name].startswith("Wrong combination of source and target type"), name
@@ -396,9 +367,7 @@ async def test_type_combinations_and_attributes_are_validated_at_deploy(gateway)
     assert "source type and target action" in reasons["RemoveBodySource"]
     assert "target type and target action" in reasons["RemoveCustomTarget"]
     assert "only supports replace" in reasons["EnvAction"]
-    assert (
-        "Unexpected source type 'bodyy'" in reasons["BadType"] and "did you mean 'body'" in reasons["BadType"]
-    )
+    assert "Unexpected source type 'bodyy'" in reasons["BadType"] and "did you mean 'body'" in reasons["BadType"]
     assert "Unexpected target action 'append'" in reasons["BadAction"]
     assert "xpath attribute is required for CUSTOM type" in reasons["NoXPath"]
     assert "property attribute is required for PROPERTY type" in reasons["NoProperty"]
@@ -415,8 +384,9 @@ async def test_json_paths_are_normalised_like_json_eval(gateway):
     faulted). Writes go through JSON Pointers, so keys holding '/' or '~' are found too."""
     seq = (
         enrich("""<source xpath="json-eval($['a.[x]'])"/>""", """<target xpath="json-eval($['b.[y]'])"/>""")
-        + enrich("""<source xpath="json-eval($['a.[x]'].v)"/>""",
-                 """<target xpath="json-eval($['x/~y'])" action="child"/>""")
+        + enrich(
+            """<source xpath="json-eval($['a.[x]'].v)"/>""", """<target xpath="json-eval($['x/~y'])" action="child"/>"""
+        )
         + enrich("""<source xpath="json-eval($['c.[z]'],$['d)'])"/>""", '<target type="body" action="remove"/>')
         + '<header name="X-A" scope="transport" expression="json-eval($[\'a.[x]\'].v)"/><respond/>'
     )
@@ -432,9 +402,15 @@ async def test_json_paths_are_normalised_like_json_eval(gateway):
 
 
 async def test_json_child_merges_an_object_and_keeps_numbers_as_sent(gateway):
-    seq = enrich('<source type="inline">{"n":1.50,"m":{"k":true}}</source>',
-                 '<target xpath="json-eval($.o)" action="child"/>') + "<respond/>"
+    seq = (
+        enrich(
+            '<source type="inline">{"n":1.50,"m":{"k":true}}</source>',
+            '<target xpath="json-eval($.o)" action="child"/>',
+        )
+        + "<respond/>"
+    )
     client = await gateway(proxy("P", seq))
-    response = await client.post("/services/P", data=b'{"o":{"a":1e5},"z":[]}',
-                                 headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/services/P", data=b'{"o":{"a":1e5},"z":[]}', headers={"Content-Type": "application/json"}
+    )
     assert await response.read() == b'{"o":{"a":1e5,"n":1.50,"m":{"k":true}},"z":[]}'

@@ -247,10 +247,7 @@ def rich_ctx() -> FakeContext:
     ],
 )
 def test_variables_and_get_property(rich_ctx: FakeContext, expr: str, expected: str) -> None:
-    assert (
-        sv(expr, rich_ctx, {**NS, "synapse": "http://ws.apache.org/ns/synapse", "fn": "urn:anything"})
-        == expected
-    )
+    assert sv(expr, rich_ctx, {**NS, "synapse": "http://ws.apache.org/ns/synapse", "fn": "urn:anything"}) == expected
 
 
 def test_fault_message_format_and_system(rich_ctx: FakeContext) -> None:
@@ -286,9 +283,7 @@ def test_system_date_and_time() -> None:
     assert sv("get-property('default', 'SYSTEM_DATE', 'yyyy')", ctx) == year
     stamp = sv("get-property('SYSTEM_DATE', \"yyyy-MM-dd'T'HH:mm:ss.SSSZ\")", ctx)
     assert stamp is not None and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}", stamp)
-    assert re.fullmatch(
-        r"\d{1,2}/\d{1,2}/\d\d, \d{1,2}:\d\d [AP]M", sv("get-property('SYSTEM_DATE')", ctx) or ""
-    )
+    assert re.fullmatch(r"\d{1,2}/\d{1,2}/\d\d, \d{1,2}:\d\d [AP]M", sv("get-property('SYSTEM_DATE')", ctx) or "")
     millis = int(sv("get-property('SYSTEM_TIME')", ctx) or "0")
     assert abs(millis - datetime.now().timestamp() * 1000) < 60_000
 
@@ -325,10 +320,7 @@ def test_base64_and_url_encode() -> None:
     ctx = FakeContext(properties={"s": "héllo wörld"})
     assert sv("base64Encode('hello')", ctx) == "aGVsbG8="
     assert sv("base64Encode($ctx:s)", ctx) == base64.b64encode("héllo wörld".encode()).decode()
-    assert (
-        sv("base64Encode($ctx:s, 'ISO-8859-1')", ctx)
-        == base64.b64encode("héllo wörld".encode("latin-1")).decode()
-    )
+    assert sv("base64Encode($ctx:s, 'ISO-8859-1')", ctx) == base64.b64encode("héllo wörld".encode("latin-1")).decode()
     assert sv("base64Decode(base64Encode($ctx:s))", ctx) == "héllo wörld"
     assert sv("base64Decode('aGVsbG8')", ctx) == "hello"  # lenient about padding
     assert sv("base64Encode('')", ctx) == ""
@@ -349,16 +341,12 @@ def test_fn_prefix_without_declaration_and_jaxen_extras() -> None:
 
 def test_string_literals_are_never_rewritten() -> None:
     ctx = FakeContext(properties={"x": "X"})
-    assert sv("concat('get-property(', \"$ctx:x\", 'fn:concat(', $ctx:x)", ctx) == (
-        "get-property($ctx:xfn:concat(X"
-    )
+    assert sv("concat('get-property(', \"$ctx:x\", 'fn:concat(', $ctx:x)", ctx) == ("get-property($ctx:xfn:concat(X")
 
 
 def test_xpath_over_json_infoset() -> None:
     ctx = FakeContext(
-        soap_envelope(
-            "<jsonObject><symbol>IBM</symbol><items><p>1</p></items><items><p>2</p></items></jsonObject>"
-        )
+        soap_envelope("<jsonObject><symbol>IBM</symbol><items><p>1</p></items><items><p>2</p></items></jsonObject>")
     )
     assert sv("//symbol", ctx) == "IBM"
     assert sv("$body/jsonObject/symbol", ctx) == "IBM"
@@ -622,9 +610,7 @@ def test_runtime_error_is_a_mediation_error() -> None:
     with pytest.raises(MediationError, match="Evaluation of the XPath expression"):
         expr.string_value(FakeContext(properties={"x": "not a node-set"}))
     with pytest.raises(MediationError, match="illegal pattern"):
-        compile_expression("get-property('SYSTEM_DATE', $ctx:f)", {}).string_value(
-            FakeContext(properties={"f": "qq"})
-        )
+        compile_expression("get-property('SYSTEM_DATE', $ctx:f)", {}).string_value(FakeContext(properties={"f": "qq"}))
 
 
 def test_no_compilation_per_evaluation(monkeypatch: pytest.MonkeyPatch, quote_ctx: FakeContext) -> None:

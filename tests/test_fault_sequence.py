@@ -89,9 +89,7 @@ async def test_a_mediation_error_answers_each_client_in_its_format(gateway, kind
 
 @pytest.mark.parametrize("kind", list(CLIENTS))
 async def test_a_refused_backend_yields_101503(gateway, kind):
-    client = await gateway(
-        proxy("P", f'<endpoint><address uri="http://127.0.0.1:{closed_port()}/x"/></endpoint>')
-    )
+    client = await gateway(proxy("P", f'<endpoint><address uri="http://127.0.0.1:{closed_port()}/x"/></endpoint>'))
     status, content_type, raw = await ask(client, "/services/P", kind)
     assert status == 500
     code, message = parse_error(kind, content_type, raw)
@@ -126,9 +124,7 @@ async def test_a_bodiless_request_still_gets_an_error_body(gateway):
 
 
 async def test_a_malformed_soap_request_gets_a_soap_fault_with_601000(gateway):
-    client = await gateway(
-        proxy("P", '<inSequence><property name="s" expression="//q"/><respond/></inSequence>')
-    )
+    client = await gateway(proxy("P", '<inSequence><property name="s" expression="//q"/><respond/></inSequence>'))
     response = await client.post("/services/P", data=b"<e:Envelope", headers={"Content-Type": "text/xml"})
     assert response.status == 500
     code, message = parse_error("soap11", response.headers["Content-Type"], await response.read())
@@ -145,8 +141,7 @@ async def test_an_error_on_the_response_path_is_answered_too(gateway, backend):
     client = await gateway(
         proxy(
             "P",
-            f'<endpoint><address uri="{server.make_url("/x")}"/></endpoint>'
-            f"<outSequence>{FAILING}</outSequence>",
+            f'<endpoint><address uri="{server.make_url("/x")}"/></endpoint><outSequence>{FAILING}</outSequence>',
         )
     )
     status, content_type, raw = await ask(client, "/services/P", "pox")

@@ -71,9 +71,7 @@ def test_negotiate_accept(accept, current, expected):
 
 
 async def test_soap11_client_gets_soap11_when_the_backend_answers_json(gateway, backend):
-    server = await backend_replying(
-        backend, b'{"getQuoteResponse":{"price":12.5,"symbol":"IBM"}}', "application/json"
-    )
+    server = await backend_replying(backend, b'{"getQuoteResponse":{"price":12.5,"symbol":"IBM"}}', "application/json")
     client = await gateway(proxy("P", f'<endpoint><address uri="{server.make_url("/q")}"/></endpoint>'))
     response = await client.post(
         "/services/P",
@@ -91,9 +89,7 @@ async def test_soap11_client_gets_soap11_when_the_backend_answers_json(gateway, 
 async def test_soap12_client_gets_soap12_when_the_backend_answers_pox(gateway, backend):
     server = await backend_replying(backend, b"<r><v>1</v></r>", "application/xml")
     client = await gateway(proxy("P", f'<endpoint><address uri="{server.make_url("/q")}"/></endpoint>'))
-    response = await client.post(
-        "/services/P", data=soap12("<q/>"), headers={"Content-Type": "application/soap+xml"}
-    )
+    response = await client.post("/services/P", data=soap12("<q/>"), headers={"Content-Type": "application/soap+xml"})
     assert response.headers["Content-Type"].startswith("application/soap+xml")
     assert body_child(await response.read(), SOAP12).findtext("v") == "1"
 
@@ -113,9 +109,7 @@ async def test_soap12_client_gets_a_soap12_fault_from_a_soap11_fault(gateway, ba
     )
     server = await backend_replying(backend, fault, "text/xml", status=500)
     client = await gateway(proxy("P", f'<endpoint><address uri="{server.make_url("/q")}"/></endpoint>'))
-    response = await client.post(
-        "/services/P", data=soap12("<q/>"), headers={"Content-Type": "application/soap+xml"}
-    )
+    response = await client.post("/services/P", data=soap12("<q/>"), headers={"Content-Type": "application/soap+xml"})
     assert response.status == 500
     fault12 = body_child(await response.read(), SOAP12)
     assert fault12.findtext(f"{{{SOAP12}}}Code/{{{SOAP12}}}Value") == "soapenv:Sender"
@@ -146,9 +140,7 @@ def test_soap_output_leaves_the_message_untouched():
 
 
 async def test_rest_clients_get_exception_for_a_soap_fault(gateway, backend):
-    fault = soap11(
-        "<e:Fault><faultcode>e:Server</faultcode><faultstring>backend broke</faultstring></e:Fault>"
-    )
+    fault = soap11("<e:Fault><faultcode>e:Server</faultcode><faultstring>backend broke</faultstring></e:Fault>")
     server = await backend_replying(backend, fault, "text/xml", status=500)
     client = await gateway(
         proxy(
@@ -181,13 +173,10 @@ async def test_message_type_switch_writes_the_json_infoset_as_xml(gateway):
     client = await gateway(
         proxy(
             "P",
-            '<inSequence><property name="messageType" value="application/xml" '
-            'scope="axis2"/><respond/></inSequence>',
+            '<inSequence><property name="messageType" value="application/xml" scope="axis2"/><respond/></inSequence>',
         )
     )
-    response = await client.post(
-        "/services/P", data=b'{"a":{"b":1}}', headers={"Content-Type": "application/json"}
-    )
+    response = await client.post("/services/P", data=b'{"a":{"b":1}}', headers={"Content-Type": "application/json"})
     assert response.headers["Content-Type"].startswith("application/xml")
     root = etree.fromstring(await response.read())
     assert root.tag == "jsonObject" and root.findtext("a/b") == "1"  # MI keeps the jsonObject root for POX
@@ -233,8 +222,7 @@ async def test_accept_does_not_override_a_message_type_the_flow_chose(gateway):
     client = await gateway(
         proxy(
             "P",
-            '<inSequence><property name="messageType" value="application/json" '
-            'scope="axis2"/><respond/></inSequence>',
+            '<inSequence><property name="messageType" value="application/json" scope="axis2"/><respond/></inSequence>',
         )
     )
     response = await client.post(
@@ -286,9 +274,7 @@ async def test_json_xml_round_trip_losses_through_a_message_type_switch(gateway,
             'scope="axis2"/><respond/></inSequence>',
         )
     )
-    sent = (
-        b'{"id":"123","price":"4.00","obj":{},"empty":"","nothing":null,"one":[7],"two":[1,2],"flag":"true"}'
-    )
+    sent = b'{"id":"123","price":"4.00","obj":{},"empty":"","nothing":null,"one":[7],"two":[1,2],"flag":"true"}'
     response = await client.post("/services/P", data=sent, headers={"Content-Type": "application/json"})
     assert response.headers["Content-Type"].startswith("application/json")
     raw = await response.read()
@@ -328,9 +314,7 @@ async def test_modified_json_is_rewritten_from_the_infoset(gateway):
             "<respond/></inSequence>",
         )
     )
-    response = await client.post(
-        "/services/P", data=b'{"id":"123"}', headers={"Content-Type": "application/json"}
-    )
+    response = await client.post("/services/P", data=b'{"id":"123"}', headers={"Content-Type": "application/json"})
     assert orjson.loads(await response.read()) == {"id": 123, "extra": 1}
 
 
@@ -352,21 +336,17 @@ async def test_fault_status_500_unless_faults_as_http_200_or_http_sc(gateway):
             ),
             **proxy(
                 "Sc",
-                f'<inSequence>{fault}<property name="HTTP_SC" value="418" scope="axis2"/><respond/>'
-                "</inSequence>",
+                f'<inSequence>{fault}<property name="HTTP_SC" value="418" scope="axis2"/><respond/></inSequence>',
             ),
             **proxy(
                 "Pox",
-                '<inSequence><makefault version="pox"><reason value="no"/></makefault><respond/>'
-                "</inSequence>",
+                '<inSequence><makefault version="pox"><reason value="no"/></makefault><respond/></inSequence>',
             ),
         }
     )
     statuses = {}
     for name in ("Plain", "As200", "Sc", "Pox"):
-        response = await client.post(
-            f"/services/{name}", data=soap11("<a/>"), headers={"Content-Type": "text/xml"}
-        )
+        response = await client.post(f"/services/{name}", data=soap11("<a/>"), headers={"Content-Type": "text/xml"})
         statuses[name] = response.status
     assert statuses == {"Plain": 500, "As200": 200, "Sc": 418, "Pox": 500}
 
@@ -404,11 +384,16 @@ async def test_accept_never_converts_binary_bodies(gateway, backend):
 
 async def test_explicit_message_type_equal_to_the_request_type_still_beats_accept(gateway):
     """A flow that sets messageType itself has chosen, even when it picks the request's own type."""
-    client = await gateway({"proxies/P.xml": '<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target>'
-                            '<inSequence><property name="messageType" value="application/json" scope="axis2"/>'
-                            "<respond/></inSequence></target></proxy>"})
-    response = await client.post("/services/P", data=b'{"a":1}',
-                                 headers={"Content-Type": "application/json", "Accept": "application/xml"})
+    client = await gateway(
+        {
+            "proxies/P.xml": '<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target>'
+            '<inSequence><property name="messageType" value="application/json" scope="axis2"/>'
+            "<respond/></inSequence></target></proxy>"
+        }
+    )
+    response = await client.post(
+        "/services/P", data=b'{"a":1}', headers={"Content-Type": "application/json", "Accept": "application/xml"}
+    )
     assert response.headers["Content-Type"].startswith("application/json")
     assert await response.read() == b'{"a":1}'
 
@@ -416,10 +401,13 @@ async def test_explicit_message_type_equal_to_the_request_type_still_beats_accep
 async def test_content_type_parameters_are_read_as_aiohttp_reads_them(gateway):
     # Axis2's BuilderUtil.getCharSetEncoding finds charset whatever its case, spacing or quotes; so does
     # aiohttp's parse_mimetype, which reads the charset of a text body and SOAP 1.2's action parameter
-    target = ('<inSequence><property name="n" expression="string-length(//*[local-name()=\'text\'])"/>'
-              '<header name="X-N" scope="transport" expression="$ctx:n"/><respond/></inSequence>')
+    target = (
+        '<inSequence><property name="n" expression="string-length(//*[local-name()=\'text\'])"/>'
+        '<header name="X-N" scope="transport" expression="$ctx:n"/><respond/></inSequence>'
+    )
     client = await gateway(proxy("P", target))
     for content_type in ('text/plain; Charset = "ISO-8859-1"', "text/plain;charset=iso-8859-1;format=flowed"):
-        response = await client.post("/services/P", data="café".encode("latin-1"),
-                                     headers={"Content-Type": content_type})
+        response = await client.post(
+            "/services/P", data="café".encode("latin-1"), headers={"Content-Type": content_type}
+        )
         assert (response.status, response.headers.get("X-N")) == (200, "4.0"), content_type

@@ -46,9 +46,14 @@ EXPRESSIONS: tuple[Expression | Value, ...] = (
 
 def context(content_type: str, raw: bytes, prop: Any) -> MessageContext:
     exchange = Exchange("POST", "/services/P", "json", None, None)  # type: ignore[arg-type]
-    ctx = MessageContext(exchange=exchange, config=Configuration.empty(), payload=Payload(content_type, raw),
-                         transport_headers=CIMultiDict(), to="/services/P",
-                         query_params=MultiDict(q=prop if isinstance(prop, str) else ""))
+    ctx = MessageContext(
+        exchange=exchange,
+        config=Configuration.empty(),
+        payload=Payload(content_type, raw),
+        transport_headers=CIMultiDict(),
+        to="/services/P",
+        query_params=MultiDict(q=prop if isinstance(prop, str) else ""),
+    )
     if prop is not None:
         ctx.properties["p"] = prop
     return ctx
@@ -59,8 +64,9 @@ def evaluate(expressions: list[Expression | Value], content_type: str, raw: byte
     path that reads untouched JSON without building the infoset)."""
     for expression in expressions:
         ctx = context(content_type, raw, prop)
-        readers = ("resolve",) if isinstance(expression, Value) else (
-            "string_value", "boolean_value", "evaluate", "nodes")
+        readers = (
+            ("resolve",) if isinstance(expression, Value) else ("string_value", "boolean_value", "evaluate", "nodes")
+        )
         for reader in readers:
             try:
                 getattr(expression, reader)(ctx)

@@ -111,7 +111,7 @@ async def test_any_request_gets_a_well_formed_reply_in_the_clients_format(gatewa
             text = record.getMessage()
             assert "unexpected failure" not in text, text
             if text.startswith("EXCEPTION = "):
-                assert text[len("EXCEPTION = "):].split(":", 1)[0] in allowed, text
+                assert text[len("EXCEPTION = ") :].split(":", 1)[0] in allowed, text
         assert not reply.startswith(b"500 Internal Server Error")
         if status == 200:
             check_success(reply, reply_type, body, content_type, accept)

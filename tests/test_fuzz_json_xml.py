@@ -61,9 +61,13 @@ def _lossless_string(text: str) -> bool:
 
 
 def _lossless_key(key: str) -> bool:
-    return (not key.startswith("@") and key != "$" and "_JsonReader_" not in key
-            and key not in ("jsonObject", "jsonArray", "jsonElement")
-            and not re.search("[\ud800-\udfff]", key))
+    return (
+        not key.startswith("@")
+        and key != "$"
+        and "_JsonReader_" not in key
+        and key not in ("jsonObject", "jsonArray", "jsonElement")
+        and not re.search("[\ud800-\udfff]", key)
+    )
 
 
 keys = st.text(max_size=6).filter(_lossless_key)
@@ -73,8 +77,9 @@ scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8).filter
 def documents(min_array: int) -> st.SearchStrategy[Any]:
     return st.recursive(
         scalars,
-        lambda inner: st.lists(inner, min_size=min_array, max_size=4)
-        | st.dictionaries(keys, inner, min_size=1, max_size=4),
+        lambda inner: (
+            st.lists(inner, min_size=min_array, max_size=4) | st.dictionaries(keys, inner, min_size=1, max_size=4)
+        ),
         max_leaves=16,
     )
 
@@ -168,9 +173,18 @@ def test_xml_to_json_fails_only_with_json_conversion_error_and_both_writers_agre
 # --------------------------------------------------------------------------------------------------------
 # Replies in every format, from any payload
 
-OUTPUT_TYPES = ("application/json", "application/xml", "text/xml", "application/soap+xml", "text/plain",
-                "application/x-www-form-urlencoded", "application/octet-stream", "text/html",
-                "application/vnd.x+json", "application/atom+xml")
+OUTPUT_TYPES = (
+    "application/json",
+    "application/xml",
+    "text/xml",
+    "application/soap+xml",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "application/octet-stream",
+    "text/html",
+    "application/vnd.x+json",
+    "application/atom+xml",
+)
 CLIENT_KINDS = ("soap11", "soap12", "pox", "json", "text", "form", "binary", "empty")
 _DEEP = etree.XMLParser(huge_tree=True)  # replies may be as deep as the JSON they were converted from
 
@@ -203,8 +217,12 @@ def test_a_reply_in_any_format_is_written_or_fails_with_a_mediation_error(
 ) -> None:
     content_type, raw = request
     exchange = Exchange("POST", "/services/P", client_kind, accept, None)  # type: ignore[arg-type]
-    ctx = MessageContext(exchange=exchange, config=Configuration.empty(), payload=Payload(content_type, raw),
-                         transport_headers=CIMultiDict())
+    ctx = MessageContext(
+        exchange=exchange,
+        config=Configuration.empty(),
+        payload=Payload(content_type, raw),
+        transport_headers=CIMultiDict(),
+    )
     ctx.axis2["messageType"] = message_type
     try:
         if modified:  # as after a mediator changed the message: written from the tree, not the bytes

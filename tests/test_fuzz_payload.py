@@ -47,8 +47,9 @@ def read(payload: Payload, what: str) -> Any:
 
 def shape(element: etree._Element) -> tuple:
     """Everything XPath can see of an element, comparable across documents."""
-    children = tuple(shape(child) if isinstance(child.tag, str) else ("comment", child.text, child.tail)
-                     for child in element)
+    children = tuple(
+        shape(child) if isinstance(child.tag, str) else ("comment", child.text, child.tail) for child in element
+    )
     return element.tag, sorted(element.attrib.items()), element.text, children, element.tail
 
 

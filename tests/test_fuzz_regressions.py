@@ -90,12 +90,17 @@ def test_json_value_of_a_changed_infoset_too_deep_for_json_is_a_601000_fault():
 async def test_a_reply_too_deep_to_write_as_json_is_a_fault_with_its_reason(gateway):
     # XML at libxml2's depth limit, answered as JSON for the client's Accept: orjson's TypeError reached the
     # fault sequence as "TypeError: Recursion limit reached".
-    client = await gateway({"proxies/P.xml": f'<proxy {SYNAPSE} name="P"><target><inSequence>'
-                                             '<property name="x" expression="//a"/><respond/>'
-                                             "</inSequence></target></proxy>"})
+    client = await gateway(
+        {
+            "proxies/P.xml": f'<proxy {SYNAPSE} name="P"><target><inSequence>'
+            '<property name="x" expression="//a"/><respond/>'
+            "</inSequence></target></proxy>"
+        }
+    )
     deep = b"<a>" * 255 + b"1" + b"</a>" * 255
-    response = await client.post("/services/P", data=deep,
-                                 headers={"Content-Type": "application/xml", "Accept": "application/json"})
+    response = await client.post(
+        "/services/P", data=deep, headers={"Content-Type": "application/xml", "Accept": "application/json"}
+    )
     assert response.status == 500
     error = (await response.json())["error"]
     assert error["message"].startswith("Error while writing the message as JSON: document nested too deep")

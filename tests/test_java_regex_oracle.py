@@ -32,9 +32,15 @@ public class Oracle { public static void main(String[] args) throws Exception {
 """
 
 # Deploy errors the gateway gives on purpose where Java compiles the pattern (MF07)
-DELIBERATE = ("with (?iu),", "'&&' needs a class on both sides", "a quantifier after an inline flag group",
-              "the regex module cannot compile it", "nothing to repeat", "multiple repeat",
-              "a negated class holding a property and its complement")
+DELIBERATE = (
+    "with (?iu),",
+    "'&&' needs a class on both sides",
+    "a quantifier after an inline flag group",
+    "the regex module cannot compile it",
+    "nothing to repeat",
+    "multiple repeat",
+    "a negated class holding a property and its complement",
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +52,18 @@ def java(tmp_path_factory):
     subprocess.run(["javac", "Oracle.java"], cwd=folder, check=True, capture_output=True, timeout=120)
 
     def run(pairs: list[tuple[str, str]]) -> list[str]:
-        lines = "".join(base64.b64encode(p.encode()).decode() + "\t" + base64.b64encode(s.encode()).decode() + "\n"
-                        for p, s in pairs)
+        lines = "".join(
+            base64.b64encode(p.encode()).decode() + "\t" + base64.b64encode(s.encode()).decode() + "\n"
+            for p, s in pairs
+        )
         (folder / "pairs.tsv").write_text(lines)
-        result = subprocess.run(["java", "-cp", str(folder), "Oracle", str(folder / "pairs.tsv")],
-                                check=True, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            ["java", "-cp", str(folder), "Oracle", str(folder / "pairs.tsv")],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         return result.stdout.split()
 
     return run
@@ -59,15 +72,103 @@ def java(tmp_path_factory):
 # \b and \B are left out: JDK 19+ (JDK-8264160) makes them the edges of \w, as the gateway does, while the
 # JDK 17 of this machine uses Unicode letters. The KELVIN SIGN and LONG S are left out of the inputs: under
 # (?iu) Java's per-range toUpperCase/toLowerCase test and `regex`'s simple case folding disagree on them.
-CHARS = ["a", "b", "A", "B", "k", "K", "s", "é", "É", "ß", "1", "٣", " ", "-", "_", ".", "\r", "\n", "\u2028",
-         "α", "Σ", "&", "]", "\t", "\x85"]
-LITERALS = ["a", "b", "A", "k", "s", "é", "É", "ß", "1", "-", "_", "α", "Σ", "&", "]", "}", "\\.", "\\-", "\\\\",
-            "\\t", "\\n", "\\r", "\\x41", "\\u00e9", "\\0141", "\\cJ", "\\e", " "]
-ESCAPES = ["\\w", "\\W", "\\d", "\\D", "\\s", "\\S", "\\h", "\\H", "\\v", "\\V", "\\p{L}", "\\p{Lu}", "\\p{Ll}",
-           "\\P{Lu}", "\\p{IsGreek}", "\\p{InGreek}", "\\p{Lower}", "\\p{Upper}", "\\p{Alpha}", "\\p{Punct}",
-           "\\p{IsLower}", "\\p{IsAlphabetic}", "\\p{javaLowerCase}", "\\p{IsLatin}", "\\pL", "\\p{Nd}",
-           "\\p{IsDigit}", "\\p{Space}", "\\p{XDigit}", "\\p{Alnum}", "\\p{L1}", "\\p{LC}", "\\p{IsWhite_Space}",
-           "\\p{javaWhitespace}", "\\p{Graph}", "\\p{Print}", "\\p{Blank}", "\\p{Cntrl}"]
+CHARS = [
+    "a",
+    "b",
+    "A",
+    "B",
+    "k",
+    "K",
+    "s",
+    "é",
+    "É",
+    "ß",
+    "1",
+    "٣",
+    " ",
+    "-",
+    "_",
+    ".",
+    "\r",
+    "\n",
+    "\u2028",
+    "α",
+    "Σ",
+    "&",
+    "]",
+    "\t",
+    "\x85",
+]
+LITERALS = [
+    "a",
+    "b",
+    "A",
+    "k",
+    "s",
+    "é",
+    "É",
+    "ß",
+    "1",
+    "-",
+    "_",
+    "α",
+    "Σ",
+    "&",
+    "]",
+    "}",
+    "\\.",
+    "\\-",
+    "\\\\",
+    "\\t",
+    "\\n",
+    "\\r",
+    "\\x41",
+    "\\u00e9",
+    "\\0141",
+    "\\cJ",
+    "\\e",
+    " ",
+]
+ESCAPES = [
+    "\\w",
+    "\\W",
+    "\\d",
+    "\\D",
+    "\\s",
+    "\\S",
+    "\\h",
+    "\\H",
+    "\\v",
+    "\\V",
+    "\\p{L}",
+    "\\p{Lu}",
+    "\\p{Ll}",
+    "\\P{Lu}",
+    "\\p{IsGreek}",
+    "\\p{InGreek}",
+    "\\p{Lower}",
+    "\\p{Upper}",
+    "\\p{Alpha}",
+    "\\p{Punct}",
+    "\\p{IsLower}",
+    "\\p{IsAlphabetic}",
+    "\\p{javaLowerCase}",
+    "\\p{IsLatin}",
+    "\\pL",
+    "\\p{Nd}",
+    "\\p{IsDigit}",
+    "\\p{Space}",
+    "\\p{XDigit}",
+    "\\p{Alnum}",
+    "\\p{L1}",
+    "\\p{LC}",
+    "\\p{IsWhite_Space}",
+    "\\p{javaWhitespace}",
+    "\\p{Graph}",
+    "\\p{Print}",
+    "\\p{Blank}",
+    "\\p{Cntrl}",
+]
 RANGES = ["a-z", "A-Z", "0-9", "à-ü", "α-ω", "+--", "Z-a", "a-\\u00ff"]
 
 
@@ -90,8 +191,11 @@ class Patterns:
                 items.append(self.character_class(depth + 1) if depth < 2 else "x")
         body = "".join(items)
         if pick.random() < 0.25 and depth < 2:
-            body += "&&" + (self.character_class(depth + 1) if pick.random() < 0.5
-                            else pick.choice(["a-m", "\\w", "\\p{Lu}", "[^aeiou]"]))
+            body += "&&" + (
+                self.character_class(depth + 1)
+                if pick.random() < 0.5
+                else pick.choice(["a-m", "\\w", "\\p{Lu}", "[^aeiou]"])
+            )
         return "[" + ("^" if pick.random() < 0.3 else "") + body + "]"
 
     def atom(self, depth: int) -> str:
@@ -108,8 +212,9 @@ class Patterns:
         if roll < 0.75:
             return "\\Q" + pick.choice(["a.b", "1+1", "]-[", "x y"]) + "\\E"
         if depth < 3:
-            group = pick.choice(["(%s)", "(?:%s)", "(?i:%s)", "(?-i:%s)", "(?>%s)", "(?s:%s)", "(?m:%s)", "(?=%s)",
-                                 "(?!%s)"])
+            group = pick.choice(
+                ["(%s)", "(?:%s)", "(?i:%s)", "(?-i:%s)", "(?>%s)", "(?s:%s)", "(?m:%s)", "(?=%s)", "(?!%s)"]
+            )
             return group % self.sequence(depth + 1)
         return "a"
 

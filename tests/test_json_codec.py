@@ -46,19 +46,25 @@ def proxy(name: str, body: str) -> dict[str, str]:
 async def test_json_eval_and_json_properties_keep_numbers_as_sent(gateway):
     """json-eval on the payload and on a JSON-typed property give the number's text as the client wrote it
     (it used to be a Python float: 1.50 came back as 1.5, 1e5 as 100000.0, and a property lost big integers)."""
-    client = await gateway(proxy("N", (
-        '<property name="price" expression="json-eval($.price)"/>'
-        '<property name="big" expression="json-eval($.big)"/>'
-        '<property name="doc" type="JSON" value=\'{"n":123456789012345678901234,"d":2.50}\'/>'
-        '<property name="n" expression="json-eval($ctx:doc.n)"/>'
-        '<property name="d" expression="json-eval($ctx:doc.d)"/>'
-        '<payloadFactory media-type="xml"><format><r><p>$1</p><b>$2</b><n>$3</n><d>$4</d></r></format><args>'
-        '<arg evaluator="xml" expression="$ctx:price"/><arg evaluator="xml" expression="$ctx:big"/>'
-        '<arg evaluator="xml" expression="$ctx:n"/><arg evaluator="xml" expression="$ctx:d"/></args>'
-        "</payloadFactory><respond/>"
-    )))
-    response = await client.post("/services/N", data=b'{"price":1.50,"big":1e5}',
-                                 headers={"Content-Type": "application/json"})
+    client = await gateway(
+        proxy(
+            "N",
+            (
+                '<property name="price" expression="json-eval($.price)"/>'
+                '<property name="big" expression="json-eval($.big)"/>'
+                '<property name="doc" type="JSON" value=\'{"n":123456789012345678901234,"d":2.50}\'/>'
+                '<property name="n" expression="json-eval($ctx:doc.n)"/>'
+                '<property name="d" expression="json-eval($ctx:doc.d)"/>'
+                '<payloadFactory media-type="xml"><format><r><p>$1</p><b>$2</b><n>$3</n><d>$4</d></r></format><args>'
+                '<arg evaluator="xml" expression="$ctx:price"/><arg evaluator="xml" expression="$ctx:big"/>'
+                '<arg evaluator="xml" expression="$ctx:n"/><arg evaluator="xml" expression="$ctx:d"/></args>'
+                "</payloadFactory><respond/>"
+            ),
+        )
+    )
+    response = await client.post(
+        "/services/N", data=b'{"price":1.50,"big":1e5}', headers={"Content-Type": "application/json"}
+    )
     assert response.status == 200
     body = await response.text()
     assert "<p>1.50</p><b>1e5</b><n>123456789012345678901234</n><d>2.50</d>" in body, body

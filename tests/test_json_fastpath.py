@@ -15,8 +15,24 @@ from gateway.message.json_xml import json_bytes_to_xml
 from gateway.message.payload import Payload
 
 NAMES = ("a", "b", "to", "from")
-SCALARS = (None, True, False, 0, -7, 12345678901234, "", "x", " padded ", "nb\xa0sp", "line\nbreak", "tab\tx",
-           "ünïcødé", "<tag>&amp;", 1.5, 4.0)
+SCALARS = (
+    None,
+    True,
+    False,
+    0,
+    -7,
+    12345678901234,
+    "",
+    "x",
+    " padded ",
+    "nb\xa0sp",
+    "line\nbreak",
+    "tab\tx",
+    "ünïcødé",
+    "<tag>&amp;",
+    1.5,
+    4.0,
+)
 
 
 def random_document(rng: random.Random, depth: int = 0):
@@ -73,19 +89,24 @@ async def test_json_properties_are_read_without_building_the_infoset(gateway, mo
         return original(self, raw)
 
     monkeypatch.setattr(Payload, "_build", counting)
-    client = await gateway({"proxies/P.xml": '<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target>'
-                            '<inSequence><property name="to" expression="//to/text()"/>'
-                            '<property name="qty" expression="//qty"/>'
-                            '<header name="X-To" scope="transport" expression="$ctx:to"/>'
-                            '<header name="X-Qty" scope="transport" expression="$ctx:qty"/>'
-                            "<respond/></inSequence></target></proxy>"})
+    client = await gateway(
+        {
+            "proxies/P.xml": '<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target>'
+            '<inSequence><property name="to" expression="//to/text()"/>'
+            '<property name="qty" expression="//qty"/>'
+            '<header name="X-To" scope="transport" expression="$ctx:to"/>'
+            '<header name="X-Qty" scope="transport" expression="$ctx:qty"/>'
+            "<respond/></inSequence></target></proxy>"
+        }
+    )
     body = b'{"order":{"to":"+447891063180","qty":3}}'
     response = await client.post("/services/P", data=body, headers={"Content-Type": "application/json"})
     assert response.headers["X-To"] == "+447891063180" and response.headers["X-Qty"] == "3"
     assert await response.read() == body
     assert builds == []  # answered from the JSON itself
     # A float's lexical form is only in the infoset: the real XPath runs (and keeps "4.00").
-    response = await client.post("/services/P", data=b'{"to":"x","qty":4.00}',
-                                 headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/services/P", data=b'{"to":"x","qty":4.00}', headers={"Content-Type": "application/json"}
+    )
     assert response.headers["X-Qty"] == "4.00"
     assert builds == ["json"]

@@ -209,11 +209,7 @@ def test_fast_and_lexical_paths_agree() -> None:
     for pi in (False, True):
         fast = json_xml._to_tree(orjson.loads(data), pi)
         lexical = json_xml._to_tree(json_codec._loads_lexical(data), pi)
-        assert (
-            etree.tostring(fast)
-            == etree.tostring(lexical)
-            == etree.tostring(json_bytes_to_xml(data, with_pi=pi))
-        )
+        assert etree.tostring(fast) == etree.tostring(lexical) == etree.tostring(json_bytes_to_xml(data, with_pi=pi))
 
 
 @pytest.mark.parametrize(
@@ -470,12 +466,8 @@ def test_auto_primitive(text: str, expected: bytes) -> None:
 
 
 def test_xml_to_json_value_types() -> None:
-    value = xml_to_json_value(
-        etree.fromstring("<r><i>42</i><d>4.00</d><e>1e5</e><b>true</b><s>x</s><n/></r>")
-    )
-    assert value == {
-        "r": {"i": 42, "d": Decimal("4"), "e": Decimal("100000"), "b": True, "s": "x", "n": None}
-    }
+    value = xml_to_json_value(etree.fromstring("<r><i>42</i><d>4.00</d><e>1e5</e><b>true</b><s>x</s><n/></r>"))
+    assert value == {"r": {"i": 42, "d": Decimal("4"), "e": Decimal("100000"), "b": True, "s": "x", "n": None}}
     number = value["r"]["d"]
     assert type(value["r"]["i"]) is int
     assert isinstance(number, JsonNumber) and str(number) == "4.00" and repr(number) == "JsonNumber('4.00')"

@@ -8,11 +8,19 @@ from gateway.message import kinds, soap
 from gateway.message.payload import KIND_BY_MEDIA_TYPE, kind_of
 
 
-@pytest.mark.parametrize(("media", "kind"), [
-    (kinds.TEXT_XML, kinds.SOAP11), (kinds.APPLICATION_SOAP_XML, kinds.SOAP12), (kinds.APPLICATION_XML, kinds.POX),
-    (kinds.APPLICATION_JSON, kinds.JSON), (kinds.TEXT_PLAIN, kinds.TEXT), (kinds.FORM_URLENCODED, kinds.FORM),
-    ("", kinds.EMPTY), ("application/pdf", kinds.BINARY),
-])
+@pytest.mark.parametrize(
+    ("media", "kind"),
+    [
+        (kinds.TEXT_XML, kinds.SOAP11),
+        (kinds.APPLICATION_SOAP_XML, kinds.SOAP12),
+        (kinds.APPLICATION_XML, kinds.POX),
+        (kinds.APPLICATION_JSON, kinds.JSON),
+        (kinds.TEXT_PLAIN, kinds.TEXT),
+        (kinds.FORM_URLENCODED, kinds.FORM),
+        ("", kinds.EMPTY),
+        ("application/pdf", kinds.BINARY),
+    ],
+)
 def test_payload_kinds_are_the_named_ones(media: str, kind: str) -> None:
     assert kind_of(media) == kind
 

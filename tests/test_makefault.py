@@ -40,8 +40,7 @@ async def test_default_version_is_soap11_with_code_and_reason_values(gateway):
     client = await gateway(
         proxy(
             "P",
-            f'<makefault {NS11}><code value="soapenv:Client"/><reason value="bad input"/>'
-            "</makefault><respond/>",
+            f'<makefault {NS11}><code value="soapenv:Client"/><reason value="bad input"/></makefault><respond/>',
         )
     )
     status, ctype, body = await call(client, "P", envelope(SOAP11), "text/xml")
@@ -89,9 +88,7 @@ async def test_code_reason_and_detail_expressions(gateway):
         '<detail expression="//info/*"/></makefault><respond/>'
     )
     client = await gateway(proxy("P", seq))
-    body = envelope(
-        SOAP11, "<r><code>soapenv:Client</code><what>symbol</what><info><x>1</x><y>2</y></info></r>"
-    )
+    body = envelope(SOAP11, "<r><code>soapenv:Client</code><what>symbol</what><info><x>1</x><y>2</y></info></r>")
     fault = fault_of((await call(client, "P", body, "text/xml"))[2], SOAP11)
     assert fault.findtext("faultcode") == "soapenv:Client"  # a prefix in the result is not doubled
     assert fault.findtext("faultstring") == "bad symbol"
@@ -108,8 +105,7 @@ async def test_detail_expression_with_a_string_result_and_an_empty_detail(gatewa
             ),
             **proxy(
                 "Empty",
-                f'<makefault {NS11}><code value="soapenv:Server"/><reason value="r"/><detail/></makefault>'
-                "<respond/>",
+                f'<makefault {NS11}><code value="soapenv:Server"/><reason value="r"/><detail/></makefault><respond/>',
             ),
         }
     )
@@ -122,13 +118,10 @@ async def test_detail_expression_with_a_string_result_and_an_empty_detail(gatewa
 async def test_pox_fault_uses_detail_else_reason_and_answers_500(gateway):
     client = await gateway(
         {
-            **proxy(
-                "Reason", '<makefault version="pox"><reason value="just the reason"/></makefault><respond/>'
-            ),
+            **proxy("Reason", '<makefault version="pox"><reason value="just the reason"/></makefault><respond/>'),
             **proxy(
                 "Detail",
-                '<makefault version="pox"><reason value="r"/><detail>the detail</detail></makefault>'
-                "<respond/>",
+                '<makefault version="pox"><reason value="r"/><detail>the detail</detail></makefault><respond/>',
             ),
             **proxy("Expr", '<makefault version="pox"><reason expression="//why"/></makefault><respond/>'),
             **proxy("Bare", '<makefault version="pox"/><respond/>'),
@@ -158,9 +151,7 @@ async def test_rest_clients_get_the_soap_fault_as_exception(gateway):
 async def test_a_soap12_client_gets_the_default_soap11_fault_as_soap12(gateway):
     """Open point of the reference (§11): we always answer a SOAP 1.2 client in SOAP 1.2."""
     client = await gateway(
-        proxy(
-            "P", f'<makefault {NS11}><code value="soapenv:Server"/><reason value="x"/></makefault><respond/>'
-        )
+        proxy("P", f'<makefault {NS11}><code value="soapenv:Server"/><reason value="x"/></makefault><respond/>')
     )
     status, ctype, body = await call(client, "P", envelope(SOAP12), "application/soap+xml")
     assert ctype.startswith("application/soap+xml")
@@ -169,9 +160,7 @@ async def test_a_soap12_client_gets_the_default_soap11_fault_as_soap12(gateway):
 
 async def test_message_headers_are_copied_into_the_fault(gateway):
     client = await gateway(
-        proxy(
-            "P", f'<makefault {NS11}><code value="soapenv:Server"/><reason value="x"/></makefault><respond/>'
-        )
+        proxy("P", f'<makefault {NS11}><code value="soapenv:Server"/><reason value="x"/></makefault><respond/>')
     )
     body = envelope(SOAP11, header='<h:id xmlns:h="urn:h">42</h:id>')
     root = etree.fromstring((await call(client, "P", body, "text/xml"))[2])
@@ -205,8 +194,7 @@ async def test_response_marks_the_message_so_send_replies_to_the_client(gateway)
 
 async def test_code_validation_at_deploy_time(gateway):
     bad = {
-        "Soap12CodeUnderDefault": f'<makefault {NS12}><code value="soap12:Receiver"/><reason value="r"/>'
-        "</makefault>",
+        "Soap12CodeUnderDefault": f'<makefault {NS12}><code value="soap12:Receiver"/><reason value="r"/></makefault>',
         "BadSoap11Name": f'<makefault {NS11}><code value="soapenv:Receiver"/><reason value="r"/></makefault>',
         "BadSoap12Name": f'<makefault version="soap12" {NS12}><code value="soap12:Server"/>'
         '<reason value="r"/>'
@@ -228,9 +216,7 @@ async def test_code_validation_at_deploy_time(gateway):
     files = {}
     for name, mediator in bad.items():
         files.update(proxy(name, mediator))
-    files.update(
-        proxy("PoxNeedsNothing", '<makefault version="pox" xmlns:x="urn:x"><code value="x:Any"/></makefault>')
-    )
+    files.update(proxy("PoxNeedsNothing", '<makefault version="pox" xmlns:x="urn:x"><code value="x:Any"/></makefault>'))
     client = await gateway(files)
     assert set(client.config.proxies) == {"PoxNeedsNothing"}
     errors = {e.location.path.rsplit("/", 1)[-1][:-4]: e for e in client.config.failed}
@@ -248,10 +234,7 @@ async def test_code_validation_at_deploy_time(gateway):
     )
     assert errors["BadSoap11Name"].hint == "did you mean 'Server'?"
     assert errors["BadSoap12Name"].hint == "did you mean 'Receiver'?"
-    assert (
-        "Namespace should be corrected as http://www.w3.org/2003/05/soap-envelope"
-        in errors["Soap11CodeIn12"].reason
-    )
+    assert "Namespace should be corrected as http://www.w3.org/2003/05/soap-envelope" in errors["Soap11CodeIn12"].reason
     assert errors["Unbound"].reason == "Invalid namespace prefix 'tns' in code attribute"
     assert errors["NoPrefix"].reason == "A QName is expected for fault code as prefix:name"
     assert "fault code is a required attribute" in errors["NoCode"].reason

@@ -15,8 +15,10 @@ WSA = "http://www.w3.org/2005/08/addressing"
 
 
 def proxy(in_sequence: str, *, endpoint: str = "", name: str = "P") -> dict[str, str]:
-    return {f"proxies/{name}.xml": f'<proxy {S} name="{name}" xmlns:t="urn:t"><target>'
-                                  f"<inSequence>{in_sequence}</inSequence>{endpoint}</target></proxy>"}
+    return {
+        f"proxies/{name}.xml": f'<proxy {S} name="{name}" xmlns:t="urn:t"><target>'
+        f"<inSequence>{in_sequence}</inSequence>{endpoint}</target></proxy>"
+    }
 
 
 def show(header: str, expression: str) -> str:
@@ -37,12 +39,15 @@ def soap_header(response_body: bytes) -> etree._Element | None:
 
 
 async def test_transport_scope_sets_from_value_and_expression_and_removes(gateway):
-    client = await gateway(proxy(
-        '<header name="X-Static" scope="transport" value="v1"/>'
-        '<header name="X-Expr" scope="transport" expression="json-eval($.id)"/>'
-        '<header name="X-Null" scope="transport" expression="get-property(\'unset\')"/>'
-        '<header name="X-Replace" scope="transport" value="new"/>'
-        '<header name="X-Gone" scope="transport" action="remove"/><respond/>'))
+    client = await gateway(
+        proxy(
+            '<header name="X-Static" scope="transport" value="v1"/>'
+            '<header name="X-Expr" scope="transport" expression="json-eval($.id)"/>'
+            '<header name="X-Null" scope="transport" expression="get-property(\'unset\')"/>'
+            '<header name="X-Replace" scope="transport" value="new"/>'
+            '<header name="X-Gone" scope="transport" action="remove"/><respond/>'
+        )
+    )
     incoming = {"X-Gone": "bye", "X-Replace": "old"}
     response = await post(client, b'{"id": "A-1"}', "application/json", **incoming)
     assert response.status == 200
@@ -58,10 +63,13 @@ async def test_transport_header_set_on_the_request_reaches_the_backend(gateway, 
         return web.Response(body=b"<ok/>", content_type="application/xml")
 
     server = await backend(record)
-    client = await gateway(proxy(
-        '<header name="X-To-Backend" scope="transport" value="yes"/>'
-        '<header name="X-Secret-In" scope="transport" action="remove"/>',
-        endpoint=f'<endpoint><address uri="{server.make_url("/b")}"/></endpoint>'))
+    client = await gateway(
+        proxy(
+            '<header name="X-To-Backend" scope="transport" value="yes"/>'
+            '<header name="X-Secret-In" scope="transport" action="remove"/>',
+            endpoint=f'<endpoint><address uri="{server.make_url("/b")}"/></endpoint>',
+        )
+    )
     response = await post(client, **{"X-Secret-In": "do-not-forward"})
     assert response.status == 200
     sent = server.requests[0]["headers"]
@@ -70,10 +78,14 @@ async def test_transport_header_set_on_the_request_reaches_the_backend(gateway, 
 
 
 async def test_soap_header_block_is_added_and_read_back(gateway):
-    client = await gateway(proxy(
-        '<header name="t:Trace" value="abc"/>'
-        '<header name="t:Symbol" scope="soap" expression="//symbol"/>'
-        + show("X-Read", "$header/t:Trace") + "<respond/>"))
+    client = await gateway(
+        proxy(
+            '<header name="t:Trace" value="abc"/>'
+            '<header name="t:Symbol" scope="soap" expression="//symbol"/>'
+            + show("X-Read", "$header/t:Trace")
+            + "<respond/>"
+        )
+    )
     response = await post(client, envelope(), "text/xml")
     assert response.status == 200
     assert response.headers["X-Read"] == "abc"
@@ -85,8 +97,7 @@ async def test_soap_header_block_is_added_and_read_back(gateway):
 
 async def test_soap_header_remove_detaches_every_block_with_that_name(gateway):
     client = await gateway(proxy('<header name="t:Token" action="remove"/><respond/>'))
-    blocks = ('<t:Token xmlns:t="urn:t">1</t:Token><t:Token xmlns:t="urn:t">2</t:Token>'
-              '<t:Keep xmlns:t="urn:t"/>')
+    blocks = '<t:Token xmlns:t="urn:t">1</t:Token><t:Token xmlns:t="urn:t">2</t:Token><t:Keep xmlns:t="urn:t"/>'
     response = await post(client, envelope(blocks), "text/xml")
     header = soap_header(await response.read())
     assert header is not None
@@ -103,8 +114,12 @@ async def test_soap_header_set_adds_a_block_like_mi(gateway):
 
 
 async def test_embedded_xml_header_block(gateway):
-    client = await gateway(proxy('<header><auth:Credentials xmlns:auth="urn:auth"><auth:User>u1</auth:User>'
-                                 "</auth:Credentials></header><respond/>"))
+    client = await gateway(
+        proxy(
+            '<header><auth:Credentials xmlns:auth="urn:auth"><auth:User>u1</auth:User>'
+            "</auth:Credentials></header><respond/>"
+        )
+    )
     response = await post(client, envelope(), "text/xml")
     header = soap_header(await response.read())
     assert header is not None
@@ -112,12 +127,19 @@ async def test_embedded_xml_header_block(gateway):
 
 
 async def test_addressing_names_update_the_context(gateway):
-    client = await gateway(proxy(
-        '<header name="Action" value="urn:newAction"/><header name="To" value="http://example.org/x"/>'
-        '<header name="From" expression="$trp:X-From"/><header name="RelatesTo" value="urn:uuid:r1"/>'
-        + show("X-Action", "get-property('Action')") + show("X-To", "get-property('To')")
-        + show("X-From", "get-property('From')") + show("X-Rel", "get-property('RelatesTo')")
-        + '<header name="To" action="remove"/>' + show("X-To-After", "get-property('To')") + "<respond/>"))
+    client = await gateway(
+        proxy(
+            '<header name="Action" value="urn:newAction"/><header name="To" value="http://example.org/x"/>'
+            '<header name="From" expression="$trp:X-From"/><header name="RelatesTo" value="urn:uuid:r1"/>'
+            + show("X-Action", "get-property('Action')")
+            + show("X-To", "get-property('To')")
+            + show("X-From", "get-property('From')")
+            + show("X-Rel", "get-property('RelatesTo')")
+            + '<header name="To" action="remove"/>'
+            + show("X-To-After", "get-property('To')")
+            + "<respond/>"
+        )
+    )
     response = await post(client, envelope(), "text/xml", SOAPAction='"urn:old"', **{"X-From": "http://client"})
     assert response.status == 200
     assert response.headers["X-Action"] == "urn:newAction"
@@ -151,9 +173,11 @@ def test_deploy_errors(tmp_path, capsys):
         "BadXPath": '<header name="t:Trace" expression="//a["/>',
         "EmbeddedTransport": '<header scope="transport"><t:A/></header>',
     }
-    files = {f"proxies/{name}.xml": f'<proxy {S} name="{name}" xmlns:t="urn:t"><target><inSequence>\n\n'
-                                    f"{xml}\n<respond/></inSequence></target></proxy>"
-             for name, xml in cases.items()}
+    files = {
+        f"proxies/{name}.xml": f'<proxy {S} name="{name}" xmlns:t="urn:t"><target><inSequence>\n\n'
+        f"{xml}\n<respond/></inSequence></target></proxy>"
+        for name, xml in cases.items()
+    }
     root = write_artifacts(tmp_path, files, with_defaults=False)
     assert cli(["validate", str(root)]) == 1
     out = capsys.readouterr().out

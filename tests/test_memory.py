@@ -23,16 +23,21 @@ async def test_requests_leave_no_cyclic_garbage(gateway, backend):
         return web.Response(body=body, content_type=request.content_type)
 
     server = await backend(echo)
-    client = await gateway({
-        "proxies/Json.xml": f'<proxy {S} name="Json"><target><inSequence><property name="a" expression="//a/text()"/>'
-                            '<property name="b" expression="json-eval($.b)"/><filter source="$ctx:a" regex="x">'
-                            '<then><respond/></then></filter></inSequence></target></proxy>',
-        "proxies/Cbr.xml": f'<proxy {S} name="Cbr"><target><inSequence><filter xpath="//a = \'x\'"><then><send>'
-                           f'<endpoint><address uri="{server.make_url("/e")}"/></endpoint></send></then></filter>'
-                           "</inSequence><outSequence><send/></outSequence></target></proxy>",
-    })
-    requests = [("/services/Json", b'{"a":"x","b":{"c":[1,2]}}', "application/json"),
-                ("/services/Cbr", b"<r><a>x</a></r>", "application/xml")]
+    client = await gateway(
+        {
+            "proxies/Json.xml": f'<proxy {S} name="Json"><target><inSequence>'
+            '<property name="a" expression="//a/text()"/>'
+            '<property name="b" expression="json-eval($.b)"/><filter source="$ctx:a" regex="x">'
+            "<then><respond/></then></filter></inSequence></target></proxy>",
+            "proxies/Cbr.xml": f'<proxy {S} name="Cbr"><target><inSequence><filter xpath="//a = \'x\'"><then><send>'
+            f'<endpoint><address uri="{server.make_url("/e")}"/></endpoint></send></then></filter>'
+            "</inSequence><outSequence><send/></outSequence></target></proxy>",
+        }
+    )
+    requests = [
+        ("/services/Json", b'{"a":"x","b":{"c":[1,2]}}', "application/json"),
+        ("/services/Cbr", b"<r><a>x</a></r>", "application/xml"),
+    ]
     for path, body, ctype in requests:  # warm up connections and caches
         assert (await client.post(path, data=body, headers={"Content-Type": ctype})).status == 200
     gc.collect()

@@ -24,8 +24,11 @@ def test_every_package_folder_is_listed_under_its_installed_name():
 
 
 def test_the_wheel_holds_only_project_specific_top_level_packages(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                    str(tmp_path), str(REPO)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = tmp_path.glob("*.whl")
     top = {name.split("/", 1)[0] for name in zipfile.ZipFile(wheel).namelist() if "/" in name}
     assert {"gateway", "synapse_gateway_connectors"} <= top
@@ -34,11 +37,17 @@ def test_the_wheel_holds_only_project_specific_top_level_packages(tmp_path):
 
 
 def test_without_the_twilio_sdk_the_connector_says_how_to_install_it(tmp_path):
-    root = write_artifacts(tmp_path, {"proxies/p.xml": f'<proxy {SYNAPSE} name="p"><target><inSequence>'
-                                                      "<twilioRest.getSms><messageSid>SM1</messageSid>"
-                                                      "</twilioRest.getSms></inSequence></target></proxy>"})
+    root = write_artifacts(
+        tmp_path,
+        {
+            "proxies/p.xml": f'<proxy {SYNAPSE} name="p"><target><inSequence>'
+            "<twilioRest.getSms><messageSid>SM1</messageSid>"
+            "</twilioRest.getSms></inSequence></target></proxy>"
+        },
+    )
     blocked = "import sys; sys.modules['twilio'] = None; from gateway.cli import main; sys.exit(main())"
-    result = subprocess.run([sys.executable, "-c", blocked, "validate", str(root)], capture_output=True, text=True,
-                            cwd=REPO, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", blocked, "validate", str(root)], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
     assert result.returncode == 1
     assert "pip install 'synapse-gateway[twilio]'" in result.stdout

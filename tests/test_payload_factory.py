@@ -24,9 +24,7 @@ def proxy(name: str, in_sequence: str) -> dict[str, str]:
 
 def pf(format_: str, args: str = "", media: str = "xml", extra: str = "") -> str:
     args_xml = f"<args>{args}</args>" if args else ""
-    return (
-        f'<payloadFactory media-type="{media}" {extra}><format>{format_}</format>{args_xml}</payloadFactory>'
-    )
+    return f'<payloadFactory media-type="{media}" {extra}><format>{format_}</format>{args_xml}</payloadFactory>'
 
 
 async def post(client, name: str, body: bytes = b"<a/>", ctype: str = "application/xml", **headers):
@@ -42,9 +40,7 @@ async def test_xml_format_inherits_the_synapse_namespace_unless_xmlns_empty(gate
         {
             **proxy("Inherit", pf("<r><v>1</v></r>") + "<respond/>"),
             **proxy("Empty", pf('<r xmlns=""><v>1</v></r>') + "<respond/>"),
-            **proxy(
-                "Prefixed", pf('<m:r xmlns:m="urn:m"><v>1</v><m:w xmlns="">2</m:w></m:r>') + "<respond/>"
-            ),
+            **proxy("Prefixed", pf('<m:r xmlns:m="urn:m"><v>1</v><m:w xmlns="">2</m:w></m:r>') + "<respond/>"),
         }
     )
     root = etree.fromstring((await post(client, "Inherit"))[2])
@@ -97,9 +93,7 @@ async def test_several_xml_nodes_are_inserted_as_xml(gateway):
 
 
 async def test_json_evaluated_arg_in_an_xml_format_is_converted_to_xml(gateway):
-    args = (
-        '<arg evaluator="json" expression="$.order"/><arg evaluator="json" expression="json-eval($.name)"/>'
-    )
+    args = '<arg evaluator="json" expression="$.order"/><arg evaluator="json" expression="json-eval($.name)"/>'
     client = await gateway(proxy("P", pf('<r xmlns=""><o>$1</o><n>$2</n></r>', args) + "<respond/>"))
     status, ctype, body = await post(
         client,
@@ -223,8 +217,7 @@ async def test_format_key_names_a_local_entry_and_may_be_dynamic(gateway):
             "local-entries/jsonFormat.xml": f'<localEntry {S} key="jsonFormat">{{"v": "$1"}}</localEntry>',
             **proxy(
                 "Xml",
-                '<payloadFactory><format key="xmlFormat"/><args><arg value="1"/></args></payloadFactory>'
-                "<respond/>",
+                '<payloadFactory><format key="xmlFormat"/><args><arg value="1"/></args></payloadFactory><respond/>',
             ),
             **proxy(
                 "Json",
@@ -265,9 +258,7 @@ async def test_no_entity_body_is_removed_for_a_get(gateway):
 
 
 async def test_args_that_do_not_read_the_body_leave_it_unparsed(gateway):
-    client = await gateway(
-        proxy("P", pf('{"v": "$1"}', '<arg expression="$trp:X-Id"/>', "json") + "<respond/>")
-    )
+    client = await gateway(proxy("P", pf('{"v": "$1"}', '<arg expression="$trp:X-Id"/>', "json") + "<respond/>"))
     status, _, body = await post(client, "P", b'{"broken": ', "application/json", **{"X-Id": "7"})
     assert status == 200 and orjson.loads(body) == {"v": "7"}
 
@@ -277,8 +268,7 @@ async def test_placeholder_mismatch_stops_substitution_and_is_logged(gateway, ca
         client = await gateway(
             proxy(
                 "P",
-                pf('<r xmlns=""><a>$1</a><b>$3</b><c>$2</c></r>', '<arg value="1"/><arg value="2"/>')
-                + "<respond/>",
+                pf('<r xmlns=""><a>$1</a><b>$3</b><c>$2</c></r>', '<arg value="1"/><arg value="2"/>') + "<respond/>",
             )
         )
     assert "$3 has no matching argument" in caplog.text
@@ -365,9 +355,7 @@ async def test_jinja2_json_template_reads_the_payload(gateway):
         )
     )
     body = (
-        await post(
-            client, "P", b'{"items":[{"name":"a","price":1.25},{"name":"b","price":2}]}', "application/json"
-        )
+        await post(client, "P", b'{"items":[{"name":"a","price":1.25},{"name":"b","price":2}]}', "application/json")
     )[2]
     assert orjson.loads(body) == {"total": 3.25, "names": ["a", "b"]}
 

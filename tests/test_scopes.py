@@ -20,9 +20,14 @@ from tests.support.fake_context import FakeContext
 
 def message(query: str = "") -> MessageContext:
     exchange = Exchange("POST", "/services/P", "json", None, None)  # type: ignore[arg-type]
-    return MessageContext(exchange=exchange, config=Configuration.empty(), payload=Payload("application/json", b"{}"),
-                          transport_headers=CIMultiDict(), to="/services/P",
-                          query_params=MultiDict([("Q", query)]) if query else MultiDict())
+    return MessageContext(
+        exchange=exchange,
+        config=Configuration.empty(),
+        payload=Payload("application/json", b"{}"),
+        transport_headers=CIMultiDict(),
+        to="/services/P",
+        query_params=MultiDict([("Q", query)]) if query else MultiDict(),
+    )
 
 
 @pytest.mark.parametrize("scope", ["default", "synapse", "axis2", "axis2-client", "transport", "operation"])
@@ -58,7 +63,10 @@ def test_special_names_apply_only_when_asked() -> None:
     assert "Content-Type" not in ctx.transport_headers
     scopes.writer("axis2", special_names=True)(ctx, "messageType", "text/xml")  # the property mediator
     assert (ctx.axis2["messageType"], ctx.axis2["ContentType"], ctx.transport_headers["Content-Type"]) == (
-        "text/xml", "text/xml", "text/xml")
+        "text/xml",
+        "text/xml",
+        "text/xml",
+    )
     ctx.transport_headers["X-A"] = "1"
     scopes.remover("axis2", special_names=True)(ctx, "TRANSPORT_HEADERS")
     assert not ctx.transport_headers
@@ -77,9 +85,15 @@ def test_unknown_scope_is_refused() -> None:
         scopes.getter("nowhere", "k")
 
 
-@pytest.mark.parametrize(("scope", "variable"), [
-    ("default", "ctx"), ("axis2", "axis2"), ("transport", "trp"), ("operation", "operation"),
-])
+@pytest.mark.parametrize(
+    ("scope", "variable"),
+    [
+        ("default", "ctx"),
+        ("axis2", "axis2"),
+        ("transport", "trp"),
+        ("operation", "operation"),
+    ],
+)
 def test_every_reader_of_a_scope_agrees(scope: str, variable: str) -> None:
     """get-property, the direct `$v:k` resolver, the lxml extension behind `concat($v:k, '')` and
     json-eval($v:k) (for the scopes json-eval knows) all read the registry."""
@@ -101,8 +115,10 @@ def test_func_url_and_system_readers() -> None:
     assert compile_expression("$url:q").string_value(ctx) == "qv"  # W: the name's case is ignored
     scopes.SYSTEM_PROPERTIES["gw.scope.test"] = "s"
     try:
-        assert [compile_expression(t).string_value(ctx) for t in ("$sys:gw.scope.test",
-                "get-property('system','gw.scope.test')", "concat($sys:gw.scope.test, '')")] == ["s"] * 3
+        assert [
+            compile_expression(t).string_value(ctx)
+            for t in ("$sys:gw.scope.test", "get-property('system','gw.scope.test')", "concat($sys:gw.scope.test, '')")
+        ] == ["s"] * 3
     finally:
         del scopes.SYSTEM_PROPERTIES["gw.scope.test"]
     assert compile_expression("get-property('registry','x')").string_value(ctx) == ""
@@ -117,14 +133,20 @@ async def test_property_mediator_and_enrich_write_through_the_registry(gateway):
     """The property mediator keeps the special names; enrich's property target writes axis2 / operation values
     that get-property reads back."""
     s = 'xmlns="http://ws.apache.org/ns/synapse"'
-    client = await gateway({"proxies/P.xml": (
-        f'<proxy {s} name="P"><target><inSequence>'
-        '<property name="messageType" value="application/xml" scope="axis2"/>'
-        '<enrich><source type="custom" xpath="//a"/><target type="custom" xpath="get-property(\'operation\',\'o\')"/>'
-        "</enrich>"
-        '<payloadFactory media-type="xml"><format><r><o>$1</o></r></format><args>'
-        '<arg expression="get-property(\'operation\',\'o\')"/></args></payloadFactory>'
-        "<respond/></inSequence></target></proxy>")})
+    client = await gateway(
+        {
+            "proxies/P.xml": (
+                f'<proxy {s} name="P"><target><inSequence>'
+                '<property name="messageType" value="application/xml" scope="axis2"/>'
+                '<enrich><source type="custom" xpath="//a"/>'
+                "<target type=\"custom\" xpath=\"get-property('operation','o')\"/>"
+                "</enrich>"
+                '<payloadFactory media-type="xml"><format><r><o>$1</o></r></format><args>'
+                "<arg expression=\"get-property('operation','o')\"/></args></payloadFactory>"
+                "<respond/></inSequence></target></proxy>"
+            )
+        }
+    )
     response = await client.post("/services/P", data=b'{"a":"A1"}', headers={"Content-Type": "application/json"})
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("application/xml")

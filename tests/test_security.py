@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 S = 'xmlns="http://ws.apache.org/ns/synapse"'
-PROXY = {"proxies/P.xml": f'<proxy {S} name="P"><target><inSequence><property name="v" expression="//a"/>'
-                          '<header name="X-V" scope="transport" expression="$ctx:v"/><respond/></inSequence>'
-                          '<faultSequence><property name="HTTP_SC" value="400" scope="axis2"/>'
-                          '<header name="X-Code" scope="transport" expression="get-property(\'ERROR_CODE\')"/>'
-                          '<header name="X-Message" scope="transport" expression="get-property(\'ERROR_MESSAGE\')"/>'
-                          "<respond/></faultSequence></target></proxy>"}
+PROXY = {
+    "proxies/P.xml": f'<proxy {S} name="P"><target><inSequence><property name="v" expression="//a"/>'
+    '<header name="X-V" scope="transport" expression="$ctx:v"/><respond/></inSequence>'
+    '<faultSequence><property name="HTTP_SC" value="400" scope="axis2"/>'
+    '<header name="X-Code" scope="transport" expression="get-property(\'ERROR_CODE\')"/>'
+    '<header name="X-Message" scope="transport" expression="get-property(\'ERROR_MESSAGE\')"/>'
+    "<respond/></faultSequence></target></proxy>"
+}
 
 
 async def test_xxe_payload_is_rejected_without_reading_the_file(gateway, tmp_path):
@@ -36,9 +38,11 @@ async def test_entity_expansion_bomb_is_rejected(gateway):
 
 
 async def test_soap_envelope_with_doctype_is_rejected(gateway):
-    envelope = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x "y">]><soapenv:Envelope '
-                b'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><a>&x;</a>'
-                b"</soapenv:Body></soapenv:Envelope>")
+    envelope = (
+        b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x "y">]><soapenv:Envelope '
+        b'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><a>&x;</a>'
+        b"</soapenv:Body></soapenv:Envelope>"
+    )
     client = await gateway(PROXY)
     response = await client.post("/services/P", data=envelope, headers={"Content-Type": "text/xml"})
     assert response.headers["X-Code"] == "601000"

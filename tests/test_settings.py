@@ -28,14 +28,18 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 
 
 def test_unknown_keys_get_did_you_mean_with_file_and_line(tmp_path):
-    lines = problems(tmp_path, """\
+    lines = problems(
+        tmp_path,
+        """\
         port: 8290
         limits:
           max_body_byte: 5
         logging: {levl: INFO}
-        """)
-    assert f"{tmp_path}/gateway.yaml:3: unknown setting 'limits.max_body_byte' (did you mean 'max_body_bytes'?)" \
-        in lines
+        """,
+    )
+    assert (
+        f"{tmp_path}/gateway.yaml:3: unknown setting 'limits.max_body_byte' (did you mean 'max_body_bytes'?)" in lines
+    )
     assert any(":4: unknown setting 'logging.levl' (did you mean 'level'?)" in line for line in lines)
 
 
@@ -51,22 +55,35 @@ def test_an_unknown_log_level_is_an_error_not_a_traceback(tmp_path):
     assert ":2: setting 'logging.level'" in line and "use one of CRITICAL, ERROR, WARNING, INFO, DEBUG" in line
 
 
-@pytest.mark.parametrize("text,key", [
-    ("port: 85832\n", "port"), ("port: 0\n", "port"), ("workers: 0\n", "workers"), ("port: '80a'\n", "port"),
-    ("timeouts: {endpoint: -1}\n", "timeouts.endpoint"), ("limits: {max_tree_bytes: lots}\n", "limits.max_tree_bytes"),
-    ("outbound: {allow: ['ftp://files']}\n", "outbound.allow"), ("connectors: [a]\n", "connectors"),
-])
+@pytest.mark.parametrize(
+    "text,key",
+    [
+        ("port: 85832\n", "port"),
+        ("port: 0\n", "port"),
+        ("workers: 0\n", "workers"),
+        ("port: '80a'\n", "port"),
+        ("timeouts: {endpoint: -1}\n", "timeouts.endpoint"),
+        ("limits: {max_tree_bytes: lots}\n", "limits.max_tree_bytes"),
+        ("outbound: {allow: ['ftp://files']}\n", "outbound.allow"),
+        ("connectors: [a]\n", "connectors"),
+    ],
+)
 def test_wrong_values_name_the_key(tmp_path, text, key):
     (line,) = problems(tmp_path, text)
     assert f"setting '{key}' has an invalid value" in line
 
 
 def test_sizes_accept_units_and_levels_accept_mi_names(tmp_path):
-    loaded = load_settings(write(tmp_path, """\
+    loaded = load_settings(
+        write(
+            tmp_path,
+            """\
         limits: {max_body_bytes: 2MiB, max_tree_bytes: 512KiB}
         logging: {level: warn}
         outbound: {allow: ["https://*.example.com", "loopback"]}
-        """))
+        """,
+        )
+    )
     assert loaded.max_body_bytes == 2 * 1024 * 1024 and loaded.max_tree_bytes == 512 * 1024
     assert loaded.log_level == "WARNING"
     assert loaded.outbound_allow == ("https://*.example.com", "loopback")
@@ -81,14 +98,35 @@ def test_the_port_flag_is_range_checked(capsys):
     assert "command line: setting 'port' has an invalid value 85832" in capsys.readouterr().err
 
 
-_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
-                     st.text(max_size=20))
-_keys = st.sampled_from(["artifacts", "host", "port", "workers", "logging", "level", "format", "limits",
-                         "max_body_bytes", "max_tree_bytes", "timeouts", "endpoint", "secrets", "names",
-                         "outbound", "allow", "connectors", "twilioRest", "timeout"]) | st.text(max_size=12)
-_documents = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner,
-                                                                                                 max_size=5),
-                          max_leaves=20)
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.floats(allow_nan=True), st.text(max_size=20)
+)
+_keys = st.sampled_from(
+    [
+        "artifacts",
+        "host",
+        "port",
+        "workers",
+        "logging",
+        "level",
+        "format",
+        "limits",
+        "max_body_bytes",
+        "max_tree_bytes",
+        "timeouts",
+        "endpoint",
+        "secrets",
+        "names",
+        "outbound",
+        "allow",
+        "connectors",
+        "twilioRest",
+        "timeout",
+    ]
+) | st.text(max_size=12)
+_documents = st.recursive(
+    _scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=5), max_leaves=20
+)
 
 
 @settings(max_examples=150, deadline=None)

@@ -31,10 +31,13 @@ from tests.support.stockquote import (
 )
 
 # The requests samples.common.StockQuoteHandler builds for the stock quote client's modes.
-GET_QUOTE = ('<m0:getQuote xmlns:m0="http://services.samples"><m0:request><m0:symbol>{}</m0:symbol>'
-             "</m0:request></m0:getQuote>")
-PLACE_ORDER = ('<m0:placeOrder xmlns:m0="http://services.samples"><m0:order><m0:price>3.141593E0</m0:price>'
-               "<m0:quantity>4</m0:quantity><m0:symbol>IBM</m0:symbol></m0:order></m0:placeOrder>")
+GET_QUOTE = (
+    '<m0:getQuote xmlns:m0="http://services.samples"><m0:request><m0:symbol>{}</m0:symbol></m0:request></m0:getQuote>'
+)
+PLACE_ORDER = (
+    '<m0:placeOrder xmlns:m0="http://services.samples"><m0:order><m0:price>3.141593E0</m0:price>'
+    "<m0:quantity>4</m0:quantity><m0:symbol>IBM</m0:symbol></m0:order></m0:placeOrder>"
+)
 # A getQuote answer of the sample Axis2 server, as the Synapse guide logs it (userguide/quick_start.xml).
 DOCUMENTED_GET_QUOTE_RESPONSE = (
     '<ns:getQuoteResponse xmlns:ns="http://services.samples"><ns:return '
@@ -45,7 +48,8 @@ DOCUMENTED_GET_QUOTE_RESPONSE = (
     "<ns:low>-169.3791832231285</ns:low><ns:marketCap>3.844340450887613E7</ns:marketCap>"
     "<ns:name>IBM Company</ns:name><ns:open>-167.9098655007073</ns:open><ns:peRatio>-17.815829214870217</ns:peRatio>"
     "<ns:percentageChange>-2.4400099237243</ns:percentageChange><ns:prevClose>-170.41953303471544</ns:prevClose>"
-    "<ns:symbol>IBM</ns:symbol><ns:volume>16090</ns:volume></ns:return></ns:getQuoteResponse>")
+    "<ns:symbol>IBM</ns:symbol><ns:volume>16090</ns:volume></ns:return></ns:getQuoteResponse>"
+)
 JAVA_DOUBLE = re.compile(r"-?\d+\.\d+(E-?\d+)?")
 JAVA_DATE = re.compile(r"[A-Z][a-z]{2} [A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} \S+ \d{4}")
 S11 = {"s": SOAP11_NS}
@@ -58,8 +62,9 @@ def soap(body: str, version: str = "1.1", header: str = "") -> bytes:
     return f'<s:Envelope xmlns:s="{ns}">{head}<s:Body>{body}</s:Body></s:Envelope>'.encode()
 
 
-async def post(url: str, body: bytes, content_type: str = "text/xml; charset=UTF-8",
-               **headers: str) -> tuple[int, str, bytes]:
+async def post(
+    url: str, body: bytes, content_type: str = "text/xml; charset=UTF-8", **headers: str
+) -> tuple[int, str, bytes]:
     async with aiohttp.ClientSession() as session:
         async with session.post(url, data=body, headers={"Content-Type": content_type, **headers}) as response:
             return response.status, response.headers.get("Content-Type", ""), await response.read()
@@ -88,8 +93,18 @@ def shape(element: etree._Element) -> list[tuple[str, tuple[str | None, str] | N
 
 def assert_java_quote(quote: etree._Element, symbol: str) -> None:
     fields = {etree.QName(child).localname: child.text for child in quote}
-    for name in ("change", "earnings", "high", "last", "low", "marketCap", "open", "peRatio", "percentageChange",
-                 "prevClose"):
+    for name in (
+        "change",
+        "earnings",
+        "high",
+        "last",
+        "low",
+        "marketCap",
+        "open",
+        "peRatio",
+        "percentageChange",
+        "prevClose",
+    ):
         assert JAVA_DOUBLE.fullmatch(fields[name]), (name, fields[name])
     assert re.fullmatch(r"\d+", fields["volume"]) and JAVA_DATE.fullmatch(fields["lastTradeTimestamp"])
     assert (fields["symbol"], fields["name"]) == (symbol, f"{symbol} Company")
@@ -110,8 +125,11 @@ async def test_zeep_calls_getquote_through_the_wsdl_and_gets_the_java_types(stoc
     assert quote.percentageChange == pytest.approx(quote.change / quote.prevClose * 100)
     assert JAVA_DATE.fullmatch(quote.lastTradeTimestamp)
     call_record = svc.requests[-1]
-    assert (call_record.operation, call_record.soap_version, call_record.service) == ("getQuote", "1.1",
-                                                                                      "SimpleStockQuoteService")
+    assert (call_record.operation, call_record.soap_version, call_record.service) == (
+        "getQuote",
+        "1.1",
+        "SimpleStockQuoteService",
+    )
     assert call_record.headers["SOAPAction"].strip('"') == "urn:getQuote"  # zeep used the WSDL's soapAction
 
 
@@ -146,16 +164,23 @@ async def test_full_quote_and_market_activity_through_zeep(stockquote):
 
     def call():
         client = zeep_client(svc.url)
-        return (client.service.getFullQuote(request={"symbol": "IBM"}),
-                client.service.getMarketActivity(request={"symbols": ["IBM", "MSFT", "SUN"]}))
+        return (
+            client.service.getFullQuote(request={"symbol": "IBM"}),
+            client.service.getMarketActivity(request={"symbols": ["IBM", "MSFT", "SUN"]}),
+        )
 
     history, activity = await asyncio.to_thread(call)
     assert [day.day for day in history] == list(range(365))  # GetFullQuoteResponse.COUNT trading days
     assert {day.quote.symbol for day in history} == {"IBM"}
     assert [quote.symbol for quote in activity] == ["IBM", "MSFT", "SUN"]
-    _, _, reply = await post(svc.url, soap('<m:getMarketActivity xmlns:m="http://services.samples"><m:request>'
-                                           "<m:symbols>ABC</m:symbols><m:symbols>XYZ</m:symbols></m:request>"
-                                           "</m:getMarketActivity>"))
+    _, _, reply = await post(
+        svc.url,
+        soap(
+            '<m:getMarketActivity xmlns:m="http://services.samples"><m:request>'
+            "<m:symbols>ABC</m:symbols><m:symbols>XYZ</m:symbols></m:request>"
+            "</m:getMarketActivity>"
+        ),
+    )
     result = body_of(reply)[0]
     assert [quote.get(f"{{{XSI_NS}}}type") for quote in result] == ["ns:GetQuoteResponse"] * 2
     assert_java_quote(result[1], "XYZ")
@@ -170,8 +195,10 @@ async def test_place_order_is_one_way_and_recorded(stockquote):
         return zeep_client(svc.url).service.placeOrder(order={"price": 12.5, "quantity": 100, "symbol": "MSFT"})
 
     assert await asyncio.to_thread(call) is None
-    assert [(order.symbol, order.quantity, order.price) for order in svc.orders] == [("IBM", 4, 3.141593),
-                                                                                     ("MSFT", 100, 12.5)]
+    assert [(order.symbol, order.quantity, order.price) for order in svc.orders] == [
+        ("IBM", 4, 3.141593),
+        ("MSFT", 100, 12.5),
+    ]
 
 
 async def test_err_symbol_faults_as_the_rpc_receiver_reports_the_exception(stockquote):
@@ -184,16 +211,19 @@ async def test_err_symbol_faults_as_the_rpc_receiver_reports_the_exception(stock
 
     fault = await asyncio.to_thread(call)
     assert (fault.code, fault.message) == ("soapenv:Server", "Invalid stock symbol : ERR")
-    message = fault.detail.find(f"{{*}}SimpleStockQuoteServiceException/{{*}}SimpleStockQuoteServiceException/"
-                                f"{{{SAMPLES_NS}}}Message")
+    message = fault.detail.find(
+        f"{{*}}SimpleStockQuoteServiceException/{{*}}SimpleStockQuoteServiceException/{{{SAMPLES_NS}}}Message"
+    )
     assert message.text == "Invalid stock symbol : ERR"
 
     status, _, reply = await post(svc.url, soap(GET_QUOTE.format("ERR"), "1.2"), "application/soap+xml")
     fault12 = body_of(reply, "1.2")
     assert status == 500 and fault12.findtext("s:Code/s:Value", namespaces=S12) == "soapenv:Receiver"
     text = fault12.find("s:Reason/s:Text", S12)
-    assert (text.text, text.get("{http://www.w3.org/XML/1998/namespace}lang")) == ("Invalid stock symbol : ERR",
-                                                                                   "en-US")
+    assert (text.text, text.get("{http://www.w3.org/XML/1998/namespace}lang")) == (
+        "Invalid stock symbol : ERR",
+        "en-US",
+    )
     status, content_type, reply = await post(svc.url, GET_QUOTE.format("ERR").encode(), "application/xml")
     assert (status, content_type) == (500, "application/xml; charset=UTF-8")  # POX: the detail entry alone
     assert etree.fromstring(reply).tag == f"{{{SAMPLES_NS}}}SimpleStockQuoteServiceException"
@@ -208,24 +238,36 @@ async def test_unknown_operation_or_service_faults_with_axis2s_words(stockquote)
     assert status == 500 and fault.findtext("faultcode") == "soapenv:Client" and fault.find("detail") is not None
     assert fault.findtext("faultstring") == (
         "The endpoint reference (EPR) for the Operation not found is /services/SimpleStockQuoteService and the WSA "
-        "Action = urn:nothing. If this EPR was previously reachable, please contact the server administrator.")
-    status, _, reply = await post(svc.base_url + "/services/BogusService", soap(GET_QUOTE.format("IBM")),
-                                  SOAPAction="urn:getQuote")  # sample 10001's endpoint
+        "Action = urn:nothing. If this EPR was previously reachable, please contact the server administrator."
+    )
+    status, _, reply = await post(
+        svc.base_url + "/services/BogusService", soap(GET_QUOTE.format("IBM")), SOAPAction="urn:getQuote"
+    )  # sample 10001's endpoint
     assert status == 500 and body_of(reply).findtext("faultstring") == (
-        "The service cannot be found for the endpoint reference (EPR) /services/BogusService")
+        "The service cannot be found for the endpoint reference (EPR) /services/BogusService"
+    )
     status, _, reply = await post(svc.url, b"<not-xml", "application/xml")
     assert status == 500 and etree.fromstring(reply).tag == "faultstring"
     assert [record.operation for record in svc.requests] == [None, None, None]
 
 
-@pytest.mark.parametrize(("path", "headers", "payload", "version", "answered"), [
-    ("", {"SOAPAction": '"urn:getSimpleQuote"'}, GET_QUOTE, "1.1", "getSimpleQuoteResponse"),  # SOAPAction first
-    ("", {"SOAPAction": "getFullQuote"}, GET_QUOTE, "1.1", "getFullQuoteResponse"),  # the operation's plain name
-    ("", {"Content-Type": 'application/soap+xml; action="urn:getSimpleQuote"'}, GET_QUOTE, "1.2",
-     "getSimpleQuoteResponse"),  # SOAP 1.2 carries the action in the Content-Type
-    ("", {"SOAPAction": "urn:mediate"}, GET_QUOTE, "1.1", "getQuoteResponse"),  # unknown action: the body decides
-    ("/getSimpleQuote", {}, GET_QUOTE, "1.1", "getSimpleQuoteResponse"),  # the URI's operation before the body
-], ids=["soapaction", "plain-name", "soap12-action", "body", "uri"])
+@pytest.mark.parametrize(
+    ("path", "headers", "payload", "version", "answered"),
+    [
+        ("", {"SOAPAction": '"urn:getSimpleQuote"'}, GET_QUOTE, "1.1", "getSimpleQuoteResponse"),  # SOAPAction first
+        ("", {"SOAPAction": "getFullQuote"}, GET_QUOTE, "1.1", "getFullQuoteResponse"),  # the operation's plain name
+        (
+            "",
+            {"Content-Type": 'application/soap+xml; action="urn:getSimpleQuote"'},
+            GET_QUOTE,
+            "1.2",
+            "getSimpleQuoteResponse",
+        ),  # SOAP 1.2 carries the action in the Content-Type
+        ("", {"SOAPAction": "urn:mediate"}, GET_QUOTE, "1.1", "getQuoteResponse"),  # unknown action: the body decides
+        ("/getSimpleQuote", {}, GET_QUOTE, "1.1", "getSimpleQuoteResponse"),  # the URI's operation before the body
+    ],
+    ids=["soapaction", "plain-name", "soap12-action", "body", "uri"],
+)
 async def test_dispatch_follows_axis2s_order(stockquote, path, headers, payload, version, answered):
     svc = await stockquote()
     content_type = headers.pop("Content-Type", "text/xml" if version == "1.1" else "application/soap+xml")
@@ -236,17 +278,24 @@ async def test_dispatch_follows_axis2s_order(stockquote, path, headers, payload,
 
 async def test_ws_addressing_action_dispatches_and_the_reply_relates_to_the_request(stockquote):
     svc = await stockquote()
-    header = (f'<wsa:To xmlns:wsa="{WSA_NS}">http://localhost:9000/services/SimpleStockQuoteService</wsa:To>'
-              f'<wsa:MessageID xmlns:wsa="{WSA_NS}">urn:uuid:1234</wsa:MessageID>'
-              f'<wsa:Action xmlns:wsa="{WSA_NS}">urn:getSimpleQuote</wsa:Action>')
-    status, content_type, reply = await post(svc.url, soap(GET_QUOTE.format("IBM"), "1.2", header),
-                                             "application/soap+xml")
+    header = (
+        f'<wsa:To xmlns:wsa="{WSA_NS}">http://localhost:9000/services/SimpleStockQuoteService</wsa:To>'
+        f'<wsa:MessageID xmlns:wsa="{WSA_NS}">urn:uuid:1234</wsa:MessageID>'
+        f'<wsa:Action xmlns:wsa="{WSA_NS}">urn:getSimpleQuote</wsa:Action>'
+    )
+    status, content_type, reply = await post(
+        svc.url, soap(GET_QUOTE.format("IBM"), "1.2", header), "application/soap+xml"
+    )
     assert (status, content_type) == (200, 'application/soap+xml; charset=UTF-8; action="urn:getSimpleQuoteResponse"')
     headers = etree.fromstring(reply).find("s:Header", S12)
-    assert [(etree.QName(h).localname, h.text) for h in headers] == [("Action", "urn:getSimpleQuoteResponse"),
-                                                                     ("RelatesTo", "urn:uuid:1234")]
-    header = (f'<wsa:MessageID xmlns:wsa="{WSA_SUBMISSION_NS}">urn:uuid:5678</wsa:MessageID>'
-              f'<wsa:Action xmlns:wsa="{WSA_SUBMISSION_NS}">urn:getQuote</wsa:Action>')
+    assert [(etree.QName(h).localname, h.text) for h in headers] == [
+        ("Action", "urn:getSimpleQuoteResponse"),
+        ("RelatesTo", "urn:uuid:1234"),
+    ]
+    header = (
+        f'<wsa:MessageID xmlns:wsa="{WSA_SUBMISSION_NS}">urn:uuid:5678</wsa:MessageID>'
+        f'<wsa:Action xmlns:wsa="{WSA_SUBMISSION_NS}">urn:getQuote</wsa:Action>'
+    )
     _, _, reply = await post(svc.url, soap(GET_QUOTE.format("ERR"), "1.1", header))
     headers = etree.fromstring(reply).find("s:Header", S11)  # the 2004/08 spec keeps an anonymous To
     names = [(etree.QName(h).namespace, etree.QName(h).localname) for h in headers]
@@ -258,9 +307,11 @@ async def test_a_non_anonymous_reply_to_gets_the_reply_posted_there(stockquote, 
     replies = await backend(lambda request, body: web.Response(status=202))
     svc = await stockquote()
     reply_to = str(replies.make_url("/callback"))
-    header = (f'<wsa:MessageID xmlns:wsa="{WSA_NS}">urn:uuid:42</wsa:MessageID>'
-              f'<wsa:ReplyTo xmlns:wsa="{WSA_NS}"><wsa:Address>{reply_to}</wsa:Address></wsa:ReplyTo>'
-              f'<wsa:Action xmlns:wsa="{WSA_NS}">urn:getQuote</wsa:Action>')
+    header = (
+        f'<wsa:MessageID xmlns:wsa="{WSA_NS}">urn:uuid:42</wsa:MessageID>'
+        f'<wsa:ReplyTo xmlns:wsa="{WSA_NS}"><wsa:Address>{reply_to}</wsa:Address></wsa:ReplyTo>'
+        f'<wsa:Action xmlns:wsa="{WSA_NS}">urn:getQuote</wsa:Action>'
+    )
     status, _, body = await post(svc.url, soap(GET_QUOTE.format("IBM"), "1.1", header))
     assert (status, body) == (202, b"")
     for _ in range(200):  # bounded wait for the separate channel
@@ -278,11 +329,15 @@ async def test_a_non_anonymous_reply_to_gets_the_reply_posted_there(stockquote, 
 
 async def test_pox_in_pox_out_and_rest_get(stockquote):
     svc = await stockquote()
-    status, content_type, reply = await post(svc.url, GET_QUOTE.format("IBM").encode(), "application/xml",
-                                             SOAPAction="urn:getQuote")  # sample 50's client with -Drest=true
+    status, content_type, reply = await post(
+        svc.url, GET_QUOTE.format("IBM").encode(), "application/xml", SOAPAction="urn:getQuote"
+    )  # sample 50's client with -Drest=true
     answer = etree.fromstring(reply)
-    assert (status, content_type, answer.tag) == (200, "application/xml; charset=UTF-8",
-                                                  f"{{{SAMPLES_NS}}}getQuoteResponse")
+    assert (status, content_type, answer.tag) == (
+        200,
+        "application/xml; charset=UTF-8",
+        f"{{{SAMPLES_NS}}}getQuoteResponse",
+    )
     assert_java_quote(answer[0], "IBM")
     async with aiohttp.ClientSession() as session:
         for operation, symbol in (("getQuote", "IBM"), ("getSimpleQuote", "MSFT")):
@@ -291,7 +346,10 @@ async def test_pox_in_pox_out_and_rest_get(stockquote):
                 assert response.status == 200 and answer.tag == f"{{{SAMPLES_NS}}}{operation}Response"
                 assert_java_quote(answer[0], symbol)
     assert [(r.method, r.operation, r.soap_version) for r in svc.requests] == [
-        ("POST", "getQuote", None), ("GET", "getQuote", None), ("GET", "getSimpleQuote", None)]
+        ("POST", "getQuote", None),
+        ("GET", "getQuote", None),
+        ("GET", "getSimpleQuote", None),
+    ]
 
 
 async def test_wsdl_names_this_servers_ports(stockquote):
@@ -299,8 +357,9 @@ async def test_wsdl_names_this_servers_ports(stockquote):
     async with aiohttp.ClientSession() as session, session.get(svc.url + "?wsdl") as response:
         wsdl = etree.fromstring(await response.read())
     locations = [element.get("location") for element in wsdl.iter("{*}address")]
-    assert locations == [f"{svc.url}.SimpleStockQuoteService1{port}Endpoint"
-                         for port in ("HttpSoap11", "HttpSoap12", "Http")]
+    assert locations == [
+        f"{svc.url}.SimpleStockQuoteService1{port}Endpoint" for port in ("HttpSoap11", "HttpSoap12", "Http")
+    ]
     _, _, reply = await post(locations[0], soap(GET_QUOTE.format("ERR")))
     assert body_of(reply).find("detail/{*}SimpleStockQuoteService1Exception") is not None
     assert svc.url_for("LBService1") in {svc.base_url + "/services/" + name for name in svc.services}
@@ -313,8 +372,9 @@ async def test_lbservice_answers_with_each_servers_name(stockquote):
         _, _, reply = await post(server.url, soap(value.decode()), SOAPAction="urn:sampleOperation")
         answer = body_of(reply)
         assert (answer.tag, answer.text) == ("Value", f"Response from server: {server.server_name}")
-    _, _, reply = await post(servers[0].url, soap("<Value>c1</Value>", "1.2"),
-                             'application/soap+xml; action="urn:setClientName"')
+    _, _, reply = await post(
+        servers[0].url, soap("<Value>c1</Value>", "1.2"), 'application/soap+xml; action="urn:setClientName"'
+    )
     assert body_of(reply, "1.2").text == "Sessions are not supported in this service."
     started = time.monotonic()
     _, _, reply = await post(servers[1].url, soap("<p><load>200</load></p>"), SOAPAction="urn:sleepOperation")
@@ -334,7 +394,12 @@ async def test_record_and_identity_of_every_request(stockquote):
         assert response.headers["X-Sample-Server"] == second.instance == f"127.0.0.1:{second.port}"
     (record,) = first.requests
     assert (record.server, record.method, record.path, record.service, record.operation) == (
-        "MyServer1", "POST", "/services/SimpleStockQuoteService", "SimpleStockQuoteService", "getQuote")
+        "MyServer1",
+        "POST",
+        "/services/SimpleStockQuoteService",
+        "SimpleStockQuoteService",
+        "getQuote",
+    )
     assert record.headers["X-Test"] == "1" and record.body == soap(GET_QUOTE.format("IBM"))
     assert second.requests[0].server == second.instance and second.requests[0].path.endswith("?symbol=A")
 
@@ -375,7 +440,8 @@ async def test_echo_server_of_the_rest_samples(stockquote):
 
 def test_doubles_and_dates_are_written_as_java_writes_them():
     # Double.toString: plain between 10^-3 and 10^7, computerized scientific notation outside
-    assert [java_double(value) for value in (171.44223855674258, 3.844340450887613e7, 100.0, -0.0, 1e7, 1e-4,
-                                             0.001, -1234.5, float("inf"))] == [
-        "171.44223855674258", "3.844340450887613E7", "100.0", "-0.0", "1.0E7", "1.0E-4", "0.001", "-1234.5", "INF"]
+    assert [
+        java_double(value)
+        for value in (171.44223855674258, 3.844340450887613e7, 100.0, -0.0, 1e7, 1e-4, 0.001, -1234.5, float("inf"))
+    ] == ["171.44223855674258", "3.844340450887613E7", "100.0", "-0.0", "1.0E7", "1.0E-4", "0.001", "-1234.5", "INF"]
     assert JAVA_DATE.fullmatch(java_date(0)) and java_date(0).endswith("1970")

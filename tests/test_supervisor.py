@@ -45,8 +45,9 @@ def test_when_every_worker_dies_all_are_replaced_and_sigint_stops_cleanly(serve)
     first = gateway.wait_started(2)
     for pid in first.values():
         os.kill(pid, signal.SIGKILL)
-    gateway.wait_until(lambda: set(gateway.latest_pids().values()).isdisjoint(first.values()),
-                       "both workers to be respawned")
+    gateway.wait_until(
+        lambda: set(gateway.latest_pids().values()).isdisjoint(first.values()), "both workers to be respawned"
+    )
     replacements = gateway.wait_started(2)
     for pid in replacements.values():
         gateway.wait_serving(pid)

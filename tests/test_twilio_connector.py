@@ -24,8 +24,12 @@ from tests.support.twilio_openapi import validate_response
 from tests.support.twilio_sandbox import ACCOUNT, TOKEN, Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = ("proxies/twilioRest.xml", "proxies/twilioGetSmsList.xml", "proxies/twilioGetSms.xml",
-           "sequences/faultHandlerSeq.xml")
+SHIPPED = (
+    "proxies/twilioRest.xml",
+    "proxies/twilioGetSmsList.xml",
+    "proxies/twilioGetSms.xml",
+    "sequences/faultHandlerSeq.xml",
+)
 API_KEY, API_SECRET = "SKb550f130373bff6d567bb5a1faf6b2db", "8rEYkaMwXX7z2i2QDujjB5PcV1t0fqXa"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -40,18 +44,24 @@ def shipped(**extra: str) -> dict[str, str]:
 
 def sample_send(api_url: str, **changes: Any) -> dict[str, Any]:
     """The seed's sendSms sample request; only apiUrl points at the sandbox."""
-    request = {"accountSid": ACCOUNT, "authToken": TOKEN, "apiUrl": "https://api.twilio.com",
-               "apiVersion": "2010-04-01", "messageBody": "Hi ,Test for sendSms", "to": "+447891063180",
-               "from": "+442033229574", "statusCallbackUrl": "http://demo.twilio.com/docs/statuscallback.xml",
-               "applicationSid": "AP2a0747eba6abf96b7e3c3ff0b4530f6e"}
+    request = {
+        "accountSid": ACCOUNT,
+        "authToken": TOKEN,
+        "apiUrl": "https://api.twilio.com",
+        "apiVersion": "2010-04-01",
+        "messageBody": "Hi ,Test for sendSms",
+        "to": "+447891063180",
+        "from": "+442033229574",
+        "statusCallbackUrl": "http://demo.twilio.com/docs/statuscallback.xml",
+        "applicationSid": "AP2a0747eba6abf96b7e3c3ff0b4530f6e",
+    }
     request["apiUrl"] = api_url
     request.update(changes)
     return {k: v for k, v in request.items() if v is not None}
 
 
 def creds(api_url: str, **fields: Any) -> dict[str, Any]:
-    return {"accountSid": ACCOUNT, "authToken": TOKEN, "apiUrl": api_url, "apiVersion": "2010-04-01",
-            **fields}
+    return {"accountSid": ACCOUNT, "authToken": TOKEN, "apiUrl": api_url, "apiVersion": "2010-04-01", **fields}
 
 
 def as_xml(root: str, fields: dict[str, Any]) -> bytes:
@@ -103,8 +113,11 @@ async def test_seed_sample_send_sms_json(gateway, sandbox):
     assert response.headers["Content-Type"].startswith("application/json")
     message = json.loads(raw)
     assert message["sid"].startswith("SM") and message["account_sid"] == ACCOUNT
-    assert (message["to"], message["from"], message["body"]) == ("+447891063180", "+442033229574",
-                                                                  "Hi ,Test for sendSms")
+    assert (message["to"], message["from"], message["body"]) == (
+        "+447891063180",
+        "+442033229574",
+        "Hi ,Test for sendSms",
+    )
     assert message["num_segments"] == "1"  # Twilio's strings stay strings
     assert parsedate_to_datetime(message["date_created"]).tzinfo is not None  # RFC 2822 text, as sent
     assert raw == sandbox.responses[0][3], "Twilio's JSON must reach the client byte for byte"
@@ -116,9 +129,13 @@ async def test_seed_sample_send_sms_json(gateway, sandbox):
     assert request["content_type"] == "application/x-www-form-urlencoded"
     assert request["auth_user"] == ACCOUNT
     form = dict(request["form"])
-    assert form == {"To": "+447891063180", "From": "+442033229574", "Body": "Hi ,Test for sendSms",
-                    "StatusCallback": "http://demo.twilio.com/docs/statuscallback.xml",
-                    "ApplicationSid": "AP2a0747eba6abf96b7e3c3ff0b4530f6e"}
+    assert form == {
+        "To": "+447891063180",
+        "From": "+442033229574",
+        "Body": "Hi ,Test for sendSms",
+        "StatusCallback": "http://demo.twilio.com/docs/statuscallback.xml",
+        "ApplicationSid": "AP2a0747eba6abf96b7e3c3ff0b4530f6e",
+    }
     assert "StatusCallbackUrl" not in form  # the 2015 connector's wrong field name
     sandbox.assert_contract()
 
@@ -127,9 +144,11 @@ async def test_send_sms_as_soap11_and_as_plain_xml(gateway, sandbox):
     gw = await gateway(shipped())
     fields = sample_send(sandbox.url)
 
-    response = await gw.post("/services/twilioRest", data=as_soap11("sendSms", fields),
-                             headers={"Content-Type": "text/xml; charset=UTF-8",
-                                      "SOAPAction": '"urn:sendSms"'})
+    response = await gw.post(
+        "/services/twilioRest",
+        data=as_soap11("sendSms", fields),
+        headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '"urn:sendSms"'},
+    )
     assert response.status == 201, await response.text()
     assert response.headers["Content-Type"].startswith("text/xml")
     envelope = etree.fromstring(await response.read())
@@ -139,23 +158,28 @@ async def test_send_sms_as_soap11_and_as_plain_xml(gateway, sandbox):
     assert field(envelope, "account_sid") == ACCOUNT
 
     soap12 = as_soap11("sendSms", fields).replace(SOAP11.encode(), SOAP12.encode())
-    response = await gw.post("/services/twilioRest", data=soap12,
-                             headers={"Content-Type": 'application/soap+xml; action="urn:sendSms"'})
+    response = await gw.post(
+        "/services/twilioRest", data=soap12, headers={"Content-Type": 'application/soap+xml; action="urn:sendSms"'}
+    )
     assert response.status == 201, await response.text()
     envelope = etree.fromstring(await response.read())
     assert etree.QName(envelope).namespace == SOAP12 and field(envelope, "sid").startswith("SM")
 
     # Plain XML asking for XML back (Accept): the same data as XML.
-    response = await gw.post("/services/twilioRest", data=as_xml("sendSms", fields),
-                             headers={"Content-Type": "application/xml", "Accept": "application/xml"})
+    response = await gw.post(
+        "/services/twilioRest",
+        data=as_xml("sendSms", fields),
+        headers={"Content-Type": "application/xml", "Accept": "application/xml"},
+    )
     assert response.status == 201, await response.text()
     assert response.headers["Content-Type"].startswith("application/xml")
     pox = etree.fromstring(await response.read())
     assert field(pox, "sid").startswith("SM") and field(pox, "from") == "+442033229574"
 
     # Plain XML without Accept: the client's own format (XML) all the same.
-    response = await gw.post("/services/twilioRest", data=as_xml("sendSms", fields),
-                             headers={"Content-Type": "application/xml"})
+    response = await gw.post(
+        "/services/twilioRest", data=as_xml("sendSms", fields), headers={"Content-Type": "application/xml"}
+    )
     assert response.status == 201
     assert response.headers["Content-Type"].startswith("application/xml")
     assert field(etree.fromstring(await response.read()), "to") == "+447891063180"
@@ -165,8 +189,10 @@ async def test_send_sms_as_soap11_and_as_plain_xml(gateway, sandbox):
     sandbox.assert_contract()
 
 
-@pytest.mark.parametrize(("missing", "code", "parameter"), [
-    ("to", 21604, "'to'"), ("from", 21603, "'from'"), ("messageBody", 21602, "'messageBody'")])
+@pytest.mark.parametrize(
+    ("missing", "code", "parameter"),
+    [("to", 21604, "'to'"), ("from", 21603, "'from'"), ("messageBody", 21602, "'messageBody'")],
+)
 async def test_missing_values_fail_before_any_call_out(gateway, sandbox, caplog, missing, code, parameter):
     gw = await gateway(shipped())
     caplog.set_level(logging.INFO)
@@ -200,8 +226,11 @@ async def test_media_urls_repeat_and_split_and_are_bounded(gateway, sandbox):
     assert response.status == 201, await response.text()
     assert (await response.json())["sid"].startswith("MM")
     form = sandbox.forms()[0]
-    assert [v for k, v in form if k == "MediaUrl"] == ["https://example.com/a.jpg", "https://example.com/b.png",
-                                                       "https://example.com/c.gif"]
+    assert [v for k, v in form if k == "MediaUrl"] == [
+        "https://example.com/a.jpg",
+        "https://example.com/b.png",
+        "https://example.com/c.gif",
+    ]
     assert ("ProvideFeedback", "true") in form and ("ValidityPeriod", "600") in form
     assert "Body" not in dict(form)  # media only is fine: no empty Body is sent
     sandbox.assert_contract()
@@ -314,9 +343,11 @@ async def test_get_sms_sid_cannot_change_the_path(gateway, sandbox):
 
 async def test_get_sms_soap_client_gets_twilio_error_as_soap(gateway, sandbox):
     gw = await gateway(shipped())
-    response = await gw.post("/services/twilioGetSms", data=as_soap11("getSms", creds(sandbox.url,
-                                                                                       messageSid=UNKNOWN_SID)),
-                             headers={"Content-Type": "text/xml", "SOAPAction": "urn:getSms"})
+    response = await gw.post(
+        "/services/twilioGetSms",
+        data=as_soap11("getSms", creds(sandbox.url, messageSid=UNKNOWN_SID)),
+        headers={"Content-Type": "text/xml", "SOAPAction": "urn:getSms"},
+    )
     assert response.status == 404
     envelope = etree.fromstring(await response.read())
     assert etree.QName(envelope).namespace == SOAP11
@@ -442,15 +473,24 @@ async def test_config_key_connection(gateway, sandbox):
             <respond/>
           </inSequence></target>
         </proxy>"""
-    gw = await gateway(shipped(**{"local-entries/twilioSandbox.xml": entry,
-                                  "local-entries/broken.xml": broken, "proxies/viaConfigKey.xml": proxy}))
+    gw = await gateway(
+        shipped(
+            **{
+                "local-entries/twilioSandbox.xml": entry,
+                "local-entries/broken.xml": broken,
+                "proxies/viaConfigKey.xml": proxy,
+            }
+        )
+    )
     # The misspelt entry is a deploy error now (checked at deploy time), the rest deploys.
-    assert [(e.location.path.rsplit("/", 1)[-1], e.element) for e in gw.config.failed] == \
-        [("broken.xml", "twilioRest.init")]
+    assert [(e.location.path.rsplit("/", 1)[-1], e.element) for e in gw.config.failed] == [
+        ("broken.xml", "twilioRest.init")
+    ]
     assert "did you mean 'accountSid'?" in str(gw.config.failed[0])
     for text in ("one", "two"):
-        response = await gw.post("/services/viaConfigKey",
-                                 json={"connection": "twilioSandbox", "text": text, "to": "+447891063180"})
+        response = await gw.post(
+            "/services/viaConfigKey", json={"connection": "twilioSandbox", "text": text, "to": "+447891063180"}
+        )
         assert response.status == 201, await response.text()
         assert (await response.json())["body"] == text
     assert [dict(f)["Body"] for f in sandbox.forms()] == ["one", "two"]
@@ -461,8 +501,7 @@ async def test_config_key_connection(gateway, sandbox):
     response = await gw.post("/services/viaConfigKey", json={"connection": "broken", "text": "x", "to": "+1"})
     assert response.status == 500
     assert (await response.json())["error"]["code"] == 500103  # the broken entry was never deployed
-    response = await gw.post("/services/viaConfigKey",
-                             json={"connection": "nowhere", "text": "x", "to": "+1"})
+    response = await gw.post("/services/viaConfigKey", json={"connection": "nowhere", "text": "x", "to": "+1"})
     assert (await response.json())["error"]["code"] == 500103
     assert len(sandbox.requests) == 2
 
@@ -502,13 +541,17 @@ async def test_init_stores_masked_properties(gateway, sandbox, caplog):
 # -- deploy-time errors ----------------------------------------------------------------------------
 def test_validate_reports_unknown_operation_and_parameter(tmp_path, capsys):
     (tmp_path / "proxies").mkdir()
-    (tmp_path / "proxies" / "bad.xml").write_text(f"""<proxy {SYNAPSE} name="bad">
+    (tmp_path / "proxies" / "bad.xml").write_text(
+        f"""<proxy {SYNAPSE} name="bad">
   <target><inSequence>
     <twilioRest.sendSMS><to>+1</to></twilioRest.sendSMS>
   </inSequence></target>
 </proxy>
-""", encoding="utf-8")
-    (tmp_path / "proxies" / "bad2.xml").write_text(f"""<proxy {SYNAPSE} name="bad2">
+""",
+        encoding="utf-8",
+    )
+    (tmp_path / "proxies" / "bad2.xml").write_text(
+        f"""<proxy {SYNAPSE} name="bad2">
   <target><inSequence>
     <twilioRest.sendSms>
       <to>+1</to>
@@ -516,13 +559,16 @@ def test_validate_reports_unknown_operation_and_parameter(tmp_path, capsys):
     </twilioRest.sendSms>
   </inSequence></target>
 </proxy>
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     assert cli_main(["validate", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "bad.xml:3: twilioRest.sendSMS: unknown operation 'sendSMS' of connector 'twilioRest' " \
-           "(did you mean 'sendSms'?)" in out
-    assert "bad2.xml:5: twilioRest.sendSms: unknown parameter 'messageBdy' " \
-           "(did you mean 'messageBody'?)" in out
+    assert (
+        "bad.xml:3: twilioRest.sendSMS: unknown operation 'sendSMS' of connector 'twilioRest' "
+        "(did you mean 'sendSms'?)" in out
+    )
+    assert "bad2.xml:5: twilioRest.sendSms: unknown parameter 'messageBdy' (did you mean 'messageBody'?)" in out
 
 
 def test_shipped_artifacts_validate_cleanly(tmp_path, capsys):
@@ -538,8 +584,9 @@ async def test_client_pool_is_bounded_lru():
 
     runtime = TwilioRuntime(pool_size=2)
     try:
-        a, b, c = (Connection(ACCOUNT, ACCOUNT, token, "http://127.0.0.1:1", "2010-04-01")
-                   for token in ("t1", "t2", "t3"))
+        a, b, c = (
+            Connection(ACCOUNT, ACCOUNT, token, "http://127.0.0.1:1", "2010-04-01") for token in ("t1", "t2", "t3")
+        )
         first = runtime.client(a)
         assert runtime.client(a) is first
         assert first.api.base_url == "http://127.0.0.1:1" and first.api.v2010.version == "2010-04-01"
@@ -547,8 +594,13 @@ async def test_client_pool_is_bounded_lru():
         runtime.client(a)  # a is now the most recently used
         runtime.client(c)  # evicts b
         assert runtime.client(a) is first
-        assert runtime.stats() == {"clients": 2, "clients_created": 3, "clients_evicted": 1,
-                                   "requests": 0, "pool_size": 2}
+        assert runtime.stats() == {
+            "clients": 2,
+            "clients_created": 3,
+            "clients_evicted": 1,
+            "requests": 0,
+            "pool_size": 2,
+        }
         assert "t1" not in repr(a)  # a connection never prints its credential
     finally:
         await runtime.close()
@@ -557,13 +609,17 @@ async def test_client_pool_is_bounded_lru():
 async def test_malformed_request_reaches_fault_handler_seq_then_the_global_fault(gateway, sandbox, caplog):
     gw = await gateway(shipped())
     caplog.set_level(logging.INFO)
-    response = await gw.post("/services/twilioRest", data=b'{"accountSid": ',
-                             headers={"Content-Type": "application/json"})
+    response = await gw.post(
+        "/services/twilioRest", data=b'{"accountSid": ', headers={"Content-Type": "application/json"}
+    )
     assert response.status == 500
     assert (await response.json())["error"]["code"] == 601000
     assert "STATUS = faultHandlerSeq" in caplog.text  # the proxy's onError ran first
-    response = await gw.post("/services/twilioRest", data=b"<soapenv:Envelope",
-                             headers={"Content-Type": "text/xml", "SOAPAction": '"urn:sendSms"'})
+    response = await gw.post(
+        "/services/twilioRest",
+        data=b"<soapenv:Envelope",
+        headers={"Content-Type": "text/xml", "SOAPAction": '"urn:sendSms"'},
+    )
     assert response.status == 500
     fault = etree.fromstring(await response.read())
     assert fault.find(".//faultcode").text.endswith(":Server")

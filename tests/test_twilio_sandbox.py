@@ -337,9 +337,7 @@ async def test_create_with_messaging_service_only(http: TestClient, sandbox: Tes
     assert (fetched["status"], fetched["from"], fetched["num_segments"]) == ("delivered", FROM, "1")
 
 
-async def test_create_scheduled_then_cancel(
-    http: TestClient, sandbox: TestServer, receiver: Receiver
-) -> None:
+async def test_create_scheduled_then_cancel(http: TestClient, sandbox: TestServer, receiver: Receiver) -> None:
     send_at = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     form = [
         ("To", "+15551230001"),
@@ -377,9 +375,7 @@ async def test_missing_auth_is_20003(http: TestClient) -> None:
     assert_error(status, body, 401, 20003)
 
 
-async def test_credentials_of_another_account_are_rejected(
-    make_sandbox: SandboxFactory, aiohttp_client: Any
-) -> None:
+async def test_credentials_of_another_account_are_rejected(make_sandbox: SandboxFactory, aiohttp_client: Any) -> None:
     server = await make_sandbox(accounts={SID: TOKEN, OTHER_SID: OTHER_TOKEN})
     client = await aiohttp_client(server)
     status, body = await api(client, "GET", "Messages.json", account=OTHER_SID, auth=(SID, TOKEN))
@@ -402,9 +398,7 @@ async def test_sdk_bad_auth(sandbox: TestServer) -> None:
 
 async def test_api_key_auth(make_sandbox: SandboxFactory, aiohttp_client: Any) -> None:
     key_sid = "SK" + "c" * 32
-    server = await make_sandbox(
-        accounts={SID: TOKEN, OTHER_SID: OTHER_TOKEN}, api_keys={key_sid: (SID, "key-secret")}
-    )
+    server = await make_sandbox(accounts={SID: TOKEN, OTHER_SID: OTHER_TOKEN}, api_keys={key_sid: (SID, "key-secret")})
     client = sdk_client(server, key_sid, "key-secret", account_sid=SID)
     try:
         message = await client.messages.create_async(to="+15551230001", from_=FROM, body="via key")
@@ -431,9 +425,7 @@ async def _seed_dated(http: TestClient, sandbox: TestServer) -> list[str]:
     """Three delivered messages sent on 2024-01-01/02/03 (newest last) + one not yet sent."""
     sids = []
     for i in range(4):
-        _, body = await api(
-            http, "POST", "Messages.json", form=sms(to=f"+1555123000{i}", From=f"+1555999000{i % 2}")
-        )
+        _, body = await api(http, "POST", "Messages.json", form=sms(to=f"+1555123000{i}", From=f"+1555999000{i % 2}"))
         sids.append(body["sid"])
     state = state_of(sandbox)
     await state.settle()
@@ -486,9 +478,7 @@ async def test_list_filters_via_sdk(twilio: Client, http: TestClient, sandbox: T
 
 
 async def test_list_invalid_filters(http: TestClient) -> None:
-    status, body = await api(
-        http, "GET", "Messages.json", query=[("DateSent", "yesterday")], headers=OFF_SPEC
-    )
+    status, body = await api(http, "GET", "Messages.json", query=[("DateSent", "yesterday")], headers=OFF_SPEC)
     assert_error(status, body, 400, 20001)
     status, body = await api(http, "GET", "Messages.json", query=[("PageSize", "0")], headers=OFF_SPEC)
     assert_error(status, body, 400, 20001)
@@ -529,10 +519,7 @@ async def test_paging_envelope(http: TestClient) -> None:
 
 
 async def test_sdk_pages_through_results(twilio: Client, sandbox: TestServer) -> None:
-    created = [
-        (await twilio.messages.create_async(to="+15551230001", from_=FROM, body=f"n{i}")).sid
-        for i in range(7)
-    ]
+    created = [(await twilio.messages.create_async(to="+15551230001", from_=FROM, body=f"n{i}")).sid for i in range(7)]
     state_of(sandbox).requests.clear()
     limited = await twilio.messages.list_async(limit=5, page_size=3)
     assert [m.sid for m in limited] == created[::-1][:5]
@@ -652,9 +639,7 @@ async def test_status_progression_with_signed_callbacks(
     twilio: Client, sandbox: TestServer, receiver: Receiver
 ) -> None:
     url = receiver.url("/status?tenant=a%20b")
-    message = await twilio.messages.create_async(
-        to="+15551230001", from_=FROM, body="hi", status_callback=url
-    )
+    message = await twilio.messages.create_async(to="+15551230001", from_=FROM, body="hi", status_callback=url)
     assert message.status == "queued" and message.date_sent is None
     await state_of(sandbox).settle()
 
@@ -689,9 +674,7 @@ async def test_status_progression_with_signed_callbacks(
     ]
 
 
-async def test_failed_delivery_reports_error_code(
-    twilio: Client, sandbox: TestServer, receiver: Receiver
-) -> None:
+async def test_failed_delivery_reports_error_code(twilio: Client, sandbox: TestServer, receiver: Receiver) -> None:
     message = await twilio.messages.create_async(
         to="+15005550011", from_=FROM, body="hi", status_callback=receiver.url()
     )
@@ -705,9 +688,7 @@ async def test_failed_delivery_reports_error_code(
         30003,
         "Unreachable destination handset",
     )
-    failed = await twilio.messages.create_async(
-        to="+15005550012", from_=FROM, body="x", status_callback=receiver.url()
-    )
+    failed = await twilio.messages.create_async(to="+15005550012", from_=FROM, body="x", status_callback=receiver.url())
     await state_of(sandbox).settle()
     assert receiver.hits[-1]["form"]["MessageStatus"] == "failed"
     assert (await twilio.messages(failed.sid).fetch_async()).error_code == 30008
@@ -806,9 +787,7 @@ async def test_inspection_api(http: TestClient, sandbox: TestServer) -> None:
 
 async def test_unknown_paths_and_methods(http: TestClient) -> None:
     status, body = await api(http, "GET", "Messages", headers=OFF_SPEC)  # .json is required
-    assert_error(
-        status, body, 404, 20404, f"The requested resource /2010-04-01/Accounts/{SID}/Messages was not found"
-    )
+    assert_error(status, body, 404, 20404, f"The requested resource /2010-04-01/Accounts/{SID}/Messages was not found")
     status, body = await api(http, "GET", "Nope.json", headers=OFF_SPEC)
     assert_error(status, body, 404, 20404)
     status, body = await api(http, "PUT", "Messages.json", form=sms(), headers=OFF_SPEC)
@@ -860,9 +839,7 @@ async def test_run_prints_default_account(capsys: pytest.CaptureFixture[str]) ->
     task = asyncio.create_task(run("127.0.0.1", 0, started=started, status_delays=FAST))
     await asyncio.wait_for(started.wait(), 5)
     banner = capsys.readouterr().out
-    match = re.search(
-        r"Twilio sandbox on (http://127\.0\.0\.1:\d+) — test account (AC\w+) / token (\w+)", banner
-    )
+    match = re.search(r"Twilio sandbox on (http://127\.0\.0\.1:\d+) — test account (AC\w+) / token (\w+)", banner)
     assert match and match.group(2, 3) == (SID, TOKEN)
     client = Client(SID, TOKEN, http_client=AsyncTwilioHttpClient(), environment={"_": ""})
     client.api.base_url = match.group(1)

@@ -55,62 +55,91 @@ DANGLING = f"""
 
 
 def test_dangling_static_keys_are_reported_with_path_line_and_consequence(tmp_path, capsys):
-    code, lines, err = validate(tmp_path, capsys, {
-        "proxies/P.xml": DANGLING,
-        "proxies/Q.xml": f'<proxy {S} name="Q"><target inSequence="alsoMissing" endpoint="noEp"/></proxy>',
-        "sequences/shared.xml": f'<sequence {S} name="shared"><log/></sequence>',
-        "proxies/Good.xml": GOOD,
-    })
+    code, lines, err = validate(
+        tmp_path,
+        capsys,
+        {
+            "proxies/P.xml": DANGLING,
+            "proxies/Q.xml": f'<proxy {S} name="Q"><target inSequence="alsoMissing" endpoint="noEp"/></proxy>',
+            "sequences/shared.xml": f'<sequence {S} name="shared"><log/></sequence>',
+            "proxies/Good.xml": GOOD,
+        },
+    )
     assert code == 1
-    assert "P.xml:4: sequence: key 'foo' names no deployed sequence (every message reaching it fails; deploy " \
-           "sequences/foo.xml or fix the key)" in line_of(lines, "'foo'")
-    assert "P.xml:2: target: key 'noFault' names no deployed sequence (errors in this proxy go to the global " \
-           "'fault' sequence instead" in line_of(lines, "'noFault'")
-    assert "P.xml:3: inSequence: key 'noHandler' names no deployed sequence (errors there skip it" \
-           in line_of(lines, "'noHandler'")
+    assert (
+        "P.xml:4: sequence: key 'foo' names no deployed sequence (every message reaching it fails; deploy "
+        "sequences/foo.xml or fix the key)" in line_of(lines, "'foo'")
+    )
+    assert (
+        "P.xml:2: target: key 'noFault' names no deployed sequence (errors in this proxy go to the global "
+        "'fault' sequence instead" in line_of(lines, "'noFault'")
+    )
+    assert "P.xml:3: inSequence: key 'noHandler' names no deployed sequence (errors there skip it" in line_of(
+        lines, "'noHandler'"
+    )
     assert "P.xml:9: then: key 'noThen' names no deployed sequence" in line_of(lines, "'noThen'")
     assert "P.xml:10: format: key 'noFormat' names no deployed local entry" in line_of(lines, "'noFormat'")
-    assert "P.xml:11: send: key 'noReceive' names no deployed sequence (every reply to this send fails" \
-           in line_of(lines, "'noReceive'")
+    assert "P.xml:11: send: key 'noReceive' names no deployed sequence (every reply to this send fails" in line_of(
+        lines, "'noReceive'"
+    )
     assert "P.xml:11: endpoint: key 'noEndpoint' names no deployed endpoint" in line_of(lines, "'noEndpoint'")
     assert "Q.xml:1: target: key 'alsoMissing' names no deployed sequence" in line_of(lines, "'alsoMissing'")
     assert "Q.xml:1: target: key 'noEp' names no deployed endpoint" in line_of(lines, "'noEp'")
     # dynamic keys cannot be checked; `fault` and `main` always exist; `shared` is in another file
-    assert not [line for line in lines if "'which'" in line or "'fault'" in line.split("(")[0]
-                or "'main'" in line or "'shared'" in line]
+    assert not [
+        line
+        for line in lines
+        if "'which'" in line or "'fault'" in line.split("(")[0] or "'main'" in line or "'shared'" in line
+    ]
     assert len(lines) == 9
     # P and Q serve but are not OK; Good and shared are
     assert "2 artifact(s) OK, 9 problem(s)" in err
 
 
 def test_registry_keys_are_dangling_with_the_registry_hint(tmp_path, capsys):
-    code, lines, _ = validate(tmp_path, capsys, proxy(
-        "R", '<inSequence><sequence key="gov:/seqs/audit.xml"/><send><endpoint key="conf:/eps/backend.xml"/>'
-             "</send></inSequence>"))
+    code, lines, _ = validate(
+        tmp_path,
+        capsys,
+        proxy(
+            "R",
+            '<inSequence><sequence key="gov:/seqs/audit.xml"/><send><endpoint key="conf:/eps/backend.xml"/>'
+            "</send></inSequence>",
+        ),
+    )
     assert code == 1
-    assert "R.xml:2: sequence: key 'gov:/seqs/audit.xml' names no deployed sequence (registry keys (gov:/, conf:/, " \
-           "paths) are not supported yet; every message reaching it fails; deploy it as sequences/audit.xml and " \
-           'use key="audit")' in line_of(lines, "audit")
+    assert (
+        "R.xml:2: sequence: key 'gov:/seqs/audit.xml' names no deployed sequence (registry keys (gov:/, conf:/, "
+        "paths) are not supported yet; every message reaching it fails; deploy it as sequences/audit.xml and "
+        'use key="audit")' in line_of(lines, "audit")
+    )
     assert 'deploy it as endpoints/backend.xml and use key="backend"' in line_of(lines, "backend")
 
 
 def test_a_key_naming_an_artifact_that_failed_says_so(tmp_path, capsys):
-    code, lines, _ = validate(tmp_path, capsys, {
-        **proxy("P", '<inSequence><sequence key="broken"/></inSequence>'),
-        "sequences/broken.xml": f'<sequence {S} name="broken"><lgo/></sequence>',
-    })
+    code, lines, _ = validate(
+        tmp_path,
+        capsys,
+        {
+            **proxy("P", '<inSequence><sequence key="broken"/></inSequence>'),
+            "sequences/broken.xml": f'<sequence {S} name="broken"><lgo/></sequence>',
+        },
+    )
     assert code == 1
     assert "broken.xml defines it but failed to deploy (see its problems)" in line_of(lines, "key 'broken'")
 
 
 async def test_an_artifact_with_a_dangling_key_serves_as_in_mi_and_fails_per_message(gateway):
-    client = await gateway({
-        **proxy("Dangling", '<inSequence><sequence key="nowhere"/></inSequence>'),
-        **proxy("Main", '<inSequence><sequence key="main"/></inSequence>'),
-    }, with_defaults=False)
+    client = await gateway(
+        {
+            **proxy("Dangling", '<inSequence><sequence key="nowhere"/></inSequence>'),
+            **proxy("Main", '<inSequence><sequence key="main"/></inSequence>'),
+        },
+        with_defaults=False,
+    )
     assert [str(problem) for problem in client.config.dangling] == [
         f"{client.config.proxies['Dangling'].location.path}:2: sequence: key 'nowhere' names no deployed sequence "
-        "(every message reaching it fails; deploy sequences/nowhere.xml or fix the key)"]
+        "(every message reaching it fails; deploy sequences/nowhere.xml or fix the key)"
+    ]
     assert {a.name for a in client.config.deployed} == {"Dangling", "Main"}
     health = await (await client.get("/healthz")).json()
     assert [d["reason"] for d in health["dangling"]] == ["key 'nowhere' names no deployed sequence"]
@@ -123,9 +152,13 @@ async def test_an_artifact_with_a_dangling_key_serves_as_in_mi_and_fails_per_mes
 
 # -- A2: every problem of every file -----------------------------------------------------------------------
 
+
 def test_every_problem_of_every_file_is_reported(tmp_path, capsys):
-    code, lines, err = validate(tmp_path, capsys, {
-        "sequences/s.xml": f"""
+    code, lines, err = validate(
+        tmp_path,
+        capsys,
+        {
+            "sequences/s.xml": f"""
             <sequence {S} name="s">
               <lgo/>
               <log level="ful"/>
@@ -133,14 +166,15 @@ def test_every_problem_of_every_file_is_reported(tmp_path, capsys):
               <filter xpath="true()"><then><respnd/></then></filter>
               <log/>
             </sequence>""",
-        "proxies/P.xml": f"""
+            "proxies/P.xml": f"""
             <proxy {S} name="P" bogus="1">
               <target>
                 <inSequence><drp/></inSequence>
                 <outSequence><sned/></outSequence>
               </target>
             </proxy>""",
-    })
+        },
+    )
     assert code == 1
     assert [line.split("/artifacts/", 1)[1] for line in lines] == [
         "proxies/P.xml:1: proxy: unknown attribute 'bogus' (allowed: name, onError, pinnedServers, serviceGroup, "
@@ -158,42 +192,47 @@ def test_every_problem_of_every_file_is_reported(tmp_path, capsys):
 
 # -- A3: files that are not read ---------------------------------------------------------------------------
 
+
 def test_every_xml_file_that_is_not_read_is_reported_with_the_reason(tmp_path, capsys):
-    code, lines, err = validate(tmp_path, capsys, {
-        "proxies/Good.xml": GOOD,
-        "proxies/old/Archived.xml": GOOD,
-        "api/Orders.xml": f'<api {S} name="Orders" context="/orders"/>',
-        "message-stores/Store.xml": "<messageStore/>",
-        "message-processors/Proc.xml": "<messageProcessor/>",
-        "inbound-endpoints/In.xml": "<inboundEndpoint/>",
-        "tasks/Tick.xml": "<task/>",
-        "imports/twilio.xml": "<import/>",
-        "proxy/Typo.xml": GOOD,
-        "resources/schema.xml": "<schema/>",
-        "Loose.xml": GOOD,
-        "registry.xml": "<registry/>",
-        "docs/readme.txt": "not xml",
-    })
+    code, lines, err = validate(
+        tmp_path,
+        capsys,
+        {
+            "proxies/Good.xml": GOOD,
+            "proxies/old/Archived.xml": GOOD,
+            "api/Orders.xml": f'<api {S} name="Orders" context="/orders"/>',
+            "message-stores/Store.xml": "<messageStore/>",
+            "message-processors/Proc.xml": "<messageProcessor/>",
+            "inbound-endpoints/In.xml": "<inboundEndpoint/>",
+            "tasks/Tick.xml": "<task/>",
+            "imports/twilio.xml": "<import/>",
+            "proxy/Typo.xml": GOOD,
+            "resources/schema.xml": "<schema/>",
+            "Loose.xml": GOOD,
+            "registry.xml": "<registry/>",
+            "docs/readme.txt": "not xml",
+        },
+    )
     assert code == 1
-    reasons = {line.split("/artifacts/", 1)[1].split(": (file): ", 1)[0]: line.split(": (file): ", 1)[1]
-               for line in lines}
+    reasons = {
+        line.split("/artifacts/", 1)[1].split(": (file): ", 1)[0]: line.split(": (file): ", 1)[1] for line in lines
+    }
     assert reasons == {
         "proxies/old/Archived.xml": "not read: sub-folders of proxies/ are not read (MI reads only the files "
-                                    "directly in proxies/)",
+        "directly in proxies/)",
         "api/Orders.xml": "not read: REST APIs (api/) are not supported yet",
         "message-stores/Store.xml": "not read: message stores are not supported yet",
         "message-processors/Proc.xml": "not read: message processors are not supported yet",
         "inbound-endpoints/In.xml": "not read: inbound endpoints are not supported yet",
         "tasks/Tick.xml": "not read: scheduled tasks are not supported yet",
-        "imports/twilio.xml": "not read: connector imports are not read: installed connectors are found without "
-                              "them",
+        "imports/twilio.xml": "not read: connector imports are not read: installed connectors are found without them",
         "proxy/Typo.xml": "not read: this folder is not read (did you mean 'proxies'?)",
         "resources/schema.xml": "not read: this folder is not read (artifact folders are: local-entries/, "
-                                "endpoints/, sequences/, templates/, proxies/, proxy-services/)",
+        "endpoints/, sequences/, templates/, proxies/, proxy-services/)",
         "Loose.xml": "not read: files directly in the artifacts folder are not read (put each artifact in its "
-                     "folder: local-entries/, endpoints/, sequences/, templates/, proxies/, proxy-services/)",
+        "folder: local-entries/, endpoints/, sequences/, templates/, proxies/, proxy-services/)",
         "registry.xml": "not read: the registry (registry.xml) is not supported yet (put each artifact in its "
-                        "folder: local-entries/, endpoints/, sequences/, templates/, proxies/, proxy-services/)",
+        "folder: local-entries/, endpoints/, sequences/, templates/, proxies/, proxy-services/)",
     }
     assert "1 artifact(s) OK, 11 problem(s)" in err
 
@@ -207,7 +246,8 @@ def test_a_folder_without_artifact_folders_says_so_in_one_line(tmp_path, capsys,
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [
         f"{root}: (artifacts): no artifact folders here (expected some of local-entries/, endpoints/, sequences/, "
-        "templates/, proxies/, proxy-services/) (pass the folder that holds them (MI's synapse-config/default))"]
+        "templates/, proxies/, proxy-services/) (pass the folder that holds them (MI's synapse-config/default))"
+    ]
     assert "0 artifact(s) OK, 1 problem(s)" in captured.err
 
 
@@ -219,31 +259,41 @@ def test_pointing_at_an_artifact_folder_itself_gets_a_hint(tmp_path, capsys):
 
 # -- A4: wrong folder --------------------------------------------------------------------------------------
 
+
 def test_an_artifact_in_the_wrong_folder_is_named_with_its_folder(tmp_path, capsys):
-    code, lines, _ = validate(tmp_path, capsys, {
-        "sequences/P.xml": GOOD,
-        "proxies/S.xml": f'<sequence {S} name="S"><log/></sequence>',
-        "endpoints/L.xml": f'<localEntry {S} key="L">x</localEntry>',
-    })
+    code, lines, _ = validate(
+        tmp_path,
+        capsys,
+        {
+            "sequences/P.xml": GOOD,
+            "proxies/S.xml": f'<sequence {S} name="S"><log/></sequence>',
+            "endpoints/L.xml": f'<localEntry {S} key="L">x</localEntry>',
+        },
+    )
     assert code == 1
-    assert "P.xml:1: proxy: a <proxy> does not belong in sequences/, which holds <sequence> artifacts (MI " \
-           "deploys by folder) (move it to proxy-services/ (or proxies/))" in line_of(lines, "P.xml")
+    assert (
+        "P.xml:1: proxy: a <proxy> does not belong in sequences/, which holds <sequence> artifacts (MI "
+        "deploys by folder) (move it to proxy-services/ (or proxies/))" in line_of(lines, "P.xml")
+    )
     assert "(move it to sequences/)" in line_of(lines, "S.xml")
     assert "(move it to local-entries/)" in line_of(lines, "L.xml")
 
 
 # -- A5: no input crashes the loader -----------------------------------------------------------------------
 
-LONG_WSDL = f'<proxy {S} name="LongWsdl"><target><inSequence><respond/></inSequence></target>' \
-            f'<publishWSDL uri="{"w" * 5000}.wsdl"/></proxy>'
+LONG_WSDL = (
+    f'<proxy {S} name="LongWsdl"><target><inSequence><respond/></inSequence></target>'
+    f'<publishWSDL uri="{"w" * 5000}.wsdl"/></proxy>'
+)
 
 
 def test_a_very_long_publish_wsdl_uri_is_a_problem_not_a_crash(tmp_path, capsys):
     code, lines, err = validate(tmp_path, capsys, {"proxies/LongWsdl.xml": LONG_WSDL, "proxies/Good.xml": GOOD})
     assert code == 1
     line = line_of(lines, "LongWsdl.xml")
-    assert ":1: publishWSDL: Unable to load the WSDL from wwww" in line and "(5005 characters): File name too long" \
-           in line
+    assert (
+        ":1: publishWSDL: Unable to load the WSDL from wwww" in line and "(5005 characters): File name too long" in line
+    )
     assert len(line) < 400  # one readable line, not the 5000 characters
     assert "1 artifact(s) OK, 1 problem(s)" in err
 
@@ -265,16 +315,21 @@ async def test_an_unexpected_error_costs_one_artifact_not_the_deployment(gateway
     assert [str(problem).split("/proxies/", 1)[1] for problem in client.config.failed] == [
         "Bug.xml:2: boom: internal error while loading: KeyError: 'oops' (please report it; the other artifacts "
         "are not affected)",
-        "Bug.xml:2: lgo: unknown mediator 'lgo' (did you mean 'log'?)"]
+        "Bug.xml:2: lgo: unknown mediator 'lgo' (did you mean 'log'?)",
+    ]
     response = await client.post("/services/Good", data=b"<a/>", headers={"Content-Type": "application/xml"})
     assert response.status == 200
 
 
 # -- A6: unknown attributes everywhere, statistics/trace values ---------------------------------------------
 
+
 def test_unknown_attributes_and_statistics_trace_values_are_checked(tmp_path, capsys):
-    code, lines, _ = validate(tmp_path, capsys, {
-        "proxies/P.xml": f"""
+    code, lines, _ = validate(
+        tmp_path,
+        capsys,
+        {
+            "proxies/P.xml": f"""
             <proxy {S} name="P" statistics="enabel" trace="enable">
               <description lang="en">d</description>
               <parameter name="a" value="b">c</parameter>
@@ -288,7 +343,7 @@ def test_unknown_attributes_and_statistics_trace_values_are_checked(tmp_path, ca
                 </inSequence>
               </target>
             </proxy>""",
-        "endpoints/E.xml": f"""
+            "endpoints/E.xml": f"""
             <endpoint {S} name="E">
               <address uri="http://localhost:9/x">
                 <timeout><duration>1000</duration><responseAction>retry</responseAction></timeout>
@@ -297,7 +352,8 @@ def test_unknown_attributes_and_statistics_trace_values_are_checked(tmp_path, ca
                 <enableAddressing version="2004"/>
               </address>
             </endpoint>""",
-    })
+        },
+    )
     assert code == 1
     tail = [line.split("/artifacts/", 1)[1] for line in lines]
     assert tail == [
@@ -322,23 +378,42 @@ def test_unknown_attributes_and_statistics_trace_values_are_checked(tmp_path, ca
 
 # -- A7: every Synapse element that is not supported yet is named as such -----------------------------------
 
+
 def test_every_synapse_mediator_not_supported_yet_says_so_and_is_never_corrected(tmp_path, capsys):
     missing = sorted(registry.SYNAPSE_MEDIATORS - set(registry.known_mediators()))
-    assert {"RMSequence", "variable", "throwError", "scatter-gather", "foreach", "datamapper", "jsontransform",
-            "NTLM", "dblookup", "dbreport", "dataServiceCall", "bam", "publishEvent", "store", "enqueue",
-            "event"} <= set(missing)
+    assert {
+        "RMSequence",
+        "variable",
+        "throwError",
+        "scatter-gather",
+        "foreach",
+        "datamapper",
+        "jsontransform",
+        "NTLM",
+        "dblookup",
+        "dbreport",
+        "dataServiceCall",
+        "bam",
+        "publishEvent",
+        "store",
+        "enqueue",
+        "event",
+    } <= set(missing)
     body = "".join(f"<{name}/>\n" for name in missing)
     code, lines, _ = validate(tmp_path, capsys, {"sequences/s.xml": f'<sequence {S} name="s">\n{body}</sequence>'})
     assert code == 1
     assert len(lines) == len(missing)
     for line, name in zip(lines, missing, strict=True):
-        assert line.endswith(f": {name}: the '{name}' mediator is not supported yet (see docs/conformance.md for "
-                             "the supported mediators)"), line
+        assert line.endswith(
+            f": {name}: the '{name}' mediator is not supported yet (see docs/conformance.md for "
+            "the supported mediators)"
+        ), line
 
 
 def test_unknown_elements_get_did_you_mean_and_case_hints(tmp_path, capsys):
-    code, lines, _ = validate(tmp_path, capsys, {
-        "sequences/s.xml": f'<sequence {S} name="s">\n<ntlm/>\n<iterrate/>\n<logg/>\n</sequence>'})
+    code, lines, _ = validate(
+        tmp_path, capsys, {"sequences/s.xml": f'<sequence {S} name="s">\n<ntlm/>\n<iterrate/>\n<logg/>\n</sequence>'}
+    )
     assert code == 1
     assert [line.split(": ", 1)[1] for line in lines] == [
         "ntlm: unknown mediator 'ntlm' (element names are case-sensitive: did you mean 'NTLM'?)",
@@ -347,8 +422,9 @@ def test_unknown_elements_get_did_you_mean_and_case_hints(tmp_path, capsys):
     ]
 
 
-@pytest.mark.parametrize("kind", ["wsdl", "default", "loadbalance", "dynamicLoadbalance", "failover",
-                                  "recipientlist", "class"])
+@pytest.mark.parametrize(
+    "kind", ["wsdl", "default", "loadbalance", "dynamicLoadbalance", "failover", "recipientlist", "class"]
+)
 def test_every_mi_endpoint_type_not_supported_yet_says_so(tmp_path, capsys, kind):
     code, lines, _ = validate(tmp_path, capsys, {"endpoints/E.xml": f'<endpoint {S} name="E"><{kind}/></endpoint>'})
     assert code == 1
@@ -357,15 +433,19 @@ def test_every_mi_endpoint_type_not_supported_yet_says_so(tmp_path, capsys, kind
 
 # -- B: accept what MI accepts -----------------------------------------------------------------------------
 
+
 async def test_description_elements_are_skipped_as_in_mi(gateway):
-    client = await gateway({
-        "sequences/tagged.xml": f"""
+    client = await gateway(
+        {
+            "sequences/tagged.xml": f"""
             <sequence {S} name="tagged">
               <description>adds the tag</description>
               <header name="X-Tag" scope="transport" value="t"/>
             </sequence>""",
-        "local-entries/version.xml": f'<localEntry {S} key="version"><description>v</description>2.1</localEntry>',
-        **proxy("P", """
+            "local-entries/version.xml": f'<localEntry {S} key="version"><description>v</description>2.1</localEntry>',
+            **proxy(
+                "P",
+                """
             <inSequence>
               <description>the flow</description>
               <sequence key="tagged"/>
@@ -373,8 +453,10 @@ async def test_description_elements_are_skipped_as_in_mi(gateway):
               <filter xpath="true()"><description>always</description><then><description/>
                 <header name="X-Version" scope="transport" expression="get-property('version')"/></then></filter>
               <respond><description>done</description></respond>
-            </inSequence>"""),
-    })
+            </inSequence>""",
+            ),
+        }
+    )
     assert not client.config.failed
     response = await client.post("/services/P", data=b"<a/>", headers={"Content-Type": "application/xml"})
     assert response.status == 200
@@ -382,14 +464,22 @@ async def test_description_elements_are_skipped_as_in_mi(gateway):
 
 
 async def test_json_eval_without_a_dollar_reads_from_the_root_as_in_mi(gateway):
-    client = await gateway(proxy("P", """
+    client = await gateway(
+        proxy(
+            "P",
+            """
         <inSequence>
           <header name="X-Name" scope="transport" expression="json-eval(name)"/>
           <header name="X-Second" scope="transport" expression="json-eval(items[1].id)"/>
           <respond/>
-        </inSequence>"""))
-    response = await client.post("/services/P", data=b'{"name": "ada", "items": [{"id": 1}, {"id": 2}]}',
-                                 headers={"Content-Type": "application/json"})
+        </inSequence>""",
+        )
+    )
+    response = await client.post(
+        "/services/P",
+        data=b'{"name": "ada", "items": [{"id": 1}, {"id": 2}]}',
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status == 200
     assert response.headers["X-Name"] == "ada" and response.headers["X-Second"] == "2"
 
@@ -399,10 +489,11 @@ async def test_legacy_endpoint_children_and_a_zero_timeout_deploy_and_send(gatew
         return web.Response(text="ok")
 
     server = await backend(answer)
-    client = await gateway({
-        "endpoints/Legacy.xml": f"""
+    client = await gateway(
+        {
+            "endpoints/Legacy.xml": f"""
             <endpoint {S} name="Legacy">
-              <address uri="{server.make_url('/x')}">
+              <address uri="{server.make_url("/x")}">
                 <suspendDurationOnFailure>30</suspendDurationOnFailure>
                 <timeout><duration>0</duration><responseAction>fault</responseAction></timeout>
                 <suspendOnFailure><errorCodes>101503,101504</errorCodes><progressionFactor>1.5</progressionFactor>
@@ -410,9 +501,11 @@ async def test_legacy_endpoint_children_and_a_zero_timeout_deploy_and_send(gatew
                 <markForSuspension><retriesBeforeSuspension>0</retriesBeforeSuspension></markForSuspension>
               </address>
             </endpoint>""",
-        **proxy("P", '<inSequence><send><endpoint key="Legacy"/></send></inSequence>'
-                     "<outSequence><send/></outSequence>"),
-    })
+            **proxy(
+                "P", '<inSequence><send><endpoint key="Legacy"/></send></inSequence><outSequence><send/></outSequence>'
+            ),
+        }
+    )
     assert not client.config.failed
     assert client.config.endpoints["Legacy"].timeout is None  # 0: the gateway's default timeout, not "at once"
     response = await client.post("/services/P", data=b"<a/>", headers={"Content-Type": "application/xml"})
@@ -420,18 +513,23 @@ async def test_legacy_endpoint_children_and_a_zero_timeout_deploy_and_send(gatew
 
 
 async def test_an_inline_named_sequence_runs_its_mediators_in_place(gateway):
-    client = await gateway({
-        "sequences/handler.xml": f'<sequence {S} name="handler"><header name="X-Handled" scope="transport" '
-                                 'value="yes"/><respond/></sequence>',
-        **proxy("P", """
+    client = await gateway(
+        {
+            "sequences/handler.xml": f'<sequence {S} name="handler"><header name="X-Handled" scope="transport" '
+            'value="yes"/><respond/></sequence>',
+            **proxy(
+                "P",
+                """
             <inSequence>
               <sequence name="inline" onError="handler">
                 <header name="X-Inline" scope="transport" value="ran"/>
                 <sequence key="{get-property('unset')}"/>  <!-- names nothing: this message faults -->
               </sequence>
               <respond/>
-            </inSequence>"""),
-    })
+            </inSequence>""",
+            ),
+        }
+    )
     assert not client.config.failed and not client.config.dangling
     response = await client.post("/services/P", data=b"<a/>", headers={"Content-Type": "application/xml"})
     assert response.headers["X-Inline"] == "ran"
@@ -439,20 +537,24 @@ async def test_an_inline_named_sequence_runs_its_mediators_in_place(gateway):
 
 
 def test_misleading_messages_now_say_what_is_not_supported(tmp_path, capsys):
-    code, lines, _ = validate(tmp_path, capsys, {
-        "endpoints/Lb.xml": f'<endpoint {S} name="Lb"><session type="http"/><loadbalance/></endpoint>',
-        "endpoints/Tpl.xml": f'<endpoint {S} name="Tpl" template="t" uri="http://localhost:9/x"/>',
-        "endpoints/Dyn.xml": f'<endpoint {S} name="Dyn"><address uri="http://localhost:9/x"><timeout>'
-                             "<duration>{get-property('t')}</duration></timeout></address></endpoint>",
-        "endpoints/Expr.xml": f'<endpoint {S} name="Expr" key-expression="get-property(\'ep\')"/>',
-        "sequences/s.xml": f"""
+    code, lines, _ = validate(
+        tmp_path,
+        capsys,
+        {
+            "endpoints/Lb.xml": f'<endpoint {S} name="Lb"><session type="http"/><loadbalance/></endpoint>',
+            "endpoints/Tpl.xml": f'<endpoint {S} name="Tpl" template="t" uri="http://localhost:9/x"/>',
+            "endpoints/Dyn.xml": f'<endpoint {S} name="Dyn"><address uri="http://localhost:9/x"><timeout>'
+            "<duration>{get-property('t')}</duration></timeout></address></endpoint>",
+            "endpoints/Expr.xml": f'<endpoint {S} name="Expr" key-expression="get-property(\'ep\')"/>',
+            "sequences/s.xml": f"""
             <sequence {S} name="s" xmlns:wso2="http://org.wso2.securevault/configuration">
               <property name="p" expression="wso2:vault-lookup('db.password')"/>
               <property name="q" expression="${{payload.name}}"/>
               <filter source="${{vars.kind}}" regex="a"><log/></filter>
               <sequence key="{{${{vars.next}}}}"/>
             </sequence>""",
-    })
+        },
+    )
     assert code == 1
     reasons = [line.split("/artifacts/", 1)[1] for line in lines]
     assert reasons[:4] == [
@@ -464,8 +566,14 @@ def test_misleading_messages_now_say_what_is_not_supported(tmp_path, capsys):
         "endpoints/Tpl.xml:1: endpoint: endpoint templates are not supported yet (inline the endpoint definition, "
         "or name a deployed endpoint with key=)",
     ]
-    assert "s.xml:2: property:" in reasons[4] and "the secure vault (wso2:vault-lookup()) is not supported yet" \
-           in reasons[4] and "Unregistered function" not in reasons[4]
+    assert (
+        "s.xml:2: property:" in reasons[4]
+        and "the secure vault (wso2:vault-lookup()) is not supported yet" in reasons[4]
+        and "Unregistered function" not in reasons[4]
+    )
     for line, number in zip(reasons[5:], (3, 4, 5), strict=True):
-        assert f"s.xml:{number}: " in line and "MI 4.4 expressions (${…}, Synapse Expressions) are not supported " \
-               "yet" in line and "unexpected character" not in line
+        assert (
+            f"s.xml:{number}: " in line
+            and "MI 4.4 expressions (${…}, Synapse Expressions) are not supported yet" in line
+            and "unexpected character" not in line
+        )

@@ -55,10 +55,7 @@ STOCK_QUOTE_SEQUENCE = f"""
 
 
 def stock_quote_proxy(publish: str, name: str = "StockQuote") -> dict[str, str]:
-    return {
-        f"proxies/{name}.xml": f'<proxy {S} name="{name}"><target>{STOCK_QUOTE_SEQUENCE}</target>'
-        f"{publish}</proxy>"
-    }
+    return {f"proxies/{name}.xml": f'<proxy {S} name="{name}"><target>{STOCK_QUOTE_SEQUENCE}</target>{publish}</proxy>'}
 
 
 def wsdl_url(client, name: str = "StockQuote") -> str:
@@ -120,19 +117,14 @@ async def test_published_wsdl_ports_point_at_the_proxy_address(gateway):
 
 async def test_generated_wsdl_has_mediate_with_soap11_and_soap12_bindings(gateway):
     client = await gateway(
-        {
-            "proxies/Plain.xml": f'<proxy {S} name="Plain"><target><inSequence><respond/>'
-            "</inSequence></target></proxy>"
-        }
+        {"proxies/Plain.xml": f'<proxy {S} name="Plain"><target><inSequence><respond/></inSequence></target></proxy>'}
     )
     url = wsdl_url(client, "Plain")
     soap = await asyncio.to_thread(_zeep, url)
     service = soap.wsdl.services["Plain"]
     ports = service.ports
     assert set(ports) == {"PlainHttpSoap11Endpoint", "PlainHttpSoap12Endpoint", "PlainHttpEndpoint"}
-    assert ports["PlainHttpSoap11Endpoint"].binding_options["address"] == str(
-        client.make_url("/services/Plain")
-    )
+    assert ports["PlainHttpSoap11Endpoint"].binding_options["address"] == str(client.make_url("/services/Plain"))
     assert type(ports["PlainHttpSoap12Endpoint"].binding).__name__ == "Soap12Binding"
     for name in ("PlainHttpSoap11Endpoint", "PlainHttpSoap12Endpoint"):
         assert list(ports[name].binding._operations) == ["mediate"]
@@ -140,10 +132,7 @@ async def test_generated_wsdl_has_mediate_with_soap11_and_soap12_bindings(gatewa
 
 async def test_wsdl_uppercase_query_and_address_follow_the_host_header(gateway):
     client = await gateway(
-        {
-            "proxies/Plain.xml": f'<proxy {S} name="Plain"><target><inSequence><respond/>'
-            "</inSequence></target></proxy>"
-        }
+        {"proxies/Plain.xml": f'<proxy {S} name="Plain"><target><inSequence><respond/></inSequence></target></proxy>'}
     )
     response = await client.get("/services/Plain?WSDL", headers={"Host": "gw.example.com:8290"})
     root = etree.fromstring(await response.read())
@@ -279,9 +268,7 @@ async def test_same_proxy_answers_soap11_soap12_pox_and_json_clients_in_their_ow
     assert (status, ctype.split(";")[0]) == (200, "application/xml")
     assert quote(etree.fromstring(body)) == ("IBM", 31.5)
 
-    status, ctype, body = await post(
-        '{"getQuote": {"symbol": "IBM"}}', "application/json", "application/json"
-    )
+    status, ctype, body = await post('{"getQuote": {"symbol": "IBM"}}', "application/json", "application/json")
     assert (status, ctype.split(";")[0]) == (200, "application/json")
     assert orjson.loads(body) == {"getQuoteResponse": {"symbol": "IBM", "price": 31.5}}
 
@@ -293,8 +280,7 @@ async def test_same_proxy_answers_soap11_soap12_pox_and_json_clients_in_their_ow
 async def test_same_proxy_faults_reach_each_client_in_its_own_format(gateway):
     client = await gateway(stock_quote_proxy(f'<publishWSDL uri="file:{WSDL_FILE}"/>'))
     soap11 = (
-        f'<e:Envelope xmlns:e="{SOAP11_ENV}"><e:Body><getQuote><symbol>FAIL</symbol></getQuote></e:Body>'
-        "</e:Envelope>"
+        f'<e:Envelope xmlns:e="{SOAP11_ENV}"><e:Body><getQuote><symbol>FAIL</symbol></getQuote></e:Body></e:Envelope>'
     )
     response = await client.post("/services/StockQuote", data=soap11, headers={"Content-Type": "text/xml"})
     assert response.status == 500
@@ -320,8 +306,12 @@ async def test_same_proxy_faults_reach_each_client_in_its_own_format(gateway):
 
 async def test_generated_wsdl_escapes_any_proxy_name(gateway):
     # the WSDL used to be built with f-strings: a proxy named A&B gave malformed XML
-    client = await gateway({"proxies/AB.xml": '<proxy xmlns="http://ws.apache.org/ns/synapse" name="A&amp;B">'
-                                              "<target><inSequence><respond/></inSequence></target></proxy>"})
+    client = await gateway(
+        {
+            "proxies/AB.xml": '<proxy xmlns="http://ws.apache.org/ns/synapse" name="A&amp;B">'
+            "<target><inSequence><respond/></inSequence></target></proxy>"
+        }
+    )
     response = await client.get("/services/A%26B?wsdl")
     assert response.status == 200
     definitions = etree.fromstring(await response.read())

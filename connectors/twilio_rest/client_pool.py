@@ -48,17 +48,31 @@ class BoundedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio 
         super().__init__(**kwargs)  # no max_retries: the SDK would retry POSTs on 5xx and send an SMS twice
         self.max_bytes = max_bytes
 
-    async def request(self, method: str, url: str, params: Any = None, data: Any = None, headers: Any = None,
-                      auth: tuple[str, str] | None = None, timeout: float | None = None,
-                      allow_redirects: bool = False) -> Response:
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: Any = None,
+        data: Any = None,
+        headers: Any = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
         assert self.session is not None, "the pooled session is created with the client"
         headers = dict(headers or {})
         if auth is not None:
             credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
             headers["Authorization"] = f"Basic {credentials}"  # what aiohttp.BasicAuth sent (now deprecated)
-        kwargs = {"method": method.upper(), "url": url, "params": params, "data": data, "headers": headers,
-                  "timeout": aiohttp.ClientTimeout(total=timeout) if timeout else None,
-                  "allow_redirects": allow_redirects}
+        kwargs = {
+            "method": method.upper(),
+            "url": url,
+            "params": params,
+            "data": data,
+            "headers": headers,
+            "timeout": aiohttp.ClientTimeout(total=timeout) if timeout else None,
+            "allow_redirects": allow_redirects,
+        }
         self.log_request(kwargs)
         async with self.session.request(**kwargs) as response:
             if (response.content_length or 0) > self.max_bytes:
@@ -74,16 +88,20 @@ class BoundedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio 
             return Response(response.status, b"".join(chunks).decode("utf-8", "replace"), response.headers)
 
     def _too_large(self, method: str, url: str) -> ConnectorError:
-        return ConnectorError(f"the Twilio API's answer exceeds limits.max_response_bytes ({self.max_bytes})",
-                              RESPONSE_PROCESSING_FAILED, f"{method} {url.split('?', 1)[0]}; raise "
-                              "limits.max_response_bytes if such answers are expected", http_status=502)
+        return ConnectorError(
+            f"the Twilio API's answer exceeds limits.max_response_bytes ({self.max_bytes})",
+            RESPONSE_PROCESSING_FAILED,
+            f"{method} {url.split('?', 1)[0]}; raise limits.max_response_bytes if such answers are expected",
+            http_status=502,
+        )
 
 
 class TwilioRuntime:
     """Created by `start()` inside the running loop (the SDK's aiohttp session needs one)."""
 
-    def __init__(self, pool_size: int = 1024, max_response_bytes: int = 10 * 1024 * 1024,
-                 outbound: OutboundPolicy | None = None) -> None:
+    def __init__(
+        self, pool_size: int = 1024, max_response_bytes: int = 10 * 1024 * 1024, outbound: OutboundPolicy | None = None
+    ) -> None:
         self.http = BoundedHttpClient(max_response_bytes, logger=_sdk_logger())
         self.outbound = outbound or OutboundPolicy(["*"])
         self.pool_size = pool_size
@@ -100,15 +118,24 @@ class TwilioRuntime:
             return client
         if not self.outbound.allows(connection.api_url):  # checked once per pooled client, not per call
             rules = ", ".join(rule.text for rule in self.outbound.rules) or "nothing"
-            raise ConnectorError(f"twilioRest apiUrl {connection.api_url} is not an allowed destination",
-                                 DESTINATION_NOT_ALLOWED, f"it matches no rule of outbound.allow in the gateway "
-                                 f"config (allowed: {rules}); nothing was sent. Add a rule if this URL is "
-                                 "intended", http_status=403)
+            raise ConnectorError(
+                f"twilioRest apiUrl {connection.api_url} is not an allowed destination",
+                DESTINATION_NOT_ALLOWED,
+                f"it matches no rule of outbound.allow in the gateway "
+                f"config (allowed: {rules}); nothing was sent. Add a rule if this URL is "
+                "intended",
+                http_status=403,
+            )
         from twilio.rest import Client
 
         # A non-empty environment keeps TWILIO_EDGE/REGION & co. from rewriting apiUrl's host.
-        client = Client(connection.username, connection.password, account_sid=connection.account_sid,
-                        http_client=self.http, environment={"_": ""})
+        client = Client(
+            connection.username,
+            connection.password,
+            account_sid=connection.account_sid,
+            http_client=self.http,
+            environment={"_": ""},
+        )
         client.api.base_url = connection.api_url
         client.api.v2010.version = connection.api_version
         self._clients[connection] = client
@@ -119,9 +146,13 @@ class TwilioRuntime:
         return client
 
     def stats(self) -> dict[str, int]:
-        return {"clients": len(self._clients), "clients_created": self.clients_created,
-                "clients_evicted": self.clients_evicted, "requests": self.requests,
-                "pool_size": self.pool_size}
+        return {
+            "clients": len(self._clients),
+            "clients_created": self.clients_created,
+            "clients_evicted": self.clients_evicted,
+            "requests": self.requests,
+            "pool_size": self.pool_size,
+        }
 
     async def close(self) -> None:
         self._clients.clear()

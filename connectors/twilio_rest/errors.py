@@ -30,8 +30,7 @@ def relayed_headers(headers: Mapping[str, str] | None, content_type: str) -> dic
     return kept
 
 
-def api_error(status: int, text: str, headers: Mapping[str, str] | None, method: str,
-              url: str) -> ConnectorError:
+def api_error(status: int, text: str, headers: Mapping[str, str] | None, method: str, url: str) -> ConnectorError:
     """A Twilio 4xx/5xx as a fault: Twilio's code and message, status and body passed through."""
     body = text.encode("utf-8")
     content_type = (headers or {}).get("Content-Type") or "application/json"
@@ -45,14 +44,25 @@ def api_error(status: int, text: str, headers: Mapping[str, str] | None, method:
         # legacy {code, message, more_info, status}, or RFC 9457 {type, title, detail, code, status}
         raw_code = parsed.get("code")
         code = raw_code if isinstance(raw_code, int) else status
-        message = str(parsed.get("message") or parsed.get("detail") or parsed.get("title")
-                      or f"HTTP {status}")
+        message = str(parsed.get("message") or parsed.get("detail") or parsed.get("title") or f"HTTP {status}")
         more = parsed.get("more_info") or parsed.get("type")
         detail = f"Twilio answered HTTP {status} to {method} {path}" + (f"; see {more}" if more else "")
-        return ConnectorError(message, code, detail, http_status=status, body=body, content_type=content_type,
-                              headers=relayed_headers(headers, content_type))
+        return ConnectorError(
+            message,
+            code,
+            detail,
+            http_status=status,
+            body=body,
+            content_type=content_type,
+            headers=relayed_headers(headers, content_type),
+        )
     # Not Twilio's JSON (an HTML 502 from a proxy, say): keep the status, give a readable JSON body.
     message = f"Twilio answered HTTP {status} without an error document"
     snippet = text[:200].replace("\n", " ")
-    return ConnectorError(message, status, f"{method} {path}: {snippet}", http_status=status,
-                          headers=relayed_headers(headers, "application/json"))
+    return ConnectorError(
+        message,
+        status,
+        f"{method} {path}: {snippet}",
+        http_status=status,
+        headers=relayed_headers(headers, "application/json"),
+    )

@@ -36,8 +36,11 @@ MAX_PAGE_SIZE = 1000
 
 
 async def start(services: Services, options: Mapping[str, Any]) -> TwilioRuntime:
-    return TwilioRuntime(pool_size=int(options.get("pool_size") or 1024),
-                         max_response_bytes=services.settings.max_response_bytes, outbound=services.outbound)
+    return TwilioRuntime(
+        pool_size=int(options.get("pool_size") or 1024),
+        max_response_bytes=services.settings.max_response_bytes,
+        outbound=services.outbound,
+    )
 
 
 # -- init ------------------------------------------------------------------------------------------
@@ -60,9 +63,14 @@ async def init(call: OperationCall) -> None:
     if not _VERSION_RE.match(version):
         raise call.invalid("apiVersion", f"'{version}' is not an API version such as 2010-04-01")
     props = call.ctx.properties
-    values = {"accountSid": (call.value("accountSid") or "").strip(), "authToken": token,
-              "apiKeySid": key_sid, "apiKeySecret": key_secret, "apiUrl": api_url.rstrip("/"),
-              "apiVersion": version}
+    values = {
+        "accountSid": (call.value("accountSid") or "").strip(),
+        "authToken": token,
+        "apiKeySid": key_sid,
+        "apiKeySecret": key_secret,
+        "apiUrl": api_url.rstrip("/"),
+        "apiVersion": version,
+    }
     for name in _CONNECTION_PARAMETERS:
         if values[name]:
             props[PROPERTY_PREFIX + name] = values[name]
@@ -74,18 +82,25 @@ def _connection(call: OperationCall) -> Connection:
     props = call.ctx.properties
     account = props.get(PROPERTY_PREFIX + "accountSid")
     if not account:
-        raise ConnectorError(f"{call.name} has no Twilio connection", NO_CONNECTION,
-                             f"at {call.bound.location}: run <twilioRest.init> earlier in the flow, or add "
-                             "configKey=\"ENTRY\" naming a local entry that holds <twilioRest.init>",
-                             http_status=500)
+        raise ConnectorError(
+            f"{call.name} has no Twilio connection",
+            NO_CONNECTION,
+            f"at {call.bound.location}: run <twilioRest.init> earlier in the flow, or add "
+            'configKey="ENTRY" naming a local entry that holds <twilioRest.init>',
+            http_status=500,
+        )
     key_sid = props.get(PROPERTY_PREFIX + "apiKeySid")
     if key_sid:
         username, password = str(key_sid), str(props.get(PROPERTY_PREFIX + "apiKeySecret") or "")
     else:
         username, password = str(account), str(props.get(PROPERTY_PREFIX + "authToken") or "")
-    return Connection(str(account), username, password,
-                      str(props.get(PROPERTY_PREFIX + "apiUrl") or "https://api.twilio.com"),
-                      str(props.get(PROPERTY_PREFIX + "apiVersion") or "2010-04-01"))
+    return Connection(
+        str(account),
+        username,
+        password,
+        str(props.get(PROPERTY_PREFIX + "apiUrl") or "https://api.twilio.com"),
+        str(props.get(PROPERTY_PREFIX + "apiVersion") or "2010-04-01"),
+    )
 
 
 # -- calling Twilio --------------------------------------------------------------------------------
@@ -96,8 +111,9 @@ def _messages_url(client: Any, connection: Connection, suffix: str = "") -> str:
     return f"{base}/{client.api.v2010.version}/Accounts/{account}/Messages{suffix}.json"
 
 
-async def _request(call: OperationCall, client: Any, method: str, url: str,
-                   form: list[tuple[str, str]] | None = None) -> Any:
+async def _request(
+    call: OperationCall, client: Any, method: str, url: str, form: list[tuple[str, str]] | None = None
+) -> Any:
     runtime: TwilioRuntime = call.runtime
     call.target = f"{method} {url.split('?', 1)[0]}"
     runtime.requests += 1
@@ -120,8 +136,7 @@ async def send_sms(call: OperationCall) -> None:
     to = call.value("to") or ""
     sender, service = call.value("from"), call.value("messagingServiceSid")
     if not sender and not service:
-        raise call.missing("from", "A 'From' phone number is required (or give messagingServiceSid).",
-                           FROM_REQUIRED)
+        raise call.missing("from", "A 'From' phone number is required (or give messagingServiceSid).", FROM_REQUIRED)
     body, media = call.value("messageBody"), call.values("mediaUrl")
     if not body and not media:
         raise call.missing("messageBody", "Message body is required (or give mediaUrl).", BODY_REQUIRED)
@@ -180,9 +195,11 @@ async def get_sms_list(call: OperationCall) -> None:
         if value:
             query.append((field, value))
     seen: dict[str, str] = {}
-    filters = [("dateSent", call.value("dateSent"), None),
-               ("dateSentBefore", call.value("dateSentBefore"), "<="),
-               ("dateSentAfter", call.value("dateSentAfter"), ">=")]
+    filters = [
+        ("dateSent", call.value("dateSent"), None),
+        ("dateSentBefore", call.value("dateSentBefore"), "<="),
+        ("dateSentAfter", call.value("dateSentAfter"), ">="),
+    ]
     for parameter, value, forced in filters:
         if not value:
             continue
@@ -257,9 +274,12 @@ def _page(call: OperationCall, response: Any) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         page = None
     if not isinstance(page, dict):
-        raise ConnectorError(f"{call.name}: Twilio answered a page that is not a JSON object",
-                             RESPONSE_PROCESSING_FAILED, f"{call.target}: {response.text[:200]!r}",
-                             http_status=502)
+        raise ConnectorError(
+            f"{call.name}: Twilio answered a page that is not a JSON object",
+            RESPONSE_PROCESSING_FAILED,
+            f"{call.target}: {response.text[:200]!r}",
+            http_status=502,
+        )
     return page
 
 

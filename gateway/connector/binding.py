@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from gateway.connector.model import Connector, OperationSpec
 
 
-def bind_operation(connector: Connector, spec: OperationSpec, element: etree._Element, path: str,
-                   *, allow_config_key: bool = True) -> BoundOperation:
+def bind_operation(
+    connector: Connector, spec: OperationSpec, element: etree._Element, path: str, *, allow_config_key: bool = True
+) -> BoundOperation:
     """Compile the parameter children of an operation element; DeployError on anything unknown."""
     where = location(element, path)
     qualified = f"{connector.name}.{spec.name}"
@@ -29,11 +30,19 @@ def bind_operation(connector: Connector, spec: OperationSpec, element: etree._El
         if attribute == "configKey" and allow_config_key:
             continue
         allowed = ["configKey", "description"] if allow_config_key else ["description"]
-        raise DeployError(where, qualified, f"unknown attribute '{attribute}'",
-                          did_you_mean(attribute, allowed) or f"allowed: {', '.join(allowed)}")
+        raise DeployError(
+            where,
+            qualified,
+            f"unknown attribute '{attribute}'",
+            did_you_mean(attribute, allowed) or f"allowed: {', '.join(allowed)}",
+        )
     if element.text and element.text.strip():
-        raise DeployError(where, qualified, "text is not allowed here; parameters are child elements",
-                          f"e.g. <{qualified}><{next(iter(spec.parameters), 'name')}>…</…></{qualified}>")
+        raise DeployError(
+            where,
+            qualified,
+            "text is not allowed here; parameters are child elements",
+            f"e.g. <{qualified}><{next(iter(spec.parameters), 'name')}>…</…></{qualified}>",
+        )
     given: dict[str, list[Value]] = {}
     for child in children(element):
         child_where = location(child, path)
@@ -41,25 +50,36 @@ def bind_operation(connector: Connector, spec: OperationSpec, element: etree._El
         parameter_name = spec.element_names.get(name)
         if parameter_name is None:
             hint = did_you_mean(name, spec.element_names) or (
-                f"parameters of {qualified}: {', '.join(spec.parameters)}" if spec.parameters
-                else f"{qualified} takes no parameters")
+                f"parameters of {qualified}: {', '.join(spec.parameters)}"
+                if spec.parameters
+                else f"{qualified} takes no parameters"
+            )
             raise DeployError(child_where, qualified, f"unknown parameter '{name}'", hint)
         parameter = spec.parameters[parameter_name]
         if children(child):
-            raise DeployError(child_where, qualified, f"parameter '{name}' takes a text value, not elements",
-                              "use an expression such as {//path/text()} to pick a value from the message")
+            raise DeployError(
+                child_where,
+                qualified,
+                f"parameter '{name}' takes a text value, not elements",
+                "use an expression such as {//path/text()} to pick a value from the message",
+            )
         text = (child.text or "").strip()
         if parameter_name in given and not parameter.repeatable:
-            raise DeployError(child_where, qualified, f"parameter '{parameter_name}' is given more than once",
-                              "give it once")
+            raise DeployError(
+                child_where, qualified, f"parameter '{parameter_name}' is given more than once", "give it once"
+            )
         values = given.setdefault(parameter_name, [])
         if not text:
             continue  # empty = absent, exactly like a missing element
         try:
             compiled = compile_value(text, prefixed_namespaces(child))
         except ExpressionError as exc:
-            raise DeployError(child_where, qualified, f"invalid value for parameter '{name}': {exc}",
-                              "use {$ctx:name}, {//xpath}, {json-eval($.path)} or {{literal}}") from None
+            raise DeployError(
+                child_where,
+                qualified,
+                f"invalid value for parameter '{name}': {exc}",
+                "use {$ctx:name}, {//xpath}, {json-eval($.path)} or {{literal}}",
+            ) from None
         if parameter.secret and not compiled.is_dynamic:
             CONFIGURED.add(compiled.static_text)  # a secret written in the configuration: masked process-wide
         values.append(compiled)
@@ -80,9 +100,12 @@ def connection_from_entry(connector: Connector, key: str, entry: Any) -> BoundOp
         connector.connections[key] = cached = (entry, compiled)
     result = cached[1]
     if isinstance(result, str):
-        raise ConnectorError(f"the connection in local entry '{key}' is invalid: {result}", NO_CONNECTION,
-                             "fix the local entry; it must hold one "
-                             f"<{connector.name}.{connector.connection}> element", http_status=500)
+        raise ConnectorError(
+            f"the connection in local entry '{key}' is invalid: {result}",
+            NO_CONNECTION,
+            f"fix the local entry; it must hold one <{connector.name}.{connector.connection}> element",
+            http_status=500,
+        )
     return result
 
 
@@ -92,5 +115,6 @@ def _compile_entry(connector: Connector, key: str, entry: Any) -> BoundOperation
     expected = f"{connector.name}.{connector.connection}"
     if not isinstance(value, etree._Element) or local_name(value) != expected:
         raise DeployError(where, f"localEntry '{key}'", f"does not hold a <{expected}> element")
-    return bind_operation(connector, connector.operations[connector.connection or ""], value, where.path,
-                          allow_config_key=False)
+    return bind_operation(
+        connector, connector.operations[connector.connection or ""], value, where.path, allow_config_key=False
+    )

@@ -24,8 +24,18 @@ from gateway.connector.model import (
 _TOP_KEYS = {"name", "description", "module", "start", "connection", "options", "operations", "commands"}
 _COMMAND_KEYS = {"run", "help"}
 _OPERATION_KEYS = {"description", "handler", "parameters"}
-_PARAMETER_KEYS = {"description", "mandatory", "default", "repeatable", "max", "split", "aliases", "secret",
-                   "missing_code", "missing_message"}
+_PARAMETER_KEYS = {
+    "description",
+    "mandatory",
+    "default",
+    "repeatable",
+    "max",
+    "split",
+    "aliases",
+    "secret",
+    "missing_code",
+    "missing_message",
+}
 _OPTION_KEYS = {"type", "default", "minimum", "description"}
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -76,39 +86,64 @@ def load_connector(path: str | Path, package: str | None = None) -> Connector:
                 if element_name in element_names:
                     raise ConnectorDefinitionError(f"{op_where}: '{element_name}' is declared twice")
                 element_names[element_name] = parameter.name
-        operations.append(OperationSpec(op_name, handler, str(raw.get("description", "")),
-                                        MappingProxyType(parameters), MappingProxyType(element_names)))
+        operations.append(
+            OperationSpec(
+                op_name,
+                handler,
+                str(raw.get("description", "")),
+                MappingProxyType(parameters),
+                MappingProxyType(element_names),
+            )
+        )
     options = []
     for option_name, spec in (document.get("options") or {}).items():
         spec = _mapping(spec or {}, f"{where}: options.{option_name}", _OPTION_KEYS)
         option_type = spec.get("type", "str")
         if option_type not in ("str", "int", "float", "bool"):
-            raise ConnectorDefinitionError(
-                f"{where}: options.{option_name}.type must be str, int, float or bool")
-        options.append(OptionSpec(str(option_name), option_type, spec.get("default"), spec.get("minimum"),
-                                  str(spec.get("description", ""))))
+            raise ConnectorDefinitionError(f"{where}: options.{option_name}.type must be str, int, float or bool")
+        options.append(
+            OptionSpec(
+                str(option_name),
+                option_type,
+                spec.get("default"),
+                spec.get("minimum"),
+                str(spec.get("description", "")),
+            )
+        )
     start = callable_named(document["start"], "start") if "start" in document else None
     commands = {}
     for command_name, spec in (document.get("commands") or {}).items():
         spec = _mapping(spec or {}, f"{where}: commands.{command_name}", _COMMAND_KEYS)
         target = spec.get("run")
-        if not isinstance(command_name, str) or not _NAME_RE.match(command_name) or not isinstance(target, str) \
-                or ":" not in target:
+        if (
+            not isinstance(command_name, str)
+            or not _NAME_RE.match(command_name)
+            or not isinstance(target, str)
+            or ":" not in target
+        ):
             raise ConnectorDefinitionError(f"{where}: commands.{command_name} needs run: MODULE:FUNCTION")
         command_module, _, function = target.partition(":")
         run = getattr(_import(command_module, package, where), function, None)
         if not callable(run):
             raise ConnectorDefinitionError(f"{where}: commands.{command_name}: {target} is not a callable")
         commands[command_name] = Command(command_name, str(spec.get("help", "")), run)
-    return Connector(name, operations, description=str(document.get("description", "")),
-                     connection=document.get("connection"), start=start, options=options, source=where,
-                     commands=commands)
+    return Connector(
+        name,
+        operations,
+        description=str(document.get("description", "")),
+        connection=document.get("connection"),
+        start=start,
+        options=options,
+        source=where,
+        commands=commands,
+    )
 
 
 def _import(module_name: str, package: str | None, where: str) -> Any:
     if module_name.startswith(".") and package is None:
-        raise ConnectorDefinitionError(f"{where}: '{module_name}' is relative: load the descriptor with "
-                                       "load_connector(path, package=__name__)")
+        raise ConnectorDefinitionError(
+            f"{where}: '{module_name}' is relative: load the descriptor with load_connector(path, package=__name__)"
+        )
     try:
         return importlib.import_module(module_name, package)
     except ImportError as exc:
@@ -120,8 +155,9 @@ def _mapping(value: Any, where: str, allowed: set[str]) -> Mapping[str, Any]:
         raise ConnectorDefinitionError(f"{where}: expected a mapping")
     unknown = sorted(set(value) - allowed)
     if unknown:
-        raise ConnectorDefinitionError(f"{where}: unknown key(s) {', '.join(map(str, unknown))} "
-                                       f"(known: {', '.join(sorted(allowed))})")
+        raise ConnectorDefinitionError(
+            f"{where}: unknown key(s) {', '.join(map(str, unknown))} (known: {', '.join(sorted(allowed))})"
+        )
     return value
 
 
@@ -145,10 +181,16 @@ def _parameter(name: Any, spec: Any, where: str) -> ParameterSpec:
     if isinstance(aliases, str) or not all(isinstance(a, str) and _NAME_RE.match(a) for a in aliases):
         raise ConnectorDefinitionError(f"{where}: 'aliases' must be a list of names")
     return ParameterSpec(
-        name=name, description=str(spec.get("description", "")).strip(),
-        mandatory=bool(spec.get("mandatory", False)), default=None if default is None else str(default),
-        repeatable=repeatable, max_occurs=max_occurs, split=spec.get("split"), aliases=tuple(aliases),
-        secret=bool(spec.get("secret", False)), missing_code=int(spec.get("missing_code", MISSING_PARAMETER)),
+        name=name,
+        description=str(spec.get("description", "")).strip(),
+        mandatory=bool(spec.get("mandatory", False)),
+        default=None if default is None else str(default),
+        repeatable=repeatable,
+        max_occurs=max_occurs,
+        split=spec.get("split"),
+        aliases=tuple(aliases),
+        secret=bool(spec.get("secret", False)),
+        missing_code=int(spec.get("missing_code", MISSING_PARAMETER)),
         missing_message=spec.get("missing_message"),
     )
 

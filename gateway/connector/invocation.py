@@ -21,19 +21,32 @@ if TYPE_CHECKING:
     from gateway.message.context import MessageContext
 
 
-
 class ConnectorError(MediationError):
     """A connector failure. It always carries a body, so a fault sequence can simply `<respond/>`:
     the upstream error (e.g. Twilio's JSON) or `{"error": {"code": …, "message": …}}`."""
 
-    def __init__(self, message: str, code: int, detail: str | None = None, *, http_status: int = 500,
-                 body: bytes | None = None, content_type: str | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: int,
+        detail: str | None = None,
+        *,
+        http_status: int = 500,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         if body is None:
             body = json_codec.dumps({"error": {"code": code, "message": message}})
             content_type = kinds.APPLICATION_JSON
-        super().__init__(message, code, detail, http_status=http_status, body=body,
-                         content_type=content_type or kinds.APPLICATION_JSON)
+        super().__init__(
+            message,
+            code,
+            detail,
+            http_status=http_status,
+            body=body,
+            content_type=content_type or kinds.APPLICATION_JSON,
+        )
         self.headers = headers  # upstream response headers to relay (None: leave the context's alone)
 
 
@@ -56,8 +69,9 @@ class BoundOperation:
         # Every declared parameter with its compiled values, in declaration order: computed once here,
         # not per message.
         given = {spec.name: values for spec, values in self.arguments}
-        object.__setattr__(self, "plan", tuple((spec, given.get(spec.name, ()))
-                                               for spec in self.spec.parameters.values()))
+        object.__setattr__(
+            self, "plan", tuple((spec, given.get(spec.name, ())) for spec in self.spec.parameters.values())
+        )
 
     def resolve(self, ctx: MessageContext) -> dict[str, list[str]]:
         """Evaluate every parameter now; defaults fill absent ones; a missing mandatory one fails."""
@@ -81,8 +95,9 @@ class BoundOperation:
                     raise missing_parameter(self, spec.name)
                 continue
             if spec.max_occurs is not None and len(items) > spec.max_occurs:
-                raise invalid_parameter(self, spec.name, f"at most {spec.max_occurs} values are allowed, "
-                                        f"got {len(items)}")
+                raise invalid_parameter(
+                    self, spec.name, f"at most {spec.max_occurs} values are allowed, got {len(items)}"
+                )
             resolved[spec.name] = items
         return resolved
 
@@ -93,8 +108,12 @@ class BoundOperation:
             arguments = self.resolve(ctx)
             runtime = services.connectors.get(self.connector.name)
             if runtime is None and self.connector.start is not None:
-                raise ConnectorError(f"the {self.connector.name} connector is not started", NO_CONNECTION,
-                                     "its runtime is created at server start-up", http_status=500)
+                raise ConnectorError(
+                    f"the {self.connector.name} connector is not started",
+                    NO_CONNECTION,
+                    "its runtime is created at server start-up",
+                    http_status=500,
+                )
             call = OperationCall(ctx, arguments, runtime, self, timeout)
             try:
                 async with asyncio.timeout(timeout):
@@ -106,11 +125,18 @@ class BoundOperation:
                 failure = transport_failure(exc, target, timeout, what=self.qualified_name)
                 if failure is None:
                     raise
-                hint = (" A create may still have been accepted: look it up before sending again. Raise "
+                hint = (
+                    (
+                        " A create may still have been accepted: look it up before sending again. Raise "
                         f"connectors.{self.connector.name}.timeout (or timeouts.connector) if the service is just "
-                        "slow") if failure.timed_out else ""
-                raise ConnectorError(failure.message, failure.code, failure.detail + hint,
-                                     http_status=504 if failure.timed_out else 502) from None
+                        "slow"
+                    )
+                    if failure.timed_out
+                    else ""
+                )
+                raise ConnectorError(
+                    failure.message, failure.code, failure.detail + hint, http_status=504 if failure.timed_out else 502
+                ) from None
         except ConnectorError as exc:
             mark_failure(ctx, self.qualified_name, exc)
             raise
@@ -127,22 +153,29 @@ def mark_failure(ctx: MessageContext, operation: str, exc: ConnectorError) -> No
         ctx.headers_from_backend = True  # relayed like a back-end reply's, not echoed request headers
 
 
-def missing_parameter(bound: BoundOperation, name: str, message: str | None = None,
-                      code: int | None = None) -> ConnectorError:
+def missing_parameter(
+    bound: BoundOperation, name: str, message: str | None = None, code: int | None = None
+) -> ConnectorError:
     spec = bound.spec.parameters.get(name)
     reason = message or (spec.missing_message if spec else None) or "no value was given"
     text = f"{bound.qualified_name}: mandatory parameter '{name}' is missing: {reason}"
     if code is None:
         code = spec.missing_code if spec else MISSING_PARAMETER
-    return ConnectorError(text, code,
-                          f"at {bound.location}: give <{name}> a non-empty value (an empty value counts as "
-                          "absent); nothing was sent", http_status=400)
+    return ConnectorError(
+        text,
+        code,
+        f"at {bound.location}: give <{name}> a non-empty value (an empty value counts as absent); nothing was sent",
+        http_status=400,
+    )
 
 
-def invalid_parameter(bound: BoundOperation, name: str, reason: str,
-                      code: int = INVALID_PARAMETER) -> ConnectorError:
-    return ConnectorError(f"{bound.qualified_name}: invalid value for parameter '{name}': {reason}", code,
-                          f"at {bound.location}; nothing was sent", http_status=400)
+def invalid_parameter(bound: BoundOperation, name: str, reason: str, code: int = INVALID_PARAMETER) -> ConnectorError:
+    return ConnectorError(
+        f"{bound.qualified_name}: invalid value for parameter '{name}': {reason}",
+        code,
+        f"at {bound.location}; nothing was sent",
+        http_status=400,
+    )
 
 
 class OperationCall:
@@ -150,8 +183,9 @@ class OperationCall:
 
     __slots__ = ("ctx", "arguments", "runtime", "bound", "timeout", "target")
 
-    def __init__(self, ctx: MessageContext, arguments: dict[str, list[str]], runtime: Any,
-                 bound: BoundOperation, timeout: float) -> None:
+    def __init__(
+        self, ctx: MessageContext, arguments: dict[str, list[str]], runtime: Any, bound: BoundOperation, timeout: float
+    ) -> None:
         self.ctx = ctx
         self.arguments = arguments
         self.runtime = runtime
@@ -176,8 +210,7 @@ class OperationCall:
     def invalid(self, name: str, reason: str, code: int = INVALID_PARAMETER) -> ConnectorError:
         return invalid_parameter(self.bound, name, reason, code)
 
-    def set_result(self, status: int, body: bytes, content_type: str,
-                   headers: Mapping[str, str] | None = None) -> None:
+    def set_result(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> None:
         """The operation's answer becomes the message, as a `call` reply would: body, HTTP_SC, messageType,
         transport headers. An untouched result goes back to a same-format client byte for byte."""
         ctx = self.ctx

@@ -51,10 +51,12 @@ class ConnectorOperation(Mediator):
         key = self.config_key.resolve(ctx)
         entry = ctx.config.local_entries.get(key) if key else None
         if key is None or entry is None:
-            error = ConnectorError(f"{self.bound.qualified_name}: configKey '{key or ''}' names no local "
-                                   "entry", NO_CONNECTION,
-                                   f"at {self.location}: deploy a local entry holding "
-                                   f"<{connector.name}.{connector.connection}>", http_status=500)
+            error = ConnectorError(
+                f"{self.bound.qualified_name}: configKey '{key or ''}' names no local entry",
+                NO_CONNECTION,
+                f"at {self.location}: deploy a local entry holding <{connector.name}.{connector.connection}>",
+                http_status=500,
+            )
             mark_failure(ctx, self.bound.qualified_name, error)
             raise error
         try:

@@ -62,8 +62,9 @@ class OperationSpec:
     element_names: Mapping[str, str]  # every accepted child name (aliases too) -> parameter name
 
 
-_TIMEOUT_OPTION = OptionSpec("timeout", "float", None, 0.001,
-                             "seconds for one operation; default: timeouts.connector of the gateway")
+_TIMEOUT_OPTION = OptionSpec(
+    "timeout", "float", None, 0.001, "seconds for one operation; default: timeouts.connector of the gateway"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +79,23 @@ class Command:
 class Connector:
     """A loaded connector: its operations, options, optional runtime start hook and commands."""
 
-    def __init__(self, name: str, operations: Iterable[OperationSpec], *, description: str = "",
-                 connection: str | None = None, start: StartHook | None = None,
-                 options: Iterable[OptionSpec] = (), source: str = "",
-                 commands: Mapping[str, Command] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        operations: Iterable[OperationSpec],
+        *,
+        description: str = "",
+        connection: str | None = None,
+        start: StartHook | None = None,
+        options: Iterable[OptionSpec] = (),
+        source: str = "",
+        commands: Mapping[str, Command] | None = None,
+    ) -> None:
         self.name = name
         self.description = description
         self.operations: Mapping[str, OperationSpec] = MappingProxyType({op.name: op for op in operations})
         if connection is not None and connection not in self.operations:
-            raise ConnectorDefinitionError(
-                f"{source or name}: connection operation '{connection}' is not declared")
+            raise ConnectorDefinitionError(f"{source or name}: connection operation '{connection}' is not declared")
         self.connection = connection
         self.start = start
         declared = {option.name: option for option in options}
@@ -110,8 +118,10 @@ class Connector:
             raise ValueError(f"connectors.{self.name} must be a mapping of options")
         unknown = sorted(set(raw) - set(self.options))
         if unknown:
-            raise ValueError(f"connectors.{self.name}: unknown option(s) {', '.join(unknown)} "
-                             f"(known: {', '.join(sorted(self.options))})")
+            raise ValueError(
+                f"connectors.{self.name}: unknown option(s) {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(self.options))})"
+            )
         values: dict[str, Any] = {}
         for option in self.options.values():
             values[option.name] = _coerce_option(self.name, option, raw.get(option.name, option.default))
@@ -126,7 +136,6 @@ class Connector:
         timeout = float(value) if value is not None else float(settings.connector_timeout)
         self._timeout = (settings, timeout)
         return timeout
-
 
 
 def _coerce_option(connector: str, option: OptionSpec, value: Any) -> Any:
@@ -148,8 +157,7 @@ def _coerce_option(connector: str, option: OptionSpec, value: Any) -> Any:
         else:
             coerced = str(value)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"connectors.{connector}.{option.name} must be a {option.type}, not {value!r}") from None
+        raise ValueError(f"connectors.{connector}.{option.name} must be a {option.type}, not {value!r}") from None
     if option.minimum is not None and coerced < option.minimum:
         raise ValueError(f"connectors.{connector}.{option.name} must be at least {option.minimum}")
     return coerced

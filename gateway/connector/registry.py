@@ -50,8 +50,9 @@ class ConnectorRegistry:
     def add(self, connector: Connector) -> None:
         existing = self._connectors.get(connector.name)
         if existing is not None and existing is not connector:
-            raise ConnectorDefinitionError(f"two connectors are named '{connector.name}': "
-                                           f"{existing.source} and {connector.source}")
+            raise ConnectorDefinitionError(
+                f"two connectors are named '{connector.name}': {existing.source} and {connector.source}"
+            )
         self._connectors[connector.name] = connector
 
     def get(self, name: str) -> Connector | None:
@@ -68,8 +69,9 @@ class ConnectorRegistry:
 
     def commands(self) -> dict[str, Command]:
         """The command-line tools the connectors add to `gateway`, by name."""
-        return {name: command for connector in self._connectors.values()
-                for name, command in connector.commands.items()}
+        return {
+            name: command for connector in self._connectors.values() for name, command in connector.commands.items()
+        }
 
     @classmethod
     def discover(cls, *, refresh: bool = False) -> ConnectorRegistry:
@@ -89,29 +91,33 @@ class ConnectorRegistry:
         connector = self._connectors.get(prefix)
         if connector is None:
             hint = did_you_mean(prefix, self._connectors) or (
-                f"known connectors: {', '.join(self.names())}" if self._connectors
-                else "no connector is installed")
+                f"known connectors: {', '.join(self.names())}" if self._connectors else "no connector is installed"
+            )
             if self.problems:
                 hint += "; connectors that failed to load: " + "; ".join(self.problems)
             raise DeployError(where, name, f"unknown connector '{prefix}'", hint)
         spec = connector.operations.get(operation)
         if spec is None:
-            hint = did_you_mean(operation, connector.operations) or \
-                f"operations of {prefix}: {', '.join(connector.operations)}"
+            hint = (
+                did_you_mean(operation, connector.operations)
+                or f"operations of {prefix}: {', '.join(connector.operations)}"
+            )
             raise DeployError(where, name, f"unknown operation '{operation}' of connector '{prefix}'", hint)
         bound = bind_operation(connector, spec, element, fctx.path)
         config_key = None
         raw_key = element.get("configKey")
         if raw_key is not None:
             if connector.connection is None:
-                raise DeployError(where, name, "configKey is not supported: this connector has no connection "
-                                  "operation")
+                raise DeployError(where, name, "configKey is not supported: this connector has no connection operation")
             if operation == connector.connection:
-                raise DeployError(where, name, f"configKey cannot be used on {name} itself",
-                                  f"put this <{name}> in a local entry and reference it from the operations")
+                raise DeployError(
+                    where,
+                    name,
+                    f"configKey cannot be used on {name} itself",
+                    f"put this <{name}> in a local entry and reference it from the operations",
+                )
             if not raw_key.strip():
-                raise DeployError(where, name, "configKey is empty",
-                                  "name the local entry holding the connection")
+                raise DeployError(where, name, "configKey is empty", "name the local entry holding the connection")
             try:
                 config_key = compile_value(raw_key.strip(), prefixed_namespaces(element))
             except ExpressionError as exc:
@@ -162,8 +168,9 @@ def _discover() -> tuple[list[Connector], list[str]]:
         if existing is None:
             found[candidate.name] = candidate
         elif existing is not candidate:
-            problems.append(f"{origin}: a connector named '{candidate.name}' is already provided by "
-                            f"{existing.source}; ignored")
+            problems.append(
+                f"{origin}: a connector named '{candidate.name}' is already provided by {existing.source}; ignored"
+            )
 
     try:
         bundled_path = list(importlib.import_module(BUNDLED_PACKAGE).__path__)

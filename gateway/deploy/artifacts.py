@@ -16,23 +16,33 @@ from gateway.runtime.configuration import LocalEntry, ProxyService, Template
 from gateway.runtime.endpoints import Endpoint, IndirectEndpoint
 from gateway.xmlutil import children, is_description, local_name
 
-_ON_ERROR = Attribute("onError", Kind.KEY, "A sequence that handles errors raised while this one runs.",
-                      refers_to="sequence", role="onError")
+_ON_ERROR = Attribute(
+    "onError",
+    Kind.KEY,
+    "A sequence that handles errors raised while this one runs.",
+    refers_to="sequence",
+    role="onError",
+)
 
 
 # -- sequence -------------------------------------------------------------------------------------------
 def _sequence(node: Node) -> NamedSequence:
     on_error = node["onError"]
-    return NamedSequence(node["name"], node.mediators(), on_error.static_text if on_error else None,
-                         node.location)
+    return NamedSequence(node["name"], node.mediators(), on_error.static_text if on_error else None, node.location)
 
 
 SEQUENCE_ARTIFACT = Element(
-    "sequence", "A named, reusable list of mediators (sequences/NAME.xml); `main` and `fault` are the "
-    "global defaults.", anchor="W: SequenceMediatorFactory", body=Body.MEDIATORS, build=_sequence, attributes=(
-        Attribute("name", Kind.NAME, "The sequence's name, used by key= references.", required=True), _ON_ERROR,
+    "sequence",
+    "A named, reusable list of mediators (sequences/NAME.xml); `main` and `fault` are the global defaults.",
+    anchor="W: SequenceMediatorFactory",
+    body=Body.MEDIATORS,
+    build=_sequence,
+    attributes=(
+        Attribute("name", Kind.NAME, "The sequence's name, used by key= references.", required=True),
+        _ON_ERROR,
         Attribute("key", Kind.TEXT, "Accepted for compatibility; a named sequence is defined here, not referred."),
-    ))
+    ),
+)
 
 
 # -- proxy ----------------------------------------------------------------------------------------------
@@ -48,28 +58,52 @@ _TARGET_CHILDREN = (
     Child(ENDPOINT, first_wins=True),
 )
 TARGET = Element(
-    "target", "What the proxy does: sequences by key or inline, and the endpoint requests go to.",
-    anchor="W: TargetFactory", children=_TARGET_CHILDREN, common=False, attributes=(
-        Attribute("inSequence", Kind.KEY, "A deployed sequence for requests (wins over an inline one).",
-                  refers_to="sequence"),
-        Attribute("outSequence", Kind.KEY, "A deployed sequence for replies (wins over an inline one).",
-                  refers_to="sequence"),
-        Attribute("faultSequence", Kind.KEY, "A deployed sequence for errors (a missing one falls back to "
-                  "`fault`).", refers_to="sequence", role="faultSequence"),
+    "target",
+    "What the proxy does: sequences by key or inline, and the endpoint requests go to.",
+    anchor="W: TargetFactory",
+    children=_TARGET_CHILDREN,
+    common=False,
+    attributes=(
+        Attribute(
+            "inSequence", Kind.KEY, "A deployed sequence for requests (wins over an inline one).", refers_to="sequence"
+        ),
+        Attribute(
+            "outSequence", Kind.KEY, "A deployed sequence for replies (wins over an inline one).", refers_to="sequence"
+        ),
+        Attribute(
+            "faultSequence",
+            Kind.KEY,
+            "A deployed sequence for errors (a missing one falls back to `fault`).",
+            refers_to="sequence",
+            role="faultSequence",
+        ),
         Attribute("endpoint", Kind.KEY, "A deployed endpoint requests are sent to.", refers_to="endpoint"),
-    ))
+    ),
+)
 
 
 PUBLISH_WSDL = Element(
-    "publishWSDL", "The WSDL served at ?wsdl: inline, from a file (uri) or a local entry (key).",
-    anchor="W: ProxyServiceFactory", body=Body.ANY, common=False, build=build_publish_wsdl, attributes=(
+    "publishWSDL",
+    "The WSDL served at ?wsdl: inline, from a file (uri) or a local entry (key).",
+    anchor="W: ProxyServiceFactory",
+    body=Body.ANY,
+    common=False,
+    build=build_publish_wsdl,
+    attributes=(
         Attribute("uri", Kind.TEXT, "A file path or file: URL (http(s) only from loopback, at deploy time)."),
         Attribute("key", Kind.TEXT, "A local entry holding the WSDL."),
-        Attribute("endpoint", Kind.TEXT, "Fetch the WSDL from an endpoint.",
-                  unsupported=NotYet("publishWSDL endpoint= (fetching the endpoint's ?wsdl) is not supported",
-                                     'save the WSDL and use uri="file:…" or key="…"')),
+        Attribute(
+            "endpoint",
+            Kind.TEXT,
+            "Fetch the WSDL from an endpoint.",
+            unsupported=NotYet(
+                "publishWSDL endpoint= (fetching the endpoint's ?wsdl) is not supported",
+                'save the WSDL and use uri="file:…" or key="…"',
+            ),
+        ),
         Attribute("preservePolicy", Kind.TEXT, "Keep WS-Policy in the WSDL (accepted)."),
-    ))
+    ),
+)
 
 
 def _proxy(node: Node) -> ProxyService:
@@ -83,11 +117,18 @@ def _proxy(node: Node) -> ProxyService:
     fault_handler = ProxyFaultHandler(parts.fault_sequence, parts.fault_key, target.location)
     description = node.one("description")
     return ProxyService(
-        name=name, location=node.location, transports=transports, start_on_load=node["startOnLoad"],
-        statistics=node["statistics"] == "enable", trace=node["trace"] == "enable",
+        name=name,
+        location=node.location,
+        transports=transports,
+        start_on_load=node["startOnLoad"],
+        statistics=node["statistics"] == "enable",
+        trace=node["trace"] == "enable",
         description=(description.text.strip() or None) if description is not None else None,
-        in_sequence=parts.in_sequence, out_sequence=parts.out_sequence,
-        fault_sequence=parts.fault_sequence, fault_handler=fault_handler, endpoint=parts.endpoint,
+        in_sequence=parts.in_sequence,
+        out_sequence=parts.out_sequence,
+        fault_sequence=parts.fault_sequence,
+        fault_handler=fault_handler,
+        endpoint=parts.endpoint,
         parameters=MappingProxyType({p["name"]: p.text.strip() for p in node.all("parameter")}),
         publish_wsdl=node.built("publishWSDL"),
     )
@@ -113,10 +154,12 @@ def _target(target: Node, proxy_name: str) -> _TargetParts:
             continue
         body = child.mediators()
         on_error = child["onError"]
-        inline[tag] = NamedSequence(f"{proxy_name}::{tag}", body, on_error.static_text, child.location) \
-            if on_error is not None else body
-    parts = _TargetParts(inline["inSequence"], inline["outSequence"], inline["faultSequence"],
-                         target.built("endpoint"))
+        inline[tag] = (
+            NamedSequence(f"{proxy_name}::{tag}", body, on_error.static_text, child.location)
+            if on_error is not None
+            else body
+        )
+    parts = _TargetParts(inline["inSequence"], inline["outSequence"], inline["faultSequence"], target.built("endpoint"))
     # The attribute wins over an inline child, as in MI (the child is ignored).
     if target.has("inSequence"):
         parts.in_sequence = SequenceRef(target["inSequence"], target.location)
@@ -134,30 +177,54 @@ def _target(target: Node, proxy_name: str) -> _TargetParts:
 
 
 PROXY = Element(
-    "proxy", "A service at /services/NAME: its target sequences and endpoint, and optionally a WSDL.",
-    anchor="W: ProxyServiceFactory", build=_proxy, common=False, children=(
+    "proxy",
+    "A service at /services/NAME: its target sequences and endpoint, and optionally a WSDL.",
+    anchor="W: ProxyServiceFactory",
+    build=_proxy,
+    common=False,
+    children=(
         Child(TARGET, required=True, missing="Target is required for a Proxy service definition"),
         Child(Element("description", "Free text.", body=Body.TEXT, common=False), first_wins=True),
         Child(PUBLISH_WSDL, first_wins=True),
-        Child(Element("parameter", "A service parameter: a name, and text or XML.", body=Body.ANY, common=False,
-                      attributes=(Attribute("name", Kind.NAME, "Parameter name.", required=True),)),
-              repeatable=True),
-        Child(Element("policy", "A WS-Policy (accepted, no effect over plain HTTP).", common=False, attributes=(
-            Attribute("key", Kind.TEXT, "Policy key."), Attribute("type", Kind.TEXT, "in, out or all."),
-            Attribute("operationName", Kind.TEXT, "Operation."),
-            Attribute("operationNamespace", Kind.TEXT, "Operation namespace."))), repeatable=True),
+        Child(
+            Element(
+                "parameter",
+                "A service parameter: a name, and text or XML.",
+                body=Body.ANY,
+                common=False,
+                attributes=(Attribute("name", Kind.NAME, "Parameter name.", required=True),),
+            ),
+            repeatable=True,
+        ),
+        Child(
+            Element(
+                "policy",
+                "A WS-Policy (accepted, no effect over plain HTTP).",
+                common=False,
+                attributes=(
+                    Attribute("key", Kind.TEXT, "Policy key."),
+                    Attribute("type", Kind.TEXT, "in, out or all."),
+                    Attribute("operationName", Kind.TEXT, "Operation."),
+                    Attribute("operationNamespace", Kind.TEXT, "Operation namespace."),
+                ),
+            ),
+            repeatable=True,
+        ),
         Child(Element("enableAddressing", "WS-Addressing (accepted, no effect).", common=False)),
         Child(Element("enableSec", "WS-Security (accepted, no effect).", common=False)),
         Child(Element("enableRM", "WS-ReliableMessaging (accepted, no effect).", common=False)),
-    ), attributes=(
+    ),
+    attributes=(
         Attribute("name", Kind.NAME, "The service name: /services/NAME.", required=True),
         Attribute("transports", Kind.TEXT, "http, https or both, separated by spaces or commas (default both)."),
         Attribute("startOnLoad", Kind.BOOLEAN, "false deploys the proxy stopped (it answers 503).", default=True),
         Attribute("serviceGroup", Kind.TEXT, "Axis2 service group (accepted, no effect)."),
         Attribute("pinnedServers", Kind.TEXT, "Servers that run this proxy (accepted, no effect)."),
         Attribute("onError", Kind.TEXT, "Accepted for compatibility; use the target's faultSequence."),
-        STATISTICS, TRACE,
-    ))
+        STATISTICS,
+        TRACE,
+    ),
+)
 
 
 # -- local entry ----------------------------------------------------------------------------------------
@@ -166,7 +233,7 @@ def _local_entry(node: Node) -> LocalEntry:
     elements = [child for child in node.others if not is_description(child)]
     if node.has("src"):
         src = node["src"]
-        path = src[len("file:"):] if src.startswith("file:") else src
+        path = src[len("file:") :] if src.startswith("file:") else src
         if "://" in path:
             raise node.error("remote local-entry sources are not fetched", "inline the content")
         try:
@@ -189,11 +256,17 @@ def _local_entry(node: Node) -> LocalEntry:
 
 
 LOCAL_ENTRY = Element(
-    "localEntry", "A named value: text, one XML element (a WSDL, a connection, a format), or a file (src).",
-    anchor="W: EntryFactory", body=Body.ANY, build=_local_entry, common=False, attributes=(
+    "localEntry",
+    "A named value: text, one XML element (a WSDL, a connection, a format), or a file (src).",
+    anchor="W: EntryFactory",
+    body=Body.ANY,
+    build=_local_entry,
+    common=False,
+    attributes=(
         Attribute("key", Kind.NAME, "The entry's key.", required=True),
         Attribute("src", Kind.TEXT, "A local file whose text is the value."),
-    ))
+    ),
+)
 
 
 # -- template -------------------------------------------------------------------------------------------
@@ -206,20 +279,38 @@ def _template(node: Node) -> Template:
 
 
 TEMPLATE = Element(
-    "template", "A sequence template: parameters and a sequence, run by call-template.",
-    anchor="W: TemplateMediatorFactory", build=_template, children=(
-        Child(Element("parameter", "A parameter the template reads as $func:NAME.", attributes=(
-            Attribute("name", Kind.NAME, "Parameter name.", required=True),
-            Attribute("isMandatory", Kind.BOOLEAN, "A caller must give it.", default=False),
-            Attribute("defaultValue", Kind.TEXT, "Value when the caller gives none."),
-        )), repeatable=True),
+    "template",
+    "A sequence template: parameters and a sequence, run by call-template.",
+    anchor="W: TemplateMediatorFactory",
+    build=_template,
+    children=(
+        Child(
+            Element(
+                "parameter",
+                "A parameter the template reads as $func:NAME.",
+                attributes=(
+                    Attribute("name", Kind.NAME, "Parameter name.", required=True),
+                    Attribute("isMandatory", Kind.BOOLEAN, "A caller must give it.", default=False),
+                    Attribute("defaultValue", Kind.TEXT, "Value when the caller gives none."),
+                ),
+            ),
+            repeatable=True,
+        ),
         Child(Element("sequence", "The template's mediators.", body=Body.MEDIATORS, common=False)),
-        Child(Element("endpoint", "An endpoint template.", body=Body.ANY,
-                      not_supported=NotYet("endpoint templates are not supported yet"))),
-    ), attributes=(
+        Child(
+            Element(
+                "endpoint",
+                "An endpoint template.",
+                body=Body.ANY,
+                not_supported=NotYet("endpoint templates are not supported yet"),
+            )
+        ),
+    ),
+    attributes=(
         Attribute("name", Kind.NAME, "The template's name.", required=True),
         Attribute("onError", Kind.TEXT, "Accepted for compatibility."),
-    ))
+    ),
+)
 
 
 # root element -> (kind, configuration attribute, declaration)
@@ -230,4 +321,3 @@ ARTIFACTS: dict[str, tuple[str, str, Element]] = {
     "template": ("template", "templates", TEMPLATE),
     "proxy": ("proxy", "proxies", PROXY),
 }
-

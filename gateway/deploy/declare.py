@@ -135,11 +135,20 @@ class Element:
 
 # Every Synapse mediator takes these (W: AbstractMediatorFactory: description, processAuditStatus).
 _ASPECT_HINT = "use enable or disable; MI silently reads any other value as disable"
-STATISTICS = Attribute("statistics", Kind.CHOICE, "Statistics for this element: enable or disable (MI reads any "
-                       "other value as disable; here it is an error).", choices=("enable", "disable"),
-                       invalid_hint=_ASPECT_HINT)
-TRACE = Attribute("trace", Kind.CHOICE, "Message tracing for this element: enable or disable.",
-                  choices=("enable", "disable"), invalid_hint=_ASPECT_HINT)
+STATISTICS = Attribute(
+    "statistics",
+    Kind.CHOICE,
+    "Statistics for this element: enable or disable (MI reads any other value as disable; here it is an error).",
+    choices=("enable", "disable"),
+    invalid_hint=_ASPECT_HINT,
+)
+TRACE = Attribute(
+    "trace",
+    Kind.CHOICE,
+    "Message tracing for this element: enable or disable.",
+    choices=("enable", "disable"),
+    invalid_hint=_ASPECT_HINT,
+)
 COMMON_ATTRIBUTES = (Attribute("description", Kind.TEXT, "Free text for tools; no effect."), STATISTICS, TRACE)
 _COMMON = {attribute.name: attribute for attribute in COMMON_ATTRIBUTES}
 
@@ -267,8 +276,13 @@ def _attributes(node: Node) -> list[DeployError]:
         attribute = declared.get(name) or (_COMMON.get(name) if spec.common else None)
         if attribute is None:
             known = [*declared, *(_COMMON if spec.common else ())]
-            errors.append(node.error(f"unknown attribute '{name}'", did_you_mean(name, known) or (
-                f"allowed: {', '.join(sorted(known))}" if known else f"<{spec.tag}> takes no attributes")))
+            errors.append(
+                node.error(
+                    f"unknown attribute '{name}'",
+                    did_you_mean(name, known)
+                    or (f"allowed: {', '.join(sorted(known))}" if known else f"<{spec.tag}> takes no attributes"),
+                )
+            )
             continue
         if attribute.unsupported:
             errors.append(node.error(attribute.unsupported.reason, attribute.unsupported.hint))
@@ -282,8 +296,12 @@ def _attributes(node: Node) -> list[DeployError]:
         if attribute.name in node.given:
             continue
         if attribute.required and attribute.name not in element.attrib:
-            errors.append(node.error(attribute.missing or f"the '{attribute.name}' attribute is required",
-                                     f"{attribute.name}: {attribute.doc}"))
+            errors.append(
+                node.error(
+                    attribute.missing or f"the '{attribute.name}' attribute is required",
+                    f"{attribute.name}: {attribute.doc}",
+                )
+            )
         node.values.setdefault(attribute.name, attribute.default)
     return errors
 
@@ -302,8 +320,10 @@ def _convert(node: Node, attribute: Attribute, text: str) -> Any:
             return given
         same_but_case = next((c for c in attribute.choices if c.lower() == text.lower()), None)
         hint = attribute.invalid_hint or (
-            f"values are case-sensitive: did you mean '{same_but_case}'?" if same_but_case else
-            did_you_mean(text, attribute.choices) or f"use one of: {', '.join(attribute.choices)}")
+            f"values are case-sensitive: did you mean '{same_but_case}'?"
+            if same_but_case
+            else did_you_mean(text, attribute.choices) or f"use one of: {', '.join(attribute.choices)}"
+        )
         raise node.error(f"invalid {attribute.label or name} '{text.strip() if name == '#text' else text}'", hint)
     if kind is Kind.BOOLEAN:
         lowered = text.strip().lower()
@@ -313,13 +333,19 @@ def _convert(node: Node, attribute: Attribute, text: str) -> Any:
     if kind in (Kind.INTEGER, Kind.DURATION, Kind.NUMBER):
         what = f"<{node.tag}>" if name == "#text" else f"'{name}'"
         if kind is Kind.DURATION and text.strip().startswith("{"):
-            raise node.error("dynamic timeouts ({…} durations) are not supported yet",
-                             "give the duration in milliseconds")
+            raise node.error(
+                "dynamic timeouts ({…} durations) are not supported yet", "give the duration in milliseconds"
+            )
         try:
             number: float = float(text.strip()) if kind is Kind.NUMBER else int(text.strip())
         except ValueError:
-            form = "a number" if kind is Kind.NUMBER else "whole milliseconds" if kind is Kind.DURATION \
+            form = (
+                "a number"
+                if kind is Kind.NUMBER
+                else "whole milliseconds"
+                if kind is Kind.DURATION
                 else "a whole number"
+            )
             raise node.error(f"{what} must be {form}, not '{text}'") from None
         if attribute.minimum is not None and number < attribute.minimum:
             raise node.error(f"{what} must be at least {attribute.minimum:g}, not {text.strip()}")
@@ -366,15 +392,24 @@ def _children(node: Node) -> list[DeployError]:
                 node.others.append(element)
                 continue
             allowed = list(declared)
-            errors.append(config_error(element, f"unexpected <{tag}> inside <{spec.tag}>", did_you_mean(tag, allowed)
-                                       or (f"allowed: {', '.join(allowed)}" if allowed
-                                           else f"<{spec.tag}> takes no child elements")))
+            errors.append(
+                config_error(
+                    element,
+                    f"unexpected <{tag}> inside <{spec.tag}>",
+                    did_you_mean(tag, allowed)
+                    or (f"allowed: {', '.join(allowed)}" if allowed else f"<{spec.tag}> takes no child elements"),
+                )
+            )
             continue
         found = node._children.setdefault(tag, [])
         if found and not child.repeatable:
             if child.first_wins:
-                log.warning("%s: <%s> takes one <%s>; this one is ignored, as MI ignores it",
-                            location(element, fctx.path), spec.tag, tag)
+                log.warning(
+                    "%s: <%s> takes one <%s>; this one is ignored, as MI ignores it",
+                    location(element, fctx.path),
+                    spec.tag,
+                    tag,
+                )
             else:
                 errors.append(config_error(element, f"a {spec.tag} takes only one <{tag}>"))
             continue
@@ -384,8 +419,12 @@ def _children(node: Node) -> list[DeployError]:
             found.append(_FAILED)  # recorded; keeps counts right without building it
     for tag, child in declared.items():
         if child.required and not node._children.get(tag):
-            errors.append(node.error(child.missing or f"a <{tag}> element is required inside <{spec.tag}>",
-                                     f"add a <{tag}>: {child.element.doc}"))
+            errors.append(
+                node.error(
+                    child.missing or f"a <{tag}> element is required inside <{spec.tag}>",
+                    f"add a <{tag}>: {child.element.doc}",
+                )
+            )
     for tag in [tag for tag, nodes in node._children.items() if _FAILED in nodes]:
         node._children[tag] = [n for n in node._children[tag] if n is not _FAILED]
     if spec.body is Body.EMPTY and spec.text is None and (node.element.text or "").strip():

@@ -21,43 +21,134 @@ from lxml import etree
 from gateway.xmlutil import config_error
 
 _ASCII = {  # Java's ASCII classes, as members of a `regex` set
-    "w": "a-zA-Z0-9_", "d": "0-9", "s": " \\t\\n\\x0b\\f\\r",
+    "w": "a-zA-Z0-9_",
+    "d": "0-9",
+    "s": " \\t\\n\\x0b\\f\\r",
 }
 _POSIX = {  # \p{Name} without (?U): ASCII only (java.util.regex.CharPredicates.forProperty)
-    "Lower": "a-z", "Upper": "A-Z", "ASCII": "\\x00-\\x7f", "Alpha": "a-zA-Z", "Digit": "0-9",
-    "Alnum": "a-zA-Z0-9", "Punct": "!-/:-@\\[-`{-~", "Graph": "!-~", "Print": " -~", "Blank": " \\t",
-    "Cntrl": "\\x00-\\x1f\\x7f", "XDigit": "0-9a-fA-F", "Space": " \\t\\n\\x0b\\f\\r",
+    "Lower": "a-z",
+    "Upper": "A-Z",
+    "ASCII": "\\x00-\\x7f",
+    "Alpha": "a-zA-Z",
+    "Digit": "0-9",
+    "Alnum": "a-zA-Z0-9",
+    "Punct": "!-/:-@\\[-`{-~",
+    "Graph": "!-~",
+    "Print": " -~",
+    "Blank": " \\t",
+    "Cntrl": "\\x00-\\x1f\\x7f",
+    "XDigit": "0-9a-fA-F",
+    "Space": " \\t\\n\\x0b\\f\\r",
 }
 _CASED = "\\p{Lowercase}\\p{Uppercase}\\p{Lt}"  # what Java's case properties match under (?i)
 _UNICODE_POSIX = {  # \p{Name} under (?U), and \p{IsName} (CharPredicates.getPosixPredicate)
-    "LOWER": "\\p{Lowercase}", "UPPER": "\\p{Uppercase}", "ALPHA": "\\p{Alphabetic}", "DIGIT": "\\p{Nd}",
-    "ALNUM": "\\p{Alphabetic}\\p{Nd}", "PUNCT": "\\p{P}", "SPACE": "\\p{White_Space}", "CNTRL": "\\p{Cc}",
-    "GRAPH": "^\\p{White_Space}\\p{Cc}\\p{Cs}\\p{Cn}", "PRINT": "^\\p{Zl}\\p{Zp}\\p{Cc}\\p{Cs}\\p{Cn}",
-    "BLANK": "\\p{Zs}\\t", "XDIGIT": "\\p{Nd}A-Fa-f\\uff21-\\uff26\\uff41-\\uff46",
+    "LOWER": "\\p{Lowercase}",
+    "UPPER": "\\p{Uppercase}",
+    "ALPHA": "\\p{Alphabetic}",
+    "DIGIT": "\\p{Nd}",
+    "ALNUM": "\\p{Alphabetic}\\p{Nd}",
+    "PUNCT": "\\p{P}",
+    "SPACE": "\\p{White_Space}",
+    "CNTRL": "\\p{Cc}",
+    "GRAPH": "^\\p{White_Space}\\p{Cc}\\p{Cs}\\p{Cn}",
+    "PRINT": "^\\p{Zl}\\p{Zp}\\p{Cc}\\p{Cs}\\p{Cn}",
+    "BLANK": "\\p{Zs}\\t",
+    "XDIGIT": "\\p{Nd}A-Fa-f\\uff21-\\uff26\\uff41-\\uff46",
 }
 _UNICODE_BINARY = {  # \p{IsName}, upper-cased (CharPredicates.getUnicodePredicate)
-    "ALPHABETIC": "\\p{Alphabetic}", "ASSIGNED": "\\P{Cn}", "CONTROL": "\\p{Cc}", "HEXDIGIT": _UNICODE_POSIX["XDIGIT"],
-    "HEX_DIGIT": _UNICODE_POSIX["XDIGIT"], "IDEOGRAPHIC": "\\p{Ideographic}", "JOINCONTROL": "\\p{Join_Control}",
-    "JOIN_CONTROL": "\\p{Join_Control}", "LETTER": "\\p{L}", "LOWERCASE": "\\p{Lowercase}",
-    "NONCHARACTERCODEPOINT": "\\p{Noncharacter_Code_Point}", "NONCHARACTER_CODE_POINT": "\\p{Noncharacter_Code_Point}",
-    "TITLECASE": "\\p{Lt}", "PUNCTUATION": "\\p{P}", "UPPERCASE": "\\p{Uppercase}", "WHITESPACE": "\\p{White_Space}",
-    "WHITE_SPACE": "\\p{White_Space}", "WORD": "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}",
-    "EMOJI": "\\p{Emoji}", "EMOJI_PRESENTATION": "\\p{Emoji_Presentation}", "EMOJI_MODIFIER": "\\p{Emoji_Modifier}",
-    "EMOJI_MODIFIER_BASE": "\\p{Emoji_Modifier_Base}", "EMOJI_COMPONENT": "\\p{Emoji_Component}",
+    "ALPHABETIC": "\\p{Alphabetic}",
+    "ASSIGNED": "\\P{Cn}",
+    "CONTROL": "\\p{Cc}",
+    "HEXDIGIT": _UNICODE_POSIX["XDIGIT"],
+    "HEX_DIGIT": _UNICODE_POSIX["XDIGIT"],
+    "IDEOGRAPHIC": "\\p{Ideographic}",
+    "JOINCONTROL": "\\p{Join_Control}",
+    "JOIN_CONTROL": "\\p{Join_Control}",
+    "LETTER": "\\p{L}",
+    "LOWERCASE": "\\p{Lowercase}",
+    "NONCHARACTERCODEPOINT": "\\p{Noncharacter_Code_Point}",
+    "NONCHARACTER_CODE_POINT": "\\p{Noncharacter_Code_Point}",
+    "TITLECASE": "\\p{Lt}",
+    "PUNCTUATION": "\\p{P}",
+    "UPPERCASE": "\\p{Uppercase}",
+    "WHITESPACE": "\\p{White_Space}",
+    "WHITE_SPACE": "\\p{White_Space}",
+    "WORD": "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}",
+    "EMOJI": "\\p{Emoji}",
+    "EMOJI_PRESENTATION": "\\p{Emoji_Presentation}",
+    "EMOJI_MODIFIER": "\\p{Emoji_Modifier}",
+    "EMOJI_MODIFIER_BASE": "\\p{Emoji_Modifier_Base}",
+    "EMOJI_COMPONENT": "\\p{Emoji_Component}",
     "EXTENDED_PICTOGRAPHIC": "\\p{Extended_Pictographic}",
 }
-_CATEGORIES = {"Cn", "Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Me", "Mc", "Nd", "Nl", "No", "Zs", "Zl", "Zp", "Cc", "Cf",
-               "Co", "Cs", "Pd", "Ps", "Pe", "Pc", "Po", "Sm", "Sc", "Sk", "So", "Pi", "Pf", "L", "M", "N", "Z", "C",
-               "P", "S", "LC"}
+_CATEGORIES = {
+    "Cn",
+    "Lu",
+    "Ll",
+    "Lt",
+    "Lm",
+    "Lo",
+    "Mn",
+    "Me",
+    "Mc",
+    "Nd",
+    "Nl",
+    "No",
+    "Zs",
+    "Zl",
+    "Zp",
+    "Cc",
+    "Cf",
+    "Co",
+    "Cs",
+    "Pd",
+    "Ps",
+    "Pe",
+    "Pc",
+    "Po",
+    "Sm",
+    "Sc",
+    "Sk",
+    "So",
+    "Pi",
+    "Pf",
+    "L",
+    "M",
+    "N",
+    "Z",
+    "C",
+    "P",
+    "S",
+    "LC",
+}
 _JAVA_METHODS = {  # \p{javaXxx}: java.lang.Character methods that have an exact Unicode spelling
-    "javaLowerCase": "\\p{Lowercase}", "javaUpperCase": "\\p{Uppercase}", "javaTitleCase": "\\p{Lt}",
-    "javaAlphabetic": "\\p{Alphabetic}", "javaIdeographic": "\\p{Ideographic}", "javaDigit": "\\p{Nd}",
-    "javaDefined": "\\P{Cn}", "javaLetter": "\\p{L}", "javaLetterOrDigit": "\\p{L}\\p{Nd}",
-    "javaSpaceChar": "\\p{Z}", "javaISOControl": "\\x00-\\x1f\\x7f-\\x9f", "javaMirrored": "\\p{Bidi_Mirrored}",
+    "javaLowerCase": "\\p{Lowercase}",
+    "javaUpperCase": "\\p{Uppercase}",
+    "javaTitleCase": "\\p{Lt}",
+    "javaAlphabetic": "\\p{Alphabetic}",
+    "javaIdeographic": "\\p{Ideographic}",
+    "javaDigit": "\\p{Nd}",
+    "javaDefined": "\\P{Cn}",
+    "javaLetter": "\\p{L}",
+    "javaLetterOrDigit": "\\p{L}\\p{Nd}",
+    "javaSpaceChar": "\\p{Z}",
+    "javaISOControl": "\\x00-\\x1f\\x7f-\\x9f",
+    "javaMirrored": "\\p{Bidi_Mirrored}",
     "javaWhitespace": "\\t-\\r\\x1c-\\x1f\\p{Z}--[\\xa0\\u2007\\u202f]",
 }
-_CASE_PROPERTIES = {"Lu", "Ll", "Lt", "LOWERCASE", "UPPERCASE", "TITLECASE", "javaLowerCase", "javaUpperCase",
-                    "javaTitleCase", "LOWER", "UPPER"}
+_CASE_PROPERTIES = {
+    "Lu",
+    "Ll",
+    "Lt",
+    "LOWERCASE",
+    "UPPERCASE",
+    "TITLECASE",
+    "javaLowerCase",
+    "javaUpperCase",
+    "javaTitleCase",
+    "LOWER",
+    "UPPER",
+}
 _HSPACE = " \\t\\xa0\\u1680\\u180e\\u2000-\\u200a\\u202f\\u205f\\u3000"
 _VSPACE = "\\n\\x0b\\f\\r\\x85\\u2028\\u2029"
 _TERMINATORS = "\\n\\r\\x85\\u2028\\u2029"  # Java's line terminators (only \n under (?d))
@@ -76,12 +167,11 @@ def _quote_literals(src: str) -> str:
     while i < n:
         if src.startswith("\\Q", i):
             end = src.find("\\E", i + 2)
-            quoted = src[i + 2:] if end < 0 else src[i + 2:end]
-            out.extend(c if c.isalpha() or not c.isascii() else f"\\x3{c}" if c.isdigit() else "\\" + c
-                       for c in quoted)
+            quoted = src[i + 2 :] if end < 0 else src[i + 2 : end]
+            out.extend(c if c.isalpha() or not c.isascii() else f"\\x3{c}" if c.isdigit() else "\\" + c for c in quoted)
             i = n if end < 0 else end + 2
         elif src[i] == "\\":
-            out.append(src[i:i + 2])
+            out.append(src[i : i + 2])
             i += 2
         else:
             out.append(src[i])
@@ -96,6 +186,7 @@ def _literal(char: str) -> str:
 @dataclass
 class _Member:
     """One item of a character class, spelt as a member of a `regex` set."""
+
     text: str
     ascii_class: bool = False  # \w, \d, \s or a POSIX class: ASCII, and never case-folded in Java
 
@@ -155,8 +246,7 @@ class _Translator:
             elif c == "{":
                 self.repetition()
             elif c == ".":
-                self.out.append("(?s:.)" if "s" in self.flags else "." if "d" in self.flags
-                                else f"[^{_TERMINATORS}]")
+                self.out.append("(?s:.)" if "s" in self.flags else "." if "d" in self.flags else f"[^{_TERMINATORS}]")
             elif c == "^":
                 self.out.append(self.caret())
             elif c == "$":
@@ -176,10 +266,10 @@ class _Translator:
             self.unicode_case = True
             self.unicode_classes = "U" in found.group(1)
             on = found.group(1).replace("u", "").replace("U", "")
-            self.src = "(?" + on + self.src[found.end(1):]
+            self.src = "(?" + on + self.src[found.end(1) :]
 
     def repetition(self) -> None:
-        found = regex.match(r"(\d+)(,\d*)?\}", self.src[self.pos:])
+        found = regex.match(r"(\d+)(,\d*)?\}", self.src[self.pos :])
         if not found:
             raise self.error("illegal repetition: '{' must start {n}, {n,} or {n,m}")
         self.out.append("{" + found.group(0))
@@ -206,7 +296,7 @@ class _Translator:
             self.frames.append(set(self.flags))
             self.out.append("(")
             return
-        rest = self.src[self.pos + 1:]
+        rest = self.src[self.pos + 1 :]
         named = regex.match(r"<([A-Za-z][A-Za-z0-9]*)>", rest)
         plain = regex.match(r"(?::|=|!|>|<=|<!)", rest)
         flags = regex.match(r"([a-zA-Z]*)(?:-([a-zA-Z]*))?([:)])", rest)
@@ -257,8 +347,11 @@ class _Translator:
             if self.unicode_classes:
                 return self.unfolded("\\" + e)
             word = f"[{_ASCII['w']}]"  # JDK 19+: \b is the edge of \w (older JDKs used Unicode letters)
-            edge = f"(?<={word})(?!{word})|(?<!{word})(?={word})" if e == "b" else \
-                f"(?<={word})(?={word})|(?<!{word})(?!{word})"
+            edge = (
+                f"(?<={word})(?!{word})|(?<!{word})(?={word})"
+                if e == "b"
+                else f"(?<={word})(?={word})|(?<!{word})(?!{word})"
+            )
             return self.unfolded(f"(?:{edge})")
         if e in "pP":
             return self.atom(self.property_member())
@@ -275,7 +368,7 @@ class _Translator:
             self.pos += 1
             return f"(?:\\r\\n|[{_VSPACE}])"
         if e == "k":
-            found = regex.match(r"k<([A-Za-z][A-Za-z0-9]*)>", self.src[self.pos:])
+            found = regex.match(r"k<([A-Za-z][A-Za-z0-9]*)>", self.src[self.pos :])
             if not found:
                 raise self.error("\\k needs a group name: \\k<name>")
             if found.group(1) not in self.names:
@@ -293,8 +386,10 @@ class _Translator:
 
     def backreference_to(self, group: str) -> str:
         if self.ascii_folding:
-            raise self.error("a backreference under (?i) compares US-ASCII letters only in Java, which `regex` "
-                             "cannot; start the pattern with (?iu) for Unicode case folding")
+            raise self.error(
+                "a backreference under (?i) compares US-ASCII letters only in Java, which `regex` "
+                "cannot; start the pattern with (?iu) for Unicode case folding"
+            )
         return f"(?:\\g<{group}>)"
 
     def literal_atom(self, char: str) -> str:
@@ -320,10 +415,15 @@ class _Translator:
         simple = {"t": "\t", "n": "\n", "r": "\r", "f": "\f", "a": "\a", "e": "\x1b"}
         if e in simple:
             return simple[e]
-        patterns = {"x": r"\{([0-9a-fA-F]+)\}|([0-9a-fA-F]{2})", "u": r"([0-9a-fA-F]{4})",
-                    "0": r"([0-3]?[0-7]{1,2})", "c": r"(.)", "N": r"\{([^}]+)\}"}
+        patterns = {
+            "x": r"\{([0-9a-fA-F]+)\}|([0-9a-fA-F]{2})",
+            "u": r"([0-9a-fA-F]{4})",
+            "0": r"([0-3]?[0-7]{1,2})",
+            "c": r"(.)",
+            "N": r"\{([^}]+)\}",
+        }
         if e in patterns:
-            found = regex.match(patterns[e], self.src[self.pos:], flags=regex.DOTALL)
+            found = regex.match(patterns[e], self.src[self.pos :], flags=regex.DOTALL)
             if not found:
                 raise self.error(f"malformed escape \\{e}")
             self.pos += found.end()
@@ -336,7 +436,7 @@ class _Translator:
                 char = chr(int(text, 8 if e == "0" else 16))
             except (KeyError, ValueError, OverflowError):
                 raise self.error(f"malformed escape \\{e}") from None
-            low = regex.match(r"\\u(d[c-f][0-9a-f]{2})", self.src[self.pos:], flags=regex.IGNORECASE)
+            low = regex.match(r"\\u(d[c-f][0-9a-f]{2})", self.src[self.pos :], flags=regex.IGNORECASE)
             if e == "u" and "\ud800" <= char <= "\udbff" and low:  # Java joins a surrogate pair
                 self.pos += low.end()
                 return chr(0x10000 + ((ord(char) - 0xD800) << 10) + int(low.group(1), 16) - 0xDC00)
@@ -359,7 +459,7 @@ class _Translator:
             close = self.src.find("}", self.pos)
             if close < 0:
                 raise self.error("unclosed \\p{…} property")
-            name, self.pos = self.src[self.pos + 1:close], close + 1
+            name, self.pos = self.src[self.pos + 1 : close], close + 1
         else:
             name, self.pos = self.peek(), self.pos + 1
         member = self.family(name)
@@ -386,8 +486,11 @@ class _Translator:
             short = name[2:]
             upper = short.upper()
             if upper in _UNICODE_BINARY or upper in _UNICODE_POSIX:
-                text = _CASED if folded and upper in _CASE_PROPERTIES else \
-                    _UNICODE_BINARY.get(upper) or _UNICODE_POSIX[upper]
+                text = (
+                    _CASED
+                    if folded and upper in _CASE_PROPERTIES
+                    else _UNICODE_BINARY.get(upper) or _UNICODE_POSIX[upper]
+                )
                 return _Member(text)
             return self.java_property(short, folded) or self.checked(f"\\p{{Script={short}}}")
         if self.unicode_classes and name.upper() in _UNICODE_POSIX:
@@ -423,18 +526,23 @@ class _Translator:
         """Java's class grammar (Pattern.clazz) as a `regex` V1 set; every literal is escaped."""
         members = self.class_body()  # under (?i) without (?u), class_item spells out both cases
         texts = {member.text for member in members}
-        if "^" in texts and any(f"[^{text}]" in texts or text.swapcase() in texts - {text} for text in texts
-                                if text.startswith(("[", "\\"))):
+        if "^" in texts and any(
+            f"[^{text}]" in texts or text.swapcase() in texts - {text} for text in texts if text.startswith(("[", "\\"))
+        ):
             # e.g. [^\p{L}\P{L}], which matches nothing: `regex` matches everything with it
             raise self.error("a negated class holding a property and its complement never matches; remove it")
         if self.unicode_case and "i" in self.flags:
             if any(member.ascii_class for member in members):
-                raise self.error("with (?iu), \\w, \\d, \\s and POSIX classes inside […] cannot keep Java's "
-                                 "ASCII meaning; use (?U) or list the characters")
+                raise self.error(
+                    "with (?iu), \\w, \\d, \\s and POSIX classes inside […] cannot keep Java's "
+                    "ASCII meaning; use (?U) or list the characters"
+                )
             if any(m.text == "&&" for m in members) and any("[^" in m.text for m in members):
                 # Java folds each member before the set operations; `regex` folds while matching
-                raise self.error("with (?iu), '&&' next to a negated class cannot keep Java's meaning; "
-                                 "spell the class without the negation")
+                raise self.error(
+                    "with (?iu), '&&' next to a negated class cannot keep Java's meaning; "
+                    "spell the class without the negation"
+                )
         return "".join(member.text for member in members)
 
     def class_body(self) -> list[_Member]:
@@ -540,5 +648,8 @@ def compile_java_regex(element: etree._Element, attribute: str, text: str) -> re
         reason = str(exc)
     except Exception as exc:  # `regex` fails on a few odd sets (one that holds every character)
         reason = f"the regex module cannot compile it ({type(exc).__name__}: {exc})"
-    raise config_error(element, f"invalid regular expression in '{attribute}': '{text}': {reason}",
-                       "use java.util.regex syntax; \\X, \\b{g} and (?u) after the start are not supported")
+    raise config_error(
+        element,
+        f"invalid regular expression in '{attribute}': '{text}': {reason}",
+        "use java.util.regex syntax; \\X, \\b{g} and (?u) after the start are not supported",
+    )

@@ -40,19 +40,33 @@ log = logging.getLogger("gateway.deploy")
 # Folders in MI's load order (docs/synapse-semantics.md §7): local entries, endpoints, sequences, templates,
 # proxies. MI deploys by folder (W: MultiXMLConfigurationBuilder), so each folder holds one kind of artifact.
 FOLDERS = ("local-entries", "endpoints", "sequences", "templates", "proxies", "proxy-services")
-FOLDER_ROOTS = {"local-entries": "localEntry", "endpoints": "endpoint", "sequences": "sequence",
-                "templates": "template", "proxies": "proxy", "proxy-services": "proxy"}
+FOLDER_ROOTS = {
+    "local-entries": "localEntry",
+    "endpoints": "endpoint",
+    "sequences": "sequence",
+    "templates": "template",
+    "proxies": "proxy",
+    "proxy-services": "proxy",
+}
 ROOTS = ARTIFACTS  # root element -> (kind, configuration attribute, declaration)
-_HOME = {"localEntry": "local-entries/", "endpoint": "endpoints/", "sequence": "sequences/",
-         "template": "templates/", "proxy": "proxy-services/ (or proxies/)"}
+_HOME = {
+    "localEntry": "local-entries/",
+    "endpoint": "endpoints/",
+    "sequence": "sequences/",
+    "template": "templates/",
+    "proxy": "proxy-services/ (or proxies/)",
+}
 # MI's other artifacts: root element -> (what, where MI reads them)
 _UNSUPPORTED_ROOTS = {
-    "api": ("REST APIs", "api/"), "inboundEndpoint": ("inbound endpoints", "inbound-endpoints/"),
-    "task": ("scheduled tasks", "tasks/"), "messageStore": ("message stores", "message-stores/"),
+    "api": ("REST APIs", "api/"),
+    "inboundEndpoint": ("inbound endpoints", "inbound-endpoints/"),
+    "task": ("scheduled tasks", "tasks/"),
+    "messageStore": ("message stores", "message-stores/"),
     "messageProcessor": ("message processors", "message-processors/"),
     "eventSource": ("event sources", "event-sources/"),
     "priorityExecutor": ("priority executors", "priority-executors/"),
-    "import": ("connector imports", "imports/"), "registry": ("registries", "registry.xml"),
+    "import": ("connector imports", "imports/"),
+    "registry": ("registries", "registry.xml"),
     "definitions": ("whole <definitions> configurations", "synapse.xml; here: one artifact per file, by folder"),
 }
 # MI's other folders (W: MultiXMLConfigurationBuilder): MI reads them, this gateway does not yet.
@@ -74,8 +88,11 @@ _ROOT_FILES = {
 _FOLDER_LIST = ", ".join(f"{folder}/" for folder in FOLDERS)
 
 # What a dangling reference breaks, by the role of the key.
-_LABELS = {"sequence": ("sequence", "sequences"), "endpoint": ("endpoint", "endpoints"),
-           "localEntry": ("local entry", "local-entries")}
+_LABELS = {
+    "sequence": ("sequence", "sequences"),
+    "endpoint": ("endpoint", "endpoints"),
+    "localEntry": ("local entry", "local-entries"),
+}
 _TABLES = {"sequence": "sequences", "endpoint": "endpoints", "localEntry": "local_entries"}
 _CONSEQUENCES = {
     "call": "every message reaching it fails",
@@ -91,8 +108,9 @@ def artifact_files(root: Path) -> list[Path]:
     return _scan(root)[0]
 
 
-def load(root: Path | str, *, settings: Settings | None = None, connectors: ConnectorRegistry | None = None
-         ) -> Configuration:
+def load(
+    root: Path | str, *, settings: Settings | None = None, connectors: ConnectorRegistry | None = None
+) -> Configuration:
     root = Path(root)
     tables: dict[str, dict[str, Any]] = {attr: {} for _, attr, _ in ROOTS.values()}
     origins: dict[tuple[str, str], str] = {}
@@ -124,9 +142,14 @@ def load(root: Path | str, *, settings: Settings | None = None, connectors: Conn
         if built is not None and not problems:
             previous = origins.get((built.attr, built.name))
             if previous is not None:
-                problems = [DeployError(built.where, built.kind,
-                                        f"{built.kind} named '{built.name}' already exists (defined in {previous})",
-                                        "rename one of them; names are unique per artifact kind")]
+                problems = [
+                    DeployError(
+                        built.where,
+                        built.kind,
+                        f"{built.kind} named '{built.name}' already exists (defined in {previous})",
+                        "rename one of them; names are unique per artifact kind",
+                    )
+                ]
         if built is None or problems:
             failed.extend(problems)
             for problem in problems:
@@ -146,9 +169,13 @@ def load(root: Path | str, *, settings: Settings | None = None, connectors: Conn
     for problem in dangling:
         log.warning("%s", problem)
     return Configuration(
-        proxies=MappingProxyType(tables["proxies"]), sequences=MappingProxyType(tables["sequences"]),
-        endpoints=MappingProxyType(tables["endpoints"]), local_entries=MappingProxyType(tables["local_entries"]),
-        templates=MappingProxyType(tables["templates"]), deployed=tuple(deployed), failed=tuple(failed),
+        proxies=MappingProxyType(tables["proxies"]),
+        sequences=MappingProxyType(tables["sequences"]),
+        endpoints=MappingProxyType(tables["endpoints"]),
+        local_entries=MappingProxyType(tables["local_entries"]),
+        templates=MappingProxyType(tables["templates"]),
+        deployed=tuple(deployed),
+        failed=tuple(failed),
         dangling=tuple(dangling),
     )
 
@@ -156,34 +183,57 @@ def load(root: Path | str, *, settings: Settings | None = None, connectors: Conn
 def _scan(root: Path) -> tuple[list[Path], list[DeployError]]:
     """The files to read, in MI's order, and one problem for every other .xml file under the artifact folders."""
     if not root.is_dir():
-        return [], [DeployError(SourceLocation(str(root)), "(artifacts)", "artifact directory does not exist",
-                                f"pass --artifacts DIR pointing at a folder with {_FOLDER_LIST}")]
+        return [], [
+            DeployError(
+                SourceLocation(str(root)),
+                "(artifacts)",
+                "artifact directory does not exist",
+                f"pass --artifacts DIR pointing at a folder with {_FOLDER_LIST}",
+            )
+        ]
     try:
         entries = sorted(root.iterdir())
         if not any(entry.name in FOLDERS or entry.name in MI_FOLDERS for entry in entries if entry.is_dir()):
-            hint = (f"this is a {root.name}/ folder: pass the folder that contains it" if root.name in FOLDERS
-                    else "pass the folder that holds them (MI's synapse-config/default)")
-            return [], [DeployError(SourceLocation(str(root)), "(artifacts)",
-                                    f"no artifact folders here (expected some of {_FOLDER_LIST})", hint)]
+            hint = (
+                f"this is a {root.name}/ folder: pass the folder that contains it"
+                if root.name in FOLDERS
+                else "pass the folder that holds them (MI's synapse-config/default)"
+            )
+            return [], [
+                DeployError(
+                    SourceLocation(str(root)),
+                    "(artifacts)",
+                    f"no artifact folders here (expected some of {_FOLDER_LIST})",
+                    hint,
+                )
+            ]
         files: list[Path] = []
         unread: list[DeployError] = []
         for folder in FOLDERS:
             directory = root / folder
             if directory.is_dir():
                 files.extend(path for path in sorted(directory.iterdir()) if path.suffix == ".xml" and path.is_file())
-                unread.extend(_not_read(path, f"sub-folders of {folder}/ are not read",
-                                        f"MI reads only the files directly in {folder}/")
-                              for path in sorted(directory.glob("*/**/*.xml")) if path.is_file())
+                unread.extend(
+                    _not_read(
+                        path, f"sub-folders of {folder}/ are not read", f"MI reads only the files directly in {folder}/"
+                    )
+                    for path in sorted(directory.glob("*/**/*.xml"))
+                    if path.is_file()
+                )
         for entry in entries:
             if entry.name.startswith(".") or entry.name in FOLDERS:
                 continue
             if entry.is_dir() and entry.name in MI_FOLDERS:
-                unread.extend(_not_read(path, MI_FOLDERS[entry.name])
-                              for path in sorted(entry.glob("**/*.xml")) if path.is_file())
+                unread.extend(
+                    _not_read(path, MI_FOLDERS[entry.name]) for path in sorted(entry.glob("**/*.xml")) if path.is_file()
+                )
             elif entry.is_dir():
                 hint = did_you_mean(entry.name, FOLDERS) or f"artifact folders are: {_FOLDER_LIST}"
-                unread.extend(_not_read(path, "this folder is not read", hint)
-                              for path in sorted(entry.glob("*.xml")) if path.is_file())
+                unread.extend(
+                    _not_read(path, "this folder is not read", hint)
+                    for path in sorted(entry.glob("*.xml"))
+                    if path.is_file()
+                )
             elif entry.suffix == ".xml" and entry.is_file():
                 reason = _ROOT_FILES.get(entry.name, "files directly in the artifacts folder are not read")
                 unread.append(_not_read(entry, reason, f"put each artifact in its folder: {_FOLDER_LIST}"))
@@ -212,12 +262,20 @@ def _build(element: etree._Element, folder: str, fctx: FactoryContext) -> _Built
         if root_name in _UNSUPPORTED_ROOTS:
             what, home = _UNSUPPORTED_ROOTS[root_name]
             raise DeployError(where, root_name, f"{what} are not supported yet", f"MI reads them from {home}")
-        raise DeployError(where, root_name, "unknown artifact root element",
-                          did_you_mean(root_name, [*ROOTS, *_UNSUPPORTED_ROOTS]) or f"use one of: {', '.join(ROOTS)}")
+        raise DeployError(
+            where,
+            root_name,
+            "unknown artifact root element",
+            did_you_mean(root_name, [*ROOTS, *_UNSUPPORTED_ROOTS]) or f"use one of: {', '.join(ROOTS)}",
+        )
     expected = FOLDER_ROOTS.get(folder)
     if expected is not None and root_name != expected:
-        raise DeployError(where, root_name, f"a <{root_name}> does not belong in {folder}/, which holds "
-                          f"<{expected}> artifacts (MI deploys by folder)", f"move it to {_HOME[root_name]}")
+        raise DeployError(
+            where,
+            root_name,
+            f"a <{root_name}> does not belong in {folder}/, which holds <{expected}> artifacts (MI deploys by folder)",
+            f"move it to {_HOME[root_name]}",
+        )
     kind, attr, spec = ROOTS[root_name]
     artifact = build(element, spec, fctx)
     name = cast(str, getattr(artifact, "name", None) or getattr(artifact, "key", None))  # every artifact has one
@@ -231,8 +289,9 @@ def _add_builtin_sequences(sequences: dict[str, Any]) -> None:
     sequences.setdefault("fault", DEFAULT_FAULT)
 
 
-def _dangling(ref: Reference, tables: dict[str, dict[str, Any]], failed_names: dict[tuple[str, str], str]
-              ) -> DeployError:
+def _dangling(
+    ref: Reference, tables: dict[str, dict[str, Any]], failed_names: dict[tuple[str, str], str]
+) -> DeployError:
     label, folder = _LABELS[ref.kind]
     table = _TABLES[ref.kind]
     hints = [_CONSEQUENCES[ref.role]]
@@ -256,4 +315,3 @@ def _display(path: Path) -> str:
 
 def default_connector_registry() -> ConnectorRegistry:
     return ConnectorRegistry.discover()
-

@@ -1,7 +1,7 @@
 """The reference of every element this gateway reads, generated from the declarations (docs/mediators.md).
 
-    python3 -m gateway reference > docs/mediators.md      # the whole reference
-    python3 -m gateway reference log                      # one element
+python3 -m gateway reference > docs/mediators.md      # the whole reference
+python3 -m gateway reference log                      # one element
 """
 
 from __future__ import annotations
@@ -36,9 +36,14 @@ def render(tag: str | None = None) -> str:
         lines.extend(_element(spec, 3, rendered))
     implemented = {spec.tag for spec in mediators}
     missing = sorted(SYNAPSE_MEDIATORS - implemented, key=str.lower)
-    lines += ["## Not supported yet", "",
-              "These Synapse / MI mediators give the deploy error \"the 'NAME' mediator is not supported yet\":", "",
-              ", ".join(f"`{name}`" for name in missing), ""]
+    lines += [
+        "## Not supported yet",
+        "",
+        "These Synapse / MI mediators give the deploy error \"the 'NAME' mediator is not supported yet\":",
+        "",
+        ", ".join(f"`{name}`" for name in missing),
+        "",
+    ]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -76,8 +81,9 @@ def _element(spec: Element, level: int, rendered: set[str]) -> Iterator[str]:
         yield "| child | occurs | meaning |"
         yield "|---|---|---|"
         for child in spec.children:
-            occurs = ("1" if child.required else "0..1") if not child.repeatable else \
-                ("1..n" if child.required else "0..n")
+            occurs = (
+                ("1" if child.required else "0..1") if not child.repeatable else ("1..n" if child.required else "0..n")
+            )
             note = " (not supported yet)" if child.element.not_supported else ""
             yield f"| `<{child.element.tag}>` | {occurs} | {child.element.doc}{note} |"
         yield ""

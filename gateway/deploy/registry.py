@@ -39,16 +39,74 @@ _MEDIATORS: dict[str, Element] = {}
 # throttle, xquery, opa), MI's own (cache, dataServiceCall, entitlementService, oauthService), carbon-mediation
 # (datamapper, fastXSLT, smooks, builder, publishEvent, bam, event), Apache Synapse (router, RMSequence) and
 # MI 4.4 (variable, throwError, scatter-gather). Supported ones register a factory and are never reported.
-SYNAPSE_MEDIATORS = frozenset((
-    "sequence", "log", "send", "filter", "rules", "drop", "header", "makefault", "property", "propertyGroup",
-    "switch", "in", "out", "class", "validate", "xslt", "annotatedCommand", "pojoCommand", "clone", "iterate",
-    "aggregate", "dbreport", "dblookup", "callout", "eventPublisher", "transaction", "enqueue",
-    "conditionalRouter", "sampler", "rewrite", "enrich", "store", "call-template", "payloadFactory", "bean",
-    "ejb", "call", "loopback", "respond", "comment", "foreach", "jsontransform", "NTLM", "variable",
-    "scatter-gather", "throwError", "script", "spring", "throttle", "xquery", "opa", "cache", "dataServiceCall",
-    "entitlementService", "oauthService", "datamapper", "fastXSLT", "smooks", "builder", "publishEvent", "bam",
-    "event", "router", "RMSequence",
-))
+SYNAPSE_MEDIATORS = frozenset(
+    (
+        "sequence",
+        "log",
+        "send",
+        "filter",
+        "rules",
+        "drop",
+        "header",
+        "makefault",
+        "property",
+        "propertyGroup",
+        "switch",
+        "in",
+        "out",
+        "class",
+        "validate",
+        "xslt",
+        "annotatedCommand",
+        "pojoCommand",
+        "clone",
+        "iterate",
+        "aggregate",
+        "dbreport",
+        "dblookup",
+        "callout",
+        "eventPublisher",
+        "transaction",
+        "enqueue",
+        "conditionalRouter",
+        "sampler",
+        "rewrite",
+        "enrich",
+        "store",
+        "call-template",
+        "payloadFactory",
+        "bean",
+        "ejb",
+        "call",
+        "loopback",
+        "respond",
+        "comment",
+        "foreach",
+        "jsontransform",
+        "NTLM",
+        "variable",
+        "scatter-gather",
+        "throwError",
+        "script",
+        "spring",
+        "throttle",
+        "xquery",
+        "opa",
+        "cache",
+        "dataServiceCall",
+        "entitlementService",
+        "oauthService",
+        "datamapper",
+        "fastXSLT",
+        "smooks",
+        "builder",
+        "publishEvent",
+        "bam",
+        "event",
+        "router",
+        "RMSequence",
+    )
+)
 
 
 def mediator(spec: Element) -> Element:
@@ -124,14 +182,18 @@ class FactoryContext:
             return
         text = key if isinstance(key, str) else (None if key.is_dynamic else key.static_text)
         if text and "{" not in text:
-            self.references.append(Reference(kind, text.strip(), location(element, self.path),
-                                             local_name(element), role))
+            self.references.append(
+                Reference(kind, text.strip(), location(element, self.path), local_name(element), role)
+            )
 
     def build_mediator(self, element: etree._Element) -> Mediator:
         _load_factories()
         if etree.QName(element).namespace != SYNAPSE_NS:
-            raise config_error(element, f"element '{element.tag}' is not in the Synapse namespace",
-                               f'declare xmlns="{SYNAPSE_NS}" on the artifact root')
+            raise config_error(
+                element,
+                f"element '{element.tag}' is not in the Synapse namespace",
+                f'declare xmlns="{SYNAPSE_NS}" on the artifact root',
+            )
         name = local_name(element)
         spec = _MEDIATORS.get(name)
         if spec is not None:
@@ -139,18 +201,26 @@ class FactoryContext:
             return built
         if "." in name:
             if self.connectors is None:
-                raise config_error(element, f"connector operation '{name}' cannot be resolved",
-                                   "no connector registry is available")
+                raise config_error(
+                    element, f"connector operation '{name}' cannot be resolved", "no connector registry is available"
+                )
             return self.connectors.build_operation(element, self)
         if name in SYNAPSE_MEDIATORS:
-            raise config_error(element, f"the '{name}' mediator is not supported yet",
-                               "see docs/conformance.md for the supported mediators")
+            raise config_error(
+                element,
+                f"the '{name}' mediator is not supported yet",
+                "see docs/conformance.md for the supported mediators",
+            )
         names = [*_MEDIATORS, *SYNAPSE_MEDIATORS]
         same_but_case = [known for known in names if known.lower() == name.lower()]
-        hint = (f"element names are case-sensitive: did you mean '{same_but_case[0]}'?" if same_but_case
-                else did_you_mean(name, names))
-        raise config_error(element, f"unknown mediator '{name}'",
-                           hint or "see docs/conformance.md for supported mediators")
+        hint = (
+            f"element names are case-sensitive: did you mean '{same_but_case[0]}'?"
+            if same_but_case
+            else did_you_mean(name, names)
+        )
+        raise config_error(
+            element, f"unknown mediator '{name}'", hint or "see docs/conformance.md for supported mediators"
+        )
 
     def build_list(self, parent: etree._Element, skip: tuple[str, ...] = ()) -> MediatorList:
         """The mediators of a sequence-like element; `<description>` is skipped (W: addChildren) and a
@@ -167,5 +237,9 @@ class FactoryContext:
 def internal_error(exc: Exception, where: SourceLocation, element: str) -> DeployError:
     text = str(exc)
     text = text if len(text) <= 200 else text[:200] + "…"
-    return DeployError(where, element, f"internal error while loading: {type(exc).__name__}: {text}",
-                       "please report it; the other artifacts are not affected")
+    return DeployError(
+        where,
+        element,
+        f"internal error while loading: {type(exc).__name__}: {text}",
+        "please report it; the other artifacts are not affected",
+    )

@@ -52,8 +52,11 @@ def resolve_keyed_wsdls(proxies: Mapping[str, Any], local_entries: Mapping[str, 
             continue
         value = entry.value
         try:
-            root = copy.deepcopy(value) if isinstance(value, etree._Element) else \
-                etree.fromstring(str(value).encode("utf-8"), _PARSER)
+            root = (
+                copy.deepcopy(value)
+                if isinstance(value, etree._Element)
+                else etree.fromstring(str(value).encode("utf-8"), _PARSER)
+            )
             check_wsdl(root)
         except (etree.XMLSyntaxError, ValueError) as exc:
             published.unavailable = f"local entry '{published.key}' is not a WSDL 1.1 document: {exc}"
@@ -149,9 +152,7 @@ def _load(element: etree._Element, uri: str, fctx: FactoryContext) -> bytes:
         # file:/abs, file:///abs and MI's relative file:repository/… forms
         path = unquote(parts.path) if parts.netloc in ("", "localhost") else unquote(uri[len("file:") :])
     elif scheme and len(scheme) > 1:
-        raise config_error(
-            element, f"unsupported publishWSDL uri scheme '{scheme}:'", "use a file path or file: URL"
-        )
+        raise config_error(element, f"unsupported publishWSDL uri scheme '{scheme}:'", "use a file path or file: URL")
     else:
         path = uri
     for candidate in _candidates(path, fctx):
@@ -171,8 +172,7 @@ def _load(element: etree._Element, uri: str, fctx: FactoryContext) -> bytes:
     raise config_error(
         element,
         f"Unable to load the WSDL from {shown}: no such file",
-        "a relative path is looked up next to the proxy file, in the artifacts folder, then in "
-        "the working directory",
+        "a relative path is looked up next to the proxy file, in the artifacts folder, then in the working directory",
     )
 
 
@@ -199,8 +199,9 @@ def _is_loopback(host: str) -> bool:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A loopback server must not bounce the fetch to another host."""
 
-    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: HTTPMessage,
-                         newurl: str) -> urllib.request.Request | None:
+    def redirect_request(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: HTTPMessage, newurl: str
+    ) -> urllib.request.Request | None:
         raise urllib.error.URLError(f"redirected to {newurl}; redirects are not followed")
 
 

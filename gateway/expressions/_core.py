@@ -206,9 +206,7 @@ _SPECIAL: dict[str, Callable[[ExpressionContext], Any]] = {
 BODY_PROPERTIES = frozenset({"FAULT", "From", "FaultTo", "ReplyTo", "RelatesTo"})
 
 #: The scopes get-property('scope', name) reads.
-SCOPES = frozenset(
-    {"default", "axis2", "transport", "operation", "registry", "func", "system", "env", "file"}
-)
+SCOPES = frozenset({"default", "axis2", "transport", "operation", "registry", "func", "system", "env", "file"})
 
 
 def _scoped(scope: str, key: str) -> Callable[[ExpressionContext], Any]:

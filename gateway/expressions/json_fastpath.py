@@ -17,6 +17,7 @@ from gateway.message.json_index import descendant_index
 
 __all__ = ["FALLBACK", "descendant_index", "descendant_pattern", "descendant_string"]
 
+
 class _Fallback(enum.Enum):
     FALLBACK = enum.auto()
 
@@ -55,8 +56,7 @@ def _scalar_text(value: Any) -> str | None | Literal[_Fallback.FALLBACK]:
     return FALLBACK  # floats (lexical form lost), objects, arrays
 
 
-def descendant_string(index: dict[str, list[Any]], name: str, text_only: bool
-                      ) -> str | Literal[_Fallback.FALLBACK]:
+def descendant_string(index: dict[str, list[Any]], name: str, text_only: bool) -> str | Literal[_Fallback.FALLBACK]:
     """The §3.2 string of `//name/text()` (text_only) or `//name` over the infoset, from the index."""
     texts: list[str] = []
     matches = 0

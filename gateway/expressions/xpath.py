@@ -257,6 +257,7 @@ _EXTENSIONS: dict[str, Callable[..., Any]] = {
     "var-env": lambda _c: _ctx().envelope,
 }
 
+
 def _scope_variable(scope: scopes.Scope) -> Callable[..., Any]:
     read = scopes.reader(scope)
     return lambda _c, name: _to_xpath(read(_ctx(), name))
@@ -378,8 +379,7 @@ def _next_significant(tokens: list[_Tok], i: int) -> int:
 
 def _undefined_prefix(prefix: str, source: str) -> ExpressionError:
     return ExpressionError(
-        f"undefined namespace prefix '{prefix}' in '{source}'; "
-        f"declare xmlns:{prefix} on the mediator or an ancestor"
+        f"undefined namespace prefix '{prefix}' in '{source}'; declare xmlns:{prefix} on the mediator or an ancestor"
     )
 
 
@@ -474,9 +474,7 @@ def _rewrite_call(
     if local in SYNAPSE_FUNCTIONS or (fn_prefix and local in JAXEN_FUNCTIONS):
         low, high = SYNAPSE_FUNCTIONS.get(local) or JAXEN_FUNCTIONS[local]
         if not low <= len(args) <= high:
-            raise ExpressionError(
-                f"{local}() takes {low} to {high} arguments, got {len(args)}, in {source!r}"
-            )
+            raise ExpressionError(f"{local}() takes {low} to {high} arguments, got {len(args)}, in {source!r}")
         info.used.add(local)
         if local == "get-property":
             _analyse_get_property(source, args, info)
@@ -484,8 +482,10 @@ def _rewrite_call(
     if local in UNSUPPORTED_FUNCTIONS:
         raise ExpressionError(f"function {qname}() is not supported by this gateway, in {source!r}")
     if local == "vault-lookup":  # MI's secure vault (wso2:vault-lookup('alias')), whatever the prefix
-        raise ExpressionError(f"the secure vault ({qname}()) is not supported yet, in {source!r}; read the secret "
-                              "from the environment instead: get-property('env', 'NAME')")
+        raise ExpressionError(
+            f"the secure vault ({qname}()) is not supported yet, in {source!r}; read the secret "
+            "from the environment instead: get-property('env', 'NAME')"
+        )
     if fn_prefix:
         if local not in XPATH1_FUNCTIONS:
             raise ExpressionError(f"unknown function {qname}() in {source!r}")

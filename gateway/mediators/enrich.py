@@ -71,9 +71,7 @@ class JsonPathRef:
         found = self.matches(doc)
         if self.definite:
             if not found:
-                raise MediationError(
-                    f"Failed to get the source for Enriching: no results for path {self.text}"
-                )
+                raise MediationError(f"Failed to get the source for Enriching: no results for path {self.text}")
             return found[0].obj
         return [m.obj for m in found]
 
@@ -97,9 +95,7 @@ class JsonPathRef:
         else:
             found = self.matches(doc)
             if not found:
-                raise MediationError(
-                    f"Failed to get the source for Enriching: no results for path {self.text}"
-                )
+                raise MediationError(f"Failed to get the source for Enriching: no results for path {self.text}")
             target, pointer = found[0].obj, found[0].pointer()
         patch = JSONPatch()
         if isinstance(target, list):
@@ -116,8 +112,9 @@ class JsonPathRef:
         if self.root:
             return None
         # Deepest and highest-index locations first, so no removal moves or detaches a later one.
-        pointers = {str(p): p for p in sorted((m.pointer() for m in self.matches(doc)),
-                                               key=lambda p: p.parts, reverse=True)}
+        pointers = {
+            str(p): p for p in sorted((m.pointer() for m in self.matches(doc)), key=lambda p: p.parts, reverse=True)
+        }
         for pointer in pointers.values():
             try:
                 JSONPatch().remove(pointer).apply(doc)
@@ -306,9 +303,7 @@ class Enrich(Mediator):
         elif self.target.action == CHILD:
             existing = ctx.properties.get(name)
             if existing is None:
-                log.error(
-                    'enrich at %s: Cannot find the property with name "%s" to enrich', self.location, name
-                )
+                log.error('enrich at %s: Cannot find the property with name "%s" to enrich', self.location, name)
                 return
             current = _json_property(existing)
             if isinstance(current, list):
@@ -445,12 +440,7 @@ class Enrich(Mediator):
         body = soap.body_of(envelope)
         first = soap.first_body_element(envelope)
         if first is not None:
-            if (
-                self.target.action == REPLACE
-                and nodes
-                and isinstance(nodes[0], str)
-                and looks_like_json(nodes[0])
-            ):
+            if self.target.action == REPLACE and nodes and isinstance(nodes[0], str) and looks_like_json(nodes[0]):
                 try:
                     value = parse_json(nodes[0])
                 except ValueError:
@@ -464,9 +454,7 @@ class Enrich(Mediator):
                 if isinstance(node, etree._Element):
                     body.append(node)
                 else:
-                    log.error(
-                        "enrich at %s: Invalid Object type to be inserted into message body", self.location
-                    )
+                    log.error("enrich at %s: Invalid Object type to be inserted into message body", self.location)
         set_envelope(ctx, envelope)
 
     def _property_target(self, ctx: MessageContext, nodes: list[Node], name: str, scope: str) -> None:
@@ -478,8 +466,13 @@ class Enrich(Mediator):
             if holder is not None:
                 holder = copy.deepcopy(holder) if holder is existing else holder
                 _insert(nodes, holder, CHILD)
-                write(ctx, name, holder if isinstance(existing, etree._Element) or existing is None
-                      else etree.tostring(holder, encoding=str))
+                write(
+                    ctx,
+                    name,
+                    holder
+                    if isinstance(existing, etree._Element) or existing is None
+                    else etree.tostring(holder, encoding=str),
+                )
                 return
         # W: stores the node list; one element is kept as that element (OM), one text as a string.
         write(ctx, name, nodes[0] if len(nodes) == 1 else list(nodes))
@@ -493,9 +486,7 @@ class Enrich(Mediator):
             )
         assert self.source.expression is not None
         if self.source.expression.kind != "xpath":
-            log.warning(
-                "enrich at %s: a JSONPath remove needs a JSON payload; nothing removed", self.location
-            )
+            log.warning("enrich at %s: a JSONPath remove needs a JSON payload; nothing removed", self.location)
             return
         result = self.source.expression.evaluate(ctx)
         for item in result if isinstance(result, list) else []:

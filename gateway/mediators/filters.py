@@ -33,8 +33,10 @@ class Branch:
             return await self.body.mediate(ctx)
         sequence = ctx.config.sequences.get(self.key) if self.key else None
         if sequence is None:  # W: a runtime error, not a deploy one (the sequence may come later)
-            raise MediationError(f"Couldn't find the referred {self.side} sequence with key : {self.key}",
-                                 detail=f"filter at {location}: deploy a sequence named '{self.key}'")
+            raise MediationError(
+                f"Couldn't find the referred {self.side} sequence with key : {self.key}",
+                detail=f"filter at {location}: deploy a sequence named '{self.key}'",
+            )
         return await sequence.mediate(ctx)
 
 
@@ -44,8 +46,16 @@ class Filter(Mediator):
     __slots__ = ("xpath", "source", "regex", "then", "otherwise")
     tag = "filter"
 
-    def __init__(self, *, xpath: Expression | None, source: Expression | None, regex: Pattern[str] | None,
-                 then: Branch, otherwise: Branch | None, location: SourceLocation | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        xpath: Expression | None,
+        source: Expression | None,
+        regex: Pattern[str] | None,
+        then: Branch,
+        otherwise: Branch | None,
+        location: SourceLocation | None = None,
+    ) -> None:
         super().__init__(location)
         self.xpath = xpath
         self.source = source
@@ -80,8 +90,13 @@ class Switch(Mediator):
     __slots__ = ("source", "cases", "default")
     tag = "switch"
 
-    def __init__(self, source: Expression, cases: tuple[tuple[Pattern[str], MediatorList], ...],
-                 default: MediatorList | None, location: SourceLocation | None = None) -> None:
+    def __init__(
+        self,
+        source: Expression,
+        cases: tuple[tuple[Pattern[str], MediatorList], ...],
+        default: MediatorList | None,
+        location: SourceLocation | None = None,
+    ) -> None:
         super().__init__(location)
         self.source = source
         self.cases = cases

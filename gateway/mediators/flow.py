@@ -79,7 +79,8 @@ class Send(Mediator):
             if endpoint is None:
                 raise MediationError(
                     "send without an endpoint on the request path has no destination",
-                    detail=f"at {self.location}: add an <endpoint> to the send mediator or to the proxy target")
+                    detail=f"at {self.location}: add an <endpoint> to the send mediator or to the proxy target",
+                )
         receive = None
         if self.receive is not None:
             receive = SequenceRef(self.receive, self.location)
@@ -93,8 +94,9 @@ class Call(Mediator):
     __slots__ = ("endpoint", "target_property")
     tag = "call"
 
-    def __init__(self, endpoint: Endpoint | None, target_property: str | None = None,
-                 location: SourceLocation | None = None):
+    def __init__(
+        self, endpoint: Endpoint | None, target_property: str | None = None, location: SourceLocation | None = None
+    ):
         super().__init__(location)
         self.endpoint = endpoint
         self.target_property = target_property
@@ -102,13 +104,16 @@ class Call(Mediator):
     async def mediate(self, ctx: MessageContext) -> bool:
         endpoint = self.endpoint or (ctx.proxy.endpoint if ctx.proxy is not None else None)
         if endpoint is None:
-            raise MediationError("call without an endpoint has no destination",
-                                 detail=f"at {self.location}: add an <endpoint> to the call mediator")
+            raise MediationError(
+                "call without an endpoint has no destination",
+                detail=f"at {self.location}: add an <endpoint> to the call mediator",
+            )
         reply = await endpoint.send(ctx)
         if self.target_property:
             await reply.build()
-            ctx.properties[self.target_property] = reply.payload.json_value() \
-                if reply.payload.kind == kinds.JSON else reply.payload.envelope
+            ctx.properties[self.target_property] = (
+                reply.payload.json_value() if reply.payload.kind == kinds.JSON else reply.payload.envelope
+            )
         else:
             ctx.payload = reply.payload
             ctx.transport_headers = reply.transport_headers

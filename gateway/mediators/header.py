@@ -31,8 +31,9 @@ class _Valued(Mediator):
 
     __slots__ = ("value", "expression", "remove")
 
-    def __init__(self, value: str | None, expression: Expression | None, remove: bool,
-                 location: SourceLocation | None) -> None:
+    def __init__(
+        self, value: str | None, expression: Expression | None, remove: bool, location: SourceLocation | None
+    ) -> None:
         super().__init__(location)
         self.value = value
         self.expression = expression
@@ -52,8 +53,14 @@ class _Named(_Valued):
     __slots__ = ("name",)
     tag = "header"
 
-    def __init__(self, name: str, value: str | None, expression: Expression | None, remove: bool,
-                 location: SourceLocation | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        value: str | None,
+        expression: Expression | None,
+        remove: bool,
+        location: SourceLocation | None = None,
+    ) -> None:
         super().__init__(value, expression, remove, location)
         self.name = name
 
@@ -86,8 +93,15 @@ class SoapHeader(_Valued):
     tag = "header"
     reads_body = True
 
-    def __init__(self, qname: etree.QName, prefix: str, value: str | None, expression: Expression | None,
-                 remove: bool, location: SourceLocation | None = None) -> None:
+    def __init__(
+        self,
+        qname: etree.QName,
+        prefix: str,
+        value: str | None,
+        expression: Expression | None,
+        remove: bool,
+        location: SourceLocation | None = None,
+    ) -> None:
         super().__init__(value, expression, remove, location)
         self.qname = qname
         self.prefix = prefix

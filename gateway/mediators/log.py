@@ -20,8 +20,14 @@ if TYPE_CHECKING:
     from gateway.message.context import MessageContext
 
 LEVELS = ("simple", "headers", "full", "custom")
-CATEGORIES = {"INFO": logging.INFO, "TRACE": logging.DEBUG, "DEBUG": logging.DEBUG, "WARN": logging.WARNING,
-              "ERROR": logging.ERROR, "FATAL": logging.CRITICAL}
+CATEGORIES = {
+    "INFO": logging.INFO,
+    "TRACE": logging.DEBUG,
+    "DEBUG": logging.DEBUG,
+    "WARN": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "FATAL": logging.CRITICAL,
+}
 logger = logging.getLogger("gateway.mediator.log")
 
 _ENVELOPE_PREFIX = "Envelope: <?xml version='1.0' encoding='utf-8'?>"  # as Axiom's toString() starts
@@ -50,8 +56,14 @@ class LogMediator(Mediator):
     __slots__ = ("level", "separator", "log_level", "properties")
     tag = "log"
 
-    def __init__(self, level: str, separator: str, log_level: int, properties: tuple[LogProperty, ...],
-                 location: SourceLocation | None = None) -> None:
+    def __init__(
+        self,
+        level: str,
+        separator: str,
+        log_level: int,
+        properties: tuple[LogProperty, ...],
+        location: SourceLocation | None = None,
+    ) -> None:
         super().__init__(location)
         self.level = level
         self.separator = separator
@@ -117,8 +129,9 @@ class LogMediator(Mediator):
                     parts.append(f"{etree.QName(block).localname} : {_direct_text(block)}")
         # our extension: HTTP headers too; credential headers never show their value
         secret = ctx.exchange.services.secret_headers
-        parts.extend(f"{name} : {MASK if name.lower() in secret else value}"
-                     for name, value in ctx.transport_headers.items())
+        parts.extend(
+            f"{name} : {MASK if name.lower() in secret else value}" for name, value in ctx.transport_headers.items()
+        )
         return parts
 
     def _payload(self, ctx: MessageContext) -> str:

@@ -156,9 +156,7 @@ def _json_to_xml_text(text: str) -> str | None:
         return None
     if root.tag in ("jsonObject", "jsonArray"):
         return "".join(
-            etree.tostring(child, encoding=str, with_tail=False)
-            for child in root
-            if isinstance(child.tag, str)
+            etree.tostring(child, encoding=str, with_tail=False) for child in root if isinstance(child.tag, str)
         )
     return etree.tostring(root, encoding=str, with_tail=False)
 
@@ -281,8 +279,7 @@ class PayloadFactory(Mediator):
         if entry is None:
             raise MediationError(
                 f"Key {name} not found ",
-                detail=f"payloadFactory at {self.location}: deploy a local entry named "
-                f"'{name}' holding the format",
+                detail=f"payloadFactory at {self.location}: deploy a local entry named '{name}' holding the format",
             )
         template = _keyed_template(format_text(entry, self.media), self.media, len(self.args))
         if template.mismatch:
@@ -310,8 +307,7 @@ class PayloadFactory(Mediator):
             except etree.XMLSyntaxError as exc:
                 raise MediationError(
                     f"Error creating SOAP Envelope from source {out}",
-                    detail=f"payloadFactory at {self.location}: the filled format is not "
-                    f"well-formed XML ({exc.msg})",
+                    detail=f"payloadFactory at {self.location}: the filled format is not well-formed XML ({exc.msg})",
                 ) from None
             element = next((child for child in padding if isinstance(child.tag, str)), None)
             if element is None:
@@ -319,10 +315,7 @@ class PayloadFactory(Mediator):
                     f"Error creating SOAP Envelope from source {out}",
                     detail=f"payloadFactory at {self.location}: the format has no element",
                 )
-            if (
-                etree.QName(element).localname == "Envelope"
-                and etree.QName(element).namespace in soap.SOAP_NAMESPACES
-            ):
+            if etree.QName(element).localname == "Envelope" and etree.QName(element).namespace in soap.SOAP_NAMESPACES:
                 set_envelope(ctx, element)  # the format is a whole envelope (W: checkAndReplaceEnvelope)
             else:
                 await set_xml_body(ctx, element)
@@ -367,9 +360,7 @@ class JinjaTemplate:
             try:
                 expression = compile_expression(text, self.namespaces)
             except ExpressionError as exc:
-                raise MediationError(
-                    f"invalid expression in a jinja2 template: {text}", detail=str(exc)
-                ) from None
+                raise MediationError(f"invalid expression in a jinja2 template: {text}", detail=str(exc)) from None
             if len(self._compiled) < 256:  # dynamic expressions: a small bounded cache
                 self._compiled[text] = expression
         return expression

@@ -36,8 +36,10 @@ class ConversionError(ValueError):
 
 def conversion_message(type_name: str) -> str:
     # W: PropertyMediator.convertValue's message, word for word (users search for it)
-    return (f"Unknown type : {type_name} for the property mediator or the property value cannot be converted "
-            "into the specified type.")
+    return (
+        f"Unknown type : {type_name} for the property mediator or the property value cannot be converted "
+        "into the specified type."
+    )
 
 
 # -- conversions (W: PropertyMediator.convertValue) -------------------------------------------------
@@ -145,15 +147,39 @@ class PropertyMediator(Mediator):
     deploy time: it faults per message), `template` (an XML child, copied per message) or `expression`
     (converted per message) provides the value of a set."""
 
-    __slots__ = ("name", "dynamic_name", "scope", "remove", "constant", "literal", "template", "expression",
-                 "convert", "type_name", "pattern", "group", "_write", "_remove")
+    __slots__ = (
+        "name",
+        "dynamic_name",
+        "scope",
+        "remove",
+        "constant",
+        "literal",
+        "template",
+        "expression",
+        "convert",
+        "type_name",
+        "pattern",
+        "group",
+        "_write",
+        "_remove",
+    )
     tag = "property"
 
-    def __init__(self, *, name: str, dynamic_name: Value | None, scope: str, remove: bool,
-                 constant: Any = UNSET, template: etree._Element | None = None,
-                 expression: Expression | None = None, type_name: str | None = None,
-                 pattern: Pattern[str] | None = None, group: int = 0,
-                 location: SourceLocation | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        dynamic_name: Value | None,
+        scope: str,
+        remove: bool,
+        constant: Any = UNSET,
+        template: etree._Element | None = None,
+        expression: Expression | None = None,
+        type_name: str | None = None,
+        pattern: Pattern[str] | None = None,
+        group: int = 0,
+        location: SourceLocation | None = None,
+    ) -> None:
         super().__init__(location)
         self.name = name
         self.dynamic_name = dynamic_name
@@ -200,9 +226,10 @@ class PropertyMediator(Mediator):
         try:
             value = convert(text)
         except ConversionError as exc:
-            raise MediationError(conversion_message(self.type_name or "STRING"),
-                                 detail=f"property '{self.name}' at {self.location}: {exc} is not a valid "
-                                        f"{self.type_name}") from None
+            raise MediationError(
+                conversion_message(self.type_name or "STRING"),
+                detail=f"property '{self.name}' at {self.location}: {exc} is not a valid {self.type_name}",
+            ) from None
         if self.pattern is not None and isinstance(value, str):
             value = self.matched(value)
         return value
@@ -220,7 +247,9 @@ class PropertyMediator(Mediator):
 
     def _set(self, ctx: MessageContext, name: str, value: Any) -> None:
         services = ctx.exchange.services
-        if value is not None and (services.masker.is_secret_name(name) or
-                                  (self.scope == "transport" and name.lower() in services.secret_headers)):
+        if value is not None and (
+            services.masker.is_secret_name(name)
+            or (self.scope == "transport" and name.lower() in services.secret_headers)
+        ):
             ctx.exchange.secrets.add(to_synapse_string(value))  # masked by value in every later log line
         self._write(ctx, name, value)

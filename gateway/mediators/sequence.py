@@ -59,8 +59,10 @@ class SequenceRef(Mediator):
         name = self.key.resolve(ctx)
         sequence = ctx.config.sequences.get(name) if name else None
         if sequence is None:
-            raise MediationError(f"Sequence named {name} cannot be found",
-                                 detail=f"referenced at {self.location}; deploy a sequence named '{name}'")
+            raise MediationError(
+                f"Sequence named {name} cannot be found",
+                detail=f"referenced at {self.location}; deploy a sequence named '{name}'",
+            )
         return await sequence.mediate(ctx)
 
 

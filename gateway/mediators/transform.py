@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from gateway.message.context import MessageContext
 
 
-
 def set_message_type_automatically(ctx: MessageContext, media: str) -> None:
     """payloadFactory's implicit messageType switch (W: setContentType). Recorded as automatic so the
     Accept extension may still apply (gateway.message.formats.flow_chose_message_type)."""

@@ -62,13 +62,38 @@ class MessageContext:
     """Per-message state. Properties in the default scope travel from request to response; axis2 ones
     do not (docs/synapse-semantics.md §1.3)."""
 
-    __slots__ = ("properties", "axis2", "operation", "transport_headers", "func_stack", "payload",
-                 "is_response", "fault_stack", "exchange", "config", "proxy", "to", "query_params",
-                 "soap_action", "_message_id", "headers_from_backend", "__weakref__")
+    __slots__ = (
+        "properties",
+        "axis2",
+        "operation",
+        "transport_headers",
+        "func_stack",
+        "payload",
+        "is_response",
+        "fault_stack",
+        "exchange",
+        "config",
+        "proxy",
+        "to",
+        "query_params",
+        "soap_action",
+        "_message_id",
+        "headers_from_backend",
+        "__weakref__",
+    )
 
-    def __init__(self, *, exchange: Exchange, config: Configuration, payload: Payload,
-                 transport_headers: CIMultiDict[str], proxy: ProxyService | None = None, to: str | None = None,
-                 query_params: MultiMapping[str] | None = None, soap_action: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        exchange: Exchange,
+        config: Configuration,
+        payload: Payload,
+        transport_headers: CIMultiDict[str],
+        proxy: ProxyService | None = None,
+        to: str | None = None,
+        query_params: MultiMapping[str] | None = None,
+        soap_action: str | None = None,
+    ) -> None:
         self.properties: dict[str, Any] = {}
         self.axis2: dict[str, Any] = {}
         self.operation: dict[str, Any] = {}
@@ -141,9 +166,16 @@ class MessageContext:
 
     def response_context(self, payload: Payload, headers: CIMultiDict[str]) -> MessageContext:
         """A fresh context for a backend reply: default-scope properties are copied, axis2 ones are not."""
-        reply = MessageContext(exchange=self.exchange, config=self.config, payload=payload,
-                               transport_headers=headers, proxy=self.proxy, to=None,
-                               query_params=self.query_params, soap_action=None)
+        reply = MessageContext(
+            exchange=self.exchange,
+            config=self.config,
+            payload=payload,
+            transport_headers=headers,
+            proxy=self.proxy,
+            to=None,
+            query_params=self.query_params,
+            soap_action=None,
+        )
         reply.properties = dict(self.properties)
         reply.operation = self.operation  # the operation context is shared by both directions
         reply.is_response = True

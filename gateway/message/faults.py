@@ -77,9 +77,7 @@ def make_fault_envelope(
     return envelope
 
 
-def _code_text(
-    holder: etree._Element, local: str, namespace: str | None, prefix: str | None, envelope_ns: str
-) -> None:
+def _code_text(holder: etree._Element, local: str, namespace: str | None, prefix: str | None, envelope_ns: str) -> None:
     if not namespace or namespace == envelope_ns:
         holder.text = f"soapenv:{local}"
         return

@@ -157,9 +157,7 @@ def output_media_type(ctx: MessageContext) -> str:
     if exchange.client_kind == kinds.SOAP12:
         return kinds.APPLICATION_SOAP_XML
     message_type = ctx.axis2.get("messageType")
-    current = (
-        media_type_of(str(message_type)) if message_type else (ctx.payload.media_type or kinds.APPLICATION_XML)
-    )
+    current = media_type_of(str(message_type)) if message_type else (ctx.payload.media_type or kinds.APPLICATION_XML)
     # Only structured messages are converted: binary, form or HTML bodies keep their type.
     if exchange.accept and kind_of(current) in _CONVERTIBLE and not flow_chose_message_type(ctx):
         negotiated = negotiate_accept(exchange.accept, current)
@@ -179,9 +177,7 @@ def status_of(ctx: MessageContext, is_fault: bool) -> int:
             return int(explicit)
         except (TypeError, ValueError):
             pass
-    if (is_fault or is_processing_fault(ctx)) and str(
-        ctx.axis2.get("FAULTS_AS_HTTP_200", "")
-    ).lower() != "true":
+    if (is_fault or is_processing_fault(ctx)) and str(ctx.axis2.get("FAULTS_AS_HTTP_200", "")).lower() != "true":
         return 500
     return 200
 
@@ -211,8 +207,11 @@ def _passes_through(ctx: MessageContext, target: str) -> bool:
     bytes are the faithful serialisation, and re-serialising a tree nobody changed is wasted work).
     Every mediator that changes the message marks the payload modified."""
     payload = ctx.payload
-    return not payload.modified and _same_format(payload.kind, target) and \
-        (payload.raw is not None or not payload.is_built)
+    return (
+        not payload.modified
+        and _same_format(payload.kind, target)
+        and (payload.raw is not None or not payload.is_built)
+    )
 
 
 def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, AsyncIterator[bytes] | None, str | None, bool]:

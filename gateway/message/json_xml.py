@@ -192,6 +192,8 @@ def _key_of(tag: str) -> str:
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # huge_tree lifts libxml2's 256-level depth limit; the text is ours, so entities/DTDs cannot appear.
 _PARSER = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True, collect_ids=False)
+
+
 def _esc(text: str) -> str:
     # '\r' must be a reference or the parser normalises it away.
     if "&" in text:

@@ -28,7 +28,11 @@ from gateway.xmlutil import doctype_of
 # no network. huge_tree only lifts libxml2's fixed 10 MB text-node cap: sizes are bounded by our own
 # limits.max_tree_bytes before anything is parsed.
 SAFE_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True, remove_blank_text=False,
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    huge_tree=True,
+    remove_blank_text=False,
     collect_ids=False,
 )
 
@@ -55,44 +59,73 @@ class BodyReadError(MediationError):
 
 def too_large(limit: int, from_backend: bool) -> BodyReadError:
     if from_backend:
-        return BodyReadError(f"the back end's answer exceeds the configured limit of {limit} bytes",
-                             CONNECT_FAILED, "raise limits.max_response_bytes in the gateway config if this size "
-                             "is expected", http_status=502)
-    return BodyReadError(f"the message body exceeds the configured limit of {limit} bytes", MESSAGE_PARSING_ERROR,
-                         "raise limits.max_body_bytes in the gateway config if this size is expected",
-                         http_status=413)
+        return BodyReadError(
+            f"the back end's answer exceeds the configured limit of {limit} bytes",
+            CONNECT_FAILED,
+            "raise limits.max_response_bytes in the gateway config if this size is expected",
+            http_status=502,
+        )
+    return BodyReadError(
+        f"the message body exceeds the configured limit of {limit} bytes",
+        MESSAGE_PARSING_ERROR,
+        "raise limits.max_body_bytes in the gateway config if this size is expected",
+        http_status=413,
+    )
 
 
 def body_timeout(seconds: float, from_backend: bool) -> BodyReadError:
     if from_backend:
-        return BodyReadError("Send timeout: the back end's answer stalled", CONNECT_TIMEOUT,
-                             "no data within the endpoint timeout while reading it", http_status=504)
-    return BodyReadError(f"the message body did not arrive within {seconds:g} s", MESSAGE_PARSING_ERROR,
-                         "the sender stalled; raise timeouts.body_read in the gateway config for slow senders",
-                         http_status=408)
+        return BodyReadError(
+            "Send timeout: the back end's answer stalled",
+            CONNECT_TIMEOUT,
+            "no data within the endpoint timeout while reading it",
+            http_status=504,
+        )
+    return BodyReadError(
+        f"the message body did not arrive within {seconds:g} s",
+        MESSAGE_PARSING_ERROR,
+        "the sender stalled; raise timeouts.body_read in the gateway config for slow senders",
+        http_status=408,
+    )
 
 
 def body_incomplete(exc: BaseException, from_backend: bool) -> BodyReadError:
     reason = f"{type(exc).__name__}: {exc}"
     if from_backend:
-        return BodyReadError("Error reading the back end's answer: it ended early or its framing is broken",
-                             CONNECT_FAILED, reason, http_status=502)
-    return BodyReadError("the message body could not be read: it ended early or its framing is broken",
-                         MESSAGE_PARSING_ERROR, reason, http_status=400)
+        return BodyReadError(
+            "Error reading the back end's answer: it ended early or its framing is broken",
+            CONNECT_FAILED,
+            reason,
+            http_status=502,
+        )
+    return BodyReadError(
+        "the message body could not be read: it ended early or its framing is broken",
+        MESSAGE_PARSING_ERROR,
+        reason,
+        http_status=400,
+    )
 
 
 class TreeTooLarge(MediationError):
     """A body too large to parse into a tree (it can still pass through untouched)."""
 
     def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"the message body ({size} bytes) is too large to be parsed (limit {limit} bytes)",
-                         MESSAGE_PARSING_ERROR, "raise limits.max_tree_bytes in the gateway config, or avoid "
-                         "reading the body (an untouched body streams through without this limit)",
-                         http_status=413)
+        super().__init__(
+            f"the message body ({size} bytes) is too large to be parsed (limit {limit} bytes)",
+            MESSAGE_PARSING_ERROR,
+            "raise limits.max_tree_bytes in the gateway config, or avoid "
+            "reading the body (an untouched body streams through without this limit)",
+            http_status=413,
+        )
 
 
-_STREAM_ERRORS = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, http_exceptions.HttpProcessingError,
-                  ConnectionError, EOFError)
+_STREAM_ERRORS = (
+    aiohttp.ClientPayloadError,
+    aiohttp.ClientConnectionError,
+    http_exceptions.HttpProcessingError,
+    ConnectionError,
+    EOFError,
+)
 
 
 @functools.lru_cache(maxsize=512)  # a handful of distinct Content-Type values, asked many times a request
@@ -125,13 +158,37 @@ def kind_of(media_type: str) -> str:
 class Payload:
     """Raw content plus, once built, the SOAP envelope that XPath sees."""
 
-    __slots__ = ("content_type", "media_type", "kind", "_raw", "_stream", "_length", "_limit", "_tree_limit",
-                 "_timeout", "_from_backend", "_envelope", "_json", "_json_index", "modified", "builds",
-                 "read_error")
+    __slots__ = (
+        "content_type",
+        "media_type",
+        "kind",
+        "_raw",
+        "_stream",
+        "_length",
+        "_limit",
+        "_tree_limit",
+        "_timeout",
+        "_from_backend",
+        "_envelope",
+        "_json",
+        "_json_index",
+        "modified",
+        "builds",
+        "read_error",
+    )
 
-    def __init__(self, content_type: str | None, raw: bytes | None = None, *,
-                 stream: aiohttp.StreamReader | None = None, length: int | None = None, limit: int = 10 * 1024 * 1024,
-                 tree_limit: int = 4 * 1024 * 1024, timeout: float | None = None, from_backend: bool = False) -> None:
+    def __init__(
+        self,
+        content_type: str | None,
+        raw: bytes | None = None,
+        *,
+        stream: aiohttp.StreamReader | None = None,
+        length: int | None = None,
+        limit: int = 10 * 1024 * 1024,
+        tree_limit: int = 4 * 1024 * 1024,
+        timeout: float | None = None,
+        from_backend: bool = False,
+    ) -> None:
         self.content_type = content_type or ""
         self.media_type = media_type_of(content_type)
         self.kind = kind_of(self.media_type) if (raw or stream is not None or self.media_type) else "empty"
@@ -266,9 +323,11 @@ class Payload:
             root = parse_xml(raw)
             version = soap.SOAP_NAMESPACES.get(etree.QName(root).namespace or "")
             if etree.QName(root).localname != "Envelope" or version is None:
-                raise MediationError("Error while building the message: the body is not a SOAP envelope",
-                                     MESSAGE_PARSING_ERROR, f"Content-Type {self.media_type} requires a SOAP "
-                                     "Envelope; send application/xml for plain XML")
+                raise MediationError(
+                    "Error while building the message: the body is not a SOAP envelope",
+                    MESSAGE_PARSING_ERROR,
+                    f"Content-Type {self.media_type} requires a SOAP Envelope; send application/xml for plain XML",
+                )
             return root
         if kind == "pox":
             return soap.wrap(parse_xml(raw))
@@ -276,8 +335,11 @@ class Payload:
             try:
                 return soap.wrap(json_bytes_to_xml(raw))
             except JsonConversionError as exc:
-                raise MediationError(f"Error while building the message: malformed JSON: {exc}",
-                                     MESSAGE_PARSING_ERROR, "send a valid JSON document") from None
+                raise MediationError(
+                    f"Error while building the message: malformed JSON: {exc}",
+                    MESSAGE_PARSING_ERROR,
+                    "send a valid JSON document",
+                ) from None
         if kind == "text":
             text = etree.Element(f"{{{soap.PAYLOAD_NS}}}text", nsmap=_TEXT_NSMAP)
             text.text = _NOT_XML_CHAR.sub("\ufffd", decode_text(raw, self.content_type))
@@ -288,8 +350,9 @@ class Payload:
                 try:
                     field = etree.SubElement(values, name)
                 except ValueError:
-                    raise MediationError(f"form field name '{name}' is not a valid XML name",
-                                         MESSAGE_PARSING_ERROR) from None
+                    raise MediationError(
+                        f"form field name '{name}' is not a valid XML name", MESSAGE_PARSING_ERROR
+                    ) from None
                 field.text = _NOT_XML_CHAR.sub("\ufffd", value)
             return soap.wrap(values)
         import base64
@@ -330,8 +393,11 @@ class Payload:
                 try:  # the original JSON is the truth: no round trip through XML
                     self._json = (json_codec.loads(self._raw),)
                 except json_codec.JsonConversionError as exc:
-                    raise MediationError(f"Error while building the message: malformed JSON: {exc}",
-                                         MESSAGE_PARSING_ERROR, "send a valid JSON document") from None
+                    raise MediationError(
+                        f"Error while building the message: malformed JSON: {exc}",
+                        MESSAGE_PARSING_ERROR,
+                        "send a valid JSON document",
+                    ) from None
                 return self._json[0]
 
             first = soap.first_body_element(self.envelope)
@@ -346,13 +412,18 @@ def parse_xml(raw: bytes) -> etree._Element:
     try:
         root = etree.fromstring(raw, SAFE_PARSER)
     except etree.XMLSyntaxError as exc:
-        raise MediationError(f"Error while building the message: malformed XML: {exc.msg}",
-                             MESSAGE_PARSING_ERROR, "send a well-formed XML document") from None
+        raise MediationError(
+            f"Error while building the message: malformed XML: {exc.msg}",
+            MESSAGE_PARSING_ERROR,
+            "send a well-formed XML document",
+        ) from None
     docinfo = root.getroottree().docinfo
     if doctype_of(docinfo) or docinfo.internalDTD is not None:
-        raise MediationError("Error while building the message: DOCTYPE declarations are not allowed",
-                             MESSAGE_PARSING_ERROR, "remove the <!DOCTYPE …>; entities and DTDs are never "
-                             "resolved by this gateway")
+        raise MediationError(
+            "Error while building the message: DOCTYPE declarations are not allowed",
+            MESSAGE_PARSING_ERROR,
+            "remove the <!DOCTYPE …>; entities and DTDs are never resolved by this gateway",
+        )
     return root
 
 
@@ -361,5 +432,6 @@ def decode_text(raw: bytes, content_type: str) -> str:
     try:
         return raw.decode(charset)
     except (LookupError, UnicodeError):  # UnicodeError: codecs such as idna fail without a UnicodeDecodeError
-        raise MediationError(f"Error while building the message: body is not valid {charset}",
-                             MESSAGE_PARSING_ERROR) from None
+        raise MediationError(
+            f"Error while building the message: body is not valid {charset}", MESSAGE_PARSING_ERROR
+        ) from None

@@ -37,14 +37,12 @@ def json_text(value: Any) -> str:
         raise MediationError(str(exc)) from None
 
 
-
 _Element = etree._Element
 _ElementTree = etree._ElementTree
 _ElementUnicodeResult = etree._ElementUnicodeResult
 
 # Java String.trim() removes every char <= U+0020, and only those.
 _JAVA_TRIM = "".join(chr(i) for i in range(33))
-
 
 
 def java_double(d: float) -> str:
@@ -64,7 +62,6 @@ def java_double(d: float) -> str:
     sci = len(digits) - 1 + exp
     rest = "".join(map(str, digits[1:])) or "0"
     return f"{'-' if d < 0 else ''}{digits[0]}.{rest}E{sci}"
-
 
 
 def serialize_element(el: Any) -> str:
@@ -172,5 +169,3 @@ def to_synapse_string(result: Any, *, keep_parent: bool = False) -> str | None:
     if isinstance(result, bytes):
         return result.decode("utf-8", "replace")
     return str(result)
-
-

@@ -89,5 +89,6 @@ class Configuration:
 
     @staticmethod
     def empty() -> Configuration:
-        return Configuration(MappingProxyType({}), MappingProxyType({}), MappingProxyType({}), MappingProxyType({}),
-                             MappingProxyType({}))
+        return Configuration(
+            MappingProxyType({}), MappingProxyType({}), MappingProxyType({}), MappingProxyType({}), MappingProxyType({})
+        )

@@ -18,7 +18,6 @@ class _DefaultMain(Mediator):
     async def mediate(self, ctx: MessageContext) -> bool:
         from multidict import CIMultiDict
 
-
         if ctx.exchange.reply is None:
             ctx.exchange.reply = Reply(404, CIMultiDict(), b"")
         return False

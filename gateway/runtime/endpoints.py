@@ -17,8 +17,14 @@ if TYPE_CHECKING:
     from gateway.message.context import MessageContext
     from gateway.runtime.services import Transport
 
-FORMAT_MEDIA = {"soap11": "text/xml", "soap12": "application/soap+xml", "pox": "application/xml",
-                "json": "application/json", "get": None, "rest": None}
+FORMAT_MEDIA = {
+    "soap11": "text/xml",
+    "soap12": "application/soap+xml",
+    "pox": "application/xml",
+    "json": "application/json",
+    "get": None,
+    "rest": None,
+}
 FORMATS = tuple(FORMAT_MEDIA)
 
 
@@ -72,10 +78,14 @@ def remove_dot_segments(path: str) -> str:
                 kept.append("")  # "/a/b/.." is "/a/": the trailing slash stays
             continue
         if _ENCODED_SEPARATOR.search(segment) and any(
-                _DOT_SEGMENT.match(part) for part in _ENCODED_SEPARATOR.split(segment)):
-            raise MediationError("the request path hides a dot segment behind an encoded separator",
-                                 detail=f"segment {segment!r} of {path!r}: '..' next to %2F, %5C or '\\' is "
-                                        "refused, so no back end can be made to climb its path", http_status=400)
+            _DOT_SEGMENT.match(part) for part in _ENCODED_SEPARATOR.split(segment)
+        ):
+            raise MediationError(
+                "the request path hides a dot segment behind an encoded separator",
+                detail=f"segment {segment!r} of {path!r}: '..' next to %2F, %5C or '\\' is "
+                "refused, so no back end can be made to climb its path",
+                http_status=400,
+            )
         kept.append(segment)
     if len(kept) == 1 and kept[0] == "" and path.startswith("/"):
         return "/"
@@ -112,8 +122,9 @@ class AddressEndpoint(Endpoint):
             postfix = safe_postfix(str(postfix))
             url = self.uri.rstrip("/") + ("" if postfix.startswith(("/", "?")) else "/") + postfix
         media = self.media
-        return await _transport(ctx).exchange(ctx, url=url, method=_method(ctx, self.format), media=media,
-                                              timeout=self._timeout(ctx))
+        return await _transport(ctx).exchange(
+            ctx, url=url, method=_method(ctx, self.format), media=media, timeout=self._timeout(ctx)
+        )
 
 
 class HttpEndpoint(Endpoint):
@@ -126,8 +137,15 @@ class HttpEndpoint(Endpoint):
 
     __slots__ = ("template", "compiled", "variables", "method", "format", "fixed_path", "dynamic_host")
 
-    def __init__(self, name: str | None, location: SourceLocation, timeout: float | None, template: str,
-                 method: str | None, fmt: str | None):
+    def __init__(
+        self,
+        name: str | None,
+        location: SourceLocation,
+        timeout: float | None,
+        template: str,
+        method: str | None,
+        fmt: str | None,
+    ):
         super().__init__(name, location, timeout)
         self.template = template
         self.compiled = URITemplate(template)  # parsed once, here
@@ -138,14 +156,14 @@ class HttpEndpoint(Endpoint):
         scheme, sep, rest = fixed.partition("://")
         slash = rest.find("/") if sep else -1
         self.dynamic_host = slash == -1 and "{" in template
-        self.fixed_path = rest[slash:rest.rfind("/") + 1] if slash != -1 else "/"
+        self.fixed_path = rest[slash : rest.rfind("/") + 1] if slash != -1 else "/"
 
     def expand(self, ctx: MessageContext) -> str:
         values: dict[str, VariableValue] = {}
         for name in self.variables:
             value = ctx.properties.get(name)
             if value is None and name.startswith("query.param."):
-                value = ctx.query_params.get(name[len("query.param."):])
+                value = ctx.query_params.get(name[len("query.param.") :])
             if value is not None:
                 values[name] = str(value)
         return self.compiled.expand(values)
@@ -158,10 +176,12 @@ class HttpEndpoint(Endpoint):
         path, mark, query = path_query.partition("?")
         path = remove_dot_segments(path or "/")
         if not (path + "/").startswith(self.fixed_path):
-            raise MediationError("the expanded uri-template leaves the endpoint's path",
-                                 detail=f"{self.template} at {self.location} expanded to a path outside "
-                                        f"{self.fixed_path}; check the uri.var / query.param values",
-                                 http_status=400)
+            raise MediationError(
+                "the expanded uri-template leaves the endpoint's path",
+                detail=f"{self.template} at {self.location} expanded to a path outside "
+                f"{self.fixed_path}; check the uri.var / query.param values",
+                http_status=400,
+            )
         url = f"{scheme}{sep}{authority}{path}{mark}{query}"
         if self.dynamic_host:
             ctx.exchange.services.outbound.check(url, f"the http endpoint at {self.location}")
@@ -169,9 +189,13 @@ class HttpEndpoint(Endpoint):
 
     async def send(self, ctx: MessageContext) -> MessageContext:
         media = FORMAT_MEDIA.get(self.format) if self.format else None
-        return await _transport(ctx).exchange(ctx, url=self.target(ctx),
-                                              method=self.method or _method(ctx, self.format), media=media,
-                                              timeout=self._timeout(ctx))
+        return await _transport(ctx).exchange(
+            ctx,
+            url=self.target(ctx),
+            method=self.method or _method(ctx, self.format),
+            media=media,
+            timeout=self._timeout(ctx),
+        )
 
 
 class IndirectEndpoint(Endpoint):
@@ -187,6 +211,9 @@ class IndirectEndpoint(Endpoint):
         name = self.key.resolve(ctx)
         target = ctx.config.endpoints.get(name) if name else None
         if target is None:
-            raise MediationError(f"Couldn't find the endpoint with the key : {name}", ENDPOINT_KEY_MISSING,
-                                 f"referenced at {self.location}; deploy endpoints/{name}.xml or fix the key")
+            raise MediationError(
+                f"Couldn't find the endpoint with the key : {name}",
+                ENDPOINT_KEY_MISSING,
+                f"referenced at {self.location}; deploy endpoints/{name}.xml or fix the key",
+            )
         return await target.send(ctx)

@@ -38,8 +38,9 @@ def record_error(ctx: MessageContext, exc: BaseException) -> None:
         # only that id, so no internals reach a client (a deliberate divergence from MI).
         props.setdefault("ERROR_CODE", DEFAULT_ERROR)  # a stale code is not overwritten (W:)
         activity = ctx.exchange.activity_id
-        log.error("internal error while mediating (activity id %s): %s: %s", activity, type(exc).__name__, exc,
-                  exc_info=exc)
+        log.error(
+            "internal error while mediating (activity id %s): %s: %s", activity, type(exc).__name__, exc, exc_info=exc
+        )
         message = f"Internal error (activity id {activity})"
         detail = "".join(traceback.format_exception(exc))
     props["ERROR_MESSAGE"] = (message or "").splitlines()[0] if message else ""
@@ -53,8 +54,11 @@ async def handle_fault(ctx: MessageContext, exc: BaseException) -> None:
     while True:
         record_error(ctx, exc)
         if not ctx.fault_stack:
-            log.error("No error handlers found - [Message Dropped] ERROR_CODE=%s ERROR_MESSAGE=%s",
-                      ctx.properties.get("ERROR_CODE"), ctx.properties.get("ERROR_MESSAGE"))
+            log.error(
+                "No error handlers found - [Message Dropped] ERROR_CODE=%s ERROR_MESSAGE=%s",
+                ctx.properties.get("ERROR_CODE"),
+                ctx.properties.get("ERROR_MESSAGE"),
+            )
             return
         handler = ctx.fault_stack.pop()
         try:

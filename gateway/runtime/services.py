@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 class Transport(Protocol):
     """Sends a message to a URL and returns the reply as a response context (gateway.transport.client)."""
 
-    async def exchange(self, ctx: MessageContext, *, url: str | URL, method: str, media: str | None,
-                       timeout: float) -> MessageContext: ...
+    async def exchange(
+        self, ctx: MessageContext, *, url: str | URL, method: str, media: str | None, timeout: float
+    ) -> MessageContext: ...
 
     async def close(self) -> None: ...
 

@@ -20,9 +20,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway.endpoint")
 
-_HOP_BY_HOP = ("Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "TE", "Trailer",
-               "Upgrade", "Expect", "Proxy-Authorization", "Proxy-Connection", "Content-Type",
-               "Accept-Encoding")
+_HOP_BY_HOP = (
+    "Host",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Connection",
+    "Keep-Alive",
+    "TE",
+    "Trailer",
+    "Upgrade",
+    "Expect",
+    "Proxy-Authorization",
+    "Proxy-Connection",
+    "Content-Type",
+    "Accept-Encoding",
+)
 # Replies up to this size are read at once (fewer awaits); bigger or unknown ones are streamed.
 _BUFFER_REPLY_UP_TO = 256 * 1024
 
@@ -41,20 +53,31 @@ class HttpTransport:
 
     def __init__(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
-        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                             cookie_jar=aiohttp.DummyCookieJar(),
-                                             skip_auto_headers=("User-Agent",))
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent",),
+        )
 
     async def close(self) -> None:
         await self.session.close()
 
-    async def exchange(self, ctx: MessageContext, *, url: str | URL, method: str, media: str | None,
-                       timeout: float) -> MessageContext:
+    async def exchange(
+        self, ctx: MessageContext, *, url: str | URL, method: str, media: str | None, timeout: float
+    ) -> MessageContext:
         return await _exchange(self.session, ctx, url=url, method=method, media=media, timeout=timeout)
 
 
-async def _exchange(session: aiohttp.ClientSession, ctx: MessageContext, *, url: str | URL, method: str,
-                    media: str | None, timeout: float) -> MessageContext:
+async def _exchange(
+    session: aiohttp.ClientSession,
+    ctx: MessageContext,
+    *,
+    url: str | URL,
+    method: str,
+    media: str | None,
+    timeout: float,
+) -> MessageContext:
     """Send the current message to `url` and return the reply as a fresh response context."""
     headers = ctx.transport_headers.copy()  # a C-level copy, then drop the few hop-by-hop ones
     for name in _HOP_BY_HOP:
@@ -73,20 +96,31 @@ async def _exchange(session: aiohttp.ClientSession, ctx: MessageContext, *, url:
             headers["SOAPAction"] = f'"{ctx.soap_action or ""}"'
     # aiohttp's own timeout (no extra timer per request); sock_read also bounds each read of a stream.
     try:
-        response = await session.request(method, url, data=data, headers=headers, allow_redirects=False,
-                                         timeout=_client_timeout(timeout))
+        response = await session.request(
+            method, url, data=data, headers=headers, allow_redirects=False, timeout=_client_timeout(timeout)
+        )
         settings = ctx.exchange.services.settings
         length = response.content_length
         content_type = response.headers.get("Content-Type")
         if length is not None and length <= _BUFFER_REPLY_UP_TO or response.status in (204, 304):
             raw = await response.read()
             response.release()
-            payload = Payload(content_type, raw, limit=settings.max_response_bytes,
-                              tree_limit=settings.max_tree_bytes, from_backend=True)
+            payload = Payload(
+                content_type,
+                raw,
+                limit=settings.max_response_bytes,
+                tree_limit=settings.max_tree_bytes,
+                from_backend=True,
+            )
         else:
-            payload = Payload(content_type, stream=response.content, length=length,
-                              limit=settings.max_response_bytes, tree_limit=settings.max_tree_bytes,
-                              from_backend=True)
+            payload = Payload(
+                content_type,
+                stream=response.content,
+                length=length,
+                limit=settings.max_response_bytes,
+                tree_limit=settings.max_tree_bytes,
+                from_backend=True,
+            )
             ctx.exchange.closing_tasks.append(response.release)
     except aiohttp.ClientPayloadError as exc:
         raise body_incomplete(exc, from_backend=True) from None

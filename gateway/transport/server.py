@@ -52,8 +52,9 @@ _PROTOCOL_REJECTIONS = ProtocolRejections()
 CONNECTORS: web.AppKey[ConnectorRegistry | None] = web.AppKey("connectors")
 
 
-def create_app(settings: Settings, config: Configuration, connectors: ConnectorRegistry | None = None
-               ) -> web.Application:
+def create_app(
+    settings: Settings, config: Configuration, connectors: ConnectorRegistry | None = None
+) -> web.Application:
     """The HTTP app for a deployed configuration; `connectors` is the registry the configuration was built
     with (its runtimes are started with the app)."""
     server_log = logging.getLogger("aiohttp.server")
@@ -92,8 +93,13 @@ async def _cleanup(app: web.Application) -> None:
 
 
 def _problem(error: DeployError) -> dict[str, str | int | None]:
-    return {"path": error.location.path, "line": error.location.line, "element": error.element,
-            "reason": error.reason, "hint": error.hint}
+    return {
+        "path": error.location.path,
+        "line": error.location.line,
+        "element": error.element,
+        "reason": error.reason,
+        "hint": error.hint,
+    }
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -116,8 +122,7 @@ async def handle_service(request: web.Request) -> web.StreamResponse:
     if proxy is None:
         return await _mediate(request, None)
     if "http" not in proxy.transports:
-        log.warning("proxy '%s' does not expose the http transport (transports=%s)", name,
-                    ",".join(proxy.transports))
+        log.warning("proxy '%s' does not expose the http transport (transports=%s)", name, ",".join(proxy.transports))
         return web.Response(status=404)
     if request.method == "GET" and ("wsdl" in request.query or "WSDL" in request.query):
         return await wsdl_response(request, proxy)
@@ -156,8 +161,16 @@ def _context(request: web.Request, proxy: ProxyService | None, payload: Payload)
         if name in headers:
             for value in headers.getall(name):
                 exchange.secrets.add_header(name, value)
-    ctx = MessageContext(exchange=exchange, config=config, payload=payload, transport_headers=headers,
-                         proxy=proxy, to=request.path_qs, query_params=request.query, soap_action=soap_action)
+    ctx = MessageContext(
+        exchange=exchange,
+        config=config,
+        payload=payload,
+        transport_headers=headers,
+        proxy=proxy,
+        to=request.path_qs,
+        query_params=request.query,
+        soap_action=soap_action,
+    )
     props = ctx.properties
     props["TRANSPORT_IN_NAME"] = "http"
     props["IsClientDoingREST"] = "false" if exchange.client_is_soap else "true"
@@ -175,7 +188,7 @@ def _context(request: web.Request, proxy: ProxyService | None, payload: Payload)
     if proxy is not None:
         # The raw (still percent-encoded) rest of the URL after /services/NAME, so an endpoint can
         # append it to its own address unchanged.
-        rest = request.raw_path[len("/services/"):]  # NAME[/suffix][?query]
+        rest = request.raw_path[len("/services/") :]  # NAME[/suffix][?query]
         cut = min((i for i in (rest.find("/"), rest.find("?")) if i != -1), default=len(rest))
         postfix = rest[cut:]
         if postfix:
@@ -193,8 +206,14 @@ async def _mediate(request: web.Request, proxy: ProxyService | None) -> web.Stre
         payload = Payload(content_type, b"", limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes)
     else:
         length = request.content_length
-        payload = Payload(content_type, stream=request.content, length=length, limit=settings.max_body_bytes,
-                          tree_limit=settings.max_tree_bytes, timeout=settings.body_read_timeout)
+        payload = Payload(
+            content_type,
+            stream=request.content,
+            length=length,
+            limit=settings.max_body_bytes,
+            tree_limit=settings.max_tree_bytes,
+            timeout=settings.body_read_timeout,
+        )
         if length is not None and length <= _READ_EAGERLY_UP_TO:
             try:
                 await payload.read()  # small bodies in one go: fewer awaits later
@@ -215,8 +234,12 @@ async def _mediate(request: web.Request, proxy: ProxyService | None) -> web.Stre
         return await _write(request, reply)
     except Exception:
         # Details (and the traceback) go to the log under the message's id; the client gets the id only.
-        log.exception("unexpected failure while mediating %s %s (activity id %s)", request.method,
-                      request.path_qs, exchange.activity_id)
+        log.exception(
+            "unexpected failure while mediating %s %s (activity id %s)",
+            request.method,
+            request.path_qs,
+            exchange.activity_id,
+        )
         ctx.properties.setdefault("ERROR_CODE", 0)
         ctx.properties["ERROR_MESSAGE"] = f"Internal gateway error (activity id {exchange.activity_id})"
         return _to_response(error_reply(ctx))

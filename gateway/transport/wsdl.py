@@ -32,8 +32,15 @@ _ADDRESSES = tuple(f"{{{ns}}}address" for ns in (SOAP11_BINDING_NS, SOAP12_BINDI
 _GENERATED_NS = "http://ws.apache.org/axis2"  # Axis2's namespace for generated proxy WSDLs
 _XS = "http://www.w3.org/2001/XMLSchema"
 _MIME_NS = "http://schemas.xmlsoap.org/wsdl/mime/"
-_NSMAP = {"wsdl": WSDL11_NS, "soap": SOAP11_BINDING_NS, "soap12": SOAP12_BINDING_NS, "http": HTTP_BINDING_NS,
-          "mime": _MIME_NS, "xs": _XS, "ns": _GENERATED_NS}
+_NSMAP = {
+    "wsdl": WSDL11_NS,
+    "soap": SOAP11_BINDING_NS,
+    "soap12": SOAP12_BINDING_NS,
+    "http": HTTP_BINDING_NS,
+    "mime": _MIME_NS,
+    "xs": _XS,
+    "ns": _GENERATED_NS,
+}
 _CACHE_LIMIT = 256
 _generated: dict[tuple[str, str], bytes] = {}
 
@@ -100,42 +107,72 @@ def _generated_definitions(name: str, address: str) -> etree._Element:
     mime: _ElementMaker = ElementMaker(namespace=_MIME_NS)
 
     def wrapper(element_name: str) -> etree._Element:
-        return xs.element(xs.complexType(xs.sequence(xs.any(minOccurs="0", maxOccurs="unbounded",
-                                                            processContents="lax"))), name=element_name)
+        return xs.element(
+            xs.complexType(xs.sequence(xs.any(minOccurs="0", maxOccurs="unbounded", processContents="lax"))),
+            name=element_name,
+        )
 
     def soap_binding(maker: _ElementMaker, suffix: str) -> etree._Element:
         return wsdl.binding(
             maker.binding(transport="http://schemas.xmlsoap.org/soap/http", style="document"),
-            wsdl.operation(maker.operation(soapAction="urn:mediate", style="document"),
-                           wsdl.input(maker.body(use="literal")), wsdl.output(maker.body(use="literal")),
-                           name="mediate"),
-            name=f"{name}{suffix}Binding", type=f"ns:{name}PortType")
+            wsdl.operation(
+                maker.operation(soapAction="urn:mediate", style="document"),
+                wsdl.input(maker.body(use="literal")),
+                wsdl.output(maker.body(use="literal")),
+                name="mediate",
+            ),
+            name=f"{name}{suffix}Binding",
+            type=f"ns:{name}PortType",
+        )
 
     root = etree.Element(f"{{{WSDL11_NS}}}definitions", nsmap=_NSMAP, targetNamespace=_GENERATED_NS)
-    root.extend([
-        wsdl.documentation(name),
-        wsdl.types(xs.schema(wrapper("mediate"), wrapper("mediateResponse"), attributeFormDefault="qualified",
-                             elementFormDefault="qualified", targetNamespace=_GENERATED_NS)),
-        wsdl.message(wsdl.part(name="parameters", element="ns:mediate"), name="mediateRequest"),
-        wsdl.message(wsdl.part(name="parameters", element="ns:mediateResponse"), name="mediateResponse"),
-        wsdl.portType(wsdl.operation(wsdl.input(message="ns:mediateRequest"),
-                                     wsdl.output(message="ns:mediateResponse"), name="mediate"),
-                      name=f"{name}PortType"),
-        soap_binding(soap, "Soap11"), soap_binding(soap12, "Soap12"),
-        wsdl.binding(http.binding(verb="POST"),
-                     wsdl.operation(http.operation(location="mediate"),
-                                    wsdl.input(mime.content(type=kinds.APPLICATION_XML, part="parameters")),
-                                    wsdl.output(mime.content(type=kinds.APPLICATION_XML, part="parameters")),
-                                    name="mediate"),
-                     name=f"{name}HttpBinding", type=f"ns:{name}PortType"),
-        wsdl.service(
-            wsdl.port(soap.address(location=address), name=f"{name}HttpSoap11Endpoint",
-                      binding=f"ns:{name}Soap11Binding"),
-            wsdl.port(soap12.address(location=address), name=f"{name}HttpSoap12Endpoint",
-                      binding=f"ns:{name}Soap12Binding"),
-            wsdl.port(http.address(location=address), name=f"{name}HttpEndpoint", binding=f"ns:{name}HttpBinding"),
-            name=name),
-    ])
+    root.extend(
+        [
+            wsdl.documentation(name),
+            wsdl.types(
+                xs.schema(
+                    wrapper("mediate"),
+                    wrapper("mediateResponse"),
+                    attributeFormDefault="qualified",
+                    elementFormDefault="qualified",
+                    targetNamespace=_GENERATED_NS,
+                )
+            ),
+            wsdl.message(wsdl.part(name="parameters", element="ns:mediate"), name="mediateRequest"),
+            wsdl.message(wsdl.part(name="parameters", element="ns:mediateResponse"), name="mediateResponse"),
+            wsdl.portType(
+                wsdl.operation(
+                    wsdl.input(message="ns:mediateRequest"), wsdl.output(message="ns:mediateResponse"), name="mediate"
+                ),
+                name=f"{name}PortType",
+            ),
+            soap_binding(soap, "Soap11"),
+            soap_binding(soap12, "Soap12"),
+            wsdl.binding(
+                http.binding(verb="POST"),
+                wsdl.operation(
+                    http.operation(location="mediate"),
+                    wsdl.input(mime.content(type=kinds.APPLICATION_XML, part="parameters")),
+                    wsdl.output(mime.content(type=kinds.APPLICATION_XML, part="parameters")),
+                    name="mediate",
+                ),
+                name=f"{name}HttpBinding",
+                type=f"ns:{name}PortType",
+            ),
+            wsdl.service(
+                wsdl.port(
+                    soap.address(location=address), name=f"{name}HttpSoap11Endpoint", binding=f"ns:{name}Soap11Binding"
+                ),
+                wsdl.port(
+                    soap12.address(location=address),
+                    name=f"{name}HttpSoap12Endpoint",
+                    binding=f"ns:{name}Soap12Binding",
+                ),
+                wsdl.port(http.address(location=address), name=f"{name}HttpEndpoint", binding=f"ns:{name}HttpBinding"),
+                name=name,
+            ),
+        ]
+    )
     return root
 
 

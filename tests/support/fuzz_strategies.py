@@ -158,8 +158,26 @@ number_texts = st.one_of(
     st.sampled_from(("-0", "-0.0", "1e400", "1E-400", "0.0000001", "123456789012345678901234567890", "4.00")),
 )
 json_keys = st.text(max_size=6) | st.sampled_from(
-    ("", "a", "@a", "$", "$a", "1a", "a b", "a:b", "-x", "jsonArray", "jsonObject", "jsonElement", "jsonValue",
-     "_JsonReader_PD_1", "xml-multiple", "?>", "\x00", "\ud800")
+    (
+        "",
+        "a",
+        "@a",
+        "$",
+        "$a",
+        "1a",
+        "a b",
+        "a:b",
+        "-x",
+        "jsonArray",
+        "jsonObject",
+        "jsonElement",
+        "jsonValue",
+        "_JsonReader_PD_1",
+        "xml-multiple",
+        "?>",
+        "\x00",
+        "\ud800",
+    )
 )
 json_scalars = st.one_of(
     st.none(), st.booleans(), number_texts.map(Raw), st.text(max_size=8),
@@ -167,8 +185,9 @@ json_scalars = st.one_of(
 )  # fmt: skip
 json_documents = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.lists(st.tuples(json_keys, inner), max_size=4).map(lambda m: Obj(tuple(m))),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.lists(st.tuples(json_keys, inner), max_size=4).map(lambda m: Obj(tuple(m)))
+    ),
     max_leaves=20,
 )
 
@@ -247,6 +266,7 @@ bodies = st.one_of(
     st.integers(250, 300).map(deep_xml),
 )
 
+
 def _encoded(content_type: str, text: str) -> tuple[str, bytes]:
     try:
         return content_type, text.encode(content_type.partition("charset=")[2] or "utf-8")
@@ -256,8 +276,9 @@ def _encoded(content_type: str, text: str) -> tuple[str, bytes]:
 
 text_bodies = st.builds(
     _encoded,
-    st.sampled_from(("text/plain", "text/plain; charset=utf-16", "text/plain; charset=latin-1",
-                     "text/plain; charset=idna")),
+    st.sampled_from(
+        ("text/plain", "text/plain; charset=utf-16", "text/plain; charset=latin-1", "text/plain; charset=idna")
+    ),
     st.text(max_size=16),
 )
 # (content type, body): mostly a body of the kind its content type announces, sometimes anything at all.

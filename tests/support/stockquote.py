@@ -54,16 +54,32 @@ WSA_SUBMISSION_NS = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
 ANONYMOUS = {WSA_NS: f"{WSA_NS}/anonymous", WSA_SUBMISSION_NS: f"{WSA_SUBMISSION_NS}/role/anonymous"}
 WSA_NONE = f"{WSA_NS}/none"
 FAULT_ACTION = {WSA_NS: f"{WSA_NS}/soap/fault", WSA_SUBMISSION_NS: f"{WSA_SUBMISSION_NS}/fault"}
-CONTENT_TYPES = {"1.1": "text/xml; charset=UTF-8", "1.2": "application/soap+xml; charset=UTF-8",
-                 None: "application/xml; charset=UTF-8"}
+CONTENT_TYPES = {
+    "1.1": "text/xml; charset=UTF-8",
+    "1.2": "application/soap+xml; charset=UTF-8",
+    None: "application/xml; charset=UTF-8",
+}
 
 # samples.services.GetQuoteResponse's properties as BeanUtil writes them: alphabetical, with their schema types.
-QUOTE_FIELDS = (("change", "double"), ("earnings", "double"), ("high", "double"), ("last", "double"),
-                ("lastTradeTimestamp", "string"), ("low", "double"), ("marketCap", "double"), ("name", "string"),
-                ("open", "double"), ("peRatio", "double"), ("percentageChange", "double"),
-                ("prevClose", "double"), ("symbol", "string"), ("volume", "int"))
-STOCKQUOTE = frozenset({"getQuote", "getSimpleQuote", "getFullQuote", "getMarketActivity", "placeOrder",
-                        "getRandomQuote", "getQuoteError"})
+QUOTE_FIELDS = (
+    ("change", "double"),
+    ("earnings", "double"),
+    ("high", "double"),
+    ("last", "double"),
+    ("lastTradeTimestamp", "string"),
+    ("low", "double"),
+    ("marketCap", "double"),
+    ("name", "string"),
+    ("open", "double"),
+    ("peRatio", "double"),
+    ("percentageChange", "double"),
+    ("prevClose", "double"),
+    ("symbol", "string"),
+    ("volume", "int"),
+)
+STOCKQUOTE = frozenset(
+    {"getQuote", "getSimpleQuote", "getFullQuote", "getMarketActivity", "placeOrder", "getRandomQuote", "getQuoteError"}
+)
 LOADBALANCE = frozenset({"sampleOperation", "sleepOperation", "loadOperation", "setClientName"})
 KINDS = {"stockquote": STOCKQUOTE, "loadbalance": LOADBALANCE}
 DEFAULT_SERVICES = {"SimpleStockQuoteService": "stockquote", "LBService1": "loadbalance"}
@@ -98,11 +114,18 @@ def random_quote(symbol: str | None, rng: random.Random) -> dict[str, Any]:
         return (base + sign * variance * base * rand) * (1 if only_positive else sign)
 
     last = vary(100, 0.9, True)
-    quote: dict[str, Any] = {"symbol": symbol, "last": last, "lastTradeTimestamp": java_date(),
-                             "change": vary(3, 0.5, False), "open": vary(last, 0.05, False),
-                             "high": vary(last, 0.05, False), "low": vary(last, 0.05, False),
-                             "volume": int(vary(10000, 1.0, True)), "marketCap": vary(10e6, 5.0, False),
-                             "prevClose": vary(last, 0.15, False)}
+    quote: dict[str, Any] = {
+        "symbol": symbol,
+        "last": last,
+        "lastTradeTimestamp": java_date(),
+        "change": vary(3, 0.5, False),
+        "open": vary(last, 0.05, False),
+        "high": vary(last, 0.05, False),
+        "low": vary(last, 0.05, False),
+        "volume": int(vary(10000, 1.0, True)),
+        "marketCap": vary(10e6, 5.0, False),
+        "prevClose": vary(last, 0.15, False),
+    }
     quote["percentageChange"] = quote["change"] / quote["prevClose"] * 100
     quote["earnings"] = vary(10, 0.4, False)
     quote["peRatio"] = vary(20, 0.30, False)
@@ -250,9 +273,18 @@ class SampleServer:
     `name` is the service `url` points at; a name that is not one of the usual services is deployed as another
     copy of SimpleStockQuoteService. `server_name` is Axis2's `-name` (LBService1 answers with it)."""
 
-    def __init__(self, name: str = "SimpleStockQuoteService", *, server_name: str | None = None,
-                 host: str = "127.0.0.1", port: int = 0, delay: float = 0.0, types_ns: str = SAMPLES_NS,
-                 echo: bool = False, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "SimpleStockQuoteService",
+        *,
+        server_name: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        delay: float = 0.0,
+        types_ns: str = SAMPLES_NS,
+        echo: bool = False,
+        seed: int | None = None,
+    ) -> None:
         self.name, self.server_name, self.host, self.port = name, server_name, host, port
         self.services = dict(DEFAULT_SERVICES) if name in DEFAULT_SERVICES else {**DEFAULT_SERVICES, name: "stockquote"}
         self.delay = delay
@@ -342,9 +374,12 @@ class SampleServer:
             record.operation = operation
             if operation is None:
                 action = inbound.wsa.get("Action", inbound.action)
-                raise Fault("Client", f"The endpoint reference (EPR) for the Operation not found is {epr} and the "
-                            f"WSA Action = {'null' if action is None else action}. If this EPR was previously "
-                            "reachable, please contact the server administrator.")
+                raise Fault(
+                    "Client",
+                    f"The endpoint reference (EPR) for the Operation not found is {epr} and the "
+                    f"WSA Action = {'null' if action is None else action}. If this EPR was previously "
+                    "reachable, please contact the server administrator.",
+                )
             if inbound.payload is None and request.query:  # REST: Axis2 builds the operation element
                 inbound.payload = etree.Element(f"{{{SAMPLES_NS}}}{operation}")
                 for key, value in request.query.items():
@@ -352,8 +387,11 @@ class SampleServer:
                         etree.SubElement(inbound.payload, key).text = value
                     except ValueError as exc:  # not an XML name
                         raise Fault("Client", f"Invalid query parameter {key!r}: {exc}") from exc
-            result = await (self._loadbalance(operation, inbound.payload) if kind == "loadbalance"
-                            else self._stockquote(service, operation, inbound.payload))
+            result = await (
+                self._loadbalance(operation, inbound.payload)
+                if kind == "loadbalance"
+                else self._stockquote(service, operation, inbound.payload)
+            )
         except Fault as fault:
             return self._reply(inbound, self._fault(inbound, fault), None, status=500)
         if result is None:
@@ -376,8 +414,9 @@ class SampleServer:
     async def _stockquote(self, service: str, operation: str, payload: etree._Element | None) -> etree._Element | None:
         if operation == "placeOrder":
             try:
-                order = Order(_text(payload, "symbol"), int(_text(payload, "quantity") or 0),
-                              float(_text(payload, "price") or 0))
+                order = Order(
+                    _text(payload, "symbol"), int(_text(payload, "quantity") or 0), float(_text(payload, "price") or 0)
+                )
             except ValueError as exc:
                 raise Fault("Server", str(exc)) from exc
             self.orders.append(order)
@@ -531,11 +570,19 @@ _OPERATIONS = {  # operation -> (its element's child, that child's type, the res
     "placeOrder": ("order", "PlaceOrder", None),
 }
 _BINDINGS = {  # binding prefix -> the name Axis2 gives its binding and port ({service}{name}Binding, ...Endpoint)
-    "soap": ("Soap11", "HttpSoap11"), "soap12": ("Soap12", "HttpSoap12"), "http": ("Http", "Http")}
-_WSDL_NAMESPACES = {"wsdl": "http://schemas.xmlsoap.org/wsdl/", "xs": "http://www.w3.org/2001/XMLSchema",
-                    "wsaw": "http://www.w3.org/2006/05/addressing/wsdl", "http": "http://schemas.xmlsoap.org/wsdl/http/",
-                    "mime": "http://schemas.xmlsoap.org/wsdl/mime/", "soap": "http://schemas.xmlsoap.org/wsdl/soap/",
-                    "soap12": "http://schemas.xmlsoap.org/wsdl/soap12/"}
+    "soap": ("Soap11", "HttpSoap11"),
+    "soap12": ("Soap12", "HttpSoap12"),
+    "http": ("Http", "Http"),
+}
+_WSDL_NAMESPACES = {
+    "wsdl": "http://schemas.xmlsoap.org/wsdl/",
+    "xs": "http://www.w3.org/2001/XMLSchema",
+    "wsaw": "http://www.w3.org/2006/05/addressing/wsdl",
+    "http": "http://schemas.xmlsoap.org/wsdl/http/",
+    "mime": "http://schemas.xmlsoap.org/wsdl/mime/",
+    "soap": "http://schemas.xmlsoap.org/wsdl/soap/",
+    "soap12": "http://schemas.xmlsoap.org/wsdl/soap12/",
+}
 
 
 def stockquote_wsdl(service: str, address: str, types_ns: str = SAMPLES_NS) -> bytes:
@@ -562,12 +609,15 @@ def stockquote_wsdl(service: str, address: str, types_ns: str = SAMPLES_NS) -> b
         return f'<wsdl:message name="{name}"><wsdl:part name="parameters" element="ns:{element}"/></wsdl:message>'
 
     types = "".join(complex_type(items, name) for name, items in _TYPES.items())
-    wrappers = "".join(wrapper(name, child, kind) + (wrapper(f"{name}Response", "return", result) if result else "")
-                       for name, (child, kind, result) in _OPERATIONS.items())
+    wrappers = "".join(
+        wrapper(name, child, kind) + (wrapper(f"{name}Response", "return", result) if result else "")
+        for name, (child, kind, result) in _OPERATIONS.items()
+    )
     wrappers += wrapper(f"{service}Exception", f"{service}Exception", "ns:Exception")
     wrappers += complex_type([("Message", "xs:string", False)], "Exception")
-    schema = ('<xs:schema attributeFormDefault="qualified" elementFormDefault="qualified" targetNamespace="{}">{}'
-              "</xs:schema>")
+    schema = (
+        '<xs:schema attributeFormDefault="qualified" elementFormDefault="qualified" targetNamespace="{}">{}</xs:schema>'
+    )
     if types_ns == SAMPLES_NS:
         schemas = schema.format(SAMPLES_NS, wrappers + types)
     else:  # the types in their own schema, imported by the service's
@@ -585,8 +635,13 @@ def stockquote_wsdl(service: str, address: str, types_ns: str = SAMPLES_NS) -> b
         port_type.append(
             f'<wsdl:operation name="{name}"><wsdl:input message="ns:{name}Request" wsaw:Action="urn:{name}"/>'
             + (f'<wsdl:output message="ns:{name}Response" wsaw:Action="urn:{name}Response"/>' if result else "")
-            + (f'<wsdl:fault message="ns:{fault_name}" name="{fault_name}" wsaw:Action="urn:{name}{fault_name}"/>'
-               if faults else "") + "</wsdl:operation>")
+            + (
+                f'<wsdl:fault message="ns:{fault_name}" name="{fault_name}" wsaw:Action="urn:{name}{fault_name}"/>'
+                if faults
+                else ""
+            )
+            + "</wsdl:operation>"
+        )
         for prefix, operations in bindings.items():
             if prefix == "http":
                 head = f'<http:operation location="{name}"/>'
@@ -595,26 +650,43 @@ def stockquote_wsdl(service: str, address: str, types_ns: str = SAMPLES_NS) -> b
             else:
                 head = f'<{prefix}:operation soapAction="urn:{name}" style="document"/>'
                 body = f'<{prefix}:body use="literal"/>'
-                fault = (f'<wsdl:fault name="{fault_name}"><{prefix}:fault use="literal" name="{fault_name}"/>'
-                         "</wsdl:fault>")
-            operations.append(f'<wsdl:operation name="{name}">{head}<wsdl:input>{body}</wsdl:input>'
-                              + (f"<wsdl:output>{body}</wsdl:output>" if result else "")
-                              + (fault if faults else "") + "</wsdl:operation>")
+                fault = (
+                    f'<wsdl:fault name="{fault_name}"><{prefix}:fault use="literal" name="{fault_name}"/></wsdl:fault>'
+                )
+            operations.append(
+                f'<wsdl:operation name="{name}">{head}<wsdl:input>{body}</wsdl:input>'
+                + (f"<wsdl:output>{body}</wsdl:output>" if result else "")
+                + (fault if faults else "")
+                + "</wsdl:operation>"
+            )
     soap_binding = 'transport="http://schemas.xmlsoap.org/soap/http" style="document"'
-    binding_heads = {"soap": f"<soap:binding {soap_binding}/>", "soap12": f"<soap12:binding {soap_binding}/>",
-                     "http": '<http:binding verb="POST"/>'}
-    binding_xml = "".join(f'<wsdl:binding name="{service}{_BINDINGS[prefix][0]}Binding" type="ns:{service}PortType">'
-                          + binding_heads[prefix] + "".join(operations) + "</wsdl:binding>"
-                          for prefix, operations in bindings.items())
-    ports = "".join(f'<wsdl:port name="{service}{port}Endpoint" binding="ns:{service}{binding}Binding">'
-                    f'<{prefix}:address location="{address}.{service}{port}Endpoint"/></wsdl:port>'
-                    for prefix, (binding, port) in _BINDINGS.items())
-    declarations = " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in
-                            {**_WSDL_NAMESPACES, "ns": SAMPLES_NS, types_prefix: types_ns}.items())
-    document = (f'<wsdl:definitions {declarations} targetNamespace="{SAMPLES_NS}">'
-                f"<wsdl:documentation>{service}</wsdl:documentation><wsdl:types>{schemas}</wsdl:types>"
-                f'{"".join(messages)}<wsdl:portType name="{service}PortType">{"".join(port_type)}</wsdl:portType>'
-                f'{binding_xml}<wsdl:service name="{service}">{ports}</wsdl:service></wsdl:definitions>')
+    binding_heads = {
+        "soap": f"<soap:binding {soap_binding}/>",
+        "soap12": f"<soap12:binding {soap_binding}/>",
+        "http": '<http:binding verb="POST"/>',
+    }
+    binding_xml = "".join(
+        f'<wsdl:binding name="{service}{_BINDINGS[prefix][0]}Binding" type="ns:{service}PortType">'
+        + binding_heads[prefix]
+        + "".join(operations)
+        + "</wsdl:binding>"
+        for prefix, operations in bindings.items()
+    )
+    ports = "".join(
+        f'<wsdl:port name="{service}{port}Endpoint" binding="ns:{service}{binding}Binding">'
+        f'<{prefix}:address location="{address}.{service}{port}Endpoint"/></wsdl:port>'
+        for prefix, (binding, port) in _BINDINGS.items()
+    )
+    declarations = " ".join(
+        f'xmlns:{prefix}="{uri}"'
+        for prefix, uri in {**_WSDL_NAMESPACES, "ns": SAMPLES_NS, types_prefix: types_ns}.items()
+    )
+    document = (
+        f'<wsdl:definitions {declarations} targetNamespace="{SAMPLES_NS}">'
+        f"<wsdl:documentation>{service}</wsdl:documentation><wsdl:types>{schemas}</wsdl:types>"
+        f'{"".join(messages)}<wsdl:portType name="{service}PortType">{"".join(port_type)}</wsdl:portType>'
+        f'{binding_xml}<wsdl:service name="{service}">{ports}</wsdl:service></wsdl:definitions>'
+    )
     return etree.tostring(etree.fromstring(document), xml_declaration=True, encoding="utf-8", pretty_print=True)
 
 

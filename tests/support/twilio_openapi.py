@@ -248,9 +248,7 @@ def _form_schema(operation: Mapping[str, Any]) -> Mapping[str, Any]:
     return _resolve(content.get(FORM, {}).get("schema", {}))
 
 
-def _decode_form(
-    operation: Mapping[str, Any], form: list[tuple[str, str]], problems: list[str]
-) -> dict[str, Any]:
+def _decode_form(operation: Mapping[str, Any], form: list[tuple[str, str]], problems: list[str]) -> dict[str, Any]:
     """Form pairs -> object per the body schema; array fields arrive repeated (explode=true)."""
     props = _form_schema(operation).get("properties", {})
     body: dict[str, Any] = {}

@@ -39,8 +39,9 @@ class Sandbox:
         """Every request we sent and every answer we got validates against Twilio's OpenAPI spec."""
         assert self.requests, "nothing reached the sandbox"
         for record in self.requests:
-            validate_request(record["method"], record["raw_path"], form=record["form"],
-                             headers={"Authorization": "Basic x"})
+            validate_request(
+                record["method"], record["raw_path"], form=record["form"], headers={"Authorization": "Basic x"}
+            )
             assert record["headers"].get("Authorization", "").startswith("Basic ")
         assert len(self.responses) == len(self.requests)
         for method, path, status, body in self.responses:

@@ -98,9 +98,7 @@ def accounts_from_mapping(
     default_sid: str | None = None,
 ) -> Accounts:
     """Build :class:`Accounts` from ``{AccountSid: AuthToken}`` and ``{KeySid: (AccountSid, secret)}``."""
-    tokens = {
-        _check_sid(sid, ACCOUNT_SID_RE, "account sid", "accounts"): str(tok) for sid, tok in accounts.items()
-    }
+    tokens = {_check_sid(sid, ACCOUNT_SID_RE, "account sid", "accounts"): str(tok) for sid, tok in accounts.items()}
     keys: dict[str, ApiKey] = {}
     for key_sid, (owner, secret) in (api_keys or {}).items():
         _check_sid(key_sid, API_KEY_SID_RE, "API key sid", "api_keys")

@@ -282,15 +282,19 @@ class ApiRequest:
 
 Handler = Callable[[ApiRequest], Awaitable[web.Response]]
 
+
 def _api_router() -> web.UrlDispatcher:
     """aiohttp's router resolves the API paths (404 for an unknown path, 405 for a known path with another
     method); api_dispatch answers both as Twilio does, after authentication, and calls the handler."""
     router = web.UrlDispatcher()
     routes: list[tuple[str, str, Handler]] = [
-        ("GET", "/Messages.json", list_messages), ("POST", "/Messages.json", create_message),
-        ("GET", "/Messages/{sid}.json", fetch_message), ("POST", "/Messages/{sid}.json", update_message),
+        ("GET", "/Messages.json", list_messages),
+        ("POST", "/Messages.json", create_message),
+        ("GET", "/Messages/{sid}.json", fetch_message),
+        ("POST", "/Messages/{sid}.json", update_message),
         ("DELETE", "/Messages/{sid}.json", delete_message),
-        ("GET", "/Calls.json", list_calls), ("POST", "/Calls.json", create_call),
+        ("GET", "/Calls.json", list_calls),
+        ("POST", "/Calls.json", create_call),
         ("GET", "/Calls/{sid}.json", fetch_call),
     ]
     for method, path, handler in routes:
@@ -567,9 +571,7 @@ async def list_calls(api: ApiRequest) -> web.Response:
     items = [
         c
         for c in calls
-        if (to is None or c.to == to)
-        and (from_ is None or c.from_ == from_)
-        and (status is None or c.status == status)
+        if (to is None or c.to == to) and (from_ is None or c.from_ == from_) and (status is None or c.status == status)
     ]
     filters = [(n, query[n]) for n in ("To", "From", "Status") if n in query]
     return _page(api, "calls", items, filters)
@@ -643,8 +645,7 @@ async def sandbox_index(request: web.Request) -> web.Response:
     state = request.app[SANDBOX_STATE]
     accounts = state.accounts
     keys = [
-        {"sid": key.sid, "secret": key.secret, "account_sid": key.account_sid}
-        for key in accounts.api_keys.values()
+        {"sid": key.sid, "secret": key.secret, "account_sid": key.account_sid} for key in accounts.api_keys.values()
     ]
     return _plain_json(
         {

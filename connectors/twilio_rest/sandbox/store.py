@@ -159,9 +159,7 @@ class CallRecord:
             "sid": self.sid,
             "start_time": None,
             "status": self.status,
-            "subresource_uris": {
-                name: f"{base}/{camel.get(name, name.capitalize())}.json" for name in subresources
-            },
+            "subresource_uris": {name: f"{base}/{camel.get(name, name.capitalize())}.json" for name in subresources},
             "to": self.to,
             "to_formatted": self.to,
             "trunk_sid": None,

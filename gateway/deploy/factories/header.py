@@ -27,11 +27,15 @@ def _header(node: Node) -> Mediator:
 
     if name is None or not name.strip():
         if not blocks:
-            raise node.error("a valid name attribute is required for the header mediator",
-                             "name=\"prefix:Name\" for a SOAP header or scope=\"transport\" for HTTP")
+            raise node.error(
+                "a valid name attribute is required for the header mediator",
+                'name="prefix:Name" for a SOAP header or scope="transport" for HTTP',
+            )
         if scope == "transport" or remove or value is not None or node.has("expression"):
-            raise node.error("an embedded header block only works to set a SOAP header",
-                             "drop value/expression/action/scope, or give the header a name")
+            raise node.error(
+                "an embedded header block only works to set a SOAP header",
+                "drop value/expression/action/scope, or give the header a name",
+            )
         copies = []
         for block in blocks:
             clone = copy.deepcopy(block)
@@ -40,8 +44,10 @@ def _header(node: Node) -> Mediator:
         return EmbeddedHeader(tuple(copies), where)
     name = name.strip()
     if blocks:
-        raise node.error("a named header takes a value or an expression, not a child element",
-                         "remove the name attribute to add the child as a SOAP header block")
+        raise node.error(
+            "a named header takes a value or an expression, not a child element",
+            "remove the name attribute to add the child as a SOAP header block",
+        )
 
     if value is not None and node.has("expression"):
         raise node.error("give either 'value' or 'expression', not both")
@@ -62,16 +68,23 @@ def _header(node: Node) -> Mediator:
         if name in ADDRESSING:
             return AddressingHeader(name, value, expression, remove, where)
         alias = next((a for a in ADDRESSING if a.lower() == name.lower()), None)
-        hint = (f"did you mean '{alias}'? the WS-Addressing names are case-sensitive" if alias
-                else did_you_mean(name, ADDRESSING)
-                or f"declare a prefix (xmlns:ns=\"urn:…\") and use name=\"ns:{name}\", "
-                   "or scope=\"transport\" for an HTTP header")
-        raise node.error(f"Invalid SOAP header: {name} specified at the header mediator. All SOAP "
-                         "headers must be namespace qualified.", hint)
+        hint = (
+            f"did you mean '{alias}'? the WS-Addressing names are case-sensitive"
+            if alias
+            else did_you_mean(name, ADDRESSING)
+            or f'declare a prefix (xmlns:ns="urn:…") and use name="ns:{name}", or scope="transport" for an HTTP header'
+        )
+        raise node.error(
+            f"Invalid SOAP header: {name} specified at the header mediator. All SOAP "
+            "headers must be namespace qualified.",
+            hint,
+        )
     namespace = element.nsmap.get(prefix)
     if namespace is None:
-        raise node.error(f"invalid namespace prefix '{prefix}' in name attribute",
-                         f"declare xmlns:{prefix}=\"…\" on the header or an ancestor")
+        raise node.error(
+            f"invalid namespace prefix '{prefix}' in name attribute",
+            f'declare xmlns:{prefix}="…" on the header or an ancestor',
+        )
     try:
         qname = etree.QName(namespace, local)
     except ValueError:
@@ -79,14 +92,26 @@ def _header(node: Node) -> Mediator:
     return SoapHeader(qname, prefix, value, expression, remove, where)
 
 
-mediator(Element(
-    "header", "Set or remove a SOAP header (name=prefix:Local, or a WS-Addressing name such as To) or, with "
-    "scope=transport, an HTTP header; without a name, the child elements are added as SOAP header blocks.",
-    anchor="W: HeaderMediatorFactory", body=Body.ANY, build=_header, attributes=(
-        Attribute("name", Kind.TEXT, "prefix:Local (SOAP), a WS-Addressing name, or an HTTP header name."),
-        Attribute("value", Kind.TEXT, "A literal value."),
-        Attribute("expression", Kind.EXPRESSION, "The value, read from the message."),
-        Attribute("action", Kind.CHOICE, "set or remove.", choices=("set", "remove"), default="set"),
-        Attribute("scope", Kind.CHOICE, "default or soap (a SOAP header), transport (an HTTP header).",
-                  choices=("default", "soap", "transport"), default="default"),
-    )))
+mediator(
+    Element(
+        "header",
+        "Set or remove a SOAP header (name=prefix:Local, or a WS-Addressing name such as To) or, with "
+        "scope=transport, an HTTP header; without a name, the child elements are added as SOAP header blocks.",
+        anchor="W: HeaderMediatorFactory",
+        body=Body.ANY,
+        build=_header,
+        attributes=(
+            Attribute("name", Kind.TEXT, "prefix:Local (SOAP), a WS-Addressing name, or an HTTP header name."),
+            Attribute("value", Kind.TEXT, "A literal value."),
+            Attribute("expression", Kind.EXPRESSION, "The value, read from the message."),
+            Attribute("action", Kind.CHOICE, "set or remove.", choices=("set", "remove"), default="set"),
+            Attribute(
+                "scope",
+                Kind.CHOICE,
+                "default or soap (a SOAP header), transport (an HTTP header).",
+                choices=("default", "soap", "transport"),
+                default="default",
+            ),
+        ),
+    )
+)

@@ -58,12 +58,17 @@ def _property(node: Node) -> PropertyMediator:
 
     value = node["value"]
     xml_children = node.others
-    sources = (("value", value is not None), ("expression", node.has("expression")),
-               ("a child element", bool(xml_children)))
+    sources = (
+        ("value", value is not None),
+        ("expression", node.has("expression")),
+        ("a child element", bool(xml_children)),
+    )
     given = [what for what, present in sources if present]
     if not remove and not given:
-        raise node.error("either a child element or one of 'value', 'expression' attributes is required for a "
-                         "property mediator when action is set")
+        raise node.error(
+            "either a child element or one of 'value', 'expression' attributes is required for a "
+            "property mediator when action is set"
+        )
     if len(given) > 1:
         # W: silently prefers value, then the child, then expression; a config with both is a mistake
         raise node.error(f"give only one of {' / '.join(given)}")
@@ -80,8 +85,16 @@ def _property(node: Node) -> PropertyMediator:
         raise node.error("group is only allowed when a pattern is specified")
 
     name, dynamic = dynamic_name(node, name)
-    built = PropertyMediator(name=name, dynamic_name=dynamic, scope=scope, remove=remove, type_name=type_name,
-                             pattern=pattern, group=group, location=node.location)
+    built = PropertyMediator(
+        name=name,
+        dynamic_name=dynamic,
+        scope=scope,
+        remove=remove,
+        type_name=type_name,
+        pattern=pattern,
+        group=group,
+        location=node.location,
+    )
     if remove:
         return built
     if value is not None:
@@ -101,8 +114,13 @@ def _static_value(node: Node, text: str, type_name: str | None, built: PropertyM
     try:
         value = converter(type_name, from_expression=False)(text)
     except ConversionError:
-        log.warning("%s: property '%s': value '%s' is not a valid %s; every message reaching it will fault",
-                    node.location, built.name, text, type_name)
+        log.warning(
+            "%s: property '%s': value '%s' is not a valid %s; every message reaching it will fault",
+            node.location,
+            built.name,
+            text,
+            type_name,
+        )
         built.literal = text
         return UNSET
     if value is None and type_name == "JSON":
@@ -112,19 +130,37 @@ def _static_value(node: Node, text: str, type_name: str | None, built: PropertyM
     return value  # None (a group that took no part) sets nothing, as Java's null does
 
 
-mediator(Element(
-    "property", "Set or remove a value in a message scope: a literal, an expression or an XML child; optionally "
-    "typed and cut by a regular expression.", anchor="W: PropertyMediatorFactory", body=Body.ANY,
-    build=_property, attributes=(
-        Attribute("name", Kind.TEXT, "The property's name; {expr} names it per message.", required=True,
-                  missing="the 'name' attribute is required for a property mediator"),
-        Attribute("value", Kind.TEXT, "A literal value (converted to the type once, at deploy time)."),
-        Attribute("expression", Kind.EXPRESSION, "An XPath or json-eval(…) read per message."),
-        Attribute("action", Kind.CHOICE, "set or remove.", choices=("set", "remove"), default="set"),
-        Attribute("scope", Kind.CHOICE, "Where the value lives: default (message), transport (HTTP headers), "
-                  "axis2, axis2-client, operation; registry, system, trace, analytics, env and file are not "
-                  "supported.", choices=(*SCOPES, *_UNSUPPORTED_SCOPES), default="default"),
-        Attribute("type", Kind.TEXT, f"One of {', '.join(TYPES)} (default STRING)."),
-        Attribute("pattern", Kind.REGEX, "A java.util.regex the value must fully match; `group` picks a part."),
-        Attribute("group", Kind.INTEGER, "The regex group to keep (with pattern).", default=0),
-    )))
+mediator(
+    Element(
+        "property",
+        "Set or remove a value in a message scope: a literal, an expression or an XML child; optionally "
+        "typed and cut by a regular expression.",
+        anchor="W: PropertyMediatorFactory",
+        body=Body.ANY,
+        build=_property,
+        attributes=(
+            Attribute(
+                "name",
+                Kind.TEXT,
+                "The property's name; {expr} names it per message.",
+                required=True,
+                missing="the 'name' attribute is required for a property mediator",
+            ),
+            Attribute("value", Kind.TEXT, "A literal value (converted to the type once, at deploy time)."),
+            Attribute("expression", Kind.EXPRESSION, "An XPath or json-eval(…) read per message."),
+            Attribute("action", Kind.CHOICE, "set or remove.", choices=("set", "remove"), default="set"),
+            Attribute(
+                "scope",
+                Kind.CHOICE,
+                "Where the value lives: default (message), transport (HTTP headers), "
+                "axis2, axis2-client, operation; registry, system, trace, analytics, env and file are not "
+                "supported.",
+                choices=(*SCOPES, *_UNSUPPORTED_SCOPES),
+                default="default",
+            ),
+            Attribute("type", Kind.TEXT, f"One of {', '.join(TYPES)} (default STRING)."),
+            Attribute("pattern", Kind.REGEX, "A java.util.regex the value must fully match; `group` picks a part."),
+            Attribute("group", Kind.INTEGER, "The regex group to keep (with pattern).", default=0),
+        ),
+    )
+)

@@ -58,15 +58,21 @@ _TEMPLATE_TYPES = ("default", "jinja2", "freemarker")
 def _payload_factory(node: Node) -> PayloadFactory:
     media, template_type = node["media-type"], node["template-type"].lower()
     if template_type not in _TEMPLATE_TYPES:
-        raise node.error(f"invalid template-type '{node['template-type']}'",
-                         did_you_mean(template_type, _TEMPLATE_TYPES) or "use default or jinja2")
+        raise node.error(
+            f"invalid template-type '{node['template-type']}'",
+            did_you_mean(template_type, _TEMPLATE_TYPES) or "use default or jinja2",
+        )
     if template_type == "freemarker":
-        raise node.error("FreeMarker templates are not supported",
-                         'use template-type="jinja2" (a sandboxed Jinja2 template) or the default $n format')
+        raise node.error(
+            "FreeMarker templates are not supported",
+            'use template-type="jinja2" (a sandboxed Jinja2 template) or the default $n format',
+        )
     format_node = node.one("format")
     if format_node is None:
-        raise node.error("format element of payloadFactoryMediator is required",
-                         'add <format>…</format> or <format key="localEntryKey"/>')
+        raise node.error(
+            "format element of payloadFactoryMediator is required",
+            'add <format>…</format> or <format key="localEntryKey"/>',
+        )
     args_node = node.one("args")
     args = tuple(arg.build() for arg in args_node.all("arg")) if args_node is not None else ()
     format_element = format_node.element
@@ -74,15 +80,19 @@ def _payload_factory(node: Node) -> PayloadFactory:
         if children(format_element) or (format_element.text or "").strip():
             raise format_node.error("a <format> takes either a 'key' or inline content, not both")
         if template_type == "jinja2":
-            raise format_node.error("jinja2 templates must be inline",
-                                    "they are compiled at deploy time; put the template inside <format>")
-        return PayloadFactory(media=media, template=None, key=format_node["key"], args=args, jinja=None,
-                              location=node.location)
+            raise format_node.error(
+                "jinja2 templates must be inline", "they are compiled at deploy time; put the template inside <format>"
+            )
+        return PayloadFactory(
+            media=media, template=None, key=format_node["key"], args=args, jinja=None, location=node.location
+        )
     if media == "xml" and template_type == "default":
         first = children(format_element)
         if not first:
-            raise format_node.error("an XML format needs an element",
-                                    'put the payload element inside <format> (or use media-type="json"/"text")')
+            raise format_node.error(
+                "an XML format needs an element",
+                'put the payload element inside <format> (or use media-type="json"/"text")',
+            )
         text = format_text(first[0], "xml")
     elif media == "xml" and children(format_element):
         text = format_text(children(format_element)[0], "xml")
@@ -90,14 +100,25 @@ def _payload_factory(node: Node) -> PayloadFactory:
         text = format_text(format_element, "json")
     if template_type == "jinja2":
         if args_node is not None and args:
-            raise args_node.error("a jinja2 template takes no <args>",
-                                  "read values inside the template: xpath('…'), payload, props, axis2, headers")
-        return PayloadFactory(media=media, template=None, key=None, args=(),
-                              jinja=_jinja(format_element, text, media), location=node.location)
+            raise args_node.error(
+                "a jinja2 template takes no <args>",
+                "read values inside the template: xpath('…'), payload, props, axis2, headers",
+            )
+        return PayloadFactory(
+            media=media,
+            template=None,
+            key=None,
+            args=(),
+            jinja=_jinja(format_element, text, media),
+            location=node.location,
+        )
     template = compile_template(text, media, len(args))
     if template.mismatch:
-        log.warning("%s: payloadFactory: %s; MI logs this and leaves the rest of the format unreplaced",
-                    node.location, template.mismatch)
+        log.warning(
+            "%s: payloadFactory: %s; MI logs this and leaves the rest of the format unreplaced",
+            node.location,
+            template.mismatch,
+        )
     return PayloadFactory(media=media, template=template, key=None, args=args, jinja=None, location=node.location)
 
 
@@ -125,29 +146,64 @@ def _argument(arg: Node) -> Argument:
     return Argument(None, compiled, literal)
 
 
-_ARG = Element("arg", "One $n value: a literal or an expression.", build=_argument, attributes=(
-    Attribute("value", Kind.TEXT, "A literal value."),
-    Attribute("expression", Kind.TEXT, "XPath (evaluator xml) or JSONPath (evaluator json)."),
-    Attribute("evaluator", Kind.CHOICE, "xml (XPath) or json (JSONPath).", choices=("xml", "json"),
-              default="xml", label="evaluator"),
-    Attribute("literal", Kind.BOOLEAN, "true: never parse the value as XML/JSON.", default=False),
-))
-mediator(Element(
-    "payloadFactory", "Replace the payload with a format whose $1, $2, … are filled from <args> (or a sandboxed "
-    "jinja2 template, an extension).", anchor="W: PayloadFactoryMediatorFactory", build=_payload_factory,
-    children=(
-        Child(Element("format", "The new payload: inline, or key= naming a local entry.", body=Body.ANY,
-                      common=False, attributes=(
-                          Attribute("key", Kind.KEY, "A local entry holding the format.", refers_to="localEntry"),)),
-              ),
-        Child(Element("args", "The values for $1, $2, …", common=False, children=(Child(_ARG, repeatable=True),))),
-    ), attributes=(
-        Attribute("media-type", Kind.CHOICE, "The new payload's format.", choices=("xml", "json", "text"),
-                  default="xml", label="media-type"),
-        Attribute("template-type", Kind.TEXT, "default ($n) or jinja2 (an extension); freemarker is not "
-                  "supported.", default="default"),
-        Attribute("escapeXmlChars", Kind.BOOLEAN, "Accepted: JSON arguments are always escaped.", default=False),
-    )))
+_ARG = Element(
+    "arg",
+    "One $n value: a literal or an expression.",
+    build=_argument,
+    attributes=(
+        Attribute("value", Kind.TEXT, "A literal value."),
+        Attribute("expression", Kind.TEXT, "XPath (evaluator xml) or JSONPath (evaluator json)."),
+        Attribute(
+            "evaluator",
+            Kind.CHOICE,
+            "xml (XPath) or json (JSONPath).",
+            choices=("xml", "json"),
+            default="xml",
+            label="evaluator",
+        ),
+        Attribute("literal", Kind.BOOLEAN, "true: never parse the value as XML/JSON.", default=False),
+    ),
+)
+mediator(
+    Element(
+        "payloadFactory",
+        "Replace the payload with a format whose $1, $2, … are filled from <args> (or a sandboxed "
+        "jinja2 template, an extension).",
+        anchor="W: PayloadFactoryMediatorFactory",
+        build=_payload_factory,
+        children=(
+            Child(
+                Element(
+                    "format",
+                    "The new payload: inline, or key= naming a local entry.",
+                    body=Body.ANY,
+                    common=False,
+                    attributes=(
+                        Attribute("key", Kind.KEY, "A local entry holding the format.", refers_to="localEntry"),
+                    ),
+                ),
+            ),
+            Child(Element("args", "The values for $1, $2, …", common=False, children=(Child(_ARG, repeatable=True),))),
+        ),
+        attributes=(
+            Attribute(
+                "media-type",
+                Kind.CHOICE,
+                "The new payload's format.",
+                choices=("xml", "json", "text"),
+                default="xml",
+                label="media-type",
+            ),
+            Attribute(
+                "template-type",
+                Kind.TEXT,
+                "default ($n) or jinja2 (an extension); freemarker is not supported.",
+                default="default",
+            ),
+            Attribute("escapeXmlChars", Kind.BOOLEAN, "Accepted: JSON arguments are always escaped.", default=False),
+        ),
+    )
+)
 
 
 def _jinja(element: etree._Element, text: str, media: str) -> JinjaTemplate:
@@ -222,9 +278,7 @@ def _type(element: etree._Element, side: str) -> str:
     if value is None:
         return CUSTOM  # W: custom is the default for both
     if value in _LATER:
-        raise config_error(
-            element, f"{side} {_LATER[value]}", "use custom, body, property, inline or envelope"
-        )
+        raise config_error(element, f"{side} {_LATER[value]}", "use custom, body, property, inline or envelope")
     if value not in _TYPES:
         raise config_error(
             element,
@@ -287,8 +341,10 @@ def _enrich(node: Node) -> Enrich:
     source_type, target_type = _type(source_el, "source"), _type(target_el, "target")
     action = target_node["action"]
     if action not in _ACTIONS:
-        raise target_node.error(f"Unexpected target action '{action}'",
-                                did_you_mean(action, _ACTIONS) or f"use one of: {', '.join(_ACTIONS)}")
+        raise target_node.error(
+            f"Unexpected target action '{action}'",
+            did_you_mean(action, _ACTIONS) or f"use one of: {', '.join(_ACTIONS)}",
+        )
     _combination(source_el, target_el, source_type, target_type, action)
     source = _source(source_el, source_type, action)
     node.fctx.refer("localEntry", source.inline_key, source_el)
@@ -297,23 +353,46 @@ def _enrich(node: Node) -> Enrich:
 
 
 _ENRICH_TYPES = "custom (an XPath or JSONPath), envelope, body, property or inline"
-mediator(Element(
-    "enrich", "Copy a part of the message (or an inline value, or a property) into another part, or remove it.",
-    anchor="W: EnrichMediatorFactory", build=_enrich, children=(
-        Child(Element("source", "What to copy.", body=Body.ANY, common=False, attributes=(
-            Attribute("type", Kind.TEXT, f"{_ENRICH_TYPES} (default custom)."),
-            Attribute("clone", Kind.BOOLEAN, "Copy (true) or move (false).", default=True),
-            Attribute("xpath", Kind.TEXT, "custom: the XPath or json-eval(…) of what to copy."),
-            Attribute("property", Kind.TEXT, "property: the property to copy."),
-            Attribute("key", Kind.TEXT, "inline: a local entry holding the value."),
-        )), required=True),
-        Child(Element("target", "Where it goes.", common=False, attributes=(
-            Attribute("type", Kind.TEXT, "custom, envelope, body or property (default custom)."),
-            Attribute("action", Kind.TEXT, "replace, child, sibling or remove.", default=REPLACE),
-            Attribute("xpath", Kind.TEXT, "custom: the XPath or json-eval(…) of the place."),
-            Attribute("property", Kind.TEXT, "property: the property to set."),
-        )), required=True),
-    )))
+mediator(
+    Element(
+        "enrich",
+        "Copy a part of the message (or an inline value, or a property) into another part, or remove it.",
+        anchor="W: EnrichMediatorFactory",
+        build=_enrich,
+        children=(
+            Child(
+                Element(
+                    "source",
+                    "What to copy.",
+                    body=Body.ANY,
+                    common=False,
+                    attributes=(
+                        Attribute("type", Kind.TEXT, f"{_ENRICH_TYPES} (default custom)."),
+                        Attribute("clone", Kind.BOOLEAN, "Copy (true) or move (false).", default=True),
+                        Attribute("xpath", Kind.TEXT, "custom: the XPath or json-eval(…) of what to copy."),
+                        Attribute("property", Kind.TEXT, "property: the property to copy."),
+                        Attribute("key", Kind.TEXT, "inline: a local entry holding the value."),
+                    ),
+                ),
+                required=True,
+            ),
+            Child(
+                Element(
+                    "target",
+                    "Where it goes.",
+                    common=False,
+                    attributes=(
+                        Attribute("type", Kind.TEXT, "custom, envelope, body or property (default custom)."),
+                        Attribute("action", Kind.TEXT, "replace, child, sibling or remove.", default=REPLACE),
+                        Attribute("xpath", Kind.TEXT, "custom: the XPath or json-eval(…) of the place."),
+                        Attribute("property", Kind.TEXT, "property: the property to set."),
+                    ),
+                ),
+                required=True,
+            ),
+        ),
+    )
+)
 
 
 def _expression(element: etree._Element, attribute: str) -> Expression:
@@ -390,9 +469,7 @@ def _target(element: etree._Element, kind: str, action: str) -> Target:
             try:
                 json_path = JsonPathRef(text)
             except (ValueError, JSONPathError) as exc:
-                raise config_error(
-                    element, f"a JSONPath target must address the payload: '{text}'", str(exc)
-                ) from None
+                raise config_error(element, f"a JSONPath target must address the payload: '{text}'", str(exc)) from None
             if action == REPLACE and json_path.root:
                 raise config_error(
                     element,
@@ -416,8 +493,7 @@ def _target(element: etree._Element, kind: str, action: str) -> Target:
 def _native_json(source: Source, target: Target) -> bool:
     """W: EnrichMediatorFactory's conditions for working on a JSON payload without XML conversion."""
     inline_is_xml = source.type == INLINE and (
-        isinstance(source.inline, etree._Element)
-        or (isinstance(source.inline, str) and not _is_json(source.inline))
+        isinstance(source.inline, etree._Element) or (isinstance(source.inline, str) and not _is_json(source.inline))
     )
     source_custom, target_custom = source.type == CUSTOM, target.type == CUSTOM
     source_json = source_custom and (source.json_path is not None or bool(source.remove_paths))
@@ -458,42 +534,79 @@ def _makefault(node: Node) -> MakeFault:
     if response is not None and response not in ("true", "false"):
         raise node.error(f"Invalid value '{response}' passed as response. Expected 'true' or 'false'")
     element = node.element
-    parts = {tag: child.element for tag in ("code", "reason", "node", "role", "detail")
-             if (child := node.one(tag)) is not None}
+    parts = {
+        tag: child.element
+        for tag in ("code", "reason", "node", "role", "detail")
+        if (child := node.one(tag)) is not None
+    }
     code, code_expression = _code(parts.get("code"), element, version, version_attr is None)
     reason, reason_expression = _reason(parts.get("reason"), element, version)
     fault_node = _uri(parts.get("node"), "node")
     if fault_node is not None and version != kinds.SOAP12:
         if version_attr is None:
-            raise config_error(parts["node"], "a fault node does not apply to a SOAP 1.1 fault (the default version)",
-                               'set version="soap12" or remove <node>')
+            raise config_error(
+                parts["node"],
+                "a fault node does not apply to a SOAP 1.1 fault (the default version)",
+                'set version="soap12" or remove <node>',
+            )
         fault_node = None  # W: ignored for an explicit soap11 / pox fault
     role = _uri(parts.get("role"), "role")
     detail_text, detail_expression, detail_elements = _detail(parts.get("detail"))
-    return MakeFault(version=version, code=code, code_expression=code_expression, reason=reason,
-                     reason_expression=reason_expression, role=role, node=fault_node, detail_text=detail_text,
-                     detail_expression=detail_expression, detail_elements=detail_elements,
-                     mark_response=response != "false", location=node.location)
+    return MakeFault(
+        version=version,
+        code=code,
+        code_expression=code_expression,
+        reason=reason,
+        reason_expression=reason_expression,
+        role=role,
+        node=fault_node,
+        detail_text=detail_text,
+        detail_expression=detail_expression,
+        detail_elements=detail_elements,
+        mark_response=response != "false",
+        location=node.location,
+    )
 
 
 def _valued(tag: str, doc: str) -> Element:
-    return Element(tag, doc, common=False, attributes=(
-        Attribute("value", Kind.TEXT, "A literal."), Attribute("expression", Kind.TEXT, "Read from the message.")))
+    return Element(
+        tag,
+        doc,
+        common=False,
+        attributes=(
+            Attribute("value", Kind.TEXT, "A literal."),
+            Attribute("expression", Kind.TEXT, "Read from the message."),
+        ),
+    )
 
 
-mediator(Element(
-    "makefault", "Turn the message into a SOAP 1.1, SOAP 1.2 or POX fault.", anchor="W: FaultMediatorFactory",
-    build=_makefault, children=(
-        Child(_valued("code", "The fault code, prefix:Name in the version's namespace (not for pox).")),
-        Child(_valued("reason", "The fault string.")),
-        Child(Element("node", "The SOAP 1.2 fault node URI.", body=Body.TEXT, common=False)),
-        Child(Element("role", "The fault role (actor) URI.", body=Body.TEXT, common=False)),
-        Child(Element("detail", "Fault detail: text, elements, or an expression.", body=Body.ANY, common=False,
-                      attributes=(Attribute("expression", Kind.TEXT, "Read from the message."),))),
-    ), attributes=(
-        Attribute("version", Kind.TEXT, "soap11 (default), soap12 or pox."),
-        Attribute("response", Kind.TEXT, "true (default): the fault is a response to send back."),
-    )))
+mediator(
+    Element(
+        "makefault",
+        "Turn the message into a SOAP 1.1, SOAP 1.2 or POX fault.",
+        anchor="W: FaultMediatorFactory",
+        build=_makefault,
+        children=(
+            Child(_valued("code", "The fault code, prefix:Name in the version's namespace (not for pox).")),
+            Child(_valued("reason", "The fault string.")),
+            Child(Element("node", "The SOAP 1.2 fault node URI.", body=Body.TEXT, common=False)),
+            Child(Element("role", "The fault role (actor) URI.", body=Body.TEXT, common=False)),
+            Child(
+                Element(
+                    "detail",
+                    "Fault detail: text, elements, or an expression.",
+                    body=Body.ANY,
+                    common=False,
+                    attributes=(Attribute("expression", Kind.TEXT, "Read from the message."),),
+                )
+            ),
+        ),
+        attributes=(
+            Attribute("version", Kind.TEXT, "soap11 (default), soap12 or pox."),
+            Attribute("response", Kind.TEXT, "true (default): the fault is a response to send back."),
+        ),
+    )
+)
 
 
 def _code(
@@ -504,8 +617,7 @@ def _code(
             raise config_error(
                 makefault_el,
                 "The fault code is a required attribute for the makefault mediator unless it is a pox fault",
-                'add <code value="soapenv:Server" xmlns:soapenv="http://schemas.xmlsoap.org/soap/'
-                'envelope/"/>',
+                'add <code value="soapenv:Server" xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"/>',
             )
         return None, None
     value, expression = element.get("value"), element.get("expression")
@@ -537,9 +649,7 @@ def _check_code(element: etree._Element, version: str, namespace: str, name: str
     expected = soap.VERSION_NS[version]
     codes = SOAP11_CODES if version == kinds.SOAP11 else SOAP12_CODES
     other = kinds.SOAP12 if version == kinds.SOAP11 else kinds.SOAP11
-    equivalent = {"Receiver": "Server", "Sender": "Client", "Server": "Receiver", "Client": "Sender"}.get(
-        name, name
-    )
+    equivalent = {"Receiver": "Server", "Sender": "Client", "Server": "Receiver", "Client": "Sender"}.get(name, name)
     if namespace != expected:
         hint = None
         if namespace == soap.VERSION_NS[other]:
@@ -551,16 +661,14 @@ def _check_code(element: etree._Element, version: str, namespace: str, name: str
             )
         raise config_error(
             element,
-            f"Invalid namespace in fault code for {version} version. Namespace should be "
-            f"corrected as {expected}.",
+            f"Invalid namespace in fault code for {version} version. Namespace should be corrected as {expected}.",
             hint,
         )
     if name not in codes:
         hint = f"did you mean '{equivalent}'?" if equivalent in codes else did_you_mean(name, codes)
         raise config_error(
             element,
-            f"Invalid code value for {version} version. Code value has to be one of the "
-            f"following : {', '.join(codes)}",
+            f"Invalid code value for {version} version. Code value has to be one of the following : {', '.join(codes)}",
             hint,
         )
 
@@ -572,8 +680,7 @@ def _reason(
         if version != kinds.POX:
             raise config_error(
                 makefault_el,
-                "The fault reason is a required attribute for the makefault mediator "
-                "unless it is a pox fault",
+                "The fault reason is a required attribute for the makefault mediator unless it is a pox fault",
                 'add <reason value="…"/>',
             )
         return None, None
