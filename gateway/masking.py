@@ -25,6 +25,7 @@ import logging
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Protocol
 from urllib.parse import quote, quote_plus
 
 MASK = "****"
@@ -99,17 +100,23 @@ def _xml_escaped(text: str, quotes: bool = False) -> str:
     return escaped.replace('"', "&quot;").replace("'", "&apos;") if quotes else escaped
 
 
+class MessageSecrets(Protocol):
+    """The secrets of the message being mediated (the message exchange, which makes its SecretValues lazily)."""
+
+    def mask(self, text: str) -> str: ...
+
+
 #: Secrets of the deployed configuration, known to every record of this process.
 CONFIGURED = SecretValues()
-_CURRENT: contextvars.ContextVar[SecretValues | None] = contextvars.ContextVar("gateway_secret_values", default=None)
+_CURRENT: contextvars.ContextVar[MessageSecrets | None] = contextvars.ContextVar("gateway_message", default=None)
 
 
-def bind_message_secrets(values: SecretValues) -> contextvars.Token[SecretValues | None]:
-    """Make `values` the secrets of every record logged from the current task (one message)."""
-    return _CURRENT.set(values)
+def bind_message_secrets(message: MessageSecrets) -> contextvars.Token[MessageSecrets | None]:
+    """Make `message` the source of secrets for every record logged from the current task."""
+    return _CURRENT.set(message)
 
 
-def unbind_message_secrets(token: contextvars.Token[SecretValues | None]) -> None:
+def unbind_message_secrets(token: contextvars.Token[MessageSecrets | None]) -> None:
     _CURRENT.reset(token)
 
 
@@ -145,7 +152,7 @@ class SecretMasker:
     def mask(self, text: str) -> str:
         """Mask `text` by key name and by value; linear in its length."""
         current = _CURRENT.get()
-        if current:
+        if current is not None:
             text = current.mask(text)
         if CONFIGURED:
             text = CONFIGURED.mask(text)

@@ -43,8 +43,19 @@ class Exchange:
     reply: Reply | None = None
     faulted: bool = False
     closing_tasks: list[Callable[[], object]] = field(default_factory=list)
-    secrets: SecretValues = field(default_factory=SecretValues)  # values masked in every log of this message
+    _secrets: SecretValues | None = None  # made on the first secret: most messages carry none
     _activity_id: str | None = None
+
+    @property
+    def secrets(self) -> SecretValues:
+        """The values masked in every log line of this message (see gateway.masking)."""
+        if self._secrets is None:
+            self._secrets = SecretValues()
+        return self._secrets
+
+    def mask(self, text: str) -> str:
+        """What the log masker asks of the message being mediated (bound by the transport)."""
+        return self._secrets.mask(text) if self._secrets is not None else text
 
     @property
     def activity_id(self) -> str:

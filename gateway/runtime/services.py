@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from multidict import istr
+
 from gateway.masking import SecretMasker, masker_for
 from gateway.outbound import OutboundPolicy
 from gateway.runtime.engine import Engine
@@ -37,8 +39,10 @@ class Services:
     masker: SecretMasker = field(init=False)
     outbound: OutboundPolicy = field(init=False)
     secret_headers: tuple[str, ...] = field(init=False)  # lower-case names of credential headers
+    secret_header_keys: tuple[istr, ...] = field(init=False)  # the same, as case-insensitive header keys
 
     def __post_init__(self) -> None:
         self.masker = masker_for(tuple(self.settings.secret_names))
         self.outbound = OutboundPolicy(self.settings.outbound_allow)
         self.secret_headers = tuple(name.lower() for name in self.settings.secret_headers)
+        self.secret_header_keys = tuple(istr(name) for name in self.secret_headers)

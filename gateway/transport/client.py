@@ -8,7 +8,8 @@ import logging
 from typing import TYPE_CHECKING
 
 import aiohttp
-from multidict import CIMultiDict
+from aiohttp import hdrs
+from multidict import CIMultiDict, istr
 from yarl import URL
 
 from gateway.errors import MediationError, transport_failure
@@ -20,20 +21,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway.endpoint")
 
-_HOP_BY_HOP = (
-    "Host",
-    "Content-Length",
-    "Transfer-Encoding",
-    "Connection",
-    "Keep-Alive",
-    "TE",
-    "Trailer",
-    "Upgrade",
-    "Expect",
-    "Proxy-Authorization",
-    "Proxy-Connection",
-    "Content-Type",
-    "Accept-Encoding",
+_SOAP_ACTION = istr("SOAPAction")
+_HOP_BY_HOP = tuple(
+    istr(name)  # case-insensitive keys, lowered once here instead of on every lookup
+    for name in (
+        "Host",
+        "Content-Length",
+        "Transfer-Encoding",
+        "Connection",
+        "Keep-Alive",
+        "TE",
+        "Trailer",
+        "Upgrade",
+        "Expect",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "Content-Type",
+        "Accept-Encoding",
+    )
 )
 # Replies up to this size are read at once (fewer awaits); bigger or unknown ones are streamed.
 _BUFFER_REPLY_UP_TO = 256 * 1024
@@ -66,19 +71,13 @@ class HttpTransport:
     async def exchange(
         self, ctx: MessageContext, *, url: str | URL, method: str, media: str | None, timeout: float
     ) -> MessageContext:
-        return await _exchange(self.session, ctx, url=url, method=method, media=media, timeout=timeout)
+        """Send the current message to `url` and return the reply as a fresh response context."""
+        return await _exchange(self.session, ctx, url, method, media, timeout)
 
 
 async def _exchange(
-    session: aiohttp.ClientSession,
-    ctx: MessageContext,
-    *,
-    url: str | URL,
-    method: str,
-    media: str | None,
-    timeout: float,
+    session: aiohttp.ClientSession, ctx: MessageContext, url: str | URL, method: str, media: str | None, timeout: float
 ) -> MessageContext:
-    """Send the current message to `url` and return the reply as a fresh response context."""
     headers = ctx.transport_headers.copy()  # a C-level copy, then drop the few hop-by-hop ones
     for name in _HOP_BY_HOP:
         if name in headers:
@@ -91,9 +90,9 @@ async def _exchange(
         body, stream, ctype, _ = formats.serialise(ctx, media)
         data = stream if stream is not None else body
         if ctype:
-            headers["Content-Type"] = ctype
-        if media == kinds.TEXT_XML and "SOAPAction" not in headers:
-            headers["SOAPAction"] = f'"{ctx.soap_action or ""}"'
+            headers[hdrs.CONTENT_TYPE] = ctype
+        if media == kinds.TEXT_XML and _SOAP_ACTION not in headers:
+            headers[_SOAP_ACTION] = f'"{ctx.soap_action or ""}"'
     # aiohttp's own timeout (no extra timer per request); sock_read also bounds each read of a stream.
     try:
         response = await session.request(
@@ -101,7 +100,7 @@ async def _exchange(
         )
         settings = ctx.exchange.services.settings
         length = response.content_length
-        content_type = response.headers.get("Content-Type")
+        content_type = response.headers.get(hdrs.CONTENT_TYPE)
         if length is not None and length <= _BUFFER_REPLY_UP_TO or response.status in (204, 304):
             raw = await response.read()
             response.release()

@@ -6,8 +6,8 @@ import logging
 import os
 
 import orjson
-from aiohttp import http_exceptions, web
-from multidict import CIMultiDict
+from aiohttp import hdrs, http_exceptions, web
+from multidict import CIMultiDict, istr
 
 from gateway.connector import ConnectorRegistry
 from gateway.errors import DeployError
@@ -23,6 +23,7 @@ from gateway.transport.wsdl import wsdl_response
 
 log = logging.getLogger("gateway.http")
 
+_SOAP_ACTION = istr("SOAPAction")
 CONFIG = web.AppKey("config", Configuration)
 SERVICES = web.AppKey("services", Services)
 # Bodies up to this size are read in one go; larger or unknown-length ones stay a stream until needed.
@@ -147,17 +148,18 @@ def _stopped(request: web.Request, name: str) -> web.Response:
 def _context(request: web.Request, proxy: ProxyService | None, payload: Payload) -> tuple[Exchange, MessageContext]:
     services = request.app[SERVICES]
     config = request.app[CONFIG]
-    content_type = request.headers.get("Content-Type")
+    content_type = request.headers.get(hdrs.CONTENT_TYPE)
     media = media_type_of(content_type)
     kind = kind_of(media) if media else "empty"
-    exchange = Exchange(request.method, request.path_qs, kind, request.headers.get("Accept"), services)
-    soap_action = request.headers.get("SOAPAction")
+    path_qs = request.path_qs  # computed by yarl on each access
+    exchange = Exchange(request.method, path_qs, kind, request.headers.get(hdrs.ACCEPT), services)
+    soap_action = request.headers.get(_SOAP_ACTION)
     if soap_action is not None:
         soap_action = soap_action.strip('"')
     elif kind == "soap12":
         soap_action = content_type_parameter(content_type, "action")
     headers = CIMultiDict(request.headers)
-    for name in services.secret_headers:
+    for name in services.secret_header_keys:
         if name in headers:
             for value in headers.getall(name):
                 exchange.secrets.add_header(name, value)
@@ -167,7 +169,7 @@ def _context(request: web.Request, proxy: ProxyService | None, payload: Payload)
         payload=payload,
         transport_headers=headers,
         proxy=proxy,
-        to=request.path_qs,
+        to=path_qs,
         query_params=request.query,
         soap_action=soap_action,
     )
@@ -180,7 +182,7 @@ def _context(request: web.Request, proxy: ProxyService | None, payload: Payload)
         props["proxy.name"] = proxy.name
     axis2 = ctx.axis2
     axis2["HTTP_METHOD"] = request.method
-    axis2["TransportInURL"] = request.path_qs
+    axis2["TransportInURL"] = path_qs
     if media:
         axis2["messageType"] = media
         axis2["ContentType"] = content_type
@@ -188,11 +190,12 @@ def _context(request: web.Request, proxy: ProxyService | None, payload: Payload)
     if proxy is not None:
         # The raw (still percent-encoded) rest of the URL after /services/NAME, so an endpoint can
         # append it to its own address unchanged.
-        rest = request.raw_path[len("/services/") :]  # NAME[/suffix][?query]
-        cut = min((i for i in (rest.find("/"), rest.find("?")) if i != -1), default=len(rest))
-        postfix = rest[cut:]
-        if postfix:
-            axis2["REST_URL_POSTFIX"] = postfix
+        rest = request.raw_path[len("/services/") :]  # NAME[/suffix][?query], NAME maybe percent-encoded
+        cut, query = rest.find("/"), rest.find("?")
+        if cut == -1 or query != -1 and query < cut:
+            cut = query
+        if cut != -1 and len(rest) > cut:
+            axis2["REST_URL_POSTFIX"] = rest[cut:]
     if kind == "empty":
         axis2["NO_ENTITY_BODY"] = "true"
     return exchange, ctx
@@ -201,11 +204,18 @@ def _context(request: web.Request, proxy: ProxyService | None, payload: Payload)
 async def _mediate(request: web.Request, proxy: ProxyService | None) -> web.StreamResponse:
     services = request.app[SERVICES]
     settings = services.settings
-    content_type = request.headers.get("Content-Type")
+    content_type = request.headers.get(hdrs.CONTENT_TYPE)
+    length = request.content_length
     if not request.body_exists:
         payload = Payload(content_type, b"", limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes)
+    elif (
+        length is not None and length <= min(_READ_EAGERLY_UP_TO, settings.max_body_bytes) and request.content.is_eof()
+    ):
+        # The whole (small) body has already arrived: take it as bytes, no timer or stream needed.
+        payload = Payload(
+            content_type, await request.read(), limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes
+        )
     else:
-        length = request.content_length
         payload = Payload(
             content_type,
             stream=request.content,
@@ -220,7 +230,7 @@ async def _mediate(request: web.Request, proxy: ProxyService | None) -> web.Stre
             except BodyReadError:
                 pass  # sticky: the flow starts with this fault (engine), nothing goes out empty
     exchange, ctx = _context(request, proxy, payload)
-    secrets = bind_message_secrets(exchange.secrets)
+    secrets = bind_message_secrets(exchange)
     try:
         if proxy is None:
             await services.engine.mediate_main(ctx)
