@@ -87,7 +87,7 @@ def test_duplicate_names_and_wrong_namespace_and_unknown_root(tmp_path, capsys):
             "proxies/A.xml": GOOD,
             "proxies/B.xml": GOOD,
             "proxies/NoNs.xml": '<proxy name="X"><target><inSequence><respond/></inSequence></target></proxy>',
-            "sequences/api.xml": f'<api {S} name="x" context="/x"/>',
+            "sequences/task.xml": f'<task {S} name="x"/>',
             "sequences/odd.xml": f'<sequense {S} name="x"/>',
         },
         with_defaults=False,
@@ -96,7 +96,7 @@ def test_duplicate_names_and_wrong_namespace_and_unknown_root(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "B.xml:1: proxy: proxy named 'Good' already exists (defined in" in out
     assert "NoNs.xml:1: proxy: element is in namespace ''" in out
-    assert "api.xml:1: api: REST APIs are not supported yet" in out
+    assert "task.xml:1: task: scheduled tasks are not supported yet" in out
     assert "did you mean 'sequence'?" in out
 
 

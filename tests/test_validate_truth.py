@@ -200,7 +200,6 @@ def test_every_xml_file_that_is_not_read_is_reported_with_the_reason(tmp_path, c
         {
             "proxies/Good.xml": GOOD,
             "proxies/old/Archived.xml": GOOD,
-            "api/Orders.xml": f'<api {S} name="Orders" context="/orders"/>',
             "message-stores/Store.xml": "<messageStore/>",
             "message-processors/Proc.xml": "<messageProcessor/>",
             "inbound-endpoints/In.xml": "<inboundEndpoint/>",
@@ -220,7 +219,6 @@ def test_every_xml_file_that_is_not_read_is_reported_with_the_reason(tmp_path, c
     assert reasons == {
         "proxies/old/Archived.xml": "not read: sub-folders of proxies/ are not read (MI reads only the files "
         "directly in proxies/)",
-        "api/Orders.xml": "not read: REST APIs (api/) are not supported yet",
         "message-stores/Store.xml": "not read: message stores are not supported yet",
         "message-processors/Proc.xml": "not read: message processors are not supported yet",
         "inbound-endpoints/In.xml": "not read: inbound endpoints are not supported yet",
@@ -228,13 +226,13 @@ def test_every_xml_file_that_is_not_read_is_reported_with_the_reason(tmp_path, c
         "imports/twilio.xml": "not read: connector imports are not read: installed connectors are found without them",
         "proxy/Typo.xml": "not read: this folder is not read (did you mean 'proxies'?)",
         "resources/schema.xml": "not read: this folder is not read (artifact folders are: local-entries/, "
-        "endpoints/, sequences/, templates/, proxies/, proxy-services/)",
+        "endpoints/, sequences/, templates/, proxies/, proxy-services/, api/)",
         "Loose.xml": "not read: files directly in the artifacts folder are not read (put each artifact in its "
-        "folder: local-entries/, endpoints/, sequences/, templates/, proxies/, proxy-services/)",
+        "folder: local-entries/, endpoints/, sequences/, templates/, proxies/, proxy-services/, api/)",
         "registry.xml": "not read: the registry (registry.xml) is not supported yet (put each artifact in its "
-        "folder: local-entries/, endpoints/, sequences/, templates/, proxies/, proxy-services/)",
+        "folder: local-entries/, endpoints/, sequences/, templates/, proxies/, proxy-services/, api/)",
     }
-    assert "1 artifact(s) OK, 11 problem(s)" in err
+    assert "1 artifact(s) OK, 10 problem(s)" in err
 
 
 @pytest.mark.parametrize("layout", [{}, {"notes/todo.txt": "x"}, {"Loose.xml": GOOD}])
@@ -246,7 +244,7 @@ def test_a_folder_without_artifact_folders_says_so_in_one_line(tmp_path, capsys,
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [
         f"{root}: (artifacts): no artifact folders here (expected some of local-entries/, endpoints/, sequences/, "
-        "templates/, proxies/, proxy-services/) (pass the folder that holds them (MI's synapse-config/default))"
+        "templates/, proxies/, proxy-services/, api/) (pass the folder that holds them (MI's synapse-config/default))"
     ]
     assert "0 artifact(s) OK, 1 problem(s)" in captured.err
 

@@ -7,6 +7,7 @@ import copy
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from gateway.deploy.apis import API
 from gateway.deploy.declare import STATISTICS, TRACE, Attribute, Body, Child, Element, Kind, Node, NotYet
 from gateway.deploy.endpoints import ENDPOINT, ENDPOINT_ARTIFACT
 from gateway.deploy.wsdl import build_publish_wsdl
@@ -320,4 +321,5 @@ ARTIFACTS: dict[str, tuple[str, str, Element]] = {
     "sequence": ("sequence", "sequences", SEQUENCE_ARTIFACT),
     "template": ("template", "templates", TEMPLATE),
     "proxy": ("proxy", "proxies", PROXY),
+    "api": ("api", "apis", API),
 }

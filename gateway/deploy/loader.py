@@ -8,6 +8,7 @@ deployed artifact are reported too (the artifact still serves, as in MI)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -20,6 +21,7 @@ from gateway.deploy.declare import Reported, build
 from gateway.deploy.registry import FactoryContext, Reference, internal_error
 from gateway.deploy.wsdl import resolve_keyed_wsdls
 from gateway.errors import DeployError, SourceLocation
+from gateway.runtime.api import ApiIndex, RestApi
 from gateway.runtime.configuration import Configuration, DeployedArtifact
 from gateway.runtime.defaults import DEFAULT_FAULT, DEFAULT_MAIN
 from gateway.xmlutil import (
@@ -39,7 +41,7 @@ log = logging.getLogger("gateway.deploy")
 
 # Folders in MI's load order (docs/synapse-semantics.md §7): local entries, endpoints, sequences, templates,
 # proxies. MI deploys by folder (W: MultiXMLConfigurationBuilder), so each folder holds one kind of artifact.
-FOLDERS = ("local-entries", "endpoints", "sequences", "templates", "proxies", "proxy-services")
+FOLDERS = ("local-entries", "endpoints", "sequences", "templates", "proxies", "proxy-services", "api")
 FOLDER_ROOTS = {
     "local-entries": "localEntry",
     "endpoints": "endpoint",
@@ -47,6 +49,7 @@ FOLDER_ROOTS = {
     "templates": "template",
     "proxies": "proxy",
     "proxy-services": "proxy",
+    "api": "api",
 }
 ROOTS = ARTIFACTS  # root element -> (kind, configuration attribute, declaration)
 _HOME = {
@@ -55,10 +58,10 @@ _HOME = {
     "sequence": "sequences/",
     "template": "templates/",
     "proxy": "proxy-services/ (or proxies/)",
+    "api": "api/",
 }
 # MI's other artifacts: root element -> (what, where MI reads them)
 _UNSUPPORTED_ROOTS = {
-    "api": ("REST APIs", "api/"),
     "inboundEndpoint": ("inbound endpoints", "inbound-endpoints/"),
     "task": ("scheduled tasks", "tasks/"),
     "messageStore": ("message stores", "message-stores/"),
@@ -71,7 +74,6 @@ _UNSUPPORTED_ROOTS = {
 }
 # MI's other folders (W: MultiXMLConfigurationBuilder): MI reads them, this gateway does not yet.
 MI_FOLDERS = {
-    "api": "REST APIs (api/) are not supported yet",
     "message-stores": "message stores are not supported yet",
     "message-processors": "message processors are not supported yet",
     "inbound-endpoints": "inbound endpoints are not supported yet",
@@ -150,6 +152,8 @@ def load(
                         "rename one of them; names are unique per artifact kind",
                     )
                 ]
+        if built is not None and not problems and built.kind == "api":
+            problems = _context_taken(built, tables["apis"].values())
         if built is None or problems:
             failed.extend(problems)
             for problem in problems:
@@ -174,6 +178,8 @@ def load(
         endpoints=MappingProxyType(tables["endpoints"]),
         local_entries=MappingProxyType(tables["local_entries"]),
         templates=MappingProxyType(tables["templates"]),
+        apis=MappingProxyType(tables["apis"]),
+        api_index=ApiIndex(tables["apis"].values()),
         deployed=tuple(deployed),
         failed=tuple(failed),
         dangling=tuple(dangling),
@@ -280,6 +286,23 @@ def _build(element: etree._Element, folder: str, fctx: FactoryContext) -> _Built
     artifact = build(element, spec, fctx)
     name = cast(str, getattr(artifact, "name", None) or getattr(artifact, "key", None))  # every artifact has one
     return _Built(kind, attr, name, artifact, where)
+
+
+def _context_taken(built: _Built, deployed: Iterable[RestApi]) -> list[DeployError]:
+    """W: SynapseConfiguration.addAPI: two APIs cannot share a context and a version."""
+    api = cast(RestApi, built.artifact)
+    for other in deployed:
+        if other.context == api.context and other.version == api.version:
+            where = f"{other.location.path}:{other.location.line}"
+            return [
+                DeployError(
+                    built.where,
+                    "api",
+                    f"URL context: {api.context or '/'} is already registered with the API: {other.name} ({where})",
+                    "give one of them another context or a version",
+                )
+            ]
+    return []
 
 
 def _add_builtin_sequences(sequences: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from gateway.message.payload import Payload
 
 if TYPE_CHECKING:
     from gateway.mediators.base import Mediator
+    from gateway.runtime.api import ApiResource
     from gateway.runtime.configuration import Configuration, ProxyService
     from gateway.runtime.services import Services
 
@@ -85,6 +86,7 @@ class MessageContext:
         "exchange",
         "config",
         "proxy",
+        "resource",
         "to",
         "query_params",
         "soap_action",
@@ -101,6 +103,7 @@ class MessageContext:
         payload: Payload,
         transport_headers: CIMultiDict[str],
         proxy: ProxyService | None = None,
+        resource: ApiResource | None = None,
         to: str | None = None,
         query_params: MultiMapping[str] | None = None,
         soap_action: str | None = None,
@@ -116,6 +119,7 @@ class MessageContext:
         self.exchange = exchange
         self.config = config
         self.proxy = proxy
+        self.resource = resource  # the API resource the request was dispatched to (its reply comes back to it)
         self.to = to
         self.query_params: MultiMapping[str] = query_params if query_params is not None else MultiDict()
         self.soap_action = soap_action
@@ -183,6 +187,7 @@ class MessageContext:
             payload=payload,
             transport_headers=headers,
             proxy=self.proxy,
+            resource=self.resource,
             to=None,
             query_params=self.query_params,
             soap_action=None,

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from lxml import etree
 
     from gateway.mediators.base import Mediator, MediatorList
+    from gateway.runtime.api import ApiIndex, RestApi
     from gateway.runtime.endpoints import Endpoint
 
 
@@ -81,6 +82,8 @@ class Configuration:
     endpoints: MappingProxyType[str, Endpoint]
     local_entries: MappingProxyType[str, LocalEntry]
     templates: MappingProxyType[str, Template]
+    apis: MappingProxyType[str, RestApi] = field(default_factory=lambda: MappingProxyType({}))  # by API.name
+    api_index: ApiIndex | None = None  # the APIs by context, for dispatch (None: no API)
     deployed: tuple[DeployedArtifact, ...] = ()
     failed: tuple[DeployError, ...] = ()
     # Static keys of deployed artifacts that name nothing deployed: the artifact serves (as in MI) and every

@@ -1,22 +1,32 @@
 """The proxy flow: inSequence → endpoint → outSequence (or straight back), with the fault stack around every
-flow. The transport calls `mediate_proxy` / `mediate_main`; mediators reach the engine through the services
-they are given (`ctx.exchange.services.engine`), never by importing it."""
+flow; an API resource runs the same way (inSequence → its send → outSequence). The transport calls
+`mediate_proxy` / `mediate_api` / `mediate_main`; mediators reach the engine through the services they are
+given (`ctx.exchange.services.engine`), never by importing it."""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
 
+from multidict import CIMultiDict
+
+from gateway.errors import MediationError
 from gateway.message import formats
+from gateway.message.context import Reply
+from gateway.runtime.api import query_parameters
 from gateway.runtime.defaults import DEFAULT_FAULT, DEFAULT_MAIN, global_fault_handler
 from gateway.runtime.faults import handle_fault, run_guarded
 
 if TYPE_CHECKING:
     from gateway.mediators.base import Mediator
     from gateway.message.context import MessageContext
+    from gateway.runtime.api import ApiMatch, ApiResource
     from gateway.runtime.configuration import ProxyService
 
 log = logging.getLogger("gateway.engine")
+
+# W: RESTConstants: sequences a user may deploy to answer requests no resource takes
+_UNMATCHED_HANDLERS = {404: "_resource_mismatch_handler_", 405: "_method_not_allowed_handler_"}
 
 
 class Engine:
@@ -37,6 +47,61 @@ class Engine:
             except Exception as exc:
                 await handle_fault(ctx, exc)
 
+    async def mediate_api(self, match: ApiMatch, ctx: MessageContext) -> None:
+        """An API request (W: API.process, Resource.process): the global fault handler, then the resource's
+        own around its inSequence. A request no resource takes gets MI's status and no body."""
+        ctx.fault_stack.append(global_fault_handler)
+        _api_properties(match, ctx)
+        if ctx.payload.read_error is not None:
+            await handle_fault(ctx, ctx.payload.read_error)
+            return
+        resource = match.resource
+        if resource is None:
+            assert match.status is not None
+            handler = ctx.config.sequences.get(_UNMATCHED_HANDLERS.get(match.status, ""))
+            if handler is not None:
+                await run_guarded(handler, ctx)
+            else:  # W: HTTP_SC and NIO-ACK-Requested, TRANSPORT_HEADERS removed: the status alone
+                ctx.exchange.reply = Reply(match.status, CIMultiDict(), b"")
+            return
+        if ctx.exchange.method == "OPTIONS" and await self._options(resource, ctx):
+            return
+        try:
+            parameters = query_parameters(match.path)
+        except ValueError:
+            ctx.properties["ERROR_CODE"] = 400
+            await handle_fault(
+                ctx,
+                MediationError(
+                    f"Error processing {ctx.exchange.method} request for : {match.path} due to an error in the "
+                    "request sent by the client",
+                    400,
+                    http_status=400,
+                ),
+            )
+            return
+        for name, value in parameters.items():
+            ctx.properties[f"query.param.{name}"] = value
+        if resource.in_sequence is None:  # W: "No in-sequence configured. Dropping the request."
+            return
+        ctx.fault_stack.append(resource.fault_handler)
+        await run_guarded(resource.in_sequence, ctx)
+
+    async def _options(self, resource: ApiResource, ctx: MessageContext) -> bool:
+        """W: Resource.sendOptions: a resource that does not list OPTIONS answers it with an Allow header; one
+        that does mediates it, unless Max-Forwards is 0 (which it answers, and otherwise decrements)."""
+        if "OPTIONS" in resource.methods:
+            max_forwards = ctx.transport_headers.get("Max-Forwards")
+            if max_forwards is None or not max_forwards.strip().isdigit():
+                return False
+            if int(max_forwards) > 0:
+                ctx.transport_headers["Max-Forwards"] = str(int(max_forwards) - 1)
+                return False
+        ctx.is_response = True
+        ctx.transport_headers["Allow"] = resource.allow_header
+        await self.send_back(ctx)
+        return True
+
     async def mediate_main(self, ctx: MessageContext) -> None:
         """A request for no known proxy goes to the `main` sequence (MI ships one answering 404)."""
         ctx.fault_stack.append(global_fault_handler)
@@ -51,12 +116,17 @@ class Engine:
         await self.response_flow(reply, receive)
 
     async def response_flow(self, reply: MessageContext, receive: Mediator | None) -> None:
-        proxy = reply.proxy
-        reply.fault_stack = [proxy.fault_handler if proxy is not None else global_fault_handler]
-        if receive is not None:
-            sequence: Mediator | None = receive
+        proxy, resource = reply.proxy, reply.resource
+        out_sequence = None
+        if proxy is not None:
+            reply.fault_stack = [proxy.fault_handler]
+            out_sequence = proxy.out_sequence
+        elif resource is not None:  # W: injectMessage pushes `fault`, Resource.process the resource's handler
+            reply.fault_stack = [global_fault_handler, resource.fault_handler]
+            out_sequence = resource.out_sequence
         else:
-            sequence = proxy.out_sequence if proxy is not None else None
+            reply.fault_stack = [global_fault_handler]
+        sequence = receive if receive is not None else out_sequence
         if sequence is None:
             await self.send_back(reply)  # no outSequence: the reply goes straight to the client
             return
@@ -75,3 +145,26 @@ class Engine:
         """The global `fault` sequence (the built-in one when none is deployed): the one place it is looked up."""
         handler = ctx.config.sequences.get("fault") or DEFAULT_FAULT
         return await handler.mediate(ctx)
+
+
+def _api_properties(match: ApiMatch, ctx: MessageContext) -> None:
+    """What W: API.process, Resource.process and the dispatchers set, plus API_ELECTED_RESOURCE (the
+    resource's template or mapping, as the API Manager gateway's handlers set it)."""
+    api, props = match.api, ctx.properties
+    props["REST_FULL_REQUEST_PATH"] = match.path
+    props["SYNAPSE_REST_API"] = api.name
+    props["SYNAPSE_REST_API_VERSION"] = api.version
+    props["SYNAPSE_REST_API_VERSION_STRATEGY"] = api.version_type
+    props["REST_API_CONTEXT"] = api.context
+    props["REST_SUB_REQUEST_PATH"] = match.sub_path
+    props["REST_METHOD"] = ctx.exchange.method
+    host = ctx.transport_headers.get("Host")
+    if host:
+        props["REST_URL_PREFIX"] = f"http://{host}"
+    ctx.axis2["REST_URL_POSTFIX"] = match.postfix
+    if match.resource is not None:
+        ctx.resource = match.resource
+        if match.resource.mapping_text is not None:
+            props["API_ELECTED_RESOURCE"] = props["rest.url.pattern"] = match.resource.mapping_text
+        for name, value in match.variables.items():
+            props[f"uri.var.{name}"] = value

@@ -1,9 +1,11 @@
-"""The HTTP transport: /services/NAME[/...] → proxy flow, ?wsdl, /healthz; anything else → `main`."""
+"""The HTTP transport: /services/NAME[/...] → proxy flow, ?wsdl, /healthz; a path under an API's context →
+that API (`?swagger.json`); anything else → `main`. Proxies win over APIs, as Axis2 dispatches them first."""
 
 from __future__ import annotations
 
 import logging
 import os
+from urllib.parse import unquote
 
 import orjson
 from aiohttp import hdrs, http_exceptions, web
@@ -15,10 +17,12 @@ from gateway.masking import bind_message_secrets, unbind_message_secrets
 from gateway.message.context import Exchange, MessageContext, Reply
 from gateway.message.errors import client_media_type, error_reply
 from gateway.message.payload import BodyReadError, Payload, content_type_parameter, kind_of, media_type_of
+from gateway.runtime.api import ApiMatch, Request, elect
 from gateway.runtime.configuration import Configuration, ProxyService
 from gateway.runtime.services import Services
 from gateway.settings import Settings
 from gateway.transport import client, memory
+from gateway.transport.swagger import requested_format, swagger_response
 from gateway.transport.wsdl import wsdl_response
 
 log = logging.getLogger("gateway.http")
@@ -112,6 +116,17 @@ async def healthz(request: web.Request) -> web.Response:
         "failed": [_problem(e) for e in config.failed],
         # deployed, but a key names nothing: every message reaching it fails
         "dangling": [_problem(e) for e in config.dangling],
+        "apis": [
+            {
+                "name": api.name,
+                "context": api.base_path,
+                "resources": [
+                    {"methods": sorted(r.methods) or ["*"], "path": r.mapping_text or "(default)"}
+                    for r in api.resources
+                ],
+            }
+            for api in config.apis.values()
+        ],
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
@@ -121,7 +136,7 @@ async def handle_service(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     proxy = config.proxies.get(name)
     if proxy is None:
-        return await _mediate(request, None)
+        return await handle_unknown(request)
     if "http" not in proxy.transports:
         log.warning("proxy '%s' does not expose the http transport (transports=%s)", name, ",".join(proxy.transports))
         return web.Response(status=404)
@@ -133,7 +148,33 @@ async def handle_service(request: web.Request) -> web.StreamResponse:
 
 
 async def handle_unknown(request: web.Request) -> web.StreamResponse:
+    """No proxy: an API whose context holds the path (W: RestRequestHandler), else the `main` sequence."""
+    config = request.app[CONFIG]
+    index = config.api_index
+    media = requested_format(request) if config.apis else None
+    if media is not None:  # MI: /NAME?swagger.json; extension: the API's own path too
+        api = config.apis.get(unquote(request.path[1:])) or (index.find(_api_request(request)) if index else None)
+        if api is not None:
+            return swagger_response(request, api, media)
+    if index:
+        api_request = _api_request(request)
+        api = index.find(api_request)
+        if api is not None:
+            return await _mediate(request, None, elect(api, api_request))
     return await _mediate(request, None)
+
+
+def _api_request(request: web.Request) -> Request:
+    headers = request.headers
+    return Request(
+        request.method,
+        request.raw_path,
+        headers.get(hdrs.HOST),
+        request.scheme,
+        headers.get(hdrs.CONTENT_TYPE),
+        request.body_exists,
+        headers.get(hdrs.USER_AGENT),
+    )
 
 
 def _stopped(request: web.Request, name: str) -> web.Response:
@@ -201,7 +242,7 @@ def _context(request: web.Request, proxy: ProxyService | None, payload: Payload)
     return exchange, ctx
 
 
-async def _mediate(request: web.Request, proxy: ProxyService | None) -> web.StreamResponse:
+async def _mediate(request: web.Request, proxy: ProxyService | None, api: ApiMatch | None = None) -> web.StreamResponse:
     services = request.app[SERVICES]
     settings = services.settings
     content_type = request.headers.get(hdrs.CONTENT_TYPE)
@@ -232,10 +273,12 @@ async def _mediate(request: web.Request, proxy: ProxyService | None) -> web.Stre
     exchange, ctx = _context(request, proxy, payload)
     secrets = bind_message_secrets(exchange)
     try:
-        if proxy is None:
-            await services.engine.mediate_main(ctx)
-        else:
+        if proxy is not None:
             await services.engine.mediate_proxy(proxy, ctx)
+        elif api is not None:
+            await services.engine.mediate_api(api, ctx)
+        else:
+            await services.engine.mediate_main(ctx)
         reply = exchange.reply
         if reply is None:
             # Nothing was written: MI answers 202. After a handled fault we answer the error instead
