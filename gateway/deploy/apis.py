@@ -173,7 +173,7 @@ RESOURCE = Element(
             Kind.KEY,
             "A deployed sequence for errors (a missing one falls back to `fault`).",
             refers_to="sequence",
-            role="faultSequence",
+            role="resourceFault",
         ),
         STATISTICS,
         TRACE,

@@ -101,6 +101,7 @@ _CONSEQUENCES = {
     "receive": "every reply to this send fails",
     "onError": "errors there skip it and go to the enclosing fault handler",
     "faultSequence": "errors in this proxy go to the global 'fault' sequence instead",
+    "resourceFault": "errors in this resource go to the global 'fault' sequence instead",
     "wsdl": "?wsdl requests fail",
 }
 _REGISTRY_PREFIXES = ("gov:", "conf:", "local:")

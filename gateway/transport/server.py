@@ -120,10 +120,7 @@ async def healthz(request: web.Request) -> web.Response:
             {
                 "name": api.name,
                 "context": api.base_path,
-                "resources": [
-                    {"methods": sorted(r.methods) or ["*"], "path": r.mapping_text or "(default)"}
-                    for r in api.resources
-                ],
+                "resources": [{"methods": sorted(r.methods) or ["*"], "path": r.mapping_text} for r in api.resources],
             }
             for api in config.apis.values()
         ],
