@@ -49,9 +49,14 @@ def _transport(ctx: MessageContext) -> Transport:
     return transport
 
 
+_SOAP_FORMATS = ("soap11", "soap12")
+
+
 def _method(ctx: MessageContext, fmt: str | None) -> str:
     if fmt == "get":
         return "GET"
+    if fmt in _SOAP_FORMATS:  # W: Axis2FlexibleMEPClient: a SOAP format is POSTed whatever the request was
+        return "POST"
     explicit = ctx.axis2.get("HTTP_METHOD")
     if explicit:
         return str(explicit).upper()
@@ -118,7 +123,8 @@ class AddressEndpoint(Endpoint):
     async def send(self, ctx: MessageContext) -> MessageContext:
         url: URL | str = self.url
         postfix = ctx.axis2.get("REST_URL_POSTFIX")
-        if postfix and not ctx.exchange.client_is_soap:
+        # W: Axis2FlexibleMEPClient appends it for a REST request, never with format soap11 / soap12
+        if postfix and not ctx.exchange.client_is_soap and self.format not in _SOAP_FORMATS:
             postfix = safe_postfix(str(postfix))
             url = self.uri.rstrip("/") + ("" if postfix.startswith(("/", "?")) else "/") + postfix
         media = self.media

@@ -5,6 +5,7 @@ given (`ctx.exchange.services.engine`), never by importing it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,17 @@ class Engine:
         await run_guarded(ctx.config.sequences.get("main") or DEFAULT_MAIN, ctx)
 
     async def forward(self, ctx: MessageContext, endpoint: Any, receive: Mediator | None) -> None:
-        """send: deliver to the endpoint, then run the response flow on the reply."""
+        """send: deliver to the endpoint, then run the response flow on the reply. FORCE_SC_ACCEPTED=true
+        (axis2) answers the client 202 (W: passthru ServerWorker); with OUT_ONLY=true the message is delivered
+        in the background and no reply flow runs (W: Axis2FlexibleMEPClient, fire-and-forget)."""
+        if _true(ctx.axis2.get("FORCE_SC_ACCEPTED")) and ctx.exchange.reply is None:
+            ctx.exchange.reply = Reply(202, CIMultiDict(), b"")
+        if _true(ctx.properties.get("OUT_ONLY")):
+            await ctx.payload.read()  # the client's body must be in hand before its request ends
+            task = asyncio.create_task(_deliver_out_only(ctx, endpoint))
+            _OUT_ONLY.add(task)
+            task.add_done_callback(_OUT_ONLY.discard)
+            return
         reply = await endpoint.send(ctx)
         await self.response_flow(reply, receive)
 
@@ -145,6 +156,24 @@ class Engine:
         """The global `fault` sequence (the built-in one when none is deployed): the one place it is looked up."""
         handler = ctx.config.sequences.get("fault") or DEFAULT_FAULT
         return await handler.mediate(ctx)
+
+
+_OUT_ONLY: set[asyncio.Task[None]] = set()  # out-only sends in flight (a task needs a reference)
+
+
+def _true(value: object) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+async def _deliver_out_only(ctx: MessageContext, endpoint: Any) -> None:
+    try:
+        reply = await endpoint.send(ctx)
+        await reply.payload.read()  # read and dropped: nobody waits for it
+    except Exception as exc:  # noqa: BLE001 - nobody is left to answer: the failure is logged
+        log.warning("out-only send (OUT_ONLY=true) to %s failed: %s", endpoint.location, exc)
+    finally:
+        for close in ctx.exchange.closing_tasks:
+            close()
 
 
 def _api_properties(match: ApiMatch, ctx: MessageContext) -> None:
