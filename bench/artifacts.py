@@ -17,7 +17,12 @@ SCENARIO_ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cbr": ("CBRProxy", ("proxies/CBRProxy.xml",)),
     "json-props": ("JsonProps", ("proxies/JsonProps.xml",)),
     "seed-sms": ("twilioRest", ("proxies/twilioRest.xml", "sequences/faultHandlerSeq.xml", "sequences/fault.xml")),
+    "api": ("ApiTwin", ("proxies/ApiTwin.xml",)),
 }
+# The api scenario deploys this many copies of api/Shop.xml (contexts /shop000 … /shop199) and calls one.
+API_COUNT = 200
+API_TARGET = 150
+API_TEMPLATE = "api/Shop.xml"
 
 _PAYLOAD_FACTORY = re.compile(r"\s*<payloadFactory\b.*?</payloadFactory>", re.DOTALL)
 
@@ -39,4 +44,10 @@ def render(scenario: str, dest: Path, echo_url: str, fallback: bool = False) -> 
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+    if scenario == "api":
+        text = (TEMPLATE_DIR / API_TEMPLATE).read_text(encoding="utf-8").replace(ECHO_URL_TOKEN, echo_url)
+        (dest / "api").mkdir(parents=True, exist_ok=True)
+        for index in range(API_COUNT):
+            number = f"{index:03d}"
+            (dest / "api" / f"Shop{number}.xml").write_text(text.replace("@N@", number), encoding="utf-8")
     return dest

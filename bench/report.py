@@ -29,7 +29,10 @@ SCENARIO_TITLES = {
     "json-props": "json-props (properties + payloadFactory)",
     "seed-sms": "seed-sms (seed twilioRest proxy -> sandbox)",
     "single-conn": "passthrough 1k over a single connection",
+    "api": "api (one of 200 deployed APIs: uri-template resource, send, outSequence send)",
+    "api-proxy": "api-proxy (the same flow as a proxy, same gateway)",
 }
+API_PROXY = "api-proxy"
 # The pass-through comparators every gateway scenario is held against, floor first.
 COMPARATORS = ("bare", "nginx")
 SINGLE_CONN = "single-conn"
@@ -147,6 +150,7 @@ def _rps_ratio(num: RunRecord, den: RunRecord) -> float | None:
 PASSTHROUGH_VS_BARE = {"1k": 0.85}
 CBR_VS_PASSTHROUGH = {"1k": 0.75, "10k": 0.6}
 SEED_VS_HANDWRITTEN = 1.0
+API_VS_PROXY = 0.95  # dispatch among 200 APIs costs at most 5% over the same flow as a proxy
 P99_LIMIT_MS = 25.0
 P99_SCENARIOS = ("passthrough", "cbr")
 STREAM_GROWTH_LIMIT_MB = 50.0
@@ -164,6 +168,9 @@ def comparisons(records: list[RunRecord], sizes: list[str]) -> list[dict[str, An
             out.append(_ratio("cbr / bare", gw_cbr, bare, size, None))
         if gw_cbr or gw_pt:
             out.append(_ratio("cbr / passthrough", gw_cbr, gw_pt, size, CBR_VS_PASSTHROUGH.get(size)))
+        api, twin = _find(records, "api", "gateway", size), _find(records, API_PROXY, "gateway", size)
+        if api or twin:
+            out.append(_ratio("api (200 APIs) / same flow as a proxy", api, twin, size, API_VS_PROXY))
         # nginx is optional (it may not be installed): its ratios appear only when it ran.
         nginx = _find(records, "nginx", "nginx", size)
         if nginx is not None:
@@ -197,7 +204,7 @@ def _side(rec: RunRecord | None) -> dict[str, Any] | None:
 def summary(records: list[RunRecord], sizes: list[str]) -> list[dict[str, Any]]:
     """Per gateway scenario and size: req/s and CPU µs/request of the gateway, bare and nginx, and ratios."""
     out: list[dict[str, Any]] = []
-    for scenario in ("passthrough", "cbr", "json-props", "seed-sms"):
+    for scenario in ("passthrough", "cbr", "json-props", "seed-sms", "api", API_PROXY):
         for size in sizes if scenario != "seed-sms" else ["seed"]:
             gateway = _find(records, scenario, "gateway", size)
             if gateway is None:

@@ -43,10 +43,10 @@ from bench.procs import (
     tree_peak_rss,
     tree_rss,
 )
-from bench.report import MB, SINGLE_CONN, Probe, RunRecord, StreamResult
+from bench.report import API_PROXY, MB, SINGLE_CONN, Probe, RunRecord, StreamResult
 
 REPO = Path(__file__).resolve().parent.parent
-SCENARIOS = ("passthrough", "cbr", "json-props", "seed-sms")
+SCENARIOS = ("passthrough", "cbr", "json-props", "seed-sms", "api")
 JSON_PROPS_MAX_SIZE = 10 * 1024
 SINGLE_CONN_SIZE = 1024
 # The one place that names the gateway package: `python -m gateway serve|twilio-sandbox ...`.
@@ -305,7 +305,7 @@ class Bench:
                 self._fail(scenario, "gateway", self._labels(scenario), f"echo back end failed: {exc}")
             return
         wanted = set(self.cfg.scenarios)
-        if wanted & {"passthrough", "cbr"}:
+        if wanted & {"passthrough", "cbr", "api"}:
             self.run_bare()
             self.run_nginx()
         for scenario in self.cfg.scenarios:
@@ -314,6 +314,7 @@ class Bench:
                 "cbr": self.run_cbr,
                 "json-props": self.run_json_props,
                 "seed-sms": self.run_seed_sms,
+                "api": self.run_api,
             }[scenario]()
 
     def _labels(self, scenario: str) -> list[str]:
@@ -466,6 +467,28 @@ class Bench:
                 if fallback:
                     rec.notes.append("fallback: no payloadFactory")
                 self._measure(rec, gw, body, headers, _json_props(not fallback))
+        finally:
+            self.pm.stop(gw)
+
+    def run_api(self) -> None:
+        """200 APIs deployed; one of them called, then the same flow as a proxy, on the same gateway."""
+        scenario = "api"
+        proxy, _ = artifacts.SCENARIO_ARTIFACTS[scenario]
+        labels = self._labels(scenario)
+        art = artifacts.render(scenario, self.workdir / f"artifacts-{scenario}", self.echo_url)
+        try:
+            gw = self._start_gateway(scenario, art)
+        except StartError as exc:
+            for name in (scenario, API_PROXY):
+                self._fail(name, "gateway", labels, f"gateway failed to start: {exc}")
+            return
+        api_path = f"/shop{artifacts.API_TARGET:03d}/items/42"
+        try:
+            for size in self._sizes(scenario):
+                body = payloads.soap_get_quote(size)
+                for name, path in ((scenario, api_path), (API_PROXY, f"/services/{proxy}/items/42")):
+                    rec = RunRecord(name, "gateway", payloads.size_label(size), len(body), f"{gw.url}{path}")
+                    self._measure(rec, gw, body, self._soap_headers(), _soap_echo(body))
         finally:
             self.pm.stop(gw)
 

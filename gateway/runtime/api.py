@@ -133,11 +133,12 @@ class _Variable:
 class _Simple(_Node):
     """`{x}` or `{x,y}`: stops at a reserved character or at the next node's first character."""
 
-    __slots__ = ("variables",)
+    __slots__ = ("variables", "scanner")
     separator = ","
 
     def __init__(self, token: str) -> None:
         super().__init__("{" + token + "}")
+        self.scanner: re.Pattern[str] | None = None  # set by prepare() for the one-variable fast path
         names: list[_Variable] = []
         start = 0
         for index, char in enumerate(token):
@@ -157,7 +158,25 @@ class _Simple(_Node):
     def first_character(self) -> str:
         return "\x01"
 
+    def prepare(self) -> None:
+        """Once the next node is known (deploy time): one variable whose separator can never be inside its
+        value (it is reserved, or the whole text is the value) ends at the first reserved character or at the
+        next node's first character, so one precompiled scan finds the end, as Java's loop does."""
+        if len(self.variables) != 1 or not (self.separator in _RESERVED or isinstance(self, _Reserved)):
+            return
+        stops = {char for char in _RESERVED if self.reserved(char)}
+        if self.next is not None:
+            stops.add(self.next.first_character)
+        self.scanner = re.compile("[" + re.escape("".join(sorted(stops))) + "]" if stops else "(?!)")
+
     def match(self, fragment: str, variables: dict[str, str]) -> int:
+        if self.scanner is not None:
+            if not fragment:
+                return 0
+            found = self.scanner.search(fragment)
+            end = found.start() if found is not None else len(fragment)
+            value = _decode_path(fragment[:end])
+            return end if value is not None and self._set(self.variables[0], value, variables) else -1
         stop = self.next.first_character if self.next is not None else None
         last = len(fragment) - 1
         for index, char in enumerate(fragment):
@@ -291,6 +310,9 @@ class UriTemplate:
             raise TemplateError("an empty template")
         for node, successor in zip(nodes, nodes[1:], strict=False):
             node.next = successor
+        for node in nodes:
+            if isinstance(node, _Simple):
+                node.prepare()
         self.head = nodes[0]
         self.optional_query = not any(node.query for node in nodes)
         self.variable_names = tuple(
@@ -415,6 +437,19 @@ class RestApi:
     protocol: str | None = None  # transports="http" or "https"
     description: str | None = None
     publish_swagger: str | None = None  # a registry path MI would read the OpenAPI document from
+    # Precomputed at deploy time: every resource by kind of mapping, and, when no resource looks at the
+    # Content-Type or User-Agent, the acceptable resources by (method, scheme).
+    every: _Groups = field(init=False, repr=False)
+    plans: Mapping[tuple[str, str], _Groups] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "every", _groups(self.resources))
+        plans: dict[tuple[str, str], _Groups] = {}
+        if not any(r.content_type is not None or r.user_agent is not None for r in self.resources):
+            for scheme in ("http", "https"):
+                for method in METHODS:
+                    plans[(method, scheme)] = _groups(_acceptable(self.resources, Request(method, "", None, scheme)))
+        object.__setattr__(self, "plans", plans)
 
     @property
     def name(self) -> str:
@@ -540,15 +575,17 @@ def elect(api: RestApi, request: Request) -> ApiMatch:
     else:
         sub_path = path[len(api.context) :]
     match = ApiMatch(api, path, sub_path or "/", _postfix(api, path))
-    acceptable = _acceptable(api.resources, request)
-    if acceptable:
+    acceptable = api.plans.get((request.method, request.scheme))
+    if acceptable is None:
+        acceptable = _groups(_acceptable(api.resources, request))
+    if any(acceptable):
         found = _dispatch(acceptable, match.sub_path)
         if found is None:
             match.status = 404
         else:
             match.resource, match.variables = found
         return match
-    found = _dispatch(api.resources, match.sub_path)
+    found = _dispatch(api.every, match.sub_path)
     if found is None:
         match.status = 404
     else:
@@ -589,36 +626,44 @@ def _resource_accepts(resource: ApiResource, request: Request) -> bool:
     return True
 
 
-def _dispatch(resources: Iterable[ApiResource], sub_path: str) -> tuple[ApiResource, dict[str, str]] | None:
+_Groups = tuple[tuple[ApiResource, ...], tuple[ApiResource, ...], tuple[ApiResource, ...]]
+
+
+def _groups(resources: Iterable[ApiResource]) -> _Groups:
+    """(URL mappings, URI templates, default resources), each in order."""
+    resources = tuple(resources)
+    return (
+        tuple(r for r in resources if isinstance(r.mapping, UrlMapping)),
+        tuple(r for r in resources if isinstance(r.mapping, UriTemplate)),
+        tuple(r for r in resources if r.mapping is None),
+    )
+
+
+def _dispatch(groups: _Groups, sub_path: str) -> tuple[ApiResource, dict[str, str]] | None:
     """W: ApiUtils.getDispatchers: URL mappings (exact, then the longest prefix, then the extension), then
     URI templates in order, then the default resource."""
-    resources = tuple(resources)
-    mapped = [r for r in resources if isinstance(r.mapping, UrlMapping)]
-    for resource in mapped:
-        assert isinstance(resource.mapping, UrlMapping)
-        if resource.mapping.exact_match(sub_path):
-            return resource, {}
-    best, longest = None, 0
-    for resource in mapped:
-        assert isinstance(resource.mapping, UrlMapping)
-        length = resource.mapping.prefix_length(sub_path)
-        if length > longest:
-            best, longest = resource, length
-    if best is not None:
-        return best, {}
-    for resource in mapped:
-        assert isinstance(resource.mapping, UrlMapping)
-        if resource.mapping.extension_match(sub_path):
-            return resource, {}
-    for resource in resources:
-        if isinstance(resource.mapping, UriTemplate):
-            variables = resource.mapping.match(sub_path)
-            if variables is not None:
-                return resource, variables
-    for resource in resources:
-        if resource.mapping is None:
-            return resource, {}
-    return None
+    mapped, templates, defaults = groups
+    if mapped:
+        mappings = [(resource, resource.mapping) for resource in mapped if isinstance(resource.mapping, UrlMapping)]
+        for resource, mapping in mappings:
+            if mapping.exact_match(sub_path):
+                return resource, {}
+        best, longest = None, 0
+        for resource, mapping in mappings:
+            length = mapping.prefix_length(sub_path)
+            if length > longest:
+                best, longest = resource, length
+        if best is not None:
+            return best, {}
+        for resource, mapping in mappings:
+            if mapping.extension_match(sub_path):
+                return resource, {}
+    for resource in templates:
+        assert isinstance(resource.mapping, UriTemplate)
+        variables = resource.mapping.match(sub_path)
+        if variables is not None:
+            return resource, variables
+    return (defaults[0], {}) if defaults else None
 
 
 def query_parameters(path: str) -> dict[str, str]:
