@@ -73,6 +73,8 @@ def _validate(root: Path) -> int:
     for error in problems:
         print(error)
     with_dangling = {error.location.path for error in config.dangling}
+    for api in config.apis.values():  # what each REST API serves, before the count
+        print(api.summary(), file=sys.stderr)
     ok = sum(1 for artifact in config.deployed if artifact.path not in with_dangling)
     print(f"{ok} artifact(s) OK, {len(problems)} problem(s)", file=sys.stderr)
     return 1 if problems else 0

@@ -400,6 +400,16 @@ def test_two_apis_cannot_share_a_context_and_version(tmp_path, capsys):
     assert "2 artifact(s) OK, 1 problem(s)" in output
 
 
+def test_validate_lists_each_api_before_the_count(tmp_path, capsys):
+    resources = '<resource methods="POST GET" uri-template="/items/{id}"/><resource url-mapping="/files/*"/>'
+    code, output = validate(tmp_path, capsys, api("Shop", "/shop", resources, 'version="2" version-type="url"'))
+    assert code == 0
+    assert output.splitlines()[-2:] == [
+        "api Shop:v2 at /shop/2: GET POST /items/{id}, * /files/*",
+        "1 artifact(s) OK, 0 problem(s)",
+    ]
+
+
 def test_dangling_resource_keys_are_reported_like_a_proxys(tmp_path, capsys):
     code, output = validate(
         tmp_path, capsys, api("K", "/k", '<resource inSequence="inSeq" outSequence="outSeq" faultSequence="err"/>')

@@ -456,6 +456,14 @@ class RestApi:
         """W: API.getName: the name, with `:vVERSION` when the API has a version."""
         return f"{self.api_name}:v{self.version}" if self.version else self.api_name
 
+    def summary(self) -> str:
+        """One line for `gateway validate`: `api NAME at /base: GET POST /items/{id}, * (default)`."""
+        resources = ", ".join(
+            f"{' '.join(m for m in METHODS if m in r.methods) or '*'} {r.mapping_text or '(default)'}"
+            for r in self.resources
+        )
+        return f"api {self.name} at {self.base_path}: {resources}"
+
     @property
     def base_path(self) -> str:
         """Where the resources start: the context, and the version for url versioning."""
