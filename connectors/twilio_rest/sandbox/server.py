@@ -28,20 +28,21 @@ import logging
 import math
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, cast
-from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler as RequestHandler
-from multidict import MultiDict, MultiMapping
+from multidict import MultiDict
 
 from . import rules
 from .accounts import Accounts, accounts_from_mapping, load_accounts, merge_accounts, parse_basic_auth
+from .api import ApiRequest, Handler, error_response, json_response
+from .api import page as _page
 from .callbacks import CallbackRecord, deliver
 from .errors import TwilioApiError, authenticate, invalid_parameter, method_not_allowed, not_found
 from .errors import too_many_requests as too_many_requests_error
@@ -247,42 +248,8 @@ def _append_capped(log_list: list[Any], item: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Responses
-# ---------------------------------------------------------------------------------------------
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(data),
-        status=status,
-        content_type="application/json",
-        charset="utf-8",
-        headers={"Twilio-Request-Id": new_sid("RQ")},
-    )
-
-
-def error_response(error: TwilioApiError) -> web.Response:
-    resp = json_response(error.to_json(), error.status)
-    if error.status == 401:
-        resp.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
-    return resp
-
-
-# ---------------------------------------------------------------------------------------------
 # API routing
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ApiRequest:
-    """What a resource handler needs: the parsed request and the authenticated account."""
-
-    request: web.Request
-    state: SandboxState
-    account_sid: str
-    form: MultiDict[str]
-    params: Mapping[str, str]
-
-
-Handler = Callable[[ApiRequest], Awaitable[web.Response]]
-
-
 def _api_router() -> web.UrlDispatcher:
     """aiohttp's router resolves the API paths (404 for an unknown path, 405 for a known path with another
     method); api_dispatch answers both as Twilio does, after authentication, and calls the handler."""
@@ -575,60 +542,6 @@ async def list_calls(api: ApiRequest) -> web.Response:
     ]
     filters = [(n, query[n]) for n in ("To", "From", "Status") if n in query]
     return _page(api, "calls", items, filters)
-
-
-# ---------------------------------------------------------------------------------------------
-# Paging (shared by Messages and Calls)
-# ---------------------------------------------------------------------------------------------
-def _int_param(query: MultiMapping[str], name: str, default: int, lo: int, hi: int | None) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid_parameter(name, raw, "expected an integer") from None
-    if value < lo or (hi is not None and value > hi):
-        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-        raise invalid_parameter(name, raw, f"must be {bound}")
-    return value
-
-
-def _page(
-    api: ApiRequest, key: str, items: Sequence[MessageRecord | CallRecord], filters: list[tuple[str, str]]
-) -> web.Response:
-    """Twilio's page envelope; PageToken ``PA<sid>``/``PB<sid>`` = after/before that record."""
-    query = api.request.query
-    page_size = _int_param(query, "PageSize", 50, 1, 1000)
-    page = _int_param(query, "Page", 0, 0, None)
-    token = query.get("PageToken")
-    start = page * page_size
-    if token and len(token) > 2 and token[:2] in ("PA", "PB"):
-        index = next((i for i, item in enumerate(items) if item.sid == token[2:]), None)
-        if index is not None:
-            start = index + 1 if token[:2] == "PA" else max(0, index - page_size)
-    chunk = list(items[start : start + page_size])
-    base = api.request.path
-
-    def uri(page_no: int, page_token: str | None) -> str:
-        params = [*filters, ("PageSize", str(page_size)), ("Page", str(page_no))]
-        if page_token:
-            params.append(("PageToken", page_token))
-        return f"{base}?{urlencode(params)}"
-
-    has_next = start + page_size < len(items) and bool(chunk)
-    envelope: dict[str, Any] = {
-        "end": page * page_size + max(len(chunk) - 1, 0),
-        "first_page_uri": uri(0, None),
-        "next_page_uri": uri(page + 1, "PA" + chunk[-1].sid) if has_next else None,
-        "page": page,
-        "page_size": page_size,
-        "previous_page_uri": uri(page - 1, "PB" + chunk[0].sid) if page > 0 and chunk else None,
-        "start": page * page_size,
-        "uri": uri(page, token),
-        key: [item.to_json() for item in chunk],
-    }
-    return json_response(envelope)
 
 
 _API_ROUTER = _api_router()
