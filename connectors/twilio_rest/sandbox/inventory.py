@@ -198,6 +198,16 @@ class Recording:
             "media_url": f"https://api.twilio.com{base}",
         }
 
+    def to_call_json(self) -> dict[str, Any]:
+        """The shape of a call's recording (``…/Calls/{CallSid}/Recordings``): a number as price, a track."""
+        shape = self.to_json()
+        del shape["media_url"], shape["subresource_uris"]
+        price = shape["price"]
+        shape["price"] = float(price) if price is not None else None
+        shape["track"] = "both"
+        shape["uri"] = f"{ACCOUNTS_PREFIX}/{self.account_sid}/Calls/{self.call_sid}/Recordings/{self.sid}.json"
+        return shape
+
 
 @dataclass(slots=True)
 class Transcription:

@@ -121,7 +121,7 @@ def _available(country: Country, number: str, toll_free: bool) -> dict[str, Any]
         "iso_country": country.iso,
         "address_requirements": "none",
         "beta": False,
-        "capabilities": {"mms": caps["mms"], "sms": caps["sms"], "voice": caps["voice"]},
+        "capabilities": caps,
     }
 
 

@@ -76,7 +76,15 @@ async def list_recordings(api: ApiRequest) -> web.Response:
         and query.get("ConferenceSid") is None  # the sandbox has no conferences
     ]
     names = ("DateCreated", "DateCreated<", "DateCreated>", "CallSid", "ConferenceSid", "IncludeSoftDeleted")
+    if "call" in api.params:  # a call's recordings have their own shape
+        return page(api, "recordings", [_CallRecording(r) for r in items], filters_of(query, names))
     return page(api, "recordings", items, filters_of(query, names))
+
+
+class _CallRecording:
+    def __init__(self, recording: Recording) -> None:
+        self.sid = recording.sid
+        self.to_json = recording.to_call_json
 
 
 async def start_call_recording(api: ApiRequest) -> web.Response:
@@ -84,7 +92,7 @@ async def start_call_recording(api: ApiRequest) -> web.Response:
     if call.status != "in-progress":
         raise TwilioApiError(21220, "Requested resource is not eligible for recording: the call is not in-progress")
     record = start_recording(api.state, api.account_sid, call.sid, "StartCallRecordingAPI")
-    return json_response(record.to_json(), 201)
+    return json_response(record.to_call_json(), 201)
 
 
 async def fetch_transcription(api: ApiRequest) -> web.Response:

@@ -30,7 +30,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import aiohttp
@@ -544,7 +544,8 @@ async def _progress_message(
             await _transition(state, msg, "failed")
             return
         # The modelled send time: creation plus the time in the queue (ahead of the clock when time_scale > 1).
-        msg.date_sent = max(utcnow(), msg.date_created + timedelta(seconds=round(admission.wait)))
+        modelled = datetime.fromtimestamp(int(admission.sent_at), UTC)
+        msg.date_sent = max(utcnow(), modelled)
         msg.price = f"-{PRICE_PER_SEGMENT * max(msg.num_segments, 1):.5f}"
         await _transition(state, msg, "sent")
         await asyncio.sleep(state.config.status_delays[1])

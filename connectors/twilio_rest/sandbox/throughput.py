@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .countries import sender_kind
 from .errors import TwilioApiError
@@ -76,6 +76,7 @@ class Admission:
     sender: str
     wait: float  # model seconds before it is sent
     expires: bool  # it would wait longer than its validity period: fails with 30001 then
+    sent_at: float = field(default_factory=time.time)  # wall-clock time of the modelled send (date_sent)
 
 
 class SenderQueues:
@@ -84,6 +85,9 @@ class SenderQueues:
     def __init__(self, clock: ModelClock) -> None:
         self.clock = clock
         self._free_at: dict[tuple[str, str], float] = {}
+        # (model, wall) time when the sender's current backlog began: its dates count from there, so a
+        # busy sender's messages are dated exactly 1/rate apart whatever time_scale is.
+        self._anchor: dict[tuple[str, str], tuple[float, float]] = {}
 
     def admit(
         self, account_sid: str, senders: Sequence[str], to: str, units: int, validity: float, limit: float
@@ -91,14 +95,18 @@ class SenderQueues:
         """Queue ``units`` segments on the sender free first; 21611 when it is more than ``limit`` away."""
         now = self.clock.now()
         sender = min(senders, key=lambda s: self._free_at.get((account_sid, s), now))
-        start = max(now, self._free_at.get((account_sid, sender), now))
+        key = (account_sid, sender)
+        start = max(now, self._free_at.get(key, now))
         wait = start - now
         if wait > limit:
             raise queue_full()
         if wait > validity:
             return Admission(sender, wait, expires=True)
-        self._free_at[(account_sid, sender)] = start + units / rate(sender, to)
-        return Admission(sender, wait, expires=False)
+        if wait == 0:
+            self._anchor[key] = (now, time.time())
+        anchor_model, anchor_wall = self._anchor[key]
+        self._free_at[key] = start + units / rate(sender, to)
+        return Admission(sender, wait, expires=False, sent_at=anchor_wall + start - anchor_model)
 
     def backlog(self, account_sid: str, sender: str) -> float:
         """Model seconds until ``sender`` is free (0 when idle)."""
@@ -106,3 +114,4 @@ class SenderQueues:
 
     def clear(self) -> None:
         self._free_at.clear()
+        self._anchor.clear()
