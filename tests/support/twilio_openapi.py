@@ -15,8 +15,8 @@ Where the spec and the real API disagree, the real API wins:
 - Array form fields (``MediaUrl``, ``PersistentAction``, ``StatusCallbackEvent``) are sent
   repeated (``MediaUrl=a&MediaUrl=b``), i.e. style=form/explode=true; the spec declares no
   ``encoding``. A non-array field sent twice is reported.
-- ``DateSent``/``DateSent<``/``DateSent>`` (and Recordings' ``DateCreated…``) are typed ``date-time`` but documented (and
-  sent) as ``YYYY-MM-DD``; that or an ISO 8601 timestamp is accepted.
+- ``DateSent``/``DateSent<``/``DateSent>`` (and the Recordings' ``DateCreated…``) are typed
+  ``date-time`` but documented (and sent) as ``YYYY-MM-DD``; that or an ISO 8601 timestamp is accepted.
 - Booleans are ``true``/``false`` on the wire (what the SDKs send).
 - Twilio's own formats (phone-number, date-time-rfc-2822, uri-map, …) get validators.
 - 4xx/5xx bodies are not in the spec; they are checked against the legacy error shape
