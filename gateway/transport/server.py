@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-from urllib.parse import unquote
 
 import orjson
 from aiohttp import hdrs, http_exceptions, web
@@ -150,7 +149,7 @@ async def handle_unknown(request: web.Request) -> web.StreamResponse:
     index = config.api_index
     media = requested_format(request) if config.apis else None
     if media is not None:  # MI: /NAME?swagger.json; extension: the API's own path too
-        api = config.apis.get(unquote(request.path[1:])) or (index.find(_api_request(request)) if index else None)
+        api = config.apis.get(request.path[1:]) or (index.find(_api_request(request)) if index else None)
         if api is not None:
             return swagger_response(request, api, media)
     if index:
