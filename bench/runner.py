@@ -237,38 +237,58 @@ class Bench:
         validate: Validator,
         single_connection: bool = False,
     ) -> RunRecord:
-        rec.probe = probe(rec.url, body, headers, validate)
-        if not rec.probe.ok:
-            rec.notes += logged_errors(proc)
-        spec = LoadSpec(rec.url, body, headers, self.cfg.connections, self.cfg.threads, self.cfg.duration)
-        if single_connection:
-            spec = replace(spec, connections=1, threads=1)
-        rec.connections = spec.connections
-        loaddir = self.workdir / "load" / f"{rec.scenario}-{rec.server}-{rec.size}"
-        if self.cfg.warmup > 0:
-            run_load(replace(spec, duration=self.cfg.warmup), loaddir / "warmup", self.cfg.generator, REPO)
+        return self._measure_together([rec], proc, body, headers, validate, single_connection)[0]
+
+    def _measure_together(
+        self,
+        recs: list[RunRecord],
+        proc: Proc,
+        body: bytes,
+        headers: dict[str, str],
+        validate: Validator,
+        single_connection: bool = False,
+    ) -> list[RunRecord]:
+        """Measure one or more URLs of the same server; with several, their repeats alternate (A B, B A, …) so
+        that a drift of this shared machine's speed weighs on each the same."""
+        specs = []
+        for rec in recs:
+            rec.probe = probe(rec.url, body, headers, validate)
+            if not rec.probe.ok:
+                rec.notes += logged_errors(proc)
+            spec = LoadSpec(rec.url, body, headers, self.cfg.connections, self.cfg.threads, self.cfg.duration)
+            if single_connection:
+                spec = replace(spec, connections=1, threads=1)
+            rec.connections = spec.connections
+            loaddir = self.workdir / "load" / f"{rec.scenario}-{rec.server}-{rec.size}"
+            if self.cfg.warmup > 0:
+                run_load(replace(spec, duration=self.cfg.warmup), loaddir / "warmup", self.cfg.generator, REPO)
+            specs.append((spec, loaddir))
         hwm_ok = reset_peak_rss(proc.pid)
         # This machine's throughput varies run to run (shared cores): several runs, the median one counts.
-        runs: list[LoadResult] = []
-        cpu_seconds: list[float] = []
+        runs: list[list[LoadResult]] = [[] for _ in recs]
+        cpu_seconds: list[list[float]] = [[] for _ in recs]
         with RssMonitor(proc.pid) as monitor:
             for index in range(self.cfg.repeat):
-                before = tree_cpu_seconds(proc.pid)
-                runs.append(run_load(spec, loaddir / f"run{index}", self.cfg.generator, REPO))
-                cpu_seconds.append(tree_cpu_seconds(proc.pid) - before)
-        rec.load = sorted(runs, key=lambda r: (r.error is None, r.rps))[len(runs) // 2]
-        rec.runs_rps = [r.rps for r in runs]
-        rec.runs_cpu_us = [_cpu_us(run, cpu) for run, cpu in zip(runs, cpu_seconds, strict=True)]
-        # Over all repeats: total CPU time / total requests (a failed repeat counts for neither).
-        counted = [(run.requests, cpu) for run, cpu in zip(runs, cpu_seconds, strict=True) if _cpu_us(run, cpu)]
-        served = sum(requests for requests, _ in counted)
-        rec.cpu_us_per_request = sum(cpu for _, cpu in counted) * 1e6 / served if served else None
-        rec.peak_rss_bytes = max(monitor.peak, tree_peak_rss(proc.pid) if hwm_ok else 0) or None
-        if not proc.alive():
-            rec.error = f"{proc.name} died during the run (exit {proc.popen.returncode})\n{proc.tail()}"
-        self.records.append(rec)
-        self._log_record(rec)
-        return rec
+                order = list(range(len(recs)))
+                for leg in order if index % 2 == 0 else order[::-1]:
+                    spec, loaddir = specs[leg]
+                    before = tree_cpu_seconds(proc.pid)
+                    runs[leg].append(run_load(spec, loaddir / f"run{index}", self.cfg.generator, REPO))
+                    cpu_seconds[leg].append(tree_cpu_seconds(proc.pid) - before)
+        for rec, leg_runs, leg_cpu in zip(recs, runs, cpu_seconds, strict=True):
+            rec.load = sorted(leg_runs, key=lambda r: (r.error is None, r.rps))[len(leg_runs) // 2]
+            rec.runs_rps = [r.rps for r in leg_runs]
+            rec.runs_cpu_us = [_cpu_us(run, cpu) for run, cpu in zip(leg_runs, leg_cpu, strict=True)]
+            # Over all repeats: total CPU time / total requests (a failed repeat counts for neither).
+            counted = [(run.requests, cpu) for run, cpu in zip(leg_runs, leg_cpu, strict=True) if _cpu_us(run, cpu)]
+            served = sum(requests for requests, _ in counted)
+            rec.cpu_us_per_request = sum(cpu for _, cpu in counted) * 1e6 / served if served else None
+            rec.peak_rss_bytes = max(monitor.peak, tree_peak_rss(proc.pid) if hwm_ok else 0) or None
+            if not proc.alive():
+                rec.error = f"{proc.name} died during the run (exit {proc.popen.returncode})\n{proc.tail()}"
+            self.records.append(rec)
+            self._log_record(rec)
+        return recs
 
     def _log_record(self, rec: RunRecord) -> None:
         where = f"{rec.scenario}/{rec.server}/{rec.size}"
@@ -486,9 +506,11 @@ class Bench:
         try:
             for size in self._sizes(scenario):
                 body = payloads.soap_get_quote(size)
-                for name, path in ((scenario, api_path), (API_PROXY, f"/services/{proxy}/items/42")):
-                    rec = RunRecord(name, "gateway", payloads.size_label(size), len(body), f"{gw.url}{path}")
-                    self._measure(rec, gw, body, self._soap_headers(), _soap_echo(body))
+                recs = [
+                    RunRecord(name, "gateway", payloads.size_label(size), len(body), f"{gw.url}{path}")
+                    for name, path in ((scenario, api_path), (API_PROXY, f"/services/{proxy}/items/42"))
+                ]
+                self._measure_together(recs, gw, body, self._soap_headers(), _soap_echo(body))
         finally:
             self.pm.stop(gw)
 

@@ -484,9 +484,10 @@ class ApiMatch:
     status: int | None = None  # 404 no resource matches, 405 method not allowed, 400 nothing acceptable
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request:
-    """What dispatch reads of a request."""
+    """What dispatch reads of a request (built for every request that may be an API's: not frozen, which
+    would make its construction slower)."""
 
     method: str
     path: str  # raw path and query
