@@ -40,7 +40,9 @@ class BuildContext(Protocol):
 
     def refer(self, kind: str, key: Value | str | None, element: etree._Element, role: str = ...) -> None: ...
 
-    def connector_template(self, qualified: str, source: TemplateSource) -> SequenceTemplate: ...
+    def connector_template(
+        self, qualified: str, source: TemplateSource, used_at: etree._Element
+    ) -> SequenceTemplate: ...
 
 
 class ConnectorRegistry:
@@ -127,7 +129,7 @@ class ConnectorRegistry:
                 raise DeployError(where, "call-template", f"'{name}' is not a parameter of {target}", hint)
         handler = on_error.static_text if on_error is not None else None
         if spec.template is not None:
-            template = fctx.connector_template(target, spec.template)
+            template = fctx.connector_template(target, spec.template, element)
             return CallTemplate(target, arguments, handler, where, template=template)
         given: dict[str, list[Value]] = {}
         for name, value in arguments.items():
@@ -151,7 +153,9 @@ class ConnectorRegistry:
                     f"call <{connector.name}.{connector.connection or 'init'}> before it in the same sequence",
                 )
             arguments = template_arguments(spec, element, fctx.path)
-            return CallTemplate(name, arguments, None, where, template=fctx.connector_template(name, spec.template))
+            return CallTemplate(
+                name, arguments, None, where, template=fctx.connector_template(name, spec.template, element)
+            )
         bound_operation = bind_operation(connector, spec, element, fctx.path)
         config_key = None
         raw_key = element.get("configKey")

@@ -201,9 +201,9 @@ class FactoryContext:
                 Reference(kind, text.strip(), location(element, self.path), local_name(element), role)
             )
 
-    def connector_template(self, qualified: str, source: TemplateSource) -> SequenceTemplate:
+    def connector_template(self, qualified: str, source: TemplateSource, used_at: etree._Element) -> SequenceTemplate:
         """A connector's template operation, compiled once per load with the template declaration; its
-        problems (a bug of the connector) are reported where it is used."""
+        problems (a bug of the connector) are reported where it is used, with their own lines."""
         if qualified not in self.connector_templates:
             from gateway.deploy.artifacts import TEMPLATE
 
@@ -224,9 +224,14 @@ class FactoryContext:
                 self.references.extend(inner.references)
         found = self.connector_templates[qualified]
         if found is None:
-            raise DeployError(SourceLocation(source.path), qualified, "the connector's template calls itself")
+            raise config_error(used_at, f"the template of {qualified} calls itself", "a bug of the connector")
         if isinstance(found, list):
-            raise DeployErrors(found)
+            use = config_error(
+                used_at,
+                f"the template of {qualified} does not compile ({source.path})",
+                "a bug of the connector: its problems follow",
+            )
+            raise DeployErrors([use, *found])
         return found
 
     def note_arguments(self, target: str, names: tuple[str, ...], element: etree._Element) -> None:
