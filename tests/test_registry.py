@@ -300,6 +300,7 @@ def test_validate_reports_registry_problems_with_their_reasons(tmp_path, capsys)
             '<sequence key="gov:/seqs/absent.xml"/>\n'
             '<sequence key="gov:/../outside.xml"/>\n'
             '<sequence key="gov:/seqs/typo.xml"/>\n'
+            '<send><endpoint key="http://localhost:9000/services/x"/></send>\n'
             "</sequence>",
         },
         with_defaults=False,
@@ -322,6 +323,10 @@ def test_validate_reports_registry_problems_with_their_reasons(tmp_path, capsys)
     assert "the key climbs out of the registry folder, which MI refuses" in about("outside")
     assert "registry/gov/seqs/typo.xml: (file): not read: registry/gov/ is not read (gov: keys are read from " in about(
         "gov/seqs/typo.xml: (file)"
+    )
+    assert (
+        'a key names a deployed artifact, not an address: use <endpoint><address uri="http://localhost:9000/services/x"/>'
+        in about("services/x")
     )
     assert "registry/loose.xml: (file): not read: a file directly in registry/ is not a registry resource" in about(
         "loose.xml: (file)"

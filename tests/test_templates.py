@@ -273,3 +273,19 @@ async def test_a_template_body_can_use_any_mediator_and_the_message(gateway, bac
     )
     response = await client.post("/services/P", json={"name": "Ada"})
     assert await response.json() == {"greeting": "hi", "name": "Ada"}
+
+
+async def test_a_template_from_the_registry(gateway):
+    """W: SynapseConfiguration.getSequenceTemplate looks a target up in the registry too."""
+    client = await gateway(
+        {
+            "registry/governance/templates/greet.xml": f'<template {S} name="greet"><parameter name="who"/>'
+            f"<sequence>{echo_headers('who')}</sequence></template>",
+            **proxy(
+                "P",
+                '<call-template target="gov:/templates/greet.xml"><with-param name="who" value="reg"/></call-template>',
+            ),
+        }
+    )
+    response = await client.post("/services/P", json={})
+    assert response.headers["X-who"] == "reg"

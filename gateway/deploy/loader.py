@@ -376,7 +376,13 @@ def _dangling(
     label, folder = _LABELS[ref.kind]
     table = _TABLES[ref.kind]
     hints = [_CONSEQUENCES[ref.role]]
-    if is_registry_key(ref.key):
+    if "://" in ref.key:
+        hints.append(
+            f'a key names a deployed artifact, not an address: use <endpoint><address uri="{ref.key}"/></endpoint>'
+            if ref.kind == "endpoint"
+            else "a key names a deployed artifact, not a URL"
+        )
+    elif is_registry_key(ref.key):
         canonical = registry_key(ref.key)
         if canonical is None:
             hints.append("the key climbs out of the registry folder, which MI refuses")
