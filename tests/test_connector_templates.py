@@ -161,6 +161,7 @@ def test_a_broken_template_is_reported_where_it_is_used_with_its_own_line(tmp_pa
         (("templates: templates", "templates: nowhere"), "templates: no folder"),
         (("  shout:", "  greet:"), "operation 'greet' is both a callable and a template"),
         (("module: mix_connector_ops\n", ""), "operations.shout.handler needs 'module'"),
+        (("templates: templates", "templates: templates\nconnection: greet"), "'greet' must be a callable"),
     ],
 )
 def test_descriptor_problems_with_templates(mix, change, expected):

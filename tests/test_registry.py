@@ -235,6 +235,17 @@ async def test_a_registry_write_cannot_leave_the_registry(gateway, tmp_path):
         "The registry key 'conf:/../../proxies/Evil.xml' is illegal which points to a location outside the registry"
     )
     assert not (tmp_path / "artifacts" / "proxies" / "Evil.xml").exists()
+    # nor through a symbolic link inside it (MI compares canonical paths), for writes and reads
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("s3cret")
+    (tmp_path / "artifacts" / "registry" / "config").mkdir(parents=True)
+    (tmp_path / "artifacts" / "registry" / "config" / "link").symlink_to(outside, target_is_directory=True)
+    response = await client.post("/services/P", json={"key": "conf:/link/new.txt"})
+    assert "is illegal which points to a location outside the registry" in response.headers["X-Message"]
+    assert not (outside / "new.txt").exists()
+    registry = client.config.registry
+    assert registry.lookup("conf:/link/secret.txt") is None
 
 
 async def test_entries_from_the_registry_serve_enrich_and_get_property(gateway):

@@ -110,6 +110,11 @@ class Connector:
         self.operations: Mapping[str, OperationSpec] = MappingProxyType({op.name: op for op in operations})
         if connection is not None and connection not in self.operations:
             raise ConnectorDefinitionError(f"{source or name}: connection operation '{connection}' is not declared")
+        if connection is not None and self.operations[connection].handler is None:
+            raise ConnectorDefinitionError(
+                f"{source or name}: connection operation '{connection}' must be a callable, not a template "
+                "(configKey with template operations is not supported yet)"
+            )
         self.connection = connection
         self.start = start
         declared = {option.name: option for option in options}

@@ -215,17 +215,17 @@ class Registry:
     def __repr__(self) -> str:
         return f"<Registry {self.root} ({len(self.resources)} resources)>"
 
-    def resource(self, key: str) -> RegistryResource | None:
-        canonical = registry_key(key)
-        return self.resources.get(canonical) if canonical is not None else None
-
     def file_of(self, key: str) -> Path | None:
-        """Where a key's resource lives (whether or not it exists); None outside the registry."""
+        """Where a key's resource lives (whether or not it exists); None outside the registry, also through a
+        symbolic link (MI compares canonical paths)."""
         canonical = registry_key(key)
         if canonical is None or self.root is None:
             return None
         folder, rest = relative_path(canonical)
-        return self.root / folder / rest if rest else self.root / folder
+        path = self.root / folder / rest if rest else self.root / folder
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            return None
+        return path
 
     # -- request time: get-property('registry', 'key[@property]') --------------------------------------------
     def lookup(self, spec: str) -> str | None:
@@ -295,7 +295,12 @@ class Registry:
         folder, rest = relative_path(canonical)
         if not rest:
             raise MediationError(f"The registry key '{parts[0]}' names a registry folder, not a resource")
-        path = self.root / folder / rest
+        path = self.file_of(canonical)
+        if path is None:
+            raise MediationError(
+                f"The registry key '{parts[0]}' is illegal which points to a location outside the registry",
+                detail="it leads out of the registry through a symbolic link",
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if len(parts) == 2:
@@ -382,8 +387,3 @@ class Table(Mapping[str, T], Generic[T]):
 
     def __len__(self) -> int:
         return len(self._own) + len(self._registry)
-
-    @property
-    def own(self) -> Mapping[str, T]:
-        """Only the artifacts deployed from the artifact folders (not the registry's)."""
-        return MappingProxyType(dict(self._own))
