@@ -33,12 +33,13 @@ def shipped_twilio() -> dict[str, str]:
 
 
 # -- 1. masking is linear -------------------------------------------------------------------------------
-def _best_of(function, argument, runs: int = 3) -> float:
+def _best_of(function, argument, runs: int = 7) -> float:
+    # CPU time of this process, best of several runs: other processes on a busy machine do not count
     best = float("inf")
     for _ in range(runs):
-        started = time.perf_counter()
+        started = time.process_time()
         function(argument)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.process_time() - started)
     return best
 
 
@@ -59,7 +60,7 @@ def _best_of(function, argument, runs: int = 3) -> float:
 )
 def test_masking_cost_grows_linearly_with_crafted_input(crafted):
     masker = SecretMasker(DEFAULT_SECRET_NAMES)
-    small, large = crafted(2_000), crafted(20_000)  # 10x longer
+    small, large = crafted(4_000), crafted(40_000)  # 10x longer
     masker.mask(small)  # warm up
     ratio = _best_of(masker.mask, large) / max(_best_of(masker.mask, small), 1e-6)
     assert ratio < 30, f"10x input took {ratio:.0f}x the time: not linear"  # quadratic would be ~100x

@@ -72,6 +72,7 @@ async def make_sandbox(aiohttp_server: Any) -> AsyncIterator[SandboxFactory]:
 
     async def factory(**options: Any) -> TestServer:
         options.setdefault("status_delays", FAST)
+        options.setdefault("time_scale", 1000.0)  # sender queues drain 1000x faster (dates keep model time)
         app = create_app(**options)
         contracts.append(attach_contract(app))
         server: TestServer = await aiohttp_server(app)

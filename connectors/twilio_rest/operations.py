@@ -19,8 +19,31 @@ import orjson
 
 from gateway.connector import NO_CONNECTION, RESPONSE_PROCESSING_FAILED, ConnectorError, OperationCall
 
+# The account, phone-number and recording operations: table-driven (resources.py), one module per family.
+from .accounts import create_sub_account, get_account, get_accounts_list, update_account  # noqa: F401
 from .client_pool import Connection, TwilioRuntime
 from .errors import BODY_REQUIRED, FROM_REQUIRED, api_error, relayed_headers
+from .numbers import (  # noqa: F401
+    add_outgoing_phone_number,
+    get_available_local_numbers,
+    get_available_toll_free_numbers,
+    get_incoming_phone_number,
+    get_incoming_phone_number_list,
+    get_outgoing_phone_number,
+    get_outgoing_phone_number_list,
+    purchase_phone_number,
+    remove_incoming_phone_number,
+    remove_outgoing_phone_number,
+    update_incoming_phone_number,
+    update_outgoing_phone_number,
+)
+from .recordings import (  # noqa: F401
+    delete_recording,
+    get_recording,
+    get_recording_list,
+    get_transcription,
+    get_transcription_list,
+)
 
 if TYPE_CHECKING:
     from gateway.connector import Services

@@ -15,8 +15,8 @@ Where the spec and the real API disagree, the real API wins:
 - Array form fields (``MediaUrl``, ``PersistentAction``, ``StatusCallbackEvent``) are sent
   repeated (``MediaUrl=a&MediaUrl=b``), i.e. style=form/explode=true; the spec declares no
   ``encoding``. A non-array field sent twice is reported.
-- ``DateSent``/``DateSent<``/``DateSent>`` are typed ``date-time`` but documented (and
-  sent) as ``YYYY-MM-DD``; that or an ISO 8601 timestamp is accepted.
+- ``DateSent``/``DateSent<``/``DateSent>`` (and the Recordings' ``DateCreated…``) are typed
+  ``date-time`` but documented (and sent) as ``YYYY-MM-DD``; that or an ISO 8601 timestamp is accepted.
 - Booleans are ``true``/``false`` on the wire (what the SDKs send).
 - Twilio's own formats (phone-number, date-time-rfc-2822, uri-map, …) get validators.
 - 4xx/5xx bodies are not in the spec; they are checked against the legacy error shape
@@ -61,7 +61,7 @@ _RFC2822_RE = re.compile(
 )
 _HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATE_SENT_PARAMS = ("DateSent", "DateSent<", "DateSent>")
+_DATE_SENT_PARAMS = ("DateSent", "DateSent<", "DateSent>", "DateCreated", "DateCreated<", "DateCreated>")
 
 
 def _rfc2822_gmt(value: Any) -> bool:
@@ -293,7 +293,7 @@ def _check_date_sent(pairs: list[tuple[str, str]]) -> list[str]:
     for name, value in pairs:
         if name not in _DATE_SENT_PARAMS:
             continue
-        text = value[2:] if name == "DateSent" and value[:2] in ("<=", ">=") else value
+        text = value[2:] if name in ("DateSent", "DateCreated") and value[:2] in ("<=", ">=") else value
         ok = bool(_DATE_RE.match(text))
         if not ok and "T" in text:
             try:

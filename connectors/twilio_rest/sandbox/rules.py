@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from multidict import MultiMapping
 
+from .countries import to_e164
 from .errors import TwilioApiError, invalid_parameter, too_many_requests
 
 E164_RE = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -167,11 +168,17 @@ class MessageCreate:
     outcome: Outcome
 
 
-def validate_message_create(form: FormData, now: datetime) -> MessageCreate:
-    """Validate a ``POST Messages.json`` form; raise :class:`TwilioApiError` like Twilio would."""
+def validate_message_create(form: FormData, now: datetime, default_sender: str | None = None) -> MessageCreate:
+    """Validate a ``POST Messages.json`` form; raise :class:`TwilioApiError` like Twilio would.
+    A national-format To gets the country of From (or of ``default_sender``, a Messaging Service's
+    first sender); a Messaging Service SID in From is taken as MessagingServiceSid."""
     to = _get(form, "To")
     from_ = _get(form, "From") or None
     service = _get(form, "MessagingServiceSid") or None
+    if from_ is not None and MESSAGING_SERVICE_SID_RE.match(from_):
+        service, from_ = service or from_, None
+    if to:
+        to = to_e164(to, from_ or default_sender)
     body = _get(form, "Body")
     media = _getall(form, "MediaUrl")
     content_sid = _get(form, "ContentSid") or None
@@ -340,13 +347,18 @@ def parse_date_sent_filters(query: FormData) -> list[DateBound]:
     Values are ``YYYY-MM-DD`` (GMT) as documented, or an ISO 8601 timestamp as the SDK
     sends for ``datetime`` arguments. ``DateSent=<=2024-01-02`` is accepted too.
     """
+    return parse_date_filters(query, "DateSent")
+
+
+def parse_date_filters(query: FormData, field: str) -> list[DateBound]:
+    """``field``, ``field<`` and ``field>`` (DateSent of Messages, DateCreated of Recordings)."""
     bounds: list[DateBound] = []
-    for name, op in (("DateSent", "="), ("DateSent<", "<="), ("DateSent>", ">=")):
+    for name, op in ((field, "="), (field + "<", "<="), (field + ">", ">=")):
         raw = _get(query, name)
         if raw is None:
             continue
         value = raw.strip()
-        if op == "=" and value[:2] in ("<=", ">="):
+        if op == "=" and value[:2] in ("<=", ">="):  # DateSent=<=2024-01-02
             op, value = value[:2], value[2:]
         parsed: date | datetime | None
         if DATE_RE.match(value):

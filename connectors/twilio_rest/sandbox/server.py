@@ -28,23 +28,26 @@ import logging
 import math
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, cast
-from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler as RequestHandler
-from multidict import MultiDict, MultiMapping
+from multidict import MultiDict
 
-from . import rules
+from . import applications, call_progress, numbers, recordings, rules, trial
 from .accounts import Accounts, accounts_from_mapping, load_accounts, merge_accounts, parse_basic_auth
+from .api import ApiRequest, Handler, error_response, json_response
+from .api import page as _page
 from .callbacks import CallbackRecord, deliver
+from .directory import TOP_ROUTES, Directory, Profile, account_not_active, load_profiles
 from .errors import TwilioApiError, authenticate, invalid_parameter, method_not_allowed, not_found
 from .errors import too_many_requests as too_many_requests_error
+from .inventory import Inventory
 from .segments import count_segments
 from .store import (
     API_VERSION,
@@ -55,6 +58,7 @@ from .store import (
     new_sid,
     utcnow,
 )
+from .throughput import QUEUE_LIMIT, Admission, ModelClock, SenderQueues
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,9 @@ class SandboxConfig:
     - ``rate_limit``: answer every API request with 429 / 20429 while true.
     - ``rate_limit_next``: answer the next N API requests with 429 / 20429, then recover.
     - ``callback_timeout``: total timeout of one status callback POST.
+    - ``throughput``: model per-sender throughput and queueing (throughput.py) while true.
+    - ``time_scale``: model seconds per real second for queue waits (1 = real time).
+    - ``queue_limit``: seconds of queued sending a sender holds before 21611 (Twilio: 10 hours).
     """
 
     response_delay: float = 0.0
@@ -84,6 +91,9 @@ class SandboxConfig:
     rate_limit: bool = False
     rate_limit_next: int = 0
     callback_timeout: float = 5.0
+    throughput: bool = True
+    time_scale: float = 1.0
+    queue_limit: float = QUEUE_LIMIT
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -96,15 +106,19 @@ class SandboxConfig:
             raise ValueError(f"unknown config keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         staged: dict[str, Any] = {}
         for key, value in data.items():
-            if key in ("response_delay", "callback_timeout"):
+            if key in ("response_delay", "callback_timeout", "queue_limit"):
                 staged[key] = _non_negative(key, value)
+            elif key == "time_scale":
+                if _non_negative(key, value) == 0:
+                    raise ValueError("time_scale must be a positive number")
+                staged[key] = float(value)
             elif key == "status_delays":
                 if not isinstance(value, (list, tuple)) or len(value) != 2:
                     raise ValueError("status_delays must be a list of two numbers")
                 staged[key] = (_non_negative(key, value[0]), _non_negative(key, value[1]))
-            elif key == "rate_limit":
+            elif key in ("rate_limit", "throughput"):
                 if not isinstance(value, bool):
-                    raise ValueError("rate_limit must be true or false")
+                    raise ValueError(f"{key} must be true or false")
                 staged[key] = value
             elif key == "rate_limit_next":
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -125,11 +139,22 @@ def _non_negative(name: str, value: Any) -> float:
 class SandboxState:
     """Everything the sandbox knows; ``app[SANDBOX_STATE]`` for in-process tests."""
 
-    def __init__(self, accounts: Accounts, config: SandboxConfig, messaging_service_sender: str) -> None:
+    def __init__(
+        self,
+        accounts: Accounts,
+        config: SandboxConfig,
+        messaging_service_sender: str,
+        profiles: Mapping[str, Profile] | None = None,
+    ) -> None:
         self.accounts = accounts
         self.config = config
         self.messaging_service_sender = messaging_service_sender
         self.store = Store()
+        self.directory = Directory(accounts, profiles or {})
+        self.inventory = Inventory()
+        self.clock = ModelClock(config.time_scale)
+        self.queues = SenderQueues(self.clock)
+        self._seed()
         self.requests: list[dict[str, Any]] = []
         self.request_ids = itertools.count(1)
         self.callbacks: list[CallbackRecord] = []
@@ -201,12 +226,52 @@ class SandboxState:
         self.store.clear()
         self.requests.clear()
         self.callbacks.clear()
+        self.directory.reset()
+        self.inventory.clear()
+        self.queues.clear()
+        self._seed()
+
+    def _seed(self) -> None:
+        for sid, profile in self.directory.profiles.items():
+            self.inventory.seed(sid, profile.phone_numbers, profile.verified_numbers)
+
+    def service_senders(self, account_sid: str, service_sid: str) -> tuple[str, ...]:
+        """The sender pool of a Messaging Service (accounts YAML), else the one default sender."""
+        services = self.directory.profile(self.directory.owner_of(account_sid)).messaging_services
+        return services.get(service_sid) or (self.messaging_service_sender,)
+
+    def admit(self, msg: MessageRecord, senders: Sequence[str]) -> Admission:
+        """The message's place in its sender's queue (throughput.py); 21611 when the queue is full."""
+        self.clock.rescale(self.config.time_scale)
+        if not self.config.throughput:
+            return Admission(senders[0], 0.0, expires=False)
+        units = 1 if msg.media_urls else max(msg.num_segments, 1)
+        validity = float(msg.validity_period or rules.MAX_VALIDITY_PERIOD)
+        return self.queues.admit(msg.account_sid, senders, msg.to, units, validity, self.config.queue_limit)
+
+    async def post_callback(
+        self, account_sid: str, url: str, params: list[tuple[str, str]], *, resource_sid: str, status: str
+    ) -> None:
+        """One signed callback (the account's token signs it), recorded in ``callbacks``."""
+        token = self.directory.auth_token(account_sid)
+        if token is None:  # account removed at runtime; nothing to sign with
+            return
+        record = await deliver(
+            self.session,
+            url,
+            params,
+            token,
+            resource_sid=resource_sid,
+            resource_status=status,
+            timeout=self.config.callback_timeout,
+        )
+        _append_capped(self.callbacks, record)
 
     # -- callbacks ----------------------------------------------------------------------------
     async def send_message_callback(self, msg: MessageRecord) -> None:
         if msg.status_callback is None:
             return
-        token = self.accounts.auth_token(msg.account_sid)
+        token = self.directory.auth_token(msg.account_sid)
         if token is None:  # account removed at runtime; nothing to sign with
             return
         params: list[tuple[str, str]] = [
@@ -247,42 +312,8 @@ def _append_capped(log_list: list[Any], item: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Responses
-# ---------------------------------------------------------------------------------------------
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(data),
-        status=status,
-        content_type="application/json",
-        charset="utf-8",
-        headers={"Twilio-Request-Id": new_sid("RQ")},
-    )
-
-
-def error_response(error: TwilioApiError) -> web.Response:
-    resp = json_response(error.to_json(), error.status)
-    if error.status == 401:
-        resp.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
-    return resp
-
-
-# ---------------------------------------------------------------------------------------------
 # API routing
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class ApiRequest:
-    """What a resource handler needs: the parsed request and the authenticated account."""
-
-    request: web.Request
-    state: SandboxState
-    account_sid: str
-    form: MultiDict[str]
-    params: Mapping[str, str]
-
-
-Handler = Callable[[ApiRequest], Awaitable[web.Response]]
-
-
 def _api_router() -> web.UrlDispatcher:
     """aiohttp's router resolves the API paths (404 for an unknown path, 405 for a known path with another
     method); api_dispatch answers both as Twilio does, after authentication, and calls the handler."""
@@ -297,9 +328,12 @@ def _api_router() -> web.UrlDispatcher:
         ("POST", "/Calls.json", create_call),
         ("GET", "/Calls/{sid}.json", fetch_call),
     ]
+    routes += numbers.ROUTES + applications.ROUTES + recordings.ROUTES
     for method, path, handler in routes:
         # aiohttp only resolves these (api_dispatch calls the handler, with an ApiRequest)
         router.add_route(method, "/2010-04-01/Accounts/{account}" + path, cast(RequestHandler, handler))
+    for method, path, handler in TOP_ROUTES:  # the Accounts resource itself
+        router.add_route(method, "/2010-04-01" + path, cast(RequestHandler, handler))
     return router
 
 
@@ -378,12 +412,24 @@ async def _route(
 ) -> web.Response:
     path = request.path
     parts = request.rel_url.parts  # ("/", "2010-04-01", "Accounts", AccountSid, ...)
-    if len(parts) < 4 or parts[2] != "Accounts" or not parts[3]:
-        raise not_found(path)
-    account_sid = parts[3]
-    user = state.accounts.authenticate(request.headers.get("Authorization"), account_sid)
-    if user is None:
-        raise authenticate()
+    authorization = request.headers.get("Authorization")
+    if parts[2:] == ("Accounts.json",):  # list or create accounts: the caller's own account
+        principal = state.directory.principal(authorization)
+        if principal is None:
+            raise authenticate()
+        user, account_sid = principal
+    else:
+        if len(parts) < 4 or parts[2] != "Accounts" or not parts[3]:
+            raise not_found(path)
+        account_resource = len(parts) == 4 and parts[3].endswith(".json")  # Accounts/{Sid}.json
+        account_sid = parts[3].removesuffix(".json") if account_resource else parts[3]
+        found = state.directory.authenticate(authorization, account_sid)
+        if found is None:
+            raise authenticate()
+        user = found
+        account = state.directory.get(account_sid)
+        if not account_resource and account is not None and account.status != "active":
+            raise account_not_active()
     record["account_sid"] = account_sid
     record["auth_user"] = user
     if state.config.rate_limit:
@@ -405,7 +451,9 @@ async def _route(
 # ---------------------------------------------------------------------------------------------
 async def create_message(api: ApiRequest) -> web.Response:
     now = utcnow()
-    spec = rules.validate_message_create(api.form, now)
+    spec = rules.validate_message_create(api.form, now, _service_sender(api))
+    trial.check_message(api, spec.to, spec.from_)
+    text = trial.message_body(api, spec.body)
     if spec.send_at is not None:
         status = "scheduled"
     elif spec.from_ is None:
@@ -417,27 +465,45 @@ async def create_message(api: ApiRequest) -> web.Response:
         account_sid=api.account_sid,
         to=spec.to,
         from_=spec.from_,
-        body=spec.body,
+        body=text,
         status=status,
-        num_segments=count_segments(spec.body).segments,
+        num_segments=count_segments(text).segments,
         media_urls=spec.media_urls,
         messaging_service_sid=spec.messaging_service_sid,
         date_created=now,
         date_updated=now,
-        status_callback=spec.status_callback,
+        # StatusCallback wins over the application's message_status_callback (Twilio's rule).
+        status_callback=spec.status_callback
+        or applications.callback_of(api, spec.application_sid, "message_status_callback"),
         application_sid=spec.application_sid,
         send_at=spec.send_at,
         validity_period=spec.validity_period,
         params=list(api.form.items()),
     )
+    # A scheduled message joins its sender's queue at SendAt; any other one now (or 21611, nothing stored).
+    admission = api.state.admit(msg, _senders(api.state, msg)) if spec.send_at is None else None
     api.state.store.account(api.account_sid).messages[msg.sid] = msg
     body = msg.to_json()  # snapshot before any timer can change it
     api.state.spawn(
-        _progress_message(api.state, msg, spec.outcome),
+        _progress_message(api.state, msg, spec.outcome, admission),
         message_sid=msg.sid,
         scheduled=spec.send_at is not None,
     )
     return json_response(body, 201)
+
+
+def _service_sender(api: ApiRequest) -> str | None:
+    """The first sender of the message's Messaging Service (its country applies to a national To)."""
+    service = api.form.get("MessagingServiceSid") or api.form.get("From") or ""
+    if not rules.MESSAGING_SERVICE_SID_RE.match(service):
+        return None
+    return api.state.service_senders(api.account_sid, service)[0]
+
+
+def _senders(state: SandboxState, msg: MessageRecord) -> Sequence[str]:
+    if msg.from_ is not None:
+        return [msg.from_]
+    return state.service_senders(msg.account_sid, msg.messaging_service_sid or "")
 
 
 async def _transition(state: SandboxState, msg: MessageRecord, status: str) -> None:
@@ -446,23 +512,40 @@ async def _transition(state: SandboxState, msg: MessageRecord, status: str) -> N
     await state.send_message_callback(msg)
 
 
-async def _progress_message(state: SandboxState, msg: MessageRecord, outcome: rules.Outcome) -> None:
-    """Drive scheduled/accepted -> queued -> sent -> delivered (or a failure) on timers."""
+async def _progress_message(
+    state: SandboxState, msg: MessageRecord, outcome: rules.Outcome, admission: Admission | None
+) -> None:
+    """Drive scheduled/accepted -> queued -> sent -> delivered (or a failure) on timers; the time in
+    the sender's queue comes from the throughput model (throughput.py)."""
     try:
         if msg.status == "scheduled" and msg.send_at is not None:
             await asyncio.sleep(max(0.0, (msg.send_at - utcnow()).total_seconds()))
             if msg.status != "scheduled":
                 return
+            try:
+                admission = state.admit(msg, _senders(state, msg))
+            except TwilioApiError:  # the sender's queue is full at SendAt
+                admission = Admission(msg.from_ or state.messaging_service_sender, 0.0, expires=True)
+                msg.validity_period = 0
             await _transition(state, msg, "queued" if msg.from_ else "accepted")
+        assert admission is not None, "an unscheduled message is admitted when it is created"
         if msg.status == "accepted":
-            msg.from_ = state.messaging_service_sender
+            msg.from_ = admission.sender
             await _transition(state, msg, "queued")
-        await asyncio.sleep(state.config.status_delays[0])
+        if admission.expires:  # it would outlive its validity period in the queue
+            validity = float(msg.validity_period if msg.validity_period is not None else rules.MAX_VALIDITY_PERIOD)
+            await asyncio.sleep(state.clock.real_seconds(validity))
+            msg.error_code, msg.error_message = 30001, "Queue overflow"
+            await _transition(state, msg, "failed")
+            return
+        await asyncio.sleep(max(state.config.status_delays[0], state.clock.real_seconds(admission.wait)))
         if outcome.status == "failed":
             msg.error_code, msg.error_message = outcome.error_code, outcome.error_message
             await _transition(state, msg, "failed")
             return
-        msg.date_sent = utcnow()
+        # The modelled send time: creation plus the time in the queue (ahead of the clock when time_scale > 1).
+        modelled = datetime.fromtimestamp(int(admission.sent_at), UTC)
+        msg.date_sent = max(utcnow(), modelled)
         msg.price = f"-{PRICE_PER_SEGMENT * max(msg.num_segments, 1):.5f}"
         await _transition(state, msg, "sent")
         await asyncio.sleep(state.config.status_delays[1])
@@ -537,6 +620,7 @@ async def list_messages(api: ApiRequest) -> web.Response:
 # ---------------------------------------------------------------------------------------------
 async def create_call(api: ApiRequest) -> web.Response:
     spec = rules.validate_call_create(api.form)
+    trial.check_call(api, spec.to)
     now = utcnow()
     call = CallRecord(
         sid=new_sid("CA"),
@@ -550,11 +634,13 @@ async def create_call(api: ApiRequest) -> web.Response:
         twiml=spec.twiml,
         application_sid=spec.application_sid,
         method=spec.method,
-        status_callback=spec.status_callback,
+        status_callback=spec.status_callback or applications.callback_of(api, spec.application_sid, "status_callback"),
         params=list(api.form.items()),
     )
     api.state.store.account(api.account_sid).calls[call.sid] = call
-    return json_response(call.to_json(), 201)
+    body = call.to_json()  # snapshot before the progression timer changes it
+    api.state.spawn(call_progress.progress_call(api.state, call), message_sid=call.sid)
+    return json_response(body, 201)
 
 
 async def fetch_call(api: ApiRequest) -> web.Response:
@@ -575,60 +661,6 @@ async def list_calls(api: ApiRequest) -> web.Response:
     ]
     filters = [(n, query[n]) for n in ("To", "From", "Status") if n in query]
     return _page(api, "calls", items, filters)
-
-
-# ---------------------------------------------------------------------------------------------
-# Paging (shared by Messages and Calls)
-# ---------------------------------------------------------------------------------------------
-def _int_param(query: MultiMapping[str], name: str, default: int, lo: int, hi: int | None) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid_parameter(name, raw, "expected an integer") from None
-    if value < lo or (hi is not None and value > hi):
-        bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
-        raise invalid_parameter(name, raw, f"must be {bound}")
-    return value
-
-
-def _page(
-    api: ApiRequest, key: str, items: Sequence[MessageRecord | CallRecord], filters: list[tuple[str, str]]
-) -> web.Response:
-    """Twilio's page envelope; PageToken ``PA<sid>``/``PB<sid>`` = after/before that record."""
-    query = api.request.query
-    page_size = _int_param(query, "PageSize", 50, 1, 1000)
-    page = _int_param(query, "Page", 0, 0, None)
-    token = query.get("PageToken")
-    start = page * page_size
-    if token and len(token) > 2 and token[:2] in ("PA", "PB"):
-        index = next((i for i, item in enumerate(items) if item.sid == token[2:]), None)
-        if index is not None:
-            start = index + 1 if token[:2] == "PA" else max(0, index - page_size)
-    chunk = list(items[start : start + page_size])
-    base = api.request.path
-
-    def uri(page_no: int, page_token: str | None) -> str:
-        params = [*filters, ("PageSize", str(page_size)), ("Page", str(page_no))]
-        if page_token:
-            params.append(("PageToken", page_token))
-        return f"{base}?{urlencode(params)}"
-
-    has_next = start + page_size < len(items) and bool(chunk)
-    envelope: dict[str, Any] = {
-        "end": page * page_size + max(len(chunk) - 1, 0),
-        "first_page_uri": uri(0, None),
-        "next_page_uri": uri(page + 1, "PA" + chunk[-1].sid) if has_next else None,
-        "page": page,
-        "page_size": page_size,
-        "previous_page_uri": uri(page - 1, "PB" + chunk[0].sid) if page > 0 and chunk else None,
-        "start": page * page_size,
-        "uri": uri(page, token),
-        key: [item.to_json() for item in chunk],
-    }
-    return json_response(envelope)
 
 
 _API_ROUTER = _api_router()
@@ -719,6 +751,9 @@ def create_app(
     response_delay: float = 0.0,
     callback_timeout: float = 5.0,
     messaging_service_sender: str = "+15005550006",
+    throughput: bool = True,
+    time_scale: float = 1.0,
+    queue_limit: float = QUEUE_LIMIT,
 ) -> web.Application:
     """Build the sandbox aiohttp application.
 
@@ -732,8 +767,11 @@ def create_app(
         response_delay: seconds to wait before answering every API request.
         callback_timeout: total timeout of one status callback POST.
         messaging_service_sender: the ``From`` a Messaging Service "picks" for a message
-            created with ``MessagingServiceSid`` and no ``From``.
+            created with ``MessagingServiceSid`` and no ``From`` (unless the accounts YAML gives
+            the service a pool of senders).
+        throughput, time_scale, queue_limit: the per-sender throughput model (throughput.py).
     """
+    profiles = load_profiles(config_path) if accounts is None or config_path is not None else {}
     if accounts is None:
         table = load_accounts(config_path)
         if api_keys:
@@ -750,7 +788,8 @@ def create_app(
         ),
         callback_timeout=_non_negative("callback_timeout", callback_timeout),
     )
-    state = SandboxState(table, config, messaging_service_sender)
+    config.update({"throughput": throughput, "time_scale": time_scale, "queue_limit": queue_limit})
+    state = SandboxState(table, config, messaging_service_sender, profiles)
 
     app = web.Application()
     app[SANDBOX_STATE] = state
@@ -849,6 +888,12 @@ def build_parser(prog: str = "gateway twilio-sandbox") -> argparse.ArgumentParse
     parser.add_argument(
         "--status-delays", type=_delays, default=(0.2, 0.5), help="queued->sent,sent->delivered seconds"
     )
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="model seconds per real second of sender queues (default 1)"
+    )
+    parser.add_argument(
+        "--no-throughput", dest="throughput", action="store_false", help="send every message without queueing"
+    )
     return parser
 
 
@@ -864,6 +909,8 @@ def main(argv: list[str] | None = None) -> int:
                 handle_signals=True,
                 response_delay=args.response_delay,
                 status_delays=args.status_delays,
+                time_scale=args.time_scale,
+                throughput=args.throughput,
             )
         )
     except KeyboardInterrupt:

@@ -115,6 +115,10 @@ class CallRecord:
     status_callback: str | None = None
     params: list[tuple[str, str]] = field(default_factory=list)
     seq: int = field(default_factory=lambda: next(_sequence))
+    # Set as the call progresses (sandbox/call_progress.py).
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    duration: int | None = None
 
     @property
     def uri(self) -> str:
@@ -145,8 +149,8 @@ class CallRecord:
             "date_created": rfc2822(self.date_created),
             "date_updated": rfc2822(self.date_updated),
             "direction": "outbound-api",
-            "duration": None,
-            "end_time": None,
+            "duration": str(self.duration) if self.duration is not None else None,
+            "end_time": rfc2822(self.end_time),
             "forwarded_from": None,
             "from": self.from_,
             "from_formatted": self.from_,
@@ -157,7 +161,7 @@ class CallRecord:
             "price_unit": PRICE_UNIT,
             "queue_time": "0",
             "sid": self.sid,
-            "start_time": None,
+            "start_time": rfc2822(self.start_time),
             "status": self.status,
             "subresource_uris": {name: f"{base}/{camel.get(name, name.capitalize())}.json" for name in subresources},
             "to": self.to,
