@@ -4,6 +4,8 @@ evaluates later, nested calls with their own frames, onError, and what `gateway 
 
 from __future__ import annotations
 
+import logging
+
 import orjson
 
 from gateway.cli import main as cli
@@ -289,3 +291,66 @@ async def test_a_template_from_the_registry(gateway):
     )
     response = await client.post("/services/P", json={})
     assert response.headers["X-who"] == "reg"
+
+
+# MI's integration test CallTemplateIntegrationParamsWithValuesTestCase (wso2/micro-integrator, Apache-2.0):
+# its template and proxy verbatim, the stock quote back end's address aside.
+MI_TEST_FUNC = f"""
+<template {S} name="test_func">
+    <parameter name="test_key"/>
+    <sequence>
+        <log level="full">
+            <property name="PARAM" expression="$func:test_key"/>
+        </log>
+    </sequence>
+</template>"""
+MI_PROXY = f"""
+<proxy {S} name="CallTemplateIntegrationParamsWithValuesTestCaseProxy" transports="https http">
+    <target>
+        <inSequence>
+            <call-template target="test_func">
+                <with-param name="test_key" value="REQUEST PARAM VALUE"/>
+            </call-template>
+            <send>
+                <endpoint>
+                    <address uri="ADDRESS"/>
+                </endpoint>
+            </send>
+        </inSequence>
+        <outSequence>
+            <call-template target="test_func">
+                <with-param name="test_key" value="RESPONSE PARAM VALUE"/>
+            </call-template>
+            <send/>
+        </outSequence>
+    </target>
+</proxy>"""
+
+
+async def test_mi_integration_test_call_template_params_with_values(gateway, stockquote, caplog):
+    """MI's test sends a getQuote for IBM and expects both parameter values in the log, request and reply."""
+    caplog.set_level(logging.INFO, logger="gateway.mediator.log")
+    service = await stockquote()
+    client = await gateway(
+        {
+            "templates/test_func.xml": MI_TEST_FUNC,
+            "proxies/CallTemplateIntegrationParamsWithValuesTestCaseProxy.xml": MI_PROXY.replace(
+                "ADDRESS", service.url
+            ),
+        }
+    )
+    envelope = (
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+        '<m0:getQuote xmlns:m0="http://services.samples"><m0:request><m0:symbol>IBM</m0:symbol></m0:request>'
+        "</m0:getQuote></soapenv:Body></soapenv:Envelope>"
+    )
+    response = await client.post(
+        "/services/CallTemplateIntegrationParamsWithValuesTestCaseProxy",
+        data=envelope,
+        headers={"Content-Type": "text/xml", "SOAPAction": "urn:getQuote"},
+    )
+    assert response.status == 200
+    assert b"getQuoteResponse" in await response.read()
+    logged = [record.getMessage() for record in caplog.records if record.name == "gateway.mediator.log"]
+    assert any("PARAM = REQUEST PARAM VALUE" in line for line in logged), logged
+    assert any("PARAM = RESPONSE PARAM VALUE" in line for line in logged), logged
