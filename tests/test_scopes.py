@@ -72,7 +72,7 @@ def test_special_names_apply_only_when_asked() -> None:
     assert not ctx.transport_headers
 
 
-@pytest.mark.parametrize("scope", ["func", "system", "env", "file", "registry", "url"])
+@pytest.mark.parametrize("scope", ["func", "system", "env", "file", "url"])
 def test_read_only_scopes_refuse_writers_at_deploy_time(scope: str) -> None:
     with pytest.raises(ValueError, match="read-only"):
         scopes.writer(scope)

@@ -108,11 +108,10 @@ def test_registry_keys_are_dangling_with_the_registry_hint(tmp_path, capsys):
     )
     assert code == 1
     assert (
-        "R.xml:2: sequence: key 'gov:/seqs/audit.xml' names no deployed sequence (registry keys (gov:/, conf:/, "
-        "paths) are not supported yet; every message reaching it fails; deploy it as sequences/audit.xml and "
-        'use key="audit")' in line_of(lines, "audit")
+        "R.xml:2: sequence: key 'gov:/seqs/audit.xml' names no deployed sequence (every message reaching it "
+        "fails; add registry/governance/seqs/audit.xml to the registry, or fix the key)" in line_of(lines, "audit")
     )
-    assert 'deploy it as endpoints/backend.xml and use key="backend"' in line_of(lines, "backend")
+    assert "add registry/config/eps/backend.xml to the registry, or fix the key" in line_of(lines, "backend")
 
 
 def test_a_key_naming_an_artifact_that_failed_says_so(tmp_path, capsys):
@@ -208,7 +207,6 @@ def test_every_xml_file_that_is_not_read_is_reported_with_the_reason(tmp_path, c
             "proxy/Typo.xml": GOOD,
             "resources/schema.xml": "<schema/>",
             "Loose.xml": GOOD,
-            "registry.xml": "<registry/>",
             "docs/readme.txt": "not xml",
         },
     )
@@ -229,10 +227,8 @@ def test_every_xml_file_that_is_not_read_is_reported_with_the_reason(tmp_path, c
         "endpoints/, sequences/, templates/, proxies/, proxy-services/, api/)",
         "Loose.xml": "not read: files directly in the artifacts folder are not read (put each artifact in its "
         "folder: local-entries/, endpoints/, sequences/, templates/, proxies/, proxy-services/, api/)",
-        "registry.xml": "not read: the registry (registry.xml) is not supported yet (put each artifact in its "
-        "folder: local-entries/, endpoints/, sequences/, templates/, proxies/, proxy-services/, api/)",
     }
-    assert "1 artifact(s) OK, 10 problem(s)" in err
+    assert "1 artifact(s) OK, 9 problem(s)" in err
 
 
 @pytest.mark.parametrize("layout", [{}, {"notes/todo.txt": "x"}, {"Loose.xml": GOOD}])

@@ -23,6 +23,7 @@ from gateway.connector.model import (
     OptionSpec,
     ParameterSpec,
     StartHook,
+    TemplateSource,
 )
 from gateway.connector.registry import ENTRY_POINT_GROUP, ConnectorRegistry
 from gateway.errors import CONNECT_FAILED, CONNECT_TIMEOUT, DESTINATION_NOT_ALLOWED
@@ -52,5 +53,6 @@ __all__ = [
     "ParameterSpec",
     "Services",
     "StartHook",
+    "TemplateSource",
     "load_connector",
 ]

@@ -3,6 +3,7 @@ connection compiled once per deployed entry."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
@@ -83,9 +84,49 @@ def bind_operation(
         if parameter.secret and not compiled.is_dynamic:
             CONFIGURED.add(compiled.static_text)  # a secret written in the configuration: masked process-wide
         values.append(compiled)
+    return bound(connector, spec, given, where)
+
+
+def bound(
+    connector: Connector, spec: OperationSpec, given: Mapping[str, list[Value]], where: SourceLocation
+) -> BoundOperation:
+    """An operation with its compiled values (parameter name -> values; empty lists are absent ones)."""
     arguments = tuple((spec.parameters[name], tuple(values)) for name, values in given.items() if values)
     needs_body = any(value.needs_body for _, values in arguments for value in values)
     return BoundOperation(connector, spec, arguments, where, needs_body)
+
+
+def template_arguments(spec: OperationSpec, element: etree._Element, path: str) -> dict[str, Value]:
+    """The parameter children of a template operation, compiled (W: MediatorFactoryFinder.createInvokeParam
+    reads each child's text as a value); an undeclared one is an error, as for callable operations."""
+    qualified = local_name(element)
+    where = location(element, path)
+    for attribute, _ in attribute_items(element):
+        if not attribute.startswith("{") and attribute not in ("description", "configKey"):
+            raise DeployError(where, qualified, f"unknown attribute '{attribute}'", "allowed: configKey, description")
+    values: dict[str, Value] = {}
+    for child in children(element):
+        name = local_name(child)
+        child_where = location(child, path)
+        if name not in spec.element_names:
+            hint = did_you_mean(name, spec.element_names) or (
+                f"parameters of {qualified}: {', '.join(spec.parameters)}"
+                if spec.parameters
+                else f"{qualified} takes no parameters"
+            )
+            raise DeployError(child_where, qualified, f"unknown parameter '{name}'", hint)
+        if children(child):
+            raise DeployError(child_where, qualified, f"parameter '{name}' takes a text value, not elements")
+        if name in values:
+            raise DeployError(child_where, qualified, f"parameter '{name}' is given more than once", "give it once")
+        text = (child.text or "").strip()
+        if not text:
+            continue  # W: InvokeMediatorFactory keeps a text only if it is not empty
+        try:
+            values[name] = compile_value(text, prefixed_namespaces(child))
+        except ExpressionError as exc:
+            raise DeployError(child_where, qualified, f"invalid value for parameter '{name}': {exc}") from None
+    return values
 
 
 def connection_from_entry(connector: Connector, key: str, entry: Any) -> BoundOperation:

@@ -19,9 +19,12 @@ from gateway.connector.model import (
     OperationSpec,
     OptionSpec,
     ParameterSpec,
+    TemplateSource,
 )
+from gateway.errors import DeployError
+from gateway.xmlutil import SYNAPSE_NS, children, local_name, parse_config_file
 
-_TOP_KEYS = {"name", "description", "module", "start", "connection", "options", "operations", "commands"}
+_TOP_KEYS = {"name", "description", "module", "start", "connection", "options", "operations", "commands", "templates"}
 _COMMAND_KEYS = {"run", "help"}
 _OPERATION_KEYS = {"description", "handler", "parameters"}
 _PARAMETER_KEYS = {
@@ -54,12 +57,17 @@ def load_connector(path: str | Path, package: str | None = None) -> Connector:
     where = str(path)
     document = _mapping(document, where, _TOP_KEYS)
     name = _required_name(document, "name", where)
+    templates = _templates(path, document.get("templates"), where)
     module_name = document.get("module")
-    if not isinstance(module_name, str) or not module_name:
-        raise ConnectorDefinitionError(f"{where}: 'module' (the module with the callables) is required")
-    module = _import(module_name, package, where)
+    module: Any = None
+    if module_name is not None or not templates:
+        if not isinstance(module_name, str) or not module_name:
+            raise ConnectorDefinitionError(f"{where}: 'module' (the module with the callables) is required")
+        module = _import(module_name, package, where)
 
     def callable_named(attr: Any, what: str) -> Callable[..., Any]:
+        if module is None:
+            raise ConnectorDefinitionError(f"{where}: {what} needs 'module' (the module with the callables)")
         if not isinstance(attr, str):
             raise ConnectorDefinitionError(f"{where}: {what} must name a callable of {module_name}")
         function: object = getattr(module, attr, None)
@@ -67,11 +75,15 @@ def load_connector(path: str | Path, package: str | None = None) -> Connector:
             raise ConnectorDefinitionError(f"{where}: {what}: {module_name} has no callable '{attr}'")
         return function
 
-    operations = []
+    operations = list(templates)
     raw_ops = document.get("operations")
-    if not isinstance(raw_ops, Mapping) or not raw_ops:
+    if raw_ops is None and templates:
+        raw_ops = {}
+    if not isinstance(raw_ops, Mapping) or not (raw_ops or templates):
         raise ConnectorDefinitionError(f"{where}: 'operations' must map operation names to definitions")
     for op_name, raw in raw_ops.items():
+        if any(template.name == op_name for template in templates):
+            raise ConnectorDefinitionError(f"{where}: operation '{op_name}' is both a callable and a template")
         op_where = f"{where}: operations.{op_name}"
         if not isinstance(op_name, str) or not _NAME_RE.match(op_name):
             raise ConnectorDefinitionError(f"{op_where}: invalid operation name")
@@ -193,6 +205,60 @@ def _parameter(name: Any, spec: Any, where: str) -> ParameterSpec:
         missing_code=int(spec.get("missing_code", MISSING_PARAMETER)),
         missing_message=spec.get("missing_message"),
     )
+
+
+def _templates(descriptor: Path, folder: Any, where: str) -> list[OperationSpec]:
+    """`templates: DIR` (relative to the descriptor): every DIR/*.xml holds one Synapse `<template name=…>`,
+    an operation whose parameters are the template's `<parameter>` elements (MI's connector layout)."""
+    if folder is None:
+        return []
+    if not isinstance(folder, str) or not folder:
+        raise ConnectorDefinitionError(f"{where}: 'templates' must name a folder of Synapse <template> files")
+    directory = descriptor.parent / folder
+    if not directory.is_dir():
+        raise ConnectorDefinitionError(f"{where}: templates: no folder {directory}")
+    found: list[OperationSpec] = []
+    for file in sorted(directory.glob("*.xml")):
+        try:
+            root = parse_config_file(str(file))
+        except DeployError as exc:
+            raise ConnectorDefinitionError(f"{where}: templates: {exc}") from None
+        if root.tag != f"{{{SYNAPSE_NS}}}template" or not (root.get("name") or "").strip():
+            raise ConnectorDefinitionError(
+                f"{where}: templates: {file} must hold one <template name=…> in the Synapse namespace"
+            )
+        op_name = (root.get("name") or "").strip()
+        if not _NAME_RE.match(op_name) or any(spec.name == op_name for spec in found):
+            raise ConnectorDefinitionError(f"{where}: templates: {file}: invalid or repeated operation '{op_name}'")
+        parameters: dict[str, ParameterSpec] = {}
+        for element in children(root):
+            if local_name(element) != "parameter":
+                continue
+            param_name = (element.get("name") or "").strip()
+            if not _NAME_RE.match(param_name) or param_name in parameters:
+                raise ConnectorDefinitionError(
+                    f"{where}: templates: {file}: invalid or repeated parameter '{param_name}'"
+                )
+            parameters[param_name] = ParameterSpec(
+                name=param_name,
+                description=(element.get("description") or "").strip(),
+                mandatory=(element.get("isMandatory") or "").strip().lower() == "true",
+                default=element.get("defaultValue"),
+            )
+        description = next((e for e in children(root) if local_name(e) == "description"), None)
+        found.append(
+            OperationSpec(
+                op_name,
+                None,
+                (description.text or "").strip() if description is not None else "",
+                MappingProxyType(parameters),
+                MappingProxyType({name: name for name in parameters}),
+                TemplateSource(str(file), root),
+            )
+        )
+    if not found:
+        raise ConnectorDefinitionError(f"{where}: templates: {directory} holds no .xml template")
+    return found
 
 
 def _snake(name: str) -> str:

@@ -115,9 +115,11 @@ class BoundOperation:
                     http_status=500,
                 )
             call = OperationCall(ctx, arguments, runtime, self, timeout)
+            handler = self.spec.handler
+            assert handler is not None, "a template operation is run as a template, never invoked"
             try:
                 async with asyncio.timeout(timeout):
-                    await self.spec.handler(call)
+                    await handler(call)
             except MediationError:
                 raise
             except Exception as exc:

@@ -8,6 +8,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lxml import etree
+
     from gateway.connector.invocation import OperationCall
     from gateway.runtime.services import Services
     from gateway.settings import Settings
@@ -54,12 +56,24 @@ class OptionSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateSource:
+    """A connector operation written as a Synapse `<template>` (as MI's connectors are): the file and its
+    parsed root element, compiled by the deploy step with the same declarations as templates/."""
+
+    path: str
+    element: etree._Element
+
+
+@dataclass(frozen=True, slots=True)
 class OperationSpec:
+    """An operation: a Python callable (`handler`), or a Synapse template (`template`)."""
+
     name: str
-    handler: Handler
+    handler: Handler | None
     description: str
     parameters: Mapping[str, ParameterSpec]
     element_names: Mapping[str, str]  # every accepted child name (aliases too) -> parameter name
+    template: TemplateSource | None = None
 
 
 _TIMEOUT_OPTION = OptionSpec(
@@ -96,6 +110,11 @@ class Connector:
         self.operations: Mapping[str, OperationSpec] = MappingProxyType({op.name: op for op in operations})
         if connection is not None and connection not in self.operations:
             raise ConnectorDefinitionError(f"{source or name}: connection operation '{connection}' is not declared")
+        if connection is not None and self.operations[connection].handler is None:
+            raise ConnectorDefinitionError(
+                f"{source or name}: connection operation '{connection}' must be a callable, not a template "
+                "(configKey with template operations is not supported yet)"
+            )
         self.connection = connection
         self.start = start
         declared = {option.name: option for option in options}

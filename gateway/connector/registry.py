@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lxml import etree
 
-from gateway.connector.binding import bind_operation
+from gateway.connector.binding import bind_operation, bound, template_arguments
 from gateway.connector.mediator import ConnectorOperation
-from gateway.connector.model import Command, Connector, ConnectorDefinitionError
+from gateway.connector.model import Command, Connector, ConnectorDefinitionError, OperationSpec, TemplateSource
 from gateway.errors import DeployError, ExpressionError
 from gateway.expressions import Value, compile_value
-from gateway.mediators.base import Mediator
+from gateway.mediators.base import Mediator, MediatorList
+from gateway.mediators.sequence import NamedSequence
+from gateway.mediators.template import CallTemplate, SequenceTemplate
 from gateway.xmlutil import did_you_mean, local_name, location, prefixed_namespaces
 
 if TYPE_CHECKING:
@@ -30,12 +32,17 @@ BUNDLED_PACKAGE = "synapse_gateway_connectors"  # the repository's connectors/ f
 
 
 class BuildContext(Protocol):
-    """What building an operation needs from the deploy step: the file it is in, and where its static
-    references (a configKey naming a local entry) are noted for the loader to check."""
+    """What building an operation needs from the deploy step: the file it is in, where its static
+    references (a configKey naming a local entry) are noted for the loader to check, and the compiler of a
+    template operation (the deploy step's template declaration)."""
 
     path: str
 
     def refer(self, kind: str, key: Value | str | None, element: etree._Element, role: str = ...) -> None: ...
+
+    def connector_template(
+        self, qualified: str, source: TemplateSource, used_at: etree._Element
+    ) -> SequenceTemplate: ...
 
 
 class ConnectorRegistry:
@@ -84,9 +91,8 @@ class ConnectorRegistry:
         return cls(found, problems)
 
     # -- deploy time -----------------------------------------------------------------------------
-    def build_operation(self, element: etree._Element, fctx: BuildContext) -> Mediator:
-        name = local_name(element)
-        where = location(element, fctx.path)
+    def _operation(self, name: str, element: etree._Element, path: str) -> tuple[Connector, OperationSpec]:
+        where = location(element, path)
         prefix, _, operation = name.partition(".")
         connector = self._connectors.get(prefix)
         if connector is None:
@@ -103,13 +109,60 @@ class ConnectorRegistry:
                 or f"operations of {prefix}: {', '.join(connector.operations)}"
             )
             raise DeployError(where, name, f"unknown operation '{operation}' of connector '{prefix}'", hint)
-        bound = bind_operation(connector, spec, element, fctx.path)
+        return connector, spec
+
+    def build_call(
+        self,
+        target: str,
+        arguments: dict[str, Value],
+        element: etree._Element,
+        fctx: BuildContext,
+        on_error: Value | None = None,
+    ) -> Mediator:
+        """`<call-template target="prefix.operation">` with `<with-param>`s: the operation, called with those
+        values (W: a connector operation is the template `prefix.operation`)."""
+        connector, spec = self._operation(target, element, fctx.path)
+        where = location(element, fctx.path)
+        for name in arguments:
+            if name not in spec.element_names:
+                hint = did_you_mean(name, spec.element_names) or f"parameters of {target}: {', '.join(spec.parameters)}"
+                raise DeployError(where, "call-template", f"'{name}' is not a parameter of {target}", hint)
+        handler = on_error.static_text if on_error is not None else None
+        if spec.template is not None:
+            template = fctx.connector_template(target, spec.template, element)
+            return CallTemplate(target, arguments, handler, where, template=template)
+        given: dict[str, list[Value]] = {}
+        for name, value in arguments.items():
+            if value.is_dynamic or (value.static_text or "").strip():  # an empty literal is an absent value
+                given.setdefault(spec.element_names[name], []).append(value)
+        operation: Mediator = ConnectorOperation(bound(connector, spec, given, where), None)
+        if handler is not None:
+            operation = NamedSequence(target, MediatorList([operation], where), handler, where)
+        return operation
+
+    def build_operation(self, element: etree._Element, fctx: BuildContext) -> Mediator:
+        name = local_name(element)
+        where = location(element, fctx.path)
+        connector, spec = self._operation(name, element, fctx.path)
+        if spec.template is not None:
+            if element.get("configKey") is not None:
+                raise DeployError(
+                    where,
+                    name,
+                    "configKey is not supported for an operation written as a template yet",
+                    f"call <{connector.name}.{connector.connection or 'init'}> before it in the same sequence",
+                )
+            arguments = template_arguments(spec, element, fctx.path)
+            return CallTemplate(
+                name, arguments, None, where, template=fctx.connector_template(name, spec.template, element)
+            )
+        bound_operation = bind_operation(connector, spec, element, fctx.path)
         config_key = None
         raw_key = element.get("configKey")
         if raw_key is not None:
             if connector.connection is None:
                 raise DeployError(where, name, "configKey is not supported: this connector has no connection operation")
-            if operation == connector.connection:
+            if spec.name == connector.connection:
                 raise DeployError(
                     where,
                     name,
@@ -123,7 +176,7 @@ class ConnectorRegistry:
             except ExpressionError as exc:
                 raise DeployError(where, name, f"invalid configKey '{raw_key}': {exc}") from None
             fctx.refer("localEntry", config_key, element)
-        return ConnectorOperation(bound, config_key)
+        return ConnectorOperation(bound_operation, config_key)
 
     def check_local_entry(self, element: etree._Element, path: str) -> None:
         """Deploy-time check for a local entry holding a connection (`<twilioRest.init>…`), so a typo fails

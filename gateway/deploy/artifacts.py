@@ -13,7 +13,8 @@ from gateway.deploy.endpoints import ENDPOINT, ENDPOINT_ARTIFACT
 from gateway.deploy.wsdl import build_publish_wsdl
 from gateway.mediators.base import Mediator
 from gateway.mediators.sequence import NamedSequence, ProxyFaultHandler, SequenceRef
-from gateway.runtime.configuration import LocalEntry, ProxyService, Template
+from gateway.mediators.template import SequenceTemplate, TemplateParameter
+from gateway.runtime.configuration import LocalEntry, ProxyService
 from gateway.runtime.endpoints import Endpoint, IndirectEndpoint
 from gateway.xmlutil import children, is_description, local_name
 
@@ -271,12 +272,19 @@ LOCAL_ENTRY = Element(
 
 
 # -- template -------------------------------------------------------------------------------------------
-def _template(node: Node) -> Template:
-    parameters = tuple((p["name"], p["isMandatory"], p["defaultValue"]) for p in node.all("parameter"))
+def _template(node: Node) -> SequenceTemplate:
+    parameters = tuple(TemplateParameter(p["name"], p["isMandatory"], p["defaultValue"]) for p in node.all("parameter"))
+    names = [parameter.name for parameter in parameters]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise node.error(f"parameter '{duplicates[0]}' is declared more than once", "declare each parameter once")
     sequence = node.one("sequence")
     if sequence is None:
         raise node.error("a template needs a <sequence>")
-    return Template(node["name"], parameters, sequence.mediators(), node.location)
+    on_error = node["onError"]
+    return SequenceTemplate(
+        node["name"], parameters, sequence.mediators(), on_error.static_text if on_error else None, node.location
+    )
 
 
 TEMPLATE = Element(
@@ -288,11 +296,16 @@ TEMPLATE = Element(
         Child(
             Element(
                 "parameter",
-                "A parameter the template reads as $func:NAME.",
+                "A parameter the template reads as $func:NAME (or get-property('func', 'NAME')).",
                 attributes=(
                     Attribute("name", Kind.NAME, "Parameter name.", required=True),
-                    Attribute("isMandatory", Kind.BOOLEAN, "A caller must give it.", default=False),
-                    Attribute("defaultValue", Kind.TEXT, "Value when the caller gives none."),
+                    Attribute(
+                        "isMandatory",
+                        Kind.BOOLEAN,
+                        "A caller must give it (even when it has a default, as in MI): else error 500101.",
+                        default=False,
+                    ),
+                    Attribute("defaultValue", Kind.TEXT, "The value when the caller gives no with-param."),
                 ),
             ),
             repeatable=True,
@@ -308,8 +321,14 @@ TEMPLATE = Element(
         ),
     ),
     attributes=(
-        Attribute("name", Kind.NAME, "The template's name.", required=True),
-        Attribute("onError", Kind.TEXT, "Accepted for compatibility."),
+        Attribute("name", Kind.NAME, "The template's name, the target of call-template.", required=True),
+        Attribute(
+            "onError",
+            Kind.KEY,
+            "A sequence that handles errors raised while the template runs.",
+            refers_to="sequence",
+            role="onError",
+        ),
     ),
 )
 

@@ -18,12 +18,15 @@ from lxml import etree
 from gateway.connector import ConnectorRegistry
 from gateway.deploy.artifacts import ARTIFACTS
 from gateway.deploy.declare import Reported, build
-from gateway.deploy.registry import FactoryContext, Reference, internal_error
+from gateway.deploy.file_registry import DECLARATION, REGISTRY_FOLDER, LoadedRegistry, compile_keyed, load_registry
+from gateway.deploy.registry import Arguments, FactoryContext, Reference, internal_error
 from gateway.deploy.wsdl import resolve_keyed_wsdls
 from gateway.errors import DeployError, SourceLocation
+from gateway.mediators.template import SequenceTemplate
 from gateway.runtime.api import ApiIndex, RestApi
-from gateway.runtime.configuration import Configuration, DeployedArtifact
+from gateway.runtime.configuration import Configuration, DeployedArtifact, LocalEntry
 from gateway.runtime.defaults import DEFAULT_FAULT, DEFAULT_MAIN
+from gateway.runtime.registry import RegistryResource, Table, is_registry_key, registry_key, relative_path
 from gateway.xmlutil import (
     DeployErrors,
     check_synapse_namespace,
@@ -84,7 +87,6 @@ MI_FOLDERS = {
 }
 _ROOT_FILES = {
     "synapse.xml": "a whole <definitions> configuration (synapse.xml) is not read",
-    "registry.xml": "the registry (registry.xml) is not supported yet",
     "task-manager.xml": "the task manager (task-manager.xml) is not supported yet",
 }
 _FOLDER_LIST = ", ".join(f"{folder}/" for folder in FOLDERS)
@@ -94,8 +96,9 @@ _LABELS = {
     "sequence": ("sequence", "sequences"),
     "endpoint": ("endpoint", "endpoints"),
     "localEntry": ("local entry", "local-entries"),
+    "template": ("template", "templates"),
 }
-_TABLES = {"sequence": "sequences", "endpoint": "endpoints", "localEntry": "local_entries"}
+_TABLES = {"sequence": "sequences", "endpoint": "endpoints", "localEntry": "local_entries", "template": "templates"}
 _CONSEQUENCES = {
     "call": "every message reaching it fails",
     "receive": "every reply to this send fails",
@@ -104,7 +107,6 @@ _CONSEQUENCES = {
     "resourceFault": "errors in this resource go to the global 'fault' sequence instead",
     "wsdl": "?wsdl requests fail",
 }
-_REGISTRY_PREFIXES = ("gov:", "conf:", "local:")
 
 
 def artifact_files(root: Path) -> list[Path]:
@@ -125,9 +127,11 @@ def load(
         log.warning("%s", problem)
     if connectors is None:
         connectors = default_connector_registry()
+    arguments: list[Arguments] = []
+    compiled_templates: dict[str, Any] = {}  # connector template operations, compiled once per load
     for path in files:
         display = _display(path)
-        fctx = FactoryContext(display, settings, connectors)
+        fctx = FactoryContext(display, settings, connectors, connector_templates=compiled_templates)
         element: etree._Element | None = None
         built: _Built | None = None
         problems: list[DeployError] = []
@@ -168,23 +172,93 @@ def load(
         origins[(built.attr, built.name)] = display
         deployed.append(DeployedArtifact(built.kind, built.name, display))
         references.extend(fctx.references)
+        arguments.extend(fctx.arguments)
+
+    def context(display: str) -> FactoryContext:
+        return FactoryContext(display, settings, connectors, connector_templates=compiled_templates)
+
+    # Local entries holding a <sequence>, <endpoint> or <template> serve keys of that kind too (W:
+    # SynapseConfiguration.getSequence / getEndpoint build them from the entry); a deployed artifact of the
+    # same name wins.
+    for key, entry in list(tables["local_entries"].items()):
+        if not isinstance(entry.value, etree._Element):
+            continue
+        fctx = context(entry.location.path)
+        compiled = compile_keyed(entry.value, fctx)
+        failed.extend(fctx.problems)
+        if compiled is not None and not fctx.problems:
+            tables[compiled[0]].setdefault(key, compiled[1])
+            references.extend(fctx.references)
+            arguments.extend(fctx.arguments)
+    loaded = load_registry(root, context, _display)
+    failed.extend(loaded.problems)
+    for kind, key, shown in loaded.deployed:
+        deployed.append(DeployedArtifact(_KINDS[kind], key, shown))
+    for fctx in loaded.contexts:
+        references.extend(fctx.references)
+        arguments.extend(fctx.arguments)
     _add_builtin_sequences(tables["sequences"])
-    resolve_keyed_wsdls(tables["proxies"], tables["local_entries"])
-    dangling = [_dangling(ref, tables, failed_names) for ref in references if ref.key not in tables[_TABLES[ref.kind]]]
+    registry_entries = {key: _entry(resource) for key, resource in loaded.registry.resources.items()}
+    finished: dict[str, Table[Any]] = {
+        "sequences": Table(tables["sequences"], loaded.compiled["sequences"]),
+        "endpoints": Table(tables["endpoints"], loaded.compiled["endpoints"]),
+        "local_entries": Table(tables["local_entries"], registry_entries),
+        "templates": Table(tables["templates"], loaded.compiled["templates"]),
+    }
+    resolve_keyed_wsdls(tables["proxies"], finished["local_entries"])
+    dangling = [
+        _dangling(ref, finished, failed_names, loaded)
+        for ref in references
+        if ref.key not in finished[_TABLES[ref.kind]]
+    ]
+    dangling.extend(_unknown_arguments(arguments, finished["templates"]))
     for problem in dangling:
         log.warning("%s", problem)
     return Configuration(
         proxies=MappingProxyType(tables["proxies"]),
-        sequences=MappingProxyType(tables["sequences"]),
-        endpoints=MappingProxyType(tables["endpoints"]),
-        local_entries=MappingProxyType(tables["local_entries"]),
-        templates=MappingProxyType(tables["templates"]),
+        sequences=finished["sequences"],
+        endpoints=finished["endpoints"],
+        local_entries=finished["local_entries"],
+        templates=finished["templates"],
         apis=MappingProxyType(tables["apis"]),
         api_index=ApiIndex(tables["apis"].values()),
         deployed=tuple(deployed),
         failed=tuple(failed),
         dangling=tuple(dangling),
+        registry=loaded.registry,
     )
+
+
+_KINDS = {"sequences": "sequence", "endpoints": "endpoint", "templates": "template"}
+
+
+def _entry(resource: RegistryResource) -> LocalEntry:
+    """A registry resource seen as a local entry (format keys, publishWSDL keys, enrich, get-property)."""
+    return LocalEntry(resource.key, resource.value, resource.location, str(resource.path))
+
+
+def _unknown_arguments(arguments: list[Arguments], templates: Table[Any]) -> list[DeployError]:
+    problems = []
+    for call in arguments:
+        template = templates.get(call.target)
+        if not isinstance(template, SequenceTemplate):
+            continue  # a dangling target is reported as such
+        declared = [parameter.name for parameter in template.parameters]
+        for name in call.names:
+            if name not in declared:
+                problems.append(
+                    DeployError(
+                        call.location,
+                        "with-param",
+                        f"'{name}' is not a parameter of template '{call.target}'",
+                        (
+                            did_you_mean(name, declared)
+                            or (f"its parameters: {', '.join(declared)}" if declared else "it declares no parameters")
+                        )
+                        + "; MI ignores such a value",
+                    )
+                )
+    return problems
 
 
 def _scan(root: Path) -> tuple[list[Path], list[DeployError]]:
@@ -200,7 +274,11 @@ def _scan(root: Path) -> tuple[list[Path], list[DeployError]]:
         ]
     try:
         entries = sorted(root.iterdir())
-        if not any(entry.name in FOLDERS or entry.name in MI_FOLDERS for entry in entries if entry.is_dir()):
+        if not any(
+            entry.name in FOLDERS or entry.name in MI_FOLDERS or entry.name == REGISTRY_FOLDER
+            for entry in entries
+            if entry.is_dir()
+        ):
             hint = (
                 f"this is a {root.name}/ folder: pass the folder that contains it"
                 if root.name in FOLDERS
@@ -228,8 +306,8 @@ def _scan(root: Path) -> tuple[list[Path], list[DeployError]]:
                     if path.is_file()
                 )
         for entry in entries:
-            if entry.name.startswith(".") or entry.name in FOLDERS:
-                continue
+            if entry.name.startswith(".") or entry.name in FOLDERS or entry.name == REGISTRY_FOLDER:
+                continue  # registry/ is read by gateway.deploy.file_registry
             if entry.is_dir() and entry.name in MI_FOLDERS:
                 unread.extend(
                     _not_read(path, MI_FOLDERS[entry.name]) for path in sorted(entry.glob("**/*.xml")) if path.is_file()
@@ -241,7 +319,7 @@ def _scan(root: Path) -> tuple[list[Path], list[DeployError]]:
                     for path in sorted(entry.glob("*.xml"))
                     if path.is_file()
                 )
-            elif entry.suffix == ".xml" and entry.is_file():
+            elif entry.suffix == ".xml" and entry.is_file() and entry.name != DECLARATION:
                 reason = _ROOT_FILES.get(entry.name, "files directly in the artifacts folder are not read")
                 unread.append(_not_read(entry, reason, f"put each artifact in its folder: {_FOLDER_LIST}"))
     except OSError as exc:
@@ -314,15 +392,33 @@ def _add_builtin_sequences(sequences: dict[str, Any]) -> None:
 
 
 def _dangling(
-    ref: Reference, tables: dict[str, dict[str, Any]], failed_names: dict[tuple[str, str], str]
+    ref: Reference,
+    tables: dict[str, Table[Any]],
+    failed_names: dict[tuple[str, str], str],
+    loaded: LoadedRegistry,
 ) -> DeployError:
     label, folder = _LABELS[ref.kind]
     table = _TABLES[ref.kind]
     hints = [_CONSEQUENCES[ref.role]]
-    if ref.key.startswith(_REGISTRY_PREFIXES) or "/" in ref.key:  # a registry path
-        base = ref.key.rstrip("/").rsplit("/", 1)[-1].removesuffix(".xml") or "name"
-        hints.insert(0, "registry keys (gov:/, conf:/, paths) are not supported yet")
-        hints.append(f'deploy it as {folder}/{base}.xml and use key="{base}"')
+    if "://" in ref.key:
+        hints.append(
+            f'a key names a deployed artifact, not an address: use <endpoint><address uri="{ref.key}"/></endpoint>'
+            if ref.kind == "endpoint"
+            else "a key names a deployed artifact, not a URL"
+        )
+    elif is_registry_key(ref.key):
+        canonical = registry_key(ref.key)
+        if canonical is None:
+            hints.append("the key climbs out of the registry folder, which MI refuses")
+        elif canonical in loaded.failed_keys:
+            hints.append(f"{loaded.failed_keys[canonical]} defines it but failed to deploy (see its problems)")
+        elif canonical in loaded.registry.resources:
+            resource = loaded.registry.resources[canonical]
+            what = f"a <{local_name(resource.value)}> element" if isinstance(resource.value, etree._Element) else "text"
+            hints.append(f"{resource.location.path} holds {what}, not a {label}")
+        else:
+            where, rest = relative_path(canonical)
+            hints.append(f"add {REGISTRY_FOLDER}/{where}/{rest} to the registry, or fix the key")
     elif (table, ref.key) in failed_names:
         hints.append(f"{failed_names[(table, ref.key)]} defines it but failed to deploy (see its problems)")
     else:

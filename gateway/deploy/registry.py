@@ -30,7 +30,9 @@ from gateway.xmlutil import (
 
 if TYPE_CHECKING:
     from gateway.connector import ConnectorRegistry
+    from gateway.connector.model import TemplateSource
     from gateway.expressions import Value
+    from gateway.mediators.template import SequenceTemplate
     from gateway.settings import Settings
 
 _MEDIATORS: dict[str, Element] = {}
@@ -145,11 +147,21 @@ class Reference:
     """A static key naming another artifact (`<sequence key="x"/>`, target@endpoint, onError, …), checked
     by the loader once every file is loaded. `role` says what a missing target breaks."""
 
-    kind: str  # "sequence" | "endpoint" | "localEntry"
+    kind: str  # "sequence" | "endpoint" | "localEntry" | "template"
     key: str
     location: SourceLocation
     element: str
     role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Arguments:
+    """The with-param names of a call-template, checked against the template's parameters once every file is
+    loaded (MI ignores a with-param the template does not declare; here it is reported)."""
+
+    target: str
+    names: tuple[str, ...]
+    location: SourceLocation
 
 
 @dataclass
@@ -162,6 +174,9 @@ class FactoryContext:
     connectors: ConnectorRegistry | None = None
     problems: list[DeployError] = field(default_factory=list)
     references: list[Reference] = field(default_factory=list)
+    arguments: list[Arguments] = field(default_factory=list)
+    # Connector template operations compiled during one load (shared by the contexts of that load).
+    connector_templates: dict[str, SequenceTemplate | list[DeployError] | None] = field(default_factory=dict)
 
     @contextmanager
     def collect(self, element: etree._Element) -> Iterator[None]:
@@ -185,6 +200,43 @@ class FactoryContext:
             self.references.append(
                 Reference(kind, text.strip(), location(element, self.path), local_name(element), role)
             )
+
+    def connector_template(self, qualified: str, source: TemplateSource, used_at: etree._Element) -> SequenceTemplate:
+        """A connector's template operation, compiled once per load with the template declaration; its
+        problems (a bug of the connector) are reported where it is used, with their own lines."""
+        if qualified not in self.connector_templates:
+            from gateway.deploy.artifacts import TEMPLATE
+
+            self.connector_templates[qualified] = None  # being compiled: a template that calls itself
+            inner = FactoryContext(
+                source.path, self.settings, self.connectors, connector_templates=self.connector_templates
+            )
+            compiled: SequenceTemplate | None = None
+            with inner.collect(source.element):
+                compiled = build(source.element, TEMPLATE, inner)
+            if compiled is None or inner.problems:
+                self.connector_templates[qualified] = inner.problems or [
+                    DeployError(SourceLocation(source.path), qualified, "the template could not be compiled")
+                ]
+            else:
+                compiled.name = qualified
+                self.connector_templates[qualified] = compiled
+                self.references.extend(inner.references)
+        found = self.connector_templates[qualified]
+        if found is None:
+            raise config_error(used_at, f"the template of {qualified} calls itself", "a bug of the connector")
+        if isinstance(found, list):
+            use = config_error(
+                used_at,
+                f"the template of {qualified} does not compile ({source.path})",
+                "a bug of the connector: its problems follow",
+            )
+            raise DeployErrors([use, *found])
+        return found
+
+    def note_arguments(self, target: str, names: tuple[str, ...], element: etree._Element) -> None:
+        if names:
+            self.arguments.append(Arguments(target, names, location(element, self.path)))
 
     def build_mediator(self, element: etree._Element) -> Mediator:
         _load_factories()

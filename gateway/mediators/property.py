@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.mediator.property")
 
 TYPES = ("STRING", "INTEGER", "LONG", "SHORT", "FLOAT", "DOUBLE", "BOOLEAN", "OM", "JSON")
-SCOPES = ("default", "synapse", "transport", "axis2", "axis2-client", "operation")
+SCOPES = ("default", "synapse", "transport", "axis2", "axis2-client", "operation", "registry")
 
 
 class ConversionError(ValueError):

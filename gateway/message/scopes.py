@@ -13,8 +13,9 @@ Rules kept here (W: PropertyMediator, Axis2MessageContext, Axis2 AbstractContext
   * special names (the property mediator's, not enrich's): axis2 `messageType` also rewrites ContentType and
     the Content-Type header; removing axis2 `TRANSPORT_HEADERS` clears the transport headers;
   * func reads the innermost template frame (a deferred with-param value is evaluated then);
-  * system, env, file and registry are read-only; a missing system/env value, and anything from the
-    file/registry scopes (this gateway has no registry), is "".
+  * registry reads `key` (the resource) or `key@name` (a property of it) from the file registry, "" when there is
+    none; writing one writes the registry (the property mediator); removing one does nothing, as in MI;
+  * system, env and file are read-only; a missing system/env value, and anything from the file scope, is "".
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ VARIABLE_SCOPES: dict[str, Scope] = {
     "sys": Scope.SYSTEM,
 }
 #: Scopes a value can be set in or removed from.
-WRITABLE = frozenset({Scope.DEFAULT, Scope.AXIS2, Scope.AXIS2_CLIENT, Scope.TRANSPORT, Scope.OPERATION})
+WRITABLE = frozenset({Scope.DEFAULT, Scope.AXIS2, Scope.AXIS2_CLIENT, Scope.TRANSPORT, Scope.OPERATION, Scope.REGISTRY})
 
 #: Java system properties for get-property('system', x) and $sys:x; the runtime may add to it.
 SYSTEM_PROPERTIES: dict[str, str] = {
@@ -128,6 +129,14 @@ def url_value(ctx: ScopedContext, name: str) -> str:
     return ""
 
 
+def registry_value(ctx: Any, name: str) -> str:
+    """get-property('registry', 'key[@property]'): the deployed configuration's file registry reads it (W:
+    GetPropertyFunction); "" when there is none, or no registry (a context without a configuration)."""
+    registry = getattr(getattr(ctx, "config", None), "registry", None)
+    value = registry.lookup(name) if registry is not None else None
+    return value if value is not None else ""
+
+
 Reader = Callable[[Any, str], Any]
 
 _READERS: dict[Scope, Reader] = {
@@ -141,7 +150,7 @@ _READERS: dict[Scope, Reader] = {
     Scope.SYSTEM: lambda ctx, name: SYSTEM_PROPERTIES.get(name, ""),
     Scope.ENV: lambda ctx, name: os.environ.get(name, ""),
     Scope.FILE: lambda ctx, name: "",
-    Scope.REGISTRY: lambda ctx, name: "",  # W: "" when nothing is found; there is no registry here
+    Scope.REGISTRY: lambda ctx, name: registry_value(ctx, name),
 }
 
 
@@ -206,7 +215,14 @@ def _set_operation(ctx: Any, name: str, value: Any) -> None:
         ctx.operation[name] = value
 
 
+def _set_registry(ctx: Any, name: str, value: Any) -> None:
+    # W: PropertyMediator writes `key` (the content) or `key@name` (a property) through the registry.
+    if value is not None:
+        ctx.config.registry.write(name, to_synapse_string(value) or "")
+
+
 _WRITERS: dict[Scope, Writer] = {
+    Scope.REGISTRY: _set_registry,
     Scope.DEFAULT: _set_default,
     Scope.TRANSPORT: _set_transport,
     Scope.AXIS2: _set_axis2,
@@ -244,6 +260,7 @@ _REMOVERS: dict[Scope, Callable[[Any, str], None]] = {
     Scope.AXIS2: lambda ctx, name: ctx.axis2.pop(name, None),
     Scope.AXIS2_CLIENT: lambda ctx, name: ctx.axis2.pop(name, None),
     Scope.OPERATION: lambda ctx, name: ctx.operation.pop(name, None),
+    Scope.REGISTRY: lambda ctx, name: None,  # W: PropertyMediator has no registry branch for remove
 }
 
 

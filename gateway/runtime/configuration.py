@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from gateway.errors import DeployError, SourceLocation
+from gateway.runtime.registry import Registry, Table
 
 if TYPE_CHECKING:
     from lxml import etree
 
-    from gateway.mediators.base import Mediator, MediatorList
+    from gateway.mediators.base import Mediator
+    from gateway.mediators.template import SequenceTemplate
     from gateway.runtime.api import ApiIndex, RestApi
     from gateway.runtime.endpoints import Endpoint
 
@@ -22,16 +25,6 @@ class LocalEntry:
     value: Any  # str text, or an lxml element for XML entries
     location: SourceLocation
     src: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Template:
-    """A sequence template: `<template name><parameter name/>…<sequence>…</sequence></template>`."""
-
-    name: str
-    parameters: tuple[tuple[str, bool, str | None], ...]  # (name, mandatory, default)
-    body: MediatorList
-    location: SourceLocation
 
 
 WSDL11_NS = "http://schemas.xmlsoap.org/wsdl/"
@@ -77,21 +70,23 @@ class DeployedArtifact:
 
 @dataclass(frozen=True, slots=True)
 class Configuration:
-    proxies: MappingProxyType[str, ProxyService]
-    sequences: MappingProxyType[str, Mediator]
-    endpoints: MappingProxyType[str, Endpoint]
-    local_entries: MappingProxyType[str, LocalEntry]
-    templates: MappingProxyType[str, Template]
-    apis: MappingProxyType[str, RestApi] = field(default_factory=lambda: MappingProxyType({}))  # by API.name
+    """Sequences, endpoints, local entries and templates are Tables: a key that names no deployed artifact is
+    looked up in the registry (gov:/…, conf:/…), as MI does."""
+
+    proxies: Mapping[str, ProxyService]
+    sequences: Mapping[str, Mediator]
+    endpoints: Mapping[str, Endpoint]
+    local_entries: Mapping[str, LocalEntry]
+    templates: Mapping[str, SequenceTemplate]
+    apis: Mapping[str, RestApi] = field(default_factory=lambda: MappingProxyType({}))  # by API.name
     api_index: ApiIndex | None = None  # the APIs by context, for dispatch (None: no API)
     deployed: tuple[DeployedArtifact, ...] = ()
     failed: tuple[DeployError, ...] = ()
     # Static keys of deployed artifacts that name nothing deployed: the artifact serves (as in MI) and every
     # message reaching the reference fails. `gateway validate` reports them as problems.
     dangling: tuple[DeployError, ...] = ()
+    registry: Registry = field(default_factory=lambda: Registry(None))
 
     @staticmethod
     def empty() -> Configuration:
-        return Configuration(
-            MappingProxyType({}), MappingProxyType({}), MappingProxyType({}), MappingProxyType({}), MappingProxyType({})
-        )
+        return Configuration(MappingProxyType({}), Table(), Table(), Table(), Table())

@@ -18,7 +18,6 @@ from gateway.xmlutil import did_you_mean
 log = logging.getLogger("gateway.deploy")
 # W: accepts these scopes too; they write to places this gateway does not have
 _UNSUPPORTED_SCOPES = {
-    "registry": "there is no registry in this gateway; use a local entry or a default-scope property",
     "system": "Java system properties do not exist here; use a default-scope property",
     "trace": "tracing spans are not supported",
     "analytics": "analytics metadata is not supported",
@@ -153,8 +152,8 @@ mediator(
                 "scope",
                 Kind.CHOICE,
                 "Where the value lives: default (message), transport (HTTP headers), "
-                "axis2, axis2-client, operation; registry, system, trace, analytics, env and file are not "
-                "supported.",
+                "axis2, axis2-client, operation, registry (writes `key` or `key@property` in the registry/ "
+                "folder, as MI); system, trace, analytics, env and file are not supported.",
                 choices=(*SCOPES, *_UNSUPPORTED_SCOPES),
                 default="default",
             ),
