@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from gateway.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from gateway.connector.model import Command
 
 log = logging.getLogger("gateway")
@@ -28,6 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="listen port (default 8290, as in MI)")
     serve.add_argument("--workers", type=int, help="worker processes sharing the port (default 1)")
     serve.add_argument("--config", metavar="FILE", help="YAML settings file")
+    serve.add_argument(
+        "--no-hot-deploy", action="store_true", help="do not watch the artifact folders (MI: hot_deployment=false)"
+    )
+    serve.add_argument("--management-port", type=int, metavar="PORT", help="management API port (default 9164)")
+    serve.add_argument("--management-host", metavar="HOST", help="management API address (default 127.0.0.1)")
+    serve.add_argument("--no-management", action="store_true", help="no management API and dashboard")
+
+    hash_password = commands.add_parser(
+        "hash-password", help="print an argon2 hash of a password for management.users in the config"
+    )
+    hash_password.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
     validate = commands.add_parser("validate", help="load every artifact without serving; exit 1 on problems")
     validate.add_argument("artifacts", nargs="?", default=".", metavar="DIR")
@@ -49,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         return _validate(Path(args.artifacts))
     if args.command == "reference":
         return _reference(args.tag)
+    if args.command == "hash-password":
+        return _hash_password(args.password_stdin)
     return _connector_command(args.command, [])
 
 
@@ -60,6 +75,25 @@ def _reference(tag: str | None) -> int:
         print(f"error: no element <{tag}>; `gateway reference` lists them all", file=sys.stderr)
         return 2
     sys.stdout.write(text)
+    return 0
+
+
+def _hash_password(from_stdin: bool) -> int:
+    import getpass
+
+    from argon2 import PasswordHasher
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 2
+    if not password:
+        print("error: an empty password", file=sys.stderr)
+        return 2
+    print(PasswordHasher().hash(password))
     return 0
 
 
@@ -91,6 +125,10 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
+            hot_deploy=False if args.no_hot_deploy else None,
+            management_enabled=False if args.no_management else None,
+            management_host=args.management_host,
+            management_port=args.management_port,
         )
         policy = RespawnPolicy.from_environ(os.environ)
     except SettingsError as exc:
@@ -98,27 +136,55 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     install_masking(settings.secret_names, settings.log_level, settings.log_format)
     workers = max(settings.workers, 1)
+    management = settings.management
     try:
         listeners = open_listeners(settings.host, settings.port, workers)
     except ListenError as exc:
         log.error("%s", exc)
         return 1
+    if management.enabled:
+        try:
+            listeners.append(open_listeners(management.host, management.port, 1)[0])
+        except ListenError as exc:
+            close_all(listeners)
+            log.error("management API: %s (or set --management-port, or --no-management)", exc)
+            return 1
+    management_sockets = listeners[workers] if management.enabled else None
     try:
         if workers == 1:  # serve in this process, as before: no supervisor
-            _run_worker(settings, listeners[0])
+            _run_worker(settings, listeners[0], None, management_sockets)
             return 0
-        return Supervisor(settings, listeners, policy, _run_worker).run()
+        from gateway.transport.control import SupervisorControl
+
+        control = None
+        if settings.hot_deploy or management_sockets:
+            control = SupervisorControl(settings, management_sockets)
+            control.start()
+        try:
+            return Supervisor(settings, listeners[:workers], policy, _run_worker, control).run()
+        finally:
+            if control is not None:
+                control.stop()
     finally:
         close_all(listeners)
 
 
-def _run_worker(settings: Settings, sockets: list[socket.socket]) -> None:
-    """Serve on listening sockets opened by `_serve` (in this process, or in the supervising parent)."""
+def _run_worker(
+    settings: Settings,
+    sockets: list[socket.socket],
+    supervisor: Connection | None = None,
+    management: list[socket.socket] | None = None,
+) -> None:
+    """Serve on listening sockets opened by `_serve`: alone (then this process also watches the files and serves
+    the management port), or as a worker of the supervising parent (then it follows the parent's `supervisor`
+    pipe)."""
     from aiohttp import web
 
     from gateway.connector import ConnectorRegistry
-    from gateway.deploy.loader import load
+    from gateway.deploy.hotdeploy import HotDeployer
     from gateway.masking import install_masking
+    from gateway.runtime.state import RuntimeState
+    from gateway.transport.control import Hub, attach_local, attach_worker
     from gateway.transport.server import create_app
 
     install_masking(settings.secret_names, settings.log_level, settings.log_format)
@@ -129,9 +195,15 @@ def _run_worker(settings: Settings, sockets: list[socket.socket]) -> None:
     except ImportError:  # uvloop is optional (e.g. on Windows)
         pass
     connectors = ConnectorRegistry.discover()
-    config = load(settings.artifacts, settings=settings, connectors=connectors)  # logs each skipped artifact
+    deployer = HotDeployer(settings.artifacts, settings, connectors)
+    config = deployer.load()  # logs each skipped artifact
     log.info("deployed %d artifact(s) from %s; %d failed", len(config.deployed), settings.artifacts, len(config.failed))
-    app = create_app(settings, config, connectors)
+    state = RuntimeState(config)
+    app = create_app(settings, config, connectors, state)
+    if supervisor is not None:
+        attach_worker(app, supervisor, state, deployer)
+    elif settings.hot_deploy or management:
+        attach_local(app, Hub(state, deployer, settings), management)
     _tune_gc()
     web.run_app(
         app,

@@ -47,9 +47,29 @@ class Settings:
     secret_headers: tuple[str, ...] = DEFAULT_SECRET_HEADERS
     outbound_allow: tuple[str, ...] = DEFAULT_OUTBOUND_ALLOW
     connectors: dict[str, Any] = field(default_factory=dict)  # per-connector options
+    hot_deploy: bool = True  # MI's server.hot_deployment: watch the artifact folders and redeploy what changes
+    management: ManagementSettings = field(default_factory=lambda: ManagementSettings())
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True, slots=True)
+class ManagementUser:
+    name: str
+    password_hash: str  # argon2 (`gateway hash-password`); plain passwords are refused
+    admin: bool = True  # may change things (activate, deactivate, log levels); else read only
+
+
+@dataclass(frozen=True, slots=True)
+class ManagementSettings:
+    """MI's management API (and the dashboard) on its own port; every resource but /login needs a token."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"  # MI listens everywhere, over HTTPS; without TLS here it stays on this machine
+    port: int = 9164  # MI's management port
+    users: tuple[ManagementUser, ...] = ()
+    token_expiry: float = 3600.0  # seconds a login token stays valid
 
 
 # -- the YAML schema ------------------------------------------------------------------------------------
@@ -106,6 +126,29 @@ class _Outbound(_Section):
         return rules
 
 
+class _User(_Section):
+    name: Annotated[str, Field(min_length=1)]
+    password: Annotated[str, Field(min_length=1)]
+    admin: bool = True
+
+    @field_validator("password")
+    @classmethod
+    def _hashed(cls, value: str) -> str:
+        if not value.startswith("$argon2"):
+            raise ValueError(
+                "store a hash, not the password: `python3 -m gateway hash-password` prints one to paste here"
+            )
+        return value
+
+
+class _Management(_Section):
+    enabled: bool = True
+    host: Annotated[str, Field(min_length=1)] = _DEFAULT.management.host
+    port: Annotated[int, Field(ge=1, le=65535, strict=True)] = _DEFAULT.management.port
+    users: tuple[_User, ...] = ()
+    token_expiry: Seconds = _DEFAULT.management.token_expiry
+
+
 class _File(_Section):
     artifacts: str | None = None
     host: Annotated[str, Field(min_length=1)] = _DEFAULT.host
@@ -117,6 +160,8 @@ class _File(_Section):
     secrets: _Secrets = _Secrets()
     outbound: _Outbound = _Outbound()
     connectors: dict[str, dict[str, Any]] = {}
+    hot_deploy: bool = True
+    management: _Management = _Management()
 
 
 def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
@@ -131,13 +176,18 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
         "host": overrides.pop("host", None),
         "port": overrides.pop("port", None),
         "workers": overrides.pop("workers", None),
+        "hot_deploy": overrides.pop("hot_deploy", None),
     }
+    management_flags = {key: overrides.pop(f"management_{key}", None) for key in ("enabled", "host", "port")}
+    management_flags = {key: value for key, value in management_flags.items() if value is not None}
     if overrides:
         raise TypeError(f"unknown overrides {sorted(overrides)}")
     merged = dict(document)
     merged.update(
         {key: (str(value) if key == "artifacts" else value) for key, value in flags.items() if value is not None}
     )
+    if management_flags:
+        merged["management"] = {**(merged.get("management") or {}), **management_flags}
     try:
         model = _File.model_validate(merged)
     except ValidationError as exc:
@@ -166,6 +216,14 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
         secret_headers=model.secrets.headers,
         outbound_allow=model.outbound.allow,
         connectors=model.connectors,
+        hot_deploy=model.hot_deploy,
+        management=ManagementSettings(
+            enabled=model.management.enabled,
+            host=model.management.host,
+            port=model.management.port,
+            users=tuple(ManagementUser(u.name, u.password, u.admin) for u in model.management.users),
+            token_expiry=model.management.token_expiry,
+        ),
     )
 
 
@@ -206,6 +264,11 @@ def _key_lines(node: Any, prefix: tuple[str, ...], out: dict[tuple[str, ...], in
             name = (*prefix, str(key.value))
             out[name] = key.start_mark.line + 1
             _key_lines(value, name, out)
+    elif isinstance(node, yaml.SequenceNode):  # list items, as pydantic numbers them (management.users.0)
+        for index, item in enumerate(node.value):
+            name = (*prefix, str(index))
+            out[name] = item.start_mark.line + 1
+            _key_lines(item, name, out)
 
 
 def _describe(exc: ValidationError, source: _Source | None, from_flags: set[str]) -> str:
@@ -220,9 +283,10 @@ def _describe(exc: ValidationError, source: _Source | None, from_flags: set[str]
             hint = _did_you_mean(loc[-1], known) or f"known keys here: {', '.join(known)}"
             lines.append(f"{where}: unknown setting '{key}' ({hint})")
             continue
-        given = error.get("input")
+        given = "(not shown)" if loc and loc[-1] == "password" else error.get("input")
         message = _FRIENDLY.get(error["type"]) or str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{where}: setting '{key}' has an invalid value {given!r}: {message}")
+        shown = given if given == "(not shown)" else repr(given)
+        lines.append(f"{where}: setting '{key}' has an invalid value {shown}: {message}")
     return "\n".join(lines)
 
 

@@ -27,9 +27,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.settings import Settings, SettingsError
 
@@ -164,6 +164,13 @@ class _Slot:
     respawn_at: float | None = None
 
 
+class Control(Protocol):
+    """What the parent runs besides its workers (hot deployment, the management API: gateway.transport.control);
+    it gets one end of a pipe to each worker it starts, the worker the other."""
+
+    def attach(self, number: int, connection: Connection) -> None: ...
+
+
 class Supervisor:
     """Starts one worker per socket group, respawns dead ones, stops them all on SIGTERM/SIGINT."""
 
@@ -172,10 +179,12 @@ class Supervisor:
         settings: Settings,
         listeners: list[list[socket.socket]],
         policy: RespawnPolicy,
-        target: Callable[[Settings, list[socket.socket]], None],
+        target: Callable[[Settings, list[socket.socket], Connection | None], None],
+        control: Control | None = None,
     ) -> None:
         self._settings = settings
         self._target = target
+        self._control = control
         self._policy = policy
         self._context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited loop or state
         self._slots = [_Slot(n, sockets, Backoff(policy)) for n, sockets in enumerate(listeners, 1)]
@@ -218,10 +227,17 @@ class Supervisor:
         return 0
 
     def _start(self, slot: _Slot) -> None:
+        ours: Connection | None = None
+        theirs: Connection | None = None
+        if self._control is not None:
+            ours, theirs = self._context.Pipe()
         process = self._context.Process(
-            target=self._target, args=(self._settings, slot.sockets), name=f"gateway-worker-{slot.number}"
+            target=self._target, args=(self._settings, slot.sockets, theirs), name=f"gateway-worker-{slot.number}"
         )
         process.start()
+        if self._control is not None and ours is not None and theirs is not None:
+            theirs.close()  # the worker has its copy
+            self._control.attach(slot.number, ours)
         slot.process, slot.started_at, slot.respawn_at = process, time.monotonic(), None
         log.info("worker %d started (pid %d)", slot.number, process.pid)
 

@@ -49,13 +49,14 @@ def text_content(element: etree._Element) -> str:
     return "".join(cast("Iterator[str]", element.itertext()))
 
 
-def parse_config_file(path: str, display: str | None = None) -> etree._Element:
-    """Parse an artifact file; raises DeployError with the line of a syntax error. `display` is the
-    path shown in every later error about this document."""
+def parse_config_file(path: str, display: str | None = None, data: bytes | None = None) -> etree._Element:
+    """Parse an artifact file (or `data`, its bytes already read); raises DeployError with the line of a
+    syntax error. `display` is the path shown in every later error about this document."""
     shown = display or path
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        if data is None:
+            with open(path, "rb") as handle:
+                data = handle.read()
         tree = etree.fromstring(data, _CONFIG_PARSER, base_url=shown)
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno else None

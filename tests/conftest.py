@@ -168,6 +168,8 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
                     str(port),
                     "--workers",
                     str(workers),
+                    # Many gateways run at once here: the management port (9164) only when a test asks for it.
+                    *([] if any(a.startswith("--management") for a in args or []) else ["--no-management"]),
                     *(args or []),
                 ],
                 cwd=REPO,

@@ -8,6 +8,7 @@ sequence from a local entry's XML)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class LoadedRegistry:
     failed_keys: dict[str, str] = field(default_factory=dict)  # canonical key -> display path
     references: list[Any] = field(default_factory=list)
     contexts: list[FactoryContext] = field(default_factory=list)
+    stamps: list[str] = field(default_factory=list)  # key and digest of every resource read: the version's share
 
 
 def compile_keyed(element: etree._Element, fctx: FactoryContext) -> tuple[str, Any] | None:
@@ -189,6 +191,19 @@ def check_declaration(path: Path, shown: str) -> list[DeployError]:
     return problems
 
 
+def registry_fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
+    """What hot deployment compares to see that the registry changed: every file's path, size and mtime."""
+    folder = root / REGISTRY_FOLDER
+    stamps: list[tuple[str, int, int]] = []
+    for path in [root / DECLARATION, *(_files(folder) if folder.is_dir() else [])]:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        stamps.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(stamps)
+
+
 def _files(directory: Path) -> list[Path]:
     """Every file below `directory`, in a stable order; hidden files and MI's .metadata folders are skipped."""
     found: list[Path] = []
@@ -209,6 +224,7 @@ def _resource(key: str, path: Path, shown: str, folder: Path, loaded: LoadedRegi
                 where, "(file)", f"a registry resource larger than {MAX_RESOURCE_BYTES} bytes is not read"
             )
         data = path.read_bytes()
+        loaded.stamps.append(f"{key}\0{hashlib.sha256(data).hexdigest()}")
     except DeployError as exc:
         loaded.problems.append(exc)
         return None

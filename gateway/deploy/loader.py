@@ -7,8 +7,10 @@ deployed artifact are reported too (the artifact still serves, as in MI)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -26,7 +28,7 @@ from gateway.mediators.template import SequenceTemplate
 from gateway.runtime.api import ApiIndex, RestApi
 from gateway.runtime.configuration import Configuration, DeployedArtifact, LocalEntry
 from gateway.runtime.defaults import DEFAULT_FAULT, DEFAULT_MAIN
-from gateway.runtime.registry import RegistryResource, Table, is_registry_key, registry_key, relative_path
+from gateway.runtime.registry import Registry, RegistryResource, Table, is_registry_key, registry_key, relative_path
 from gateway.xmlutil import (
     DeployErrors,
     check_synapse_namespace,
@@ -113,40 +115,122 @@ def artifact_files(root: Path) -> list[Path]:
     return _scan(root)[0]
 
 
+def scan(root: Path) -> tuple[list[Path], list[DeployError]]:
+    """The artifact files to read, in MI's load order, and a problem for every .xml file that is not read."""
+    return _scan(root)
+
+
 def load(
     root: Path | str, *, settings: Settings | None = None, connectors: ConnectorRegistry | None = None
 ) -> Configuration:
     root = Path(root)
+    files, unread = _scan(root)
+    for problem in unread:
+        log.warning("%s", problem)
+    if connectors is None:
+        connectors = default_connector_registry()
+    builds = []
+    templates: dict[str, Any] = {}
+    for path in files:
+        result = build_file(path, None, settings, connectors, templates)
+        for problem in result.problems:
+            log.error("Deployment of the Synapse artifact from file %s failed: %s", result.display, problem)
+        builds.append(result)
+    assembly = assemble(builds, unread, root=root, settings=settings, connectors=connectors, templates=templates)
+    for path, problems in assembly.rejected.items():
+        if path not in {b.path for b in builds if b.problems}:  # a duplicate name: found only when assembling
+            for problem in problems:
+                log.error("Deployment of the Synapse artifact from file %s failed: %s", _display(path), problem)
+    for problem in assembly.config.dangling:
+        log.warning("%s", problem)
+    return assembly.config
+
+
+@dataclass(frozen=True, slots=True)
+class FileBuild:
+    """One artifact file, built on its own: no file consults another while it is built (keys are resolved
+    per message, keyed WSDLs once everything is assembled), so a changed file can be rebuilt alone."""
+
+    path: Path
+    display: str
+    data: bytes | None  # the bytes it was built from (None: unreadable); hot deployment compares and restores them
+    built: _Built | None  # None when it failed
+    problems: tuple[DeployError, ...]
+    references: tuple[Reference, ...]
+    arguments: tuple[Arguments, ...]  # call-template parameters, checked against the templates once assembled
+    claimed: tuple[str, str] | None  # (table, name) a failed file meant to define, for the dangling-key hints
+
+
+def build_file(
+    path: Path,
+    data: bytes | None,
+    settings: Settings | None,
+    connectors: ConnectorRegistry | None,
+    templates: dict[str, Any] | None = None,
+) -> FileBuild:
+    """Build one artifact file (from `data` when given, else read from disk); never raises. `templates` caches
+    the connector template operations compiled so far (shared by the files of one deployment)."""
+    display = _display(path)
+    fctx = FactoryContext(display, settings, connectors, connector_templates=templates if templates is not None else {})
+    element: etree._Element | None = None
+    built: _Built | None = None
+    problems: list[DeployError] = []
+    try:
+        if data is None:
+            data = path.read_bytes()
+        element = parse_config_file(str(path), display, data)
+        built = _build(element, path.parent.name, fctx)
+    except Reported:
+        pass  # its problems are in fctx.problems
+    except (DeployError, DeployErrors) as exc:
+        problems = problems_of(exc)
+    except OSError as exc:
+        problems = [DeployError(SourceLocation(display), "(file)", f"cannot read: {exc.strerror or exc}")]
+    except Exception as exc:  # noqa: BLE001 - no input may stop the other artifacts from deploying
+        where = location(element, display) if element is not None else SourceLocation(display)
+        problems = [internal_error(exc, where, local_name(element) if element is not None else "(file)")]
+    problems = sorted(fctx.problems + problems, key=lambda problem: problem.location.line or 0)
+    claimed: tuple[str, str] | None = None
+    if (built is None or problems) and element is not None and local_name(element) in ROOTS:
+        name = element.get("name") or element.get("key")
+        claimed = (ROOTS[local_name(element)][1], name) if name is not None else None
+    if problems:
+        built = None
+    return FileBuild(
+        path, display, data, built, tuple(problems), tuple(fctx.references), tuple(fctx.arguments), claimed
+    )
+
+
+class Assembly(NamedTuple):
+    config: Configuration
+    rejected: dict[Path, list[DeployError]]  # every file that did not deploy, with its problems
+
+
+def assemble(
+    builds: Sequence[FileBuild],
+    unread: Sequence[DeployError] = (),
+    *,
+    root: Path | None = None,
+    settings: Settings | None = None,
+    connectors: ConnectorRegistry | None = None,
+    templates: dict[str, Any] | None = None,
+) -> Assembly:
+    """The Configuration of built files, in MI's load order: the first file defining a name wins. Local entries
+    holding Synapse XML and the file registry under `root` are compiled here, as they are needed whole."""
+    compiled_templates = templates if templates is not None else {}
     tables: dict[str, dict[str, Any]] = {attr: {} for _, attr, _ in ROOTS.values()}
     origins: dict[tuple[str, str], str] = {}
     failed_names: dict[tuple[str, str], str] = {}
     deployed: list[DeployedArtifact] = []
     references: list[Reference] = []
-    files, failed = _scan(root)
-    for problem in failed:
-        log.warning("%s", problem)
-    if connectors is None:
-        connectors = default_connector_registry()
     arguments: list[Arguments] = []
-    compiled_templates: dict[str, Any] = {}  # connector template operations, compiled once per load
-    for path in files:
-        display = _display(path)
-        fctx = FactoryContext(display, settings, connectors, connector_templates=compiled_templates)
-        element: etree._Element | None = None
-        built: _Built | None = None
-        problems: list[DeployError] = []
-        try:
-            element = parse_config_file(str(path), display)
-            built = _build(element, path.parent.name, fctx)
-        except Reported:
-            pass  # its problems are in fctx.problems
-        except (DeployError, DeployErrors) as exc:
-            problems = problems_of(exc)
-        except Exception as exc:  # noqa: BLE001 - no input may stop the other artifacts from deploying
-            where = location(element, display) if element is not None else SourceLocation(display)
-            problems = [internal_error(exc, where, local_name(element) if element is not None else "(file)")]
-        problems = sorted(fctx.problems + problems, key=lambda problem: problem.location.line or 0)
-        if built is not None and not problems:
+    failed = list(unread)
+    rejected: dict[Path, list[DeployError]] = {}
+    digest = hashlib.sha256()
+    for result in builds:
+        built = result.built
+        problems = list(result.problems)
+        if built is not None:
             previous = origins.get((built.attr, built.name))
             if previous is not None:
                 problems = [
@@ -161,18 +245,18 @@ def load(
             problems = _context_taken(built, tables["apis"].values())
         if built is None or problems:
             failed.extend(problems)
-            for problem in problems:
-                log.error("Deployment of the Synapse artifact from file %s failed: %s", display, problem)
-            if element is not None and local_name(element) in ROOTS:
-                failed_name = element.get("name") or element.get("key")
-                if failed_name is not None:
-                    failed_names.setdefault((ROOTS[local_name(element)][1], failed_name), display)
+            rejected[result.path] = problems
+            claimed = result.claimed or ((built.attr, built.name) if built is not None else None)
+            if claimed is not None:
+                failed_names.setdefault(claimed, result.display)
             continue
         tables[built.attr][built.name] = built.artifact
-        origins[(built.attr, built.name)] = display
-        deployed.append(DeployedArtifact(built.kind, built.name, display))
-        references.extend(fctx.references)
-        arguments.extend(fctx.arguments)
+        origins[(built.attr, built.name)] = result.display
+        deployed.append(DeployedArtifact(built.kind, built.name, result.display))
+        references.extend(result.references)
+        arguments.extend(result.arguments)
+        digest.update(f"{result.display}\0{len(result.data or b'')}\0".encode())
+        digest.update(result.data or b"")
 
     def context(display: str) -> FactoryContext:
         return FactoryContext(display, settings, connectors, connector_templates=compiled_templates)
@@ -190,7 +274,9 @@ def load(
             tables[compiled[0]].setdefault(key, compiled[1])
             references.extend(fctx.references)
             arguments.extend(fctx.arguments)
-    loaded = load_registry(root, context, _display)
+    loaded = load_registry(root, context, _display) if root is not None else LoadedRegistry(Registry(None))
+    for stamp in loaded.stamps:
+        digest.update(stamp.encode())
     failed.extend(loaded.problems)
     for kind, key, shown in loaded.deployed:
         deployed.append(DeployedArtifact(_KINDS[kind], key, shown))
@@ -212,9 +298,7 @@ def load(
         if ref.key not in finished[_TABLES[ref.kind]]
     ]
     dangling.extend(_unknown_arguments(arguments, finished["templates"]))
-    for problem in dangling:
-        log.warning("%s", problem)
-    return Configuration(
+    config = Configuration(
         proxies=MappingProxyType(tables["proxies"]),
         sequences=finished["sequences"],
         endpoints=finished["endpoints"],
@@ -226,7 +310,9 @@ def load(
         failed=tuple(failed),
         dangling=tuple(dangling),
         registry=loaded.registry,
+        version=digest.hexdigest()[:16],
     )
+    return Assembly(config, rejected)
 
 
 _KINDS = {"sequences": "sequence", "endpoints": "endpoint", "templates": "template"}

@@ -46,6 +46,7 @@ def resolve_keyed_wsdls(proxies: Mapping[str, Any], local_entries: Mapping[str, 
         published = proxy.publish_wsdl
         if published is None or published.key is None:
             continue
+        published.definitions = published.unavailable = None  # hot deployment resolves an unchanged proxy again
         entry = local_entries.get(published.key)
         if entry is None:
             published.unavailable = f"publishWSDL key '{published.key}' names no deployed local entry"

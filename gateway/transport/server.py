@@ -19,6 +19,7 @@ from gateway.message.payload import BodyReadError, Payload, content_type_paramet
 from gateway.runtime.api import ApiMatch, Request, elect
 from gateway.runtime.configuration import Configuration, ProxyService
 from gateway.runtime.services import Services
+from gateway.runtime.state import RuntimeState
 from gateway.settings import Settings
 from gateway.transport import client, memory
 from gateway.transport.swagger import requested_format, swagger_response
@@ -27,7 +28,7 @@ from gateway.transport.wsdl import wsdl_response
 log = logging.getLogger("gateway.http")
 
 _SOAP_ACTION = istr("SOAPAction")
-CONFIG = web.AppKey("config", Configuration)
+STATE = web.AppKey("state", RuntimeState)  # the live configuration (hot deployment swaps it) and switches
 SERVICES = web.AppKey("services", Services)
 # Bodies up to this size are read in one go; larger or unknown-length ones stay a stream until needed.
 _READ_EAGERLY_UP_TO = 256 * 1024
@@ -57,16 +58,20 @@ CONNECTORS: web.AppKey[ConnectorRegistry | None] = web.AppKey("connectors")
 
 
 def create_app(
-    settings: Settings, config: Configuration, connectors: ConnectorRegistry | None = None
+    settings: Settings,
+    config: Configuration,
+    connectors: ConnectorRegistry | None = None,
+    state: RuntimeState | None = None,
 ) -> web.Application:
     """The HTTP app for a deployed configuration; `connectors` is the registry the configuration was built
-    with (its runtimes are started with the app)."""
+    with (its runtimes are started with the app); `state` holds the configuration being served when hot
+    deployment or the management API change it."""
     server_log = logging.getLogger("aiohttp.server")
     if _PROTOCOL_REJECTIONS not in server_log.filters:
         server_log.addFilter(_PROTOCOL_REJECTIONS)
     app = web.Application(client_max_size=settings.max_body_bytes)
     services = Services(settings=settings)
-    app[CONFIG] = config
+    app[STATE] = state if state is not None else RuntimeState(config)
     app[SERVICES] = services
     app[CONNECTORS] = connectors
     app.on_startup.append(_startup)
@@ -107,10 +112,11 @@ def _problem(error: DeployError) -> dict[str, str | int | None]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    config = request.app[CONFIG]
+    config = request.app[STATE].config
     body = {
         "status": "ok",
         "pid": os.getpid(),  # which worker answered (`serve --workers N`)
+        "version": config.version,  # a digest of the deployed files: the workers serve the same when equal
         "deployed": [{"kind": a.kind, "name": a.name, "path": a.path} for a in config.deployed],
         "failed": [_problem(e) for e in config.failed],
         # deployed, but a key names nothing: every message reaching it fails
@@ -128,24 +134,30 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def handle_service(request: web.Request) -> web.StreamResponse:
-    config = request.app[CONFIG]
+    state = request.app[STATE]
+    config = state.config  # read once: the whole message is mediated by this version
     name = request.match_info["name"]
     proxy = config.proxies.get(name)
     if proxy is None:
-        return await handle_unknown(request)
+        return await _unknown(request, config)
     if "http" not in proxy.transports:
         log.warning("proxy '%s' does not expose the http transport (transports=%s)", name, ",".join(proxy.transports))
         return web.Response(status=404)
     if request.method == "GET" and ("wsdl" in request.query or "WSDL" in request.query):
         return await wsdl_response(request, proxy)
-    if not proxy.start_on_load:
-        return _stopped(request, proxy.name)
-    return await _mediate(request, proxy)
+    if not state.running(proxy):
+        return _stopped(request, config, proxy)
+    response = await _mediate(request, config, proxy)
+    state.count(name, response.status >= 500)
+    return response
 
 
 async def handle_unknown(request: web.Request) -> web.StreamResponse:
+    return await _unknown(request, request.app[STATE].config)
+
+
+async def _unknown(request: web.Request, config: Configuration) -> web.StreamResponse:
     """No proxy: an API whose context holds the path (W: RestRequestHandler), else the `main` sequence."""
-    config = request.app[CONFIG]
     index = config.api_index
     media = requested_format(request) if config.apis else None
     if media is not None:  # MI: /NAME?swagger.json; extension: the API's own path too
@@ -156,8 +168,8 @@ async def handle_unknown(request: web.Request) -> web.StreamResponse:
         api_request = _api_request(request)
         api = index.find(api_request)
         if api is not None:
-            return await _mediate(request, None, elect(api, api_request))
-    return await _mediate(request, None)
+            return await _mediate(request, config, None, elect(api, api_request))
+    return await _mediate(request, config, None)
 
 
 def _api_request(request: web.Request) -> Request:
@@ -173,18 +185,22 @@ def _api_request(request: web.Request) -> Request:
     )
 
 
-def _stopped(request: web.Request, name: str) -> web.Response:
-    """A proxy deployed with startOnLoad="false" answers 503 in the client's format."""
-    exchange, ctx = _context(request, None, Payload(None, b""))
+def _stopped(request: web.Request, config: Configuration, proxy: ProxyService) -> web.Response:
+    """A stopped proxy (startOnLoad="false", or deactivated through the management API) answers 503 in the
+    client's format."""
+    exchange, ctx = _context(request, config, None, Payload(None, b""))
+    overridden = proxy.name in request.app[STATE].proxy_running
+    why = "deactivated through the management API" if overridden else 'startOnLoad="false"'
     ctx.properties["ERROR_CODE"] = 503
-    ctx.properties["ERROR_MESSAGE"] = f"Proxy service '{name}' is stopped (startOnLoad=\"false\")"
+    ctx.properties["ERROR_MESSAGE"] = f"Proxy service '{proxy.name}' is stopped ({why})"
     ctx.axis2["HTTP_SC"] = 503
     return _to_response(error_reply(ctx))
 
 
-def _context(request: web.Request, proxy: ProxyService | None, payload: Payload) -> tuple[Exchange, MessageContext]:
+def _context(
+    request: web.Request, config: Configuration, proxy: ProxyService | None, payload: Payload
+) -> tuple[Exchange, MessageContext]:
     services = request.app[SERVICES]
-    config = request.app[CONFIG]
     content_type = request.headers.get(hdrs.CONTENT_TYPE)
     media = media_type_of(content_type)
     kind = kind_of(media) if media else "empty"
@@ -238,7 +254,9 @@ def _context(request: web.Request, proxy: ProxyService | None, payload: Payload)
     return exchange, ctx
 
 
-async def _mediate(request: web.Request, proxy: ProxyService | None, api: ApiMatch | None = None) -> web.StreamResponse:
+async def _mediate(
+    request: web.Request, config: Configuration, proxy: ProxyService | None, api: ApiMatch | None = None
+) -> web.StreamResponse:
     services = request.app[SERVICES]
     settings = services.settings
     content_type = request.headers.get(hdrs.CONTENT_TYPE)
@@ -266,7 +284,7 @@ async def _mediate(request: web.Request, proxy: ProxyService | None, api: ApiMat
                 await payload.read()  # small bodies in one go: fewer awaits later
             except BodyReadError:
                 pass  # sticky: the flow starts with this fault (engine), nothing goes out empty
-    exchange, ctx = _context(request, proxy, payload)
+    exchange, ctx = _context(request, config, proxy, payload)
     secrets = bind_message_secrets(exchange)
     try:
         if proxy is not None:

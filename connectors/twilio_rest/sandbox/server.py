@@ -544,8 +544,9 @@ async def _progress_message(
             await _transition(state, msg, "failed")
             return
         # The modelled send time: creation plus the time in the queue (ahead of the clock when time_scale > 1).
-        modelled = datetime.fromtimestamp(int(admission.sent_at), UTC)
-        msg.date_sent = max(utcnow(), modelled)
+        # Not max(now, modelled): the status delay would shift only the first of a backlog, and its successor
+        # would then share its second.
+        msg.date_sent = datetime.fromtimestamp(int(admission.sent_at), UTC)
         msg.price = f"-{PRICE_PER_SEGMENT * max(msg.num_segments, 1):.5f}"
         await _transition(state, msg, "sent")
         await asyncio.sleep(state.config.status_delays[1])

@@ -1,0 +1,46 @@
+"""What changes while a gateway process runs: the deployed configuration, swapped whole by hot deployment (a
+message keeps the one it started with: `ctx.config`), and the switches the management API sets."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.runtime.configuration import Configuration, ProxyService
+
+
+class RuntimeState:
+    __slots__ = ("config", "proxy_running", "processor_active", "counters")
+
+    def __init__(self, config: Configuration) -> None:
+        self.config = config
+        self.proxy_running: dict[str, bool] = {}  # set through the management API; else the proxy's startOnLoad
+        self.processor_active: dict[str, bool] = {}  # message processors (none deployable yet)
+        self.counters: dict[str, list[int]] = {}  # proxy name -> [requests, errors], for the dashboard
+
+    def running(self, proxy: ProxyService) -> bool:
+        return self.proxy_running.get(proxy.name, proxy.start_on_load)
+
+    def swap(self, config: Configuration) -> None:
+        """Serve `config` from now on. A proxy that was redeployed starts as its file says, as in MI (a new
+        ProxyService object), so a switch set on the old one is dropped."""
+        for name in list(self.proxy_running):
+            if config.proxies.get(name) is not self.config.proxies.get(name):
+                del self.proxy_running[name]
+        self.config = config
+
+    def count(self, name: str, failed: bool) -> None:
+        counter = self.counters.get(name)
+        if counter is None:
+            counter = self.counters[name] = [0, 0]
+        counter[0] += 1
+        if failed:
+            counter[1] += 1
+
+    def switches(self) -> dict[str, Any]:
+        """The switches, as the supervisor sends them to its workers."""
+        return {"proxies": dict(self.proxy_running), "processors": dict(self.processor_active)}
+
+    def apply_switches(self, switches: dict[str, Any]) -> None:
+        self.proxy_running = dict(switches.get("proxies", {}))
+        self.processor_active = dict(switches.get("processors", {}))

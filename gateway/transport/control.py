@@ -1,0 +1,355 @@
+"""Hot deployment and the management API at run time, in one process or across `--workers N`.
+
+One process decides. It watches the artifact folders, moves failing files to `.back`, keeps the switches the
+management API sets, and serves the management port: the gateway process itself with one worker, or, with
+`--workers N`, the supervisor (in a thread of its own). Workers never watch the files: the supervisor tells
+each one, through a pipe of its own, to reload from the files once it has fixed them (they are then the truth),
+and sends it the switches. A worker that starts or is respawned loads the files, and on attaching is told to
+reload and given the switches, so it converges on the same version as the others whatever it missed. A signal
+could kill a worker that has not installed its handler yet and is lost when coalesced; a pipe message is neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import socket
+import threading
+from collections.abc import Awaitable, Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from gateway.connector import ConnectorRegistry
+from gateway.deploy.file_registry import DECLARATION, REGISTRY_FOLDER
+from gateway.deploy.hotdeploy import HotDeployer
+from gateway.deploy.loader import FOLDERS, MI_FOLDERS
+from gateway.runtime.state import RuntimeState
+from gateway.settings import Settings
+
+log = logging.getLogger("gateway.control")
+
+# watchfiles groups the events of one save: it yields once nothing changed for STEP ms (at most DEBOUNCE ms).
+_DEBOUNCE_MS = 1000
+_STEP_MS = 200
+_COUNTERS_WAIT = 2.0  # seconds to wait for the workers' counters
+# MI's level names and ours; OFF is above every level.
+MI_LEVELS = {"OFF": 100, "FATAL": 50, "ERROR": 40, "WARN": 30, "INFO": 20, "DEBUG": 10, "TRACE": 10}
+ROOT_LOGGER = "rootLogger"
+
+
+def set_log_level(logger: str, level: str) -> None:
+    """MI's logger name (`rootLogger` is the root) and level name, applied to Python's logging."""
+    target = logging.getLogger() if logger == ROOT_LOGGER else logging.getLogger(logger)
+    target.setLevel(MI_LEVELS[level.upper()])
+
+
+class Hub:
+    """The deciding process's view: the live state, the deployer, the log levels set at run time. This base
+    serves the single-process gateway, where the state is the one that serves."""
+
+    def __init__(self, state: RuntimeState, deployer: HotDeployer, settings: Settings) -> None:
+        self.state = state
+        self.deployer = deployer
+        self.settings = settings
+        self.log_levels: dict[str, str] = {}
+        self._reloading = asyncio.Lock()
+
+    async def reload(self) -> None:
+        """The files changed: redeploy what changed (moving failing files), then let every worker follow."""
+        async with self._reloading:
+            config = await asyncio.to_thread(self.deployer.reload, fix_files=True)
+            if config is None:
+                return
+            if config.version != self.state.config.version:
+                log.info(
+                    "hot deployment: now serving version %s (%d artifact(s))", config.version, len(config.deployed)
+                )
+            self.state.swap(config)
+            self.reloaded()
+
+    def reloaded(self) -> None:
+        """Hook: the supervisor tells its workers."""
+
+    def switched(self) -> None:
+        """The switches or log levels changed. Hook: the supervisor tells its workers."""
+
+    def set_log_level(self, logger: str, level: str) -> None:
+        set_log_level(logger, level)
+        self.log_levels[logger] = level.upper()
+        self.switched()
+
+    async def counters(self) -> dict[str, list[int]]:
+        """Requests and errors per proxy since start, over every worker."""
+        return {name: list(counter) for name, counter in self.state.counters.items()}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"op": "switches", **self.state.switches(), "loggers": dict(self.log_levels)}
+
+
+class SupervisorHub(Hub):
+    """The supervisor's: its own copy of the configuration (for the management API), and one pipe per worker."""
+
+    def __init__(self, state: RuntimeState, deployer: HotDeployer, settings: Settings) -> None:
+        super().__init__(state, deployer, settings)
+        self._workers: dict[int, Connection] = {}
+        self._replies: dict[tuple[int, int], asyncio.Future[dict[str, list[int]]]] = {}
+        self._ids = itertools.count(1)
+
+    def attach(self, number: int, connection: Connection) -> None:
+        old = self._workers.pop(number, None)
+        if old is not None:
+            self._detach(number, old)
+        self._workers[number] = connection
+        asyncio.get_running_loop().add_reader(connection.fileno(), self._readable, number, connection)
+        self._send(number, {"op": "reload"})  # whatever changed while it was loading
+        self._send(number, self.snapshot())
+
+    def reloaded(self) -> None:
+        for number in list(self._workers):
+            self._send(number, {"op": "reload"})
+            self._send(number, self.snapshot())  # switches of redeployed proxies were dropped
+
+    def switched(self) -> None:
+        for number in list(self._workers):
+            self._send(number, self.snapshot())
+
+    async def counters(self) -> dict[str, list[int]]:
+        request = next(self._ids)
+        loop = asyncio.get_running_loop()
+        waiting = []
+        for number in list(self._workers):
+            future: asyncio.Future[dict[str, list[int]]] = loop.create_future()
+            self._replies[(request, number)] = future
+            waiting.append(future)
+            self._send(number, {"op": "counters", "id": request})
+        total: dict[str, list[int]] = {}
+        if waiting:
+            done, _ = await asyncio.wait(waiting, timeout=_COUNTERS_WAIT)
+            for future in done:
+                for name, (requests, errors) in future.result().items():
+                    counter = total.setdefault(name, [0, 0])
+                    counter[0] += requests
+                    counter[1] += errors
+        for key in [key for key in self._replies if key[0] == request]:
+            del self._replies[key]
+        return total
+
+    def _send(self, number: int, message: dict[str, Any]) -> None:
+        connection = self._workers.get(number)
+        if connection is None:
+            return
+        try:
+            connection.send(message)
+        except OSError:  # the worker died; the supervisor respawns it and it attaches again
+            self._detach(number, connection)
+
+    def _readable(self, number: int, connection: Connection) -> None:
+        try:
+            while connection.poll():
+                message = connection.recv()
+                future = self._replies.get((message.get("id"), number))
+                if future is not None and not future.done():
+                    future.set_result(message.get("counters", {}))
+        except (EOFError, OSError):
+            self._detach(number, connection)
+
+    def _detach(self, number: int, connection: Connection) -> None:
+        try:
+            asyncio.get_running_loop().remove_reader(connection.fileno())
+        except (OSError, ValueError):
+            pass
+        connection.close()
+        if self._workers.get(number) is connection:
+            del self._workers[number]
+
+
+# -- watching ---------------------------------------------------------------------------------------------
+def _artifact_events(root: Path) -> Callable[[Any, str], bool]:
+    """Events in the artifact folders only (the folder may be a whole repository: .git, caches, …); our own
+    backups and restores are no news."""
+    folders = {*FOLDERS, *MI_FOLDERS, REGISTRY_FOLDER, DECLARATION}
+    prefix = str(root.resolve()) + os.sep
+
+    def wanted(_change: Any, path: str) -> bool:
+        if path.endswith((".back", ".restoring")) or not path.startswith(prefix):
+            return False
+        return path[len(prefix) :].split(os.sep, 1)[0] in folders
+
+    return wanted
+
+
+async def watch_artifacts(root: Path, on_change: Callable[[], Awaitable[None]]) -> None:
+    """Call `on_change` after every burst of changes under `root` (until cancelled)."""
+    from watchfiles import awatch
+
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch at INFO
+    if not root.is_dir():
+        log.warning("hot deployment: %s is not a folder; nothing to watch", root)
+        return
+    log.info("hot deployment: watching %s", root)
+    async for _changes in awatch(
+        root.resolve(), watch_filter=_artifact_events(root), debounce=_DEBOUNCE_MS, step=_STEP_MS, recursive=True
+    ):
+        try:
+            await on_change()
+        except Exception:  # noqa: BLE001 - a failed round must not stop hot deployment
+            log.exception("hot deployment: redeploying the changed files failed; the previous version keeps serving")
+
+
+# -- the single process -----------------------------------------------------------------------------------
+def attach_local(app: web.Application, hub: Hub, management: list[socket.socket] | None) -> None:
+    """Watch the files and serve the management port from this (only) process, with the app's lifetime."""
+    tasks: list[asyncio.Task[None]] = []
+    runners: list[web.AppRunner] = []
+
+    async def start(_app: web.Application) -> None:
+        if hub.settings.hot_deploy:
+            tasks.append(asyncio.create_task(watch_artifacts(hub.settings.artifacts, hub.reload)))
+        if management:
+            runners.append(await _serve_management(hub, management))
+
+    async def stop(_app: web.Application) -> None:
+        for task in tasks:
+            task.cancel()
+        for runner in runners:
+            await runner.cleanup()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+
+
+async def _serve_management(hub: Hub, sockets: list[socket.socket]) -> web.AppRunner:
+    from gateway.transport.management import create_management_app
+
+    runner = web.AppRunner(create_management_app(hub), access_log=None)
+    await runner.setup()
+    for sock in sockets:
+        await web.SockSite(runner, sock).start()
+    settings = hub.settings.management
+    log.info("management API on http://%s:%d/management (dashboard: /dashboard)", settings.host, settings.port)
+    if not settings.users:
+        log.warning(
+            "management API: no users are configured (management.users), so nobody can log in; "
+            "`python3 -m gateway hash-password` prints a hash to add one"
+        )
+    return runner
+
+
+# -- a worker of --workers N ------------------------------------------------------------------------------
+def attach_worker(app: web.Application, connection: Connection, state: RuntimeState, deployer: HotDeployer) -> None:
+    """Follow the supervisor: reload when told, take its switches, answer its questions."""
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start(_app: web.Application) -> None:
+        tasks.append(asyncio.create_task(_follow(connection, state, deployer)))
+
+    async def stop(_app: web.Application) -> None:
+        for task in tasks:
+            task.cancel()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+
+
+async def _follow(connection: Connection, state: RuntimeState, deployer: HotDeployer) -> None:
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    def readable() -> None:
+        try:
+            while connection.poll():
+                inbox.put_nowait(connection.recv())
+        except (EOFError, OSError):  # the supervisor is gone: it stops us too
+            loop.remove_reader(connection.fileno())
+            inbox.put_nowait(None)
+
+    loop.add_reader(connection.fileno(), readable)
+    try:
+        while (message := await inbox.get()) is not None:
+            try:
+                await _obey(message, connection, state, deployer)
+            except Exception:  # noqa: BLE001 - one failed order must not stop this worker from following
+                log.exception("could not carry out the supervisor's %r", message.get("op"))
+    finally:
+        try:
+            loop.remove_reader(connection.fileno())
+        except (OSError, ValueError):
+            pass
+
+
+async def _obey(message: dict[str, Any], connection: Connection, state: RuntimeState, deployer: HotDeployer) -> None:
+    op = message.get("op")
+    if op == "reload":
+        config = await asyncio.to_thread(deployer.reload, fix_files=False)
+        if config is not None:
+            if config.version != state.config.version:
+                log.info("hot deployment: now serving version %s", config.version)
+            state.swap(config)
+    elif op == "switches":
+        state.apply_switches(message)
+        for logger, level in message.get("loggers", {}).items():
+            set_log_level(logger, level)
+    elif op == "counters":
+        connection.send({"id": message.get("id"), "counters": state.counters})
+
+
+# -- the supervisor's thread ------------------------------------------------------------------------------
+class SupervisorControl:
+    """Runs the SupervisorHub, the watcher and the management port in a thread of the supervisor (whose main
+    thread waits on its workers and signals)."""
+
+    def __init__(self, settings: Settings, management: list[socket.socket] | None) -> None:
+        self._settings = settings
+        self._management = management
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._hub: SupervisorHub | None = None
+        self._thread = threading.Thread(target=self._run, name="gateway-control", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait()
+
+    def attach(self, number: int, connection: Connection) -> None:
+        """Called from the supervisor's thread for each worker it starts."""
+        if self._loop is None or self._hub is None:
+            connection.close()
+            return
+        self._loop.call_soon_threadsafe(self._hub.attach, number, connection)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception:  # noqa: BLE001 - the workers keep serving without hot deployment and management
+            log.exception("the supervisor's hot deployment and management API stopped")
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        settings = self._settings
+        deployer = HotDeployer(settings.artifacts, settings, ConnectorRegistry.discover())
+        config = deployer.load(log_problems=False)  # every worker logs them
+        self._hub = hub = SupervisorHub(RuntimeState(config), deployer, settings)
+        self._stopping = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        runner = await _serve_management(hub, self._management) if self._management else None
+        watcher = asyncio.create_task(watch_artifacts(settings.artifacts, hub.reload)) if settings.hot_deploy else None
+        self._ready.set()
+        try:
+            await self._stopping.wait()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            if runner is not None:
+                await runner.cleanup()
