@@ -22,6 +22,9 @@ class Mediator:
 
     __slots__ = ("location",)
     tag: ClassVar[str] = ""
+    # True for the mediators whose messages go on after them in a flow of their own (the split and join
+    # mediators, W: their reliant continuation states): the list calls mediate_rest with what follows them.
+    continues: ClassVar[bool] = False
 
     def __init__(self, location: SourceLocation | None = None) -> None:
         self.location = location
@@ -33,6 +36,10 @@ class Mediator:
 
     async def mediate(self, ctx: MessageContext) -> bool:
         raise NotImplementedError
+
+    async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
+        """`continues` mediators: mediate, knowing the mediators after this one in the enclosing list."""
+        return await self.mediate(ctx)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.location or ''}>"
@@ -46,20 +53,31 @@ class MediatorList(Mediator):
     def __init__(self, children: list[Mediator] | tuple[Mediator, ...], location: SourceLocation | None = None):
         super().__init__(location)
         self.children = tuple(children)
-        # Mediators are immutable once deployed: ask each one once whether it reads content.
-        self._steps = tuple((child, bool(child.reads_body)) for child in self.children)
+        # Mediators are immutable once deployed: ask each one once whether it reads content, and give the
+        # split and join mediators the rest of the list once.
+        self._steps = tuple(
+            (
+                child,
+                bool(child.reads_body),
+                MediatorList(self.children[index + 1 :], location) if child.continues else None,
+            )
+            for index, child in enumerate(self.children)
+        )
 
     @property
     def reads_body(self) -> bool:
         return False  # children build on demand themselves
 
     async def mediate(self, ctx: MessageContext) -> bool:
-        for child, reads_body in self._steps:
+        for child, reads_body, rest in self._steps:
             # Content-aware mediators get the bytes read here; parsing happens on first real use, so an
             # expression answered from the JSON itself never builds the XML infoset.
             if reads_body and not ctx.payload.is_read:
                 await ctx.payload.read()
-            if not await child.mediate(ctx):
+            if rest is None:
+                if not await child.mediate(ctx):
+                    return False
+            elif not await child.mediate_rest(ctx, rest):
                 return False
         return True
 

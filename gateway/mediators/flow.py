@@ -109,6 +109,7 @@ class Call(Mediator):
                 detail=f"at {self.location}: add an <endpoint> to the call mediator",
             )
         reply = await endpoint.send(ctx)
+        ctx.paused = True  # W: a non-blocking call pauses the flow and resumes it with the reply
         if self.target_property:
             await reply.build()
             ctx.properties[self.target_property] = (
