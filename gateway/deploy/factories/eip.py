@@ -37,12 +37,22 @@ def _ignored(node: Node, what: str) -> None:
 def _target(node: Node) -> Target:
     _ignored(node, "a target holds a <sequence> and an <endpoint>")
     inline = node.one("sequence")
+    sequence_key = node["sequence"]
+    if inline is not None and sequence_key is not None:
+        # W: Target.mediate runs the inline sequence and never looks the key up (MI's own serializer writes
+        # sequence="anon" next to an inline one): the key is not a reference to check.
+        sequence_key = None
+        node.fctx.references = [
+            reference
+            for reference in node.fctx.references
+            if not (reference.kind == "sequence" and reference.location == node.location)
+        ]
     endpoint = node.built("endpoint")
     if endpoint is None and node["endpoint"] is not None:
         endpoint = IndirectEndpoint(node.location, node["endpoint"])
     return Target(
         sequence=inline.mediators() if inline is not None else None,
-        sequence_key=node["sequence"],
+        sequence_key=sequence_key,
         endpoint=endpoint,
         soap_action=node["soapAction"],
         to=node["to"],
