@@ -75,7 +75,9 @@ async def test_sample_400_splits_the_quotes_and_aggregates_the_answers(gateway, 
     assert sorted(answer.findtext(f"{S}return/{S}symbol") for answer in answers) == sorted(symbols)
     # each message the service got is a getQuote with exactly one request (the split part, attached under it)
     assert len(server.requests) == len(symbols)
-    received = sorted(etree.fromstring(request.body).findtext(f".//{S}request/{S}symbol") for request in server.requests)
+    received = sorted(
+        etree.fromstring(request.body).findtext(f".//{S}request/{S}symbol") for request in server.requests
+    )
     assert received == sorted(symbols)
     for request in server.requests:
         quote = etree.fromstring(request.body).find(f".//{S}getQuote")
@@ -99,7 +101,9 @@ async def test_sample_400_runs_the_parts_concurrently(gateway, stockquote):
 
 async def test_sequential_iterate_sends_one_part_after_the_other(gateway, stockquote):
     server = await stockquote(delay=0.15)
-    proxy = SAMPLE_400.replace("@URL@", server.url).replace('preservePayload="true"', 'sequential="true" preservePayload="true"')
+    proxy = SAMPLE_400.replace("@URL@", server.url).replace(
+        'preservePayload="true"', 'sequential="true" preservePayload="true"'
+    )
     client = await gateway({"proxies/SplitAggregateProxy.xml": proxy})
     started = time.monotonic()
     response = await client.post("/services/SplitAggregateProxy", data=multiple_quotes(["A", "B", "C"]), headers=SOAP)
@@ -186,3 +190,335 @@ async def test_dynamic_message_count_min(gateway, backend):
     assert response.status == 200
     assert sorted(item["id"] for item in await response.json()) == [1, 2]
     assert time.monotonic() - started < 1.8
+
+
+# -- clone ----------------------------------------------------------------------------------------------
+CLONE = f"""
+<api {SYNAPSE} name="Fan" context="/fan">
+  <resource methods="POST">
+    <inSequence>
+      <clone id="c" @ATTRS@>
+        <target>
+          <sequence>
+            <call><endpoint><http method="post" uri-template="@URL@/a"/></endpoint></call>
+          </sequence>
+        </target>
+        <target>
+          <sequence>
+            <call><endpoint><http method="post" uri-template="@URL@/b"/></endpoint></call>
+          </sequence>
+        </target>
+        <target endpoint="CEndpoint"/>
+      </clone>
+      <log level="custom"><property name="after" value="clone"/></log>
+      <aggregate id="c">
+        <completeCondition><messageCount min="2" max="-1"/></completeCondition>
+        <onComplete expression="json-eval($.from)">
+          <respond/>
+        </onComplete>
+      </aggregate>
+    </inSequence>
+  </resource>
+</api>"""
+
+
+async def echo_path_backend(backend):
+    async def handler(request: web.Request, body: bytes) -> web.Response:
+        return web.json_response({"from": request.path, "got": json.loads(body)})
+
+    return await backend(handler)
+
+
+async def test_clone_sends_a_whole_copy_through_each_target(gateway, backend):
+    """clone: every target gets the whole message; the two inline sequences call and go on after the clone
+    (W: the reliant continuation state) to the aggregate, which completes at min=2; the endpoint-only target
+    sends through the deployed endpoint (its reply goes to the outSequence: none here)."""
+    server = await echo_path_backend(backend)
+    url = str(server.make_url(""))
+    files = {
+        "api/Fan.xml": CLONE.replace("@URL@", url).replace("@ATTRS@", ""),
+        "endpoints/CEndpoint.xml": (
+            f'<endpoint {SYNAPSE} name="CEndpoint"><http method="post" uri-template="{url}/c"/></endpoint>'
+        ),
+    }
+    client = await gateway(files)
+    response = await client.post("/fan", json={"order": 7})
+    assert response.status == 200, await response.text()
+    assert sorted(await response.json()) == ["/a", "/b"]
+    for _ in range(100):
+        if len(server.requests) == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert sorted(r["path"] for r in server.requests) == ["/a", "/b", "/c"]
+    assert all(json.loads(r["body"]) == {"order": 7} for r in server.requests)
+
+
+async def test_clone_continue_parent_runs_the_original_on(gateway, backend):
+    """continueParent="true": the original message goes on after the clone too (here to a respond that
+    answers first, with the original payload)."""
+    server = await echo_path_backend(backend)
+    api = f"""
+    <api {SYNAPSE} name="Fan" context="/fan">
+      <resource methods="POST">
+        <inSequence>
+          <clone continueParent="true">
+            <target>
+              <sequence>
+                <call><endpoint><http method="post" uri-template="{server.make_url("")}/a"/></endpoint></call>
+              </sequence>
+            </target>
+          </clone>
+          <respond/>
+        </inSequence>
+      </resource>
+    </api>"""
+    client = await gateway({"api/Fan.xml": api})
+    response = await client.post("/fan", json={"original": True})
+    assert response.status == 200
+    assert await response.json() == {"original": True}
+    for _ in range(100):
+        if server.requests:
+            break
+        await asyncio.sleep(0.02)
+    assert [r["path"] for r in server.requests] == ["/a"]
+
+
+# -- nested split / join --------------------------------------------------------------------------------
+NESTED = f"""
+<api {SYNAPSE} name="Nested" context="/nested">
+  <resource methods="POST">
+    <inSequence>
+      <iterate id="outer" expression="//orders/order" xmlns:x="urn:x">
+        <target>
+          <sequence>
+            <iterate id="inner" expression="//order/line">
+              <target>
+                <sequence>
+                  <call><endpoint><http method="post" uri-template="@URL@/line"/></endpoint></call>
+                </sequence>
+              </target>
+            </iterate>
+            <aggregate id="inner">
+              <completeCondition><messageCount min="-1" max="-1"/></completeCondition>
+              <onComplete expression="//priced">
+                <property name="wrap" type="OM"><order xmlns=""/></property>
+              </onComplete>
+            </aggregate>
+          </sequence>
+        </target>
+      </iterate>
+    </inSequence>
+  </resource>
+</api>"""
+
+
+async def test_nested_iterate_and_aggregate_match_by_id(gateway, backend):
+    """Two splits nested, each with its aggregate, matched by id (aggregateCorelation.<id>,
+    messageSequence.<id>): the inner aggregate gathers the lines of one order, the outer one the orders. (SOAP
+    in and out: a POX reply would carry the body's first element only, as in MI.)"""
+
+    async def price(request: web.Request, body: bytes) -> web.Response:
+        line = etree.fromstring(body)
+        sku = line.findtext(".//sku")
+        return web.Response(text=f"<priced><sku>{sku}</sku></priced>", content_type="application/xml")
+
+    server = await backend(price)
+    outer_join = """
+            <aggregate id="outer">
+              <completeCondition><messageCount min="-1" max="-1"/></completeCondition>
+              <onComplete expression="//priced">
+                <respond/>
+              </onComplete>
+            </aggregate>"""
+    # the inner onComplete goes on to the outer aggregate (what follows the inner aggregate in its list)
+    api = NESTED.replace("@URL@", str(server.make_url(""))).replace(
+        """                <property name="wrap" type="OM"><order xmlns=""/></property>
+              </onComplete>
+            </aggregate>""",
+        """                <property name="done" value="inner"/>
+              </onComplete>
+            </aggregate>"""
+        + outer_join,
+    )
+    client = await gateway({"api/Nested.xml": api})
+    orders = (
+        "<orders><order><line><sku>a1</sku></line><line><sku>a2</sku></line></order>"
+        "<order><line><sku>b1</sku></line><line><sku>b2</sku></line><line><sku>b3</sku></line></order></orders>"
+    )
+    envelope = f'<s:Envelope xmlns:s="{SOAP11_NS}"><s:Body>{orders}</s:Body></s:Envelope>'
+    response = await client.post("/nested", data=envelope, headers={"Content-Type": "text/xml"})
+    assert response.status == 200, await response.text()
+    body = etree.fromstring(await response.read())
+    assert sorted(body.xpath("//priced/sku/text()")) == ["a1", "a2", "b1", "b2", "b3"]
+    assert len(server.requests) == 5
+
+
+# -- aggregate details ----------------------------------------------------------------------------------
+async def test_enclosing_element_property_wraps_the_merged_elements(gateway, stockquote):
+    server = await stockquote()
+    proxy = (
+        SAMPLE_400.replace("@URL@", server.url)
+        .replace(
+            "<iterate ",
+            '<property name="ENCLOSE" type="OM"><quotes xmlns="urn:quotes"/></property><iterate ',
+        )
+        .replace(
+            'expression="//m0:getQuoteResponse"',
+            'expression="//m0:getQuoteResponse" enclosingElementProperty="ENCLOSE"',
+        )
+    )
+    client = await gateway({"proxies/SplitAggregateProxy.xml": proxy})
+    response = await client.post("/services/SplitAggregateProxy", data=multiple_quotes(["IBM", "SUN"]), headers=SOAP)
+    assert response.status == 200, await response.text()
+    body = etree.fromstring(await response.read()).find(f"{{{SOAP11_NS}}}Body")
+    assert [etree.QName(child).text for child in body] == ["{urn:quotes}quotes"]
+    assert len(body[0].findall(f"{S}getQuoteResponse")) == 2
+
+
+async def test_aggregate_element_type_child_merges_objects(gateway, backend):
+    server = await json_items_backend(backend)
+    api = (
+        JSON_ITERATE_CALL.replace("@URL@", str(server.make_url("")))
+        .replace("@TIMEOUT@", "")
+        .replace('expression="json-eval($)"', 'expression="json-eval($)" aggregateElementType="child"')
+    )
+    client = await gateway({"api/Prices.xml": api})
+    response = await client.post("/prices", json={"items": [{"id": 1}, {"id": 2}]})
+    assert response.status == 200, await response.text()
+    merged = await response.json()
+    assert sorted(merged["id"]) == [1, 2] and sorted(merged["price"]) == [10, 20]
+
+
+async def test_json_iterate_preserve_payload_attaches_each_item(gateway, backend):
+    """JSON preservePayload + attachPath: each copy is the whole payload, the iterated array emptied and the
+    item set at attachPath (W: SynapseJsonPath.replace)."""
+    server = await echo_path_backend(backend)
+    api = f"""
+    <api {SYNAPSE} name="P" context="/p">
+      <resource methods="POST">
+        <inSequence>
+          <iterate expression="json-eval($.items)" preservePayload="true" attachPath="json-eval($.item)">
+            <target>
+              <sequence>
+                <call><endpoint><http method="post" uri-template="{server.make_url("")}/x"/></endpoint></call>
+              </sequence>
+            </target>
+          </iterate>
+          <aggregate><onComplete expression="json-eval($.got)"><respond/></onComplete></aggregate>
+        </inSequence>
+      </resource>
+    </api>"""
+    client = await gateway({"api/P.xml": api})
+    response = await client.post("/p", json={"customer": "c1", "item": None, "items": [1, 2]})
+    assert response.status == 200, await response.text()
+    got = sorted(await response.json(), key=lambda value: value["item"])
+    assert got == [{"customer": "c1", "item": 1, "items": []}, {"customer": "c1", "item": 2, "items": []}]
+
+
+async def test_correlate_on_gathers_messages_across_requests(gateway):
+    """correlateOn: messages whose expression has a value are gathered together (W: keyed by the expression
+    itself), across client requests; the second request completes the aggregation (min 2) and gets both."""
+    api = f"""
+    <api {SYNAPSE} name="C" context="/c">
+      <resource methods="POST">
+        <inSequence>
+          <aggregate>
+            <correlateOn expression="json-eval($.batch)"/>
+            <completeCondition><messageCount min="2" max="-1"/></completeCondition>
+            <onComplete expression="json-eval($.n)"><respond/></onComplete>
+          </aggregate>
+        </inSequence>
+      </resource>
+    </api>"""
+    client = await gateway({"api/C.xml": api})
+    first = await client.post("/c", json={"batch": "b", "n": 1})
+    # (MI would keep the first client waiting and answer it with the merged message; here the first request
+    # is answered 202 at once and the merged message answers the request that completed the aggregation)
+    assert first.status == 202  # gathered, nothing to answer yet
+    second = await client.post("/c", json={"batch": "b", "n": 2})
+    assert second.status == 200
+    assert await second.json() == [1, 2]
+
+
+# -- foreach --------------------------------------------------------------------------------------------
+async def test_foreach_xml_transforms_each_element_in_place(gateway):
+    api = f"""
+    <api {SYNAPSE} name="F" context="/f">
+      <resource methods="POST">
+        <inSequence>
+          <foreach expression="//items/item" id="f">
+            <sequence>
+              <payloadFactory media-type="xml">
+                <format><item xmlns=""><name>$1</name><seen>yes</seen></item></format>
+                <args><arg evaluator="xml" expression="//item/text()"/></args>
+              </payloadFactory>
+            </sequence>
+          </foreach>
+          <property name="count" expression="get-property('f_FOREACH_COUNTER')"/>
+          <header name="X-Count" scope="transport" expression="get-property('count')"/>
+          <respond/>
+        </inSequence>
+      </resource>
+    </api>"""
+    client = await gateway({"api/F.xml": api})
+    response = await client.post(
+        "/f",
+        data="<order><items><item>a</item><item>b</item></items></order>",
+        headers={"Content-Type": "application/xml"},
+    )
+    assert response.status == 200, await response.text()
+    raw = await response.read()
+    body = etree.fromstring(raw)
+    assert body.xpath("//items/item/name/text()") == ["a", "b"], raw
+    assert body.xpath("//items/item/seen/text()") == ["yes", "yes"]
+    assert response.headers["X-Count"] == "2"
+
+
+async def test_foreach_json_transforms_each_array_item(gateway):
+    api = f"""
+    <api {SYNAPSE} name="F" context="/f">
+      <resource methods="POST">
+        <inSequence>
+          <foreach expression="json-eval($.items)">
+            <sequence>
+              <payloadFactory media-type="json">
+                <format>{{"name": "$1", "double": $2}}</format>
+                <args><arg evaluator="json" expression="$.name"/><arg evaluator="json" expression="$.n"/></args>
+              </payloadFactory>
+            </sequence>
+          </foreach>
+          <respond/>
+        </inSequence>
+      </resource>
+    </api>"""
+    client = await gateway({"api/F.xml": api})
+    response = await client.post("/f", json={"id": 9, "items": [{"name": "a", "n": 1}, {"name": "b", "n": 2}]})
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"id": 9, "items": [{"name": "a", "double": 1}, {"name": "b", "double": 2}]}
+
+
+# -- deploy errors --------------------------------------------------------------------------------------
+async def test_deploy_errors_follow_mis_factories(gateway):
+    files = {
+        "sequences/NoTarget.xml": f'<sequence {SYNAPSE} name="NoTarget"><iterate expression="//a"/></sequence>',
+        "sequences/AttachNoPreserve.xml": f"""<sequence {SYNAPSE} name="AttachNoPreserve">
+            <iterate expression="//a" attachPath="//b"><target sequence="x"/></iterate></sequence>""",
+        "sequences/MixedPaths.xml": f"""<sequence {SYNAPSE} name="MixedPaths">
+            <iterate expression="json-eval($.a)" preservePayload="true" attachPath="//b"><target/></iterate>
+            </sequence>""",
+        "sequences/CallInForeach.xml": f"""<sequence {SYNAPSE} name="CallInForeach">
+            <foreach expression="//a"><sequence><call><endpoint key="e"/></call></sequence></foreach></sequence>""",
+        "sequences/ForeachV2.xml": f"""<sequence {SYNAPSE} name="ForeachV2">
+            <foreach collection="${{payload.items}}"><sequence><log/></sequence></foreach></sequence>""",
+        "sequences/CloneIterations.xml": f"""<sequence {SYNAPSE} name="CloneIterations">
+            <clone iterations="2"><target/><target/></clone></sequence>""",
+    }
+    client = await gateway(files)
+    health = await (await client.get("/healthz")).json()
+    text = json.dumps(health)
+    assert "Target for an iterate mediator is required" in text
+    assert "attachPath can not be present" in text
+    assert "both expression and attachPath should be either jsonpath or xpath" in text
+    assert "Sequence cannot contain Call, Send or CallOut mediators" in text
+    assert "MI 4.3 foreach" in text
+    assert "only one target is allowed" in text

@@ -101,15 +101,15 @@ class Target:
         if self.to is not None:
             ctx.to = self.to
         engine = ctx.exchange.services.engine
+        inline = self.sequence is not None
         step: Mediator | None = self.sequence if self.sequence is not None else self._ref or self._send
         if step is None:
             return True
-        if step is self.sequence:
-            ctx.paused = False
-        proceed = await step.mediate(ctx) if sequential else await engine.mediate_branch(ctx, step)
+        ctx.paused = False
+        proceed = await (step.mediate(ctx) if sequential else engine.mediate_branch(ctx, step))
         # W: only an inline sequence keeps the reliant continuation state, and only a paused flow (a call)
         # resumes through it: the copy then goes on after the split mediator.
-        if proceed and ctx.paused and step is self.sequence and rest is not None and rest.children:
+        if proceed and ctx.paused and inline and rest is not None and rest.children:
             return await rest.mediate(ctx) if sequential else await engine.mediate_branch(ctx, rest)
         return proceed
 
@@ -194,11 +194,12 @@ class Iterate(_Split):
 
     async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
         ctx.properties[_named(SHARED_DATA_HOLDER, self.split_id)] = SharedData()
+        parts: list[tuple[Payload, etree._Element | None]]
         if self._json_path is not None:
             parts = [(payload, None) for payload in await self._split_json(ctx)]
         else:
             await ctx.build()
-            parts = self._split_xml(ctx)
+            parts = list(self._split_xml(ctx))
         count = len(parts)
         jobs = []
         for number, (payload, element) in enumerate(parts):
@@ -592,8 +593,7 @@ class Aggregate(Mediator):
             first.payload.content_type if first.payload.kind in kinds.XML_KINDS else kinds.APPLICATION_XML
         )
         payload.replace_envelope(envelope)
-        merged = first.split_copy(payload)
-        merged.message_id = first.message_id
+        merged = self._successor(aggregation, payload)
         body = soap.body_of(envelope)
         own = [node for node in self.expression.nodes(merged) if isinstance(node, etree._Element)]
         if own:
@@ -602,9 +602,10 @@ class Aggregate(Mediator):
                 outer = parent
                 for node in own:
                     body.append(node)
-                while outer.getparent() is not None and outer.getparent() is not body:
-                    outer = outer.getparent()
-                if outer.getparent() is body:
+                above = outer.getparent()
+                while above is not None and above is not body:
+                    outer, above = above, above.getparent()
+                if above is body:
                     body.remove(outer)
         for message in aggregation.messages[1:]:
             found = [node for node in self.expression.nodes(message) if isinstance(node, etree._Element)]
@@ -665,8 +666,17 @@ class Aggregate(Mediator):
                     f"Enclosing Element defined in the property: {self.enclosing_property} is not an OMElement "
                 )
             result = {etree.QName(enclosing).localname: result}
-        merged = first.split_copy(Payload(JSON_CONTENT_TYPE, dump_json(result)))
+        return self._successor(aggregation, Payload(JSON_CONTENT_TYPE, dump_json(result)))
+
+    @staticmethod
+    def _successor(aggregation: Aggregation, payload: Payload) -> MessageContext:
+        """The merged message: a copy of the first one (W:), answering through the exchange of the last one (the
+        client still waiting when a correlateOn aggregation spans several requests; the same exchange
+        otherwise)."""
+        first, last = aggregation.messages[0], aggregation.messages[-1]
+        merged = first.split_copy(payload)
         merged.message_id = first.message_id
+        merged.exchange = last.exchange
         return merged
 
 
