@@ -1,3 +1,4 @@
+# ruff: noqa: E501 (MI's configurations below are kept as they are)
 """Split and join: iterate, clone, aggregate, foreach (gateway/mediators/eip.py), played through a real gateway
 on loopback against real back ends: Apache sample 400 against the stock-quote stand-in, JSON iterate with
 call and aggregate in the same flow, nested split/join with ids, clone, the aggregate timeout, foreach over
@@ -522,3 +523,81 @@ async def test_deploy_errors_follow_mis_factories(gateway):
     assert "Sequence cannot contain Call, Send or CallOut mediators" in text
     assert "MI 4.3 foreach" in text
     assert "only one target is allowed" in text
+
+
+# MI's integration test configuration mediatorconfig/call_template/synapse_expressions.xml (wso2/micro-integrator,
+# Apache-2.0), unchanged but for the address.
+TEMPLATED_PROXY = """<proxy xmlns="http://ws.apache.org/ns/synapse" name="SplitAggregateProxy123" startOnLoad="true" transports="https http">
+        <target>
+            <inSequence>
+                <call-template target="iter_func123">
+                    <with-param xmlns:m0="http://services.samples" name="iter_expr" value="{{//m0:getQuote/m0:request}}"/>
+                    <with-param name="symbol" value="WSO2"/>
+                    <with-param xmlns:m0="http://services.samples" name="attach_path" value="{{//m0:getQuote}}"/>
+                </call-template>
+            </inSequence>
+            <outSequence>
+                <call-template target="aggr_func123">
+                    <with-param xmlns:m0="http://services.samples" name="aggr_expr" value="{{//m0:getQuoteResponse}}"/>
+                </call-template>
+            </outSequence>
+        </target>
+    </proxy>"""
+ITER_TEMPLATE = """<template xmlns="http://ws.apache.org/ns/synapse" name="iter_func123">
+        <parameter name="iter_expr"/>
+        <parameter name="attach_path"/>
+        <parameter name="symbol"/>
+        <sequence>
+            <property name="sym" expression="$func:symbol"/>
+            <iterate xmlns:m0="http://services.samples" preservePayload="true" attachPath="$func:attach_path" expression="$func:iter_expr">
+                <target>
+                    <sequence>
+                        <enrich>
+                            <source type="property" clone="true" property="sym"/>
+                            <target xpath="//m0:request/m0:symbol/text()"/>
+                        </enrich>
+                        <send>
+                            <endpoint>
+                                <address uri="@URL@"/>
+                            </endpoint>
+                        </send>
+                    </sequence>
+                </target>
+            </iterate>
+        </sequence>
+    </template>"""
+AGGR_TEMPLATE = """<template xmlns="http://ws.apache.org/ns/synapse" name="aggr_func123">
+        <parameter name="aggr_expr"/>
+        <sequence>
+            <log level="full"/>
+            <aggregate>
+                <completeCondition>
+                    <messageCount min="-1" max="-1"/>
+                </completeCondition>
+                <onComplete expression="$func:aggr_expr">
+                    <log level="full"/>
+                    <send/>
+                </onComplete>
+            </aggregate>
+        </sequence>
+    </template>"""
+
+
+async def test_iterate_and_aggregate_inside_templates_with_expression_parameters(gateway, stockquote):
+    """MI's call-template test (mediatorconfig/call_template/synapse_expressions.xml): the iterate and the
+    aggregate sit in templates whose expression, attachPath and onComplete expression are {{…}} parameters
+    ($func:…), and the target enriches each part's symbol with a template parameter: every answer is WSO2's."""
+    server = await stockquote()
+    files = {
+        "proxies/SplitAggregateProxy123.xml": TEMPLATED_PROXY,
+        "templates/iter_func123.xml": ITER_TEMPLATE.replace("@URL@", server.url),
+        "templates/aggr_func123.xml": AGGR_TEMPLATE,
+    }
+    client = await gateway(files)
+    response = await client.post(
+        "/services/SplitAggregateProxy123", data=multiple_quotes(["IBM", "SUN", "MSFT"]), headers=SOAP
+    )
+    assert response.status == 200, await response.text()
+    answers = etree.fromstring(await response.read()).findall(f".//{S}getQuoteResponse")
+    assert [answer.findtext(f"{S}return/{S}symbol") for answer in answers] == ["WSO2"] * 3
+    assert len(server.requests) == 3
