@@ -601,3 +601,37 @@ async def test_iterate_and_aggregate_inside_templates_with_expression_parameters
     answers = etree.fromstring(await response.read()).findall(f".//{S}getQuoteResponse")
     assert [answer.findtext(f"{S}return/{S}symbol") for answer in answers] == ["WSO2"] * 3
     assert len(server.requests) == 3
+
+
+async def test_an_aggregation_that_cannot_complete_is_given_up_with_its_exchange(gateway, backend, caplog):
+    """A part that never reaches the aggregate (dropped in its target) and no timeout: MI keeps the aggregation
+    (and its client waiting); here the client gets 202 once every part is done, the aggregation is given up
+    (logged) and the next request aggregates afresh."""
+    server = await json_items_backend(backend)
+    api = (
+        JSON_ITERATE_CALL.replace("@URL@", str(server.make_url("")))
+        .replace("@TIMEOUT@", "")
+        .replace(
+            "<call>",
+            '<filter source="json-eval($.id)" regex="2"><then><drop/></then></filter><call>',
+        )
+    )
+    client = await gateway({"api/Prices.xml": api})
+    response = await client.post("/prices", json={"items": [{"id": 1}, {"id": 2}, {"id": 3}]})
+    assert response.status == 202
+    assert "gave up an aggregation with 2 message(s)" in caplog.text
+    response = await client.post("/prices", json={"items": [{"id": 4}, {"id": 5}]})
+    assert response.status == 200
+    assert sorted(item["id"] for item in await response.json()) == [4, 5]
+
+
+async def test_target_sequence_anon_next_to_an_inline_sequence_runs_the_inline_one(gateway, stockquote):
+    """`<target sequence="anon"><sequence>…`: as MI's serializer writes it; the inline sequence runs and the
+    key is not a dangling reference."""
+    server = await stockquote()
+    head, tail = SAMPLE_400.replace("@URL@", server.url).split("<iterate ")
+    proxy = head + "<iterate " + tail.replace("<target>", '<target sequence="anon">')
+    client = await gateway({"proxies/SplitAggregateProxy.xml": proxy})
+    response = await client.post("/services/SplitAggregateProxy", data=multiple_quotes(["IBM", "SUN"]), headers=SOAP)
+    assert response.status == 200, await response.text()
+    assert len(etree.fromstring(await response.read()).findall(f".//{S}getQuoteResponse")) == 2
