@@ -511,6 +511,9 @@ async def test_deploy_errors_follow_mis_factories(gateway):
             <foreach expression="//a"><sequence><call><endpoint key="e"/></call></sequence></foreach></sequence>""",
         "sequences/ForeachV2.xml": f"""<sequence {SYNAPSE} name="ForeachV2">
             <foreach collection="${{payload.items}}"><sequence><log/></sequence></foreach></sequence>""",
+        "sequences/ScatterGather.xml": f"""<sequence {SYNAPSE} name="ScatterGather">
+            <scatter-gather parallel-execution="true" result-target="body" content-type="JSON">
+            <aggregation expression="${{payload}}"/><sequence><log/></sequence></scatter-gather></sequence>""",
         "sequences/CloneIterations.xml": f"""<sequence {SYNAPSE} name="CloneIterations">
             <clone iterations="2"><target/><target/></clone></sequence>""",
     }
@@ -523,6 +526,7 @@ async def test_deploy_errors_follow_mis_factories(gateway):
     assert "Sequence cannot contain Call, Send or CallOut mediators" in text
     assert "MI 4.3 foreach" in text
     assert "only one target is allowed" in text
+    assert "the 'scatter-gather' mediator is not supported yet" in text
 
 
 # MI's integration test configuration mediatorconfig/call_template/synapse_expressions.xml (wso2/micro-integrator,
@@ -635,3 +639,18 @@ async def test_target_sequence_anon_next_to_an_inline_sequence_runs_the_inline_o
     response = await client.post("/services/SplitAggregateProxy", data=multiple_quotes(["IBM", "SUN"]), headers=SOAP)
     assert response.status == 200, await response.text()
     assert len(etree.fromstring(await response.read()).findall(f".//{S}getQuoteResponse")) == 2
+
+
+async def test_a_blocking_call_in_the_target_does_not_go_on_after_the_iterate(gateway, backend):
+    """W: a blocking call runs inside the target's sequence and never resumes a continuation: the copies end
+    with their target, so the aggregate after the iterate gathers nothing (202), unlike a non-blocking call."""
+    server = await json_items_backend(backend)
+    api = (
+        JSON_ITERATE_CALL.replace("@URL@", str(server.make_url("")))
+        .replace("@TIMEOUT@", "")
+        .replace("<call>", '<call blocking="true">')
+    )
+    client = await gateway({"api/Prices.xml": api})
+    response = await client.post("/prices", json={"items": [{"id": 1}, {"id": 2}]})
+    assert response.status == 202
+    assert len(server.requests) == 2
