@@ -654,3 +654,101 @@ async def test_a_blocking_call_in_the_target_does_not_go_on_after_the_iterate(ga
     response = await client.post("/prices", json={"items": [{"id": 1}, {"id": 2}]})
     assert response.status == 202
     assert len(server.requests) == 2
+
+
+# MI's integration test configuration synapseconfig/aggregateWithinTimoutConfig/synapse.xml (wso2/micro-integrator,
+# Apache-2.0): a sequential iterate over getQuote elements, inside it an iterate over their requests (target
+# sequence="anon" next to an inline sequence), the inner parts rewritten by a payloadFactory and sent; in the
+# outSequence an aggregate (iterate2) whose onComplete holds the outer aggregate (iterate1), both with timeouts.
+NESTED_AGGREGATES = """<proxy xmlns="http://ws.apache.org/ns/synapse" name="aggregateMediatorTestProxy" transports="https http" startOnLoad="true" trace="disable">
+            <description/>
+            <target>
+                <inSequence>
+                    <iterate xmlns:ns="http://org.apache.synapse/xsd" xmlns:ns3="http://org.apache.synapse/xsd" xmlns:m0="http://services.samples" id="iterate1" preservePayload="true" attachPath="//m0:getQuotes" expression="//m0:getQuotes/m0:getQuote" sequential="true">
+                        <target>
+                            <sequence>
+                                <log level="full" category="DEBUG">
+                                    <property name="target1" value="************After 1st Iterate before 2nd Iterate*************"/>
+                                </log>
+                                <iterate id="iterate2" preservePayload="true" attachPath="//m0:getQuote" expression="//m0:getQuotes/m0:getQuote/m0:request">
+                                    <target sequence="anon">
+                                        <sequence>
+                                            <log level="full" category="DEBUG"/>
+                                            <payloadFactory>
+                                                <format>
+                                                    <m0:getQuote>
+                                                        <m0:request>
+                                                            <m0:symbol>WSO2</m0:symbol>
+                                                        </m0:request>
+                                                    </m0:getQuote>
+                                                </format>
+                                                <args>
+                                                    <arg expression="//m0:getQuote/m0:request/m0:symbol"/>
+                                                </args>
+                                            </payloadFactory>
+                                            <log level="full" category="DEBUG">
+                                                <property name="target1" value="************after payload factory*************"/>
+                                            </log>
+                                            <send>
+                                                <endpoint>
+                                                    <address uri="@URL@"/>
+                                                </endpoint>
+                                            </send>
+                                        </sequence>
+                                    </target>
+                                </iterate>
+                            </sequence>
+                        </target>
+                    </iterate>
+                </inSequence>
+               <outSequence>
+                    <aggregate id="iterate2">
+                       <completeCondition timeout="1">
+                            <messageCount min="-1" max="-1"/>
+                       </completeCondition>
+                       <onComplete xmlns:ns="http://org.apache.synapse/xsd" xmlns:ns3="http://org.apache.synapse/xsd" xmlns:m0="http://services.samples" expression="//m0:getQuoteResponse">
+                            <log level="custom">
+                                <property name="messageLog" value="*****Aggregating*****"/>
+                            </log>
+                            <aggregate id="iterate1">
+                               <completeCondition timeout="1">
+                                   <messageCount min="-1" max="-1"/>
+                               </completeCondition>
+                                <onComplete expression="//m0:getQuoteResponse">
+                                   <send/>
+                               </onComplete>
+                            </aggregate>
+                       </onComplete>
+                    </aggregate>
+                </outSequence>
+            </target>
+        </proxy>"""
+
+
+def get_quotes(groups: list[list[str]]) -> bytes:
+    quotes = "".join(
+        "<m0:getQuote>"
+        + "".join(f"<m0:request><m0:symbol>{s}</m0:symbol></m0:request>" for s in group)
+        + "</m0:getQuote>"
+        for group in groups
+    )
+    return (
+        f'<soapenv:Envelope xmlns:soapenv="{SOAP11_NS}"><soapenv:Body>'
+        f'<m0:getQuotes xmlns:m0="http://services.samples">{quotes}</m0:getQuotes></soapenv:Body></soapenv:Envelope>'
+    ).encode()
+
+
+async def test_mis_nested_aggregates_with_timeouts_gather_every_answer(gateway, stockquote):
+    """MI's configuration unchanged but for the address: 3 getQuote of 2 requests each give 6 back-end calls
+    (every symbol rewritten to WSO2 by the payloadFactory), and the client gets the 6 answers merged by the two
+    nested aggregates, well within their 1 s timeouts."""
+    server = await stockquote()
+    client = await gateway({"proxies/aggregateMediatorTestProxy.xml": NESTED_AGGREGATES.replace("@URL@", server.url)})
+    started = time.monotonic()
+    body = get_quotes([["IBM", "SUN"], ["MSFT", "GOOG"], ["A", "B"]])
+    response = await client.post("/services/aggregateMediatorTestProxy", data=body, headers=SOAP)
+    assert response.status == 200, await response.text()
+    answers = etree.fromstring(await response.read()).findall(f".//{S}getQuoteResponse")
+    assert [answer.findtext(f"{S}return/{S}symbol") for answer in answers] == ["WSO2"] * 6
+    assert len(server.requests) == 6
+    assert time.monotonic() - started < 0.9

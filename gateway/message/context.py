@@ -78,7 +78,8 @@ class Exchange:
 
     def spawn(self, work: Coroutine[object, object, None]) -> asyncio.Task[None]:
         """Run `work` beside the flow (a split's branch, an aggregate's timer); settle() waits for it."""
-        task = asyncio.create_task(_logged(work))
+        task = asyncio.create_task(work)
+        task.add_done_callback(_log_failure)
         self.pending.append(task)
         return task
 
@@ -109,13 +110,10 @@ class Exchange:
 _DRAINING: set[asyncio.Task[None]] = set()
 
 
-async def _logged(work: Coroutine[object, object, None]) -> None:
-    try:
-        await work
-    except asyncio.CancelledError:
-        raise
-    except Exception:  # a branch's own faults are handled inside it; anything else is a bug: logged
-        log.exception("a branch of a split message failed")
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A branch's own faults are handled inside it (its fault sequences): anything left is a bug, logged."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("a branch of a split message failed: %s", exc, exc_info=exc)
 
 
 class MessageContext:
