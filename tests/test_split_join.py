@@ -752,3 +752,25 @@ async def test_mis_nested_aggregates_with_timeouts_gather_every_answer(gateway, 
     assert [answer.findtext(f"{S}return/{S}symbol") for answer in answers] == ["WSO2"] * 6
     assert len(server.requests) == 6
     assert time.monotonic() - started < 0.9
+
+
+async def test_a_large_split_runs_at_most_32_parts_at_once(gateway, backend):
+    """Bounded fan-out: 80 parts reach the back end at most 32 at a time (MAX_PARALLEL), and all 80 answers
+    are aggregated."""
+    in_flight = {"now": 0, "most": 0}
+
+    async def handler(request: web.Request, body: bytes) -> web.Response:
+        in_flight["now"] += 1
+        in_flight["most"] = max(in_flight["most"], in_flight["now"])
+        await asyncio.sleep(0.02)
+        in_flight["now"] -= 1
+        item = json.loads(body)
+        return web.json_response({"id": item["id"], "price": item["id"] * 10})
+
+    server = await backend(handler)
+    api = JSON_ITERATE_CALL.replace("@URL@", str(server.make_url(""))).replace("@TIMEOUT@", "")
+    client = await gateway({"api/Prices.xml": api})
+    response = await client.post("/prices", json={"items": [{"id": n} for n in range(80)]})
+    assert response.status == 200, await response.text()
+    assert sorted(item["id"] for item in await response.json()) == list(range(80))
+    assert 8 < in_flight["most"] <= 32, in_flight

@@ -21,6 +21,7 @@ import asyncio
 import copy
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
@@ -141,20 +142,41 @@ class _Split(Mediator):
             child.properties[MESSAGE_SEQUENCE] = sequence
 
     async def _dispatch(
-        self, ctx: MessageContext, jobs: list[tuple[Target, MessageContext]], rest: MediatorList | None
+        self,
+        ctx: MessageContext,
+        count: int,
+        make: Callable[[int], tuple[Target, MessageContext]],
+        rest: MediatorList | None,
     ) -> None:
+        """Run the `count` copies (`make(n)` builds the n-th). Concurrently, at most MAX_PARALLEL at a time: the
+        first ones are built here (a problem building them is the parent's fault, as in MI), the others as
+        running ones end, so a split of many parts never holds more than MAX_PARALLEL copies being sent."""
         if self.sequential:
-            for target, child in jobs:
+            for number in range(count):
+                target, child = make(number)
                 await target.run(child, rest, True)
             return
-        gate = asyncio.Semaphore(MAX_PARALLEL)
+        first = [make(number) for number in range(min(count, MAX_PARALLEL))]
+        if count <= MAX_PARALLEL:
+            for target, child in first:
+                ctx.exchange.spawn(target.run(child, rest, False))
+            return
+        ctx.exchange.spawn(self._feed(ctx, first, count, make, rest))
 
-        async def branch(target: Target, child: MessageContext) -> None:
-            async with gate:
-                await target.run(child, rest, False)
-
-        for target, child in jobs:
-            ctx.exchange.spawn(branch(target, child))
+    @staticmethod
+    async def _feed(
+        ctx: MessageContext,
+        first: list[tuple[Target, MessageContext]],
+        count: int,
+        make: Callable[[int], tuple[Target, MessageContext]],
+        rest: MediatorList | None,
+    ) -> None:
+        running: set[asyncio.Task[object]] = set()
+        for number in range(count):
+            while len(running) >= MAX_PARALLEL:
+                _, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            target, child = first[number] if number < len(first) else make(number)
+            running.add(ctx.exchange.spawn(target.run(child, rest, False)))
 
 
 # -- iterate --------------------------------------------------------------------------------------------
@@ -194,26 +216,26 @@ class Iterate(_Split):
 
     async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
         ctx.properties[_named(SHARED_DATA_HOLDER, self.split_id)] = SharedData()
-        parts: list[tuple[Payload, etree._Element | None]]
         if self._json_path is not None:
-            parts = [(payload, None) for payload in await self._split_json(ctx)]
+            count, payload_of = await self._split_json(ctx)
         else:
             await ctx.build()
-            parts = list(self._split_xml(ctx))
-        count = len(parts)
-        jobs = []
-        for number, (payload, element) in enumerate(parts):
+            count, payload_of = self._split_xml(ctx)
+
+        def make(number: int) -> tuple[Target, MessageContext]:
+            payload, part = payload_of(number)
             child = ctx.split_copy(payload)
             self._mark(ctx, child, number, count)
-            if element is not None and self.preserve_payload:
-                self._attach(child, element)
-            jobs.append((self.target, child))
-        await self._dispatch(ctx, jobs, rest)
+            if part is not None and self.preserve_payload:
+                self._attach(child, part)
+            return self.target, child
+
+        await self._dispatch(ctx, count, make, rest)
         return self.continue_parent
 
-    def _split_xml(self, ctx: MessageContext) -> list[tuple[Payload, etree._Element]]:
-        """The matched elements are detached from a copy of the envelope; each copy gets one of them, in that
-        envelope at attachPath (preservePayload, attached by the caller) or alone in an otherwise empty body."""
+    def _split_xml(self, ctx: MessageContext) -> tuple[int, Callable[[int], tuple[Payload, etree._Element | None]]]:
+        """The matched elements are detached from a copy of the envelope; the n-th copy gets the n-th of them, in
+        that envelope at attachPath (preservePayload, attached by make) or alone in an otherwise empty body."""
         envelope = ctx.envelope
         found = self.expression.evaluate(ctx)
         matches = found if isinstance(found, list) else [found] if found is not None else []
@@ -231,25 +253,25 @@ class Iterate(_Split):
         for part in parts:
             parent = part.getparent()
             if parent is not None:
-                tail = part.tail
                 parent.remove(part)
-                part.tail = tail
+            part.tail = None
         if not self.preserve_payload:
             body = soap.body_of(base)
             for child in list(body):
                 body.remove(child)
             body.text = None
         content_type = ctx.payload.content_type if ctx.payload.kind in kinds.XML_KINDS else kinds.APPLICATION_XML
-        payloads = []
-        for part in parts:
+
+        def payload_of(number: int) -> tuple[Payload, etree._Element | None]:
             fresh = copy.deepcopy(base)
-            part.tail = None
+            part = parts[number]
             if not self.preserve_payload:
                 soap.body_of(fresh).append(copy.deepcopy(part))
             payload = Payload(content_type)
             payload.replace_envelope(fresh)
-            payloads.append((payload, part))
-        return payloads
+            return payload, part
+
+        return len(parts), payload_of
 
     def _attach(self, child: MessageContext, part: etree._Element) -> None:
         assert self.attach_path is not None
@@ -270,29 +292,33 @@ class Iterate(_Split):
         anchor.append(copy.deepcopy(part))
         child.payload.mark_modified()
 
-    async def _split_json(self, ctx: MessageContext) -> list[Payload]:
+    async def _split_json(
+        self, ctx: MessageContext
+    ) -> tuple[int, Callable[[int], tuple[Payload, etree._Element | None]]]:
         assert self._json_path is not None and self._json_attach is not None
         document = await json_document(ctx)
         selected = self._json_path.select(document)
-        items = selected if isinstance(selected, list) else None
-        if items is None:
+        if not isinstance(selected, list):
             raise MediationError(
                 f"JSON element expressed by the path {self.expression.source} is not a valid JSON array that "
                 "can be iterated",
                 detail=f"iterate at {self.location}",
             )
+        items: list[Any] = selected
         root: Any = None
         if self.preserve_payload:
             root = copy.deepcopy(document)
             if self._json_path.text != self._json_attach.text:
                 root = JsonPathRef(self._json_path.text).set(root, [])
-        payloads = []
-        for item in items:
-            value = item
+        attach = self._json_attach
+
+        def payload_of(number: int) -> tuple[Payload, etree._Element | None]:
+            value = items[number]
             if self.preserve_payload:
-                value = self._json_attach.set(copy.deepcopy(root), item)
-            payloads.append(Payload(JSON_CONTENT_TYPE, dump_json(value)))
-        return payloads
+                value = attach.set(copy.deepcopy(root), value)
+            return Payload(JSON_CONTENT_TYPE, dump_json(value)), None
+
+        return len(items), payload_of
 
 
 def _position(element: etree._Element) -> list[int]:
@@ -315,17 +341,15 @@ def _follow(root: etree._Element, path: list[int]) -> etree._Element:
 
 
 # -- clone ----------------------------------------------------------------------------------------------
-async def copy_payload(ctx: MessageContext) -> Payload:
-    """An independent copy of the current payload: its bytes, or its (changed) envelope."""
-    payload = ctx.payload
-    raw = await payload.read()
+def copy_payload(payload: Payload) -> Payload:
+    """An independent copy of a payload already read: its bytes, or its (changed) envelope."""
     if payload.modified and payload.is_built:
         fresh = Payload(payload.content_type or kinds.APPLICATION_XML)
         fresh.replace_envelope(copy.deepcopy(payload.envelope))
         return fresh
     if payload.modified and payload.kind == kinds.JSON:
         return Payload(JSON_CONTENT_TYPE, dump_json(payload.json_value()))
-    return Payload(payload.content_type, raw)
+    return Payload(payload.content_type, payload.raw)
 
 
 class Clone(_Split):
@@ -363,12 +387,14 @@ class Clone(_Split):
                 ) from None
             targets = (targets[0],) * max(times, 0)
         count = len(targets)
-        jobs = []
-        for number, target in enumerate(targets):
-            child = ctx.split_copy(await copy_payload(ctx))
+        await ctx.payload.read()
+
+        def make(number: int) -> tuple[Target, MessageContext]:
+            child = ctx.split_copy(copy_payload(ctx.payload))
             self._mark(ctx, child, number, count)
-            jobs.append((target, child))
-        await self._dispatch(ctx, jobs, rest)
+            return targets[number], child
+
+        await self._dispatch(ctx, count, make, rest)
         return self.continue_parent
 
 
@@ -385,7 +411,7 @@ class Aggregation:
         self.maximum = maximum
         self.expires = time.monotonic() + timeout if timeout > 0 else 0.0
         self.completed = False
-        self.timer: asyncio.Task[None] | None = None
+        self.timer: asyncio.Task[object] | None = None
         self.rest = rest
 
     def add(self, ctx: MessageContext) -> bool:

@@ -50,7 +50,7 @@ class Exchange:
     closing_tasks: list[Callable[[], object]] = field(default_factory=list)
     # Work of this message that runs beside its flow: the branches of a split (iterate, clone) and the
     # timers of aggregates. The transport waits for them (settle) before it answers.
-    pending: list[asyncio.Task[None]] = field(default_factory=list)
+    pending: list[asyncio.Task[object]] = field(default_factory=list)
     _secrets: SecretValues | None = None  # made on the first secret: most messages carry none
     _activity_id: str | None = None
 
@@ -76,7 +76,7 @@ class Exchange:
     def client_is_soap(self) -> bool:
         return self.client_kind in kinds.SOAP_KINDS
 
-    def spawn(self, work: Coroutine[object, object, None]) -> asyncio.Task[None]:
+    def spawn(self, work: Coroutine[object, object, object]) -> asyncio.Task[object]:
         """Run `work` beside the flow (a split's branch, an aggregate's timer); settle() waits for it."""
         task = asyncio.create_task(work)
         task.add_done_callback(_log_failure)
@@ -98,7 +98,7 @@ class Exchange:
             _DRAINING.add(drain := asyncio.create_task(self._drain(running)))
             drain.add_done_callback(_DRAINING.discard)
 
-    async def _drain(self, running: list[asyncio.Task[None]]) -> None:
+    async def _drain(self, running: list[asyncio.Task[object]]) -> None:
         await asyncio.wait(running)
         while self.pending:  # branches started by the late ones
             more, self.pending = self.pending, []
@@ -110,7 +110,7 @@ class Exchange:
 _DRAINING: set[asyncio.Task[None]] = set()
 
 
-def _log_failure(task: asyncio.Task[None]) -> None:
+def _log_failure(task: asyncio.Task[object]) -> None:
     """A branch's own faults are handled inside it (its fault sequences): anything left is a bug, logged."""
     if not task.cancelled() and (exc := task.exception()) is not None:
         log.error("a branch of a split message failed: %s", exc, exc_info=exc)
