@@ -588,7 +588,9 @@ def _processors(hub: Hub) -> list[dict[str, Any]]:
         {
             "name": name,
             "type": getattr(processor, "type", "Scheduled-message-forwarding-processor"),
-            "status": "active" if hub.state.processor_active.get(name, True) else "inactive",
+            "status": "active"
+            if hub.state.processor_active.get(name, getattr(processor, "active", True))
+            else "inactive",
         }
         for name, processor in processors.items()
     ]
