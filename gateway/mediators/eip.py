@@ -35,6 +35,7 @@ from gateway.mediators.sequence import SequenceRef
 from gateway.mediators.transform import dump_json, json_document, set_envelope, set_json_payload
 from gateway.message import kinds, soap
 from gateway.message.payload import Payload
+from gateway.message.values import JsonValue
 
 if TYPE_CHECKING:
     from gateway.errors import SourceLocation
@@ -543,7 +544,8 @@ class Aggregate(Mediator):
                 aggregation.timer = ctx.exchange.spawn(self._expire(aggregation))
             if self.correlate is None:  # one message's split: nothing can arrive once its exchange is over
                 ctx.exchange.closing_tasks.append(lambda: self._forget(aggregation))
-        if ctx.payload.kind in kinds.XML_KINDS or self._json_path is None:
+        await ctx.payload.read()  # held until the aggregation completes: its connection is not kept open
+        if self._json_path is None:
             await ctx.build()
         aggregation.add(ctx)
         if aggregation.is_complete(self.split_id):
@@ -772,7 +774,7 @@ class ForEach(Mediator):
         counter = 0
         if self._json_path is not None:
             document = await json_document(ctx)
-            ctx.properties[prefix + FOREACH_ORIGINAL_MESSAGE] = copy.deepcopy(document)
+            ctx.properties[prefix + FOREACH_ORIGINAL_MESSAGE] = JsonValue(copy.deepcopy(document))
             ctx.properties[counter_name] = counter
             items = self._json_path.select(document)
             if not isinstance(items, list):
