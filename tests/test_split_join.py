@@ -774,3 +774,48 @@ async def test_a_large_split_runs_at_most_32_parts_at_once(gateway, backend):
     assert response.status == 200, await response.text()
     assert sorted(item["id"] for item in await response.json()) == list(range(80))
     assert 8 < in_flight["most"] <= 32, in_flight
+
+
+async def test_an_aggregate_inside_the_target_gathers_the_parts_themselves(gateway):
+    """Apache sample 471's shape (its EJB calls left out): each part runs a keyed `collector` sequence whose
+    aggregate gathers the parts themselves (no back end at all) and answers with a payloadFactory."""
+    files = {
+        "proxies/BuyAllProxy.xml": f"""
+        <proxy {SYNAPSE} name="BuyAllProxy">
+          <target>
+            <inSequence>
+              <iterate xmlns:m0="http://services.samples" preservePayload="false" expression="//m0:buyItems/m0:items/m0:item">
+                <target><sequence><sequence key="collector"/></sequence></target>
+              </iterate>
+            </inSequence>
+          </target>
+        </proxy>""",
+        "sequences/collector.xml": f"""
+        <sequence {SYNAPSE} name="collector">
+          <aggregate>
+            <onComplete xmlns:m0="http://services.samples" expression="//m0:item">
+              <payloadFactory>
+                <format><buyAllResponse xmlns=""><itemCount>$1</itemCount><total>$2</total></buyAllResponse></format>
+                <args>
+                  <arg xmlns:m0="http://services.samples" expression="count(//m0:item)"/>
+                  <arg xmlns:m0="http://services.samples" expression="sum(//m0:item/m0:quantity)"/>
+                </args>
+              </payloadFactory>
+              <respond/>
+            </onComplete>
+          </aggregate>
+        </sequence>""",
+    }
+    client = await gateway(files)
+    items = "".join(f"<m0:item><m0:id>{n}</m0:id><m0:quantity>{n * 2}</m0:quantity></m0:item>" for n in range(1, 5))
+    body = (
+        f'<soapenv:Envelope xmlns:soapenv="{SOAP11_NS}"><soapenv:Body><m0:buyItems xmlns:m0="http://services.samples">'
+        f"<m0:items>{items}</m0:items></m0:buyItems></soapenv:Body></soapenv:Envelope>"
+    )
+    response = await client.post("/services/BuyAllProxy", data=body, headers={"Content-Type": "text/xml"})
+    assert response.status == 200, await response.text()
+    answer = etree.fromstring(await response.read()).find(f"{{{SOAP11_NS}}}Body/buyAllResponse")
+    assert (answer.findtext("itemCount"), answer.findtext("total")) == (
+        "4.0",
+        "20.0",
+    )  # XPath numbers, as MI prints them
