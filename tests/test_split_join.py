@@ -819,3 +819,35 @@ async def test_an_aggregate_inside_the_target_gathers_the_parts_themselves(gatew
         "4.0",
         "20.0",
     )  # XPath numbers, as MI prints them
+
+
+async def test_foreach_continue_loop_on_failure_leaves_the_failing_item_out(gateway):
+    """continueLoopOnFailure="true": an item whose sequence faults is left out and the loop goes on (W:
+    ForEachMediator); without it the fault ends the flow in the fault sequence."""
+    api = f"""
+    <api {SYNAPSE} name="F" context="/f">
+      <resource methods="POST" url-mapping="/@MODE@">
+        <inSequence>
+          <foreach expression="json-eval($.items)" @ATTR@>
+            <sequence>
+              <filter source="json-eval($.n)" regex="2">
+                <then><sequence key="{{get-property('no-such-sequence')}}"/></then>
+              </filter>
+            </sequence>
+          </foreach>
+          <respond/>
+        </inSequence>
+      </resource>
+    </api>"""
+    files = {
+        "api/F.xml": api.replace("@MODE@", "on").replace("@ATTR@", 'continueLoopOnFailure="true"'),
+        "api/G.xml": api.replace('name="F" context="/f"', 'name="G" context="/g"')
+        .replace("@MODE@", "off")
+        .replace("@ATTR@", ""),
+    }
+    client = await gateway(files)
+    response = await client.post("/f/on", json={"items": [{"n": 1}, {"n": 2}, {"n": 3}]})
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"items": [{"n": 1}, {"n": 3}]}
+    response = await client.post("/g/off", json={"items": [{"n": 1}, {"n": 2}, {"n": 3}]})
+    assert response.status == 500
