@@ -851,3 +851,29 @@ async def test_foreach_continue_loop_on_failure_leaves_the_failing_item_out(gate
     assert await response.json() == {"items": [{"n": 1}, {"n": 3}]}
     response = await client.post("/g/off", json={"items": [{"n": 1}, {"n": 2}, {"n": 3}]})
     assert response.status == 500
+
+
+async def test_an_aggregation_completes_at_its_bound(gateway, monkeypatch):
+    """No completion condition can hold (correlateOn, min and max -1, no timeout): the aggregation still ends
+    at MAX_GATHERED messages (10,000; 3 here) instead of growing without bound as in MI."""
+    from gateway.mediators import eip
+
+    monkeypatch.setattr(eip, "MAX_GATHERED", 3)
+    api = f"""
+    <api {SYNAPSE} name="C" context="/c">
+      <resource methods="POST">
+        <inSequence>
+          <aggregate>
+            <correlateOn expression="json-eval($.batch)"/>
+            <completeCondition><messageCount min="-1" max="-1"/></completeCondition>
+            <onComplete expression="json-eval($.n)"><respond/></onComplete>
+          </aggregate>
+        </inSequence>
+      </resource>
+    </api>"""
+    client = await gateway({"api/C.xml": api})
+    statuses = [(await client.post("/c", json={"batch": "b", "n": n})).status for n in (1, 2)]
+    assert statuses == [202, 202]
+    response = await client.post("/c", json={"batch": "b", "n": 3})
+    assert response.status == 200
+    assert await response.json() == [1, 2, 3]

@@ -49,6 +49,7 @@ AGGREGATE_CORRELATION = "aggregateCorelation"  # W: EIPConstants (MI's spelling)
 MESSAGE_SEQUENCE = "messageSequence"
 SHARED_DATA_HOLDER = "EIP_SHARED_DATA_HOLDER"
 MAX_PARALLEL = 32  # branches of one split that run at once (bounded fan-out)
+MAX_GATHERED = 10_000  # messages one aggregation holds at most: it completes then (MI has no bound)
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
 
 
@@ -436,6 +437,9 @@ class Aggregation:
         if self.minimum > 0 and count >= self.minimum:
             return True
         if self.maximum > 0 and count >= self.maximum:
+            return True
+        if count >= MAX_GATHERED:
+            log.warning("an aggregation reached %d messages and completes with them (the bound)", count)
             return True
         return bool(self.expires and time.monotonic() >= self.expires)
 
