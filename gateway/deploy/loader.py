@@ -56,6 +56,8 @@ FOLDERS = (
     "api",
     "message-stores",
     "message-processors",
+    "tasks",
+    "inbound-endpoints",
 )
 FOLDER_ROOTS = {
     "local-entries": "localEntry",
@@ -67,6 +69,8 @@ FOLDER_ROOTS = {
     "api": "api",
     "message-stores": "messageStore",
     "message-processors": "messageProcessor",
+    "tasks": "task",
+    "inbound-endpoints": "inboundEndpoint",
 }
 ROOTS = ARTIFACTS  # root element -> (kind, configuration attribute, declaration)
 _HOME = {
@@ -78,11 +82,11 @@ _HOME = {
     "api": "api/",
     "messageStore": "message-stores/",
     "messageProcessor": "message-processors/",
+    "task": "tasks/",
+    "inboundEndpoint": "inbound-endpoints/",
 }
 # MI's other artifacts: root element -> (what, where MI reads them)
 _UNSUPPORTED_ROOTS = {
-    "inboundEndpoint": ("inbound endpoints", "inbound-endpoints/"),
-    "task": ("scheduled tasks", "tasks/"),
     "eventSource": ("event sources", "event-sources/"),
     "priorityExecutor": ("priority executors", "priority-executors/"),
     "import": ("connector imports", "imports/"),
@@ -91,8 +95,6 @@ _UNSUPPORTED_ROOTS = {
 }
 # MI's other folders (W: MultiXMLConfigurationBuilder): MI reads them, this gateway does not yet.
 MI_FOLDERS = {
-    "inbound-endpoints": "inbound endpoints are not supported yet",
-    "tasks": "scheduled tasks are not supported yet",
     "event-sources": "event sources are not supported yet",
     "priority-executors": "priority executors are not supported yet",
     "imports": "connector imports are not read: installed connectors are found without them",
@@ -323,6 +325,8 @@ def assemble(
         registry=loaded.registry,
         message_stores=MappingProxyType(tables["message_stores"]),
         message_processors=MappingProxyType(tables["message_processors"]),
+        tasks=MappingProxyType(tables["tasks"]),
+        inbound_endpoints=MappingProxyType(tables["inbound_endpoints"]),
         version=digest.hexdigest()[:16],
     )
     return Assembly(config, rejected)
