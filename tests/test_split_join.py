@@ -877,3 +877,48 @@ async def test_an_aggregation_completes_at_its_bound(gateway, monkeypatch):
     response = await client.post("/c", json={"batch": "b", "n": 3})
     assert response.status == 200
     assert await response.json() == [1, 2, 3]
+
+
+async def test_a_scheduled_task_runs_iterate_call_and_aggregate(gateway, backend):
+    """A split injected by a scheduled task (no client waits): the copies call, the aggregate after the
+    iterate completes and its onComplete reaches the back end with every part (enclosed in <all>)."""
+
+    async def handler(request: web.Request, body: bytes) -> web.Response:
+        if request.path == "/done":
+            return web.Response(status=200)
+        return web.Response(text=f"<priced>{etree.fromstring(body).text}</priced>", content_type="application/xml")
+
+    server = await backend(handler)
+    url = str(server.make_url(""))
+    await gateway(
+        {
+            "sequences/Split.xml": f"""
+                <sequence {SYNAPSE} name="Split">
+                  <property name="enclose" type="OM"><all xmlns=""/></property>
+                  <iterate expression="//item">
+                    <target><sequence><call><endpoint><http method="post" uri-template="{url}/price"/></endpoint></call></sequence></target>
+                  </iterate>
+                  <aggregate>
+                    <onComplete expression="//priced" enclosingElementProperty="enclose">
+                      <call><endpoint><http method="post" uri-template="{url}/done"/></endpoint></call>
+                    </onComplete>
+                  </aggregate>
+                </sequence>""",
+            "tasks/Once.xml": f"""
+                <task {SYNAPSE} name="Once" class="org.apache.synapse.startup.tasks.MessageInjector" group="synapse.simple.quartz">
+                  <trigger once="true"/>
+                  <property name="format" value="pox"/>
+                  <property name="injectTo" value="sequence"/>
+                  <property name="sequenceName" value="Split"/>
+                  <property name="message"><items xmlns=""><item>a</item><item>b</item><item>c</item></items></property>
+                </task>""",
+        }
+    )
+    for _ in range(500):
+        if any(r["path"] == "/done" for r in server.requests):
+            break
+        await asyncio.sleep(0.02)
+    done = [r for r in server.requests if r["path"] == "/done"]
+    assert len(done) == 1
+    assert sorted(etree.fromstring(done[0]["body"]).xpath("/all/priced/text()")) == ["a", "b", "c"]
+    assert len([r for r in server.requests if r["path"] == "/price"]) == 3
