@@ -922,3 +922,16 @@ async def test_a_scheduled_task_runs_iterate_call_and_aggregate(gateway, backend
     assert len(done) == 1
     assert sorted(etree.fromstring(done[0]["body"]).xpath("/all/priced/text()")) == ["a", "b", "c"]
     assert len([r for r in server.requests if r["path"] == "/price"]) == 3
+
+
+async def test_target_soap_action_is_the_copies_soap_action(gateway, stockquote):
+    """`<target soapAction>` sets the SOAPAction the copies are sent with (W: Target.mediate)."""
+    server = await stockquote()
+    head, tail = SAMPLE_400.replace("@URL@", server.url).split("<iterate ")
+    proxy = head + "<iterate " + tail.replace("<target>", '<target soapAction="urn:getQuote">')
+    client = await gateway({"proxies/SplitAggregateProxy.xml": proxy})
+    headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "urn:somethingElse"}
+    response = await client.post("/services/SplitAggregateProxy", data=multiple_quotes(["IBM", "SUN"]), headers=headers)
+    assert response.status == 200, await response.text()
+    assert [request.headers.get("SOAPAction") for request in server.requests] == ['"urn:getQuote"'] * 2
+    assert {request.operation for request in server.requests} == {"getQuote"}

@@ -101,6 +101,8 @@ class Target:
         synchronous Target.mediate); otherwise a fault goes to the copy's own fault handlers."""
         if self.soap_action is not None:
             ctx.soap_action = self.soap_action
+            if "SOAPAction" in ctx.transport_headers:  # the client's header would otherwise go out as it was
+                ctx.transport_headers["SOAPAction"] = f'"{self.soap_action}"'
         if self.to is not None:
             ctx.to = self.to
         engine = ctx.exchange.services.engine
