@@ -935,3 +935,31 @@ async def test_target_soap_action_is_the_copies_soap_action(gateway, stockquote)
     assert response.status == 200, await response.text()
     assert [request.headers.get("SOAPAction") for request in server.requests] == ['"urn:getQuote"'] * 2
     assert {request.operation for request in server.requests} == {"getQuote"}
+
+
+async def test_iterate_over_xml_held_by_a_property(gateway, backend):
+    """The expression may select elements outside the message (an OM property): each part is a copy of one
+    of them, the message itself is left as it is."""
+    server = await echo_path_backend(backend)
+    api = f"""
+    <api {SYNAPSE} name="P" context="/p">
+      <resource methods="POST">
+        <inSequence>
+          <property name="list" type="OM"><list xmlns=""><item>x</item><item>y</item></list></property>
+          <iterate expression="$ctx:list/item">
+            <target>
+              <sequence>
+                <property name="messageType" value="application/json" scope="axis2"/>
+                <call><endpoint><http method="post" uri-template="{server.make_url("")}/x"/></endpoint></call>
+              </sequence>
+            </target>
+          </iterate>
+          <aggregate><onComplete expression="json-eval($.got)"><respond/></onComplete></aggregate>
+        </inSequence>
+      </resource>
+    </api>"""
+    client = await gateway({"api/P.xml": api})
+    response = await client.post("/p", json={"keep": True})
+    assert response.status == 200, await response.text()
+    result = await response.json()
+    assert sorted(got["item"] for got in result) == ["x", "y"], result

@@ -251,9 +251,14 @@ class Iterate(_Split):
                     detail=f"iterate at {self.location}: the expression must select elements",
                 )
             elements.append(match)
-        paths = [_position(element) for element in elements]
+        # Matches in the message are found again in its copy and detached there; a match from elsewhere (a
+        # property holding XML, say) is copied as it is.
+        paths = [_position(element, envelope) for element in elements]
         base = copy.deepcopy(envelope)
-        parts = [_follow(base, path) for path in paths]
+        parts = [
+            _follow(base, path) if path is not None else copy.deepcopy(element)
+            for path, element in zip(paths, elements, strict=True)
+        ]
         for part in parts:
             parent = part.getparent()
             if parent is not None:
@@ -281,10 +286,14 @@ class Iterate(_Split):
         assert self.attach_path is not None
         found = self.attach_path.evaluate(child)
         anchor = found[0] if isinstance(found, list) and found else found
-        if isinstance(anchor, etree._Element) and anchor.getroottree().getroot() is not child.envelope:
+        if isinstance(anchor, etree._Element) and _position(anchor, child.envelope) is None:
             # an attachPath held by a template parameter was evaluated on the caller's message
+            top = anchor
+            while (above := top.getparent()) is not None:
+                top = above
+            where = _position(anchor, top)
             try:
-                anchor = _follow(child.envelope, _position(anchor))
+                anchor = _follow(child.envelope, where) if where else None
             except IndexError:
                 anchor = None
         if not isinstance(anchor, etree._Element):
@@ -325,13 +334,16 @@ class Iterate(_Split):
         return len(items), payload_of
 
 
-def _position(element: etree._Element) -> list[int]:
-    """Where an element sits: its index under each ancestor, from the root down."""
+def _position(element: etree._Element, root: etree._Element) -> list[int] | None:
+    """Where an element sits under `root`: its index under each ancestor, from the root down; None when it is
+    not in that tree."""
     path = []
     parent = element.getparent()
     while parent is not None:
         path.append(parent.index(element))
         element, parent = parent, parent.getparent()
+    if element is not root:
+        return None
     path.reverse()
     return path
 
