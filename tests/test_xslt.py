@@ -3,6 +3,8 @@ XSLT 1.0 on libxslt and 2.0/3.0 on Saxon, parameters, source/target, resources; 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from lxml import etree
 
@@ -80,3 +82,70 @@ async def test_xslt_2_0_runs_on_saxon(gateway):
     assert status == 200
     assert body_child(reply).text == "PEN"  # upper-case() is XPath 2.0: libxslt would fail
     assert type(client.config.compiled[("xslt", "ss2", ())]).__name__ == "SaxonStylesheet"
+
+
+# -- Apache sample 8: a custom request transformed for the stock quote service and its answer back ---------------
+CUSTOM_NS = "http://www.apache-synapse.org/test"
+SAMPLE_8_REQUEST_XSLT = """<?xml version="1.0" encoding="ISO-8859-1"?>
+<xsl:stylesheet version="2.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+    xmlns:fn="http://www.w3.org/2005/02/xpath-functions" xmlns:m0="http://www.apache-synapse.org/test"
+    exclude-result-prefixes="m0 fn">
+<xsl:output method="xml" omit-xml-declaration="yes" indent="yes"/>
+<xsl:template match="/"><xsl:apply-templates select="//m0:CheckPriceRequest"/></xsl:template>
+<xsl:template match="m0:CheckPriceRequest">
+<m:getQuote xmlns:m="http://services.samples/xsd"><m:request><m:symbol><xsl:value-of select="m0:Code"/></m:symbol>
+</m:request></m:getQuote>
+</xsl:template>
+</xsl:stylesheet>
+"""
+SAMPLE_8_RESPONSE_XSLT = """<?xml version="1.0" encoding="ISO-8859-1"?>
+<xsl:stylesheet version="2.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+    xmlns:fn="http://www.w3.org/2005/02/xpath-functions" xmlns:m0="http://services.samples/xsd"
+    exclude-result-prefixes="m0 fn">
+<xsl:output method="xml" omit-xml-declaration="yes" indent="yes"/>
+<xsl:template match="/"><xsl:apply-templates select="//*[local-name()='return']"/></xsl:template>
+<xsl:template match="*[local-name()='return']">
+<m:CheckPriceResponse xmlns:m="http://www.apache-synapse.org/test">
+<m:Code><xsl:value-of select="m0:symbol"/></m:Code><m:Price><xsl:value-of select="m0:last"/></m:Price>
+</m:CheckPriceResponse>
+</xsl:template>
+</xsl:stylesheet>
+"""
+
+
+async def test_apache_sample_8_transforms_the_request_and_the_reply(gateway, stockquote, tmp_path):
+    """Sample 8: `xslt-key-req` is a local entry read from a file (src), the reply's stylesheet is the registry
+    resource `transform/transform_back.xslt`; the client sends CheckPriceRequest and gets CheckPriceResponse.
+    The sample's stylesheets, except that `m0:return` is matched by local name: the stand-in answers as Axis2 1.7
+    does (the `return` element in the service's namespace, its fields in the /xsd one), the sample predates it."""
+    from tests.support.stockquote import XSD_NS
+
+    service = await stockquote(types_ns=XSD_NS)
+    request_xslt = tmp_path / "transform.xslt"
+    request_xslt.write_text(SAMPLE_8_REQUEST_XSLT, encoding="utf-8")
+    client = await gateway(
+        {
+            "local-entries/xslt-key-req.xml": '<localEntry xmlns="http://ws.apache.org/ns/synapse" '
+            f'key="xslt-key-req" src="file:{request_xslt}"/>',
+            "registry/governance/transform/transform_back.xslt": SAMPLE_8_RESPONSE_XSLT,
+            "proxies/Sample8.xml": f"""
+                <proxy xmlns="http://ws.apache.org/ns/synapse" name="Sample8"><target>
+                  <inSequence><xslt key="xslt-key-req"/>
+                    <send><endpoint><address uri="{service.url}"/></endpoint></send></inSequence>
+                  <outSequence><xslt key="transform/transform_back.xslt"/><send/></outSequence>
+                </target></proxy>""",
+        }
+    )
+    assert client.config.dangling == ()
+    status, reply = await post_soap(
+        client, "/services/Sample8", f'<m0:CheckPriceRequest xmlns:m0="{CUSTOM_NS}"><m0:Code>IBM</m0:Code></m0:CheckPriceRequest>'
+    )
+    assert status == 200
+    answer = body_child(reply)
+    assert answer.tag == f"{{{CUSTOM_NS}}}CheckPriceResponse"
+    assert answer.findtext(f"{{{CUSTOM_NS}}}Code") == "IBM"
+    assert re.fullmatch(r"-?[0-9]+\.[0-9]+(E-?[0-9]+)?", answer.findtext(f"{{{CUSTOM_NS}}}Price"))  # the last price
+    sent = etree.fromstring(service.requests[-1].body)
+    assert sent.find(f".//{{{XSD_NS}}}symbol").text == "IBM"  # the service got a standard getQuote
+    kinds = {key: type(value).__name__ for (_kind, key, _res), value in client.config.compiled.items()}
+    assert kinds == {"xslt-key-req": "SaxonStylesheet", "transform/transform_back.xslt": "SaxonStylesheet"}

@@ -24,7 +24,7 @@ from gateway.deploy.file_registry import DECLARATION, REGISTRY_FOLDER, LoadedReg
 from gateway.deploy.registry import Arguments, FactoryContext, Reference, internal_error
 from gateway.deploy.wsdl import resolve_keyed_wsdls
 from gateway.errors import DeployError, SourceLocation
-from gateway.mediators.resources import Precompile, ResourceError, compile_resource
+from gateway.mediators.resources import KEY_SEPARATOR, Precompile, ResourceError, compile_resource
 from gateway.mediators.template import SequenceTemplate
 from gateway.runtime.api import ApiIndex, RestApi
 from gateway.runtime.configuration import Configuration, DeployedArtifact, LocalEntry
@@ -347,7 +347,7 @@ def _precompile(items: list[Precompile], entries: Table[Any], cache: dict[Any, A
     problems = []
     for item in items:
         cache_key = (item.kind, item.key, item.resources)
-        if cache_key in cache or item.key not in entries:
+        if cache_key in cache or any(key not in entries for key in item.key.split(KEY_SEPARATOR)):
             continue
         try:
             cache[cache_key] = compile_resource(item.kind, item.key, item.resources, entries)

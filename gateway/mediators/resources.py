@@ -47,12 +47,14 @@ class Resolver:
         return None
 
 
-Compiler = Callable[[Any, Resolver], Any]
+Compiler = Callable[[list[Any], Resolver], Any]
+KEY_SEPARATOR = "\0"  # several keys compiled together (validate's <schema> list) are joined with it
 _COMPILERS: dict[str, Compiler] = {}
 
 
 def register(kind: str, compiler: Compiler) -> None:
-    """`compiler(value, resolver)` turns an entry's value (text or an lxml element) into a compiled object."""
+    """`compiler(values, resolver)` turns the entries' values (text or lxml elements; several for a key joined
+    with KEY_SEPARATOR) into a compiled object."""
     _COMPILERS[kind] = compiler
 
 
@@ -65,10 +67,13 @@ def entry_bytes(value: Any) -> bytes:
 
 
 def compile_resource(kind: str, key: str, resources: ResourceMap, entries: Mapping[str, Any]) -> Any:
-    entry = entries.get(key)
-    if entry is None:
-        raise ResourceError(f"no local entry or registry resource has the key '{key}'")
-    return _COMPILERS[kind](entry.value, Resolver(entries, resources))
+    values = []
+    for one in key.split(KEY_SEPARATOR):
+        entry = entries.get(one)
+        if entry is None:
+            raise ResourceError(f"no local entry or registry resource has the key '{one}'")
+        values.append(entry.value)
+    return _COMPILERS[kind](values, Resolver(entries, resources))
 
 
 def compiled(ctx: MessageContext, kind: str, key: str, resources: ResourceMap) -> Any:

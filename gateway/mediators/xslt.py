@@ -171,8 +171,8 @@ def stylesheet_element(value: Any, what: str = "XSLT stylesheet") -> etree._Elem
         raise ResourceError(f"the entry is not a well-formed {what}: {exc}") from None
 
 
-def compile_stylesheet(value: Any, resolver: Resolver) -> Stylesheet:
-    root = stylesheet_element(value)
+def compile_stylesheet(values: list[Any], resolver: Resolver) -> Stylesheet:
+    root = stylesheet_element(values[0])
     qname = etree.QName(root)
     if qname.namespace != XSL_NS or qname.localname not in ("stylesheet", "transform"):
         if root.get(f"{{{XSL_NS}}}version") is None:
@@ -275,7 +275,7 @@ class Xslt(Mediator):
         else:
             found = [item for item in self.source.nodes(ctx) if isinstance(item, etree._Element)]
             if not found:
-                raise self._error(f"the source XPath {self.source} selects no element")
+                raise self._error(f"the source XPath {self.source.source} selects no element")
             node = found[0]
         key = self.key.resolve(ctx) or ""
         params = {p.name: value for p in self.parameters if (value := p.resolve(ctx)) is not None}
@@ -316,7 +316,7 @@ class Xslt(Mediator):
         set_envelope(ctx, envelope)
 
     def _error(self, reason: str, key: str | None = None) -> MediationError:
-        source = self.source if self.source is not None else "the first element of the SOAP Body"
+        source = self.source.source if self.source is not None else "the first element of the SOAP Body"
         return MediationError(
             f"Unable to perform XSLT transformation using : {key or self.key.source} against source XPath : "
             f"{source} reason : {reason}",
