@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from lxml import etree
 
-from gateway.mediators.resources import ResourceError
-
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+SYNAPSE_NS = "http://ws.apache.org/ns/synapse"
 
 
 def entry(key: str, body: str) -> str:
@@ -138,7 +136,9 @@ async def test_apache_sample_8_transforms_the_request_and_the_reply(gateway, sto
     )
     assert client.config.dangling == ()
     status, reply = await post_soap(
-        client, "/services/Sample8", f'<m0:CheckPriceRequest xmlns:m0="{CUSTOM_NS}"><m0:Code>IBM</m0:Code></m0:CheckPriceRequest>'
+        client,
+        "/services/Sample8",
+        f'<m0:CheckPriceRequest xmlns:m0="{CUSTOM_NS}"><m0:Code>IBM</m0:Code></m0:CheckPriceRequest>',
     )
     assert status == 200
     answer = body_child(reply)
@@ -149,3 +149,124 @@ async def test_apache_sample_8_transforms_the_request_and_the_reply(gateway, sto
     assert sent.find(f".//{{{XSD_NS}}}symbol").text == "IBM"  # the service got a standard getQuote
     kinds = {key: type(value).__name__ for (_kind, key, _res), value in client.config.compiled.items()}
     assert kinds == {"xslt-key-req": "SaxonStylesheet", "transform/transform_back.xslt": "SaxonStylesheet"}
+
+
+async def test_source_target_text_output_and_dynamic_keys(gateway):
+    """`source` picks the node that is replaced; `target` stores the result in a property instead; a text result
+    is wrapped in MI's text element; a {dynamic} key is compiled on first use and kept."""
+    client = await gateway(
+        {
+            "local-entries/upper.xml": entry(
+                "upper", stylesheet("2.0", '<b><xsl:value-of select="upper-case(/a)"/></b>')
+            ),
+            "local-entries/text.xml": entry(
+                "text", stylesheet("1.0", "<xsl:value-of select=\"concat('n=', /b)\"/>", '<xsl:output method="text"/>')
+            ),
+            "proxies/P.xml": proxy(
+                "P",
+                """<xslt key="upper" source="//item/a"/>
+                   <xslt key="text" source="//item/b" target="asText"/>
+                   <property name="which" expression="//which"/>
+                   <xslt key="{get-property('which')}" source="//other/a"/>
+                   <payloadFactory><format><r><items>$1</items><stored>$2</stored></r></format>
+                     <args><arg expression="//item"/><arg expression="get-property('asText')"/></args>
+                   </payloadFactory>""",
+            ),
+        }
+    )
+    status, reply = await post_soap(
+        client, "/services/P", "<in><item><a>x</a></item><other><a>y</a></other><which>upper</which></in>"
+    )
+    assert status == 200
+    result = body_child(reply)
+    items = result.find("{*}items/{*}item")  # the format's elements are in the proxy's namespace
+    assert [(etree.QName(node).localname, node.text) for node in items.iter()] == [("item", None), ("b", "X")]
+    assert result.findtext(f"{{{SYNAPSE_NS}}}stored") == "n=X"  # the text result, stored in a property
+    assert ("xslt", "upper", ()) in client.config.compiled  # the dynamic key reused the static compilation
+
+
+async def test_xsl_include_resolves_through_resources_only(gateway):
+    client = await gateway(
+        {
+            "local-entries/lib.xml": entry(
+                "lib",
+                '<xsl:stylesheet version="1.0" xmlns="" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">'
+                '<xsl:template name="greet"><hello/></xsl:template></xsl:stylesheet>',
+            ),
+            "local-entries/main.xml": entry(
+                "main",
+                stylesheet("1.0", '<out><xsl:call-template name="greet"/></out>', '<xsl:include href="lib.xsl"/>'),
+            ),
+            "local-entries/leaky.xml": entry(
+                "leaky", stylesheet("1.0", "<out><xsl:copy-of select=\"document('file:///etc/hostname')\"/></out>")
+            ),
+            "proxies/P.xml": proxy("P", '<xslt key="main"><resource location="lib.xsl" key="lib"/></xslt>'),
+            "proxies/Unmapped.xml": proxy("Unmapped", '<xslt key="main"/>'),
+            "proxies/Leaky.xml": proxy("Leaky", '<xslt key="leaky"/>'),
+        }
+    )
+    status, reply = await post_soap(client, "/services/P", "<a/>")
+    assert status == 200 and [node.tag for node in body_child(reply).iter()] == ["out", "hello"]
+    problems = [str(problem) for problem in client.config.dangling]
+    assert len(problems) == 1 and "xslt 'main' does not compile" in problems[0] and "<resource" in problems[0]
+    status, reply = await post_soap(client, "/services/Unmapped", "<a/>")
+    assert status == 500
+    status, reply = await post_soap(client, "/services/Leaky", "<a/>")
+    assert status == 500 and b"read rights" in etree.tostring(reply)  # document() may not read files
+
+
+async def test_saxon_may_not_read_or_write_files(gateway, tmp_path):
+    written = tmp_path / "written.txt"
+    client = await gateway(
+        {
+            "local-entries/read.xml": entry(
+                "read", stylesheet("2.0", "<out><xsl:value-of select=\"unparsed-text('file:///etc/hostname')\"/></out>")
+            ),
+            "local-entries/write.xml": entry(
+                "write",
+                stylesheet("3.0", f'<xsl:result-document href="file://{written}">x</xsl:result-document><out/>'),
+            ),
+            "proxies/Read.xml": proxy("Read", '<xslt key="read"/>'),
+            "proxies/Write.xml": proxy("Write", '<xslt key="write"/>'),
+        }
+    )
+    status, reply = await post_soap(client, "/services/Read", "<a/>")
+    assert status == 500 and b"prohibited" in etree.tostring(reply)
+    status, reply = await post_soap(client, "/services/Write", "<a/>")
+    assert status == 200 and body_child(reply).tag == "out"
+    assert not written.exists()
+
+
+async def test_a_json_message_is_transformed_as_its_xml_form(gateway):
+    client = await gateway(
+        {
+            "local-entries/ss.xml": entry(
+                "ss", stylesheet("1.0", '<total><xsl:value-of select="sum(//price)"/></total>')
+            ),
+            "proxies/P.xml": proxy(
+                "P", '<xslt key="ss"/><property name="messageType" value="application/json" scope="axis2"/>'
+            ),
+        }
+    )
+    response = await client.post("/services/P", json={"order": {"price": [1.5, 2.5]}})
+    assert response.status == 200
+    assert await response.json() == {"total": 4}
+
+
+def test_mi_factory_errors(tmp_path):
+    from gateway.deploy.loader import load
+
+    root = tmp_path / "a"
+    (root / "proxies").mkdir(parents=True)
+    (root / "proxies" / "P.xml").write_text(
+        proxy(
+            "P",
+            '<xslt/><xslt key="k"><feature name="x" value="yes"/></xslt>'
+            '<xslt key="k"><property name="p"/></xslt><xslt key="k"><resource key="x"/></xslt>',
+        )
+    )
+    reasons = [problem.reason for problem in load(root).failed]
+    assert "The 'key' attribute is required for the XSLT mediator" in reasons
+    assert "The feature must have value true or false" in reasons
+    assert "A property must have either a 'value' or an 'expression' attribute" in reasons
+    assert "The 'location' attribute is required for a resource definition" in reasons

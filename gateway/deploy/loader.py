@@ -312,8 +312,8 @@ def assemble(
         if ref.key not in finished[_TABLES[ref.kind]]
     ]
     dangling.extend(_unknown_arguments(arguments, finished["templates"]))
-    compiled: dict[Any, Any] = {}
-    dangling.extend(_precompile(precompile, finished["local_entries"], compiled))
+    compiled_resources: dict[Any, Any] = {}
+    dangling.extend(_precompile(precompile, finished["local_entries"], compiled_resources))
     config = Configuration(
         proxies=MappingProxyType(tables["proxies"]),
         sequences=finished["sequences"],
@@ -327,7 +327,7 @@ def assemble(
         dangling=tuple(dangling),
         registry=loaded.registry,
         version=digest.hexdigest()[:16],
-        compiled=compiled,
+        compiled=compiled_resources,
     )
     return Assembly(config, rejected)
 

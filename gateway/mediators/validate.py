@@ -43,14 +43,14 @@ class _SchemaResolver(etree.Resolver):
         self.own = own
         self.refused: list[str] = []
 
-    def resolve(self, system_url: str, public_id: str, context: Any) -> Any:
+    def resolve(self, system_url: str, public_id: str, context: Any) -> Any:  # type: ignore[override]
         data = self.own.get(system_url)
         if data is None:
             data = self.resolver.lookup(system_url)
         if data is None:
             self.refused.append(system_url)
             raise ResourceError(f"not mapped: {system_url}")  # lxml turns it into a parse error; never fetched
-        return self.resolve_string(data, context)
+        return self.resolve_string(data, context)  # type: ignore[call-arg]
 
 
 def compile_xsd(values: list[Any], resolver: Resolver) -> etree.XMLSchema:
@@ -173,9 +173,10 @@ class Validate(Mediator):
             raise self._error("an XML message is validated against an XML Schema; the entry holds a JSON Schema")
         if schema.validate(node):
             return True
-        messages = [f"{error.message}" for error in schema.error_log]
+        errors: list[Any] = list(schema.error_log)  # type: ignore[call-overload]
+        messages = [str(error.message) for error in errors]
         log.debug("%s: validation failed: %s", self.location, messages)
-        return await self._fail(ctx, "; ".join(messages), "\n".join(str(error) for error in schema.error_log))
+        return await self._fail(ctx, "; ".join(messages), "\n".join(str(error) for error in errors))
 
     async def _json(self, ctx: MessageContext) -> bool:
         key = self._key(ctx)
@@ -190,7 +191,9 @@ class Validate(Mediator):
             try:
                 document = parse_json(text) if text and text.strip() else {}
             except ValueError as exc:
-                raise self._error(f"Error while validating the JSON Schema for JSONPath {self.source.source}: {exc}") from None
+                raise self._error(
+                    f"Error while validating the JSON Schema for JSONPath {self.source.source}: {exc}"
+                ) from None
         else:
             document = await json_document(ctx)
         errors = sorted(validator.iter_errors(document), key=lambda error: list(error.path))

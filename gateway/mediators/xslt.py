@@ -74,18 +74,16 @@ class _EntryResolver(etree.Resolver):
         super().__init__()
         self.resolver = resolver
 
-    def resolve(self, system_url: str, public_id: str, context: Any) -> Any:
+    def resolve(self, system_url: str, public_id: str, context: Any) -> Any:  # type: ignore[override]
         data = self.resolver.lookup(system_url)
         if data is None and system_url.startswith("file:"):
             data = self.resolver.lookup(system_url.rsplit("/", 1)[-1])
         if data is None:
             return None  # not mapped: the access control refuses it
-        return self.resolve_string(data, context)
+        return self.resolve_string(data, context)  # type: ignore[call-arg]
 
 
-_DENY = etree.XSLTAccessControl(
-    read_file=False, write_file=False, create_dir=False, read_network=False, write_network=False
-)
+_DENY: etree.XSLTAccessControl = etree.XSLTAccessControl.DENY_ALL  # type: ignore[attr-defined]
 
 
 class Stylesheet:
@@ -111,7 +109,7 @@ class LxmlStylesheet(Stylesheet):
 
     def transform(self, source: etree._Element, params: dict[str, str]) -> etree._Element | str:
         document = etree.ElementTree(copy.deepcopy(source))
-        arguments = {name: etree.XSLT.strparam(value) for name, value in params.items()}
+        arguments: dict[str, Any] = {name: etree.XSLT.strparam(value) for name, value in params.items()}
         try:
             result = self.xslt(document, **arguments)
         except etree.XSLTApplyError as exc:
@@ -295,7 +293,10 @@ class Xslt(Mediator):
         self, ctx: MessageContext, envelope: etree._Element, node: etree._Element, result: etree._Element
     ) -> None:
         if node is envelope:
-            if etree.QName(result).localname != "Envelope" or etree.QName(result).namespace not in soap.VERSION_NS.values():
+            if (
+                etree.QName(result).localname != "Envelope"
+                or etree.QName(result).namespace not in soap.VERSION_NS.values()
+            ):
                 raise self._error("the result of a transformation of the envelope must be a SOAP envelope")
             set_envelope(ctx, result)
             return

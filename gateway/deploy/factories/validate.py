@@ -31,7 +31,10 @@ def _validate(node: Node) -> Validate:
             raise feature.error("The feature must have value true or false")
         log.warning("%s: schema factory feature %s is accepted with no effect", feature.location, feature["name"])
     if node.has("key"):
-        log.warning("%s: validate's 'key' attribute is ignored, as MI ignores it (<schema key> names the schemas)", node.location)
+        log.warning(
+            "%s: validate's 'key' attribute is ignored, as MI ignores it (<schema key> names the schemas)",
+            node.location,
+        )
     resources = resource_map(node)
     keys = tuple(schema["key"] for schema in schemas)
     if not any(key.is_dynamic for key in keys):
