@@ -76,7 +76,7 @@ def compile_query(values: list[Any], resolver: Resolver) -> Query:
     value = values[0]
     text = value.text or "" if isinstance(value, etree._Element) else str(value)  # W: OMElement.getText()
     if isinstance(value, etree._Element) and not text.strip():
-        text = "".join(value.itertext())
+        text = "".join(str(part) for part in value.itertext())
     if not text.strip():
         raise ResourceError("the entry holds no query text")
     query = Query(text)
