@@ -198,7 +198,13 @@ async def test_deploy_errors_use_mi_wording(tmp_path):
         f'<validate><schema key="x"/></validate><validate><schema/><on-fail><drop/></on-fail></validate>'
         "</inSequence></target></proxy>"
     )
+    (root / "proxies" / "Lenient.xml").write_text(
+        f'<proxy xmlns="{SYNAPSE}" name="Lenient"><target><inSequence><validate key="ignored" cache-schema="false">'
+        '<property name="validation-feature-id" value="false"/><schema key="x"/><on-fail><drop/></on-fail>'
+        "</validate></inSequence></target></proxy>"
+    )
     config = load(root)
+    assert "Lenient" in config.proxies  # MI ignores validate's key attribute and <property> children
     reasons = [problem.reason for problem in config.failed]
     assert "No schema specified for the validate mediator" in reasons
     assert "A non-empty <on-fail> child element is required for the <validate> mediator" in reasons

@@ -30,6 +30,8 @@ def _validate(node: Node) -> Validate:
         if feature["value"] not in ("true", "false"):
             raise feature.error("The feature must have value true or false")
         log.warning("%s: schema factory feature %s is accepted with no effect", feature.location, feature["name"])
+    for ignored in node.all("property"):
+        log.warning("%s: <property> inside <validate> is ignored, as MI ignores it", ignored.location)
     if node.has("key"):
         log.warning(
             "%s: validate's 'key' attribute is ignored, as MI ignores it (<schema key> names the schemas)",
@@ -75,6 +77,18 @@ mediator(
             ),
             Child(FEATURE, repeatable=True),
             Child(RESOURCE, repeatable=True),
+            Child(
+                Element(
+                    "property",
+                    "Ignored, as MI's factory ignores it (some MI tests write one).",
+                    common=False,
+                    attributes=(
+                        Attribute("name", Kind.TEXT, "Ignored."),
+                        Attribute("value", Kind.TEXT, "Ignored."),
+                    ),
+                ),
+                repeatable=True,
+            ),
         ),
         attributes=(
             Attribute(
