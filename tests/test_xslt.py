@@ -270,3 +270,35 @@ def test_mi_factory_errors(tmp_path):
     assert "The feature must have value true or false" in reasons
     assert "A property must have either a 'value' or an 'expression' attribute" in reasons
     assert "The 'location' attribute is required for a resource definition" in reasons
+
+
+async def test_a_changed_stylesheet_is_recompiled_on_hot_deployment(aiohttp_client, tmp_path):
+    """The compiled stylesheets belong to the configuration: a reload after the local entry changes serves the
+    new one (the proxy's file did not change)."""
+    from gateway.connector import ConnectorRegistry
+    from gateway.deploy.hotdeploy import HotDeployer
+    from gateway.runtime.state import RuntimeState
+    from gateway.settings import Settings
+    from gateway.transport.control import Hub
+    from gateway.transport.server import create_app
+    from tests.conftest import write_artifacts
+
+    def versioned(word: str) -> str:
+        return entry("ss", stylesheet("1.0", f"<out>{word}</out>")) + " " * len(word)  # another size each time
+
+    root = write_artifacts(
+        tmp_path / "artifacts",
+        {"local-entries/ss.xml": versioned("one"), "proxies/P.xml": proxy("P", '<xslt key="ss"/>')},
+    )
+    settings = Settings(artifacts=root)
+    registry = ConnectorRegistry.discover()
+    deployer = HotDeployer(root, settings, registry)
+    state = RuntimeState(deployer.load())
+    client = await aiohttp_client(create_app(settings, state.config, registry, state))
+    hub = Hub(state, deployer, settings)
+    _, reply = await post_soap(client, "/services/P", "<a/>")
+    assert body_child(reply).text == "one"
+    (root / "local-entries" / "ss.xml").write_text(versioned("three"), encoding="utf-8")
+    await hub.reload()
+    _, reply = await post_soap(client, "/services/P", "<a/>")
+    assert body_child(reply).text == "three"
