@@ -302,3 +302,38 @@ async def test_a_changed_stylesheet_is_recompiled_on_hot_deployment(aiohttp_clie
     await hub.reload()
     _, reply = await post_soap(client, "/services/P", "<a/>")
     assert body_child(reply).text == "three"
+
+
+async def test_saxon_imports_resolve_through_resources_only(gateway):
+    """An XSLT 2.0 stylesheet's xsl:import (lower precedence) and xsl:include, nested, come from the entries the
+    <resource>s map; an unmapped one is a deploy problem."""
+    lib = (
+        '<xsl:stylesheet version="2.0" xmlns="" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">'
+        '<xsl:include href="deep.xsl"/><xsl:template match="/"><shadowed/></xsl:template>'
+        '<xsl:template name="t"><lib><xsl:call-template name="deep"/></lib></xsl:template></xsl:stylesheet>'
+    )
+    deep = (
+        '<xsl:stylesheet version="2.0" xmlns="" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">'
+        '<xsl:template name="deep"><deep/></xsl:template></xsl:stylesheet>'
+    )
+    client = await gateway(
+        {
+            "local-entries/lib.xml": entry("lib", lib),
+            "registry/governance/xsl/deep.xsl": deep,
+            "local-entries/main.xml": entry(
+                "main", stylesheet("2.0", '<out><xsl:call-template name="t"/></out>', '<xsl:import href="lib.xsl"/>')
+            ),
+            "proxies/P.xml": proxy(
+                "P",
+                '<xslt key="main"><resource location="lib.xsl" key="lib"/>'
+                '<resource location="deep.xsl" key="gov:/xsl/deep.xsl"/></xslt>',
+            ),
+            "proxies/Unmapped.xml": proxy(
+                "Unmapped", '<xslt key="main"><resource location="lib.xsl" key="lib"/></xslt>'
+            ),
+        }
+    )
+    status, reply = await post_soap(client, "/services/P", "<a/>")
+    assert status == 200 and [node.tag for node in body_child(reply).iter()] == ["out", "lib", "deep"]
+    problems = [str(problem) for problem in client.config.dangling]
+    assert len(problems) == 1 and 'href="deep.xsl"> is not mapped' in problems[0]

@@ -15,6 +15,7 @@ may read files or the network: `document()`, `unparsed-text()` and imports only 
 
 from __future__ import annotations
 
+import base64
 import copy
 import logging
 import re
@@ -47,7 +48,7 @@ _saxon: Any = None
 
 
 def saxon_processor() -> Any:
-    """The process's one Saxon processor, created on first use, allowed no URI access (files, network)."""
+    """The process's one Saxon processor, created on first use, allowed no URI access (files, network) but data:."""
     global _saxon
     if _saxon is None:
         try:
@@ -57,7 +58,8 @@ def saxon_processor() -> Any:
                 "XSLT 2.0/3.0 and XQuery need Saxon: pip install 'synapse-gateway[transform]' (saxonche)"
             ) from None
         processor = PySaxonProcessor(license=False)
-        processor.set_configuration_property("http://saxon.sf.net/feature/allowedProtocols", "")
+        # data: URIs only: the <resource>-mapped modules are handed over as data: URIs (_inline_modules)
+        processor.set_configuration_property("http://saxon.sf.net/feature/allowedProtocols", "data")
         _saxon = processor
     return _saxon
 
@@ -191,15 +193,10 @@ def compile_stylesheet(values: list[Any], resolver: Resolver) -> Stylesheet:
             raise ResourceError(f"{exc}{_import_hint(root)}") from None
         except etree.XMLSyntaxError as exc:
             raise ResourceError(str(exc)) from None
-    imports = _imports(root)
-    if imports:
-        raise ResourceError(
-            f"{imports[0]} in an XSLT {version} stylesheet is not supported yet (Saxon resolves no <resource>)"
-        )
     processor = saxon_processor()
     try:
         executable = processor.new_xslt30_processor().compile_stylesheet(
-            stylesheet_text=etree.tostring(root, encoding="unicode")
+            stylesheet_text=etree.tostring(_inline_modules(root, resolver, ()), encoding="unicode")
         )
     except Exception as exc:  # noqa: BLE001 - PySaxonApiError
         raise ResourceError(saxon_message(exc)) from None
@@ -207,6 +204,34 @@ def compile_stylesheet(values: list[Any], resolver: Resolver) -> Stylesheet:
         raise ResourceError("Saxon could not compile the stylesheet")
     executable.set_capture_result_documents(True)  # xsl:result-document never writes a file
     return SaxonStylesheet(executable, version, text_output)
+
+
+_MAX_MODULES = 32  # nested xsl:import / xsl:include levels
+
+
+def _inline_modules(root: etree._Element, resolver: Resolver, seen: tuple[str, ...]) -> etree._Element:
+    """A copy of `root` whose xsl:import / xsl:include hrefs are `data:` URIs holding the modules the <resource>
+    map names (recursively): Saxon may read data: URIs only, so nothing else is ever fetched."""
+    modules = list(root.iterchildren(f"{{{XSL_NS}}}import", f"{{{XSL_NS}}}include"))
+    if not modules:
+        return root
+    if len(seen) >= _MAX_MODULES:
+        raise ResourceError(f"xsl:import / xsl:include nested deeper than {_MAX_MODULES} levels")
+    root = copy.deepcopy(root)
+    for module in root.iterchildren(f"{{{XSL_NS}}}import", f"{{{XSL_NS}}}include"):
+        href = module.get("href") or ""
+        if href in seen:
+            raise ResourceError(f"{href} imports or includes itself")
+        data = resolver.lookup(href)
+        if data is None:
+            raise ResourceError(
+                f'<xsl:{etree.QName(module).localname} href="{href}"> is not mapped '
+                "(map it with <resource location=… key=…/>: nothing is fetched)"
+            )
+        inlined = _inline_modules(stylesheet_element(data.decode("utf-8")), resolver, (*seen, href))
+        encoded = base64.b64encode(etree.tostring(inlined, encoding="utf-8")).decode("ascii")
+        module.set("href", f"data:application/xml;base64,{encoded}")
+    return root
 
 
 def _imports(root: etree._Element) -> list[str]:
