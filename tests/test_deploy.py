@@ -164,14 +164,14 @@ def test_known_but_unsupported_mediators_say_so(tmp_path, capsys):
         tmp_path,
         {
             "sequences/s.xml": f'<sequence {S} name="s"><clone/></sequence>',
-            "sequences/x.xml": f'<sequence {S} name="x"><xslt key="k"/></sequence>',
+            "sequences/x.xml": f'<sequence {S} name="x"><ejb/></sequence>',
         },
         with_defaults=False,
     )
     assert cli(["validate", str(root)]) == 1
     out = capsys.readouterr().out
     assert "s.xml:1: clone: the 'clone' mediator is not supported yet" in out
-    assert "x.xml:1: xslt: the 'xslt' mediator is not supported yet" in out
+    assert "x.xml:1: ejb: the 'ejb' mediator is not supported yet" in out
 
 
 def test_address_uri_is_checked_at_deploy_time(tmp_path, capsys):
