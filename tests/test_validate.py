@@ -209,3 +209,23 @@ async def test_deploy_errors_use_mi_wording(tmp_path):
     assert "No schema specified for the validate mediator" in reasons
     assert "A non-empty <on-fail> child element is required for the <validate> mediator" in reasons
     assert "A 'schema' definition must contain a local property 'key'" in reasons
+
+
+async def test_json_source_selects_the_part_to_validate(gateway):
+    schema = json.dumps({"type": "object", "required": ["sku"], "properties": {"sku": {"type": "string"}}})
+    client = await gateway(
+        {
+            "local-entries/item.xml": f'<localEntry xmlns="{SYNAPSE}" key="item"><![CDATA[{schema}]]></localEntry>',
+            "proxies/V.xml": echo_proxy(
+                f'<validate source="json-eval($.order.item)"><schema key="item"/>{ON_FAIL}</validate>'
+            ),
+        }
+    )
+
+    async def post(document: dict) -> dict:
+        response = await client.post("/services/V", json=document)
+        return json.loads(await response.read())
+
+    assert await post({"order": {"item": {"sku": "A1"}}, "other": 1}) == {"valid": True}
+    failed = await post({"order": {"item": {"name": "A1"}}})
+    assert failed["valid"] is False and "'sku' is a required property" in failed["error"]

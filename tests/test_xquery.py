@@ -112,3 +112,27 @@ def test_factory_errors(tmp_path):
     reasons = [problem.reason for problem in load(root).failed]
     assert "The 'key' attribute is required for the XQuery mediator" in reasons
     assert "Unsupported Type" in reasons
+
+
+async def test_a_variable_from_an_entry(gateway):
+    """W: MediatorCustomVariable with a key: the entry's XML is the variable's value."""
+    client = await gateway(
+        {
+            "local-entries/rates.xml": f'<localEntry xmlns="{SYNAPSE}" key="rates"><rates xmlns="">'
+            '<rate cur="EUR">0.9</rate><rate cur="GBP">0.8</rate></rates></localEntry>',
+            "local-entries/q.xml": query_entry(
+                "convert",
+                "declare variable $rates as document-node() external; declare variable $amount as xs:double external;"
+                "<converted>{$amount * number($rates//rate[@cur='GBP'])}</converted>",
+            ),
+            "proxies/P.xml": proxy(
+                "P",
+                """<xquery key="convert">
+                     <variable name="rates" type="DOCUMENT" key="rates"/>
+                     <variable name="amount" type="DOUBLE" expression="//amount"/>
+                   </xquery>""",
+            ),
+        }
+    )
+    status, reply = await post(client, "/services/P", "<pay><amount>10</amount></pay>")
+    assert status == 200 and reply.findtext(f"{{{SOAP11}}}Body/converted") == "8"
