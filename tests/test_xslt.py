@@ -166,10 +166,14 @@ async def test_source_target_text_output_and_dynamic_keys(gateway):
                 "P",
                 """<xslt key="upper" source="//item/a"/>
                    <xslt key="text" source="//item/b" target="asText"/>
+                   <property name="transform.xslt.result.disableBuild" value="true"/>
+                   <xslt key="upper" source="//other/a" target="asString"/>
+                   <property name="transform.xslt.result.disableBuild" action="remove"/>
                    <property name="which" expression="//which"/>
                    <xslt key="{get-property('which')}" source="//other/a"/>
-                   <payloadFactory><format><r><items>$1</items><stored>$2</stored></r></format>
-                     <args><arg expression="//item"/><arg expression="get-property('asText')"/></args>
+                   <payloadFactory><format><r><items>$1</items><stored>$2</stored><asString>$3</asString></r></format>
+                     <args><arg expression="//item"/><arg expression="get-property('asText')"/>
+                       <arg expression="get-property('asString')" literal="true"/></args>
                    </payloadFactory>""",
             ),
         }
@@ -182,6 +186,7 @@ async def test_source_target_text_output_and_dynamic_keys(gateway):
     items = result.find("{*}items/{*}item")  # the format's elements are in the proxy's namespace
     assert [(etree.QName(node).localname, node.text) for node in items.iter()] == [("item", None), ("b", "X")]
     assert result.findtext(f"{{{SYNAPSE_NS}}}stored") == "n=X"  # the text result, stored in a property
+    assert result.findtext(f"{{{SYNAPSE_NS}}}asString") == "<b>Y</b>"  # disableBuild: the result as a string
     assert ("xslt", "upper", ()) in client.config.compiled  # the dynamic key reused the static compilation
 
 

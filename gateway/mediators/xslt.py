@@ -40,6 +40,7 @@ log = logging.getLogger("gateway.mediator.xslt")
 XSL_NS = "http://www.w3.org/1999/XSL/Transform"
 TEXT_NS = "http://ws.apache.org/commons/ns/payload"  # W: BaseConstants.DEFAULT_TEXT_WRAPPER
 _DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+DISABLE_BUILD = "transform.xslt.result.disableBuild"  # W: XSLTMediator.TRANSFORM_XSLT_RESULT_DISABLE_BUILD
 XSLT_ERROR = 0  # W: handleException without a specific code: ERROR_CODE stays the default
 
 
@@ -307,6 +308,10 @@ class Xslt(Mediator):
             result = stylesheet.transform(node, params)
         except ResourceError as exc:
             raise self._error(str(exc), key) from None
+        if self.target is not None and str(ctx.properties.get(DISABLE_BUILD, "")).lower() == "true":
+            text = result if isinstance(result, str) else etree.tostring(result, encoding="unicode")
+            ctx.properties[self.target] = text  # W: the result as a string, not built into a tree
+            return True
         element = result if isinstance(result, etree._Element) else _text_element(result)
         if self.target is not None:
             ctx.properties[self.target] = element
