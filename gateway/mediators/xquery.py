@@ -8,7 +8,8 @@ from the message or from the entry named by `key`. The first item of the result 
 an empty Body the result is added to it.
 
 saxonche has no compiled-XQuery handle: the query is checked once when it is compiled (a static error is a
-deploy problem), and Saxon parses it again on each run (about 1 ms for a small query).
+deploy problem), and Saxon parses it again on each run (360 µs for a small query, 294 µs for a compiled XSLT 2.0
+transform of the same message).
 """
 
 from __future__ import annotations
