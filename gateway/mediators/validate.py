@@ -176,7 +176,8 @@ class Validate(Mediator):
         errors: list[Any] = list(schema.error_log)  # type: ignore[call-overload]
         messages = [str(error.message) for error in errors]
         log.debug("%s: validation failed: %s", self.location, messages)
-        return await self._fail(ctx, "; ".join(messages), "\n".join(str(error) for error in errors))
+        # W: ValidateMediatorErrorHandler.getAllExceptions: every message followed by a newline
+        return await self._fail(ctx, "".join(f"{message}\n" for message in messages), "\n".join(map(str, errors)))
 
     async def _json(self, ctx: MessageContext) -> bool:
         key = self._key(ctx)
