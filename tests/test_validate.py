@@ -145,6 +145,7 @@ async def test_schema_imports_resolve_through_resources_and_source_selects_the_n
     assert await post("IBM") == {"valid": "true"}
     failed = await post("ibm")
     assert failed["valid"] == "false" and "code" in failed["error"] and "pattern" in failed["error"]
+    assert failed["error"].endswith("\n")  # W: getAllExceptions ends every message with a newline
 
 
 async def test_json_schema_validates_a_json_message(gateway):
