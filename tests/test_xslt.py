@@ -340,3 +340,18 @@ async def test_saxon_imports_resolve_through_resources_only(gateway):
     assert status == 200 and [node.tag for node in body_child(reply).iter()] == ["out", "lib", "deep"]
     problems = [str(problem) for problem in client.config.dangling]
     assert len(problems) == 1 and 'href="deep.xsl"> is not mapped' in problems[0]
+
+
+async def test_fast_xslt_runs_every_stylesheet_on_saxon(gateway):
+    """carbon-mediation's fastXSLT: a 1.0 stylesheet too runs on Saxon (so XPath 2.0 functions work)."""
+    client = await gateway(
+        {
+            "local-entries/ss.xml": entry(
+                "ss", stylesheet("1.0", '<out><xsl:value-of select="upper-case(/a)"/></out>')
+            ),
+            "proxies/P.xml": proxy("P", '<fastXSLT key="ss"/>'),
+        }
+    )
+    status, reply = await post_soap(client, "/services/P", "<a>fast</a>")
+    assert status == 200 and body_child(reply).text == "FAST"
+    assert type(client.config.compiled[("fastxslt", "ss", ())]).__name__ == "SaxonStylesheet"

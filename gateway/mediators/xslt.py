@@ -172,7 +172,7 @@ def stylesheet_element(value: Any, what: str = "XSLT stylesheet") -> etree._Elem
         raise ResourceError(f"the entry is not a well-formed {what}: {exc}") from None
 
 
-def compile_stylesheet(values: list[Any], resolver: Resolver) -> Stylesheet:
+def compile_stylesheet(values: list[Any], resolver: Resolver, *, saxon_only: bool = False) -> Stylesheet:
     root = stylesheet_element(values[0])
     qname = etree.QName(root)
     if qname.namespace != XSL_NS or qname.localname not in ("stylesheet", "transform"):
@@ -184,7 +184,7 @@ def compile_stylesheet(values: list[Any], resolver: Resolver) -> Stylesheet:
     text_output = any(
         (output.get("method") or "").strip() == "text" for output in root.iterchildren(f"{{{XSL_NS}}}output")
     )
-    if version == "1.0":
+    if version == "1.0" and not saxon_only:
         parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
         parser.resolvers.add(_EntryResolver(resolver))
         try:
@@ -247,7 +247,13 @@ def _import_hint(root: etree._Element) -> str:
     return f" (map {imports[0]} with <resource location=… key=…/>)" if imports else ""
 
 
+def compile_for_saxon(values: list[Any], resolver: Resolver) -> Stylesheet:
+    """fastXSLT's stylesheets: Saxon whatever their version (carbon-mediation's FastXSLTMediator sets Saxon)."""
+    return compile_stylesheet(values, resolver, saxon_only=True)
+
+
 register("xslt", compile_stylesheet)
+register("fastxslt", compile_for_saxon)
 
 
 # -- the mediator -------------------------------------------------------------------------------------------
@@ -268,6 +274,7 @@ class Parameter:
 class Xslt(Mediator):
     __slots__ = ("key", "source", "target", "parameters", "resources")
     tag = "xslt"
+    kind = "xslt"  # the compiler (gateway.mediators.resources)
 
     def __init__(
         self,
@@ -304,7 +311,7 @@ class Xslt(Mediator):
         key = self.key.resolve(ctx) or ""
         params = {p.name: value for p in self.parameters if (value := p.resolve(ctx)) is not None}
         try:
-            stylesheet: Stylesheet = compiled(ctx, "xslt", key, self.resources)
+            stylesheet: Stylesheet = compiled(ctx, self.kind, key, self.resources)
             result = stylesheet.transform(node, params)
         except ResourceError as exc:
             raise self._error(str(exc), key) from None
@@ -361,3 +368,12 @@ def _text_element(text: str) -> etree._Element:
     element = etree.Element(f"{{{TEXT_NS}}}text", nsmap={"axis2ns": TEXT_NS})
     element.text = text
     return element
+
+
+class FastXslt(Xslt):
+    """`fastXSLT` (carbon-mediation FastXSLTMediator): the first element of the Body through a Saxon stylesheet,
+    no source, target or parameters."""
+
+    __slots__ = ()
+    tag = "fastXSLT"
+    kind = "fastxslt"

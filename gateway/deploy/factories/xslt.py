@@ -11,7 +11,7 @@ import logging
 from gateway.deploy.declare import Attribute, Child, Element, Kind, Node
 from gateway.deploy.registry import mediator
 from gateway.mediators.resources import Precompile, ResourceMap
-from gateway.mediators.xslt import Parameter, Xslt
+from gateway.mediators.xslt import FastXslt, Parameter, Xslt
 
 log = logging.getLogger("gateway.deploy")
 
@@ -150,6 +150,32 @@ mediator(
                 Kind.BOOLEAN,
                 "Accepted: a stylesheet is always compiled once per deployment.",
                 default=True,
+            ),
+        ),
+    )
+)
+
+
+def _fast_xslt(node: Node) -> FastXslt:
+    precompile(node, "fastxslt", "key", ())
+    return FastXslt(node["key"], None, None, (), (), node.location)
+
+
+mediator(
+    Element(
+        "fastXSLT",
+        "carbon-mediation's streaming XSLT: the first element of the Body through a stylesheet run on Saxon "
+        "(whatever its version), with no source, target or parameters.",
+        anchor="carbon-mediation: FastXSLTMediatorFactory",
+        build=_fast_xslt,
+        attributes=(
+            Attribute(
+                "key",
+                Kind.KEY,
+                "The local entry or registry key of the stylesheet (static or {dynamic}).",
+                required=True,
+                refers_to="localEntry",
+                missing="The 'key' attribute is required for the FastXSLT mediator",
             ),
         ),
     )
