@@ -355,3 +355,23 @@ async def test_fast_xslt_runs_every_stylesheet_on_saxon(gateway):
     status, reply = await post_soap(client, "/services/P", "<a>fast</a>")
     assert status == 200 and body_child(reply).text == "FAST"
     assert type(client.config.compiled[("fastxslt", "ss", ())]).__name__ == "SaxonStylesheet"
+
+
+async def test_a_body_source_takes_the_results_children(gateway):
+    """W: XSLTMediator: when the source is the Body, the Body's children become the result's children."""
+    client = await gateway(
+        {
+            "local-entries/ss.xml": entry(
+                "ss",
+                stylesheet(
+                    "1.0",
+                    '<wrapper><count><xsl:value-of select="count(/*/*)"/></count><first><xsl:value-of '
+                    'select="local-name(/*/*[1])"/></first></wrapper>',
+                ),
+            ),
+            "proxies/P.xml": proxy("P", '<xslt key="ss" source="$body"/>'),
+        }
+    )
+    status, reply = await post_soap(client, "/services/P", "<a/><b/>")
+    body = reply.find(f"{{{SOAP11}}}Body")
+    assert status == 200 and [(child.tag, child.text) for child in body] == [("count", "2"), ("first", "a")]
