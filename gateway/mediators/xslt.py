@@ -141,6 +141,7 @@ class SaxonStylesheet(Stylesheet):
         try:
             node = processor.parse_xml(xml_text=etree.tostring(source, encoding="unicode"))
             executable.clear_parameters()
+            executable.set_capture_result_documents(True)  # drops the previous run's (they would pile up)
             for name, value in params.items():
                 executable.set_parameter(name, processor.make_string_value(value))
             output = executable.transform_to_string(xdm_node=node)
