@@ -182,10 +182,13 @@ async def test_a_broken_schema_is_a_deploy_problem_and_a_fault_per_message(gatew
                 <xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="a" type="xs:nope"/>
                 </xs:schema></localEntry>""",
             "proxies/V.xml": echo_proxy(f'<validate><schema key="bad"/>{ON_FAIL}</validate>'),
+            "sequences/alsoBad.xml": f'<sequence xmlns="{SYNAPSE}" name="alsoBad"><validate><schema key="bad"/>'
+            "<on-fail><drop/></on-fail></validate></sequence>",
         }
     )
-    problems = [str(problem) for problem in client.config.dangling]
-    assert len(problems) == 1 and "schema 'bad' does not compile" in problems[0] and "XMLSchema}nope" in problems[0]
+    problems = sorted(str(problem) for problem in client.config.dangling)
+    assert len(problems) == 2  # each use is reported (the schema is compiled once)
+    assert all("schema 'bad' does not compile" in problem and "XMLSchema}nope" in problem for problem in problems)
     response = await client.post("/services/V", data=envelope("<a/>"), headers={"Content-Type": "text/xml"})
     assert response.status == 500
     assert b"Error creating a new schema objects" in await response.read()

@@ -364,17 +364,20 @@ def _precompile(items: list[Precompile], entries: Table[Any], cache: dict[Any, A
     problems = []
     for item in items:
         cache_key = (item.kind, item.key, item.resources)
-        if cache_key in cache or any(key not in entries for key in item.key.split(KEY_SEPARATOR)):
+        if any(key not in entries for key in item.key.split(KEY_SEPARATOR)):
             continue
-        try:
-            cache[cache_key] = compile_resource(item.kind, item.key, item.resources, entries)
-        except ResourceError as exc:
-            cache[cache_key] = exc
+        if cache_key not in cache:
+            try:
+                cache[cache_key] = compile_resource(item.kind, item.key, item.resources, entries)
+            except ResourceError as exc:
+                cache[cache_key] = exc
+        found = cache[cache_key]
+        if isinstance(found, ResourceError):  # every use is reported, the compilation is done once
             problems.append(
                 DeployError(
                     item.where,
                     item.element,
-                    f"{item.kind} '{item.key}' does not compile: {exc}",
+                    f"{item.kind} '{item.key.replace(KEY_SEPARATOR, ', ')}' does not compile: {found}",
                     "every message reaching it fails; fix the resource",
                 )
             )
