@@ -634,7 +634,9 @@ class Aggregate(Mediator):
         element_type = self.element_type.resolve(first) if self.element_type is not None else None
         if self._json_path is not None:
             return await self._merged_json(aggregation, element_type)
-        envelope = copy.deepcopy(first.envelope)
+        # The gathered messages end here: their trees are reused and their matches moved, not copied (W: the
+        # first message is cloned and Axiom's addChild moves the others' elements).
+        envelope = first.envelope
         payload = Payload(
             first.payload.content_type if first.payload.kind in kinds.XML_KINDS else kinds.APPLICATION_XML
         )
@@ -661,9 +663,10 @@ class Aggregate(Mediator):
                     detail=f"aggregate at {self.location}: {self.expression.source} matched nothing in a message",
                 )
             for node in found:
-                element = copy.deepcopy(node)
-                element.tail = None
-                body.append(element)
+                if node.getparent() is None:
+                    raise MediationError("Could not add SOAPEnvelope as child element.")
+                node.tail = None
+                body.append(node)
         if self.enclosing_property is not None:
             enclosing = merged.properties.get(self.enclosing_property)
             if enclosing is None:
