@@ -963,3 +963,35 @@ async def test_iterate_over_xml_held_by_a_property(gateway, backend):
     assert response.status == 200, await response.text()
     result = await response.json()
     assert sorted(got["item"] for got in result) == ["x", "y"], result
+
+
+async def test_a_target_sequence_on_error_handles_the_copys_fault(gateway):
+    """`<target><sequence onError="…">`: a copy's fault goes to that sequence (W: the anonymous sequence
+    pushes its onError handler), here answering the client, instead of the resource's fault handling."""
+    files = {
+        "api/P.xml": f"""
+        <api {SYNAPSE} name="P" context="/p">
+          <resource methods="POST">
+            <inSequence>
+              <iterate expression="json-eval($.items)">
+                <target>
+                  <sequence onError="partFault">
+                    <sequence key="{{get-property('no-such-sequence')}}"/>
+                  </sequence>
+                </target>
+              </iterate>
+            </inSequence>
+          </resource>
+        </api>""",
+        "sequences/partFault.xml": f"""
+        <sequence {SYNAPSE} name="partFault">
+          <payloadFactory media-type="json"><format>{{"handled": "$1"}}</format>
+            <args><arg expression="get-property('ERROR_MESSAGE')"/></args></payloadFactory>
+          <respond/>
+        </sequence>""",
+    }
+    client = await gateway(files)
+    response = await client.post("/p", json={"items": [1]})
+    assert response.status == 200, await response.text()
+    handled = (await response.json())["handled"]
+    assert handled == "Sequence named None cannot be found"

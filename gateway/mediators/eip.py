@@ -80,7 +80,7 @@ class Target:
     def __init__(
         self,
         *,
-        sequence: MediatorList | None,
+        sequence: Mediator | None,
         sequence_key: Value | None,
         endpoint: Endpoint | None,
         soap_action: str | None,

@@ -9,9 +9,10 @@ from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node, 
 from gateway.deploy.endpoints import ENDPOINT
 from gateway.deploy.registry import mediator
 from gateway.expressions import compile_expression
-from gateway.mediators.base import MediatorList
+from gateway.mediators.base import Mediator, MediatorList
 from gateway.mediators.eip import Aggregate, Clone, ForEach, Iterate, Target
 from gateway.mediators.flow import Drop
+from gateway.mediators.sequence import NamedSequence
 from gateway.runtime.endpoints import IndirectEndpoint
 from gateway.xmlutil import local_name
 
@@ -51,13 +52,22 @@ def _target(node: Node) -> Target:
     if endpoint is None and node["endpoint"] is not None:
         endpoint = IndirectEndpoint(node.location, node["endpoint"])
     return Target(
-        sequence=inline.mediators() if inline is not None else None,
+        sequence=_inline(inline) if inline is not None else None,
         sequence_key=sequence_key,
         endpoint=endpoint,
         soap_action=node["soapAction"],
         to=node["to"],
         location=node.location,
     )
+
+
+def _inline(node: Node) -> Mediator:
+    """The target's anonymous sequence; with onError, its handler is pushed while it runs (W: SequenceMediator)."""
+    body = node.mediators()
+    on_error = node["onError"]
+    if on_error is None or on_error.static_text is None:
+        return body
+    return NamedSequence("anonymous", body, on_error.static_text, node.location)
 
 
 TARGET = Element(
@@ -79,7 +89,7 @@ TARGET = Element(
                     Attribute(
                         "onError",
                         Kind.KEY,
-                        "A sequence for errors (accepted; the copy's fault handlers are the parent's).",
+                        "A sequence that handles the errors of the copy's mediators.",
                         refers_to="sequence",
                         role="onError",
                     ),
