@@ -995,3 +995,39 @@ async def test_a_target_sequence_on_error_handles_the_copys_fault(gateway):
     assert response.status == 200, await response.text()
     handled = (await response.json())["handled"]
     assert handled == "Sequence named None cannot be found"
+
+
+async def test_a_split_inside_a_filter_goes_on_after_the_filter(gateway, backend):
+    """W: the continuation climbs out of containers: copies of an iterate inside a filter's <then> that
+    `call` go on after the iterate in <then>, then after the filter, to the aggregate there."""
+    server = await json_items_backend(backend)
+    api = f"""
+    <api {SYNAPSE} name="Prices" context="/prices">
+      <resource methods="POST">
+        <inSequence>
+          <filter source="json-eval($.mode)" regex="split">
+            <then>
+              <iterate expression="json-eval($.items)">
+                <target>
+                  <sequence>
+                    <call><endpoint><http method="post" uri-template="{server.make_url("")}/price"/></endpoint></call>
+                  </sequence>
+                </target>
+              </iterate>
+              <property name="where" value="then"/>
+            </then>
+          </filter>
+          <aggregate>
+            <onComplete expression="json-eval($)">
+              <header name="X-Where" scope="transport" expression="get-property('where')"/>
+              <respond/>
+            </onComplete>
+          </aggregate>
+        </inSequence>
+      </resource>
+    </api>"""
+    client = await gateway({"api/Prices.xml": api})
+    response = await client.post("/prices", json={"mode": "split", "items": [{"id": 1}, {"id": 2}]})
+    assert response.status == 200, await response.text()
+    assert sorted(item["id"] for item in await response.json()) == [1, 2]
+    assert response.headers["X-Where"] == "then"  # the rest of <then> ran for the copies first

@@ -123,7 +123,10 @@ class _Split(Mediator):
     """What iterate and clone share: the copies' correlation properties and how the targets run."""
 
     __slots__ = ("split_id", "continue_parent", "sequential")
-    continues = True
+
+    @property
+    def continues(self) -> bool:
+        return True
 
     def __init__(
         self, split_id: str | None, continue_parent: bool, sequential: bool, location: SourceLocation | None
@@ -480,7 +483,10 @@ class Aggregate(Mediator):
         "_active",
     )
     tag = "aggregate"
-    continues = True
+
+    @property
+    def continues(self) -> bool:
+        return True
 
     def __init__(
         self,

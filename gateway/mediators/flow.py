@@ -146,7 +146,16 @@ class InOut(Mediator):
         self.body = body
         self.on_response = on_response
 
+    @property
+    def continues(self) -> bool:
+        return self.body.holds_continuation
+
     async def mediate(self, ctx: MessageContext) -> bool:
         if ctx.is_response != self.on_response:
             return True
         return await self.body.mediate(ctx)
+
+    async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
+        if ctx.is_response != self.on_response:
+            return True
+        return await self.body.mediate_rest(ctx, rest)
