@@ -8,8 +8,9 @@ MI's correlation properties (`aggregateCorelation[.id]`, the parent's message id
 
 - a target that `send`s: the replies come back through the outSequence (or the send's receive sequence),
   where the aggregate waits (Apache sample 400);
-- a target whose inline sequence `call`s: the copy goes on after the split mediator in the enclosing list
-  (W: the reliant continuation state), so an aggregate placed right after the iterate gathers them.
+- a target whose inline sequence `call`s: the copy goes on after the split mediator in the enclosing list,
+  and after the containers around it (W: the reliant continuation state; MediatorList.mediate_rest), so an
+  aggregate placed after the iterate gathers them.
 
 The branches run beside the parent's flow (`Exchange.spawn`); the transport waits for them, or for the
 reply, before it answers (`Exchange.settle`). An aggregate's state lives in the deployed mediator, keyed
