@@ -15,12 +15,12 @@ import orjson
 import pytest
 from lxml import etree
 
-from gateway.database import DataSource, Databases, Dialect, compile_sql, parse_jdbc_url
+from gateway.database import Databases, DataSource, Dialect, compile_sql, parse_jdbc_url
 from gateway.deploy.loader import load
 from gateway.settings import Settings, SettingsError, load_settings
 from gateway.transport.server import SERVICES
 from tests.conftest import require_service, write_artifacts
-from tests.test_stockquote import GET_QUOTE, post, soap
+from tests.test_stockquote import GET_QUOTE, soap
 
 S = 'xmlns="http://ws.apache.org/ns/synapse"'
 SAMPLES = "http://services.samples"
@@ -196,7 +196,7 @@ async def test_sample_363_uses_the_datasources_named_in_the_settings(gateway, st
 
 def api(db: Db, body: str, *, fault: str = "") -> dict[str, str]:
     fault_seq = fault or (
-        "<payloadFactory media-type='json'><format>{\"error\": \"$1\", \"detail\": \"$2\"}</format><args>"
+        '<payloadFactory media-type=\'json\'><format>{"error": "$1", "detail": "$2"}</format><args>'
         "<arg expression=\"get-property('ERROR_MESSAGE')\"/><arg expression=\"get-property('ERROR_DETAIL')\"/>"
         "</args></payloadFactory><property name='HTTP_SC' value='500' scope='axis2'/><respond/>"
     )
@@ -221,13 +221,16 @@ PROPS = """<payloadFactory media-type="json"><format>{"id": "$1", "price": "$2",
 
 
 async def test_json_parameters_results_by_label_and_number_and_row_counts(gateway, db):
-    body = """<dbreport>POOL<statement><sql>update company set price = ? where id &lt;&gt; ?</sql>
+    body = (
+        """<dbreport>POOL<statement><sql>update company set price = ? where id &lt;&gt; ?</sql>
         <parameter expression="json-eval($.price)" type="DOUBLE"/><parameter value="c2" type="VARCHAR"/>
       </statement></dbreport>
       <dblookup>POOL<statement><sql>select name, id, price from company where name = ?</sql>
         <parameter expression="json-eval($.symbol)" type="VARCHAR"/>
         <result name="cid" column="ID"/><result name="price" column="3"/><result name="first" column="1"/>
-      </statement></dblookup>""" + PROPS
+      </statement></dblookup>"""
+        + PROPS
+    )
     client = await gateway(api(db, body))
     status, answer = await call(client, {"symbol": "IBM", "price": 12.5})
     assert status == 200
@@ -237,14 +240,17 @@ async def test_json_parameters_results_by_label_and_number_and_row_counts(gatewa
 
 async def test_no_row_and_null_columns_leave_properties_as_they_were(gateway, db):
     await db.sql("insert into company values (?, ?, ?)", "NULLCO", None, None)
-    body = """<property name="cid" value="before"/><property name="price" value="kept"/>
+    body = (
+        """<property name="cid" value="before"/><property name="price" value="kept"/>
       <dblookup>POOL
         <statement><sql>select id, price from company where name = ?</sql>
           <parameter expression="json-eval($.symbol)" type="VARCHAR"/>
           <result name="cid" column="id"/><result name="price" column="price"/></statement>
         <statement><sql>select name from company where name = 'none'</sql><result name="first" column="name"/>
         </statement>
-      </dblookup>""" + PROPS
+      </dblookup>"""
+        + PROPS
+    )
     client = await gateway(api(db, body))
     status, answer = await call(client, {"symbol": "NULLCO"})
     assert status == 200 and answer["id"] == "before" and answer["price"] == "kept" and answer["first"] == ""
@@ -297,9 +303,12 @@ async def test_jdbc_types_are_bound_as_declared_and_read_back_as_java_writes_the
 
 
 async def test_parameters_are_bound_never_spliced_into_the_sql(gateway, db):
-    body = """<dblookup>POOL<statement><sql>select id from company where name = ?</sql>
+    body = (
+        """<dblookup>POOL<statement><sql>select id from company where name = ?</sql>
         <parameter expression="json-eval($.symbol)" type="VARCHAR"/><result name="cid" column="id"/>
-      </statement></dblookup>""" + PROPS
+      </statement></dblookup>"""
+        + PROPS
+    )
     client = await gateway(api(db, body))
     for attack in ("x' or '1'='1", "IBM'; drop table company; --", "?", "%s"):
         status, answer = await call(client, {"symbol": attack})
@@ -338,8 +347,11 @@ JSON = {"Content-Type": "application/json"}
 
 
 async def test_sql_errors_reach_the_fault_sequence_with_mis_message(gateway, db):
-    body = """<dblookup>POOL<statement><sql>select nope from company where name = ?</sql>
-        <parameter value="IBM" type="VARCHAR"/><result name="cid" column="nope"/></statement></dblookup>""" + PROPS
+    body = (
+        """<dblookup>POOL<statement><sql>select nope from company where name = ?</sql>
+        <parameter value="IBM" type="VARCHAR"/><result name="cid" column="nope"/></statement></dblookup>"""
+        + PROPS
+    )
     client = await gateway(api(db, body))
     status, answer = await call(client, {})
     assert status == 500
@@ -369,10 +381,13 @@ async def test_an_unreachable_database_is_a_fault_not_a_hang(gateway, tmp_path):
 
 
 async def test_pools_are_shared_by_data_source_and_closed_at_shutdown(gateway, db):
-    body = """<dblookup>POOL<statement><sql>select id from company where name = 'IBM'</sql>
+    body = (
+        """<dblookup>POOL<statement><sql>select id from company where name = 'IBM'</sql>
         <result name="cid" column="id"/></statement></dblookup>
       <dblookup>POOL<statement><sql>select id from company where name = 'SUN'</sql>
-        <result name="price" column="id"/></statement></dblookup>""" + PROPS
+        <result name="price" column="id"/></statement></dblookup>"""
+        + PROPS
+    )
     client = await gateway(api(db, body))
     status, answer = await call(client, {})
     assert status == 200 and (answer["id"], answer["price"]) == ("c1", "c2")
@@ -423,7 +438,7 @@ SQLITE_POOL = "<connection><pool><driver>org.sqlite.JDBC</driver><url>jdbc:sqlit
             "parameter: invalid type 'int'",
         ),
         (
-            f"<dbreport>{SQLITE_POOL}<statement><sql>select ?</sql><parameter type=\"INTEGER\"/></statement></dbreport>",
+            f'<dbreport>{SQLITE_POOL}<statement><sql>select ?</sql><parameter type="INTEGER"/></statement></dbreport>',
             "parameter: a <parameter> takes either 'value' or 'expression'",
         ),
         (
@@ -432,7 +447,7 @@ SQLITE_POOL = "<connection><pool><driver>org.sqlite.JDBC</driver><url>jdbc:sqlit
             "property: unknown pool property 'maxActiv' (did you mean 'maxactive'?)",
         ),
         (
-            f"<dblookup>{SQLITE_POOL}<statement><sql>select 1</sql><result name=\"x\"/></statement></dblookup>",
+            f'<dblookup>{SQLITE_POOL}<statement><sql>select 1</sql><result name="x"/></statement></dblookup>',
             "result: the 'column' attribute is required",
         ),
         (
@@ -454,7 +469,7 @@ def test_deploy_errors_name_the_line_and_the_fix(tmp_path, mediator, expected):
 def test_a_valid_configuration_deploys_and_the_default_datasource_is_embedded_sqlite(tmp_path):
     mediator = (
         "<dbreport><connection><pool><dsName>default</dsName></pool></connection><statement>"
-        "<sql>insert into t values (?)</sql><parameter value=\"1\" type=\"INTEGER\"/></statement></dbreport>"
+        '<sql>insert into t values (?)</sql><parameter value="1" type="INTEGER"/></statement></dbreport>'
     )
     assert problems(tmp_path, mediator) == []
     root = tmp_path / "a"
