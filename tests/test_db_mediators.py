@@ -518,3 +518,35 @@ def test_datasources_in_the_settings_file(tmp_path):
     path.write_text("datasources:\n  bad:\n    url: jdbc:derby://h/x\n")
     with pytest.raises(SettingsError, match="gateway.yaml:3: .*'derby' is not supported"):
         load_settings(path)
+
+
+def test_validate_reads_the_datasources_of_the_settings_file(tmp_path, capsys):
+    from gateway.cli import main
+
+    root = write_artifacts(
+        tmp_path / "a",
+        {
+            "sequences/s.xml": f"""<sequence {S} name="s"><dblookup><connection><pool><dsName>reportdb</dsName>
+              </pool></connection><statement><sql>select 1 as one</sql><result name="x" column="one"/></statement>
+              </dblookup></sequence>"""
+        },
+        with_defaults=False,
+    )
+    assert main(["validate", str(root)]) == 1
+    assert "dsName: the datasource 'reportdb' is not configured" in capsys.readouterr().out
+    config = tmp_path / "gateway.yaml"
+    config.write_text("datasources:\n  reportdb: {url: 'jdbc:sqlite:data/report.db'}\n")
+    assert main(["validate", str(root), "--config", str(config)]) == 0
+
+
+async def test_a_reply_runs_main_again_only_when_main_has_an_out(gateway, stockquote):
+    service = await stockquote()
+    send = f'<send><endpoint><address uri="{service.url}"/></endpoint></send>'
+    mark = '<header name="X-Out" scope="transport" value="main-out"/>'
+    mains = ((f"<in>{send}</in><out>{mark}<send/></out>", True), (send, False), (f"<in>{send}</in>", False))
+    for main, marked in mains:
+        client = await gateway({"sequences/main.xml": f'<sequence {S} name="main">{main}</sequence>'})
+        response = await client.post("/", data=soap(GET_QUOTE.format("IBM")), headers={"Content-Type": "text/xml"})
+        assert response.status == 200 and b"getQuoteResponse" in await response.read()
+        assert (response.headers.get("X-Out") == "main-out") is marked
+        await client.close()
