@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import re
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote
+
+log = logging.getLogger("gateway.database")
 
 Dialect = Literal["postgresql", "mysql", "sqlite"]
 DIALECTS: dict[str, Dialect] = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
@@ -500,6 +503,60 @@ class _Sqlite(Database):
         idle, self._idle = self._idle, []
         for conn in idle:
             await conn.close()
+
+
+class _RolledBack(Exception):
+    """Thrown into a transaction block to end it with a rollback."""
+
+
+async def _abort(stack: AsyncExitStack) -> None:
+    await stack.__aexit__(_RolledBack, _RolledBack(), None)
+
+
+class Transaction:
+    """A transaction that spans statements of several mediators of one message (MI's `transaction` mediator):
+    each data source joins on first use with a pooled connection of its own, held until commit or rollback,
+    which end them all. With several data sources they commit one after the other (not a two-phase commit):
+    a failure rolls back those not yet committed."""
+
+    def __init__(self) -> None:
+        self._held: dict[DataSource, tuple[AsyncExitStack, Session]] = {}
+        self.active = True
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    async def session(self, database: Database) -> Session:
+        held = self._held.get(database.source)
+        if held is None:
+            stack = AsyncExitStack()
+            session = await stack.enter_async_context(database.transaction())
+            held = self._held[database.source] = (stack, session)
+        return held[1]
+
+    async def commit(self) -> None:
+        self.active = False
+        held, self._held = list(self._held.values()), {}
+        failure: Exception | None = None
+        for stack, _ in held:
+            if failure is not None:
+                await _abort(stack)
+                continue
+            try:
+                await stack.aclose()
+            except Exception as exc:  # noqa: BLE001 - the rest are rolled back, then the failure is raised
+                failure = exc
+        if failure is not None:
+            raise failure
+
+    async def rollback(self) -> None:
+        self.active = False
+        held, self._held = list(self._held.values()), {}
+        for stack, _ in held:
+            try:
+                await _abort(stack)
+            except Exception as exc:  # noqa: BLE001 - a broken connection is dropped by its pool
+                log.warning("rolling back a transaction failed: %s", exc)
 
 
 # The driver module of each dialect, and the extra that installs it.

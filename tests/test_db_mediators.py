@@ -550,3 +550,107 @@ async def test_a_reply_runs_main_again_only_when_main_has_an_out(gateway, stockq
         assert response.status == 200 and b"getQuoteResponse" in await response.read()
         assert (response.headers.get("X-Out") == "main-out") is marked
         await client.close()
+
+
+# -- the transaction mediator -------------------------------------------------------------------------------
+ON_ERROR = f"""<sequence {S} name="rollbackSeq"><transaction action="rollback"/>
+  <payloadFactory media-type="json"><format>{{"error": "$1"}}</format>
+  <args><arg expression="get-property('ERROR_MESSAGE')"/></args></payloadFactory>
+  <property name="HTTP_SC" value="500" scope="axis2"/><respond/></sequence>"""
+
+
+async def test_sample_410_commits_two_reports_together_or_rolls_both_back(gateway, stockquote, db):
+    """synapse_sample_410.xml: in <out>, transaction new, delete the quoted company, insert IBM/c4, commit. When
+    the insert fails (the symbol was not IBM, so IBM is still there) the fault sequence rolls the delete back."""
+    service = await stockquote()
+    main = f"""<sequence {S} name="main" onError="rollbackSeq">
+      <in><send><endpoint><address uri="{service.url}"/></endpoint></send></in>
+      <out><transaction action="new"/>
+        <dbreport useTransaction="true">POOL<statement><sql>delete from company where name =?</sql>
+          <parameter expression="//m0:return/m0:symbol/child::text()" xmlns:m0="http://services.samples"
+                     type="VARCHAR"/></statement></dbreport>
+        <dbreport useTransaction="true">POOL<statement><sql> INSERT into company values ('IBM','c4',12.0)</sql>
+          </statement></dbreport>
+        <transaction action="commit"/><send/></out></sequence>"""
+    client = await gateway({"sequences/main.xml": sample(db, main), "sequences/rollbackSeq.xml": ON_ERROR})
+    status, reply = await quote(client, "SUN")  # IBM exists: the insert fails, the delete of SUN is undone
+    assert status == 500 and "SQL Error while executing insert statement" in reply.decode()
+    assert sorted(await db.rows("select name, id from company")) == [("IBM", "c1"), ("MSFT", "c3"), ("SUN", "c2")]
+    status, reply = await quote(client, "IBM")  # delete IBM, insert IBM/c4: both commit
+    assert status == 200 and b"getQuoteResponse" in reply
+    assert sorted(await db.rows("select name, id from company")) == [("IBM", "c4"), ("MSFT", "c3"), ("SUN", "c2")]
+
+
+async def test_a_transaction_sees_its_own_writes_and_one_left_open_is_rolled_back(gateway, db):
+    body = """<transaction action="new"/>
+      <dbreport><connection><pool><driver>d</driver><url>URL</url>USER<property name="maxactive" value="1"/>
+        <property name="maxwait" value="5000"/></pool></connection>
+        <statement><sql>insert into company values (?, 'c7', 7)</sql>
+        <parameter expression="json-eval($.name)" type="VARCHAR"/></statement></dbreport>
+      <dblookup><connection><pool><driver>d</driver><url>URL</url>USER<property name="maxactive" value="1"/>
+        <property name="maxwait" value="5000"/></pool></connection>
+        <statement><sql>select id from company where name = ?</sql>
+        <parameter expression="json-eval($.name)" type="VARCHAR"/><result name="cid" column="id"/></statement>
+      </dblookup>
+      <filter source="json-eval($.commit)" regex="yes"><then><transaction action="commit"/></then></filter>"""
+    user = f"<user>{db.user}</user>" if db.user else ""
+    client = await gateway(api(db, body.replace("URL", db.url).replace("USER", user) + PROPS))
+    for attempt in range(3):  # one pooled connection: a transaction left open would hold it for ever
+        status, answer = await call(client, {"name": f"OPEN{attempt}", "commit": "no"})
+        assert status == 200 and answer["id"] == "c7"  # its own uncommitted insert is visible to it
+    status, answer = await call(client, {"name": "DONE", "commit": "yes"})
+    assert status == 200 and answer["id"] == "c7"
+    assert await db.rows("select name from company where id = 'c7'") == [("DONE",)]
+
+
+async def test_transaction_actions_as_mi_checks_them(gateway, db, caplog):
+    cases = {
+        "twice": '<transaction action="new"/><transaction action="new"/>',
+        "none": '<transaction action="fault-if-no-tx"/>',
+        "existing": '<transaction action="use-existing-or-new"/><transaction action="fault-if-no-tx"/>'
+        '<transaction action="use-existing-or-new"/><transaction action="commit"/>',
+        "idle": '<transaction action="commit"/><transaction action="rollback"/>',
+    }
+    files = {}
+    for name, body in cases.items():
+        files[f"api/{name}.xml"] = f"""<api {S} name="{name}" context="/{name}"><resource methods="POST">
+          <inSequence>{body}<payloadFactory media-type="json"><format>{{"ok": true}}</format><args/></payloadFactory>
+          <respond/></inSequence><faultSequence><payloadFactory media-type="json"><format>{{"error": "$1"}}</format>
+          <args><arg expression="get-property('ERROR_MESSAGE')"/></args></payloadFactory><respond/></faultSequence>
+          </resource></api>"""
+    client = await gateway(files)
+    answers = {}
+    for name in cases:
+        response = await client.post(f"/{name}", data=b"{}", headers=JSON)
+        answers[name] = orjson.loads(await response.read())
+    assert answers == {
+        "twice": {"error": "Require to begin a new transaction, but a transaction already exist"},
+        "none": {"error": "No active transaction. Require an active transaction"},
+        "existing": {"ok": True},
+        "idle": {"ok": True},  # W: commit and rollback with no transaction only warn
+    }
+    assert "COMMIT: no active transaction" in caplog.text
+
+
+async def test_a_transaction_spans_data_sources_and_rolls_them_all_back(gateway, db, tmp_path):
+    other = parse_jdbc_url(f"jdbc:sqlite:{tmp_path / 'audit.db'}")
+    async with db.pools.get(other).session() as session:
+        await session.execute(compile_sql("create table audit (name varchar(10) primary key)", "sqlite"), ())
+    audit = f"<connection><pool><driver>d</driver><url>jdbc:sqlite:{tmp_path / 'audit.db'}</url></pool></connection>"
+    body = f"""<transaction action="new"/>
+      <dbreport useTransaction="true">{audit}<statement><sql>insert into audit values (?)</sql>
+        <parameter expression="json-eval($.name)" type="VARCHAR"/></statement></dbreport>
+      <dbreport useTransaction="true">POOL<statement><sql>insert into company values (?, 'c8', 8)</sql>
+        <parameter expression="json-eval($.name)" type="VARCHAR"/></statement></dbreport>
+      <transaction action="commit"/>"""
+    client = await gateway(
+        api(db, body + PROPS, fault=ON_ERROR.split(">", 1)[1].rsplit("</sequence>", 1)[0].replace("$1", "$1"))
+    )
+    status, answer = await call(client, {"name": "NEW"})
+    assert status == 200
+    status, answer = await call(client, {"name": "IBM"})  # the audit insert works, the company insert fails
+    assert status == 500
+    async with db.pools.get(other).session() as session:
+        rows = await session.all(compile_sql("select name from audit order by name", "sqlite"), ())
+    assert [row.values for row in rows] == [("NEW",)]
+    assert await db.rows("select name from company where id = 'c8'") == [("NEW",)]

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from gateway.database import Database, Session, Sql, java_string
+from gateway.database import Database, Session, Sql, Transaction, java_string
 from gateway.errors import MediationError
 from gateway.mediators.base import Mediator
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from gateway.expressions import Expression
     from gateway.message.context import MessageContext
 
+log = logging.getLogger("gateway.mediator.transaction")
 MODIFIED_ROW_COUNT = "DBREPORT_MODIFIED_RAW_COUNT"  # W: DBReportMediator.MODIFIED_ROW_COUNT_PROP_NAME
 
 
@@ -141,6 +143,21 @@ class _DBMediator(Mediator):
     async def run(self, session: Session, statement: Statement, params: Sequence[Any], ctx: MessageContext) -> None:
         raise NotImplementedError
 
+    async def in_transaction(self, ctx: MessageContext, transaction: Transaction) -> bool:
+        """Inside a `transaction` mediator's transaction: its connection for this data source, no commit
+        (W: TranscationManger.isThreadHasEnlistment → addConnection)."""
+        database = self.database(ctx)
+        for statement in self.statements:
+            params = statement.bind(ctx)
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await self.run(await transaction.session(database), statement, params, ctx)
+            except MediationError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - W: handleException; the transaction is left to the flow
+                raise self.failure(statement, exc) from exc
+        return True
+
 
 class DBLookup(_DBMediator):
     """Each statement's first row sets the properties named by its `<result>`s (as strings)."""
@@ -158,6 +175,9 @@ class DBLookup(_DBMediator):
                 ctx.properties[name] = java_string(value)
 
     async def mediate(self, ctx: MessageContext) -> bool:
+        transaction = ctx.exchange.transaction
+        if transaction is not None and transaction.active:
+            return await self.in_transaction(ctx, transaction)
         database = self.database(ctx)
         for statement in self.statements:
             params = statement.bind(ctx)
@@ -194,6 +214,9 @@ class DBReport(_DBMediator):
         ctx.properties[MODIFIED_ROW_COUNT] = await session.execute(statement.sql, params)
 
     async def mediate(self, ctx: MessageContext) -> bool:
+        transaction = ctx.exchange.transaction
+        if transaction is not None and transaction.active:
+            return await self.in_transaction(ctx, transaction)
         database = self.database(ctx)
         if not self.use_transaction:
             for statement in self.statements:
@@ -218,4 +241,59 @@ class DBReport(_DBMediator):
         except Exception as exc:  # noqa: BLE001 - the transaction is rolled back; the fault names the statement
             assert current is not None
             raise self.failure(current, exc) from exc
+        return True
+
+
+_ABANDONED: set[asyncio.Task[None]] = set()
+
+
+def _roll_back_if_open(transaction: Transaction) -> None:
+    """At the end of the message: a transaction nobody committed or rolled back is rolled back."""
+    if transaction.active:
+        log.warning("a transaction was neither committed nor rolled back: rolled back")
+        task = asyncio.ensure_future(transaction.rollback())
+        _ABANDONED.add(task)
+        task.add_done_callback(_ABANDONED.discard)
+
+
+class TransactionMediator(Mediator):
+    """`<transaction action>` (W: mediators/transaction/TransactionMediator): a database transaction for the
+    rest of the message. dblookup and dbreport run in it on one connection per data source until `commit` or
+    `rollback`; one left open when the message ends is rolled back."""
+
+    __slots__ = ("action",)
+    tag = "transaction"
+
+    def __init__(self, action: str, location: SourceLocation | None = None) -> None:
+        super().__init__(location)
+        self.action = action
+
+    def _begin(self, ctx: MessageContext) -> None:
+        transaction = Transaction()
+        ctx.exchange.transaction = transaction
+        ctx.exchange.closing_tasks.append(lambda: _roll_back_if_open(transaction))
+
+    async def mediate(self, ctx: MessageContext) -> bool:
+        transaction = ctx.exchange.transaction
+        active = transaction is not None and transaction.active
+        action = self.action
+        if action == "new":
+            if active:
+                raise MediationError("Require to begin a new transaction, but a transaction already exist")
+            self._begin(ctx)
+        elif action == "use-existing-or-new":
+            if not active:
+                self._begin(ctx)
+        elif action == "fault-if-no-tx":
+            if not active:
+                raise MediationError("No active transaction. Require an active transaction")
+        elif not active or transaction is None:
+            log.warning("%s: no active transaction", action.upper())  # W: TranscationManger: a warning, no fault
+        elif action == "commit":
+            try:
+                await transaction.commit()
+            except Exception as exc:  # noqa: BLE001 - W: handleException("Unable to commit transaction")
+                raise MediationError("Unable to commit transaction", detail=f"{type(exc).__name__}: {exc}") from exc
+        else:  # rollback
+            await transaction.rollback()
         return True

@@ -12,7 +12,7 @@ from pathlib import Path
 from gateway.database import DataSource, Dialect, compile_sql, missing_driver, parse_jdbc_url
 from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node, NotYet
 from gateway.deploy.registry import mediator
-from gateway.mediators.db import CONVERTERS, DBLookup, DBReport, Parameter, Statement
+from gateway.mediators.db import CONVERTERS, DBLookup, DBReport, Parameter, Statement, TransactionMediator
 from gateway.settings import DEFAULT_DATASOURCES
 from gateway.xmlutil import did_you_mean
 
@@ -271,6 +271,27 @@ mediator(
                 Kind.BOOLEAN,
                 "Run all the statements in one transaction: committed at the end, rolled back on a failure.",
                 default=False,
+            ),
+        ),
+    )
+)
+
+mediator(
+    Element(
+        "transaction",
+        "Begin, join, commit or roll back a database transaction for the rest of the message: dblookup and "
+        "dbreport then run in it (one connection per data source) until commit or rollback; one left open at the "
+        "end of the message is rolled back.",
+        anchor="W: TransactionMediatorFactory",
+        build=lambda node: TransactionMediator(node["action"], node.location),
+        attributes=(
+            Attribute(
+                "action",
+                Kind.CHOICE,
+                "new (fault if one exists), use-existing-or-new, fault-if-no-tx, commit, rollback.",
+                required=True,
+                choices=("new", "use-existing-or-new", "fault-if-no-tx", "commit", "rollback"),
+                missing="The 'action' attribute is required for Transaction mediator definition",
             ),
         ),
     )
