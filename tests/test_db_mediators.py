@@ -654,3 +654,11 @@ async def test_a_transaction_spans_data_sources_and_rolls_them_all_back(gateway,
         rows = await session.all(compile_sql("select name from audit order by name", "sqlite"), ())
     assert [row.values for row in rows] == [("NEW",)]
     assert await db.rows("select name from company where id = 'c8'") == [("NEW",)]
+
+
+async def test_a_fault_names_the_datasource_by_its_dsname(gateway, db):
+    body = """<dblookup><connection><pool><dsName>lookupdb</dsName></pool></connection>
+        <statement><sql>select nope from company</sql><result name="cid" column="nope"/></statement></dblookup>"""
+    client = await gateway(api(db, body + PROPS), datasources={"lookupdb": db.source})
+    status, answer = await call(client, {})
+    assert status == 500 and str(answer["error"]).endswith(" against DataSource : lookupdb")

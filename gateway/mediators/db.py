@@ -111,7 +111,7 @@ class Statement:
 
 
 class _DBMediator(Mediator):
-    __slots__ = ("source", "statements", "timeout")
+    __slots__ = ("source", "statements", "timeout", "name")
     prefix = "SQL Exception occurred while executing statement"  # W: DBLookupMediator.processStatement
 
     def __init__(
@@ -125,6 +125,7 @@ class _DBMediator(Mediator):
         self.source = source
         self.statements = statements
         self.timeout = timeout
+        self.name = source.label  # W: getDSName(): the dsName, else the URL (here without credentials)
 
     @property
     def reads_body(self) -> bool:
@@ -136,7 +137,7 @@ class _DBMediator(Mediator):
     def failure(self, statement: Statement, exc: BaseException) -> MediationError:
         what = "the statement timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
         return MediationError(
-            f"{self.prefix} : {statement.sql.raw} against DataSource : {self.source.label}",
+            f"{self.prefix} : {statement.sql.raw} against DataSource : {self.name}",
             detail=what,
         )
 

@@ -236,9 +236,15 @@ def _build(node: Node, lookup: bool) -> DBLookup | DBReport:
     if install is not None:
         raise pool.error(f"the {source.dialect} driver is not installed", install)
     statements = tuple(_statement(s, source.dialect, lookup) for s in node.all("statement"))
-    if lookup:
-        return DBLookup(source, statements, source.acquire_timeout, node.location)
-    return DBReport(source, statements, source.acquire_timeout, bool(node["useTransaction"]), node.location)
+    built: DBLookup | DBReport = (
+        DBLookup(source, statements, source.acquire_timeout, node.location)
+        if lookup
+        else DBReport(source, statements, source.acquire_timeout, bool(node["useTransaction"]), node.location)
+    )
+    name = _value(pool, "dsName")
+    if name is not None:
+        built.name = name
+    return built
 
 
 _CHILDREN = (
