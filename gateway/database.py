@@ -212,9 +212,35 @@ def java_string(value: Any) -> str:
     if isinstance(value, datetime.datetime):
         fraction = f"{value.microsecond:06d}".rstrip("0") or "0"
         return f"{value:%Y-%m-%d %H:%M:%S}.{fraction}"
+    if isinstance(value, float):
+        return java_double(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).decode("utf-8", "replace")
     return str(value)
+
+
+def java_double(value: float) -> str:
+    """Double.toString: plain from 10^-3 to 10^7, else d.dddE±n; always a decimal point."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "-0.0" if str(value).startswith("-") else "0.0"
+    sign, digits, exponent = Decimal(repr(value)).as_tuple()
+    text = "".join(map(str, digits)).rstrip("0") or "0"
+    assert isinstance(exponent, int)
+    point = exponent + len(digits)  # where the decimal point goes in the digits
+    if 1e-3 <= abs(value) < 1e7:
+        if point <= 0:
+            body = "0." + "0" * -point + text
+        elif point >= len(text):
+            body = text + "0" * (point - len(text)) + ".0"
+        else:
+            body = text[:point] + "." + text[point:]
+    else:
+        body = f"{text[0]}.{text[1:] or '0'}E{point - 1}"
+    return ("-" if sign else "") + body
 
 
 # -- sessions and pools -----------------------------------------------------------------------------------

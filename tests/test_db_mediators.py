@@ -662,3 +662,23 @@ async def test_a_fault_names_the_datasource_by_its_dsname(gateway, db):
     client = await gateway(api(db, body + PROPS), datasources={"lookupdb": db.source})
     status, answer = await call(client, {})
     assert status == 500 and str(answer["error"]).endswith(" against DataSource : lookupdb")
+
+
+def test_column_values_become_strings_as_javas_to_string_writes_them():
+    import datetime
+    from decimal import Decimal
+
+    from gateway.database import java_string
+
+    assert [java_string(v) for v in (True, 12.5, 1e7, 0.0001, 3.844340450887613e7, Decimal("12.50"), 7)] == [
+        "true",
+        "12.5",
+        "1.0E7",
+        "1.0E-4",
+        "3.844340450887613E7",
+        "12.50",
+        "7",
+    ]
+    assert java_string(datetime.datetime(2024, 2, 29, 13, 14, 15)) == "2024-02-29 13:14:15.0"  # Timestamp.toString
+    assert java_string(datetime.datetime(2024, 2, 29, 13, 14, 15, 250000)) == "2024-02-29 13:14:15.25"
+    assert java_string(datetime.date(2024, 2, 29)) == "2024-02-29"
