@@ -415,8 +415,11 @@ class _MySQL(Database):
             conn = await pool.acquire()
         try:
             yield _MySession(conn)
+        except asyncio.CancelledError:
+            conn.close()  # stopped mid-statement (a timeout): the protocol state is unknown, never reuse it
+            raise
         finally:
-            pool.release(conn)
+            await pool.release(conn)  # a connection still in a transaction is closed, not reused
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:

@@ -682,3 +682,27 @@ def test_column_values_become_strings_as_javas_to_string_writes_them():
     assert java_string(datetime.datetime(2024, 2, 29, 13, 14, 15)) == "2024-02-29 13:14:15.0"  # Timestamp.toString
     assert java_string(datetime.datetime(2024, 2, 29, 13, 14, 15, 250000)) == "2024-02-29 13:14:15.25"
     assert java_string(datetime.date(2024, 2, 29)) == "2024-02-29"
+
+
+async def test_a_statement_that_outlasts_the_timeout_faults_and_the_pool_recovers(gateway, db):
+    if db.dialect == "sqlite":
+        pytest.skip("SQLite has no sleep function")
+    sleep = "select pg_sleep(5) as slept" if db.dialect == "postgresql" else "select sleep(5) as slept"
+    user = f"<user>{db.user}</user>" if db.user else ""
+    pool = (
+        f"<connection><pool><driver>d</driver><url>{db.url}</url>{user}<property name='maxactive' value='1'/>"
+        "<property name='maxwait' value='300'/></pool></connection>"
+    )
+    body = (
+        f"""<filter source="json-eval($.slow)" regex="yes"><then>
+        <dblookup>{pool}<statement><sql>{sleep}</sql><result name="cid" column="slept"/></statement></dblookup>
+      </then></filter>
+      <dblookup>{pool}<statement><sql>select id from company where name = 'IBM'</sql>
+        <result name="cid" column="id"/></statement></dblookup>"""
+        + PROPS
+    )
+    client = await gateway(api(db, body))
+    status, answer = await call(client, {"slow": "yes"})
+    assert status == 500 and answer["detail"] == "the statement timed out"
+    status, answer = await call(client, {"slow": "no"})  # the one connection is usable again
+    assert status == 200 and answer["id"] == "c1"
