@@ -145,6 +145,25 @@ def parse_jdbc_url(
     return DataSource(dialect, host, port, database, user, password, options=tuple(kept), **sizes)
 
 
+_SYSTEM = re.compile(r"^\$SYSTEM:([_a-zA-Z0-9]+)$")
+
+
+def resolve_variable(text: str | None) -> str | None:
+    """MI's `$SYSTEM:NAME` (W: commons/resolvers/SystemResolver): the environment variable NAME, so that a
+    password need not be written in the configuration. Other text is returned as it is."""
+    if text is None:
+        return None
+    match = _SYSTEM.match(text.strip())
+    if match is None:
+        return text
+    import os
+
+    value = os.environ.get(match[1])
+    if value is None:
+        raise ValueError(f"Environment variable could not be found: {match[1]} (from '{text.strip()}')")
+    return value
+
+
 # -- statements -------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Sql:

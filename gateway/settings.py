@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.database import DataSource, parse_jdbc_url
+from gateway.database import DataSource, parse_jdbc_url, resolve_variable
 from gateway.outbound import parse_rule
 
 DEFAULT_SECRET_NAMES = ("authToken", "password", "secret", "Authorization", "apiKeySecret", "token")
@@ -161,6 +161,11 @@ class _DataSource(_Section):
     max_size: Annotated[int, Field(ge=1, le=1000, strict=True)] = 10
     min_size: Annotated[int, Field(ge=0, le=1000, strict=True)] = 0
     timeout: Seconds = 30.0  # to get a connection (MI's maxWait)
+
+    @field_validator("url", "user", "password")
+    @classmethod
+    def _resolved(cls, value: str | None) -> str | None:
+        return resolve_variable(value)  # $SYSTEM:NAME: the environment variable (ValueError when unset)
 
     @field_validator("url")
     @classmethod

@@ -706,3 +706,26 @@ async def test_a_statement_that_outlasts_the_timeout_faults_and_the_pool_recover
     assert status == 500 and answer["detail"] == "the statement timed out"
     status, answer = await call(client, {"slow": "no"})  # the one connection is usable again
     assert status == 200 and answer["id"] == "c1"
+
+
+def test_pool_values_and_datasources_read_system_variables(tmp_path, monkeypatch):
+    monkeypatch.setenv("GATEWAY_TEST_DB_PASSWORD", "from-env")
+    mediator = (
+        "<dblookup><connection><pool><driver>org.postgresql.Driver</driver>"
+        "<url>jdbc:postgresql://127.0.0.1/test</url><user>app</user><password>$SYSTEM:GATEWAY_TEST_DB_PASSWORD</password>"
+        "</pool></connection><statement><sql>select 1 as one</sql><result name='x' column='one'/></statement>"
+        "</dblookup>"
+    )
+    assert problems(tmp_path, mediator) == []
+    config = load(tmp_path / "a", settings=Settings(artifacts=tmp_path / "a"))
+    assert config.sequences["s"].body.children[0].source.password == "from-env"
+    missing = problems(tmp_path, mediator.replace("GATEWAY_TEST_DB_PASSWORD", "GATEWAY_TEST_UNSET_VARIABLE"))
+    assert (
+        len(missing) == 1
+        and "password: Environment variable could not be found: GATEWAY_TEST_UNSET_VARIABLE" in (missing[0])
+    )
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        "datasources:\n  app:\n    url: jdbc:mysql://h/db\n    password: $SYSTEM:GATEWAY_TEST_DB_PASSWORD\n"
+    )
+    assert load_settings(path).datasources["app"].password == "from-env"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.database import DataSource, Dialect, compile_sql, missing_driver, parse_jdbc_url
+from gateway.database import DataSource, Dialect, compile_sql, missing_driver, parse_jdbc_url, resolve_variable
 from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node, NotYet
 from gateway.deploy.registry import mediator
 from gateway.mediators.db import CONVERTERS, DBLookup, DBReport, Parameter, Statement, TransactionMediator
@@ -85,8 +85,14 @@ POOL = Element(
 
 
 def _value(node: Node, tag: str) -> str | None:
+    """The element's text, with MI's `$SYSTEM:NAME` read from the environment."""
     child = node.one(tag)
-    return None if child is None else str(child["#text"]).strip()
+    if child is None:
+        return None
+    try:
+        return resolve_variable(str(child["#text"]).strip())
+    except ValueError as exc:
+        raise child.error(str(exc), "set the variable in the gateway's environment") from None
 
 
 def _base(node: Node) -> Path:
