@@ -70,14 +70,13 @@ class DataSource:
         """A relative SQLite file made absolute against `base` (the artifacts folder)."""
         if self.dialect != "sqlite" or self.database == ":memory:" or Path(self.database).is_absolute():
             return self
-        return _replace(self, database=str((base / self.database).resolve()))
+        return replace(self, database=str((base / self.database).resolve()))
 
 
-def _replace(source: DataSource, **changes: Any) -> DataSource:
-    return replace(source, **changes)
-
-
-_NETWORK = re.compile(r"^//(?P<host>\[[^\]]+\]|[^/:?;]*)(?::(?P<port>\d+))?(?:/(?P<db>[^?;]*))?(?P<rest>[?;].*)?$")
+_NETWORK = re.compile(
+    r"^//(?:(?P<userinfo>[^@/?;]*)@)?(?P<host>\[[^\]]+\]|[^/:?;]*)(?::(?P<port>\d+))?"
+    r"(?:/(?P<db>[^?;]*))?(?P<rest>[?;].*)?$"
+)
 
 
 def parse_jdbc_url(
@@ -126,6 +125,10 @@ def parse_jdbc_url(
         else:
             raise ValueError(f"'{url}' is not a valid {subprotocol} JDBC URL ({SUPPORTED_HINT})")
     else:
+        if match["userinfo"]:  # jdbc:mysql://user:password@host/db
+            name, _, secret = match["userinfo"].partition(":")
+            user = user or unquote(name) or None
+            password = password or (unquote(secret) if secret else None)
         host = (match["host"] or "localhost").strip("[]")
         port = int(match["port"]) if match["port"] else DEFAULT_PORTS[dialect]
         database = unquote(match["db"] or "")

@@ -492,6 +492,13 @@ def test_jdbc_urls_map_to_drivers():
     my = parse_jdbc_url("jdbc:mysql://localhost/shop?useSSL=false&serverTimezone=UTC", user="root")
     assert (my.dialect, my.port, my.database, my.user) == ("mysql", 3306, "shop", "root")
     assert parse_jdbc_url("jdbc:mariadb://h:3307/x").port == 3307
+    userinfo = parse_jdbc_url("jdbc:mysql://app:s%40cret@db:3306/shop")
+    assert (userinfo.user, userinfo.password, userinfo.host, userinfo.label) == (
+        "app",
+        "s@cret",
+        "db",
+        "jdbc:mysql://db:3306/shop",
+    )
     assert parse_jdbc_url("jdbc:postgresql:app").host == "localhost"
     assert parse_jdbc_url("jdbc:sqlite::memory:").max_size == 1
     for bad in ("$url", "jdbc:h2:../testdb", "jdbc:oracle:thin:@h:1521:x", "jdbc:sqlite:"):

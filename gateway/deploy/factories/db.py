@@ -147,8 +147,8 @@ def _pool(node: Node) -> DataSource:
     try:
         source = parse_jdbc_url(
             url,
-            user=_value(node, "user"),
-            password=_value(node, "password"),
+            user=_value(node, "user") or None,  # <user/>: none, the driver's default
+            password=_value(node, "password") or None,
             max_size=int(sizes["max_size"]) if "max_size" in sizes else None,
             min_size=int(sizes["min_size"]) if "min_size" in sizes else None,
             acquire_timeout=float(sizes["acquire_timeout"]) if "acquire_timeout" in sizes else None,
