@@ -736,3 +736,51 @@ def test_pool_values_and_datasources_read_system_variables(tmp_path, monkeypatch
         "datasources:\n  app:\n    url: jdbc:mysql://h/db\n    password: $SYSTEM:GATEWAY_TEST_DB_PASSWORD\n"
     )
     assert load_settings(path).datasources["app"].password == "from-env"
+
+
+def test_workers_each_keep_their_pools_and_close_them_at_shutdown(serve, tmp_path):
+    import signal
+
+    from tests.support.subprocess_gateway import free_port, get
+
+    port = require_service("postgresql")
+    table = f"hits_{uuid.uuid4().hex[:10]}"
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        f"datasources:\n  hits:\n    url: jdbc:postgresql://127.0.0.1:{port}/test\n"
+        "    user: postgres\n    max_size: 2\n"
+    )
+    files = {
+        "api/Hits.xml": f"""<api {S} name="Hits" context="/hits"><resource methods="GET" uri-template="/{{n}}">
+          <inSequence>
+            <dbreport><connection><pool><dsName>hits</dsName></pool></connection>
+              <statement><sql>create table if not exists {table} (n integer)</sql></statement>
+              <statement><sql>insert into {table} values (?)</sql>
+                <parameter expression="get-property('uri.var.n')" type="INTEGER"/></statement></dbreport>
+            <dblookup><connection><pool><dsName>hits</dsName></pool></connection>
+              <statement><sql>select count(*) as c, sum(n) as s from {table}</sql>
+                <result name="c" column="c"/><result name="s" column="s"/></statement></dblookup>
+            <payloadFactory media-type="json"><format>{{"count": $1, "sum": $2}}</format>
+              <args><arg expression="get-property('c')"/><arg expression="get-property('s')"/></args></payloadFactory>
+            <respond/></inSequence></resource></api>"""
+    }
+    gateway = serve(free_port(), 2, files=files, args=["--config", str(config)])
+    try:
+        gateway.wait_started(2)
+        answers = [get(gateway.port, f"/hits/{n}") for n in range(1, 21)]
+        assert all(status == 200 for status, _ in answers), answers
+        assert orjson.loads(answers[-1][1]) == {"count": 20, "sum": 210}
+        gateway.process.send_signal(signal.SIGTERM)
+        assert gateway.exit_code() == 0
+        assert "Traceback" not in gateway.log() and "Unclosed" not in gateway.log()
+    finally:
+        import asyncio
+
+        async def drop() -> None:
+            pools = Databases()
+            source = parse_jdbc_url(f"jdbc:postgresql://127.0.0.1:{port}/test", user="postgres")
+            async with pools.get(source).session() as session:
+                await session.execute(compile_sql(f"drop table if exists {table}", "postgresql"), ())
+            await pools.close()
+
+        asyncio.run(drop())
