@@ -170,33 +170,51 @@ def resolve_variable(text: str | None) -> str | None:
 # -- statements -------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Sql:
-    """A statement with its `?` markers rewritten for one dialect; `count` is the number of markers."""
+    """A statement with its `?` markers rewritten for one dialect; `count` is the number of markers. Several
+    statements separated by `;` are `parts`, run one after the other on the same connection, each with its own
+    share of the parameters (the last one's rows are the result)."""
 
     text: str
     count: int
     raw: str
+    parts: tuple[tuple[str, int], ...] = ()
 
 
-_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|--[^\n]*|/\*.*?\*/|\?|%", re.S)
+_TOKENS = re.compile(
+    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|--[^\n]*|/\*.*?\*/|\$([A-Za-z_]*)\$.*?\$\1\$|\?|%|;", re.S
+)
 
 
 def compile_sql(raw: str, dialect: Dialect) -> Sql:
     """Rewrite the JDBC `?` markers outside quotes and comments: `$n` for PostgreSQL, `%s` for MySQL (whose
-    driver formats with %, so a literal % is doubled), `?` kept for SQLite."""
+    driver formats with %, so a literal % is doubled), `?` kept for SQLite; split at `;` between statements."""
+    text = raw.strip()
+    parts: list[tuple[str, int]] = []
+    pieces: list[str] = []
     count = 0
 
-    def marker(match: re.Match[str]) -> str:
-        nonlocal count
+    def close() -> None:
+        nonlocal pieces, count
+        statement = "".join(pieces).strip()
+        if statement:
+            parts.append((statement, count))
+        pieces, count = [], 0
+
+    position = 0
+    for match in _TOKENS.finditer(text):
+        pieces.append(text[position : match.start()])
+        position = match.end()
         token = match.group()
         if token == "?":
             count += 1
-            return f"${count}" if dialect == "postgresql" else "%s" if dialect == "mysql" else "?"
-        if dialect == "mysql":
-            return token.replace("%", "%%")
-        return token
-
-    text = _TOKENS.sub(marker, raw.strip())
-    return Sql(text, count, raw.strip())
+            pieces.append(f"${count}" if dialect == "postgresql" else "%s" if dialect == "mysql" else "?")
+        elif token == ";":
+            close()
+        else:
+            pieces.append(token.replace("%", "%%") if dialect == "mysql" else token)
+    pieces.append(text[position:])
+    close()
+    return Sql(";\n".join(part for part, _ in parts), sum(n for _, n in parts), text, tuple(parts))
 
 
 # -- rows -------------------------------------------------------------------------------------------------
@@ -267,18 +285,40 @@ def java_double(value: float) -> str:
 
 # -- sessions and pools -----------------------------------------------------------------------------------
 class Session:
-    """One connection taken from the pool: run statements on it."""
+    """One connection taken from the pool: run statements on it. A driver implements `_execute` and `_fetch`
+    for one statement; the parts of a `Sql` run in order, each with its share of the parameters."""
+
+    async def _execute(self, text: str, params: Sequence[Any]) -> int:
+        raise NotImplementedError
+
+    async def _fetch(self, text: str, params: Sequence[Any], one: bool) -> list[Row]:
+        raise NotImplementedError
+
+    async def _rows(self, sql: Sql, params: Sequence[Any], one: bool) -> list[Row]:
+        values, offset, rows = list(params), 0, []
+        for index, (text, count) in enumerate(sql.parts):
+            chunk, offset = values[offset : offset + count], offset + count
+            if index < len(sql.parts) - 1:
+                await self._execute(text, chunk)
+            else:
+                rows = await self._fetch(text, chunk, one)
+        return rows
 
     async def first(self, sql: Sql, params: Sequence[Any]) -> Row | None:
         """The first row of a query, or None."""
-        raise NotImplementedError
+        rows = await self._rows(sql, params, True)
+        return rows[0] if rows else None
 
     async def all(self, sql: Sql, params: Sequence[Any]) -> list[Row]:
-        raise NotImplementedError
+        return await self._rows(sql, params, False)
 
     async def execute(self, sql: Sql, params: Sequence[Any]) -> int:
-        """Run an update; the number of rows it changed."""
-        raise NotImplementedError
+        """Run an update; the number of rows it changed (of all its parts)."""
+        values, offset, changed = list(params), 0, 0
+        for text, count in sql.parts:
+            changed += await self._execute(text, values[offset : offset + count])
+            offset += count
+        return changed
 
 
 class Database:
@@ -312,16 +352,16 @@ class _PgSession(Session):
     def __init__(self, conn: Any) -> None:
         self.conn = conn
 
-    async def first(self, sql: Sql, params: Sequence[Any]) -> Row | None:
-        record = await self.conn.fetchrow(sql.text, *params)
-        return None if record is None else Row(tuple(record.keys()), tuple(record.values()))
-
-    async def all(self, sql: Sql, params: Sequence[Any]) -> list[Row]:
-        records = await self.conn.fetch(sql.text, *params)
+    async def _fetch(self, text: str, params: Sequence[Any], one: bool) -> list[Row]:
+        if one:
+            record = await self.conn.fetchrow(text, *params)
+            records = [] if record is None else [record]
+        else:
+            records = await self.conn.fetch(text, *params)
         return [Row(tuple(r.keys()), tuple(r.values())) for r in records]
 
-    async def execute(self, sql: Sql, params: Sequence[Any]) -> int:
-        return _rowcount(await self.conn.execute(sql.text, *params))
+    async def _execute(self, text: str, params: Sequence[Any]) -> int:
+        return _rowcount(await self.conn.execute(text, *params))
 
 
 class _Postgres(Database):
@@ -373,31 +413,22 @@ class _MySession(Session):
     def __init__(self, conn: Any) -> None:
         self.conn = conn
 
-    async def _run(self, sql: Sql, params: Sequence[Any]) -> Any:
+    async def _fetch(self, text: str, params: Sequence[Any], one: bool) -> list[Row]:
         cursor = self.conn.cursor()
-        await cursor.execute(sql.text, tuple(params))  # always a tuple: `%%` is unescaped by the formatting
-        return cursor
-
-    async def first(self, sql: Sql, params: Sequence[Any]) -> Row | None:
-        cursor = await self._run(sql, params)
         try:
-            values = await cursor.fetchone()
+            await cursor.execute(text, tuple(params))  # always a tuple: `%%` is unescaped by the formatting
             names = [d[0] for d in cursor.description or ()]
-            return None if values is None else Row(names, values)
-        finally:
-            await cursor.close()
-
-    async def all(self, sql: Sql, params: Sequence[Any]) -> list[Row]:
-        cursor = await self._run(sql, params)
-        try:
-            names = [d[0] for d in cursor.description or ()]
+            if one:
+                values = await cursor.fetchone()
+                return [] if values is None else [Row(names, values)]
             return [Row(names, values) for values in await cursor.fetchall()]
         finally:
             await cursor.close()
 
-    async def execute(self, sql: Sql, params: Sequence[Any]) -> int:
-        cursor = await self._run(sql, params)
+    async def _execute(self, text: str, params: Sequence[Any]) -> int:
+        cursor = self.conn.cursor()
         try:
+            await cursor.execute(text, tuple(params))
             return max(int(cursor.rowcount), 0)
         finally:
             await cursor.close()
@@ -477,20 +508,14 @@ class _SqliteSession(Session):
     def __init__(self, conn: Any) -> None:
         self.conn = conn
 
-    async def first(self, sql: Sql, params: Sequence[Any]) -> Row | None:
-        async with self.conn.execute(sql.text, [_sqlite_value(p) for p in params]) as cursor:
-            values = await cursor.fetchone()
+    async def _fetch(self, text: str, params: Sequence[Any], one: bool) -> list[Row]:
+        async with self.conn.execute(text, [_sqlite_value(p) for p in params]) as cursor:
+            found = [await cursor.fetchone()] if one else await cursor.fetchall()
             names = [d[0] for d in cursor.description or ()]
-        return None if values is None else Row(names, tuple(values))
+        return [Row(names, tuple(values)) for values in found if values is not None]
 
-    async def all(self, sql: Sql, params: Sequence[Any]) -> list[Row]:
-        async with self.conn.execute(sql.text, [_sqlite_value(p) for p in params]) as cursor:
-            rows = await cursor.fetchall()
-            names = [d[0] for d in cursor.description or ()]
-        return [Row(names, tuple(values)) for values in rows]
-
-    async def execute(self, sql: Sql, params: Sequence[Any]) -> int:
-        async with self.conn.execute(sql.text, [_sqlite_value(p) for p in params]) as cursor:
+    async def _execute(self, text: str, params: Sequence[Any]) -> int:
+        async with self.conn.execute(text, [_sqlite_value(p) for p in params]) as cursor:
             return max(int(cursor.rowcount), 0)
 
 

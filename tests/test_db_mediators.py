@@ -784,3 +784,32 @@ def test_workers_each_keep_their_pools_and_close_them_at_shutdown(serve, tmp_pat
             await pools.close()
 
         asyncio.run(drop())
+
+
+async def test_several_statements_in_one_sql_run_in_order_with_their_own_parameters(gateway, db):
+    body = """<dbreport><connection><pool><driver>d</driver><url>URL</url>USER</pool></connection><statement>
+        <sql><![CDATA[delete from company where name = ?; insert into company values (?, 'c5', 5);]]></sql>
+        <parameter expression="json-eval($.gone)" type="VARCHAR"/>
+        <parameter expression="json-eval($.new)" type="VARCHAR"/></statement></dbreport>
+      <dblookup><connection><pool><driver>d</driver><url>URL</url>USER</pool></connection><statement>
+        <sql>update company set price = 1 where name = ?; select id, ';' as semi from company where name = ?</sql>
+        <parameter expression="json-eval($.new)" type="VARCHAR"/>
+        <parameter expression="json-eval($.new)" type="VARCHAR"/>
+        <result name="cid" column="id"/><result name="first" column="semi"/></statement></dblookup>"""
+    user = f"<user>{db.user}</user>" if db.user else ""
+    client = await gateway(api(db, body.replace("URL", db.url).replace("USER", user) + PROPS))
+    status, answer = await call(client, {"gone": "SUN", "new": "ORCL"})
+    assert status == 200, answer
+    assert (answer["id"], answer["first"], answer["count"]) == ("c5", ";", "2")
+    assert sorted(await db.rows("select name, price from company")) == [
+        ("IBM", 0.0),
+        ("MSFT", 0.0),
+        ("ORCL", 1.0),
+    ]
+
+
+def test_statements_split_at_semicolons_outside_quotes_comments_and_dollar_quotes():
+    sql = compile_sql("insert into t values (?, ';'); -- a; b\nselect $$ a; ? $$, ? from t;", "postgresql")
+    assert sql.parts == (("insert into t values ($1, ';')", 1), ("-- a; b\nselect $$ a; ? $$, $1 from t", 1))
+    assert sql.count == 2
+    assert compile_sql("call getId(?);", "mysql").parts == (("call getId(%s)", 1),)
