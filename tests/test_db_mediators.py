@@ -297,7 +297,8 @@ async def test_jdbc_types_are_bound_as_declared_and_read_back_as_java_writes_the
             row = await session.first(compile_sql(f"select big, note from {table}", db.dialect), ())
         assert row is not None and row.values == (9007199254740993, None)
         status, answer = await call(client, {"n": 2**31, "big": 1, "note": "x"})  # Integer.parseInt overflows
-        assert status == 500 and "parameter 1 '2147483648' is not a valid INTEGER" in str(answer["error"])
+        assert status == 500 and str(answer["error"]).startswith("Error while executing insert statement : insert")
+        assert str(answer["detail"]).startswith("parameter 1 '2147483648' is not a valid INTEGER")
     finally:
         await db.sql(f"drop table {table}")
 

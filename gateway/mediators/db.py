@@ -92,10 +92,11 @@ class Parameter:
         try:
             return self.convert(text)
         except ValueError as exc:
-            raise MediationError(
-                f"Error executing statement : {sql.raw} : parameter {column} '{text}' is not a valid {self.type}",
-                detail=str(exc),
-            ) from None
+            raise BindError(f"parameter {column} '{text}' is not a valid {self.type} ({exc})") from None
+
+
+class BindError(ValueError):
+    """A parameter's value does not convert to its JDBC type (W: NumberFormatException and the like)."""
 
 
 class Statement:
@@ -113,6 +114,7 @@ class Statement:
 class _DBMediator(Mediator):
     __slots__ = ("source", "statements", "timeout", "name")
     prefix = "SQL Exception occurred while executing statement"  # W: DBLookupMediator.processStatement
+    bind_prefix = "Error executing statement"
 
     def __init__(
         self,
@@ -134,6 +136,14 @@ class _DBMediator(Mediator):
     def database(self, ctx: MessageContext) -> Database:
         return ctx.exchange.services.databases.get(self.source)
 
+    def bind(self, statement: Statement, ctx: MessageContext) -> list[Any]:
+        try:
+            return statement.bind(ctx)
+        except BindError as exc:  # W: processStatement's catch (Exception e): "Error executing statement : …"
+            raise MediationError(
+                f"{self.bind_prefix} : {statement.sql.raw} against DataSource : {self.name}", detail=str(exc)
+            ) from None
+
     def failure(self, statement: Statement, exc: BaseException) -> MediationError:
         what = "the statement timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
         return MediationError(
@@ -149,7 +159,7 @@ class _DBMediator(Mediator):
         (W: TranscationManger.isThreadHasEnlistment → addConnection)."""
         database = self.database(ctx)
         for statement in self.statements:
-            params = statement.bind(ctx)
+            params = self.bind(statement, ctx)
             try:
                 async with asyncio.timeout(self.timeout):
                     await self.run(await transaction.session(database), statement, params, ctx)
@@ -181,7 +191,7 @@ class DBLookup(_DBMediator):
             return await self.in_transaction(ctx, transaction)
         database = self.database(ctx)
         for statement in self.statements:
-            params = statement.bind(ctx)
+            params = self.bind(statement, ctx)
             try:
                 async with asyncio.timeout(self.timeout), database.session() as session:
                     await self.run(session, statement, params, ctx)
@@ -199,6 +209,7 @@ class DBReport(_DBMediator):
     __slots__ = ("use_transaction",)
     tag = "dbreport"
     prefix = "SQL Error while executing insert statement"  # W: DBReportMediator.processStatement
+    bind_prefix = "Error while executing insert statement"
 
     def __init__(
         self,
@@ -221,7 +232,7 @@ class DBReport(_DBMediator):
         database = self.database(ctx)
         if not self.use_transaction:
             for statement in self.statements:
-                params = statement.bind(ctx)
+                params = self.bind(statement, ctx)
                 try:
                     async with asyncio.timeout(self.timeout), database.session() as session:
                         await self.run(session, statement, params, ctx)
@@ -230,7 +241,7 @@ class DBReport(_DBMediator):
                 except Exception as exc:  # noqa: BLE001 - W: handleException
                     raise self.failure(statement, exc) from exc
             return True
-        bound = [(statement, statement.bind(ctx)) for statement in self.statements]
+        bound = [(statement, self.bind(statement, ctx)) for statement in self.statements]
         current = bound[0][0] if bound else None
         try:
             async with asyncio.timeout(self.timeout), database.transaction() as session:
