@@ -637,7 +637,7 @@ class Transaction:
 
 # The driver module of each dialect, and the extra that installs it.
 DRIVER_MODULES: dict[Dialect, tuple[str, str]] = {
-    "postgresql": ("asyncpg", "synapse-gateway[postgresql]"),
+    "postgresql": ("asyncpg", "synapse-gateway[postgres]"),
     "mysql": ("asyncmy", "synapse-gateway[mysql]"),
     "sqlite": ("aiosqlite", "synapse-gateway"),
 }
