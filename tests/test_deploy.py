@@ -96,7 +96,7 @@ def test_duplicate_names_and_wrong_namespace_and_unknown_root(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "B.xml:1: proxy: proxy named 'Good' already exists (defined in" in out
     assert "NoNs.xml:1: proxy: element is in namespace ''" in out
-    assert "task.xml:1: task: scheduled tasks are not supported yet" in out
+    assert "task.xml:1: task: a <task> does not belong in sequences/, which holds <sequence> artifacts" in out
     assert "did you mean 'sequence'?" in out
 
 
