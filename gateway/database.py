@@ -409,6 +409,15 @@ class _Postgres(Database):
             await pool.close()
 
 
+_MYSQL_TINY, _MYSQL_BIT = 1, 16  # FIELD_TYPE codes
+
+
+def _mysql_bool(value: Any) -> bool | None:
+    if value is None:
+        return None
+    return bool(int.from_bytes(value, "big") if isinstance(value, bytes | bytearray) else value)
+
+
 class _MySession(Session):
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -417,11 +426,14 @@ class _MySession(Session):
         cursor = self.conn.cursor()
         try:
             await cursor.execute(text, tuple(params))  # always a tuple: `%%` is unescaped by the formatting
-            names = [d[0] for d in cursor.description or ()]
-            if one:
-                values = await cursor.fetchone()
-                return [] if values is None else [Row(names, values)]
-            return [Row(names, values) for values in await cursor.fetchall()]
+            description = cursor.description or ()
+            names = [d[0] for d in description]
+            found = ([] if (row := await cursor.fetchone()) is None else [row]) if one else await cursor.fetchall()
+            # Connector/J reads TINYINT(1) and BIT(1) as Boolean (tinyInt1isBit): so do we.
+            flags = [d[1] in (_MYSQL_TINY, _MYSQL_BIT) and d[3] == 1 for d in description]
+            if any(flags):
+                found = [[_mysql_bool(v) if flag else v for v, flag in zip(row, flags, strict=True)] for row in found]
+            return [Row(names, values) for values in found]
         finally:
             await cursor.close()
 

@@ -280,14 +280,20 @@ async def test_jdbc_types_are_bound_as_declared_and_read_back_as_java_writes_the
             <parameter value="12.50" type="DECIMAL"/>
             <parameter expression="json-eval($.note)" type="VARCHAR"/>
           </statement></dbreport>
-          <dblookup>POOL<statement><sql>select n, big, d, ts, amount, note from {table}</sql>
+          <dblookup>POOL<statement><sql>select n, big, d, ts, amount, note, ok from {table}</sql>
             <result name="cid" column="n"/><result name="price" column="amount"/><result name="first" column="ts"/>
-            <result name="note" column="note"/></statement></dblookup>""" + PROPS.replace(
+            <result name="note" column="note"/><result name="ok" column="ok"/>
+          </statement></dblookup>""" + PROPS.replace(
             "get-property('DBREPORT_MODIFIED_RAW_COUNT')", "get-property('note')"
-        )
+        ).replace("<respond/>", "<header name='X-Ok' scope='transport' expression=\"get-property('ok')\"/><respond/>")
         client = await gateway(api(db, body))
-        status, answer = await call(client, {"n": 7, "big": 9007199254740993, "note": ""})
+        response = await client.post(
+            "/db/run", data=orjson.dumps({"n": 7, "big": 9007199254740993, "note": ""}), headers=JSON
+        )
+        status, answer = response.status, orjson.loads(await response.read())
         assert status == 200, answer
+        # BIT as true; read back as Java would: Boolean for PostgreSQL's boolean and MySQL's TINYINT(1)
+        assert response.headers["X-Ok"] == ("1" if db.dialect == "sqlite" else "true")
         assert answer["id"] == "7"
         assert answer["price"] == ("12.5" if db.dialect == "sqlite" else "12.50")  # SQLite keeps decimals as REAL
         if db.dialect != "sqlite":  # SQLite keeps the text it was given
