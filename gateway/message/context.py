@@ -51,6 +51,7 @@ class Exchange:
     # Work of this message that runs beside its flow: the branches of a split (iterate, clone) and the
     # timers of aggregates. The transport waits for them (settle) before it answers.
     pending: list[asyncio.Task[object]] = field(default_factory=list)
+    transaction: Any = None  # the database transaction of the `transaction` mediator (gateway.database.Transaction)
     _secrets: SecretValues | None = None  # made on the first secret: most messages carry none
     _activity_id: str | None = None
 
