@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synapse_gateway_connectors.twilio_rest import CONNECTOR, accounts, numbers, recordings
+from synapse_gateway_connectors.twilio_rest import CONNECTOR, accounts, calls, numbers, recordings
 
 from tests.support.twilio_sandbox import ACCOUNT, TOKEN, Sandbox
 
@@ -20,9 +20,15 @@ SHIPPED = (
     "proxies/twilioAccounts.xml",
     "proxies/twilioNumbers.xml",
     "proxies/twilioRecordings.xml",
+    "proxies/twilioCalls.xml",
     "sequences/faultHandlerSeq.xml",
 )
-FAMILIES = {"twilioAccounts": accounts, "twilioNumbers": numbers, "twilioRecordings": recordings}
+FAMILIES = {
+    "twilioAccounts": accounts,
+    "twilioNumbers": numbers,
+    "twilioRecordings": recordings,
+    "twilioCalls": calls,
+}
 
 
 def shipped() -> dict[str, str]:

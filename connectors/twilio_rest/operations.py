@@ -21,6 +21,7 @@ from gateway.connector import NO_CONNECTION, RESPONSE_PROCESSING_FAILED, Connect
 
 # The account, phone-number and recording operations: table-driven (resources.py), one module per family.
 from .accounts import create_sub_account, get_account, get_accounts_list, update_account  # noqa: F401
+from .calls import get_call, get_call_list, get_new_call, modify_live_call  # noqa: F401
 from .client_pool import Connection, TwilioRuntime
 from .errors import BODY_REQUIRED, FROM_REQUIRED, api_error, relayed_headers
 from .numbers import (  # noqa: F401

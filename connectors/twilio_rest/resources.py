@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 # The SID patterns of twilio_api_v2010.json (a SID that cannot match is refused locally).
-SID_PATTERNS = {prefix: re.compile(rf"^{prefix}[0-9a-fA-F]{{32}}$") for prefix in ("AC", "PN", "RE", "TR", "CA", "AP")}
+SID_PATTERNS = {
+    prefix: re.compile(rf"^{prefix}[0-9a-fA-F]{{32}}$")
+    for prefix in ("AC", "PN", "RE", "TR", "CA", "AP", "MG", "HX", "VA", "VE", "SK")
+}
+SID_PATTERNS["SM|MM"] = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")  # a message: SMS or MMS
 _DATE_RE = re.compile(r"^(<=|>=)?(\d{4}-\d{2}-\d{2})$")
 _COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
 
@@ -37,7 +41,8 @@ PAGING = {
 class Endpoint:
     """One operation: ``path`` names its path parameters as ``{parameter}``; ``fields`` maps a
     parameter to (Twilio's field, kind). Kinds: text, bool, int, method (GET/POST), url, page_size,
-    page, country, date:<Field> (``YYYY-MM-DD``, ``<=…``, ``>=…``), enum:<a|b|…>, sid:<XX>."""
+    page, country, date:<Field> (``YYYY-MM-DD``, ``<=…``, ``>=…``), enum:<a|b|…>, sid:<XX>, and
+    list / list:<a|b|…> (a repeatable parameter: each value is sent as one repeated field)."""
 
     method: str
     path: str
@@ -98,15 +103,28 @@ def _path(call: OperationCall, endpoint: Endpoint, account_sid: str) -> str:
                 raise call.invalid(name, f"'{value}' is not a two-letter ISO country code such as US")
             value = value.upper()
         elif not SID_PATTERNS[kind].match(value):
-            raise call.invalid(name, f"'{value}' is not a {kind} SID ({kind} followed by 32 hexadecimal digits)")
+            raise call.invalid(name, sid_reason(kind, value))
         # quote(): a value from the request must never change the path (no "../Calls" tricks).
         values[name] = quote(value, safe="")
     return endpoint.path.format(**values)
 
 
+def sid_reason(prefix: str, value: str) -> str:
+    """Why ``value`` is refused locally (Twilio's spec pattern for the SID kind ``prefix``)."""
+    names = " or ".join(prefix.split("|"))
+    return f"'{value}' is not a {names} SID ({names} followed by 32 hexadecimal digits)"
+
+
 def _fields(call: OperationCall, endpoint: Endpoint) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for parameter, (twilio_name, kind) in endpoint.fields.items():
+        if kind.startswith("list"):
+            allowed = kind[5:].split("|") if kind.startswith("list:") else None
+            for item in call.values(parameter):
+                if allowed is not None and item.strip() not in allowed:
+                    raise call.invalid(parameter, f"'{item}' is not one of {', '.join(allowed)}")
+                pairs.append((twilio_name, item.strip()))
+            continue
         value = call.value(parameter)
         if value is None or not value.strip():
             continue
@@ -143,12 +161,12 @@ def _convert(call: OperationCall, parameter: str, name: str, kind: str, value: s
     if kind.startswith("sid:"):
         prefix = kind[4:]
         if not SID_PATTERNS[prefix].match(value):
-            raise call.invalid(
-                parameter, f"'{value}' is not a {prefix} SID ({prefix} followed by 32 hexadecimal digits)"
-            )
+            raise call.invalid(parameter, sid_reason(prefix, value))
         return [(name, value)]
     if kind.startswith("date"):
         return [_date_filter(call, parameter, name, kind, value)]
+    if kind.startswith("const:"):  # a 2015 parameter whose presence now means one fixed value
+        return [(name, kind[6:])]
     return [(name, value)]
 
 

@@ -15,7 +15,8 @@ Where the spec and the real API disagree, the real API wins:
 - Array form fields (``MediaUrl``, ``PersistentAction``, ``StatusCallbackEvent``) are sent
   repeated (``MediaUrl=a&MediaUrl=b``), i.e. style=form/explode=true; the spec declares no
   ``encoding``. A non-array field sent twice is reported.
-- ``DateSent``/``DateSent<``/``DateSent>`` (and the Recordings' ``DateCreated…``) are typed
+- ``DateSent``/``DateSent<``/``DateSent>`` (and the Recordings' ``DateCreated…``, the Calls'
+  ``StartTime…`` / ``EndTime…``) are typed
   ``date-time`` but documented (and sent) as ``YYYY-MM-DD``; that or an ISO 8601 timestamp is accepted.
 - Booleans are ``true``/``false`` on the wire (what the SDKs send).
 - Twilio's own formats (phone-number, date-time-rfc-2822, uri-map, …) get validators.
@@ -61,7 +62,10 @@ _RFC2822_RE = re.compile(
 )
 _HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATE_SENT_PARAMS = ("DateSent", "DateSent<", "DateSent>", "DateCreated", "DateCreated<", "DateCreated>")
+_DATE_SENT_PARAMS = (
+    *("DateSent", "DateSent<", "DateSent>", "DateCreated", "DateCreated<", "DateCreated>"),
+    *("StartTime", "StartTime<", "StartTime>", "EndTime", "EndTime<", "EndTime>"),  # Calls: the same rule
+)
 
 
 def _rfc2822_gmt(value: Any) -> bool:

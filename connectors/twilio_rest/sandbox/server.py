@@ -327,6 +327,7 @@ def _api_router() -> web.UrlDispatcher:
         ("GET", "/Calls.json", list_calls),
         ("POST", "/Calls.json", create_call),
         ("GET", "/Calls/{sid}.json", fetch_call),
+        ("POST", "/Calls/{sid}.json", update_call),
     ]
     routes += numbers.ROUTES + applications.ROUTES + recordings.ROUTES
     for method, path, handler in routes:
@@ -651,16 +652,34 @@ async def fetch_call(api: ApiRequest) -> web.Response:
     return json_response(call.to_json())
 
 
+async def update_call(api: ApiRequest) -> web.Response:
+    """Redirect a live call (Url or Twiml) or end it (Status): Twilio's rules, call_progress.update_call."""
+    call = api.state.store.account(api.account_sid).calls.get(api.params["sid"])
+    if call is None:
+        raise not_found(api.request.path)
+    await call_progress.update_call(api.state, call, rules.validate_call_update(api.form))
+    return json_response(call.to_json())
+
+
 async def list_calls(api: ApiRequest) -> web.Response:
     query = api.request.query
     to, from_, status = query.get("To"), query.get("From"), query.get("Status")
+    parent = query.get("ParentCallSid")
+    starts = rules.parse_date_filters(query, "StartTime")
+    ends = rules.parse_date_filters(query, "EndTime")
     calls = sorted(api.state.store.account(api.account_sid).calls.values(), key=lambda c: c.seq, reverse=True)
     items = [
         c
         for c in calls
-        if (to is None or c.to == to) and (from_ is None or c.from_ == from_) and (status is None or c.status == status)
+        if (to is None or c.to == to)
+        and (from_ is None or c.from_ == from_)
+        and (status is None or c.status == status)
+        and (parent is None or parent == "")  # the sandbox places no child calls
+        and rules.matches_date_bounds(c.start_time, starts)
+        and rules.matches_date_bounds(c.end_time, ends)
     ]
-    filters = [(n, query[n]) for n in ("To", "From", "Status") if n in query]
+    names = ("To", "From", "Status", "ParentCallSid", "StartTime", "StartTime<", "StartTime>", "EndTime")
+    filters = [(n, query[n]) for n in (*names, "EndTime<", "EndTime>") if n in query]
     return _page(api, "calls", items, filters)
 
 

@@ -119,6 +119,7 @@ class CallRecord:
     start_time: datetime | None = None
     end_time: datetime | None = None
     duration: int | None = None
+    redirects: int = 0  # Url / Twiml updates of the live call (sandbox/call_progress.update_call)
 
     @property
     def uri(self) -> str:
