@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
+
+import orjson
 
 from gateway.connector import Handler, OperationCall
 
@@ -116,8 +119,23 @@ def sid_reason(prefix: str, value: str) -> str:
 
 
 def _fields(call: OperationCall, endpoint: Endpoint) -> list[tuple[str, str]]:
+    return [*convert_fields(call, endpoint.fields), *passthrough_fields(call)]
+
+
+def passthrough_fields(call: OperationCall) -> list[tuple[str, str]]:
+    """The values of the operation's pass-through parameters (Twilio's own field names, spec_fields.py)."""
+    return [
+        (spec.name, value.strip())
+        for spec in call.bound.spec.parameters.values()
+        if spec.passthrough
+        for value in call.values(spec.name)
+    ]
+
+
+def convert_fields(call: OperationCall, fields: Mapping[str, tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each given parameter of ``fields`` (parameter -> (Twilio's field, kind)) checked and converted."""
     pairs: list[tuple[str, str]] = []
-    for parameter, (twilio_name, kind) in endpoint.fields.items():
+    for parameter, (twilio_name, kind) in fields.items():
         if kind.startswith("list"):
             allowed = kind[5:].split("|") if kind.startswith("list:") else None
             for item in call.values(parameter):
@@ -141,6 +159,30 @@ def _convert(call: OperationCall, parameter: str, name: str, kind: str, value: s
         return [(name, lowered)]
     if kind == "int":
         return [(name, str(base._integer(call, parameter, value, 0)))]
+    if kind == "validity":
+        return [(name, str(base._integer(call, parameter, value, 1, 36000)))]
+    if kind == "decimal":
+        try:
+            Decimal(value)
+        except InvalidOperation:
+            raise call.invalid(parameter, f"'{value}' is not a number") from None
+        return [(name, value)]
+    if kind == "datetime":  # ISO 8601 with a time zone, as Twilio's SendAt
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise call.invalid(parameter, f"'{value}' is not an ISO 8601 time with a zone (2026-01-31T09:00:00Z)")
+        return [(name, value)]
+    if kind == "json_object":
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise call.invalid(parameter, 'expected a JSON object such as {"1": "Ada"}')
+        return [(name, value)]
     if kind == "page_size":
         return [(name, str(base._integer(call, parameter, value, 1, base.MAX_PAGE_SIZE)))]
     if kind == "page":
@@ -165,6 +207,11 @@ def _convert(call: OperationCall, parameter: str, name: str, kind: str, value: s
         return [(name, value)]
     if kind.startswith("date"):
         return [_date_filter(call, parameter, name, kind, value)]
+    if kind.startswith("flag:"):  # true sends the field with this fixed value (maybe empty), false nothing
+        lowered = value.lower()
+        if lowered not in ("true", "false"):
+            raise call.invalid(parameter, f"'{value}' is not true or false")
+        return [(name, kind[5:])] if lowered == "true" else []
     if kind.startswith("const:"):  # a 2015 parameter whose presence now means one fixed value
         return [(name, kind[6:])]
     return [(name, value)]

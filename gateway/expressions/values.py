@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from gateway.errors import ExpressionError
+from gateway.message.values import to_synapse_string
 
 from ._core import Expression
 from .jsonpath import compile_jsonpath, json_eval_inner
@@ -44,6 +45,16 @@ class Value:
         if self.expression is None:
             return self.static_text
         return self.expression.string_value(ctx)
+
+    def resolve_items(self, ctx: ExpressionContext) -> list[str]:
+        """Each node's string when the expression selects several nodes (a JSON array read with
+        `//name/text()`: one item per element, not their joined text); else the one value."""
+        if self.expression is not None:
+            nodes = self.expression.nodes(ctx)
+            if len(nodes) > 1:
+                return [text for node in nodes if (text := to_synapse_string([node])) is not None]
+        text = self.resolve(ctx)
+        return [] if text is None else [text]
 
     def param_value(self, ctx: ExpressionContext) -> str | None:
         """The value of a template parameter held as this Value (gateway.message.scopes.func_value)."""

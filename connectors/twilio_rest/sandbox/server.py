@@ -56,6 +56,7 @@ from .store import (
     MessageRecord,
     Store,
     new_sid,
+    rfc2822,
     utcnow,
 )
 from .throughput import QUEUE_LIMIT, Admission, ModelClock, SenderQueues
@@ -324,6 +325,7 @@ def _api_router() -> web.UrlDispatcher:
         ("GET", "/Messages/{sid}.json", fetch_message),
         ("POST", "/Messages/{sid}.json", update_message),
         ("DELETE", "/Messages/{sid}.json", delete_message),
+        ("POST", "/Messages/{sid}/Feedback.json", create_feedback),
         ("GET", "/Calls.json", list_calls),
         ("POST", "/Calls.json", create_call),
         ("GET", "/Calls/{sid}.json", fetch_call),
@@ -600,6 +602,26 @@ async def delete_message(api: ApiRequest) -> web.Response:
     api.state.cancel_message_timer(msg.sid)
     del api.state.store.account(api.account_sid).messages[msg.sid]
     return web.Response(status=204, headers={"Twilio-Request-Id": new_sid("RQ")})
+
+
+async def create_feedback(api: ApiRequest) -> web.Response:
+    """Message Feedback: the recipient's outcome (confirmed / unconfirmed), kept on the message."""
+    msg = _find_message(api)
+    outcome = api.form.get("Outcome") or "confirmed"
+    if outcome not in ("confirmed", "unconfirmed"):
+        raise invalid_parameter("Outcome", outcome, "confirmed or unconfirmed")
+    now = utcnow()
+    msg.feedback = outcome
+    return json_response(
+        {
+            "account_sid": msg.account_sid,
+            "message_sid": msg.sid,
+            "outcome": outcome,
+            "date_created": rfc2822(now),
+            "date_updated": rfc2822(now),
+            "uri": msg.uri.removesuffix(".json") + "/Feedback.json",
+        }
+    )
 
 
 async def list_messages(api: ApiRequest) -> web.Response:
