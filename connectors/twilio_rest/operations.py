@@ -8,6 +8,7 @@ message, status and body; the framework turns network failures and timeouts into
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -16,12 +17,18 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import orjson
 
-from gateway.connector import NO_CONNECTION, RESPONSE_PROCESSING_FAILED, ConnectorError, OperationCall
+from gateway.connector import (
+    DESTINATION_NOT_ALLOWED,
+    NO_CONNECTION,
+    RESPONSE_PROCESSING_FAILED,
+    ConnectorError,
+    OperationCall,
+)
 
 # The account, phone-number and recording operations: table-driven (resources.py), one module per family.
 from .accounts import create_sub_account, get_account, get_accounts_list, update_account  # noqa: F401
 from .calls import get_call, get_call_list, get_new_call, modify_live_call  # noqa: F401
-from .client_pool import Connection, TwilioRuntime
+from .client_pool import Connection, RetryPolicy, TwilioRuntime
 from .errors import BODY_REQUIRED, FROM_REQUIRED, api_error, relayed_headers
 from .messages import create_sms_feedback, delete_sms, update_sms  # noqa: F401
 from .numbers import (  # noqa: F401
@@ -47,6 +54,13 @@ from .recordings import (  # noqa: F401
 )
 from .resources import SID_PATTERNS, convert_fields, passthrough_fields, sid_reason
 from .spec_fields import create_call_fields, create_message_fields, update_call_fields  # noqa: F401
+from .verify import (  # noqa: F401
+    check_verification,
+    create_verify_service,
+    get_verification,
+    start_verification,
+    update_verification,
+)
 
 if TYPE_CHECKING:
     from gateway.connector import Services
@@ -54,7 +68,19 @@ if TYPE_CHECKING:
 # Default-scope properties written by init: the twilioRest prefix keeps them out of the user's way, and
 # the secret ones contain "authToken" / "Secret" so the log masker hides them.
 PROPERTY_PREFIX = "twilioRest."
-_CONNECTION_PARAMETERS = ("accountSid", "authToken", "apiKeySid", "apiKeySecret", "apiUrl", "apiVersion")
+_CONNECTION_PARAMETERS = (
+    "accountSid",
+    "authToken",
+    "apiKeySid",
+    "apiKeySecret",
+    "apiUrl",
+    "apiVersion",
+    "verifyUrl",
+    "retries",
+)
+MAX_RETRIES = 10
+TWILIO_API_URL = "https://api.twilio.com"
+VERIFY_URL = "https://verify.twilio.com"
 _VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATE_FILTER_RE = re.compile(r"^(<=|>=)?(\d{4}-\d{2}-\d{2})$")
 _DATE_KEYS = {None: "DateSent", "<=": "DateSent<", ">=": "DateSent>"}
@@ -63,10 +89,19 @@ MAX_PAGE_SIZE = 1000
 
 
 async def start(services: Services, options: Mapping[str, Any]) -> TwilioRuntime:
+    defaults = RetryPolicy()
+    retries = options.get("retries")
+    backoff = options.get("retry_backoff")
+    max_wait = options.get("retry_max_wait")
     return TwilioRuntime(
         pool_size=int(options.get("pool_size") or 1024),
         max_response_bytes=services.settings.max_response_bytes,
         outbound=services.outbound,
+        retry=RetryPolicy(
+            retries=int(retries) if retries is not None else defaults.retries,
+            backoff=float(backoff) if backoff is not None else defaults.backoff,
+            max_wait=float(max_wait) if max_wait is not None else defaults.max_wait,
+        ),
     )
 
 
@@ -86,6 +121,12 @@ async def init(call: OperationCall) -> None:
     parts = urlsplit(api_url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise call.invalid("apiUrl", f"'{api_url}' is not an http(s) base URL such as https://api.twilio.com")
+    retries = call.value("retries")
+    verify_url = (call.value("verifyUrl") or "").strip()
+    if verify_url:
+        parts = urlsplit(verify_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise call.invalid("verifyUrl", f"'{verify_url}' is not an http(s) base URL such as {VERIFY_URL}")
     version = (call.value("apiVersion") or "").strip()
     if not _VERSION_RE.match(version):
         raise call.invalid("apiVersion", f"'{version}' is not an API version such as 2010-04-01")
@@ -97,6 +138,8 @@ async def init(call: OperationCall) -> None:
         "apiKeySecret": key_secret,
         "apiUrl": api_url.rstrip("/"),
         "apiVersion": version,
+        "verifyUrl": verify_url.rstrip("/"),
+        "retries": str(_integer(call, "retries", retries, 0, MAX_RETRIES)) if retries else None,
     }
     for name in _CONNECTION_PARAMETERS:
         if values[name]:
@@ -130,6 +173,23 @@ def _connection(call: OperationCall) -> Connection:
     )
 
 
+def verify_url(call: OperationCall, connection: Connection) -> str:
+    """Verify's base URL: init's verifyUrl; else verify.twilio.com for the real API, or apiUrl itself (the
+    sandbox serves Verify too). Checked against outbound.allow like apiUrl."""
+    url = str(call.ctx.properties.get(PROPERTY_PREFIX + "verifyUrl") or "")
+    if not url:
+        url = VERIFY_URL if connection.api_url.rstrip("/") == TWILIO_API_URL else connection.api_url.rstrip("/")
+    runtime: TwilioRuntime = call.runtime
+    if url != connection.api_url.rstrip("/") and not runtime.outbound.allows(url):
+        raise ConnectorError(
+            f"twilioRest verifyUrl {url} is not an allowed destination",
+            DESTINATION_NOT_ALLOWED,
+            "it matches no rule of outbound.allow in the gateway config; nothing was sent",
+            http_status=403,
+        )
+    return url
+
+
 # -- calling Twilio --------------------------------------------------------------------------------
 def _messages_url(client: Any, connection: Connection, suffix: str = "") -> str:
     # client.api.base_url / v2010.version were set from apiUrl / apiVersion when the client was pooled.
@@ -141,14 +201,29 @@ def _messages_url(client: Any, connection: Connection, suffix: str = "") -> str:
 async def _request(
     call: OperationCall, client: Any, method: str, url: str, form: list[tuple[str, str]] | None = None
 ) -> Any:
+    """One request; a GET answered 429 or 5xx is sent again (RetryPolicy: backoff, Retry-After). Nothing
+    else is ever retried: a POST could send an SMS or place a call twice."""
     runtime: TwilioRuntime = call.runtime
     call.target = f"{method} {url.split('?', 1)[0]}"
-    runtime.requests += 1
-    # The SDK ignores its own timeout; the framework's asyncio.timeout is the real bound (this one helps).
-    response = await client.request_async(method, url, data=form, timeout=call.timeout)
-    if response.status_code >= 400:
-        raise api_error(response.status_code, response.text, response.headers, method, url)
-    return response
+    policy = runtime.retry
+    override = call.ctx.properties.get(PROPERTY_PREFIX + "retries")
+    retries = int(override) if override is not None else policy.retries
+    attempt = 0
+    while True:
+        runtime.requests += 1
+        # The SDK ignores its own timeout; the framework's asyncio.timeout is the real bound (this one helps).
+        response = await client.request_async(method, url, data=form, timeout=call.timeout)
+        status = response.status_code
+        if status < 400:
+            return response
+        if method != "GET" or attempt >= retries or not (status == 429 or status >= 500):
+            raise api_error(status, response.text, response.headers, method, url)
+        delay = policy.delay(attempt, (response.headers or {}).get("Retry-After"))
+        if delay is None:  # Twilio asks for a longer wait than retry_max_wait: answer its error now
+            raise api_error(status, response.text, response.headers, method, url)
+        attempt += 1
+        runtime.retries += 1
+        await asyncio.sleep(delay)
 
 
 def _pass_through(call: OperationCall, response: Any, body: bytes | None = None) -> None:

@@ -53,6 +53,7 @@ class Endpoint:
     fields: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     default_account: str | None = None  # a path parameter that defaults to init's accountSid
     one_of: tuple[str, ...] = ()  # at least one of these parameters is required
+    host: str = "api"  # "verify": the path is below init's verifyUrl instead of {apiUrl}/{apiVersion}
 
     @property
     def parameters(self) -> set[str]:
@@ -77,7 +78,10 @@ def handler(endpoint: Endpoint) -> Handler:
             first, *others = endpoint.one_of
             raise call.missing(first, f"give {first} or {' or '.join(others)}")
         client = call.runtime.client(connection)
-        url = f"{str(client.api.base_url).rstrip('/')}/{client.api.v2010.version}/{path}"
+        if endpoint.host == "verify":
+            url = f"{base.verify_url(call, connection)}/{path}"
+        else:
+            url = f"{str(client.api.base_url).rstrip('/')}/{client.api.v2010.version}/{path}"
         form: list[tuple[str, str]] | None = None
         if endpoint.method == "POST":
             form = pairs

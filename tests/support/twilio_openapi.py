@@ -1,4 +1,5 @@
-"""Contract checks against Twilio's published OpenAPI spec (``twilio_api_v2010.json``).
+"""Contract checks against Twilio's published OpenAPI specs (``twilio_api_v2010.json``, and
+``twilio_verify_v2.json`` for Verify's ``/v2/Services…`` paths).
 
 ``validate_request`` checks a request sent TO Twilio (method, path, query, form body,
 auth); ``validate_response`` checks a response FROM Twilio (status, JSON body). Both raise
@@ -48,6 +49,8 @@ from jsonschema import FormatChecker
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "twilio-oai" / "twilio_api_v2010.json"
+# Verify v2 (verify.twilio.com/v2/...): its paths and components are merged into the one spec (no name is shared).
+VERIFY_SPEC_PATH = SPEC_PATH.with_name("twilio_verify_v2.json")
 FORM = "application/x-www-form-urlencoded"
 
 Pairs = Iterable[tuple[str, str]]
@@ -122,6 +125,11 @@ FORMAT_VALIDATORS: dict[str, Callable[[Any], bool]] = {
 def spec() -> dict[str, Any]:
     with SPEC_PATH.open(encoding="utf-8") as fh:
         data: dict[str, Any] = json.load(fh)
+    with VERIFY_SPEC_PATH.open(encoding="utf-8") as fh:
+        verify: dict[str, Any] = json.load(fh)
+    data["paths"].update(verify["paths"])
+    for kind, entries in verify["components"].items():
+        data["components"].setdefault(kind, {}).update(entries)
     return data
 
 

@@ -1,5 +1,6 @@
-"""A local fake of Twilio's 2010-04-01 REST API: Messages (create/list/fetch/update/delete)
-and Calls (create/fetch/list), for developing and testing the gateway without network.
+"""A local fake of Twilio's 2010-04-01 REST API: Messages (create/list/fetch/update/delete, Feedback),
+Calls (create/fetch/list/update), and Verify v2 under /v2 (verify.py), for developing and testing the
+gateway without network.
 
 Start it with ``gateway twilio-sandbox [--port 8299]`` and point the connector's ``apiUrl`` at
 ``http://127.0.0.1:8299``. Behaviour follows api.twilio.com: HTTP Basic auth (Auth Token or
@@ -13,6 +14,7 @@ Developer/test extras live under ``/_sandbox`` (not part of Twilio's API):
 - ``GET|DELETE /_sandbox/callbacks``: status callbacks attempted or skipped
 - ``GET|POST /_sandbox/config``: runtime knobs, e.g. ``{"response_delay": 2.5}``
 - ``GET /_sandbox/messages``: every stored message of every account
+- ``GET /_sandbox/verifications``: Verify's verifications with their codes
 - ``POST /_sandbox/reset``: forget messages, calls, requests and callbacks
 
 In-process tests can read the same data from ``app[SANDBOX_STATE]``.
@@ -39,7 +41,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler as RequestHandler
 from multidict import MultiDict
 
-from . import applications, call_progress, numbers, recordings, rules, trial
+from . import applications, call_progress, numbers, recordings, rules, trial, verify
 from .accounts import Accounts, accounts_from_mapping, load_accounts, merge_accounts, parse_basic_auth
 from .api import ApiRequest, Handler, error_response, json_response
 from .api import page as _page
@@ -85,6 +87,8 @@ class SandboxConfig:
     - ``throughput``: model per-sender throughput and queueing (throughput.py) while true.
     - ``time_scale``: model seconds per real second for queue waits (1 = real time).
     - ``queue_limit``: seconds of queued sending a sender holds before 21611 (Twilio: 10 hours).
+    - ``retry_after``: seconds sent as Retry-After with every 429 (0: no header, as Twilio mostly does).
+    - ``server_error_next``: answer the next N API requests with 503 / 20503, then recover.
     """
 
     response_delay: float = 0.0
@@ -95,6 +99,8 @@ class SandboxConfig:
     throughput: bool = True
     time_scale: float = 1.0
     queue_limit: float = QUEUE_LIMIT
+    retry_after: float = 0.0
+    server_error_next: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -107,7 +113,7 @@ class SandboxConfig:
             raise ValueError(f"unknown config keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         staged: dict[str, Any] = {}
         for key, value in data.items():
-            if key in ("response_delay", "callback_timeout", "queue_limit"):
+            if key in ("response_delay", "callback_timeout", "queue_limit", "retry_after"):
                 staged[key] = _non_negative(key, value)
             elif key == "time_scale":
                 if _non_negative(key, value) == 0:
@@ -121,9 +127,9 @@ class SandboxConfig:
                 if not isinstance(value, bool):
                     raise ValueError(f"{key} must be true or false")
                 staged[key] = value
-            elif key == "rate_limit_next":
+            elif key in ("rate_limit_next", "server_error_next"):
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                    raise ValueError("rate_limit_next must be a non-negative integer")
+                    raise ValueError(f"{key} must be a non-negative integer")
                 staged[key] = value
         for key, value in staged.items():
             setattr(self, key, value)
@@ -155,6 +161,7 @@ class SandboxState:
         self.inventory = Inventory()
         self.clock = ModelClock(config.time_scale)
         self.queues = SenderQueues(self.clock)
+        self.verify = verify.VerifyStore()
         self._seed()
         self.requests: list[dict[str, Any]] = []
         self.request_ids = itertools.count(1)
@@ -230,6 +237,7 @@ class SandboxState:
         self.directory.reset()
         self.inventory.clear()
         self.queues.clear()
+        self.verify.clear()
         self._seed()
 
     def _seed(self) -> None:
@@ -400,9 +408,20 @@ async def api_dispatch(request: web.Request) -> web.Response:
     }
     _append_capped(state.requests, record)
     try:
-        response = await _route(request, state, form, record)
+        if state.config.server_error_next > 0:
+            state.config.server_error_next -= 1
+            raise TwilioApiError(20503, "Service Unavailable", 503)
+        if request.path.startswith("/v2/"):  # Verify v2 (verify.twilio.com)
+            if state.config.rate_limit or state.config.rate_limit_next > 0:
+                state.config.rate_limit_next = max(0, state.config.rate_limit_next - 1)
+                raise too_many_requests_error()
+            response = await verify.route(request, state, form, record)
+        else:
+            response = await _route(request, state, form, record)
     except TwilioApiError as exc:
         response = error_response(exc)
+        if exc.status == 429 and state.config.retry_after > 0:
+            response.headers["Retry-After"] = f"{state.config.retry_after:g}"
     record["status"] = response.status
     delay = _request_delay(request, state)
     if delay > 0:
@@ -732,6 +751,7 @@ async def sandbox_index(request: web.Request) -> web.Response:
                 "GET|DELETE /_sandbox/callbacks",
                 "GET|POST /_sandbox/config",
                 "GET /_sandbox/messages",
+                "GET /_sandbox/verifications",
                 "POST /_sandbox/reset",
             ],
         }
@@ -765,6 +785,12 @@ async def sandbox_config(request: web.Request) -> web.Response:
         except (ValueError, orjson.JSONDecodeError) as exc:
             return _plain_json({"error": str(exc)}, 400)
     return _plain_json(state.config.to_json())
+
+
+async def sandbox_verifications(request: web.Request) -> web.Response:
+    """Verify's verifications with their codes (what the phone would receive)."""
+    state = request.app[SANDBOX_STATE]
+    return _plain_json([v.inspect() for v in state.verify.verifications.values()])
 
 
 async def sandbox_messages(request: web.Request) -> web.Response:
@@ -845,8 +871,10 @@ def create_app(
     router.add_route("GET", "/_sandbox/config", sandbox_config)
     router.add_route("POST", "/_sandbox/config", sandbox_config)
     router.add_get("/_sandbox/messages", sandbox_messages)
+    router.add_get("/_sandbox/verifications", sandbox_verifications)
     router.add_post("/_sandbox/reset", sandbox_reset)
     router.add_route("*", "/2010-04-01/{tail:.*}", api_dispatch)
+    router.add_route("*", "/v2/{tail:.*}", api_dispatch)
     router.add_route("*", "/{tail:.*}", not_twilio)
     return app
 
