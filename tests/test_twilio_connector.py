@@ -605,6 +605,7 @@ async def test_client_pool_is_bounded_lru():
             "clients_created": 3,
             "clients_evicted": 1,
             "requests": 0,
+            "retries": 0,
             "pool_size": 2,
         }
         assert "t1" not in repr(a)  # a connection never prints its credential

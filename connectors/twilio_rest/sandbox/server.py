@@ -28,6 +28,7 @@ import contextlib
 import itertools
 import logging
 import math
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
@@ -65,6 +66,7 @@ from .throughput import QUEUE_LIMIT, Admission, ModelClock, SenderQueues
 
 log = logging.getLogger(__name__)
 
+ACCOUNT_SID_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8299
 DELAY_HEADER = "X-Sandbox-Delay"
@@ -445,6 +447,8 @@ async def _route(
             raise not_found(path)
         account_resource = len(parts) == 4 and parts[3].endswith(".json")  # Accounts/{Sid}.json
         account_sid = parts[3].removesuffix(".json") if account_resource else parts[3]
+        if not ACCOUNT_SID_RE.match(account_sid):
+            raise not_found(path)  # no such path at Twilio (seed 001: a truncated account SID is a 404)
         found = state.directory.authenticate(authorization, account_sid)
         if found is None:
             raise authenticate()
