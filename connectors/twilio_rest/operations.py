@@ -61,6 +61,7 @@ from .verify import (  # noqa: F401
     start_verification,
     update_verification,
 )
+from .webhooks import validate_signature  # noqa: F401
 
 if TYPE_CHECKING:
     from gateway.connector import Services
