@@ -56,7 +56,7 @@ ENDPOINTS = {
             "callerId": ("CallerId", "text"),
             "callReason": ("CallReason", "text"),
             "callToken": ("CallToken", "text"),
-            "byoc": ("Byoc", "text"),
+            "byoc": ("Byoc", "sid:BY"),
             "clientNotificationUrl": ("ClientNotificationUrl", "url"),
         },
         one_of=("url", "twiml", "applicationSid"),

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # The SID patterns of twilio_api_v2010.json (a SID that cannot match is refused locally).
 SID_PATTERNS = {
     prefix: re.compile(rf"^{prefix}[0-9a-fA-F]{{32}}$")
-    for prefix in ("AC", "PN", "RE", "TR", "CA", "AP", "MG", "HX", "VA", "VE", "SK")
+    for prefix in ("AC", "PN", "RE", "TR", "CA", "AP", "MG", "HX", "HJ", "BY", "VA", "VE", "SK")
 }
 SID_PATTERNS["SM|MM"] = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")  # a message: SMS or MMS
 _DATE_RE = re.compile(r"^(<=|>=)?(\d{4}-\d{2}-\d{2})$")

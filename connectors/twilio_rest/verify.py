@@ -46,7 +46,7 @@ ENDPOINTS = {
             "rateLimits": ("RateLimits", "json_object"),
             "channelConfiguration": ("ChannelConfiguration", "json_object"),
             "appHash": ("AppHash", "text"),
-            "templateSid": ("TemplateSid", "text"),
+            "templateSid": ("TemplateSid", "sid:HJ"),
             "templateCustomSubstitutions": ("TemplateCustomSubstitutions", "json_object"),
             "deviceIp": ("DeviceIp", "text"),
             "riskCheck": ("RiskCheck", "enum:enable|disable"),
