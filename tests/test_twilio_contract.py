@@ -115,7 +115,7 @@ def parameters_of(operation: str) -> dict[str, str]:
     return values
 
 
-def proxy_for(operation: str, sandbox: Sandbox) -> str:
+def proxy_for(operation: str, api_url: str) -> str:
     children = "".join(
         f"<{name}>{{//{name}/text()}}</{name}>"
         for name, spec in CONNECTOR.operations[operation].parameters.items()
@@ -125,7 +125,7 @@ def proxy_for(operation: str, sandbox: Sandbox) -> str:
         <proxy xmlns="http://ws.apache.org/ns/synapse" name="{operation}">
           <target><inSequence>
             <twilioRest.init><accountSid>{ACCOUNT}</accountSid><authToken>{TOKEN}</authToken>
-              <apiUrl>{sandbox.url}</apiUrl><retries>0</retries></twilioRest.init>
+              <apiUrl>{api_url}</apiUrl><retries>0</retries></twilioRest.init>
             <twilioRest.{operation}>{children}</twilioRest.{operation}>
             <respond/>
           </inSequence></target>
@@ -144,7 +144,7 @@ def test_every_operation_is_covered() -> None:
 async def test_every_parameter_of_every_operation_is_a_valid_request(
     gateway: Any, sandbox: Sandbox, operation: str
 ) -> None:
-    gw = await gateway({f"proxies/{operation}.xml": proxy_for(operation, sandbox)})
+    gw = await gateway({f"proxies/{operation}.xml": proxy_for(operation, sandbox.url)})
     assert not gw.config.failed, gw.config.failed
     params = parameters_of(operation)
     response = await gw.post(f"/services/{operation}", json=params)
@@ -155,10 +155,10 @@ async def test_every_parameter_of_every_operation_is_a_valid_request(
             record["method"], record["raw_path"], form=record["form"], headers={"Authorization": "Basic x"}
         )
     sent = {name for name, _ in sandbox.requests[0]["form"]} | {name for name, _ in sandbox.requests[0]["query"]}
-    expected = {field for parameter, (field, kind) in _fields(operation).items() if parameter in params and field}
+    expected = {field for parameter, (field, kind) in fields_of(operation).items() if parameter in params and field}
     expected -= {"Sid"}  # path parameters
     assert expected <= sent, (operation, sorted(expected - sent), json.dumps(params))
 
 
-def _fields(operation: str) -> dict[str, tuple[str, str]]:
+def fields_of(operation: str) -> dict[str, tuple[str, str]]:
     return dict(TABLES[operation].fields) if operation in TABLES else OWN_FIELDS[operation]
