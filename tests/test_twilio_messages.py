@@ -198,6 +198,26 @@ async def test_media_urls_from_a_json_array_are_repeated_fields(twilio: Twilio, 
     sandbox.assert_contract()
 
 
+async def test_a_json_eval_array_is_repeated_fields_too(gateway: Any, sandbox: Sandbox) -> None:
+    proxy = f"""
+        <proxy xmlns="http://ws.apache.org/ns/synapse" name="mms">
+          <target><inSequence onError="faultHandlerSeq">
+            <twilioRest.init><accountSid>{ACCOUNT}</accountSid><authToken>{TOKEN}</authToken>
+              <apiUrl>{sandbox.url}</apiUrl></twilioRest.init>
+            <twilioRest.sendSms>
+              <to>+14155550100</to><from>{SENDER}</from><mediaUrl>{{json-eval($.media)}}</mediaUrl>
+            </twilioRest.sendSms>
+            <respond/>
+          </inSequence></target>
+        </proxy>"""
+    gw = await gateway(shipped(**{"proxies/mms.xml": proxy}))
+    urls = ["https://example.test/a,b.png", "https://example.test/c.png"]
+    response = await gw.post("/services/mms", json={"media": urls})
+    assert response.status == 201, await response.text()
+    assert [v for k, v in sandbox.forms()[0] if k == "MediaUrl"] == urls
+    sandbox.assert_contract()
+
+
 async def test_limit_envelope_counts_and_continues_exactly(twilio: Twilio, sandbox: Sandbox) -> None:
     sids = []
     for n in range(4):

@@ -10,7 +10,7 @@ from gateway.errors import ExpressionError
 from gateway.message.values import to_synapse_string
 
 from ._core import Expression
-from .jsonpath import compile_jsonpath, json_eval_inner
+from .jsonpath import compile_jsonpath, json_eval_inner, json_string
 from .xpath import compile_xpath
 
 if TYPE_CHECKING:
@@ -48,8 +48,13 @@ class Value:
 
     def resolve_items(self, ctx: ExpressionContext) -> list[str]:
         """Each node's string when the expression selects several nodes (a JSON array read with
-        `//name/text()`: one item per element, not their joined text); else the one value."""
-        if self.expression is not None:
+        `//name/text()`: one item per element, not their joined text), each item of a JSON array that
+        `json-eval()` selects; else the one value."""
+        if self.expression is not None and self.expression.kind == "json":
+            result = self.expression.evaluate(ctx)
+            if isinstance(result, list):
+                return [json_string(item) for item in result if item is not None]
+        elif self.expression is not None:
             nodes = self.expression.nodes(ctx)
             if len(nodes) > 1:
                 return [text for node in nodes if (text := to_synapse_string([node])) is not None]
