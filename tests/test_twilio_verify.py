@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from gateway.settings import Settings
 from tests.support.twilio_sandbox import ACCOUNT, TOKEN, Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,3 +118,21 @@ async def test_sandbox_verify_errors(twilio: Twilio, sandbox: Sandbox) -> None:
     status, error = await twilio.call("startVerification", serviceSid=service, to=PHONE, customCode="1234")
     assert status == 400, "custom codes need customCodeEnabled"
     sandbox.assert_contract()
+
+
+async def test_verify_url_must_be_an_allowed_destination(gateway: Any, sandbox: Sandbox) -> None:
+    assert "https://verify.twilio.com" in Settings().outbound_allow, "the real Verify host is allowed by default"
+    files = {relative: (REPO / relative).read_text(encoding="utf-8") for relative in SHIPPED}
+    gw = await gateway(files, outbound_allow=("loopback",))
+    request = {
+        "operation": "createVerifyService",
+        "accountSid": ACCOUNT,
+        "authToken": TOKEN,
+        "apiUrl": sandbox.url,
+        "verifyUrl": "https://verify.example.test",
+        "friendlyName": "Acme",
+    }
+    response = await gw.post("/services/twilioVerify", json=request)
+    assert response.status == 403, await response.text()
+    assert "not an allowed destination" in (await response.json())["error"]["message"]
+    assert sandbox.requests == []
