@@ -151,3 +151,13 @@ async def test_local_checks_send_nothing(
     assert status == 400, body
     assert body["error"]["code"] == code and fragment in json.dumps(body), body
     assert sandbox.requests == [], "a rejected request never reaches Twilio"
+
+
+async def test_a_national_to_gets_the_caller_s_country(twilio: Twilio, sandbox: Sandbox) -> None:
+    status, call = await twilio.call(
+        "getNewCall", to="07891 063180", **{"from": "+442033229574"}, url="https://x.test/v"
+    )
+    assert (status, call["to"]) == (201, "+447891063180"), call
+    status, error = await twilio.call("getNewCall", to="12", **{"from": CALLER}, url="https://x.test/v")
+    assert (status, error["code"]) == (400, 21211)
+    sandbox.assert_contract()

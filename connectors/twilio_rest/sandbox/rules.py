@@ -316,6 +316,8 @@ def validate_call_create(form: FormData) -> CallCreate:
         raise invalid_parameter("Twiml", twiml[:40] + "…", "at most 4000 characters")
     if application_sid is not None and not APPLICATION_SID_RE.match(application_sid):
         raise invalid_parameter("ApplicationSid", application_sid, "expected AP followed by 32 hex digits")
+    if not to.lower().startswith(("client:", "sip:")):
+        to = to_e164(to, from_)  # a national-format To gets the caller ID's country, as for messages
     if not _is_call_address(to):
         raise TwilioApiError(21211, f"Invalid 'To' Phone Number: {to}")
     if not _is_call_address(from_):
