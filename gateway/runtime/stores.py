@@ -59,6 +59,15 @@ class MessageStoreSpec:
                 return value
         return default
 
+    @property
+    def lease_seconds(self) -> float:
+        """JDBC stores: how long a taken message stays hidden before another consumer may take it
+        (extension: `store.jdbc.lease.seconds`, default 60); a crashed node's message comes back after it."""
+        try:
+            return float(self.parameter("store.jdbc.lease.seconds") or LEASE_SECONDS)
+        except ValueError:
+            return LEASE_SECONDS
+
 
 _TYPES = {
     "memory": "in-memory-message-store",
@@ -191,7 +200,7 @@ class SqliteStore:
             cursor = await db.execute(
                 f"UPDATE {self.table} SET lease_until = ? WHERE indexId = (SELECT indexId FROM {self.table} "
                 "WHERE store = ? AND lease_until < ? ORDER BY indexId LIMIT 1) RETURNING indexId, message",
-                (now + LEASE_SECONDS, self.spec.name, now),
+                (now + self.spec.lease_seconds, self.spec.name, now),
             )
             row = await cursor.fetchone()
             await cursor.close()
@@ -269,7 +278,7 @@ class PostgresStore:
             f"UPDATE {self.table} SET lease_until = $1 WHERE indexId = (SELECT indexId FROM {self.table} "
             "WHERE store = $2 AND lease_until < $3 ORDER BY indexId LIMIT 1 FOR UPDATE SKIP LOCKED) "
             "RETURNING indexId, message",
-            now + LEASE_SECONDS,
+            now + self.spec.lease_seconds,
             self.spec.name,
             now,
         )
