@@ -300,12 +300,12 @@ def test_deploy_errors(tmp_path, script, reason):
     assert any(reason in p for p in problems), problems
 
 
-def test_e4x_gets_a_hint(tmp_path):
+def test_e4x_outside_the_rewritten_subset_gets_a_hint(tmp_path):
     path = tmp_path / "sequences" / "s.xml"
     path.parent.mkdir(parents=True)
     path.write_text(
         f'<sequence {SYNAPSE} name="s">'
-        '<script language="js">var s = mc.getPayloadXML()..*::Code.toString();</script></sequence>',
+        '<script language="js">var s = mc.getPayloadXML()..item.(@id == 1);</script></sequence>',
         encoding="utf-8",
     )
     problems = build_file(path, None, None, None, {}).problems

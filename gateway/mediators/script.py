@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from lxml import etree
 
 from gateway.errors import MediationError
+from gateway.mediators import script_e4x
 from gateway.mediators.base import Mediator
 from gateway.mediators.script_engines import (
     DEFAULT_MEMORY,
@@ -77,11 +78,20 @@ class Needs:
         return self.xml or self.json or self.envelope
 
 
-def syntax_problem(language: str, source: str) -> str | None:
-    """None, or what is wrong with a script's source (checked at deploy time)."""
+def prepare(dialect: str, language: str, source: str) -> tuple[str, str | None]:
+    """The source to run and None, or what is wrong with it. JavaScript with E4X (Rhino's XML syntax) is
+    rewritten into plain JavaScript (gateway.mediators.script_e4x): always for `rhinoJs`, and for `js` when the
+    script does not compile as it is and uses E4X."""
     if language == PYTHON:
-        return check_python(source)
-    return check_javascript(source, as_function_body=True)
+        return source, check_python(source)
+    problem = None if dialect == "rhinoJs" else check_javascript(source, as_function_body=True)
+    if (problem is None and dialect != "rhinoJs") or not script_e4x.uses_e4x(source):
+        return source, problem if dialect != "rhinoJs" else check_javascript(source, as_function_body=True)
+    try:
+        translated = script_e4x.translate(source)
+    except script_e4x.E4XError as exc:
+        return source, f"E4X: {exc}"
+    return translated, check_javascript(translated, as_function_body=True)
 
 
 def make_program(
@@ -233,13 +243,25 @@ class Script(Mediator):
     """An inline script (`program` made at deploy time) or a keyed one (`key` + `function`), whose source is
     looked up per message and compiled once per distinct source."""
 
-    __slots__ = ("language", "program", "needs", "key", "function", "includes", "limits", "_keyed", "_describe")
+    __slots__ = (
+        "language",
+        "dialect",
+        "program",
+        "needs",
+        "key",
+        "function",
+        "includes",
+        "limits",
+        "_keyed",
+        "_describe",
+    )
     tag = "script"
 
     def __init__(
         self,
         *,
         language: str,
+        dialect: str,
         program: Program | None,
         needs: Needs,
         key: Value | None,
@@ -250,6 +272,7 @@ class Script(Mediator):
     ) -> None:
         super().__init__(location)
         self.language = language
+        self.dialect = dialect
         self.program = program
         self.needs = needs
         self.key = key
@@ -259,7 +282,7 @@ class Script(Mediator):
         self._keyed: dict[tuple[str, ...], tuple[Program, Needs]] = {}
         label = "inlined " if key is None else "external "
         name = "" if key is None else f" : {key.static_text if not key.is_dynamic else key}"
-        self._describe = f"{label}{language} script{name}" + (f" function {function}" if function else "")
+        self._describe = f"{label}{dialect} script{name}" + (f" function {function}" if function else "")
 
     @property
     def reads_body(self) -> bool:
@@ -284,15 +307,16 @@ class Script(Mediator):
         cached = self._keyed.get(names)
         if cached is not None:
             return cached
-        sources = [self._source_of(ctx, name) for name in names]
-        source, includes = sources[0], tuple(sources[1:])
-        for name, text in zip(names, sources, strict=True):
-            problem = syntax_problem(self.language, text)
+        sources = []
+        for name in names:
+            text, problem = prepare(self.dialect, self.language, self._source_of(ctx, name))
             if problem is not None:
                 raise MediationError(
                     f"The script engine returned an error executing the {self._describe}",
                     detail=f"script at {self.location}: {name}: {problem}",
                 )
+            sources.append(text)
+        source, includes = sources[0], tuple(sources[1:])
         program = make_program(self.language, names[0], source, includes, self.function)
         made: tuple[Program, Needs] = (program, Needs.of(source, *includes))
         if len(self._keyed) < 64:  # a dynamic key could name many scripts: keep a bounded few

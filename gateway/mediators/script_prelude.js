@@ -122,3 +122,133 @@ var __run = (function () {
     return JSON.stringify({ result: result === false ? false : null, changes: changes });
   };
 })();
+
+// E4X's XML objects, for the scripts gateway.mediators.script_e4x rewrites: a small XML tree behind a Proxy, so
+// `x.name`, `x[0]`, `x == "text"` and `parseFloat(x)` behave as in Rhino. Whitespace-only text is ignored.
+var __e4x = (function () {
+  var ENTITIES = { lt: "<", gt: ">", amp: "&", quot: "\"", apos: "'" };
+  function decode(s) {
+    return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);/g, function (m, e) {
+      if (e.charAt(0) !== "#") return ENTITIES[e];
+      return String.fromCodePoint(e.charAt(1) === "x" ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
+    });
+  }
+  function escText(s) { return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
+  function escAttr(s) { return escText(s).replace(/"/g, "&quot;"); }
+  function parseAttrs(s) {
+    var out = [], re = /([^\s=]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g, m;
+    while ((m = re.exec(s))) out.push([m[1], decode(m[2] !== undefined ? m[2] : m[3])]);
+    return out;
+  }
+  var TOKENS = /<!\[CDATA\[([\s\S]*?)\]\]>|<!--[\s\S]*?-->|<\?[\s\S]*?\?>|<!DOCTYPE[^>]*>|<\/([^\s>]+)\s*>|<([^\s\/>!?]+)((?:\s+[^\s=\/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*(\/?)>|([^<]+)/g;
+  function parse(s) {
+    var root = { children: [] }, stack = [root], m;
+    TOKENS.lastIndex = 0;
+    while ((m = TOKENS.exec(s))) {
+      var top = stack[stack.length - 1];
+      if (m[1] !== undefined) top.children.push({ text: m[1] });
+      else if (m[2] !== undefined) { if (stack.length > 1) stack.pop(); }
+      else if (m[3] !== undefined) {
+        var el = { name: m[3], local: m[3].replace(/^.*:/, ""), attrs: parseAttrs(m[4] || ""), children: [] };
+        top.children.push(el);
+        if (!m[5]) stack.push(el);
+      } else if (m[6] !== undefined && /\S/.test(m[6])) top.children.push({ text: decode(m[6]) });
+    }
+    return root.children.filter(function (n) { return n.name !== undefined; });
+  }
+  function serialize(n) {
+    if (n.text !== undefined) return escText(n.text);
+    var s = "<" + n.name;
+    n.attrs.forEach(function (a) { s += " " + a[0] + "=\"" + escAttr(a[1]) + "\""; });
+    if (!n.children.length) return s + "/>";
+    return s + ">" + n.children.map(serialize).join("") + "</" + n.name + ">";
+  }
+  function textOf(n) { return n.text !== undefined ? n.text : n.children.map(textOf).join(""); }
+  function simple(n) { return n.text !== undefined || n.children.every(function (c) { return c.text !== undefined; }); }
+  function str(nodes) {
+    if (nodes.every(simple)) return nodes.map(textOf).join("");
+    return nodes.map(serialize).join("\n");
+  }
+  function matches(n, name) { return n.name !== undefined && (name === "*" || n.local === name); }
+  function kids(nodes, name) {
+    var out = [];
+    nodes.forEach(function (n) { (n.children || []).forEach(function (c) { if (matches(c, name)) out.push(c); }); });
+    return out;
+  }
+  function desc(nodes, name) {
+    var out = [];
+    function walk(n) { (n.children || []).forEach(function (c) { if (matches(c, name)) out.push(c); if (c.name !== undefined) walk(c); }); }
+    nodes.forEach(walk);
+    return out;
+  }
+  function attrs(nodes, name) {
+    var out = [];
+    nodes.forEach(function (n) {
+      (n.attrs || []).forEach(function (a) {
+        if (a[0] === "xmlns" || a[0].indexOf("xmlns:") === 0) return;
+        if (name === "*" || a[0].replace(/^.*:/, "") === name) out.push({ text: a[1] });
+      });
+    });
+    return out;
+  }
+  var methods = {
+    toString: function (nodes) { return str(nodes); },
+    valueOf: function (nodes) { return str(nodes); },
+    toJSON: function (nodes) { return str(nodes); },
+    toXMLString: function (nodes) { return nodes.map(serialize).join("\n"); },
+    text: function (nodes) { return wrap(nodes.map(function (n) { return { text: textOf(n) }; })); },
+    length: function (nodes) { return nodes.length; },
+    children: function (nodes) { return wrap([].concat.apply([], nodes.map(function (n) { return n.children || []; }))); },
+    elements: function (nodes, name) { return wrap(kids(nodes, name === undefined ? "*" : String(name))); },
+    descendants: function (nodes, name) { return wrap(desc(nodes, name === undefined ? "*" : String(name))); },
+    attribute: function (nodes, name) { return wrap(attrs(nodes, String(name))); },
+    localName: function (nodes) { return nodes.length ? nodes[0].local || null : null; },
+    name: function (nodes) { return nodes.length ? nodes[0].name || null : null; },
+    hasSimpleContent: function (nodes) { return nodes.every(simple); },
+    __desc: function (nodes, name) { return wrap(desc(nodes, name)); },
+    __child: function (nodes, name) { return wrap(kids(nodes, name)); },
+    __attr: function (nodes, name) { return wrap(attrs(nodes, name)); }
+  };
+  var AMBIGUOUS = { text: 1, length: 1, children: 1, elements: 1, descendants: 1, attribute: 1, localName: 1, name: 1 };
+  var handler = {
+    get: function (target, prop) {
+      var nodes = target.nodes;
+      if (prop === Symbol.toPrimitive) return function () { return str(nodes); };
+      if (prop === Symbol.iterator) return function* () { for (var i = 0; i < nodes.length; i++) yield wrap([nodes[i]]); };
+      if (typeof prop === "symbol") return undefined;
+      if (prop === "__isXML") return true;
+      if (AMBIGUOUS.hasOwnProperty(prop)) return ambiguous(nodes, prop);
+      if (Object.prototype.hasOwnProperty.call(methods, prop)) {
+        return function () { return methods[prop].apply(null, [nodes].concat(Array.prototype.slice.call(arguments))); };
+      }
+      if (/^[0-9]+$/.test(prop)) return wrap(nodes[+prop] ? [nodes[+prop]] : []);
+      return wrap(kids(nodes, prop));
+    },
+    has: function (target, prop) { return typeof prop === "string" && /^[0-9]+$/.test(prop) && +prop < target.nodes.length; },
+    ownKeys: function (target) { return target.nodes.map(function (_, i) { return String(i); }).concat(["nodes"]); },
+    getOwnPropertyDescriptor: function (target, prop) {
+      if (prop === "nodes") return Object.getOwnPropertyDescriptor(target, prop);
+      if (/^[0-9]+$/.test(prop) && +prop < target.nodes.length) return { value: wrap([target.nodes[+prop]]), enumerable: true, configurable: true };
+      return undefined;
+    }
+  };
+  function wrap(nodes) { return new Proxy({ nodes: nodes }, handler); }
+  // `x.name` is the children named "name", `x.name()` the method: a callable list serves both
+  function ambiguous(nodes, prop) {
+    var list = { nodes: kids(nodes, prop) };
+    var call = function () { return methods[prop].apply(null, [nodes].concat(Array.prototype.slice.call(arguments))); };
+    return new Proxy(call, {
+      apply: function (target, self, args) { return call.apply(null, args); },
+      get: function (target, p) { return handler.get(list, p); }
+    });
+  }
+  function isXML(v) { return v !== null && (typeof v === "object" || typeof v === "function") && v.__isXML === true; }
+  return {
+    xml: function (s) {
+      if (isXML(s)) return s;
+      return wrap(parse(s === null || s === undefined ? "" : String(s)));
+    },
+    text: function (v) { return isXML(v) ? v.toXMLString() : escText(v === undefined ? "" : v); },
+    attr: function (v) { return escAttr(isXML(v) ? v.toString() : v); }
+  };
+})();

@@ -135,8 +135,9 @@ class Engine:
         elif resource is not None:  # W: injectMessage pushes `fault`, Resource.process the resource's handler
             reply.fault_stack = [global_fault_handler, resource.fault_handler]
             out_sequence = resource.out_sequence
-        else:
+        else:  # W: injectMessage: the reply to a message `main` sent runs `main` again (its <out> part)
             reply.fault_stack = [global_fault_handler]
+            out_sequence = reply.config.sequences.get("main")
         sequence = receive if receive is not None else out_sequence
         if sequence is None:
             await self.send_back(reply)  # no outSequence: the reply goes straight to the client

@@ -11,7 +11,7 @@ import re
 
 from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node, NotYet
 from gateway.deploy.registry import mediator
-from gateway.mediators.script import JAVASCRIPT, PYTHON, Limits, Needs, Script, make_program, syntax_problem
+from gateway.mediators.script import JAVASCRIPT, PYTHON, Limits, Needs, Script, make_program, prepare
 
 #: MI's language names, by the engine that runs them here.
 LANGUAGES = {
@@ -25,9 +25,8 @@ LANGUAGES = {
 }
 _OTHERS = {"rb": "Ruby", "groovy": "Groovy", "jh": "JudoScript", "jython": "Jython", "ruby": "Ruby"}
 _E4X_HINT = (
-    "E4X XML literals and the '..' / '::' operators are Rhino-only (MI 4's default GraalJS rejects them too): "
-    "pass XML as a string, mc.setPayloadXML('<a>' + v + '</a>'), and read it with mc.getPayloadXML() "
-    "or a property set by an XPath"
+    "this E4X (Rhino's XML syntax) is outside the subset the gateway rewrites (docs/scripting.md); pass XML as "
+    "a string, mc.setPayloadXML('<a>' + v + '</a>'), as MI 4's default GraalJS requires"
 )
 
 
@@ -57,6 +56,7 @@ def _script(node: Node) -> Script:
             raise node.error("a script takes either a 'key' or an inline script, not both")
         return Script(
             language=language,
+            dialect=language_name,
             program=None,
             needs=Needs(True, True, True),
             key=node["key"],
@@ -75,13 +75,14 @@ def _script(node: Node) -> Script:
     source = node.text
     if not source.strip():
         raise node.error("the inline script is empty", "write the script inside <script>…</script>, or use key")
-    problem = syntax_problem(language, source)
+    runnable, problem = prepare(language_name, language, source)
     if problem is not None:
         hint = _E4X_HINT if language == JAVASCRIPT and _looks_like_e4x(source) else "fix the script"
         raise node.error(f"the inline {language_name} script does not compile: {problem}", hint)
     return Script(
         language=language,
-        program=make_program(language, f"{node.fctx.path}:{node.location.line}", source, (), None),
+        dialect=language_name,
+        program=make_program(language, f"{node.fctx.path}:{node.location.line}", runnable, (), None),
         needs=Needs.of(source),
         key=None,
         function=None,
