@@ -32,10 +32,9 @@ _E4X_HINT = (
 
 def _limits(node: Node) -> Limits:
     settings = node.fctx.settings
-    scripts = getattr(settings, "scripts", None) if settings is not None else None
-    if scripts is None:
+    if settings is None:
         return Limits()
-    return Limits(timeout=float(scripts.timeout), memory=int(scripts.max_memory_bytes))
+    return Limits(timeout=settings.script_timeout, memory=settings.script_memory_bytes)
 
 
 def _script(node: Node) -> Script:
