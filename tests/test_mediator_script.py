@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -188,10 +187,8 @@ async def test_a_script_that_loops_forever_is_stopped_and_faults(gateway, langua
     client.config  # noqa: B018 - deployed
     for mediator in _scripts(client):
         mediator.limits = type(mediator.limits)(timeout=0.5, memory=mediator.limits.memory)
-    started = time.monotonic()
-    response = await post_json(client, "/s", {})
+    response = await post_json(client, "/s", {})  # without the stop, this would never answer
     assert response.status == 500
-    assert time.monotonic() - started < 5
     body = await response.json()
     assert body["message"] == f"The script engine returned an error executing the inlined {language} script"
     assert "was stopped" in body["detail"]

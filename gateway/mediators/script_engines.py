@@ -4,12 +4,13 @@ Both take the same snapshot of the message (a JSON-able dict made by gateway.med
 same thing: `{"result": false|null, "changes": [...]}` or `{"error": "...", "changes": [...]}`. A script never
 holds a gateway object, so it can only change the message through the recorded changes.
 
-- JavaScript: one V8 isolate per script program (its source, its includes), made on first use; the prelude
-  (script_prelude.js) and the script are evaluated once, then every message is one call. V8 has no file or
+- JavaScript: V8 isolates per script program (its source, its includes; up to ISOLATES_PER_SCRIPT for
+  concurrent messages), made on first use; the prelude (script_prelude.js) and the script are evaluated once
+  per isolate, then every message is one call. V8 has no file or
   network API; each call is bounded in time (terminated) and in heap (a script past it is stopped and the
   isolate is made anew).
-- Python: one worker process (script_worker.py) for the gateway process, started on first use; a script that
-  overruns its time gets the worker killed (a fresh one starts for the next message)."""
+- Python: worker processes (script_worker.py), up to PY_WORKERS, started as concurrent scripts need them; a
+  script that overruns its time gets its worker killed (a fresh one starts for the next message)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ WORKER = _HERE / "script_worker.py"
 
 DEFAULT_TIMEOUT = 10.0  # seconds a script may run for one message
 DEFAULT_MEMORY = 64 * 1024 * 1024  # bytes of JavaScript heap a script may use (V8's own base is not counted)
-PY_WORKER_MEMORY = 512 * 1024 * 1024  # address space of the Python worker
+PY_WORKER_MEMORY = 512 * 1024 * 1024  # address space of a Python worker
+ISOLATES_PER_SCRIPT = 4  # V8 isolates one script may have, so concurrent messages run side by side
+PY_WORKERS = 4  # Python worker processes at most (started as concurrent scripts need them)
 
 
 class ScriptTimeout(Exception):
@@ -99,61 +102,78 @@ def _first_line(message: str) -> str:
 
 
 class JavaScriptProgram:
-    """One script (its includes, then the source) in its own V8 isolate."""
+    """One script (its includes, then the source), run in a few V8 isolates of its own: concurrent messages
+    through the same script run side by side, up to ISOLATES_PER_SCRIPT at a time."""
 
     def __init__(self, name: str, source: str, includes: tuple[str, ...], function: str | None) -> None:
         self.name = name
         self.source = source
         self.includes = includes
         self.function = function
-        self._racer: Any = None
+        self._idle: list[Any] = []
+        self._count = 0
         self._retired: list[tuple[float, Any]] = []
-        self._lock = threading.Lock()
+        self._ready = threading.Condition()
 
-    def _isolate(self, timeout: float, memory: int) -> Any:
-        if self._racer is None:
-            racer = _new_racer()
-            racer.eval(PRELUDE, timeout_sec=timeout)
-            for include in self.includes:
-                racer.eval(include, timeout_sec=timeout, max_memory=memory)
-            if self.function is None:
-                racer.eval(f"globalThis.__inline = {json.dumps(self.source)}", timeout_sec=timeout)
+    def _new_isolate(self, timeout: float, memory: int) -> Any:
+        racer = _new_racer()
+        racer.eval(PRELUDE, timeout_sec=timeout)
+        for include in self.includes:
+            racer.eval(include, timeout_sec=timeout, max_memory=memory)
+        if self.function is None:
+            racer.eval(f"globalThis.__inline = {json.dumps(self.source)}", timeout_sec=timeout)
+        else:
+            racer.eval(self.source, timeout_sec=timeout, max_memory=memory)
+        return racer
+
+    def _acquire(self) -> Any | None:
+        """An idle isolate, or None when the caller may make a new one (waits while all are busy)."""
+        with self._ready:
+            while not self._idle and self._count >= ISOLATES_PER_SCRIPT:
+                self._ready.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._count += 1
+            return None
+
+    def _release(self, racer: Any | None, *, discard: bool) -> None:
+        """Give an isolate back, or retire it (a stopped script's globals may hold its memory). A retired one
+        is closed a little later: V8 still reports the terminated call to it for a moment."""
+        with self._ready:
+            if racer is not None and not discard:
+                self._idle.append(racer)
             else:
-                racer.eval(self.source, timeout_sec=timeout, max_memory=memory)
-            self._racer = racer
-        return self._racer
-
-    def _discard(self) -> None:
-        """Retire the isolate (a stopped script's globals may hold its memory). It is closed a little later:
-        V8 still reports the terminated call to it for a moment."""
-        racer, self._racer = self._racer, None
-        now = time.monotonic()
-        for retired_at, old in list(self._retired):
-            if now - retired_at > 5.0:
-                self._retired.remove((retired_at, old))
-                try:
-                    old.close()
-                except Exception:  # noqa: BLE001 - closing a broken isolate must not hide the script's fault
-                    log.debug("closing a V8 isolate failed", exc_info=True)
-        if racer is not None:
-            self._retired.append((now, racer))
+                self._count -= 1
+                now = time.monotonic()
+                for retired_at, old in list(self._retired):
+                    if now - retired_at > 5.0:
+                        self._retired.remove((retired_at, old))
+                        try:
+                            old.close()
+                        except Exception:  # noqa: BLE001 - closing a broken isolate must not hide a fault
+                            log.debug("closing a V8 isolate failed", exc_info=True)
+                if racer is not None:
+                    self._retired.append((now, racer))
+            self._ready.notify()
 
     def run_blocking(self, state: dict[str, Any], timeout: float, memory: int) -> dict[str, Any]:
         from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException
 
-        with self._lock:
-            try:
-                racer = self._isolate(timeout, memory)
-                answer = racer.call("__run", state, self.function, timeout_sec=timeout, max_memory=memory)
-            except JSTimeoutException:
-                self._discard()
-                raise ScriptTimeout(f"the script ran longer than {timeout:g} s and was stopped") from None
-            except JSOOMException:
-                self._discard()
-                return {"error": f"RangeError: the script used more than {memory // (1024 * 1024)} MB", "changes": []}
-            except JSEvalException as exc:
-                self._discard()  # the script's top level failed: try again from scratch next time
-                return {"error": _first_line(str(exc)), "changes": []}
+        racer = self._acquire()
+        discard = True
+        try:
+            if racer is None:
+                racer = self._new_isolate(timeout, memory)
+            answer = racer.call("__run", state, self.function, timeout_sec=timeout, max_memory=memory)
+            discard = False
+        except JSTimeoutException:
+            raise ScriptTimeout(f"the script ran longer than {timeout:g} s and was stopped") from None
+        except JSOOMException:
+            return {"error": f"RangeError: the script used more than {memory // (1024 * 1024)} MB", "changes": []}
+        except JSEvalException as exc:  # the script's top level failed: try again from scratch next time
+            return {"error": _first_line(str(exc)), "changes": []}
+        finally:
+            self._release(racer, discard=discard)
         if not isinstance(answer, str):
             raise ScriptEngineError(f"the JavaScript engine answered {type(answer).__name__}")
         result: dict[str, Any] = json.loads(answer)
@@ -164,13 +184,15 @@ class JavaScriptProgram:
 
 
 class PythonWorker:
-    """The one restricted Python process of this gateway process (made on first use)."""
+    """One restricted Python process (started on first use, and again after it was killed)."""
 
     def __init__(self, memory: int = PY_WORKER_MEMORY) -> None:
         self.memory = memory
         self._process: asyncio.subprocess.Process | None = None
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.waiting = 0  # requests holding or waiting for this worker
+        self._reaping: set[asyncio.Task[int]] = set()
 
     async def _ensure(self) -> asyncio.subprocess.Process:
         process = self._process
@@ -192,12 +214,23 @@ class PythonWorker:
         process, self._process = self._process, None
         if process is not None and process.returncode is None:
             process.kill()
+            if self._loop is not None and self._loop.is_running():
+                self._reaping.add(task := self._loop.create_task(process.wait()))  # no zombie left behind
+                task.add_done_callback(self._reaping.discard)
 
     async def request(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a worker's pipes belong to the loop that started it
             self.kill()
             self._loop, self._lock = loop, asyncio.Lock()
+        assert self._lock is not None
+        self.waiting += 1
+        try:
+            return await self._exchange(request, timeout)
+        finally:
+            self.waiting -= 1
+
+    async def _exchange(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         assert self._lock is not None
         async with self._lock:
             process = await self._ensure()
@@ -232,20 +265,41 @@ class PythonWorker:
                 transport.close()
 
 
-_worker: PythonWorker | None = None
+class PythonWorkers:
+    """Up to `size` workers, started as concurrent scripts need them; a request goes to an idle one."""
+
+    def __init__(self, size: int = PY_WORKERS) -> None:
+        self.size = size
+        self.workers: list[PythonWorker] = []
+
+    async def request(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        worker = next((w for w in self.workers if w.waiting == 0), None)
+        if worker is None and len(self.workers) < self.size:
+            worker = PythonWorker()
+            self.workers.append(worker)
+        if worker is None:
+            worker = min(self.workers, key=lambda w: w.waiting)
+        return await worker.request(request, timeout)
+
+    async def close(self) -> None:
+        for worker in self.workers:
+            await worker.close()
+
+
+_workers: PythonWorkers | None = None
 
 
 async def shutdown() -> None:
-    """The gateway is stopping: end the Python script worker (V8 isolates end with the process)."""
-    if _worker is not None:
-        await _worker.close()
+    """The gateway is stopping: end the Python script workers (V8 isolates end with the process)."""
+    if _workers is not None:
+        await _workers.close()
 
 
-def python_worker() -> PythonWorker:
-    global _worker
-    if _worker is None:
-        _worker = PythonWorker()
-    return _worker
+def python_workers() -> PythonWorkers:
+    global _workers
+    if _workers is None:
+        _workers = PythonWorkers()
+    return _workers
 
 
 class PythonProgram:
@@ -256,7 +310,7 @@ class PythonProgram:
 
     async def run(self, state: dict[str, Any], timeout: float, memory: int) -> dict[str, Any]:
         del memory  # the worker's own limit applies
-        return await python_worker().request(
+        return await python_workers().request(
             {"source": self.source, "function": self.function, "name": self.name, "state": state}, timeout
         )
 
