@@ -308,3 +308,28 @@ def test_e4x_outside_the_rewritten_subset_gets_a_hint(tmp_path):
     problems = build_file(path, None, None, None, {}).problems
     assert len(problems) == 1 and isinstance(problems[0], DeployError)
     assert "E4X" in str(problems[0]), problems
+
+
+async def test_a_dynamic_key_picks_the_script_per_message(gateway):
+    client = await gateway(
+        api(
+            '<script language="js" key="{$trp:X-Script}" function="run"/><respond/>',
+            extra={
+                "local-entries/one.xml": entry("one", "function run(mc) { mc.setPayloadJSON({script: 1}); }"),
+                "registry/governance/scripts/two.js": "function run(mc) { mc.setPayloadJSON({script: 2}); }",
+            },
+        )
+    )
+    for _ in range(2):
+        response = await post_json(client, "/s", {}, **{"X-Script": "one"})
+        assert await response.json() == {"script": 1}
+        response = await post_json(client, "/s", {}, **{"X-Script": "gov:/scripts/two.js"})
+        assert await response.json() == {"script": 2}
+    response = await post_json(client, "/s", {}, **{"X-Script": "three"})
+    assert response.status == 500
+    body = await response.json()
+    assert (
+        body["message"]
+        == "The script engine returned an Exception executing the external js script : {$trp:X-Script} function run"
+    )
+    assert "no local entry or registry resource is named 'three'" in body["detail"]

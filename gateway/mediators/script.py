@@ -279,9 +279,9 @@ class Script(Mediator):
         self.function = function
         self.includes = includes
         self.limits = limits
-        self._keyed: dict[tuple[str, ...], tuple[Program, Needs]] = {}
+        self._keyed: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[Program, Needs]] = {}
         label = "inlined " if key is None else "external "
-        name = "" if key is None else f" : {key.static_text if not key.is_dynamic else key}"
+        name = "" if key is None else f" : {key.static_text if not key.is_dynamic else key.source}"
         self._describe = f"{label}{dialect} script{name}" + (f" function {function}" if function else "")
 
     @property
@@ -291,9 +291,9 @@ class Script(Mediator):
     def _source_of(self, ctx: MessageContext, key: str) -> str:
         value = ctx.local_entry(key)
         if value is None:
-            raise MediationError(
-                f"Cannot find the script with key : {key}",
-                detail=f"script at {self.location}: deploy a local entry or a registry resource named '{key}'",
+            raise MediationError(  # W: a missing entry fails inside the engine call: its generic message
+                f"The script engine returned an Exception executing the {self._describe}",
+                detail=f"script at {self.location}: no local entry or registry resource is named '{key}'",
             )
         if isinstance(value, etree._Element):
             return value.text or ""
@@ -304,12 +304,14 @@ class Script(Mediator):
             return self.program, self.needs
         assert self.key is not None
         names = tuple(key.resolve(ctx) or "" for key in (self.key, *self.includes))
-        cached = self._keyed.get(names)
+        # keyed by the texts too: a local entry or registry resource redeployed under the same key is new code
+        texts = tuple(self._source_of(ctx, name) for name in names)
+        cached = self._keyed.get((names, texts))
         if cached is not None:
             return cached
         sources = []
-        for name in names:
-            text, problem = prepare(self.dialect, self.language, self._source_of(ctx, name))
+        for name, raw in zip(names, texts, strict=True):
+            text, problem = prepare(self.dialect, self.language, raw)
             if problem is not None:
                 raise MediationError(
                     f"The script engine returned an error executing the {self._describe}",
@@ -319,8 +321,9 @@ class Script(Mediator):
         source, includes = sources[0], tuple(sources[1:])
         program = make_program(self.language, names[0], source, includes, self.function)
         made: tuple[Program, Needs] = (program, Needs.of(source, *includes))
-        if len(self._keyed) < 64:  # a dynamic key could name many scripts: keep a bounded few
-            self._keyed[names] = made
+        if len(self._keyed) >= 64:  # a dynamic key could name many scripts, redeploys many versions: a few
+            self._keyed.pop(next(iter(self._keyed)))
+        self._keyed[(names, texts)] = made
         return made
 
     async def mediate(self, ctx: MessageContext) -> bool:
