@@ -192,7 +192,7 @@ class PythonWorker:
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.waiting = 0  # requests holding or waiting for this worker
-        self._reaping: set[asyncio.Task[int]] = set()
+        self._reaping: set[asyncio.Task[None]] = set()
 
     async def _ensure(self) -> asyncio.subprocess.Process:
         process = self._process
@@ -215,7 +215,7 @@ class PythonWorker:
         if process is not None and process.returncode is None:
             process.kill()
             if self._loop is not None and self._loop.is_running():
-                self._reaping.add(task := self._loop.create_task(process.wait()))  # no zombie left behind
+                self._reaping.add(task := self._loop.create_task(_reap(process)))  # no zombie left behind
                 task.add_done_callback(self._reaping.discard)
 
     async def request(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -254,15 +254,24 @@ class PythonWorker:
     async def close(self) -> None:
         """Stop the worker and wait for it (on the loop that started it), so nothing is left behind."""
         process, self._process = self._process, None
+        same_loop = self._loop is asyncio.get_running_loop()
+        if same_loop and self._reaping:
+            await asyncio.gather(*self._reaping, return_exceptions=True)
         if process is None:
             return
         if process.returncode is None:
             process.kill()
-        if self._loop is asyncio.get_running_loop():
-            await process.wait()
-            transport = getattr(process, "_transport", None)
-            if transport is not None:
-                transport.close()
+        if same_loop:
+            await _reap(process)
+
+
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    """Wait for a killed worker and close its pipes on this loop (else they are closed when collected, maybe
+    after their loop is gone)."""
+    await process.wait()
+    transport = getattr(process, "_transport", None)
+    if transport is not None:
+        transport.close()
 
 
 class PythonWorkers:
