@@ -211,14 +211,10 @@ async def apply_changes(ctx: MessageContext, changes: list[Any], where: str) -> 
                 elements = [child for child in holder if isinstance(child.tag, str)] if holder is not None else []
                 if len(elements) == 1:
                     stored = elements[0]
-            scopes.writer(scope, special_names=True)(ctx, name, stored)
-            if scope == "default" and name == "RESPONSE" and isinstance(stored, str):
-                ctx.is_response = stored.strip().lower() == "true"  # W: Axis2MessageContext.isResponse
+            scopes.writer(scope, special_names=True)(ctx, name, stored)  # RESPONSE, messageType: MI's rules
         elif kind == "remove":
             _, scope, name = change
             scopes.remover(scope, special_names=True)(ctx, name)
-            if scope == "default" and name == "RESPONSE":
-                ctx.is_response = False
         elif kind == "header":
             await _add_header(ctx, bool(change[1]), change[2])
         elif kind == "to":
