@@ -333,3 +333,22 @@ async def test_a_dynamic_key_picks_the_script_per_message(gateway):
         == "The script engine returned an Exception executing the external js script : {$trp:X-Script} function run"
     )
     assert "no local entry or registry resource is named 'three'" in body["detail"]
+
+
+async def test_the_message_type_stays_as_the_client_sent_it(gateway):
+    """MI's setPayloadJSON/setPayloadXML change the payload, not messageType: the reply keeps the client's format."""
+    client = await gateway(
+        {
+            **api('<script language="js">mc.setPayloadJSON({a: 1, b: "x"});</script><respond/>', name="J"),
+            **api(
+                '<script language="js"><![CDATA[mc.setPayloadXML("<out><v>2</v></out>");]]></script><respond/>',
+                name="X",
+            ),
+        }
+    )
+    response = await client.post("/j", data="<in><v>1</v></in>", headers={"Content-Type": "application/xml"})
+    assert response.headers["Content-Type"].startswith("application/xml")
+    assert await response.text() == "<jsonObject><a>1</a><b>x</b></jsonObject>"
+    response = await client.post("/x", data='{"a": 1}', headers={"Content-Type": "application/json"})
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert await response.json() == {"out": {"v": 2}}
