@@ -352,3 +352,20 @@ async def test_the_message_type_stays_as_the_client_sent_it(gateway):
     response = await client.post("/x", data='{"a": 1}', headers={"Content-Type": "application/json"})
     assert response.headers["Content-Type"].startswith("application/json")
     assert await response.json() == {"out": {"v": 2}}
+
+
+async def test_json_text_and_json_object_helpers(gateway):
+    """MI's own integration scripts (ScriptMediatorJsHandlingNullJsonObject, …): setJsonText / getJsonText /
+    setJsonObject / jsonObject (W: GraalVMJavaScriptMessageContext)."""
+    source = """
+        var doctor = mc.getPayloadJSON();
+        mc.setJsonText(mc, JSON.stringify({name: doctor.name}));
+        var text = mc.getJsonText();
+        mc.setJsonObject(mc, JSON.parse(text));
+        var kept = mc.jsonObject(mc);
+        mc.setProperty("json", kept);
+        mc.setPayloadJSON({fromObject: mc.getProperty("json").name, text: text, refused: mc.setJsonText(null, "x")});
+    """
+    client = await gateway(api(f'<script language="js"><![CDATA[{source}]]></script><respond/>'))
+    response = await post_json(client, "/s", {"name": "Ada", "age": 36})
+    assert await response.json() == {"fromObject": "Ada", "text": '{"name":"Ada"}', "refused": False}

@@ -60,6 +60,13 @@ var __run = (function () {
         return state.envelope === undefined ? null : state.envelope;
       },
       getJsonText: function () { var t = lookup("JSON_TEXT"); return t === null ? "{}" : t; },
+      setJsonText: function (context, text) {
+        if (context === null || context === undefined) return false;
+        if (text !== null && text !== undefined) mc.setProperty("JSON_TEXT", text);
+        return true;
+      },
+      jsonObject: function (context) { return context === null || context === undefined ? null : mc.getPayloadJSON(); },
+      setJsonObject: function (context, value) { json = value; return true; },
       getEnvelopeXML: function () { return state.envelope === undefined ? null : state.envelope; },
       getEnvelope: function () { return state.envelope === undefined ? null : state.envelope; },
       addHeader: function (mustUnderstand, content) { changes.push(["header", !!mustUnderstand, xmlText(content)]); },

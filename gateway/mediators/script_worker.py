@@ -138,6 +138,24 @@ class MessageContext:
         text = self._state.get("json")
         return text if text is not None else self._state.get("envelope")
 
+    def getJsonText(self) -> Any:  # noqa: N802
+        text = self.getProperty("JSON_TEXT")
+        return "{}" if text is None else text
+
+    def setJsonText(self, context: Any, text: Any) -> bool:  # noqa: N802
+        if context is None:
+            return False
+        if text is not None:
+            self.setProperty("JSON_TEXT", text)
+        return True
+
+    def jsonObject(self, context: Any) -> Any:  # noqa: N802
+        return None if context is None else self.getPayloadJSON()
+
+    def setJsonObject(self, context: Any, value: Any) -> bool:  # noqa: N802
+        self._json = value
+        return True
+
     def getEnvelopeXML(self) -> str | None:  # noqa: N802
         return self._state.get("envelope")
 
