@@ -126,6 +126,7 @@ async def _cleanup(app: web.Application) -> None:
             await close()
     if services.transport is not None:
         await services.transport.close()
+    await services.databases.close()
     await script_engines.shutdown()
 
 
