@@ -141,7 +141,9 @@ async def _request(
     call.target = f"{method} {url.split('?', 1)[0]}"
     runtime.requests += 1
     # The SDK ignores its own timeout; the framework's asyncio.timeout is the real bound (this one helps).
-    response = await client.request_async(method, url, data=form, timeout=call.timeout)
+    response = await client.request_async(
+        method, url, data=form, headers=call.correlation_headers(), timeout=call.timeout
+    )
     if response.status_code >= 400:
         raise api_error(response.status_code, response.text, response.headers, method, url)
     return response

@@ -4,6 +4,7 @@ callable gets an OperationCall (the message, resolved parameters, the connector'
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -103,6 +104,25 @@ class BoundOperation:
 
     async def invoke(self, ctx: MessageContext) -> None:
         services = ctx.exchange.services
+        metrics = services.metrics
+        if metrics is None:
+            await self._invoke(ctx)
+            return
+        started = time.perf_counter()
+        status: int | str = "none"
+        code: int | str = ""
+        try:
+            await self._invoke(ctx)
+            status = ctx.axis2.get("HTTP_SC", 200)
+        except ConnectorError as exc:
+            status, code = exc.http_status or "none", exc.code
+            raise
+        finally:
+            # By operation, status and error code (a Twilio error's own code, e.g. 21211), per connector.
+            metrics.connector(self.connector.name, self.spec.name, status, code, time.perf_counter() - started)
+
+    async def _invoke(self, ctx: MessageContext) -> None:
+        services = ctx.exchange.services
         timeout = self.connector.timeout_for(services.settings)
         try:
             arguments = self.resolve(ctx)
@@ -198,6 +218,22 @@ class OperationCall:
     @property
     def name(self) -> str:
         return self.bound.qualified_name
+
+    @property
+    def activity_id(self) -> str:
+        """The message's activity id (MI's activityid): send it along so the service's logs can be matched."""
+        return self.ctx.exchange.activity_id
+
+    def correlation_headers(self) -> dict[str, str]:
+        """The header that carries the activity id to the service, as the gateway sends it to back ends."""
+        exchange = self.ctx.exchange
+        return {str(exchange.services.correlation_header): exchange.activity_id}
+
+    def retried(self) -> None:
+        """Count a retry of this operation (wso2_integration_connector_retry_count_total)."""
+        metrics = self.ctx.exchange.services.metrics
+        if metrics is not None:
+            metrics.connector_retry(self.bound.connector.name, self.bound.spec.name)
 
     def value(self, name: str) -> str | None:
         items = self.arguments.get(name)

@@ -65,6 +65,12 @@ class Exchange:
             self._activity_id = uuid.uuid4().hex
         return self._activity_id
 
+    def take_activity_id(self, value: str | None) -> None:
+        """The client's id (MI's `activityid` header) when it is a sensible one (printable, at most 128
+        characters); otherwise one is made on first use."""
+        if value and len(value) <= 128 and value.isprintable():
+            self._activity_id = value
+
     @property
     def client_is_soap(self) -> bool:
         return self.client_kind in kinds.SOAP_KINDS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING
 
 from uritemplate import URITemplate
@@ -50,6 +51,23 @@ def _transport(ctx: MessageContext) -> Transport:
 
 
 _SOAP_FORMATS = ("soap11", "soap12")
+
+
+async def _measured(
+    name: str | None, ctx: MessageContext, *, url: str | URL, method: str, media: str | None, timeout: float
+) -> MessageContext:
+    """The exchange, counted per endpoint (our metrics: a failure to get an answer, or a 5xx, is an error)."""
+    metrics = ctx.exchange.services.metrics
+    if metrics is None:
+        return await _transport(ctx).exchange(ctx, url=url, method=method, media=media, timeout=timeout)
+    started = time.perf_counter()
+    failed = True
+    try:
+        reply = await _transport(ctx).exchange(ctx, url=url, method=method, media=media, timeout=timeout)
+        failed = reply.axis2.get("HTTP_SC", 200) >= 500
+        return reply
+    finally:
+        metrics.endpoint(name).record(time.perf_counter() - started, failed)
 
 
 def _method(ctx: MessageContext, fmt: str | None) -> str:
@@ -127,9 +145,8 @@ class AddressEndpoint(Endpoint):
         if postfix and not ctx.exchange.client_is_soap and self.format not in _SOAP_FORMATS:
             postfix = safe_postfix(str(postfix))
             url = self.uri.rstrip("/") + ("" if postfix.startswith(("/", "?")) else "/") + postfix
-        media = self.media
-        return await _transport(ctx).exchange(
-            ctx, url=url, method=_method(ctx, self.format), media=media, timeout=self._timeout(ctx)
+        return await _measured(
+            self.name, ctx, url=url, method=_method(ctx, self.format), media=self.media, timeout=self._timeout(ctx)
         )
 
 
@@ -195,7 +212,8 @@ class HttpEndpoint(Endpoint):
 
     async def send(self, ctx: MessageContext) -> MessageContext:
         media = FORMAT_MEDIA.get(self.format) if self.format else None
-        return await _transport(ctx).exchange(
+        return await _measured(
+            self.name,
             ctx,
             url=self.target(ctx),
             method=self.method or _method(ctx, self.format),

@@ -12,6 +12,7 @@ from multidict import istr
 from gateway.masking import SecretMasker, masker_for
 from gateway.outbound import OutboundPolicy
 from gateway.runtime.engine import Engine
+from gateway.runtime.metrics import Metrics
 
 if TYPE_CHECKING:
     from yarl import URL
@@ -40,9 +41,13 @@ class Services:
     outbound: OutboundPolicy = field(init=False)
     secret_headers: tuple[str, ...] = field(init=False)  # lower-case names of credential headers
     secret_header_keys: tuple[istr, ...] = field(init=False)  # the same, as case-insensitive header keys
+    correlation_header: istr = field(init=False)  # MI's activityid: taken, sent on, returned
+    metrics: Metrics | None = field(init=False)  # Prometheus metrics (None: metrics.enabled is false)
 
     def __post_init__(self) -> None:
         self.masker = masker_for(tuple(self.settings.secret_names))
         self.outbound = OutboundPolicy(self.settings.outbound_allow)
         self.secret_headers = tuple(name.lower() for name in self.settings.secret_headers)
         self.secret_header_keys = tuple(istr(name) for name in self.secret_headers)
+        self.correlation_header = istr(self.settings.correlation_header)
+        self.metrics = Metrics(self.settings) if self.settings.metrics.enabled else None

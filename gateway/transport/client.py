@@ -82,6 +82,8 @@ async def _exchange(
     for name in _HOP_BY_HOP:
         if name in headers:
             del headers[name]
+    exchange = ctx.exchange
+    headers[exchange.services.correlation_header] = exchange.activity_id  # MI's activityid, to the back end
     data = None
     # GET/HEAD never carry a body; a DELETE carries one only if the message has one.
     if method not in ("GET", "HEAD") and not (method == "DELETE" and ctx.payload.kind == kinds.EMPTY):

@@ -31,6 +31,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from lxml import etree
 
+from gateway.runtime import metrics as prometheus
 from gateway.settings import ManagementUser
 from gateway.transport.control import MI_LEVELS, ROOT_LOGGER, Hub
 from gateway.xmlutil import local_name, parse_config_file
@@ -44,6 +45,7 @@ MAX_TOKENS = 256  # MI's JWT token store size: "Max concurrent access limit exce
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("an unknown user costs the same as a wrong password")
 HUB = web.AppKey("hub", Hub)
+SERVER_METRICS = web.AppKey("server_metrics", prometheus.ServerCollector)
 USER = "management.user"
 
 try:
@@ -133,6 +135,9 @@ def create_management_app(hub: Hub) -> web.Application:
         app.router.add_route(method, CONTEXT + path, handler)
     app.router.add_get("/healthz", readiness)  # MI's probes (MI serves them on port 9201, without login)
     app.router.add_get("/liveness", liveness)
+    if hub.settings.metrics.enabled:  # MI's path (MI: port 9201, without login, as Prometheus scrapes)
+        app[SERVER_METRICS] = prometheus.ServerCollector(hub.settings)
+        app.router.add_get(prometheus.PATH, metrics_page)
     app.router.add_get("/dashboard", dashboard_page)
     app.router.add_get("/", to_dashboard)
     app.router.add_get("/favicon.ico", no_content)
@@ -745,6 +750,17 @@ async def readiness(request: web.Request) -> web.Response:
 
 async def liveness(_request: web.Request) -> web.Response:
     return _json({"server": "started"})
+
+
+# -- Prometheus -------------------------------------------------------------------------------------------
+async def metrics_page(request: web.Request) -> web.Response:
+    """The serving process's metrics, or with --workers N every worker's summed (multiprocess files), plus
+    MI's server_up / service_up gauges from the configuration being served."""
+    hub = _hub(request)
+    server = request.app[SERVER_METRICS]
+    server.current = hub.state.config
+    body = await asyncio.to_thread(prometheus.exposition, hub.state.metrics, server)
+    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: prometheus.CONTENT_TYPE})
 
 
 # -- the dashboard ----------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import orjson
 from aiohttp import hdrs, http_exceptions, web
@@ -28,6 +29,7 @@ from gateway.transport.wsdl import wsdl_response
 log = logging.getLogger("gateway.http")
 
 _SOAP_ACTION = istr("SOAPAction")
+_OTHER_CORRELATION_HEADERS = (istr("X-Request-ID"), istr("X-Correlation-ID"))  # taken when activityid is absent
 STATE = web.AppKey("state", RuntimeState)  # the live configuration (hot deployment swaps it) and switches
 SERVICES = web.AppKey("services", Services)
 # Bodies up to this size are read in one go; larger or unknown-length ones stay a stream until needed.
@@ -74,6 +76,9 @@ def create_app(
     app[STATE] = state if state is not None else RuntimeState(config)
     app[SERVICES] = services
     app[CONNECTORS] = connectors
+    app[STATE].metrics = services.metrics
+    if services.metrics is not None:
+        services.metrics.deployed(app[STATE].config)
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     app.router.add_get("/healthz", healthz)
@@ -194,7 +199,7 @@ def _stopped(request: web.Request, config: Configuration, proxy: ProxyService) -
     ctx.properties["ERROR_CODE"] = 503
     ctx.properties["ERROR_MESSAGE"] = f"Proxy service '{proxy.name}' is stopped ({why})"
     ctx.axis2["HTTP_SC"] = 503
-    return _to_response(error_reply(ctx))
+    return _to_response(error_reply(ctx), exchange)
 
 
 def _context(
@@ -206,6 +211,13 @@ def _context(
     kind = kind_of(media) if media else "empty"
     path_qs = request.path_qs  # computed by yarl on each access
     exchange = Exchange(request.method, path_qs, kind, request.headers.get(hdrs.ACCEPT), services)
+    activity = request.headers.get(services.correlation_header)
+    if activity is None:
+        for name in _OTHER_CORRELATION_HEADERS:
+            activity = request.headers.get(name)
+            if activity is not None:
+                break
+    exchange.take_activity_id(activity)
     soap_action = request.headers.get(_SOAP_ACTION)
     if soap_action is not None:
         soap_action = soap_action.strip('"')
@@ -259,6 +271,7 @@ async def _mediate(
 ) -> web.StreamResponse:
     services = request.app[SERVICES]
     settings = services.settings
+    started = time.perf_counter()
     content_type = request.headers.get(hdrs.CONTENT_TYPE)
     length = request.content_length
     if not request.body_exists:
@@ -286,6 +299,7 @@ async def _mediate(
                 pass  # sticky: the flow starts with this fault (engine), nothing goes out empty
     exchange, ctx = _context(request, config, proxy, payload)
     secrets = bind_message_secrets(exchange)
+    failed = True
     try:
         if proxy is not None:
             await services.engine.mediate_proxy(proxy, ctx)
@@ -298,7 +312,9 @@ async def _mediate(
             # Nothing was written: MI answers 202. After a handled fault we answer the error instead
             # (MI would answer 202 or hang; a client must never be left waiting).
             reply = error_reply(ctx) if exchange.faulted else Reply(202, CIMultiDict(), b"")
-        return await _write(request, reply)
+        response = await _write(request, reply, exchange)
+        failed = exchange.faulted
+        return response
     except Exception:
         # Details (and the traceback) go to the log under the message's id; the client gets the id only.
         log.exception(
@@ -309,22 +325,35 @@ async def _mediate(
         )
         ctx.properties.setdefault("ERROR_CODE", 0)
         ctx.properties["ERROR_MESSAGE"] = f"Internal gateway error (activity id {exchange.activity_id})"
-        return _to_response(error_reply(ctx))
+        return _to_response(error_reply(ctx), exchange)
     finally:
         unbind_message_secrets(secrets)
+        metrics = services.metrics
+        if metrics is not None:
+            # MI's MetricHandler: every request of a proxy or API counts; one that went through a fault
+            # handler (or failed inside the gateway) is an error too.
+            if proxy is not None:
+                metrics.proxy(proxy.name).record(time.perf_counter() - started, failed)
+            elif api is not None:
+                metrics.api(api.api.name, api.api.base_path, request.scheme).record(
+                    time.perf_counter() - started, failed
+                )
         for close in exchange.closing_tasks:
             close()
         if payload.builds and (payload.declared_length or 0) >= _TRIM_AFTER_TREES_OF:
             memory.release_soon()
 
 
-def _to_response(reply: Reply) -> web.Response:
-    return web.Response(status=reply.status, headers=reply.headers, body=reply.body or b"")
+def _to_response(reply: Reply, exchange: Exchange) -> web.Response:
+    headers = reply.headers
+    headers[exchange.services.correlation_header] = exchange.activity_id  # MI's activityid, back to the client
+    return web.Response(status=reply.status, headers=headers, body=reply.body or b"")
 
 
-async def _write(request: web.Request, reply: Reply) -> web.StreamResponse:
+async def _write(request: web.Request, reply: Reply, exchange: Exchange) -> web.StreamResponse:
     if reply.stream is None:
-        return _to_response(reply)
+        return _to_response(reply, exchange)
+    reply.headers[exchange.services.correlation_header] = exchange.activity_id
     response = web.StreamResponse(status=reply.status, headers=reply.headers)
     await response.prepare(request)
     async for chunk in reply.stream:
