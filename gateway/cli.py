@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from gateway.connector.model import Command
 
 log = logging.getLogger("gateway")
+# Apache's combined log format, then the request's time in seconds and MI's activity id (the reply's header).
+ACCESS_LOG_FORMAT = '%a - - %t "%r" %s %b "%{Referer}i" "%{User-Agent}i" %Tf %{activityid}o'
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +136,7 @@ def _serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    install_masking(settings.secret_names, settings.log_level, settings.log_format)
+    install_masking(settings.secret_names, settings.log_level, settings.log_format, settings.log_json)
     workers = max(settings.workers, 1)
     management = settings.management
     try:
@@ -142,6 +144,15 @@ def _serve(args: argparse.Namespace) -> int:
     except ListenError as exc:
         log.error("%s", exc)
         return 1
+    if settings.https.enabled:  # each worker gets its HTTPS sockets with its HTTP ones (told apart by port)
+        try:
+            secure = open_listeners(settings.host, settings.https.port, workers)
+        except ListenError as exc:
+            close_all(listeners)
+            log.error("https: %s (set https.port)", exc)
+            return 1
+        for group, more in zip(listeners, secure, strict=True):
+            group.extend(more)
     if management.enabled:
         try:
             listeners.append(open_listeners(management.host, management.port, 1)[0])
@@ -156,6 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
             return 0
         from gateway.transport.control import SupervisorControl
 
+        metrics_dir = _share_metrics(settings)
         control = None
         if settings.hot_deploy or management_sockets:
             control = SupervisorControl(settings, management_sockets)
@@ -165,8 +177,26 @@ def _serve(args: argparse.Namespace) -> int:
         finally:
             if control is not None:
                 control.stop()
+            if metrics_dir is not None:
+                import shutil
+
+                shutil.rmtree(metrics_dir, ignore_errors=True)
     finally:
         close_all(listeners)
+
+
+def _share_metrics(settings: Settings) -> str | None:
+    """--workers N: every worker writes its metrics to files in one fresh folder (prometheus-client's
+    multiprocess mode) and the supervisor's scrape sums them; a respawned worker's counts are kept."""
+    if not settings.metrics.enabled:
+        return None
+    import tempfile
+
+    from gateway.runtime.metrics import MULTIPROCESS_DIR
+
+    folder = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ[MULTIPROCESS_DIR] = folder  # inherited by the spawned workers before they import the client
+    return folder
 
 
 def _run_worker(
@@ -185,9 +215,9 @@ def _run_worker(
     from gateway.masking import install_masking
     from gateway.runtime.state import RuntimeState
     from gateway.transport.control import Hub, attach_local, attach_worker
-    from gateway.transport.server import create_app
+    from gateway.transport.server import create_app, run, server_tls
 
-    install_masking(settings.secret_names, settings.log_level, settings.log_format)
+    install_masking(settings.secret_names, settings.log_level, settings.log_format, settings.log_json)
     try:
         import uvloop
 
@@ -205,12 +235,34 @@ def _run_worker(
     elif settings.hot_deploy or management:
         attach_local(app, Hub(state, deployer, settings), management)
     _tune_gc()
-    web.run_app(
-        app,
-        sock=sockets,
-        print=lambda _: log.info("listening on http://%s:%d (pid %d)", settings.host, settings.port, os.getpid()),
-        access_log=None,
-    )
+    access_log = logging.getLogger("gateway.access") if settings.access_log else None
+    access_log_format = ACCESS_LOG_FORMAT.replace("activityid", settings.correlation_header)
+    https = settings.https
+    secure = [s for s in sockets if https.enabled and s.getsockname()[1] == https.port]
+    if not secure:
+        web.run_app(
+            app,
+            sock=sockets,
+            print=lambda _: log.info("listening on http://%s:%d (pid %d)", settings.host, settings.port, os.getpid()),
+            access_log=access_log,
+            access_log_format=access_log_format,
+        )
+        return
+    assert https.certificate is not None and https.key is not None
+    tls = server_tls(https.certificate, https.key, https.client_ca, https.client_auth)
+
+    def ready() -> None:
+        log.info(
+            "listening on http://%s:%d and https://%s:%d (pid %d)",
+            settings.host,
+            settings.port,
+            settings.host,
+            https.port,
+            os.getpid(),
+        )
+
+    plain = [s for s in sockets if s not in secure]
+    run(app, plain, secure, tls, ready, access_log=access_log, access_log_format=access_log_format)
 
 
 def _tune_gc() -> None:

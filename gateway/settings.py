@@ -36,7 +36,9 @@ class Settings:
     port: int = 8290  # MI's default HTTP port (8280 + offset 10)
     workers: int = 1
     log_level: str = "INFO"
-    log_format: str = "%(asctime)s %(levelname)s %(name)s - %(message)s"
+    log_format: str = (
+        "%(asctime)s %(levelname)s %(name)s [%(activity_id)s] - %(message)s"  # the id: `-` outside a message
+    )
     max_body_bytes: int = 10 * MiB  # a request body read into memory
     max_tree_bytes: int = 4 * MiB  # a body parsed into an XML tree (trees cost ~35 times their bytes)
     max_response_bytes: int = 10 * MiB  # an endpoint or connector answer read into memory

@@ -3,9 +3,15 @@ that API (`?swagger.json`); anything else → `main`. Proxies win over APIs, as 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import socket
+import ssl
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import orjson
 from aiohttp import hdrs, http_exceptions, web
@@ -90,7 +96,8 @@ def create_app(
 
 async def _startup(app: web.Application) -> None:
     services = app[SERVICES]
-    services.transport = client.HttpTransport()
+    settings = services.settings
+    services.transport = client.HttpTransport(settings.outbound_verify_tls, settings.outbound_ca_bundle)
     registry = app[CONNECTORS]
     if registry is not None:
         services.connectors = await registry.start(services)
@@ -145,8 +152,11 @@ async def handle_service(request: web.Request) -> web.StreamResponse:
     proxy = config.proxies.get(name)
     if proxy is None:
         return await _unknown(request, config)
-    if "http" not in proxy.transports:
-        log.warning("proxy '%s' does not expose the http transport (transports=%s)", name, ",".join(proxy.transports))
+    scheme = "https" if request.transport is not None and request.transport.get_extra_info("sslcontext") else "http"
+    if scheme not in proxy.transports:
+        log.warning(
+            "proxy '%s' does not expose the %s transport (transports=%s)", name, scheme, ",".join(proxy.transports)
+        )
         return web.Response(status=404)
     if request.method == "GET" and ("wsdl" in request.query or "WSDL" in request.query):
         return await wsdl_response(request, proxy)
@@ -342,6 +352,67 @@ async def _mediate(
             close()
         if payload.builds and (payload.declared_length or 0) >= _TRIM_AFTER_TREES_OF:
             memory.release_soon()
+
+
+def server_tls(
+    certificate: Path, key: Path, client_ca: Path | None = None, client_auth: str = "none"
+) -> ssl.SSLContext:
+    """MI's HTTPS listener: TLS 1.2 or later, the configured certificate and key, and client certificates
+    checked against `client_ca` when `client_auth` is optional or required."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(certificate), str(key))
+    if client_ca is not None:
+        context.load_verify_locations(cafile=str(client_ca))
+    if client_auth == "required":
+        context.verify_mode = ssl.CERT_REQUIRED
+    elif client_auth == "optional":
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def run(
+    app: web.Application,
+    plain: list[socket.socket],
+    secure: list[socket.socket],
+    tls: ssl.SSLContext,
+    on_ready: Callable[[], None],
+    **runner_options: Any,
+) -> None:
+    """web.run_app for an HTTP and an HTTPS listener on one app (run_app gives every socket the same TLS):
+    the same runner, signal handling, graceful stop and loop shutdown."""
+
+    async def serve() -> None:
+        runner = web.AppRunner(app, handle_signals=True, **runner_options)
+        await runner.setup()
+        try:
+            for sock in plain:
+                await web.SockSite(runner, sock).start()
+            for sock in secure:
+                await web.SockSite(runner, sock, ssl_context=tls).start()
+            on_ready()
+            while True:
+                await asyncio.sleep(3600)
+        finally:
+            await runner.cleanup()
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    main = loop.create_task(serve())
+    try:
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        # As run_app: stop serving first (in-flight requests finish within the shutdown timeout), then the rest.
+        for tasks in ({main}, asyncio.all_tasks(loop)):
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 def _to_response(reply: Reply, exchange: Exchange) -> web.Response:
