@@ -252,14 +252,8 @@ def _run_worker(
     tls = server_tls(https.certificate, https.key, https.client_ca, https.client_auth)
 
     def ready() -> None:
-        log.info(
-            "listening on http://%s:%d and https://%s:%d (pid %d)",
-            settings.host,
-            settings.port,
-            settings.host,
-            https.port,
-            os.getpid(),
-        )
+        for scheme, port in (("http", settings.port), ("https", https.port)):
+            log.info("listening on %s://%s:%d (pid %d)", scheme, settings.host, port, os.getpid())
 
     plain = [s for s in sockets if s not in secure]
     run(app, plain, secure, tls, ready, access_log=access_log, access_log_format=access_log_format)

@@ -9,6 +9,7 @@ import ssl
 import warnings
 from pathlib import Path
 
+import orjson
 import pytest
 import trustme
 from aiohttp import web
@@ -187,3 +188,24 @@ async def test_outbound_tls_is_verified_by_default_and_a_ca_bundle_can_be_given(
     unchecked = await gateway(calling(url), outbound_verify_tls=False)
     response = await unchecked.post("/services/Out", json={})
     assert await response.json() == {"from": "tls backend"}
+
+
+def test_every_worker_serves_https(serve, pki):
+    ca, _, root = pki
+    secure = free_port()
+    config = write_config(root, f"https:\n  port: {secure}\n  certificate: server.pem\n  key: server.key\n")
+    gw = serve(free_port(), 2, files={"proxies/Both.xml": answering("Both")}, args=["--config", str(config)])
+    pids = set(gw.wait_started(2).values())
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    answered = set()
+    for _ in range(40):  # fresh connections: the kernel spreads them over both workers' HTTPS sockets
+        connection = http.client.HTTPSConnection("127.0.0.1", secure, timeout=HANG_GUARD, context=client)
+        connection.request("GET", "/healthz")
+        response = connection.getresponse()
+        assert response.status == 200
+        answered.add(orjson.loads(response.read())["pid"])
+        connection.close()
+        if answered == pids:
+            break
+    assert answered == pids
