@@ -167,7 +167,6 @@ def _serve(args: argparse.Namespace) -> int:
             return 0
         from gateway.transport.control import SupervisorControl
 
-        metrics_dir = _share_metrics(settings)
         control = None
         if settings.hot_deploy or management_sockets:
             control = SupervisorControl(settings, management_sockets)
@@ -177,26 +176,8 @@ def _serve(args: argparse.Namespace) -> int:
         finally:
             if control is not None:
                 control.stop()
-            if metrics_dir is not None:
-                import shutil
-
-                shutil.rmtree(metrics_dir, ignore_errors=True)
     finally:
         close_all(listeners)
-
-
-def _share_metrics(settings: Settings) -> str | None:
-    """--workers N: every worker writes its metrics to files in one fresh folder (prometheus-client's
-    multiprocess mode) and the supervisor's scrape sums them; a respawned worker's counts are kept."""
-    if not settings.metrics.enabled:
-        return None
-    import tempfile
-
-    from gateway.runtime.metrics import MULTIPROCESS_DIR
-
-    folder = tempfile.mkdtemp(prefix="gateway-metrics-")
-    os.environ[MULTIPROCESS_DIR] = folder  # inherited by the spawned workers before they import the client
-    return folder
 
 
 def _run_worker(

@@ -40,7 +40,7 @@ def scrape(client) -> dict:
     services = client.app[SERVICES]
     server = ServerCollector(services.settings)
     server.current = client.app[STATE].config
-    return samples(exposition(services.metrics, server).decode())
+    return samples(exposition(services.metrics.snapshot(), services.metrics.bounds, server).decode())
 
 
 def proxy(name: str, backend_url: str | None = None, fault: bool = False) -> str:

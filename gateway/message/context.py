@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ class Exchange:
     def activity_id(self) -> str:
         """The id that ties this message's log lines to what its client was told (made on first use)."""
         if self._activity_id is None:
-            self._activity_id = uuid.uuid4().hex
+            self._activity_id = os.urandom(16).hex()  # 128 random bits as uuid4().hex, at a quarter of the cost
         return self._activity_id
 
     def take_activity_id(self, value: str | None) -> None:

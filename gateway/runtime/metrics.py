@@ -1,134 +1,129 @@
 """Prometheus metrics with MI's names (W: org.wso2.micro.integrator.observability MetricConstants,
 PrometheusReporter, MetricHandler): request counts, error counts and latency histograms per proxy service and
-per REST API, as MI's MetricHandler records them for every artifact (MI's `statistics="enable"` feeds its
-analytics, not these metrics). Ours, under the same prefix: named endpoints and connector operations.
+per REST API, recorded for every artifact as MI's MetricHandler does (MI's `statistics="enable"` feeds its
+analytics, not these metrics). Ours, under the same prefix: endpoints and connector operations.
 
-One `Metrics` per serving process, with a registry of its own. With `--workers N` the supervisor points every
-worker at one folder (prometheus-client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`): each worker writes
-its own memory-mapped files and the supervisor's scrape sums them, so a respawned worker loses no count.
-
-Request time costs a dict lookup, one counter increment and one histogram observation per artifact: the
-labelled children are made once per artifact and kept.
+Request time costs a dict lookup and a few additions in plain Python numbers (one event loop per process: no
+lock); prometheus-client only renders the scrape. With `--workers N` the supervisor asks every worker for a
+snapshot when it is scraped and sums them; a worker that dies hands its last snapshot to the supervisor's
+`retired` total when it is respawned, so the sums never go down (what it counted after the last scrape is lost).
 """
 
 from __future__ import annotations
 
-import os
+import platform
 import socket
+import sys
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    generate_latest,
-)
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 if TYPE_CHECKING:
     from gateway.runtime.configuration import Configuration
     from gateway.settings import Settings
 
-disable_created_metrics()  # type: ignore[no-untyped-call]  # MI's Java client exports no *_created series
-MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess mode
 PATH = "/metric-service/metrics"  # MI's path (on its internal API port 9201; here on the management port)
-# MI's default latency buckets (PrometheusReporter), in seconds.
-MI_BUCKETS = (0.19, 0.20, 0.25, 0.30, 0.35, 0.40, 0.50, 0.60, 1.0, 5.0)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+MI_BUCKETS = (0.19, 0.20, 0.25, 0.30, 0.35, 0.40, 0.50, 0.60, 1.0, 5.0)  # PrometheusReporter's, in seconds
 PROXY, API, ENDPOINT, INBOUND = "proxy", "api", "endpoint", "inbound-endpoint"  # MI's service_type values
 ANONYMOUS_ENDPOINT = "AnonymousEndpoint"  # MI's name for an inline endpoint without one
+# family -> (metric name part, what, label names); MI's three and our endpoint family
+FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    PROXY: ("proxy", "a proxy service", ("service_name", "service_type")),
+    API: ("api", "an api", ("service_name", "service_type", "invocation_url")),
+    INBOUND: ("inbound_endpoint", "an inbound endpoint", ("service_name", "service_type")),
+    ENDPOINT: ("endpoint", "an endpoint (extension)", ("service_name", "service_type")),
+}
+CONNECTOR = "connector"
+CONNECTOR_LABELS = ("connector", "operation")
+CONNECTOR_REQUEST_LABELS = ("connector", "operation", "status", "error_code")
+
+# A snapshot, as a worker sends it through its pipe: plain tuples and lists (picklable, mergeable).
+#   "series": {(family, labels): [requests, errors, sum, bucket counts…]}
+#   "connector": {(connector, operation, status, error code): count}; "retries": {(connector, operation): count}
+Snapshot = dict[str, dict[Any, Any]]
 
 
-@dataclass(frozen=True, slots=True)
 class Series:
-    """The labelled children of one artifact: requests, errors, latency."""
+    """One artifact's numbers: requests, errors, the sum of latencies, and a count per bucket (+Inf last)."""
 
-    requests: Counter
-    errors: Counter
-    latency: Histogram
+    __slots__ = ("requests", "errors", "total", "buckets", "bounds")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.requests = 0
+        self.errors = 0
+        self.total = 0.0
+        self.buckets = [0] * (len(bounds) + 1)
+        self.bounds = bounds
 
     def record(self, seconds: float, failed: bool) -> None:
-        self.requests.inc()
+        self.requests += 1
         if failed:
-            self.errors.inc()
-        self.latency.observe(seconds)
+            self.errors += 1
+        self.total += seconds
+        self.buckets[bisect_left(self.bounds, seconds)] += 1
+
+    def numbers(self) -> list[float]:
+        return [self.requests, self.errors, self.total, *self.buckets]
 
 
 class Metrics:
-    """The metrics a serving process records (services.metrics)."""
+    """What a serving process records (services.metrics)."""
 
-    def __init__(self, settings: Settings | None = None, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
-        buckets = tuple(settings.metrics.latency_buckets) if settings is not None else MI_BUCKETS
-        self.enabled = settings.metrics.enabled if settings is not None else True
-        r = self.registry
-        name, kind, url = "service_name", "service_type", "invocation_url"
-        self._proxy = _family(r, "proxy", "a proxy service", (name, kind), buckets)
-        self._api = _family(r, "api", "an api", (name, kind, url), buckets)
-        self._inbound = _family(r, "inbound_endpoint", "an inbound endpoint", (name, kind), buckets)
-        self._endpoint = _family(r, "endpoint", "an endpoint (extension)", (name, kind), buckets)
-        self._connector_requests = Counter(
-            "wso2_integration_connector_request_count",
-            "Connector operations (extension), by status and error code",
-            ("connector", "operation", "status", "error_code"),
-            registry=r,
-        )
-        self._connector_latency = Histogram(
-            "wso2_integration_connector_latency_seconds",
-            "Latency of connector operations (extension)",
-            ("connector", "operation"),
-            buckets=buckets,
-            registry=r,
-        )
-        self._connector_retries = Counter(
-            "wso2_integration_connector_retry_count",
-            "Retries connectors made (extension)",
-            ("connector", "operation"),
-            registry=r,
-        )
-        self._series: dict[tuple[str, str, str], Series] = {}
-        self._api_urls: dict[tuple[str, str], str] = {}
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.bounds = tuple(settings.metrics.latency_buckets) if settings is not None else MI_BUCKETS
+        self._series: dict[tuple[str, tuple[str, ...]], Series] = {}
+        self._proxies: dict[str, Series] = {}  # the hot paths, keyed by name alone
+        self._endpoints: dict[str | None, Series] = {}
+        self._apis: dict[tuple[str, str], Series] = {}
+        self._connector: dict[tuple[str, str, str, str], int] = {}
+        self._retries: dict[tuple[str, str], int] = {}
         self._host = _public_host(settings.host) if settings is not None else "localhost"
         self._ports = {"http": settings.port if settings is not None else 8290}
         if settings is not None and settings.https.enabled:
             self._ports["https"] = settings.https.port
 
+    def _new(self, family: str, labels: tuple[str, ...]) -> Series:
+        series = self._series.get((family, labels))
+        if series is None:
+            series = self._series[(family, labels)] = Series(self.bounds)
+        return series
+
     # -- request time ---------------------------------------------------------------------------------------
     def proxy(self, name: str) -> Series:
-        series = self._series.get((PROXY, name, ""))
+        series = self._proxies.get(name)
         if series is None:
-            series = self._series[(PROXY, name, "")] = self._proxy.series(name, PROXY)
+            series = self._proxies[name] = self._new(PROXY, (name, PROXY))
         return series
 
     def api(self, name: str, context: str, scheme: str = "http") -> Series:
         """MI's invocation_url is the whole request URL; ours is the API's base URL (bounded cardinality)."""
-        key = (API, name, scheme)
-        series = self._series.get(key)
+        series = self._apis.get((name, scheme))
         if series is None:
             port = self._ports.get(scheme, self._ports["http"])
             url = f"{scheme}://{self._host}:{port}{context}"
-            series = self._series[key] = self._api.series(name, API, url)
+            series = self._apis[(name, scheme)] = self._new(API, (name, API, url))
         return series
 
     def endpoint(self, name: str | None) -> Series:
-        label = name or ANONYMOUS_ENDPOINT
-        series = self._series.get((ENDPOINT, label, ""))
+        series = self._endpoints.get(name)
         if series is None:
-            series = self._series[(ENDPOINT, label, "")] = self._endpoint.series(label, ENDPOINT)
+            series = self._endpoints[name] = self._new(ENDPOINT, (name or ANONYMOUS_ENDPOINT, ENDPOINT))
         return series
 
     def connector(
         self, connector: str, operation: str, status: int | str, error_code: int | str, seconds: float
     ) -> None:
-        self._connector_requests.labels(connector, operation, str(status), str(error_code)).inc()
-        self._connector_latency.labels(connector, operation).observe(seconds)
+        key = (connector, operation, str(status), str(error_code))
+        self._connector[key] = self._connector.get(key, 0) + 1
+        self._new(CONNECTOR, (connector, operation)).record(seconds, bool(error_code))
 
     def connector_retry(self, connector: str, operation: str) -> None:
-        self._connector_retries.labels(connector, operation).inc()
+        self._retries[(connector, operation)] = self._retries.get((connector, operation), 0) + 1
 
     # -- deploy time ----------------------------------------------------------------------------------------
     def deployed(self, config: Configuration) -> None:
@@ -139,43 +134,92 @@ class Metrics:
         for api in config.apis.values():
             self.api(api.name, api.base_path)
 
-
-class _Family:
-    __slots__ = ("requests", "errors", "latency")
-
-    def __init__(self, requests: Counter, errors: Counter, latency: Histogram) -> None:
-        self.requests, self.errors, self.latency = requests, errors, latency
-
-    def series(self, *labels: str) -> Series:
-        return Series(self.requests.labels(*labels), self.errors.labels(*labels), self.latency.labels(*labels))
+    # -- the scrape -----------------------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        return {
+            "series": {key: series.numbers() for key, series in self._series.items()},
+            "connector": dict(self._connector),
+            "retries": dict(self._retries),
+        }
 
 
-def _family(
-    registry: CollectorRegistry, kind: str, what: str, labels: tuple[str, ...], buckets: tuple[float, ...]
-) -> _Family:
-    # prometheus-client adds `_total` to a counter's name: these are exported exactly as MI's constants.
-    return _Family(
-        Counter(
-            f"wso2_integration_{kind}_request_count", f"Total number of requests to {what}", labels, registry=registry
-        ),
-        Counter(
-            f"wso2_integration_{kind}_request_count_error",
-            f"Total number of error requests to {what}",
-            labels,
-            registry=registry,
-        ),
-        Histogram(
-            f"wso2_integration_{kind}_latency_seconds",
-            f"Latency of requests to {what}",
-            labels,
-            buckets=buckets,
-            registry=registry,
-        ),
-    )
+def merge(into: Snapshot, other: Snapshot) -> Snapshot:
+    """Add `other` to `into` (series element by element, counts by key) and return `into`."""
+    for part, values in other.items():
+        target = into.setdefault(part, {})
+        for key, value in values.items():
+            if isinstance(value, list):
+                old = target.get(key)
+                target[key] = list(value) if old is None else [a + b for a, b in zip(old, value, strict=True)]
+            else:
+                target[key] = target.get(key, 0) + value
+    return into
 
 
 def _public_host(host: str) -> str:
     return socket.gethostname() if host in ("", "0.0.0.0", "::") else host
+
+
+class SnapshotCollector:
+    """A (summed) snapshot as Prometheus metric families, with MI's names."""
+
+    def __init__(self, snapshot: Snapshot, bounds: tuple[float, ...]) -> None:
+        self._snapshot = snapshot
+        self._bounds = bounds
+
+    def collect(self) -> Iterator[Metric]:
+        series = self._snapshot.get("series", {})
+        for family, (part, what, labels) in FAMILIES.items():
+            # CounterMetricFamily adds `_total`: exported exactly as MI's constants
+            requests = CounterMetricFamily(
+                f"wso2_integration_{part}_request_count", f"Total number of requests to {what}", labels=labels
+            )
+            errors = CounterMetricFamily(
+                f"wso2_integration_{part}_request_count_error",
+                f"Total number of error requests to {what}",
+                labels=labels,
+            )
+            latency = HistogramMetricFamily(
+                f"wso2_integration_{part}_latency_seconds", f"Latency of requests to {what}", labels=labels
+            )
+            for (kind, values), numbers in sorted(series.items()):
+                if kind == family:
+                    requests.add_metric(values, numbers[0])
+                    errors.add_metric(values, numbers[1])
+                    latency.add_metric(values, self._buckets(numbers), numbers[2])
+            yield from (requests, errors, latency)
+        operations = CounterMetricFamily(
+            "wso2_integration_connector_request_count",
+            "Connector operations (extension), by status and error code ('' when it succeeded)",
+            labels=CONNECTOR_REQUEST_LABELS,
+        )
+        for key, count in sorted(self._snapshot.get("connector", {}).items()):
+            operations.add_metric(key, count)
+        latency = HistogramMetricFamily(
+            "wso2_integration_connector_latency_seconds",
+            "Latency of connector operations (extension)",
+            labels=CONNECTOR_LABELS,
+        )
+        for (kind, values), numbers in sorted(series.items()):
+            if kind == CONNECTOR:
+                latency.add_metric(values, self._buckets(numbers), numbers[2])
+        retries = CounterMetricFamily(
+            "wso2_integration_connector_retry_count", "Retries connectors made (extension)", labels=CONNECTOR_LABELS
+        )
+        for key, count in sorted(self._snapshot.get("retries", {}).items()):
+            retries.add_metric(key, count)
+        yield from (operations, latency, retries)
+
+    def _buckets(self, numbers: list[float]) -> list[tuple[str, float]]:
+        cumulative, buckets = 0.0, []
+        for bound, count in zip([*map(_le, self._bounds), "+Inf"], numbers[3:], strict=True):
+            cumulative += count
+            buckets.append((bound, cumulative))
+        return buckets
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
 
 
 class ServerCollector:
@@ -189,9 +233,6 @@ class ServerCollector:
         self.current: Configuration | None = None
 
     def collect(self) -> Iterator[Metric]:
-        import platform
-        import sys
-
         settings = self._settings
         server = GaugeMetricFamily(
             "wso2_integration_server_up", "Server status", labels=("host", "port", "java_home", "java_version")
@@ -213,7 +254,7 @@ class ServerCollector:
                 key = (name, kind)
                 live.add(key)
                 seen = self._seen.get(key)
-                if seen is None or seen[0] != id(artifact) or seen[1] == 0:
+                if seen is None or seen[0] != id(artifact):
                     self._seen[key] = (id(artifact), now if seen is not None else self._started)
         for key, (_, since) in sorted(self._seen.items()):
             if key not in live:
@@ -223,34 +264,9 @@ class ServerCollector:
         yield service
 
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
-
-
-def multiprocess_dir() -> str | None:
-    return os.environ.get(MULTIPROCESS_DIR) or None
-
-
-class _Registered:
-    """Another registry's metrics, as one collector."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._registry = registry
-
-    def collect(self) -> Iterator[Metric]:
-        yield from self._registry.collect()
-
-
-def exposition(metrics: Metrics | None, server: ServerCollector) -> bytes:
-    """The text Prometheus scrapes: this process's metrics, or (the supervisor of --workers N, which records
-    none itself) the sum of every worker's multiprocess files."""
+def exposition(snapshot: Snapshot, bounds: tuple[float, ...], server: ServerCollector) -> bytes:
+    """The text Prometheus scrapes."""
     registry = CollectorRegistry()
-    if metrics is not None:
-        registry.register(_Registered(metrics.registry))
-    else:
-        path = multiprocess_dir()
-        if path is not None:
-            from prometheus_client.multiprocess import MultiProcessCollector
-
-            MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
+    registry.register(SnapshotCollector(snapshot, bounds))
     registry.register(server)
     return generate_latest(registry)

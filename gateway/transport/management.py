@@ -754,12 +754,13 @@ async def liveness(_request: web.Request) -> web.Response:
 
 # -- Prometheus -------------------------------------------------------------------------------------------
 async def metrics_page(request: web.Request) -> web.Response:
-    """The serving process's metrics, or with --workers N every worker's summed (multiprocess files), plus
+    """The serving process's metrics, or with --workers N every worker's summed (asked through its pipe), plus
     MI's server_up / service_up gauges from the configuration being served."""
     hub = _hub(request)
     server = request.app[SERVER_METRICS]
     server.current = hub.state.config
-    body = await asyncio.to_thread(prometheus.exposition, hub.state.metrics, server)
+    snapshot = await hub.metrics()
+    body = prometheus.exposition(snapshot, tuple(hub.settings.metrics.latency_buckets), server)
     return web.Response(body=body, headers={hdrs.CONTENT_TYPE: prometheus.CONTENT_TYPE})
 
 
