@@ -18,6 +18,7 @@ from gateway.runtime.metrics import PATH, ServerCollector, exposition
 from gateway.settings import Settings
 from gateway.transport.server import SERVICES, STATE
 from tests.support.subprocess_gateway import HANG_GUARD, free_port, get
+from tests.test_management_api import management  # noqa: F401 - the fixture
 from tests.test_twilio_connector import sample_send, shipped
 
 SYNAPSE = 'xmlns="http://ws.apache.org/ns/synapse"'
@@ -205,13 +206,13 @@ def _metrics(port: int) -> dict:
 
 
 def test_workers_metrics_are_summed_by_the_supervisor_and_survive_a_respawn(serve, tmp_path):
-    management = free_port()
-    gw = serve(free_port(), 2, files={"proxies/Hello.xml": proxy("Hello")}, args=["--management-port", str(management)])
+    port = free_port()
+    gw = serve(free_port(), 2, files={"proxies/Hello.xml": proxy("Hello")}, args=["--management-port", str(port)])
     pids = gw.wait_started(2)
     hello = {"service_name": "Hello", "service_type": "proxy"}
     for _ in range(20):  # fresh connections: the kernel spreads them over both workers
         assert get(gw.port, "/services/Hello")[0] == 200
-    found = _metrics(management)
+    found = _metrics(port)
     assert value(found, "wso2_integration_proxy_request_count_total", **hello) == 20
     assert value(found, "wso2_integration_proxy_latency_seconds_count", **hello) == 20
 
@@ -220,7 +221,7 @@ def test_workers_metrics_are_summed_by_the_supervisor_and_survive_a_respawn(serv
     gw.wait_listening({gw.latest_pids()[1]})
     for _ in range(5):
         assert get(gw.port, "/services/Hello")[0] == 200
-    assert value(_metrics(management), "wso2_integration_proxy_request_count_total", **hello) == 25
+    assert value(_metrics(port), "wso2_integration_proxy_request_count_total", **hello) == 25
 
 
 def test_access_log_and_json_log_of_a_served_gateway(serve, tmp_path):
@@ -240,3 +241,25 @@ def test_access_log_and_json_log_of_a_served_gateway(serve, tmp_path):
     assert access["message"].startswith("127.0.0.1 - - [")
     assert '"probe/1"' in access["message"] and access["message"].endswith(" acc-1")
     assert [line for line in lines if line["activity_id"] == "acc-1" and "said = hello" in line["message"]]
+
+
+# -- the management port: the scrape without login, the dashboard's counts from the metrics --------------------
+async def test_the_management_port_serves_the_metrics_without_login_and_the_dashboard_counts_apis(management):  # noqa: F811
+    mgmt = await management()
+    for _ in range(2):
+        assert (await mgmt.gateway.post("/services/Echo", json={})).status == 200
+    await mgmt.gateway.get("/orders/1.0.0/7")
+    response = await mgmt.api.get(PATH)  # no token: Prometheus scrapes it as MI's metric service
+    assert response.status == 200 and response.content_type == "text/plain"
+    found = samples(await response.text())
+    echo = {"service_name": "Echo", "service_type": "proxy"}
+    assert value(found, "wso2_integration_proxy_request_count_total", **echo) == 2
+    orders = [labels for name, labels in found if name == "wso2_integration_api_request_count_total"]
+    assert [dict(labels)["service_name"] for labels in orders] == ["Orders:v1.0.0"]  # MI's name of a versioned API
+
+    data = await (await mgmt.call("GET", "/management/dashboard")).json()
+    shown = {(item["kind"], item["name"]): item for item in data["artifacts"]}
+    assert shown[("proxy", "Echo")]["requests"] == 2
+    [api] = [item for (kind, _), item in shown.items() if kind == "api"]
+    assert api["requests"] == 1 and api["errors"] == 0, api
+    assert "requests" in shown[("endpoint", "Backend")] and "requests" not in shown[("sequence", "Audit")]

@@ -773,7 +773,17 @@ async def dashboard_data(request: web.Request) -> web.Response:
     Paths are shown relative to the artifacts folder."""
     hub = _hub(request)
     config = hub.state.config
-    counters = await hub.counters()
+    # Requests and errors per proxy, API and endpoint from the Prometheus metrics (an error is a message that
+    # went through a fault handler, as MI counts it); without metrics, per proxy (5xx answers as errors).
+    counts: dict[tuple[str, str], list[int]] = {}
+    if hub.settings.metrics.enabled:
+        for (family, labels), numbers in (await hub.metrics()).get("series", {}).items():
+            if family in (prometheus.PROXY, prometheus.API, prometheus.ENDPOINT):
+                counter = counts.setdefault((family, labels[0]), [0, 0])
+                counter[0] += int(numbers[0])
+                counter[1] += int(numbers[1])
+    else:
+        counts = {("proxy", name): counter for name, counter in (await hub.counters()).items()}
     root = str(hub.settings.artifacts.resolve())
 
     def shown(path: str | None) -> str | None:
@@ -792,8 +802,10 @@ async def dashboard_data(request: web.Request) -> web.Response:
         }
         if artifact.kind == "proxy":
             proxy = config.proxies[artifact.name]
-            requests, errors = counters.get(artifact.name, (0, 0))
-            item.update(state="active" if hub.state.running(proxy) else "inactive", requests=requests, errors=errors)
+            item.update(state="active" if hub.state.running(proxy) else "inactive")
+        if artifact.kind in ("proxy", "api", "endpoint"):
+            requests, errors = counts.get((artifact.kind, artifact.name), (0, 0))
+            item.update(requests=requests, errors=errors)
         artifacts.append(item)
 
     def problem(p: DeployError) -> dict[str, Any]:
