@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--management-port", type=int, metavar="PORT", help="management API port (default 9164)")
     serve.add_argument("--management-host", metavar="HOST", help="management API address (default 127.0.0.1)")
     serve.add_argument("--no-management", action="store_true", help="no management API and dashboard")
+    serve.add_argument(
+        "--https-port", type=int, metavar="PORT", help="HTTPS port (default 8253; needs https.certificate and key)"
+    )
 
     hash_password = commands.add_parser(
         "hash-password", help="print an argon2 hash of a password for management.users in the config"
@@ -131,6 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
             management_enabled=False if args.no_management else None,
             management_host=args.management_host,
             management_port=args.management_port,
+            https_port=args.https_port,
         )
         policy = RespawnPolicy.from_environ(os.environ)
     except SettingsError as exc:

@@ -142,6 +142,7 @@ def test_https_settings_are_checked(tmp_path, pki):
         load_settings(missing)
     fine = write_config(root, "https:\n  certificate: server.pem\n  key: server.key\n")
     assert load_settings(fine).https.certificate == (root / "server.pem").resolve()
+    assert load_settings(fine, https_port=9443).https.port == 9443  # --https-port wins
 
 
 # -- outbound: back ends' certificates are checked ---------------------------------------------------------
