@@ -263,3 +263,5 @@ async def test_the_management_port_serves_the_metrics_without_login_and_the_dash
     [api] = [item for (kind, _), item in shown.items() if kind == "api"]
     assert api["requests"] == 1 and api["errors"] == 0, api
     assert "requests" in shown[("endpoint", "Backend")] and "requests" not in shown[("sequence", "Audit")]
+    details = await (await mgmt.call("GET", "/management/proxy-services?proxyServiceName=Echo")).json()
+    assert details["eprs"] == ["http://localhost:8290/services/Echo", "https://localhost:8253/services/Echo"]

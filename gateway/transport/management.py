@@ -263,7 +263,8 @@ def _enabled(flag: bool) -> str:
 def _server_url(hub: Hub, request: web.Request, scheme: str = "http") -> str:
     """W: ApiResource.getServerContext: the host configured, else the one the client used."""
     host = hub.settings.host if hub.settings.host not in ("0.0.0.0", "::", "") else request.url.host or "localhost"
-    return f"{scheme}://{host}:{hub.settings.port}"
+    port = hub.settings.https.port if scheme == "https" else hub.settings.port
+    return f"{scheme}://{host}:{port}"
 
 
 def _service_urls(hub: Hub, request: web.Request, name: str) -> tuple[str, str]:
