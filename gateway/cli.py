@@ -141,6 +141,14 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     install_masking(settings.secret_names, settings.log_level, settings.log_format, settings.log_json)
+    if settings.tracing.enabled:  # a missing SDK is one line now, not a traceback in every worker
+        from gateway.runtime.tracing import TracingUnavailable, tracer_for
+
+        try:
+            tracer_for(settings)
+        except TracingUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     workers = max(settings.workers, 1)
     management = settings.management
     try:

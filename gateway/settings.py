@@ -58,6 +58,7 @@ class Settings:
     log_json: bool = False  # one JSON object per log line
     access_log: bool = False  # one line per request, Apache's combined format plus the activity id
     correlation_header: str = "activityid"  # MI's: taken from the request or made, sent on, returned
+    tracing: TracingSettings = field(default_factory=lambda: TracingSettings())
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -105,6 +106,16 @@ class HttpsSettings:
     @property
     def enabled(self) -> bool:
         return self.certificate is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """Optional OpenTelemetry tracing: a span per request, per mediator and per outbound call."""
+
+    enabled: bool = False
+    exporter: str = "otlp"  # otlp (OTLP over HTTP; `endpoint`, else the OTEL_EXPORTER_OTLP_* variables) | console
+    endpoint: str | None = None  # e.g. http://collector:4318/v1/traces
+    service_name: str = "synapse-gateway"
 
 
 # -- the YAML schema ------------------------------------------------------------------------------------
@@ -212,6 +223,20 @@ class _Correlation(_Section):
     header: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")] = "activityid"
 
 
+class _Tracing(_Section):
+    enabled: bool = False
+    exporter: str = "otlp"
+    endpoint: str | None = None
+    service_name: Annotated[str, Field(min_length=1)] = "synapse-gateway"
+
+    @field_validator("exporter")
+    @classmethod
+    def _known_exporter(cls, value: str) -> str:
+        if value not in ("otlp", "console"):
+            raise ValueError("use otlp or console")
+        return value
+
+
 class _File(_Section):
     artifacts: str | None = None
     host: Annotated[str, Field(min_length=1)] = _DEFAULT.host
@@ -228,6 +253,7 @@ class _File(_Section):
     metrics: _Metrics = _Metrics()
     https: _Https = _Https()
     correlation: _Correlation = _Correlation()
+    tracing: _Tracing = _Tracing()
 
 
 def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
@@ -303,6 +329,9 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
         log_json=model.logging.json_lines,
         access_log=model.logging.access_log,
         correlation_header=model.correlation.header,
+        tracing=TracingSettings(
+            model.tracing.enabled, model.tracing.exporter, model.tracing.endpoint, model.tracing.service_name
+        ),
     )
 
 

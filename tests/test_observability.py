@@ -265,3 +265,67 @@ async def test_the_management_port_serves_the_metrics_without_login_and_the_dash
     assert "requests" in shown[("endpoint", "Backend")] and "requests" not in shown[("sequence", "Audit")]
     details = await (await mgmt.call("GET", "/management/proxy-services?proxyServiceName=Echo")).json()
     assert [url.split("/")[2].rsplit(":", 1)[1] for url in details["eprs"]] == ["8290", "8253"]  # each its own port
+
+
+# -- OpenTelemetry (optional, off by default) -----------------------------------------------------------------
+async def test_tracing_is_off_by_default_and_gives_one_span_per_mediator_and_outbound_call(gateway, backend, sandbox):
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from gateway.runtime.tracing import build_tracer
+
+    server = await backend(lambda request, body: __import__("aiohttp").web.json_response({"b": 1}))
+    files = shipped()
+    files["proxies/Pass.xml"] = f"""<proxy {SYNAPSE} name="Pass"><target><inSequence>
+        <property name="p" value="1"/><call><endpoint name="Backend"><address uri="{server.make_url("/b")}"/>
+        </endpoint></call><respond/></inSequence></target></proxy>"""
+    gw = await gateway(files)
+    services = gw.app[SERVICES]
+    assert services.tracer is None  # off unless tracing.enabled
+    exported = InMemorySpanExporter()
+    services.tracer = build_tracer(exported, batch=False)  # what tracing.enabled builds, with an exporter we read
+
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    response = await gw.post("/services/Pass", json={}, headers={"traceparent": parent, "activityid": "t-1"})
+    assert response.status == 200
+    spans = {span.name: span for span in exported.get_finished_spans()}
+    root = spans["proxy Pass"]
+    assert root.kind == SpanKind.SERVER and format(root.context.trace_id, "032x") == parent.split("-")[1]
+    assert root.attributes["wso2.activity_id"] == "t-1" and root.attributes["http.response.status_code"] == 200
+    for name in ("mediator property", "mediator call", "mediator respond"):
+        assert spans[name].parent.span_id == root.context.span_id, name
+        assert spans[name].attributes["code.filepath"].endswith("Pass.xml")
+    endpoint = spans["endpoint Backend"]
+    assert endpoint.kind == SpanKind.CLIENT and endpoint.parent.span_id == spans["mediator call"].context.span_id
+    sent = server.requests[-1]["headers"]["traceparent"]  # the back end continues the same trace
+    assert sent.split("-")[1] == parent.split("-")[1] and sent.split("-")[2] == format(endpoint.context.span_id, "016x")
+
+    exported.clear()
+    assert (await gw.post("/services/twilioRest", json=sample_send(sandbox.url))).status == 201
+    names = [span.name for span in exported.get_finished_spans()]
+    assert "connector twilioRest.sendSms" in names and "connector twilioRest.init" in names
+
+
+def test_tracing_settings_build_a_tracer_or_say_what_is_missing(tmp_path):
+    import importlib.util
+
+    import pytest
+
+    from gateway.runtime.tracing import TracingUnavailable, tracer_for
+    from gateway.settings import SettingsError, TracingSettings, load_settings
+
+    assert tracer_for(Settings(tracing=TracingSettings(enabled=True, exporter="console"))) is not None
+    otlp = Settings(tracing=TracingSettings(enabled=True, endpoint="http://127.0.0.1:4318/v1/traces"))
+    try:
+        installed = importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is not None
+    except ModuleNotFoundError:
+        installed = False
+    if not installed:
+        with pytest.raises(TracingUnavailable, match="opentelemetry-exporter-otlp-proto-http"):
+            tracer_for(otlp)
+    else:
+        assert tracer_for(otlp) is not None
+    config = tmp_path / "gateway.yaml"
+    config.write_text("tracing:\n  enabled: true\n  exporter: zipkin\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="use otlp or console"):
+        load_settings(config)

@@ -15,6 +15,7 @@ from gateway.connector.model import INVALID_PARAMETER, MISSING_PARAMETER, NO_CON
 from gateway.errors import MediationError, SourceLocation, transport_failure
 from gateway.message import json_codec, kinds
 from gateway.message.payload import Payload, media_type_of
+from gateway.runtime import tracing
 
 if TYPE_CHECKING:
     from gateway.connector.model import Connector, OperationSpec, ParameterSpec
@@ -103,6 +104,23 @@ class BoundOperation:
         return resolved
 
     async def invoke(self, ctx: MessageContext) -> None:
+        tracer = ctx.exchange.services.tracer
+        if tracer is None:
+            await self._counted(ctx)
+            return
+        with tracer.start_as_current_span(
+            f"connector {self.qualified_name}",
+            kind=tracing.client_kind(),
+            attributes={"synapse.connector": self.connector.name, "synapse.operation": self.spec.name},
+        ) as span:
+            try:
+                await self._counted(ctx)
+            except ConnectorError as exc:
+                span.set_attribute("synapse.error_code", str(exc.code))
+                raise
+            span.set_attribute("http.response.status_code", ctx.axis2.get("HTTP_SC", 200))
+
+    async def _counted(self, ctx: MessageContext) -> None:
         services = ctx.exchange.services
         metrics = services.metrics
         if metrics is None:

@@ -10,6 +10,7 @@ from uritemplate import URITemplate
 from yarl import URL
 
 from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
+from gateway.runtime import tracing
 
 if TYPE_CHECKING:
     from uritemplate.variable import VariableValue
@@ -57,6 +58,25 @@ async def _measured(
     name: str | None, ctx: MessageContext, *, url: str | URL, method: str, media: str | None, timeout: float
 ) -> MessageContext:
     """The exchange, counted per endpoint (our metrics: a failure to get an answer, or a 5xx, is an error)."""
+    services = ctx.exchange.services
+    if services.tracer is not None:
+        with services.tracer.start_as_current_span(
+            f"endpoint {name or 'AnonymousEndpoint'}",
+            kind=tracing.client_kind(),
+            attributes={"http.request.method": method, "url.full": str(url)},
+        ) as span:
+            reply = await _counted(name, ctx, url=url, method=method, media=media, timeout=timeout)
+            status = reply.axis2.get("HTTP_SC", 200)
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                tracing.mark_error(span, f"HTTP {status}")
+            return reply
+    return await _counted(name, ctx, url=url, method=method, media=media, timeout=timeout)
+
+
+async def _counted(
+    name: str | None, ctx: MessageContext, *, url: str | URL, method: str, media: str | None, timeout: float
+) -> MessageContext:
     metrics = ctx.exchange.services.metrics
     if metrics is None:
         return await _transport(ctx).exchange(ctx, url=url, method=method, media=media, timeout=timeout)

@@ -17,6 +17,7 @@ from yarl import URL
 from gateway.errors import MediationError, transport_failure
 from gateway.message import formats, kinds
 from gateway.message.payload import Payload, body_incomplete
+from gateway.runtime import tracing
 
 if TYPE_CHECKING:
     from gateway.message.context import MessageContext
@@ -101,6 +102,8 @@ async def _exchange(
             del headers[name]
     exchange = ctx.exchange
     headers[exchange.services.correlation_header] = exchange.activity_id  # MI's activityid, to the back end
+    if exchange.services.tracer is not None:
+        tracing.inject(headers)  # W3C traceparent of the endpoint's span
     data = None
     # GET/HEAD never carry a body; a DELETE carries one only if the message has one.
     if method not in ("GET", "HEAD") and not (method == "DELETE" and ctx.payload.kind == kinds.EMPTY):

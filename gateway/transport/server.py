@@ -23,6 +23,7 @@ from gateway.masking import bind_message_secrets, unbind_message_secrets
 from gateway.message.context import Exchange, MessageContext, Reply
 from gateway.message.errors import client_media_type, error_reply
 from gateway.message.payload import BodyReadError, Payload, content_type_parameter, kind_of, media_type_of
+from gateway.runtime import tracing
 from gateway.runtime.api import ApiMatch, Request, elect
 from gateway.runtime.configuration import Configuration, ProxyService
 from gateway.runtime.services import Services
@@ -277,6 +278,29 @@ def _context(
 
 
 async def _mediate(
+    request: web.Request, config: Configuration, proxy: ProxyService | None, api: ApiMatch | None = None
+) -> web.StreamResponse:
+    tracer = request.app[SERVICES].tracer
+    if tracer is None:
+        return await _mediate_message(request, config, proxy, api)
+    name = f"proxy {proxy.name}" if proxy is not None else f"api {api.api.name}" if api is not None else "main"
+    with tracer.start_as_current_span(
+        name,
+        context=tracing.extract(request.headers),
+        kind=tracing.server_kind(),
+        attributes={"http.request.method": request.method, "url.path": request.path},
+    ) as span:
+        response = await _mediate_message(request, config, proxy, api)
+        span.set_attribute("http.response.status_code", response.status)
+        activity = response.headers.get(request.app[SERVICES].correlation_header)
+        if activity:
+            span.set_attribute("wso2.activity_id", activity)
+        if response.status >= 500:
+            tracing.mark_error(span, f"HTTP {response.status}")
+        return response
+
+
+async def _mediate_message(
     request: web.Request, config: Configuration, proxy: ProxyService | None, api: ApiMatch | None = None
 ) -> web.StreamResponse:
     services = request.app[SERVICES]
