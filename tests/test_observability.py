@@ -329,3 +329,30 @@ def test_tracing_settings_build_a_tracer_or_say_what_is_missing(tmp_path):
     config.write_text("tracing:\n  enabled: true\n  exporter: zipkin\n", encoding="utf-8")
     with pytest.raises(SettingsError, match="use otlp or console"):
         load_settings(config)
+
+
+async def test_store_sizes_and_processor_states_are_gauges(management):  # noqa: F811
+    forwarder = "org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor"
+    mgmt = await management(
+        {
+            "proxies/Queue.xml": f"""<proxy {SYNAPSE} name="Queue"><target><inSequence>
+                <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/><property name="OUT_ONLY" value="true"/>
+                <store messageStore="Pending"/></inSequence></target></proxy>""",
+            "message-stores/Pending.xml": f'<messageStore {SYNAPSE} name="Pending"/>',
+            "endpoints/In.xml": f'<endpoint {SYNAPSE} name="In"><address uri="http://127.0.0.1:9/in"/></endpoint>',
+            "message-processors/Fwd.xml": f"""<messageProcessor {SYNAPSE} name="Fwd" class="{forwarder}"
+                messageStore="Pending" targetEndpoint="In"><parameter name="interval">20</parameter>
+                <parameter name="is.active">false</parameter></messageProcessor>""",
+        }
+    )
+    for i in range(2):
+        assert (await mgmt.gateway.post("/services/Queue", json={"n": i})).status == 202
+    found = samples(await (await mgmt.api.get(PATH)).text())
+    store = {"store_name": "Pending", "store_type": "in-memory-message-store"}
+    assert value(found, "wso2_integration_message_store_size", **store) == 2
+    processor = {"processor_name": "Fwd", "processor_type": "Scheduled-message-forwarding-processor"}
+    assert value(found, "wso2_integration_message_processor_active", **processor) == 0
+    response = await mgmt.call("POST", "/management/message-processors", json={"name": "Fwd", "status": "active"})
+    assert response.status == 200
+    found = samples(await (await mgmt.api.get(PATH)).text())
+    assert value(found, "wso2_integration_message_processor_active", **processor) == 1

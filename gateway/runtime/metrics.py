@@ -231,6 +231,8 @@ class ServerCollector:
         self._started = time.time()
         self._seen: dict[tuple[str, str], tuple[int, float]] = {}  # (name, type) -> (id of the object, since)
         self.current: Configuration | None = None
+        self.stores: list[tuple[str, str, int]] = []  # (name, MI's type, size), set before each scrape
+        self.processors: list[tuple[str, str, bool]] = []  # (name, MI's type, active)
 
     def collect(self) -> Iterator[Metric]:
         settings = self._settings
@@ -262,6 +264,22 @@ class ServerCollector:
                 since = 0.0
             service.add_metric(key, since)
         yield service
+        stores = GaugeMetricFamily(
+            "wso2_integration_message_store_size",
+            "Messages held by a message store (extension)",
+            labels=("store_name", "store_type"),
+        )
+        for name, kind, size in self.stores:
+            stores.add_metric((name, kind), size)
+        yield stores
+        processors = GaugeMetricFamily(
+            "wso2_integration_message_processor_active",
+            "1 when a message processor is active, 0 when deactivated (extension)",
+            labels=("processor_name", "processor_type"),
+        )
+        for name, kind, active in self.processors:
+            processors.add_metric((name, kind), 1 if active else 0)
+        yield processors
 
 
 def exposition(snapshot: Snapshot, bounds: tuple[float, ...], server: ServerCollector) -> bytes:

@@ -779,6 +779,8 @@ async def metrics_page(request: web.Request) -> web.Response:
     hub = _hub(request)
     server = request.app[SERVER_METRICS]
     server.current = hub.state.config
+    server.stores = [(item["name"], item["type"], item["size"]) for item in _stores(hub.state.config)]
+    server.processors = [(item["name"], item["type"], item["status"] == "active") for item in _processors(hub)]
     snapshot = await hub.metrics()
     body = prometheus.exposition(snapshot, tuple(hub.settings.metrics.latency_buckets), server)
     return web.Response(body=body, headers={hdrs.CONTENT_TYPE: prometheus.CONTENT_TYPE})
