@@ -80,6 +80,7 @@ class ManagementSettings:
     port: int = 9164  # MI's management port
     users: tuple[ManagementUser, ...] = ()
     token_expiry: float = 3600.0  # seconds a login token stays valid
+    tls: bool = False  # serve it over HTTPS (as MI) with the https section's certificate and key
 
 
 MI_LATENCY_BUCKETS = (0.19, 0.20, 0.25, 0.30, 0.35, 0.40, 0.50, 0.60, 1.0, 5.0)  # PrometheusReporter's
@@ -197,6 +198,7 @@ class _Management(_Section):
     port: Annotated[int, Field(ge=1, le=65535, strict=True)] = _DEFAULT.management.port
     users: tuple[_User, ...] = ()
     token_expiry: Seconds = _DEFAULT.management.token_expiry
+    tls: bool = False
 
 
 class _Metrics(_Section):
@@ -289,6 +291,7 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         from_flags = {key for key, value in flags.items() if value is not None}
         raise SettingsError(_describe(exc, source, from_flags)) from None
+    _check_management_tls(model, source)
     artifacts = Path(".")
     if model.artifacts is not None:
         if flags["artifacts"] is not None or source is None:
@@ -319,6 +322,7 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
             port=model.management.port,
             users=tuple(ManagementUser(u.name, u.password, u.admin) for u in model.management.users),
             token_expiry=model.management.token_expiry,
+            tls=model.management.tls,
         ),
         metrics=MetricsSettings(
             enabled=model.metrics.enabled, latency_buckets=tuple(sorted(model.metrics.latency_buckets))
@@ -356,6 +360,12 @@ def _https(model: _Https, source: _Source | None) -> HttpsSettings:
         if path is not None and not path.is_file():
             raise SettingsError(f"{_where(source, ('https',))}: https: no such file {path}")
     return HttpsSettings(model.port, certificate, key, client_ca, model.client_auth)
+
+
+def _check_management_tls(model: _File, source: _Source | None) -> None:
+    if model.management.tls and model.https.certificate is None:
+        where = _where(source, ("management", "tls"))
+        raise SettingsError(f"{where}: management.tls needs https.certificate and https.key (it serves with them)")
 
 
 # -- reading and explaining -----------------------------------------------------------------------------

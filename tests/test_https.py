@@ -210,3 +210,32 @@ def test_every_worker_serves_https(serve, pki):
         if answered == pids:
             break
     assert answered == pids
+
+
+def test_the_management_api_and_the_metrics_over_https(serve, pki):
+    ca, _, root = pki
+    secure, management = free_port(), free_port()
+    config = write_config(
+        root,
+        f"https:\n  port: {secure}\n  certificate: server.pem\n  key: server.key\nmanagement:\n  tls: true\n",
+    )
+    gw = serve(
+        free_port(),
+        1,
+        files={"proxies/Both.xml": answering("Both")},
+        args=["--config", str(config), "--management-port", str(management)],
+    )
+    gw.wait_until(lambda: f"management API on https://127.0.0.1:{management}" in gw.log(), "the management API")
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    assert https_get(secure, "/services/Both", client)[0] == 200
+    status, body, _ = https_get(management, "/metric-service/metrics", client)
+    assert status == 200 and b'wso2_integration_proxy_request_count_total{service_name="Both"' in body
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        get(management, "/liveness")  # plain HTTP on a TLS port gets no answer
+
+
+def test_management_tls_needs_the_https_certificate(tmp_path):
+    config = write_config(tmp_path, "management:\n  tls: true\n")
+    with pytest.raises(SettingsError, match="management.tls needs https.certificate"):
+        load_settings(config)

@@ -253,10 +253,17 @@ async def _serve_management(hub: Hub, sockets: list[socket.socket]) -> web.AppRu
 
     runner = web.AppRunner(create_management_app(hub), access_log=None)
     await runner.setup()
-    for sock in sockets:
-        await web.SockSite(runner, sock).start()
     settings = hub.settings.management
-    log.info("management API on http://%s:%d/management (dashboard: /dashboard)", settings.host, settings.port)
+    https = hub.settings.https
+    tls = None
+    if settings.tls and https.certificate is not None and https.key is not None:  # MI serves it over HTTPS
+        from gateway.transport.server import server_tls
+
+        tls = server_tls(https.certificate, https.key)
+    for sock in sockets:
+        await web.SockSite(runner, sock, ssl_context=tls).start()
+    scheme = "https" if tls is not None else "http"
+    log.info("management API on %s://%s:%d/management (dashboard: /dashboard)", scheme, settings.host, settings.port)
     if not settings.users:
         log.warning(
             "management API: no users are configured (management.users), so nobody can log in; "
