@@ -356,3 +356,44 @@ async def test_store_sizes_and_processor_states_are_gauges(management):  # noqa:
     assert response.status == 200
     found = samples(await (await mgmt.api.get(PATH)).text())
     assert value(found, "wso2_integration_message_processor_active", **processor) == 1
+
+
+async def test_inbound_endpoints_have_mi_inbound_metrics(gateway, tmp_path):
+    import asyncio
+
+    from tests.test_inbound_endpoints import ECHO_SEQUENCE, OOPS, _free_port, _get, _inbound
+
+    port = _free_port()
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    (inbox / "a.xml").write_text("<order>1</order>")
+    files = {
+        "sequences/Handle.xml": ECHO_SEQUENCE,
+        "sequences/Oops.xml": OOPS,
+        "inbound-endpoints/Http.xml": _inbound("HttpIn", "http", {"inbound.http.port": str(port)}),
+        "inbound-endpoints/Files.xml": _inbound(
+            "Files",
+            "file",
+            {
+                "interval": "50",
+                "transport.vfs.FileURI": f"file://{inbox}",
+                "transport.vfs.ActionAfterProcess": "DELETE",
+            },
+        ),
+    }
+    gw = await gateway(files, host="127.0.0.1")
+    for _ in range(2):
+        assert (await _get(f"http://127.0.0.1:{port}/anything", json={"x": 1}))[0] == 200
+    for _ in range(200):
+        if not (inbox / "a.xml").exists():
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    found = scrape(gw)
+    http_in = {"service_name": "HttpIn", "service_type": "inbound-endpoint"}
+    assert value(found, "wso2_integration_inbound_endpoint_request_count_total", **http_in) == 2
+    assert value(found, "wso2_integration_inbound_endpoint_latency_seconds_count", **http_in) == 2
+    file_in = {"service_name": "Files", "service_type": "inbound-endpoint"}
+    assert value(found, "wso2_integration_inbound_endpoint_request_count_total", **file_in) == 1
+    assert not [k for k in found if k[0] == "wso2_integration_proxy_request_count_total"]  # not counted as proxies
+    assert value(found, "wso2_integration_service_up", **http_in) > 0

@@ -35,7 +35,7 @@ ANONYMOUS_ENDPOINT = "AnonymousEndpoint"  # MI's name for an inline endpoint wit
 FAMILIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     PROXY: ("proxy", "a proxy service", ("service_name", "service_type")),
     API: ("api", "an api", ("service_name", "service_type", "invocation_url")),
-    INBOUND: ("inbound_endpoint", "an inbound endpoint", ("service_name", "service_type")),
+    INBOUND: ("inbound_endpoint", "an inbound endpoint", ("service_name", "service_type")),  # "inbound-endpoint"
     ENDPOINT: ("endpoint", "an endpoint (extension)", ("service_name", "service_type")),
 }
 CONNECTOR = "connector"
@@ -79,6 +79,7 @@ class Metrics:
         self._series: dict[tuple[str, tuple[str, ...]], Series] = {}
         self._proxies: dict[str, Series] = {}  # the hot paths, keyed by name alone
         self._endpoints: dict[str | None, Series] = {}
+        self._inbound: dict[str, Series] = {}
         self._apis: dict[tuple[str, str], Series] = {}
         self._connector: dict[tuple[str, str, str, str], int] = {}
         self._retries: dict[tuple[str, str], int] = {}
@@ -109,6 +110,12 @@ class Metrics:
             series = self._apis[(name, scheme)] = self._new(API, (name, API, url))
         return series
 
+    def inbound(self, name: str) -> Series:
+        series = self._inbound.get(name)
+        if series is None:
+            series = self._inbound[name] = self._new(INBOUND, (name, INBOUND))
+        return series
+
     def endpoint(self, name: str | None) -> Series:
         series = self._endpoints.get(name)
         if series is None:
@@ -133,6 +140,8 @@ class Metrics:
             self.proxy(name)
         for api in config.apis.values():
             self.api(api.name, api.base_path)
+        for name in config.inbound_endpoints:
+            self.inbound(name)
 
     # -- the scrape -----------------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
@@ -252,6 +261,7 @@ class ServerCollector:
         if config is not None:
             artifacts: list[tuple[str, str, object]] = [(n, PROXY, p) for n, p in config.proxies.items()]
             artifacts += [(api.name, API, api) for api in config.apis.values()]
+            artifacts += [(n, INBOUND, spec) for n, spec in config.inbound_endpoints.items()]
             for name, kind, artifact in artifacts:
                 key = (name, kind)
                 live.add(key)
