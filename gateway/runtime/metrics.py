@@ -4,9 +4,10 @@ per REST API, recorded for every artifact as MI's MetricHandler does (MI's `stat
 analytics, not these metrics). Ours, under the same prefix: endpoints and connector operations.
 
 Request time costs a dict lookup and a few additions in plain Python numbers (one event loop per process: no
-lock); prometheus-client only renders the scrape. With `--workers N` the supervisor asks every worker for a
-snapshot when it is scraped and sums them; a worker that dies hands its last snapshot to the supervisor's
-`retired` total when it is respawned, so the sums never go down (what it counted after the last scrape is lost).
+lock); prometheus-client only renders the scrape (imported then: workers never load it). With `--workers N`
+the supervisor asks every worker for a snapshot when it is scraped and sums them; a worker that dies hands its
+last snapshot to the supervisor's `retired` total when it is respawned, so the sums never go down (what it
+counted after the last scrape is lost).
 """
 
 from __future__ import annotations
@@ -19,15 +20,13 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-
 if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
     from gateway.runtime.configuration import Configuration
     from gateway.settings import Settings
 
 PATH = "/metric-service/metrics"  # MI's path (on its internal API port 9201; here on the management port)
-CONTENT_TYPE = CONTENT_TYPE_LATEST
 MI_BUCKETS = (0.19, 0.20, 0.25, 0.30, 0.35, 0.40, 0.50, 0.60, 1.0, 5.0)  # PrometheusReporter's, in seconds
 PROXY, API, ENDPOINT, INBOUND = "proxy", "api", "endpoint", "inbound-endpoint"  # MI's service_type values
 ANONYMOUS_ENDPOINT = "AnonymousEndpoint"  # MI's name for an inline endpoint without one
@@ -177,6 +176,8 @@ class SnapshotCollector:
         self._bounds = bounds
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
         series = self._snapshot.get("series", {})
         for family, (part, what, labels) in FAMILIES.items():
             # CounterMetricFamily adds `_total`: exported exactly as MI's constants
@@ -244,6 +245,8 @@ class ServerCollector:
         self.processors: list[tuple[str, str, bool]] = []  # (name, MI's type, active)
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
         settings = self._settings
         server = GaugeMetricFamily(
             "wso2_integration_server_up", "Server status", labels=("host", "port", "java_home", "java_version")
@@ -292,8 +295,16 @@ class ServerCollector:
         yield processors
 
 
+def content_type() -> str:
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return CONTENT_TYPE_LATEST
+
+
 def exposition(snapshot: Snapshot, bounds: tuple[float, ...], server: ServerCollector) -> bytes:
-    """The text Prometheus scrapes."""
+    """The text Prometheus scrapes (prometheus-client is imported here: workers only count)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
     registry = CollectorRegistry()
     registry.register(SnapshotCollector(snapshot, bounds))
     registry.register(server)

@@ -800,7 +800,7 @@ async def metrics_page(request: web.Request) -> web.Response:
     server.processors = [(item["name"], item["type"], item["status"] == "active") for item in _processors(hub)]
     snapshot = await hub.metrics()
     body = prometheus.exposition(snapshot, tuple(hub.settings.metrics.latency_buckets), server)
-    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: prometheus.CONTENT_TYPE})
+    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: prometheus.content_type()})
 
 
 # -- the dashboard ----------------------------------------------------------------------------------------
