@@ -21,7 +21,7 @@ DEFAULT_SECRET_NAMES = ("authToken", "password", "secret", "Authorization", "api
 # Headers whose values are credentials: their values are masked wherever they appear in a log.
 DEFAULT_SECRET_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-API-Key")
 # Outbound destinations a message may name (twilioRest apiUrl, an endpoint URI built from the message).
-DEFAULT_OUTBOUND_ALLOW = ("https://api.twilio.com", "loopback")
+DEFAULT_OUTBOUND_ALLOW = ("https://api.twilio.com", "https://verify.twilio.com", "loopback")
 DEFAULT_DATASOURCES = {"default": parse_jdbc_url("jdbc:sqlite:data/gateway.db")}
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 MiB = 1024 * 1024
@@ -47,6 +47,8 @@ class Settings:
     body_read_timeout: float = 30.0  # seconds to receive a body that is read (408 after that)
     endpoint_timeout: float = 60.0  # seconds, when an endpoint declares none
     connector_timeout: float = 10.0  # seconds for connector calls (e.g. Twilio)
+    script_timeout: float = 10.0  # seconds a <script> may run for one message
+    script_memory_bytes: int = 64 * MiB  # JavaScript heap a <script> may use in one run
     secret_names: tuple[str, ...] = DEFAULT_SECRET_NAMES
     secret_headers: tuple[str, ...] = DEFAULT_SECRET_HEADERS
     outbound_allow: tuple[str, ...] = DEFAULT_OUTBOUND_ALLOW
@@ -156,12 +158,14 @@ class _Limits(_Section):
     max_body_bytes: Size = ByteSize(_DEFAULT.max_body_bytes)
     max_tree_bytes: Size = ByteSize(_DEFAULT.max_tree_bytes)
     max_response_bytes: Size = ByteSize(_DEFAULT.max_response_bytes)
+    script_memory: Size = ByteSize(_DEFAULT.script_memory_bytes)
 
 
 class _Timeouts(_Section):
     endpoint: Seconds = _DEFAULT.endpoint_timeout
     connector: Seconds = _DEFAULT.connector_timeout
     body_read: Seconds = _DEFAULT.body_read_timeout
+    script: Seconds = _DEFAULT.script_timeout
 
 
 class _Secrets(_Section):
@@ -347,6 +351,8 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
         body_read_timeout=model.timeouts.body_read,
         endpoint_timeout=model.timeouts.endpoint,
         connector_timeout=model.timeouts.connector,
+        script_timeout=model.timeouts.script,
+        script_memory_bytes=int(model.limits.script_memory),
         secret_names=model.secrets.names,
         secret_headers=model.secrets.headers,
         outbound_allow=model.outbound.allow,

@@ -397,3 +397,17 @@ async def test_inbound_endpoints_have_mi_inbound_metrics(gateway, tmp_path):
     assert value(found, "wso2_integration_inbound_endpoint_request_count_total", **file_in) == 1
     assert not [k for k in found if k[0] == "wso2_integration_proxy_request_count_total"]  # not counted as proxies
     assert value(found, "wso2_integration_service_up", **http_in) > 0
+
+
+async def test_twilio_retries_are_counted(gateway, sandbox):
+    from tests.test_twilio_errors import FAST, _call, _gateway
+
+    gw = await _gateway(gateway, connectors=FAST)
+    sandbox.state.config.update({"rate_limit_next": 2, "retry_after": 0.01})
+    status, _ = await _call(gw, sandbox, "twilioMessages", "getSmsList")
+    assert status == 200
+    found = scrape(gw)
+    op = {"connector": "twilioRest", "operation": "getSmsList"}
+    assert value(found, "wso2_integration_connector_retry_count_total", **op) == 2  # two 429s, then a page
+    assert value(found, "wso2_integration_connector_request_count_total", status="200", error_code="", **op) == 1
+    assert sandbox.requests[-1]["headers"]["activityid"]  # each attempt carries the activity id

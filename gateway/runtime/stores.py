@@ -73,6 +73,7 @@ _TYPES = {
     "memory": "in-memory-message-store",
     "sqlite": "jdbc-message-store",
     "postgresql": "jdbc-message-store",
+    "mysql": "jdbc-message-store",
     "rabbitmq": "rabbitmq-message-store",
 }
 
@@ -153,7 +154,7 @@ _SQLITE_SCHEMA = (
 class _RowDelivery:
     message: StoredMessage
     row: int
-    store: SqliteStore | PostgresStore
+    store: SqliteStore | PostgresStore | MySQLStore
 
     async def ack(self) -> None:
         await self.store.remove(self.row)
@@ -168,6 +169,7 @@ class SqliteStore:
         self._db: Any = None
         self._lock = asyncio.Lock()
         self._opening = asyncio.Lock()
+        self._connecting: asyncio.Future[Any] | None = None
         self._pending: list[tuple[StoredMessage, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.table = _identifier(spec.table)
@@ -176,19 +178,24 @@ class SqliteStore:
         if self._db is not None:
             return self._db
         async with self._opening:
-            if self._db is not None:
-                return self._db
-            import aiosqlite
+            if self._db is None:
+                # Shielded: a consumer cancelled mid-connect (shutdown) must not orphan the connection's
+                # thread; close() waits for it and closes it.
+                self._connecting = asyncio.ensure_future(self._connect())
+                self._db = await asyncio.shield(self._connecting)
+                self.spec.size_gauge[0] = await self.size()
+            return self._db
 
-            Path(self.spec.path).parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(self.spec.path, timeout=30, isolation_level=None)
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
-            await db.execute(_SQLITE_SCHEMA.format(table=self.table))
-            await db.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_store ON {self.table} (store, indexId)")
-            self._db = db
-            self.spec.size_gauge[0] = await self.size()
-            return db
+    async def _connect(self) -> Any:
+        import aiosqlite
+
+        Path(self.spec.path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.spec.path, timeout=30, isolation_level=None)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
+        await db.execute(_SQLITE_SCHEMA.format(table=self.table))
+        await db.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_store ON {self.table} (store, indexId)")
+        return db
 
     async def put(self, message: StoredMessage) -> None:
         """Group commit: puts that arrive while a commit is under way go into the next transaction together,
@@ -261,9 +268,15 @@ class SqliteStore:
         return int(row[0]) if row else 0
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        db = self._db
+        if db is None and self._connecting is not None:
+            try:
+                db = await self._connecting
+            except Exception:  # noqa: BLE001 - it never opened: nothing to close
+                db = None
+        self._db = self._connecting = None
+        if db is not None:
+            await db.close()
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------------------
@@ -337,6 +350,92 @@ class PostgresStore:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+# -- MySQL / MariaDB (through the database layer) ---------------------------------------------------------
+_MYSQL_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS {table} (indexId BIGINT AUTO_INCREMENT PRIMARY KEY, store VARCHAR(255) NOT NULL, "
+    "msg_id VARCHAR(255) NOT NULL, message LONGBLOB NOT NULL, lease_until DOUBLE NOT NULL DEFAULT 0, "
+    "INDEX {table}_store (store, indexId))"
+)
+
+
+class MySQLStore:
+    """jdbc:mysql: and jdbc:mariadb: URLs, on gateway.database's pooled asyncmy connections; a message is taken
+    with SELECT … FOR UPDATE SKIP LOCKED (MariaDB 10.6+, MySQL 8+), so nodes share the table."""
+
+    def __init__(self, spec: MessageStoreSpec) -> None:
+        from gateway.database import Databases, compile_sql, parse_jdbc_url
+
+        self.spec = spec
+        self.table = _identifier(spec.table)
+        self.source = parse_jdbc_url(
+            spec.parameter("store.jdbc.connection.url"),
+            user=spec.parameter("store.jdbc.username") or None,
+            password=spec.parameter("store.jdbc.password") or None,
+        )
+        self._databases = Databases()
+        self._ready = False
+        self._opening = asyncio.Lock()
+        t, dialect = self.table, self.source.dialect
+        self._schema = compile_sql(_MYSQL_SCHEMA.format(table=t), dialect)
+        self._insert = compile_sql(f"INSERT INTO {t} (store, msg_id, message) VALUES (?, ?, ?)", dialect)
+        self._select = compile_sql(
+            f"SELECT indexId, message FROM {t} WHERE store = ? AND lease_until < ? ORDER BY indexId LIMIT 1 "
+            "FOR UPDATE SKIP LOCKED",
+            dialect,
+        )
+        self._lease = compile_sql(f"UPDATE {t} SET lease_until = ? WHERE indexId = ?", dialect)
+        self._delete = compile_sql(f"DELETE FROM {t} WHERE indexId = ?", dialect)
+        self._count = compile_sql(f"SELECT COUNT(*) FROM {t} WHERE store = ?", dialect)
+
+    async def _db(self) -> Any:
+        database = self._databases.get(self.source)
+        if not self._ready:
+            async with self._opening:
+                if not self._ready:
+                    async with database.session() as session:
+                        await session.execute(self._schema, ())
+                    self._ready = True
+                    self.spec.size_gauge[0] = await self.size()
+        return database
+
+    async def put(self, message: StoredMessage) -> None:
+        database = await self._db()
+        async with database.transaction() as session:
+            await session.execute(self._insert, (self.spec.name, message.message_id, message.to_bytes()))
+        self.spec.size_gauge[0] += 1
+
+    async def take(self) -> Delivery | None:
+        database = await self._db()
+        now = time.time()
+        async with database.transaction() as session:
+            row = await session.first(self._select, (self.spec.name, now))
+            if row is None:
+                return None
+            index = int(row.get(1))
+            await session.execute(self._lease, (now + self.spec.lease_seconds, index))
+        return _RowDelivery(StoredMessage.from_bytes(bytes(row.get(2))), index, self)
+
+    async def remove(self, row: int) -> None:
+        database = await self._db()
+        async with database.session() as session:
+            await session.execute(self._delete, (row,))
+        self.spec.size_gauge[0] = max(0, self.spec.size_gauge[0] - 1)
+
+    async def unlease(self, row: int) -> None:
+        database = await self._db()
+        async with database.session() as session:
+            await session.execute(self._lease, (0, row))
+
+    async def size(self) -> int:
+        database = self._databases.get(self.source)
+        async with database.session() as session:
+            row = await session.first(self._count, (self.spec.name,))
+        return int(row.get(1)) if row is not None else 0
+
+    async def close(self) -> None:
+        await self._databases.close()
 
 
 # -- RabbitMQ ---------------------------------------------------------------------------------------------
@@ -429,10 +528,11 @@ class RabbitMQStore:
             self._connection = self._channel = None
 
 
-_BACKENDS: dict[str, type[MemoryStore] | type[SqliteStore] | type[PostgresStore] | type[RabbitMQStore]] = {
+_BACKENDS: dict[str, type[MemoryStore | SqliteStore | PostgresStore | MySQLStore | RabbitMQStore]] = {
     "memory": MemoryStore,
     "sqlite": SqliteStore,
     "postgresql": PostgresStore,
+    "mysql": MySQLStore,
     "rabbitmq": RabbitMQStore,
 }
 
