@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from gateway.connector.model import Command
 
 log = logging.getLogger("gateway")
+# Apache's combined log format, then the request's time in seconds and MI's activity id (the reply's header).
+ACCESS_LOG_FORMAT = '%a - - %t "%r" %s %b "%{Referer}i" "%{User-Agent}i" %Tf %{activityid}o'
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--management-port", type=int, metavar="PORT", help="management API port (default 9164)")
     serve.add_argument("--management-host", metavar="HOST", help="management API address (default 127.0.0.1)")
     serve.add_argument("--no-management", action="store_true", help="no management API and dashboard")
+    serve.add_argument(
+        "--https-port", type=int, metavar="PORT", help="HTTPS port (default 8253; needs https.certificate and key)"
+    )
 
     hash_password = commands.add_parser(
         "hash-password", help="print an argon2 hash of a password for management.users in the config"
@@ -137,12 +142,21 @@ def _serve(args: argparse.Namespace) -> int:
             management_enabled=False if args.no_management else None,
             management_host=args.management_host,
             management_port=args.management_port,
+            https_port=args.https_port,
         )
         policy = RespawnPolicy.from_environ(os.environ)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    install_masking(settings.secret_names, settings.log_level, settings.log_format)
+    install_masking(settings.secret_names, settings.log_level, settings.log_format, settings.log_json)
+    if settings.tracing.enabled:  # a missing SDK is one line now, not a traceback in every worker
+        from gateway.runtime.tracing import TracingUnavailable, tracer_for
+
+        try:
+            tracer_for(settings)
+        except TracingUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     workers = max(settings.workers, 1)
     management = settings.management
     try:
@@ -150,6 +164,15 @@ def _serve(args: argparse.Namespace) -> int:
     except ListenError as exc:
         log.error("%s", exc)
         return 1
+    if settings.https.enabled:  # each worker gets its HTTPS sockets with its HTTP ones (told apart by port)
+        try:
+            secure = open_listeners(settings.host, settings.https.port, workers)
+        except ListenError as exc:
+            close_all(listeners)
+            log.error("https: %s (set https.port)", exc)
+            return 1
+        for group, more in zip(listeners, secure, strict=True):
+            group.extend(more)
     if management.enabled:
         try:
             listeners.append(open_listeners(management.host, management.port, 1)[0])
@@ -193,9 +216,9 @@ def _run_worker(
     from gateway.masking import install_masking
     from gateway.runtime.state import RuntimeState
     from gateway.transport.control import Hub, attach_local, attach_worker
-    from gateway.transport.server import create_app
+    from gateway.transport.server import create_app, run, server_tls
 
-    install_masking(settings.secret_names, settings.log_level, settings.log_format)
+    install_masking(settings.secret_names, settings.log_level, settings.log_format, settings.log_json)
     try:
         import uvloop
 
@@ -213,12 +236,28 @@ def _run_worker(
     elif settings.hot_deploy or management:
         attach_local(app, Hub(state, deployer, settings), management)
     _tune_gc()
-    web.run_app(
-        app,
-        sock=sockets,
-        print=lambda _: log.info("listening on http://%s:%d (pid %d)", settings.host, settings.port, os.getpid()),
-        access_log=None,
-    )
+    access_log = logging.getLogger("gateway.access") if settings.access_log else None
+    access_log_format = ACCESS_LOG_FORMAT.replace("activityid", settings.correlation_header)
+    https = settings.https
+    secure = [s for s in sockets if https.enabled and s.getsockname()[1] == https.port]
+    if not secure:
+        web.run_app(
+            app,
+            sock=sockets,
+            print=lambda _: log.info("listening on http://%s:%d (pid %d)", settings.host, settings.port, os.getpid()),
+            access_log=access_log,
+            access_log_format=access_log_format,
+        )
+        return
+    assert https.certificate is not None and https.key is not None
+    tls = server_tls(https.certificate, https.key, https.client_ca, https.client_auth)
+
+    def ready() -> None:
+        for scheme, port in (("http", settings.port), ("https", https.port)):
+            log.info("listening on %s://%s:%d (pid %d)", scheme, settings.host, port, os.getpid())
+
+    plain = [s for s in sockets if s not in secure]
+    run(app, plain, secure, tls, ready, access_log=access_log, access_log_format=access_log_format)
 
 
 def _tune_gc() -> None:

@@ -24,9 +24,12 @@ import contextvars
 import logging
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Protocol
 from urllib.parse import quote, quote_plus
+
+import orjson
 
 MASK = "****"
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words everywhere; key-name masking still applies
@@ -245,17 +248,53 @@ class MaskingFilter(logging.Filter):
         return True
 
 
-def install_masking(names: Iterable[str], level: str = "INFO", fmt: str | None = None) -> SecretMasker:
-    """Configure root logging with the masking filter on its handlers (idempotent)."""
+class ActivityFilter(logging.Filter):
+    """Gives every record the activity id of the message being mediated (`%(activity_id)s`; `-` outside
+    one): MI's activityid, the same the client and the back ends see."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = _CURRENT.get()
+        record.activity_id = getattr(message, "activity_id", "-") if message is not None else "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (`logging.json: true`): time (UTC), level, logger, activity id, message,
+    process and, after a failure, the (masked) traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "activity_id": getattr(record, "activity_id", "-"),
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return orjson.dumps(entry, default=str).decode()
+
+
+DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(activity_id)s] - %(message)s"
+
+
+def install_masking(
+    names: Iterable[str], level: str = "INFO", fmt: str | None = None, json: bool = False
+) -> SecretMasker:
+    """Configure root logging with the masking and activity-id filters on its handlers (idempotent)."""
     masker = masker_for(tuple(names))
     root = logging.getLogger()
     if not root.handlers:
         console = logging.StreamHandler()
-        console.setFormatter(logging.Formatter(fmt or "%(asctime)s %(levelname)s %(name)s - %(message)s"))
+        console.setFormatter(JsonFormatter() if json else logging.Formatter(fmt or DEFAULT_LOG_FORMAT))
         root.addHandler(console)
     for handler in root.handlers:
-        for old in [f for f in handler.filters if isinstance(f, MaskingFilter)]:
+        for old in [f for f in handler.filters if isinstance(f, MaskingFilter | ActivityFilter)]:
             handler.removeFilter(old)
+        handler.addFilter(ActivityFilter())
         handler.addFilter(MaskingFilter(masker))
     root.setLevel(level.upper())
     return masker

@@ -38,7 +38,9 @@ class Settings:
     port: int = 8290  # MI's default HTTP port (8280 + offset 10)
     workers: int = 1
     log_level: str = "INFO"
-    log_format: str = "%(asctime)s %(levelname)s %(name)s - %(message)s"
+    log_format: str = (
+        "%(asctime)s %(levelname)s %(name)s [%(activity_id)s] - %(message)s"  # the id: `-` outside a message
+    )
     max_body_bytes: int = 10 * MiB  # a request body read into memory
     max_tree_bytes: int = 4 * MiB  # a body parsed into an XML tree (trees cost ~35 times their bytes)
     max_response_bytes: int = 10 * MiB  # an endpoint or connector answer read into memory
@@ -53,6 +55,14 @@ class Settings:
     connectors: dict[str, Any] = field(default_factory=dict)  # per-connector options
     hot_deploy: bool = True  # MI's server.hot_deployment: watch the artifact folders and redeploy what changes
     management: ManagementSettings = field(default_factory=lambda: ManagementSettings())
+    metrics: MetricsSettings = field(default_factory=lambda: MetricsSettings())
+    https: HttpsSettings = field(default_factory=lambda: HttpsSettings())
+    outbound_verify_tls: bool = True  # check back ends' certificates (MI's default)
+    outbound_ca_bundle: Path | None = None  # trust these CAs (PEM) instead of the system's
+    log_json: bool = False  # one JSON object per log line
+    access_log: bool = False  # one line per request, Apache's combined format plus the activity id
+    correlation_header: str = "activityid"  # MI's: taken from the request or made, sent on, returned
+    tracing: TracingSettings = field(default_factory=lambda: TracingSettings())
     # MI's datasources (deployment.toml [[datasource]]): the names a `<pool><dsName>` may use. "default" is the
     # embedded SQLite database unless configured (its file is relative to the artifacts folder).
     datasources: dict[str, DataSource] = field(default_factory=lambda: dict(DEFAULT_DATASOURCES))
@@ -77,6 +87,43 @@ class ManagementSettings:
     port: int = 9164  # MI's management port
     users: tuple[ManagementUser, ...] = ()
     token_expiry: float = 3600.0  # seconds a login token stays valid
+    tls: bool = False  # serve it over HTTPS (as MI) with the https section's certificate and key
+
+
+MI_LATENCY_BUCKETS = (0.19, 0.20, 0.25, 0.30, 0.35, 0.40, 0.50, 0.60, 1.0, 5.0)  # PrometheusReporter's
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus metrics with MI's names, scraped at /metric-service/metrics on the management port."""
+
+    enabled: bool = True
+    latency_buckets: tuple[float, ...] = MI_LATENCY_BUCKETS  # MI: metric_handler.*_latency_buckets
+
+
+@dataclass(frozen=True, slots=True)
+class HttpsSettings:
+    """MI's HTTPS listener (8253 = 8243 + offset 10): on once a certificate and its key are configured."""
+
+    port: int = 8253
+    certificate: Path | None = None  # PEM: the certificate (and its chain)
+    key: Path | None = None  # PEM: its private key
+    client_ca: Path | None = None  # PEM: CAs whose client certificates are accepted
+    client_auth: str = "none"  # none | optional | required (MI's SSLVerifyClient)
+
+    @property
+    def enabled(self) -> bool:
+        return self.certificate is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """Optional OpenTelemetry tracing: a span per request, per mediator and per outbound call."""
+
+    enabled: bool = False
+    exporter: str = "otlp"  # otlp (OTLP over HTTP; `endpoint`, else the OTEL_EXPORTER_OTLP_* variables) | console
+    endpoint: str | None = None  # e.g. http://collector:4318/v1/traces
+    service_name: str = "synapse-gateway"
 
 
 # -- the YAML schema ------------------------------------------------------------------------------------
@@ -95,6 +142,8 @@ Names = tuple[Annotated[str, Field(min_length=1)], ...]
 class _Logging(_Section):
     level: str = _DEFAULT.log_level
     format: str = _DEFAULT.log_format
+    json_lines: bool = Field(False, alias="json")  # `json` itself is a BaseModel method
+    access_log: bool = False
 
     @field_validator("level")
     @classmethod
@@ -126,6 +175,8 @@ class _Secrets(_Section):
 
 class _Outbound(_Section):
     allow: Names = DEFAULT_OUTBOUND_ALLOW
+    verify_tls: bool = True
+    ca_bundle: str | None = None
 
     @field_validator("allow")
     @classmethod
@@ -156,6 +207,45 @@ class _Management(_Section):
     port: Annotated[int, Field(ge=1, le=65535, strict=True)] = _DEFAULT.management.port
     users: tuple[_User, ...] = ()
     token_expiry: Seconds = _DEFAULT.management.token_expiry
+    tls: bool = False
+
+
+class _Metrics(_Section):
+    enabled: bool = True
+    latency_buckets: tuple[Annotated[float, Field(gt=0, allow_inf_nan=False)], ...] = MI_LATENCY_BUCKETS
+
+
+class _Https(_Section):
+    port: Annotated[int, Field(ge=1, le=65535, strict=True)] = 8253
+    certificate: str | None = None
+    key: str | None = None
+    client_ca: str | None = None
+    client_auth: str = "none"
+
+    @field_validator("client_auth")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value.lower() not in ("none", "optional", "required"):
+            raise ValueError("use none, optional or required")
+        return value.lower()
+
+
+class _Correlation(_Section):
+    header: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")] = "activityid"
+
+
+class _Tracing(_Section):
+    enabled: bool = False
+    exporter: str = "otlp"
+    endpoint: str | None = None
+    service_name: Annotated[str, Field(min_length=1)] = "synapse-gateway"
+
+    @field_validator("exporter")
+    @classmethod
+    def _known_exporter(cls, value: str) -> str:
+        if value not in ("otlp", "console"):
+            raise ValueError("use otlp or console")
+        return value
 
 
 class _DataSource(_Section):
@@ -193,7 +283,7 @@ class _File(_Section):
     host: Annotated[str, Field(min_length=1)] = _DEFAULT.host
     port: Annotated[int, Field(ge=1, le=65535, strict=True)] = _DEFAULT.port
     workers: Annotated[int, Field(ge=1, le=256, strict=True)] = _DEFAULT.workers
-    logging: _Logging = _Logging()
+    logging: _Logging = _Logging.model_validate({})
     limits: _Limits = _Limits()
     timeouts: _Timeouts = _Timeouts()
     secrets: _Secrets = _Secrets()
@@ -201,6 +291,10 @@ class _File(_Section):
     connectors: dict[str, dict[str, Any]] = {}
     hot_deploy: bool = True
     management: _Management = _Management()
+    metrics: _Metrics = _Metrics()
+    https: _Https = _Https()
+    correlation: _Correlation = _Correlation()
+    tracing: _Tracing = _Tracing()
     datasources: dict[str, _DataSource] = {}
 
 
@@ -218,6 +312,8 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
         "workers": overrides.pop("workers", None),
         "hot_deploy": overrides.pop("hot_deploy", None),
     }
+    https_flags = {key: overrides.pop(f"https_{key}", None) for key in ("port",)}
+    https_flags = {key: value for key, value in https_flags.items() if value is not None}
     management_flags = {key: overrides.pop(f"management_{key}", None) for key in ("enabled", "host", "port")}
     management_flags = {key: value for key, value in management_flags.items() if value is not None}
     if overrides:
@@ -228,11 +324,14 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
     )
     if management_flags:
         merged["management"] = {**(merged.get("management") or {}), **management_flags}
+    if https_flags:
+        merged["https"] = {**(merged.get("https") or {}), **https_flags}
     try:
         model = _File.model_validate(merged)
     except ValidationError as exc:
         from_flags = {key for key, value in flags.items() if value is not None}
         raise SettingsError(_describe(exc, source, from_flags)) from None
+    _check_management_tls(model, source)
     artifacts = Path(".")
     if model.artifacts is not None:
         if flags["artifacts"] is not None or source is None:
@@ -265,9 +364,51 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
             port=model.management.port,
             users=tuple(ManagementUser(u.name, u.password, u.admin) for u in model.management.users),
             token_expiry=model.management.token_expiry,
+            tls=model.management.tls,
+        ),
+        metrics=MetricsSettings(
+            enabled=model.metrics.enabled, latency_buckets=tuple(sorted(model.metrics.latency_buckets))
+        ),
+        https=_https(model.https, source),
+        outbound_verify_tls=model.outbound.verify_tls,
+        outbound_ca_bundle=_path(model.outbound.ca_bundle, source),
+        log_json=model.logging.json_lines,
+        access_log=model.logging.access_log,
+        correlation_header=model.correlation.header,
+        tracing=TracingSettings(
+            model.tracing.enabled, model.tracing.exporter, model.tracing.endpoint, model.tracing.service_name
         ),
         datasources={**DEFAULT_DATASOURCES, **{name: ds.source() for name, ds in model.datasources.items()}},
     )
+
+
+def _path(text: str | None, source: _Source | None) -> Path | None:
+    """A file named in the config: relative to the config file's folder."""
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    return path if path.is_absolute() or source is None else (source.path.parent / path).resolve()
+
+
+def _https(model: _Https, source: _Source | None) -> HttpsSettings:
+    certificate, key = _path(model.certificate, source), _path(model.key, source)
+    if (certificate is None) != (key is None):
+        where = _where(source, ("https",))
+        raise SettingsError(f"{where}: https needs both 'certificate' and 'key' (PEM files), or neither")
+    client_ca = _path(model.client_ca, source)
+    if model.client_auth != "none" and client_ca is None:
+        where = _where(source, ("https", "client_auth"))
+        raise SettingsError(f"{where}: https.client_auth '{model.client_auth}' needs https.client_ca (a PEM bundle)")
+    for path in (certificate, key, client_ca):
+        if path is not None and not path.is_file():
+            raise SettingsError(f"{_where(source, ('https',))}: https: no such file {path}")
+    return HttpsSettings(model.port, certificate, key, client_ca, model.client_auth)
+
+
+def _check_management_tls(model: _File, source: _Source | None) -> None:
+    if model.management.tls and model.https.certificate is None:
+        where = _where(source, ("management", "tls"))
+        raise SettingsError(f"{where}: management.tls needs https.certificate and https.key (it serves with them)")
 
 
 # -- reading and explaining -----------------------------------------------------------------------------

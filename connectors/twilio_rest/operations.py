@@ -214,7 +214,9 @@ async def _request(
     while True:
         runtime.requests += 1
         # The SDK ignores its own timeout; the framework's asyncio.timeout is the real bound (this one helps).
-        response = await client.request_async(method, url, data=form, timeout=call.timeout)
+        response = await client.request_async(
+            method, url, data=form, headers=call.correlation_headers(), timeout=call.timeout
+        )
         status = response.status_code
         if status < 400:
             return response
@@ -225,6 +227,7 @@ async def _request(
             raise api_error(status, response.text, response.headers, method, url)
         attempt += 1
         runtime.retries += 1
+        call.retried()  # wso2_integration_connector_retry_count_total
         await asyncio.sleep(delay)
 
 

@@ -4,6 +4,7 @@ callable gets an OperationCall (the message, resolved parameters, the connector'
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from gateway.connector.model import INVALID_PARAMETER, MISSING_PARAMETER, NO_CON
 from gateway.errors import MediationError, SourceLocation, transport_failure
 from gateway.message import json_codec, kinds
 from gateway.message.payload import Payload, media_type_of
+from gateway.runtime import tracing
 
 if TYPE_CHECKING:
     from gateway.connector.model import Connector, OperationSpec, ParameterSpec
@@ -103,6 +105,42 @@ class BoundOperation:
         return resolved
 
     async def invoke(self, ctx: MessageContext) -> None:
+        tracer = ctx.exchange.services.tracer
+        if tracer is None:
+            await self._counted(ctx)
+            return
+        with tracer.start_as_current_span(
+            f"connector {self.qualified_name}",
+            kind=tracing.client_kind(),
+            attributes={"synapse.connector": self.connector.name, "synapse.operation": self.spec.name},
+        ) as span:
+            try:
+                await self._counted(ctx)
+            except ConnectorError as exc:
+                span.set_attribute("synapse.error_code", str(exc.code))
+                raise
+            span.set_attribute("http.response.status_code", ctx.axis2.get("HTTP_SC", 200))
+
+    async def _counted(self, ctx: MessageContext) -> None:
+        services = ctx.exchange.services
+        metrics = services.metrics
+        if metrics is None:
+            await self._invoke(ctx)
+            return
+        started = time.perf_counter()
+        status: int | str = "none"
+        code: int | str = ""
+        try:
+            await self._invoke(ctx)
+            status = ctx.axis2.get("HTTP_SC", 200)
+        except ConnectorError as exc:
+            status, code = exc.http_status or "none", exc.code
+            raise
+        finally:
+            # By operation, status and error code (a Twilio error's own code, e.g. 21211), per connector.
+            metrics.connector(self.connector.name, self.spec.name, status, code, time.perf_counter() - started)
+
+    async def _invoke(self, ctx: MessageContext) -> None:
         services = ctx.exchange.services
         timeout = self.connector.timeout_for(services.settings)
         try:
@@ -199,6 +237,22 @@ class OperationCall:
     @property
     def name(self) -> str:
         return self.bound.qualified_name
+
+    @property
+    def activity_id(self) -> str:
+        """The message's activity id (MI's activityid): send it along so the service's logs can be matched."""
+        return self.ctx.exchange.activity_id
+
+    def correlation_headers(self) -> dict[str, str]:
+        """The header that carries the activity id to the service, as the gateway sends it to back ends."""
+        exchange = self.ctx.exchange
+        return {str(exchange.services.correlation_header): exchange.activity_id}
+
+    def retried(self) -> None:
+        """Count a retry of this operation (wso2_integration_connector_retry_count_total)."""
+        metrics = self.ctx.exchange.services.metrics
+        if metrics is not None:
+            metrics.connector_retry(self.bound.connector.name, self.bound.spec.name)
 
     def value(self, name: str) -> str | None:
         items = self.arguments.get(name)

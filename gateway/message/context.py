@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -70,8 +71,14 @@ class Exchange:
     def activity_id(self) -> str:
         """The id that ties this message's log lines to what its client was told (made on first use)."""
         if self._activity_id is None:
-            self._activity_id = uuid.uuid4().hex
+            self._activity_id = os.urandom(16).hex()  # 128 random bits as uuid4().hex, at a quarter of the cost
         return self._activity_id
+
+    def take_activity_id(self, value: str | None) -> None:
+        """The client's id (MI's `activityid` header) when it is a sensible one (printable, at most 128
+        characters); otherwise one is made on first use."""
+        if value and len(value) <= 128 and value.isprintable():
+            self._activity_id = value
 
     @property
     def client_is_soap(self) -> bool:

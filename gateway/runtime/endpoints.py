@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING
 
 from uritemplate import URITemplate
 from yarl import URL
 
 from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
+from gateway.runtime import tracing
 
 if TYPE_CHECKING:
     from uritemplate.variable import VariableValue
@@ -50,6 +52,42 @@ def _transport(ctx: MessageContext) -> Transport:
 
 
 _SOAP_FORMATS = ("soap11", "soap12")
+
+
+async def _measured(
+    name: str | None, ctx: MessageContext, *, url: str | URL, method: str, media: str | None, timeout: float
+) -> MessageContext:
+    """The exchange, counted per endpoint (our metrics: a failure to get an answer, or a 5xx, is an error)."""
+    services = ctx.exchange.services
+    if services.tracer is not None:
+        with services.tracer.start_as_current_span(
+            f"endpoint {name or 'AnonymousEndpoint'}",
+            kind=tracing.client_kind(),
+            attributes={"http.request.method": method, "url.full": str(url)},
+        ) as span:
+            reply = await _counted(name, ctx, url=url, method=method, media=media, timeout=timeout)
+            status = reply.axis2.get("HTTP_SC", 200)
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                tracing.mark_error(span, f"HTTP {status}")
+            return reply
+    return await _counted(name, ctx, url=url, method=method, media=media, timeout=timeout)
+
+
+async def _counted(
+    name: str | None, ctx: MessageContext, *, url: str | URL, method: str, media: str | None, timeout: float
+) -> MessageContext:
+    metrics = ctx.exchange.services.metrics
+    if metrics is None:
+        return await _transport(ctx).exchange(ctx, url=url, method=method, media=media, timeout=timeout)
+    started = time.perf_counter()
+    failed = True
+    try:
+        reply = await _transport(ctx).exchange(ctx, url=url, method=method, media=media, timeout=timeout)
+        failed = reply.axis2.get("HTTP_SC", 200) >= 500
+        return reply
+    finally:
+        metrics.endpoint(name).record(time.perf_counter() - started, failed)
 
 
 def _method(ctx: MessageContext, fmt: str | None) -> str:
@@ -127,9 +165,8 @@ class AddressEndpoint(Endpoint):
         if postfix and not ctx.exchange.client_is_soap and self.format not in _SOAP_FORMATS:
             postfix = safe_postfix(str(postfix))
             url = self.uri.rstrip("/") + ("" if postfix.startswith(("/", "?")) else "/") + postfix
-        media = self.media
-        return await _transport(ctx).exchange(
-            ctx, url=url, method=_method(ctx, self.format), media=media, timeout=self._timeout(ctx)
+        return await _measured(
+            self.name, ctx, url=url, method=_method(ctx, self.format), media=self.media, timeout=self._timeout(ctx)
         )
 
 
@@ -195,7 +232,8 @@ class HttpEndpoint(Endpoint):
 
     async def send(self, ctx: MessageContext) -> MessageContext:
         media = FORMAT_MEDIA.get(self.format) if self.format else None
-        return await _transport(ctx).exchange(
+        return await _measured(
+            self.name,
             ctx,
             url=self.target(ctx),
             method=self.method or _method(ctx, self.format),

@@ -13,9 +13,12 @@ from gateway.database import Databases
 from gateway.masking import SecretMasker, masker_for
 from gateway.outbound import OutboundPolicy
 from gateway.runtime.engine import Engine
+from gateway.runtime.metrics import Metrics
 from gateway.runtime.stores import StoreHub
+from gateway.runtime.tracing import tracer_for
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
     from yarl import URL
 
     from gateway.message.context import MessageContext
@@ -44,9 +47,15 @@ class Services:
     outbound: OutboundPolicy = field(init=False)
     secret_headers: tuple[str, ...] = field(init=False)  # lower-case names of credential headers
     secret_header_keys: tuple[istr, ...] = field(init=False)  # the same, as case-insensitive header keys
+    correlation_header: istr = field(init=False)  # MI's activityid: taken, sent on, returned
+    metrics: Metrics | None = field(init=False)  # Prometheus metrics (None: metrics.enabled is false)
+    tracer: Tracer | None = field(init=False)  # OpenTelemetry (None: tracing.enabled is false, the default)
 
     def __post_init__(self) -> None:
         self.masker = masker_for(tuple(self.settings.secret_names))
         self.outbound = OutboundPolicy(self.settings.outbound_allow)
         self.secret_headers = tuple(name.lower() for name in self.settings.secret_headers)
         self.secret_header_keys = tuple(istr(name) for name in self.secret_headers)
+        self.correlation_header = istr(self.settings.correlation_header)
+        self.metrics = Metrics(self.settings) if self.settings.metrics.enabled else None
+        self.tracer = tracer_for(self.settings)

@@ -7,16 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.runtime.configuration import Configuration, ProxyService
+    from gateway.runtime.metrics import Metrics
 
 
 class RuntimeState:
-    __slots__ = ("config", "proxy_running", "processor_active", "counters")
+    __slots__ = ("config", "proxy_running", "processor_active", "counters", "metrics")
 
     def __init__(self, config: Configuration) -> None:
         self.config = config
         self.proxy_running: dict[str, bool] = {}  # set through the management API; else the proxy's startOnLoad
         self.processor_active: dict[str, bool] = {}  # message processors (none deployable yet)
         self.counters: dict[str, list[int]] = {}  # proxy name -> [requests, errors], for the dashboard
+        self.metrics: Metrics | None = None  # the serving process's Prometheus metrics (set by the transport)
 
     def running(self, proxy: ProxyService) -> bool:
         return self.proxy_running.get(proxy.name, proxy.start_on_load)
@@ -28,6 +30,8 @@ class RuntimeState:
             if config.proxies.get(name) is not self.config.proxies.get(name):
                 del self.proxy_running[name]
         self.config = config
+        if self.metrics is not None:
+            self.metrics.deployed(config)
 
     def count(self, name: str, failed: bool) -> None:
         counter = self.counters.get(name)

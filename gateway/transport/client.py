@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import ssl
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -15,6 +17,7 @@ from yarl import URL
 from gateway.errors import MediationError, transport_failure
 from gateway.message import formats, kinds
 from gateway.message.payload import Payload, body_incomplete
+from gateway.runtime import tracing
 
 if TYPE_CHECKING:
     from gateway.message.context import MessageContext
@@ -56,8 +59,10 @@ class HttpTransport:
 
     __slots__ = ("session",)
 
-    def __init__(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
+    def __init__(self, verify_tls: bool = True, ca_bundle: Path | None = None) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30, ssl=client_tls(verify_tls, ca_bundle)
+        )
         self.session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
@@ -75,6 +80,19 @@ class HttpTransport:
         return await _exchange(self.session, ctx, url, method, media, timeout)
 
 
+def client_tls(verify: bool = True, ca_bundle: Path | None = None) -> ssl.SSLContext | bool:
+    """Back ends' certificates are checked by default (the system's CAs, or `outbound.ca_bundle`);
+    `outbound.verify_tls: false` turns the check off (a warning says so at start-up)."""
+    if not verify:
+        log.warning("outbound.verify_tls is false: back ends' TLS certificates are NOT checked")
+        return False
+    if ca_bundle is None:
+        return True  # aiohttp's default context: the system's CAs, host names checked
+    context = ssl.create_default_context(cafile=str(ca_bundle))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
 async def _exchange(
     session: aiohttp.ClientSession, ctx: MessageContext, url: str | URL, method: str, media: str | None, timeout: float
 ) -> MessageContext:
@@ -82,6 +100,10 @@ async def _exchange(
     for name in _HOP_BY_HOP:
         if name in headers:
             del headers[name]
+    exchange = ctx.exchange
+    headers[exchange.services.correlation_header] = exchange.activity_id  # MI's activityid, to the back end
+    if exchange.services.tracer is not None:
+        tracing.inject(headers)  # W3C traceparent of the endpoint's span
     data = None
     # GET/HEAD never carry a body; a DELETE carries one only if the message has one.
     if method not in ("GET", "HEAD") and not (method == "DELETE" and ctx.payload.kind == kinds.EMPTY):

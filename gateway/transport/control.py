@@ -28,6 +28,7 @@ from gateway.connector import ConnectorRegistry
 from gateway.deploy.file_registry import DECLARATION, REGISTRY_FOLDER
 from gateway.deploy.hotdeploy import HotDeployer
 from gateway.deploy.loader import FOLDERS, MI_FOLDERS
+from gateway.runtime.metrics import Snapshot, merge
 from gateway.runtime.state import RuntimeState
 from gateway.settings import Settings
 
@@ -87,6 +88,10 @@ class Hub:
         """Requests and errors per proxy since start, over every worker."""
         return {name: list(counter) for name, counter in self.state.counters.items()}
 
+    async def metrics(self) -> Snapshot:
+        """The Prometheus metrics of every worker, summed (gateway.runtime.metrics)."""
+        return self.state.metrics.snapshot() if self.state.metrics is not None else {}
+
     def snapshot(self) -> dict[str, Any]:
         return {"op": "switches", **self.state.switches(), "loggers": dict(self.log_levels)}
 
@@ -97,13 +102,18 @@ class SupervisorHub(Hub):
     def __init__(self, state: RuntimeState, deployer: HotDeployer, settings: Settings) -> None:
         super().__init__(state, deployer, settings)
         self._workers: dict[int, Connection] = {}
-        self._replies: dict[tuple[int, int], asyncio.Future[dict[str, list[int]]]] = {}
+        self._replies: dict[tuple[int, int], asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
+        self._last_metrics: dict[int, Snapshot] = {}  # each worker's latest snapshot
+        self._retired: Snapshot = {}  # what workers that died had counted (at their last scrape)
 
     def attach(self, number: int, connection: Connection) -> None:
         old = self._workers.pop(number, None)
         if old is not None:
             self._detach(number, old)
+        last = self._last_metrics.pop(number, None)
+        if last is not None:  # a respawned worker counts from 0: keep what its predecessor had counted
+            merge(self._retired, last)
         self._workers[number] = connection
         asyncio.get_running_loop().add_reader(connection.fileno(), self._readable, number, connection)
         self._send(number, {"op": "reload"})  # whatever changed while it was loading
@@ -118,25 +128,40 @@ class SupervisorHub(Hub):
         for number in list(self._workers):
             self._send(number, self.snapshot())
 
-    async def counters(self) -> dict[str, list[int]]:
+    async def _ask(self, op: str) -> dict[int, dict[str, Any]]:
+        """Each live worker's answer to `op` (those that answer within _COUNTERS_WAIT)."""
         request = next(self._ids)
         loop = asyncio.get_running_loop()
-        waiting = []
+        waiting: dict[asyncio.Future[dict[str, Any]], int] = {}
         for number in list(self._workers):
-            future: asyncio.Future[dict[str, list[int]]] = loop.create_future()
+            future: asyncio.Future[dict[str, Any]] = loop.create_future()
             self._replies[(request, number)] = future
-            waiting.append(future)
-            self._send(number, {"op": "counters", "id": request})
-        total: dict[str, list[int]] = {}
+            waiting[future] = number
+            self._send(number, {"op": op, "id": request})
+        answers: dict[int, dict[str, Any]] = {}
         if waiting:
             done, _ = await asyncio.wait(waiting, timeout=_COUNTERS_WAIT)
             for future in done:
-                for name, (requests, errors) in future.result().items():
-                    counter = total.setdefault(name, [0, 0])
-                    counter[0] += requests
-                    counter[1] += errors
+                answers[waiting[future]] = future.result()
         for key in [key for key in self._replies if key[0] == request]:
             del self._replies[key]
+        return answers
+
+    async def counters(self) -> dict[str, list[int]]:
+        total: dict[str, list[int]] = {}
+        for answer in (await self._ask("counters")).values():
+            for name, (requests, errors) in answer.get("counters", {}).items():
+                counter = total.setdefault(name, [0, 0])
+                counter[0] += requests
+                counter[1] += errors
+        return total
+
+    async def metrics(self) -> Snapshot:
+        for number, answer in (await self._ask("metrics")).items():
+            self._last_metrics[number] = answer.get("metrics", {})
+        total: Snapshot = merge({}, self._retired)
+        for snapshot in self._last_metrics.values():  # a worker that did not answer now: its last answer
+            merge(total, snapshot)
         return total
 
     def _send(self, number: int, message: dict[str, Any]) -> None:
@@ -154,7 +179,7 @@ class SupervisorHub(Hub):
                 message = connection.recv()
                 future = self._replies.get((message.get("id"), number))
                 if future is not None and not future.done():
-                    future.set_result(message.get("counters", {}))
+                    future.set_result(message)
         except (EOFError, OSError):
             self._detach(number, connection)
 
@@ -228,10 +253,17 @@ async def _serve_management(hub: Hub, sockets: list[socket.socket]) -> web.AppRu
 
     runner = web.AppRunner(create_management_app(hub), access_log=None)
     await runner.setup()
-    for sock in sockets:
-        await web.SockSite(runner, sock).start()
     settings = hub.settings.management
-    log.info("management API on http://%s:%d/management (dashboard: /dashboard)", settings.host, settings.port)
+    https = hub.settings.https
+    tls = None
+    if settings.tls and https.certificate is not None and https.key is not None:  # MI serves it over HTTPS
+        from gateway.transport.server import server_tls
+
+        tls = server_tls(https.certificate, https.key)
+    for sock in sockets:
+        await web.SockSite(runner, sock, ssl_context=tls).start()
+    scheme = "https" if tls is not None else "http"
+    log.info("management API on %s://%s:%d/management (dashboard: /dashboard)", scheme, settings.host, settings.port)
     if not settings.users:
         log.warning(
             "management API: no users are configured (management.users), so nobody can log in; "
@@ -296,6 +328,9 @@ async def _obey(message: dict[str, Any], connection: Connection, state: RuntimeS
             set_log_level(logger, level)
     elif op == "counters":
         connection.send({"id": message.get("id"), "counters": state.counters})
+    elif op == "metrics":
+        snapshot = state.metrics.snapshot() if state.metrics is not None else {}
+        connection.send({"id": message.get("id"), "metrics": snapshot})
 
 
 # -- the supervisor's thread ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -214,16 +215,22 @@ class InboundEndpoints:
         )
         ctx = restore(message, self.state.config, self.services)
         ctx.proxy = spec.flow
+        started = time.perf_counter()
+        failed = True
         try:
             await self.services.engine.mediate_proxy(spec.flow, ctx)
             if ctx.exchange.pending:  # the copies of a split (iterate, clone) end first
                 await ctx.exchange.settle()
+            failed = ctx.exchange.faulted
         except Exception:
             log.exception("inbound endpoint %s: mediation failed", spec.name)
             return False
         finally:
             for close in ctx.exchange.closing_tasks:
                 close()
+            metrics = self.services.metrics
+            if metrics is not None:  # MI's inbound-endpoint metrics
+                metrics.inbound(spec.name).record(time.perf_counter() - started, failed)
         if outcome is not None:
             outcome["rollback"] = str(ctx.properties.get("SET_ROLLBACK_ONLY", "")).lower() == "true"
         return not ctx.exchange.faulted

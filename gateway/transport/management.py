@@ -31,6 +31,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from lxml import etree
 
+from gateway.runtime import metrics as prometheus
 from gateway.settings import ManagementUser
 from gateway.transport.control import MI_LEVELS, ROOT_LOGGER, Hub
 from gateway.xmlutil import local_name, parse_config_file
@@ -44,6 +45,7 @@ MAX_TOKENS = 256  # MI's JWT token store size: "Max concurrent access limit exce
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("an unknown user costs the same as a wrong password")
 HUB = web.AppKey("hub", Hub)
+SERVER_METRICS = web.AppKey("server_metrics", prometheus.ServerCollector)
 USER = "management.user"
 
 try:
@@ -133,6 +135,9 @@ def create_management_app(hub: Hub) -> web.Application:
         app.router.add_route(method, CONTEXT + path, handler)
     app.router.add_get("/healthz", readiness)  # MI's probes (MI serves them on port 9201, without login)
     app.router.add_get("/liveness", liveness)
+    if hub.settings.metrics.enabled:  # MI's path (MI: port 9201, without login, as Prometheus scrapes)
+        app[SERVER_METRICS] = prometheus.ServerCollector(hub.settings)
+        app.router.add_get(prometheus.PATH, metrics_page)
     app.router.add_get("/dashboard", dashboard_page)
     app.router.add_get("/", to_dashboard)
     app.router.add_get("/favicon.ico", no_content)
@@ -258,7 +263,8 @@ def _enabled(flag: bool) -> str:
 def _server_url(hub: Hub, request: web.Request, scheme: str = "http") -> str:
     """W: ApiResource.getServerContext: the host configured, else the one the client used."""
     host = hub.settings.host if hub.settings.host not in ("0.0.0.0", "::", "") else request.url.host or "localhost"
-    return f"{scheme}://{host}:{hub.settings.port}"
+    port = hub.settings.https.port if scheme == "https" else hub.settings.port
+    return f"{scheme}://{host}:{port}"
 
 
 def _service_urls(hub: Hub, request: web.Request, name: str) -> tuple[str, str]:
@@ -783,6 +789,20 @@ async def liveness(_request: web.Request) -> web.Response:
     return _json({"server": "started"})
 
 
+# -- Prometheus -------------------------------------------------------------------------------------------
+async def metrics_page(request: web.Request) -> web.Response:
+    """The serving process's metrics, or with --workers N every worker's summed (asked through its pipe), plus
+    MI's server_up / service_up gauges from the configuration being served."""
+    hub = _hub(request)
+    server = request.app[SERVER_METRICS]
+    server.current = hub.state.config
+    server.stores = [(item["name"], item["type"], item["size"]) for item in _stores(hub.state.config)]
+    server.processors = [(item["name"], item["type"], item["status"] == "active") for item in _processors(hub)]
+    snapshot = await hub.metrics()
+    body = prometheus.exposition(snapshot, tuple(hub.settings.metrics.latency_buckets), server)
+    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: prometheus.content_type()})
+
+
 # -- the dashboard ----------------------------------------------------------------------------------------
 _KIND_ORDER = {"proxy": 0, "sequence": 1, "endpoint": 2, "localEntry": 3, "template": 4}
 
@@ -792,7 +812,17 @@ async def dashboard_data(request: web.Request) -> web.Response:
     Paths are shown relative to the artifacts folder."""
     hub = _hub(request)
     config = hub.state.config
-    counters = await hub.counters()
+    # Requests and errors per proxy, API and endpoint from the Prometheus metrics (an error is a message that
+    # went through a fault handler, as MI counts it); without metrics, per proxy (5xx answers as errors).
+    counts: dict[tuple[str, str], list[int]] = {}
+    if hub.settings.metrics.enabled:
+        for (family, labels), numbers in (await hub.metrics()).get("series", {}).items():
+            if family in (prometheus.PROXY, prometheus.API, prometheus.ENDPOINT):
+                counter = counts.setdefault((family, labels[0]), [0, 0])
+                counter[0] += int(numbers[0])
+                counter[1] += int(numbers[1])
+    else:
+        counts = {("proxy", name): counter for name, counter in (await hub.counters()).items()}
     root = str(hub.settings.artifacts.resolve())
 
     def shown(path: str | None) -> str | None:
@@ -811,8 +841,10 @@ async def dashboard_data(request: web.Request) -> web.Response:
         }
         if artifact.kind == "proxy":
             proxy = config.proxies[artifact.name]
-            requests, errors = counters.get(artifact.name, (0, 0))
-            item.update(state="active" if hub.state.running(proxy) else "inactive", requests=requests, errors=errors)
+            item.update(state="active" if hub.state.running(proxy) else "inactive")
+        if artifact.kind in ("proxy", "api", "endpoint"):
+            requests, errors = counts.get((artifact.kind, artifact.name), (0, 0))
+            item.update(requests=requests, errors=errors)
         artifacts.append(item)
 
     def problem(p: DeployError) -> dict[str, Any]:

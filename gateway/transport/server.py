@@ -3,8 +3,15 @@ that API (`?swagger.json`); anything else → `main`. Proxies win over APIs, as 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import orjson
 from aiohttp import hdrs, http_exceptions, web
@@ -17,6 +24,7 @@ from gateway.mediators import script_engines
 from gateway.message.context import Exchange, MessageContext, Reply
 from gateway.message.errors import client_media_type, error_reply
 from gateway.message.payload import BodyReadError, Payload, content_type_parameter, kind_of, media_type_of
+from gateway.runtime import tracing
 from gateway.runtime.api import ApiMatch, Request, elect
 from gateway.runtime.configuration import Configuration, ProxyService
 from gateway.runtime.processors import Processors
@@ -32,6 +40,8 @@ from gateway.transport.wsdl import wsdl_response
 log = logging.getLogger("gateway.http")
 
 _SOAP_ACTION = istr("SOAPAction")
+INBOUND_NAME = "inbound.endpoint.name"  # the parameter of an inbound endpoint's flow (MI's property)
+_OTHER_CORRELATION_HEADERS = (istr("X-Request-ID"), istr("X-Correlation-ID"))  # taken when activityid is absent
 STATE = web.AppKey("state", RuntimeState)  # the live configuration (hot deployment swaps it) and switches
 SERVICES = web.AppKey("services", Services)
 # Bodies up to this size are read in one go; larger or unknown-length ones stay a stream until needed.
@@ -82,6 +92,9 @@ def create_app(
     app[STATE] = state if state is not None else RuntimeState(config)
     app[SERVICES] = services
     app[CONNECTORS] = connectors
+    app[STATE].metrics = services.metrics
+    if services.metrics is not None:
+        services.metrics.deployed(app[STATE].config)
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     app.router.add_get("/healthz", healthz)
@@ -93,7 +106,8 @@ def create_app(
 
 async def _startup(app: web.Application) -> None:
     services = app[SERVICES]
-    services.transport = client.HttpTransport()
+    settings = services.settings
+    services.transport = client.HttpTransport(settings.outbound_verify_tls, settings.outbound_ca_bundle)
     registry = app[CONNECTORS]
     if registry is not None:
         services.connectors = await registry.start(services)
@@ -169,8 +183,11 @@ async def handle_service(request: web.Request) -> web.StreamResponse:
     proxy = config.proxies.get(name)
     if proxy is None:
         return await _unknown(request, config)
-    if "http" not in proxy.transports:
-        log.warning("proxy '%s' does not expose the http transport (transports=%s)", name, ",".join(proxy.transports))
+    scheme = "https" if request.transport is not None and request.transport.get_extra_info("sslcontext") else "http"
+    if scheme not in proxy.transports:
+        log.warning(
+            "proxy '%s' does not expose the %s transport (transports=%s)", name, scheme, ",".join(proxy.transports)
+        )
         return web.Response(status=404)
     if request.method == "GET" and ("wsdl" in request.query or "WSDL" in request.query):
         return await wsdl_response(request, proxy)
@@ -223,7 +240,7 @@ def _stopped(request: web.Request, config: Configuration, proxy: ProxyService) -
     ctx.properties["ERROR_CODE"] = 503
     ctx.properties["ERROR_MESSAGE"] = f"Proxy service '{proxy.name}' is stopped ({why})"
     ctx.axis2["HTTP_SC"] = 503
-    return _to_response(error_reply(ctx))
+    return _to_response(error_reply(ctx), exchange)
 
 
 def _context(
@@ -235,6 +252,13 @@ def _context(
     kind = kind_of(media) if media else "empty"
     path_qs = request.path_qs  # computed by yarl on each access
     exchange = Exchange(request.method, path_qs, kind, request.headers.get(hdrs.ACCEPT), services)
+    activity = request.headers.get(services.correlation_header)
+    if activity is None:
+        for name in _OTHER_CORRELATION_HEADERS:
+            activity = request.headers.get(name)
+            if activity is not None:
+                break
+    exchange.take_activity_id(activity)
     soap_action = request.headers.get(_SOAP_ACTION)
     if soap_action is not None:
         soap_action = soap_action.strip('"')
@@ -290,8 +314,32 @@ def _context(
 async def _mediate(
     request: web.Request, config: Configuration, proxy: ProxyService | None, api: ApiMatch | None = None
 ) -> web.StreamResponse:
+    tracer = request.app[SERVICES].tracer
+    if tracer is None:
+        return await _mediate_message(request, config, proxy, api)
+    name = f"proxy {proxy.name}" if proxy is not None else f"api {api.api.name}" if api is not None else "main"
+    with tracer.start_as_current_span(
+        name,
+        context=tracing.extract(request.headers),
+        kind=tracing.server_kind(),
+        attributes={"http.request.method": request.method, "url.path": request.path},
+    ) as span:
+        response = await _mediate_message(request, config, proxy, api)
+        span.set_attribute("http.response.status_code", response.status)
+        activity = response.headers.get(request.app[SERVICES].correlation_header)
+        if activity:
+            span.set_attribute("wso2.activity_id", activity)
+        if response.status >= 500:
+            tracing.mark_error(span, f"HTTP {response.status}")
+        return response
+
+
+async def _mediate_message(
+    request: web.Request, config: Configuration, proxy: ProxyService | None, api: ApiMatch | None = None
+) -> web.StreamResponse:
     services = request.app[SERVICES]
     settings = services.settings
+    started = time.perf_counter()
     content_type = request.headers.get(hdrs.CONTENT_TYPE)
     length = request.content_length
     if not request.body_exists:
@@ -319,6 +367,7 @@ async def _mediate(
                 pass  # sticky: the flow starts with this fault (engine), nothing goes out empty
     exchange, ctx = _context(request, config, proxy, payload)
     secrets = bind_message_secrets(exchange)
+    failed = True
     try:
         if proxy is not None:
             await services.engine.mediate_proxy(proxy, ctx)
@@ -333,7 +382,9 @@ async def _mediate(
             # Nothing was written: MI answers 202. After a handled fault we answer the error instead
             # (MI would answer 202 or hang; a client must never be left waiting).
             reply = error_reply(ctx) if exchange.faulted else Reply(202, CIMultiDict(), b"")
-        return await _write(request, reply)
+        response = await _write(request, reply, exchange)
+        failed = exchange.faulted
+        return response
     except Exception:
         # Details (and the traceback) go to the log under the message's id; the client gets the id only.
         log.exception(
@@ -344,22 +395,98 @@ async def _mediate(
         )
         ctx.properties.setdefault("ERROR_CODE", 0)
         ctx.properties["ERROR_MESSAGE"] = f"Internal gateway error (activity id {exchange.activity_id})"
-        return _to_response(error_reply(ctx))
+        return _to_response(error_reply(ctx), exchange)
     finally:
         unbind_message_secrets(secrets)
+        metrics = services.metrics
+        if metrics is not None:
+            # MI's MetricHandler: every request of a proxy or API counts; one that went through a fault
+            # handler (or failed inside the gateway) is an error too.
+            if proxy is not None:
+                inbound = proxy.parameters.get(INBOUND_NAME)  # an HTTP inbound endpoint's sequence
+                series = metrics.proxy(proxy.name) if inbound is None else metrics.inbound(inbound)
+                series.record(time.perf_counter() - started, failed)
+            elif api is not None:
+                metrics.api(api.api.name, api.api.base_path, request.scheme).record(
+                    time.perf_counter() - started, failed
+                )
         for close in exchange.closing_tasks:
             close()
         if payload.builds and (payload.declared_length or 0) >= _TRIM_AFTER_TREES_OF:
             memory.release_soon()
 
 
-def _to_response(reply: Reply) -> web.Response:
-    return web.Response(status=reply.status, headers=reply.headers, body=reply.body or b"")
+def server_tls(
+    certificate: Path, key: Path, client_ca: Path | None = None, client_auth: str = "none"
+) -> ssl.SSLContext:
+    """MI's HTTPS listener: TLS 1.2 or later, the configured certificate and key, and client certificates
+    checked against `client_ca` when `client_auth` is optional or required."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(certificate), str(key))
+    if client_ca is not None:
+        context.load_verify_locations(cafile=str(client_ca))
+    if client_auth == "required":
+        context.verify_mode = ssl.CERT_REQUIRED
+    elif client_auth == "optional":
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
 
 
-async def _write(request: web.Request, reply: Reply) -> web.StreamResponse:
+def run(
+    app: web.Application,
+    plain: list[socket.socket],
+    secure: list[socket.socket],
+    tls: ssl.SSLContext,
+    on_ready: Callable[[], None],
+    **runner_options: Any,
+) -> None:
+    """web.run_app for an HTTP and an HTTPS listener on one app (run_app gives every socket the same TLS):
+    the same runner, signal handling, graceful stop and loop shutdown."""
+
+    async def serve() -> None:
+        runner = web.AppRunner(app, handle_signals=True, **runner_options)
+        await runner.setup()
+        try:
+            for sock in plain:
+                await web.SockSite(runner, sock).start()
+            for sock in secure:
+                await web.SockSite(runner, sock, ssl_context=tls).start()
+            on_ready()
+            while True:
+                await asyncio.sleep(3600)
+        finally:
+            await runner.cleanup()
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    main = loop.create_task(serve())
+    try:
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        # As run_app: stop serving first (in-flight requests finish within the shutdown timeout), then the rest.
+        for tasks in ({main}, asyncio.all_tasks(loop)):
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def _to_response(reply: Reply, exchange: Exchange) -> web.Response:
+    headers = reply.headers
+    headers[exchange.services.correlation_header] = exchange.activity_id  # MI's activityid, back to the client
+    return web.Response(status=reply.status, headers=headers, body=reply.body or b"")
+
+
+async def _write(request: web.Request, reply: Reply, exchange: Exchange) -> web.StreamResponse:
     if reply.stream is None:
-        return _to_response(reply)
+        return _to_response(reply, exchange)
+    reply.headers[exchange.services.correlation_header] = exchange.activity_id
     response = web.StreamResponse(status=reply.status, headers=reply.headers)
     await response.prepare(request)
     async for chunk in reply.stream:

@@ -84,11 +84,12 @@ function render(data) {
     const tr = document.createElement("tr");
     tr.dataset.name = item.name;
     const isProxy = item.kind === "proxy";
+    const counted = item.requests !== undefined; // proxies, APIs and endpoints (from the metrics)
     tr.append(
       cell(item.kind), cell(item.name), cell(item.path), cell(item.state, "state-" + item.state),
-      cell(isProxy ? item.requests : "", "number"), cell(isProxy ? item.errors : "", "number"),
-      cell(isProxy ? rate(item, "requests", seconds) : "", "number"),
-      cell(isProxy ? rate(item, "errors", seconds) : "", "number"),
+      cell(counted ? item.requests : "", "number"), cell(counted ? item.errors : "", "number"),
+      cell(counted ? rate(item, "requests", seconds) : "", "number"),
+      cell(counted ? rate(item, "errors", seconds) : "", "number"),
     );
     const actions = document.createElement("td");
     if (isProxy) actions.append(switchButton("/proxy-services", item.name, item.state === "active", admin));
