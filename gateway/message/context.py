@@ -88,6 +88,7 @@ class MessageContext:
         "proxy",
         "resource",
         "to",
+        "to_from_request",
         "query_params",
         "soap_action",
         "_message_id",
@@ -121,6 +122,9 @@ class MessageContext:
         self.proxy = proxy
         self.resource = resource  # the API resource the request was dispatched to (its reply comes back to it)
         self.to = to
+        # To is still the request's path: a WS-Addressing To in the envelope may name the address (read when a
+        # send needs it, gateway.runtime.endpoints.to_address)
+        self.to_from_request = False
         self.query_params: MultiMapping[str] = query_params if query_params is not None else MultiDict()
         self.soap_action = soap_action
         self._message_id: str | None = None  # generated on first use: most flows never read it

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from uritemplate import URITemplate
 from yarl import URL
 
 from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
+from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, NONE_READY, Discarded, EndpointContext, Suspension
 
 if TYPE_CHECKING:
     from uritemplate.variable import VariableValue
@@ -29,18 +32,75 @@ FORMATS = tuple(FORMAT_MEDIA)
 
 
 class Endpoint:
-    __slots__ = ("name", "location", "timeout")
+    """An endpoint. `send` is the entry of a root endpoint (a send, call or proxy target): a leaf that is not
+    ready (suspended, timed out, switched off) fails at once with MI's code. A load-balance or fail-over parent
+    calls `deliver` instead, after choosing a ready child itself (W: AddressEndpoint.send checks readiness only
+    without a parent). A leaf's failure updates its state (W: AddressEndpoint.onFault)."""
 
-    def __init__(self, name: str | None, location: SourceLocation, timeout: float | None):
+    __slots__ = ("name", "location", "timeout", "context")
+    kind = "address"
+
+    def __init__(
+        self,
+        name: str | None,
+        location: SourceLocation,
+        timeout: float | None,
+        suspension: Suspension = DEFAULT_SUSPENSION,
+    ):
         self.name = name
         self.location = location
         self.timeout = timeout  # seconds; None = the gateway default
+        self.context = EndpointContext(name, self.kind, suspension)
 
     async def send(self, ctx: MessageContext) -> MessageContext:
+        if not self.context.ready():
+            raise self.context.not_ready()
+        return await self.deliver(ctx)
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        try:
+            reply = await self.exchange(ctx)
+        except MediationError as exc:
+            if not is_endpoint_failure(exc.code):
+                raise  # a refused path or destination: the back end was never asked
+            self.context.on_fault(exc.code)
+            if self.context.definition.timeout_action == "discard":
+                raise Discarded(exc.message, exc.code, exc.detail) from exc
+            raise
+        self.context.on_success()
+        return reply
+
+    async def exchange(self, ctx: MessageContext) -> MessageContext:
         raise NotImplementedError
+
+    def ready(self, ctx: MessageContext) -> bool:
+        return self.context.ready()
+
+    def is_retry(self, code: int) -> bool:
+        return self.context.definition.is_retry(code)
+
+    @property
+    def children(self) -> tuple[Endpoint, ...]:
+        return ()
+
+    def describe(self) -> dict[str, object]:
+        """Type, state and children, for the management API."""
+        info: dict[str, object] = {"type": self.kind, **self.context.describe()}
+        address = getattr(self, "uri", None) or getattr(self, "template", None)
+        if address:
+            info["address"] = address
+        if self.children:
+            info["children"] = [child.describe() for child in self.children]
+        return info
 
     def _timeout(self, ctx: MessageContext) -> float:
         return self.timeout if self.timeout is not None else ctx.exchange.services.settings.endpoint_timeout
+
+
+def is_endpoint_failure(code: int) -> bool:
+    """Failures that say something about the back end: the transport's 1015xx codes, and a child group or leaf
+    that was not ready (303xxx)."""
+    return 101500 <= code < 101600 or 303000 <= code < 304000
 
 
 def _transport(ctx: MessageContext) -> Transport:
@@ -113,14 +173,22 @@ class AddressEndpoint(Endpoint):
 
     __slots__ = ("uri", "url", "format", "media")
 
-    def __init__(self, name: str | None, location: SourceLocation, timeout: float | None, uri: str, fmt: str | None):
-        super().__init__(name, location, timeout)
+    def __init__(
+        self,
+        name: str | None,
+        location: SourceLocation,
+        timeout: float | None,
+        uri: str,
+        fmt: str | None,
+        suspension: Suspension = DEFAULT_SUSPENSION,
+    ):
+        super().__init__(name, location, timeout, suspension)
         self.uri = uri
         self.url = URL(uri)  # parsed once here, not by the HTTP client on every request
         self.format = fmt
         self.media = FORMAT_MEDIA.get(fmt) if fmt else None
 
-    async def send(self, ctx: MessageContext) -> MessageContext:
+    async def exchange(self, ctx: MessageContext) -> MessageContext:
         url: URL | str = self.url
         postfix = ctx.axis2.get("REST_URL_POSTFIX")
         # W: Axis2FlexibleMEPClient appends it for a REST request, never with format soap11 / soap12
@@ -142,6 +210,7 @@ class HttpEndpoint(Endpoint):
     template's fixed path, and a host taken from the message must pass the outbound allow-list."""
 
     __slots__ = ("template", "compiled", "variables", "method", "format", "fixed_path", "dynamic_host")
+    kind = "http"
 
     def __init__(
         self,
@@ -151,8 +220,9 @@ class HttpEndpoint(Endpoint):
         template: str,
         method: str | None,
         fmt: str | None,
+        suspension: Suspension = DEFAULT_SUSPENSION,
     ):
-        super().__init__(name, location, timeout)
+        super().__init__(name, location, timeout, suspension)
         self.template = template
         self.compiled = URITemplate(template)  # parsed once, here
         self.variables = tuple(self.compiled.variable_names)
@@ -193,7 +263,7 @@ class HttpEndpoint(Endpoint):
             ctx.exchange.services.outbound.check(url, f"the http endpoint at {self.location}")
         return url
 
-    async def send(self, ctx: MessageContext) -> MessageContext:
+    async def exchange(self, ctx: MessageContext) -> MessageContext:
         media = FORMAT_MEDIA.get(self.format) if self.format else None
         return await _transport(ctx).exchange(
             ctx,
@@ -205,15 +275,19 @@ class HttpEndpoint(Endpoint):
 
 
 class IndirectEndpoint(Endpoint):
-    """`<endpoint key="name"/>`: a dangling key fails per message with 305100, as in MI."""
+    """`<endpoint key="name"/>` (or `key-expression`, resolved per message): a dangling key fails per message
+    with 305100, as in MI. Its state is the named endpoint's."""
 
     __slots__ = ("key",)
+    kind = "indirect"
 
     def __init__(self, location: SourceLocation, key: Value):
         super().__init__(None, location, None)
         self.key = key
 
-    async def send(self, ctx: MessageContext) -> MessageContext:
+    async def target(self, ctx: MessageContext) -> Endpoint:
+        if self.key.needs_body:
+            await ctx.build()
         name = self.key.resolve(ctx)
         target = ctx.config.endpoints.get(name) if name else None
         if target is None:
@@ -222,4 +296,375 @@ class IndirectEndpoint(Endpoint):
                 ENDPOINT_KEY_MISSING,
                 f"referenced at {self.location}; deploy endpoints/{name}.xml or fix the key",
             )
-        return await target.send(ctx)
+        return target
+
+    async def send(self, ctx: MessageContext) -> MessageContext:
+        return await (await self.target(ctx)).send(ctx)
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        return await (await self.target(ctx)).deliver(ctx)
+
+    def ready(self, ctx: MessageContext) -> bool:
+        name = self.key.resolve(ctx) if not self.key.needs_body else None
+        target = ctx.config.endpoints.get(name) if name else None
+        return target.ready(ctx) if target is not None else True  # a missing key fails when it is used
+
+    def is_retry(self, code: int) -> bool:
+        return True
+
+    def describe(self) -> dict[str, object]:
+        return {"type": "indirect", "key": self.key.source}
+
+
+class DefaultEndpoint(Endpoint):
+    """`<default/>`: the message's To address (W: DefaultEndpoint): a WS-Addressing To header, or one set
+    by the header mediator. The address came from the message, so it must pass the outbound allow-list."""
+
+    __slots__ = ("format", "media")
+    kind = "default"
+
+    def __init__(
+        self,
+        name: str | None,
+        location: SourceLocation,
+        timeout: float | None,
+        fmt: str | None,
+        suspension: Suspension = DEFAULT_SUSPENSION,
+    ):
+        super().__init__(name, location, timeout, suspension)
+        self.format = fmt
+        self.media = FORMAT_MEDIA.get(fmt) if fmt else None
+
+    async def exchange(self, ctx: MessageContext) -> MessageContext:
+        address = await to_address(ctx)
+        if address is None or "://" not in address:
+            raise MediationError(
+                "the message has no To address to send to",
+                detail=f"the default endpoint at {self.location} sends to the message's To; the To is "
+                f'{address!r}: set it with <header name="To" value="http://host/path"/> or a WS-Addressing To',
+            )
+        ctx.exchange.services.outbound.check(address, f"the default endpoint at {self.location}")
+        return await _transport(ctx).exchange(
+            ctx, url=address, method=_method(ctx, self.format), media=self.media, timeout=self._timeout(ctx)
+        )
+
+
+async def to_address(ctx: MessageContext) -> str | None:
+    """The message's To: set by the header mediator, else a WS-Addressing To header of a SOAP request (the
+    envelope is parsed for it only here, when a send needs the address), else the request's path."""
+    if ctx.to_from_request and ctx.payload.kind in ("soap11", "soap12") and not ctx.is_response:
+        envelope = await ctx.build()
+        header = envelope.find("{*}Header")
+        if header is not None:
+            for block in header:
+                if isinstance(block.tag, str) and block.tag in _WSA_TO and block.text and block.text.strip():
+                    ctx.to = block.text.strip()
+                    break
+        ctx.to_from_request = False
+    return ctx.to
+
+
+_WSA_TO = frozenset(
+    {"{http://www.w3.org/2005/08/addressing}To", "{http://schemas.xmlsoap.org/ws/2004/08/addressing}To"}
+)
+
+
+class MemberEndpoint(Endpoint):
+    """`<member hostName httpPort httpsPort>` of a load-balance endpoint: the message's To path (the request
+    path, or the path of its WS-Addressing To) on that host (W: LoadbalanceEndpoint.sendToApplicationMember)."""
+
+    __slots__ = ("host", "http_port", "https_port")
+    kind = "member"
+
+    def __init__(self, location: SourceLocation, host: str, http_port: int, https_port: int | None):
+        super().__init__(f"{host}:{http_port}", location, None)
+        self.host = host
+        self.http_port = http_port
+        self.https_port = https_port
+
+    async def exchange(self, ctx: MessageContext) -> MessageContext:
+        address = await to_address(ctx) or "/"
+        target = URL(address)
+        path = target.raw_path_qs if target.is_absolute() else address
+        path = path if path.startswith("/") else "/" + path
+        url = f"http://{self.host}:{self.http_port}{remove_dot_segments(path)}"
+        return await _transport(ctx).exchange(
+            ctx, url=url, method=_method(ctx, None), media=None, timeout=self._timeout(ctx)
+        )
+
+    def describe(self) -> dict[str, object]:
+        return {"type": "member", "address": f"{self.host}:{self.http_port}", **self.context.describe()}
+
+
+class _Group(Endpoint):
+    """What fail-over and load-balance endpoints share: children, readiness, the message kept for a retry."""
+
+    __slots__ = ("members",)
+
+    def __init__(self, name: str | None, location: SourceLocation, members: tuple[Endpoint, ...]):
+        super().__init__(name, location, None)
+        self.members = members
+
+    @property
+    def children(self) -> tuple[Endpoint, ...]:
+        return self.members
+
+    def ready(self, ctx: MessageContext) -> bool:
+        return not self.context.switched_off and any(child.ready(ctx) for child in self.members)
+
+    async def send(self, ctx: MessageContext) -> MessageContext:
+        return await self.deliver(ctx)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "type": self.kind,
+            "state": "OFF" if self.context.switched_off else "ACTIVE",
+            "children": [child.describe() for child in self.members],
+        }
+
+    def _none_ready(self, what: str, last: MediationError | None) -> MediationError:
+        """W: informFailure keeps the error of the last child that failed; with none tried, 303000."""
+        if last is not None:
+            return last
+        name = self.name or "AnonymousEndpoint"
+        return MediationError(f"{what} endpoint : {name} - no ready child endpoints", NONE_READY)
+
+
+class FailoverEndpoint(_Group):
+    """`<failover [dynamic]>`: the first ready child; on a retriable failure the next ready one (W:
+    FailoverEndpoint). dynamic (the default) goes back to the first child once it is ready again; static
+    (`dynamic="false"`) stays on the child that answered last. Each child is tried once per message."""
+
+    __slots__ = ("dynamic", "current")
+    kind = "failover"
+
+    def __init__(self, name: str | None, location: SourceLocation, members: tuple[Endpoint, ...], dynamic: bool):
+        super().__init__(name, location, members)
+        self.dynamic = dynamic
+        self.current = 0
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        if self.context.switched_off:
+            raise MediationError(f"Failover endpoint : {self.name or 'AnonymousEndpoint'} - is inactive", NONE_READY)
+        await ctx.payload.read()  # kept in memory: a second child gets the same message
+        tried: set[int] = set()
+        last: MediationError | None = None
+        while True:
+            index = self._pick(ctx, tried)
+            if index is None:
+                raise self._none_ready("Failover", last)
+            child = self.members[index]
+            try:
+                reply = await child.deliver(ctx)
+            except Discarded:
+                raise
+            except MediationError as exc:
+                if not is_endpoint_failure(exc.code) or not child.is_retry(exc.code):
+                    raise
+                last = exc
+                tried.add(index)
+                continue
+            if not self.dynamic:
+                self.current = index
+            return reply
+
+    def _pick(self, ctx: MessageContext, tried: set[int]) -> int | None:
+        order = range(len(self.members))
+        if not self.dynamic:
+            order = range(self.current, self.current + len(self.members))
+        for position in order:
+            index = position % len(self.members)
+            if index not in tried and self.members[index].ready(ctx):
+                return index
+        return None
+
+
+class RoundRobin:
+    """W: algorithms.RoundRobin: the next ready child after the last one used."""
+
+    __slots__ = ("cursor",)
+    name = "roundRobin"
+
+    def __init__(self, weights: tuple[int, ...]) -> None:
+        self.cursor = 0
+
+    def pick(self, members: tuple[Endpoint, ...], ctx: MessageContext, tried: set[int]) -> int | None:
+        for _ in range(len(members)):
+            index = self.cursor
+            self.cursor = (self.cursor + 1) % len(members)
+            if index not in tried and members[index].ready(ctx):
+                return index
+        return None
+
+
+class WeightedRoundRobin:
+    """W: algorithms.WeightedRoundRobin: each child `loadbalance.weight` times in a row, then the next. Unlike
+    MI's, a child that is not ready is skipped (MI's weighted algorithm sends to a suspended child)."""
+
+    __slots__ = ("weights", "left", "cursor")
+    name = "weightedRoundRobin"
+
+    def __init__(self, weights: tuple[int, ...]) -> None:
+        self.weights = weights
+        self.left = list(weights)
+        self.cursor = 0
+
+    def pick(self, members: tuple[Endpoint, ...], ctx: MessageContext, tried: set[int]) -> int | None:
+        for _ in range(sum(self.weights) + len(members)):
+            if self.left[self.cursor] == 0:
+                self.left[self.cursor] = self.weights[self.cursor]
+                self.cursor = (self.cursor + 1) % len(members)
+            index = self.cursor
+            self.left[index] -= 1
+            if index not in tried and members[index].ready(ctx):
+                return index
+            self.left[index] = 0  # not usable now: on to the next child
+        return None
+
+
+ALGORITHMS: dict[str, type[RoundRobin] | type[WeightedRoundRobin]] = {
+    "org.apache.synapse.endpoints.algorithms.RoundRobin": RoundRobin,
+    "org.apache.synapse.endpoints.algorithms.WeightedRoundRobin": WeightedRoundRobin,
+    "roundRobin": RoundRobin,
+    "weightedRoundRobin": WeightedRoundRobin,
+}
+_SYNAPSE_NS = "http://ws.apache.org/ns/synapse"
+_SESSION_COOKIES = ("JSESSIONID", "PHPSESSID", "phpMyAdmin", "wordpress_test_cookie")  # W: AbstractDispatcher
+MAX_SESSIONS = 10_000
+
+
+class SessionAffinity:
+    """`<session type="http|simpleClientSession"><sessionTimeout>ms</sessionTimeout></session>` (W:
+    SALoadbalanceEndpoint, HttpSessionDispatcher, SimpleClientSessionDispatcher, SALSessions).
+
+    http: the back end starts the session with a Set-Cookie (JSESSIONID, PHPSESSID, …); the client's Cookie
+    then names it. simpleClientSession: the client names it in a SOAP header `<syn:ClientID>` (namespace
+    http://ws.apache.org/ns/synapse). At most MAX_SESSIONS are kept (the oldest go first); without a
+    sessionTimeout a session lasts until then, as in MI."""
+
+    __slots__ = ("type", "timeout", "sessions")
+
+    def __init__(self, kind: str, timeout_millis: int | None):
+        self.type = kind
+        self.timeout = timeout_millis / 1000.0 if timeout_millis and timeout_millis > 0 else None
+        self.sessions: OrderedDict[str, tuple[int, float]] = OrderedDict()
+
+    async def request_id(self, ctx: MessageContext) -> str | None:
+        if self.type == "http":
+            return _session_cookie(ctx.transport_headers.getall("Cookie", []))
+        if ctx.payload.kind not in ("soap11", "soap12"):
+            return None
+        envelope = await ctx.build()
+        header = envelope.find("{*}Header")
+        block = header.find(f"{{{_SYNAPSE_NS}}}ClientID") if header is not None else None
+        text = block.text.strip() if block is not None and block.text else ""
+        return text or None
+
+    def lookup(self, session: str | None) -> int | None:
+        if session is None:
+            return None
+        entry = self.sessions.get(session)
+        if entry is None:
+            return None
+        index, expires = entry
+        if time.monotonic() > expires:
+            del self.sessions[session]
+            return None
+        self.bind(session, index)  # in use: kept for another timeout
+        return index
+
+    def bind(self, session: str | None, index: int) -> None:
+        if session is None:
+            return
+        self.sessions[session] = (index, time.monotonic() + self.timeout if self.timeout else float("inf"))
+        self.sessions.move_to_end(session)
+        while len(self.sessions) > MAX_SESSIONS:
+            self.sessions.popitem(last=False)
+
+    def unbind(self, session: str | None) -> None:
+        if session is not None:
+            self.sessions.pop(session, None)
+
+    def started_by(self, reply: MessageContext) -> str | None:
+        """The session a back end's reply starts (http only: its Set-Cookie)."""
+        if self.type != "http":
+            return None
+        return _session_cookie(reply.transport_headers.getall("Set-Cookie", []))
+
+
+def _session_cookie(headers: list[str]) -> str | None:
+    """W: AbstractDispatcher.extractSessionCookie: the first `NAME=value` pair that is a session cookie."""
+    for header in headers:
+        for part in header.split(";"):
+            part = part.strip()
+            if any(name in part for name in _SESSION_COOKIES) and "=" in part:
+                return part
+    return None
+
+
+class LoadbalanceEndpoint(_Group):
+    """`<loadbalance algorithm failover>` over child endpoints or `<member>`s (W: LoadbalanceEndpoint,
+    SALoadbalanceEndpoint). With failover (the default) a retriable failure goes to the next child; each child
+    is tried once per message. With a `<session>`, a known session goes to its child (a failure there is not
+    failed over, as in MI, and ends the session); a new one is bound to the child that answered."""
+
+    __slots__ = ("algorithm", "failover", "session")
+    kind = "loadbalance"
+
+    def __init__(
+        self,
+        name: str | None,
+        location: SourceLocation,
+        members: tuple[Endpoint, ...],
+        algorithm: RoundRobin | WeightedRoundRobin,
+        failover: bool,
+        session: SessionAffinity | None,
+    ):
+        super().__init__(name, location, members)
+        self.algorithm = algorithm
+        self.failover = failover
+        self.session = session
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        name = self.name or "AnonymousEndpoint"
+        if self.context.switched_off:
+            raise MediationError(f"Loadbalance endpoint : {name} - is inactive", NONE_READY)
+        session_id = None
+        if self.session is not None:
+            session_id = await self.session.request_id(ctx)
+            bound = self.session.lookup(session_id)
+            if bound is not None:
+                try:
+                    return await self.members[bound].deliver(ctx)
+                except MediationError:
+                    self.session.unbind(session_id)
+                    raise
+        if self.failover:
+            await ctx.payload.read()  # kept in memory: a second child gets the same message
+        tried: set[int] = set()
+        last: MediationError | None = None
+        while True:
+            index = self.algorithm.pick(self.members, ctx, tried)
+            if index is None:
+                raise self._none_ready("Loadbalance", last)
+            child = self.members[index]
+            try:
+                reply = await child.deliver(ctx)
+            except Discarded:
+                raise
+            except MediationError as exc:
+                if not self.failover or not is_endpoint_failure(exc.code) or not child.is_retry(exc.code):
+                    raise
+                last = exc
+                tried.add(index)
+                continue
+            if self.session is not None:
+                self.session.bind(self.session.started_by(reply) or session_id, index)
+            return reply
+
+    def describe(self) -> dict[str, object]:
+        info = super().describe()
+        info["algorithm"] = self.algorithm.name
+        if self.session is not None:
+            info["session"] = {"type": self.session.type, "sessions": len(self.session.sessions)}
+        return info
