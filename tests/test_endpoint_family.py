@@ -1,0 +1,354 @@
+"""The endpoint family (issue 12 item 4): fail-over, load balancing (round robin, weighted, members, session
+affinity), MI's suspension states and error codes, responseAction, retryConfig, the default endpoint and
+key-expression, played over HTTP against the Apache samples' back ends (tests/support/stockquote.py).
+
+Samples 52-55, 58 and 59 are apache/synapse's repository/conf/sample/synapse_sample_5N.xml (Apache-2.0) with the
+back ends' addresses (localhost:9001-9004) replaced by the stand-ins'. What each should do is the samples' guide
+(userguide/samples/sample5N.xml): LoadbalanceFailoverClient's requests spread over or fail over between the
+LBService1 servers, which answer with their own name."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from aiohttp import web
+from lxml import etree
+
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+# The samples' errorHandler, its SOAP 1.2 code rewritten to SOAP 1.1's Server, as MI requires (makefault defaults
+# to SOAP 1.1 there; docs/synapse-semantics.md section 5.5)
+ERROR_HANDLER = """<sequence xmlns="http://ws.apache.org/ns/synapse" name="errorHandler">
+        <makefault response="true">
+            <code xmlns:tns="http://schemas.xmlsoap.org/soap/envelope/" value="tns:Server"/>
+            <reason value="COULDN'T SEND THE MESSAGE TO THE SERVER."/>
+        </makefault>
+        <send/>
+    </sequence>"""
+
+
+def lb_main(group: str) -> str:
+    """The samples' main sequence around a send to `group` (a <loadbalance> or <failover> element)."""
+    return f"""<sequence xmlns="http://ws.apache.org/ns/synapse" name="main" onError="errorHandler">
+        <in>
+            <send>
+                <endpoint>
+                    {group}
+                </endpoint>
+            </send>
+            <drop/>
+        </in>
+        <out>
+            <send/>
+        </out>
+    </sequence>"""
+
+
+def address(server, extra: str = "<enableAddressing/><suspendDurationOnFailure>60</suspendDurationOnFailure>") -> str:
+    return f'<endpoint><address uri="{server.url}">{extra}</address></endpoint>'
+
+
+def sample_request(value: str = "Sample string", client_id: str | None = None) -> bytes:
+    header = (
+        f'<soapenv:Header><syn:ClientID xmlns:syn="http://ws.apache.org/ns/synapse">{client_id}</syn:ClientID>'
+        "</soapenv:Header>"
+        if client_id
+        else ""
+    )
+    return (
+        f'<soapenv:Envelope xmlns:soapenv="{SOAP11}">{header}<soapenv:Body><Value>{value}</Value></soapenv:Body>'
+        "</soapenv:Envelope>"
+    ).encode()
+
+
+async def ask(client, client_id: str | None = None, path: str = "/services/LBService1") -> str:
+    """LoadbalanceFailoverClient's sampleOperation: the answer names the server."""
+    response = await client.post(
+        path,
+        data=sample_request(client_id=client_id),
+        headers={"Content-Type": "text/xml", "SOAPAction": "urn:sampleOperation"},
+    )
+    body = await response.read()
+    assert response.status == 200, body
+    value = etree.fromstring(body).find(f"{{{SOAP11}}}Body/Value")
+    assert value is not None, body
+    return value.text.removeprefix("Response from server: ")
+
+
+async def lb_servers(stockquote, count: int = 3):
+    return [await stockquote("LBService1", server_name=f"MyServer{i}") for i in range(1, count + 1)]
+
+
+async def test_sample_52_round_robin_then_fail_over_and_suspend_a_stopped_server(gateway, stockquote):
+    servers = await lb_servers(stockquote)
+    group = "<loadbalance>" + "".join(address(s) for s in servers) + "</loadbalance>"
+    client = await gateway({"sequences/main.xml": lb_main(group), "sequences/errorHandler.xml": ERROR_HANDLER})
+    assert [await ask(client) for _ in range(6)] == ["MyServer1", "MyServer2", "MyServer3"] * 2
+
+    await servers[1].stop()  # the guide: stop MyServer2, the client keeps getting answers
+    answers = [await ask(client) for _ in range(6)]
+    assert "MyServer2" not in answers and set(answers) == {"MyServer1", "MyServer3"}
+    await servers[1].start()  # suspended for 60 s (suspendDurationOnFailure): not tried again yet
+    assert "MyServer2" not in [await ask(client) for _ in range(4)]
+    assert len(servers[1].requests) == 2
+
+
+async def test_sample_53_failover_goes_to_the_next_server_and_stays_off_a_suspended_one(gateway, stockquote):
+    servers = await lb_servers(stockquote)
+    group = "<failover>" + "".join(address(s) for s in servers) + "</failover>"
+    client = await gateway({"sequences/main.xml": lb_main(group), "sequences/errorHandler.xml": ERROR_HANDLER})
+    assert [await ask(client) for _ in range(3)] == ["MyServer1"] * 3
+    await servers[0].stop()
+    assert [await ask(client) for _ in range(3)] == ["MyServer2"] * 3
+    await servers[1].stop()
+    assert await ask(client) == "MyServer3"
+    await servers[0].start()  # back, but suspended for 60 s
+    assert await ask(client) == "MyServer3"
+    for server in servers[2:]:
+        await server.stop()
+    # every child suspended or down: the errorHandler answers the client
+    response = await client.post(
+        "/services/LBService1", data=sample_request(), headers={"Content-Type": "text/xml", "SOAPAction": "x"}
+    )
+    assert b"COULDN'T SEND THE MESSAGE TO THE SERVER." in await response.read()
+
+
+async def test_failover_children_that_are_all_suspended_give_303000(gateway, stockquote):
+    servers = await lb_servers(stockquote, 2)
+    group = "<failover>" + "".join(address(s) for s in servers) + "</failover>"
+    fault = """<sequence xmlns="http://ws.apache.org/ns/synapse" name="errorHandler">
+        <payloadFactory media-type="xml"><format><e><c>$1</c><m>$2</m></e></format>
+            <args><arg expression="get-property('ERROR_CODE')"/><arg expression="get-property('ERROR_MESSAGE')"/></args>
+        </payloadFactory><respond/></sequence>"""
+    client = await gateway({"sequences/main.xml": lb_main(group), "sequences/errorHandler.xml": fault})
+    for server in servers:
+        await server.stop()
+    first = etree.fromstring(await (await client.post("/x", data=sample_request(), headers=_XML)).read())
+    assert first.findtext(".//{*}c") == "101503"  # the last child's failure (W: informFailure keeps it)
+    second = etree.fromstring(await (await client.post("/x", data=sample_request(), headers=_XML)).read())
+    assert second.findtext(".//{*}c") == "303000"
+    assert second.findtext(".//{*}m") == "Failover endpoint : AnonymousEndpoint - no ready child endpoints"
+
+
+_XML = {"Content-Type": "text/xml", "SOAPAction": "urn:sampleOperation"}
+
+
+async def test_sample_54_simple_client_sessions_stick_to_one_server(gateway, stockquote):
+    servers = await lb_servers(stockquote)
+    group = "<loadbalance>" + "".join(address(s, "<enableAddressing/>") for s in servers) + "</loadbalance>"
+    main = lb_main(group).replace("<endpoint>\n", '<endpoint>\n<session type="simpleClientSession"/>\n', 1)
+    client = await gateway({"sequences/main.xml": main, "sequences/errorHandler.xml": ERROR_HANDLER})
+    first = [await ask(client, "c1") for _ in range(3)]
+    second = [await ask(client, "c2") for _ in range(3)]
+    assert len(set(first)) == 1 and len(set(second)) == 1 and first[0] != second[0]
+    assert await ask(client, "c1") == first[0]
+    assert {await ask(client) for _ in range(3)} == {"MyServer1", "MyServer2", "MyServer3"}  # no session: spread
+
+
+async def test_sample_55_a_session_fails_over_inside_its_failover_group(gateway, stockquote):
+    servers = await lb_servers(stockquote, 4)
+    pair = "<endpoint><failover>{}</failover></endpoint>"
+    groups = pair.format(address(servers[0], "")) + pair.format(address(servers[2], ""))
+    groups = pair.format(address(servers[0], "") + address(servers[1], "")) + pair.format(
+        address(servers[2], "") + address(servers[3], "")
+    )
+    main = lb_main(f"<loadbalance>{groups}</loadbalance>").replace(
+        "<endpoint>\n", '<endpoint>\n<session type="simpleClientSession"/>\n', 1
+    )
+    client = await gateway({"sequences/main.xml": main, "sequences/errorHandler.xml": ERROR_HANDLER})
+    assert await ask(client, "a") == "MyServer1"
+    assert await ask(client, "b") == "MyServer3"
+    await servers[0].stop()
+    assert [await ask(client, "a") for _ in range(2)] == ["MyServer2"] * 2  # the same session, the backup
+    assert await ask(client, "b") == "MyServer3"
+
+
+async def test_sample_58_members_get_the_request_path_in_turn(gateway, stockquote):
+    servers = await lb_servers(stockquote)
+    members = "".join(f'<member hostName="127.0.0.1" httpPort="{s.port}" httpsPort="1"/>' for s in servers)
+    client = await gateway(
+        {
+            "sequences/main.xml": lb_main(f'<loadbalance failover="true">{members}</loadbalance>'),
+            "sequences/errorHandler.xml": ERROR_HANDLER,
+        }
+    )
+    assert [await ask(client) for _ in range(3)] == ["MyServer1", "MyServer2", "MyServer3"]
+    assert {server.requests[-1].path for server in servers} == {"/services/LBService1"}
+    await servers[0].stop()
+    assert "MyServer1" not in [await ask(client) for _ in range(3)]
+
+
+async def test_sample_59_weighted_round_robin(gateway, stockquote):
+    servers = await lb_servers(stockquote)
+    children = "".join(
+        f'<endpoint><address uri="{s.url}"><suspendOnFailure><initialDuration>20000</initialDuration>'
+        f"<progressionFactor>1.0</progressionFactor></suspendOnFailure></address>"
+        f'<property name="loadbalance.weight" value="{weight}"/></endpoint>'
+        for weight, s in enumerate(servers, start=1)
+    )
+    group = (
+        f'<loadbalance algorithm="org.apache.synapse.endpoints.algorithms.WeightedRoundRobin">{children}</loadbalance>'
+    )
+    client = await gateway({"sequences/main.xml": lb_main(group), "sequences/errorHandler.xml": ERROR_HANDLER})
+    answers = [await ask(client) for _ in range(12)]
+    expected = ["MyServer1", "MyServer2", "MyServer2", "MyServer3", "MyServer3", "MyServer3"]
+    assert answers == expected * 2
+
+
+ERROR_PROXY = """<proxy xmlns="http://ws.apache.org/ns/synapse" name="P">
+    <target>
+        <inSequence><send><endpoint name="E">{address}</endpoint></send></inSequence>
+        <faultSequence>
+            <payloadFactory media-type="json"><format>{{"code": "$1", "message": "$2"}}</format>
+                <args><arg expression="get-property('ERROR_CODE')"/><arg expression="get-property('ERROR_MESSAGE')"/>
+                </args></payloadFactory>
+            <property name="HTTP_SC" value="502" scope="axis2"/>
+            <respond/>
+        </faultSequence>
+    </target>
+</proxy>"""
+
+
+async def error_of(client) -> dict:
+    response = await client.post("/services/P", json={"a": 1})
+    assert response.status == 502, await response.text()
+    return await response.json()
+
+
+async def test_suspension_progresses_to_its_maximum_and_ends_on_success(gateway, stockquote):
+    server = await stockquote()
+    qos = (
+        "<suspendOnFailure><initialDuration>300</initialDuration><progressionFactor>2</progressionFactor>"
+        "<maximumDuration>500</maximumDuration></suspendOnFailure>"
+    )
+    client = await gateway(
+        {"proxies/P.xml": ERROR_PROXY.format(address=f'<address uri="{server.url}">{qos}</address>')}
+    )
+    endpoint = client.config.proxies["P"].in_sequence.children[0].endpoint
+    await server.stop()
+    assert (await error_of(client))["code"] == "101503"
+    suspended = await error_of(client)
+    assert suspended["code"] == "303001"
+    assert re.fullmatch(r"Currently , Address endpoint : Endpoint \[E\], state = SUSPENDED", suspended["message"])
+    assert endpoint.context.last_suspend == 300
+    await asyncio.sleep(0.35)
+    assert (await error_of(client))["code"] == "101503"  # retried once the suspension ended, failed again
+    assert endpoint.context.last_suspend == 500  # 300 x 2 = 600, at most 500
+    await server.start()
+    await asyncio.sleep(0.55)
+    response = await client.post("/services/P", json={"a": 1})
+    assert response.headers["X-Sample-Server"] == server.instance  # an answer (a fault, to JSON) is a success
+    assert endpoint.context.state == "ACTIVE" and endpoint.context.last_suspend == -1
+
+
+async def test_only_the_listed_error_codes_suspend(gateway, stockquote):
+    server = await stockquote()
+    qos = "<suspendOnFailure><errorCodes>101504</errorCodes><initialDuration>60000</initialDuration></suspendOnFailure>"
+    client = await gateway(
+        {"proxies/P.xml": ERROR_PROXY.format(address=f'<address uri="{server.url}">{qos}</address>')}
+    )
+    await server.stop()
+    assert [(await error_of(client))["code"] for _ in range(3)] == ["101503"] * 3  # never suspended
+
+
+async def test_mark_for_suspension_tolerates_retries_then_suspends(gateway, stockquote):
+    server = await stockquote(delay=0.5)
+    qos = (
+        "<timeout><duration>100</duration></timeout>"
+        "<markForSuspension><errorCodes>101504</errorCodes><retriesBeforeSuspension>2</retriesBeforeSuspension>"
+        "<retryDelay>0</retryDelay></markForSuspension>"
+        "<suspendOnFailure><initialDuration>60000</initialDuration></suspendOnFailure>"
+    )
+    client = await gateway(
+        {"proxies/P.xml": ERROR_PROXY.format(address=f'<address uri="{server.url}">{qos}</address>')}
+    )
+    endpoint = client.config.proxies["P"].in_sequence.children[0].endpoint
+    codes = []
+    for _ in range(4):
+        codes.append((await error_of(client))["code"])
+        codes.append(endpoint.context.state)
+    assert codes == ["101504", "TIMEOUT", "101504", "TIMEOUT", "101504", "SUSPENDED", "303001", "SUSPENDED"]
+
+
+async def test_response_action_discard_skips_the_fault_handlers(gateway, stockquote):
+    server = await stockquote(delay=0.5)
+    qos = "<timeout><duration>100</duration><responseAction>discard</responseAction></timeout>"
+    client = await gateway(
+        {"proxies/P.xml": ERROR_PROXY.format(address=f'<address uri="{server.url}">{qos}</address>')}
+    )
+    response = await client.post("/services/P", json={"a": 1})
+    # no fault sequence ran (it would answer 502 JSON): the gateway's own error answer, never a hang
+    assert (response.status, await response.json()) == (500, {"error": {"code": 101504, "message": "Send timeout"}})
+
+
+async def test_retry_config_disables_fail_over_for_listed_codes(gateway, stockquote):
+    servers = await lb_servers(stockquote, 2)
+    first = f'<endpoint><address uri="{servers[0].url}"/></endpoint>'
+    group = f"<failover>{first}{address(servers[1], '')}</failover>"
+    retry = group.replace(
+        "/></endpoint>",
+        "><retryConfig><disabledErrorCodes>101503</disabledErrorCodes></retryConfig></address></endpoint>",
+        1,
+    )
+    client = await gateway({"proxies/P.xml": ERROR_PROXY.format(address=retry).replace('name="E"', "")})
+    await servers[0].stop()
+    assert (await error_of(client))["code"] == "101503"  # not failed over
+    assert servers[1].requests == []
+
+
+async def test_http_session_affinity_follows_the_back_ends_cookie(gateway, aiohttp_server):
+    async def handler(request: web.Request, name: str) -> web.Response:
+        response = web.Response(text=name, content_type="text/plain")
+        if "Cookie" not in request.headers:
+            response.headers["Set-Cookie"] = f"JSESSIONID={name}-session; Path=/"
+        return response
+
+    servers = []
+    for name in ("one", "two"):
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", lambda request, name=name: handler(request, name))
+        servers.append(await aiohttp_server(app))
+    children = "".join(f'<endpoint><address uri="http://127.0.0.1:{s.port}/app"/></endpoint>' for s in servers)
+    proxy = f"""<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target><endpoint>
+        <session type="http"><sessionTimeout>60000</sessionTimeout></session>
+        <loadbalance>{children}</loadbalance></endpoint></target></proxy>"""
+    client = await gateway({"proxies/P.xml": proxy})
+    first = await client.get("/services/P")
+    cookie = first.headers["Set-Cookie"].split(";")[0]
+    name = await first.text()
+    for _ in range(3):
+        assert await (await client.get("/services/P", headers={"Cookie": cookie})).text() == name
+    client.session.cookie_jar.clear()  # the test client keeps cookies: a new client has none
+    other = await (await client.get("/services/P")).text()
+    assert other != name
+
+
+async def test_default_endpoint_sends_to_the_to_set_by_the_header_mediator(gateway, stockquote):
+    server = await stockquote()
+    proxy = f"""<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target><inSequence>
+        <header name="To" value="{server.url}"/>
+        <send><endpoint><default format="soap11"/></endpoint></send></inSequence></target></proxy>"""
+    client = await gateway({"proxies/P.xml": proxy})
+    body = '<getQuote xmlns="http://services.samples"><request><symbol>IBM</symbol></request></getQuote>'
+    response = await client.post(
+        "/services/P", data=body, headers={"Content-Type": "application/xml", "SOAPAction": "urn:getQuote"}
+    )
+    assert response.status == 200, await response.text()
+    assert server.requests[-1].soap_version == "1.1"
+    assert b"IBM" in await response.read()
+
+
+async def test_key_expression_names_the_endpoint_per_message(gateway, stockquote):
+    servers = await lb_servers(stockquote, 2)
+    files = {
+        f"endpoints/ep{i}.xml": f'<endpoint xmlns="http://ws.apache.org/ns/synapse" name="ep{i}">'
+        f'<address uri="{s.url}"/></endpoint>'
+        for i, s in enumerate(servers, start=1)
+    }
+    files["proxies/P.xml"] = """<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target><inSequence>
+        <property name="target" expression="$trp:X-Target"/>
+        <send><endpoint key-expression="get-property('target')"/></send></inSequence></target></proxy>"""
+    client = await gateway(files)
+    for name, expected in (("ep2", "MyServer2"), ("ep1", "MyServer1")):
+        response = await client.post("/services/P", data=sample_request(), headers={**_XML, "X-Target": name})
+        assert f"Response from server: {expected}".encode() in await response.read()
