@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 from multidict import CIMultiDict, MultiDict, MultiMapping
 
+from gateway.errors import MediationError
 from gateway.masking import SecretValues
 from gateway.message import kinds, soap
 from gateway.message.payload import Payload
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
     from gateway.runtime.api import ApiResource
     from gateway.runtime.configuration import Configuration, ProxyService
     from gateway.runtime.services import Services
+
+
+_WSA_TO = frozenset(
+    {"{http://www.w3.org/2005/08/addressing}To", "{http://schemas.xmlsoap.org/ws/2004/08/addressing}To"}
+)
 
 
 @dataclass(slots=True)
@@ -43,6 +49,7 @@ class Exchange:
     services: Services
     reply: Reply | None = None
     faulted: bool = False
+    main_passes: int = 0  # replies that ran `main` again (gateway.runtime.engine)
     closing_tasks: list[Callable[[], object]] = field(default_factory=list)
     _secrets: SecretValues | None = None  # made on the first secret: most messages carry none
     _activity_id: str | None = None
@@ -87,7 +94,7 @@ class MessageContext:
         "config",
         "proxy",
         "resource",
-        "to",
+        "_to",
         "to_from_request",
         "query_params",
         "soap_action",
@@ -121,9 +128,9 @@ class MessageContext:
         self.config = config
         self.proxy = proxy
         self.resource = resource  # the API resource the request was dispatched to (its reply comes back to it)
-        self.to = to
-        # To is still the request's path: a WS-Addressing To in the envelope may name the address (read when a
-        # send needs it, gateway.runtime.endpoints.to_address)
+        self._to = to
+        # To is still the request's path: a WS-Addressing To header of the envelope names the address instead
+        # (looked for when To is first read, see `to`)
         self.to_from_request = False
         self.query_params: MultiMapping[str] = query_params if query_params is not None else MultiDict()
         self.soap_action = soap_action
@@ -132,6 +139,39 @@ class MessageContext:
         self.headers_from_backend = False
 
     # -- the interface expressions read ----------------------------------------------------------
+    @property
+    def to(self) -> str | None:
+        """The message's To (W: MessageContext.getTo): one set by the header mediator; else a WS-Addressing To
+        header of a SOAP request (the envelope is parsed for it only if its bytes mention addressing); else the
+        request's path with its query, as Axis2 sets it for a plain HTTP request."""
+        if self.to_from_request:
+            self._wsa_to()
+        return self._to
+
+    @to.setter
+    def to(self, value: str | None) -> None:
+        self._to = value
+        self.to_from_request = False
+
+    def _wsa_to(self) -> None:
+        payload = self.payload
+        if payload.kind not in kinds.SOAP_KINDS or self.is_response:
+            self.to_from_request = False
+            return
+        if not payload.is_read or payload.read_error is not None:
+            return  # not in hand yet: looked for again once it is (gateway.runtime.endpoints.to_address)
+        self.to_from_request = False
+        if b"addressing" not in (payload.raw or b""):
+            return
+        try:
+            header = payload.envelope.find("{*}Header")
+        except MediationError:
+            return  # a broken body: its fault comes from whoever reads it
+        for block in header if header is not None else ():
+            if isinstance(block.tag, str) and block.tag in _WSA_TO and block.text and block.text.strip():
+                self._to = block.text.strip()
+                return
+
     @property
     def message_id(self) -> str:
         if self._message_id is None:

@@ -350,23 +350,11 @@ class DefaultEndpoint(Endpoint):
 
 
 async def to_address(ctx: MessageContext) -> str | None:
-    """The message's To: set by the header mediator, else a WS-Addressing To header of a SOAP request (the
-    envelope is parsed for it only here, when a send needs the address), else the request's path."""
-    if ctx.to_from_request and ctx.payload.kind in ("soap11", "soap12") and not ctx.is_response:
-        envelope = await ctx.build()
-        header = envelope.find("{*}Header")
-        if header is not None:
-            for block in header:
-                if isinstance(block.tag, str) and block.tag in _WSA_TO and block.text and block.text.strip():
-                    ctx.to = block.text.strip()
-                    break
-        ctx.to_from_request = False
+    """The message's To (MessageContext.to), with a streamed SOAP body read first so that its WS-Addressing To
+    header can be seen."""
+    if ctx.to_from_request and ctx.payload.kind in ("soap11", "soap12") and not ctx.payload.is_read:
+        await ctx.payload.read()
     return ctx.to
-
-
-_WSA_TO = frozenset(
-    {"{http://www.w3.org/2005/08/addressing}To", "{http://schemas.xmlsoap.org/ws/2004/08/addressing}To"}
-)
 
 
 class MemberEndpoint(Endpoint):

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 
-from gateway.errors import MediationError
+from gateway.errors import MediationError, SourceLocation
 from gateway.message import formats
 from gateway.message.context import Reply
 from gateway.runtime.api import query_parameters
 from gateway.runtime.defaults import DEFAULT_FAULT, DEFAULT_MAIN, global_fault_handler
+from gateway.runtime.endpoints import DefaultEndpoint, to_address
 from gateway.runtime.faults import handle_fault, run_guarded
 
 if TYPE_CHECKING:
@@ -135,13 +136,42 @@ class Engine:
         elif resource is not None:  # W: injectMessage pushes `fault`, Resource.process the resource's handler
             reply.fault_stack = [global_fault_handler, resource.fault_handler]
             out_sequence = resource.out_sequence
-        else:
+        else:  # W: Axis2SynapseEnvironment.injectMessage: a reply to no proxy or API goes to `main` again
             reply.fault_stack = [global_fault_handler]
+            if receive is None:
+                await self._main_again(reply)
+                return
         sequence = receive if receive is not None else out_sequence
         if sequence is None:
             await self.send_back(reply)  # no outSequence: the reply goes straight to the client
             return
         await run_guarded(sequence, reply)
+
+    async def _main_again(self, reply: MessageContext) -> None:
+        """The reply runs `main` (its <out> branch; a <send/> there answers the client). A main whose send is
+        not guarded by <in> would send each reply on again: after MAIN_PASSES passes it is a fault."""
+        exchange = reply.exchange
+        exchange.main_passes += 1
+        if exchange.main_passes > MAIN_PASSES:
+            await handle_fault(
+                reply,
+                MediationError(
+                    f"the reply passed through the main sequence {MAIN_PASSES} times",
+                    detail="each reply to a send from main runs main again (its <out> branch): put the send "
+                    "inside <in> and answer with <out><send/></out>",
+                ),
+            )
+            return
+        await run_guarded(reply.config.sequences.get("main") or DEFAULT_MAIN, reply)
+
+    async def implicit_endpoint(self, ctx: MessageContext) -> Any:
+        """The destination of a `<send/>` without an endpoint on the request path (W: Axis2Sender sends to the
+        To): an absolute To (WS-Addressing, or the header mediator's) through the default endpoint; else the
+        proxy's target endpoint (ours: a proxy's To is its own address, where MI would send to itself)."""
+        address = await to_address(ctx)
+        if address is not None and "://" in address:
+            return IMPLICIT_TO
+        return ctx.proxy.endpoint if ctx.proxy is not None else None
 
     async def send_back(self, ctx: MessageContext) -> None:
         """respond / outSequence send: write the current message as the client's reply (once)."""
@@ -158,6 +188,8 @@ class Engine:
         return await handler.mediate(ctx)
 
 
+MAIN_PASSES = 8
+IMPLICIT_TO = DefaultEndpoint(None, SourceLocation("<send/>", 0), None, None)
 _OUT_ONLY: set[asyncio.Task[None]] = set()  # out-only sends in flight (a task needs a reference)
 
 
