@@ -25,7 +25,8 @@ def smart_client(to: str | None, body: str, action: str = "urn:getQuote") -> byt
         if to
         else ""
     )
-    return f'<soapenv:Envelope xmlns:soapenv="{SOAP11}">{header}<soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>'.encode()
+    envelope = f'<soapenv:Envelope xmlns:soapenv="{SOAP11}">{header}<soapenv:Body>{body}</soapenv:Body>'
+    return (envelope + "</soapenv:Envelope>").encode()
 
 
 GET_QUOTE = (
@@ -67,7 +68,8 @@ SAMPLE_15 = {
     "local-entries/price_req.xml": """<localEntry xmlns="http://ws.apache.org/ns/synapse" key="price_req">
         <m0:symbol xmlns:m0="http://services.samples">MSFT</m0:symbol>
     </localEntry>""",
-    "local-entries/init_req.xml": """<localEntry xmlns="http://ws.apache.org/ns/synapse" key="init_req">MSFT</localEntry>""",
+    "local-entries/init_req.xml": """<localEntry xmlns="http://ws.apache.org/ns/synapse" key="init_req">MSFT
+    </localEntry>""".replace("MSFT\n    ", "MSFT"),
     "sequences/main.xml": """<sequence xmlns="http://ws.apache.org/ns/synapse" name="main">
         <in>
             <enrich>
@@ -254,11 +256,8 @@ async def test_sample_50_a_pox_client_gets_pox_back_from_a_soap_back_end(gateway
 
 
 async def test_send_without_an_endpoint_and_no_address_is_a_fault(gateway):
-    client = await gateway(
-        {
-            "sequences/main.xml": '<sequence xmlns="http://ws.apache.org/ns/synapse" name="main"><in><send/></in></sequence>'
-        }
-    )
+    main = '<sequence xmlns="http://ws.apache.org/ns/synapse" name="main"><in><send/></in></sequence>'
+    client = await gateway({"sequences/main.xml": main})
     response = await client.post("/somewhere", data=b"<a/>", headers={"Content-Type": "application/xml"})
     assert response.status == 500
     assert "has no destination" in await response.text()
