@@ -15,6 +15,8 @@ import re
 from aiohttp import web
 from lxml import etree
 
+from tests.support.stockquote import stockquote_wsdl
+
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 # The samples' errorHandler, its SOAP 1.2 code rewritten to SOAP 1.1's Server, as MI requires (makefault defaults
 # to SOAP 1.1 there; docs/synapse-semantics.md section 5.5)
@@ -131,6 +133,10 @@ async def test_failover_children_that_are_all_suspended_give_303000(gateway, sto
 
 
 _XML = {"Content-Type": "text/xml", "SOAPAction": "urn:sampleOperation"}
+GET_QUOTE_REQUEST = (
+    f'<soapenv:Envelope xmlns:soapenv="{SOAP11}"><soapenv:Body><m0:getQuote xmlns:m0="http://services.samples">'
+    "<m0:request><m0:symbol>IBM</m0:symbol></m0:request></m0:getQuote></soapenv:Body></soapenv:Envelope>"
+)
 
 
 async def test_sample_54_simple_client_sessions_stick_to_one_server(gateway, stockquote):
@@ -297,16 +303,19 @@ async def test_retry_config_disables_fail_over_for_listed_codes(gateway, stockqu
 
 
 async def test_http_session_affinity_follows_the_back_ends_cookie(gateway, aiohttp_server):
-    async def handler(request: web.Request, name: str) -> web.Response:
-        response = web.Response(text=name, content_type="text/plain")
-        if "Cookie" not in request.headers:
-            response.headers["Set-Cookie"] = f"JSESSIONID={name}-session; Path=/"
-        return response
+    def handler_of(name: str):
+        async def handler(request: web.Request) -> web.Response:
+            response = web.Response(text=name, content_type="text/plain")
+            if "Cookie" not in request.headers:
+                response.headers["Set-Cookie"] = f"JSESSIONID={name}-session; Path=/"
+            return response
+
+        return handler
 
     servers = []
     for name in ("one", "two"):
         app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", lambda request, name=name: handler(request, name))
+        app.router.add_route("*", "/{tail:.*}", handler_of(name))
         servers.append(await aiohttp_server(app))
     children = "".join(f'<endpoint><address uri="http://127.0.0.1:{s.port}/app"/></endpoint>' for s in servers)
     proxy = f"""<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target><endpoint>
@@ -352,3 +361,74 @@ async def test_key_expression_names_the_endpoint_per_message(gateway, stockquote
     for name, expected in (("ep2", "MyServer2"), ("ep1", "MyServer1")):
         response = await client.post("/services/P", data=sample_request(), headers={**_XML, "X-Target": name})
         assert f"Response from server: {expected}".encode() in await response.read()
+
+
+SAMPLE_56 = """<sequence xmlns="http://ws.apache.org/ns/synapse" name="main">
+        <in>
+            <send>
+                <!-- get epr from the given wsdl -->
+                <endpoint>
+                    <wsdl uri="file:repository/conf/sample/resources/proxy/sample_proxy_1.wsdl"
+                          service="SimpleStockQuoteService"
+                          port="SimpleStockQuoteServiceHttp@PORT@"/>
+                </endpoint>
+            </send>
+        </in>
+        <out>
+            <send/>
+        </out>
+    </sequence>"""
+
+
+async def test_sample_56_wsdl_endpoint_takes_the_ports_address_and_soap_version(gateway, stockquote, tmp_path):
+    """Sample 56: the endpoint's address is the SOAP 1.1 port of the WSDL, read at deploy time; the SOAP 1.2
+    port makes the call SOAP 1.2 (W: WSDL11EndpointBuilder)."""
+    server = await stockquote()
+    wsdl = stockquote_wsdl("SimpleStockQuoteService", server.url)
+    folder = tmp_path / "artifacts/repository/conf/sample/resources/proxy"  # the gateway fixture's artifacts
+    folder.mkdir(parents=True)
+    (folder / "sample_proxy_1.wsdl").write_bytes(wsdl)
+    for port, version in (("Soap11Endpoint", "1.1"), ("Soap12Endpoint", "1.2")):
+        client = await gateway({"sequences/main.xml": SAMPLE_56.replace("@PORT@", port)})
+        response = await client.post("/", data=GET_QUOTE_REQUEST, headers={**_XML, "SOAPAction": "urn:getQuote"})
+        assert response.status == 200, await response.text()
+        assert b"getQuoteResponse" in await response.read()
+        assert server.requests[-1].soap_version == version
+        await client.close()
+
+
+DEPLOY_PROBLEMS = [
+    ("<failover/>", "A FailOver must have child elements"),
+    ("<loadbalance/>", "A LoadbalanceEndpoint must have child elements"),
+    (
+        '<loadbalance algorithm="com.example.Mine"><endpoint><address uri="http://h/"/></endpoint></loadbalance>',
+        "the load-balance algorithm 'com.example.Mine' is not supported",
+    ),
+    (
+        '<loadbalance><endpoint><address uri="http://h/"/><property name="loadbalance.weight" value="0"/>'
+        "</endpoint></loadbalance>",
+        "loadbalance.weight must be a whole number greater than zero",
+    ),
+    (
+        '<loadbalance><member hostName="h" httpPort="1"/><endpoint><address uri="http://h/"/></endpoint></loadbalance>',
+        "cannot have both member & endpoint",
+    ),
+    ('<session type="http"/><address uri="http://h/"/>', "a <session> only applies to a <loadbalance> endpoint"),
+    ('<failover><endpoint><address uri="jms:/q"/></endpoint></failover>', "the 'jms' transport"),
+    ('<wsdl uri="file:missing.wsdl" service="S" port="P"/>', "Unable to load the WSDL from file:missing.wsdl"),
+    ('<wsdl uri="http://example.com/s?wsdl" service="S" port="P"/>', "remote wsdl endpoint URIs are not fetched"),
+]
+
+
+async def test_deploy_problems_of_the_endpoint_family(gateway):
+    files = {
+        f"endpoints/E{i}.xml": f'<endpoint xmlns="http://ws.apache.org/ns/synapse" name="E{i}">{body}</endpoint>'
+        for i, (body, _) in enumerate(DEPLOY_PROBLEMS)
+    }
+    client = await gateway(files)
+    failed: dict[str, str] = {}
+    for problem in client.config.failed:
+        name = problem.location.path.rsplit("/", 1)[-1]
+        failed[name] = failed.get(name, "") + str(problem)
+    for i, (_, reason) in enumerate(DEPLOY_PROBLEMS):
+        assert reason in failed.get(f"E{i}.xml", ""), (i, failed.get(f"E{i}.xml"))

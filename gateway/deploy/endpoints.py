@@ -9,6 +9,7 @@ from typing import Any
 from yarl import URL
 
 from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node, NotYet, Reported, build
+from gateway.deploy.wsdl import wsdl_endpoint_address
 from gateway.expressions.values import Value
 from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, Suspension
 from gateway.runtime.endpoints import (
@@ -23,6 +24,7 @@ from gateway.runtime.endpoints import (
     LoadbalanceEndpoint,
     MemberEndpoint,
     SessionAffinity,
+    WsdlEndpoint,
 )
 from gateway.xmlutil import children, local_name
 
@@ -191,7 +193,10 @@ def _suspension(node: Node) -> Suspension:
 
 
 def _address(node: Node) -> tuple[str, str | None]:
-    uri = node["uri"]
+    return _address_of(node, node["uri"])
+
+
+def _address_of(node: Node, uri: str) -> tuple[str, str | None]:
     try:
         url = URL(uri)
     except ValueError as exc:
@@ -268,6 +273,27 @@ DEFAULT = Element(
         Attribute("encoding", Kind.TEXT, "Character encoding (accepted, no effect: UTF-8)."),
     ),
 )
+WSDL = Element(
+    "wsdl",
+    "The address of a WSDL's service port, read when the endpoint is deployed (SOAP 1.1 or 1.2 by its binding).",
+    anchor="W: WSDLEndpointFactory",
+    children=_QOS,
+    body=Body.ANY,
+    common=False,
+    attributes=(
+        Attribute("uri", Kind.TEXT, "The WSDL: a file path or file: URL, or a loopback http(s) URL."),
+        Attribute("service", Kind.NAME, "The wsdl:service.", required=True),
+        Attribute("port", Kind.NAME, "The wsdl:port of that service.", required=True),
+        FORMAT,
+        Attribute(
+            "optimize",
+            Kind.CHOICE,
+            "MTOM/SwA optimisation (accepted, no effect over plain HTTP).",
+            choices=("mtom", "swa", "pox"),
+        ),
+        Attribute("encoding", Kind.TEXT, "Character encoding (accepted, no effect: UTF-8)."),
+    ),
+)
 MEMBER = Element(
     "member",
     "An application member of a load-balance endpoint: the message's To path on this host.",
@@ -314,7 +340,7 @@ LOADBALANCE = Element(
 # MI's endpoint types, in the order W: EndpointFactory.getEndpointFactory looks for them
 _TYPES = (
     ADDRESS,
-    _not_yet("wsdl", "An endpoint resolved from a WSDL service and port."),
+    WSDL,
     DEFAULT,
     LOADBALANCE,
     _not_yet("dynamicLoadbalance", "Load balancing over a dynamic member list."),
@@ -413,6 +439,10 @@ def build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
         return AddressEndpoint(name, where, timeout, uri, fmt, suspension)
     if definition.tag == "default":
         return DefaultEndpoint(name, where, timeout, definition["format"], suspension)
+    if definition.tag == "wsdl":
+        location, binding = wsdl_endpoint_address(definition)
+        uri, _ = _address_of(definition, location)
+        return WsdlEndpoint(name, where, timeout, uri, definition["format"] or binding, suspension)
     return HttpEndpoint(
         name, where, timeout, definition["uri-template"], definition["method"], definition["format"], suspension
     )

@@ -201,6 +201,14 @@ class AddressEndpoint(Endpoint):
         )
 
 
+class WsdlEndpoint(AddressEndpoint):
+    """`<wsdl uri service port>`: an address endpoint whose address and SOAP version came from the WSDL at
+    deploy time (W: WSDLEndpoint); not ready, it fails with 303002."""
+
+    __slots__ = ()
+    kind = "wsdl"
+
+
 class HttpEndpoint(Endpoint):
     """`<http uri-template="…{uri.var.x}…" method>`: an RFC 6570 template (as MI's, which uses an RFC 6570
     library too) whose variables come from default-scope properties, `query.param.*` also from the
