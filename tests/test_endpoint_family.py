@@ -10,6 +10,7 @@ LBService1 servers, which answer with their own name."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 
 from aiohttp import web
@@ -432,3 +433,58 @@ async def test_deploy_problems_of_the_endpoint_family(gateway):
         failed[name] = failed.get(name, "") + str(problem)
     for i, (_, reason) in enumerate(DEPLOY_PROBLEMS):
         assert reason in failed.get(f"E{i}.xml", ""), (i, failed.get(f"E{i}.xml"))
+
+
+async def test_management_api_shows_endpoint_states_and_switches_them(aiohttp_client, tmp_path, stockquote):
+    """MI's EndpointResource: isActive follows the state (a suspended endpoint is not active); ours adds the
+    state, its retry time and the children's states; status inactive / active switches an endpoint off / on."""
+    from gateway.connector import ConnectorRegistry
+    from gateway.deploy.hotdeploy import HotDeployer
+    from gateway.runtime.state import RuntimeState
+    from gateway.settings import ManagementSettings, Settings
+    from gateway.transport.control import Hub
+    from gateway.transport.management import create_management_app
+    from gateway.transport.server import create_app
+    from tests.conftest import write_artifacts
+    from tests.test_management_api import USERS
+
+    servers = await lb_servers(stockquote, 2)
+    files = {
+        "endpoints/Pair.xml": '<endpoint xmlns="http://ws.apache.org/ns/synapse" name="Pair"><failover>'
+        + "".join(address(s) for s in servers)
+        + "</failover></endpoint>",
+        "endpoints/One.xml": f'<endpoint xmlns="http://ws.apache.org/ns/synapse" name="One">'
+        f'<address uri="{servers[0].url}"/></endpoint>',
+        "proxies/P.xml": """<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target>
+            <endpoint key="Pair"/></target></proxy>""",
+        "proxies/Q.xml": """<proxy xmlns="http://ws.apache.org/ns/synapse" name="Q"><target>
+            <endpoint key="One"/></target></proxy>""",
+    }
+    root = write_artifacts(tmp_path / "artifacts", files)
+    settings = Settings(artifacts=root, port=8290, management=ManagementSettings(users=USERS))
+    registry = ConnectorRegistry.discover()
+    deployer = HotDeployer(root, settings, registry)
+    state = RuntimeState(deployer.load())
+    gateway = await aiohttp_client(create_app(settings, state.config, registry, state))
+    api = await aiohttp_client(create_management_app(Hub(state, deployer, settings)))
+    basic = base64.b64encode(b"admin:admin-pass").decode()
+    login = await api.get("/management/login", headers={"Authorization": f"Basic {basic}"})
+    auth = {"Authorization": f"Bearer {(await login.json())['AccessToken']}"}
+
+    await servers[0].stop()
+    assert await ask(gateway, path="/services/P") == "MyServer2"  # failed over; MyServer1 suspended for 60 s
+    pair = await (await api.get("/management/endpoints?endpointName=Pair", headers=auth)).json()
+    assert pair["type"] == "failover" and pair["isActive"] is True
+    first, second = pair["children"]
+    assert (first["state"], second["state"]) == ("SUSPENDED", "ACTIVE")
+    assert 0 < first["retryInMillis"] <= 60_000 and first["suspendedForMillis"] == 60_000
+
+    switched = await api.post("/management/endpoints", json={"name": "One", "status": "inactive"}, headers=auth)
+    assert await switched.json() == {"Message": "One is switched Off"}
+    listed = await (await api.get("/management/endpoints", headers=auth)).json()
+    assert {item["name"]: item["isActive"] for item in listed["list"]} == {"One": False, "Pair": True}
+    await servers[0].start()
+    response = await gateway.post("/services/Q", data=sample_request(), headers=_XML)
+    assert "Currently , Address endpoint : Endpoint [One], state = OFF" in await response.text()
+    await api.post("/management/endpoints", json={"name": "One", "status": "active"}, headers=auth)
+    assert await ask(gateway, path="/services/Q") == "MyServer1"

@@ -348,7 +348,9 @@ def _endpoint_type(text: str) -> str:
 
 
 async def endpoints(request: web.Request) -> web.Response:
-    """MI's EndpointResource (switching an endpoint on or off is not offered yet)."""
+    """MI's EndpointResource: the endpoints with their state (isActive; ours: `state`, with the children of a
+    load-balance or fail-over endpoint and their states), and `{"name", "status": "active"|"inactive"}` to
+    switch one on or off."""
     hub = _hub(request)
     config = hub.state.config
     if request.method == "GET":
@@ -356,15 +358,22 @@ async def endpoints(request: web.Request) -> web.Response:
         if name is not None:
             if name not in config.endpoints:
                 return _error(f"Endpoint ('{name}') not found", 404)
+            endpoint = config.endpoints[name]
             text = _source(hub, "endpoint", name)
             details: dict[str, Any] = {"name": name, "type": _endpoint_type(text)}
-            uri = getattr(config.endpoints[name], "uri", None)
+            uri = getattr(endpoint, "uri", None)
             if uri is not None:
                 details["address"] = uri
-            details.update({"configuration": text, "isActive": True, "tracing": "disabled"})
+            details.update(
+                {"configuration": text, "isActive": _is_active(endpoint), "tracing": "disabled", **_state(endpoint)}
+            )
             return _json(details)
         items = [
-            {"name": endpoint, "type": _endpoint_type(_source(hub, "endpoint", endpoint)), "isActive": True}
+            {
+                "name": endpoint,
+                "type": _endpoint_type(_source(hub, "endpoint", endpoint)),
+                "isActive": _is_active(config.endpoints[endpoint]),
+            }
             for endpoint in _searched(request, sorted(config.endpoints))
         ]
         return _json(_list(items))
@@ -379,8 +388,26 @@ async def endpoints(request: web.Request) -> web.Response:
     if name not in config.endpoints:
         return _error("Endpoint does not exist", 404)
     if "status" in payload:
-        return _error("Switching an endpoint on or off is not supported by this gateway yet", 400)
+        status = str(payload["status"]).lower()
+        if status not in ("active", "inactive"):
+            return _error("Provided state is not valid", 400)
+        hub.state.switch_endpoint(name, status == "active")
+        hub.switched()
+        return _json({"Message": f"{name} is switched {'On' if status == 'active' else 'Off'}"})
     return _tracing_unsupported(payload)
+
+
+def _is_active(endpoint: Any) -> bool:
+    """MI's isActive: the endpoint is not suspended, timed out or switched off."""
+    state = endpoint.describe().get("state", "ACTIVE")
+    return bool(state == "ACTIVE")
+
+
+def _state(endpoint: Any) -> dict[str, Any]:
+    info: dict[str, Any] = endpoint.describe()
+    info.pop("type", None)
+    info.pop("address", None)
+    return info
 
 
 _BUILTIN = ("main", "fault")
