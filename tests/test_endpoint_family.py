@@ -488,3 +488,77 @@ async def test_management_api_shows_endpoint_states_and_switches_them(aiohttp_cl
     assert "Currently , Address endpoint : Endpoint [One], state = OFF" in await response.text()
     await api.post("/management/endpoints", json={"name": "One", "status": "active"}, headers=auth)
     assert await ask(gateway, path="/services/Q") == "MyServer1"
+
+
+MAIN_TEMPLATE = """<template xmlns="http://ws.apache.org/ns/synapse" name="MainTemplate">
+        <parameter name="name"/>
+        <parameter name="uri"/>
+        <parameter name="delay"/>
+        <endpoint name="$name">
+            <address uri="$uri">
+                <suspendOnFailure>
+                    <errorCodes>101503</errorCodes>
+                    <initialDuration>$delay</initialDuration>
+                </suspendOnFailure>
+                <timeout><duration>2000</duration><responseAction>fault</responseAction></timeout>
+            </address>
+        </endpoint>
+    </template>"""
+
+
+async def test_endpoint_templates_fill_in_name_uri_and_parameters(gateway, stockquote):
+    """MI's failOverWithDisabledErrors configuration: two failover children from one endpoint template (W:
+    TemplateEndpointFactory, Template.create: an attribute value or text that is exactly $PARAM is replaced)."""
+    servers = await lb_servers(stockquote, 2)
+    failover = "".join(
+        f'<endpoint name="{name}" template="MainTemplate" uri="{s.url}"><parameter name="delay" value="60000"/>'
+        "</endpoint>"
+        for name, s in zip(("primary", "secondary"), servers, strict=True)
+    )
+    client = await gateway(
+        {
+            "templates/MainTemplate.xml": MAIN_TEMPLATE,
+            "endpoints/Test_Failover.xml": '<endpoint xmlns="http://ws.apache.org/ns/synapse" name="Test_Failover">'
+            f"<failover>{failover}</failover></endpoint>",
+            "proxies/P.xml": """<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target>
+                <endpoint key="Test_Failover"/></target></proxy>""",
+        }
+    )
+    assert not client.config.failed and not client.config.dangling
+    assert await ask(client, path="/services/P") == "MyServer1"
+    await servers[0].stop()
+    assert await ask(client, path="/services/P") == "MyServer2"
+    (primary, _) = client.config.endpoints["Test_Failover"].children
+    real = client.config.template_endpoints[primary]
+    assert (real.name, real.uri, real.context.state, real.context.last_suspend) == (
+        "primary",
+        servers[0].url,
+        "SUSPENDED",
+        60_000,
+    )
+
+
+async def test_endpoint_template_problems_are_reported_where_it_is_used(gateway):
+    uses = {
+        "Missing": '<endpoint name="a" template="Nope" uri="http://h/"/>',
+        "Sequence": '<endpoint name="b" template="Seq" uri="http://h/"/>',
+        "BadUri": '<endpoint name="c" template="MainTemplate" uri="ftp://h/"><parameter name="delay" value="1"/>'
+        "</endpoint>",
+    }
+    files = {
+        "templates/MainTemplate.xml": MAIN_TEMPLATE,
+        "templates/Seq.xml": '<template xmlns="http://ws.apache.org/ns/synapse" name="Seq"><sequence><log/></sequence>'
+        "</template>",
+    }
+    for name, use in uses.items():
+        files[f"proxies/{name}.xml"] = (
+            f'<proxy xmlns="http://ws.apache.org/ns/synapse" name="{name}"><target>{use}</target></proxy>'
+        )
+    client = await gateway(files)
+    text = "\n".join(str(problem) for problem in client.config.dangling)
+    assert "Missing.xml:1: endpoint: key 'Nope' names no deployed template" in text
+    assert "template 'Seq' is a sequence template, not an endpoint template" in text
+    assert "template 'MainTemplate' does not build with these values: the 'ftp' transport of uri 'ftp://h/'" in text
+    response = await client.post("/services/Missing", data=b"<a/>", headers={"Content-Type": "application/xml"})
+    assert response.status == 500
+    assert "the endpoint template Nope is not ready" in await response.text()

@@ -554,8 +554,8 @@ def test_misleading_messages_now_say_what_is_not_supported(tmp_path, capsys):
         "in milliseconds)",
         'endpoints/Lb.xml:1: session: session type="soap" (Axis2 ServiceGroupId sessions) is not supported yet '
         '(use type="http" (cookies) or type="simpleClientSession")',
-        "endpoints/Tpl.xml:1: endpoint: endpoint templates are not supported yet (inline the endpoint definition, "
-        "or name a deployed endpoint with key=)",
+        "endpoints/Tpl.xml:1: endpoint: key 't' names no deployed template (every message reaching it fails; "
+        "deploy templates/t.xml or fix the key)",
     ]
     assert (
         "s.xml:2: property:" in reasons[3]

@@ -15,7 +15,7 @@ from gateway.mediators.base import Mediator
 from gateway.mediators.sequence import NamedSequence, ProxyFaultHandler, SequenceRef
 from gateway.mediators.template import SequenceTemplate, TemplateParameter
 from gateway.runtime.configuration import LocalEntry, ProxyService
-from gateway.runtime.endpoints import Endpoint, IndirectEndpoint
+from gateway.runtime.endpoints import Endpoint, EndpointTemplate, IndirectEndpoint
 from gateway.xmlutil import children, is_description, local_name
 
 _ON_ERROR = Attribute(
@@ -272,15 +272,19 @@ LOCAL_ENTRY = Element(
 
 
 # -- template -------------------------------------------------------------------------------------------
-def _template(node: Node) -> SequenceTemplate:
+def _template(node: Node) -> SequenceTemplate | EndpointTemplate:
     parameters = tuple(TemplateParameter(p["name"], p["isMandatory"], p["defaultValue"]) for p in node.all("parameter"))
     names = [parameter.name for parameter in parameters]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise node.error(f"parameter '{duplicates[0]}' is declared more than once", "declare each parameter once")
-    sequence = node.one("sequence")
+    sequence, endpoint = node.one("sequence"), node.one("endpoint")
+    if sequence is not None and endpoint is not None:
+        raise node.error("a template holds a <sequence> or an <endpoint>, not both", "make two templates")
+    if endpoint is not None:  # W: TemplateFactory.createEndpointTemplate: kept to be instantiated per use
+        return EndpointTemplate(node["name"], parameters, copy.deepcopy(endpoint.element), node.location)
     if sequence is None:
-        raise node.error("a template needs a <sequence>")
+        raise node.error("a template needs a <sequence> (or an <endpoint>)")
     on_error = node["onError"]
     return SequenceTemplate(
         node["name"], parameters, sequence.mediators(), on_error.static_text if on_error else None, node.location
@@ -289,7 +293,7 @@ def _template(node: Node) -> SequenceTemplate:
 
 TEMPLATE = Element(
     "template",
-    "A sequence template: parameters and a sequence, run by call-template.",
+    "A sequence template (parameters and a sequence, run by call-template), or an endpoint template.",
     anchor="W: TemplateMediatorFactory",
     build=_template,
     children=(
@@ -314,9 +318,12 @@ TEMPLATE = Element(
         Child(
             Element(
                 "endpoint",
-                "An endpoint template.",
+                "An endpoint template: an endpoint whose attribute values and texts may be `$PARAM` ($name, $uri "
+                "and the declared parameters), filled in by each <endpoint template=…>.",
+                anchor="W: TemplateFactory, Template",
                 body=Body.ANY,
-                not_supported=NotYet("endpoint templates are not supported yet"),
+                common=False,
+                attributes=(Attribute("name", Kind.TEXT, "The endpoint's name, usually $name."),),
             )
         ),
     ),

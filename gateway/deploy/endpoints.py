@@ -3,6 +3,7 @@ EndpointDefinitionFactory): an `<endpoint>` artifact, or one inline in a send, c
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -18,12 +19,14 @@ from gateway.runtime.endpoints import (
     AddressEndpoint,
     DefaultEndpoint,
     Endpoint,
+    EndpointTemplate,
     FailoverEndpoint,
     HttpEndpoint,
     IndirectEndpoint,
     LoadbalanceEndpoint,
     MemberEndpoint,
     SessionAffinity,
+    TemplateEndpoint,
     WsdlEndpoint,
 )
 from gateway.xmlutil import children, local_name
@@ -410,11 +413,8 @@ def build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
         raise node.error("the 'name' attribute is required for a named endpoint")
     definitions = [child for tag in _ORDER for child in node.all(tag)]
     if not definitions:
-        if node.has("template"):
-            raise node.error(
-                "endpoint templates are not supported yet",
-                "inline the endpoint definition, or name a deployed endpoint with key=",
-            )
+        if node.has("template"):  # W: TemplateEndpointFactory
+            return _template_endpoint(node)
         raise node.error(
             "an endpoint needs one of <address>, <http> (or another MI endpoint type)",
             'e.g. <address uri="http://host:port/path"/>',
@@ -446,6 +446,47 @@ def build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
     return HttpEndpoint(
         name, where, timeout, definition["uri-template"], definition["method"], definition["format"], suspension
     )
+
+
+def _template_endpoint(node: Node) -> Endpoint:
+    """`<endpoint template="T" name uri><parameter name value/></endpoint>`: the values are kept; the endpoint is
+    built from the template once every artifact is loaded."""
+    template = (node["template"] or "").strip()
+    if not template:
+        raise node.error("the 'template' attribute is empty", "name a deployed endpoint template")
+    values: dict[str, str] = {}
+    if node["name"]:
+        values["name"] = node["name"]
+    if node["uri"] is not None:
+        values["uri"] = node["uri"]
+    for parameter in node.all("parameter"):
+        if parameter["value"] is None:
+            raise parameter.error("parameter value should be present", "add value=…")
+        values[parameter["name"]] = parameter["value"]
+    endpoint = TemplateEndpoint(node["name"], node.location, template, values)
+    node.fctx.template_endpoints.append(endpoint)
+    node.fctx.refer("template", template, node.element)
+    return endpoint
+
+
+def instantiate(template: EndpointTemplate, use: TemplateEndpoint, fctx: Any) -> Endpoint:
+    """W: Template.create / replaceElement: a copy of the template's endpoint where every attribute value and
+    text that is exactly `$PARAM` (a declared parameter, or name / uri) becomes the use's value; then built
+    like any endpoint. Problems are recorded in `fctx` (Reported is raised)."""
+    element = copy.deepcopy(template.element)
+    names = template.names
+    for item in element.iter():
+        if not isinstance(item.tag, str):
+            continue
+        for attribute, raw in item.attrib.items():
+            value = str(raw)
+            if value.startswith("$") and value[1:] in names and value[1:] in use.values:
+                item.set(attribute, use.values[value[1:]])
+        text = item.text
+        if text and text.startswith("$") and text[1:] in names and text[1:] in use.values:
+            item.text = use.values[text[1:]]
+    result: Endpoint = build(element, ENDPOINT, fctx)
+    return result
 
 
 def _group(node: Node, definition: Node, session: Node | None) -> Endpoint:

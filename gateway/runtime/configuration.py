@@ -86,6 +86,8 @@ class Configuration:
     # message reaching the reference fails. `gateway validate` reports them as problems.
     dangling: tuple[DeployError, ...] = ()
     registry: Registry = field(default_factory=lambda: Registry(None))
+    # Each <endpoint template=…> of the deployed artifacts, instantiated from its template (gateway.deploy.loader)
+    template_endpoints: Mapping[Any, Endpoint] = field(default_factory=lambda: MappingProxyType({}))
     # A digest of the deployed files (path and bytes): equal versions serve the same artifacts. Hot
     # deployment and /healthz show it, so every worker can be seen to converge on one version.
     version: str = ""

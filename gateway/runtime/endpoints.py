@@ -14,9 +14,11 @@ from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
 from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, NONE_READY, Discarded, EndpointContext, Suspension
 
 if TYPE_CHECKING:
+    from lxml import etree
     from uritemplate.variable import VariableValue
 
     from gateway.expressions import Value
+    from gateway.mediators.template import TemplateParameter
     from gateway.message.context import MessageContext
     from gateway.runtime.services import Transport
 
@@ -322,6 +324,67 @@ class IndirectEndpoint(Endpoint):
 
     def describe(self) -> dict[str, object]:
         return {"type": "indirect", "key": self.key.source}
+
+
+class EndpointTemplate:
+    """`<template name><parameter name/>…<endpoint …/></template>` (W: Template): the endpoint's XML, kept to be
+    instantiated for each `<endpoint template=…>` once every artifact is loaded (gateway.deploy.loader)."""
+
+    __slots__ = ("name", "parameters", "element", "location")
+
+    def __init__(
+        self, name: str, parameters: tuple[TemplateParameter, ...], element: etree._Element, location: SourceLocation
+    ):
+        self.name = name
+        self.parameters = parameters
+        self.element = element
+        self.location = location
+
+    @property
+    def names(self) -> frozenset[str]:
+        """W: TemplateFactory.createEndpointTemplate adds `name` and `uri` to the declared parameters."""
+        return frozenset({parameter.name for parameter in self.parameters} | {"name", "uri"})
+
+
+class TemplateEndpoint(Endpoint):
+    """`<endpoint template="T" name uri><parameter name value/></endpoint>` (W: TemplateEndpoint): the template's
+    endpoint with `$name`, `$uri` and `$PARAM` replaced, built when the configuration is assembled and held by it
+    (`Configuration.template_endpoints`); a template that is missing or does not build fails each message."""
+
+    __slots__ = ("template", "values")
+    kind = "template"
+
+    def __init__(self, name: str | None, location: SourceLocation, template: str, values: dict[str, str]):
+        super().__init__(name, location, None)
+        self.template = template
+        self.values = values
+
+    def real(self, ctx: MessageContext) -> Endpoint:
+        endpoint = ctx.config.template_endpoints.get(self)
+        if endpoint is None:
+            raise MediationError(
+                f"Template endpoint {self.name or self.template}: the endpoint template {self.template} is not ready",
+                ENDPOINT_KEY_MISSING,
+                f"at {self.location}: deploy templates/{self.template}.xml holding an <endpoint>, or fix it "
+                "(see `gateway validate`)",
+            )
+        return endpoint
+
+    async def send(self, ctx: MessageContext) -> MessageContext:
+        return await self.real(ctx).send(ctx)
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        return await self.real(ctx).deliver(ctx)
+
+    def ready(self, ctx: MessageContext) -> bool:
+        endpoint = ctx.config.template_endpoints.get(self)
+        return endpoint.ready(ctx) if endpoint is not None else True
+
+    def is_retry(self, code: int) -> bool:
+        return True
+
+    def describe(self) -> dict[str, object]:
+        return {"type": "template", "template": self.template}
 
 
 class DefaultEndpoint(Endpoint):

@@ -31,6 +31,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from lxml import etree
 
+from gateway.runtime.endpoints import EndpointTemplate
 from gateway.settings import ManagementUser
 from gateway.transport.control import MI_LEVELS, ROOT_LOGGER, Hub
 from gateway.xmlutil import local_name, parse_config_file
@@ -463,10 +464,13 @@ async def sequences(request: web.Request) -> web.Response:
 
 
 async def templates(request: web.Request) -> web.Response:
-    """MI's TemplateResource: sequence templates (endpoint templates are not deployable yet)."""
+    """MI's TemplateResource: sequence and endpoint templates."""
     hub = _hub(request)
     config = hub.state.config
     kind = request.query.get("type")
+
+    def kind_of(name: str) -> str:
+        return "endpoint" if isinstance(config.templates[name], EndpointTemplate) else "sequence"
 
     def details(name: str) -> dict[str, Any]:
         template = config.templates[name]
@@ -474,7 +478,7 @@ async def templates(request: web.Request) -> web.Response:
             "name": name,
             "Parameters": [parameter.name for parameter in template.parameters],
             "configuration": _source(hub, "template", name),
-            "type": "sequence",
+            "type": kind_of(name),
         }
 
     if kind is None:
@@ -483,13 +487,13 @@ async def templates(request: web.Request) -> web.Response:
         return _json(
             {
                 **_list([details(name) for name in names]),
-                "sequenceTemplateList": [{"name": name} for name in names],
-                "endpointTemplateList": [],
+                "sequenceTemplateList": [{"name": name} for name in names if kind_of(name) == "sequence"],
+                "endpointTemplateList": [{"name": name} for name in names if kind_of(name) == "endpoint"],
             }
         )
     if kind not in ("sequence", "endpoint"):
         return _json({"Error": f"Received type {kind} is not a valid template type"})  # MI: status 200
-    names = sorted(config.templates) if kind == "sequence" else []
+    names = [name for name in sorted(config.templates) if kind_of(name) == kind]
     name = request.query.get("name")
     if name is None:
         return _json(_list([{"name": template} for template in names]))
