@@ -322,7 +322,6 @@ TEMPLATE = Element(
                 "and the declared parameters), filled in by each <endpoint template=…>.",
                 anchor="W: TemplateFactory, Template",
                 body=Body.ANY,
-                common=False,
                 attributes=(Attribute("name", Kind.TEXT, "The endpoint's name, usually $name."),),
             )
         ),
