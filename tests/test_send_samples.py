@@ -271,3 +271,70 @@ async def test_a_main_that_sends_every_reply_on_again_is_stopped(gateway, stockq
     response = await client.post("/", data=smart_client(None, GET_QUOTE.format("IBM")), headers=SOAP_HEADERS)
     assert response.status == 500
     assert "passed through the main sequence 8 times" in await response.text()
+
+
+async def test_sample_9_a_dynamic_sequence_from_the_registry_sends_to_the_to(gateway, stockquote, caplog):
+    """Sample 9 with MI's file registry in place of the SimpleURLRegistry (its <registry> is a server setting
+    here): the key sequence/dynamic_seq_1.xml is registry/governance/…; Apache's resource (its tabs as spaces)
+    logs on the way in and sends both ways."""
+    server = await stockquote()
+    files = {
+        "sequences/main.xml": """<sequence xmlns="http://ws.apache.org/ns/synapse" name="main">
+            <sequence key="sequence/dynamic_seq_1.xml"/>
+        </sequence>""",
+        "registry/governance/sequence/dynamic_seq_1.xml": """<sequence name="dynamic_sequence"
+            xmlns="http://ws.apache.org/ns/synapse">
+    <in>
+        <log level="custom">
+        <property name="message" value="*** Test Message 1 ***"/>
+        </log>
+    </in>
+    <send/>
+</sequence>""",
+    }
+    client = await gateway(files)
+    with caplog.at_level(logging.INFO):
+        response = await client.post("/", data=smart_client(server.url, GET_QUOTE.format("WSO2")), headers=SOAP_HEADERS)
+        reply = await response.read()
+    assert quote_of(reply).findtext(f"{{{SAMPLES_NS}}}symbol") == "WSO2"
+    assert [r.getMessage() for r in caplog.records].count("message = *** Test Message 1 ***") == 1
+
+
+async def test_sample_12_local_entries_hold_the_sequence_and_the_endpoint(gateway, stockquote, tmp_path, caplog):
+    """Sample 12: a local entry's src file holds the endpoint, another local entry the sequence."""
+    server = await stockquote()
+    folder = tmp_path / "artifacts/repository/conf/sample/resources/endpoint"
+    folder.mkdir(parents=True)
+    (folder / "dynamic_endpt_1.xml").write_text(
+        f'<endpoint xmlns="http://ws.apache.org/ns/synapse" name="simple"><address uri="{server.url}"/></endpoint>\n'
+    )
+    files = {
+        "local-entries/local-enrty-ep-key.xml": """<localEntry xmlns="http://ws.apache.org/ns/synapse"
+            key="local-enrty-ep-key" src="file:repository/conf/sample/resources/endpoint/dynamic_endpt_1.xml"/>""",
+        "local-entries/local-enrty-sequence-key.xml": """<localEntry xmlns="http://ws.apache.org/ns/synapse"
+            key="local-enrty-sequence-key">
+        <sequence name="dynamic_sequence">
+            <log level="custom">
+                <property name="message" value="*** Test Message 1 ***"/>
+            </log>
+        </sequence>
+    </localEntry>""",
+        "sequences/main.xml": """<sequence xmlns="http://ws.apache.org/ns/synapse" name="main">
+        <in>
+            <sequence key="local-enrty-sequence-key"/>
+            <send>
+                <endpoint key="local-enrty-ep-key"/>
+            </send>
+        </in>
+        <out>
+            <send/>
+        </out>
+    </sequence>""",
+    }
+    client = await gateway(files)
+    with caplog.at_level(logging.INFO):
+        response = await client.post("/", data=smart_client(None, GET_QUOTE.format("IBM")), headers=SOAP_HEADERS)
+        reply = await response.read()
+    assert response.status == 200, reply
+    assert quote_of(reply).findtext(f"{{{SAMPLES_NS}}}symbol") == "IBM"
+    assert "message = *** Test Message 1 ***" in [r.getMessage() for r in caplog.records]

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 
 from gateway.deploy.apis import API
 from gateway.deploy.declare import STATISTICS, TRACE, Attribute, Body, Child, Element, Kind, Node, NotYet
 from gateway.deploy.endpoints import ENDPOINT, ENDPOINT_ARTIFACT
-from gateway.deploy.wsdl import build_publish_wsdl
+from gateway.deploy.wsdl import build_publish_wsdl, candidates
+from gateway.errors import DeployError
 from gateway.mediators.base import Mediator
 from gateway.mediators.sequence import NamedSequence, ProxyFaultHandler, SequenceRef
 from gateway.mediators.template import SequenceTemplate, TemplateParameter
 from gateway.runtime.configuration import LocalEntry, ProxyService
 from gateway.runtime.endpoints import Endpoint, EndpointTemplate, IndirectEndpoint
-from gateway.xmlutil import children, is_description, local_name
+from gateway.xmlutil import children, is_description, local_name, parse_config_file
 
 _ON_ERROR = Attribute(
     "onError",
@@ -238,13 +240,23 @@ def _local_entry(node: Node) -> LocalEntry:
         path = src[len("file:") :] if src.startswith("file:") else src
         if "://" in path:
             raise node.error("remote local-entry sources are not fetched", "inline the content")
+        found = next((c for c in candidates(path, node.fctx) if c.is_file()), Path(path))
         try:
-            with open(path, encoding="utf-8") as handle:
-                return LocalEntry(key, handle.read(), node.location, src)
+            with found.open(encoding="utf-8") as handle:
+                text = handle.read()
         except OSError as exc:
-            raise node.error(f"cannot read src '{src}': {exc.strerror}") from None
+            raise node.error(
+                f"cannot read src '{src}': {exc.strerror}",
+                "a relative path is looked up next to the file, in the artifacts folder, then in the working directory",
+            ) from None
         except ValueError:
             raise node.error(f"src '{src}' is not UTF-8 text") from None
+        if text.lstrip().startswith("<"):  # W: SynapseConfigUtils.getObject: XML becomes an element (sample 12)
+            try:
+                return LocalEntry(key, parse_config_file(str(found), src, text.encode()), node.location, src)
+            except DeployError:
+                pass  # not XML after all: its text
+        return LocalEntry(key, text, node.location, src)
     if len(elements) > 1:
         raise node.error("a local entry holds text or exactly one XML element")
     if elements:

@@ -156,7 +156,7 @@ def _load(element: etree._Element, uri: str, fctx: FactoryContext, what: str = "
         raise config_error(element, f"unsupported {what} uri scheme '{scheme}:'", "use a file path or file: URL")
     else:
         path = uri
-    for candidate in _candidates(path, fctx):
+    for candidate in candidates(path, fctx):
         try:
             found = candidate.is_file()
         except OSError as exc:  # e.g. a name longer than the file system allows
@@ -177,7 +177,7 @@ def _load(element: etree._Element, uri: str, fctx: FactoryContext, what: str = "
     )
 
 
-def _candidates(path: str, fctx: FactoryContext) -> list[Path]:
+def candidates(path: str, fctx: FactoryContext) -> list[Path]:
     given = Path(os.path.expanduser(path))
     if given.is_absolute():
         return [given]
