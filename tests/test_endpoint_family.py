@@ -562,3 +562,19 @@ async def test_endpoint_template_problems_are_reported_where_it_is_used(gateway)
     response = await client.post("/services/Missing", data=b"<a/>", headers={"Content-Type": "application/xml"})
     assert response.status == 500
     assert "the endpoint template Nope is not ready" in await response.text()
+
+
+async def test_a_dynamic_timeout_is_evaluated_per_message(gateway, stockquote):
+    """W: EndpointDefinitionFactory `{xpath}` durations, evaluateDynamicEndpointTimeout: milliseconds from the
+    message; a value that is not a number gives the default timeout."""
+    server = await stockquote(delay=0.4)
+    proxy = ERROR_PROXY.format(
+        address=f'<address uri="{server.url}"><timeout><duration>{{$trp:X-Timeout}}</duration></timeout>'
+        "<suspendOnFailure><initialDuration>1</initialDuration></suspendOnFailure></address>"
+    )
+    client = await gateway({"proxies/P.xml": proxy})
+    response = await client.post("/services/P", json={"a": 1}, headers={"X-Timeout": "100"})
+    assert (response.status, (await response.json())["code"]) == (502, "101504")
+    await asyncio.sleep(0.01)  # suspended for 1 ms
+    response = await client.post("/services/P", json={"a": 1}, headers={"X-Timeout": "soon"})
+    assert response.headers.get("X-Sample-Server") == server.instance  # the default timeout: answered

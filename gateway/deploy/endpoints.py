@@ -11,6 +11,7 @@ from yarl import URL
 
 from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node, NotYet, Reported, build
 from gateway.deploy.wsdl import wsdl_endpoint_address
+from gateway.expressions import Expression
 from gateway.expressions.values import Value
 from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, Suspension
 from gateway.runtime.endpoints import (
@@ -143,14 +144,16 @@ FORMAT = Attribute(
 _HTTP_METHODS = ("get", "post", "put", "delete", "patch", "head", "options")
 
 
-def _timeout(node: Node) -> float | None:
-    """W: EndpointDefinitionFactory: milliseconds as a Java long; 0 leaves the transport's timeout in place,
-    so here it means the gateway default."""
+def _timeout(node: Node) -> float | Expression | None:
+    """W: EndpointDefinitionFactory: milliseconds as a Java long (0 leaves the transport's timeout in place, so
+    here it means the gateway default), or `{xpath}` evaluated per message."""
     timeout = node.one("timeout")
     if timeout is None:
         return None
     duration = timeout.one("duration")
     millis = duration["#text"] if duration is not None else 0
+    if isinstance(millis, Expression):
+        return millis
     return millis / 1000.0 if millis else None
 
 

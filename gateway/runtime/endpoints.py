@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections import OrderedDict
@@ -11,6 +12,7 @@ from uritemplate import URITemplate
 from yarl import URL
 
 from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
+from gateway.expressions import Expression
 from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, NONE_READY, Discarded, EndpointContext, Suspension
 
 if TYPE_CHECKING:
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from gateway.mediators.template import TemplateParameter
     from gateway.message.context import MessageContext
     from gateway.runtime.services import Transport
+
+log = logging.getLogger("gateway.endpoint")
 
 FORMAT_MEDIA = {
     "soap11": "text/xml",
@@ -46,12 +50,12 @@ class Endpoint:
         self,
         name: str | None,
         location: SourceLocation,
-        timeout: float | None,
+        timeout: float | Expression | None,
         suspension: Suspension = DEFAULT_SUSPENSION,
     ):
         self.name = name
         self.location = location
-        self.timeout = timeout  # seconds; None = the gateway default
+        self.timeout = timeout  # seconds; None = the gateway default; an expression: milliseconds per message
         self.context = EndpointContext(name, self.kind, suspension)
 
     async def send(self, ctx: MessageContext) -> MessageContext:
@@ -96,7 +100,25 @@ class Endpoint:
         return info
 
     def _timeout(self, ctx: MessageContext) -> float:
-        return self.timeout if self.timeout is not None else ctx.exchange.services.settings.endpoint_timeout
+        timeout = self.timeout
+        if isinstance(timeout, Expression):
+            return _dynamic_timeout(timeout, ctx, self.location)
+        return timeout if timeout is not None else ctx.exchange.services.settings.endpoint_timeout
+
+
+def _dynamic_timeout(expression: Expression, ctx: MessageContext, where: SourceLocation) -> float:
+    """W: EndpointDefinition.evaluateDynamicEndpointTimeout: the value in milliseconds; one that is not a number
+    gives the default timeout (logged)."""
+    default = ctx.exchange.services.settings.endpoint_timeout
+    text = (expression.string_value(ctx) or "").strip()
+    try:
+        millis = int(text)
+    except ValueError:
+        log.warning(
+            "the dynamic timeout {%s} at %s is '%s', not milliseconds: %g s", expression.source, where, text, default
+        )
+        return default
+    return millis / 1000.0 if millis > 0 else default
 
 
 def is_endpoint_failure(code: int) -> bool:
@@ -179,7 +201,7 @@ class AddressEndpoint(Endpoint):
         self,
         name: str | None,
         location: SourceLocation,
-        timeout: float | None,
+        timeout: float | Expression | None,
         uri: str,
         fmt: str | None,
         suspension: Suspension = DEFAULT_SUSPENSION,
@@ -226,7 +248,7 @@ class HttpEndpoint(Endpoint):
         self,
         name: str | None,
         location: SourceLocation,
-        timeout: float | None,
+        timeout: float | Expression | None,
         template: str,
         method: str | None,
         fmt: str | None,
@@ -398,7 +420,7 @@ class DefaultEndpoint(Endpoint):
         self,
         name: str | None,
         location: SourceLocation,
-        timeout: float | None,
+        timeout: float | Expression | None,
         fmt: str | None,
         suspension: Suspension = DEFAULT_SUSPENSION,
     ):
