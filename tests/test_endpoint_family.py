@@ -578,3 +578,74 @@ async def test_a_dynamic_timeout_is_evaluated_per_message(gateway, stockquote):
     await asyncio.sleep(0.01)  # suspended for 1 ms
     response = await client.post("/services/P", json={"a": 1}, headers={"X-Timeout": "soon"})
     assert response.headers.get("X-Sample-Server") == server.instance  # the default timeout: answered
+
+
+PLACE_ORDER = (
+    f'<soapenv:Envelope xmlns:soapenv="{SOAP11}"><soapenv:Body><m0:placeOrder xmlns:m0="http://services.samples">'
+    "<m0:order><m0:price>10</m0:price><m0:quantity>5</m0:quantity><m0:symbol>IBM</m0:symbol></m0:order>"
+    "</m0:placeOrder></soapenv:Body></soapenv:Envelope>"
+)
+
+
+def recipient_main(recipients: str) -> str:
+    """Samples 61 and 62: placeOrder to every recipient, fire-and-forget (OUT_ONLY, FORCE_SC_ACCEPTED)."""
+    return f"""<sequence xmlns="http://ws.apache.org/ns/synapse" name="main" onError="errorHandler">
+        <in>
+            <property name="OUT_ONLY" value="true" />
+            <property name="FORCE_SC_ACCEPTED" scope="axis2" value="true" />
+            <send>
+                <endpoint>
+                    <recipientlist>
+                        {recipients}
+                    </recipientlist>
+                </endpoint>
+            </send>
+            <drop/>
+        </in>
+    </sequence>"""
+
+
+async def orders_of(servers, count: int = 1) -> list[int]:
+    for _ in range(200):
+        if all(len(server.orders) >= count for server in servers):
+            break
+        await asyncio.sleep(0.02)
+    return [len(server.orders) for server in servers]
+
+
+async def test_sample_61_a_static_recipient_list_gets_every_order(gateway, stockquote):
+    servers = [await stockquote(server_name=f"MyServer{i}") for i in (1, 2, 3)]
+    children = "".join(f'<endpoint><address uri="{s.url}"/></endpoint>' for s in servers)
+    client = await gateway(
+        {"sequences/main.xml": recipient_main(children), "sequences/errorHandler.xml": ERROR_HANDLER}
+    )
+    response = await client.post("/", data=PLACE_ORDER, headers={**_XML, "SOAPAction": "urn:placeOrder"})
+    assert (response.status, await response.read()) == (202, b"")
+    assert await orders_of(servers) == [1, 1, 1]
+
+
+async def test_sample_62_a_dynamic_recipient_list_from_the_registry(gateway, stockquote):
+    servers = [await stockquote(server_name=f"MyServer{i}") for i in (1, 2, 3)]
+    files = {
+        "sequences/main.xml": recipient_main(
+            """<endpoints value="{get-property('registry','recipients/EP_LIST')}"/>"""
+        ),
+        "sequences/errorHandler.xml": ERROR_HANDLER,
+        "registry/governance/recipients/EP_LIST": ",".join(s.url for s in servers[:2]),
+    }
+    client = await gateway(files)
+    response = await client.post("/", data=PLACE_ORDER, headers={**_XML, "SOAPAction": "urn:placeOrder"})
+    assert response.status == 202
+    assert await orders_of(servers[:2]) == [1, 1]
+    assert servers[2].orders == []
+
+
+async def test_a_recipient_list_answers_with_the_first_reply_and_survives_a_dead_recipient(gateway, stockquote):
+    servers = await lb_servers(stockquote, 3)
+    await servers[0].stop()
+    children = "".join(address(s, "") for s in servers)
+    proxy = f"""<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target><endpoint>
+        <recipientlist>{children}</recipientlist></endpoint></target></proxy>"""
+    client = await gateway({"proxies/P.xml": proxy})
+    assert await ask(client, path="/services/P") == "MyServer2"
+    assert [len(s.requests) for s in servers[1:]] == [1, 1]

@@ -416,7 +416,7 @@ def test_unknown_elements_get_did_you_mean_and_case_hints(tmp_path, capsys):
     ]
 
 
-@pytest.mark.parametrize("kind", ["dynamicLoadbalance", "serviceDynamicLoadbalance", "recipientlist", "class"])
+@pytest.mark.parametrize("kind", ["dynamicLoadbalance", "serviceDynamicLoadbalance", "class"])
 def test_every_mi_endpoint_type_not_supported_yet_says_so(tmp_path, capsys, kind):
     code, lines, _ = validate(tmp_path, capsys, {"endpoints/E.xml": f'<endpoint {S} name="E"><{kind}/></endpoint>'})
     assert code == 1

@@ -26,6 +26,7 @@ from gateway.runtime.endpoints import (
     IndirectEndpoint,
     LoadbalanceEndpoint,
     MemberEndpoint,
+    RecipientListEndpoint,
     SessionAffinity,
     TemplateEndpoint,
     WsdlEndpoint,
@@ -343,6 +344,29 @@ LOADBALANCE = Element(
 )
 
 
+RECIPIENTLIST = Element(
+    "recipientlist",
+    'Send the message to every child endpoint, <member>, or address of <endpoints value="{expr}"/>.',
+    anchor="W: RecipientListEndpointFactory",
+    common=False,
+    body=Body.ANY,
+    children=(
+        Child(MEMBER, repeatable=True),
+        Child(
+            Element(
+                "endpoints",
+                "Addresses per message: an expression giving comma-separated http(s) URLs.",
+                common=False,
+                attributes=(
+                    Attribute("value", Kind.VALUE, "{expression} giving the addresses.", required=True),
+                    Attribute("max-cache", Kind.INTEGER, "Endpoints kept for these addresses (default 20).", minimum=1),
+                ),
+            )
+        ),
+    ),
+)
+
+
 # MI's endpoint types, in the order W: EndpointFactory.getEndpointFactory looks for them
 _TYPES = (
     ADDRESS,
@@ -352,7 +376,7 @@ _TYPES = (
     _not_yet("dynamicLoadbalance", "Load balancing over a dynamic member list."),
     _not_yet("serviceDynamicLoadbalance", "Load balancing by service."),
     FAILOVER,
-    _not_yet("recipientlist", "Send to several endpoints."),
+    RECIPIENTLIST,
     HTTP,
     _not_yet("class", "A Java endpoint class."),
 )
@@ -433,7 +457,7 @@ def build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
     if session is not None and definition.tag != "loadbalance":
         raise session.error("a <session> only applies to a <loadbalance> endpoint", "remove it")
     name = node["name"]
-    if definition.tag in ("failover", "loadbalance"):
+    if definition.tag in ("failover", "loadbalance", "recipientlist"):
         return _group(node, definition, session)
     timeout = _timeout(definition)
     suspension = _suspension(definition)
@@ -501,7 +525,7 @@ def _group(node: Node, definition: Node, session: Node | None) -> Endpoint:
         if not isinstance(element.tag, str):
             continue
         tag = local_name(element)
-        if tag == "member":
+        if tag in ("member", "endpoints"):
             continue
         if tag != "endpoint":
             raise definition.error(
@@ -526,6 +550,8 @@ def _group(node: Node, definition: Node, session: Node | None) -> Endpoint:
             )
         return FailoverEndpoint(name, where, tuple(members), definition["dynamic"] is not False)
     hosts = definition.all("member")
+    if definition.tag == "recipientlist":
+        return _recipient_list(definition, name, where, members, hosts)
     if hosts and members:
         raise definition.error(
             "loadbalanceEndpoint element cannot have both member & endpoint child elements", "keep one kind"
@@ -560,6 +586,30 @@ def _group(node: Node, definition: Node, session: Node | None) -> Endpoint:
     return LoadbalanceEndpoint(
         name, where, tuple(members), algorithm(tuple(weights)), definition["failover"] is not False, affinity
     )
+
+
+def _recipient_list(
+    definition: Node, name: str | None, where: Any, members: list[Endpoint], hosts: list[Node]
+) -> Endpoint:
+    """W: RecipientListEndpointFactory: child endpoints, members, or one dynamic <endpoints value>."""
+    dynamic = definition.one("endpoints")
+    given = [
+        what for what, present in (("endpoints", members), ("members", hosts), ("<endpoints>", dynamic)) if present
+    ]
+    if len(given) != 1:
+        raise definition.error(
+            "a recipient list holds child <endpoint>s, <member>s or one <endpoints value=…>"
+            + (f", not {' and '.join(given)}" if given else ""),
+            '<recipientlist><endpoint><address uri="…"/></endpoint>…</recipientlist>',
+        )
+    if dynamic is not None:
+        value = dynamic["value"]
+        if not value.is_dynamic:
+            raise dynamic.error("<endpoints value> must be an expression in {…}", "value=\"{get-property('EP_LIST')}\"")
+        return RecipientListEndpoint(name, where, (), value, dynamic["max-cache"] or 20)
+    if hosts:
+        members = [MemberEndpoint(m.location, m["hostName"], m["httpPort"], m["httpsPort"]) for m in hosts]
+    return RecipientListEndpoint(name, where, tuple(members))
 
 
 def _weight(element: Any, definition: Node) -> int:

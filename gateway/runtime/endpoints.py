@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -601,6 +602,82 @@ class WeightedRoundRobin:
                 return index
             self.left[index] = 0  # not usable now: on to the next child
         return None
+
+
+class RecipientListEndpoint(_Group):
+    """`<recipientlist>` (W: RecipientListEndpoint): the message goes to every ready child at once (children,
+    `<member>`s, or `<endpoints value="{expr}">`, a comma-separated list of addresses per message). The first
+    reply in the children's order answers; the other replies are read and dropped (MI runs each through the
+    out flow, where an aggregate mediator would join them: there is none here). All failed: the last error."""
+
+    __slots__ = ("dynamic", "max_cache", "pool")
+    kind = "recipientlist"
+
+    def __init__(
+        self,
+        name: str | None,
+        location: SourceLocation,
+        members: tuple[Endpoint, ...],
+        dynamic: Value | None = None,
+        max_cache: int = 20,
+    ):
+        super().__init__(name, location, members)
+        self.dynamic = dynamic
+        self.max_cache = max(1, max_cache)
+        self.pool: OrderedDict[str, Endpoint] = OrderedDict()  # W: dynamicEndpointPool
+
+    def ready(self, ctx: MessageContext) -> bool:
+        return not self.context.switched_off and (self.dynamic is not None or super().ready(ctx))
+
+    async def _targets(self, ctx: MessageContext) -> list[Endpoint]:
+        if self.dynamic is None:
+            return [child for child in self.members if child.ready(ctx)]
+        if self.dynamic.needs_body:
+            await ctx.build()
+        targets = []
+        for url in (self.dynamic.resolve(ctx) or "").split(","):
+            url = url.strip()
+            if not url:
+                continue
+            endpoint = self.pool.get(url)
+            if endpoint is None:
+                if not url.startswith(("http://", "https://")):
+                    raise MediationError(
+                        f"the recipient list address '{url}' is not an http(s) URL",
+                        detail=f"<endpoints value={self.dynamic.source!r}> at {self.location}",
+                    )
+                ctx.exchange.services.outbound.check(url, f"the recipient list at {self.location}")
+                endpoint = AddressEndpoint(None, self.location, None, url, None)
+                self.pool[url] = endpoint
+                while len(self.pool) > self.max_cache:
+                    self.pool.popitem(last=False)
+            else:
+                ctx.exchange.services.outbound.check(url, f"the recipient list at {self.location}")
+            targets.append(endpoint)
+        return targets
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        name = self.name or "AnonymousEndpoint"
+        if self.context.switched_off:
+            raise MediationError(f"RecipientList endpoint : {name} - is inactive", NONE_READY)
+        await ctx.payload.read()  # every recipient gets the same bytes
+        targets = await self._targets(ctx)
+        if not targets:
+            raise MediationError(f"Recipient List endpoint : {name} - no ready child endpoints", NONE_READY)
+        results = await asyncio.gather(*(target.deliver(ctx) for target in targets), return_exceptions=True)
+        answer: MessageContext | None = None
+        failure: BaseException | None = None
+        for result in results:
+            if isinstance(result, BaseException):
+                failure = result
+            elif answer is None:
+                answer = result
+            else:
+                await result.payload.read()  # dropped: nobody waits for it
+        if answer is not None:
+            return answer
+        assert failure is not None
+        raise failure
 
 
 ALGORITHMS: dict[str, type[RoundRobin] | type[WeightedRoundRobin]] = {
