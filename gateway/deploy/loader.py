@@ -48,7 +48,18 @@ log = logging.getLogger("gateway.deploy")
 
 # Folders in MI's load order (docs/synapse-semantics.md §7): local entries, endpoints, sequences, templates,
 # proxies. MI deploys by folder (W: MultiXMLConfigurationBuilder), so each folder holds one kind of artifact.
-FOLDERS = ("local-entries", "endpoints", "sequences", "templates", "proxies", "proxy-services", "api")
+FOLDERS = (
+    "local-entries",
+    "endpoints",
+    "sequences",
+    "templates",
+    "proxies",
+    "proxy-services",
+    "api",
+    "message-stores",
+    "message-processors",
+    "tasks",
+)
 FOLDER_ROOTS = {
     "local-entries": "localEntry",
     "endpoints": "endpoint",
@@ -57,6 +68,9 @@ FOLDER_ROOTS = {
     "proxies": "proxy",
     "proxy-services": "proxy",
     "api": "api",
+    "message-stores": "messageStore",
+    "message-processors": "messageProcessor",
+    "tasks": "task",
 }
 ROOTS = ARTIFACTS  # root element -> (kind, configuration attribute, declaration)
 _HOME = {
@@ -66,13 +80,13 @@ _HOME = {
     "template": "templates/",
     "proxy": "proxy-services/ (or proxies/)",
     "api": "api/",
+    "messageStore": "message-stores/",
+    "messageProcessor": "message-processors/",
+    "task": "tasks/",
 }
 # MI's other artifacts: root element -> (what, where MI reads them)
 _UNSUPPORTED_ROOTS = {
     "inboundEndpoint": ("inbound endpoints", "inbound-endpoints/"),
-    "task": ("scheduled tasks", "tasks/"),
-    "messageStore": ("message stores", "message-stores/"),
-    "messageProcessor": ("message processors", "message-processors/"),
     "eventSource": ("event sources", "event-sources/"),
     "priorityExecutor": ("priority executors", "priority-executors/"),
     "import": ("connector imports", "imports/"),
@@ -81,10 +95,7 @@ _UNSUPPORTED_ROOTS = {
 }
 # MI's other folders (W: MultiXMLConfigurationBuilder): MI reads them, this gateway does not yet.
 MI_FOLDERS = {
-    "message-stores": "message stores are not supported yet",
-    "message-processors": "message processors are not supported yet",
     "inbound-endpoints": "inbound endpoints are not supported yet",
-    "tasks": "scheduled tasks are not supported yet",
     "event-sources": "event sources are not supported yet",
     "priority-executors": "priority executors are not supported yet",
     "imports": "connector imports are not read: installed connectors are found without them",
@@ -313,6 +324,7 @@ def assemble(
         if ref.key not in finished[_TABLES[ref.kind]]
     ]
     dangling.extend(_unknown_arguments(arguments, finished["templates"]))
+    dangling.extend(_unknown_stores(tables["message_processors"], tables["message_stores"]))
     template_endpoints = _instantiate_templates(template_uses, finished["templates"], context, dangling)
     config = Configuration(
         proxies=MappingProxyType(tables["proxies"]),
@@ -327,6 +339,9 @@ def assemble(
         dangling=tuple(dangling),
         registry=loaded.registry,
         template_endpoints=MappingProxyType(template_endpoints),
+        message_stores=MappingProxyType(tables["message_stores"]),
+        message_processors=MappingProxyType(tables["message_processors"]),
+        tasks=MappingProxyType(tables["tasks"]),
         version=digest.hexdigest()[:16],
     )
     return Assembly(config, rejected)
@@ -379,6 +394,19 @@ def _instantiate_templates(
                 )
             )
     return built
+
+
+def _unknown_stores(processors: dict[str, Any], stores: dict[str, Any]) -> list[DeployError]:
+    return [
+        DeployError(
+            processor.location or SourceLocation(processor.name),
+            "messageProcessor",
+            f"message store '{processor.store}' is not deployed: message processor '{processor.name}' has no messages",
+            "deploy it in message-stores/ or correct messageStore",
+        )
+        for processor in processors.values()
+        if processor.store not in stores
+    ]
 
 
 def _unknown_arguments(arguments: list[Arguments], templates: Table[Any]) -> list[DeployError]:

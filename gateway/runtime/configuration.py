@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from gateway.mediators.template import SequenceTemplate
     from gateway.runtime.api import ApiIndex, RestApi
     from gateway.runtime.endpoints import Endpoint
+    from gateway.runtime.processors import MessageProcessorSpec
+    from gateway.runtime.stores import MessageStoreSpec
+    from gateway.runtime.tasks import TaskSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,9 @@ class Configuration:
     registry: Registry = field(default_factory=lambda: Registry(None))
     # Each <endpoint template=…> of the deployed artifacts, instantiated from its template (gateway.deploy.loader)
     template_endpoints: Mapping[Any, Endpoint] = field(default_factory=lambda: MappingProxyType({}))
+    message_stores: Mapping[str, MessageStoreSpec] = field(default_factory=lambda: MappingProxyType({}))
+    message_processors: Mapping[str, MessageProcessorSpec] = field(default_factory=lambda: MappingProxyType({}))
+    tasks: Mapping[str, TaskSpec] = field(default_factory=lambda: MappingProxyType({}))
     # A digest of the deployed files (path and bytes): equal versions serve the same artifacts. Hot
     # deployment and /healthz show it, so every worker can be seen to converge on one version.
     version: str = ""

@@ -12,6 +12,7 @@ from multidict import istr
 from gateway.masking import SecretMasker, masker_for
 from gateway.outbound import OutboundPolicy
 from gateway.runtime.engine import Engine
+from gateway.runtime.stores import StoreHub
 
 if TYPE_CHECKING:
     from yarl import URL
@@ -36,6 +37,7 @@ class Services:
     transport: Transport | None = None  # set by the transport layer at start-up
     engine: Engine = field(default_factory=Engine)
     connectors: dict[str, Any] = field(default_factory=dict)  # connector name -> its runtime object
+    stores: StoreHub = field(default_factory=StoreHub)  # the live message-store backends of this process
     masker: SecretMasker = field(init=False)
     outbound: OutboundPolicy = field(init=False)
     secret_headers: tuple[str, ...] = field(init=False)  # lower-case names of credential headers

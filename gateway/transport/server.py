@@ -18,8 +18,10 @@ from gateway.message.errors import client_media_type, error_reply
 from gateway.message.payload import BodyReadError, Payload, content_type_parameter, kind_of, media_type_of
 from gateway.runtime.api import ApiMatch, Request, elect
 from gateway.runtime.configuration import Configuration, ProxyService
+from gateway.runtime.processors import Processors
 from gateway.runtime.services import Services
 from gateway.runtime.state import RuntimeState
+from gateway.runtime.tasks import Tasks
 from gateway.settings import Settings
 from gateway.transport import client, memory
 from gateway.transport.swagger import requested_format, swagger_response
@@ -54,6 +56,8 @@ class ProtocolRejections(logging.Filter):
 _PROTOCOL_REJECTIONS = ProtocolRejections()
 
 
+PROCESSORS: web.AppKey[Processors] = web.AppKey("processors")
+TASKS: web.AppKey[Tasks] = web.AppKey("tasks")
 CONNECTORS: web.AppKey[ConnectorRegistry | None] = web.AppKey("connectors")
 
 
@@ -89,10 +93,19 @@ async def _startup(app: web.Application) -> None:
     registry = app[CONNECTORS]
     if registry is not None:
         services.connectors = await registry.start(services)
+    processors = app[PROCESSORS] = Processors(app[STATE], services)
+    processors.start()
+    tasks = app[TASKS] = Tasks(app[STATE], services)
+    tasks.start()
 
 
 async def _cleanup(app: web.Application) -> None:
     services = app[SERVICES]
+    if PROCESSORS in app:
+        await app[PROCESSORS].stop()
+    if TASKS in app:
+        await app[TASKS].stop()
+    await services.stores.close()
     for runtime in services.connectors.values():
         close = getattr(runtime, "close", None)
         if close is not None:
