@@ -649,3 +649,21 @@ async def test_a_recipient_list_answers_with_the_first_reply_and_survives_a_dead
     client = await gateway({"proxies/P.xml": proxy})
     assert await ask(client, path="/services/P") == "MyServer2"
     assert [len(s.requests) for s in servers[1:]] == [1, 1]
+
+
+async def test_endpoint_properties_are_set_on_each_message_sent_through_it(gateway, stockquote):
+    """W: AbstractEndpoint.evaluateProperties: an endpoint's <property> children, by value or expression, in
+    their scope, on every message it sends (here a transport header the back end sees, and a default-scope
+    property the outSequence reads)."""
+    server = await stockquote()
+    proxy = f"""<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target>
+        <endpoint name="E"><address uri="{server.url}"/>
+            <property name="X-Routed-By" value="E" scope="transport"/>
+            <property name="picked" expression="fn:concat('endpoint ', 'E')"/>
+        </endpoint>
+        <outSequence><property name="X-Picked" expression="get-property('picked')" scope="transport"/><send/>
+        </outSequence></target></proxy>"""
+    client = await gateway({"proxies/P.xml": proxy})
+    response = await client.post("/services/P", data=sample_request(), headers=_XML)
+    assert response.headers["X-Picked"] == "endpoint E"
+    assert server.requests[-1].headers["X-Routed-By"] == "E"

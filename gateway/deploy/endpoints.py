@@ -13,6 +13,7 @@ from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node, 
 from gateway.deploy.wsdl import wsdl_endpoint_address
 from gateway.expressions import Expression
 from gateway.expressions.values import Value
+from gateway.message.scopes import writer
 from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, Suspension
 from gateway.runtime.endpoints import (
     ALGORITHMS,
@@ -20,6 +21,7 @@ from gateway.runtime.endpoints import (
     AddressEndpoint,
     DefaultEndpoint,
     Endpoint,
+    EndpointProperty,
     EndpointTemplate,
     FailoverEndpoint,
     HttpEndpoint,
@@ -431,6 +433,21 @@ _EXTRAS = (
 
 
 def build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
+    endpoint = _build_endpoint(node, anonymous=anonymous)
+    properties = node.all("property")
+    if properties and not isinstance(endpoint, IndirectEndpoint):
+        endpoint.properties = tuple(_property(p) for p in properties)
+    return endpoint
+
+
+def _property(node: Node) -> EndpointProperty:
+    """W: EndpointFactory.processProperties / AbstractEndpoint.evaluateProperties."""
+    if node["value"] is None and node["expression"] is None:
+        raise node.error("an endpoint property needs a value or an expression", 'value="…" or expression="…"')
+    return EndpointProperty(node["name"], node["value"], node["expression"], writer(node["scope"] or "default"))
+
+
+def _build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
     where = node.location
     if node.has("key"):  # W: a key wins over everything else
         return IndirectEndpoint(where, node["key"])

@@ -7,7 +7,9 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from uritemplate import URITemplate
 from yarl import URL
@@ -44,7 +46,7 @@ class Endpoint:
     calls `deliver` instead, after choosing a ready child itself (W: AddressEndpoint.send checks readiness only
     without a parent). A leaf's failure updates its state (W: AddressEndpoint.onFault)."""
 
-    __slots__ = ("name", "location", "timeout", "context")
+    __slots__ = ("name", "location", "timeout", "context", "properties")
     kind = "address"
 
     def __init__(
@@ -58,6 +60,7 @@ class Endpoint:
         self.location = location
         self.timeout = timeout  # seconds; None = the gateway default; an expression: milliseconds per message
         self.context = EndpointContext(name, self.kind, suspension)
+        self.properties: tuple[EndpointProperty, ...] = ()  # set by the builder
 
     async def send(self, ctx: MessageContext) -> MessageContext:
         if not self.context.ready():
@@ -65,6 +68,8 @@ class Endpoint:
         return await self.deliver(ctx)
 
     async def deliver(self, ctx: MessageContext) -> MessageContext:
+        if self.properties:
+            await set_properties(self.properties, ctx)
         try:
             reply = await self.exchange(ctx)
         except MediationError as exc:
@@ -105,6 +110,28 @@ class Endpoint:
         if isinstance(timeout, Expression):
             return _dynamic_timeout(timeout, ctx, self.location)
         return timeout if timeout is not None else ctx.exchange.services.settings.endpoint_timeout
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointProperty:
+    """`<endpoint><property name value|expression scope/>`: set on each message sent through the endpoint."""
+
+    name: str
+    value: str | None
+    expression: Expression | None
+    write: Callable[[Any, str, Any], None]
+
+
+async def set_properties(properties: tuple[EndpointProperty, ...], ctx: MessageContext) -> None:
+    """W: AbstractEndpoint.evaluateProperties."""
+    for prop in properties:
+        if prop.expression is not None:
+            if prop.expression.needs_body:
+                await ctx.build()
+            value = prop.expression.string_value(ctx)
+        else:
+            value = prop.value
+        prop.write(ctx, prop.name, value)
 
 
 def _dynamic_timeout(expression: Expression, ctx: MessageContext, where: SourceLocation) -> float:
@@ -528,6 +555,8 @@ class FailoverEndpoint(_Group):
     async def deliver(self, ctx: MessageContext) -> MessageContext:
         if self.context.switched_off:
             raise MediationError(f"Failover endpoint : {self.name or 'AnonymousEndpoint'} - is inactive", NONE_READY)
+        if self.properties:
+            await set_properties(self.properties, ctx)
         await ctx.payload.read()  # kept in memory: a second child gets the same message
         tried: set[int] = set()
         last: MediationError | None = None
@@ -660,6 +689,8 @@ class RecipientListEndpoint(_Group):
         name = self.name or "AnonymousEndpoint"
         if self.context.switched_off:
             raise MediationError(f"RecipientList endpoint : {name} - is inactive", NONE_READY)
+        if self.properties:
+            await set_properties(self.properties, ctx)
         await ctx.payload.read()  # every recipient gets the same bytes
         targets = await self._targets(ctx)
         if not targets:
@@ -787,6 +818,8 @@ class LoadbalanceEndpoint(_Group):
         name = self.name or "AnonymousEndpoint"
         if self.context.switched_off:
             raise MediationError(f"Loadbalance endpoint : {name} - is inactive", NONE_READY)
+        if self.properties:
+            await set_properties(self.properties, ctx)
         session_id = None
         if self.session is not None:
             session_id = await self.session.request_id(ctx)
