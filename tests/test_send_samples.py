@@ -338,3 +338,29 @@ async def test_sample_12_local_entries_hold_the_sequence_and_the_endpoint(gatewa
     assert response.status == 200, reply
     assert quote_of(reply).findtext(f"{{{SAMPLES_NS}}}symbol") == "IBM"
     assert "message = *** Test Message 1 ***" in [r.getMessage() for r in caplog.records]
+
+
+async def test_a_wsa_to_naming_the_gateway_itself_is_refused_not_looped(gateway):
+    """A smart client whose WS-Addressing To is the gateway's own URL: MI would send the message to itself
+    again and again; here the default endpoint refuses it."""
+    client = await gateway({"sequences/main.xml": SAMPLE_0})
+    own = str(client.make_url("/services/Loop"))
+    response = await client.post(
+        "/services/Loop", data=smart_client(own, GET_QUOTE.format("IBM")), headers=SOAP_HEADERS
+    )
+    assert response.status == 500
+    assert "sending there would loop" in await response.text()
+
+
+async def test_in_a_proxy_the_target_endpoint_wins_over_a_wsa_to_but_not_over_a_header_to(gateway, stockquote):
+    first, second = await stockquote(server_name="one"), await stockquote(server_name="two")
+    proxy = f"""<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target>
+        <inSequence><filter source="$trp:X-Rewrite" regex="yes"><header name="To" value="{second.url}"/></filter>
+            <send/></inSequence>
+        <endpoint><address uri="{first.url}"/></endpoint><outSequence><send/></outSequence></target></proxy>"""
+    client = await gateway({"proxies/P.xml": proxy})
+    body = smart_client(second.url, GET_QUOTE.format("IBM"))
+    await client.post("/services/P", data=body, headers=SOAP_HEADERS)
+    assert (len(first.requests), len(second.requests)) == (1, 0)
+    await client.post("/services/P", data=body, headers={**SOAP_HEADERS, "X-Rewrite": "yes"})
+    assert (len(first.requests), len(second.requests)) == (1, 1)

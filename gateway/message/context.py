@@ -96,6 +96,7 @@ class MessageContext:
         "resource",
         "_to",
         "to_from_request",
+        "to_set",
         "query_params",
         "soap_action",
         "_message_id",
@@ -132,6 +133,7 @@ class MessageContext:
         # To is still the request's path: a WS-Addressing To header of the envelope names the address instead
         # (looked for when To is first read, see `to`)
         self.to_from_request = False
+        self.to_set = False  # a mediator (header To) set it: it wins over a proxy's target endpoint
         self.query_params: MultiMapping[str] = query_params if query_params is not None else MultiDict()
         self.soap_action = soap_action
         self._message_id: str | None = None  # generated on first use: most flows never read it
@@ -152,6 +154,7 @@ class MessageContext:
     def to(self, value: str | None) -> None:
         self._to = value
         self.to_from_request = False
+        self.to_set = True
 
     def _wsa_to(self) -> None:
         payload = self.payload

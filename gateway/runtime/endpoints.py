@@ -465,9 +465,28 @@ class DefaultEndpoint(Endpoint):
                 f'{address!r}: set it with <header name="To" value="http://host/path"/> or a WS-Addressing To',
             )
         ctx.exchange.services.outbound.check(address, f"the default endpoint at {self.location}")
+        if _is_self(address, ctx):
+            raise MediationError(
+                "the message's To is the address it came in on: sending there would loop",
+                detail=f"the default endpoint at {self.location} sends to the To {address!r}; set another with "
+                '<header name="To" value="http://…"/>, or give the send an <endpoint>',
+            )
         return await _transport(ctx).exchange(
             ctx, url=address, method=_method(ctx, self.format), media=self.media, timeout=self._timeout(ctx)
         )
+
+
+def _is_self(address: str, ctx: MessageContext) -> bool:
+    """The To names this request's own URL (its Host header and path): a send there calls itself again."""
+    host = ctx.transport_headers.get("Host")
+    if not host:
+        return False
+    try:
+        url = URL(address)
+    except ValueError:
+        return False
+    own = URL(f"http://{host}{ctx.exchange.path}")
+    return url.host == own.host and url.port == own.port and url.path.rstrip("/") == own.path.rstrip("/")
 
 
 async def to_address(ctx: MessageContext) -> str | None:

@@ -166,12 +166,13 @@ class Engine:
 
     async def implicit_endpoint(self, ctx: MessageContext) -> Any:
         """The destination of a `<send/>` without an endpoint on the request path (W: Axis2Sender sends to the
-        To): an absolute To (WS-Addressing, or the header mediator's) through the default endpoint; else the
-        proxy's target endpoint (ours: a proxy's To is its own address, where MI would send to itself)."""
+        To): the To set by the header mediator, through the default endpoint; else the proxy's target endpoint (ours: a
+        proxy's To is its own address, where MI would send to itself); else an absolute WS-Addressing To."""
         address = await to_address(ctx)
-        if address is not None and "://" in address:
+        target = ctx.proxy.endpoint if ctx.proxy is not None else None
+        if address is not None and "://" in address and (ctx.to_set or target is None):
             return IMPLICIT_TO
-        return ctx.proxy.endpoint if ctx.proxy is not None else None
+        return target
 
     async def send_back(self, ctx: MessageContext) -> None:
         """respond / outSequence send: write the current message as the client's reply (once)."""
