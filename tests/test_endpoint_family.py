@@ -667,3 +667,25 @@ async def test_endpoint_properties_are_set_on_each_message_sent_through_it(gatew
     response = await client.post("/services/P", data=sample_request(), headers=_XML)
     assert response.headers["X-Picked"] == "endpoint E"
     assert server.requests[-1].headers["X-Routed-By"] == "E"
+
+
+async def test_a_session_whose_endpoint_is_suspended_fails_with_309001(gateway, stockquote):
+    """W: SALoadbalanceEndpoint.sendMessageOnCurrentSession: the session's endpoint is not ready: 309001; the
+    failure that suspended it ended the session, so the client's next message starts a new one."""
+    servers = await lb_servers(stockquote, 2)
+    children = "".join(address(s, "") for s in servers)
+    proxy = f"""<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target><endpoint>
+        <session type="simpleClientSession"/><loadbalance failover="false">{children}</loadbalance></endpoint>
+        <faultSequence><payloadFactory media-type="xml"><format><e><c>$1</c></e></format>
+            <args><arg expression="get-property('ERROR_CODE')"/></args></payloadFactory><respond/></faultSequence>
+        </target></proxy>"""
+    client = await gateway({"proxies/P.xml": proxy})
+    assert await ask(client, "c1", path="/services/P") == "MyServer1"
+    await servers[0].stop()
+    reply = await client.post("/services/P", data=sample_request(client_id="c1"), headers=_XML)
+    assert etree.fromstring(await reply.read()).findtext(".//{*}c") == "101503"  # failed: the session ends
+    assert await ask(client, "c1", path="/services/P") == "MyServer2"  # a new session, on a ready server
+    endpoint = client.config.proxies["P"].endpoint
+    endpoint.session.bind("c2", 0)  # a session bound to the suspended server
+    reply = await client.post("/services/P", data=sample_request(client_id="c2"), headers=_XML)
+    assert etree.fromstring(await reply.read()).findtext(".//{*}c") == "309001"

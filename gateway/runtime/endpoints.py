@@ -739,6 +739,7 @@ ALGORITHMS: dict[str, type[RoundRobin] | type[WeightedRoundRobin]] = {
 _SYNAPSE_NS = "http://ws.apache.org/ns/synapse"
 _SESSION_COOKIES = ("JSESSIONID", "PHPSESSID", "phpMyAdmin", "wordpress_test_cookie")  # W: AbstractDispatcher
 MAX_SESSIONS = 10_000
+SESSION_NOT_READY = 309001  # W: SynapseConstants.ENDPOINT_SAL_NOT_READY
 
 
 class SessionAffinity:
@@ -844,8 +845,15 @@ class LoadbalanceEndpoint(_Group):
             session_id = await self.session.request_id(ctx)
             bound = self.session.lookup(session_id)
             if bound is not None:
+                child = self.members[bound]
+                if not child.ready(ctx):  # W: sendMessageOnCurrentSession
+                    raise MediationError(
+                        f"The endpoint {child.name or 'AnonymousEndpoint'} on the session with id {session_id} is "
+                        "not ready.",
+                        SESSION_NOT_READY,
+                    )
                 try:
-                    return await self.members[bound].deliver(ctx)
+                    return await child.deliver(ctx)
                 except MediationError:
                     self.session.unbind(session_id)
                     raise
