@@ -689,3 +689,19 @@ async def test_a_session_whose_endpoint_is_suspended_fails_with_309001(gateway, 
     endpoint.session.bind("c2", 0)  # a session bound to the suspended server
     reply = await client.post("/services/P", data=sample_request(client_id="c2"), headers=_XML)
     assert etree.fromstring(await reply.read()).findtext(".//{*}c") == "309001"
+
+
+async def test_a_static_failover_stays_on_the_backup_once_the_primary_is_back(gateway, stockquote):
+    """W: FailoverEndpoint with dynamic="false": the endpoint that answered stays current until it fails."""
+    servers = await lb_servers(stockquote, 2)
+    quick = "<suspendOnFailure><initialDuration>1</initialDuration></suspendOnFailure>"
+    group = '<failover dynamic="false">' + "".join(address(s, quick) for s in servers) + "</failover>"
+    client = await gateway({"sequences/main.xml": lb_main(group), "sequences/errorHandler.xml": ERROR_HANDLER})
+    assert await ask(client) == "MyServer1"
+    await servers[0].stop()
+    assert await ask(client) == "MyServer2"
+    await servers[0].start()
+    await asyncio.sleep(0.01)  # MyServer1 is ready again
+    assert [await ask(client) for _ in range(2)] == ["MyServer2"] * 2
+    await servers[1].stop()
+    assert await ask(client) == "MyServer1"

@@ -599,12 +599,13 @@ class FailoverEndpoint(_Group):
             return reply
 
     def _pick(self, ctx: MessageContext, tried: set[int]) -> int | None:
-        order = range(len(self.members))
-        if not self.dynamic:
-            order = range(self.current, self.current + len(self.members))
-        for position in order:
-            index = position % len(self.members)
-            if index not in tried and self.members[index].ready(ctx):
+        """Dynamic: the first ready child. Static: the current child while it is ready, else the first ready
+        one from the start (W: FailoverEndpoint.sendMessage)."""
+        current = self.current
+        if not self.dynamic and current not in tried and self.members[current].ready(ctx):
+            return current
+        for index, child in enumerate(self.members):
+            if index not in tried and child.ready(ctx):
                 return index
         return None
 
