@@ -14,8 +14,11 @@ import base64
 import re
 
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
+from gateway.runtime.endpoint_state import EndpointContext, Suspension
 from tests.support.stockquote import stockquote_wsdl
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -705,3 +708,30 @@ async def test_a_static_failover_stays_on_the_backup_once_the_primary_is_back(ga
     assert [await ask(client) for _ in range(2)] == ["MyServer2"] * 2
     await servers[1].stop()
     assert await ask(client) == "MyServer1"
+
+
+@given(
+    initial=st.integers(min_value=-1, max_value=10_000),
+    factor=st.floats(min_value=0.5, max_value=5, allow_nan=False),
+    maximum=st.integers(min_value=1, max_value=50_000),
+    outcomes=st.lists(st.sampled_from(["fail", "timeout", "ok"]), max_size=30),
+)
+def test_suspension_durations_follow_mi_rules(initial, factor, maximum, outcomes):
+    """W: EndpointContext.computeNextRetryTimeForSuspended, for any sequence of outcomes: the first suspension
+    lasts initialDuration (unset: 30 s), each further one the last times progressionFactor, never more than
+    maximumDuration; a success makes the endpoint ACTIVE and starts over."""
+    definition = Suspension(initial_duration=initial, progression_factor=factor, maximum_duration=maximum)
+    context = EndpointContext("E", "address", definition)
+    last = -1
+    for outcome in outcomes:
+        if outcome == "ok":
+            context.on_success()
+            assert (context.state, context.last_suspend) == ("ACTIVE", -1)
+            last = -1
+            continue
+        context.on_fault(101503 if outcome == "fail" else 101504)  # no retries before suspension: both suspend
+        expected = initial if last <= 0 else int(last * factor)
+        expected = maximum if expected > maximum else (30_000 if expected < 0 else expected)
+        assert (context.state, context.last_suspend) == ("SUSPENDED", expected)
+        assert context.last_suspend <= max(maximum, 0) or expected == 30_000
+        last = expected
