@@ -735,3 +735,35 @@ def test_suspension_durations_follow_mi_rules(initial, factor, maximum, outcomes
         assert (context.state, context.last_suspend) == ("SUSPENDED", expected)
         assert context.last_suspend <= max(maximum, 0) or expected == 30_000
         last = expected
+
+
+def quote_request(symbol: str) -> bytes:
+    return GET_QUOTE_REQUEST.replace(">IBM<", f">{symbol}<").encode()
+
+
+async def test_force_error_on_soap_fault_fails_over_and_reaches_the_fault_sequence(gateway, stockquote):
+    """W: SynapseCallbackReceiver, FORCE_ERROR_ON_SOAP_FAULT=true: a SOAP fault reply fails the endpoint
+    (ERROR_CODE 500000): a fail-over goes to the next child; a single endpoint's fault sequence runs on the
+    fault (its payload); without the property the fault is an ordinary reply."""
+    servers = await lb_servers(stockquote, 2)
+    failover = "<failover>" + "".join(address(s, "") for s in servers) + "</failover>"
+    proxy = """<proxy xmlns="http://ws.apache.org/ns/synapse" name="@NAME@"><target><inSequence>
+        <filter source="$trp:X-Force" regex="yes"><property name="FORCE_ERROR_ON_SOAP_FAULT" value="true"/></filter>
+        <send><endpoint>@ENDPOINT@</endpoint></send></inSequence><outSequence><send/></outSequence>
+        <faultSequence><property name="X-Code" expression="get-property('ERROR_CODE')" scope="transport"/>
+            <property name="HTTP_SC" value="502" scope="axis2"/><respond/></faultSequence></target></proxy>"""
+    client = await gateway(
+        {
+            "proxies/F.xml": proxy.replace("@NAME@", "F").replace("@ENDPOINT@", failover),
+            "proxies/S.xml": proxy.replace("@NAME@", "S").replace("@ENDPOINT@", f'<address uri="{servers[1].url}"/>'),
+        }
+    )
+    headers = {**_XML, "SOAPAction": "urn:getQuote"}
+    plain = await client.post("/services/S", data=quote_request("ERR"), headers=headers)
+    assert plain.status == 500 and "X-Code" not in plain.headers  # an ordinary reply
+    forced = await client.post("/services/S", data=quote_request("ERR"), headers={**headers, "X-Force": "yes"})
+    assert (forced.status, forced.headers["X-Code"]) == (502, "500000")
+    assert b"please contact the server administrator" in await forced.read()  # the fault sequence saw the fault
+    response = await client.post("/services/F", data=quote_request("ERR"), headers={**headers, "X-Force": "yes"})
+    assert response.headers["X-Code"] == "500000"  # both children answered a fault: the last one's error
+    assert [len(s.requests) for s in servers] == [1, 3]

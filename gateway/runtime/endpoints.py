@@ -16,6 +16,7 @@ from yarl import URL
 
 from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
 from gateway.expressions import Expression
+from gateway.message.soap import is_fault as is_soap_fault
 from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, NONE_READY, Discarded, EndpointContext, Suspension
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ class Endpoint:
             await set_properties(self.properties, ctx)
         try:
             reply = await self.exchange(ctx)
+            if _forced_error(ctx) and await _soap_fault(reply):
+                raise _fault_reply(reply, self.location)
         except MediationError as exc:
             if not is_endpoint_failure(exc.code):
                 raise  # a refused path or destination: the back end was never asked
@@ -149,10 +152,40 @@ def _dynamic_timeout(expression: Expression, ctx: MessageContext, where: SourceL
     return millis / 1000.0 if millis > 0 else default
 
 
+ENDPOINT_CUSTOM_ERROR = 500000  # W: SynapseConstants: a SOAP fault reply with FORCE_ERROR_ON_SOAP_FAULT=true
+
+
 def is_endpoint_failure(code: int) -> bool:
-    """Failures that say something about the back end: the transport's 1015xx codes, and a child group or leaf
-    that was not ready (303xxx)."""
-    return 101500 <= code < 101600 or 303000 <= code < 304000
+    """Failures that say something about the back end: the transport's 1015xx codes, a SOAP fault made an error
+    (500000), and a child group or leaf that was not ready (303xxx)."""
+    return 101500 <= code < 101600 or 303000 <= code < 304000 or code == ENDPOINT_CUSTOM_ERROR
+
+
+def _forced_error(ctx: MessageContext) -> bool:
+    value = ctx.properties.get("FORCE_ERROR_ON_SOAP_FAULT")
+    return value is True or str(value).lower() == "true"
+
+
+async def _soap_fault(reply: MessageContext) -> bool:
+    if reply.payload.kind not in ("soap11", "soap12"):
+        return False
+    try:
+        return is_soap_fault(await reply.payload.build())
+    except MediationError:
+        return False  # an unreadable reply is not a SOAP fault; whoever reads it gets the parse error
+
+
+def _fault_reply(reply: MessageContext, where: SourceLocation) -> MediationError:
+    """W: SynapseCallbackReceiver: with FORCE_ERROR_ON_SOAP_FAULT=true a SOAP fault reply fails the endpoint
+    (500000): a fail-over parent tries the next child; else the fault handlers run on the fault."""
+    raw = reply.payload.raw or b""
+    return MediationError(
+        "the back end answered a SOAP fault (FORCE_ERROR_ON_SOAP_FAULT)",
+        ENDPOINT_CUSTOM_ERROR,
+        f"endpoint at {where}: {raw[:300].decode('utf-8', 'replace')}",
+        body=raw,
+        content_type=reply.payload.content_type,
+    )
 
 
 def _transport(ctx: MessageContext) -> Transport:
