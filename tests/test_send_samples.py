@@ -364,3 +364,17 @@ async def test_in_a_proxy_the_target_endpoint_wins_over_a_wsa_to_but_not_over_a_
     assert (len(first.requests), len(second.requests)) == (1, 0)
     await client.post("/services/P", data=body, headers={**SOAP_HEADERS, "X-Rewrite": "yes"})
     assert (len(first.requests), len(second.requests)) == (1, 1)
+
+
+async def test_a_failing_to_does_not_stop_sends_to_other_addresses(gateway, stockquote):
+    """A send without an endpoint has no endpoint state to suspend (W: Axis2Sender.sendOn)."""
+    dead, alive = await stockquote(), await stockquote()
+    await dead.stop()
+    client = await gateway({"sequences/main.xml": SAMPLE_0})
+    failed = await client.post("/", data=smart_client(dead.url, GET_QUOTE.format("IBM")), headers=SOAP_HEADERS)
+    assert failed.status == 500
+    for server in (alive, dead):
+        if server is dead:
+            await dead.start()
+        response = await client.post("/", data=smart_client(server.url, GET_QUOTE.format("IBM")), headers=SOAP_HEADERS)
+        assert response.status == 200

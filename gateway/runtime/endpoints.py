@@ -509,6 +509,19 @@ class DefaultEndpoint(Endpoint):
         )
 
 
+class ImplicitTo(DefaultEndpoint):
+    """A send or call without an endpoint: the To, with no endpoint state (W: Axis2Sender.sendOn uses no
+    endpoint, so nothing is suspended: one failing To must not stop the sends to every other)."""
+
+    __slots__ = ()
+
+    async def send(self, ctx: MessageContext) -> MessageContext:
+        return await self.exchange(ctx)
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        return await self.exchange(ctx)
+
+
 def _is_self(address: str, ctx: MessageContext) -> bool:
     """The To names this request's own URL (its Host header and path): a send there calls itself again."""
     host = ctx.transport_headers.get("Host")

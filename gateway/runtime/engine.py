@@ -16,7 +16,7 @@ from gateway.message import formats
 from gateway.message.context import Reply
 from gateway.runtime.api import query_parameters
 from gateway.runtime.defaults import DEFAULT_FAULT, DEFAULT_MAIN, global_fault_handler
-from gateway.runtime.endpoints import DefaultEndpoint, to_address
+from gateway.runtime.endpoints import ImplicitTo, to_address
 from gateway.runtime.faults import handle_fault, run_guarded
 
 if TYPE_CHECKING:
@@ -190,7 +190,7 @@ class Engine:
 
 
 MAIN_PASSES = 8
-IMPLICIT_TO = DefaultEndpoint(None, SourceLocation("<send/>", 0), None, None)
+IMPLICIT_TO = ImplicitTo(None, SourceLocation("<send/>", 0), None, None)
 _OUT_ONLY: set[asyncio.Task[None]] = set()  # out-only sends in flight (a task needs a reference)
 
 
