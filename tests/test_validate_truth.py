@@ -199,7 +199,6 @@ def test_every_xml_file_that_is_not_read_is_reported_with_the_reason(tmp_path, c
         {
             "proxies/Good.xml": GOOD,
             "proxies/old/Archived.xml": GOOD,
-            "inbound-endpoints/In.xml": "<inboundEndpoint/>",
             "imports/twilio.xml": "<import/>",
             "proxy/Typo.xml": GOOD,
             "resources/schema.xml": "<schema/>",
@@ -214,17 +213,16 @@ def test_every_xml_file_that_is_not_read_is_reported_with_the_reason(tmp_path, c
     assert reasons == {
         "proxies/old/Archived.xml": "not read: sub-folders of proxies/ are not read (MI reads only the files "
         "directly in proxies/)",
-        "inbound-endpoints/In.xml": "not read: inbound endpoints are not supported yet",
         "imports/twilio.xml": "not read: connector imports are not read: installed connectors are found without them",
         "proxy/Typo.xml": "not read: this folder is not read (did you mean 'proxies'?)",
         "resources/schema.xml": "not read: this folder is not read (artifact folders are: local-entries/, "
         "endpoints/, sequences/, templates/, proxies/, proxy-services/, api/, message-stores/, "
-        "message-processors/, tasks/)",
+        "message-processors/, tasks/, inbound-endpoints/)",
         "Loose.xml": "not read: files directly in the artifacts folder are not read (put each artifact in its "
         "folder: local-entries/, endpoints/, sequences/, templates/, proxies/, proxy-services/, api/, "
-        "message-stores/, message-processors/, tasks/)",
+        "message-stores/, message-processors/, tasks/, inbound-endpoints/)",
     }
-    assert "1 artifact(s) OK, 6 problem(s)" in err
+    assert "1 artifact(s) OK, 5 problem(s)" in err
 
 
 @pytest.mark.parametrize("layout", [{}, {"notes/todo.txt": "x"}, {"Loose.xml": GOOD}])
@@ -237,7 +235,7 @@ def test_a_folder_without_artifact_folders_says_so_in_one_line(tmp_path, capsys,
     assert captured.out.splitlines() == [
         f"{root}: (artifacts): no artifact folders here (expected some of local-entries/, endpoints/, sequences/, "
         "templates/, proxies/, proxy-services/, api/, message-stores/, message-processors/, "
-        "tasks/) "
+        "tasks/, inbound-endpoints/) "
         "(pass the folder that holds them (MI's synapse-config/default))"
     ]
     assert "0 artifact(s) OK, 1 problem(s)" in captured.err

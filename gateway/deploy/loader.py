@@ -59,6 +59,7 @@ FOLDERS = (
     "message-stores",
     "message-processors",
     "tasks",
+    "inbound-endpoints",
 )
 FOLDER_ROOTS = {
     "local-entries": "localEntry",
@@ -71,6 +72,7 @@ FOLDER_ROOTS = {
     "message-stores": "messageStore",
     "message-processors": "messageProcessor",
     "tasks": "task",
+    "inbound-endpoints": "inboundEndpoint",
 }
 ROOTS = ARTIFACTS  # root element -> (kind, configuration attribute, declaration)
 _HOME = {
@@ -83,10 +85,10 @@ _HOME = {
     "messageStore": "message-stores/",
     "messageProcessor": "message-processors/",
     "task": "tasks/",
+    "inboundEndpoint": "inbound-endpoints/",
 }
 # MI's other artifacts: root element -> (what, where MI reads them)
 _UNSUPPORTED_ROOTS = {
-    "inboundEndpoint": ("inbound endpoints", "inbound-endpoints/"),
     "eventSource": ("event sources", "event-sources/"),
     "priorityExecutor": ("priority executors", "priority-executors/"),
     "import": ("connector imports", "imports/"),
@@ -95,7 +97,6 @@ _UNSUPPORTED_ROOTS = {
 }
 # MI's other folders (W: MultiXMLConfigurationBuilder): MI reads them, this gateway does not yet.
 MI_FOLDERS = {
-    "inbound-endpoints": "inbound endpoints are not supported yet",
     "event-sources": "event sources are not supported yet",
     "priority-executors": "priority executors are not supported yet",
     "imports": "connector imports are not read: installed connectors are found without them",
@@ -342,6 +343,7 @@ def assemble(
         message_stores=MappingProxyType(tables["message_stores"]),
         message_processors=MappingProxyType(tables["message_processors"]),
         tasks=MappingProxyType(tables["tasks"]),
+        inbound_endpoints=MappingProxyType(tables["inbound_endpoints"]),
         version=digest.hexdigest()[:16],
     )
     return Assembly(config, rejected)

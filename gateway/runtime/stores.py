@@ -59,6 +59,15 @@ class MessageStoreSpec:
                 return value
         return default
 
+    @property
+    def lease_seconds(self) -> float:
+        """JDBC stores: how long a taken message stays hidden before another consumer may take it
+        (extension: `store.jdbc.lease.seconds`, default 60); a crashed node's message comes back after it."""
+        try:
+            return float(self.parameter("store.jdbc.lease.seconds") or LEASE_SECONDS)
+        except ValueError:
+            return LEASE_SECONDS
+
 
 _TYPES = {
     "memory": "in-memory-message-store",
@@ -158,10 +167,17 @@ class SqliteStore:
         self.spec = spec
         self._db: Any = None
         self._lock = asyncio.Lock()
+        self._opening = asyncio.Lock()
+        self._pending: list[tuple[StoredMessage, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self.table = _identifier(spec.table)
 
     async def _open(self) -> Any:
-        if self._db is None:
+        if self._db is not None:
+            return self._db
+        async with self._opening:
+            if self._db is not None:
+                return self._db
             import aiosqlite
 
             Path(self.spec.path).parent.mkdir(parents=True, exist_ok=True)
@@ -172,16 +188,43 @@ class SqliteStore:
             await db.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_store ON {self.table} (store, indexId)")
             self._db = db
             self.spec.size_gauge[0] = await self.size()
-        return self._db
+            return db
 
     async def put(self, message: StoredMessage) -> None:
-        db = await self._open()
-        async with self._lock:
-            await db.execute(
-                f"INSERT INTO {self.table} (store, msg_id, message) VALUES (?, ?, ?)",
-                (self.spec.name, message.message_id, message.to_bytes()),
-            )
-        self.spec.size_gauge[0] += 1
+        """Group commit: puts that arrive while a commit is under way go into the next transaction together,
+        so each waits for one fsync, not one per message; every put returns only after its commit."""
+        await self._open()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((message, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        db = self._db
+        while self._pending:
+            batch, self._pending = self._pending, []
+            rows = [(self.spec.name, message.message_id, message.to_bytes()) for message, _ in batch]
+            try:
+                async with self._lock:
+                    await db.execute("BEGIN IMMEDIATE")
+                    try:
+                        await db.executemany(
+                            f"INSERT INTO {self.table} (store, msg_id, message) VALUES (?, ?, ?)", rows
+                        )
+                        await db.execute("COMMIT")
+                    except BaseException:
+                        await db.execute("ROLLBACK")
+                        raise
+            except Exception as exc:  # every put of the batch fails with it: none was stored
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(StoreError(f"{type(exc).__name__}: {exc}"))
+                continue
+            self.spec.size_gauge[0] += len(batch)
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
     async def take(self) -> Delivery | None:
         db = await self._open()
@@ -191,7 +234,7 @@ class SqliteStore:
             cursor = await db.execute(
                 f"UPDATE {self.table} SET lease_until = ? WHERE indexId = (SELECT indexId FROM {self.table} "
                 "WHERE store = ? AND lease_until < ? ORDER BY indexId LIMIT 1) RETURNING indexId, message",
-                (now + LEASE_SECONDS, self.spec.name, now),
+                (now + self.spec.lease_seconds, self.spec.name, now),
             )
             row = await cursor.fetchone()
             await cursor.close()
@@ -269,7 +312,7 @@ class PostgresStore:
             f"UPDATE {self.table} SET lease_until = $1 WHERE indexId = (SELECT indexId FROM {self.table} "
             "WHERE store = $2 AND lease_until < $3 ORDER BY indexId LIMIT 1 FOR UPDATE SKIP LOCKED) "
             "RETURNING indexId, message",
-            now + LEASE_SECONDS,
+            now + self.spec.lease_seconds,
             self.spec.name,
             now,
         )

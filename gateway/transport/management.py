@@ -594,8 +594,25 @@ async def apis(request: web.Request) -> web.Response:
 
 
 async def inbound_endpoints(request: web.Request) -> web.Response:
-    """MI's InboundEndpointResource: `[{"name", "protocol", "status"}]`; no inbound endpoints here yet."""
-    return _json(_list([]))
+    """MI's InboundEndpointResource: `[{"name", "protocol"}]`, and `?inboundEndpointName=` details."""
+    deployed = _hub(request).state.config.inbound_endpoints
+    name = request.query.get("inboundEndpointName")
+    if name is not None:
+        spec = deployed.get(name)
+        if spec is None:
+            return _error(f"Specified inbound endpoint ('{name}') not found", 404)
+        return _json(
+            {
+                "name": spec.name,
+                "protocol": spec.protocol,
+                "sequence": spec.sequence or "",
+                "error": spec.on_error or "",
+                "parameters": [{"name": k, "value": v} for k, v in spec.parameters if "password" not in k.lower()],
+            }
+        )
+    key = request.query.get("searchKey", "").strip().lower()
+    items = [{"name": n, "protocol": s.protocol} for n, s in deployed.items() if key in n.lower()]
+    return _json(_list(items))
 
 
 async def tasks(request: web.Request) -> web.Response:

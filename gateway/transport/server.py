@@ -24,6 +24,7 @@ from gateway.runtime.state import RuntimeState
 from gateway.runtime.tasks import Tasks
 from gateway.settings import Settings
 from gateway.transport import client, memory
+from gateway.transport.inbound import InboundEndpoints
 from gateway.transport.swagger import requested_format, swagger_response
 from gateway.transport.wsdl import wsdl_response
 
@@ -58,6 +59,8 @@ _PROTOCOL_REJECTIONS = ProtocolRejections()
 
 PROCESSORS: web.AppKey[Processors] = web.AppKey("processors")
 TASKS: web.AppKey[Tasks] = web.AppKey("tasks")
+INBOUND_ENDPOINT_NAME = "inbound.endpoint.name"  # W: SynapseConstants.INBOUND_ENDPOINT_NAME
+INBOUND: web.AppKey[InboundEndpoints] = web.AppKey("inbound")
 CONNECTORS: web.AppKey[ConnectorRegistry | None] = web.AppKey("connectors")
 
 
@@ -97,6 +100,14 @@ async def _startup(app: web.Application) -> None:
     processors.start()
     tasks = app[TASKS] = Tasks(app[STATE], services)
     tasks.start()
+    handlers = {
+        "keys": (STATE, SERVICES, CONNECTORS),
+        "mediate": _mediate,
+        "service": handle_service,
+        "unknown": handle_unknown,
+    }
+    inbound = app[INBOUND] = InboundEndpoints(app[STATE], services, app, handlers)
+    inbound.start()
 
 
 async def _cleanup(app: web.Application) -> None:
@@ -105,6 +116,8 @@ async def _cleanup(app: web.Application) -> None:
         await app[PROCESSORS].stop()
     if TASKS in app:
         await app[TASKS].stop()
+    if INBOUND in app:
+        await app[INBOUND].stop()
     await services.stores.close()
     for runtime in services.connectors.values():
         close = getattr(runtime, "close", None)
@@ -246,7 +259,11 @@ def _context(
     props["IsClientDoingSOAP11"] = "true" if kind == "soap11" else "false"
     props["CLIENT_MESSAGE_TYPE"] = client_media_type(exchange, media)  # extension: see conformance
     if proxy is not None:
-        props["proxy.name"] = proxy.name
+        inbound = proxy.parameters.get(INBOUND_ENDPOINT_NAME)
+        if inbound is None:
+            props["proxy.name"] = proxy.name
+        else:  # an inbound endpoint's sequence (gateway/transport/inbound.py)
+            props[INBOUND_ENDPOINT_NAME] = inbound
     axis2 = ctx.axis2
     axis2["HTTP_METHOD"] = request.method
     axis2["TransportInURL"] = path_qs
