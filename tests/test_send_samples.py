@@ -378,3 +378,15 @@ async def test_a_failing_to_does_not_stop_sends_to_other_addresses(gateway, stoc
             await dead.start()
         response = await client.post("/", data=smart_client(server.url, GET_QUOTE.format("IBM")), headers=SOAP_HEADERS)
         assert response.status == 200
+
+
+async def test_skip_main_sequence_leaves_the_reply_unmediated(gateway, stockquote):
+    """W: Axis2SynapseEnvironment.injectMessage: with SKIP_MAIN_SEQUENCE=true a reply to a send from main is
+    not mediated (nothing answers the client: 202 here)."""
+    server = await stockquote()
+    main = """<sequence xmlns="http://ws.apache.org/ns/synapse" name="main">
+        <in><property name="SKIP_MAIN_SEQUENCE" value="true"/><send/></in><out><send/></out></sequence>"""
+    client = await gateway({"sequences/main.xml": main})
+    response = await client.post("/", data=smart_client(server.url, GET_QUOTE.format("IBM")), headers=SOAP_HEADERS)
+    assert (response.status, await response.read()) == (202, b"")
+    assert len(server.requests) == 1

@@ -150,6 +150,8 @@ class Engine:
     async def _main_again(self, reply: MessageContext) -> None:
         """The reply runs `main` (its <out> branch; a <send/> there answers the client). A main whose send is
         not guarded by <in> would send each reply on again: after MAIN_PASSES passes it is a fault."""
+        if _true(reply.properties.get("SKIP_MAIN_SEQUENCE")):  # W: injectMessage: the reply is not mediated
+            return
         exchange = reply.exchange
         exchange.main_passes += 1
         if exchange.main_passes > MAIN_PASSES:
