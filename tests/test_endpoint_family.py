@@ -239,7 +239,7 @@ async def test_suspension_progresses_to_its_maximum_and_ends_on_success(gateway,
     assert (await error_of(client))["code"] == "101503"
     suspended = await error_of(client)
     assert suspended["code"] == "303001"
-    assert re.fullmatch(r"Currently , Address endpoint : Endpoint \[E\], state = SUSPENDED", suspended["message"])
+    assert re.fullmatch(r"Currently , Address endpoint : \[ Name : E \] \[ State : SUSPENDED \]", suspended["message"])
     assert endpoint.context.last_suspend == 300
     await asyncio.sleep(0.35)
     assert (await error_of(client))["code"] == "101503"  # retried once the suspension ended, failed again
@@ -488,7 +488,7 @@ async def test_management_api_shows_endpoint_states_and_switches_them(aiohttp_cl
     assert {item["name"]: item["isActive"] for item in listed["list"]} == {"One": False, "Pair": True}
     await servers[0].start()
     response = await gateway.post("/services/Q", data=sample_request(), headers=_XML)
-    assert "Currently , Address endpoint : Endpoint [One], state = OFF" in await response.text()
+    assert "Currently , Address endpoint : [ Name : One ] [ State : MAINTNENCE ]" in await response.text()
     await api.post("/management/endpoints", json={"name": "One", "status": "active"}, headers=auth)
     assert await ask(gateway, path="/services/Q") == "MyServer1"
 

@@ -510,7 +510,8 @@ async def test_failed_sequence_deliveries_are_retried_then_parked_with_the_error
     # The first attempt's connection failure (101503) suspended the endpoint (MI's default: 30 s), so the second
     # attempt failed at once with 303001, as in MI (gateway/runtime/endpoint_state.py)
     assert parked["ERROR_CODE"] == 303001
-    assert parked["ERROR_MESSAGE"] == "Currently , Address endpoint : Endpoint [AnonymousEndpoint], state = SUSPENDED"
+    suspended = "Currently , Address endpoint : [ Name : AnonymousEndpoint ] [ State : SUSPENDED ]"
+    assert parked["ERROR_MESSAGE"] == suspended
 
 
 def test_pacing_parameters_are_checked_at_deploy_time(tmp_path: Path) -> None:

@@ -93,8 +93,9 @@ class EndpointContext:
         self.timeouts = 0
         self.switched_off = False
 
-    def __str__(self) -> str:  # W: EndpointContext.toString
-        return f"Endpoint [{self.name}], state = {self.state}"
+    def __str__(self) -> str:  # W: EndpointContext.toString, getStateAsString (OFF is its "MAINTNENCE")
+        state = "MAINTNENCE" if self.state == OFF else self.state
+        return f"[ Name : {self.name} ] [ State : {state} ]"
 
     def ready(self) -> bool:
         """W: readyToSend: ACTIVE, or TIMEOUT / SUSPENDED once the next retry time has come (the state only
