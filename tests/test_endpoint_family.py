@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+from pathlib import Path
 
 from aiohttp import web
 from hypothesis import given
@@ -767,3 +768,24 @@ async def test_force_error_on_soap_fault_fails_over_and_reaches_the_fault_sequen
     response = await client.post("/services/F", data=quote_request("ERR"), headers={**headers, "X-Force": "yes"})
     assert response.headers["X-Code"] == "500000"  # both children answered a fault: the last one's error
     assert [len(s.requests) for s in servers] == [1, 3]
+
+
+async def test_the_readmes_failover_example_works_as_it_says(gateway, stockquote):
+    """README, "Load balancing, fail-over and suspended endpoints": its endpoint, unchanged but for the hosts."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Load balancing, fail-over and suspended endpoints", 1)[1]
+    example = section.split("```xml\n", 1)[1].split("```", 1)[0]
+    primary, backup = await stockquote(server_name="primary"), await stockquote(server_name="backup")
+    example = example.replace("http://primary:9000/quotes", primary.url).replace(
+        "http://backup:9000/quotes", backup.url
+    )
+    proxy = """<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target>
+        <endpoint key="Quotes"/><outSequence><send/></outSequence></target></proxy>"""
+    client = await gateway({"endpoints/Quotes.xml": example, "proxies/P.xml": proxy})
+    headers = {**_XML, "SOAPAction": "urn:getQuote"}
+    assert (await client.post("/services/P", data=quote_request("IBM"), headers=headers)).status == 200
+    await primary.stop()
+    assert (await client.post("/services/P", data=quote_request("IBM"), headers=headers)).status == 200
+    quotes = client.config.endpoints["Quotes"]
+    assert quotes.children[0].context.last_suspend == 2000  # "here for 2 s"
+    assert [len(primary.requests), len(backup.requests)] == [1, 1]
