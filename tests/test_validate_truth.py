@@ -378,7 +378,6 @@ def test_every_synapse_mediator_not_supported_yet_says_so_and_is_never_corrected
         "scatter-gather",
         "foreach",
         "datamapper",
-        "jsontransform",
         "NTLM",
         "dblookup",
         "dbreport",

@@ -25,6 +25,7 @@ from gateway.deploy.file_registry import DECLARATION, REGISTRY_FOLDER, LoadedReg
 from gateway.deploy.registry import Arguments, FactoryContext, Reference, internal_error
 from gateway.deploy.wsdl import resolve_keyed_wsdls
 from gateway.errors import DeployError, SourceLocation
+from gateway.mediators.resources import KEY_SEPARATOR, Precompile, ResourceError, compile_resource
 from gateway.mediators.template import SequenceTemplate
 from gateway.runtime.api import ApiIndex, RestApi
 from gateway.runtime.configuration import Configuration, DeployedArtifact, LocalEntry
@@ -174,6 +175,7 @@ class FileBuild:
     arguments: tuple[Arguments, ...]  # call-template parameters, checked against the templates once assembled
     template_endpoints: tuple[Any, ...]  # <endpoint template=…>, instantiated once assembled
     claimed: tuple[str, str] | None  # (table, name) a failed file meant to define, for the dangling-key hints
+    precompile: tuple[Precompile, ...] = ()  # stylesheets/schemas named by static keys (gateway.mediators.resources)
 
 
 def build_file(
@@ -221,6 +223,7 @@ def build_file(
         tuple(fctx.arguments),
         tuple(fctx.template_endpoints),
         claimed,
+        tuple(fctx.precompile),
     )
 
 
@@ -248,6 +251,7 @@ def assemble(
     references: list[Reference] = []
     arguments: list[Arguments] = []
     template_uses: list[tuple[Any, str]] = []  # (TemplateEndpoint, the file it is in)
+    precompile: list[Precompile] = []
     failed = list(unread)
     rejected: dict[Path, list[DeployError]] = {}
     digest = hashlib.sha256()
@@ -280,6 +284,7 @@ def assemble(
         references.extend(result.references)
         arguments.extend(result.arguments)
         template_uses.extend((use, result.display) for use in result.template_endpoints)
+        precompile.extend(result.precompile)
         digest.update(f"{result.display}\0{len(result.data or b'')}\0".encode())
         digest.update(result.data or b"")
 
@@ -300,6 +305,7 @@ def assemble(
             references.extend(fctx.references)
             arguments.extend(fctx.arguments)
             template_uses.extend((use, fctx.path) for use in fctx.template_endpoints)
+            precompile.extend(fctx.precompile)
     loaded = load_registry(root, context, _display) if root is not None else LoadedRegistry(Registry(None))
     for stamp in loaded.stamps:
         digest.update(stamp.encode())
@@ -310,6 +316,7 @@ def assemble(
         references.extend(fctx.references)
         arguments.extend(fctx.arguments)
         template_uses.extend((use, fctx.path) for use in fctx.template_endpoints)
+        precompile.extend(fctx.precompile)
     _add_builtin_sequences(tables["sequences"])
     registry_entries = {key: _entry(resource) for key, resource in loaded.registry.resources.items()}
     finished: dict[str, Table[Any]] = {
@@ -326,6 +333,8 @@ def assemble(
     ]
     dangling.extend(_unknown_arguments(arguments, finished["templates"]))
     dangling.extend(_unknown_stores(tables["message_processors"], tables["message_stores"]))
+    compiled_resources: dict[Any, Any] = {}
+    dangling.extend(_precompile(precompile, finished["local_entries"], compiled_resources))
     template_endpoints = _instantiate_templates(template_uses, finished["templates"], context, dangling)
     config = Configuration(
         proxies=MappingProxyType(tables["proxies"]),
@@ -345,6 +354,7 @@ def assemble(
         tasks=MappingProxyType(tables["tasks"]),
         inbound_endpoints=MappingProxyType(tables["inbound_endpoints"]),
         version=digest.hexdigest()[:16],
+        compiled=compiled_resources,
     )
     return Assembly(config, rejected)
 
@@ -396,6 +406,33 @@ def _instantiate_templates(
                 )
             )
     return built
+
+
+def _precompile(items: list[Precompile], entries: Table[Any], cache: dict[Any, Any]) -> list[DeployError]:
+    """Compile every stylesheet, query and schema named by a static key, once per (kind, key, resource map),
+    into the configuration's cache. A key that names nothing is reported as a dangling reference already; one
+    that does not compile is reported here (the artifact serves, and every message reaching it fails, as in MI)."""
+    problems = []
+    for item in items:
+        cache_key = (item.kind, item.key, item.resources)
+        if any(key not in entries for key in item.key.split(KEY_SEPARATOR)):
+            continue
+        if cache_key not in cache:
+            try:
+                cache[cache_key] = compile_resource(item.kind, item.key, item.resources, entries)
+            except ResourceError as exc:
+                cache[cache_key] = exc
+        found = cache[cache_key]
+        if isinstance(found, ResourceError):  # every use is reported, the compilation is done once
+            problems.append(
+                DeployError(
+                    item.where,
+                    item.element,
+                    f"{item.kind} '{item.key.replace(KEY_SEPARATOR, ', ')}' does not compile: {found}",
+                    "every message reaching it fails; fix the resource",
+                )
+            )
+    return problems
 
 
 def _unknown_stores(processors: dict[str, Any], stores: dict[str, Any]) -> list[DeployError]:

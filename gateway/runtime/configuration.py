@@ -99,6 +99,9 @@ class Configuration:
     # A digest of the deployed files (path and bytes): equal versions serve the same artifacts. Hot
     # deployment and /healthz show it, so every worker can be seen to converge on one version.
     version: str = ""
+    # Stylesheets, queries and schemas compiled for this configuration, by (kind, key, resource map)
+    # (gateway.mediators.resources): static keys at assembly, dynamic ones on first use.
+    compiled: dict[Any, Any] = field(default_factory=dict)
 
     @staticmethod
     def empty() -> Configuration:
