@@ -923,8 +923,9 @@ class LoadbalanceEndpoint(_Group):
                 last = exc
                 tried.add(index)
                 continue
-            if self.session is not None:
-                self.session.bind(self.session.started_by(reply) or session_id, index)
+            if self.session is not None:  # http: the back end starts a session (Set-Cookie); else the client's id
+                started = self.session.started_by(reply) if self.session.type == "http" else session_id
+                self.session.bind(started, index)
             return reply
 
     def describe(self) -> dict[str, object]:
