@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -789,3 +790,20 @@ async def test_the_readmes_failover_example_works_as_it_says(gateway, stockquote
     quotes = client.config.endpoints["Quotes"]
     assert quotes.children[0].context.last_suspend == 2000  # "here for 2 s"
     assert [len(primary.requests), len(backup.requests)] == [1, 1]
+
+
+def test_the_session_table_is_bounded_and_sessions_expire(monkeypatch):
+    """Clients name simpleClientSession ids: the table keeps at most MAX_SESSIONS (the least recently used go),
+    and a sessionTimeout ends an unused session."""
+    from gateway.runtime import endpoints
+
+    monkeypatch.setattr(endpoints, "MAX_SESSIONS", 3)
+    affinity = endpoints.SessionAffinity("simpleClientSession", None)
+    for number in range(5):
+        affinity.bind(f"c{number}", number % 2)
+    assert list(affinity.sessions) == ["c2", "c3", "c4"]
+    assert affinity.lookup("c0") is None and affinity.lookup("c3") == 1
+    timed = endpoints.SessionAffinity("http", 1)  # 1 ms
+    timed.bind("JSESSIONID=a", 0)
+    time.sleep(0.005)
+    assert timed.lookup("JSESSIONID=a") is None and not timed.sessions
