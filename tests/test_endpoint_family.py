@@ -807,3 +807,35 @@ def test_the_session_table_is_bounded_and_sessions_expire(monkeypatch):
     timed.bind("JSESSIONID=a", 0)
     time.sleep(0.005)
     assert timed.lookup("JSESSIONID=a") is None and not timed.sessions
+
+
+async def test_a_changed_endpoint_template_is_used_after_hot_deployment(aiohttp_client, tmp_path, stockquote):
+    """The template's uses are instantiated at every assembly: a hot-deployed template change reaches the
+    endpoints that use it, whose own files did not change."""
+    from gateway.connector import ConnectorRegistry
+    from gateway.deploy.hotdeploy import HotDeployer
+    from gateway.runtime.state import RuntimeState
+    from gateway.settings import Settings
+    from gateway.transport.control import Hub
+    from gateway.transport.server import create_app
+    from tests.conftest import write_artifacts
+
+    template = """<template xmlns="http://ws.apache.org/ns/synapse" name="T"><parameter name="path"/>
+        <endpoint name="$name"><address uri="@BASE@/services/LBService1"/></endpoint></template>"""
+    proxy = """<proxy xmlns="http://ws.apache.org/ns/synapse" name="P"><target>
+        <endpoint name="used" template="T"/><outSequence><send/></outSequence></target></proxy>"""
+    one = await stockquote("LBService1", server_name="s1")
+    two = await stockquote("LBService1", server_name="s2")
+    root = write_artifacts(tmp_path / "artifacts", {"templates/T.xml": template.replace("@BASE@", one.base_url)})
+    (root / "proxies").mkdir()
+    (root / "proxies/P.xml").write_text(proxy, encoding="utf-8")
+    settings = Settings(artifacts=root)
+    registry = ConnectorRegistry.discover()
+    deployer = HotDeployer(root, settings, registry)
+    state = RuntimeState(deployer.load())
+    hub = Hub(state, deployer, settings)
+    client = await aiohttp_client(create_app(settings, state.config, registry, state))
+    assert await ask(client, path="/services/P") == "s1"
+    (root / "templates/T.xml").write_text(template.replace("@BASE@", two.base_url), encoding="utf-8")
+    await hub.reload()
+    assert await ask(client, path="/services/P") == "s2"
