@@ -266,7 +266,7 @@ async def test_send_without_an_endpoint_and_no_address_is_a_fault(gateway):
 async def test_a_main_that_sends_every_reply_on_again_is_stopped(gateway, stockquote):
     server = await stockquote()
     main = f"""<sequence xmlns="http://ws.apache.org/ns/synapse" name="main">
-        <send><endpoint><address uri="{server.url}"/></endpoint></send></sequence>"""
+        <send><endpoint><address uri="{server.url}"/></endpoint></send><out><send/></out></sequence>"""
     client = await gateway({"sequences/main.xml": main})
     response = await client.post("/", data=smart_client(None, GET_QUOTE.format("IBM")), headers=SOAP_HEADERS)
     assert response.status == 500

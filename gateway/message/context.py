@@ -51,6 +51,7 @@ class Exchange:
     faulted: bool = False
     main_passes: int = 0  # replies that ran `main` again (gateway.runtime.engine)
     closing_tasks: list[Callable[[], object]] = field(default_factory=list)
+    transaction: Any = None  # the database transaction of the `transaction` mediator (gateway.database.Transaction)
     _secrets: SecretValues | None = None  # made on the first secret: most messages carry none
     _activity_id: str | None = None
 

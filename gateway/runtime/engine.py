@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from multidict import CIMultiDict
 
 from gateway.errors import MediationError, SourceLocation
+from gateway.mediators.flow import InOut, Send
 from gateway.message import formats
 from gateway.message.context import Reply
 from gateway.runtime.api import query_parameters
@@ -136,10 +137,15 @@ class Engine:
         elif resource is not None:  # W: injectMessage pushes `fault`, Resource.process the resource's handler
             reply.fault_stack = [global_fault_handler, resource.fault_handler]
             out_sequence = resource.out_sequence
-        else:  # W: Axis2SynapseEnvironment.injectMessage: a reply to no proxy or API goes to `main` again
+        else:
             reply.fault_stack = [global_fault_handler]
-            if receive is None:
-                await self._main_again(reply)
+            # W: Axis2SynapseEnvironment.injectMessage: a reply to what `main` sent goes through `main` again,
+            # when main can answer it: an <out> at its top level, or a <send/> without an endpoint there (the
+            # samples write both). Any other main gets the reply straight back, where MI would send it to the
+            # endpoint again or leave the client waiting.
+            main = reply.config.sequences.get("main")
+            if receive is None and main is not None and _takes_replies(main):
+                await self._main_again(reply, main)
                 return
         sequence = receive if receive is not None else out_sequence
         if sequence is None:
@@ -147,7 +153,7 @@ class Engine:
             return
         await run_guarded(sequence, reply)
 
-    async def _main_again(self, reply: MessageContext) -> None:
+    async def _main_again(self, reply: MessageContext, main: Mediator) -> None:
         """The reply runs `main` (its <out> branch; a <send/> there answers the client). A main whose send is
         not guarded by <in> would send each reply on again: after MAIN_PASSES passes it is a fault."""
         if _true(reply.properties.get("SKIP_MAIN_SEQUENCE")):  # W: injectMessage: the reply is not mediated
@@ -164,7 +170,7 @@ class Engine:
                 ),
             )
             return
-        await run_guarded(reply.config.sequences.get("main") or DEFAULT_MAIN, reply)
+        await run_guarded(main, reply)
 
     async def implicit_endpoint(self, ctx: MessageContext) -> Any:
         """The destination of a `<send/>` without an endpoint on the request path (W: Axis2Sender sends to the
@@ -194,6 +200,15 @@ class Engine:
 MAIN_PASSES = 8
 IMPLICIT_TO = ImplicitTo(None, SourceLocation("<send/>", 0), None, None)
 _OUT_ONLY: set[asyncio.Task[None]] = set()  # out-only sends in flight (a task needs a reference)
+
+
+def _takes_replies(sequence: Any) -> bool:
+    """Whether a sequence answers replies: an `<out>`, or a `<send/>` without an endpoint, at its top level."""
+    body = getattr(sequence, "body", None)
+    return any(
+        isinstance(m, InOut) and m.on_response or isinstance(m, Send) and m.endpoint is None
+        for m in getattr(body, "children", ())
+    )
 
 
 def _true(value: object) -> bool:

@@ -125,6 +125,7 @@ async def _cleanup(app: web.Application) -> None:
             await close()
     if services.transport is not None:
         await services.transport.close()
+    await services.databases.close()
 
 
 def _problem(error: DeployError) -> dict[str, str | int | None]:
