@@ -21,7 +21,7 @@ DEFAULT_SECRET_NAMES = ("authToken", "password", "secret", "Authorization", "api
 # Headers whose values are credentials: their values are masked wherever they appear in a log.
 DEFAULT_SECRET_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-API-Key")
 # Outbound destinations a message may name (twilioRest apiUrl, an endpoint URI built from the message).
-DEFAULT_OUTBOUND_ALLOW = ("https://api.twilio.com", "loopback")
+DEFAULT_OUTBOUND_ALLOW = ("https://api.twilio.com", "https://verify.twilio.com", "loopback")
 DEFAULT_DATASOURCES = {"default": parse_jdbc_url("jdbc:sqlite:data/gateway.db")}
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 MiB = 1024 * 1024
