@@ -298,6 +298,7 @@ class MessageContext:
         copy.is_response = self.is_response
         copy.fault_stack = list(self.fault_stack)
         copy.headers_from_backend = self.headers_from_backend
+        copy.to_set = self.to_set  # a To the flow set still wins over a proxy's target endpoint
         return copy
 
     def response_context(self, payload: Payload, headers: CIMultiDict[str]) -> MessageContext:
