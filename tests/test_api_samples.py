@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import pytest
 from lxml import etree
 
 from tests.support.stockquote import SAMPLES_NS
@@ -181,12 +180,9 @@ async def test_sample_800_get_quote_through_the_api_and_a_place_order_accepted_a
     assert [(order.symbol, order.quantity) for order in server.orders] == [("IBM", 10)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a REST client gets a SOAP reply as POX (the body's element; <Exception> for a fault), Apache's "
-    "Sample10001 and sample 800: MI's send semantics, issue 12 item 5 (sample 50), not done yet",
-)
 async def test_samples_800_and_10001_rest_clients_get_pox(gateway, stockquote):
+    """A REST client gets a SOAP reply as POX: the body's element, <Exception> for a fault (Apache's
+    Sample10001 and sample 800; MI's send semantics, issue 12 item 5)."""
     server = await stockquote()
     for service, root in (("BogusService", "Exception"), ("SimpleStockQuoteService", "getQuoteResponse")):
         api = at(server, STOCKQUOTE_API.replace("@SERVICE@", service))

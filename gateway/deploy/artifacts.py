@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 
 from gateway.deploy.apis import API
@@ -13,13 +14,14 @@ from gateway.deploy.endpoints import ENDPOINT, ENDPOINT_ARTIFACT
 from gateway.deploy.inbound import INBOUND_ENDPOINT
 from gateway.deploy.stores import MESSAGE_PROCESSOR, MESSAGE_STORE
 from gateway.deploy.tasks import TASK
-from gateway.deploy.wsdl import build_publish_wsdl
+from gateway.deploy.wsdl import build_publish_wsdl, candidates
+from gateway.errors import DeployError
 from gateway.mediators.base import Mediator
 from gateway.mediators.sequence import NamedSequence, ProxyFaultHandler, SequenceRef
 from gateway.mediators.template import SequenceTemplate, TemplateParameter
 from gateway.runtime.configuration import LocalEntry, ProxyService
-from gateway.runtime.endpoints import Endpoint, IndirectEndpoint
-from gateway.xmlutil import children, is_description, local_name
+from gateway.runtime.endpoints import Endpoint, EndpointTemplate, IndirectEndpoint
+from gateway.xmlutil import children, is_description, local_name, parse_config_file
 
 _ON_ERROR = Attribute(
     "onError",
@@ -241,13 +243,23 @@ def _local_entry(node: Node) -> LocalEntry:
         path = src[len("file:") :] if src.startswith("file:") else src
         if "://" in path:
             raise node.error("remote local-entry sources are not fetched", "inline the content")
+        found = next((c for c in candidates(path, node.fctx) if c.is_file()), Path(path))
         try:
-            with open(path, encoding="utf-8") as handle:
-                return LocalEntry(key, handle.read(), node.location, src)
+            with found.open(encoding="utf-8") as handle:
+                text = handle.read()
         except OSError as exc:
-            raise node.error(f"cannot read src '{src}': {exc.strerror}") from None
+            raise node.error(
+                f"cannot read src '{src}': {exc.strerror}",
+                "a relative path is looked up next to the file, in the artifacts folder, then in the working directory",
+            ) from None
         except ValueError:
             raise node.error(f"src '{src}' is not UTF-8 text") from None
+        if text.lstrip().startswith("<"):  # W: SynapseConfigUtils.getObject: XML becomes an element (sample 12)
+            try:
+                return LocalEntry(key, parse_config_file(str(found), src, text.encode()), node.location, src)
+            except DeployError:
+                pass  # not XML after all: its text
+        return LocalEntry(key, text, node.location, src)
     if len(elements) > 1:
         raise node.error("a local entry holds text or exactly one XML element")
     if elements:
@@ -275,15 +287,19 @@ LOCAL_ENTRY = Element(
 
 
 # -- template -------------------------------------------------------------------------------------------
-def _template(node: Node) -> SequenceTemplate:
+def _template(node: Node) -> SequenceTemplate | EndpointTemplate:
     parameters = tuple(TemplateParameter(p["name"], p["isMandatory"], p["defaultValue"]) for p in node.all("parameter"))
     names = [parameter.name for parameter in parameters]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise node.error(f"parameter '{duplicates[0]}' is declared more than once", "declare each parameter once")
-    sequence = node.one("sequence")
+    sequence, endpoint = node.one("sequence"), node.one("endpoint")
+    if sequence is not None and endpoint is not None:
+        raise node.error("a template holds a <sequence> or an <endpoint>, not both", "make two templates")
+    if endpoint is not None:  # W: TemplateFactory.createEndpointTemplate: kept to be instantiated per use
+        return EndpointTemplate(node["name"], parameters, copy.deepcopy(endpoint.element), node.location)
     if sequence is None:
-        raise node.error("a template needs a <sequence>")
+        raise node.error("a template needs a <sequence> (or an <endpoint>)")
     on_error = node["onError"]
     return SequenceTemplate(
         node["name"], parameters, sequence.mediators(), on_error.static_text if on_error else None, node.location
@@ -292,7 +308,7 @@ def _template(node: Node) -> SequenceTemplate:
 
 TEMPLATE = Element(
     "template",
-    "A sequence template: parameters and a sequence, run by call-template.",
+    "A sequence template (parameters and a sequence, run by call-template), or an endpoint template.",
     anchor="W: TemplateMediatorFactory",
     build=_template,
     children=(
@@ -317,9 +333,11 @@ TEMPLATE = Element(
         Child(
             Element(
                 "endpoint",
-                "An endpoint template.",
+                "An endpoint template: an endpoint whose attribute values and texts may be `$PARAM` ($name, $uri "
+                "and the declared parameters), filled in by each <endpoint template=…>.",
+                anchor="W: TemplateFactory, Template",
                 body=Body.ANY,
-                not_supported=NotYet("endpoint templates are not supported yet"),
+                attributes=(Attribute("name", Kind.TEXT, "The endpoint's name, usually $name."),),
             )
         ),
     ),

@@ -332,10 +332,12 @@ def _convert(node: Node, attribute: Attribute, text: str) -> Any:
         raise node.error(f"'{name}' must be true or false, not '{text}'")
     if kind in (Kind.INTEGER, Kind.DURATION, Kind.NUMBER):
         what = f"<{node.tag}>" if name == "#text" else f"'{name}'"
-        if kind is Kind.DURATION and text.strip().startswith("{"):
-            raise node.error(
-                "dynamic timeouts ({…} durations) are not supported yet", "give the duration in milliseconds"
-            )
+        stripped = text.strip()
+        if kind is Kind.DURATION and stripped.startswith("{") and stripped.endswith("}"):
+            try:  # W: EndpointDefinitionFactory: {xpath} is a dynamic timeout, evaluated per message
+                return compile_expression(stripped[1:-1], node.namespaces)
+            except ExpressionError as exc:
+                raise node.error(f"invalid dynamic timeout '{stripped}'", str(exc)) from None
         try:
             number: float = float(text.strip()) if kind is Kind.NUMBER else int(text.strip())
         except ValueError:

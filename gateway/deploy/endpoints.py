@@ -3,13 +3,37 @@ EndpointDefinitionFactory): an `<endpoint>` artifact, or one inline in a send, c
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
 from yarl import URL
 
-from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node, NotYet
-from gateway.runtime.endpoints import FORMATS, AddressEndpoint, Endpoint, HttpEndpoint, IndirectEndpoint
+from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node, NotYet, Reported, build
+from gateway.deploy.wsdl import wsdl_endpoint_address
+from gateway.expressions import Expression
+from gateway.expressions.values import Value
+from gateway.message.scopes import writer
+from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, Suspension
+from gateway.runtime.endpoints import (
+    ALGORITHMS,
+    FORMATS,
+    AddressEndpoint,
+    DefaultEndpoint,
+    Endpoint,
+    EndpointProperty,
+    EndpointTemplate,
+    FailoverEndpoint,
+    HttpEndpoint,
+    IndirectEndpoint,
+    LoadbalanceEndpoint,
+    MemberEndpoint,
+    RecipientListEndpoint,
+    SessionAffinity,
+    TemplateEndpoint,
+    WsdlEndpoint,
+)
+from gateway.xmlutil import children, local_name
 
 
 def _text(tag: str, kind: Kind, doc: str, **extra: Any) -> Element:  # extra: Attribute's optional fields
@@ -123,19 +147,65 @@ FORMAT = Attribute(
 _HTTP_METHODS = ("get", "post", "put", "delete", "patch", "head", "options")
 
 
-def _timeout(node: Node) -> float | None:
-    """W: EndpointDefinitionFactory: milliseconds as a Java long; 0 leaves the transport's timeout in place,
-    so here it means the gateway default."""
+def _timeout(node: Node) -> float | Expression | None:
+    """W: EndpointDefinitionFactory: milliseconds as a Java long (0 leaves the transport's timeout in place, so
+    here it means the gateway default), or `{xpath}` evaluated per message."""
     timeout = node.one("timeout")
     if timeout is None:
         return None
     duration = timeout.one("duration")
     millis = duration["#text"] if duration is not None else 0
+    if isinstance(millis, Expression):
+        return millis
     return millis / 1000.0 if millis else None
 
 
+def _codes(node: Node | None, tag: str) -> frozenset[int]:
+    child = node.one(tag) if node is not None else None
+    return frozenset(child["#text"] or ()) if child is not None else frozenset()
+
+
+def _number(node: Node | None, tag: str) -> Any:
+    child = node.one(tag) if node is not None else None
+    return child["#text"] if child is not None else None
+
+
+def _suspension(node: Node) -> Suspension:
+    """W: EndpointDefinitionFactory: suspendOnFailure, markForSuspension, retryConfig, the Synapse 1.2
+    suspendDurationOnFailure (seconds, progression 1) and timeout/responseAction."""
+    suspend, mark, retry = node.one("suspendOnFailure"), node.one("markForSuspension"), node.one("retryConfig")
+    timeout = node.one("timeout")
+    action = _number(timeout, "responseAction")
+    legacy = _number(node, "suspendDurationOnFailure")
+    if suspend is None and mark is None and retry is None and action is None and legacy is None:
+        return DEFAULT_SUSPENSION
+    initial, factor = -1, 1.0
+    if legacy is not None:
+        initial = legacy * 1000
+    if _number(suspend, "initialDuration") is not None:
+        initial = _number(suspend, "initialDuration")
+    if _number(suspend, "progressionFactor") is not None:
+        factor = float(_number(suspend, "progressionFactor"))
+    maximum = _number(suspend, "maximumDuration")
+    return Suspension(
+        suspend_codes=_codes(suspend, "errorCodes"),
+        initial_duration=initial,
+        progression_factor=factor,
+        maximum_duration=maximum if maximum is not None else DEFAULT_SUSPENSION.maximum_duration,
+        timeout_codes=_codes(mark, "errorCodes"),
+        retries_before_suspension=_number(mark, "retriesBeforeSuspension") or 0,
+        retry_delay=_number(mark, "retryDelay") or 0,
+        retry_disabled_codes=_codes(retry, "disabledErrorCodes"),
+        retry_enabled_codes=_codes(retry, "enabledErrorCodes"),
+        timeout_action=action.lower() if action else None,
+    )
+
+
 def _address(node: Node) -> tuple[str, str | None]:
-    uri = node["uri"]
+    return _address_of(node, node["uri"])
+
+
+def _address_of(node: Node, uri: str) -> tuple[str, str | None]:
     try:
         url = URL(uri)
     except ValueError as exc:
@@ -196,21 +266,123 @@ def _not_yet(tag: str, doc: str) -> Element:
     )
 
 
+DEFAULT = Element(
+    "default",
+    "The message's To address: a WS-Addressing To header, or one set by the header mediator.",
+    anchor="W: DefaultEndpointFactory",
+    children=_QOS,
+    attributes=(
+        FORMAT,
+        Attribute(
+            "optimize",
+            Kind.CHOICE,
+            "MTOM/SwA optimisation (accepted, no effect over plain HTTP).",
+            choices=("mtom", "swa", "pox"),
+        ),
+        Attribute("encoding", Kind.TEXT, "Character encoding (accepted, no effect: UTF-8)."),
+    ),
+)
+WSDL = Element(
+    "wsdl",
+    "The address of a WSDL's service port, read when the endpoint is deployed (SOAP 1.1 or 1.2 by its binding).",
+    anchor="W: WSDLEndpointFactory",
+    children=_QOS,
+    body=Body.ANY,
+    common=False,
+    attributes=(
+        Attribute("uri", Kind.TEXT, "The WSDL: a file path or file: URL, or a loopback http(s) URL."),
+        Attribute("service", Kind.NAME, "The wsdl:service.", required=True),
+        Attribute("port", Kind.NAME, "The wsdl:port of that service.", required=True),
+        FORMAT,
+        Attribute(
+            "optimize",
+            Kind.CHOICE,
+            "MTOM/SwA optimisation (accepted, no effect over plain HTTP).",
+            choices=("mtom", "swa", "pox"),
+        ),
+        Attribute("encoding", Kind.TEXT, "Character encoding (accepted, no effect: UTF-8)."),
+    ),
+)
+MEMBER = Element(
+    "member",
+    "An application member of a load-balance endpoint: the message's To path on this host.",
+    common=False,
+    attributes=(
+        Attribute("hostName", Kind.NAME, "Host name or address.", required=True),
+        Attribute("httpPort", Kind.INTEGER, "HTTP port.", required=True, minimum=1),
+        Attribute("httpsPort", Kind.INTEGER, "HTTPS port (kept; members are called over HTTP).", minimum=1),
+    ),
+)
+_BUILD_MESSAGE = Attribute("buildMessage", Kind.BOOLEAN, "Build the message before sending (always done here).")
+FAILOVER = Element(
+    "failover",
+    "Try the child endpoints in order until one answers.",
+    anchor="W: FailoverEndpointFactory",
+    common=False,
+    body=Body.ANY,
+    attributes=(
+        Attribute("dynamic", Kind.BOOLEAN, "Go back to the first child once it is ready again (default true)."),
+        _BUILD_MESSAGE,
+    ),
+)
+LOADBALANCE = Element(
+    "loadbalance",
+    "Spread messages over child endpoints or <member>s (roundRobin or weightedRoundRobin).",
+    anchor="W: LoadbalanceEndpointFactory, SALoadbalanceEndpointFactory",
+    common=False,
+    body=Body.ANY,
+    children=(Child(MEMBER, repeatable=True),),
+    attributes=(
+        Attribute(
+            "algorithm",
+            Kind.TEXT,
+            "org.apache.synapse.endpoints.algorithms.RoundRobin (default) or …WeightedRoundRobin "
+            "(weights: the children's loadbalance.weight property).",
+        ),
+        Attribute("failover", Kind.BOOLEAN, "Send to the next child when one fails (default true)."),
+        Attribute("policy", Kind.TEXT, "Synapse 1.x's name for the algorithm (roundRobin)."),
+        _BUILD_MESSAGE,
+    ),
+)
+
+
+RECIPIENTLIST = Element(
+    "recipientlist",
+    'Send the message to every child endpoint, <member>, or address of <endpoints value="{expr}"/>.',
+    anchor="W: RecipientListEndpointFactory",
+    common=False,
+    body=Body.ANY,
+    children=(
+        Child(MEMBER, repeatable=True),
+        Child(
+            Element(
+                "endpoints",
+                "Addresses per message: an expression giving comma-separated http(s) URLs.",
+                common=False,
+                attributes=(
+                    Attribute("value", Kind.VALUE, "{expression} giving the addresses.", required=True),
+                    Attribute("max-cache", Kind.INTEGER, "Endpoints kept for these addresses (default 20).", minimum=1),
+                ),
+            )
+        ),
+    ),
+)
+
+
 # MI's endpoint types, in the order W: EndpointFactory.getEndpointFactory looks for them
 _TYPES = (
     ADDRESS,
-    _not_yet("wsdl", "An endpoint resolved from a WSDL service and port."),
-    _not_yet("default", "The message's To address."),
-    _not_yet("loadbalance", "Spread messages over several endpoints."),
+    WSDL,
+    DEFAULT,
+    LOADBALANCE,
     _not_yet("dynamicLoadbalance", "Load balancing over a dynamic member list."),
     _not_yet("serviceDynamicLoadbalance", "Load balancing by service."),
-    _not_yet("failover", "Try endpoints in order until one answers."),
-    _not_yet("recipientlist", "Send to several endpoints."),
+    FAILOVER,
+    RECIPIENTLIST,
     HTTP,
     _not_yet("class", "A Java endpoint class."),
 )
 _ORDER = [spec.tag for spec in _TYPES]
-_SUPPORTED = {"address", "http"}
 _EXTRAS = (
     Child(
         Element(
@@ -241,27 +413,52 @@ _EXTRAS = (
         Element(
             "session",
             "Session affinity of a load-balance endpoint.",
+            anchor="W: SALoadbalanceEndpointFactory",
             common=False,
-            attributes=(Attribute("type", Kind.TEXT, "http or simpleClientSession."),),
-            body=Body.ANY,
+            attributes=(
+                Attribute(
+                    "type",
+                    Kind.CHOICE,
+                    "http (the back end's session cookie) or simpleClientSession (a <syn:ClientID> SOAP header).",
+                    required=True,
+                    choices=("http", "simpleClientSession", "soap"),
+                ),
+            ),
+            children=(
+                Child(_text("sessionTimeout", Kind.INTEGER, "Milliseconds a session is kept unused (default: ever).")),
+            ),
         )
     ),
 )
 
 
 def build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
+    endpoint = _build_endpoint(node, anonymous=anonymous)
+    properties = node.all("property")
+    if properties and not isinstance(endpoint, IndirectEndpoint):
+        endpoint.properties = tuple(_property(p) for p in properties)
+    return endpoint
+
+
+def _property(node: Node) -> EndpointProperty:
+    """W: EndpointFactory.processProperties / AbstractEndpoint.evaluateProperties."""
+    if node["value"] is None and node["expression"] is None:
+        raise node.error("an endpoint property needs a value or an expression", 'value="…" or expression="…"')
+    return EndpointProperty(node["name"], node["value"], node["expression"], writer(node["scope"] or "default"))
+
+
+def _build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
     where = node.location
     if node.has("key"):  # W: a key wins over everything else
         return IndirectEndpoint(where, node["key"])
+    if node.has("key-expression"):  # W: EndpointFactory: an XPath naming the endpoint per message
+        return IndirectEndpoint(where, Value(node.raw("key-expression") or "", expression=node["key-expression"]))
     if not anonymous and not node["name"]:
         raise node.error("the 'name' attribute is required for a named endpoint")
     definitions = [child for tag in _ORDER for child in node.all(tag)]
     if not definitions:
-        if node.has("template"):
-            raise node.error(
-                "endpoint templates are not supported yet",
-                "inline the endpoint definition, or name a deployed endpoint with key=",
-            )
+        if node.has("template"):  # W: TemplateEndpointFactory
+            return _template_endpoint(node)
         raise node.error(
             "an endpoint needs one of <address>, <http> (or another MI endpoint type)",
             'e.g. <address uri="http://host:port/path"/>',
@@ -274,15 +471,176 @@ def build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
             f"MI silently uses <{definition.tag}>; remove the others",
         )
     session = node.one("session")
-    if session is not None:
+    if session is not None and definition.tag != "loadbalance":
         raise session.error("a <session> only applies to a <loadbalance> endpoint", "remove it")
+    name = node["name"]
+    if definition.tag in ("failover", "loadbalance", "recipientlist"):
+        return _group(node, definition, session)
     timeout = _timeout(definition)
+    suspension = _suspension(definition)
     if definition.tag == "address":
         uri, fmt = _address(definition)
-        return AddressEndpoint(node["name"], where, timeout, uri, fmt)
+        return AddressEndpoint(name, where, timeout, uri, fmt, suspension)
+    if definition.tag == "default":
+        return DefaultEndpoint(name, where, timeout, definition["format"], suspension)
+    if definition.tag == "wsdl":
+        location, binding = wsdl_endpoint_address(definition)
+        uri, _ = _address_of(definition, location)
+        return WsdlEndpoint(name, where, timeout, uri, definition["format"] or binding, suspension)
     return HttpEndpoint(
-        node["name"], where, timeout, definition["uri-template"], definition["method"], definition["format"]
+        name, where, timeout, definition["uri-template"], definition["method"], definition["format"], suspension
     )
+
+
+def _template_endpoint(node: Node) -> Endpoint:
+    """`<endpoint template="T" name uri><parameter name value/></endpoint>`: the values are kept; the endpoint is
+    built from the template once every artifact is loaded."""
+    template = (node["template"] or "").strip()
+    if not template:
+        raise node.error("the 'template' attribute is empty", "name a deployed endpoint template")
+    values: dict[str, str] = {}
+    if node["name"]:
+        values["name"] = node["name"]
+    if node["uri"] is not None:
+        values["uri"] = node["uri"]
+    for parameter in node.all("parameter"):
+        if parameter["value"] is None:
+            raise parameter.error("parameter value should be present", "add value=…")
+        values[parameter["name"]] = parameter["value"]
+    endpoint = TemplateEndpoint(node["name"], node.location, template, values)
+    node.fctx.template_endpoints.append(endpoint)
+    node.fctx.refer("template", template, node.element)
+    return endpoint
+
+
+def instantiate(template: EndpointTemplate, use: TemplateEndpoint, fctx: Any) -> Endpoint:
+    """W: Template.create / replaceElement: a copy of the template's endpoint where every attribute value and
+    text that is exactly `$PARAM` (a declared parameter, or name / uri) becomes the use's value; then built
+    like any endpoint. Problems are recorded in `fctx` (Reported is raised)."""
+    element = copy.deepcopy(template.element)
+    names = template.names
+    for item in element.iter():
+        if not isinstance(item.tag, str):
+            continue
+        for attribute, raw in item.attrib.items():
+            value = str(raw)
+            if value.startswith("$") and value[1:] in names and value[1:] in use.values:
+                item.set(attribute, use.values[value[1:]])
+        text = item.text
+        if text and text.startswith("$") and text[1:] in names and text[1:] in use.values:
+            item.text = use.values[text[1:]]
+    result: Endpoint = build(element, ENDPOINT, fctx)
+    return result
+
+
+def _group(node: Node, definition: Node, session: Node | None) -> Endpoint:
+    """<failover> / <loadbalance>: the child <endpoint>s built like any endpoint (every problem reported)."""
+    members: list[Endpoint] = []
+    weights: list[int] = []
+    failed = False
+    for element in definition.element.iterchildren():
+        if not isinstance(element.tag, str):
+            continue
+        tag = local_name(element)
+        if tag in ("member", "endpoints"):
+            continue
+        if tag != "endpoint":
+            raise definition.error(
+                f"unexpected <{tag}> inside <{definition.tag}>",
+                "a load-balance or fail-over endpoint holds <endpoint> children"
+                + (" or <member>s" if definition.tag == "loadbalance" else ""),
+            )
+        try:
+            members.append(build(element, ENDPOINT, node.fctx))
+        except Reported:
+            failed = True
+            continue
+        weights.append(_weight(element, definition))
+    if failed:
+        raise Reported
+    name, where = node["name"], node.location
+    if definition.tag == "failover":
+        if not members:
+            raise definition.error(
+                f"A FailOver must have child elements, but the FailOver '{name}' does not have any child elements",
+                '<failover><endpoint><address uri="…"/></endpoint>…</failover>',
+            )
+        return FailoverEndpoint(name, where, tuple(members), definition["dynamic"] is not False)
+    hosts = definition.all("member")
+    if definition.tag == "recipientlist":
+        return _recipient_list(definition, name, where, members, hosts)
+    if hosts and members:
+        raise definition.error(
+            "loadbalanceEndpoint element cannot have both member & endpoint child elements", "keep one kind"
+        )
+    if hosts:
+        members = [MemberEndpoint(m.location, m["hostName"], m["httpPort"], m["httpsPort"]) for m in hosts]
+        weights = [1] * len(members)
+    if not members:
+        raise definition.error(
+            f"A LoadbalanceEndpoint must have child elements, but the LoadbalanceEndpoint '{name}' does not have "
+            "any child elements",
+            "add <endpoint> children or <member>s",
+        )
+    algorithm_name = definition["algorithm"] or "org.apache.synapse.endpoints.algorithms.RoundRobin"
+    if definition["policy"] and not definition["algorithm"]:
+        algorithm_name = definition["policy"]
+    algorithm = ALGORITHMS.get(algorithm_name)
+    if algorithm is None:
+        raise definition.error(
+            f"the load-balance algorithm '{algorithm_name}' is not supported",
+            "use org.apache.synapse.endpoints.algorithms.RoundRobin or …WeightedRoundRobin",
+        )
+    affinity = None
+    if session is not None:
+        if session["type"] == "soap":
+            raise session.error(
+                'session type="soap" (Axis2 ServiceGroupId sessions) is not supported yet',
+                'use type="http" (cookies) or type="simpleClientSession"',
+            )
+        timeout = session.one("sessionTimeout")
+        affinity = SessionAffinity(session["type"], timeout["#text"] if timeout is not None else None)
+    return LoadbalanceEndpoint(
+        name, where, tuple(members), algorithm(tuple(weights)), definition["failover"] is not False, affinity
+    )
+
+
+def _recipient_list(
+    definition: Node, name: str | None, where: Any, members: list[Endpoint], hosts: list[Node]
+) -> Endpoint:
+    """W: RecipientListEndpointFactory: child endpoints, members, or one dynamic <endpoints value>."""
+    dynamic = definition.one("endpoints")
+    given = [
+        what for what, present in (("endpoints", members), ("members", hosts), ("<endpoints>", dynamic)) if present
+    ]
+    if len(given) != 1:
+        raise definition.error(
+            "a recipient list holds child <endpoint>s, <member>s or one <endpoints value=…>"
+            + (f", not {' and '.join(given)}" if given else ""),
+            '<recipientlist><endpoint><address uri="…"/></endpoint>…</recipientlist>',
+        )
+    if dynamic is not None:
+        value = dynamic["value"]
+        if not value.is_dynamic:
+            raise dynamic.error("<endpoints value> must be an expression in {…}", "value=\"{get-property('EP_LIST')}\"")
+        return RecipientListEndpoint(name, where, (), value, dynamic["max-cache"] or 20)
+    if hosts:
+        members = [MemberEndpoint(m.location, m["hostName"], m["httpPort"], m["httpsPort"]) for m in hosts]
+    return RecipientListEndpoint(name, where, tuple(members))
+
+
+def _weight(element: Any, definition: Node) -> int:
+    """W: WeightedRoundRobin.init: the child's `loadbalance.weight` property, a whole number above 0."""
+    for child in children(element):
+        if local_name(child) == "property" and child.get("name") == "loadbalance.weight":
+            text = (child.get("value") or "").strip()
+            if not text.isdigit() or int(text) <= 0:
+                raise definition.error(
+                    f"loadbalance.weight must be a whole number greater than zero, not '{text}'",
+                    "Weight must be greater than zero",
+                )
+            return int(text)
+    return 1
 
 
 ENDPOINT = Element(
@@ -295,15 +653,7 @@ ENDPOINT = Element(
         Attribute(
             "key", Kind.KEY, "A deployed endpoint to use instead ({expr} resolves per message).", refers_to="endpoint"
         ),
-        Attribute(
-            "key-expression",
-            Kind.TEXT,
-            "An XPath naming the endpoint per message.",
-            unsupported=NotYet(
-                "key-expression endpoints (resolved per message) are not supported yet",
-                'key="{expression}" is resolved per message too',
-            ),
-        ),
+        Attribute("key-expression", Kind.EXPRESSION, "An XPath naming a deployed endpoint per message."),
         Attribute("template", Kind.TEXT, "An endpoint template to instantiate."),
         Attribute("uri", Kind.TEXT, "The $uri of an endpoint template."),
         Attribute("onError", Kind.TEXT, "A sequence for errors (accepted; no effect yet)."),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -20,6 +20,7 @@ from lxml import etree
 from gateway.connector import ConnectorRegistry
 from gateway.deploy.artifacts import ARTIFACTS
 from gateway.deploy.declare import Reported, build
+from gateway.deploy.endpoints import instantiate
 from gateway.deploy.file_registry import DECLARATION, REGISTRY_FOLDER, LoadedRegistry, compile_keyed, load_registry
 from gateway.deploy.registry import Arguments, FactoryContext, Reference, internal_error
 from gateway.deploy.wsdl import resolve_keyed_wsdls
@@ -29,6 +30,7 @@ from gateway.mediators.template import SequenceTemplate
 from gateway.runtime.api import ApiIndex, RestApi
 from gateway.runtime.configuration import Configuration, DeployedArtifact, LocalEntry
 from gateway.runtime.defaults import DEFAULT_FAULT, DEFAULT_MAIN
+from gateway.runtime.endpoints import EndpointTemplate
 from gateway.runtime.registry import Registry, RegistryResource, Table, is_registry_key, registry_key, relative_path
 from gateway.xmlutil import (
     DeployErrors,
@@ -171,6 +173,7 @@ class FileBuild:
     problems: tuple[DeployError, ...]
     references: tuple[Reference, ...]
     arguments: tuple[Arguments, ...]  # call-template parameters, checked against the templates once assembled
+    template_endpoints: tuple[Any, ...]  # <endpoint template=…>, instantiated once assembled
     claimed: tuple[str, str] | None  # (table, name) a failed file meant to define, for the dangling-key hints
     precompile: tuple[Precompile, ...] = ()  # stylesheets/schemas named by static keys (gateway.mediators.resources)
 
@@ -218,6 +221,7 @@ def build_file(
         tuple(problems),
         tuple(fctx.references),
         tuple(fctx.arguments),
+        tuple(fctx.template_endpoints),
         claimed,
         tuple(fctx.precompile),
     )
@@ -246,6 +250,7 @@ def assemble(
     deployed: list[DeployedArtifact] = []
     references: list[Reference] = []
     arguments: list[Arguments] = []
+    template_uses: list[tuple[Any, str]] = []  # (TemplateEndpoint, the file it is in)
     precompile: list[Precompile] = []
     failed = list(unread)
     rejected: dict[Path, list[DeployError]] = {}
@@ -278,6 +283,7 @@ def assemble(
         deployed.append(DeployedArtifact(built.kind, built.name, result.display))
         references.extend(result.references)
         arguments.extend(result.arguments)
+        template_uses.extend((use, result.display) for use in result.template_endpoints)
         precompile.extend(result.precompile)
         digest.update(f"{result.display}\0{len(result.data or b'')}\0".encode())
         digest.update(result.data or b"")
@@ -298,6 +304,7 @@ def assemble(
             tables[compiled[0]].setdefault(key, compiled[1])
             references.extend(fctx.references)
             arguments.extend(fctx.arguments)
+            template_uses.extend((use, fctx.path) for use in fctx.template_endpoints)
             precompile.extend(fctx.precompile)
     loaded = load_registry(root, context, _display) if root is not None else LoadedRegistry(Registry(None))
     for stamp in loaded.stamps:
@@ -308,6 +315,7 @@ def assemble(
     for fctx in loaded.contexts:
         references.extend(fctx.references)
         arguments.extend(fctx.arguments)
+        template_uses.extend((use, fctx.path) for use in fctx.template_endpoints)
         precompile.extend(fctx.precompile)
     _add_builtin_sequences(tables["sequences"])
     registry_entries = {key: _entry(resource) for key, resource in loaded.registry.resources.items()}
@@ -327,6 +335,7 @@ def assemble(
     dangling.extend(_unknown_stores(tables["message_processors"], tables["message_stores"]))
     compiled_resources: dict[Any, Any] = {}
     dangling.extend(_precompile(precompile, finished["local_entries"], compiled_resources))
+    template_endpoints = _instantiate_templates(template_uses, finished["templates"], context, dangling)
     config = Configuration(
         proxies=MappingProxyType(tables["proxies"]),
         sequences=finished["sequences"],
@@ -339,6 +348,7 @@ def assemble(
         failed=tuple(failed),
         dangling=tuple(dangling),
         registry=loaded.registry,
+        template_endpoints=MappingProxyType(template_endpoints),
         message_stores=MappingProxyType(tables["message_stores"]),
         message_processors=MappingProxyType(tables["message_processors"]),
         tasks=MappingProxyType(tables["tasks"]),
@@ -355,6 +365,47 @@ _KINDS = {"sequences": "sequence", "endpoints": "endpoint", "templates": "templa
 def _entry(resource: RegistryResource) -> LocalEntry:
     """A registry resource seen as a local entry (format keys, publishWSDL keys, enrich, get-property)."""
     return LocalEntry(resource.key, resource.value, resource.location, str(resource.path))
+
+
+def _instantiate_templates(
+    uses: list[tuple[Any, str]],
+    templates: Table[Any],
+    context: Callable[[str], FactoryContext],
+    problems: list[DeployError],
+) -> dict[Any, Any]:
+    """Each <endpoint template=…> built from its template (W: TemplateEndpoint.init, Template.create). A missing
+    template is reported as a dangling key; a template that is not an endpoint template, or whose endpoint does
+    not build with the values given, is reported here; such an endpoint fails each message."""
+    built: dict[Any, Any] = {}
+    for use, display in uses:
+        template = templates.get(use.template)
+        if template is None:
+            continue  # reported as a dangling template key
+        if not isinstance(template, EndpointTemplate):
+            problems.append(
+                DeployError(
+                    use.location,
+                    "endpoint",
+                    f"template '{use.template}' is a sequence template, not an endpoint template",
+                    "an <endpoint template=…> names a <template> holding an <endpoint>",
+                )
+            )
+            continue
+        fctx = context(display)
+        try:
+            built[use] = instantiate(template, use, fctx)
+        except Reported:
+            pass
+        for problem in fctx.problems:
+            problems.append(
+                DeployError(
+                    use.location,
+                    "endpoint",
+                    f"template '{use.template}' does not build with these values: {problem.reason}",
+                    problem.hint,
+                )
+            )
+    return built
 
 
 def _precompile(items: list[Precompile], entries: Table[Any], cache: dict[Any, Any]) -> list[DeployError]:

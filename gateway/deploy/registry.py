@@ -9,7 +9,7 @@ import pkgutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
@@ -176,6 +176,8 @@ class FactoryContext:
     problems: list[DeployError] = field(default_factory=list)
     references: list[Reference] = field(default_factory=list)
     arguments: list[Arguments] = field(default_factory=list)
+    # <endpoint template=…> built in this artifact: instantiated once every file is loaded (gateway.deploy.loader)
+    template_endpoints: list[Any] = field(default_factory=list)
     # Stylesheets, queries and schemas named by a static key, compiled once every entry is loaded.
     precompile: list[Precompile] = field(default_factory=list)
     # Connector template operations compiled during one load (shared by the contexts of that load).

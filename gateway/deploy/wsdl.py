@@ -131,21 +131,21 @@ def build_publish_wsdl(node: Node) -> PublishedWsdl:
     return PublishedWsdl(source, where, definitions=root)
 
 
-def _load(element: etree._Element, uri: str, fctx: FactoryContext) -> bytes:
+def _load(element: etree._Element, uri: str, fctx: FactoryContext, what: str = "publishWSDL") -> bytes:
     if not uri:
-        raise config_error(element, "publishWSDL uri is empty")
+        raise config_error(element, f"{what} uri is empty")
     shown = _short(uri)
     try:
         parts = urlsplit(uri)
     except ValueError as exc:
-        raise config_error(element, f"invalid publishWSDL uri {shown}: {exc}") from None
+        raise config_error(element, f"invalid {what} uri {shown}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         if not _is_loopback(parts.hostname or ""):
             raise config_error(
                 element,
-                f"remote publishWSDL URIs are not fetched: {shown}",
-                'save the WSDL next to the proxy and use uri="file:…" (only loopback http(s) '
+                f"remote {what} URIs are not fetched: {shown}",
+                'save the WSDL next to the artifact and use uri="file:…" (only loopback http(s) '
                 "URIs are fetched, at deploy time)",
             )
         return _fetch(element, uri)
@@ -153,10 +153,10 @@ def _load(element: etree._Element, uri: str, fctx: FactoryContext) -> bytes:
         # file:/abs, file:///abs and MI's relative file:repository/… forms
         path = unquote(parts.path) if parts.netloc in ("", "localhost") else unquote(uri[len("file:") :])
     elif scheme and len(scheme) > 1:
-        raise config_error(element, f"unsupported publishWSDL uri scheme '{scheme}:'", "use a file path or file: URL")
+        raise config_error(element, f"unsupported {what} uri scheme '{scheme}:'", "use a file path or file: URL")
     else:
         path = uri
-    for candidate in _candidates(path, fctx):
+    for candidate in candidates(path, fctx):
         try:
             found = candidate.is_file()
         except OSError as exc:  # e.g. a name longer than the file system allows
@@ -177,7 +177,7 @@ def _load(element: etree._Element, uri: str, fctx: FactoryContext) -> bytes:
     )
 
 
-def _candidates(path: str, fctx: FactoryContext) -> list[Path]:
+def candidates(path: str, fctx: FactoryContext) -> list[Path]:
     given = Path(os.path.expanduser(path))
     if given.is_absolute():
         return [given]
@@ -230,3 +230,51 @@ def _fetch(element: etree._Element, uri: str) -> bytes:
 def _short(uri: str) -> str:
     """A uri for a message: an absurdly long one is cut, so one problem stays one readable line."""
     return uri if len(uri) <= 120 else f"{uri[:120]}… ({len(uri)} characters)"
+
+
+_SOAP_ADDRESSES = {
+    "{http://schemas.xmlsoap.org/wsdl/soap/}address": "soap11",
+    "{http://schemas.xmlsoap.org/wsdl/soap12/}address": "soap12",
+    "{http://schemas.xmlsoap.org/wsdl/http/}address": None,
+}
+
+
+def wsdl_endpoint_address(node: Node) -> tuple[str, str | None]:
+    """W: WSDLEndpointFactory, WSDL11EndpointBuilder: the WSDL (uri, or an inline wsdl:definitions) is read
+    now; the port `port` of service `service` gives the address, and its SOAP binding the format (SOAP 1.1 or
+    1.2). A WSDL that cannot be read, or names no such service or port, is a deploy error, as in MI."""
+    element, fctx = node.element, node.fctx
+    service, port = node["service"], node["port"]
+    inline = [c for c in children(element) if local_name(c) in ("definitions", "description")]
+    uri = (element.get("uri") or "").strip()
+    if inline and uri:
+        raise config_error(element, "a wsdl endpoint has both a uri and an inline WSDL", "keep one")
+    if inline:
+        root, source = inline[0], "the inline WSDL"
+    elif uri:
+        data = _load(element, uri, fctx, "wsdl endpoint")
+        try:
+            root = etree.fromstring(data, _PARSER)
+        except etree.XMLSyntaxError as exc:
+            raise config_error(
+                element, f"Unable to load the WSDL from {_short(uri)}: malformed XML: {exc.msg}"
+            ) from None
+        source = _short(uri)
+    else:
+        raise config_error(element, "a wsdl endpoint needs a uri or an inline wsdl:definitions", 'uri="file:…"')
+    try:
+        check_wsdl(root)
+    except ValueError as exc:
+        raise config_error(element, f"wsdl endpoint ({source}): {exc}") from None
+    for service_element in root.iterfind(f"{{{WSDL11_NS}}}service"):
+        if service_element.get("name") != service:
+            continue
+        for port_element in service_element.iterfind(f"{{{WSDL11_NS}}}port"):
+            if port_element.get("name") != port:
+                continue
+            for child in children(port_element):
+                if child.tag in _SOAP_ADDRESSES and child.get("location"):
+                    return child.get("location", ""), _SOAP_ADDRESSES[child.tag]
+            raise config_error(element, f"port '{port}' of service '{service}' in {source} has no address")
+        raise config_error(element, f"service '{service}' in {source} has no port '{port}'")
+    raise config_error(element, f"{source} has no service '{service}'")

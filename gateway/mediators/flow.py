@@ -75,11 +75,12 @@ class Send(Mediator):
             if ctx.is_response:
                 await ctx.exchange.services.engine.send_back(ctx)
                 return False
-            endpoint = ctx.proxy.endpoint if ctx.proxy is not None else None
+            endpoint = await ctx.exchange.services.engine.implicit_endpoint(ctx)
             if endpoint is None:
                 raise MediationError(
                     "send without an endpoint on the request path has no destination",
-                    detail=f"at {self.location}: add an <endpoint> to the send mediator or to the proxy target",
+                    detail=f"at {self.location}: the message's To is {ctx.to!r}, not an address; add an "
+                    '<endpoint>, or set the To with <header name="To" value="http://…"/>',
                 )
         receive = None
         if self.receive is not None:
@@ -107,11 +108,11 @@ class Call(Mediator):
         self.blocking = blocking
 
     async def mediate(self, ctx: MessageContext) -> bool:
-        endpoint = self.endpoint or (ctx.proxy.endpoint if ctx.proxy is not None else None)
+        endpoint = self.endpoint or await ctx.exchange.services.engine.implicit_endpoint(ctx)
         if endpoint is None:
             raise MediationError(
                 "call without an endpoint has no destination",
-                detail=f"at {self.location}: add an <endpoint> to the call mediator",
+                detail=f"at {self.location}: add an <endpoint> to the call mediator, or set the message's To",
             )
         reply = await endpoint.send(ctx)
         if not self.blocking:

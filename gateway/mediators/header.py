@@ -156,6 +156,7 @@ class AddressingHeader(_Named):
         value = None if self.remove else self.resolve(ctx, f"SOAP header {self.name}")
         if self.name == "To":
             ctx.to = value
+            ctx.to_from_request = False
         elif self.name == "Action":
             ctx.soap_action = value
         elif self.name == "MessageID":

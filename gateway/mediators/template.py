@@ -173,7 +173,7 @@ class CallTemplate(Mediator):
 
     async def mediate(self, ctx: MessageContext) -> bool:
         template = self.template or ctx.config.templates.get(self.target)
-        if template is None:
+        if not isinstance(template, SequenceTemplate):  # none, or an endpoint template
             raise MediationError(
                 f"Sequence template {self.target} cannot be found",
                 detail=f"call-template at {self.location}: deploy templates/{self.target}.xml or fix the target",

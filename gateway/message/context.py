@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 from multidict import CIMultiDict, MultiDict, MultiMapping
 
+from gateway.errors import MediationError
 from gateway.masking import SecretValues
 from gateway.message import kinds, soap
 from gateway.message.payload import Payload
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
     from gateway.runtime.services import Services
 
 log = logging.getLogger("gateway.message")
+
+
+_WSA_TO = frozenset(
+    {"{http://www.w3.org/2005/08/addressing}To", "{http://schemas.xmlsoap.org/ws/2004/08/addressing}To"}
+)
 
 
 @dataclass(slots=True)
@@ -48,6 +54,7 @@ class Exchange:
     services: Services
     reply: Reply | None = None
     faulted: bool = False
+    main_passes: int = 0  # replies that ran `main` again (gateway.runtime.engine)
     closing_tasks: list[Callable[[], object]] = field(default_factory=list)
     # Work of this message that runs beside its flow: the branches of a split (iterate, clone) and the
     # timers of aggregates. The transport waits for them (settle) before it answers.
@@ -141,7 +148,9 @@ class MessageContext:
         "config",
         "proxy",
         "resource",
-        "to",
+        "_to",
+        "to_from_request",
+        "to_set",
         "query_params",
         "soap_action",
         "_message_id",
@@ -175,7 +184,11 @@ class MessageContext:
         self.config = config
         self.proxy = proxy
         self.resource = resource  # the API resource the request was dispatched to (its reply comes back to it)
-        self.to = to
+        self._to = to
+        # To is still the request's path: a WS-Addressing To header of the envelope names the address instead
+        # (looked for when To is first read, see `to`)
+        self.to_from_request = False
+        self.to_set = False  # a mediator (header To) set it: it wins over a proxy's target endpoint
         self.query_params: MultiMapping[str] = query_params if query_params is not None else MultiDict()
         self.soap_action = soap_action
         self._message_id: str | None = None  # generated on first use: most flows never read it
@@ -186,6 +199,40 @@ class MessageContext:
         self.paused = False
 
     # -- the interface expressions read ----------------------------------------------------------
+    @property
+    def to(self) -> str | None:
+        """The message's To (W: MessageContext.getTo): one set by the header mediator; else a WS-Addressing To
+        header of a SOAP request (the envelope is parsed for it only if its bytes mention addressing); else the
+        request's path with its query, as Axis2 sets it for a plain HTTP request."""
+        if self.to_from_request:
+            self._wsa_to()
+        return self._to
+
+    @to.setter
+    def to(self, value: str | None) -> None:
+        self._to = value
+        self.to_from_request = False
+        self.to_set = True
+
+    def _wsa_to(self) -> None:
+        payload = self.payload
+        if payload.kind not in kinds.SOAP_KINDS or self.is_response:
+            self.to_from_request = False
+            return
+        if not payload.is_read or payload.read_error is not None:
+            return  # not in hand yet: looked for again once it is (gateway.runtime.endpoints.to_address)
+        self.to_from_request = False
+        if b"addressing" not in (payload.raw or b""):
+            return
+        try:
+            header = payload.envelope.find("{*}Header")
+        except MediationError:
+            return  # a broken body: its fault comes from whoever reads it
+        for block in header if header is not None else ():
+            if isinstance(block.tag, str) and block.tag in _WSA_TO and block.text and block.text.strip():
+                self._to = block.text.strip()
+                return
+
     @property
     def message_id(self) -> str:
         if self._message_id is None:
@@ -258,6 +305,7 @@ class MessageContext:
         copy.is_response = self.is_response
         copy.fault_stack = list(self.fault_stack)
         copy.headers_from_backend = self.headers_from_backend
+        copy.to_set = self.to_set  # a To the flow set still wins over a proxy's target endpoint
         return copy
 
     def response_context(self, payload: Payload, headers: CIMultiDict[str]) -> MessageContext:

@@ -90,6 +90,8 @@ class Configuration:
     # message reaching the reference fails. `gateway validate` reports them as problems.
     dangling: tuple[DeployError, ...] = ()
     registry: Registry = field(default_factory=lambda: Registry(None))
+    # Each <endpoint template=…> of the deployed artifacts, instantiated from its template (gateway.deploy.loader)
+    template_endpoints: Mapping[Any, Endpoint] = field(default_factory=lambda: MappingProxyType({}))
     message_stores: Mapping[str, MessageStoreSpec] = field(default_factory=lambda: MappingProxyType({}))
     message_processors: Mapping[str, MessageProcessorSpec] = field(default_factory=lambda: MappingProxyType({}))
     tasks: Mapping[str, TaskSpec] = field(default_factory=lambda: MappingProxyType({}))

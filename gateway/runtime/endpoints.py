@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import time
-from typing import TYPE_CHECKING
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from uritemplate import URITemplate
 from yarl import URL
 
 from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
+from gateway.expressions import Expression
+from gateway.message.soap import is_fault as is_soap_fault
 from gateway.runtime import tracing
+from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, NONE_READY, Discarded, EndpointContext, Suspension
 
 if TYPE_CHECKING:
+    from lxml import etree
     from uritemplate.variable import VariableValue
 
     from gateway.expressions import Value
+    from gateway.mediators.template import TemplateParameter
     from gateway.message.context import MessageContext
     from gateway.runtime.services import Transport
+
+log = logging.getLogger("gateway.endpoint")
 
 FORMAT_MEDIA = {
     "soap11": "text/xml",
@@ -31,18 +43,150 @@ FORMATS = tuple(FORMAT_MEDIA)
 
 
 class Endpoint:
-    __slots__ = ("name", "location", "timeout")
+    """An endpoint. `send` is the entry of a root endpoint (a send, call or proxy target): a leaf that is not
+    ready (suspended, timed out, switched off) fails at once with MI's code. A load-balance or fail-over parent
+    calls `deliver` instead, after choosing a ready child itself (W: AddressEndpoint.send checks readiness only
+    without a parent). A leaf's failure updates its state (W: AddressEndpoint.onFault)."""
 
-    def __init__(self, name: str | None, location: SourceLocation, timeout: float | None):
+    __slots__ = ("name", "location", "timeout", "context", "properties")
+    kind = "address"
+
+    def __init__(
+        self,
+        name: str | None,
+        location: SourceLocation,
+        timeout: float | Expression | None,
+        suspension: Suspension = DEFAULT_SUSPENSION,
+    ):
         self.name = name
         self.location = location
-        self.timeout = timeout  # seconds; None = the gateway default
+        self.timeout = timeout  # seconds; None = the gateway default; an expression: milliseconds per message
+        self.context = EndpointContext(name, self.kind, suspension)
+        self.properties: tuple[EndpointProperty, ...] = ()  # set by the builder
 
     async def send(self, ctx: MessageContext) -> MessageContext:
+        if not self.context.ready():
+            raise self.context.not_ready()
+        return await self.deliver(ctx)
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        if self.properties:
+            await set_properties(self.properties, ctx)
+        try:
+            reply = await self.exchange(ctx)
+            if _forced_error(ctx) and await _soap_fault(reply):
+                raise _fault_reply(reply, self.location)
+        except MediationError as exc:
+            if not is_endpoint_failure(exc.code):
+                raise  # a refused path or destination: the back end was never asked
+            self.context.on_fault(exc.code)
+            if self.context.definition.timeout_action == "discard":
+                raise Discarded(exc.message, exc.code, exc.detail) from exc
+            raise
+        self.context.on_success()
+        return reply
+
+    async def exchange(self, ctx: MessageContext) -> MessageContext:
         raise NotImplementedError
 
+    def ready(self, ctx: MessageContext) -> bool:
+        return self.context.ready()
+
+    def is_retry(self, code: int) -> bool:
+        return self.context.definition.is_retry(code)
+
+    @property
+    def children(self) -> tuple[Endpoint, ...]:
+        return ()
+
+    def describe(self) -> dict[str, object]:
+        """Type, state and children, for the management API."""
+        info: dict[str, object] = {"type": self.kind, **self.context.describe()}
+        address = getattr(self, "uri", None) or getattr(self, "template", None)
+        if address:
+            info["address"] = address
+        if self.children:
+            info["children"] = [child.describe() for child in self.children]
+        return info
+
     def _timeout(self, ctx: MessageContext) -> float:
-        return self.timeout if self.timeout is not None else ctx.exchange.services.settings.endpoint_timeout
+        timeout = self.timeout
+        if isinstance(timeout, Expression):
+            return _dynamic_timeout(timeout, ctx, self.location)
+        return timeout if timeout is not None else ctx.exchange.services.settings.endpoint_timeout
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointProperty:
+    """`<endpoint><property name value|expression scope/>`: set on each message sent through the endpoint."""
+
+    name: str
+    value: str | None
+    expression: Expression | None
+    write: Callable[[Any, str, Any], None]
+
+
+async def set_properties(properties: tuple[EndpointProperty, ...], ctx: MessageContext) -> None:
+    """W: AbstractEndpoint.evaluateProperties."""
+    for prop in properties:
+        if prop.expression is not None:
+            if prop.expression.needs_body:
+                await ctx.build()
+            value = prop.expression.string_value(ctx)
+        else:
+            value = prop.value
+        prop.write(ctx, prop.name, value)
+
+
+def _dynamic_timeout(expression: Expression, ctx: MessageContext, where: SourceLocation) -> float:
+    """W: EndpointDefinition.evaluateDynamicEndpointTimeout: the value in milliseconds; one that is not a number
+    gives the default timeout (logged)."""
+    default = ctx.exchange.services.settings.endpoint_timeout
+    text = (expression.string_value(ctx) or "").strip()
+    try:
+        millis = int(text)
+    except ValueError:
+        log.warning(
+            "the dynamic timeout {%s} at %s is '%s', not milliseconds: %g s", expression.source, where, text, default
+        )
+        return default
+    return millis / 1000.0 if millis > 0 else default
+
+
+ENDPOINT_CUSTOM_ERROR = 500000  # W: SynapseConstants: a SOAP fault reply with FORCE_ERROR_ON_SOAP_FAULT=true
+
+
+def is_endpoint_failure(code: int) -> bool:
+    """Failures that say something about the back end: the transport's 1015xx codes, a SOAP fault made an error
+    (500000), and a child group or leaf that was not ready (303xxx)."""
+    return 101500 <= code < 101600 or 303000 <= code < 304000 or code == ENDPOINT_CUSTOM_ERROR
+
+
+def _forced_error(ctx: MessageContext) -> bool:
+    value = ctx.properties.get("FORCE_ERROR_ON_SOAP_FAULT")
+    return value is True or str(value).lower() == "true"
+
+
+async def _soap_fault(reply: MessageContext) -> bool:
+    if reply.payload.kind not in ("soap11", "soap12"):
+        return False
+    try:
+        return is_soap_fault(await reply.payload.build())
+    except MediationError:
+        return False  # an unreadable reply is not a SOAP fault; whoever reads it gets the parse error
+
+
+def _fault_reply(reply: MessageContext, where: SourceLocation) -> MediationError:
+    """W: SynapseCallbackReceiver: with FORCE_ERROR_ON_SOAP_FAULT=true a SOAP fault reply fails the endpoint
+    (500000): a fail-over parent tries the next child; else the fault handlers run on the fault."""
+    raw = reply.payload.raw or b""
+    return MediationError(
+        "the back end answered a SOAP fault (FORCE_ERROR_ON_SOAP_FAULT)",
+        ENDPOINT_CUSTOM_ERROR,
+        f"endpoint at {where}: {raw[:300].decode('utf-8', 'replace')}",
+        body=raw,
+        content_type=reply.payload.content_type,
+    )
 
 
 def _transport(ctx: MessageContext) -> Transport:
@@ -151,14 +295,22 @@ class AddressEndpoint(Endpoint):
 
     __slots__ = ("uri", "url", "format", "media")
 
-    def __init__(self, name: str | None, location: SourceLocation, timeout: float | None, uri: str, fmt: str | None):
-        super().__init__(name, location, timeout)
+    def __init__(
+        self,
+        name: str | None,
+        location: SourceLocation,
+        timeout: float | Expression | None,
+        uri: str,
+        fmt: str | None,
+        suspension: Suspension = DEFAULT_SUSPENSION,
+    ):
+        super().__init__(name, location, timeout, suspension)
         self.uri = uri
         self.url = URL(uri)  # parsed once here, not by the HTTP client on every request
         self.format = fmt
         self.media = FORMAT_MEDIA.get(fmt) if fmt else None
 
-    async def send(self, ctx: MessageContext) -> MessageContext:
+    async def exchange(self, ctx: MessageContext) -> MessageContext:
         url: URL | str = self.url
         postfix = ctx.axis2.get("REST_URL_POSTFIX")
         # W: Axis2FlexibleMEPClient appends it for a REST request, never with format soap11 / soap12
@@ -170,6 +322,14 @@ class AddressEndpoint(Endpoint):
         )
 
 
+class WsdlEndpoint(AddressEndpoint):
+    """`<wsdl uri service port>`: an address endpoint whose address and SOAP version came from the WSDL at
+    deploy time (W: WSDLEndpoint); not ready, it fails with 303002."""
+
+    __slots__ = ()
+    kind = "wsdl"
+
+
 class HttpEndpoint(Endpoint):
     """`<http uri-template="…{uri.var.x}…" method>`: an RFC 6570 template (as MI's, which uses an RFC 6570
     library too) whose variables come from default-scope properties, `query.param.*` also from the
@@ -179,17 +339,19 @@ class HttpEndpoint(Endpoint):
     template's fixed path, and a host taken from the message must pass the outbound allow-list."""
 
     __slots__ = ("template", "compiled", "variables", "method", "format", "fixed_path", "dynamic_host")
+    kind = "http"
 
     def __init__(
         self,
         name: str | None,
         location: SourceLocation,
-        timeout: float | None,
+        timeout: float | Expression | None,
         template: str,
         method: str | None,
         fmt: str | None,
+        suspension: Suspension = DEFAULT_SUSPENSION,
     ):
-        super().__init__(name, location, timeout)
+        super().__init__(name, location, timeout, suspension)
         self.template = template
         self.compiled = URITemplate(template)  # parsed once, here
         self.variables = tuple(self.compiled.variable_names)
@@ -230,7 +392,7 @@ class HttpEndpoint(Endpoint):
             ctx.exchange.services.outbound.check(url, f"the http endpoint at {self.location}")
         return url
 
-    async def send(self, ctx: MessageContext) -> MessageContext:
+    async def exchange(self, ctx: MessageContext) -> MessageContext:
         media = FORMAT_MEDIA.get(self.format) if self.format else None
         return await _measured(
             self.name,
@@ -243,15 +405,19 @@ class HttpEndpoint(Endpoint):
 
 
 class IndirectEndpoint(Endpoint):
-    """`<endpoint key="name"/>`: a dangling key fails per message with 305100, as in MI."""
+    """`<endpoint key="name"/>` (or `key-expression`, resolved per message): a dangling key fails per message
+    with 305100, as in MI. Its state is the named endpoint's."""
 
     __slots__ = ("key",)
+    kind = "indirect"
 
     def __init__(self, location: SourceLocation, key: Value):
         super().__init__(None, location, None)
         self.key = key
 
-    async def send(self, ctx: MessageContext) -> MessageContext:
+    async def target(self, ctx: MessageContext) -> Endpoint:
+        if self.key.needs_body:
+            await ctx.build()
         name = self.key.resolve(ctx)
         target = ctx.config.endpoints.get(name) if name else None
         if target is None:
@@ -260,4 +426,548 @@ class IndirectEndpoint(Endpoint):
                 ENDPOINT_KEY_MISSING,
                 f"referenced at {self.location}; deploy endpoints/{name}.xml or fix the key",
             )
-        return await target.send(ctx)
+        return target
+
+    async def send(self, ctx: MessageContext) -> MessageContext:
+        return await (await self.target(ctx)).send(ctx)
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        return await (await self.target(ctx)).deliver(ctx)
+
+    def ready(self, ctx: MessageContext) -> bool:
+        name = self.key.resolve(ctx) if not self.key.needs_body else None
+        target = ctx.config.endpoints.get(name) if name else None
+        return target.ready(ctx) if target is not None else True  # a missing key fails when it is used
+
+    def is_retry(self, code: int) -> bool:
+        return True
+
+    def describe(self) -> dict[str, object]:
+        return {"type": "indirect", "key": self.key.source}
+
+
+class EndpointTemplate:
+    """`<template name><parameter name/>…<endpoint …/></template>` (W: Template): the endpoint's XML, kept to be
+    instantiated for each `<endpoint template=…>` once every artifact is loaded (gateway.deploy.loader)."""
+
+    __slots__ = ("name", "parameters", "element", "location")
+
+    def __init__(
+        self, name: str, parameters: tuple[TemplateParameter, ...], element: etree._Element, location: SourceLocation
+    ):
+        self.name = name
+        self.parameters = parameters
+        self.element = element
+        self.location = location
+
+    @property
+    def names(self) -> frozenset[str]:
+        """W: TemplateFactory.createEndpointTemplate adds `name` and `uri` to the declared parameters."""
+        return frozenset({parameter.name for parameter in self.parameters} | {"name", "uri"})
+
+
+class TemplateEndpoint(Endpoint):
+    """`<endpoint template="T" name uri><parameter name value/></endpoint>` (W: TemplateEndpoint): the template's
+    endpoint with `$name`, `$uri` and `$PARAM` replaced, built when the configuration is assembled and held by it
+    (`Configuration.template_endpoints`); a template that is missing or does not build fails each message."""
+
+    __slots__ = ("template", "values")
+    kind = "template"
+
+    def __init__(self, name: str | None, location: SourceLocation, template: str, values: dict[str, str]):
+        super().__init__(name, location, None)
+        self.template = template
+        self.values = values
+
+    def real(self, ctx: MessageContext) -> Endpoint:
+        endpoint = ctx.config.template_endpoints.get(self)
+        if endpoint is None:
+            raise MediationError(
+                f"Template endpoint {self.name or self.template}: the endpoint template {self.template} is not ready",
+                ENDPOINT_KEY_MISSING,
+                f"at {self.location}: deploy templates/{self.template}.xml holding an <endpoint>, or fix it "
+                "(see `gateway validate`)",
+            )
+        return endpoint
+
+    async def send(self, ctx: MessageContext) -> MessageContext:
+        return await self.real(ctx).send(ctx)
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        return await self.real(ctx).deliver(ctx)
+
+    def ready(self, ctx: MessageContext) -> bool:
+        endpoint = ctx.config.template_endpoints.get(self)
+        return endpoint.ready(ctx) if endpoint is not None else True
+
+    def is_retry(self, code: int) -> bool:
+        return True
+
+    def describe(self) -> dict[str, object]:
+        return {"type": "template", "template": self.template}
+
+
+class DefaultEndpoint(Endpoint):
+    """`<default/>`: the message's To address (W: DefaultEndpoint): a WS-Addressing To header, or one set
+    by the header mediator. The address came from the message, so it must pass the outbound allow-list."""
+
+    __slots__ = ("format", "media")
+    kind = "default"
+
+    def __init__(
+        self,
+        name: str | None,
+        location: SourceLocation,
+        timeout: float | Expression | None,
+        fmt: str | None,
+        suspension: Suspension = DEFAULT_SUSPENSION,
+    ):
+        super().__init__(name, location, timeout, suspension)
+        self.format = fmt
+        self.media = FORMAT_MEDIA.get(fmt) if fmt else None
+
+    async def exchange(self, ctx: MessageContext) -> MessageContext:
+        address = await to_address(ctx)
+        if address is None or "://" not in address:
+            raise MediationError(
+                "the message has no To address to send to",
+                detail=f"the default endpoint at {self.location} sends to the message's To; the To is "
+                f'{address!r}: set it with <header name="To" value="http://host/path"/> or a WS-Addressing To',
+            )
+        ctx.exchange.services.outbound.check(address, f"the default endpoint at {self.location}")
+        if _is_self(address, ctx):
+            raise MediationError(
+                "the message's To is the address it came in on: sending there would loop",
+                detail=f"the default endpoint at {self.location} sends to the To {address!r}; set another with "
+                '<header name="To" value="http://…"/>, or give the send an <endpoint>',
+            )
+        return await _transport(ctx).exchange(
+            ctx, url=address, method=_method(ctx, self.format), media=self.media, timeout=self._timeout(ctx)
+        )
+
+
+class ImplicitTo(DefaultEndpoint):
+    """A send or call without an endpoint: the To, with no endpoint state (W: Axis2Sender.sendOn uses no
+    endpoint, so nothing is suspended: one failing To must not stop the sends to every other)."""
+
+    __slots__ = ()
+
+    async def send(self, ctx: MessageContext) -> MessageContext:
+        return await self.exchange(ctx)
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        return await self.exchange(ctx)
+
+
+def _is_self(address: str, ctx: MessageContext) -> bool:
+    """The To names this request's own URL (its Host header and path): a send there calls itself again."""
+    host = ctx.transport_headers.get("Host")
+    if not host:
+        return False
+    try:
+        url = URL(address)
+    except ValueError:
+        return False
+    own = URL(f"http://{host}{ctx.exchange.path}")
+    return url.host == own.host and url.port == own.port and url.path.rstrip("/") == own.path.rstrip("/")
+
+
+async def to_address(ctx: MessageContext) -> str | None:
+    """The message's To (MessageContext.to), with a streamed SOAP body read first so that its WS-Addressing To
+    header can be seen."""
+    if ctx.to_from_request and ctx.payload.kind in ("soap11", "soap12") and not ctx.payload.is_read:
+        await ctx.payload.read()
+    return ctx.to
+
+
+class MemberEndpoint(Endpoint):
+    """`<member hostName httpPort httpsPort>` of a load-balance endpoint: the message's To path (the request
+    path, or the path of its WS-Addressing To) on that host (W: LoadbalanceEndpoint.sendToApplicationMember)."""
+
+    __slots__ = ("host", "http_port", "https_port")
+    kind = "member"
+
+    def __init__(self, location: SourceLocation, host: str, http_port: int, https_port: int | None):
+        super().__init__(f"{host}:{http_port}", location, None)
+        self.host = host
+        self.http_port = http_port
+        self.https_port = https_port
+
+    async def exchange(self, ctx: MessageContext) -> MessageContext:
+        address = await to_address(ctx) or "/"
+        target = URL(address)
+        path = target.raw_path_qs if target.is_absolute() else address
+        path = path if path.startswith("/") else "/" + path
+        url = f"http://{self.host}:{self.http_port}{remove_dot_segments(path)}"
+        return await _transport(ctx).exchange(
+            ctx, url=url, method=_method(ctx, None), media=None, timeout=self._timeout(ctx)
+        )
+
+    def describe(self) -> dict[str, object]:
+        return {"type": "member", "address": f"{self.host}:{self.http_port}", **self.context.describe()}
+
+
+class _Group(Endpoint):
+    """What fail-over and load-balance endpoints share: children, readiness, the message kept for a retry."""
+
+    __slots__ = ("members",)
+
+    def __init__(self, name: str | None, location: SourceLocation, members: tuple[Endpoint, ...]):
+        super().__init__(name, location, None)
+        self.members = members
+
+    @property
+    def children(self) -> tuple[Endpoint, ...]:
+        return self.members
+
+    def ready(self, ctx: MessageContext) -> bool:
+        return not self.context.switched_off and any(child.ready(ctx) for child in self.members)
+
+    async def send(self, ctx: MessageContext) -> MessageContext:
+        return await self.deliver(ctx)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "type": self.kind,
+            "state": "OFF" if self.context.switched_off else "ACTIVE",
+            "children": [child.describe() for child in self.members],
+        }
+
+    def _none_ready(self, what: str, last: MediationError | None) -> MediationError:
+        """W: informFailure keeps the error of the last child that failed; with none tried, 303000."""
+        if last is not None:
+            return last
+        name = self.name or "AnonymousEndpoint"
+        return MediationError(f"{what} endpoint : {name} - no ready child endpoints", NONE_READY)
+
+
+class FailoverEndpoint(_Group):
+    """`<failover [dynamic]>`: the first ready child; on a retriable failure the next ready one (W:
+    FailoverEndpoint). dynamic (the default) goes back to the first child once it is ready again; static
+    (`dynamic="false"`) stays on the child that answered last. Each child is tried once per message."""
+
+    __slots__ = ("dynamic", "current")
+    kind = "failover"
+
+    def __init__(self, name: str | None, location: SourceLocation, members: tuple[Endpoint, ...], dynamic: bool):
+        super().__init__(name, location, members)
+        self.dynamic = dynamic
+        self.current = 0
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        if self.context.switched_off:
+            raise MediationError(f"Failover endpoint : {self.name or 'AnonymousEndpoint'} - is inactive", NONE_READY)
+        if self.properties:
+            await set_properties(self.properties, ctx)
+        await ctx.payload.read()  # kept in memory: a second child gets the same message
+        tried: set[int] = set()
+        last: MediationError | None = None
+        while True:
+            index = self._pick(ctx, tried)
+            if index is None:
+                raise self._none_ready("Failover", last)
+            child = self.members[index]
+            try:
+                reply = await child.deliver(ctx)
+            except Discarded:
+                raise
+            except MediationError as exc:
+                if not is_endpoint_failure(exc.code) or not child.is_retry(exc.code):
+                    raise
+                last = exc
+                tried.add(index)
+                continue
+            if not self.dynamic:
+                self.current = index
+            return reply
+
+    def _pick(self, ctx: MessageContext, tried: set[int]) -> int | None:
+        """Dynamic: the first ready child. Static: the current child while it is ready, else the first ready
+        one from the start (W: FailoverEndpoint.sendMessage)."""
+        current = self.current
+        if not self.dynamic and current not in tried and self.members[current].ready(ctx):
+            return current
+        for index, child in enumerate(self.members):
+            if index not in tried and child.ready(ctx):
+                return index
+        return None
+
+
+class RoundRobin:
+    """W: algorithms.RoundRobin: the next ready child after the last one used."""
+
+    __slots__ = ("cursor",)
+    name = "roundRobin"
+
+    def __init__(self, weights: tuple[int, ...]) -> None:
+        self.cursor = 0
+
+    def pick(self, members: tuple[Endpoint, ...], ctx: MessageContext, tried: set[int]) -> int | None:
+        for _ in range(len(members)):
+            index = self.cursor
+            self.cursor = (self.cursor + 1) % len(members)
+            if index not in tried and members[index].ready(ctx):
+                return index
+        return None
+
+
+class WeightedRoundRobin:
+    """W: algorithms.WeightedRoundRobin: each child `loadbalance.weight` times in a row, then the next. Unlike
+    MI's, a child that is not ready is skipped (MI's weighted algorithm sends to a suspended child)."""
+
+    __slots__ = ("weights", "left", "cursor")
+    name = "weightedRoundRobin"
+
+    def __init__(self, weights: tuple[int, ...]) -> None:
+        self.weights = weights
+        self.left = list(weights)
+        self.cursor = 0
+
+    def pick(self, members: tuple[Endpoint, ...], ctx: MessageContext, tried: set[int]) -> int | None:
+        for _ in range(sum(self.weights) + len(members)):
+            if self.left[self.cursor] == 0:
+                self.left[self.cursor] = self.weights[self.cursor]
+                self.cursor = (self.cursor + 1) % len(members)
+            index = self.cursor
+            self.left[index] -= 1
+            if index not in tried and members[index].ready(ctx):
+                return index
+            self.left[index] = 0  # not usable now: on to the next child
+        return None
+
+
+class RecipientListEndpoint(_Group):
+    """`<recipientlist>` (W: RecipientListEndpoint): the message goes to every ready child at once (children,
+    `<member>`s, or `<endpoints value="{expr}">`, a comma-separated list of addresses per message). The first
+    reply in the children's order answers; the other replies are read and dropped (MI runs each through the
+    out flow, where an aggregate mediator would join them: there is none here). All failed: the last error."""
+
+    __slots__ = ("dynamic", "max_cache", "pool")
+    kind = "recipientlist"
+
+    def __init__(
+        self,
+        name: str | None,
+        location: SourceLocation,
+        members: tuple[Endpoint, ...],
+        dynamic: Value | None = None,
+        max_cache: int = 20,
+    ):
+        super().__init__(name, location, members)
+        self.dynamic = dynamic
+        self.max_cache = max(1, max_cache)
+        self.pool: OrderedDict[str, Endpoint] = OrderedDict()  # W: dynamicEndpointPool
+
+    def ready(self, ctx: MessageContext) -> bool:
+        return not self.context.switched_off and (self.dynamic is not None or super().ready(ctx))
+
+    async def _targets(self, ctx: MessageContext) -> list[Endpoint]:
+        if self.dynamic is None:
+            return [child for child in self.members if child.ready(ctx)]
+        if self.dynamic.needs_body:
+            await ctx.build()
+        targets = []
+        for url in (self.dynamic.resolve(ctx) or "").split(","):
+            url = url.strip()
+            if not url:
+                continue
+            endpoint = self.pool.get(url)
+            if endpoint is None:
+                if not url.startswith(("http://", "https://")):
+                    raise MediationError(
+                        f"the recipient list address '{url}' is not an http(s) URL",
+                        detail=f"<endpoints value={self.dynamic.source!r}> at {self.location}",
+                    )
+                ctx.exchange.services.outbound.check(url, f"the recipient list at {self.location}")
+                endpoint = AddressEndpoint(None, self.location, None, url, None)
+                self.pool[url] = endpoint
+                while len(self.pool) > self.max_cache:
+                    self.pool.popitem(last=False)
+            else:
+                ctx.exchange.services.outbound.check(url, f"the recipient list at {self.location}")
+            targets.append(endpoint)
+        return targets
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        name = self.name or "AnonymousEndpoint"
+        if self.context.switched_off:
+            raise MediationError(f"RecipientList endpoint : {name} - is inactive", NONE_READY)
+        if self.properties:
+            await set_properties(self.properties, ctx)
+        await ctx.payload.read()  # every recipient gets the same bytes
+        targets = await self._targets(ctx)
+        if not targets:
+            raise MediationError(f"Recipient List endpoint : {name} - no ready child endpoints", NONE_READY)
+        results = await asyncio.gather(*(target.deliver(ctx) for target in targets), return_exceptions=True)
+        answer: MessageContext | None = None
+        failure: BaseException | None = None
+        for result in results:
+            if isinstance(result, BaseException):
+                failure = result
+            elif answer is None:
+                answer = result
+            else:
+                await result.payload.read()  # dropped: nobody waits for it
+        if answer is not None:
+            return answer
+        assert failure is not None
+        raise failure
+
+
+ALGORITHMS: dict[str, type[RoundRobin] | type[WeightedRoundRobin]] = {
+    "org.apache.synapse.endpoints.algorithms.RoundRobin": RoundRobin,
+    "org.apache.synapse.endpoints.algorithms.WeightedRoundRobin": WeightedRoundRobin,
+    "roundRobin": RoundRobin,
+    "weightedRoundRobin": WeightedRoundRobin,
+}
+_SYNAPSE_NS = "http://ws.apache.org/ns/synapse"
+_SESSION_COOKIES = ("JSESSIONID", "PHPSESSID", "phpMyAdmin", "wordpress_test_cookie")  # W: AbstractDispatcher
+MAX_SESSIONS = 10_000
+SESSION_NOT_READY = 309001  # W: SynapseConstants.ENDPOINT_SAL_NOT_READY
+
+
+class SessionAffinity:
+    """`<session type="http|simpleClientSession"><sessionTimeout>ms</sessionTimeout></session>` (W:
+    SALoadbalanceEndpoint, HttpSessionDispatcher, SimpleClientSessionDispatcher, SALSessions).
+
+    http: the back end starts the session with a Set-Cookie (JSESSIONID, PHPSESSID, …); the client's Cookie
+    then names it. simpleClientSession: the client names it in a SOAP header `<syn:ClientID>` (namespace
+    http://ws.apache.org/ns/synapse). At most MAX_SESSIONS are kept (the oldest go first); without a
+    sessionTimeout a session lasts until then, as in MI."""
+
+    __slots__ = ("type", "timeout", "sessions")
+
+    def __init__(self, kind: str, timeout_millis: int | None):
+        self.type = kind
+        self.timeout = timeout_millis / 1000.0 if timeout_millis and timeout_millis > 0 else None
+        self.sessions: OrderedDict[str, tuple[int, float]] = OrderedDict()
+
+    async def request_id(self, ctx: MessageContext) -> str | None:
+        if self.type == "http":
+            return _session_cookie(ctx.transport_headers.getall("Cookie", []))
+        if ctx.payload.kind not in ("soap11", "soap12"):
+            return None
+        envelope = await ctx.build()
+        header = envelope.find("{*}Header")
+        block = header.find(f"{{{_SYNAPSE_NS}}}ClientID") if header is not None else None
+        text = block.text.strip() if block is not None and block.text else ""
+        return text or None
+
+    def lookup(self, session: str | None) -> int | None:
+        if session is None:
+            return None
+        entry = self.sessions.get(session)
+        if entry is None:
+            return None
+        index, expires = entry
+        if time.monotonic() > expires:
+            del self.sessions[session]
+            return None
+        self.bind(session, index)  # in use: kept for another timeout
+        return index
+
+    def bind(self, session: str | None, index: int) -> None:
+        if session is None:
+            return
+        self.sessions[session] = (index, time.monotonic() + self.timeout if self.timeout else float("inf"))
+        self.sessions.move_to_end(session)
+        while len(self.sessions) > MAX_SESSIONS:
+            self.sessions.popitem(last=False)
+
+    def unbind(self, session: str | None) -> None:
+        if session is not None:
+            self.sessions.pop(session, None)
+
+    def started_by(self, reply: MessageContext) -> str | None:
+        """The session a back end's reply starts (http only: its Set-Cookie)."""
+        if self.type != "http":
+            return None
+        return _session_cookie(reply.transport_headers.getall("Set-Cookie", []))
+
+
+def _session_cookie(headers: list[str]) -> str | None:
+    """W: AbstractDispatcher.extractSessionCookie: the first `NAME=value` pair that is a session cookie."""
+    for header in headers:
+        for part in header.split(";"):
+            part = part.strip()
+            if any(name in part for name in _SESSION_COOKIES) and "=" in part:
+                return part
+    return None
+
+
+class LoadbalanceEndpoint(_Group):
+    """`<loadbalance algorithm failover>` over child endpoints or `<member>`s (W: LoadbalanceEndpoint,
+    SALoadbalanceEndpoint). With failover (the default) a retriable failure goes to the next child; each child
+    is tried once per message. With a `<session>`, a known session goes to its child (a failure there is not
+    failed over, as in MI, and ends the session); a new one is bound to the child that answered."""
+
+    __slots__ = ("algorithm", "failover", "session")
+    kind = "loadbalance"
+
+    def __init__(
+        self,
+        name: str | None,
+        location: SourceLocation,
+        members: tuple[Endpoint, ...],
+        algorithm: RoundRobin | WeightedRoundRobin,
+        failover: bool,
+        session: SessionAffinity | None,
+    ):
+        super().__init__(name, location, members)
+        self.algorithm = algorithm
+        self.failover = failover
+        self.session = session
+
+    async def deliver(self, ctx: MessageContext) -> MessageContext:
+        name = self.name or "AnonymousEndpoint"
+        if self.context.switched_off:
+            raise MediationError(f"Loadbalance endpoint : {name} - is inactive", NONE_READY)
+        if self.properties:
+            await set_properties(self.properties, ctx)
+        session_id = None
+        if self.session is not None:
+            session_id = await self.session.request_id(ctx)
+            bound = self.session.lookup(session_id)
+            if bound is not None:
+                child = self.members[bound]
+                if not child.ready(ctx):  # W: sendMessageOnCurrentSession
+                    raise MediationError(
+                        f"The endpoint {child.name or 'AnonymousEndpoint'} on the session with id {session_id} is "
+                        "not ready.",
+                        SESSION_NOT_READY,
+                    )
+                try:
+                    return await child.deliver(ctx)
+                except MediationError:
+                    self.session.unbind(session_id)
+                    raise
+        if self.failover:
+            await ctx.payload.read()  # kept in memory: a second child gets the same message
+        tried: set[int] = set()
+        last: MediationError | None = None
+        while True:
+            index = self.algorithm.pick(self.members, ctx, tried)
+            if index is None:
+                raise self._none_ready("Loadbalance", last)
+            child = self.members[index]
+            try:
+                reply = await child.deliver(ctx)
+            except Discarded:
+                raise
+            except MediationError as exc:
+                if not self.failover or not is_endpoint_failure(exc.code) or not child.is_retry(exc.code):
+                    raise
+                last = exc
+                tried.add(index)
+                continue
+            if self.session is not None:  # http: the back end starts a session (Set-Cookie); else the client's id
+                started = self.session.started_by(reply) if self.session.type == "http" else session_id
+                self.session.bind(started, index)
+            return reply
+
+    def describe(self) -> dict[str, object]:
+        info = super().describe()
+        info["algorithm"] = self.algorithm.name
+        if self.session is not None:
+            info["session"] = {"type": self.session.type, "sessions": len(self.session.sessions)}
+        return info

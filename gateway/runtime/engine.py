@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict
 
-from gateway.errors import MediationError
-from gateway.mediators.flow import InOut
+from gateway.errors import MediationError, SourceLocation
+from gateway.mediators.flow import InOut, Send
 from gateway.message import formats
 from gateway.message.context import Reply
 from gateway.runtime.api import query_parameters
 from gateway.runtime.defaults import DEFAULT_FAULT, DEFAULT_MAIN, global_fault_handler
+from gateway.runtime.endpoints import ImplicitTo, to_address
 from gateway.runtime.faults import handle_fault, run_guarded
 
 if TYPE_CHECKING:
@@ -143,17 +144,48 @@ class Engine:
             out_sequence = resource.out_sequence
         else:
             reply.fault_stack = [global_fault_handler]
-            # W: Axis2SynapseEnvironment.injectMessage: a reply to what `main` sent goes through `main` again. Only
-            # a main with an <out> is run (as the samples write it); any other answers the reply straight back, where
-            # MI would send it to the endpoint again or leave the client waiting.
+            # W: Axis2SynapseEnvironment.injectMessage: a reply to what `main` sent goes through `main` again,
+            # when main can answer it: an <out> at its top level, or a <send/> without an endpoint there (the
+            # samples write both). Any other main gets the reply straight back, where MI would send it to the
+            # endpoint again or leave the client waiting.
             main = reply.config.sequences.get("main")
-            if main is not None and _has_out(main):
-                out_sequence = main
+            if receive is None and main is not None and _takes_replies(main):
+                await self._main_again(reply, main)
+                return
         sequence = receive if receive is not None else out_sequence
         if sequence is None:
             await self.send_back(reply)  # no outSequence: the reply goes straight to the client
             return
         await run_guarded(sequence, reply)
+
+    async def _main_again(self, reply: MessageContext, main: Mediator) -> None:
+        """The reply runs `main` (its <out> branch; a <send/> there answers the client). A main whose send is
+        not guarded by <in> would send each reply on again: after MAIN_PASSES passes it is a fault."""
+        if _true(reply.properties.get("SKIP_MAIN_SEQUENCE")):  # W: injectMessage: the reply is not mediated
+            return
+        exchange = reply.exchange
+        exchange.main_passes += 1
+        if exchange.main_passes > MAIN_PASSES:
+            await handle_fault(
+                reply,
+                MediationError(
+                    f"the reply passed through the main sequence {MAIN_PASSES} times",
+                    detail="each reply to a send from main runs main again (its <out> branch): put the send "
+                    "inside <in> and answer with <out><send/></out>",
+                ),
+            )
+            return
+        await run_guarded(main, reply)
+
+    async def implicit_endpoint(self, ctx: MessageContext) -> Any:
+        """The destination of a `<send/>` without an endpoint on the request path (W: Axis2Sender sends to the
+        To): the To set by the header mediator, through the default endpoint; else the proxy's target endpoint (ours: a
+        proxy's To is its own address, where MI would send to itself); else an absolute WS-Addressing To."""
+        address = await to_address(ctx)
+        target = ctx.proxy.endpoint if ctx.proxy is not None else None
+        if address is not None and "://" in address and (ctx.to_set or target is None):
+            return IMPLICIT_TO
+        return target
 
     async def send_back(self, ctx: MessageContext) -> None:
         """respond / outSequence send: write the current message as the client's reply (once)."""
@@ -170,13 +202,18 @@ class Engine:
         return await handler.mediate(ctx)
 
 
+MAIN_PASSES = 8
+IMPLICIT_TO = ImplicitTo(None, SourceLocation("<send/>", 0), None, None)
 _OUT_ONLY: set[asyncio.Task[None]] = set()  # out-only sends in flight (a task needs a reference)
 
 
-def _has_out(sequence: Any) -> bool:
-    """Whether a sequence has an `<out>` at its top level (then it mediates replies)."""
+def _takes_replies(sequence: Any) -> bool:
+    """Whether a sequence answers replies: an `<out>`, or a `<send/>` without an endpoint, at its top level."""
     body = getattr(sequence, "body", None)
-    return any(isinstance(m, InOut) and m.on_response for m in getattr(body, "children", ()))
+    return any(
+        isinstance(m, InOut) and m.on_response or isinstance(m, Send) and m.endpoint is None
+        for m in getattr(body, "children", ())
+    )
 
 
 def _true(value: object) -> bool:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from gateway.errors import DEFAULT_ERROR, MediationError
 from gateway.message import kinds
 from gateway.message.payload import Payload, media_type_of
+from gateway.runtime.endpoint_state import Discarded
 
 if TYPE_CHECKING:
     from gateway.mediators.base import Mediator
@@ -51,6 +52,14 @@ def record_error(ctx: MessageContext, exc: BaseException) -> None:
 async def handle_fault(ctx: MessageContext, exc: BaseException) -> None:
     """Pop handlers until one runs to completion; with none left the message is dropped (logged)."""
     ctx.exchange.faulted = True
+    if isinstance(exc, Discarded):  # W: AbstractEndpoint.onFault with responseAction discard
+        record_error(ctx, exc)
+        log.warning(
+            "Ignoring fault handlers since the timeout action is set to DISCARD: ERROR_CODE=%s ERROR_MESSAGE=%s",
+            exc.code,
+            exc.message,
+        )
+        return
     while True:
         record_error(ctx, exc)
         if not ctx.fault_stack:

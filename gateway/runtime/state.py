@@ -11,12 +11,13 @@ if TYPE_CHECKING:
 
 
 class RuntimeState:
-    __slots__ = ("config", "proxy_running", "processor_active", "counters", "metrics")
+    __slots__ = ("config", "proxy_running", "processor_active", "endpoint_active", "counters", "metrics")
 
     def __init__(self, config: Configuration) -> None:
         self.config = config
         self.proxy_running: dict[str, bool] = {}  # set through the management API; else the proxy's startOnLoad
         self.processor_active: dict[str, bool] = {}  # message processors (none deployable yet)
+        self.endpoint_active: dict[str, bool] = {}  # named endpoints switched on / off through the management API
         self.counters: dict[str, list[int]] = {}  # proxy name -> [requests, errors], for the dashboard
         self.metrics: Metrics | None = None  # the serving process's Prometheus metrics (set by the transport)
 
@@ -29,6 +30,9 @@ class RuntimeState:
         for name in list(self.proxy_running):
             if config.proxies.get(name) is not self.config.proxies.get(name):
                 del self.proxy_running[name]
+        for name in list(self.endpoint_active):  # likewise a redeployed endpoint starts active, as in MI
+            if config.endpoints.get(name) is not self.config.endpoints.get(name):
+                del self.endpoint_active[name]
         self.config = config
         if self.metrics is not None:
             self.metrics.deployed(config)
@@ -43,8 +47,24 @@ class RuntimeState:
 
     def switches(self) -> dict[str, Any]:
         """The switches, as the supervisor sends them to its workers."""
-        return {"proxies": dict(self.proxy_running), "processors": dict(self.processor_active)}
+        return {
+            "proxies": dict(self.proxy_running),
+            "processors": dict(self.processor_active),
+            "endpoints": dict(self.endpoint_active),
+        }
 
     def apply_switches(self, switches: dict[str, Any]) -> None:
         self.proxy_running = dict(switches.get("proxies", {}))
         self.processor_active = dict(switches.get("processors", {}))
+        for name, active in dict(switches.get("endpoints", {})).items():
+            self.switch_endpoint(name, bool(active))
+
+    def switch_endpoint(self, name: str, active: bool) -> bool:
+        """W: EndpointContext.switchOn / switchOff: an endpoint switched off is never ready. False when no
+        endpoint has that name."""
+        endpoint = self.config.endpoints.get(name)
+        if endpoint is None:
+            return False
+        self.endpoint_active[name] = active
+        endpoint.context.switch(active)
+        return True

@@ -32,6 +32,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from lxml import etree
 
 from gateway.runtime import metrics as prometheus
+from gateway.runtime.endpoints import EndpointTemplate
 from gateway.settings import ManagementUser
 from gateway.transport.control import MI_LEVELS, ROOT_LOGGER, Hub
 from gateway.xmlutil import local_name, parse_config_file
@@ -354,7 +355,9 @@ def _endpoint_type(text: str) -> str:
 
 
 async def endpoints(request: web.Request) -> web.Response:
-    """MI's EndpointResource (switching an endpoint on or off is not offered yet)."""
+    """MI's EndpointResource: the endpoints with their state (isActive; ours: `state`, with the children of a
+    load-balance or fail-over endpoint and their states), and `{"name", "status": "active"|"inactive"}` to
+    switch one on or off."""
     hub = _hub(request)
     config = hub.state.config
     if request.method == "GET":
@@ -362,15 +365,22 @@ async def endpoints(request: web.Request) -> web.Response:
         if name is not None:
             if name not in config.endpoints:
                 return _error(f"Endpoint ('{name}') not found", 404)
+            endpoint = config.endpoints[name]
             text = _source(hub, "endpoint", name)
             details: dict[str, Any] = {"name": name, "type": _endpoint_type(text)}
-            uri = getattr(config.endpoints[name], "uri", None)
+            uri = getattr(endpoint, "uri", None)
             if uri is not None:
                 details["address"] = uri
-            details.update({"configuration": text, "isActive": True, "tracing": "disabled"})
+            details.update(
+                {"configuration": text, "isActive": _is_active(endpoint), "tracing": "disabled", **_state(endpoint)}
+            )
             return _json(details)
         items = [
-            {"name": endpoint, "type": _endpoint_type(_source(hub, "endpoint", endpoint)), "isActive": True}
+            {
+                "name": endpoint,
+                "type": _endpoint_type(_source(hub, "endpoint", endpoint)),
+                "isActive": _is_active(config.endpoints[endpoint]),
+            }
             for endpoint in _searched(request, sorted(config.endpoints))
         ]
         return _json(_list(items))
@@ -385,8 +395,26 @@ async def endpoints(request: web.Request) -> web.Response:
     if name not in config.endpoints:
         return _error("Endpoint does not exist", 404)
     if "status" in payload:
-        return _error("Switching an endpoint on or off is not supported by this gateway yet", 400)
+        status = str(payload["status"]).lower()
+        if status not in ("active", "inactive"):
+            return _error("Provided state is not valid", 400)
+        hub.state.switch_endpoint(name, status == "active")
+        hub.switched()
+        return _json({"Message": f"{name} is switched {'On' if status == 'active' else 'Off'}"})
     return _tracing_unsupported(payload)
+
+
+def _is_active(endpoint: Any) -> bool:
+    """MI's isActive: the endpoint is not suspended, timed out or switched off."""
+    state = endpoint.describe().get("state", "ACTIVE")
+    return bool(state == "ACTIVE")
+
+
+def _state(endpoint: Any) -> dict[str, Any]:
+    info: dict[str, Any] = endpoint.describe()
+    info.pop("type", None)
+    info.pop("address", None)
+    return info
 
 
 _BUILTIN = ("main", "fault")
@@ -442,10 +470,13 @@ async def sequences(request: web.Request) -> web.Response:
 
 
 async def templates(request: web.Request) -> web.Response:
-    """MI's TemplateResource: sequence templates (endpoint templates are not deployable yet)."""
+    """MI's TemplateResource: sequence and endpoint templates."""
     hub = _hub(request)
     config = hub.state.config
     kind = request.query.get("type")
+
+    def kind_of(name: str) -> str:
+        return "endpoint" if isinstance(config.templates[name], EndpointTemplate) else "sequence"
 
     def details(name: str) -> dict[str, Any]:
         template = config.templates[name]
@@ -453,7 +484,7 @@ async def templates(request: web.Request) -> web.Response:
             "name": name,
             "Parameters": [parameter.name for parameter in template.parameters],
             "configuration": _source(hub, "template", name),
-            "type": "sequence",
+            "type": kind_of(name),
         }
 
     if kind is None:
@@ -462,13 +493,13 @@ async def templates(request: web.Request) -> web.Response:
         return _json(
             {
                 **_list([details(name) for name in names]),
-                "sequenceTemplateList": [{"name": name} for name in names],
-                "endpointTemplateList": [],
+                "sequenceTemplateList": [{"name": name} for name in names if kind_of(name) == "sequence"],
+                "endpointTemplateList": [{"name": name} for name in names if kind_of(name) == "endpoint"],
             }
         )
     if kind not in ("sequence", "endpoint"):
         return _json({"Error": f"Received type {kind} is not a valid template type"})  # MI: status 200
-    names = sorted(config.templates) if kind == "sequence" else []
+    names = [name for name in sorted(config.templates) if kind_of(name) == kind]
     name = request.query.get("name")
     if name is None:
         return _json(_list([{"name": template} for template in names]))

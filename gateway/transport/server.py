@@ -279,6 +279,7 @@ def _context(
         query_params=request.query,
         soap_action=soap_action,
     )
+    ctx.to_from_request = True
     props = ctx.properties
     props["TRANSPORT_IN_NAME"] = "http"
     props["IsClientDoingREST"] = "false" if exchange.client_is_soap else "true"
