@@ -49,6 +49,9 @@ class Settings:
     connectors: dict[str, Any] = field(default_factory=dict)  # per-connector options
     hot_deploy: bool = True  # MI's server.hot_deployment: watch the artifact folders and redeploy what changes
     management: ManagementSettings = field(default_factory=lambda: ManagementSettings())
+    # Where throttle counters live: None keeps them in this process; a redis:// URL shares them between
+    # gateway nodes (and workers), so a limit holds for the whole cluster.
+    throttle_redis: str | None = None
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -126,6 +129,10 @@ class _Outbound(_Section):
         return rules
 
 
+class _Throttle(_Section):
+    redis: Annotated[str, Field(pattern=r"^(redis|rediss|unix)://")] | None = None
+
+
 class _User(_Section):
     name: Annotated[str, Field(min_length=1)]
     password: Annotated[str, Field(min_length=1)]
@@ -162,6 +169,7 @@ class _File(_Section):
     connectors: dict[str, dict[str, Any]] = {}
     hot_deploy: bool = True
     management: _Management = _Management()
+    throttle: _Throttle = _Throttle()
 
 
 def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
@@ -224,6 +232,7 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
             users=tuple(ManagementUser(u.name, u.password, u.admin) for u in model.management.users),
             token_expiry=model.management.token_expiry,
         ),
+        throttle_redis=model.throttle.redis,
     )
 
 

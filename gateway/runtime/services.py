@@ -12,6 +12,7 @@ from multidict import istr
 from gateway.masking import SecretMasker, masker_for
 from gateway.outbound import OutboundPolicy
 from gateway.runtime.engine import Engine
+from gateway.runtime.throttle import ThrottleCounters, counters_for
 
 if TYPE_CHECKING:
     from yarl import URL
@@ -40,9 +41,11 @@ class Services:
     outbound: OutboundPolicy = field(init=False)
     secret_headers: tuple[str, ...] = field(init=False)  # lower-case names of credential headers
     secret_header_keys: tuple[istr, ...] = field(init=False)  # the same, as case-insensitive header keys
+    throttle: ThrottleCounters = field(init=False)  # the throttle mediators' counters (here or in Redis)
 
     def __post_init__(self) -> None:
         self.masker = masker_for(tuple(self.settings.secret_names))
         self.outbound = OutboundPolicy(self.settings.outbound_allow)
         self.secret_headers = tuple(name.lower() for name in self.settings.secret_headers)
         self.secret_header_keys = tuple(istr(name) for name in self.secret_headers)
+        self.throttle = counters_for(self.settings.throttle_redis)

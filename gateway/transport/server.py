@@ -97,6 +97,7 @@ async def _cleanup(app: web.Application) -> None:
         close = getattr(runtime, "close", None)
         if close is not None:
             await close()
+    await services.throttle.close()
     if services.transport is not None:
         await services.transport.close()
 
@@ -235,6 +236,8 @@ def _context(
         props["proxy.name"] = proxy.name
     axis2 = ctx.axis2
     axis2["HTTP_METHOD"] = request.method
+    if request.remote:
+        axis2["REMOTE_ADDR"] = request.remote  # W: the client's address (throttle, get-property('axis2', …))
     axis2["TransportInURL"] = path_qs
     if media:
         axis2["messageType"] = media
