@@ -70,12 +70,14 @@ class Send(Mediator):
         return bool(self.receive is not None and self.receive.needs_body)
 
     async def mediate(self, ctx: MessageContext) -> bool:
-        endpoint = self.endpoint
+        endpoint: Endpoint | ToAddress | None = self.endpoint
         if endpoint is None:
             if ctx.is_response:
                 await ctx.exchange.services.engine.send_back(ctx)
                 return False
             endpoint = ctx.proxy.endpoint if ctx.proxy is not None else None
+            if endpoint is None and ctx.to and ctx.to.startswith(("http://", "https://")):
+                endpoint = ToAddress(self.location)  # W: an implicit endpoint: the To address
             if endpoint is None:
                 raise MediationError(
                     "send without an endpoint on the request path has no destination",
@@ -86,6 +88,28 @@ class Send(Mediator):
             receive = SequenceRef(self.receive, self.location)
         await ctx.exchange.services.engine.forward(ctx, endpoint, receive)
         return False
+
+
+class ToAddress:
+    """The implicit endpoint of a `<send/>` with none (W: Axis2FlexibleMEPClient sends to the To address): the
+    To URL, set by a `rewrite` or a `header name="To"`, comes from the message, so it must pass the outbound
+    allow-list."""
+
+    __slots__ = ("location",)
+
+    def __init__(self, location: SourceLocation | None) -> None:
+        self.location = location
+
+    async def send(self, ctx: MessageContext) -> MessageContext:
+        url = ctx.to or ""
+        services = ctx.exchange.services
+        services.outbound.check(url, f"the To address of the send at {self.location}")
+        if services.transport is None:
+            raise MediationError("no HTTP transport is available")
+        method = str(ctx.axis2.get("HTTP_METHOD") or "POST")
+        return await services.transport.exchange(
+            ctx, url=url, method=method, media=None, timeout=services.settings.endpoint_timeout
+        )
 
 
 class Call(Mediator):
