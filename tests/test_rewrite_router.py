@@ -34,9 +34,8 @@ def sample_rewrite(number: int) -> str:
 
 
 def proxy(body: str, name: str = "P") -> dict[str, str]:
-    return {
-        f"proxies/{name}.xml": f'<proxy {S} name="{name}"><target><inSequence>{body}</inSequence>{FAULT}</target></proxy>'
-    }
+    text = f'<proxy {S} name="{name}"><target><inSequence>{body}</inSequence>{FAULT}</target></proxy>'
+    return {f"proxies/{name}.xml": text}
 
 
 async def rewritten(gateway, rules: str, to: str, path: str = "/services/P") -> str:
@@ -195,7 +194,8 @@ def router(continue_after: str, break_first: str) -> str:
 
 
 async def test_conditional_router(gateway):
-    gold = f'<sequence {S} name="gold"><property name="hits" expression="concat(get-property(\'hits\'), \'b\')"/></sequence>'
+    mark = "<property name=\"hits\" expression=\"concat(get-property('hits'), 'b')\"/>"
+    gold = f'<sequence {S} name="gold">{mark}</sequence>'
     client = await gateway(
         {
             **proxy(router("true", "false"), name="Quote"),
