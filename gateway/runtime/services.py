@@ -37,6 +37,7 @@ class Services:
     transport: Transport | None = None  # set by the transport layer at start-up
     engine: Engine = field(default_factory=Engine)
     connectors: dict[str, Any] = field(default_factory=dict)  # connector name -> its runtime object
+    caches: dict[str, Any] = field(default_factory=dict)  # the cache mediators' in-memory stores, by finder
     masker: SecretMasker = field(init=False)
     outbound: OutboundPolicy = field(init=False)
     secret_headers: tuple[str, ...] = field(init=False)  # lower-case names of credential headers
