@@ -130,3 +130,8 @@ def prefixed_namespaces(element: etree._Element) -> dict[str, str]:
     """Namespace prefixes in scope on a mediator element (itself and its ancestors); the default one is
     never used for XPath, as in Synapse."""
     return {prefix: uri for prefix, uri in element.nsmap.items() if prefix}
+
+
+def parse_xml_text(text: str) -> etree._Element:
+    """XML held as text inside a configuration (a task's message): the same safe parser as files."""
+    return etree.fromstring(text.encode("utf-8"), _CONFIG_PARSER)

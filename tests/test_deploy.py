@@ -96,7 +96,7 @@ def test_duplicate_names_and_wrong_namespace_and_unknown_root(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "B.xml:1: proxy: proxy named 'Good' already exists (defined in" in out
     assert "NoNs.xml:1: proxy: element is in namespace ''" in out
-    assert "task.xml:1: task: scheduled tasks are not supported yet" in out
+    assert "task.xml:1: task: a <task> does not belong in sequences/" in out  # tasks deploy from tasks/
     assert "did you mean 'sequence'?" in out
 
 
@@ -164,14 +164,14 @@ def test_known_but_unsupported_mediators_say_so(tmp_path, capsys):
         tmp_path,
         {
             "sequences/s.xml": f'<sequence {S} name="s"><clone/></sequence>',
-            "sequences/x.xml": f'<sequence {S} name="x"><xslt key="k"/></sequence>',
+            "sequences/x.xml": f'<sequence {S} name="x"><ejb/></sequence>',
         },
         with_defaults=False,
     )
     assert cli(["validate", str(root)]) == 1
     out = capsys.readouterr().out
     assert "s.xml:1: clone: the 'clone' mediator is not supported yet" in out
-    assert "x.xml:1: xslt: the 'xslt' mediator is not supported yet" in out
+    assert "x.xml:1: ejb: the 'ejb' mediator is not supported yet" in out
 
 
 def test_address_uri_is_checked_at_deploy_time(tmp_path, capsys):

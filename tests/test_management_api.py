@@ -4,6 +4,7 @@ classes) and against MI's own OpenAPI description (tests/data/mi-management-api/
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import http.client
@@ -355,3 +356,50 @@ def test_with_workers_the_supervisor_serves_the_api_and_every_worker_follows_it(
         assert get(port, "/services/Echo")[0] == 200
     after = {item["name"]: item for item in call("GET", "/management/dashboard", token)[1]["artifacts"]}
     assert after["Echo"]["requests"] - before["Echo"]["requests"] == 10  # summed over both workers
+
+
+async def test_stores_show_their_size_and_a_processor_is_deactivated_and_activated(management, aiohttp_server):
+    from aiohttp import web
+
+    delivered: list[bytes] = []
+
+    async def take(request: web.Request) -> web.Response:
+        delivered.append(await request.read())
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/in", take)
+    backend = await aiohttp_server(app)
+    forwarder = "org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor"
+    mgmt = await management(
+        {
+            "proxies/Queue.xml": f"""<proxy {SYNAPSE} name="Queue"><target><inSequence>
+                <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/><property name="OUT_ONLY" value="true"/>
+                <store messageStore="Pending"/></inSequence></target></proxy>""",
+            "message-stores/Pending.xml": f'<messageStore {SYNAPSE} name="Pending"/>',
+            "endpoints/In.xml": f'<endpoint {SYNAPSE} name="In"><address uri="{backend.make_url("/in")}"/></endpoint>',
+            "message-processors/Fwd.xml": f"""<messageProcessor {SYNAPSE} name="Fwd" class="{forwarder}"
+                messageStore="Pending" targetEndpoint="In"><parameter name="interval">20</parameter>
+                <parameter name="is.active">false</parameter></messageProcessor>""",
+        }
+    )
+    for i in range(3):
+        assert (await mgmt.gateway.post("/services/Queue", json={"n": i})).status == 202
+    stores = await (await mgmt.call("GET", "/management/message-stores")).json()
+    assert stores["list"] == [{"name": "Pending", "type": "in-memory-message-store", "size": 3}]
+    processor = await (await mgmt.call("GET", "/management/message-processors?name=Fwd")).json()
+    assert processor["status"] == "inactive" and delivered == []
+    response = await mgmt.call("POST", "/management/message-processors", json={"name": "Fwd", "status": "active"})
+    assert response.status == 200
+    for _ in range(500):
+        if len(delivered) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert [orjson.loads(body)["n"] for body in delivered] == [0, 1, 2]
+    await mgmt.call("POST", "/management/message-processors", json={"name": "Fwd", "status": "inactive"})
+    await asyncio.sleep(0.3)  # let a tick that was already under way finish
+    assert (await mgmt.gateway.post("/services/Queue", json={"n": 3})).status == 202
+    await asyncio.sleep(0.3)
+    assert len(delivered) == 3, "an inactive processor delivers nothing"
+    stores = await (await mgmt.call("GET", "/management/message-stores?name=Pending")).json()
+    assert stores["size"] == 1

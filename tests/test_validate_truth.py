@@ -200,10 +200,6 @@ def test_every_xml_file_that_is_not_read_is_reported_with_the_reason(tmp_path, c
         {
             "proxies/Good.xml": GOOD,
             "proxies/old/Archived.xml": GOOD,
-            "message-stores/Store.xml": "<messageStore/>",
-            "message-processors/Proc.xml": "<messageProcessor/>",
-            "inbound-endpoints/In.xml": "<inboundEndpoint/>",
-            "tasks/Tick.xml": "<task/>",
             "imports/twilio.xml": "<import/>",
             "proxy/Typo.xml": GOOD,
             "resources/schema.xml": "<schema/>",
@@ -218,18 +214,16 @@ def test_every_xml_file_that_is_not_read_is_reported_with_the_reason(tmp_path, c
     assert reasons == {
         "proxies/old/Archived.xml": "not read: sub-folders of proxies/ are not read (MI reads only the files "
         "directly in proxies/)",
-        "message-stores/Store.xml": "not read: message stores are not supported yet",
-        "message-processors/Proc.xml": "not read: message processors are not supported yet",
-        "inbound-endpoints/In.xml": "not read: inbound endpoints are not supported yet",
-        "tasks/Tick.xml": "not read: scheduled tasks are not supported yet",
         "imports/twilio.xml": "not read: connector imports are not read: installed connectors are found without them",
         "proxy/Typo.xml": "not read: this folder is not read (did you mean 'proxies'?)",
         "resources/schema.xml": "not read: this folder is not read (artifact folders are: local-entries/, "
-        "endpoints/, sequences/, templates/, proxies/, proxy-services/, api/)",
+        "endpoints/, sequences/, templates/, proxies/, proxy-services/, api/, message-stores/, "
+        "message-processors/, tasks/, inbound-endpoints/)",
         "Loose.xml": "not read: files directly in the artifacts folder are not read (put each artifact in its "
-        "folder: local-entries/, endpoints/, sequences/, templates/, proxies/, proxy-services/, api/)",
+        "folder: local-entries/, endpoints/, sequences/, templates/, proxies/, proxy-services/, api/, "
+        "message-stores/, message-processors/, tasks/, inbound-endpoints/)",
     }
-    assert "1 artifact(s) OK, 9 problem(s)" in err
+    assert "1 artifact(s) OK, 5 problem(s)" in err
 
 
 @pytest.mark.parametrize("layout", [{}, {"notes/todo.txt": "x"}, {"Loose.xml": GOOD}])
@@ -241,7 +235,9 @@ def test_a_folder_without_artifact_folders_says_so_in_one_line(tmp_path, capsys,
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [
         f"{root}: (artifacts): no artifact folders here (expected some of local-entries/, endpoints/, sequences/, "
-        "templates/, proxies/, proxy-services/, api/) (pass the folder that holds them (MI's synapse-config/default))"
+        "templates/, proxies/, proxy-services/, api/, message-stores/, message-processors/, "
+        "tasks/, inbound-endpoints/) "
+        "(pass the folder that holds them (MI's synapse-config/default))"
     ]
     assert "0 artifact(s) OK, 1 problem(s)" in captured.err
 
@@ -383,14 +379,12 @@ def test_every_synapse_mediator_not_supported_yet_says_so_and_is_never_corrected
         "scatter-gather",
         "foreach",
         "datamapper",
-        "jsontransform",
         "NTLM",
         "dblookup",
         "dbreport",
         "dataServiceCall",
         "bam",
         "publishEvent",
-        "store",
         "enqueue",
         "event",
     } <= set(missing)

@@ -10,6 +10,9 @@ from types import MappingProxyType
 from gateway.deploy.apis import API
 from gateway.deploy.declare import STATISTICS, TRACE, Attribute, Body, Child, Element, Kind, Node, NotYet
 from gateway.deploy.endpoints import ENDPOINT, ENDPOINT_ARTIFACT
+from gateway.deploy.inbound import INBOUND_ENDPOINT
+from gateway.deploy.stores import MESSAGE_PROCESSOR, MESSAGE_STORE
+from gateway.deploy.tasks import TASK
 from gateway.deploy.wsdl import build_publish_wsdl
 from gateway.mediators.base import Mediator
 from gateway.mediators.sequence import NamedSequence, ProxyFaultHandler, SequenceRef
@@ -341,4 +344,8 @@ ARTIFACTS: dict[str, tuple[str, str, Element]] = {
     "template": ("template", "templates", TEMPLATE),
     "proxy": ("proxy", "proxies", PROXY),
     "api": ("api", "apis", API),
+    "messageStore": ("messageStore", "message_stores", MESSAGE_STORE),
+    "messageProcessor": ("messageProcessor", "message_processors", MESSAGE_PROCESSOR),
+    "task": ("task", "tasks", TASK),
+    "inboundEndpoint": ("inboundEndpoint", "inbound_endpoints", INBOUND_ENDPOINT),
 }

@@ -24,6 +24,7 @@ from gateway.deploy.file_registry import DECLARATION, REGISTRY_FOLDER, LoadedReg
 from gateway.deploy.registry import Arguments, FactoryContext, Reference, internal_error
 from gateway.deploy.wsdl import resolve_keyed_wsdls
 from gateway.errors import DeployError, SourceLocation
+from gateway.mediators.resources import KEY_SEPARATOR, Precompile, ResourceError, compile_resource
 from gateway.mediators.template import SequenceTemplate
 from gateway.runtime.api import ApiIndex, RestApi
 from gateway.runtime.configuration import Configuration, DeployedArtifact, LocalEntry
@@ -46,7 +47,19 @@ log = logging.getLogger("gateway.deploy")
 
 # Folders in MI's load order (docs/synapse-semantics.md §7): local entries, endpoints, sequences, templates,
 # proxies. MI deploys by folder (W: MultiXMLConfigurationBuilder), so each folder holds one kind of artifact.
-FOLDERS = ("local-entries", "endpoints", "sequences", "templates", "proxies", "proxy-services", "api")
+FOLDERS = (
+    "local-entries",
+    "endpoints",
+    "sequences",
+    "templates",
+    "proxies",
+    "proxy-services",
+    "api",
+    "message-stores",
+    "message-processors",
+    "tasks",
+    "inbound-endpoints",
+)
 FOLDER_ROOTS = {
     "local-entries": "localEntry",
     "endpoints": "endpoint",
@@ -55,6 +68,10 @@ FOLDER_ROOTS = {
     "proxies": "proxy",
     "proxy-services": "proxy",
     "api": "api",
+    "message-stores": "messageStore",
+    "message-processors": "messageProcessor",
+    "tasks": "task",
+    "inbound-endpoints": "inboundEndpoint",
 }
 ROOTS = ARTIFACTS  # root element -> (kind, configuration attribute, declaration)
 _HOME = {
@@ -64,13 +81,13 @@ _HOME = {
     "template": "templates/",
     "proxy": "proxy-services/ (or proxies/)",
     "api": "api/",
+    "messageStore": "message-stores/",
+    "messageProcessor": "message-processors/",
+    "task": "tasks/",
+    "inboundEndpoint": "inbound-endpoints/",
 }
 # MI's other artifacts: root element -> (what, where MI reads them)
 _UNSUPPORTED_ROOTS = {
-    "inboundEndpoint": ("inbound endpoints", "inbound-endpoints/"),
-    "task": ("scheduled tasks", "tasks/"),
-    "messageStore": ("message stores", "message-stores/"),
-    "messageProcessor": ("message processors", "message-processors/"),
     "eventSource": ("event sources", "event-sources/"),
     "priorityExecutor": ("priority executors", "priority-executors/"),
     "import": ("connector imports", "imports/"),
@@ -79,10 +96,6 @@ _UNSUPPORTED_ROOTS = {
 }
 # MI's other folders (W: MultiXMLConfigurationBuilder): MI reads them, this gateway does not yet.
 MI_FOLDERS = {
-    "message-stores": "message stores are not supported yet",
-    "message-processors": "message processors are not supported yet",
-    "inbound-endpoints": "inbound endpoints are not supported yet",
-    "tasks": "scheduled tasks are not supported yet",
     "event-sources": "event sources are not supported yet",
     "priority-executors": "priority executors are not supported yet",
     "imports": "connector imports are not read: installed connectors are found without them",
@@ -159,6 +172,7 @@ class FileBuild:
     references: tuple[Reference, ...]
     arguments: tuple[Arguments, ...]  # call-template parameters, checked against the templates once assembled
     claimed: tuple[str, str] | None  # (table, name) a failed file meant to define, for the dangling-key hints
+    precompile: tuple[Precompile, ...] = ()  # stylesheets/schemas named by static keys (gateway.mediators.resources)
 
 
 def build_file(
@@ -197,7 +211,15 @@ def build_file(
     if problems:
         built = None
     return FileBuild(
-        path, display, data, built, tuple(problems), tuple(fctx.references), tuple(fctx.arguments), claimed
+        path,
+        display,
+        data,
+        built,
+        tuple(problems),
+        tuple(fctx.references),
+        tuple(fctx.arguments),
+        claimed,
+        tuple(fctx.precompile),
     )
 
 
@@ -224,6 +246,7 @@ def assemble(
     deployed: list[DeployedArtifact] = []
     references: list[Reference] = []
     arguments: list[Arguments] = []
+    precompile: list[Precompile] = []
     failed = list(unread)
     rejected: dict[Path, list[DeployError]] = {}
     digest = hashlib.sha256()
@@ -255,6 +278,7 @@ def assemble(
         deployed.append(DeployedArtifact(built.kind, built.name, result.display))
         references.extend(result.references)
         arguments.extend(result.arguments)
+        precompile.extend(result.precompile)
         digest.update(f"{result.display}\0{len(result.data or b'')}\0".encode())
         digest.update(result.data or b"")
 
@@ -274,6 +298,7 @@ def assemble(
             tables[compiled[0]].setdefault(key, compiled[1])
             references.extend(fctx.references)
             arguments.extend(fctx.arguments)
+            precompile.extend(fctx.precompile)
     loaded = load_registry(root, context, _display) if root is not None else LoadedRegistry(Registry(None))
     for stamp in loaded.stamps:
         digest.update(stamp.encode())
@@ -283,6 +308,7 @@ def assemble(
     for fctx in loaded.contexts:
         references.extend(fctx.references)
         arguments.extend(fctx.arguments)
+        precompile.extend(fctx.precompile)
     _add_builtin_sequences(tables["sequences"])
     registry_entries = {key: _entry(resource) for key, resource in loaded.registry.resources.items()}
     finished: dict[str, Table[Any]] = {
@@ -298,6 +324,9 @@ def assemble(
         if ref.key not in finished[_TABLES[ref.kind]]
     ]
     dangling.extend(_unknown_arguments(arguments, finished["templates"]))
+    dangling.extend(_unknown_stores(tables["message_processors"], tables["message_stores"]))
+    compiled_resources: dict[Any, Any] = {}
+    dangling.extend(_precompile(precompile, finished["local_entries"], compiled_resources))
     config = Configuration(
         proxies=MappingProxyType(tables["proxies"]),
         sequences=finished["sequences"],
@@ -310,7 +339,12 @@ def assemble(
         failed=tuple(failed),
         dangling=tuple(dangling),
         registry=loaded.registry,
+        message_stores=MappingProxyType(tables["message_stores"]),
+        message_processors=MappingProxyType(tables["message_processors"]),
+        tasks=MappingProxyType(tables["tasks"]),
+        inbound_endpoints=MappingProxyType(tables["inbound_endpoints"]),
         version=digest.hexdigest()[:16],
+        compiled=compiled_resources,
     )
     return Assembly(config, rejected)
 
@@ -321,6 +355,46 @@ _KINDS = {"sequences": "sequence", "endpoints": "endpoint", "templates": "templa
 def _entry(resource: RegistryResource) -> LocalEntry:
     """A registry resource seen as a local entry (format keys, publishWSDL keys, enrich, get-property)."""
     return LocalEntry(resource.key, resource.value, resource.location, str(resource.path))
+
+
+def _precompile(items: list[Precompile], entries: Table[Any], cache: dict[Any, Any]) -> list[DeployError]:
+    """Compile every stylesheet, query and schema named by a static key, once per (kind, key, resource map),
+    into the configuration's cache. A key that names nothing is reported as a dangling reference already; one
+    that does not compile is reported here (the artifact serves, and every message reaching it fails, as in MI)."""
+    problems = []
+    for item in items:
+        cache_key = (item.kind, item.key, item.resources)
+        if any(key not in entries for key in item.key.split(KEY_SEPARATOR)):
+            continue
+        if cache_key not in cache:
+            try:
+                cache[cache_key] = compile_resource(item.kind, item.key, item.resources, entries)
+            except ResourceError as exc:
+                cache[cache_key] = exc
+        found = cache[cache_key]
+        if isinstance(found, ResourceError):  # every use is reported, the compilation is done once
+            problems.append(
+                DeployError(
+                    item.where,
+                    item.element,
+                    f"{item.kind} '{item.key.replace(KEY_SEPARATOR, ', ')}' does not compile: {found}",
+                    "every message reaching it fails; fix the resource",
+                )
+            )
+    return problems
+
+
+def _unknown_stores(processors: dict[str, Any], stores: dict[str, Any]) -> list[DeployError]:
+    return [
+        DeployError(
+            processor.location or SourceLocation(processor.name),
+            "messageProcessor",
+            f"message store '{processor.store}' is not deployed: message processor '{processor.name}' has no messages",
+            "deploy it in message-stores/ or correct messageStore",
+        )
+        for processor in processors.values()
+        if processor.store not in stores
+    ]
 
 
 def _unknown_arguments(arguments: list[Arguments], templates: Table[Any]) -> list[DeployError]:

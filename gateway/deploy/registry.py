@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from gateway.connector import ConnectorRegistry
     from gateway.connector.model import TemplateSource
     from gateway.expressions import Value
+    from gateway.mediators.resources import Precompile
     from gateway.mediators.template import SequenceTemplate
     from gateway.settings import Settings
 
@@ -177,6 +178,8 @@ class FactoryContext:
     problems: list[DeployError] = field(default_factory=list)
     references: list[Reference] = field(default_factory=list)
     arguments: list[Arguments] = field(default_factory=list)
+    # Stylesheets, queries and schemas named by a static key, compiled once every entry is loaded.
+    precompile: list[Precompile] = field(default_factory=list)
     # Connector template operations compiled during one load (shared by the contexts of that load).
     connector_templates: dict[str, SequenceTemplate | list[DeployError] | None] = field(default_factory=dict)
 

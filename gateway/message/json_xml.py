@@ -573,10 +573,15 @@ def _root_value(element: etree._Element, primitive: Primitive) -> Any:
     return value if key in _ROOT_WRAPPERS else {key: value}
 
 
-def xml_to_json_value(element: etree._Element) -> Any:
-    """XML -> Python value per MI's rules. Integers are ``int``; other numbers are :class:`JsonNumber`."""
+def _keep_text(text: str) -> Any:
+    return text
+
+
+def xml_to_json_value(element: etree._Element, *, auto_primitive: bool = True) -> Any:
+    """XML -> Python value per MI's rules. Integers are ``int``; other numbers are :class:`JsonNumber`.
+    ``auto_primitive=False`` (MI's ``synapse.commons.json.output.autoPrimitive=false``) keeps every text a string."""
     try:
-        return _root_value(element, _primitive_value)
+        return _root_value(element, _primitive_value if auto_primitive else _keep_text)
     except RecursionError:  # deeper than any client XML can be (libxml2 stops at 256): a JSON infoset
         raise too_deep() from None
 

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from gateway.mediators.template import SequenceTemplate
     from gateway.runtime.api import ApiIndex, RestApi
     from gateway.runtime.endpoints import Endpoint
+    from gateway.runtime.inbound import InboundSpec
+    from gateway.runtime.processors import MessageProcessorSpec
+    from gateway.runtime.stores import MessageStoreSpec
+    from gateway.runtime.tasks import TaskSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +90,16 @@ class Configuration:
     # message reaching the reference fails. `gateway validate` reports them as problems.
     dangling: tuple[DeployError, ...] = ()
     registry: Registry = field(default_factory=lambda: Registry(None))
+    message_stores: Mapping[str, MessageStoreSpec] = field(default_factory=lambda: MappingProxyType({}))
+    message_processors: Mapping[str, MessageProcessorSpec] = field(default_factory=lambda: MappingProxyType({}))
+    tasks: Mapping[str, TaskSpec] = field(default_factory=lambda: MappingProxyType({}))
+    inbound_endpoints: Mapping[str, InboundSpec] = field(default_factory=lambda: MappingProxyType({}))
     # A digest of the deployed files (path and bytes): equal versions serve the same artifacts. Hot
     # deployment and /healthz show it, so every worker can be seen to converge on one version.
     version: str = ""
+    # Stylesheets, queries and schemas compiled for this configuration, by (kind, key, resource map)
+    # (gateway.mediators.resources): static keys at assembly, dynamic ones on first use.
+    compiled: dict[Any, Any] = field(default_factory=dict)
 
     @staticmethod
     def empty() -> Configuration:

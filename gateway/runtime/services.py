@@ -13,6 +13,7 @@ from gateway.masking import SecretMasker, masker_for
 from gateway.outbound import OutboundPolicy
 from gateway.runtime.engine import Engine
 from gateway.runtime.throttle import ThrottleCounters, counters_for
+from gateway.runtime.stores import StoreHub
 
 if TYPE_CHECKING:
     from yarl import URL
@@ -38,6 +39,7 @@ class Services:
     engine: Engine = field(default_factory=Engine)
     connectors: dict[str, Any] = field(default_factory=dict)  # connector name -> its runtime object
     caches: dict[str, Any] = field(default_factory=dict)  # the cache mediators' in-memory stores, by finder
+    stores: StoreHub = field(default_factory=StoreHub)  # the live message-store backends of this process
     masker: SecretMasker = field(init=False)
     outbound: OutboundPolicy = field(init=False)
     secret_headers: tuple[str, ...] = field(init=False)  # lower-case names of credential headers

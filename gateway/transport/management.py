@@ -563,13 +563,47 @@ async def apis(request: web.Request) -> web.Response:
 
 
 async def inbound_endpoints(request: web.Request) -> web.Response:
-    """MI's InboundEndpointResource: `[{"name", "protocol", "status"}]`; no inbound endpoints here yet."""
-    return _json(_list([]))
+    """MI's InboundEndpointResource: `[{"name", "protocol"}]`, and `?inboundEndpointName=` details."""
+    deployed = _hub(request).state.config.inbound_endpoints
+    name = request.query.get("inboundEndpointName")
+    if name is not None:
+        spec = deployed.get(name)
+        if spec is None:
+            return _error(f"Specified inbound endpoint ('{name}') not found", 404)
+        return _json(
+            {
+                "name": spec.name,
+                "protocol": spec.protocol,
+                "sequence": spec.sequence or "",
+                "error": spec.on_error or "",
+                "parameters": [{"name": k, "value": v} for k, v in spec.parameters if "password" not in k.lower()],
+            }
+        )
+    key = request.query.get("searchKey", "").strip().lower()
+    items = [{"name": n, "protocol": s.protocol} for n, s in deployed.items() if key in n.lower()]
+    return _json(_list(items))
 
 
 async def tasks(request: web.Request) -> web.Response:
-    """MI's TaskResource: `[{"name"}]`; no scheduled tasks here yet."""
-    return _json(_list([]))
+    """MI's TaskResource: `[{"name"}]`, and `?taskName=` details (name, trigger)."""
+    deployed = _hub(request).state.config.tasks
+    name = request.query.get("taskName")
+    if name is not None:
+        task = deployed.get(name)
+        if task is None:
+            return _error(f"Specified task ('{name}') not found", 404)
+        trigger = task.trigger
+        return _json(
+            {
+                "name": task.name,
+                "triggerType": trigger["type"],
+                "triggerCount": str(task.count),
+                "triggerInterval": str(int((task.interval or 0) * 1000)),
+                "triggerCron": task.cron or "",
+            }
+        )
+    key = request.query.get("searchKey", "").strip().lower()
+    return _json(_list([{"name": task} for task in deployed if key in task.lower()]))
 
 
 def _stores(config: Configuration) -> list[dict[str, Any]]:
@@ -588,7 +622,9 @@ def _processors(hub: Hub) -> list[dict[str, Any]]:
         {
             "name": name,
             "type": getattr(processor, "type", "Scheduled-message-forwarding-processor"),
-            "status": "active" if hub.state.processor_active.get(name, True) else "inactive",
+            "status": "active"
+            if hub.state.processor_active.get(name, getattr(processor, "active", True))
+            else "inactive",
         }
         for name, processor in processors.items()
     ]

@@ -18,10 +18,13 @@ from gateway.message.errors import client_media_type, error_reply
 from gateway.message.payload import BodyReadError, Payload, content_type_parameter, kind_of, media_type_of
 from gateway.runtime.api import ApiMatch, Request, elect
 from gateway.runtime.configuration import Configuration, ProxyService
+from gateway.runtime.processors import Processors
 from gateway.runtime.services import Services
 from gateway.runtime.state import RuntimeState
+from gateway.runtime.tasks import Tasks
 from gateway.settings import Settings
 from gateway.transport import client, memory
+from gateway.transport.inbound import InboundEndpoints
 from gateway.transport.swagger import requested_format, swagger_response
 from gateway.transport.wsdl import wsdl_response
 
@@ -54,6 +57,10 @@ class ProtocolRejections(logging.Filter):
 _PROTOCOL_REJECTIONS = ProtocolRejections()
 
 
+PROCESSORS: web.AppKey[Processors] = web.AppKey("processors")
+TASKS: web.AppKey[Tasks] = web.AppKey("tasks")
+INBOUND_ENDPOINT_NAME = "inbound.endpoint.name"  # W: SynapseConstants.INBOUND_ENDPOINT_NAME
+INBOUND: web.AppKey[InboundEndpoints] = web.AppKey("inbound")
 CONNECTORS: web.AppKey[ConnectorRegistry | None] = web.AppKey("connectors")
 
 
@@ -89,10 +96,29 @@ async def _startup(app: web.Application) -> None:
     registry = app[CONNECTORS]
     if registry is not None:
         services.connectors = await registry.start(services)
+    processors = app[PROCESSORS] = Processors(app[STATE], services)
+    processors.start()
+    tasks = app[TASKS] = Tasks(app[STATE], services)
+    tasks.start()
+    handlers = {
+        "keys": (STATE, SERVICES, CONNECTORS),
+        "mediate": _mediate,
+        "service": handle_service,
+        "unknown": handle_unknown,
+    }
+    inbound = app[INBOUND] = InboundEndpoints(app[STATE], services, app, handlers)
+    inbound.start()
 
 
 async def _cleanup(app: web.Application) -> None:
     services = app[SERVICES]
+    if PROCESSORS in app:
+        await app[PROCESSORS].stop()
+    if TASKS in app:
+        await app[TASKS].stop()
+    if INBOUND in app:
+        await app[INBOUND].stop()
+    await services.stores.close()
     for runtime in services.connectors.values():
         close = getattr(runtime, "close", None)
         if close is not None:
@@ -233,7 +259,11 @@ def _context(
     props["IsClientDoingSOAP11"] = "true" if kind == "soap11" else "false"
     props["CLIENT_MESSAGE_TYPE"] = client_media_type(exchange, media)  # extension: see conformance
     if proxy is not None:
-        props["proxy.name"] = proxy.name
+        inbound = proxy.parameters.get(INBOUND_ENDPOINT_NAME)
+        if inbound is None:
+            props["proxy.name"] = proxy.name
+        else:  # an inbound endpoint's sequence (gateway/transport/inbound.py)
+            props[INBOUND_ENDPOINT_NAME] = inbound
     axis2 = ctx.axis2
     axis2["HTTP_METHOD"] = request.method
     if request.remote:

@@ -1,0 +1,163 @@
+"""Durable enqueue: the gateway's `store` path against the raw backend, measured in one run.
+
+    python -m bench.stores [--duration 5] [--connections 32] [--backends sqlite,rabbitmq,memory]
+
+For each store, a gateway (one worker) serves a proxy whose inSequence stores the message and answers 202; the
+Python load generator posts a 1 KB JSON body for `duration` seconds. The raw comparator writes the same bytes
+with the same durability straight to the backend from `connections` concurrent writers: SQLite in WAL mode with
+synchronous=FULL and a commit per message, RabbitMQ with publisher confirms. Nothing is consumed meanwhile.
+Writes bench/results/stores.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench.procs import ProcessManager, free_port, http_get
+from bench.pyload import run as run_load
+
+REPO = Path(__file__).resolve().parent.parent
+BODY = json.dumps({"to": "+15551230001", "from": "+15005550006", "body": "x" * 900}).encode()
+PROXY = """<proxy xmlns="http://ws.apache.org/ns/synapse" name="Enqueue"><target><inSequence>
+  <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/><property name="OUT_ONLY" value="true"/>
+  <store messageStore="Queue"/></inSequence></target></proxy>"""
+STORES = {
+    "memory": '<messageStore xmlns="http://ws.apache.org/ns/synapse" name="Queue"/>',
+    "sqlite": """<messageStore xmlns="http://ws.apache.org/ns/synapse" name="Queue"
+      class="org.apache.synapse.message.store.impl.jdbc.JDBCMessageStore">
+      <parameter name="store.jdbc.connection.url">jdbc:sqlite:{db}</parameter></messageStore>""",
+    "rabbitmq": """<messageStore xmlns="http://ws.apache.org/ns/synapse" name="Queue"
+      class="org.apache.synapse.message.store.impl.rabbitmq.RabbitMQStore">
+      <parameter name="store.rabbitmq.host.name">127.0.0.1</parameter>
+      <parameter name="store.rabbitmq.queue.name">{queue}</parameter></messageStore>""",
+}
+
+
+async def raw_sqlite(path: Path, connections: int, duration: float) -> float:
+    import aiosqlite
+
+    db = await aiosqlite.connect(str(path), isolation_level=None)
+    await db.execute("PRAGMA journal_mode=WAL")
+    await db.execute("PRAGMA synchronous=FULL")
+    await db.execute("CREATE TABLE q (id INTEGER PRIMARY KEY AUTOINCREMENT, msg_id TEXT, message BLOB)")
+    done = 0
+    deadline = time.perf_counter() + duration
+
+    async def writer() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await db.execute("INSERT INTO q (msg_id, message) VALUES (?, ?)", (uuid.uuid4().hex, BODY))
+            done += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(writer() for _ in range(connections)))
+    elapsed = time.perf_counter() - start
+    await db.close()
+    return done / elapsed
+
+
+async def raw_rabbitmq(queue: str, connections: int, duration: float) -> float:
+    import aio_pika
+
+    connection = await aio_pika.connect_robust("amqp://guest:guest@127.0.0.1:5672/")
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.declare_queue(queue, durable=True)
+        done = 0
+        deadline = time.perf_counter() + duration
+
+        async def writer() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                message = aio_pika.Message(BODY, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+                await channel.default_exchange.publish(message, routing_key=queue)
+                done += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(writer() for _ in range(connections)))
+        elapsed = time.perf_counter() - start
+        await channel.queue_delete(queue)
+    return done / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--backends", default="memory,sqlite,rabbitmq")
+    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results")
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-stores-") as tmp, ProcessManager(Path(tmp) / "logs", REPO) as pm:
+        for backend in args.backends.split(","):
+            queue = f"bench-{uuid.uuid4().hex[:8]}"
+            root = Path(tmp) / backend
+            (root / "proxies").mkdir(parents=True)
+            (root / "message-stores").mkdir()
+            (root / "proxies" / "Enqueue.xml").write_text(PROXY)
+            store = STORES[backend].format(db=root / "gateway.db", queue=queue)
+            (root / "message-stores" / "Queue.xml").write_text(store)
+            port = free_port()
+            argv = [sys.executable, "-m", "gateway", "serve", "--artifacts", str(root), "--host", "127.0.0.1"]
+            argv += ["--port", str(port), "--workers", "1", "--no-management"]
+            proc = pm.start(f"gateway-{backend}", argv, port)
+            for _ in range(200):
+                try:
+                    if http_get(f"{proc.url}/healthz")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            url = f"{proc.url}/services/Enqueue"
+            headers = {"Content-Type": "application/json"}
+            asyncio.run(run_load(url, BODY, headers, args.connections, 1.0))  # warm-up
+            result = asyncio.run(run_load(url, BODY, headers, args.connections, args.duration))
+            pm.stop_all()
+            if backend == "sqlite":
+                raw = asyncio.run(raw_sqlite(root / "raw.db", args.connections, args.duration))
+            elif backend == "rabbitmq":
+                raw = asyncio.run(raw_rabbitmq(queue + "-raw", args.connections, args.duration))
+            else:
+                raw = 0.0
+            rows.append(
+                {
+                    "store": backend,
+                    "gateway_rps": round(result["rps"]),
+                    "gateway_p99_ms": round(result["p99_ms"], 2),
+                    "non2xx": int(result["non2xx"]),
+                    "raw_ops": round(raw),
+                    "ratio": round(result["rps"] / raw, 2) if raw else None,
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "stores.json").write_text(json.dumps(rows, indent=2) + "\n")
+    lines = [
+        "# Durable enqueue: the store mediator against the raw backend (one run)",
+        "",
+        f"{args.connections} connections, {args.duration:g} s, 1 KB JSON, gateway with one worker. Raw: the same "
+        "bytes written with the same durability by as many concurrent writers (SQLite WAL synchronous=FULL, a "
+        "commit each; RabbitMQ persistent messages with publisher confirms).",
+        "",
+        "| store | gateway enqueue req/s | gateway p99 ms | non-2xx | raw backend ops/s | gateway / raw |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "—"
+        raw = row["raw_ops"] or "—"
+        lines.append(
+            f"| {row['store']} | {row['gateway_rps']} | {row['gateway_p99_ms']} | {row['non2xx']} | {raw} | {ratio} |"
+        )
+    (args.output / "stores.md").write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

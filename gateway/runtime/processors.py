@@ -1,0 +1,429 @@
+"""Message processors (W: message/processor/impl/*): take messages from a store, one at a time, and deliver them.
+
+- forwarding (W: ScheduledMessageForwardingProcessor, ForwardingService): send the message to the target
+  endpoint. A 2xx reply (or a status in non.retry.status.codes) is a success: the reply goes through
+  message.processor.reply.sequence and the message leaves the store. Otherwise the reply (or the error) goes
+  through message.processor.fault.sequence and the delivery is retried after client.retry.interval; after
+  max.delivery.attempts the processor deactivates (the message stays first in the store), or with
+  max.delivery.drop=Enabled the message is dropped (or moved to message.processor.failMessagesStore) and the
+  processor goes on.
+- sampling (W: SamplingProcessor, SamplingService): every interval, up to `concurrency` messages are injected
+  into `sequence`.
+
+A Processors object runs them for whatever configuration is being served: it reconciles every tick, so a hot
+deployment or an activate/deactivate from the management API takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gateway.message.stored import restore
+from gateway.runtime.faults import record_error, run_guarded
+from gateway.runtime.pacing import Pacer
+
+if TYPE_CHECKING:
+    from gateway.errors import SourceLocation
+    from gateway.expressions import Value
+    from gateway.runtime.services import Services
+    from gateway.runtime.state import RuntimeState
+    from gateway.runtime.stores import Delivery, MessageStoreSpec
+
+log = logging.getLogger("gateway.processors")
+
+_RECONCILE_SECONDS = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class MessageProcessorSpec:
+    name: str
+    kind: str  # forwarding | sampling
+    mi_class: str
+    store: str
+    parameters: tuple[tuple[str, str], ...]
+    target_endpoint: str | None = None
+    interval: float = 1.0  # seconds (MI: milliseconds, default 1000)
+    retry_interval: float = 1.0
+    max_attempts: int = 4  # W: ForwardingService maxDeliverAttempts; <= 0: forever
+    drop_after_max: bool = False
+    reply_sequence: str | None = None
+    fault_sequence: str | None = None
+    deactivate_sequence: str | None = None
+    fail_store: str | None = None
+    non_retry_codes: frozenset[int] = frozenset()
+    sequence: str | None = None  # sampling
+    concurrency: int = 1  # sampling
+    active: bool = True  # is.active
+    location: SourceLocation | None = None
+    # Extensions (docs/operations.md): deliver through a sequence instead of an endpoint, and pace per key.
+    target_sequence: str | None = None  # message.processor.target.sequence
+    pacing: Pacing | None = None
+
+    @property
+    def type(self) -> str:
+        """MI's MessageProcessorResource type names."""
+        return "Scheduled-message-forwarding-processor" if self.kind == "forwarding" else "Message-sampling-processor"
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """pacing.key / pacing.units / pacing.rate ({expression} values, resolved on each stored message),
+    pacing.redis (a Redis URL: the schedule is shared by every node using it), pacing.concurrency."""
+
+    key: Value
+    units: Value | None
+    rate: Value
+    redis_url: str | None = None
+    concurrency: int = 16
+
+
+class Processors:
+    """Runs the message processors of the served configuration in this process."""
+
+    def __init__(self, state: RuntimeState, services: Services) -> None:
+        self.state = state
+        self.services = services
+        self._running: dict[str, tuple[MessageProcessorSpec, asyncio.Task[None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._reconcile_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for _, task in self._running.values():
+            task.cancel()
+        for _, task in list(self._running.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._running.clear()
+
+    def is_active(self, spec: MessageProcessorSpec) -> bool:
+        return self.state.processor_active.get(spec.name, spec.active)
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            try:
+                self.reconcile()
+            except Exception:  # a bug here must not stop every processor for good
+                log.exception("message processors: reconciling failed")
+            await asyncio.sleep(_RECONCILE_SECONDS)
+
+    def reconcile(self) -> None:
+        wanted = {name: spec for name, spec in self.state.config.message_processors.items() if self.is_active(spec)}
+        for name, (spec, task) in list(self._running.items()):
+            if wanted.get(name) is not spec or task.done():
+                task.cancel()
+                del self._running[name]
+        for name, spec in wanted.items():
+            if name not in self._running:
+                run = self._forward if spec.kind == "forwarding" else self._sample
+                self._running[name] = (spec, asyncio.create_task(run(spec), name=f"processor {name}"))
+
+    def _deactivate(self, spec: MessageProcessorSpec, why: str) -> None:
+        log.error("message processor %s deactivated: %s", spec.name, why)
+        self.state.processor_active[spec.name] = False
+
+    # -- forwarding --------------------------------------------------------------------------------
+    async def _forward(self, spec: MessageProcessorSpec) -> None:
+        if spec.pacing is not None:
+            await self._forward_paced(spec, spec.pacing)
+            return
+        while True:
+            delivery = await self._take(spec)
+            if delivery is None:
+                await asyncio.sleep(spec.interval)
+                continue
+            try:
+                if not await self._settle(spec, delivery, None):
+                    return
+            except asyncio.CancelledError:
+                await _quietly(delivery.release())
+                raise
+            await asyncio.sleep(spec.interval)
+
+    async def _take(self, spec: MessageProcessorSpec) -> Delivery | None:
+        store = self.state.config.message_stores.get(spec.store)
+        if store is None:
+            return None
+        try:
+            return await self.services.stores.backend(store).take()
+        except Exception as exc:  # noqa: BLE001 - the store is down: try again later
+            log.warning("message processor %s: store %s unavailable: %s", spec.name, spec.store, exc)
+            return None
+
+    async def _settle(
+        self, spec: MessageProcessorSpec, delivery: Delivery, pace: _Pace | None, first_wait: float = 0.0
+    ) -> bool:
+        """Deliver one message until it is delivered, dropped or parked (True), or the processor stops (False)."""
+        attempts = 0
+        while True:
+            if pace is not None:
+                await asyncio.sleep(first_wait if attempts == 0 else await pace.reserve())
+            if not self.is_active(spec):
+                await delivery.release()
+                return False
+            attempts += 1
+            outcome, failed = await self._deliver_once(spec, delivery)
+            if outcome == "done":
+                await delivery.ack()
+                return True
+            if outcome == "deactivate":
+                await delivery.release()
+                return False
+            if outcome == "park":  # a failure no retry can mend (non.retry.status.codes on a target sequence)
+                await self._park(spec, delivery, failed)
+                await delivery.ack()
+                return True
+            if spec.max_attempts > 0 and attempts >= spec.max_attempts:
+                if spec.drop_after_max:
+                    log.warning(
+                        "message processor %s: dropping message %s after %d failed attempts",
+                        spec.name,
+                        delivery.message.message_id,
+                        attempts,
+                    )
+                    await self._park(spec, delivery, failed)
+                    await delivery.ack()
+                    return True
+                await delivery.release()
+                self._run_named(spec.deactivate_sequence, delivery)
+                target = spec.target_endpoint or spec.target_sequence
+                self._deactivate(spec, f"{attempts} delivery attempts to {target} failed")
+                return False
+            await asyncio.sleep(spec.retry_interval)
+
+    async def _forward_paced(self, spec: MessageProcessorSpec, pacing: Pacing) -> None:
+        """Several messages in flight, each waiting for its key's slot: a busy key does not hold up the others,
+        and one key's messages keep their store order (their slots are reserved in that order)."""
+        pacer = Pacer(pacing.redis_url, prefix=f"gateway:pace:{spec.name}:")
+        in_flight: set[asyncio.Task[bool]] = set()
+        try:
+            while True:
+                while len(in_flight) < max(1, pacing.concurrency):
+                    delivery = await self._take(spec)
+                    if delivery is None:
+                        break
+                    try:
+                        pace = await _Pace.of(pacing, pacer, delivery, self.state.config, self.services)
+                    except Exception as exc:  # noqa: BLE001 - a message the pacing cannot read is parked
+                        log.error("message processor %s: cannot pace message: %s", spec.name, exc)
+                        await self._park(spec, delivery, None)
+                        await delivery.ack()
+                        continue
+                    wait = await pace.reserve()  # here, so that a key's slots follow the store's order
+                    in_flight.add(asyncio.create_task(self._settle_released(spec, delivery, pace, wait)))
+                if not in_flight:
+                    await asyncio.sleep(spec.interval)
+                    continue
+                done, _ = await asyncio.wait(in_flight, timeout=spec.interval, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    in_flight.discard(task)
+                    if not task.result():
+                        for other in in_flight:
+                            other.cancel()
+                        await asyncio.gather(*in_flight, return_exceptions=True)
+                        return
+        finally:
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+            await pacer.close()
+
+    async def _settle_released(
+        self, spec: MessageProcessorSpec, delivery: Delivery, pace: _Pace, first_wait: float
+    ) -> bool:
+        try:
+            return await self._settle(spec, delivery, pace, first_wait)
+        except asyncio.CancelledError:
+            await _quietly(delivery.release())
+            raise
+
+    async def _deliver_once(self, spec: MessageProcessorSpec, delivery: Delivery) -> tuple[str, Any]:
+        """One delivery: ("done" | "retry" | "deactivate" | "park", the failed context) (W: ForwardingService)."""
+        config = self.state.config
+        ctx = restore(delivery.message, config, self.services)
+        try:
+            if spec.target_sequence is not None:
+                return await self._through_sequence(spec, ctx)
+            return await self._to_endpoint(spec, ctx)
+        finally:
+            for close in ctx.exchange.closing_tasks:
+                close()
+
+    async def _through_sequence(self, spec: MessageProcessorSpec, ctx: Any) -> tuple[str, Any]:
+        """Extension: the message runs through a sequence (a connector operation, say); it is delivered when
+        the sequence ends without a fault. A fault whose status is in non.retry.status.codes is parked."""
+        sequence = ctx.config.sequences.get(spec.target_sequence)
+        if sequence is None:
+            log.error("message processor %s: target sequence %s is not deployed", spec.name, spec.target_sequence)
+            return "retry", None
+        ctx.fault_stack = []
+        try:
+            await sequence.mediate(ctx)
+        except Exception as exc:  # noqa: BLE001 - a failed delivery is retried or parked
+            record_error(ctx, exc)
+            status = _status(ctx)
+            log.warning(
+                "message processor %s: sequence %s failed (HTTP_SC %s): %s",
+                spec.name,
+                spec.target_sequence,
+                status,
+                ctx.properties.get("ERROR_MESSAGE"),
+            )
+            await self._run_sequence(spec.fault_sequence, ctx)
+            return ("park" if status in spec.non_retry_codes else "retry"), ctx
+        return "done", None
+
+    async def _to_endpoint(self, spec: MessageProcessorSpec, ctx: Any) -> tuple[str, Any]:
+        config = ctx.config
+        target = spec.target_endpoint or ctx.properties.get("target.endpoint")
+        if target is None:
+            self._deactivate(
+                spec,
+                "Neither targetEndpoint defined in the MessageProcessor configuration nor Property "
+                "target.endpoint is found in the message context",
+            )
+            return "deactivate", None
+        endpoint = config.endpoints.get(str(target))
+        if endpoint is None:
+            log.error("message processor %s: target endpoint %s is not deployed", spec.name, target)
+            return "retry", None
+        try:
+            reply = await endpoint.send(ctx)
+        except Exception as exc:  # noqa: BLE001 - a failed delivery is retried, as in MI
+            log.error("message processor %s failed to forward message to endpoint %s: %s", spec.name, target, exc)
+            record_error(ctx, exc)
+            await self._run_sequence(spec.fault_sequence, ctx)
+            return "retry", ctx
+        out_only = str(ctx.properties.get("OUT_ONLY", ctx.axis2.get("OUT_ONLY", ""))).lower() == "true"
+        status = _status(reply)
+        if not (200 <= status < 300 or status in spec.non_retry_codes):
+            log.info(
+                "Message processor [%s] received a response with HTTP_SC: %s from backend %s. "
+                "Message forwarding failed.",
+                spec.name,
+                status,
+                target,
+            )
+            await self._run_sequence(spec.fault_sequence, reply)
+            return "retry", reply
+        if out_only:
+            await reply.payload.read()
+            return "done", None
+        if spec.reply_sequence is None or config.sequences.get(spec.reply_sequence) is None:
+            # W: sendThroughReplySeq deactivates the processor; the message stays in the store.
+            self._deactivate(
+                spec,
+                "the backend replied but no message.processor.reply.sequence is deployed "
+                "(set OUT_ONLY=true before the store mediator when no reply is wanted, as in MI)",
+            )
+            return "deactivate", None
+        await self._run_sequence(spec.reply_sequence, reply)
+        return "done", None
+
+    async def _run_sequence(self, name: str | None, ctx: Any) -> None:
+        if name is None:
+            return
+        sequence = ctx.config.sequences.get(name)
+        if sequence is None:
+            log.warning("message processor sequence %s is not deployed", name)
+            return
+        ctx.fault_stack = []
+        try:
+            await run_guarded(sequence, ctx)
+        except Exception as exc:  # noqa: BLE001 - a failing sequence must not stop the processor
+            log.warning("message processor sequence %s failed: %s", name, exc)
+
+    def _run_named(self, name: str | None, delivery: Delivery) -> None:
+        if name is not None:
+            ctx = restore(delivery.message, self.state.config, self.services)
+            task = asyncio.create_task(self._run_sequence(name, ctx))
+            _BACKGROUND.add(task)
+            task.add_done_callback(_BACKGROUND.discard)
+
+    async def _park(self, spec: MessageProcessorSpec, delivery: Delivery, failed: Any) -> None:
+        """W: storeMessageToBackupStoreAndContinue: a dropped message goes to the fail store when one is set,
+        with the ERROR_* properties of its last failure (extension: MI keeps only the message)."""
+        if spec.fail_store is None:
+            return
+        store: MessageStoreSpec | None = self.state.config.message_stores.get(spec.fail_store)
+        if store is None:
+            log.error("message processor %s: fail store %s is not deployed", spec.name, spec.fail_store)
+            return
+        message = delivery.message
+        if failed is not None:
+            errors = {k: v for k, v in failed.properties.items() if k.startswith("ERROR_") and k != "ERROR_DETAIL"}
+            errors["HTTP_SC"] = _status(failed)
+            message = dataclasses.replace(message, properties={**message.properties, **errors})
+        await self.services.stores.put(store, message)
+
+    # -- sampling ----------------------------------------------------------------------------------
+    async def _sample(self, spec: MessageProcessorSpec) -> None:
+        while True:
+            config = self.state.config
+            store = config.message_stores.get(spec.store)
+            if store is not None and spec.sequence is not None:
+                backend = self.services.stores.backend(store)
+                for _ in range(max(1, spec.concurrency)):
+                    try:
+                        delivery = await backend.take()
+                    except Exception as exc:  # noqa: BLE001 - the store is down: try again later
+                        log.warning("message processor %s: store %s unavailable: %s", spec.name, spec.store, exc)
+                        break
+                    if delivery is None:
+                        break
+                    # W: SamplingService takes the message off the store, then injects it.
+                    await delivery.ack()
+                    ctx = restore(delivery.message, config, self.services)
+                    await self._run_sequence(spec.sequence, ctx)
+            await asyncio.sleep(spec.interval)
+
+
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def _status(ctx: Any) -> int:
+    try:
+        return int(ctx.axis2.get("HTTP_SC") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class _Pace:
+    """One message's place in its key's schedule: reserve() gives the wait before each attempt."""
+
+    __slots__ = ("pacer", "key", "units", "rate")
+
+    def __init__(self, pacer: Pacer, key: str, units: float, rate: float) -> None:
+        self.pacer, self.key, self.units, self.rate = pacer, key, units, rate
+
+    async def reserve(self) -> float:
+        return await self.pacer.reserve(self.key, self.units, self.rate)
+
+    @staticmethod
+    async def of(pacing: Pacing, pacer: Pacer, delivery: Delivery, config: Any, services: Any) -> _Pace:
+        ctx = restore(delivery.message, config, services)
+        for value in (pacing.key, pacing.units, pacing.rate):
+            if value is not None and value.needs_body:
+                await ctx.payload.read()
+                break
+        key = pacing.key.resolve(ctx) or ""
+        units = float(pacing.units.resolve(ctx) or 1) if pacing.units is not None else 1.0
+        rate = float(pacing.rate.resolve(ctx) or 0)
+        if rate <= 0 or units <= 0:
+            raise ValueError(f"pacing.rate ({rate}) and pacing.units ({units}) must be positive numbers")
+        return _Pace(pacer, key, units, rate)
+
+
+async def _quietly(awaitable: Any) -> None:
+    with contextlib.suppress(Exception):
+        await awaitable

@@ -1,0 +1,486 @@
+"""Message stores (W: message/store/impl/*): where the `store` mediator puts a message and a processor takes it
+from. A message leaves a store only when its consumer acknowledges it (after a successful delivery); one taken
+and not acknowledged (a crash, a failed delivery) is handed out again: at-least-once, as in MI.
+
+Backends, chosen by the artifact's class and parameters (gateway/deploy/stores.py):
+- memory: a queue in this process (W: InMemoryStore), lost with it, as in MI;
+- sqlite: a table in a local file, WAL and synchronous=FULL, so an accepted message survives kill -9 (the
+  embedded default for JDBCMessageStore);
+- postgresql: the same table on PostgreSQL (jdbc:postgresql: URLs), taken with FOR UPDATE SKIP LOCKED so that
+  several gateway nodes share it;
+- rabbitmq: a durable queue, persistent messages, publisher confirms, manual acknowledgement (W: RabbitMQStore).
+The live backends are owned by a StoreHub (one per process) and outlive hot deployments of unchanged stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from gateway.message.stored import StoredMessage
+
+log = logging.getLogger("gateway.stores")
+
+# A message taken and neither acknowledged nor released within this time is handed out again (a crashed node).
+LEASE_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStoreSpec:
+    """A deployed <messageStore>: what MI lists (name, class) and how to reach its backend."""
+
+    name: str
+    backend: str  # memory | sqlite | postgresql | rabbitmq
+    mi_class: str
+    parameters: tuple[tuple[str, str], ...]
+    path: str = ""  # sqlite: the database file
+    dsn: str = ""  # postgresql: the connection string
+    table: str = "JDBC_MESSAGE_STORE"
+    size_gauge: list[int] = field(default_factory=lambda: [0], compare=False, hash=False)
+
+    @property
+    def type(self) -> str:
+        """MI's MessageStoreResource type names."""
+        return _TYPES[self.backend]
+
+    def size(self) -> int:
+        return self.size_gauge[0]
+
+    def parameter(self, name: str, default: str = "") -> str:
+        for key, value in self.parameters:
+            if key == name:
+                return value
+        return default
+
+    @property
+    def lease_seconds(self) -> float:
+        """JDBC stores: how long a taken message stays hidden before another consumer may take it
+        (extension: `store.jdbc.lease.seconds`, default 60); a crashed node's message comes back after it."""
+        try:
+            return float(self.parameter("store.jdbc.lease.seconds") or LEASE_SECONDS)
+        except ValueError:
+            return LEASE_SECONDS
+
+
+_TYPES = {
+    "memory": "in-memory-message-store",
+    "sqlite": "jdbc-message-store",
+    "postgresql": "jdbc-message-store",
+    "rabbitmq": "rabbitmq-message-store",
+}
+
+
+class Delivery(Protocol):
+    message: StoredMessage
+
+    async def ack(self) -> None: ...
+
+    async def release(self) -> None: ...
+
+
+class StoreBackend(Protocol):
+    async def put(self, message: StoredMessage) -> None: ...
+
+    async def take(self) -> Delivery | None: ...
+
+    async def size(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class StoreError(Exception):
+    """The store could not take or give a message."""
+
+
+# -- in memory ------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _MemoryDelivery:
+    message: StoredMessage
+    store: MemoryStore
+    done: bool = False
+
+    async def ack(self) -> None:
+        self.done = True
+        self.store.taken.discard(id(self))
+        self.store.spec.size_gauge[0] = len(self.store.queue) + len(self.store.taken)
+
+    async def release(self) -> None:
+        if not self.done:
+            self.done = True
+            self.store.taken.discard(id(self))
+            self.store.queue.appendleft(self.message)  # first in line again: order is kept
+
+
+class MemoryStore:
+    def __init__(self, spec: MessageStoreSpec) -> None:
+        self.spec = spec
+        self.queue: collections.deque[StoredMessage] = collections.deque()
+        self.taken: set[int] = set()
+
+    async def put(self, message: StoredMessage) -> None:
+        self.queue.append(message)
+        self.spec.size_gauge[0] = len(self.queue) + len(self.taken)
+
+    async def take(self) -> Delivery | None:
+        if not self.queue:
+            return None
+        delivery = _MemoryDelivery(self.queue.popleft(), self)
+        self.taken.add(id(delivery))
+        return delivery
+
+    async def size(self) -> int:
+        return len(self.queue) + len(self.taken)
+
+    async def close(self) -> None:
+        return None
+
+
+# -- SQLite (the embedded JDBC store) --------------------------------------------------------------------
+_SQLITE_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS {table} (indexId INTEGER PRIMARY KEY AUTOINCREMENT, store TEXT NOT NULL, "
+    "msg_id TEXT NOT NULL, message BLOB NOT NULL, lease_until REAL NOT NULL DEFAULT 0)"
+)
+
+
+@dataclass(slots=True)
+class _RowDelivery:
+    message: StoredMessage
+    row: int
+    store: SqliteStore | PostgresStore
+
+    async def ack(self) -> None:
+        await self.store.remove(self.row)
+
+    async def release(self) -> None:
+        await self.store.unlease(self.row)
+
+
+class SqliteStore:
+    def __init__(self, spec: MessageStoreSpec) -> None:
+        self.spec = spec
+        self._db: Any = None
+        self._lock = asyncio.Lock()
+        self._opening = asyncio.Lock()
+        self._pending: list[tuple[StoredMessage, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.table = _identifier(spec.table)
+
+    async def _open(self) -> Any:
+        if self._db is not None:
+            return self._db
+        async with self._opening:
+            if self._db is not None:
+                return self._db
+            import aiosqlite
+
+            Path(self.spec.path).parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(self.spec.path, timeout=30, isolation_level=None)
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
+            await db.execute(_SQLITE_SCHEMA.format(table=self.table))
+            await db.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_store ON {self.table} (store, indexId)")
+            self._db = db
+            self.spec.size_gauge[0] = await self.size()
+            return db
+
+    async def put(self, message: StoredMessage) -> None:
+        """Group commit: puts that arrive while a commit is under way go into the next transaction together,
+        so each waits for one fsync, not one per message; every put returns only after its commit."""
+        await self._open()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((message, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        db = self._db
+        while self._pending:
+            batch, self._pending = self._pending, []
+            rows = [(self.spec.name, message.message_id, message.to_bytes()) for message, _ in batch]
+            try:
+                async with self._lock:
+                    await db.execute("BEGIN IMMEDIATE")
+                    try:
+                        await db.executemany(
+                            f"INSERT INTO {self.table} (store, msg_id, message) VALUES (?, ?, ?)", rows
+                        )
+                        await db.execute("COMMIT")
+                    except BaseException:
+                        await db.execute("ROLLBACK")
+                        raise
+            except Exception as exc:  # every put of the batch fails with it: none was stored
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(StoreError(f"{type(exc).__name__}: {exc}"))
+                continue
+            self.spec.size_gauge[0] += len(batch)
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    async def take(self) -> Delivery | None:
+        db = await self._open()
+        now = time.time()
+        async with self._lock:
+            # One statement: safe against other processes on the same file (SQLite serialises writers).
+            cursor = await db.execute(
+                f"UPDATE {self.table} SET lease_until = ? WHERE indexId = (SELECT indexId FROM {self.table} "
+                "WHERE store = ? AND lease_until < ? ORDER BY indexId LIMIT 1) RETURNING indexId, message",
+                (now + self.spec.lease_seconds, self.spec.name, now),
+            )
+            row = await cursor.fetchone()
+            await cursor.close()
+        if row is None:
+            return None
+        return _RowDelivery(StoredMessage.from_bytes(row[1]), row[0], self)
+
+    async def remove(self, row: int) -> None:
+        db = await self._open()
+        async with self._lock:
+            await db.execute(f"DELETE FROM {self.table} WHERE indexId = ?", (row,))
+        self.spec.size_gauge[0] = max(0, self.spec.size_gauge[0] - 1)
+
+    async def unlease(self, row: int) -> None:
+        db = await self._open()
+        async with self._lock:
+            await db.execute(f"UPDATE {self.table} SET lease_until = 0 WHERE indexId = ?", (row,))
+
+    async def size(self) -> int:
+        db = await self._open()
+        cursor = await db.execute(f"SELECT COUNT(*) FROM {self.table} WHERE store = ?", (self.spec.name,))
+        row = await cursor.fetchone()
+        await cursor.close()
+        return int(row[0]) if row else 0
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------------------
+_PG_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS {table} (indexId BIGSERIAL PRIMARY KEY, store TEXT NOT NULL, "
+    "msg_id TEXT NOT NULL, message BYTEA NOT NULL, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0)"
+)
+
+
+class PostgresStore:
+    def __init__(self, spec: MessageStoreSpec) -> None:
+        self.spec = spec
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+        self.table = _identifier(spec.table)
+
+    async def _open(self) -> Any:
+        async with self._opening:
+            if self._pool is None:
+                import asyncpg
+
+                pool = await asyncpg.create_pool(self.spec.dsn, min_size=1, max_size=4)
+                async with pool.acquire() as connection:
+                    # Two nodes may create the table at once: serialise on an advisory lock.
+                    async with connection.transaction():
+                        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.table)
+                        await connection.execute(_PG_SCHEMA.format(table=self.table))
+                self._pool = pool
+                self.spec.size_gauge[0] = await self.size()
+        return self._pool
+
+    async def put(self, message: StoredMessage) -> None:
+        pool = await self._open()
+        await pool.execute(
+            f"INSERT INTO {self.table} (store, msg_id, message) VALUES ($1, $2, $3)",
+            self.spec.name,
+            message.message_id,
+            message.to_bytes(),
+        )
+        self.spec.size_gauge[0] += 1
+
+    async def take(self) -> Delivery | None:
+        pool = await self._open()
+        now = time.time()
+        row = await pool.fetchrow(
+            f"UPDATE {self.table} SET lease_until = $1 WHERE indexId = (SELECT indexId FROM {self.table} "
+            "WHERE store = $2 AND lease_until < $3 ORDER BY indexId LIMIT 1 FOR UPDATE SKIP LOCKED) "
+            "RETURNING indexId, message",
+            now + self.spec.lease_seconds,
+            self.spec.name,
+            now,
+        )
+        if row is None:
+            return None
+        return _RowDelivery(StoredMessage.from_bytes(bytes(row["message"])), int(row["indexid"]), self)
+
+    async def remove(self, row: int) -> None:
+        pool = await self._open()
+        await pool.execute(f"DELETE FROM {self.table} WHERE indexId = $1", row)
+        self.spec.size_gauge[0] = max(0, self.spec.size_gauge[0] - 1)
+
+    async def unlease(self, row: int) -> None:
+        pool = await self._open()
+        await pool.execute(f"UPDATE {self.table} SET lease_until = 0 WHERE indexId = $1", row)
+
+    async def size(self) -> int:
+        pool = await self._open() if self._pool is None else self._pool
+        return int(await pool.fetchval(f"SELECT COUNT(*) FROM {self.table} WHERE store = $1", self.spec.name))
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+# -- RabbitMQ ---------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _AmqpDelivery:
+    message: StoredMessage
+    incoming: Any
+    spec: MessageStoreSpec
+
+    async def ack(self) -> None:
+        await self.incoming.ack()
+        self.spec.size_gauge[0] = max(0, self.spec.size_gauge[0] - 1)
+
+    async def release(self) -> None:
+        await self.incoming.nack(requeue=True)
+
+
+class RabbitMQStore:
+    """W: RabbitMQStore's parameters: store.rabbitmq.host.name, .host.port, .queue.name, .exchange.name,
+    .route.key, .username, .password, .virtual.host."""
+
+    def __init__(self, spec: MessageStoreSpec) -> None:
+        self.spec = spec
+        self._connection: Any = None
+        self._channel: Any = None
+        self._queue: Any = None
+        self._exchange: Any = None
+        self._opening = asyncio.Lock()
+        self.queue_name = spec.parameter("store.rabbitmq.queue.name") or spec.name
+        self.route_key = spec.parameter("store.rabbitmq.route.key") or self.queue_name
+
+    async def _open(self) -> None:
+        async with self._opening:
+            if self._channel is not None:
+                return
+            import aio_pika
+
+            p = self.spec.parameter
+            self._connection = await aio_pika.connect_robust(
+                host=p("store.rabbitmq.host.name", "localhost"),
+                port=int(p("store.rabbitmq.host.port", "5672") or 5672),
+                login=p("store.rabbitmq.username", "guest"),
+                password=p("store.rabbitmq.password", "guest"),
+                virtualhost=p("store.rabbitmq.virtual.host", "/") or "/",
+            )
+            channel = await self._connection.channel(publisher_confirms=True)
+            self._queue = await channel.declare_queue(self.queue_name, durable=True)
+            exchange_name = p("store.rabbitmq.exchange.name")
+            if exchange_name:
+                self._exchange = await channel.declare_exchange(
+                    exchange_name, aio_pika.ExchangeType.DIRECT, durable=True
+                )
+                await self._queue.bind(self._exchange, self.route_key)
+            else:
+                self._exchange = channel.default_exchange
+            self._channel = channel
+            self.spec.size_gauge[0] = await self.size()
+
+    async def put(self, message: StoredMessage) -> None:
+        import aio_pika
+
+        await self._open()
+        # publish() returns once the broker confirms (publisher confirms on the channel).
+        await self._exchange.publish(
+            aio_pika.Message(
+                message.to_bytes(),
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=message.message_id,
+                content_type="application/json",
+            ),
+            routing_key=self.route_key,
+        )
+        self.spec.size_gauge[0] += 1
+
+    async def take(self) -> Delivery | None:
+        await self._open()
+        incoming = await self._queue.get(no_ack=False, fail=False)
+        if incoming is None:
+            return None
+        return _AmqpDelivery(StoredMessage.from_bytes(incoming.body), incoming, self.spec)
+
+    async def size(self) -> int:
+        await self._open() if self._channel is None else None
+        declared = await self._channel.declare_queue(self.queue_name, durable=True, passive=True)
+        return int(declared.declaration_result.message_count or 0)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = self._channel = None
+
+
+_BACKENDS: dict[str, type[MemoryStore] | type[SqliteStore] | type[PostgresStore] | type[RabbitMQStore]] = {
+    "memory": MemoryStore,
+    "sqlite": SqliteStore,
+    "postgresql": PostgresStore,
+    "rabbitmq": RabbitMQStore,
+}
+
+
+def _identifier(name: str) -> str:
+    """A table name from the configuration goes into SQL text, so it must be a plain identifier."""
+    if not name.replace("_", "").isalnum():
+        raise StoreError(f"table name {name!r} is not a plain SQL identifier")
+    return name
+
+
+class StoreHub:
+    """The live store backends of this process, one per store definition; a hot deployment that leaves a store
+    unchanged keeps its backend (and an in-memory store its messages)."""
+
+    def __init__(self) -> None:
+        self._live: dict[tuple[str, str, tuple[tuple[str, str], ...]], StoreBackend] = {}
+        self._counter = itertools.count()
+
+    def backend(self, spec: MessageStoreSpec) -> StoreBackend:
+        key = (spec.name, spec.backend, spec.parameters)
+        live = self._live.get(key)
+        if live is None:
+            live = self._live[key] = _BACKENDS[spec.backend](spec)
+        else:
+            gauge = getattr(live, "spec", spec).size_gauge
+            spec.size_gauge[0] = gauge[0]
+            live.spec = spec  # type: ignore[attr-defined]  # the newly deployed spec reports the size
+        return live
+
+    async def put(self, spec: MessageStoreSpec, message: StoredMessage) -> None:
+        try:
+            await self.backend(spec).put(message)
+        except StoreError:
+            raise
+        except Exception as exc:  # a broker or database error: the message was not stored
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        for backend in self._live.values():
+            try:
+                await backend.close()
+            except Exception as exc:  # noqa: BLE001 - closing the others matters more
+                log.warning("closing a message store failed: %s", exc)
+        self._live.clear()
+
+
+def default_sqlite_path(root: str | None, name: str) -> str:
+    """Where an embedded JDBC store keeps its file when its URL names none: beside the artifacts."""
+    base = Path(root) if root else Path(os.getcwd())
+    return str(base / ".gateway" / "message-stores.sqlite3")

@@ -1,0 +1,124 @@
+"""Scheduled tasks (issue 15, item 6): MI's MessageInjector on a trigger, into a proxy, a sequence or main."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from gateway.deploy.loader import load
+from gateway.runtime.tasks import quartz_to_croniter
+from gateway.settings import Settings
+from tests.conftest import write_artifacts
+
+INJECTOR = "org.apache.synapse.startup.tasks.MessageInjector"
+
+
+def _task(trigger: str, properties: str, name: str = "Tick") -> str:
+    return f"""
+<task xmlns="http://ws.apache.org/ns/synapse" name="{name}" class="{INJECTOR}" group="synapse.simple.quartz">
+  {trigger}
+  {properties}
+</task>"""
+
+
+def _forwarding_proxy(url: str) -> str:
+    return f"""
+<proxy xmlns="http://ws.apache.org/ns/synapse" name="Quotes">
+  <target>
+    <inSequence>
+      <property name="OUT_ONLY" value="true"/>
+      <property name="seen.task" expression="get-property('TASK_NAME')"/>
+      <header name="X-Task" scope="transport" expression="get-property('seen.task')"/>
+      <call><endpoint><address uri="{url}"/></endpoint></call>
+    </inSequence>
+  </target>
+</proxy>"""
+
+
+async def _until(predicate: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_counted_interval_task_injects_its_message_into_a_proxy(gateway: Any, backend: Any) -> None:
+    server = await backend(lambda request, body: web.Response(status=200))
+    await gateway(
+        {
+            "proxies/Quotes.xml": _forwarding_proxy(str(server.make_url("/quote"))),
+            "tasks/Tick.xml": _task(
+                '<trigger count="3" interval="0.05"/>',
+                """<property name="format" value="soap11"/>
+                   <property name="soapAction" value="urn:getQuote"/>
+                   <property name="injectTo" value="proxy"/>
+                   <property name="proxyName" value="Quotes"/>
+                   <property name="message"><m:getQuote xmlns:m="http://services.samples"><m:symbol>IBM</m:symbol>
+                   </m:getQuote></property>""",
+            ),
+        }
+    )
+    await _until(lambda: len(server.requests) == 3)
+    await asyncio.sleep(0.3)
+    assert len(server.requests) == 3, "count=3 runs three times and stops"
+    first = server.requests[0]
+    assert first["headers"]["Content-Type"].startswith("text/xml")
+    assert b"<m:symbol>IBM</m:symbol>" in first["body"] and b"Envelope" in first["body"]
+    assert first["headers"]["SOAPAction"] == '"urn:getQuote"'
+    assert first["headers"]["X-Task"] == "Tick"
+
+
+async def test_a_task_injects_into_a_sequence_as_pox(gateway: Any, backend: Any) -> None:
+    server = await backend(lambda request, body: web.Response(status=200))
+    await gateway(
+        {
+            "sequences/Collect.xml": f"""
+                <sequence xmlns="http://ws.apache.org/ns/synapse" name="Collect">
+                  <property name="OUT_ONLY" value="true"/>
+                  <call><endpoint><address uri="{server.make_url("/collect")}"/></endpoint></call>
+                </sequence>""",
+            "tasks/Once.xml": _task(
+                '<trigger once="true"/>',
+                """<property name="format" value="pox"/>
+                   <property name="injectTo" value="sequence"/>
+                   <property name="sequenceName" value="Collect"/>
+                   <property name="message"><ping xmlns="">1</ping></property>""",
+                name="Once",
+            ),
+        }
+    )
+    await _until(lambda: len(server.requests) == 1)
+    assert server.requests[0]["body"] == b"<ping>1</ping>"
+    assert server.requests[0]["headers"]["Content-Type"].startswith("application/xml")
+
+
+def test_quartz_cron_expressions_are_read_with_quartz_field_order() -> None:
+    assert quartz_to_croniter("0/5 * * * * ?") == "* * * * * 0/5"
+    assert quartz_to_croniter("0 30 9 ? * 2-6") == "30 9 * * 1-5 0", "Quartz weekdays count from Sunday=1"
+
+
+def test_task_deploy_errors_name_the_fix(tmp_path: Path) -> None:
+    root = write_artifacts(
+        tmp_path,
+        {
+            "tasks/Java.xml": _task('<trigger interval="1"/>', "", name="Java").replace(INJECTOR, "com.acme.MyTask"),
+            "tasks/NoProxy.xml": _task(
+                '<trigger interval="1"/>',
+                '<property name="injectTo" value="proxy"/><property name="message"><a xmlns=""/></property>',
+                name="NoProxy",
+            ),
+            "tasks/BadCron.xml": _task(
+                '<trigger cron="every day"/>', '<property name="message"><a xmlns=""/></property>', name="BadCron"
+            ),
+        },
+    )
+    config = load(root, settings=Settings(artifacts=root))
+    problems = " | ".join(str(p) for p in config.failed)
+    assert "Java task classes do not run here" in problems and INJECTOR in problems
+    assert "Proxy service name not specified (add the proxyName property)" in problems
+    assert "6 or 7 fields" in problems
+    assert "Java.xml:1: task:" in problems and "BadCron.xml:2: trigger:" in problems, "file:line of each"
