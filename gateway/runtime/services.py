@@ -12,8 +12,8 @@ from multidict import istr
 from gateway.masking import SecretMasker, masker_for
 from gateway.outbound import OutboundPolicy
 from gateway.runtime.engine import Engine
-from gateway.runtime.throttle import ThrottleCounters, counters_for
 from gateway.runtime.stores import StoreHub
+from gateway.runtime.throttle import ThrottleCounters, counters_for
 
 if TYPE_CHECKING:
     from yarl import URL
