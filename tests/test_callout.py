@@ -99,6 +99,21 @@ async def test_service_url_must_pass_the_allow_list(gateway):
     assert "Outbound destination not allowed" in (await response.json())["error"]
 
 
+async def test_without_service_url_the_to_address_is_called(gateway, stockquote):
+    """W: with no serviceURL and no endpoint, the blocking sender goes to the To address."""
+    service = await stockquote()
+    client = await gateway(
+        {
+            "proxies/P.xml": f"""<proxy {S} name="P"><target><inSequence>
+                <header name="To" value="{service.url}"/>
+                <callout action="urn:getQuote"/>
+                <respond/></inSequence>{FAULT}</target></proxy>"""
+        }
+    )
+    envelope = await quote(client, "/services/P", "ORCL")
+    assert local(envelope.find(f"{{{SOAP11}}}Body")[0]) == "getQuoteResponse"
+
+
 def test_deploy_errors(tmp_path, capsys):
     def proxy(name: str, body: str) -> dict[str, str]:
         return {
@@ -108,7 +123,6 @@ def test_deploy_errors(tmp_path, capsys):
     root = write_artifacts(
         tmp_path,
         {
-            **proxy("Nowhere", "<callout/>"),
             **proxy("NoSourceAttr", '<callout serviceURL="http://127.0.0.1:9/x"><source/></callout>'),
             **proxy("Sec", '<callout serviceURL="http://127.0.0.1:9/x"><enableSec policy="p"/></callout>'),
             **proxy("Jms", '<callout serviceURL="jms:/queue"/>'),
@@ -116,7 +130,6 @@ def test_deploy_errors(tmp_path, capsys):
     )
     assert cli(["validate", str(root)]) != 0
     out = capsys.readouterr().out
-    assert "a callout needs a serviceURL, an endpointKey or an <endpoint>" in out
     assert "A 'xpath' or 'key' attribute is required for the Callout 'source'" in out
     assert "WS-Security on a callout (<enableSec>) is not supported yet" in out
     assert "is not an http:// or https:// address" in out

@@ -248,3 +248,32 @@ async def test_redis_concurrency_slots_are_shared():
         assert await one.acquire(key, 2) is True
     finally:
         await one.close()
+
+
+async def test_the_older_mediator_throttle_assertion_form(gateway):
+    """W: ThrottleFactory.buildThrottle reads MediatorThrottleAssertion (MI's own integration tests use it)."""
+    policy = """<wsp:Policy xmlns:wsp="http://schemas.xmlsoap.org/ws/2004/09/policy"
+        xmlns:throttle="http://www.wso2.org/products/wso2commons/throttle">
+      <throttle:MediatorThrottleAssertion>
+        <throttle:MaximumConcurrentAccess>100</throttle:MaximumConcurrentAccess>
+        <wsp:Policy><throttle:ID throttle:type="IP">other</throttle:ID>
+          <wsp:Policy><throttle:Control><wsp:Policy>
+            <throttle:MaximumCount>2</throttle:MaximumCount><throttle:UnitTime>800000</throttle:UnitTime>
+          </wsp:Policy></throttle:Control></wsp:Policy></wsp:Policy>
+        <wsp:Policy><throttle:ID throttle:type="IP">10.1.1.1</throttle:ID>
+          <wsp:Policy><throttle:Deny/></wsp:Policy></wsp:Policy>
+      </throttle:MediatorThrottleAssertion></wsp:Policy>"""
+    client = await gateway(
+        {
+            "proxies/P.xml": f"""<proxy {S} name="P"><target><inSequence>
+                <throttle id="legacy"><policy>{policy}</policy>
+                  <onAccept><payloadFactory media-type="json"><format>{{"ok": true}}</format><args/></payloadFactory>
+                    <respond/></onAccept>
+                  <onReject><property name="HTTP_SC" value="429" scope="axis2"/><respond/></onReject>
+                </throttle></inSequence></target></proxy>"""
+        }
+    )
+    statuses = [(await client.post("/services/P", json={})).status for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    denied = await client.post("/services/P", json={}, headers={"X-Forwarded-For": "10.1.1.1"})
+    assert denied.status == 429

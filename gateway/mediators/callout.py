@@ -4,7 +4,8 @@ reply is put back into the current message, which then carries on.
 The request is a copy of the current message (source envelope, the default), or a SOAP envelope around the
 element a source XPath selects or a property holds (source key). The reply replaces the whole message, or the
 node a target XPath selects, or goes into a property (target key). The call goes through the gateway's HTTP
-transport (`services.transport`); a serviceURL is checked against the outbound allow-list."""
+transport (`services.transport`); a serviceURL (or, without one, the To address) is checked against the
+outbound allow-list."""
 
 from __future__ import annotations
 
@@ -112,17 +113,23 @@ class Callout(Mediator):
         await ctx.payload.read()
         out = self._request(ctx)
         services = ctx.exchange.services
-        if self.service_url is not None:
-            services.outbound.check(self.service_url, f"the callout serviceURL at {self.location}")
+        if self.endpoint is not None:
+            reply = await self.endpoint.send(out)
+        else:
+            url = self.service_url or ctx.to or ""  # W: no serviceURL and no endpoint: the To address
+            if not url.startswith(("http://", "https://")):
+                raise MediationError(
+                    f"the callout has no serviceURL and the To address '{url}' is not an http(s) URL",
+                    detail=f"at {self.location}: set serviceURL, an endpoint, or an absolute To address",
+                )
+            what = "serviceURL" if self.service_url else "To address"
+            services.outbound.check(url, f"the callout {what} at {self.location}")
             if services.transport is None:
                 raise MediationError("no HTTP transport is available")
             media = out.axis2.get("messageType") or out.payload.media_type or kinds.TEXT_XML
             reply = await services.transport.exchange(
-                out, url=self.service_url, method="POST", media=str(media), timeout=services.settings.endpoint_timeout
+                out, url=url, method="POST", media=str(media), timeout=services.settings.endpoint_timeout
             )
-        else:
-            assert self.endpoint is not None
-            reply = await self.endpoint.send(out)
         await reply.payload.read()
         ctx.axis2["HTTP_SC"] = reply.axis2.get("HTTP_SC")
         if reply.payload.kind == kinds.JSON or (self.target_xpath is None and self.target_key is None):

@@ -76,6 +76,9 @@ def parse_policy(policy: etree._Element) -> ThrottlePolicy:
     else:
         assertion = next((c for c in policy.iter(f"{{{THROTTLE_NS}}}ThrottleAssertion")), None)
     if assertion is None:
+        legacy = next((c for c in policy.iter(f"{{{THROTTLE_NS}}}MediatorThrottleAssertion")), None)
+        if legacy is not None:
+            return _parse_legacy(legacy)
         raise PolicyError(
             f"the policy has no ThrottleAssertion in {THROTTLE_NS} (MI would then throttle nothing at all)"
         )
@@ -99,6 +102,67 @@ def parse_policy(policy: etree._Element) -> ThrottlePolicy:
                 max_concurrent = value
         else:
             raise PolicyError(f"Invalid Throttle Policy configuration: <{name}>")
+    return ThrottlePolicy(max_concurrent, tuple(ip), tuple(domain))
+
+
+def _parse_legacy(assertion: etree._Element) -> ThrottlePolicy:
+    """W: ThrottleFactory.buildThrottle: the older `MediatorThrottleAssertion` form, where each caller is a
+    nested wsp:Policy with a throttle:ID and a wsp:Policy holding Control (MaximumCount, UnitTime,
+    ProhibitTimePeriod in one more wsp:Policy), Allow or Deny."""
+    components = [c for c in assertion if isinstance(c.tag, str)]
+    if not components:
+        raise PolicyError("Empty the policy components as ThrottleAssertion's children")
+    max_concurrent: int | None = None
+    ip: list[CallerRule] = []
+    domain: list[CallerRule] = []
+    for component in components:
+        name = _local(component)
+        if name == "MaximumConcurrentAccess":
+            try:
+                value = int(_text(component))
+            except ValueError:
+                value = 0
+            if value > 0:
+                max_concurrent = value
+            continue
+        if name != "Policy":
+            raise PolicyError(f"Invalid Throttle Policy configuration: <{name}>")
+        rule_id = rule_type = None
+        inner: etree._Element | None = None
+        for item in component:
+            if not isinstance(item.tag, str):
+                continue
+            if _local(item) == "Policy":
+                inner = item
+                continue
+            kind = item.get(f"{{{THROTTLE_NS}}}type")
+            if kind not in ("IP", "DOMAIN"):
+                raise PolicyError(f"Invalid throttle type {kind} - Only IP and DOMAIN are supported here")
+            if _local(item) != "ID" or not _text(item):
+                raise PolicyError("Undefined policy property for throttle - Expect ID")
+            rule_id, rule_type = _text(item), kind
+        if rule_id is None or rule_type is None or inner is None:
+            continue  # W: a caller without an ID or a control is skipped
+        choice = next((c for c in inner if isinstance(c.tag, str)), None)
+        if choice is None:
+            continue
+        if _local(choice) in ("Allow", "Deny"):
+            rule = CallerRule(rule_id, rule_type, _ALLOWED if _local(choice) == "Allow" else _DENIED)
+        elif _local(choice) == "Control":
+            values = {
+                _local(e): _text(e)
+                for e in choice.iter()
+                if isinstance(e.tag, str) and _local(e) in ("MaximumCount", "UnitTime", "ProhibitTimePeriod")
+            }
+            try:
+                max_count, unit = int(values["MaximumCount"]), int(values["UnitTime"])
+            except (KeyError, ValueError):
+                raise PolicyError("Maximum Count and UnitTime are Mandatory in Throttle Policy") from None
+            prohibit = int(values["ProhibitTimePeriod"]) if values.get("ProhibitTimePeriod", "").isdigit() else 0
+            rule = CallerRule(rule_id, rule_type, _CONTROLLED, max_count, unit, prohibit)
+        else:
+            raise PolicyError(f"Invalid Throttle Policy configuration: <{_local(choice)}>")
+        (ip if rule_type == "IP" else domain).append(rule)
     return ThrottlePolicy(max_concurrent, tuple(ip), tuple(domain))
 
 

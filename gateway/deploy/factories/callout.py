@@ -19,8 +19,6 @@ def _callout(node: Node) -> Callout:
             f"the serviceURL '{service_url}' is not an http:// or https:// address",
             "other transports are not supported",
         )
-    if service_url is None and endpoint is None:
-        raise node.error("a callout needs a serviceURL, an endpointKey or an <endpoint>", "name the service to call")
     source, target = node.one("source"), node.one("target")
     source_xpath = source_key = target_xpath = target_key = None
     if source is not None and source["type"] != "envelope":
