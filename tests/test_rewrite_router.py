@@ -240,3 +240,19 @@ def test_deploy_errors(tmp_path, capsys):
     assert "invalid URL fragment name 'pth'" in out
     assert "Two or more expressions should be provided under And" in out
     assert "Couldn't find the condition of the conditional router" in out
+
+
+async def test_call_without_an_endpoint_goes_to_the_rewritten_to(gateway, backend):
+    async def answer(request: web.Request, body: bytes) -> web.Response:
+        return web.json_response({"path": request.path_qs})
+
+    server = await backend(answer)
+    client = await gateway(
+        proxy(
+            f'<header name="To" value="{server.make_url("/v1/items?x=1")}"/>'
+            '<rewrite><rewriterule><action fragment="path" type="replace" regex="v1" value="v2"/></rewriterule>'
+            "</rewrite><call/><respond/>"
+        )
+    )
+    response = await client.post("/services/P", json={})
+    assert response.status == 200 and await response.json() == {"path": "/v2/items?x=1"}

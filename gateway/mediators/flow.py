@@ -126,7 +126,9 @@ class Call(Mediator):
         self.target_property = target_property
 
     async def mediate(self, ctx: MessageContext) -> bool:
-        endpoint = self.endpoint or (ctx.proxy.endpoint if ctx.proxy is not None else None)
+        endpoint: Endpoint | ToAddress | None = self.endpoint or (ctx.proxy.endpoint if ctx.proxy is not None else None)
+        if endpoint is None and ctx.to and ctx.to.startswith(("http://", "https://")):
+            endpoint = ToAddress(self.location)  # W: an implicit endpoint: the To address
         if endpoint is None:
             raise MediationError(
                 "call without an endpoint has no destination",
