@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     validate = commands.add_parser("validate", help="load every artifact without serving; exit 1 on problems")
     validate.add_argument("artifacts", nargs="?", default=".", metavar="DIR")
+    validate.add_argument("--config", help="the YAML settings serve would use (datasources, …)")
 
     reference = commands.add_parser("reference", help="print the reference of the elements (docs/mediators.md)")
     reference.add_argument("tag", nargs="?", help="one element, e.g. log (default: all)")
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "validate":
-        return _validate(Path(args.artifacts))
+        return _validate(Path(args.artifacts), args.config)
     if args.command == "reference":
         return _reference(args.tag)
     if args.command == "hash-password":
@@ -97,11 +98,18 @@ def _hash_password(from_stdin: bool) -> int:
     return 0
 
 
-def _validate(root: Path) -> int:
+def _validate(root: Path, config_file: str | None = None) -> int:
     from gateway.deploy.loader import load
 
     logging.basicConfig(level=logging.CRITICAL)  # the report below is the output
-    config = load(root)
+    settings = None
+    if config_file is not None:
+        try:
+            settings = load_settings(config_file, artifacts=root)
+        except SettingsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    config = load(root, settings=settings)
     # A deployed artifact with a dangling key serves, but is not OK: every message reaching the key fails.
     problems = sorted([*config.failed, *config.dangling], key=lambda e: (e.location.path, e.location.line or 0))
     for error in problems:

@@ -14,13 +14,15 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.database import DataSource, parse_jdbc_url, resolve_variable
 from gateway.outbound import parse_rule
 
 DEFAULT_SECRET_NAMES = ("authToken", "password", "secret", "Authorization", "apiKeySecret", "token")
 # Headers whose values are credentials: their values are masked wherever they appear in a log.
 DEFAULT_SECRET_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-API-Key")
 # Outbound destinations a message may name (twilioRest apiUrl, an endpoint URI built from the message).
-DEFAULT_OUTBOUND_ALLOW = ("https://api.twilio.com", "loopback")
+DEFAULT_OUTBOUND_ALLOW = ("https://api.twilio.com", "https://verify.twilio.com", "loopback")
+DEFAULT_DATASOURCES = {"default": parse_jdbc_url("jdbc:sqlite:data/gateway.db")}
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 MiB = 1024 * 1024
 
@@ -52,6 +54,9 @@ class Settings:
     # Where throttle counters live: None keeps them in this process; a redis:// URL shares them between
     # gateway nodes (and workers), so a limit holds for the whole cluster.
     throttle_redis: str | None = None
+    # MI's datasources (deployment.toml [[datasource]]): the names a `<pool><dsName>` may use. "default" is the
+    # embedded SQLite database unless configured (its file is relative to the artifacts folder).
+    datasources: dict[str, DataSource] = field(default_factory=lambda: dict(DEFAULT_DATASOURCES))
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -156,6 +161,36 @@ class _Management(_Section):
     token_expiry: Seconds = _DEFAULT.management.token_expiry
 
 
+class _DataSource(_Section):
+    url: Annotated[str, Field(min_length=1)]
+    user: str | None = None
+    password: str | None = None
+    max_size: Annotated[int, Field(ge=1, le=1000, strict=True)] = 10
+    min_size: Annotated[int, Field(ge=0, le=1000, strict=True)] = 0
+    timeout: Seconds = 30.0  # to get a connection (MI's maxWait)
+
+    @field_validator("url", "user", "password")
+    @classmethod
+    def _resolved(cls, value: str | None) -> str | None:
+        return resolve_variable(value)  # $SYSTEM:NAME: the environment variable (ValueError when unset)
+
+    @field_validator("url")
+    @classmethod
+    def _jdbc(cls, value: str) -> str:
+        parse_jdbc_url(value)  # ValueError says what is wrong with it
+        return value
+
+    def source(self) -> DataSource:
+        return parse_jdbc_url(
+            self.url,
+            user=self.user,
+            password=self.password,
+            max_size=self.max_size,
+            min_size=self.min_size,
+            acquire_timeout=self.timeout,
+        )
+
+
 class _File(_Section):
     artifacts: str | None = None
     host: Annotated[str, Field(min_length=1)] = _DEFAULT.host
@@ -170,6 +205,7 @@ class _File(_Section):
     hot_deploy: bool = True
     management: _Management = _Management()
     throttle: _Throttle = _Throttle()
+    datasources: dict[str, _DataSource] = {}
 
 
 def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
@@ -233,6 +269,7 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
             token_expiry=model.management.token_expiry,
         ),
         throttle_redis=model.throttle.redis,
+        datasources={**DEFAULT_DATASOURCES, **{name: ds.source() for name, ds in model.datasources.items()}},
     )
 
 

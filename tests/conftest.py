@@ -110,7 +110,7 @@ async def sandbox(aiohttp_server) -> Sandbox:
     @web.middleware
     async def record(request: web.Request, handler):
         response = await handler(request)
-        if request.path.startswith("/2010-04-01/"):
+        if request.path.startswith(("/2010-04-01/", "/v2/")):  # the API and Verify v2
             responses.append((request.method, request.path, response.status, bytes(response.body or b"")))
         return response
 

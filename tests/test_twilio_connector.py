@@ -206,6 +206,8 @@ async def test_missing_values_fail_before_any_call_out(gateway, sandbox, caplog,
 
 
 async def test_media_urls_repeat_and_split_and_are_bounded(gateway, sandbox):
+    """Several URLs per value split at whitespace or at ", " before the next http(s)://; a comma inside a
+    URL (an image CDN's .../w_100,h_100/...) stays in it (issue 13: it used to become two MediaUrl)."""
     proxy = f"""
         <proxy xmlns="http://ws.apache.org/ns/synapse" name="mms">
           <target><inSequence onError="faultHandlerSeq">
@@ -213,7 +215,7 @@ async def test_media_urls_repeat_and_split_and_are_bounded(gateway, sandbox):
               <apiUrl>{sandbox.url}</apiUrl></twilioRest.init>
             <twilioRest.sendSms>
               <to>+447891063180</to><from>+442033229574</from>
-              <mediaUrl>https://example.com/a.jpg, https://example.com/b.png</mediaUrl>
+              <mediaUrl>https://example.com/a.jpg, https://example.com/b.png https://cdn.test/w_100,h_100/s.jpg</mediaUrl>
               <mediaUrl>{{//extra/text()}}</mediaUrl>
               <provideFeedback>TRUE</provideFeedback><validityPeriod>600</validityPeriod>
             </twilioRest.sendSms>
@@ -229,13 +231,14 @@ async def test_media_urls_repeat_and_split_and_are_bounded(gateway, sandbox):
     assert [v for k, v in form if k == "MediaUrl"] == [
         "https://example.com/a.jpg",
         "https://example.com/b.png",
+        "https://cdn.test/w_100,h_100/s.jpg",
         "https://example.com/c.gif",
     ]
     assert ("ProvideFeedback", "true") in form and ("ValidityPeriod", "600") in form
     assert "Body" not in dict(form)  # media only is fine: no empty Body is sent
     sandbox.assert_contract()
 
-    eleven = ",".join(f"https://example.com/{i}.jpg" for i in range(10))
+    eleven = ",".join(f"https://example.com/{i}.jpg" for i in range(9))  # 12 with the first element's
     response = await gw.post("/services/mms", json={"extra": eleven})
     assert response.status == 400
     assert (await response.json())["error"]["code"] == 500102
@@ -336,9 +339,12 @@ async def test_get_sms_known_and_unknown(gateway, sandbox, caplog):
 
 async def test_get_sms_sid_cannot_change_the_path(gateway, sandbox):
     gw = await gateway(shipped())
-    response = await gw.post("/services/twilioGetSms", json=creds(sandbox.url, messageSid="../Calls"))
-    assert response.status == 404
-    assert sandbox.requests[0]["raw_path"].endswith("/Messages/..%2FCalls.json")
+    for bad in ("../Calls", "123456", "SM1"):  # not the spec's (SM|MM) + 32 hex digits: refused locally
+        response = await gw.post("/services/twilioGetSms", json=creds(sandbox.url, messageSid=bad))
+        assert response.status == 400
+        error = (await response.json())["error"]
+        assert error["code"] == 500102 and "is not a SM or MM SID" in error["message"]
+    assert sandbox.requests == []
 
 
 async def test_get_sms_soap_client_gets_twilio_error_as_soap(gateway, sandbox):
@@ -599,6 +605,7 @@ async def test_client_pool_is_bounded_lru():
             "clients_created": 3,
             "clients_evicted": 1,
             "requests": 0,
+            "retries": 0,
             "pool_size": 2,
         }
         assert "t1" not in repr(a)  # a connection never prints its credential

@@ -380,8 +380,6 @@ def test_every_synapse_mediator_not_supported_yet_says_so_and_is_never_corrected
         "foreach",
         "datamapper",
         "NTLM",
-        "dblookup",
-        "dbreport",
         "dataServiceCall",
         "bam",
         "publishEvent",

@@ -1,4 +1,4 @@
-"""The twilioRest connector: `<twilioRest.init|sendSms|getSmsList|getSms>` (see connector.yaml).
+"""The twilioRest connector: `<twilioRest.init>`, `<twilioRest.sendSms>` and the other operations of connector.yaml.
 
 `CONNECTOR` is what the gateway's connector registry discovers (bundled package and the
 `synapse_gateway.connectors` entry point). The local Twilio fake lives in `.sandbox`.

@@ -7,6 +7,8 @@ import base64
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -30,6 +32,31 @@ class Connection:
 
     def __repr__(self) -> str:  # never print the credential
         return f"Connection({self.account_sid}, user={self.username}, {self.api_url}, {self.api_version})"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a GET answered 429 or 5xx is retried (POSTs never are): up to ``retries`` more times, waiting
+    ``backoff * 2**attempt`` seconds, or what Retry-After asks (seconds or an HTTP date) when Twilio
+    sends it. A wait longer than ``max_wait`` is not made: the error is answered at once."""
+
+    retries: int = 2
+    backoff: float = 0.5
+    max_wait: float = 10.0
+
+    def delay(self, attempt: int, retry_after: str | None) -> float | None:
+        wait = self.backoff * (2**attempt)
+        if retry_after:
+            text = retry_after.strip()
+            try:
+                wait = float(text)
+            except ValueError:
+                try:
+                    wait = (parsedate_to_datetime(text) - datetime.now(UTC)).total_seconds()
+                except (TypeError, ValueError):
+                    pass  # unreadable: the backoff applies
+            wait = max(wait, 0.0)
+        return wait if wait <= self.max_wait else None
 
 
 def _sdk_logger() -> logging.Logger:
@@ -100,8 +127,14 @@ class TwilioRuntime:
     """Created by `start()` inside the running loop (the SDK's aiohttp session needs one)."""
 
     def __init__(
-        self, pool_size: int = 1024, max_response_bytes: int = 10 * 1024 * 1024, outbound: OutboundPolicy | None = None
+        self,
+        pool_size: int = 1024,
+        max_response_bytes: int = 10 * 1024 * 1024,
+        outbound: OutboundPolicy | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
+        self.retry = retry or RetryPolicy()
+        self.retries = 0  # GETs sent again after a 429 / 5xx
         self.http = BoundedHttpClient(max_response_bytes, logger=_sdk_logger())
         self.outbound = outbound or OutboundPolicy(["*"])
         self.pool_size = pool_size
@@ -151,6 +184,7 @@ class TwilioRuntime:
             "clients_created": self.clients_created,
             "clients_evicted": self.clients_evicted,
             "requests": self.requests,
+            "retries": self.retries,
             "pool_size": self.pool_size,
         }
 

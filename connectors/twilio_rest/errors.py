@@ -16,6 +16,7 @@ from gateway.connector import ConnectorError
 TO_REQUIRED = 21604  # "A 'To' phone number is required."
 FROM_REQUIRED = 21603  # "A 'From' phone number is required."
 BODY_REQUIRED = 21602  # "Message body is required."
+SIGNATURE_INVALID = 500104  # ours: an X-Twilio-Signature that does not match (validateSignature)
 
 # Response headers passed on with Twilio's answer (the rest is Twilio's infrastructure, not the message).
 RELAYED_HEADERS = ("Twilio-Request-Id",)

@@ -8,21 +8,29 @@ message, status and body; the framework turns network failures and timeouts into
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import orjson
 
-from gateway.connector import NO_CONNECTION, RESPONSE_PROCESSING_FAILED, ConnectorError, OperationCall
+from gateway.connector import (
+    DESTINATION_NOT_ALLOWED,
+    NO_CONNECTION,
+    RESPONSE_PROCESSING_FAILED,
+    ConnectorError,
+    OperationCall,
+)
 
 # The account, phone-number and recording operations: table-driven (resources.py), one module per family.
 from .accounts import create_sub_account, get_account, get_accounts_list, update_account  # noqa: F401
-from .client_pool import Connection, TwilioRuntime
+from .calls import get_call, get_call_list, get_new_call, modify_live_call  # noqa: F401
+from .client_pool import Connection, RetryPolicy, TwilioRuntime
 from .errors import BODY_REQUIRED, FROM_REQUIRED, api_error, relayed_headers
+from .messages import create_sms_feedback, delete_sms, update_sms  # noqa: F401
 from .numbers import (  # noqa: F401
     add_outgoing_phone_number,
     get_available_local_numbers,
@@ -44,6 +52,16 @@ from .recordings import (  # noqa: F401
     get_transcription,
     get_transcription_list,
 )
+from .resources import SID_PATTERNS, convert_fields, passthrough_fields, sid_reason
+from .spec_fields import create_call_fields, create_message_fields, update_call_fields  # noqa: F401
+from .verify import (  # noqa: F401
+    check_verification,
+    create_verify_service,
+    get_verification,
+    start_verification,
+    update_verification,
+)
+from .webhooks import validate_signature  # noqa: F401
 
 if TYPE_CHECKING:
     from gateway.connector import Services
@@ -51,18 +69,40 @@ if TYPE_CHECKING:
 # Default-scope properties written by init: the twilioRest prefix keeps them out of the user's way, and
 # the secret ones contain "authToken" / "Secret" so the log masker hides them.
 PROPERTY_PREFIX = "twilioRest."
-_CONNECTION_PARAMETERS = ("accountSid", "authToken", "apiKeySid", "apiKeySecret", "apiUrl", "apiVersion")
+_CONNECTION_PARAMETERS = (
+    "accountSid",
+    "authToken",
+    "apiKeySid",
+    "apiKeySecret",
+    "apiUrl",
+    "apiVersion",
+    "verifyUrl",
+    "retries",
+)
+MAX_RETRIES = 10
+TWILIO_API_URL = "https://api.twilio.com"
+VERIFY_URL = "https://verify.twilio.com"
 _VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATE_FILTER_RE = re.compile(r"^(<=|>=)?(\d{4}-\d{2}-\d{2})$")
 _DATE_KEYS = {None: "DateSent", "<=": "DateSent<", ">=": "DateSent>"}
+_URL_RE = re.compile(r"^https?://[^\s/]+")
 MAX_PAGE_SIZE = 1000
 
 
 async def start(services: Services, options: Mapping[str, Any]) -> TwilioRuntime:
+    defaults = RetryPolicy()
+    retries = options.get("retries")
+    backoff = options.get("retry_backoff")
+    max_wait = options.get("retry_max_wait")
     return TwilioRuntime(
         pool_size=int(options.get("pool_size") or 1024),
         max_response_bytes=services.settings.max_response_bytes,
         outbound=services.outbound,
+        retry=RetryPolicy(
+            retries=int(retries) if retries is not None else defaults.retries,
+            backoff=float(backoff) if backoff is not None else defaults.backoff,
+            max_wait=float(max_wait) if max_wait is not None else defaults.max_wait,
+        ),
     )
 
 
@@ -82,6 +122,12 @@ async def init(call: OperationCall) -> None:
     parts = urlsplit(api_url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise call.invalid("apiUrl", f"'{api_url}' is not an http(s) base URL such as https://api.twilio.com")
+    retries = call.value("retries")
+    verify_url = (call.value("verifyUrl") or "").strip()
+    if verify_url:
+        parts = urlsplit(verify_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise call.invalid("verifyUrl", f"'{verify_url}' is not an http(s) base URL such as {VERIFY_URL}")
     version = (call.value("apiVersion") or "").strip()
     if not _VERSION_RE.match(version):
         raise call.invalid("apiVersion", f"'{version}' is not an API version such as 2010-04-01")
@@ -93,6 +139,8 @@ async def init(call: OperationCall) -> None:
         "apiKeySecret": key_secret,
         "apiUrl": api_url.rstrip("/"),
         "apiVersion": version,
+        "verifyUrl": verify_url.rstrip("/"),
+        "retries": str(_integer(call, "retries", retries, 0, MAX_RETRIES)) if retries else None,
     }
     for name in _CONNECTION_PARAMETERS:
         if values[name]:
@@ -126,6 +174,23 @@ def _connection(call: OperationCall) -> Connection:
     )
 
 
+def verify_url(call: OperationCall, connection: Connection) -> str:
+    """Verify's base URL: init's verifyUrl; else verify.twilio.com for the real API, or apiUrl itself (the
+    sandbox serves Verify too). Checked against outbound.allow like apiUrl."""
+    url = str(call.ctx.properties.get(PROPERTY_PREFIX + "verifyUrl") or "")
+    if not url:
+        url = VERIFY_URL if connection.api_url.rstrip("/") == TWILIO_API_URL else connection.api_url.rstrip("/")
+    runtime: TwilioRuntime = call.runtime
+    if url != connection.api_url.rstrip("/") and not runtime.outbound.allows(url):
+        raise ConnectorError(
+            f"twilioRest verifyUrl {url} is not an allowed destination",
+            DESTINATION_NOT_ALLOWED,
+            "it matches no rule of outbound.allow in the gateway config; nothing was sent",
+            http_status=403,
+        )
+    return url
+
+
 # -- calling Twilio --------------------------------------------------------------------------------
 def _messages_url(client: Any, connection: Connection, suffix: str = "") -> str:
     # client.api.base_url / v2010.version were set from apiUrl / apiVersion when the client was pooled.
@@ -137,14 +202,29 @@ def _messages_url(client: Any, connection: Connection, suffix: str = "") -> str:
 async def _request(
     call: OperationCall, client: Any, method: str, url: str, form: list[tuple[str, str]] | None = None
 ) -> Any:
+    """One request; a GET answered 429 or 5xx is sent again (RetryPolicy: backoff, Retry-After). Nothing
+    else is ever retried: a POST could send an SMS or place a call twice."""
     runtime: TwilioRuntime = call.runtime
     call.target = f"{method} {url.split('?', 1)[0]}"
-    runtime.requests += 1
-    # The SDK ignores its own timeout; the framework's asyncio.timeout is the real bound (this one helps).
-    response = await client.request_async(method, url, data=form, timeout=call.timeout)
-    if response.status_code >= 400:
-        raise api_error(response.status_code, response.text, response.headers, method, url)
-    return response
+    policy = runtime.retry
+    override = call.ctx.properties.get(PROPERTY_PREFIX + "retries")
+    retries = int(override) if override is not None else policy.retries
+    attempt = 0
+    while True:
+        runtime.requests += 1
+        # The SDK ignores its own timeout; the framework's asyncio.timeout is the real bound (this one helps).
+        response = await client.request_async(method, url, data=form, timeout=call.timeout)
+        status = response.status_code
+        if status < 400:
+            return response
+        if method != "GET" or attempt >= retries or not (status == 429 or status >= 500):
+            raise api_error(status, response.text, response.headers, method, url)
+        delay = policy.delay(attempt, (response.headers or {}).get("Retry-After"))
+        if delay is None:  # Twilio asks for a longer wait than retry_max_wait: answer its error now
+            raise api_error(status, response.text, response.headers, method, url)
+        attempt += 1
+        runtime.retries += 1
+        await asyncio.sleep(delay)
 
 
 def _pass_through(call: OperationCall, response: Any, body: bytes | None = None) -> None:
@@ -154,43 +234,67 @@ def _pass_through(call: OperationCall, response: Any, body: bytes | None = None)
 
 
 # -- sendSms ---------------------------------------------------------------------------------------
+# Every field of the spec's CreateMessage by name (after To, From, MessagingServiceSid, Body, MediaUrl),
+# with the check its type needs (resources._convert kinds). Fields the spec gains later are accepted by
+# their own name (connector.yaml passthrough: spec_fields.json) and sent unchanged.
+SEND_FIELDS: dict[str, tuple[str, str]] = {
+    "statusCallbackUrl": ("StatusCallback", "url"),
+    "applicationSid": ("ApplicationSid", "sid:AP"),
+    "maxPrice": ("MaxPrice", "decimal"),
+    "provideFeedback": ("ProvideFeedback", "bool"),
+    "validityPeriod": ("ValidityPeriod", "validity"),
+    "attempt": ("Attempt", "int"),
+    "forceDelivery": ("ForceDelivery", "bool"),
+    "contentSid": ("ContentSid", "sid:HX"),
+    "contentVariables": ("ContentVariables", "json_object"),
+    "contentRetention": ("ContentRetention", "enum:retain|discard"),
+    "addressRetention": ("AddressRetention", "enum:retain|obfuscate"),
+    "smartEncoded": ("SmartEncoded", "bool"),
+    "persistentAction": ("PersistentAction", "list"),
+    "trafficType": ("TrafficType", "enum:free"),
+    "shortenUrls": ("ShortenUrls", "bool"),
+    "scheduleType": ("ScheduleType", "enum:fixed"),
+    "sendAt": ("SendAt", "datetime"),
+    "sendAsMms": ("SendAsMms", "bool"),
+    "riskCheck": ("RiskCheck", "enum:enable|disable"),
+    "fallbackFrom": ("FallbackFrom", "text"),
+}
+# Several URLs in one value are separated by whitespace, or by a comma before the next http(s):// (a
+# comma inside a URL, as in .../w_100,h_100/a.jpg, is part of it).
+_MEDIA_SPLIT_RE = re.compile(r"\s*,\s*(?=https?://)|\s+")
+MAX_MEDIA = 10
+
+
 async def send_sms(call: OperationCall) -> None:
-    """POST Messages.json. Checked locally first: to, from or messagingServiceSid, body or media."""
+    """POST Messages.json. Checked locally first: to, from or messagingServiceSid, a body, media or
+    content template, every value's type; nothing is sent when a check fails."""
     to = call.value("to") or ""
     sender, service = call.value("from"), call.value("messagingServiceSid")
     if not sender and not service:
         raise call.missing("from", "A 'From' phone number is required (or give messagingServiceSid).", FROM_REQUIRED)
-    body, media = call.value("messageBody"), call.values("mediaUrl")
-    if not body and not media:
-        raise call.missing("messageBody", "Message body is required (or give mediaUrl).", BODY_REQUIRED)
+    body = call.value("messageBody")
+    media = [url for value in call.values("mediaUrl") for url in _MEDIA_SPLIT_RE.split(value.strip()) if url]
+    if not body and not media and not call.value("contentSid"):
+        raise call.missing("messageBody", "Message body is required (or give mediaUrl or contentSid).", BODY_REQUIRED)
+    if len(media) > MAX_MEDIA:
+        raise call.invalid("mediaUrl", f"at most {MAX_MEDIA} media URLs are allowed, got {len(media)}")
     form: list[tuple[str, str]] = [("To", to)]
     if sender:
         form.append(("From", sender))
     if service:
-        form.append(("MessagingServiceSid", service))
+        if not SID_PATTERNS["MG"].match(service.strip()):
+            raise call.invalid("messagingServiceSid", sid_reason("MG", service))
+        form.append(("MessagingServiceSid", service.strip()))
     if body:
         form.append(("Body", body))
-    form.extend(("MediaUrl", url) for url in media)  # repeated field, as Twilio expects
-    for parameter, field in (("statusCallbackUrl", "StatusCallback"), ("applicationSid", "ApplicationSid")):
-        value = call.value(parameter)
-        if value:
-            form.append((field, value))
-    max_price = call.value("maxPrice")
-    if max_price:
-        try:
-            Decimal(max_price.strip())
-        except InvalidOperation:
-            raise call.invalid("maxPrice", f"'{max_price}' is not a number") from None
-        form.append(("MaxPrice", max_price.strip()))
-    feedback = call.value("provideFeedback")
-    if feedback:
-        lowered = feedback.strip().lower()
-        if lowered not in ("true", "false"):
-            raise call.invalid("provideFeedback", f"'{feedback}' is not true or false")
-        form.append(("ProvideFeedback", lowered))
-    validity = call.value("validityPeriod")
-    if validity:
-        form.append(("ValidityPeriod", str(_integer(call, "validityPeriod", validity, 1))))
+    for url in media:
+        if not _URL_RE.match(url):
+            raise call.invalid("mediaUrl", f"'{url}' is not an absolute http(s) URL")
+        form.append(("MediaUrl", url))  # repeated field, as Twilio expects
+    form.extend(convert_fields(call, SEND_FIELDS))
+    if call.value("sendAt") and not call.value("scheduleType"):
+        form.append(("ScheduleType", "fixed"))  # Twilio schedules only with ScheduleType=fixed
+    form.extend(passthrough_fields(call))
     connection = _connection(call)
     client = call.runtime.client(connection)
     response = await _request(call, client, "POST", _messages_url(client, connection), form)
@@ -202,6 +306,8 @@ async def get_sms(call: OperationCall) -> None:
     """GET Messages/{sid}.json (the current resource; /SMS/Messages no longer exists)."""
     sid = (call.value("messageSid") or "").strip()
     connection = _connection(call)
+    if not SID_PATTERNS["SM|MM"].match(sid):
+        raise call.invalid("messageSid", sid_reason("SM|MM", sid))  # the spec's pattern: nothing is sent
     client = call.runtime.client(connection)
     # quote(): a SID from the request must never change the path (no "../Calls" tricks).
     url = _messages_url(client, connection, "/" + quote(sid, safe=""))
@@ -266,8 +372,10 @@ async def get_sms_list(call: OperationCall) -> None:
 
 
 async def _collect(call: OperationCall, client: Any, first: Any, limit: int) -> None:
-    """Follow next_page_uri until `limit` messages; one envelope: the first page's fields, the messages,
-    `end` recomputed and next_page_uri of the last page read."""
+    """Follow next_page_uri until `limit` messages. Each next page asks only for what is still missing
+    (its PageSize is lowered), so no message is read and dropped: the envelope's next_page_uri (the last
+    page's) continues right after the last message returned. One envelope: the first page's fields, the
+    messages, page_size = their number, `end` recomputed and next_page_uri of the last page read."""
     envelope = _page(call, first)
     messages = list(envelope.get("messages") or [])
     last = envelope
@@ -276,7 +384,7 @@ async def _collect(call: OperationCall, client: Any, first: Any, limit: int) -> 
         next_uri = last.get("next_page_uri")
         if not isinstance(next_uri, str) or not next_uri.startswith("/"):
             break  # last page (or something that is not a path on this API: never followed)
-        response = await _request(call, client, "GET", base + next_uri)
+        response = await _request(call, client, "GET", base + _with_page_size(next_uri, limit - len(messages)))
         last = _page(call, response)
         messages.extend(last.get("messages") or [])
     if len(messages) <= limit and last is envelope:
@@ -284,11 +392,22 @@ async def _collect(call: OperationCall, client: Any, first: Any, limit: int) -> 
         return
     merged = dict(envelope)
     merged["messages"] = messages[:limit]
+    merged["page_size"] = len(merged["messages"])
     first_start = merged.get("start")
     start = first_start if isinstance(first_start, int) else 0
     merged["end"] = start + max(len(merged["messages"]) - 1, 0)
     merged["next_page_uri"] = last.get("next_page_uri")
     _pass_through(call, first, orjson.dumps(merged))
+
+
+def _with_page_size(uri: str, wanted: int) -> str:
+    """``uri`` asking for at most ``wanted`` items (its PageSize lowered, never raised)."""
+    path, _, query = uri.partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    sizes = [int(v) for k, v in pairs if k == "PageSize" and v.isdigit()]
+    size = min([wanted, *sizes])
+    pairs = [(k, v) for k, v in pairs if k != "PageSize"] + [("PageSize", str(size))]
+    return path + "?" + urlencode(pairs, quote_via=quote)
 
 
 def _page(call: OperationCall, response: Any) -> dict[str, Any]:

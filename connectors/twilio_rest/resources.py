@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
+
+import orjson
 
 from gateway.connector import Handler, OperationCall
 
@@ -22,7 +25,11 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 # The SID patterns of twilio_api_v2010.json (a SID that cannot match is refused locally).
-SID_PATTERNS = {prefix: re.compile(rf"^{prefix}[0-9a-fA-F]{{32}}$") for prefix in ("AC", "PN", "RE", "TR", "CA", "AP")}
+SID_PATTERNS = {
+    prefix: re.compile(rf"^{prefix}[0-9a-fA-F]{{32}}$")
+    for prefix in ("AC", "PN", "RE", "TR", "CA", "AP", "MG", "HX", "HJ", "BY", "VA", "VE", "SK")
+}
+SID_PATTERNS["SM|MM"] = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")  # a message: SMS or MMS
 _DATE_RE = re.compile(r"^(<=|>=)?(\d{4}-\d{2}-\d{2})$")
 _COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
 
@@ -37,7 +44,8 @@ PAGING = {
 class Endpoint:
     """One operation: ``path`` names its path parameters as ``{parameter}``; ``fields`` maps a
     parameter to (Twilio's field, kind). Kinds: text, bool, int, method (GET/POST), url, page_size,
-    page, country, date:<Field> (``YYYY-MM-DD``, ``<=…``, ``>=…``), enum:<a|b|…>, sid:<XX>."""
+    page, country, date:<Field> (``YYYY-MM-DD``, ``<=…``, ``>=…``), enum:<a|b|…>, sid:<XX>, and
+    list / list:<a|b|…> (a repeatable parameter: each value is sent as one repeated field)."""
 
     method: str
     path: str
@@ -45,6 +53,7 @@ class Endpoint:
     fields: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     default_account: str | None = None  # a path parameter that defaults to init's accountSid
     one_of: tuple[str, ...] = ()  # at least one of these parameters is required
+    host: str = "api"  # "verify": the path is below init's verifyUrl instead of {apiUrl}/{apiVersion}
 
     @property
     def parameters(self) -> set[str]:
@@ -69,7 +78,10 @@ def handler(endpoint: Endpoint) -> Handler:
             first, *others = endpoint.one_of
             raise call.missing(first, f"give {first} or {' or '.join(others)}")
         client = call.runtime.client(connection)
-        url = f"{str(client.api.base_url).rstrip('/')}/{client.api.v2010.version}/{path}"
+        if endpoint.host == "verify":
+            url = f"{base.verify_url(call, connection)}/{path}"
+        else:
+            url = f"{str(client.api.base_url).rstrip('/')}/{client.api.v2010.version}/{path}"
         form: list[tuple[str, str]] | None = None
         if endpoint.method == "POST":
             form = pairs
@@ -98,15 +110,43 @@ def _path(call: OperationCall, endpoint: Endpoint, account_sid: str) -> str:
                 raise call.invalid(name, f"'{value}' is not a two-letter ISO country code such as US")
             value = value.upper()
         elif not SID_PATTERNS[kind].match(value):
-            raise call.invalid(name, f"'{value}' is not a {kind} SID ({kind} followed by 32 hexadecimal digits)")
+            raise call.invalid(name, sid_reason(kind, value))
         # quote(): a value from the request must never change the path (no "../Calls" tricks).
         values[name] = quote(value, safe="")
     return endpoint.path.format(**values)
 
 
+def sid_reason(prefix: str, value: str) -> str:
+    """Why ``value`` is refused locally (Twilio's spec pattern for the SID kind ``prefix``)."""
+    names = " or ".join(prefix.split("|"))
+    return f"'{value}' is not a {names} SID ({names} followed by 32 hexadecimal digits)"
+
+
 def _fields(call: OperationCall, endpoint: Endpoint) -> list[tuple[str, str]]:
+    return [*convert_fields(call, endpoint.fields), *passthrough_fields(call)]
+
+
+def passthrough_fields(call: OperationCall) -> list[tuple[str, str]]:
+    """The values of the operation's pass-through parameters (Twilio's own field names, spec_fields.py)."""
+    return [
+        (spec.name, value.strip())
+        for spec in call.bound.spec.parameters.values()
+        if spec.passthrough
+        for value in call.values(spec.name)
+    ]
+
+
+def convert_fields(call: OperationCall, fields: Mapping[str, tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each given parameter of ``fields`` (parameter -> (Twilio's field, kind)) checked and converted."""
     pairs: list[tuple[str, str]] = []
-    for parameter, (twilio_name, kind) in endpoint.fields.items():
+    for parameter, (twilio_name, kind) in fields.items():
+        if kind.startswith("list"):
+            allowed = kind[5:].split("|") if kind.startswith("list:") else None
+            for item in call.values(parameter):
+                if allowed is not None and item.strip() not in allowed:
+                    raise call.invalid(parameter, f"'{item}' is not one of {', '.join(allowed)}")
+                pairs.append((twilio_name, item.strip()))
+            continue
         value = call.value(parameter)
         if value is None or not value.strip():
             continue
@@ -123,6 +163,30 @@ def _convert(call: OperationCall, parameter: str, name: str, kind: str, value: s
         return [(name, lowered)]
     if kind == "int":
         return [(name, str(base._integer(call, parameter, value, 0)))]
+    if kind == "validity":
+        return [(name, str(base._integer(call, parameter, value, 1, 36000)))]
+    if kind == "decimal":
+        try:
+            Decimal(value)
+        except InvalidOperation:
+            raise call.invalid(parameter, f"'{value}' is not a number") from None
+        return [(name, value)]
+    if kind == "datetime":  # ISO 8601 with a time zone, as Twilio's SendAt
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise call.invalid(parameter, f"'{value}' is not an ISO 8601 time with a zone (2026-01-31T09:00:00Z)")
+        return [(name, value)]
+    if kind == "json_object":
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise call.invalid(parameter, 'expected a JSON object such as {"1": "Ada"}')
+        return [(name, value)]
     if kind == "page_size":
         return [(name, str(base._integer(call, parameter, value, 1, base.MAX_PAGE_SIZE)))]
     if kind == "page":
@@ -143,12 +207,17 @@ def _convert(call: OperationCall, parameter: str, name: str, kind: str, value: s
     if kind.startswith("sid:"):
         prefix = kind[4:]
         if not SID_PATTERNS[prefix].match(value):
-            raise call.invalid(
-                parameter, f"'{value}' is not a {prefix} SID ({prefix} followed by 32 hexadecimal digits)"
-            )
+            raise call.invalid(parameter, sid_reason(prefix, value))
         return [(name, value)]
     if kind.startswith("date"):
         return [_date_filter(call, parameter, name, kind, value)]
+    if kind.startswith("flag:"):  # true sends the field with this fixed value (maybe empty), false nothing
+        lowered = value.lower()
+        if lowered not in ("true", "false"):
+            raise call.invalid(parameter, f"'{value}' is not true or false")
+        return [(name, kind[5:])] if lowered == "true" else []
+    if kind.startswith("const:"):  # a 2015 parameter whose presence now means one fixed value
+        return [(name, kind[6:])]
     return [(name, value)]
 
 

@@ -26,7 +26,7 @@ from gateway.xmlutil import SYNAPSE_NS, children, local_name, parse_config_file
 
 _TOP_KEYS = {"name", "description", "module", "start", "connection", "options", "operations", "commands", "templates"}
 _COMMAND_KEYS = {"run", "help"}
-_OPERATION_KEYS = {"description", "handler", "parameters"}
+_OPERATION_KEYS = {"description", "handler", "parameters", "passthrough"}
 _PARAMETER_KEYS = {
     "description",
     "mandatory",
@@ -98,6 +98,9 @@ def load_connector(path: str | Path, package: str | None = None) -> Connector:
                 if element_name in element_names:
                     raise ConnectorDefinitionError(f"{op_where}: '{element_name}' is declared twice")
                 element_names[element_name] = parameter.name
+        if "passthrough" in raw:
+            names = callable_named(raw["passthrough"], f"operations.{op_name}.passthrough")()
+            _add_passthrough(names, parameters, element_names, f"{op_where}.passthrough")
         operations.append(
             OperationSpec(
                 op_name,
@@ -205,6 +208,31 @@ def _parameter(name: Any, spec: Any, where: str) -> ParameterSpec:
         missing_code=int(spec.get("missing_code", MISSING_PARAMETER)),
         missing_message=spec.get("missing_message"),
     )
+
+
+def _add_passthrough(
+    names: Any, parameters: dict[str, ParameterSpec], element_names: dict[str, str], where: str
+) -> None:
+    """`passthrough: CALLABLE` names the service's own fields an operation also accepts as child elements
+    (read once, when the descriptor loads: a deploy-time check like any other parameter name). A field
+    whose lower-camel name is declared is one more element name of that parameter (`<SendAt>` is
+    `<sendAt>`); any other becomes a repeatable pass-through parameter, sent unchanged under its name."""
+    if isinstance(names, str) or not all(isinstance(n, str) and _NAME_RE.match(n) for n in names):
+        raise ConnectorDefinitionError(f"{where}: the callable must return field names")
+    for name in names:
+        if name in element_names:
+            continue
+        declared = element_names.get(name[:1].lower() + name[1:])
+        if declared is not None:
+            element_names[name] = declared
+            continue
+        parameters[name] = ParameterSpec(
+            name=name,
+            description=f"The service's field {name}, sent unchanged (pass-through).",
+            repeatable=True,
+            passthrough=True,
+        )
+        element_names[name] = name
 
 
 def _templates(descriptor: Path, folder: Any, where: str) -> list[OperationSpec]:

@@ -79,15 +79,16 @@ class BoundOperation:
         for spec, values in self.plan:
             items: list[str] = []
             for value in values:
-                text = value.resolve(ctx)
-                if text is None or not text.strip():
-                    continue  # an empty value is an absent value (W: InvokeMediatorFactory)
-                if spec.secret:
-                    ctx.exchange.secrets.add(text)  # masked by value in every later log line
-                if spec.split:
-                    items.extend(part.strip() for part in text.split(spec.split) if part.strip())
-                else:
-                    items.append(text)
+                # A repeatable parameter takes one item per selected node (a JSON array).
+                for text in value.resolve_items(ctx) if spec.repeatable else [value.resolve(ctx)]:
+                    if text is None or not text.strip():
+                        continue  # an empty value is an absent value (W: InvokeMediatorFactory)
+                    if spec.secret:
+                        ctx.exchange.secrets.add(text)  # masked by value in every later log line
+                    if spec.split:
+                        items.extend(part.strip() for part in text.split(spec.split) if part.strip())
+                    else:
+                        items.append(text)
             if not items and spec.default is not None:
                 items = [spec.default]
             if not items:

@@ -42,6 +42,9 @@ class ParameterSpec:
     secret: bool = False  # documentation and tooling: never echo the value
     missing_code: int = MISSING_PARAMETER
     missing_message: str | None = None
+    # Declared by the operation's `passthrough` list (the service's own field name, sent unchanged),
+    # not written in the descriptor: the callable finds these among its parameters.
+    passthrough: bool = False
 
 
 @dataclass(frozen=True, slots=True)

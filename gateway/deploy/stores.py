@@ -82,9 +82,11 @@ def _message_store(node: Node) -> MessageStoreSpec:
             return MessageStoreSpec(
                 name, "postgresql", mi_class, parameters, dsn=_postgres_dsn(url, values), table=table
             )
+        if url.startswith(("jdbc:mysql:", "jdbc:mariadb:")):
+            return MessageStoreSpec(name, "mysql", mi_class, parameters, table=table)
         raise node.error(
             f"the JDBC URL '{url}' is not supported for message stores",
-            "use jdbc:sqlite:FILE (embedded) or jdbc:postgresql://host:port/database",
+            "use jdbc:sqlite:FILE (embedded), jdbc:postgresql://host:port/database or jdbc:mysql://host:port/database",
         )
     if mi_class in _JMS:
         raise node.error(

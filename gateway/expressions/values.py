@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from gateway.errors import ExpressionError
+from gateway.message.values import to_synapse_string
 
 from ._core import Expression
-from .jsonpath import compile_jsonpath, json_eval_inner
+from .jsonpath import compile_jsonpath, json_eval_inner, json_string
 from .xpath import compile_xpath
 
 if TYPE_CHECKING:
@@ -44,6 +45,21 @@ class Value:
         if self.expression is None:
             return self.static_text
         return self.expression.string_value(ctx)
+
+    def resolve_items(self, ctx: ExpressionContext) -> list[str]:
+        """Each node's string when the expression selects several nodes (a JSON array read with
+        `//name/text()`: one item per element, not their joined text), each item of a JSON array that
+        `json-eval()` selects; else the one value."""
+        if self.expression is not None and self.expression.kind == "json":
+            result = self.expression.evaluate(ctx)
+            if isinstance(result, list):
+                return [json_string(item) for item in result if item is not None]
+        elif self.expression is not None:
+            nodes = self.expression.nodes(ctx)
+            if len(nodes) > 1:
+                return [text for node in nodes if (text := to_synapse_string([node])) is not None]
+        text = self.resolve(ctx)
+        return [] if text is None else [text]
 
     def param_value(self, ctx: ExpressionContext) -> str | None:
         """The value of a template parameter held as this Value (gateway.message.scopes.func_value)."""

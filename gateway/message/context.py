@@ -44,6 +44,7 @@ class Exchange:
     reply: Reply | None = None
     faulted: bool = False
     closing_tasks: list[Callable[[], object]] = field(default_factory=list)
+    transaction: Any = None  # the database transaction of the `transaction` mediator (gateway.database.Transaction)
     _secrets: SecretValues | None = None  # made on the first secret: most messages carry none
     _activity_id: str | None = None
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from multidict import CIMultiDict
 
 from gateway.errors import MediationError
+from gateway.mediators.flow import InOut
 from gateway.message import formats
 from gateway.message.context import Reply
 from gateway.runtime.api import query_parameters
@@ -137,6 +138,12 @@ class Engine:
             out_sequence = resource.out_sequence
         else:
             reply.fault_stack = [global_fault_handler]
+            # W: Axis2SynapseEnvironment.injectMessage: a reply to what `main` sent goes through `main` again. Only
+            # a main with an <out> is run (as the samples write it); any other answers the reply straight back, where
+            # MI would send it to the endpoint again or leave the client waiting.
+            main = reply.config.sequences.get("main")
+            if main is not None and _has_out(main):
+                out_sequence = main
         sequence = receive if receive is not None else out_sequence
         if sequence is None:
             await self.send_back(reply)  # no outSequence: the reply goes straight to the client
@@ -159,6 +166,12 @@ class Engine:
 
 
 _OUT_ONLY: set[asyncio.Task[None]] = set()  # out-only sends in flight (a task needs a reference)
+
+
+def _has_out(sequence: Any) -> bool:
+    """Whether a sequence has an `<out>` at its top level (then it mediates replies)."""
+    body = getattr(sequence, "body", None)
+    return any(isinstance(m, InOut) and m.on_response for m in getattr(body, "children", ()))
 
 
 def _true(value: object) -> bool:

@@ -1,6 +1,6 @@
 """Process-wide runtime services shared by every message: settings, the engine, the HTTP transport,
-connector runtimes, the secret masker and the outbound allow-list. Created once at start-up, never per
-message. Mediators and endpoints reach the engine and the transport only through these objects."""
+connector runtimes, the database pools, the secret masker and the outbound allow-list. Created once at
+start-up, never per message. Mediators and endpoints reach the engine and the transport only through these objects."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from multidict import istr
 
+from gateway.database import Databases
 from gateway.masking import SecretMasker, masker_for
 from gateway.outbound import OutboundPolicy
 from gateway.runtime.engine import Engine
@@ -39,6 +40,7 @@ class Services:
     engine: Engine = field(default_factory=Engine)
     connectors: dict[str, Any] = field(default_factory=dict)  # connector name -> its runtime object
     caches: dict[str, Any] = field(default_factory=dict)  # the cache mediators' in-memory stores, by finder
+    databases: Databases = field(default_factory=Databases)  # the connection pools, closed at shutdown
     stores: StoreHub = field(default_factory=StoreHub)  # the live message-store backends of this process
     masker: SecretMasker = field(init=False)
     outbound: OutboundPolicy = field(init=False)

@@ -73,6 +73,7 @@ _TYPES = {
     "memory": "in-memory-message-store",
     "sqlite": "jdbc-message-store",
     "postgresql": "jdbc-message-store",
+    "mysql": "jdbc-message-store",
     "rabbitmq": "rabbitmq-message-store",
 }
 
@@ -153,7 +154,7 @@ _SQLITE_SCHEMA = (
 class _RowDelivery:
     message: StoredMessage
     row: int
-    store: SqliteStore | PostgresStore
+    store: SqliteStore | PostgresStore | MySQLStore
 
     async def ack(self) -> None:
         await self.store.remove(self.row)
@@ -339,6 +340,92 @@ class PostgresStore:
             self._pool = None
 
 
+# -- MySQL / MariaDB (through the database layer) ---------------------------------------------------------
+_MYSQL_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS {table} (indexId BIGINT AUTO_INCREMENT PRIMARY KEY, store VARCHAR(255) NOT NULL, "
+    "msg_id VARCHAR(255) NOT NULL, message LONGBLOB NOT NULL, lease_until DOUBLE NOT NULL DEFAULT 0, "
+    "INDEX {table}_store (store, indexId))"
+)
+
+
+class MySQLStore:
+    """jdbc:mysql: and jdbc:mariadb: URLs, on gateway.database's pooled asyncmy connections; a message is taken
+    with SELECT … FOR UPDATE SKIP LOCKED (MariaDB 10.6+, MySQL 8+), so nodes share the table."""
+
+    def __init__(self, spec: MessageStoreSpec) -> None:
+        from gateway.database import Databases, compile_sql, parse_jdbc_url
+
+        self.spec = spec
+        self.table = _identifier(spec.table)
+        self.source = parse_jdbc_url(
+            spec.parameter("store.jdbc.connection.url"),
+            user=spec.parameter("store.jdbc.username") or None,
+            password=spec.parameter("store.jdbc.password") or None,
+        )
+        self._databases = Databases()
+        self._ready = False
+        self._opening = asyncio.Lock()
+        t, dialect = self.table, self.source.dialect
+        self._schema = compile_sql(_MYSQL_SCHEMA.format(table=t), dialect)
+        self._insert = compile_sql(f"INSERT INTO {t} (store, msg_id, message) VALUES (?, ?, ?)", dialect)
+        self._select = compile_sql(
+            f"SELECT indexId, message FROM {t} WHERE store = ? AND lease_until < ? ORDER BY indexId LIMIT 1 "
+            "FOR UPDATE SKIP LOCKED",
+            dialect,
+        )
+        self._lease = compile_sql(f"UPDATE {t} SET lease_until = ? WHERE indexId = ?", dialect)
+        self._delete = compile_sql(f"DELETE FROM {t} WHERE indexId = ?", dialect)
+        self._count = compile_sql(f"SELECT COUNT(*) FROM {t} WHERE store = ?", dialect)
+
+    async def _db(self) -> Any:
+        database = self._databases.get(self.source)
+        if not self._ready:
+            async with self._opening:
+                if not self._ready:
+                    async with database.session() as session:
+                        await session.execute(self._schema, ())
+                    self._ready = True
+                    self.spec.size_gauge[0] = await self.size()
+        return database
+
+    async def put(self, message: StoredMessage) -> None:
+        database = await self._db()
+        async with database.transaction() as session:
+            await session.execute(self._insert, (self.spec.name, message.message_id, message.to_bytes()))
+        self.spec.size_gauge[0] += 1
+
+    async def take(self) -> Delivery | None:
+        database = await self._db()
+        now = time.time()
+        async with database.transaction() as session:
+            row = await session.first(self._select, (self.spec.name, now))
+            if row is None:
+                return None
+            index = int(row.get(1))
+            await session.execute(self._lease, (now + self.spec.lease_seconds, index))
+        return _RowDelivery(StoredMessage.from_bytes(bytes(row.get(2))), index, self)
+
+    async def remove(self, row: int) -> None:
+        database = await self._db()
+        async with database.session() as session:
+            await session.execute(self._delete, (row,))
+        self.spec.size_gauge[0] = max(0, self.spec.size_gauge[0] - 1)
+
+    async def unlease(self, row: int) -> None:
+        database = await self._db()
+        async with database.session() as session:
+            await session.execute(self._lease, (0, row))
+
+    async def size(self) -> int:
+        database = self._databases.get(self.source)
+        async with database.session() as session:
+            row = await session.first(self._count, (self.spec.name,))
+        return int(row.get(1)) if row is not None else 0
+
+    async def close(self) -> None:
+        await self._databases.close()
+
+
 # -- RabbitMQ ---------------------------------------------------------------------------------------------
 @dataclass(slots=True)
 class _AmqpDelivery:
@@ -429,10 +516,11 @@ class RabbitMQStore:
             self._connection = self._channel = None
 
 
-_BACKENDS: dict[str, type[MemoryStore] | type[SqliteStore] | type[PostgresStore] | type[RabbitMQStore]] = {
+_BACKENDS: dict[str, type[MemoryStore | SqliteStore | PostgresStore | MySQLStore | RabbitMQStore]] = {
     "memory": MemoryStore,
     "sqlite": SqliteStore,
     "postgresql": PostgresStore,
+    "mysql": MySQLStore,
     "rabbitmq": RabbitMQStore,
 }
 

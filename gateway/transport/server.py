@@ -126,6 +126,7 @@ async def _cleanup(app: web.Application) -> None:
     await services.throttle.close()
     if services.transport is not None:
         await services.transport.close()
+    await services.databases.close()
 
 
 def _problem(error: DeployError) -> dict[str, str | int | None]:

@@ -1,4 +1,5 @@
-"""Contract checks against Twilio's published OpenAPI spec (``twilio_api_v2010.json``).
+"""Contract checks against Twilio's published OpenAPI specs (``twilio_api_v2010.json``, and
+``twilio_verify_v2.json`` for Verify's ``/v2/Services…`` paths).
 
 ``validate_request`` checks a request sent TO Twilio (method, path, query, form body,
 auth); ``validate_response`` checks a response FROM Twilio (status, JSON body). Both raise
@@ -15,7 +16,8 @@ Where the spec and the real API disagree, the real API wins:
 - Array form fields (``MediaUrl``, ``PersistentAction``, ``StatusCallbackEvent``) are sent
   repeated (``MediaUrl=a&MediaUrl=b``), i.e. style=form/explode=true; the spec declares no
   ``encoding``. A non-array field sent twice is reported.
-- ``DateSent``/``DateSent<``/``DateSent>`` (and the Recordings' ``DateCreated…``) are typed
+- ``DateSent``/``DateSent<``/``DateSent>`` (and the Recordings' ``DateCreated…``, the Calls'
+  ``StartTime…`` / ``EndTime…``) are typed
   ``date-time`` but documented (and sent) as ``YYYY-MM-DD``; that or an ISO 8601 timestamp is accepted.
 - Booleans are ``true``/``false`` on the wire (what the SDKs send).
 - Twilio's own formats (phone-number, date-time-rfc-2822, uri-map, …) get validators.
@@ -47,6 +49,8 @@ from jsonschema import FormatChecker
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "twilio-oai" / "twilio_api_v2010.json"
+# Verify v2 (verify.twilio.com/v2/...): its paths and components are merged into the one spec (no name is shared).
+VERIFY_SPEC_PATH = SPEC_PATH.with_name("twilio_verify_v2.json")
 FORM = "application/x-www-form-urlencoded"
 
 Pairs = Iterable[tuple[str, str]]
@@ -61,7 +65,10 @@ _RFC2822_RE = re.compile(
 )
 _HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATE_SENT_PARAMS = ("DateSent", "DateSent<", "DateSent>", "DateCreated", "DateCreated<", "DateCreated>")
+_DATE_SENT_PARAMS = (
+    *("DateSent", "DateSent<", "DateSent>", "DateCreated", "DateCreated<", "DateCreated>"),
+    *("StartTime", "StartTime<", "StartTime>", "EndTime", "EndTime<", "EndTime>"),  # Calls: the same rule
+)
 
 
 def _rfc2822_gmt(value: Any) -> bool:
@@ -118,6 +125,11 @@ FORMAT_VALIDATORS: dict[str, Callable[[Any], bool]] = {
 def spec() -> dict[str, Any]:
     with SPEC_PATH.open(encoding="utf-8") as fh:
         data: dict[str, Any] = json.load(fh)
+    with VERIFY_SPEC_PATH.open(encoding="utf-8") as fh:
+        verify: dict[str, Any] = json.load(fh)
+    data["paths"].update(verify["paths"])
+    for kind, entries in verify["components"].items():
+        data["components"].setdefault(kind, {}).update(entries)
     return data
 
 

@@ -19,11 +19,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from .errors import TwilioApiError
 from .inventory import Recording
 from .recordings import start_recording, transcribe, twiml_records
 from .store import API_VERSION, CallRecord, utcnow
 
 if TYPE_CHECKING:
+    from .rules import CallUpdate
     from .server import SandboxState
 
 log = logging.getLogger(__name__)
@@ -137,3 +139,36 @@ async def _recording_callback(state: SandboxState, call: CallRecord, recording: 
         ),
     ]
     await state.post_callback(call.account_sid, url, params, resource_sid=recording.sid, status="completed")
+
+
+async def update_call(state: SandboxState, call: CallRecord, update: CallUpdate) -> None:
+    """Twilio's call update. ``Status=canceled`` hangs up a queued or ringing call (an answered call is left
+    alone); ``Status=completed`` hangs up any live call (canceled if it was not answered yet). ``Url`` or
+    ``Twiml`` redirect a live call to new instructions (21220 once it has ended). The new instructions are
+    kept (``url`` / ``twiml``); a ``<Record>`` in the new TwiML records the rest of the call."""
+    if update.status_callback is not None:
+        call.status_callback = update.status_callback
+    if update.status is not None:
+        if call.status in FINAL_STATUSES:
+            return  # Twilio answers the ended call unchanged
+        if update.status == "canceled" and call.status == "in-progress":
+            return
+        final = "completed" if call.status == "in-progress" else "canceled"
+        state.cancel_message_timer(call.sid)
+        # The ended call is answered at once; its callbacks go out in the background. finish_call sets the
+        # status before its first await, so one turn of the loop is enough.
+        state.spawn(finish_call(state, call, final))
+        await asyncio.sleep(0)
+        return
+    if update.url is None and update.twiml is None:
+        if update.method is not None:
+            call.method = update.method
+        call.date_updated = utcnow()
+        return
+    if call.status in FINAL_STATUSES:
+        raise TwilioApiError(21220, "Call is not in-progress. Cannot redirect.")
+    call.url, call.twiml = update.url, update.twiml
+    if update.method is not None:
+        call.method = update.method
+    call.redirects += 1
+    call.date_updated = utcnow()

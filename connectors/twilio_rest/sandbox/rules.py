@@ -316,6 +316,8 @@ def validate_call_create(form: FormData) -> CallCreate:
         raise invalid_parameter("Twiml", twiml[:40] + "…", "at most 4000 characters")
     if application_sid is not None and not APPLICATION_SID_RE.match(application_sid):
         raise invalid_parameter("ApplicationSid", application_sid, "expected AP followed by 32 hex digits")
+    if not to.lower().startswith(("client:", "sip:")):
+        to = to_e164(to, from_)  # a national-format To gets the caller ID's country, as for messages
     if not _is_call_address(to):
         raise TwilioApiError(21211, f"Invalid 'To' Phone Number: {to}")
     if not _is_call_address(from_):
@@ -332,6 +334,40 @@ def validate_call_create(form: FormData) -> CallCreate:
     parse_int(form, "Timeout")
     parse_bool(form, "Record")
     return CallCreate(to, from_, url, twiml, application_sid, method, status_callback)
+
+
+@dataclass(frozen=True, slots=True)
+class CallUpdate:
+    url: str | None
+    twiml: str | None
+    method: str | None
+    status: str | None
+    status_callback: str | None
+
+
+def validate_call_update(form: FormData) -> CallUpdate:
+    """Validate a ``POST Calls/{Sid}.json`` form: Url or Twiml (a redirect), Status canceled / completed."""
+    url = _get(form, "Url") or None
+    twiml = _get(form, "Twiml") or None
+    status = _get(form, "Status") or None
+    if url is not None and not is_valid_callback_url(url):
+        raise TwilioApiError(21205, f"Url is not a valid URL: {url}")
+    if twiml is not None and len(twiml) > 4000:
+        raise invalid_parameter("Twiml", twiml[:40] + "…", "at most 4000 characters")
+    if status is not None and status not in ("canceled", "completed"):
+        raise TwilioApiError(21218, f"Invalid Status value: {status}")
+    method = _get(form, "Method")
+    if method is not None and method.upper() not in ("GET", "POST"):
+        raise TwilioApiError(21209, "Invalid Method")
+    for name in ("FallbackMethod", "StatusCallbackMethod"):
+        value = _get(form, name)
+        if value is not None and value.upper() not in ("GET", "POST"):
+            raise invalid_parameter(name, value, "GET or POST")
+    status_callback = _get(form, "StatusCallback") or None
+    if status_callback is not None and not is_valid_callback_url(status_callback):
+        raise invalid_parameter("StatusCallback", status_callback, "expected an absolute http(s) URL")
+    parse_int(form, "TimeLimit")
+    return CallUpdate(url, twiml, method.upper() if method else None, status, status_callback)
 
 
 class DateBound(NamedTuple):

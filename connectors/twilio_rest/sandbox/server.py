@@ -1,5 +1,6 @@
-"""A local fake of Twilio's 2010-04-01 REST API: Messages (create/list/fetch/update/delete)
-and Calls (create/fetch/list), for developing and testing the gateway without network.
+"""A local fake of Twilio's 2010-04-01 REST API: Messages (create/list/fetch/update/delete, Feedback),
+Calls (create/fetch/list/update), and Verify v2 under /v2 (verify.py), for developing and testing the
+gateway without network.
 
 Start it with ``gateway twilio-sandbox [--port 8299]`` and point the connector's ``apiUrl`` at
 ``http://127.0.0.1:8299``. Behaviour follows api.twilio.com: HTTP Basic auth (Auth Token or
@@ -13,6 +14,7 @@ Developer/test extras live under ``/_sandbox`` (not part of Twilio's API):
 - ``GET|DELETE /_sandbox/callbacks``: status callbacks attempted or skipped
 - ``GET|POST /_sandbox/config``: runtime knobs, e.g. ``{"response_delay": 2.5}``
 - ``GET /_sandbox/messages``: every stored message of every account
+- ``GET /_sandbox/verifications``: Verify's verifications with their codes
 - ``POST /_sandbox/reset``: forget messages, calls, requests and callbacks
 
 In-process tests can read the same data from ``app[SANDBOX_STATE]``.
@@ -26,6 +28,7 @@ import contextlib
 import itertools
 import logging
 import math
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
@@ -39,7 +42,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler as RequestHandler
 from multidict import MultiDict
 
-from . import applications, call_progress, numbers, recordings, rules, trial
+from . import applications, call_progress, numbers, recordings, rules, trial, verify
 from .accounts import Accounts, accounts_from_mapping, load_accounts, merge_accounts, parse_basic_auth
 from .api import ApiRequest, Handler, error_response, json_response
 from .api import page as _page
@@ -56,12 +59,14 @@ from .store import (
     MessageRecord,
     Store,
     new_sid,
+    rfc2822,
     utcnow,
 )
 from .throughput import QUEUE_LIMIT, Admission, ModelClock, SenderQueues
 
 log = logging.getLogger(__name__)
 
+ACCOUNT_SID_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8299
 DELAY_HEADER = "X-Sandbox-Delay"
@@ -84,6 +89,8 @@ class SandboxConfig:
     - ``throughput``: model per-sender throughput and queueing (throughput.py) while true.
     - ``time_scale``: model seconds per real second for queue waits (1 = real time).
     - ``queue_limit``: seconds of queued sending a sender holds before 21611 (Twilio: 10 hours).
+    - ``retry_after``: seconds sent as Retry-After with every 429 (0: no header, as Twilio mostly does).
+    - ``server_error_next``: answer the next N API requests with 503 / 20503, then recover.
     """
 
     response_delay: float = 0.0
@@ -94,6 +101,8 @@ class SandboxConfig:
     throughput: bool = True
     time_scale: float = 1.0
     queue_limit: float = QUEUE_LIMIT
+    retry_after: float = 0.0
+    server_error_next: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -106,7 +115,7 @@ class SandboxConfig:
             raise ValueError(f"unknown config keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         staged: dict[str, Any] = {}
         for key, value in data.items():
-            if key in ("response_delay", "callback_timeout", "queue_limit"):
+            if key in ("response_delay", "callback_timeout", "queue_limit", "retry_after"):
                 staged[key] = _non_negative(key, value)
             elif key == "time_scale":
                 if _non_negative(key, value) == 0:
@@ -120,9 +129,9 @@ class SandboxConfig:
                 if not isinstance(value, bool):
                     raise ValueError(f"{key} must be true or false")
                 staged[key] = value
-            elif key == "rate_limit_next":
+            elif key in ("rate_limit_next", "server_error_next"):
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                    raise ValueError("rate_limit_next must be a non-negative integer")
+                    raise ValueError(f"{key} must be a non-negative integer")
                 staged[key] = value
         for key, value in staged.items():
             setattr(self, key, value)
@@ -154,6 +163,7 @@ class SandboxState:
         self.inventory = Inventory()
         self.clock = ModelClock(config.time_scale)
         self.queues = SenderQueues(self.clock)
+        self.verify = verify.VerifyStore()
         self._seed()
         self.requests: list[dict[str, Any]] = []
         self.request_ids = itertools.count(1)
@@ -229,6 +239,7 @@ class SandboxState:
         self.directory.reset()
         self.inventory.clear()
         self.queues.clear()
+        self.verify.clear()
         self._seed()
 
     def _seed(self) -> None:
@@ -324,9 +335,11 @@ def _api_router() -> web.UrlDispatcher:
         ("GET", "/Messages/{sid}.json", fetch_message),
         ("POST", "/Messages/{sid}.json", update_message),
         ("DELETE", "/Messages/{sid}.json", delete_message),
+        ("POST", "/Messages/{sid}/Feedback.json", create_feedback),
         ("GET", "/Calls.json", list_calls),
         ("POST", "/Calls.json", create_call),
         ("GET", "/Calls/{sid}.json", fetch_call),
+        ("POST", "/Calls/{sid}.json", update_call),
     ]
     routes += numbers.ROUTES + applications.ROUTES + recordings.ROUTES
     for method, path, handler in routes:
@@ -397,9 +410,20 @@ async def api_dispatch(request: web.Request) -> web.Response:
     }
     _append_capped(state.requests, record)
     try:
-        response = await _route(request, state, form, record)
+        if state.config.server_error_next > 0:
+            state.config.server_error_next -= 1
+            raise TwilioApiError(20503, "Service Unavailable", 503)
+        if request.path.startswith("/v2/"):  # Verify v2 (verify.twilio.com)
+            if state.config.rate_limit or state.config.rate_limit_next > 0:
+                state.config.rate_limit_next = max(0, state.config.rate_limit_next - 1)
+                raise too_many_requests_error()
+            response = await verify.route(request, state, form, record)
+        else:
+            response = await _route(request, state, form, record)
     except TwilioApiError as exc:
         response = error_response(exc)
+        if exc.status == 429 and state.config.retry_after > 0:
+            response.headers["Retry-After"] = f"{state.config.retry_after:g}"
     record["status"] = response.status
     delay = _request_delay(request, state)
     if delay > 0:
@@ -423,6 +447,8 @@ async def _route(
             raise not_found(path)
         account_resource = len(parts) == 4 and parts[3].endswith(".json")  # Accounts/{Sid}.json
         account_sid = parts[3].removesuffix(".json") if account_resource else parts[3]
+        if not ACCOUNT_SID_RE.match(account_sid):
+            raise not_found(path)  # no such path at Twilio (seed 001: a truncated account SID is a 404)
         found = state.directory.authenticate(authorization, account_sid)
         if found is None:
             raise authenticate()
@@ -601,6 +627,26 @@ async def delete_message(api: ApiRequest) -> web.Response:
     return web.Response(status=204, headers={"Twilio-Request-Id": new_sid("RQ")})
 
 
+async def create_feedback(api: ApiRequest) -> web.Response:
+    """Message Feedback: the recipient's outcome (confirmed / unconfirmed), kept on the message."""
+    msg = _find_message(api)
+    outcome = api.form.get("Outcome") or "confirmed"
+    if outcome not in ("confirmed", "unconfirmed"):
+        raise invalid_parameter("Outcome", outcome, "confirmed or unconfirmed")
+    now = utcnow()
+    msg.feedback = outcome
+    return json_response(
+        {
+            "account_sid": msg.account_sid,
+            "message_sid": msg.sid,
+            "outcome": outcome,
+            "date_created": rfc2822(now),
+            "date_updated": rfc2822(now),
+            "uri": msg.uri.removesuffix(".json") + "/Feedback.json",
+        }
+    )
+
+
 async def list_messages(api: ApiRequest) -> web.Response:
     query = api.request.query
     bounds = rules.parse_date_sent_filters(query)
@@ -651,16 +697,34 @@ async def fetch_call(api: ApiRequest) -> web.Response:
     return json_response(call.to_json())
 
 
+async def update_call(api: ApiRequest) -> web.Response:
+    """Redirect a live call (Url or Twiml) or end it (Status): Twilio's rules, call_progress.update_call."""
+    call = api.state.store.account(api.account_sid).calls.get(api.params["sid"])
+    if call is None:
+        raise not_found(api.request.path)
+    await call_progress.update_call(api.state, call, rules.validate_call_update(api.form))
+    return json_response(call.to_json())
+
+
 async def list_calls(api: ApiRequest) -> web.Response:
     query = api.request.query
     to, from_, status = query.get("To"), query.get("From"), query.get("Status")
+    parent = query.get("ParentCallSid")
+    starts = rules.parse_date_filters(query, "StartTime")
+    ends = rules.parse_date_filters(query, "EndTime")
     calls = sorted(api.state.store.account(api.account_sid).calls.values(), key=lambda c: c.seq, reverse=True)
     items = [
         c
         for c in calls
-        if (to is None or c.to == to) and (from_ is None or c.from_ == from_) and (status is None or c.status == status)
+        if (to is None or c.to == to)
+        and (from_ is None or c.from_ == from_)
+        and (status is None or c.status == status)
+        and (parent is None or parent == "")  # the sandbox places no child calls
+        and rules.matches_date_bounds(c.start_time, starts)
+        and rules.matches_date_bounds(c.end_time, ends)
     ]
-    filters = [(n, query[n]) for n in ("To", "From", "Status") if n in query]
+    names = ("To", "From", "Status", "ParentCallSid", "StartTime", "StartTime<", "StartTime>", "EndTime")
+    filters = [(n, query[n]) for n in (*names, "EndTime<", "EndTime>") if n in query]
     return _page(api, "calls", items, filters)
 
 
@@ -691,6 +755,7 @@ async def sandbox_index(request: web.Request) -> web.Response:
                 "GET|DELETE /_sandbox/callbacks",
                 "GET|POST /_sandbox/config",
                 "GET /_sandbox/messages",
+                "GET /_sandbox/verifications",
                 "POST /_sandbox/reset",
             ],
         }
@@ -724,6 +789,12 @@ async def sandbox_config(request: web.Request) -> web.Response:
         except (ValueError, orjson.JSONDecodeError) as exc:
             return _plain_json({"error": str(exc)}, 400)
     return _plain_json(state.config.to_json())
+
+
+async def sandbox_verifications(request: web.Request) -> web.Response:
+    """Verify's verifications with their codes (what the phone would receive)."""
+    state = request.app[SANDBOX_STATE]
+    return _plain_json([v.inspect() for v in state.verify.verifications.values()])
 
 
 async def sandbox_messages(request: web.Request) -> web.Response:
@@ -804,8 +875,10 @@ def create_app(
     router.add_route("GET", "/_sandbox/config", sandbox_config)
     router.add_route("POST", "/_sandbox/config", sandbox_config)
     router.add_get("/_sandbox/messages", sandbox_messages)
+    router.add_get("/_sandbox/verifications", sandbox_verifications)
     router.add_post("/_sandbox/reset", sandbox_reset)
     router.add_route("*", "/2010-04-01/{tail:.*}", api_dispatch)
+    router.add_route("*", "/v2/{tail:.*}", api_dispatch)
     router.add_route("*", "/{tail:.*}", not_twilio)
     return app
 

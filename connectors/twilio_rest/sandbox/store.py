@@ -61,6 +61,7 @@ class MessageRecord:
     application_sid: str | None = None
     send_at: datetime | None = None
     validity_period: int | None = None
+    feedback: str | None = None  # Message Feedback's outcome (confirmed / unconfirmed)
     # Every create parameter as received, for developers inspecting what was sent.
     params: list[tuple[str, str]] = field(default_factory=list)
     seq: int = field(default_factory=lambda: next(_sequence))
@@ -119,6 +120,7 @@ class CallRecord:
     start_time: datetime | None = None
     end_time: datetime | None = None
     duration: int | None = None
+    redirects: int = 0  # Url / Twiml updates of the live call (sandbox/call_progress.update_call)
 
     @property
     def uri(self) -> str:
