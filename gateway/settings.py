@@ -45,6 +45,8 @@ class Settings:
     body_read_timeout: float = 30.0  # seconds to receive a body that is read (408 after that)
     endpoint_timeout: float = 60.0  # seconds, when an endpoint declares none
     connector_timeout: float = 10.0  # seconds for connector calls (e.g. Twilio)
+    script_timeout: float = 10.0  # seconds a <script> may run for one message
+    script_memory_bytes: int = 64 * MiB  # JavaScript heap a <script> may use in one run
     secret_names: tuple[str, ...] = DEFAULT_SECRET_NAMES
     secret_headers: tuple[str, ...] = DEFAULT_SECRET_HEADERS
     outbound_allow: tuple[str, ...] = DEFAULT_OUTBOUND_ALLOW
@@ -110,12 +112,14 @@ class _Limits(_Section):
     max_body_bytes: Size = ByteSize(_DEFAULT.max_body_bytes)
     max_tree_bytes: Size = ByteSize(_DEFAULT.max_tree_bytes)
     max_response_bytes: Size = ByteSize(_DEFAULT.max_response_bytes)
+    script_memory: Size = ByteSize(_DEFAULT.script_memory_bytes)
 
 
 class _Timeouts(_Section):
     endpoint: Seconds = _DEFAULT.endpoint_timeout
     connector: Seconds = _DEFAULT.connector_timeout
     body_read: Seconds = _DEFAULT.body_read_timeout
+    script: Seconds = _DEFAULT.script_timeout
 
 
 class _Secrets(_Section):
@@ -256,6 +260,8 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
         body_read_timeout=model.timeouts.body_read,
         endpoint_timeout=model.timeouts.endpoint,
         connector_timeout=model.timeouts.connector,
+        script_timeout=model.timeouts.script,
+        script_memory_bytes=int(model.limits.script_memory),
         secret_names=model.secrets.names,
         secret_headers=model.secrets.headers,
         outbound_allow=model.outbound.allow,

@@ -45,6 +45,7 @@ from .numbers import (  # noqa: F401
     update_incoming_phone_number,
     update_outgoing_phone_number,
 )
+from .pacing import sms_pace  # noqa: F401
 from .recordings import (  # noqa: F401
     delete_recording,
     get_recording,

@@ -143,6 +143,17 @@ def _millis(node: Node, values: dict[str, str], name: str, default: int) -> floa
     return millis / 1000
 
 
+def _factor(node: Node, values: dict[str, str]) -> float:
+    text = values.get("client.retry.progression.factor", "")
+    try:
+        factor = float(text) if text else 1.0
+    except ValueError:
+        raise node.error(f"client.retry.progression.factor must be a number, not '{text}'") from None
+    if factor < 1:
+        raise node.error("client.retry.progression.factor must be 1 or more")
+    return factor
+
+
 def _integer(node: Node, values: dict[str, str], name: str, default: int) -> int:
     text = values.get(name, "")
     try:
@@ -195,6 +206,7 @@ def _message_processor(node: Node) -> MessageProcessorSpec:
         target_endpoint=target,
         interval=_millis(node, values, "interval", 1000),
         retry_interval=_millis(node, values, "client.retry.interval", 1000),
+        retry_factor=_factor(node, values),
         max_attempts=_integer(node, values, "max.delivery.attempts", 4),
         drop_after_max=values.get("max.delivery.drop", "Disabled").lower() == "enabled",
         reply_sequence=values.get("message.processor.reply.sequence") or None,

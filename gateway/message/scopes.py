@@ -239,7 +239,23 @@ def writer(scope: str, *, special_names: bool = False) -> Writer:
         raise ValueError(f"scope '{scope}' is read-only")
     if special_names and resolved is Scope.AXIS2:
         return _set_axis2_special
+    if special_names and resolved is Scope.DEFAULT:
+        return _set_default_special
     return _WRITERS[resolved]
+
+
+def _set_default_special(ctx: Any, name: str, value: Any) -> None:
+    """W: Axis2MessageContext.isResponse() reads a String `RESPONSE` property: "true" makes the message a
+    response (a `<send/>` then answers the client), anything else a request."""
+    _set_default(ctx, name, value)
+    if name == "RESPONSE" and isinstance(value, str):
+        ctx.is_response = value.strip().lower() == "true"
+
+
+def _remove_default_special(ctx: Any, name: str) -> None:
+    ctx.properties.pop(name, None)
+    if name == "RESPONSE":
+        ctx.is_response = False
 
 
 def write(ctx: ScopedContext, scope: str, name: str, value: Any) -> None:
@@ -272,4 +288,6 @@ def remover(scope: str, *, special_names: bool = False) -> Callable[[Any, str], 
         raise ValueError(f"scope '{scope}' is read-only")
     if special_names and resolved is Scope.AXIS2:
         return _remove_axis2_special
+    if special_names and resolved is Scope.DEFAULT:
+        return _remove_default_special
     return _REMOVERS[resolved]

@@ -23,6 +23,19 @@ return start - now
 """
 
 
+# KEYS[1]: the key; ARGV[1]: seconds. The key is next free no earlier than now + ARGV[1].
+_PUSH = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+local want = now + math.floor(tonumber(ARGV[1]) * 1000000 + 0.5)
+if want > free then
+  redis.call('SET', KEYS[1], want, 'PX', math.floor((want - now) / 1000) + 60000)
+end
+return 0
+"""
+
+
 class Pacer:
     """Reserve slots per key. `redis_url` shares the schedule between nodes."""
 
@@ -32,6 +45,7 @@ class Pacer:
         self._free: dict[str, float] = {}
         self._redis: Any = None
         self._script: Any = None
+        self._push: Any = None
 
     async def reserve(self, key: str, units: float, rate: float) -> float:
         """Seconds to wait before sending `units` for `key` at `rate` units per second."""
@@ -41,13 +55,26 @@ class Pacer:
             start = max(now, self._free.get(key, 0.0))
             self._free[key] = start + cost
             return start - now
-        if self._script is None:
+        await self._scripts()
+        waited = await self._script(keys=[self.prefix + key], args=[cost])
+        return int(waited) / 1_000_000
+
+    async def push(self, key: str, units: float, rate: float) -> None:
+        """A send for `key` has just left: the key is free again no earlier than now + units / rate."""
+        cost = units / rate if rate > 0 else 0.0
+        if self.redis_url is None:
+            self._free[key] = max(self._free.get(key, 0.0), time.monotonic() + cost)
+            return
+        await self._scripts()
+        await self._push(keys=[self.prefix + key], args=[cost])
+
+    async def _scripts(self) -> None:
+        if self._script is None and self.redis_url is not None:
             import redis.asyncio as redis
 
             self._redis = redis.Redis.from_url(self.redis_url)
             self._script = self._redis.register_script(_RESERVE)
-        waited = await self._script(keys=[self.prefix + key], args=[cost])
-        return int(waited) / 1_000_000
+            self._push = self._redis.register_script(_PUSH)
 
     async def close(self) -> None:
         if self._redis is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.processors")
 
 _RECONCILE_SECONDS = 0.2
+_MAX_RETRY_WAIT = 300.0  # seconds: a progression factor never makes a retry wait longer
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class MessageProcessorSpec:
     target_endpoint: str | None = None
     interval: float = 1.0  # seconds (MI: milliseconds, default 1000)
     retry_interval: float = 1.0
+    retry_factor: float = 1.0  # extension: client.retry.progression.factor (MI: a constant interval)
     max_attempts: int = 4  # W: ForwardingService maxDeliverAttempts; <= 0: forever
     drop_after_max: bool = False
     reply_sequence: str | None = None
@@ -117,6 +120,10 @@ class Processors:
                 log.exception("message processors: reconciling failed")
             await asyncio.sleep(_RECONCILE_SECONDS)
 
+    def _finished(self, name: str, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("message processor %s stopped on an error; restarting it", name, exc_info=task.exception())
+
     def reconcile(self) -> None:
         wanted = {name: spec for name, spec in self.state.config.message_processors.items() if self.is_active(spec)}
         for name, (spec, task) in list(self._running.items()):
@@ -126,7 +133,9 @@ class Processors:
         for name, spec in wanted.items():
             if name not in self._running:
                 run = self._forward if spec.kind == "forwarding" else self._sample
-                self._running[name] = (spec, asyncio.create_task(run(spec), name=f"processor {name}"))
+                task = asyncio.create_task(run(spec), name=f"processor {name}")
+                task.add_done_callback(functools.partial(self._finished, name))
+                self._running[name] = (spec, task)
 
     def _deactivate(self, spec: MessageProcessorSpec, why: str) -> None:
         log.error("message processor %s deactivated: %s", spec.name, why)
@@ -160,19 +169,19 @@ class Processors:
             log.warning("message processor %s: store %s unavailable: %s", spec.name, spec.store, exc)
             return None
 
-    async def _settle(
-        self, spec: MessageProcessorSpec, delivery: Delivery, pace: _Pace | None, first_wait: float = 0.0
-    ) -> bool:
+    async def _settle(self, spec: MessageProcessorSpec, delivery: Delivery, pace: _Pace | None) -> bool:
         """Deliver one message until it is delivered, dropped or parked (True), or the processor stops (False)."""
         attempts = 0
         while True:
             if pace is not None:
-                await asyncio.sleep(first_wait if attempts == 0 else await pace.reserve())
+                await asyncio.sleep(await pace.reserve())
             if not self.is_active(spec):
                 await delivery.release()
                 return False
             attempts += 1
-            outcome, failed = await self._deliver_once(spec, delivery)
+            outcome, failed = await self._deliver_once(spec, delivery, attempts)
+            if pace is not None:
+                await pace.sent()
             if outcome == "done":
                 await delivery.ack()
                 return True
@@ -199,13 +208,15 @@ class Processors:
                 target = spec.target_endpoint or spec.target_sequence
                 self._deactivate(spec, f"{attempts} delivery attempts to {target} failed")
                 return False
-            await asyncio.sleep(spec.retry_interval)
+            await asyncio.sleep(min(spec.retry_interval * spec.retry_factor ** (attempts - 1), _MAX_RETRY_WAIT))
 
     async def _forward_paced(self, spec: MessageProcessorSpec, pacing: Pacing) -> None:
         """Several messages in flight, each waiting for its key's slot: a busy key does not hold up the others,
         and one key's messages keep their store order (their slots are reserved in that order)."""
         pacer = Pacer(pacing.redis_url, prefix=f"gateway:pace:{spec.name}:")
         in_flight: set[asyncio.Task[bool]] = set()
+        # One delivery per key at a time, in the order taken (asyncio.Lock is first come, first served).
+        locks: dict[str, asyncio.Lock] = {}
         try:
             while True:
                 while len(in_flight) < max(1, pacing.concurrency):
@@ -219,14 +230,17 @@ class Processors:
                         await self._park(spec, delivery, None)
                         await delivery.ack()
                         continue
-                    wait = await pace.reserve()  # here, so that a key's slots follow the store's order
-                    in_flight.add(asyncio.create_task(self._settle_released(spec, delivery, pace, wait)))
+                    lock = locks.setdefault(pace.key, asyncio.Lock())
+                    in_flight.add(asyncio.create_task(self._settle_released(spec, delivery, pace, lock)))
                 if not in_flight:
                     await asyncio.sleep(spec.interval)
                     continue
                 done, _ = await asyncio.wait(in_flight, timeout=spec.interval, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     in_flight.discard(task)
+                    if task.exception() is not None:  # a bug: logged; the message comes back after its lease
+                        log.error("message processor %s: delivery failed", spec.name, exc_info=task.exception())
+                        continue
                     if not task.result():
                         for other in in_flight:
                             other.cancel()
@@ -239,27 +253,28 @@ class Processors:
             await pacer.close()
 
     async def _settle_released(
-        self, spec: MessageProcessorSpec, delivery: Delivery, pace: _Pace, first_wait: float
+        self, spec: MessageProcessorSpec, delivery: Delivery, pace: _Pace, lock: asyncio.Lock
     ) -> bool:
         try:
-            return await self._settle(spec, delivery, pace, first_wait)
+            async with lock:
+                return await self._settle(spec, delivery, pace)
         except asyncio.CancelledError:
             await _quietly(delivery.release())
             raise
 
-    async def _deliver_once(self, spec: MessageProcessorSpec, delivery: Delivery) -> tuple[str, Any]:
+    async def _deliver_once(self, spec: MessageProcessorSpec, delivery: Delivery, attempt: int = 1) -> tuple[str, Any]:
         """One delivery: ("done" | "retry" | "deactivate" | "park", the failed context) (W: ForwardingService)."""
         config = self.state.config
         ctx = restore(delivery.message, config, self.services)
         try:
             if spec.target_sequence is not None:
-                return await self._through_sequence(spec, ctx)
+                return await self._through_sequence(spec, ctx, attempt)
             return await self._to_endpoint(spec, ctx)
         finally:
             for close in ctx.exchange.closing_tasks:
                 close()
 
-    async def _through_sequence(self, spec: MessageProcessorSpec, ctx: Any) -> tuple[str, Any]:
+    async def _through_sequence(self, spec: MessageProcessorSpec, ctx: Any, attempt: int) -> tuple[str, Any]:
         """Extension: the message runs through a sequence (a connector operation, say); it is delivered when
         the sequence ends without a fault. A fault whose status is in non.retry.status.codes is parked."""
         sequence = ctx.config.sequences.get(spec.target_sequence)
@@ -267,6 +282,7 @@ class Processors:
             log.error("message processor %s: target sequence %s is not deployed", spec.name, spec.target_sequence)
             return "retry", None
         ctx.fault_stack = []
+        ctx.properties["message.processor.attempt"] = attempt
         try:
             await sequence.mediate(ctx)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is retried or parked
@@ -279,8 +295,13 @@ class Processors:
                 status,
                 ctx.properties.get("ERROR_MESSAGE"),
             )
+            park = status in spec.non_retry_codes
+            last = spec.max_attempts > 0 and attempt >= spec.max_attempts
+            # Extension: the fault sequence knows which attempt failed and whether another will follow.
+            ctx.properties["message.processor.attempt"] = attempt
+            ctx.properties["message.processor.final"] = "true" if park or (last and spec.drop_after_max) else "false"
             await self._run_sequence(spec.fault_sequence, ctx)
-            return ("park" if status in spec.non_retry_codes else "retry"), ctx
+            return ("park" if park else "retry"), ctx
         return "done", None
 
     async def _to_endpoint(self, spec: MessageProcessorSpec, ctx: Any) -> tuple[str, Any]:
@@ -408,6 +429,11 @@ class _Pace:
 
     async def reserve(self) -> float:
         return await self.pacer.reserve(self.key, self.units, self.rate)
+
+    async def sent(self) -> None:
+        """The send has left: its slot is counted from now, so a send that was slow to leave does not bring
+        the next one closer than the rate allows."""
+        await self.pacer.push(self.key, self.units, self.rate)
 
     @staticmethod
     async def of(pacing: Pacing, pacer: Pacer, delivery: Delivery, config: Any, services: Any) -> _Pace:

@@ -169,6 +169,7 @@ class SqliteStore:
         self._db: Any = None
         self._lock = asyncio.Lock()
         self._opening = asyncio.Lock()
+        self._connecting: asyncio.Future[Any] | None = None
         self._pending: list[tuple[StoredMessage, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.table = _identifier(spec.table)
@@ -177,19 +178,24 @@ class SqliteStore:
         if self._db is not None:
             return self._db
         async with self._opening:
-            if self._db is not None:
-                return self._db
-            import aiosqlite
+            if self._db is None:
+                # Shielded: a consumer cancelled mid-connect (shutdown) must not orphan the connection's
+                # thread; close() waits for it and closes it.
+                self._connecting = asyncio.ensure_future(self._connect())
+                self._db = await asyncio.shield(self._connecting)
+                self.spec.size_gauge[0] = await self.size()
+            return self._db
 
-            Path(self.spec.path).parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(self.spec.path, timeout=30, isolation_level=None)
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
-            await db.execute(_SQLITE_SCHEMA.format(table=self.table))
-            await db.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_store ON {self.table} (store, indexId)")
-            self._db = db
-            self.spec.size_gauge[0] = await self.size()
-            return db
+    async def _connect(self) -> Any:
+        import aiosqlite
+
+        Path(self.spec.path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.spec.path, timeout=30, isolation_level=None)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
+        await db.execute(_SQLITE_SCHEMA.format(table=self.table))
+        await db.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_store ON {self.table} (store, indexId)")
+        return db
 
     async def put(self, message: StoredMessage) -> None:
         """Group commit: puts that arrive while a commit is under way go into the next transaction together,
@@ -262,9 +268,15 @@ class SqliteStore:
         return int(row[0]) if row else 0
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        db = self._db
+        if db is None and self._connecting is not None:
+            try:
+                db = await self._connecting
+            except Exception:  # noqa: BLE001 - it never opened: nothing to close
+                db = None
+        self._db = self._connecting = None
+        if db is not None:
+            await db.close()
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from multidict import CIMultiDict, istr
 from gateway.connector import ConnectorRegistry
 from gateway.errors import DeployError
 from gateway.masking import bind_message_secrets, unbind_message_secrets
+from gateway.mediators import script_engines
 from gateway.message.context import Exchange, MessageContext, Reply
 from gateway.message.errors import client_media_type, error_reply
 from gateway.message.payload import BodyReadError, Payload, content_type_parameter, kind_of, media_type_of
@@ -127,6 +128,7 @@ async def _cleanup(app: web.Application) -> None:
     if services.transport is not None:
         await services.transport.close()
     await services.databases.close()
+    await script_engines.shutdown()
 
 
 def _problem(error: DeployError) -> dict[str, str | int | None]:
