@@ -324,7 +324,10 @@ async def test_nothing_accepted_is_lost_across_kill_9_with_the_sqlite_store(
     db = tmp_path / "store.db"
     files = {
         "proxies/Orders.xml": STORING_PROXY,
-        "message-stores/Pending.xml": _store(JDBC, {"store.jdbc.connection.url": f"jdbc:sqlite:{db}"}),
+        # A message taken by the killed node comes back once its lease ends (2 s here, 60 s by default).
+        "message-stores/Pending.xml": _store(
+            JDBC, {"store.jdbc.connection.url": f"jdbc:sqlite:{db}", "store.jdbc.lease.seconds": "2"}
+        ),
         "message-processors/Forwarder.xml": _processor(interval=1),
         "endpoints/Backend.xml": _endpoint(str(server.make_url("/orders"))),
     }

@@ -56,7 +56,7 @@ OWN_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
         "limit": ("", "page_size"),
     },
 }
-LOCAL_ONLY = {"init", "validateSignature"}  # nothing is sent to Twilio
+LOCAL_ONLY = {"init", "validateSignature", "smsPace"}  # nothing is sent to Twilio
 PHONE_FIELDS = {"To", "From", "PhoneNumber", "FallbackFrom", "CallerId"}
 
 
