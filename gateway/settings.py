@@ -63,6 +63,9 @@ class Settings:
     access_log: bool = False  # one line per request, Apache's combined format plus the activity id
     correlation_header: str = "activityid"  # MI's: taken from the request or made, sent on, returned
     tracing: TracingSettings = field(default_factory=lambda: TracingSettings())
+    # Where throttle counters live: None keeps them in this process; a redis:// URL shares them between
+    # gateway nodes (and workers), so a limit holds for the whole cluster.
+    throttle_redis: str | None = None
     # MI's datasources (deployment.toml [[datasource]]): the names a `<pool><dsName>` may use. "default" is the
     # embedded SQLite database unless configured (its file is relative to the artifacts folder).
     datasources: dict[str, DataSource] = field(default_factory=lambda: dict(DEFAULT_DATASOURCES))
@@ -186,6 +189,10 @@ class _Outbound(_Section):
         return rules
 
 
+class _Throttle(_Section):
+    redis: Annotated[str, Field(pattern=r"^(redis|rediss|unix)://")] | None = None
+
+
 class _User(_Section):
     name: Annotated[str, Field(min_length=1)]
     password: Annotated[str, Field(min_length=1)]
@@ -295,6 +302,7 @@ class _File(_Section):
     https: _Https = _Https()
     correlation: _Correlation = _Correlation()
     tracing: _Tracing = _Tracing()
+    throttle: _Throttle = _Throttle()
     datasources: dict[str, _DataSource] = {}
 
 
@@ -378,6 +386,7 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
         tracing=TracingSettings(
             model.tracing.enabled, model.tracing.exporter, model.tracing.endpoint, model.tracing.service_name
         ),
+        throttle_redis=model.throttle.redis,
         datasources={**DEFAULT_DATASOURCES, **{name: ds.source() for name, ds in model.datasources.items()}},
     )
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from gateway.cli import main as cli
 from gateway.deploy import registry
 from gateway.deploy.declare import Element
+from gateway.deploy.unsupported import NOT_SUPPORTED
 from tests.conftest import write_artifacts
 
 S = 'xmlns="http://ws.apache.org/ns/synapse"'
@@ -389,6 +390,9 @@ def test_every_synapse_mediator_not_supported_yet_says_so_and_is_never_corrected
     assert code == 1
     assert len(lines) == len(missing)
     for line, name in zip(lines, missing, strict=True):
+        if name in NOT_SUPPORTED:  # named with its reason and its row (tests/test_not_supported.py)
+            assert f": {name}: the '{name}' mediator is not supported yet: " in line, line
+            continue
         assert line.endswith(
             f": {name}: the '{name}' mediator is not supported yet (see docs/conformance.md for "
             "the supported mediators)"

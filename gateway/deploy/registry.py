@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from gateway.deploy.declare import Element, Reported, build
+from gateway.deploy.unsupported import NOT_SUPPORTED
 from gateway.errors import DeployError, SourceLocation
 from gateway.mediators.base import Mediator, MediatorList
 from gateway.xmlutil import (
@@ -108,6 +109,7 @@ SYNAPSE_MEDIATORS = frozenset(
         "event",
         "router",
         "RMSequence",
+        "rule",
     )
 )
 
@@ -262,6 +264,13 @@ class FactoryContext:
                     element, f"connector operation '{name}' cannot be resolved", "no connector registry is available"
                 )
             return self.connectors.build_operation(element, self)
+        if name in NOT_SUPPORTED:
+            why = NOT_SUPPORTED[name]
+            raise config_error(
+                element,
+                f"the '{name}' mediator is not supported yet: {why.reason}",
+                f"{why.instead}; see docs/conformance.md, row {why.row}",
+            )
         if name in SYNAPSE_MEDIATORS:
             raise config_error(
                 element,

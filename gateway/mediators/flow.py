@@ -70,7 +70,7 @@ class Send(Mediator):
         return bool(self.receive is not None and self.receive.needs_body)
 
     async def mediate(self, ctx: MessageContext) -> bool:
-        endpoint = self.endpoint
+        endpoint: Endpoint | None = self.endpoint
         if endpoint is None:
             if ctx.is_response:
                 await ctx.exchange.services.engine.send_back(ctx)

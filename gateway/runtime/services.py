@@ -15,6 +15,7 @@ from gateway.outbound import OutboundPolicy
 from gateway.runtime.engine import Engine
 from gateway.runtime.metrics import Metrics
 from gateway.runtime.stores import StoreHub
+from gateway.runtime.throttle import ThrottleCounters, counters_for
 from gateway.runtime.tracing import tracer_for
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class Services:
     transport: Transport | None = None  # set by the transport layer at start-up
     engine: Engine = field(default_factory=Engine)
     connectors: dict[str, Any] = field(default_factory=dict)  # connector name -> its runtime object
+    caches: dict[str, Any] = field(default_factory=dict)  # the cache mediators' in-memory stores, by finder
     databases: Databases = field(default_factory=Databases)  # the connection pools, closed at shutdown
     stores: StoreHub = field(default_factory=StoreHub)  # the live message-store backends of this process
     masker: SecretMasker = field(init=False)
@@ -50,6 +52,7 @@ class Services:
     correlation_header: istr = field(init=False)  # MI's activityid: taken, sent on, returned
     metrics: Metrics | None = field(init=False)  # Prometheus metrics (None: metrics.enabled is false)
     tracer: Tracer | None = field(init=False)  # OpenTelemetry (None: tracing.enabled is false, the default)
+    throttle: ThrottleCounters = field(init=False)  # the throttle mediators' counters (here or in Redis)
 
     def __post_init__(self) -> None:
         self.masker = masker_for(tuple(self.settings.secret_names))
@@ -59,3 +62,4 @@ class Services:
         self.correlation_header = istr(self.settings.correlation_header)
         self.metrics = Metrics(self.settings) if self.settings.metrics.enabled else None
         self.tracer = tracer_for(self.settings)
+        self.throttle = counters_for(self.settings.throttle_redis)

@@ -138,6 +138,7 @@ async def _cleanup(app: web.Application) -> None:
         close = getattr(runtime, "close", None)
         if close is not None:
             await close()
+    await services.throttle.close()
     if services.transport is not None:
         await services.transport.close()
     await services.databases.close()
@@ -293,6 +294,8 @@ def _context(
             props[INBOUND_ENDPOINT_NAME] = inbound
     axis2 = ctx.axis2
     axis2["HTTP_METHOD"] = request.method
+    if request.remote:
+        axis2["REMOTE_ADDR"] = request.remote  # W: the client's address (throttle, get-property('axis2', …))
     axis2["TransportInURL"] = path_qs
     if media:
         axis2["messageType"] = media
