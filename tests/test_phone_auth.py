@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,10 @@ async def test_attempt_limit(phone: Client) -> None:
     assert status == 429 and error["code"] == 60202, "after 5 wrong codes even the right one is refused"
 
 
-async def test_login_with_phone_number_and_code_then_protected_call_and_logout(phone: Client) -> None:
+async def test_login_with_phone_number_and_code_then_protected_call_and_logout(
+    phone: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     registered = await phone.register()
     status, started = await phone.post("/services/Twilio/loginWithPhoneNumber", PHONE)
     assert status == 200 and set(started) == {"transactionId"}, started
