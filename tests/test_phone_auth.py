@@ -9,6 +9,7 @@ import base64
 import json
 import logging
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ class Client:
         return str(pending[-1]["code"])
 
     def sent_to(self, phone: str) -> int:
-        return sum(1 for v in self.sandbox.state.verify.verifications.values() if v.to == phone)
+        return sum(len(v.sends) for v in self.sandbox.state.verify.verifications.values() if v.to == phone)
 
     async def register(
         self, phone: str = PHONE, email: str | None = "ann@example.com", password: str = "s3cret pass"
@@ -93,11 +94,14 @@ async def _verify_service(sandbox: Sandbox) -> str:
             return str((await response.json())["sid"])
 
 
-def _artifacts(sandbox_url: str, service: str, identity: str = "email") -> dict[str, str]:
+def _artifacts(sandbox_url: str, service: str, identity: str = "email", throttle: bool = False) -> dict[str, str]:
     files = {relative: (REPO / relative).read_text(encoding="utf-8") for relative in SHIPPED}
     entry = files["local-entries/phoneAuthTwilio.xml"]
     files["local-entries/phoneAuthTwilio.xml"] = entry.replace("http://127.0.0.1:8299", sandbox_url)
     config = files["sequences/PhoneAuthConfig.xml"].replace("VA00000000000000000000000000000000", service)
+    if not throttle:  # the flows below send several codes to one phone within seconds
+        config = config.replace('name="pa.resendInterval" value="30000"', 'name="pa.resendInterval" value="0"')
+        config = config.replace('name="pa.resendPerHour" value="5"', 'name="pa.resendPerHour" value="100"')
     files["sequences/PhoneAuthConfig.xml"] = config.replace('value="email"', f'value="{identity}"')
     return files
 
@@ -284,3 +288,28 @@ async def test_register_and_login_on_postgresql(gateway: Any, sandbox: Sandbox) 
     finally:
         await conn.close()
     assert stored.startswith("$argon2id$")
+
+
+async def test_resends_are_throttled_per_phone(gateway: Any, sandbox: Sandbox, tmp_path: Path) -> None:
+    gw = await gateway(_artifacts(sandbox.url, await _verify_service(sandbox), throttle=True))
+    client = Client(gw, sandbox, tmp_path / "artifacts")
+    status, _ = await client.post("/users/register", {"phoneNumber": PHONE})
+    assert status == 200
+    status, error = await client.post("/users/register", {"phoneNumber": PHONE})
+    assert (status, error["code"]) == (429, 3105), "one code per 30 s"
+    status, error = await client.post("/services/Twilio/loginWithPhoneNumber", OTHER)
+    assert status == 200, "another phone is not affected"
+    with _db(client) as db:  # the hour's earlier sends, 31 s ago and more
+        db.execute("update phone_transactions set created = created - 31000")
+        for n in range(3):
+            db.execute(
+                "insert into phone_transactions values (?, ?, 'login', 0, ?, 0, 1)",
+                (f"old{n}", PHONE, int(time.time() * 1000) - 60000 * (n + 1)),
+            )
+    status, error = await client.post("/users/register", {"phoneNumber": PHONE})
+    assert status == 200, "the 5th send of the hour"
+    with _db(client) as db:
+        db.execute("update phone_transactions set created = created - 31000")
+    status, error = await client.post("/users/register", {"phoneNumber": PHONE})
+    assert (status, error["code"]) == (429, 3105), "at most 5 an hour"
+    assert client.sent_to(PHONE) == 2
