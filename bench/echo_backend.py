@@ -1,10 +1,13 @@
-"""Echo back end: returns the request body with the same Content-Type and status 200.
+"""Echo back end: returns the request body with the same Content-Type and status 200 (under `/delay/<ms>`,
+after that many milliseconds).
 
 Small bodies are read whole (cheapest path); large or chunked bodies are streamed back chunk by chunk
 so that the back end itself never buffers a 100 MB transfer.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from aiohttp import web
 
@@ -33,10 +36,17 @@ async def echo(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def delayed_echo(request: web.Request) -> web.StreamResponse:
+    """`/delay/<ms>…`: the echo after that many milliseconds (a back end with some latency)."""
+    await asyncio.sleep(int(request.match_info["ms"]) / 1000)
+    return await echo(request)
+
+
 def make_app() -> web.Application:
     # client_max_size only guards read(); streaming bodies are not limited by it.
     app = web.Application(client_max_size=16 << 20)
     app.router.add_get("/healthz", healthz)
+    app.router.add_route("*", r"/delay/{ms:\d+}{tail:.*}", delayed_echo)
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 

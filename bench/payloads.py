@@ -90,3 +90,17 @@ def seed_sms_request(account_sid: str, auth_token: str, api_url: str) -> bytes:
             "applicationSid": "AP2a0747eba6abf96b7e3c3ff0b4530f6e",
         }
     )
+
+
+SPLIT_PARTS = 10
+
+
+def soap_multiple_quotes(parts: int = SPLIT_PARTS) -> bytes:
+    """A SOAP 1.1 getQuote with `parts` requests (the Synapse sample client's -Ditr=N), for the split scenario."""
+    requests = "".join(f"<m0:request><m0:symbol>IBM{n}</m0:symbol></m0:request>" for n in range(parts))
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
+        ' xmlns:m0="http://services.samples"><soapenv:Header/><soapenv:Body>'
+        f"<m0:getQuote>{requests}</m0:getQuote></soapenv:Body></soapenv:Envelope>"
+    ).encode()

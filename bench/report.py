@@ -31,8 +31,12 @@ SCENARIO_TITLES = {
     "single-conn": "passthrough 1k over a single connection",
     "api": "api (one of 200 deployed APIs: uri-template resource, send, outSequence send)",
     "api-proxy": "api-proxy (the same flow as a proxy, same gateway)",
+    "split": "split (10-way iterate/aggregate, back end answers in 5 ms)",
+    "split-sequential": "split-sequential (the same 10 back-end answers by 10 calls in a row, same gateway)",
 }
 API_PROXY = "api-proxy"
+SPLIT_SEQUENTIAL = "split-sequential"
+SPLIT_LABEL = "10-way"
 # The pass-through comparators every gateway scenario is held against, floor first.
 COMPARATORS = ("bare", "nginx")
 SINGLE_CONN = "single-conn"
@@ -177,6 +181,14 @@ def comparisons(records: list[RunRecord], sizes: list[str]) -> list[dict[str, An
             for name, rec in (("passthrough", gw_pt), ("cbr", gw_cbr), ("bare", bare)):
                 if rec is not None:
                     out.append(_ratio(f"{name} / nginx", rec, nginx, size, None))
+    split, sequential = (
+        _find(records, "split", "gateway", SPLIT_LABEL),
+        _find(records, SPLIT_SEQUENTIAL, "gateway", SPLIT_LABEL),
+    )
+    if split or sequential:
+        out.append(
+            _ratio("split (10-way iterate/aggregate) / 10 sequential calls", split, sequential, SPLIT_LABEL, None)
+        )
     sms_gw = _find(records, "seed-sms", "gateway", "seed")
     sms_hw = _find(records, "seed-sms", "hand-written", "seed")
     if sms_gw or sms_hw:
@@ -188,6 +200,8 @@ def comparisons(records: list[RunRecord], sizes: list[str]) -> list[dict[str, An
 NOT_COMPARABLE = {
     "json-props": "answered by the gateway itself (payloadFactory + respond), no back-end hop to compare",
     "seed-sms": "calls the Twilio sandbox; compared with the hand-written service instead",
+    "split": "ten back-end calls per request; compared with ten sequential calls instead",
+    SPLIT_SEQUENTIAL: "ten back-end calls per request; the split scenario's comparator",
 }
 
 
@@ -204,8 +218,9 @@ def _side(rec: RunRecord | None) -> dict[str, Any] | None:
 def summary(records: list[RunRecord], sizes: list[str]) -> list[dict[str, Any]]:
     """Per gateway scenario and size: req/s and CPU µs/request of the gateway, bare and nginx, and ratios."""
     out: list[dict[str, Any]] = []
-    for scenario in ("passthrough", "cbr", "json-props", "seed-sms", "api", API_PROXY):
-        for size in sizes if scenario != "seed-sms" else ["seed"]:
+    for scenario in ("passthrough", "cbr", "json-props", "seed-sms", "api", API_PROXY, "split", SPLIT_SEQUENTIAL):
+        fixed = {"seed-sms": ["seed"], "split": [SPLIT_LABEL], SPLIT_SEQUENTIAL: [SPLIT_LABEL]}
+        for size in fixed.get(scenario, sizes):
             gateway = _find(records, scenario, "gateway", size)
             if gateway is None:
                 continue

@@ -43,10 +43,10 @@ from bench.procs import (
     tree_peak_rss,
     tree_rss,
 )
-from bench.report import API_PROXY, MB, SINGLE_CONN, Probe, RunRecord, StreamResult
+from bench.report import API_PROXY, MB, SINGLE_CONN, SPLIT_LABEL, SPLIT_SEQUENTIAL, Probe, RunRecord, StreamResult
 
 REPO = Path(__file__).resolve().parent.parent
-SCENARIOS = ("passthrough", "cbr", "json-props", "seed-sms", "api")
+SCENARIOS = ("passthrough", "cbr", "json-props", "seed-sms", "api", "split")
 JSON_PROPS_MAX_SIZE = 10 * 1024
 SINGLE_CONN_SIZE = 1024
 # The one place that names the gateway package: `python -m gateway serve|twilio-sandbox ...`.
@@ -123,6 +123,15 @@ def _soap_echo(request: bytes) -> Validator:
         return True, f"{len(body)} bytes echoed"
 
     return check
+
+
+def _quotes_back(status: int, body: bytes) -> tuple[bool, str]:
+    """The split scenario: the 10 parts aggregated (or the last of 10 echoes): a 2xx SOAP reply with quotes."""
+    if not 200 <= status < 300:
+        return False, body[:200].decode(errors="replace")
+    if body.count(b"getQuote>") < 2 or b"IBM" not in body:
+        return False, f"no getQuote in the reply ({len(body)} bytes): {body[:120]!r}"
+    return True, f"{body.count(b'<m0:request>') or body.count(b':request>')} request(s) in {len(body)} bytes"
 
 
 def _json_props(expect_transform: bool) -> Validator:
@@ -335,10 +344,12 @@ class Bench:
                 "json-props": self.run_json_props,
                 "seed-sms": self.run_seed_sms,
                 "api": self.run_api,
+                "split": self.run_split,
             }[scenario]()
 
     def _labels(self, scenario: str) -> list[str]:
-        return [payloads.size_label(s) for s in self._sizes(scenario)] if scenario != "seed-sms" else ["seed"]
+        fixed = {"seed-sms": ["seed"], "split": [SPLIT_LABEL]}
+        return fixed.get(scenario) or [payloads.size_label(s) for s in self._sizes(scenario)]
 
     def _sizes(self, scenario: str) -> list[int]:
         if scenario == "json-props":
@@ -511,6 +522,28 @@ class Bench:
                     for name, path in ((scenario, api_path), (API_PROXY, f"/services/{proxy}/items/42"))
                 ]
                 self._measure_together(recs, gw, body, self._soap_headers(), _soap_echo(body))
+        finally:
+            self.pm.stop(gw)
+
+    def run_split(self) -> None:
+        """A 10-way iterate/aggregate against the same 10 back-end calls made one after the other, on the same
+        gateway (the back end answers each after 5 ms)."""
+        scenario = "split"
+        proxy, _ = artifacts.SCENARIO_ARTIFACTS[scenario]
+        art = artifacts.render(scenario, self.workdir / f"artifacts-{scenario}", self.echo_url)
+        try:
+            gw = self._start_gateway(scenario, art)
+        except StartError as exc:
+            for name in (scenario, SPLIT_SEQUENTIAL):
+                self._fail(name, "gateway", [SPLIT_LABEL], f"gateway failed to start: {exc}")
+            return
+        body = payloads.soap_multiple_quotes()
+        try:
+            recs = [
+                RunRecord(name, "gateway", SPLIT_LABEL, len(body), f"{gw.url}/services/{target}")
+                for name, target in ((scenario, proxy), (SPLIT_SEQUENTIAL, artifacts.SPLIT_SEQUENTIAL_PROXY))
+            ]
+            self._measure_together(recs, gw, body, self._soap_headers(), _quotes_back)
         finally:
             self.pm.stop(gw)
 

@@ -147,7 +147,7 @@ def test_bench_smoke_writes_report(tmp_path: Path) -> None:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # six gateways start one after the other (about 15 s each on a loaded 2-core machine)
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     md = tmp_path / "smoke.md"

@@ -163,14 +163,14 @@ def test_known_but_unsupported_mediators_say_so(tmp_path, capsys):
     root = write_artifacts(
         tmp_path,
         {
-            "sequences/s.xml": f'<sequence {S} name="s"><clone/></sequence>',
+            "sequences/s.xml": f'<sequence {S} name="s"><smooks/></sequence>',
             "sequences/x.xml": f'<sequence {S} name="x"><ejb/></sequence>',
         },
         with_defaults=False,
     )
     assert cli(["validate", str(root)]) == 1
     out = capsys.readouterr().out
-    assert "s.xml:1: clone: the 'clone' mediator is not supported yet" in out
+    assert "s.xml:1: smooks: the 'smooks' mediator is not supported yet" in out
     assert "x.xml:1: ejb: the 'ejb' mediator is not supported yet" in out
 
 

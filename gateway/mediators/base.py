@@ -31,8 +31,20 @@ class Mediator:
         """Asked once, when the enclosing list is built; a subclass answers with a constant or a property."""
         return False
 
+    @property
+    def continues(self) -> bool:
+        """True for the mediators whose messages go on after them in a flow of their own (the split and join
+        mediators, W: their reliant continuation states), and for the containers (filter, switch, in/out, an
+        inline sequence) holding one, which hand it on to their lists: the enclosing list then calls
+        mediate_rest with what follows. Asked once, when the enclosing list is built."""
+        return False
+
     async def mediate(self, ctx: MessageContext) -> bool:
         raise NotImplementedError
+
+    async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
+        """`continues` mediators: mediate, knowing the mediators after this one in the enclosing list."""
+        return await self.mediate(ctx)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.location or ''}>"
@@ -41,27 +53,72 @@ class Mediator:
 class MediatorList(Mediator):
     """An anonymous sequence: run the children in order until one stops the flow."""
 
-    __slots__ = ("children", "_steps")
+    __slots__ = ("children", "_steps", "_rests", "_joined")
 
     def __init__(self, children: list[Mediator] | tuple[Mediator, ...], location: SourceLocation | None = None):
         super().__init__(location)
         self.children = tuple(children)
-        # Mediators are immutable once deployed: ask each one once whether it reads content.
-        self._steps = tuple((child, bool(child.reads_body)) for child in self.children)
+        # Mediators are immutable once deployed: ask each one once whether it reads content, and whether it
+        # takes the rest of the list (made on first use: lists of containers would otherwise nest deeply).
+        self._steps = tuple(
+            (child, bool(child.reads_body), index if child.continues else -1)
+            for index, child in enumerate(self.children)
+        )
+        self._rests: dict[int, MediatorList] = {}
+        self._joined: dict[tuple[int, int], tuple[MediatorList, MediatorList]] = {}
 
     @property
     def reads_body(self) -> bool:
         return False  # children build on demand themselves
 
+    @property
+    def holds_continuation(self) -> bool:
+        """A split or join mediator is in this list (or in a container in it)."""
+        return any(index >= 0 for _, _, index in self._steps)
+
     async def mediate(self, ctx: MessageContext) -> bool:
-        for child, reads_body in self._steps:
+        for child, reads_body, index in self._steps:
             # Content-aware mediators get the bytes read here; parsing happens on first real use, so an
             # expression answered from the JSON itself never builds the XML infoset.
             if reads_body and not ctx.payload.is_read:
                 await ctx.payload.read()
-            if not await child.mediate(ctx):
+            if index < 0:
+                if not await child.mediate(ctx):
+                    return False
+            elif not await child.mediate_rest(ctx, self.rest_after(index)):
                 return False
         return True
+
+    def rest_after(self, index: int) -> MediatorList:
+        """The mediators after children[index], as a list of their own (made once)."""
+        rest = self._rests.get(index)
+        if rest is None:
+            rest = self._rests[index] = MediatorList(self.children[index + 1 :], self.location)
+        return rest
+
+    async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
+        """This list inside a container: what follows the container (`rest`) comes after this list's own
+        remainder for the split and join mediators in it (W: the continuation climbs out of the container)."""
+        if rest is None or not rest.children:
+            return await self.mediate(ctx)
+        for child, reads_body, index in self._steps:
+            if reads_body and not ctx.payload.is_read:
+                await ctx.payload.read()
+            if index < 0:
+                if not await child.mediate(ctx):
+                    return False
+            elif not await child.mediate_rest(ctx, self._join(index, rest)):
+                return False
+        return True
+
+    def _join(self, index: int, rest: MediatorList) -> MediatorList:
+        """The mediators after children[index], then `rest`; made once per pair (both are deployed lists)."""
+        key = (index, id(rest))
+        found = self._joined.get(key)
+        if found is None or found[0] is not rest:
+            found = (rest, MediatorList(self.children[index + 1 :] + rest.children, self.location))
+            self._joined[key] = found
+        return found[1]
 
 
 def needs_body(*expressions: Expression | Value | None) -> bool:

@@ -91,15 +91,20 @@ class Send(Mediator):
 class Call(Mediator):
     """`<call>`: blocking call; the reply replaces the payload and the sequence continues."""
 
-    __slots__ = ("endpoint", "target_property")
+    __slots__ = ("endpoint", "target_property", "blocking")
     tag = "call"
 
     def __init__(
-        self, endpoint: Endpoint | None, target_property: str | None = None, location: SourceLocation | None = None
+        self,
+        endpoint: Endpoint | None,
+        target_property: str | None = None,
+        location: SourceLocation | None = None,
+        blocking: bool = False,
     ):
         super().__init__(location)
         self.endpoint = endpoint
         self.target_property = target_property
+        self.blocking = blocking
 
     async def mediate(self, ctx: MessageContext) -> bool:
         endpoint = self.endpoint or (ctx.proxy.endpoint if ctx.proxy is not None else None)
@@ -109,6 +114,8 @@ class Call(Mediator):
                 detail=f"at {self.location}: add an <endpoint> to the call mediator",
             )
         reply = await endpoint.send(ctx)
+        if not self.blocking:
+            ctx.paused = True  # W: a non-blocking call pauses the flow and resumes it with the reply
         if self.target_property:
             await reply.build()
             ctx.properties[self.target_property] = (
@@ -139,7 +146,16 @@ class InOut(Mediator):
         self.body = body
         self.on_response = on_response
 
+    @property
+    def continues(self) -> bool:
+        return self.body.holds_continuation
+
     async def mediate(self, ctx: MessageContext) -> bool:
         if ctx.is_response != self.on_response:
             return True
         return await self.body.mediate(ctx)
+
+    async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
+        if ctx.is_response != self.on_response:
+            return True
+        return await self.body.mediate_rest(ctx, rest)

@@ -27,7 +27,14 @@ class NamedSequence(Mediator):
         self.body = body
         self.on_error = on_error
 
+    @property
+    def continues(self) -> bool:
+        return self.body.holds_continuation
+
     async def mediate(self, ctx: MessageContext) -> bool:
+        return await self.mediate_rest(ctx, None)
+
+    async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
         handler = None
         if self.on_error:
             handler = ctx.config.sequences.get(self.on_error)
@@ -35,7 +42,7 @@ class NamedSequence(Mediator):
                 log.warning("onError sequence '%s' of sequence '%s' cannot be found", self.on_error, self.name)
             else:
                 ctx.fault_stack.append(handler)
-        result = await self.body.mediate(ctx)
+        result = await self.body.mediate_rest(ctx, rest)
         if handler is not None and ctx.fault_stack and ctx.fault_stack[-1] is handler:
             ctx.fault_stack.pop()  # a normal finish pops it; after a fault it was already popped
         return result

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from gateway.runtime.api import ApiResource
     from gateway.runtime.configuration import Configuration, ProxyService
     from gateway.runtime.services import Services
+
+log = logging.getLogger("gateway.message")
 
 
 @dataclass(slots=True)
@@ -44,6 +48,9 @@ class Exchange:
     reply: Reply | None = None
     faulted: bool = False
     closing_tasks: list[Callable[[], object]] = field(default_factory=list)
+    # Work of this message that runs beside its flow: the branches of a split (iterate, clone) and the
+    # timers of aggregates. The transport waits for them (settle) before it answers.
+    pending: list[asyncio.Task[object]] = field(default_factory=list)
     transaction: Any = None  # the database transaction of the `transaction` mediator (gateway.database.Transaction)
     _secrets: SecretValues | None = None  # made on the first secret: most messages carry none
     _activity_id: str | None = None
@@ -70,6 +77,45 @@ class Exchange:
     def client_is_soap(self) -> bool:
         return self.client_kind in kinds.SOAP_KINDS
 
+    def spawn(self, work: Coroutine[object, object, object]) -> asyncio.Task[object]:
+        """Run `work` beside the flow (a split's branch, an aggregate's timer); settle() waits for it."""
+        task = asyncio.create_task(work)
+        task.add_done_callback(_log_failure)
+        self.pending.append(task)
+        return task
+
+    async def settle(self) -> None:
+        """Wait until the client's reply is written or no work of this message is left (W: the branches of
+        a split run on MI's worker pool while the client waits). Work still running once the reply is out
+        goes on in the background; the connections it holds are released when it ends."""
+        while self.reply is None:
+            running = [task for task in self.pending if not task.done()]
+            if not running:
+                break
+            await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        running = [task for task in self.pending if not task.done()]
+        self.pending.clear()
+        if running:
+            _DRAINING.add(drain := asyncio.create_task(self._drain(running)))
+            drain.add_done_callback(_DRAINING.discard)
+
+    async def _drain(self, running: list[asyncio.Task[object]]) -> None:
+        await asyncio.wait(running)
+        while self.pending:  # branches started by the late ones
+            more, self.pending = self.pending, []
+            await asyncio.wait(more)
+        for close in self.closing_tasks:
+            close()
+
+
+_DRAINING: set[asyncio.Task[None]] = set()
+
+
+def _log_failure(task: asyncio.Task[object]) -> None:
+    """A branch's own faults are handled inside it (its fault sequences): anything left is a bug, logged."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("a branch of a split message failed: %s", exc, exc_info=exc)
+
 
 class MessageContext:
     """Per-message state. Properties in the default scope travel from request to response; axis2 ones
@@ -93,6 +139,7 @@ class MessageContext:
         "soap_action",
         "_message_id",
         "headers_from_backend",
+        "paused",
         "__weakref__",
     )
 
@@ -127,6 +174,9 @@ class MessageContext:
         self._message_id: str | None = None  # generated on first use: most flows never read it
         # The transport headers came from a backend reply (relayed) rather than the client (echoed).
         self.headers_from_backend = False
+        # A call mediator waited for a reply (W: the flow paused and resumed through its continuation stack):
+        # the branch of a split then goes on after the split mediator (gateway.mediators.eip).
+        self.paused = False
 
     # -- the interface expressions read ----------------------------------------------------------
     @property
@@ -179,6 +229,29 @@ class MessageContext:
         self.axis2["_flowMessageType"] = media_type  # the flow chose it: Accept no longer applies
         self.axis2["ContentType"] = media_type
         self.transport_headers["Content-Type"] = media_type
+
+    def split_copy(self, payload: Payload) -> MessageContext:
+        """A copy for one branch of a split (W: MessageHelper.cloneMessageContext): the properties, headers and
+        fault handlers are copied, the operation context is shared, the message id is new."""
+        copy = MessageContext(
+            exchange=self.exchange,
+            config=self.config,
+            payload=payload,
+            transport_headers=CIMultiDict(self.transport_headers),
+            proxy=self.proxy,
+            resource=self.resource,
+            to=self.to,
+            query_params=self.query_params,
+            soap_action=self.soap_action,
+        )
+        copy.properties = dict(self.properties)
+        copy.axis2 = dict(self.axis2)
+        copy.operation = self.operation
+        copy.func_stack = [dict(frame) for frame in self.func_stack]
+        copy.is_response = self.is_response
+        copy.fault_stack = list(self.fault_stack)
+        copy.headers_from_backend = self.headers_from_backend
+        return copy
 
     def response_context(self, payload: Payload, headers: CIMultiDict[str]) -> MessageContext:
         """A fresh context for a backend reply: default-scope properties are copied, axis2 ones are not."""

@@ -112,6 +112,11 @@ class Engine:
             return
         await run_guarded(ctx.config.sequences.get("main") or DEFAULT_MAIN, ctx)
 
+    async def mediate_branch(self, ctx: MessageContext, sequence: Mediator) -> bool:
+        """One branch of a split (iterate, clone) or an aggregate's onComplete: a fault goes to the branch's
+        own fault handlers (W: MediatorWorker pops the copied fault stack). False when the flow stopped."""
+        return await run_guarded(sequence, ctx)
+
     async def forward(self, ctx: MessageContext, endpoint: Any, receive: Mediator | None) -> None:
         """send: deliver to the endpoint, then run the response flow on the reply. FORCE_SC_ACCEPTED=true
         (axis2) answers the client 202 (W: passthru ServerWorker); with OUT_ONLY=true the message is delivered

@@ -271,6 +271,8 @@ class Processors:
                 return await self._through_sequence(spec, ctx, attempt)
             return await self._to_endpoint(spec, ctx)
         finally:
+            if ctx.exchange.pending:  # the copies of a split (iterate, clone) in the sequence end first
+                await ctx.exchange.settle()
             for close in ctx.exchange.closing_tasks:
                 close()
 
@@ -361,6 +363,8 @@ class Processors:
         ctx.fault_stack = []
         try:
             await run_guarded(sequence, ctx)
+            if ctx.exchange.pending:  # the copies of a split (iterate, clone) in the sequence
+                await ctx.exchange.settle()
         except Exception as exc:  # noqa: BLE001 - a failing sequence must not stop the processor
             log.warning("message processor sequence %s failed: %s", name, exc)
 

@@ -141,6 +141,8 @@ class Tasks:
             await run_guarded(sequence, ctx)
         else:
             await engine.mediate_main(ctx)
+        if ctx.exchange.pending:  # the copies of a split (iterate, clone) end first
+            await ctx.exchange.settle()
         for close in ctx.exchange.closing_tasks:
             close()
 

@@ -216,6 +216,8 @@ class InboundEndpoints:
         ctx.proxy = spec.flow
         try:
             await self.services.engine.mediate_proxy(spec.flow, ctx)
+            if ctx.exchange.pending:  # the copies of a split (iterate, clone) end first
+                await ctx.exchange.settle()
         except Exception:
             log.exception("inbound endpoint %s: mediation failed", spec.name)
             return False

@@ -326,6 +326,8 @@ async def _mediate(
             await services.engine.mediate_api(api, ctx)
         else:
             await services.engine.mediate_main(ctx)
+        if exchange.pending:
+            await exchange.settle()
         reply = exchange.reply
         if reply is None:
             # Nothing was written: MI answers 202. After a handled fault we answer the error instead

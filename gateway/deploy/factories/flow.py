@@ -66,7 +66,7 @@ def _call(node: Node) -> Call:
         if target["type"] != "property":
             raise target.error('only <target type="property"> is supported')
         target_property = target.text.strip() or None
-    return Call(node.built("endpoint"), target_property, node.location)
+    return Call(node.built("endpoint"), target_property, node.location, blocking=bool(node["blocking"]))
 
 
 mediator(
