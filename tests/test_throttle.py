@@ -277,3 +277,17 @@ async def test_the_older_mediator_throttle_assertion_form(gateway):
     assert statuses == [200, 200, 429]
     denied = await client.post("/services/P", json={}, headers={"X-Forwarded-For": "10.1.1.1"})
     assert denied.status == 429
+
+
+async def test_rejections_are_counted_in_the_prometheus_metrics(gateway, backend):
+    """Issue 17: throttle rejections are scraped as wso2_integration_throttle_rejection_count (by throttle id)."""
+    from gateway.runtime.metrics import ServerCollector, exposition
+    from gateway.transport.server import SERVICES
+
+    server = await soap_backend(backend)
+    client = await gateway({"sequences/main.xml": sample("sample_371.main.xml", str(server.make_url("/sq")))})
+    for _ in range(6):
+        await get_quote(client)
+    services = client.app[SERVICES]
+    text = exposition(services.metrics.snapshot(), services.metrics.bounds, ServerCollector(services.settings))
+    assert 'wso2_integration_throttle_rejection_count_total{throttle_id="A"} 2.0' in text.decode()

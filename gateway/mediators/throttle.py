@@ -370,6 +370,9 @@ class Throttle(Mediator):
         ctx.properties["SYNAPSE_IS_CONCURRENT_ACCESS_ALLOWED"] = can_access
         if can_access:
             return await self._branch(ctx, self.on_accept, self.on_accept_key, "onAccept", True)
+        metrics = ctx.exchange.services.metrics
+        if metrics is not None:
+            metrics.throttle_rejected(self.id or "")
         return await self._branch(ctx, self.on_reject, self.on_reject_key, "onReject", False)
 
     async def _rate(self, ctx: MessageContext, policy: ThrottlePolicy, scope: str, caller_value: str | None) -> bool:

@@ -82,6 +82,7 @@ class Metrics:
         self._apis: dict[tuple[str, str], Series] = {}
         self._connector: dict[tuple[str, str, str, str], int] = {}
         self._retries: dict[tuple[str, str], int] = {}
+        self._throttled: dict[tuple[str], int] = {}
         self._host = _public_host(settings.host) if settings is not None else "localhost"
         self._ports = {"http": settings.port if settings is not None else 8290}
         if settings is not None and settings.https.enabled:
@@ -131,6 +132,10 @@ class Metrics:
     def connector_retry(self, connector: str, operation: str) -> None:
         self._retries[(connector, operation)] = self._retries.get((connector, operation), 0) + 1
 
+    def throttle_rejected(self, throttle_id: str) -> None:
+        key = (throttle_id,)
+        self._throttled[key] = self._throttled.get(key, 0) + 1
+
     # -- deploy time ----------------------------------------------------------------------------------------
     def deployed(self, config: Configuration) -> None:
         """MI's serviceUp sets each deployed artifact's counters to 0, so its series exist before the first
@@ -148,6 +153,7 @@ class Metrics:
             "series": {key: series.numbers() for key, series in self._series.items()},
             "connector": dict(self._connector),
             "retries": dict(self._retries),
+            "throttled": dict(self._throttled),
         }
 
 
@@ -218,7 +224,14 @@ class SnapshotCollector:
         )
         for key, count in sorted(self._snapshot.get("retries", {}).items()):
             retries.add_metric(key, count)
-        yield from (operations, latency, retries)
+        throttled = CounterMetricFamily(
+            "wso2_integration_throttle_rejection_count",
+            "Messages a throttle mediator refused (extension), by the throttle's id",
+            labels=("throttle_id",),
+        )
+        for key, count in sorted(self._snapshot.get("throttled", {}).items()):
+            throttled.add_metric(key, count)
+        yield from (operations, latency, retries, throttled)
 
     def _buckets(self, numbers: list[float]) -> list[tuple[str, float]]:
         cumulative, buckets = 0.0, []
