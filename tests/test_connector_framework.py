@@ -187,7 +187,7 @@ def test_discovery_finds_the_bundled_connector_and_dedupes_entry_points(fake, mo
     monkeypatch.setattr(framework, "entry_points", lambda group: points if group == framework.ENTRY_POINT_GROUP else [])
     monkeypatch.setattr(framework, "_DISCOVERED", None)
     registry = ConnectorRegistry.discover(refresh=True)
-    assert registry.names() == ["crypto", "fake", "twilioRest"]  # crypto: bundled too (docs/phone-auth.md)
+    assert registry.names() == ["crypto", "fake", "twilioRest"]  # crypto: bundled too (docs/phone-verification.md)
     assert registry.get("twilioRest") is twilio  # bundled package and entry point: the same object, once
     problems = " | ".join(registry.problems)
     assert "already provided by" in problems and "impostor" not in registry.get("twilioRest").source

@@ -2,7 +2,7 @@
 
 `<crypto.hashPassword>` / `<crypto.verifyPassword>` (argon2id, a memory-hard KDF), `<crypto.randomToken>`
 (`secrets`: hex, UUID-shaped or digits) and `<crypto.hashToken>` (keyed HMAC-SHA-256, for storing tokens and
-codes). Every result is a default-scope property; the message is not changed. See docs/phone-auth.md.
+codes). Every result is a default-scope property; the message is not changed. See docs/phone-verification.md.
 """
 
 from pathlib import Path
