@@ -5,8 +5,8 @@ parameters, and turned into the specs the runtime runs (gateway/runtime/stores.p
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote, urlsplit
 
+from gateway.database import parse_jdbc_url
 from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node
 from gateway.deploy.registry import Reference
 from gateway.errors import ExpressionError
@@ -78,12 +78,12 @@ def _message_store(node: Node) -> MessageStoreSpec:
         if url.startswith(("jdbc:h2:", "jdbc:derby:")) or url == "":
             # MI's embedded databases: the embedded SQLite file stands in for them.
             return MessageStoreSpec(name, "sqlite", mi_class, parameters, path=_store_root(node), table=table)
-        if url.startswith("jdbc:postgresql:"):
-            return MessageStoreSpec(
-                name, "postgresql", mi_class, parameters, dsn=_postgres_dsn(url, values), table=table
-            )
-        if url.startswith(("jdbc:mysql:", "jdbc:mariadb:")):
-            return MessageStoreSpec(name, "mysql", mi_class, parameters, table=table)
+        if url.startswith(("jdbc:postgresql:", "jdbc:mysql:", "jdbc:mariadb:")):
+            try:  # checked now; the store connects on first use
+                source = parse_jdbc_url(url)
+            except ValueError as exc:
+                raise node.error(f"store.jdbc.connection.url: {exc}") from None
+            return MessageStoreSpec(name, source.dialect, mi_class, parameters, table=table)
         raise node.error(
             f"the JDBC URL '{url}' is not supported for message stores",
             "use jdbc:sqlite:FILE (embedded), jdbc:postgresql://host:port/database or jdbc:mysql://host:port/database",
@@ -100,19 +100,6 @@ def _message_store(node: Node) -> MessageStoreSpec:
         f"unknown message store class '{mi_class}'",
         f"use {IN_MEMORY} (or no class), {JDBC} or {RABBITMQ}",
     )
-
-
-def _postgres_dsn(url: str, values: dict[str, str]) -> str:
-    """jdbc:postgresql://host:port/db?user=…  -> postgresql://user:password@host:port/db"""
-    parts = urlsplit(url[len("jdbc:") :])
-    user = values.get("store.jdbc.username", "")
-    password = values.get("store.jdbc.password", "")
-    auth = ""
-    if user:
-        auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "") + "@"
-    host = parts.netloc.rsplit("@", 1)[-1] or "localhost"
-    query = f"?{parts.query}" if parts.query else ""
-    return f"postgresql://{auth}{host}{parts.path}{query}"
 
 
 MESSAGE_STORE = Element(

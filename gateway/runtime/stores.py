@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from gateway.database import Database, Databases, compile_sql, parse_jdbc_url
 from gateway.message.stored import StoredMessage
 
 log = logging.getLogger("gateway.stores")
@@ -41,7 +42,6 @@ class MessageStoreSpec:
     mi_class: str
     parameters: tuple[tuple[str, str], ...]
     path: str = ""  # sqlite: the database file
-    dsn: str = ""  # postgresql: the connection string
     table: str = "JDBC_MESSAGE_STORE"
     size_gauge: list[int] = field(default_factory=lambda: [0], compare=False, hash=False)
 
@@ -154,7 +154,7 @@ _SQLITE_SCHEMA = (
 class _RowDelivery:
     message: StoredMessage
     row: int
-    store: SqliteStore | PostgresStore | MySQLStore
+    store: SqliteStore | ServerStore
 
     async def ack(self) -> None:
         await self.store.remove(self.row)
@@ -279,94 +279,28 @@ class SqliteStore:
             await db.close()
 
 
-# -- PostgreSQL --------------------------------------------------------------------------------------------
-_PG_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS {table} (indexId BIGSERIAL PRIMARY KEY, store TEXT NOT NULL, "
-    "msg_id TEXT NOT NULL, message BYTEA NOT NULL, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0)"
-)
+# -- PostgreSQL, MySQL / MariaDB (through the database layer) -----------------------------------------------
+_SCHEMAS = {
+    "postgresql": (
+        # Two nodes may create the table at once: serialise on an advisory lock (same transaction).
+        "SELECT pg_advisory_xact_lock(hashtext(?))",
+        "CREATE TABLE IF NOT EXISTS {table} (indexId BIGSERIAL PRIMARY KEY, store TEXT NOT NULL, "
+        "msg_id TEXT NOT NULL, message BYTEA NOT NULL, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0)",
+    ),
+    "mysql": (
+        "CREATE TABLE IF NOT EXISTS {table} (indexId BIGINT AUTO_INCREMENT PRIMARY KEY, store VARCHAR(255) "
+        "NOT NULL, msg_id VARCHAR(255) NOT NULL, message LONGBLOB NOT NULL, lease_until DOUBLE NOT NULL "
+        "DEFAULT 0, INDEX {table}_store (store, indexId))",
+    ),
+}
 
 
-class PostgresStore:
-    def __init__(self, spec: MessageStoreSpec) -> None:
-        self.spec = spec
-        self._pool: Any = None
-        self._opening = asyncio.Lock()
-        self.table = _identifier(spec.table)
-
-    async def _open(self) -> Any:
-        async with self._opening:
-            if self._pool is None:
-                import asyncpg
-
-                pool = await asyncpg.create_pool(self.spec.dsn, min_size=1, max_size=4)
-                async with pool.acquire() as connection:
-                    # Two nodes may create the table at once: serialise on an advisory lock.
-                    async with connection.transaction():
-                        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", self.table)
-                        await connection.execute(_PG_SCHEMA.format(table=self.table))
-                self._pool = pool
-                self.spec.size_gauge[0] = await self.size()
-        return self._pool
-
-    async def put(self, message: StoredMessage) -> None:
-        pool = await self._open()
-        await pool.execute(
-            f"INSERT INTO {self.table} (store, msg_id, message) VALUES ($1, $2, $3)",
-            self.spec.name,
-            message.message_id,
-            message.to_bytes(),
-        )
-        self.spec.size_gauge[0] += 1
-
-    async def take(self) -> Delivery | None:
-        pool = await self._open()
-        now = time.time()
-        row = await pool.fetchrow(
-            f"UPDATE {self.table} SET lease_until = $1 WHERE indexId = (SELECT indexId FROM {self.table} "
-            "WHERE store = $2 AND lease_until < $3 ORDER BY indexId LIMIT 1 FOR UPDATE SKIP LOCKED) "
-            "RETURNING indexId, message",
-            now + self.spec.lease_seconds,
-            self.spec.name,
-            now,
-        )
-        if row is None:
-            return None
-        return _RowDelivery(StoredMessage.from_bytes(bytes(row["message"])), int(row["indexid"]), self)
-
-    async def remove(self, row: int) -> None:
-        pool = await self._open()
-        await pool.execute(f"DELETE FROM {self.table} WHERE indexId = $1", row)
-        self.spec.size_gauge[0] = max(0, self.spec.size_gauge[0] - 1)
-
-    async def unlease(self, row: int) -> None:
-        pool = await self._open()
-        await pool.execute(f"UPDATE {self.table} SET lease_until = 0 WHERE indexId = $1", row)
-
-    async def size(self) -> int:
-        pool = await self._open() if self._pool is None else self._pool
-        return int(await pool.fetchval(f"SELECT COUNT(*) FROM {self.table} WHERE store = $1", self.spec.name))
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
-
-# -- MySQL / MariaDB (through the database layer) ---------------------------------------------------------
-_MYSQL_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS {table} (indexId BIGINT AUTO_INCREMENT PRIMARY KEY, store VARCHAR(255) NOT NULL, "
-    "msg_id VARCHAR(255) NOT NULL, message LONGBLOB NOT NULL, lease_until DOUBLE NOT NULL DEFAULT 0, "
-    "INDEX {table}_store (store, indexId))"
-)
-
-
-class MySQLStore:
-    """jdbc:mysql: and jdbc:mariadb: URLs, on gateway.database's pooled asyncmy connections; a message is taken
-    with SELECT … FOR UPDATE SKIP LOCKED (MariaDB 10.6+, MySQL 8+), so nodes share the table."""
+class ServerStore:
+    """jdbc:postgresql:, jdbc:mysql: and jdbc:mariadb: URLs, on gateway.database's pooled connections. A message
+    is taken with SELECT … FOR UPDATE SKIP LOCKED (PostgreSQL, MySQL 8+, MariaDB 10.6+), so nodes share the
+    table."""
 
     def __init__(self, spec: MessageStoreSpec) -> None:
-        from gateway.database import Databases, compile_sql, parse_jdbc_url
-
         self.spec = spec
         self.table = _identifier(spec.table)
         self.source = parse_jdbc_url(
@@ -378,7 +312,7 @@ class MySQLStore:
         self._ready = False
         self._opening = asyncio.Lock()
         t, dialect = self.table, self.source.dialect
-        self._schema = compile_sql(_MYSQL_SCHEMA.format(table=t), dialect)
+        self._schema = [compile_sql(text.format(table=t), dialect) for text in _SCHEMAS[dialect]]
         self._insert = compile_sql(f"INSERT INTO {t} (store, msg_id, message) VALUES (?, ?, ?)", dialect)
         self._select = compile_sql(
             f"SELECT indexId, message FROM {t} WHERE store = ? AND lease_until < ? ORDER BY indexId LIMIT 1 "
@@ -389,13 +323,14 @@ class MySQLStore:
         self._delete = compile_sql(f"DELETE FROM {t} WHERE indexId = ?", dialect)
         self._count = compile_sql(f"SELECT COUNT(*) FROM {t} WHERE store = ?", dialect)
 
-    async def _db(self) -> Any:
+    async def _db(self) -> Database:
         database = self._databases.get(self.source)
         if not self._ready:
             async with self._opening:
                 if not self._ready:
-                    async with database.session() as session:
-                        await session.execute(self._schema, ())
+                    async with database.transaction() as session:
+                        for sql in self._schema:
+                            await session.execute(sql, (self.table,) if sql.count else ())
                     self._ready = True
                     self.spec.size_gauge[0] = await self.size()
         return database
@@ -528,11 +463,11 @@ class RabbitMQStore:
             self._connection = self._channel = None
 
 
-_BACKENDS: dict[str, type[MemoryStore | SqliteStore | PostgresStore | MySQLStore | RabbitMQStore]] = {
+_BACKENDS: dict[str, type[MemoryStore | SqliteStore | ServerStore | RabbitMQStore]] = {
     "memory": MemoryStore,
     "sqlite": SqliteStore,
-    "postgresql": PostgresStore,
-    "mysql": MySQLStore,
+    "postgresql": ServerStore,
+    "mysql": ServerStore,
     "rabbitmq": RabbitMQStore,
 }
 

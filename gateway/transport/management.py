@@ -224,6 +224,15 @@ async def _payload(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
+async def _edit(request: web.Request) -> dict[str, Any] | web.Response:
+    """A change (POST) by a user allowed to make it: its JSON object, or the answer refusing it."""
+    if request.method != "POST":
+        raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
+    if not _may_edit(request):
+        return web.Response(status=403)
+    return await _payload(request)
+
+
 # -- login ------------------------------------------------------------------------------------------------
 async def root(_request: web.Request) -> web.Response:
     return _json({"WSO2 Micro Integrator": f"synapse-gateway {PRODUCT_VERSION}", "ManagementApi": "Active"})
@@ -288,11 +297,7 @@ async def proxy_services(request: web.Request) -> web.Response:
             http, _ = _service_urls(hub, request, proxy_name)
             items.append({"name": proxy_name, "wsdl1_1": f"{http}?wsdl", "wsdl2_0": f"{http}?wsdl2"})
         return _json(_list(items))
-    if request.method != "POST":
-        raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
-    if not _may_edit(request):
-        return web.Response(status=403)
-    payload = await _payload(request)
+    payload = await _edit(request)
     if isinstance(payload, web.Response):
         return payload
     name = str(payload.get("name", ""))
@@ -384,11 +389,7 @@ async def endpoints(request: web.Request) -> web.Response:
             for endpoint in _searched(request, sorted(config.endpoints))
         ]
         return _json(_list(items))
-    if request.method != "POST":
-        raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
-    if not _may_edit(request):
-        return web.Response(status=403)
-    payload = await _payload(request)
+    payload = await _edit(request)
     if isinstance(payload, web.Response):
         return payload
     name = str(payload.get("name", ""))
@@ -693,11 +694,7 @@ async def message_processors(request: web.Request) -> web.Response:
             return _error(f"Specified message processor ('{name}') not found", 404)
         key = request.query.get("searchKey", "").strip().lower()
         return _json(_list([item for item in items if key in item["name"].lower()]))
-    if request.method != "POST":
-        raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
-    if not _may_edit(request):
-        return web.Response(status=403)
-    payload = await _payload(request)
+    payload = await _edit(request)
     if isinstance(payload, web.Response):
         return payload
     if "name" not in payload or "status" not in payload:
