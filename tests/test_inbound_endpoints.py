@@ -4,7 +4,6 @@ each injecting into a sequence; a real gateway on loopback, a real folder and th
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -15,19 +14,8 @@ from aiohttp import ClientSession, web
 from gateway.deploy.loader import load
 from gateway.settings import Settings
 from tests.conftest import require_service, write_artifacts
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _until(predicate: Any, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
+from tests.support.subprocess_gateway import free_port
+from tests.support.waiting import until
 
 
 def _inbound(name: str, protocol: str, params: dict[str, str], sequence: str | None = "Handle") -> str:
@@ -62,7 +50,7 @@ async def _get(url: str, **kwargs: Any) -> tuple[int, str]:
 
 
 async def test_an_http_inbound_endpoint_runs_its_sequence_on_its_own_port(gateway: Any) -> None:
-    port = _free_port()
+    port = free_port()
     await gateway(
         {
             "sequences/Handle.xml": ECHO_SEQUENCE,
@@ -76,7 +64,7 @@ async def test_an_http_inbound_endpoint_runs_its_sequence_on_its_own_port(gatewa
 
 
 async def test_an_http_inbound_endpoint_without_a_sequence_dispatches_to_proxies(gateway: Any) -> None:
-    port = _free_port()
+    port = free_port()
     proxy = """<proxy xmlns="http://ws.apache.org/ns/synapse" name="Hello"><target><inSequence>
         <payloadFactory media-type="json"><format>{"hello":true}</format><args/></payloadFactory><respond/>
         </inSequence></target></proxy>"""
@@ -125,12 +113,12 @@ async def test_the_file_poller_injects_each_matching_file_and_moves_it(
             ),
         }
     )
-    await _until(lambda: len(server.requests) == 2)
+    await until(lambda: len(server.requests) == 2)
     assert [(r["headers"]["X-File"], r["body"]) for r in server.requests] == [
         ("a.xml", b"<order>1</order>"),
         ("b.xml", b"<order>2</order>"),
     ]
-    await _until(lambda: sorted(p.name for p in done.iterdir()) == ["a.xml", "b.xml"])
+    await until(lambda: sorted(p.name for p in done.iterdir()) == ["a.xml", "b.xml"])
     assert [p.name for p in inbox.iterdir()] == ["skip.txt"]
 
 
@@ -169,7 +157,7 @@ async def test_the_rabbitmq_consumer_injects_and_acknowledges(gateway: Any, back
             await channel.default_exchange.publish(
                 aio_pika.Message(body, content_type="application/json"), routing_key=queue
             )
-        await _until(lambda: len(server.requests) == 3)
+        await until(lambda: len(server.requests) == 3)
         assert [r["body"] for r in server.requests] == [b'{"n":0}', b'{"n":1}', b'{"n":2}']
         await asyncio.sleep(0.2)
         declared = await channel.declare_queue(queue, durable=True, passive=True)

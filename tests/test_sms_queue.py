@@ -14,6 +14,7 @@ from synapse_gateway_connectors.twilio_rest.sandbox import create_app as create_
 
 from gateway.transport.server import SERVICES
 from tests.conftest import REPO
+from tests.support.waiting import until
 
 SHIPPED = (
     "api/SmsQueueApi.xml",
@@ -27,13 +28,6 @@ SHIPPED = (
     "sequences/twilioCallbackFault.xml",
 )
 LONG_CODE, TOLL_FREE = "+15017122661", "+18005550199"
-
-
-async def _until(predicate: Any, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 async def _start(gateway: Any, aiohttp_server: Any) -> tuple[Any, Any, list[tuple[float, str, str]]]:
@@ -74,7 +68,7 @@ async def test_a_burst_leaves_at_each_senders_pace_and_is_tracked_to_delivery(
             assert (answer["status"], answer["segments"], answer["encoding"]) == ("queued", 1, "GSM-7")
             ids[f"{sender} {i}"] = answer["id"]
     assert time.monotonic() - started < 2, "202 comes back at once: sending happens later"
-    await _until(lambda: len(arrivals) == 10)
+    await until(lambda: len(arrivals) == 10)
     for sender, gap in ((LONG_CODE, 1.0), (TOLL_FREE, 1 / 3)):
         times = [at for at, frm, _ in arrivals if frm == sender]
         bodies = [text for _, frm, text in arrivals if frm == sender]
@@ -114,7 +108,7 @@ async def test_a_refused_sms_is_parked_with_twilios_error_and_not_retried(gatewa
     assert response.status == 202
     sms_id = (await response.json())["id"]
     dead = client.config.message_stores["SmsDeadLetters"]
-    await _until(lambda: dead.size() == 1)
+    await until(lambda: dead.size() == 1)
     answer = await (await client.get(f"/sms-queue/{sms_id}")).json()
     assert (answer["status"], answer["errorCode"], answer["attempts"]) == ("failed", "21211", "1")
     assert "Invalid 'To' Phone Number" in answer["errorMessage"]

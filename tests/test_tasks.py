@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from gateway.deploy.loader import load
 from gateway.runtime.tasks import quartz_to_croniter
 from gateway.settings import Settings
 from tests.conftest import write_artifacts
+from tests.support.waiting import until
 
 INJECTOR = "org.apache.synapse.startup.tasks.MessageInjector"
 
@@ -39,13 +39,6 @@ def _forwarding_proxy(url: str) -> str:
 </proxy>"""
 
 
-async def _until(predicate: Any, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
 async def test_a_counted_interval_task_injects_its_message_into_a_proxy(gateway: Any, backend: Any) -> None:
     server = await backend(lambda request, body: web.Response(status=200))
     await gateway(
@@ -62,7 +55,7 @@ async def test_a_counted_interval_task_injects_its_message_into_a_proxy(gateway:
             ),
         }
     )
-    await _until(lambda: len(server.requests) == 3)
+    await until(lambda: len(server.requests) == 3)
     await asyncio.sleep(0.3)
     assert len(server.requests) == 3, "count=3 runs three times and stops"
     first = server.requests[0]
@@ -91,7 +84,7 @@ async def test_a_task_injects_into_a_sequence_as_pox(gateway: Any, backend: Any)
             ),
         }
     )
-    await _until(lambda: len(server.requests) == 1)
+    await until(lambda: len(server.requests) == 1)
     assert server.requests[0]["body"] == b"<ping>1</ping>"
     assert server.requests[0]["headers"]["Content-Type"].startswith("application/xml")
 

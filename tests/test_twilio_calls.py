@@ -4,7 +4,6 @@ sandbox gave is checked against Twilio's OpenAPI spec (sandbox.assert_contract).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.twilio_sandbox import ACCOUNT, TOKEN, Sandbox
+from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = ("proxies/twilioCalls.xml", "sequences/faultHandlerSeq.xml")
@@ -37,14 +37,6 @@ async def twilio(gateway: Any, sandbox: Sandbox) -> Twilio:
     gw = await gateway({relative: (REPO / relative).read_text(encoding="utf-8") for relative in SHIPPED})
     assert not gw.config.failed, gw.config.failed
     return Twilio(gw, sandbox)
-
-
-async def _until(predicate: Any, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "the sandbox call never reached the expected state"
-        await asyncio.sleep(0.01)
 
 
 async def test_place_a_call_with_every_seed_001_parameter(twilio: Twilio, sandbox: Sandbox) -> None:
@@ -93,7 +85,7 @@ async def test_redirect_then_complete_a_live_call(twilio: Twilio, sandbox: Sandb
     )
     assert status == 201, call
     record = sandbox.state.store.account(ACCOUNT).calls[call["sid"]]
-    await _until(lambda: record.status == "in-progress")
+    await until(lambda: record.status == "in-progress")
     status, redirected = await twilio.call(
         "modifyLiveCall", callSid=call["sid"], url="https://example.test/next.xml", method="POST"
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.subprocess_gateway import free_port
 from tests.test_twilio_contract import SENDING, fields_of, parameters_of, proxy_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,14 +30,8 @@ ARRAY_FIELDS = {"MediaUrl", "StatusCallbackEvent", "RecordingStatusCallbackEvent
 DATE_FIELDS = {"DateSent", "DateCreated", "StartTime", "EndTime"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start(spec: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(PRISM), "mock", "-h", "127.0.0.1", "-p", str(port), str(spec)],
