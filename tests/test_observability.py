@@ -361,9 +361,10 @@ async def test_store_sizes_and_processor_states_are_gauges(management):  # noqa:
 async def test_inbound_endpoints_have_mi_inbound_metrics(gateway, tmp_path):
     import asyncio
 
-    from tests.test_inbound_endpoints import ECHO_SEQUENCE, OOPS, _free_port, _get, _inbound
+    from tests.support.subprocess_gateway import free_port
+    from tests.test_inbound_endpoints import ECHO_SEQUENCE, OOPS, _get, _inbound
 
-    port = _free_port()
+    port = free_port()
     inbox = tmp_path / "in"
     inbox.mkdir()
     (inbox / "a.xml").write_text("<order>1</order>")
