@@ -218,9 +218,13 @@ def _passes_through(ctx: MessageContext, target: str) -> bool:
     )
 
 
-def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, AsyncIterator[bytes] | None, str | None, bool]:
+def serialise(
+    ctx: MessageContext, media: str, fault: bool = True
+) -> tuple[bytes | None, AsyncIterator[bytes] | None, str | None, bool]:
     """(body, stream, content type, is_fault) of the current message written as `media`.
-    Shared by replies to clients and requests to backends; never changes the message itself."""
+    Shared by replies to clients and requests to backends; never changes the message itself. With
+    `fault=False` (a request to a back end, whose caller ignores it) an unchanged body is not looked at
+    for a SOAP fault and is_fault is False."""
     payload = ctx.payload
     media = media_type_of(media) or media  # a messageType set with parameters still names the format
     target = kind_of(media)
@@ -234,7 +238,7 @@ def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, AsyncItera
             (None if stream is not None else payload.raw or b""),
             stream,
             _pass_through_type(override, payload.content_type, media),
-            payload.is_built and payload.kind in kinds.SOAP_KINDS and soap.is_fault(payload.envelope),
+            fault and payload.is_built and payload.kind in kinds.SOAP_KINDS and soap.is_fault(payload.envelope),
         )
     if not payload.is_built:
         raise RuntimeError("serialise needs a built payload for conversion; call prepare() first")

@@ -121,7 +121,7 @@ async def _exchange(
     if method not in ("GET", "HEAD") and not (method == "DELETE" and ctx.payload.kind == kinds.EMPTY):
         media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
         await formats.prepare(ctx, media)
-        body, stream, ctype, _ = formats.serialise(ctx, media)
+        body, stream, ctype, _ = formats.serialise(ctx, media, fault=False)
         data = stream if stream is not None else body
         if ctype:
             headers[hdrs.CONTENT_TYPE] = ctype

@@ -15,7 +15,6 @@ gateway.errors.transport_failure maps them to the same MI codes.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable
 
@@ -28,7 +27,8 @@ _MAX_HEAD = 64 * 1024  # status line and headers of an answer (aiohttp: 8190 per
 _STREAM_LIMIT = 2**16  # the StreamReader's buffer limit, as aiohttp's client uses
 _KEEPALIVE = 30.0  # seconds an idle connection is kept (the aiohttp connector's keepalive_timeout)
 _DEFAULTS = tuple(ClientRequest.DEFAULT_HEADERS.items())  # Accept, Accept-Encoding: what aiohttp adds
-_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NOT_CONTROL = bytes(b for b in range(256) if not (b < 32 and b != 9 or b == 127))  # kept: the control bytes
+_CRLF = b"\r\n"
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
@@ -191,9 +191,9 @@ class _Connection(asyncio.Protocol):
         return waiter
 
     def _start(self, head: bytes) -> bool:
-        lines = head.split(b"\r\n")
+        lines = head.decode("latin-1").split("\r\n")
         try:
-            version, _, rest = lines[0].decode("latin-1").partition(" ")
+            version, _, rest = lines[0].partition(" ")
             code, _, reason = rest.partition(" ")
             status = int(code)
         except ValueError:
@@ -202,7 +202,7 @@ class _Connection(asyncio.Protocol):
             raise BadResponse(f"the back end's status line is not HTTP/1.x: {lines[0][:100]!r}")
         headers: CIMultiDict[str] = CIMultiDict()
         for line in lines[1:]:
-            name, colon, value = line.decode("latin-1").partition(":")
+            name, colon, value = line.partition(":")
             if not colon or not name or name != name.strip() or " " in name or "\t" in name:
                 raise BadResponse(f"the back end sent a malformed header line: {line[:100]!r}")
             headers.add(name, value.strip(" \t"))
@@ -462,8 +462,9 @@ def _head(method: str, url: URL, headers: CIMultiDict[str], body: bytes | None) 
         parts.append("Content-Length: 0\r\n")
         lines += 1
     parts.append("\r\n")
-    text = "".join(parts)
-    # aiohttp's rule: no control character but tab in a name or value (CR and LF are counted: only ours)
-    if text.count("\n") != lines + 1 or text.count("\r") != lines + 1 or _FORBIDDEN.search(text):
+    head = "".join(parts).encode("utf-8", "surrogateescape")
+    # aiohttp's rule: no control character but tab in a name or value. What is left after deleting every
+    # other byte must be exactly our own line ends.
+    if head.translate(None, _NOT_CONTROL) != _CRLF * (lines + 1):
         raise ValueError("Forbidden control character detected in headers. Potential header injection attack.")
-    return text.encode("utf-8", "surrogateescape")
+    return head
