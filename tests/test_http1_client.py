@@ -246,3 +246,24 @@ def test_control_characters_in_a_header_are_refused_as_aiohttp_refuses_them(char
         _head("POST", URL("http://h/p"), CIMultiDict({"X": f"a{character}b"}), b"")
     with pytest.raises(ValueError, match="Forbidden control character"):
         _head("POST", URL("http://h/p"), CIMultiDict({f"X{character}": "a"}), b"")
+
+
+async def test_a_head_request_does_not_wait_for_the_body_its_length_announces(gateway, scripted):
+    backend, uri = await scripted(lambda head, body: b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")
+    client = await gateway(passthrough(uri, timeout="5000"))
+    for _ in range(2):
+        response = await client.head("/services/P")
+        assert response.status == 200
+    assert [head.split(b" ", 1)[0] for head, _, _ in backend.requests] == [b"HEAD", b"HEAD"]
+    assert backend.connections == 1  # the bodiless answer was complete: the connection was reused
+
+
+async def test_idle_connections_older_than_the_keep_alive_time_are_not_reused(monkeypatch, gateway, scripted):
+    from gateway.transport import http1
+
+    backend, uri = await scripted(lambda head, body: ok(body))
+    client = await gateway(passthrough(uri))
+    assert (await client.post("/services/P", data=ENVELOPE, headers=SOAP_HEADERS)).status == 200
+    monkeypatch.setattr(http1, "_KEEPALIVE", 0.0)  # every idle connection is now stale
+    assert (await client.post("/services/P", data=ENVELOPE, headers=SOAP_HEADERS)).status == 200
+    assert backend.connections == 2  # the stale one was not reused

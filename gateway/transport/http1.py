@@ -385,16 +385,27 @@ class _Connection(asyncio.Protocol):
 class Http1Pool:
     """Keep-alive connections per (host, port), for plain http only."""
 
-    __slots__ = ("_idle", "_all", "buffer_up_to")
+    __slots__ = ("_idle", "_all", "buffer_up_to", "_swept")
 
     def __init__(self, buffer_up_to: int) -> None:
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._all: set[_Connection] = set()
         self.buffer_up_to = buffer_up_to  # answers up to this size are handed over whole; larger ones stream
+        self._swept = time.monotonic()
 
     def idle(self, connection: _Connection) -> None:
-        connection.idle_since = time.monotonic()
+        now = connection.idle_since = time.monotonic()
         self._idle.setdefault(connection.key, []).append(connection)
+        if now - self._swept > _KEEPALIVE:
+            self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
+        """Close connections idle for longer than the keep-alive time (the newest are used first, so the
+        oldest would otherwise wait for the back end to close them)."""
+        self._swept = now
+        for idle in list(self._idle.values()):
+            for connection in [c for c in idle if now - c.idle_since >= _KEEPALIVE]:
+                connection.close()
 
     def forget(self, connection: _Connection) -> None:
         idle = self._idle.get(connection.key)
