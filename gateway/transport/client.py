@@ -120,7 +120,8 @@ async def _exchange(
     # GET/HEAD never carry a body; a DELETE carries one only if the message has one.
     if method not in ("GET", "HEAD") and not (method == "DELETE" and ctx.payload.kind == kinds.EMPTY):
         media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
-        await formats.prepare(ctx, media)
+        if formats.needs_build(ctx, media):
+            await ctx.payload.build()
         body, stream, ctype, _ = formats.serialise(ctx, media, fault=False)
         data = stream if stream is not None else body
         if ctype:
