@@ -111,6 +111,9 @@ async def _exchange(
     for name in _HOP_BY_HOP:
         if name in headers:
             del headers[name]
+    # The answer is relayed as bytes and may be parsed, and Content-Encoding is not relayed: ask for it plain
+    # (aiohttp's default "gzip, deflate" let a compressing back end's bytes reach the client undecoded).
+    headers[hdrs.ACCEPT_ENCODING] = "identity"
     exchange = ctx.exchange
     headers[exchange.services.correlation_header] = exchange.activity_id  # MI's activityid, to the back end
     if exchange.services.tracer is not None:
