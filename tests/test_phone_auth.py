@@ -8,8 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED = (
     "api/PhoneAuthApi.xml",
     "local-entries/phoneAuthTwilio.xml",
+    "local-entries/phoneAuthSettings.xml",
     "sequences/PhoneAuthConfig.xml",
     "sequences/PhoneAuthSchema.xml",
     "sequences/PhoneAuthError.xml",
@@ -40,8 +41,8 @@ OTHER = "+14155550199"
 
 
 class Client:
-    def __init__(self, gw: Any, sandbox: Sandbox, root: Path) -> None:
-        self.gw, self.sandbox, self.root = gw, sandbox, root
+    def __init__(self, gw: Any, sandbox: Sandbox, root: Path, source: str = "verify") -> None:
+        self.gw, self.sandbox, self.root, self.source = gw, sandbox, root, source
 
     async def post(self, path: str, body: Any, **headers: str) -> tuple[int, Any]:
         response = await self.gw.post(
@@ -56,15 +57,22 @@ class Client:
         return response.status, json.loads(raw) if raw else None
 
     async def code_for(self, phone: str) -> str:
-        """The code the phone received: the sandbox's /_sandbox/verifications, as a user would read the SMS."""
-        async with aiohttp.ClientSession() as http:
-            async with http.get(self.sandbox.url + "/_sandbox/verifications") as response:
-                verifications = await response.json()
+        """The code the phone received, as a user would read the SMS: Verify's pending verification
+        (/_sandbox/verifications), or the last SMS the gateway sent it (/_sandbox/messages)."""
+        if self.source == "gateway":
+            texts = [m["body"] for m in await sandbox_get(self.sandbox, "/_sandbox/messages") if m["to"] == phone]
+            assert texts, f"no SMS was sent to {phone}"
+            found = re.fullmatch(r"Your verification code is (\d+)", texts[-1])
+            assert found, texts[-1]
+            return found.group(1)
+        verifications = await sandbox_get(self.sandbox, "/_sandbox/verifications")
         pending = [v for v in verifications if v["to"] == phone and v["status"] == "pending"]
         assert pending, f"no code was sent to {phone}: {verifications}"
         return str(pending[-1]["code"])
 
     def sent_to(self, phone: str) -> int:
+        if self.source == "gateway":
+            return sum(1 for m in self.sandbox.state.store.all_messages() if m.to == phone)
         return sum(len(v.sends) for v in self.sandbox.state.verify.verifications.values() if v.to == phone)
 
     async def register(
@@ -86,6 +94,12 @@ class Client:
         return user
 
 
+async def sandbox_get(sandbox: Sandbox, path: str) -> Any:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(sandbox.url + path) as response:
+            return await response.json()
+
+
 async def _verify_service(sandbox: Sandbox) -> str:
     auth = "Basic " + base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
     async with aiohttp.ClientSession(headers={"Authorization": auth}) as http:
@@ -94,23 +108,28 @@ async def _verify_service(sandbox: Sandbox) -> str:
             return str((await response.json())["sid"])
 
 
-def _artifacts(sandbox_url: str, service: str, identity: str = "email", throttle: bool = False) -> dict[str, str]:
+def _artifacts(
+    sandbox_url: str, service: str, identity: str = "email", throttle: bool = False, source: str = "verify"
+) -> dict[str, str]:
     files = {relative: (REPO / relative).read_text(encoding="utf-8") for relative in SHIPPED}
     entry = files["local-entries/phoneAuthTwilio.xml"]
     files["local-entries/phoneAuthTwilio.xml"] = entry.replace("http://127.0.0.1:8299", sandbox_url)
-    config = files["sequences/PhoneAuthConfig.xml"].replace("VA00000000000000000000000000000000", service)
+    settings = files["local-entries/phoneAuthSettings.xml"].replace("VA00000000000000000000000000000000", service)
     if not throttle:  # the flows below send several codes to one phone within seconds
-        config = config.replace('name="pa.resendInterval" value="30000"', 'name="pa.resendInterval" value="0"')
-        config = config.replace('name="pa.resendPerHour" value="5"', 'name="pa.resendPerHour" value="100"')
-    files["sequences/PhoneAuthConfig.xml"] = config.replace('value="email"', f'value="{identity}"')
+        settings = settings.replace("<resendInterval>30000<", "<resendInterval>0<")
+        settings = settings.replace("<resendPerHour>5<", "<resendPerHour>100<")
+    settings = settings.replace("<codeSource>verify<", f"<codeSource>{source}<")
+    files["local-entries/phoneAuthSettings.xml"] = settings.replace("<identity>email<", f"<identity>{identity}<")
     return files
 
 
-@pytest.fixture
-async def phone(gateway: Any, sandbox: Sandbox, tmp_path: Path) -> Client:
-    gw = await gateway(_artifacts(sandbox.url, await _verify_service(sandbox)))
+@pytest.fixture(params=["verify", "gateway"])
+async def phone(gateway: Any, sandbox: Sandbox, tmp_path: Path, request: pytest.FixtureRequest) -> Client:
+    """The shipped API with each code source: Twilio Verify, or codes the gateway makes and sends with sendSms."""
+    files = _artifacts(sandbox.url, await _verify_service(sandbox), source=request.param)
+    gw = await gateway(files, test_clock=True)
     assert not gw.config.failed, gw.config.failed
-    return Client(gw, sandbox, tmp_path / "artifacts")
+    return Client(gw, sandbox, tmp_path / "artifacts", request.param)
 
 
 def _db(client: Client) -> sqlite3.Connection:
@@ -154,20 +173,28 @@ async def test_registration_needs_the_same_phone_and_the_right_code(phone: Clien
     assert (status, error["code"]) == (400, 3100), "a used transaction cannot be replayed"
 
 
-async def test_an_expired_transaction_is_refused(phone: Client) -> None:
+async def advance_clock(client: Client, ms: int) -> None:
+    """The gateway's clock (test_clock): every SYSTEM_TIME the sequences read and store moves with it."""
+    response = await client.gw.post("/_test/clock", json={"advance": ms})
+    assert response.status == 200, await response.text()
+
+
+async def test_a_transaction_expires_after_five_minutes(phone: Client) -> None:
+    body = {"email": "a@example.com", "password": "pw", "phoneNumber": PHONE}
     status, started = await phone.post("/users/register", {"phoneNumber": PHONE})
     code = await phone.code_for(PHONE)
-    with _db(phone) as db:
-        db.execute("update phone_transactions set expires = 1")
-    body = {
-        "email": "a@example.com",
-        "password": "pw",
-        "phoneNumber": PHONE,
-        "transactionId": started["transactionId"],
-        "transactionCode": code,
-    }
-    status, error = await phone.post("/users/register", body)
-    assert (status, error["code"]) == (400, 3100), error
+    await advance_clock(phone, 5 * 60_000 + 1000)
+    status, error = await phone.post(
+        "/users/register", {**body, "transactionId": started["transactionId"], "transactionCode": code}
+    )
+    assert (status, error) == (400, {"code": 3100, "message": "Invalid or expired transaction"}), error
+    status, started = await phone.post("/users/register", {"phoneNumber": PHONE})
+    code = await phone.code_for(PHONE)
+    await advance_clock(phone, 5 * 60_000 - 2000)
+    status, user = await phone.post(
+        "/users/register", {**body, "transactionId": started["transactionId"], "transactionCode": code}
+    )
+    assert status == 200 and user["userStatus"] == "ENABLED", "still valid just before 5 minutes"
 
 
 async def test_attempt_limit(phone: Client) -> None:
@@ -291,25 +318,23 @@ async def test_register_and_login_on_postgresql(gateway: Any, sandbox: Sandbox) 
 
 
 async def test_resends_are_throttled_per_phone(gateway: Any, sandbox: Sandbox, tmp_path: Path) -> None:
-    gw = await gateway(_artifacts(sandbox.url, await _verify_service(sandbox), throttle=True))
-    client = Client(gw, sandbox, tmp_path / "artifacts")
+    # the gateway's codes: Verify would add its own limit (5 sends per verification) to the gateway's
+    files = _artifacts(sandbox.url, await _verify_service(sandbox), throttle=True, source="gateway")
+    client = Client(await gateway(files, test_clock=True), sandbox, tmp_path / "artifacts", "gateway")
     status, _ = await client.post("/users/register", {"phoneNumber": PHONE})
     assert status == 200
     status, error = await client.post("/users/register", {"phoneNumber": PHONE})
     assert (status, error["code"]) == (429, 3105), "one code per 30 s"
     status, error = await client.post("/services/Twilio/loginWithPhoneNumber", OTHER)
     assert status == 200, "another phone is not affected"
-    with _db(client) as db:  # the hour's earlier sends, 31 s ago and more
-        db.execute("update phone_transactions set created = created - 31000")
-        for n in range(3):
-            db.execute(
-                "insert into phone_transactions values (?, ?, 'login', 0, ?, 0, 1)",
-                (f"old{n}", PHONE, int(time.time() * 1000) - 60000 * (n + 1)),
-            )
-    status, error = await client.post("/users/register", {"phoneNumber": PHONE})
-    assert status == 200, "the 5th send of the hour"
-    with _db(client) as db:
-        db.execute("update phone_transactions set created = created - 31000")
+    for _ in range(4):  # sends 2 to 5 of the hour, 31 s apart
+        await advance_clock(client, 31_000)
+        status, error = await client.post("/users/register", {"phoneNumber": PHONE})
+        assert status == 200, error
+    await advance_clock(client, 31_000)
     status, error = await client.post("/users/register", {"phoneNumber": PHONE})
     assert (status, error["code"]) == (429, 3105), "at most 5 an hour"
-    assert client.sent_to(PHONE) == 2
+    await advance_clock(client, 3_600_000 - 4 * 31_000)
+    status, error = await client.post("/users/register", {"phoneNumber": PHONE})
+    assert status == 200, "the first send of the hour is an hour old"
+    assert client.sent_to(PHONE) == 6

@@ -17,6 +17,7 @@ import orjson
 from aiohttp import hdrs, http_exceptions, web
 from multidict import CIMultiDict, istr
 
+from gateway import clock
 from gateway.connector import ConnectorRegistry
 from gateway.errors import DeployError
 from gateway.masking import bind_message_secrets, unbind_message_secrets
@@ -98,6 +99,10 @@ def create_app(
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     app.router.add_get("/healthz", healthz)
+    clock.configure(settings.test_clock)
+    if settings.test_clock:
+        log.warning("test_clock is on: POST /_test/clock moves this gateway's clock forward (never in production)")
+        app.router.add_post("/_test/clock", advance_clock)
     app.router.add_route("*", "/services/{name}", handle_service)
     app.router.add_route("*", "/services/{name}/{tail:.*}", handle_service)
     app.router.add_route("*", "/{tail:.*}", handle_unknown)
@@ -153,6 +158,16 @@ def _problem(error: DeployError) -> dict[str, str | int | None]:
         "reason": error.reason,
         "hint": error.hint,
     }
+
+
+async def advance_clock(request: web.Request) -> web.Response:
+    """POST /_test/clock {"advance": ms} -> {"now": ms}: only routed with the setting test_clock (gateway/clock.py)."""
+    try:
+        body = orjson.loads(await request.read() or b"{}")
+        advanced = clock.advance(int(body.get("advance", 0)))
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+        return web.json_response({"error": f'expected {{"advance": milliseconds}}: {exc}'}, status=400)
+    return web.json_response({"now": advanced})
 
 
 async def healthz(request: web.Request) -> web.Response:
