@@ -6,6 +6,8 @@ real SQLite (the `default` datasource) and PostgreSQL."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -15,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from lxml import etree
 
 from gateway.database import parse_jdbc_url
 from tests.conftest import require_service
@@ -338,3 +341,340 @@ async def test_resends_are_throttled_per_phone(gateway: Any, sandbox: Sandbox, t
     status, error = await client.post("/users/register", {"phoneNumber": PHONE})
     assert status == 200, "the first send of the hour is an hour old"
     assert client.sent_to(PHONE) == 6
+
+
+# -- the gateway's own codes (codeSource gateway) ---------------------------------------------------------------
+
+
+async def test_gateway_codes_are_random_digits_stored_only_as_a_keyed_hash(
+    gateway: Any, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synapse_gateway_connectors.crypto import operations
+
+    drawn: list[int] = []
+
+    def randbelow(limit: int) -> int:  # the real secrets.randbelow, recorded
+        drawn.append(limit)
+        return real(limit)
+
+    real = operations.secrets.randbelow
+    monkeypatch.setattr(operations.secrets, "randbelow", randbelow)
+    files = _artifacts(sandbox.url, "VA-unused", source="gateway")
+    settings = files["local-entries/phoneAuthSettings.xml"]
+    settings = settings.replace("<codeLength>6<", "<codeLength>8<")
+    files["local-entries/phoneAuthSettings.xml"] = settings.replace(
+        "<codeText>Your verification code is {code}<", "<codeText>Acme: {code} is your code. Do not share it.<"
+    )
+    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    status, started = await client.post("/users/register", {"phoneNumber": PHONE})
+    assert status == 200, started
+    (sms,) = [m for m in await sandbox_get(sandbox, "/_sandbox/messages") if m["to"] == PHONE]
+    found = re.fullmatch(r"Acme: (\d{8}) is your code\. Do not share it\.", sms["body"])
+    assert found, sms["body"]
+    assert sms["from"] == "+15005550006" and client.sent_to(PHONE) == 1
+    assert drawn == [10**8], "the code is secrets.randbelow(10**length)"
+    code = found.group(1)
+    assert not sandbox.state.verify.verifications, "no Verify call with the gateway's codes"
+    with _db(client) as db:
+        rows = db.execute("select * from phone_transactions").fetchall()
+        (code_hash,) = db.execute("select code_hash from phone_transactions").fetchone()
+    assert all(code not in str(value) for row in rows for value in row), "the code itself is never stored"
+    bound = f"{started['transactionId']}:{PHONE}:{code}".encode()
+    assert code_hash == hmac.new(b"change-me-phone-auth-code-key", bound, hashlib.sha256).hexdigest()
+    assert code_hash != hashlib.sha256(code.encode()).hexdigest(), "keyed, bound to the transaction and phone"
+    body = {"email": "a@example.com", "password": "pw", "phoneNumber": PHONE, "transactionId": started["transactionId"]}
+    status, user = await client.post("/users/register", {**body, "transactionCode": code})
+    assert status == 200 and user["phoneNumber"] == PHONE, user
+
+
+async def test_gateway_codes_are_compared_in_constant_time(
+    gateway: Any, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synapse_gateway_connectors.crypto import operations
+
+    compared: list[tuple[str, str]] = []
+
+    def compare_digest(a: str, b: str) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    real = operations.hmac.compare_digest
+    monkeypatch.setattr(operations.hmac, "compare_digest", compare_digest)
+    files = _artifacts(sandbox.url, "VA-unused", source="gateway")
+    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    status, started = await client.post("/users/register", {"phoneNumber": PHONE})
+    code = await client.code_for(PHONE)
+    wrong = "000000" if code != "000000" else "111111"
+    body = {"email": "a@example.com", "password": "pw", "phoneNumber": PHONE, "transactionId": started["transactionId"]}
+    assert (await client.post("/users/register", {**body, "transactionCode": wrong}))[0] == 401
+    assert (await client.post("/users/register", {**body, "transactionCode": code}))[0] == 200
+    with _db(client) as db:
+        (stored,) = db.execute("select code_hash from phone_transactions").fetchone()
+    checks = [(a, b) for a, b in compared if b == stored]  # (the sandbox compares its auth token the same way)
+    assert len(checks) == 2 and checks[1] == (stored, stored) and checks[0][0] != stored, compared
+
+
+async def test_a_gateway_transaction_is_dead_after_five_wrong_codes(
+    gateway: Any, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    files = _artifacts(sandbox.url, "VA-unused", source="gateway")
+    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
+    assert client.sent_to(PHONE) == 0, "not registered: nothing sent"
+    await client.register()
+    status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
+    code = await client.code_for(PHONE)
+    wrong = "000000" if code != "000000" else "111111"
+    login = {"transactionId": started["transactionId"]}
+    answers = [await client.post("/services/Twilio/loginWithCode", {**login, "code": wrong}) for _ in range(5)]
+    assert answers == [(401, {"code": 3101, "message": "Invalid code"})] * 5, answers
+    status, error = await client.post("/services/Twilio/loginWithCode", {**login, "code": code})
+    assert (status, error) == (429, {"code": 60202, "message": "Max check attempts reached"}), "dead"
+    with _db(client) as db:
+        (attempts,) = db.execute(
+            "select attempts from phone_transactions where id = ?", (login["transactionId"],)
+        ).fetchone()
+    assert attempts == 6, "every check is counted in the database, so every node sharing it sees the same count"
+
+
+async def test_codes_passwords_and_tokens_never_reach_the_log(phone: Client, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    password = "correct horse battery"
+    await phone.register(password=password)
+    status, started = await phone.post(
+        "/services/Twilio/loginWithPhoneNumberAndPassword", {"phoneNumber": PHONE, "password": password}
+    )
+    code = await phone.code_for(PHONE)
+    wrong = "000000" if code != "000000" else "111111"
+    login = {"transactionId": started["transactionId"]}
+    assert (await phone.post("/services/Twilio/loginWithCode", {**login, "code": wrong}))[0] == 401
+    status, user = await phone.post("/services/Twilio/loginWithCode", {**login, "code": code})
+    assert status == 200, user
+    token = user["user-token"]
+    assert (await phone.get("/users/me", **{"user-token": token}))[0] == 200
+    assert (await phone.post("/users/register", {"phoneNumber": PHONE}))[0] == 200  # a code for a registered phone
+    codes = {code, await phone.code_for(PHONE)}
+    text = caplog.text
+    assert len(text) > 500 and "phone-auth" in text, "the gateway's log was captured"
+    for secret in (password, token, *codes):
+        assert secret not in text, f"{secret!r} is in the log"
+
+
+# -- errors in the client's own format ---------------------------------------------------------------------------
+
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+
+
+async def _post_xml(client: Client, path: str, body: str, content_type: str, **headers: str) -> tuple[int, str, Any]:
+    response = await client.gw.post(BASE + path, data=body, headers={"Content-Type": content_type, **headers})
+    raw = await response.read()
+    return response.status, response.headers["Content-Type"], etree.fromstring(raw)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code", "message"),
+    [
+        ("/users/register", "<register><email>a@example.com</email></register>", 400, 3011, "phoneNumber is required"),
+        (
+            "/services/Twilio/loginWithCode",
+            "<login><code>1</code></login>",
+            400,
+            3100,
+            "Invalid or expired transaction",
+        ),
+        (
+            "/services/Twilio/loginWithPhoneNumberAndPassword",
+            "<login><phoneNumber>+1</phoneNumber></login>",
+            401,
+            3003,
+            "Invalid login or password",
+        ),
+    ],
+)
+async def test_soap_and_xml_clients_get_the_error_in_their_own_format(
+    phone: Client, path: str, body: str, status: int, code: int, message: str
+) -> None:
+    got = await _post_xml(
+        phone,
+        path,
+        f'<e:Envelope xmlns:e="{SOAP11}"><e:Body>{body}</e:Body></e:Envelope>',
+        "text/xml",
+        SOAPAction='"urn:x"',
+    )
+    assert got[:2] == (status, "text/xml; charset=UTF-8"), got[:2]
+    fault = got[2].find(f"{{{SOAP11}}}Body/{{{SOAP11}}}Fault")
+    assert fault is not None, etree.tostring(got[2])
+    assert fault.findtext("faultcode").endswith(":Client") and fault.findtext("faultstring") == message
+    assert (fault.findtext("detail/error/code"), fault.findtext("detail/error/message")) == (str(code), message)
+
+    got = await _post_xml(
+        phone, path, f'<e:Envelope xmlns:e="{SOAP12}"><e:Body>{body}</e:Body></e:Envelope>', "application/soap+xml"
+    )
+    assert got[0] == status and got[1].startswith("application/soap+xml"), got[:2]
+    fault = got[2].find(f"{{{SOAP12}}}Body/{{{SOAP12}}}Fault")
+    assert fault is not None, etree.tostring(got[2])
+    assert fault.findtext(f"{{{SOAP12}}}Code/{{{SOAP12}}}Value").endswith(":Sender")
+    assert fault.findtext(f"{{{SOAP12}}}Reason/{{{SOAP12}}}Text") == message
+    assert fault.findtext(f"{{{SOAP12}}}Detail/error/code") == str(code)
+
+    got = await _post_xml(phone, path, body, "application/xml")
+    assert got[0] == status and got[1].startswith("application/xml"), got[:2]
+    assert (got[2].tag, got[2].findtext("code"), got[2].findtext("message")) == ("error", str(code), message)
+
+    answer = await phone.gw.post(BASE + path, data="{}", headers={"Content-Type": "application/json"})
+    assert (answer.status, await answer.json()) == (status, {"code": code, "message": message}), "JSON stays JSON"
+
+
+async def test_a_twilio_error_reaches_a_soap_client_as_a_fault(gateway: Any, sandbox: Sandbox) -> None:
+    client = Client(await gateway(_artifacts(sandbox.url, await _verify_service(sandbox))), sandbox, Path())
+    status, started = await client.post("/users/register", {"phoneNumber": PHONE})
+    code = await client.code_for(PHONE)
+    wrong = "000000" if code != "000000" else "111111"
+    body = {"email": "a@example.com", "password": "pw", "phoneNumber": PHONE, "transactionId": started["transactionId"]}
+    for _ in range(5):
+        assert (await client.post("/users/register", {**body, "transactionCode": wrong}))[0] == 401
+    fields = "".join(f"<{k}>{v}</{k}>" for k, v in {**body, "transactionCode": code}.items())
+    soap = f'<e:Envelope xmlns:e="{SOAP11}"><e:Body><register>{fields}</register></e:Body></e:Envelope>'
+    got = await _post_xml(client, "/users/register", soap, "text/xml", SOAPAction='"urn:x"')
+    fault = got[2].find(f"{{{SOAP11}}}Body/{{{SOAP11}}}Fault")
+    assert got[0] == 429 and fault is not None, (got[0], etree.tostring(got[2]))
+    assert (
+        fault.findtext("detail/error/code") == "60202" and fault.findtext("faultstring") == "Max check attempts reached"
+    )
+
+
+async def test_a_soap_client_registers_with_the_same_api(phone: Client) -> None:
+    def envelope(name: str, fields: dict[str, str]) -> str:
+        inner = "".join(f"<{k}>{v}</{k}>" for k, v in fields.items())
+        return f'<e:Envelope xmlns:e="{SOAP12}"><e:Body><{name}>{inner}</{name}></e:Body></e:Envelope>'
+
+    status, ctype, answer = await _post_xml(
+        phone, "/users/register", envelope("register", {"phoneNumber": PHONE}), "application/soap+xml"
+    )
+    assert status == 200 and ctype.startswith("application/soap+xml"), etree.tostring(answer)
+    transaction = answer.findtext(f"{{{SOAP12}}}Body/transactionId")
+    assert transaction and len(transaction) == 36, etree.tostring(answer)
+    fields = {
+        "email": "ann@example.com",
+        "password": "s3cret pass",
+        "phoneNumber": PHONE,
+        "transactionId": transaction,
+        "transactionCode": await phone.code_for(PHONE),
+    }
+    status, ctype, answer = await _post_xml(
+        phone, "/users/register", envelope("register", fields), "application/soap+xml"
+    )
+    body = answer.find(f"{{{SOAP12}}}Body")
+    assert status == 200 and body is not None, etree.tostring(answer)
+    user = body.find("jsonObject")  # the user object, as the JSON client gets it, in XML
+    assert user is not None and user.findtext("userStatus") == "ENABLED", etree.tostring(answer)
+    assert (user.findtext("phoneNumber"), user.findtext("email")) == (PHONE, "ann@example.com")
+
+
+# -- the phone-number column (the seed's "User Phone Number Field") ------------------------------------------------
+
+
+def test_rename_column_changes_only_sql_identifiers_and_result_columns() -> None:
+    from gateway.deploy.sql_rename import rename_in_text
+
+    text = """<sequence><!-- phone_number --><property name="phone_number" value="phone_number"/>
+      <dblookup><statement><sql>SELECT u.phone_number, 'phone_number' AS label, phone_numbers FROM t u
+        WHERE PHONE_NUMBER = ? AND x = 'it''s phone_number'</sql>
+        <result name="phone_number" column="phone_number"/></statement></dblookup></sequence>"""
+    assert rename_in_text(text, "phone_number", "mobile") == text.replace(
+        "SELECT u.phone_number", "SELECT u.mobile"
+    ).replace("WHERE PHONE_NUMBER", "WHERE mobile").replace('column="phone_number"', 'column="mobile"')
+
+
+async def test_the_phone_column_can_have_another_name(gateway: Any, sandbox: Sandbox, tmp_path: Path) -> None:
+    from gateway.cli import main
+
+    shipped = tmp_path / "shipped"
+    for relative, text in _artifacts(sandbox.url, "VA-unused", source="gateway").items():
+        (shipped / relative).parent.mkdir(parents=True, exist_ok=True)
+        (shipped / relative).write_text(text, encoding="utf-8")
+    assert main(["rename-column", "phone_number", "mobile_no", "--artifacts", str(shipped)]) == 0
+    files = {relative: (shipped / relative).read_text(encoding="utf-8") for relative in SHIPPED}
+    changed = [relative for relative in SHIPPED if "mobile_no" in files[relative]]
+    assert "api/PhoneAuthApi.xml" in changed and "sequences/PhoneAuthSchema.xml" in changed, changed
+    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    registered = await client.register()
+    status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
+    status, user = await client.post(
+        "/services/Twilio/loginWithCode",
+        {"transactionId": started["transactionId"], "code": await client.code_for(PHONE)},
+    )
+    assert (status, user["objectId"], user["phoneNumber"]) == (200, registered["objectId"], PHONE), user
+    with _db(client) as db:
+        for table in ("phone_users", "phone_transactions"):
+            columns = [row[1] for row in db.execute(f"pragma table_info({table})")]
+            assert "mobile_no" in columns and "phone_number" not in columns, (table, columns)
+        assert db.execute("select mobile_no from phone_users").fetchall() == [(PHONE,)]
+
+
+# -- two gateway nodes sharing one PostgreSQL ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["verify", "gateway"])
+async def test_a_code_issued_on_one_node_verifies_on_the_other(
+    serve: Any, sandbox: Sandbox, tmp_path: Path, source: str
+) -> None:
+    """Two `python3 -m gateway serve` processes on one PostgreSQL: every step on the other node than the last."""
+    import asyncpg
+
+    from tests.support.subprocess_gateway import free_port
+
+    port = require_service("postgresql")
+    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/test")
+    try:
+        for table in ("phone_users", "phone_transactions", "phone_sessions"):
+            await conn.execute(f"DROP TABLE IF EXISTS {table}")
+    finally:
+        await conn.close()
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        f"datasources:\n  default:\n    url: jdbc:postgresql://127.0.0.1:{port}/test\n    user: postgres\n"
+    )
+    files = _artifacts(sandbox.url, await _verify_service(sandbox), source=source)
+    nodes = [serve(free_port(), files=files, args=["--config", str(config)]) for _ in range(2)]
+    for node in nodes:
+        node.wait_until(lambda node=node: "listening on" in node.log(), "the gateway to listen")
+
+    async with aiohttp.ClientSession() as http:
+
+        async def post(node: Any, path: str, body: Any) -> tuple[int, Any]:
+            url = f"http://127.0.0.1:{node.port}{BASE}{path}"
+            async with http.post(url, json=body) as response:
+                return response.status, await response.json()
+
+        client = Client(None, sandbox, Path(), source)
+        a, b = nodes
+        status, started = await post(a, "/users/register", {"phoneNumber": PHONE})
+        assert status == 200, started
+        step2 = {
+            "email": "ann@example.com",
+            "password": "s3cret pass",
+            "phoneNumber": PHONE,
+            "transactionId": started["transactionId"],
+            "transactionCode": await client.code_for(PHONE),
+        }
+        status, registered = await post(b, "/users/register", step2)
+        assert status == 200 and registered["userStatus"] == "ENABLED", registered
+        status, error = await post(a, "/users/register", step2)
+        assert (status, error["code"]) == (400, 3100), "used up on node b: no replay on node a"
+
+        status, started = await post(b, "/services/Twilio/loginWithPhoneNumber", PHONE)
+        code = await client.code_for(PHONE)
+        wrong = "000000" if code != "000000" else "111111"
+        login = {"transactionId": started["transactionId"]}
+        for node in (a, b):  # wrong codes count on whichever node checks them
+            assert (await post(node, "/services/Twilio/loginWithCode", {**login, "code": wrong}))[0] == 401
+        status, user = await post(a, "/services/Twilio/loginWithCode", {**login, "code": code})
+        assert (status, user["objectId"]) == (200, registered["objectId"]), user
+        async with http.get(
+            f"http://127.0.0.1:{b.port}{BASE}/users/me", headers={"user-token": user["user-token"]}
+        ) as response:
+            assert response.status == 200 and (await response.json())["objectId"] == registered["objectId"]
+    for node in nodes:
+        assert "Traceback" not in node.log(), node.log()

@@ -103,6 +103,7 @@ def create_app(
     if settings.test_clock:
         log.warning("test_clock is on: POST /_test/clock moves this gateway's clock forward (never in production)")
         app.router.add_post("/_test/clock", advance_clock)
+        app.on_cleanup.append(_system_clock)
     app.router.add_route("*", "/services/{name}", handle_service)
     app.router.add_route("*", "/services/{name}/{tail:.*}", handle_service)
     app.router.add_route("*", "/{tail:.*}", handle_unknown)
@@ -158,6 +159,10 @@ def _problem(error: DeployError) -> dict[str, str | int | None]:
         "reason": error.reason,
         "hint": error.hint,
     }
+
+
+async def _system_clock(app: web.Application) -> None:
+    clock.configure(False)  # a stopped test gateway leaves the system's time behind
 
 
 async def advance_clock(request: web.Request) -> web.Response:
