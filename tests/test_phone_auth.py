@@ -12,6 +12,8 @@ import json
 import logging
 import re
 import sqlite3
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -291,17 +293,27 @@ async def test_send_message_needs_an_https_media_url(phone: Client, sandbox: San
     assert status == 201 and sent["sid"].startswith("SM"), sent
 
 
-async def test_register_and_login_on_postgresql(gateway: Any, sandbox: Sandbox) -> None:
-    port = require_service("postgresql")
+@pytest.fixture
+async def postgres_db() -> AsyncIterator[str]:
+    """A database of its own on the local PostgreSQL (the shipped SQL names fixed tables; other test runs may use
+    the shared `test` database at the same time); its JDBC URL. Dropped afterwards."""
     import asyncpg
 
-    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/test")
+    port = require_service("postgresql")
+    name = f"phone_auth_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/test")
     try:
-        for table in ("phone_users", "phone_transactions", "phone_sessions"):
-            await conn.execute(f"DROP TABLE IF EXISTS {table}")
+        await admin.execute(f"CREATE DATABASE {name}")
+        yield f"jdbc:postgresql://127.0.0.1:{port}/{name}"
     finally:
-        await conn.close()
-    source = parse_jdbc_url(f"jdbc:postgresql://127.0.0.1:{port}/test", user="postgres")
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+async def test_register_and_login_on_postgresql(gateway: Any, sandbox: Sandbox, postgres_db: str) -> None:
+    import asyncpg
+
+    source = parse_jdbc_url(postgres_db, user="postgres")
     gw = await gateway(_artifacts(sandbox.url, await _verify_service(sandbox)), datasources={"default": source})
     assert not gw.config.failed, gw.config.failed
     client = Client(gw, sandbox, Path())
@@ -312,7 +324,7 @@ async def test_register_and_login_on_postgresql(gateway: Any, sandbox: Sandbox) 
         "/services/Twilio/loginWithCode", {"transactionId": started["transactionId"], "code": code}
     )
     assert (status, user["objectId"]) == (200, registered["objectId"]), user
-    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/test")
+    conn = await asyncpg.connect(postgres_db.replace("jdbc:postgresql://", "postgresql://postgres@"))
     try:
         stored = await conn.fetchval("select password_hash from phone_users where phone_number = $1", PHONE)
     finally:
@@ -618,24 +630,13 @@ async def test_the_phone_column_can_have_another_name(gateway: Any, sandbox: San
 
 @pytest.mark.parametrize("source", ["verify", "gateway"])
 async def test_a_code_issued_on_one_node_verifies_on_the_other(
-    serve: Any, sandbox: Sandbox, tmp_path: Path, source: str
+    serve: Any, sandbox: Sandbox, tmp_path: Path, source: str, postgres_db: str
 ) -> None:
     """Two `python3 -m gateway serve` processes on one PostgreSQL: every step on the other node than the last."""
-    import asyncpg
-
     from tests.support.subprocess_gateway import free_port
 
-    port = require_service("postgresql")
-    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/test")
-    try:
-        for table in ("phone_users", "phone_transactions", "phone_sessions"):
-            await conn.execute(f"DROP TABLE IF EXISTS {table}")
-    finally:
-        await conn.close()
     config = tmp_path / "gateway.yaml"
-    config.write_text(
-        f"datasources:\n  default:\n    url: jdbc:postgresql://127.0.0.1:{port}/test\n    user: postgres\n"
-    )
+    config.write_text(f"datasources:\n  default:\n    url: {postgres_db}\n    user: postgres\n", encoding="utf-8")
     files = _artifacts(sandbox.url, await _verify_service(sandbox), source=source)
     nodes = [serve(free_port(), files=files, args=["--config", str(config)]) for _ in range(2)]
     for node in nodes:
