@@ -66,3 +66,11 @@ async def test_a_stopped_test_gateway_leaves_the_system_clock(aiohttp_client: An
     assert clock.now_ms() > time.time() * 1000 + YEAR_MS / 2
     await client.close()
     assert abs(clock.now_ms() - time.time() * 1000) < 60_000 and not clock.adjustable()
+
+
+def test_the_clock_route_answers_only_loopback_clients() -> None:
+    from gateway.transport.server import _from_loopback
+
+    assert _from_loopback("127.0.0.1") and _from_loopback("::1") and _from_loopback("127.3.4.5")
+    assert not _from_loopback("10.0.0.7") and not _from_loopback("192.168.1.2") and not _from_loopback(None)
+    assert not _from_loopback("not-an-address")

@@ -4,6 +4,7 @@ that API (`?swagger.json`); anything else → `main`. Proxies win over APIs, as 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import socket
@@ -161,12 +162,22 @@ def _problem(error: DeployError) -> dict[str, str | int | None]:
     }
 
 
+def _from_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
 async def _system_clock(app: web.Application) -> None:
     clock.configure(False)  # a stopped test gateway leaves the system's time behind
 
 
 async def advance_clock(request: web.Request) -> web.Response:
-    """POST /_test/clock {"advance": ms} -> {"now": ms}: only routed with the setting test_clock (gateway/clock.py)."""
+    """POST /_test/clock {"advance": ms} -> {"now": ms}: only routed with the setting test_clock (gateway/clock.py),
+    and only for a client on this machine."""
+    if not _from_loopback(request.remote):
+        return web.json_response({"error": "the test clock answers only clients on this machine"}, status=403)
     try:
         body = orjson.loads(await request.read() or b"{}")
         advanced = clock.advance(int(body.get("advance", 0)))
