@@ -213,7 +213,8 @@ def _message_processor(node: Node) -> MessageProcessorSpec:
     if mi_class in _NOT_YET_PROCESSORS:
         raise node.error(
             f"{_NOT_YET_PROCESSORS[mi_class]} is not supported yet",
-            "use the scheduled forwarding processor or the sampling processor",
+            f'store the messages in a resequencing store (class="{RESEQUENCE}") and read it with the scheduled '
+            "forwarding processor",
         )
     for parameter in node.all("parameter"):
         if parameter["expression"] is not None and mi_class not in _NOT_YET_PROCESSORS:
@@ -342,14 +343,14 @@ def _pacing(node: Node, values: dict[str, str]) -> Pacing | None:
 
 MESSAGE_PROCESSOR = Element(
     "messageProcessor",
-    "A message processor: forwards stored messages to an endpoint, or samples them into a sequence.",
+    "A message processor: forwards stored messages to an endpoint or another store, or samples them into a sequence.",
     anchor="W: MessageProcessorFactory; message/processor/impl/*",
     build=_message_processor,
     common=False,
     children=(Child(PARAMETER, repeatable=True),),
     attributes=(
         Attribute("name", Kind.NAME, "The processor's name.", required=True),
-        Attribute("class", Kind.TEXT, "MI's processor class (forwarding or sampling).", required=True),
+        Attribute("class", Kind.TEXT, "MI's processor class (forwarding, sampling or failover).", required=True),
         Attribute("messageStore", Kind.NAME, "The store it takes messages from.", required=True),
         Attribute("targetEndpoint", Kind.NAME, "Forwarding: the endpoint messages go to."),
         Attribute("description", Kind.TEXT, "Free text for tools; no effect."),
