@@ -216,3 +216,33 @@ def test_address_uris_are_checked_at_deploy_time(tmp_path: Path) -> None:
     assert "unknown parameter 'rabbitmq.queue.nmae'" in by_file["Typo.xml"]
     assert "'jms' transport" in by_file["Jms.xml"] and "rabbitmq:/" in by_file["Jms.xml"]
     assert "'vfs' transport" in by_file["Vfs.xml"]
+
+
+async def test_a_broker_that_cannot_be_reached_is_an_endpoint_failure(gateway: Any) -> None:
+    """No broker: the send fails with MI's connection-failure code (101503), so suspension and fault sequences
+    work as for an HTTP back end."""
+    uri = "rabbitmq:/Q?rabbitmq.server.host.name=127.0.0.1&amp;rabbitmq.server.port=1&amp;rabbitmq.queue.name=Q"
+    proxy = f"""
+<proxy xmlns="http://ws.apache.org/ns/synapse" name="Publish" transports="http">
+  <target>
+    <inSequence><call><endpoint><address uri="{uri}"/></endpoint></call><respond/></inSequence>
+    <faultSequence>
+      <payloadFactory media-type="json"><format>{{"code": "$1"}}</format>
+        <args><arg evaluator="xml" expression="get-property('ERROR_CODE')"/></args></payloadFactory>
+      <respond/>
+    </faultSequence>
+  </target>
+</proxy>"""
+    client = await gateway({"proxies/Publish.xml": proxy})
+    response = await client.post("/services/Publish", json={"n": 1})
+    assert (await response.json()) == {"code": "101503"}
+
+
+def test_an_outbound_rule_may_name_a_rabbitmq_broker() -> None:
+    from gateway.outbound import OutboundPolicy
+
+    policy = OutboundPolicy(("rabbitmq://broker.example.com",))
+    assert policy.allows("rabbitmq://broker.example.com/")
+    assert not policy.allows("rabbitmq://broker.example.com:5673/")
+    assert not policy.allows("rabbitmq://other.example.com/")
+    assert not policy.allows("https://broker.example.com/"), "a rabbitmq rule allows no HTTP"

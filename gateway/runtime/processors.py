@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.message.stored import restore
 from gateway.runtime.faults import record_error, run_guarded
 from gateway.runtime.pacing import Pacer
-from gateway.runtime.tasks import seconds_to_next
+from gateway.runtime.tasks import runs_tasks_here, seconds_to_next
 
 if TYPE_CHECKING:
     from gateway.errors import SourceLocation
@@ -141,7 +141,13 @@ class Processors:
             log.error("message processor %s stopped on an error; restarting it", name, exc_info=task.exception())
 
     def reconcile(self) -> None:
-        wanted = {name: spec for name, spec in self.state.config.message_processors.items() if self.is_active(spec)}
+        config = self.state.config
+        here = runs_tasks_here()
+        wanted = {
+            name: spec
+            for name, spec in config.message_processors.items()
+            if self.is_active(spec) and (here or not _single_consumer(spec, config))
+        }
         for name, (spec, task) in list(self._running.items()):
             if wanted.get(name) is not spec or task.done():
                 task.cancel()
@@ -482,6 +488,12 @@ class Processors:
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def _single_consumer(spec: MessageProcessorSpec, config: Any) -> bool:
+    """A resequencing store's order lives in its one consumer (as in MI): with --workers N only worker 0 reads it."""
+    store = config.message_stores.get(spec.store)
+    return store is not None and store.backend == "resequence"
 
 
 def _status(ctx: Any) -> int:
