@@ -14,12 +14,14 @@ import pytest
 from aiohttp import web
 
 from gateway.deploy.loader import load
+from gateway.message.stored import StoredMessage
 from gateway.settings import Settings
 from gateway.transport.server import STATE
 from tests.conftest import require_service, write_artifacts
 from tests.support.waiting import until
 
 JDBC = "org.apache.synapse.message.store.impl.jdbc.JDBCMessageStore"
+RABBIT = "org.apache.synapse.message.store.impl.rabbitmq.RabbitMQStore"
 RESEQUENCE = "org.apache.synapse.message.store.impl.resequencer.ResequenceMessageStore"
 FORWARDER = "org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor"
 FAILOVER = "org.apache.synapse.message.processor.impl.failover.FailoverScheduledMessageForwardingProcessor"
@@ -187,6 +189,50 @@ async def test_the_failover_processor_moves_messages_into_the_target_store(
     assert _arrivals(received) == [0, 1, 2, 3], "moved and forwarded in store order"
     assert client.config.message_stores["Pending"].size() == 0
     await until(lambda: client.config.message_stores["Durable"].size() == 0)
+
+
+async def test_the_failover_processor_moves_messages_into_a_rabbitmq_store(gateway: Any, tmp_path: Path) -> None:
+    """SQLite to RabbitMQ: each message is in the broker's queue (confirmed) before it leaves the SQLite file."""
+    require_service("rabbitmq")
+    import aio_pika
+
+    queue = f"gw-failover-{uuid.uuid4().hex[:8]}"
+    client = await gateway(
+        {
+            "proxies/Orders.xml": _storing_proxy(),
+            "message-stores/Pending.xml": _store(
+                "Pending", JDBC, {"store.jdbc.connection.url": f"jdbc:sqlite:{tmp_path / 'source.db'}"}
+            ),
+            "message-stores/Broker.xml": _store(
+                "Broker",
+                RABBIT,
+                {
+                    "store.rabbitmq.host.name": "127.0.0.1",
+                    "store.rabbitmq.host.port": "5672",
+                    "store.rabbitmq.queue.name": queue,
+                    "store.rabbitmq.username": "guest",
+                    "store.rabbitmq.password": "guest",
+                },
+            ),
+            "message-processors/Mover.xml": _processor(
+                FAILOVER, "Pending", {"interval": "20", "message.target.store.name": "Broker"}, "Mover", target=None
+            ),
+        }
+    )
+    for i in range(3):
+        assert (await client.post("/services/Orders", json={"order": i})).status == 202
+    await until(lambda: client.config.message_stores["Pending"].size() == 0)
+    connection = await aio_pika.connect_robust("amqp://guest:guest@127.0.0.1:5672/")
+    try:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, durable=True)
+        bodies = []
+        while (message := await declared.get(no_ack=True, fail=False)) is not None:
+            bodies.append(json.loads(StoredMessage.from_bytes(message.body).body)["order"])
+        await declared.delete(if_unused=False, if_empty=False)
+    finally:
+        await connection.close()
+    assert bodies == [0, 1, 2], "each moved once, in order"
 
 
 async def test_a_failover_processor_keeps_the_message_until_the_target_store_has_it(gateway: Any) -> None:
