@@ -159,6 +159,7 @@ async def test_a_cron_sampling_processor_takes_concurrency_messages_per_fire(gat
         assert (await client.post("/services/Orders", json={"order": i})).status == 202
     state.processor_active["Sampler"] = True
     await until(lambda: len(received) == 4, seconds=10)
+    assert client.config.message_processors["Sampler"].type == "Sampling-processor"
     times = [t for t, _ in received]
     assert times[1] - times[0] < 0.5 and times[3] - times[2] < 0.5, "two at each fire"
     assert times[2] - times[1] > 0.6, f"the next two at the next fire: {times}"
@@ -187,6 +188,8 @@ async def test_the_failover_processor_moves_messages_into_the_target_store(
         assert (await client.post("/services/Orders", json={"order": i})).status == 202
     await until(lambda: len(received) == 4)
     assert _arrivals(received) == [0, 1, 2, 3], "moved and forwarded in store order"
+    # W: MessageProcessorResource's type names, as the management API lists them
+    assert client.config.message_processors["Mover"].type == "Failover-scheduled-message-forwarding-processor"
     assert client.config.message_stores["Pending"].size() == 0
     await until(lambda: client.config.message_stores["Durable"].size() == 0)
 

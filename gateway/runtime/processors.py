@@ -84,8 +84,8 @@ class MessageProcessorSpec:
 
 _TYPE_NAMES = {
     "forwarding": "Scheduled-message-forwarding-processor",
-    "sampling": "Message-sampling-processor",
-    "failover": "Failover-message-forwarding-processor",
+    "sampling": "Sampling-processor",
+    "failover": "Failover-scheduled-message-forwarding-processor",
 }
 
 
