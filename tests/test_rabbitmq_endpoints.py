@@ -246,3 +246,27 @@ def test_an_outbound_rule_may_name_a_rabbitmq_broker() -> None:
     assert not policy.allows("rabbitmq://broker.example.com:5673/")
     assert not policy.allows("rabbitmq://other.example.com/")
     assert not policy.allows("https://broker.example.com/"), "a rabbitmq rule allows no HTTP"
+
+
+async def test_a_queue_that_exists_with_other_settings_is_used_as_it_is(gateway: Any) -> None:
+    """W: checkAndIgnoreInEquivalentParamException: a queue declared elsewhere as not durable still gets the
+    message (the endpoint's default is durable)."""
+    require_service("rabbitmq")
+    queue = f"gw-transient-{uuid.uuid4().hex[:8]}"
+    connection = await _connect()
+    try:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, durable=False)
+        uri = f"rabbitmq:/{queue}?{BROKER}&amp;rabbitmq.queue.name={queue}"
+        client = await gateway({"proxies/Publish.xml": _proxy(uri, out_only=True)})
+        assert (await client.post("/services/Publish", json={"n": 1})).status == 202
+        got = None
+        for _ in range(100):
+            got = await declared.get(no_ack=True, fail=False)
+            if got is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert got is not None and json.loads(got.body) == {"n": 1}
+        await declared.delete(if_unused=False, if_empty=False)
+    finally:
+        await connection.close()

@@ -124,7 +124,7 @@ def parse_rabbitmq_uri(uri: str) -> AmqpTarget:
         if not sep:
             raise ValueError(f"'{item}' is not key=value")
         values[unquote(key.strip())] = unquote(value.strip())
-    unknown = sorted(set(values) - _KNOWN - {k for k in values if k.startswith(("rabbitmq.queue.optional.",))})
+    unknown = sorted(set(values) - _KNOWN)
     if unknown:
         raise ValueError(
             f"unknown parameter '{unknown[0]}' (MI's are rabbitmq.server.host.name, rabbitmq.queue.name, …)"
@@ -286,8 +286,7 @@ class AmqpSenders:
         live.busy += 1
         try:
             async with asyncio.timeout(timeout):
-                channel = await live.open()
-                await self._declare(live, channel, target)
+                channel = await self._declare(live, await live.open(), target)
             if wait_reply and not target.publisher_confirms:
                 return await self._request(live, target, message)
             async with asyncio.timeout(target.confirm_timeout):
@@ -312,33 +311,43 @@ class AmqpSenders:
             live.busy -= 1
             live.last_used = time.monotonic()
 
-    async def _declare(self, live: _Connection, channel: Any, target: AmqpTarget) -> None:
-        """W: RabbitMQUtils.declareQueue / declareExchange / bindQueueToExchange (once per connection)."""
+    async def _declare(self, live: _Connection, channel: Any, target: AmqpTarget) -> Any:
+        """W: RabbitMQUtils.declareQueue / declareExchange / bindQueueToExchange, once per connection. A queue or
+        exchange that exists with other settings is used as it is (W: checkAndIgnoreInEquivalentParamException):
+        the broker closes the channel, so a new one is opened. Returns the channel to publish on."""
         import aio_pika
+        from aio_pika.exceptions import ChannelPreconditionFailed
 
         key = ("q", target.queue or ""), ("x", target.exchange or "")
         if all(k in live.declared for k in key):
-            return
-        queue = None
+            return channel
         if target.queue and target.declare_queue:
-            queue = await channel.declare_queue(
-                target.queue,
-                durable=target.queue_durable,
-                exclusive=target.queue_exclusive,
-                auto_delete=target.queue_auto_delete,
-            )
+            try:
+                await channel.declare_queue(
+                    target.queue,
+                    durable=target.queue_durable,
+                    exclusive=target.queue_exclusive,
+                    auto_delete=target.queue_auto_delete,
+                )
+            except ChannelPreconditionFailed:
+                log.debug("queue %s exists with other settings: used as it is", target.queue)
+                channel = await live.open()
         if target.exchange and target.declare_exchange and not target.exchange.startswith("amq."):
-            await channel.declare_exchange(
-                target.exchange,
-                aio_pika.ExchangeType(target.exchange_type),
-                durable=target.exchange_durable,
-                auto_delete=target.exchange_auto_delete,
-            )
+            try:
+                await channel.declare_exchange(
+                    target.exchange,
+                    aio_pika.ExchangeType(target.exchange_type),
+                    durable=target.exchange_durable,
+                    auto_delete=target.exchange_auto_delete,
+                )
+            except ChannelPreconditionFailed:
+                log.debug("exchange %s exists with other settings: used as it is", target.exchange)
+                channel = await live.open()
         if target.exchange and target.queue:
-            if queue is None:
-                queue = await channel.get_queue(target.queue, ensure=False)
+            queue = await channel.get_queue(target.queue, ensure=False)
             await queue.bind(target.exchange, routing_key=target.routing_key)
         live.declared.update(key)
+        return channel
 
     async def _publish(self, channel: Any, target: AmqpTarget, message: Outgoing, reply_to: str | None) -> None:
         import aio_pika
