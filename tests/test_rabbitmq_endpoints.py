@@ -270,3 +270,35 @@ async def test_a_queue_that_exists_with_other_settings_is_used_as_it_is(gateway:
         await declared.delete(if_unused=False, if_empty=False)
     finally:
         await connection.close()
+
+
+async def test_connections_are_shared_and_closed_once_unused(gateway: Any, monkeypatch: Any) -> None:
+    """Two endpoints on one broker share one connection; once no endpoint has used it for IDLE_SECONDS (an
+    undeployed endpoint, say) it is closed."""
+    require_service("rabbitmq")
+    from gateway.runtime import amqp
+    from gateway.transport.server import SERVICES
+
+    monkeypatch.setattr(amqp, "IDLE_SECONDS", 1.5)
+    first, second = f"gw-a-{uuid.uuid4().hex[:8]}", f"gw-b-{uuid.uuid4().hex[:8]}"
+
+    def uri(queue: str) -> str:
+        return f"rabbitmq:/{queue}?{BROKER}&amp;rabbitmq.queue.name={queue}"
+
+    proxy = f"""
+<proxy xmlns="http://ws.apache.org/ns/synapse" name="Publish" transports="http">
+  <target><inSequence>
+    <property name="OUT_ONLY" value="true"/>
+    <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
+    <clone>
+      <target><endpoint><address uri="{uri(first)}"/></endpoint></target>
+      <target><endpoint><address uri="{uri(second)}"/></endpoint></target>
+    </clone>
+  </inSequence></target>
+</proxy>"""
+    client = await gateway({"proxies/Publish.xml": proxy})
+    assert (await client.post("/services/Publish", json={"n": 1})).status == 202
+    assert len(await _drain(first, 1)) == 1 and len(await _drain(second, 1)) == 1
+    senders = client.app[SERVICES].amqp
+    assert senders.open_connections() == 1, "one connection for the broker"
+    await until(lambda: senders.open_connections() == 0, seconds=10)

@@ -262,13 +262,17 @@ class AmqpSenders:
 
     async def _close_idle(self) -> None:
         while self._live:
-            await asyncio.sleep(IDLE_SECONDS / 4)
+            await asyncio.sleep(IDLE_SECONDS / 4 + 0.01)
             now = time.monotonic()
             for broker, live in list(self._live.items()):
                 if live.busy == 0 and now - live.last_used > IDLE_SECONDS:
                     del self._live[broker]
                     with contextlib.suppress(Exception):
                         await live.close()
+
+    def open_connections(self) -> int:
+        """How many broker connections are held (the management view and the tests)."""
+        return sum(1 for live in self._live.values() if live.connection is not None)
 
     async def close(self) -> None:
         if self._janitor is not None:
