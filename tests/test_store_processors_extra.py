@@ -340,6 +340,30 @@ async def test_the_resequencing_store_skips_a_gap_after_its_timeout(gateway: Any
     assert received[1][0] - posted > 0.7, "it waited store.resequence.timeout (1 s) for 2 first"
 
 
+async def test_the_sequence_number_may_come_from_an_xpath_with_namespaces(
+    gateway: Any, backend: Any, tmp_path: Path
+) -> None:
+    seen: list[str] = []
+
+    def handle(request: web.Request, body: bytes) -> web.Response:
+        seen.append(body.decode())
+        return web.Response(status=200)
+
+    server = await backend(handle)
+    files = _resequencing_files(server, {"store.jdbc.connection.url": f"jdbc:sqlite:{tmp_path / 'x.db'}"}, 30, "Xml")
+    files["message-stores/Xml.xml"] = files["message-stores/Xml.xml"].replace(
+        '<parameter name="store.resequence.id.path" expression="json-eval($.seq)"/>',
+        '<parameter xmlns:m="urn:orders" name="store.resequence.id.path" expression="//m:order/m:seq"/>',
+    )
+    client = await gateway(files)
+    for seq in (2, 1):
+        body = f'<m:order xmlns:m="urn:orders"><m:seq>{seq}</m:seq></m:order>'
+        response = await client.post("/services/Orders", data=body, headers={"Content-Type": "application/xml"})
+        assert response.status == 202
+    await until(lambda: len(seen) == 2)
+    assert ["<m:seq>1</m:seq>" in seen[0], "<m:seq>2</m:seq>" in seen[1]] == [True, True]
+
+
 async def test_a_message_without_a_sequence_number_is_refused_by_the_store(gateway: Any, tmp_path: Path) -> None:
     client = await gateway(
         {
