@@ -306,10 +306,13 @@ class AmqpSenders:
             ) from None
         except Exception as exc:  # noqa: BLE001 - the broker or the connection failed: an endpoint failure
             live.channel = None
+            detail = f"{type(exc).__name__}: {exc}"
+            if len(target.broker.password) > 2:  # a driver message must not carry the password on
+                detail = detail.replace(target.broker.password, "****")
             raise MediationError(
                 f"Error occurred while sending message out to RabbitMQ at {target.broker.host}:{target.broker.port}",
                 CONNECT_FAILED,
-                f"{type(exc).__name__}: {exc}",
+                detail,
             ) from None
         finally:
             live.busy -= 1
