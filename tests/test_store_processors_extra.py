@@ -411,3 +411,28 @@ def test_deploy_errors_for_cron_failover_and_resequencing(tmp_path: Path) -> Non
     assert "message.target.store.name" in by_file["NoTarget.xml"]
     [nowhere] = [str(p) for p in config.dangling if "Nowhere.xml" in str(p)]
     assert "message store 'Missing' (message.target.store.name) is not deployed" in nowhere
+
+
+async def test_stopping_survives_a_driver_that_turns_cancellation_into_its_own_error() -> None:
+    """asyncmy raises InterfaceError('Cancelled during execution') when a processor is cancelled mid-query at
+    shutdown: stopping the processors must still end cleanly (and stop the others)."""
+    import asyncio
+
+    from gateway.runtime.processors import MessageProcessorSpec, Processors
+
+    async def mid_query() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            raise RuntimeError("Cancelled during execution") from None
+
+    async def idle() -> None:
+        await asyncio.sleep(60)
+
+    processors = Processors(state=None, services=None)  # type: ignore[arg-type]
+    spec = MessageProcessorSpec("P", "forwarding", FORWARDER, "S", ())
+    first, second = asyncio.create_task(mid_query()), asyncio.create_task(idle())
+    await asyncio.sleep(0)
+    processors._running = {"P": (spec, first), "Q": (spec, second)}
+    await processors.stop()
+    assert first.done() and second.cancelled() and processors._running == {}

@@ -120,9 +120,13 @@ class Processors:
                 await self._task
         for _, task in self._running.values():
             task.cancel()
-        for _, task in list(self._running.values()):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for name, (_, running) in list(self._running.items()):
+            try:
+                await running
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # noqa: BLE001 - a driver may turn the cancellation into its own error
+                log.debug("message processor %s stopped: %s", name, exc)
         self._running.clear()
 
     def is_active(self, spec: MessageProcessorSpec) -> bool:
