@@ -293,3 +293,30 @@ async def test_a_compressing_back_end_is_asked_for_plain_bytes(gateway, aiohttp_
     assert response.status == 200
     assert await response.read() == ENVELOPE * 20
     assert seen == ["identity"]
+
+
+@pytest.mark.parametrize(("method", "retried"), [("GET", True), ("PUT", True), ("POST", False)])
+async def test_a_kept_alive_connection_closed_under_a_request_is_retried_only_when_idempotent(
+    gateway, scripted, method, retried
+):
+    """The back end answers the first request, then closes the connection on the second without answering
+    (the race of a keep-alive timeout). As aiohttp: an idempotent request is sent once more on a fresh
+    connection; any other fails with 101503 (it may have been acted on)."""
+
+    def answer(head: bytes, body: bytes) -> bytes:
+        if len(backend.requests) == 2:
+            return b"<close>"  # the second request: closed unanswered
+        return b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: 4\r\n\r\n<r/>"
+
+    backend, uri = await scripted(answer)
+    client = await gateway(passthrough(uri))
+    first = await client.request(method, "/services/P", data=b"<a/>", headers={"Content-Type": "application/xml"})
+    assert first.status == 200
+    second = await client.request(method, "/services/P", data=b"<a/>", headers={"Content-Type": "application/xml"})
+    text = await second.text()
+    if retried:
+        assert second.status == 200, text
+        assert len(backend.requests) == 3 and backend.connections == 2
+    else:
+        assert second.status >= 500 and "Error connecting to the back end" in text, text  # 101503
+        assert len(backend.requests) == 2

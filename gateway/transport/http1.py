@@ -29,6 +29,7 @@ _KEEPALIVE = 30.0  # seconds an idle connection is kept (the aiohttp connector's
 _DEFAULTS = tuple(ClientRequest.DEFAULT_HEADERS.items())  # Accept, Accept-Encoding: what aiohttp adds
 _NOT_CONTROL = bytes(b for b in range(256) if not (b < 32 and b != 9 or b == 127))  # kept: the control bytes
 _CRLF = b"\r\n"
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})  # aiohttp's retry rule
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
@@ -427,23 +428,31 @@ class Http1Pool:
             raise aiohttp.InvalidURL(url)
         head = _head(method, url, headers, body)
         key = (host, port)
+        retry = method in _IDEMPOTENT_METHODS
+        while True:
+            connection = await self._connection(key, url.host or host, port, timeout)
+            try:
+                return await connection.send(head, body, method == "HEAD", timeout)
+            except (aiohttp.ServerDisconnectedError, OSError) as exc:
+                # As aiohttp: an idempotent request whose connection broke before an answer began (a kept-alive
+                # connection the back end had just closed) is sent once more, on a fresh connection.
+                if not retry or isinstance(exc, TimeoutError):
+                    raise
+                retry = False
+
+    async def _connection(self, key: tuple[str, int], host: str, port: int, timeout: float) -> _Connection:
         idle = self._idle.get(key)
-        connection = None
         now = time.monotonic()
         while idle:
             candidate = idle.pop()
             if candidate.connected and now - candidate.idle_since < _KEEPALIVE:
-                connection = candidate
-                break
+                return candidate
             candidate.close()
-        if connection is None:
-            loop = asyncio.get_running_loop()
-            async with asyncio.timeout(timeout):
-                _, connection = await loop.create_connection(
-                    lambda: _Connection(self, key, loop), url.host or host, port
-                )
-            self._all.add(connection)
-        return await connection.send(head, body, method == "HEAD", timeout)
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(timeout):
+            _, connection = await loop.create_connection(lambda: _Connection(self, key, loop), host, port)
+        self._all.add(connection)
+        return connection
 
     def close(self) -> None:
         for connection in list(self._all):
