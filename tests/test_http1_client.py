@@ -320,3 +320,22 @@ async def test_a_kept_alive_connection_closed_under_a_request_is_retried_only_wh
     else:
         assert second.status >= 500 and "Error connecting to the back end" in text, text  # 101503
         assert len(backend.requests) == 2
+
+
+async def test_a_streamed_answer_nobody_reads_frees_its_connection(gateway, scripted):
+    """A large answer dropped by the outSequence is never read whole: its connection is closed at the end of the
+    message (not handed to the next request half-read), and the next request gets a fresh one."""
+    big = b"<a>" + b"x" * 600_000 + b"</a>"
+    backend, uri = await scripted(
+        lambda head, body: (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n%s" % (len(big), big)
+        )
+    )
+    files = passthrough(uri)
+    files["proxies/P.xml"] = files["proxies/P.xml"].replace("<outSequence><send/>", "<outSequence><drop/>")
+    client = await gateway(files)
+    for _ in range(2):
+        response = await client.post("/services/P", data=b"<a/>", headers={"Content-Type": "application/xml"})
+        assert response.status == 202
+        assert await response.read() == b""
+    assert len(backend.requests) == 2 and backend.connections == 2
