@@ -1,0 +1,456 @@
+"""MI 4.4's scatter-gather and MI 4.3's foreach with a collection (gateway/mediators/eip_v2.py), played through a
+real gateway on loopback against real concurrent back ends: the result shapes (JSON array, XML enclosing element,
+body or variable), concurrency and the sequential mode, the aggregation's condition, timeout and min-messages, a
+branch's fault, foreach's update-original / target-variable / counter-variable / continue-without-aggregation over
+JSON and XML collections, and the deploy errors of MI's factories."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from aiohttp import web
+from lxml import etree
+
+SYNAPSE = 'xmlns="http://ws.apache.org/ns/synapse"'
+
+
+async def pets_backend(backend, delays: dict[str, float] | None = None):
+    """A back end answering `{"pet": {"name": <path's last segment>, "requestId": …}}` after the path's delay."""
+
+    async def handler(request: web.Request, body: bytes) -> web.Response:
+        name = request.path.rsplit("/", 1)[-1]
+        await asyncio.sleep((delays or {}).get(name, 0.0))
+        request_id = json.loads(body or b"{}").get("requestId")
+        return web.json_response({"pet": {"name": name, "requestId": request_id}})
+
+    return await backend(handler)
+
+
+def branch_call(url: str, name: str) -> str:
+    return f'<sequence><call><endpoint><http method="post" uri-template="{url}/{name}"/></endpoint></call></sequence>'
+
+
+def scatter_api(url: str, names: list[str], attributes: str, aggregation: str, after: str = "<respond/>") -> str:
+    branches = "".join(branch_call(url, name) for name in names)
+    return f"""
+<api {SYNAPSE} name="Pets" context="/pets">
+  <resource methods="POST">
+    <inSequence>
+      <scatter-gather {attributes}>
+        <aggregation {aggregation}/>
+        {branches}
+      </scatter-gather>
+      {after}
+    </inSequence>
+  </resource>
+</api>"""
+
+
+async def test_scatter_gather_json_body_gathers_each_branch_concurrently(gateway, backend):
+    """W: ScatterGather: a copy of the message per sequence, run at once; the body becomes the JSON array of
+    each branch's aggregation expression, in the order the branches end, and the flow goes on after it (the
+    respond). Three branches of 0.4 s end together, not one after the other."""
+    server = await pets_backend(backend, {"dog": 0.4, "cat": 0.4, "fish": 0.4})
+    api = scatter_api(
+        str(server.make_url("")),
+        ["dog", "cat", "fish"],
+        'parallel-execution="true" target="body" result-content-type="JSON"',
+        'expression="json-eval($.pet)"',
+    )
+    client = await gateway({"api/Pets.xml": api})
+    started = time.monotonic()
+    response = await client.post("/pets", json={"requestId": 7})
+    elapsed = time.monotonic() - started
+    assert response.status == 200, await response.text()
+    assert response.headers["Content-Type"].startswith("application/json")
+    result = await response.json()
+    assert sorted(pet["name"] for pet in result) == ["cat", "dog", "fish"]
+    assert all(pet["requestId"] == 7 for pet in result)
+    assert len(server.requests) == 3
+    assert elapsed < 1.0, elapsed
+
+
+async def test_scatter_gather_orders_results_by_arrival(gateway, backend):
+    """MI gathers the messages as they arrive (Aggregate.addMessage): the slow branch's result comes last."""
+    server = await pets_backend(backend, {"slow": 0.5, "fast": 0.0})
+    api = scatter_api(
+        str(server.make_url("")),
+        ["slow", "fast"],
+        'target="body" result-content-type="JSON"',
+        'expression="json-eval($.pet.name)"',
+    )
+    client = await gateway({"api/Pets.xml": api})
+    response = await client.post("/pets", json={"requestId": 1})
+    assert await response.json() == ["fast", "slow"]
+
+
+async def test_sequential_scatter_gather_runs_the_branches_one_after_the_other(gateway, backend):
+    server = await pets_backend(backend, {"a": 0.2, "b": 0.2, "c": 0.2})
+    api = scatter_api(
+        str(server.make_url("")),
+        ["a", "b", "c"],
+        'parallel-execution="false" target="body" result-content-type="JSON"',
+        'expression="json-eval($.pet.name)"',
+    )
+    client = await gateway({"api/Pets.xml": api})
+    started = time.monotonic()
+    response = await client.post("/pets", json={})
+    assert await response.json() == ["a", "b", "c"]
+    assert time.monotonic() - started >= 0.6
+
+
+async def test_scatter_gather_xml_body_encloses_the_results(gateway, backend):
+    """result-content-type XML: each branch's elements under result-enclosing-element (no namespace), as the
+    only child of a new body; messageType application/xml."""
+    server = await pets_backend(backend)
+    api = scatter_api(
+        str(server.make_url("")),
+        ["dog", "cat"],
+        'target="body" result-content-type="XML" result-enclosing-element="pets"',
+        'expression="//pet"',
+    )
+    client = await gateway({"api/Pets.xml": api})
+    response = await client.post("/pets", json={"requestId": 3})
+    assert response.status == 200, await response.text()
+    assert response.headers["Content-Type"].startswith("application/xml")
+    root = etree.fromstring(await response.read())
+    assert root.tag == "pets"
+    assert sorted(pet.findtext("name") for pet in root.findall("pet")) == ["cat", "dog"]
+    assert {pet.findtext("requestId") for pet in root.findall("pet")} == {"3"}
+
+
+async def test_scatter_gather_to_a_variable_keeps_the_original_message(gateway, backend):
+    """target="variable": the original message goes on, unchanged, and the result is in the variable (a JSON
+    array; with XML, the enclosing element). A class mediator of the tests shows the variables."""
+    server = await pets_backend(backend)
+    after = """<property name="kept" expression="json-eval($.requestId)"/>
+      <class name="tests.support.plugins.ShowVariables"/>
+      <payloadFactory media-type="json"><format>{"kept": $1, "variables": $2}</format>
+        <args><arg expression="get-property('kept')"/><arg evaluator="json" expression="$"/></args></payloadFactory>
+      <respond/>"""
+    url = str(server.make_url(""))
+    api = scatter_api(
+        url,
+        ["dog", "cat"],
+        'target="variable" target-variable="gathered" result-content-type="JSON"',
+        'expression="json-eval($.pet.name)"',
+        after,
+    )
+    client = await gateway({"api/Pets.xml": api})
+    response = await client.post("/pets", json={"requestId": 5})
+    assert response.status == 200, await response.text()
+    result = await response.json()
+    assert result["kept"] == 5  # the request's payload was still there after the scatter-gather
+    assert sorted(result["variables"]["gathered"]) == ["cat", "dog"]
+    xml = scatter_api(
+        url,
+        ["dog"],
+        'target="variable" target-variable="pets" result-content-type="XML" result-enclosing-element="all"',
+        'expression="//pet/name"',
+        '<class name="tests.support.plugins.ShowVariables"/><respond/>',
+    )
+    client = await gateway({"api/Pets.xml": xml})
+    response = await client.post("/pets", json={"requestId": 5})
+    assert await response.json() == {"pets": "<all><name>dog</name></all>"}
+
+
+async def test_scatter_gather_condition_gathers_only_matching_branches(gateway, backend):
+    """<aggregation condition>: a branch for which it is not "true" is not gathered; once every branch has
+    ended the result holds the others (MI waits for the timeout first)."""
+    server = await pets_backend(backend)
+    api = scatter_api(
+        str(server.make_url("")),
+        ["dog", "cat", "dingo"],
+        'target="body" result-content-type="JSON"',
+        'expression="json-eval($.pet.name)" condition="starts-with(//pet/name, \'d\')" timeout="5000"',
+    )
+    client = await gateway({"api/Pets.xml": api})
+    started = time.monotonic()
+    response = await client.post("/pets", json={})
+    assert sorted(await response.json()) == ["dingo", "dog"]
+    assert time.monotonic() - started < 2.0
+
+
+async def test_scatter_gather_timeout_completes_with_the_results_in_hand(gateway, backend):
+    """timeout (milliseconds, from the first result): the slow branch is left out, the client does not wait
+    for it."""
+    server = await pets_backend(backend, {"slow": 3.0})
+    api = scatter_api(
+        str(server.make_url("")),
+        ["fast", "slow"],
+        'target="body" result-content-type="JSON"',
+        'expression="json-eval($.pet.name)" timeout="500"',
+    )
+    client = await gateway({"api/Pets.xml": api})
+    started = time.monotonic()
+    response = await client.post("/pets", json={})
+    elapsed = time.monotonic() - started
+    assert await response.json() == ["fast"]
+    assert 0.4 <= elapsed < 2.0, elapsed
+
+
+async def test_scatter_gather_min_messages_completes_early(gateway, backend):
+    server = await pets_backend(backend, {"slow": 3.0})
+    api = scatter_api(
+        str(server.make_url("")),
+        ["a", "slow", "b"],
+        'target="body" result-content-type="JSON"',
+        'expression="json-eval($.pet.name)" min-messages="2"',
+    )
+    client = await gateway({"api/Pets.xml": api})
+    started = time.monotonic()
+    response = await client.post("/pets", json={})
+    assert sorted(await response.json()) == ["a", "b"]
+    assert time.monotonic() - started < 2.0
+
+
+async def test_a_branch_fault_runs_the_fault_sequence_on_its_copy(gateway, backend):
+    """A branch whose call fails: the copy's own fault handlers run (W: MediatorWorker pops the copied fault
+    stack), here logging into a property the others never see; the other branches are gathered and answer."""
+    server = await pets_backend(backend)
+    url = str(server.make_url(""))
+    api = f"""
+<api {SYNAPSE} name="Pets" context="/pets">
+  <resource methods="POST" faultSequence="quiet">
+    <inSequence>
+      <scatter-gather target="body" result-content-type="JSON">
+        <aggregation expression="json-eval($.pet.name)"/>
+        {branch_call(url, "dog")}
+        <sequence><call><endpoint><http method="post" uri-template="http://127.0.0.1:1/none"/></endpoint></call></sequence>
+        {branch_call(url, "cat")}
+      </scatter-gather>
+      <respond/>
+    </inSequence>
+  </resource>
+</api>"""
+    quiet = f"""<sequence {SYNAPSE} name="quiet">
+      <payloadFactory media-type="json"><format>{{"failed": "$1"}}</format>
+        <args><arg expression="get-property('ERROR_MESSAGE')"/></args></payloadFactory>
+      <call><endpoint><http method="post" uri-template="{url}/reported"/></endpoint></call>
+    </sequence>"""
+    client = await gateway({"api/Pets.xml": api, "sequences/quiet.xml": quiet})
+    response = await client.post("/pets", json={})
+    assert response.status == 200, await response.text()
+    assert sorted(await response.json()) == ["cat", "dog"]
+    # the failing branch's copy went through the fault sequence, which reported it to the back end
+    reports = [json.loads(r["body"]) for r in server.requests if r["path"] == "/reported"]
+    assert len(reports) == 1 and reports[0]["failed"], reports
+
+
+async def test_scatter_gather_in_a_keyed_sequence_goes_on_in_the_caller(gateway, backend):
+    """The flow goes on after the scatter-gather, also out of a sequence reached by key."""
+    server = await pets_backend(backend)
+    url = str(server.make_url(""))
+    gather = f"""<sequence {SYNAPSE} name="gather">
+      <scatter-gather target="body" result-content-type="JSON">
+        <aggregation expression="json-eval($.pet.name)"/>{branch_call(url, "dog")}{branch_call(url, "cat")}
+      </scatter-gather>
+    </sequence>"""
+    api = f"""
+<api {SYNAPSE} name="Pets" context="/pets">
+  <resource methods="POST">
+    <inSequence>
+      <sequence key="gather"/>
+      <payloadFactory media-type="json"><format>{{"count": $1}}</format>
+        <args><arg evaluator="json" expression="$.length()"/></args></payloadFactory>
+      <respond/>
+    </inSequence>
+  </resource>
+</api>"""
+    client = await gateway({"api/Pets.xml": api, "sequences/gather.xml": gather})
+    response = await client.post("/pets", json={})
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"count": 2}
+
+
+# -- foreach with a collection (MI 4.3) -------------------------------------------------------------------
+def price_backend(backend, delay: float = 0.0):
+    async def handler(request: web.Request, body: bytes) -> web.Response:
+        item = json.loads(body)
+        await asyncio.sleep(delay)
+        return web.json_response({"id": item["id"], "price": item["id"] * 10})
+
+    return backend(handler)
+
+
+def foreach_api(attributes: str, sequence: str, after: str = "<respond/>") -> str:
+    return f"""
+<api {SYNAPSE} name="Items" context="/items">
+  <resource methods="POST">
+    <inSequence>
+      <foreach {attributes}>
+        <sequence>{sequence}</sequence>
+      </foreach>
+      {after}
+    </inSequence>
+  </resource>
+</api>"""
+
+
+async def test_foreach_v2_calls_each_item_concurrently_and_updates_the_array(gateway, backend):
+    """W: ForEachMediatorV2: each item of the JSON array in a message of its own, through the sequence (a call
+    is allowed), at once; the results replace the items in order, in the original payload."""
+    server = await price_backend(backend, delay=0.3)
+    url = str(server.make_url(""))
+    api = foreach_api(
+        'collection="json-eval($.order.items)"',
+        f'<call><endpoint><http method="post" uri-template="{url}/price"/></endpoint></call>',
+    )
+    client = await gateway({"api/Items.xml": api})
+    items = [{"id": n} for n in range(1, 6)]
+    started = time.monotonic()
+    response = await client.post("/items", json={"order": {"ref": "x", "items": items}})
+    elapsed = time.monotonic() - started
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"order": {"ref": "x", "items": [{"id": n, "price": n * 10} for n in range(1, 6)]}}
+    assert len(server.requests) == 5
+    assert elapsed < 1.2, elapsed
+
+
+async def test_foreach_v2_sequential_with_counter_variable(gateway, backend):
+    """parallel-execution false: one item after the other; counter-variable holds each item's index."""
+    server = await price_backend(backend, delay=0.1)
+    url = str(server.make_url(""))
+    api = foreach_api(
+        'collection="json-eval($.items)" parallel-execution="false" counter-variable="i"',
+        f'<call><endpoint><http method="post" uri-template="{url}/price"/></endpoint></call>',
+    )
+    client = await gateway({"api/Items.xml": api})
+    started = time.monotonic()
+    response = await client.post("/items", json={"items": [{"id": 1}, {"id": 2}, {"id": 3}]})
+    assert await response.json() == {"items": [{"id": n, "price": n * 10} for n in (1, 2, 3)]}
+    assert time.monotonic() - started >= 0.3
+    assert [json.loads(r["body"])["id"] for r in server.requests] == [1, 2, 3]
+
+
+async def test_foreach_v2_xml_collection_replaces_the_elements(gateway):
+    """An XPath collection: each element alone in a body; the results are put back under the elements' parent,
+    in order."""
+    api = foreach_api(
+        'collection="//order/item"',
+        """<payloadFactory media-type="xml"><format><item xmlns=""><name>$1</name><done>true</done></item></format>
+           <args><arg expression="//item/text()"/></args></payloadFactory>""",
+    )
+    client = await gateway({"api/Items.xml": api})
+    body = "<order><ref>r1</ref><item>a</item><item>b</item><item>c</item></order>"
+    response = await client.post("/items", data=body, headers={"Content-Type": "application/xml"})
+    assert response.status == 200, await response.text()
+    order = etree.fromstring(await response.read())
+    assert order.findtext("ref") == "r1"
+    assert [item.findtext("name") for item in order.findall("item")] == ["a", "b", "c"]
+    assert all(item.findtext("done") == "true" for item in order.findall("item"))
+
+
+async def test_foreach_v2_to_a_variable_leaves_the_payload(gateway, backend):
+    """update-original false: the payload is left as it was; the results go to target-variable (a JSON array in
+    item order; with XML, inside result-enclosing-element)."""
+    server = await price_backend(backend)
+    url = str(server.make_url(""))
+    api = foreach_api(
+        'collection="json-eval($.items)" update-original="false" target-variable="priced" result-content-type="JSON"',
+        f'<call><endpoint><http method="post" uri-template="{url}/price"/></endpoint></call>',
+    )
+    client = await gateway({"api/Items.xml": api})
+    response = await client.post("/items", json={"items": [{"id": 4}, {"id": 5}]})
+    assert await response.json() == {"items": [{"id": 4}, {"id": 5}]}
+    assert len(server.requests) == 2
+    shown = api.replace("<respond/>", '<class name="tests.support.plugins.ShowVariables"/><respond/>')
+    client = await gateway({"api/Items.xml": shown})
+    response = await client.post("/items", json={"items": [{"id": 4}, {"id": 5}]})
+    assert await response.json() == {"priced": [{"id": 4, "price": 40}, {"id": 5, "price": 50}]}
+
+
+async def test_foreach_v2_continue_without_aggregation_goes_on_at_once(gateway, backend):
+    """continue-without-aggregation: the message goes on at once, unchanged; the items still run beside it."""
+    server = await price_backend(backend, delay=0.5)
+    url = str(server.make_url(""))
+    api = foreach_api(
+        'collection="json-eval($.items)" continue-without-aggregation="true"',
+        f'<call><endpoint><http method="post" uri-template="{url}/price"/></endpoint></call>',
+    )
+    client = await gateway({"api/Items.xml": api})
+    started = time.monotonic()
+    response = await client.post("/items", json={"items": [{"id": 1}, {"id": 2}]})
+    assert await response.json() == {"items": [{"id": 1}, {"id": 2}]}
+    assert time.monotonic() - started < 0.45
+    for _ in range(50):
+        if len(server.requests) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(server.requests) == 2
+
+
+async def test_deploy_errors_follow_mis_v2_factories(gateway):
+    """W: ScatterGatherMediatorFactory and ForEachMediatorFactory.createForEachMediatorV2: each file fails with
+    MI's own reason."""
+    agg = '<aggregation expression="json-eval($)"/>'
+    sg = "for the configuration of a Scatter Gather mediator"
+    cases = {
+        "NoType": (
+            f'<scatter-gather target="body">{agg}<sequence><log/></sequence></scatter-gather>',
+            f"The 'result-content-type' attribute is required {sg}",
+        ),
+        "BadType": (
+            f'<scatter-gather target="body" result-content-type="CSV">{agg}<sequence/></scatter-gather>',
+            "The 'result-content-type' attribute should be either 'JSON' or 'XML'",
+        ),
+        "XmlNoRoot": (
+            f'<scatter-gather target="body" result-content-type="XML">{agg}<sequence/></scatter-gather>',
+            f"The 'result-enclosing-element' attribute is required {sg} when the 'result-content-type' is 'XML'",
+        ),
+        "NoTarget": (
+            f'<scatter-gather result-content-type="JSON">{agg}<sequence/></scatter-gather>',
+            f"The 'target' attribute is required {sg}",
+        ),
+        "NoVariable": (
+            f'<scatter-gather target="variable" result-content-type="JSON">{agg}<sequence/></scatter-gather>',
+            f"The 'target-variable' attribute is required {sg} when the 'target' is 'variable'",
+        ),
+        "BadTarget": (
+            f'<scatter-gather target="header" result-content-type="JSON">{agg}<sequence/></scatter-gather>',
+            "The 'target' attribute should be either 'body' or 'variable'",
+        ),
+        "NoSequence": (
+            f'<scatter-gather target="body" result-content-type="JSON">{agg}</scatter-gather>',
+            f"A 'sequence' element is required {sg}",
+        ),
+        "NoAggregation": (
+            '<scatter-gather target="body" result-content-type="JSON"><sequence/></scatter-gather>',
+            f"The 'aggregation' element is required {sg}",
+        ),
+        "NoExpression": (
+            '<scatter-gather target="body" result-content-type="JSON"><aggregation/><sequence/></scatter-gather>',
+            f"The 'expression' attribute is required {sg}",
+        ),
+        "ForeachNoVariable": (
+            '<foreach collection="json-eval($.a)" update-original="false"><sequence/></foreach>',
+            "The 'result-content-type' and 'target-variable' attributes are required when the 'update-original' "
+            "attribute is 'false'",
+        ),
+        "ForeachCounter": (
+            '<foreach collection="json-eval($.a)" counter-variable="i"><sequence/></foreach>',
+            "The 'counter-variable' attribute is not allowed when parallel-execution is true",
+        ),
+        "ForeachNoSequence": (
+            '<foreach collection="json-eval($.a)"/>',
+            "A 'sequence' element is required for the configuration of a Foreach mediator",
+        ),
+        "ForeachXmlNoRoot": (
+            '<foreach collection="//a" update-original="false" target-variable="v" result-content-type="XML">'
+            "<sequence/></foreach>",
+            "The 'result-enclosing-element' attribute is required for the configuration of a Foreach mediator when "
+            "the 'result-content-type' is 'XML'",
+        ),
+    }
+    files = {
+        f"sequences/{name}.xml": f'<sequence {SYNAPSE} name="{name}">{mediator}</sequence>'
+        for name, (mediator, _) in cases.items()
+    }
+    client = await gateway(files)
+    health = await (await client.get("/healthz")).json()
+    failed = {problem["path"].rsplit("/", 1)[-1]: problem for problem in health["failed"]}
+    assert set(failed) == {f"{name}.xml" for name in cases}
+    for name, (_, reason) in cases.items():
+        assert failed[f"{name}.xml"]["reason"] == reason, name
