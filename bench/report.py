@@ -33,9 +33,11 @@ SCENARIO_TITLES = {
     "api-proxy": "api-proxy (the same flow as a proxy, same gateway)",
     "split": "split (10-way iterate/aggregate, back end answers in 5 ms)",
     "split-sequential": "split-sequential (the same 10 back-end answers by 10 calls in a row, same gateway)",
+    "scatter-gather": "scatter-gather (the same 10 back-end answers by a 10-branch scatter-gather, same gateway)",
 }
 API_PROXY = "api-proxy"
 SPLIT_SEQUENTIAL = "split-sequential"
+SCATTER_GATHER = "scatter-gather"
 SPLIT_LABEL = "10-way"
 # The pass-through comparators every gateway scenario is held against, floor first.
 COMPARATORS = ("bare", "nginx")
@@ -189,6 +191,9 @@ def comparisons(records: list[RunRecord], sizes: list[str]) -> list[dict[str, An
         out.append(
             _ratio("split (10-way iterate/aggregate) / 10 sequential calls", split, sequential, SPLIT_LABEL, None)
         )
+    scatter = _find(records, SCATTER_GATHER, "gateway", SPLIT_LABEL)
+    if scatter or sequential:
+        out.append(_ratio("scatter-gather (10 branches) / 10 sequential calls", scatter, sequential, SPLIT_LABEL, None))
     sms_gw = _find(records, "seed-sms", "gateway", "seed")
     sms_hw = _find(records, "seed-sms", "hand-written", "seed")
     if sms_gw or sms_hw:
@@ -202,6 +207,7 @@ NOT_COMPARABLE = {
     "seed-sms": "calls the Twilio sandbox; compared with the hand-written service instead",
     "split": "ten back-end calls per request; compared with ten sequential calls instead",
     SPLIT_SEQUENTIAL: "ten back-end calls per request; the split scenario's comparator",
+    SCATTER_GATHER: "ten back-end calls per request; compared with ten sequential calls instead",
 }
 
 
@@ -218,8 +224,24 @@ def _side(rec: RunRecord | None) -> dict[str, Any] | None:
 def summary(records: list[RunRecord], sizes: list[str]) -> list[dict[str, Any]]:
     """Per gateway scenario and size: req/s and CPU µs/request of the gateway, bare and nginx, and ratios."""
     out: list[dict[str, Any]] = []
-    for scenario in ("passthrough", "cbr", "json-props", "seed-sms", "api", API_PROXY, "split", SPLIT_SEQUENTIAL):
-        fixed = {"seed-sms": ["seed"], "split": [SPLIT_LABEL], SPLIT_SEQUENTIAL: [SPLIT_LABEL]}
+    scenarios = (
+        "passthrough",
+        "cbr",
+        "json-props",
+        "seed-sms",
+        "api",
+        API_PROXY,
+        "split",
+        SPLIT_SEQUENTIAL,
+        SCATTER_GATHER,
+    )
+    for scenario in scenarios:
+        fixed = {
+            "seed-sms": ["seed"],
+            "split": [SPLIT_LABEL],
+            SPLIT_SEQUENTIAL: [SPLIT_LABEL],
+            SCATTER_GATHER: [SPLIT_LABEL],
+        }
         for size in fixed.get(scenario, sizes):
             gateway = _find(records, scenario, "gateway", size)
             if gateway is None:

@@ -43,7 +43,17 @@ from bench.procs import (
     tree_peak_rss,
     tree_rss,
 )
-from bench.report import API_PROXY, MB, SINGLE_CONN, SPLIT_LABEL, SPLIT_SEQUENTIAL, Probe, RunRecord, StreamResult
+from bench.report import (
+    API_PROXY,
+    MB,
+    SCATTER_GATHER,
+    SINGLE_CONN,
+    SPLIT_LABEL,
+    SPLIT_SEQUENTIAL,
+    Probe,
+    RunRecord,
+    StreamResult,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = ("passthrough", "cbr", "json-props", "seed-sms", "api", "split")
@@ -526,22 +536,26 @@ class Bench:
             self.pm.stop(gw)
 
     def run_split(self) -> None:
-        """A 10-way iterate/aggregate against the same 10 back-end calls made one after the other, on the same
-        gateway (the back end answers each after 5 ms)."""
+        """A 10-way iterate/aggregate and a 10-branch scatter-gather against the same 10 back-end calls made one
+        after the other, on the same gateway (the back end answers each after 5 ms)."""
         scenario = "split"
         proxy, _ = artifacts.SCENARIO_ARTIFACTS[scenario]
         art = artifacts.render(scenario, self.workdir / f"artifacts-{scenario}", self.echo_url)
         try:
             gw = self._start_gateway(scenario, art)
         except StartError as exc:
-            for name in (scenario, SPLIT_SEQUENTIAL):
+            for name in (scenario, SPLIT_SEQUENTIAL, SCATTER_GATHER):
                 self._fail(name, "gateway", [SPLIT_LABEL], f"gateway failed to start: {exc}")
             return
         body = payloads.soap_multiple_quotes()
         try:
             recs = [
                 RunRecord(name, "gateway", SPLIT_LABEL, len(body), f"{gw.url}/services/{target}")
-                for name, target in ((scenario, proxy), (SPLIT_SEQUENTIAL, artifacts.SPLIT_SEQUENTIAL_PROXY))
+                for name, target in (
+                    (scenario, proxy),
+                    (SPLIT_SEQUENTIAL, artifacts.SPLIT_SEQUENTIAL_PROXY),
+                    (SCATTER_GATHER, artifacts.SCATTER_GATHER_PROXY),
+                )
             ]
             self._measure_together(recs, gw, body, self._soap_headers(), _quotes_back)
         finally:
