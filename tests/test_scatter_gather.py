@@ -310,17 +310,19 @@ async def test_foreach_v2_calls_each_item_concurrently_and_updates_the_array(gat
 
 
 async def test_foreach_v2_sequential_with_counter_variable(gateway, backend):
-    """parallel-execution false: one item after the other; counter-variable holds each item's index."""
+    """parallel-execution false: one item after the other; counter-variable holds each item's index in the
+    item's message (shown by the tests' class mediator, whose payload becomes the item's result)."""
     server = await price_backend(backend, delay=0.1)
     url = str(server.make_url(""))
     api = foreach_api(
         'collection="json-eval($.items)" parallel-execution="false" counter-variable="i"',
-        f'<call><endpoint><http method="post" uri-template="{url}/price"/></endpoint></call>',
+        f'<call><endpoint><http method="post" uri-template="{url}/price"/></endpoint></call>'
+        '<class name="tests.support.plugins.ShowVariables"/>',
     )
     client = await gateway({"api/Items.xml": api})
     started = time.monotonic()
     response = await client.post("/items", json={"items": [{"id": 1}, {"id": 2}, {"id": 3}]})
-    assert await response.json() == {"items": [{"id": n, "price": n * 10} for n in (1, 2, 3)]}
+    assert await response.json() == {"items": [{"i": 0}, {"i": 1}, {"i": 2}]}
     assert time.monotonic() - started >= 0.3
     assert [json.loads(r["body"])["id"] for r in server.requests] == [1, 2, 3]
 
@@ -380,6 +382,38 @@ async def test_foreach_v2_continue_without_aggregation_goes_on_at_once(gateway, 
             break
         await asyncio.sleep(0.05)
     assert len(server.requests) == 2
+
+
+async def test_pre_release_spellings_of_mi_4_4(gateway, backend):
+    """MI's own integration tests of late 2024 (the corpus's ScatterGatherPI and ForEachPI) spell the outputs
+    `result-target="body | <variable>"`, `content-type`, `root-element` (scatter-gather) and `result-target`,
+    `result-type` (foreach, the variable's name also naming the XML result's element): read as MI 4.4's."""
+    server = await pets_backend(backend)
+    url = str(server.make_url(""))
+    body = scatter_api(url, ["dog"], 'result-target="body" content-type="JSON"', 'expression="json-eval($.pet.name)"')
+    client = await gateway({"api/Pets.xml": body})
+    assert await (await client.post("/pets", json={})).json() == ["dog"]
+    variable = scatter_api(
+        url,
+        ["dog"],
+        'result-target="out" content-type="XML" root-element="r"',
+        'expression="//pet/name"',
+        '<class name="tests.support.plugins.ShowVariables"/><respond/>',
+    )
+    client = await gateway({"api/Pets.xml": variable})
+    assert await (await client.post("/pets", json={})).json() == {"out": "<r><name>dog</name></r>"}
+    foreach = foreach_api(
+        'collection="//list/item" result-target="result" result-type="XML" version="v2"',
+        '<payloadFactory media-type="xml"><format><done xmlns="">$1</done></format>'
+        '<args><arg expression="//item/text()"/></args></payloadFactory>',
+        '<class name="tests.support.plugins.ShowVariables"/>'
+        '<property name="messageType" scope="axis2" value="application/json"/><respond/>',
+    )
+    client = await gateway({"api/Items.xml": foreach})
+    response = await client.post(
+        "/items", data="<list><item>a</item><item>b</item></list>", headers={"Content-Type": "application/xml"}
+    )
+    assert await response.json() == {"result": "<result><done>a</done><done>b</done></result>"}
 
 
 async def test_deploy_errors_follow_mis_v2_factories(gateway):

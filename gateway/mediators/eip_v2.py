@@ -141,6 +141,14 @@ def _xml_items(expression: Expression, ctx: MessageContext) -> list[etree._Eleme
     return elements
 
 
+def _tidy(root: etree._Element) -> etree._Element:
+    """A result element made here: the `xmlns=""` its copied children no longer need is dropped (prefixed
+    declarations stay: a QName in a value, xsi:type say, may use them)."""
+    prefixes = {prefix for element in root.iter() for prefix in element.nsmap if prefix}
+    etree.cleanup_namespaces(root, keep_ns_prefixes=sorted(prefixes))
+    return root
+
+
 def _body(ctx: MessageContext, element: etree._Element) -> None:
     """The result replaces the message: a new envelope of the same SOAP version with `element` in its body."""
     version = soap.envelope_version(ctx.envelope) if ctx.payload.is_built else kinds.SOAP11
@@ -309,7 +317,7 @@ class ScatterGather(Mediator):
                 await message.build()
             for element in _xml_items(self.expression, message):
                 root.append(element)
-        return root
+        return _tidy(root)
 
 
 # -- foreach (MI 4.3+) ----------------------------------------------------------------------------------
@@ -436,7 +444,7 @@ class ForEachV2(Mediator):
                 element = soap.first_body_element(await results[number].build())
                 if element is not None:
                     root.append(copy.deepcopy(element))
-        return root
+        return _tidy(root)
 
     async def _update(self, ctx: MessageContext, items: list[Any], results: dict[int, MessageContext]) -> None:
         if self.collection.kind == "xpath":
