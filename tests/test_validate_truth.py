@@ -376,7 +376,6 @@ def test_every_synapse_mediator_not_supported_yet_says_so_and_is_never_corrected
         "RMSequence",
         "variable",
         "throwError",
-        "scatter-gather",
         "datamapper",
         "NTLM",
         "dataServiceCall",
