@@ -14,6 +14,7 @@ import asyncio
 import copy
 import logging
 import os
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -339,6 +340,7 @@ class ForEachV2(Mediator):
         "json_result",
         "enclosing",
         "split_id",
+        "_variable",
         "_path",
     )
     tag = "foreach"
@@ -368,8 +370,7 @@ class ForEachV2(Mediator):
         self.json_result = json_result
         self.enclosing = enclosing
         self.split_id = _new_id()
-        path = getattr(collection, "path", None) if collection.kind == "json" else None
-        self._path = JsonPathRef(path) if isinstance(path, str) else None
+        self._variable, self._path = _write_back(collection)
 
     @property
     def reads_body(self) -> bool:
@@ -381,13 +382,9 @@ class ForEachV2(Mediator):
         else:
             await ctx.build()
         found = self.collection.evaluate(ctx)
-        if self.collection.kind == "xpath":
-            items: list[Any] = found if isinstance(found, list) else []
-            if not all(isinstance(item, etree._Element) for item in items):
-                items = []
-                found = None
-        else:
-            items = found if isinstance(found, list) else []
+        items: list[Any] = found if isinstance(found, list) else []
+        if self.collection.kind == "xpath" and not all(isinstance(item, etree._Element) for item in items):
+            found = None  # text or attribute nodes: not a collection of elements
         if not isinstance(found, list):
             raise MediationError(
                 f"Expression {self.collection.source} did not resolve to a valid array",
@@ -447,7 +444,7 @@ class ForEachV2(Mediator):
         return _tidy(root)
 
     async def _update(self, ctx: MessageContext, items: list[Any], results: dict[int, MessageContext]) -> None:
-        if self.collection.kind == "xpath":
+        if all(isinstance(item, etree._Element) for item in items):
             # W: updateXMLCollection: the items leave their parent, the results are appended to it in order
             parent = items[0].getparent()
             for item in items:
@@ -466,8 +463,44 @@ class ForEachV2(Mediator):
         if self._path is None:
             raise MediationError(
                 f"foreach cannot write its results back to {self.collection.source}",
-                detail=f"foreach at {self.location}: use a json-eval path on the payload, or update-original=false",
+                detail=f"foreach at {self.location}: use a path on the payload or a variable, or update-original=false",
             )
+        if self._variable is not None:  # W: a collection in a variable is updated there
+            held = ctx.variables.get(self._variable)
+            document = held.value if isinstance(held, JsonValue) else held
+            final = updated if self._path.root else self._path.set(copy.deepcopy(document), updated)
+            ctx.variables[self._variable] = JsonValue(final)
+            return
         document = await json_document(ctx)
         final = updated if self._path.root else self._path.set(document, updated)
         ctx.payload = Payload(JSON_CONTENT_TYPE, dump_json(final))
+
+
+_PAYLOAD_PATH = re.compile(r"^\$\{\s*payload((?:\.|\[)[^}]*)?\s*\}$")
+_VARIABLE_PATH = re.compile(r"^\$\{\s*vars\.(\w+)((?:\.|\[)[^}]*)?\s*\}$")
+
+
+def _write_back(collection: Expression) -> tuple[str | None, JsonPathRef | None]:
+    """Where a JSON collection's results are written back (W: ForEachMediatorV2.getJsonPathFromExpression, which
+    reads the expression's text): a json-eval path on the payload; `${payload.a.b}` → `$.a.b` in the payload;
+    `${vars.v.a}` → `$.a` in the variable v. (None, None) for anything else (an XML collection needs none)."""
+    if collection.kind != "json":
+        return None, None
+    path = getattr(collection, "path", None)
+    if isinstance(path, str) and not path.startswith(("$ctx:", "$axis2:", "$trp:")):
+        try:
+            return None, JsonPathRef(path)
+        except ValueError:
+            return None, None
+    source = collection.source.strip()
+    variable = None
+    if (found := _PAYLOAD_PATH.match(source)) is not None:
+        tail = found.group(1) or ""
+    elif (found := _VARIABLE_PATH.match(source)) is not None:
+        variable, tail = found.group(1), found.group(2) or ""
+    else:
+        return None, None
+    try:
+        return variable, JsonPathRef("$" + tail.strip())
+    except ValueError:
+        return None, None
