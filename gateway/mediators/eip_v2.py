@@ -122,6 +122,11 @@ def _json_item(expression: Expression, ctx: MessageContext) -> Any:
     it is, anything else as its string)."""
     if expression.kind == "json":
         return expression.evaluate(ctx)
+    found = expression.evaluate(ctx)
+    if isinstance(found, JsonValue):  # a JSON value held by a property or variable
+        return found.value
+    if isinstance(found, dict):
+        return found
     return expression.string_value(ctx) or ""
 
 
