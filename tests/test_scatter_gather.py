@@ -384,6 +384,122 @@ async def test_foreach_v2_continue_without_aggregation_goes_on_at_once(gateway, 
     assert len(server.requests) == 2
 
 
+async def test_mis_json_body_replace_with_json_xml_and_called_branches(gateway, backend):
+    """MI's integration test configuration ScatterGatherPI `/json-body-replace` (wso2/micro-integrator, in the
+    corpus), with json-eval in place of its `${payload.…}`: one branch makes a JSON pet, one an XML pet, one calls
+    a back end; sequential, so the array is in branch order, and the XML pet is read as JSON (W: JsonUtil)."""
+
+    async def mock_backend(request: web.Request, body: bytes) -> web.Response:
+        request_id = json.loads(body)["requestId"]
+        return web.json_response({"pet": {"name": "pet3", "type": "mock-backend", "requestId": request_id}})
+
+    server = await backend(mock_backend)
+    api = f"""
+<api {SYNAPSE} name="ScatterGatherPI" context="/scatter-gather">
+    <resource methods="POST" url-mapping="/json-body-replace">
+        <inSequence>
+            <scatter-gather parallel-execution="false" result-target="body" content-type="JSON">
+                <aggregation expression="json-eval($.pet)"/>
+                <sequence>
+                    <payloadFactory media-type="json" template-type="default">
+                        <format>{{"pet": {{"name": "pet1", "type": "dog", "requestId": $1}}}}</format>
+                        <args><arg evaluator="json" expression="$.requestId"/></args>
+                    </payloadFactory>
+                </sequence>
+                <sequence>
+                    <payloadFactory media-type="xml" template-type="default">
+                        <format>
+                            <pet xmlns="">
+                                <name>pet2</name>
+                                <type>cat</type>
+                                <requestId>$1</requestId>
+                            </pet>
+                        </format>
+                        <args><arg evaluator="json" expression="$.requestId"/></args>
+                    </payloadFactory>
+                </sequence>
+                <sequence>
+                    <call>
+                        <endpoint>
+                            <http method="post" uri-template="{server.make_url("/scatter-gather/mock-backend-json")}"/>
+                        </endpoint>
+                    </call>
+                </sequence>
+            </scatter-gather>
+            <respond/>
+        </inSequence>
+    </resource>
+</api>"""
+    client = await gateway({"api/ScatterGatherPI.xml": api})
+    response = await client.post("/scatter-gather/json-body-replace", json={"requestId": 123})
+    assert response.status == 200, await response.text()
+    assert await response.json() == [
+        {"name": "pet1", "type": "dog", "requestId": 123},
+        {"name": "pet2", "type": "cat", "requestId": 123},
+        {"name": "pet3", "type": "mock-backend", "requestId": 123},
+    ]
+
+
+async def test_mis_xml_body_replace_encloses_each_branch_body(gateway, backend):
+    """ScatterGatherPI `/xml-body-replace` (MI's integration test), with `$body/node()` in place of its
+    `${xpath('$body/node()')}`: the XML pet a branch makes and the one a back end answers, under
+    <scatter_response>, in the order the branches end."""
+
+    async def mock_backend(request: web.Request, body: bytes) -> web.Response:
+        request_id = etree.fromstring(body).findtext(".//requestId")
+        await asyncio.sleep(0.2)
+        return web.Response(
+            text=f"<pet><name>pet2</name><type>mock-backend</type><requestId>{request_id}</requestId></pet>",
+            content_type="application/xml",
+        )
+
+    server = await backend(mock_backend)
+    api = f"""
+<api {SYNAPSE} name="ScatterGatherPI" context="/scatter-gather">
+    <resource methods="POST" uri-template="/xml-body-replace">
+        <inSequence>
+            <scatter-gather parallel-execution="true" result-target="body" root-element="scatter_response"
+                            content-type="XML">
+                <aggregation expression="$body/node()"/>
+                <sequence>
+                    <payloadFactory media-type="xml" template-type="default">
+                        <format>
+                            <pet xmlns="">
+                                <name>pet1</name>
+                                <type>cat</type>
+                                <requestId>$1</requestId>
+                            </pet>
+                        </format>
+                        <args><arg expression="//requestId"/></args>
+                    </payloadFactory>
+                </sequence>
+                <sequence>
+                    <call>
+                        <endpoint>
+                            <http method="post" uri-template="{server.make_url("/scatter-gather/mock-backend-xml")}"/>
+                        </endpoint>
+                    </call>
+                </sequence>
+            </scatter-gather>
+            <respond/>
+        </inSequence>
+        <faultSequence>
+        </faultSequence>
+    </resource>
+</api>"""
+    client = await gateway({"api/ScatterGatherPI.xml": api})
+    response = await client.post(
+        "/scatter-gather/xml-body-replace",
+        data="<request><requestId>42</requestId></request>",
+        headers={"Content-Type": "application/xml"},
+    )
+    assert response.status == 200, await response.text()
+    root = etree.fromstring(await response.read())
+    assert root.tag == "scatter_response"
+    pets = [(pet.findtext("name"), pet.findtext("type"), pet.findtext("requestId")) for pet in root]
+    assert pets == [("pet1", "cat", "42"), ("pet2", "mock-backend", "42")]
+
+
 async def test_pre_release_spellings_of_mi_4_4(gateway, backend):
     """MI's own integration tests of late 2024 (the corpus's ScatterGatherPI and ForEachPI) spell the outputs
     `result-target="body | <variable>"`, `content-type`, `root-element` (scatter-gather) and `result-target`,
