@@ -500,6 +500,57 @@ async def test_mis_xml_body_replace_encloses_each_branch_body(gateway, backend):
     assert pets == [("pet1", "cat", "42"), ("pet2", "mock-backend", "42")]
 
 
+async def test_mis_foreach_body_replace_over_json_and_xml(gateway):
+    """MI's integration test configuration ForEachPI `/json-body-replace-1` and `/xml-body-replace`
+    (wso2/micro-integrator, in the corpus), with json-eval / XPath in place of its `${…}`: each item becomes what
+    its sequence made of it, in place."""
+    api = f"""
+<api {SYNAPSE} name="ForEachPI" context="/foreach">
+    <resource methods="POST" uri-template="/json-body-replace-1">
+        <inSequence>
+            <foreach collection="json-eval($.data.list)" parallel-execution="true">
+                <sequence>
+                    <payloadFactory media-type="json">
+                        <format>{{"_name": "$1", "age": 5}}</format>
+                        <args><arg evaluator="json" expression="$.name"/></args>
+                    </payloadFactory>
+                </sequence>
+            </foreach>
+            <respond/>
+        </inSequence>
+    </resource>
+    <resource methods="POST" uri-template="/xml-body-replace">
+        <inSequence>
+            <foreach collection="//data/list" parallel-execution="false">
+                <sequence>
+                    <payloadFactory media-type="xml">
+                        <format>
+                            <person xmlns="">
+                                <surname>$1</surname>
+                                <age>10</age>
+                            </person>
+                        </format>
+                        <args><arg expression="//list/name/text()"/></args>
+                    </payloadFactory>
+                </sequence>
+            </foreach>
+            <respond/>
+        </inSequence>
+    </resource>
+</api>"""
+    client = await gateway({"api/ForEachPI.xml": api})
+    fruit = {"data": {"list": [{"name": "apple", "type": "fruit"}, {"name": "carrot", "type": "vegetable"}]}}
+    response = await client.post("/foreach/json-body-replace-1", json=fruit)
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"data": {"list": [{"_name": "apple", "age": 5}, {"_name": "carrot", "age": 5}]}}
+    body = "<data><list><name>apple</name></list><list><name>carrot</name></list></data>"
+    response = await client.post("/foreach/xml-body-replace", data=body, headers={"Content-Type": "application/xml"})
+    assert response.status == 200, await response.text()
+    data = etree.fromstring(await response.read())
+    assert [(p.findtext("surname"), p.findtext("age")) for p in data] == [("apple", "10"), ("carrot", "10")]
+    assert data.find("list") is None
+
+
 async def test_pre_release_spellings_of_mi_4_4(gateway, backend):
     """MI's own integration tests of late 2024 (the corpus's ScatterGatherPI and ForEachPI) spell the outputs
     `result-target="body | <variable>"`, `content-type`, `root-element` (scatter-gather) and `result-target`,
