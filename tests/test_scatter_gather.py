@@ -551,6 +551,53 @@ async def test_mis_foreach_body_replace_over_json_and_xml(gateway):
     assert data.find("list") is None
 
 
+async def test_mis_not_found_endpoint_branch_is_left_out(gateway):
+    """ScatterGatherPI `/not-found-ep` with MI's own shipped `fault` sequence (log and drop): the branch whose
+    call is refused goes to the fault sequence on its copy and brings nothing; the client gets the two others,
+    as MI's ScatterGatherTestCase.testScatterGatherJSON404EPClone expects. (The gateway's shipped `fault`
+    answers the client instead, so there the client gets that answer.)"""
+    pet = '{{"pet": {{"name": "{name}", "type": "dog", "requestId": $1}}}}'
+    branch = (
+        '<sequence><payloadFactory media-type="json" template-type="default"><format>{format}</format>'
+        '<args><arg evaluator="json" expression="$.requestId"/></args></payloadFactory></sequence>'
+    )
+    api = f"""
+<api {SYNAPSE} name="ScatterGatherPI" context="/scatter-gather">
+    <resource methods="POST" url-mapping="/not-found-ep">
+        <inSequence>
+            <scatter-gather parallel-execution="false" result-target="body" content-type="JSON">
+                <aggregation expression="json-eval($.pet)" timeout="1000"/>
+                {branch.format(format=pet.format(name="pet1"))}
+                <sequence>
+                    <call>
+                        <endpoint>
+                            <http method="post" uri-template="http://127.0.0.1:1/not-found"/>
+                        </endpoint>
+                    </call>
+                </sequence>
+                {branch.format(format=pet.format(name="pet3"))}
+            </scatter-gather>
+            <respond/>
+        </inSequence>
+    </resource>
+</api>"""
+    mi_fault = f"""<sequence {SYNAPSE} name="fault">
+        <log level="full">
+            <property name="MESSAGE" value="Executing default &quot;fault&quot; sequence"/>
+            <property name="ERROR_CODE" expression="get-property('ERROR_CODE')"/>
+            <property name="ERROR_MESSAGE" expression="get-property('ERROR_MESSAGE')"/>
+        </log>
+        <drop/>
+    </sequence>"""
+    client = await gateway({"api/ScatterGatherPI.xml": api, "sequences/fault.xml": mi_fault})
+    response = await client.post("/scatter-gather/not-found-ep", json={"requestId": 1114567})
+    assert response.status == 200, await response.text()
+    assert await response.json() == [
+        {"name": "pet1", "type": "dog", "requestId": 1114567},
+        {"name": "pet3", "type": "dog", "requestId": 1114567},
+    ]
+
+
 async def test_pre_release_spellings_of_mi_4_4(gateway, backend):
     """MI's own integration tests of late 2024 (the corpus's ScatterGatherPI and ForEachPI) spell the outputs
     `result-target="body | <variable>"`, `content-type`, `root-element` (scatter-gather) and `result-target`,
