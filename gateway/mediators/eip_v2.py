@@ -488,7 +488,8 @@ _VARIABLE_PATH = re.compile(r"^\$\{\s*vars?\.(\w+)((?:\.|\[)[^}]*)?\s*\}$")
 def _write_back(collection: Expression) -> tuple[str | None, JsonPathRef | None]:
     """Where a JSON collection's results are written back (W: ForEachMediatorV2.getJsonPathFromExpression, which
     reads the expression's text): a json-eval path on the payload; `${payload.a.b}` → `$.a.b` in the payload;
-    `${vars.v.a}` → `$.a` in the variable v (`var.` in MI 4.4's pre-release spelling). (None, None) for anything else (an XML collection needs none)."""
+    `${vars.v.a}` → `$.a` in the variable v (`var.` in MI 4.4's pre-release spelling). (None, None) for anything
+    else (an XML collection needs none)."""
     if collection.kind != "json":
         return None, None
     path = getattr(collection, "path", None)
