@@ -382,13 +382,15 @@ class ForEachV2(Mediator):
         return True
 
     async def mediate(self, ctx: MessageContext) -> bool:
+        synapse_expression = self.collection.source.lstrip().startswith("${")  # MI 4.4: JSON or XML items
         if self.collection.kind == "json":
             await json_document(ctx)
-        else:
+        elif not synapse_expression:
             await ctx.build()
         found = self.collection.evaluate(ctx)
         items: list[Any] = found if isinstance(found, list) else []
-        if self.collection.kind == "xpath" and not all(isinstance(item, etree._Element) for item in items):
+        elements = all(isinstance(item, etree._Element) for item in items)
+        if self.collection.kind == "xpath" and not synapse_expression and not elements:
             found = None  # text or attribute nodes: not a collection of elements
         if not isinstance(found, list):
             raise MediationError(
@@ -490,10 +492,8 @@ def _write_back(collection: Expression) -> tuple[str | None, JsonPathRef | None]
     reads the expression's text): a json-eval path on the payload; `${payload.a.b}` → `$.a.b` in the payload;
     `${vars.v.a}` → `$.a` in the variable v (`var.` in MI 4.4's pre-release spelling). (None, None) for anything
     else (an XML collection needs none)."""
-    if collection.kind != "json":
-        return None, None
     path = getattr(collection, "path", None)
-    if isinstance(path, str) and not path.startswith(("$ctx:", "$axis2:", "$trp:")):
+    if collection.kind == "json" and isinstance(path, str) and not path.startswith(("$ctx:", "$axis2:", "$trp:")):
         try:
             return None, JsonPathRef(path)
         except ValueError:
