@@ -119,21 +119,30 @@ def _new_id() -> str:
 
 def _json_item(expression: Expression, ctx: MessageContext) -> Any:
     """What one message contributes to a JSON result: the expression's JSON value (W: a JsonElement is added as
-    it is, anything else as its string)."""
-    if expression.kind == "json":
-        return expression.evaluate(ctx)
+    it is, anything else as its string). A json-eval path or an MI 4.4 `${…}` gives JSON values; XML it gives
+    (and an XPath's result) counts by its string."""
     found = expression.evaluate(ctx)
     if isinstance(found, JsonValue):  # a JSON value held by a property or variable
         return found.value
     if isinstance(found, dict):
         return found
-    return expression.string_value(ctx) or ""
+    if expression.kind == "xpath" or _holds_xml(found):
+        return expression.string_value(ctx) or ""
+    return found
+
+
+def _holds_xml(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(isinstance(item, (etree._Element, etree._ElementTree)) for item in value)
+    return isinstance(value, (etree._Element, etree._ElementTree))
 
 
 def _xml_items(expression: Expression, ctx: MessageContext) -> list[etree._Element]:
     """What one message contributes to an XML result: copies of the elements the expression selects, or its
     string value read as XML (W: AXIOMUtil.stringToOM(stringValueOf))."""
-    found = expression.evaluate(ctx) if expression.kind == "xpath" else None
+    found = expression.evaluate(ctx) if expression.kind != "json" else None
+    if isinstance(found, etree._Element):
+        found = [found]
     if isinstance(found, list) and found and all(isinstance(node, etree._Element) for node in found):
         return [copy.deepcopy(node) for node in found]
     text = (expression.string_value(ctx) or "").strip()
@@ -310,7 +319,7 @@ class ScatterGather(Mediator):
                 if self.expression.kind == "json":
                     await json_document(message)  # a malformed body is this message's fault here, not later
                 value = _json_item(self.expression, message)
-                if as_variable and self.expression.kind != "json":
+                if as_variable and self.expression.kind == "xpath" and not isinstance(value, dict):
                     raise MediationError(
                         f"Aggregation expression {self.expression.source} did not return a valid JSON element"
                     )
