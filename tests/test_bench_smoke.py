@@ -253,7 +253,7 @@ def test_bench_smoke_writes_report(tmp_path: Path) -> None:
 @pytest.mark.bench_smoke
 def test_soak_smoke_reports_rss_of_every_gateway_process_and_every_error(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "bench", "--soak", "--smoke", "--no-install", "--output", str(tmp_path)]
-    argv += ["--soak-minutes", "0.2", "--soak-capacity", "2"]
+    argv += ["--soak-minutes", "0.1", "--soak-capacity", "1"]
     proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((tmp_path / "soak-smoke.json").read_text())
