@@ -134,6 +134,10 @@ class Config:
             "back end": "aiohttp echo (1 process, uvloop)",
             "nginx": self.nginx_label,
             "single connection": "passthrough 1k, 1 connection, 1 thread, same duration and runs",
+            "metrics": "passthrough 1k, two gateways (metrics on, metrics off) measured alternately",
+            "scaling": "passthrough 1k: gateway and bare with --workers 1 and 2, measured alternately",
+            "stores": f"memory, sqlite, rabbitmq; gateway with 1 worker; {min(self.connections, STORES_CONNECTIONS)}"
+            " connections against as many raw writers",
             "gateway command": f"python -m {GATEWAY_MODULE} serve --artifacts <rendered bench/artifacts>"
             " --host 127.0.0.1"
             f" --port <free> --workers {self.workers} --config bench/gateway.yaml",
@@ -1067,6 +1071,10 @@ def standing_notes(cfg: Config) -> list[str]:
         " (fresh sandbox per server, statusCallbackUrl emptied so no callbacks fire); the hand-written"
         " comparator does the same request with the twilio SDK's async client.",
     ]
+    notes.append(
+        "load gen CPU: the load generator's own user + system CPU time (the kernel's accounting of the process,"
+        " read as it is reaped) / its wall time / the cores; what it takes, the servers could not have."
+    )
     if cfg.generator == "wrk":
         notes.append("wrk counts HTTP status >= 400 as 'non-2xx' (its 'Non-2xx or 3xx responses').")
     else:
