@@ -117,7 +117,10 @@ class Config:
     def stem(self) -> str:
         if self.soak:
             return "soak-smoke" if self.smoke else "soak"
-        return "smoke" if self.smoke else "latest"
+        if self.smoke:
+            return "smoke"
+        # latest.* is the one full run; a run of some scenarios writes its own report (api.md, split.md, …).
+        return "latest" if set(self.scenarios) >= set(SCENARIOS) else "-".join(self.scenarios)
 
     def settings(self) -> dict[str, Any]:
         return {

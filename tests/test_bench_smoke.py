@@ -271,3 +271,16 @@ def test_soak_smoke_reports_rss_of_every_gateway_process_and_every_error(tmp_pat
     assert result["scrapes"]["ok"] >= 1 and result["metrics_count_delta"] >= result["ok_by_target"]["twilioRest"]
     text = (tmp_path / "soak-smoke.md").read_text()
     assert "## RSS of every gateway process" in text and "| growth |" in text
+
+
+def test_only_a_run_of_every_scenario_writes_latest() -> None:
+    from bench.runner import parse_args
+
+    def stem(*argv: str) -> str:
+        return parse_args([*argv, "--no-install", "--no-nginx", "--load-generator", "python"]).stem
+
+    assert stem() == "latest"
+    assert stem("--scenarios", "api") == "api"
+    assert stem("--scenarios", "passthrough,cbr") == "passthrough-cbr"
+    assert stem("--smoke", "--scenarios", "api") == "smoke"
+    assert (stem("--soak"), stem("--soak", "--smoke")) == ("soak", "soak-smoke")
