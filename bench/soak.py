@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import resource
 import shutil
 import sys
 import tempfile
@@ -184,6 +186,12 @@ async def fixed_rate(
         await asyncio.wait(in_flight, timeout=REQUEST_TIMEOUT + 5)
 
 
+def _own_cpu() -> float:
+    """This process's CPU time: the generator (and the light sampling and scraping beside it)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _percentile(values: list[float], pct: float) -> float | None:
     if not values:
         return None
@@ -299,7 +307,9 @@ async def soak(
             asyncio.ensure_future(sampler()),
             asyncio.ensure_future(_scraper(metrics_url, stop, scrapes, tally)),
         ]
+        cpu_before, wall_before = _own_cpu(), time.monotonic()
         await fixed_rate(session, targets, rate, seconds, tally)
+        generator_share = (_own_cpu() - cpu_before) / (time.monotonic() - wall_before) / (os.cpu_count() or 1)
         stop.set()
         await asyncio.gather(*tasks)
         sample("end")
@@ -310,6 +320,7 @@ async def soak(
         "rate_rps": rate,
         "seconds": seconds,
         "sample_interval_s": interval,
+        "generator_cpu_share": generator_share,
         "sent": tally.sent,
         "ok": tally.ok,
         "ok_by_target": tally.by_target,
@@ -372,6 +383,8 @@ def render(data: dict[str, Any]) -> str:
     lines += [
         f"| measured capacity | {summary['capacity_rps']:,} req/s (closed loop) |",
         f"| soak rate | {summary['rate_rps']:,} req/s (fixed) |",
+        f"| load generator's CPU share | {_share(result.get('generator_cpu_share'))} of the machine's cores"
+        " (its CPU time / wall time / cores, during the soak) |",
         f"| requests sent / answered right | {result.get('sent', 0):,} / {result.get('ok', 0):,}"
         f" ({', '.join(f'{k}: {v:,}' for k, v in (result.get('ok_by_target') or {}).items())}) |",
         "",
@@ -448,6 +461,10 @@ def _role(pid: int, root: int) -> str:
         if needle in text:
             return role
     return "worker"
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
 
 
 def _mb(value: int | None) -> str:
