@@ -697,7 +697,8 @@ class Bench:
         try:
             servers = self._start_together(launches)
         except StartError as exc:
-            self._fail(SCALING, "gateway-w1", [label], f"a server failed to start: {exc}")
+            for server in SCALING_SERVERS:
+                self._fail(SCALING, server, [label], f"a server failed to start: {exc}")
             return
         body = payloads.soap_get_quote(size)
         try:
