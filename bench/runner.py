@@ -724,7 +724,7 @@ class Bench:
         headers = {"Content-Type": "application/json"}
         launched: list[tuple[str, str, Path, Proc]] = []
         for backend in STORE_BACKENDS:
-            if backend == "rabbitmq" and not _reachable(*RABBITMQ):
+            if backend == "rabbitmq" and not reachable(*RABBITMQ):
                 self._fail(STORES, "gateway", [backend], f"RabbitMQ not reachable on {RABBITMQ[0]}:{RABBITMQ[1]}")
                 continue
             queue = f"bench-{os.getpid()}-{int(time.time())}"
@@ -830,7 +830,7 @@ def _accepted(status: int, body: bytes) -> tuple[bool, str]:
     return True, f"HTTP {status}"
 
 
-def _reachable(host: str, port: int) -> bool:
+def reachable(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1.0):
             return True

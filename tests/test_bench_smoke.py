@@ -21,7 +21,7 @@ from bench.load import LoadResult, lua_script, parse_wrk_json, parse_wrk_text, r
 from bench.payloads import json_order, parse_size, soap_get_quote
 from bench.procs import tree_cpu_seconds
 from bench.report import METRICS_OFF, METRICS_ON, Probe, RunRecord
-from bench.runner import SCENARIOS
+from bench.runner import RABBITMQ, SCENARIOS, reachable
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -233,8 +233,16 @@ def test_bench_smoke_writes_report(tmp_path: Path) -> None:
     # Every target of issue 18 has a row; the figures behind the ones this run measures are there.
     targets = {row["target"]: row for row in report["targets"]}
     assert len(targets) == 16 and "## Targets (issue 18), this run" in text
-    for key in ((METRICS_ON, "gateway"), (METRICS_OFF, "gateway"), ("stores", "gateway"), ("stores", "raw")):
+    for key in ((METRICS_ON, "gateway"), (METRICS_OFF, "gateway")):
         assert servers[key]["valid"], servers[key]
+    stores = {(run["server"], run["size"]): run for run in report["runs"] if run["scenario"] == "stores"}
+    rabbitmq_up = reachable(*RABBITMQ) or os.environ.get("GATEWAY_REQUIRE_SERVICES") == "1"
+    for key in (("gateway", "memory"), ("gateway", "sqlite"), ("raw", "sqlite")):
+        assert stores[key]["valid"], stores[key]
+    if rabbitmq_up:
+        assert stores[("gateway", "rabbitmq")]["valid"] and stores[("raw", "rabbitmq")]["valid"], stores
+    else:
+        assert "RabbitMQ not reachable" in stores[("gateway", "rabbitmq")]["error"], stores
     # Scaling: each server with 1 and 2 workers, and the load generator's own CPU share beside it.
     for server in ("gateway-w1", "gateway-w2", "bare-w1", "bare-w2"):
         run = servers[("scaling", server)]
