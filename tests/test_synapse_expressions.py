@@ -751,3 +751,34 @@ def test_variable_deploy_errors(tmp_path, capsys) -> None:
     assert "BadType.xml:2: variable: invalid type 'OM'" in out
     assert "BadInt.xml:2: variable: the value cannot be converted into the type INTEGER" in out
     assert "BadExpr.xml:2: variable: invalid expression for attribute 'expression'" in out
+
+
+async def test_throw_error_sets_the_error_properties_and_runs_the_fault_handler(gateway) -> None:
+    client = await gateway(
+        {
+            "proxies/P.xml": f"""
+<proxy {S} name="P"><target>
+  <inSequence>
+    <filter xpath="${{payload.id &lt; 0}}">
+      <then><throwError type="VALIDATION" errorMessage="{{${{'bad id ' + string(payload.id)}}}}"/></then>
+      <else><throwError/></else>
+    </filter>
+    <header name="X-Not-Reached" scope="transport" value="1"/>
+    <respond/>
+  </inSequence>
+  <faultSequence>
+    <header name="X-Code" scope="transport" expression="${{props.synapse.ERROR_CODE}}"/>
+    <header name="X-Message" scope="transport" expression="${{props.synapse.ERROR_MESSAGE}}"/>
+    <respond/>
+  </faultSequence>
+</target></proxy>""",
+        }
+    )
+    assert not client.config.failed
+    response = await client.post("/services/P", json={"id": -4})
+    assert response.headers["X-Code"] == "VALIDATION"
+    assert response.headers["X-Message"] == "bad id -4"
+    assert "X-Not-Reached" not in response.headers
+    response = await client.post("/services/P", json={"id": 4})
+    assert response.headers["X-Code"] == "ANY"  # W: SynapseConstants.DEFAULT_ERROR_TYPE
+    assert response.headers["X-Message"] == "Error occurred in the mediation flow"
