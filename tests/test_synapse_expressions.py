@@ -782,3 +782,71 @@ async def test_throw_error_sets_the_error_properties_and_runs_the_fault_handler(
     response = await client.post("/services/P", json={"id": 4})
     assert response.headers["X-Code"] == "ANY"  # W: SynapseConstants.DEFAULT_ERROR_TYPE
     assert response.headers["X-Message"] == "Error occurred in the mediation flow"
+
+
+async def test_payload_factory_formats_with_inline_expressions(gateway) -> None:
+    # W: RegexTemplateProcessor: "${…}" is a JSON string, ${…} the value as it is (objects as JSON, XML converted)
+    client = await gateway(
+        {
+            "api/Inline.xml": f"""
+<api {S} name="Inline" context="/inline">
+  <resource methods="POST" uri-template="/json">
+    <inSequence>
+      <variable name="tags" type="JSON" value='["a","b"]'/>
+      <payloadFactory media-type="json">
+        <format>{{"name": "${{toUpper(payload.name)}}", "age": ${{payload.age + 1}}, "tags": ${{vars.tags}},
+          "quote": "${{payload.quote}}", "addr": ${{payload.address}}, "n": $1}}</format>
+        <args><arg value="7"/></args>
+      </payloadFactory>
+      <respond/>
+    </inSequence>
+  </resource>
+  <resource methods="POST" uri-template="/xml">
+    <inSequence>
+      <payloadFactory media-type="xml">
+        <format>
+          <tem:AddInteger xmlns:tem="http://tempuri.org">
+            <tem:Arg1>${{payload.Arg1}}</tem:Arg1>
+            <tem:Text>${{payload.text}}</tem:Text>
+            <tem:Addr>${{payload.address}}</tem:Addr>
+          </tem:AddInteger>
+        </format>
+      </payloadFactory>
+      <respond/>
+    </inSequence>
+  </resource>
+</api>""",
+        }
+    )
+    assert not client.config.failed
+    body = {"name": "ann", "age": 41, "quote": 'say "hi"', "address": {"city": "Oslo"}, "Arg1": 3, "text": "a<b"}
+    response = await client.post("/inline/json", json=body)
+    assert response.status == 200, await response.text()
+    assert await response.json() == {
+        "name": "ANN",
+        "age": 42,
+        "tags": ["a", "b"],
+        "quote": 'say "hi"',
+        "addr": {"city": "Oslo"},
+        "n": 7,
+    }
+    response = await client.post("/inline/xml", json=body)
+    assert response.status == 200
+    text = await response.text()
+    assert "<tem:Arg1>3</tem:Arg1>" in text
+    assert "<tem:Text>a&lt;b</tem:Text>" in text
+    assert "<tem:Addr><city>Oslo</city></tem:Addr>" in text
+
+
+def test_payload_factory_inline_syntax_errors_fail_the_deployment(tmp_path, capsys) -> None:
+    from gateway.cli import main as cli
+    from tests.conftest import write_artifacts
+
+    files = {
+        "sequences/S.xml": f'<sequence {S} name="S">\n<payloadFactory media-type="json">\n'
+        + '<format>{"a": ${payload.a +}}</format></payloadFactory>\n</sequence>'
+    }
+    root = write_artifacts(tmp_path, files, with_defaults=False)
+    assert cli(["validate", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "S.xml:3: format: Invalid Payload format (syntax error" in out
