@@ -850,3 +850,27 @@ def test_payload_factory_inline_syntax_errors_fail_the_deployment(tmp_path, caps
     assert cli(["validate", str(root)]) == 1
     out = capsys.readouterr().out
     assert "S.xml:3: format: Invalid Payload format (syntax error" in out
+
+
+async def test_call_template_params_hold_synapse_expression_strings(gateway) -> None:
+    client = await gateway(
+        {
+            "templates/Greet.xml": f"""
+<template {S} name="Greet"><parameter name="who"/><parameter name="items"/><sequence>
+  <header name="X-Who" scope="transport" expression="${{params.functionParams.who}}"/>
+  <header name="X-Items" scope="transport" expression="$func:items"/>
+</sequence></template>""",
+            "proxies/P.xml": f"""
+<proxy {S} name="P"><target><inSequence>
+  <call-template target="Greet">
+    <with-param name="who" value="{{${{toUpper(payload.name)}}}}"/>
+    <with-param name="items" value="{{${{payload.items}}}}"/>
+  </call-template>
+  <respond/>
+</inSequence></target></proxy>""",
+        }
+    )
+    assert not client.config.failed
+    response = await client.post("/services/P", json={"name": "ann", "items": [1, 2]})
+    assert response.headers["X-Who"] == "ANN"
+    assert response.headers["X-Items"] == "[1,2]"  # W: TemplateContext: a Synapse Expression's string value
