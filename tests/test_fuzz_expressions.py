@@ -35,12 +35,22 @@ JSON_PATHS = (
     "$.a.size()", "$.a.sum()", "$.a.min()", "$.a.max()", "$.a.avg()", "$.a.first()", "$.a.last()", "$..*",
     "$.a[?(@.b > 1)]", "$.a[?(@ == 'x')]", "$ctx:p", "$ctx:p.a", "$ctx:p..a",
 )  # fmt: skip
+SYNAPSE_EXPRESSIONS = (
+    "payload", "$", "payload.a", "payload.a[0].b", "$..a", "payload.a[?(@.b > 1)]", "payload.a[vars.i]",
+    "length(payload.a)", "payload.a + 1", "payload.a == 'x' ? 1 : 2", "xpath('//a')", "xpath('//m:a')",
+    "toUpper(payload.a)", "headers['Content-Type']", "props.synapse.p", "integer(payload.n) * 2",
+    "object(payload).a", "array(payload)[0]", "exists(payload.a)", "string(payload)", "payload.a.length()",
+    "split(payload.a, ',')", "base64decode(payload.a)", "urlDecode(payload.a)",
+    "formatDateTime(payload.a, 'yyyy', 'MM')",
+)  # fmt: skip
 EXPRESSIONS: tuple[Expression | Value, ...] = (
     *(compile_expression(text, NAMESPACES) for text in XPATHS),
     *(compile_expression(f"json-eval({path})") for path in JSON_PATHS),
     compile_value("{//a}"),
     compile_value("{json-eval($.a)}"),
     compile_value("{$ctx:p}"),
+    *(compile_expression("${" + text + "}", NAMESPACES) for text in SYNAPSE_EXPRESSIONS),
+    compile_value("{${payload.a}}"),
 )
 
 
