@@ -658,10 +658,10 @@ async def test_an_xml_payload_through_xpath_and_an_xml_variable(gateway) -> None
             "proxies/Quote.xml": f"""
 <proxy {S} name="Quote" xmlns:m="http://services.samples"><target><inSequence>
   <variable name="symbol" type="STRING" expression="${{xpath('//m:symbol')}}"/>
-  <variable name="qty" expression="${{integer(xpath('//m:qty')) * 2}}"/>
+  <variable name="qty" type="STRING" expression="${{xpath('//m:qty')}}"/>
   <variable name="doc" type="XML" value="&lt;a&gt;&lt;b&gt;7&lt;/b&gt;&lt;/a&gt;"/>
   <header name="X-Symbol" scope="transport" expression="${{toLower(vars.symbol)}}"/>
-  <header name="X-Qty" scope="transport" expression="${{vars.qty}}"/>
+  <header name="X-Qty" scope="transport" expression="${{integer(vars.qty) * 2}}"/>
   <header name="X-B" scope="transport" expression="${{xpath('//b', 'doc')}}"/>
   <header name="X-Body" scope="transport" expression="${{contains(payload, 'IBM')}}"/>
   <respond/>
@@ -874,3 +874,24 @@ async def test_call_template_params_hold_synapse_expression_strings(gateway) -> 
     response = await client.post("/services/P", json={"name": "ann", "items": [1, 2]})
     assert response.headers["X-Who"] == "ANN"
     assert response.headers["X-Items"] == "[1,2]"  # W: TemplateContext: a Synapse Expression's string value
+
+
+def test_a_property_holding_xml_is_read_as_its_xml() -> None:
+    from lxml import etree
+
+    ctx = FakeContext(properties={"doc": etree.fromstring("<a><b>1</b></a>")})
+    assert evaluate_ctx("props.synapse.doc", ctx) == "<a><b>1</b></a>"  # W: value.toString()
+
+
+def test_xml_values_print_as_mi_prints_them() -> None:
+    from lxml import etree
+
+    from tests.support.fake_context import soap_envelope
+
+    element = etree.fromstring("<a><b>1</b></a>")
+    ctx = FakeContext(soap_envelope("<r><a>1</a><a>2</a></r>"), variables={"doc": element})
+    assert evaluate_ctx("vars.doc", ctx) == "<a><b>1</b></a>"
+    nodes = compile_synapse_expression("xpath('//a')").evaluate(ctx)  # the object value: the node list
+    ctx.variables["nodes"] = nodes
+    assert evaluate_ctx("vars.nodes", ctx) == "[<a>1</a>, <a>2</a>]"  # W: a Java List of OMElements
+    assert evaluate_ctx("xpath('//a')", ctx) == "<a>1</a><a>2</a>"  # the string value, as SynapseXPath gives it

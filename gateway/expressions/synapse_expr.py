@@ -38,7 +38,7 @@ from lxml import etree
 
 from gateway.errors import ExpressionError
 from gateway.message import json_codec, kinds, scopes
-from gateway.message.values import JsonValue, java_double, json_text, to_synapse_string
+from gateway.message.values import JsonValue, java_double, json_text, serialize_element, to_synapse_string
 
 from ._core import Expression, java_date_formatter
 from .context import ExpressionContext
@@ -223,9 +223,20 @@ def as_string(v: Any) -> str | None:
         return json_text(v.value if isinstance(v, JsonValue) else v)
     if isinstance(v, list):
         if any(isinstance(item, (etree._Element, etree._ElementTree)) for item in v):
-            return to_synapse_string(v)
+            return "[" + ", ".join(_node_text(item) for item in v) + "]"  # Java's List.toString of OM nodes
         return json_text(v)
+    if isinstance(v, (etree._Element, etree._ElementTree)):
+        return _node_text(v)
     return to_synapse_string(v)
+
+
+def _node_text(node: Any) -> str:
+    """OMNode.toString(): an element's XML, a text node's text."""
+    if isinstance(node, etree._ElementTree):
+        node = node.getroot()
+    if isinstance(node, etree._Element):
+        return serialize_element(node)
+    return str(node)
 
 
 def _text(v: Any) -> str:
@@ -541,7 +552,12 @@ class Access(Node):
         value = self._read(ctx)
         if value is None:
             raise EvaluationError(f"Could not fetch the value of the key: {self.name}")
-        text = value if isinstance(value, str) else to_synapse_string(value)
+        if isinstance(value, str):
+            text: str | None = value
+        elif isinstance(value, etree._Element):
+            text = serialize_element(value)  # W: value.toString(): an OMElement's XML
+        else:
+            text = to_synapse_string(value)
         return _try_parse_number(text or "")
 
 
