@@ -895,3 +895,18 @@ def test_xml_values_print_as_mi_prints_them() -> None:
     ctx.variables["nodes"] = nodes
     assert evaluate_ctx("vars.nodes", ctx) == "[<a>1</a>, <a>2</a>]"  # W: a Java List of OMElements
     assert evaluate_ctx("xpath('//a')", ctx) == "<a>1</a><a>2</a>"  # the string value, as SynapseXPath gives it
+
+
+async def test_a_path_on_an_xml_message_reads_its_json_conversion(gateway) -> None:
+    client = await gateway(
+        {
+            "proxies/P.xml": f"""
+<proxy {S} name="P"><target><inSequence>
+  <header name="X-A" scope="transport" expression="${{payload.order.item[1].qty + 1}}"/>
+  <respond/>
+</inSequence></target></proxy>""",
+        }
+    )
+    body = b"<order><item><qty>1</qty></item><item><qty>5</qty></item></order>"
+    response = await client.post("/services/P", data=body, headers={"Content-Type": "application/xml"})
+    assert response.headers["X-A"] == "6"
