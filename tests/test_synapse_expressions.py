@@ -910,3 +910,26 @@ async def test_a_path_on_an_xml_message_reads_its_json_conversion(gateway) -> No
     body = b"<order><item><qty>1</qty></item><item><qty>5</qty></item></order>"
     response = await client.post("/services/P", data=body, headers={"Content-Type": "application/xml"})
     assert response.headers["X-A"] == "6"
+
+
+async def test_registry_resources_and_their_properties(gateway) -> None:
+    client = await gateway(
+        {
+            "registry/governance/app/limits.json": '{"max": 40, "tiers": ["a", "b"]}',
+            "registry/governance/app/limits.json.properties": "owner=ops\n",
+            "proxies/P.xml": f"""
+<proxy {S} name="P"><target><inSequence>
+  <header name="X-Max" scope="transport" expression="${{registry('gov:/app/limits.json').max + 2}}"/>
+  <header name="X-Tier" scope="transport" expression="${{registry('gov:/app/limits.json').tiers[1]}}"/>
+  <header name="X-Owner" scope="transport" expression="${{registry('gov:/app/limits.json').property('owner')}}"/>
+  <header name="X-None" scope="transport" expression="${{exists(registry('gov:/app/none.json'))}}"/>
+  <respond/>
+</inSequence></target></proxy>""",
+        }
+    )
+    assert not client.config.failed
+    response = await client.post("/services/P", json={})
+    assert response.headers["X-Max"] == "42"
+    assert response.headers["X-Tier"] == "b"
+    assert response.headers["X-Owner"] == "ops"
+    assert response.headers["X-None"] == "false"

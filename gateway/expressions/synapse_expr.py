@@ -1176,10 +1176,10 @@ def _fn_registry(c: Call, ctx: Any, obj: bool, v: list[Any]) -> Any:
         if not prop:
             raise EvaluationError(f"Could not find the property: {_text(v[1])} in the registry resource: {key}")
         return prop
-    value = ctx.local_entry(key) if hasattr(ctx, "local_entry") else None
-    if value is None:
+    value = scopes.registry_value(ctx, key)  # W: EvaluationContext.getRegistryResource: the text, XML serialized
+    if not value:
         raise EvaluationError(f"Could not find the registry resource: {key}")
-    return value if isinstance(value, str) else to_synapse_string(value)
+    return value
 
 
 _FUNCTIONS: dict[str, Callable[[Call, Any, bool, list[Any]], Any]] = {
