@@ -933,3 +933,21 @@ async def test_registry_resources_and_their_properties(gateway) -> None:
     assert response.headers["X-Tier"] == "b"
     assert response.headers["X-Owner"] == "ops"
     assert response.headers["X-None"] == "false"
+
+
+async def test_an_empty_log_message_is_a_blank_template(gateway, caplog) -> None:
+    caplog.set_level(logging.INFO, logger=LOG)
+    client = await gateway(
+        {
+            "proxies/P.xml": f"""
+<proxy {S} name="P"><target><inSequence>
+  <log><message></message><property name="p" value="v"/></log>
+  <log level="simple" separator=" | "><message>at ${{vars.none}}!</message></log>
+  <respond/>
+</inSequence></target></proxy>""",
+        }
+    )
+    await client.post("/services/P", json={})
+    first, second = [r.getMessage() for r in caplog.records if r.name == LOG]
+    assert first == "p = v"  # W: getText() of an empty element is "": the template level, no simple parts
+    assert second.startswith("at ! | To: /services/P | MessageID: ")  # a failed placeholder is ""

@@ -71,7 +71,8 @@ def _log(node: Node) -> LogMediator:
     separator = node["separator"].replace("\\n", "\n").replace("\\t", "\t")  # W: setSeparator
     properties = tuple(_property(child) for child in node.all("property"))
     message = node.one("message")
-    template = _template(message) if message is not None and message.element.text is not None else None
+    # W: getText() of an empty <message/> is "", not null: it still makes a (blank) template
+    template = _template(message) if message is not None else None
     # W: logFullPayload="true" wins over level; a template without a level logs only the template (and properties)
     if node["logFullPayload"]:
         level = "full"
