@@ -951,3 +951,15 @@ async def test_an_empty_log_message_is_a_blank_template(gateway, caplog) -> None
     first, second = [r.getMessage() for r in caplog.records if r.name == LOG]
     assert first == "p = v"  # W: getText() of an empty element is "": the template level, no simple parts
     assert second.startswith("at ! | To: /services/P | MessageID: ")  # a failed placeholder is ""
+
+
+def test_json_numbers_unwrap_as_jayways_gson_provider() -> None:
+    doc = json_codec.loads('{"a": 1.50, "b": 1e2, "c": 0.10000000000000000001, "d": 3000000000, "e": 1e30}')
+    ctx = FakeContext(json_payload=doc)
+    assert evaluate_ctx("payload.a", ctx) == "1.5"  # a Double: 1.5 holds 1.50 exactly
+    assert evaluate_ctx("payload.b + 1", ctx) == "101"  # scale <= 0: an Integer
+    assert evaluate_ctx("payload.c", ctx) == "0.10000000000000000001"  # kept as a BigDecimal …
+    assert evaluate_ctx("payload.c + 1", ctx) == ""  # … which no arithmetic takes
+    assert evaluate_ctx("payload.d + 1", ctx) == "3000000001"  # a Long
+    assert evaluate_ctx("isNumber(payload.d)", ctx) == "false"  # W: isNumber is Integer or Double
+    assert evaluate_ctx("payload.e", ctx) == "1E+30"

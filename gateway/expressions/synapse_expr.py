@@ -247,11 +247,19 @@ def _text(v: Any) -> str:
 
 
 def _unwrap(value: Any) -> Any:
-    """A JSON leaf as Jayway's GsonJsonProvider.unwrap gives it: Integer, Long, Double, String, Boolean."""
+    """A JSON leaf as Jayway's GsonJsonProvider.unwrap gives it: Integer or Long for a whole number (scale <= 0), a
+    Double when it holds the decimal exactly, else the BigDecimal itself (which no arithmetic accepts)."""
     if isinstance(value, Decimal):
-        if value.is_finite() and value == value.to_integral_value() and value.as_tuple().exponent >= 0:  # type: ignore[operator]
-            return _java_integral(int(value))
-        return float(value)
+        if not value.is_finite():
+            return value
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int)
+        big = Decimal(value)  # a plain BigDecimal: prints as Java does (1E+30), not as the source text
+        if exponent >= 0:
+            n = int(value)
+            return _java_integral(n) if _LONG_MIN <= n <= _LONG_MAX else big
+        as_double = float(value)
+        return as_double if Decimal(repr(as_double)) == value else big
     if type(value) is int:
         return _java_integral(value)
     return value
@@ -262,7 +270,7 @@ def _java_integral(n: int) -> Any:
         return n
     if _LONG_MIN <= n <= _LONG_MAX:
         return JLong(n)
-    return float(n)
+    return Decimal(n)  # a BigDecimal (Jayway keeps what fits no Long)
 
 
 _JAVA_INT = re.compile(r"[+-]?[0-9]+")
