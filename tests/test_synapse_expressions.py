@@ -963,3 +963,14 @@ def test_json_numbers_unwrap_as_jayways_gson_provider() -> None:
     assert evaluate_ctx("payload.d + 1", ctx) == "3000000001"  # a Long
     assert evaluate_ctx("isNumber(payload.d)", ctx) == "false"  # W: isNumber is Integer or Double
     assert evaluate_ctx("payload.e", ctx) == "1E+30"
+
+
+async def test_a_variable_never_shares_the_messages_json() -> None:
+    from gateway.mediators.variable import VariableMediator
+
+    doc = {"order": {"id": 1}}
+    ctx = FakeContext(json_payload=doc)
+    mediator = VariableMediator("o", expression=compile_expression("${payload.order}"))
+    assert await mediator.mediate(ctx)  # type: ignore[arg-type]
+    doc["order"]["id"] = 2  # a later change of the payload in place
+    assert ctx.variables["o"] == {"id": 1}

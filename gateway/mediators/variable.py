@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
+
+from lxml import etree
 
 from gateway.errors import MediationError
 from gateway.expressions.synapse_expr import JLong
@@ -140,6 +143,9 @@ class VariableMediator(Mediator):
         if type_name == "STRING":
             return expression.string_value(ctx)
         result = expression.evaluate(ctx)
+        if isinstance(result, (dict, list)) and not any(isinstance(item, etree._Element) for item in result):
+            # W: the expression parses the payload text anew, so the variable never shares the message's JSON
+            result = copy.deepcopy(result)
         if type_name is None:
             return result
         return _typed(result, type_name, expression.source)
