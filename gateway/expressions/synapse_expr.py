@@ -1575,6 +1575,8 @@ class Parser:
                 pieces.append(_filter_token_text(tok))
                 self.i += 1
             self.i = close + 1
+            if all(isinstance(piece, str) for piece in pieces):  # nothing to evaluate: part of a static path
+                return ["[?(" + "".join(p for p in pieces if isinstance(p, str)) + ")]"]
             return ["[", Filter(pieces), "]"]
         raise _Syntax(self.toks[open_i], "an index, a slice, '*' or a filter inside '[…]'")
 
