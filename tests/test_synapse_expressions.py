@@ -974,3 +974,13 @@ async def test_a_variable_never_shares_the_messages_json() -> None:
     assert await mediator.mediate(ctx)  # type: ignore[arg-type]
     doc["order"]["id"] = 2  # a later change of the payload in place
     assert ctx.variables["o"] == {"id": 1}
+
+
+def test_values_written_into_a_path_stay_values() -> None:
+    doc = {"a": {"x": 1, 'we"ird': 2}, "list": [10, 20, 30], "items": [{"k": 'q"]..*'}, {"k": "n"}]}
+    ctx = FakeContext(json_payload=doc, variables={"key": 'we"ird', "bad": '"]..*["', "k": 'q"]..*', "one": 1})
+    assert evaluate_ctx("payload.a[vars.key]", ctx) == "2"
+    assert evaluate_ctx("payload.a[vars.bad]", ctx) == ""  # no such name, not a deep scan
+    assert evaluate_ctx("payload.items[?(@.k == vars.k)]", ctx) == '[{"k":"q\\"]..*"}]'
+    assert evaluate_ctx("payload.list[vars.one:]", ctx) == "[20,30]"
+    assert evaluate_ctx("payload.list[vars.key:]", ctx) == ""  # a slice takes numbers only

@@ -644,18 +644,23 @@ def _extra_function(name: str, value: Any) -> Any:
     return math.sqrt(sum((n - mean) ** 2 for n in numbers) / len(numbers))
 
 
+def _quote(text: str) -> str:
+    """A JSONPath string literal. W: writes the value between quotes as it is, so a value holding a quote changes
+    the path; escaped here, a value from the message stays one name (the same answer for every other value)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _index_text(node: Node, value: Any) -> str:
-    # W: PayloadAccessNode: a string result is quoted (not a filter's), quotes dropped for several indexes
+    # W: PayloadAccessNode: a string result is quoted (a filter's text is not), a union or slice is its numbers
     if value is None:
         raise EvaluationError("null index")
-    text = _text(value)
-    if isinstance(node, Filter):
-        return text
-    if isinstance(node, IndexList):
-        return text.replace('"', "")
+    if isinstance(node, (Filter, IndexList)):
+        return _text(value)
     if isinstance(value, str):
-        return f'"{text}"'
-    return text
+        return _quote(_text(value))
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EvaluationError(f"an index must be a number or a string, not {as_string(value)}")
+    return _text(value)
 
 
 class IndexList(Node):
@@ -674,8 +679,11 @@ class IndexList(Node):
                 out.append("")
                 continue
             v = item.ev(ctx, obj)
-            if v is not None:
-                out.append(_text(v))
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int):  # W: ArrayIndexNode: numbers joined by ',' or ':'
+                raise EvaluationError(f"an index must be a whole number, not {as_string(v)}")
+            out.append(str(int(v)))
         return self.separator.join(out)
 
 
@@ -696,7 +704,7 @@ class Filter(Node):
                 continue
             v = piece.ev(ctx, obj)
             text = _text(v)
-            out.append(f'"{text}"' if isinstance(v, str) else text)
+            out.append(_quote(text) if isinstance(v, str) else text)
         return "?(" + "".join(out) + ")"
 
 
