@@ -984,3 +984,18 @@ def test_values_written_into_a_path_stay_values() -> None:
     assert evaluate_ctx("payload.items[?(@.k == vars.k)]", ctx) == '[{"k":"q\\"]..*"}]'
     assert evaluate_ctx("payload.list[vars.one:]", ctx) == "[20,30]"
     assert evaluate_ctx("payload.list[vars.key:]", ctx) == ""  # a slice takes numbers only
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('split("a1b22c", "([0-9])+")', '["a","b","c"]'),  # groups are not part of the result
+        ('split(",a,,b,,", ",")', '["","a","","b"]'),  # a leading empty string stays, trailing ones go
+        ('split(",", ",")', "[]"),
+        ('split("abc", "")', '["a","b","c"]'),  # no empty first string for a zero-width match at the start
+        ('split("abc", "x")', '["abc"]'),
+        ('split("abc", "(")', ""),  # an invalid pattern
+    ],
+)
+def test_split_is_javas_string_split(expression: str, expected: str) -> None:
+    assert evaluate(expression) == expected

@@ -34,6 +34,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+import regex
 from lxml import etree
 
 from gateway.errors import ExpressionError
@@ -847,14 +848,27 @@ def _java_round(value: float) -> int:
     return max(_INT_MIN, min(_INT_MAX, math.floor(value + 0.5)))
 
 
-def _java_split(s: str, regex: str) -> list[str]:
+def _java_split(s: str, pattern: str) -> list[str]:
+    """java.util.regex.Pattern.split(input, 0) (String.split): groups are not part of the result, a zero-width
+    match at the start gives no empty first string, trailing empty strings are dropped. The `regex` module (Java's
+    syntax is closer: possessive quantifiers, atomic groups) runs it with a time limit: the pattern may come from
+    the message."""
+    parts: list[str] = []
+    index = 0
     try:
-        parts = re.split(regex, s)
-    except re.error:
-        raise EvaluationError(f"invalid split pattern {regex!r}") from None
-    if s and parts and parts[0] == "" and re.match(regex, s) and re.match(regex, s).end() == 0:  # type: ignore[union-attr]
-        parts = parts[1:]
-    while len(parts) > 1 and parts[-1] == "":
+        for m in regex.compile(pattern).finditer(s, timeout=_REGEX_TIMEOUT):
+            if index == 0 and m.start() == 0 and m.end() == 0:
+                continue
+            parts.append(s[index : m.start()])
+            index = m.end()
+    except regex.error:
+        raise EvaluationError(f"invalid split pattern {pattern!r}") from None
+    except TimeoutError:
+        raise EvaluationError(f"the split pattern {pattern!r} took too long") from None
+    if index == 0:
+        return [s]
+    parts.append(s[index:])
+    while parts and parts[-1] == "":
         parts.pop()
     return parts
 
@@ -863,6 +877,8 @@ def _java_split(s: str, regex: str) -> list[str]:
 _STRPTIME = {"yyyy": "%Y", "uuuu": "%Y", "yy": "%y", "MM": "%m", "dd": "%d", "HH": "%H", "hh": "%I", "mm": "%M",
              "ss": "%S", "a": "%p", "MMM": "%b", "MMMM": "%B", "EEE": "%a", "EEEE": "%A", "SSS": "%f"}  # fmt: skip
 
+
+_REGEX_TIMEOUT = 1.0  # seconds
 
 _STRPTIME_SHORT = {"M": "%m", "d": "%d", "H": "%H", "h": "%I", "m": "%M", "s": "%S"}
 
