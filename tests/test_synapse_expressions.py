@@ -999,3 +999,19 @@ def test_values_written_into_a_path_stay_values() -> None:
 )
 def test_split_is_javas_string_split(expression: str, expected: str) -> None:
     assert evaluate(expression) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("round(1.5, 400)", "1.5"),  # BigDecimal.setScale(400): nothing to round
+        ("round(2.675, 2)", "2.68"),  # HALF_UP on Double.toString's decimal, not on the binary double
+        ("pow(10, 400)", "Infinity"),
+        ("log(0)", "-Infinity"),
+        ("abs(-2147483648)", "-2147483648"),  # Math.abs(Integer.MIN_VALUE)
+        ("9223372036854775807 * 9223372036854775807", "1"),  # long arithmetic wraps
+        ("2147483647 - -1", "-2147483648"),  # int subtraction wraps (only + and * widen)
+    ],
+)
+def test_java_number_edges(expression: str, expected: str) -> None:
+    assert evaluate(expression) == expected

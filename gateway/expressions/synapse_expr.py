@@ -839,7 +839,12 @@ def _pow(a: float, b: float) -> float:
 
 
 def _round_places(value: float, places: int) -> float:
-    return float(Decimal(java_double(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+    # W: ExpressionUtils.round: BigDecimal(Double.toString(value)).setScale(places, HALF_UP).doubleValue()
+    if not math.isfinite(value) or places > 400:  # Double.toString never has 400 decimals: nothing to round
+        return value
+    with localcontext() as dc:
+        dc.prec = places + 400
+        return float(Decimal(java_double(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
 
 
 def _java_round(value: float) -> int:
