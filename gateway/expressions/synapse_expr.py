@@ -380,9 +380,7 @@ class ArrayLiteral(Node):
         out: list[Any] = []
         for item in self.items:
             v = item.ev(ctx, obj)
-            if isinstance(v, (dict, list)):
-                out.append(v)
-            elif _is_int(v) or _is_double(v):
+            if isinstance(v, (dict, list)) or _is_int(v) or _is_double(v):
                 out.append(v)
             else:
                 out.append(_text(v))  # W: result.asString() (a null item fails)
@@ -888,9 +886,9 @@ _REGEX_TIMEOUT = 1.0  # seconds
 _STRPTIME_SHORT = {"M": "%m", "d": "%d", "H": "%H", "h": "%I", "m": "%M", "s": "%S"}
 
 
-def _strptime_format(pattern: str) -> tuple[str, bool, bool]:
+def _strptime_format(pattern: str) -> str:
+    """A java.time pattern for parsing, as a strptime format (the letters MI's samples use)."""
     out: list[str] = []
-    has_date = has_time = False
     i = 0
     while i < len(pattern):
         c = pattern[i]
@@ -909,14 +907,12 @@ def _strptime_format(pattern: str) -> tuple[str, bool, bool]:
             )
             if directive is None:
                 raise EvaluationError(f"unsupported date pattern letters {run!r}")
-            has_date = has_date or c in "yuMdE"
-            has_time = has_time or c in "HhmsSa"
             out.append(directive)
             i = j
             continue
         out.append("%%" if c == "%" else c)
         i += 1
-    return "".join(out), has_date, has_time
+    return "".join(out)
 
 
 def _format_date_time(args: list[Any]) -> str:
@@ -928,13 +924,19 @@ def _format_date_time(args: list[Any]) -> str:
             formatter = java_date_formatter(_text(fmt))
         except ValueError as exc:
             raise EvaluationError(str(exc)) from None
-        return formatter(datetime.fromtimestamp(int(source) / 1000).astimezone())
+        try:
+            moment = datetime.fromtimestamp(int(source) / 1000).astimezone()
+        except (OverflowError, OSError, ValueError):
+            raise EvaluationError(f"{source} is not a time formatDateTime can show") from None
+        return formatter(moment)
+    if not all(isinstance(a, str) for a in args):
+        raise EvaluationError("Invalid argument provided for formatDateTime function")
     source, old, new = (_text(a) for a in args)
     try:
         target = java_date_formatter(new)
     except ValueError as exc:
         raise EvaluationError(str(exc)) from None
-    directive, _date, has_time = _strptime_format(old)
+    directive = _strptime_format(old)
     try:
         parsed = datetime.strptime(source, directive)
     except ValueError:
