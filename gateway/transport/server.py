@@ -134,6 +134,7 @@ async def _cleanup(app: web.Application) -> None:
     if INBOUND in app:
         await app[INBOUND].stop()
     await services.stores.close()
+    await services.amqp.close()
     for runtime in services.connectors.values():
         close = getattr(runtime, "close", None)
         if close is not None:
