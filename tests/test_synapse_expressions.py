@@ -1015,3 +1015,18 @@ def test_split_is_javas_string_split(expression: str, expected: str) -> None:
 )
 def test_java_number_edges(expression: str, expected: str) -> None:
     assert evaluate(expression) == expected
+
+
+def test_json_eval_paths_with_inline_values() -> None:
+    # W: SynapseJsonPath + InlineExpressionUtil.replaceDynamicValuesForJSONPath: {xpath} / {json-eval(…)} inside
+    # a JSONPath are replaced by their string values (as they are) for each message
+    doc = {"orders": [{"customerID": "C1", "total": 50}, {"customerID": "C1", "total": 5}], "store": {"k": 7}}
+    ctx = FakeContext(json_payload=doc, properties={"customerId": "C1", "billAmount": "10", "prop1": "k"})
+    expr = compile_expression(
+        "json-eval($.orders[?(@.customerID=='{$ctx:customerId}' && @.total > {$ctx:billAmount})].total)"
+    )
+    assert expr.needs_body and expr.string_value(ctx) == "[50]"
+    assert compile_expression("json-eval($.store.{$ctx:prop1})").string_value(ctx) == "7"
+    assert compile_expression("json-eval($.orders[{json-eval($.store.k)}])").string_value(ctx) == ""  # no [7]
+    with pytest.raises(ExpressionError, match="invalid inline value"):
+        compile_expression("json-eval($.a[{count(//a}])")

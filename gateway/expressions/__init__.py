@@ -47,5 +47,5 @@ def compile_expression(text: str, namespaces: Mapping[str, str] | None = None) -
         return compile_synapse_expression(text, namespaces)
     path = json_eval_inner(text)
     if path is not None:
-        return compile_jsonpath(path, text)
+        return compile_jsonpath(path, text, namespaces)
     return compile_xpath(text, namespaces)

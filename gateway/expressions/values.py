@@ -98,5 +98,5 @@ def _compile_braced(text: str, namespaces: Mapping[str, str]) -> Expression:
         return compile_synapse_expression(inner, namespaces)
     path = json_eval_inner(inner)
     if path is not None:
-        return compile_jsonpath(path, inner)
+        return compile_jsonpath(path, inner, namespaces)
     return compile_xpath(inner, namespaces)
