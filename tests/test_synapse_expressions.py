@@ -1030,3 +1030,40 @@ def test_json_eval_paths_with_inline_values() -> None:
     assert compile_expression("json-eval($.orders[{json-eval($.store.k)}])").string_value(ctx) == ""  # no [7]
     with pytest.raises(ExpressionError, match="invalid inline value"):
         compile_expression("json-eval($.a[{count(//a}])")
+
+
+@pytest.mark.parametrize(
+    ("expression", "reads_the_message"),
+    [  # W: ContentAwarenessTest
+        ("payload", True),
+        ("$", True),
+        ("payload.name", True),
+        ("$.name", True),
+        ("length(payload)", True),
+        ('5 + length(payload["payload"])', True),
+        ("$..book[?(@.category==payload.category)]", True),
+        ('$..book[?(@.category=="payload.category")]', True),
+        ("vars.books[?(@.category==payload.category)]", True),
+        ("vars.books[?(@.category==$.category)]", True),
+        ('xpath("$ctx:name")', False),
+        ('xpath("//student")', True),
+        ('xpath("//*") + vars.abc', True),
+        ('xpath("$ctx:bla") + $.age', True),
+        ('vars.num1 + vars.["payload"] + xpath("//num3")', True),
+        ('vars.num1 + vars.["payload"] + xpath("$ctx:num3")', False),
+        ("length(vars.abc)", False),
+        ('vars["payload"]', False),
+        ('5 + vars["payload"].age', False),
+        ("vars.a.bc", False),
+        ('vars.books[?(@.category=="payload.category")]', False),
+        ("xpath('//a', 'doc')", False),
+    ],
+)
+def test_content_awareness_is_mis(expression: str, reads_the_message: bool) -> None:
+    assert compile_synapse_expression(expression).needs_body is reads_the_message
+
+
+def test_payload_inside_a_variable_filter_reads_the_payload() -> None:
+    # W: FilterExpressionNode: `$.x` in a filter is a payload access, evaluated into the filter's text
+    ctx = FakeContext(json_payload={"category": "b"}, variables={"books": [{"category": "a"}, {"category": "b"}]})
+    assert evaluate_ctx("vars.books[?(@.category==$.category)]", ctx) == '[{"category":"b"}]'

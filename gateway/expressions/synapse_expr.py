@@ -951,7 +951,9 @@ class Call(Node):
         self.name, self.args = name, args
         self._xpath = xpath  # a literal xpath() argument compiled at deploy time
         self._registry_property = registry_property
-        self.needs_body = any(a.needs_body for a in args) or name == "xpath"
+        # W: SynapseExpressionUtils: xpath() reads the message when its XPath does (not on a variable)
+        reads_xpath = name == "xpath" and len(args) == 1 and (xpath is None or xpath.needs_body)
+        self.needs_body = any(a.needs_body for a in args) or reads_xpath
 
     def ev(self, ctx: Any, obj: bool) -> Any:
         name, args = self.name, self.args
@@ -1593,7 +1595,7 @@ class Parser:
             pieces: list[str | Node] = []
             while self.i < end:
                 tok = self.peek()
-                if tok.type in _ACCESS_START and tok.type != "PAYLOAD" or (tok.type == "PAYLOAD" and tok.text != "$"):
+                if tok.type in _ACCESS_START:  # W: filterComponent: `$.x` / `payload.x` read the payload here too
                     saved = self.i
                     try:
                         node = self.factor()
