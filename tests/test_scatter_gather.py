@@ -1,3 +1,4 @@
+# ruff: noqa: E501 (MI's configurations below are kept as they are)
 """MI 4.4's scatter-gather and MI 4.3's foreach with a collection (gateway/mediators/eip_v2.py), played through a
 real gateway on loopback against real concurrent back ends: the result shapes (JSON array, XML enclosing element,
 body or variable), concurrency and the sequential mode, the aggregation's condition, timeout and min-messages, a
@@ -702,3 +703,154 @@ async def test_deploy_errors_follow_mis_v2_factories(gateway):
     assert set(failed) == {f"{name}.xml" for name in cases}
     for name, (_, reason) in cases.items():
         assert failed[f"{name}.xml"]["reason"] == reason, name
+
+
+# -- MI 4.4's ${…} (Synapse Expressions) -----------------------------------------------------------------
+async def test_mis_scatter_gather_configurations_with_synapse_expressions(gateway, backend):
+    """MI's integration test configuration ScatterGatherPI (wso2/micro-integrator, in the corpus) in MI 4.4's
+    released spelling (`target`, `target-variable`, `result-content-type`, `${vars.…}`), its `${…}` unchanged:
+    JSON body, JSON variable read back by `${vars.…}` in a payloadFactory, and the aggregation condition."""
+
+    async def mock_backend(request: web.Request, body: bytes) -> web.Response:
+        request_id = json.loads(body)["requestId"]
+        return web.json_response({"pet": {"name": "pet3", "type": "mock-backend", "requestId": request_id}})
+
+    server = await backend(mock_backend)
+    pet = '{{"pet": {{"name": "{name}", "type": "{type}", "requestId": ${{payload.requestId}}}}}}'
+
+    def json_branch(name: str, kind: str) -> str:
+        return (
+            '<sequence><payloadFactory media-type="json" template-type="default">'
+            f"<format>{pet.format(name=name, type=kind)}</format></payloadFactory></sequence>"
+        )
+
+    xml_branch = (
+        '<sequence><payloadFactory media-type="xml" template-type="default"><format>'
+        '<pet xmlns=""><name>pet2</name><type>cat</type><requestId>${payload.requestId}</requestId></pet>'
+        "</format></payloadFactory></sequence>"
+    )
+    call_branch = (
+        f'<sequence><call><endpoint><http method="post" uri-template="{server.make_url("/mock-backend-json")}"/>'
+        "</endpoint></call></sequence>"
+    )
+    api = f"""
+<api {SYNAPSE} name="ScatterGatherPI" context="/scatter-gather">
+    <resource methods="POST" url-mapping="/json-body-replace">
+        <inSequence>
+            <scatter-gather parallel-execution="false" target="body" result-content-type="JSON">
+                <aggregation expression="${{payload.pet}}"/>
+                {json_branch("pet1", "dog")}{xml_branch}{call_branch}
+            </scatter-gather>
+            <respond/>
+        </inSequence>
+    </resource>
+    <resource methods="POST" url-mapping="/json-variable-output">
+        <inSequence>
+            <scatter-gather parallel-execution="true" target="variable" target-variable="output_var"
+                            result-content-type="JSON">
+                <aggregation expression="${{payload.pet}}"/>
+                {json_branch("pet1", "dog")}{xml_branch}{call_branch}
+            </scatter-gather>
+            <payloadFactory media-type="json" template-type="default">
+                <format>{{"response": {{"requestData": ${{payload}}, "scatterGatherOutput": ${{vars.output_var}}}}}}</format>
+            </payloadFactory>
+            <respond/>
+        </inSequence>
+    </resource>
+    <resource methods="POST" url-mapping="/aggregate-condition">
+        <inSequence>
+            <scatter-gather parallel-execution="true" target="body" result-content-type="JSON">
+                <aggregation expression="${{payload.pet}}" condition="${{payload.pet.type == 'dog'}}" timeout="1000"/>
+                {json_branch("pet1", "dog")}{json_branch("pet2", "cat")}{json_branch("pet3", "dog")}
+            </scatter-gather>
+            <respond/>
+        </inSequence>
+    </resource>
+</api>"""
+    client = await gateway({"api/ScatterGatherPI.xml": api})
+    request = {"requestId": 1114567}
+    pets = [
+        {"name": "pet1", "type": "dog", "requestId": 1114567},
+        {"name": "pet2", "type": "cat", "requestId": 1114567},
+        {"name": "pet3", "type": "mock-backend", "requestId": 1114567},
+    ]
+    response = await client.post("/scatter-gather/json-body-replace", json=request)
+    assert response.status == 200, await response.text()
+    assert await response.json() == pets
+    response = await client.post("/scatter-gather/json-variable-output", json=request)
+    assert response.status == 200, await response.text()
+    result = await response.json()
+    assert result["response"]["requestData"] == request
+    assert sorted(result["response"]["scatterGatherOutput"], key=lambda p: p["name"]) == pets
+    response = await client.post("/scatter-gather/aggregate-condition", json=request)
+    assert response.status == 200, await response.text()
+    assert sorted((p["name"], p["type"]) for p in await response.json()) == [("pet1", "dog"), ("pet3", "dog")]
+
+
+async def test_mis_foreach_configurations_with_synapse_expressions(gateway):
+    """MI's integration test configuration ForEachPI (in the corpus) in MI 4.4's released spelling, its `${…}`
+    unchanged: a JSON collection of the payload replaced in place, a JSON collection held by a variable updated
+    there, and an XML collection (`${xpath(…)}`) whose results go to a variable."""
+    api = f"""
+<api {SYNAPSE} name="ForEachPI" context="/foreach">
+    <resource methods="POST" uri-template="/json-body-replace-1">
+        <inSequence>
+            <foreach collection="${{payload.data.list}}" parallel-execution="true">
+                <sequence>
+                    <variable name="status" expression="${{payload.type == 'fruit' ? true : false}}"/>
+                    <payloadFactory media-type="json">
+                        <format><![CDATA[{{"_name": "${{payload.name}}", "age": 5, "status": ${{vars.status}}}}]]></format>
+                    </payloadFactory>
+                </sequence>
+            </foreach>
+            <respond/>
+        </inSequence>
+    </resource>
+    <resource methods="GET" uri-template="/json-var-replace">
+        <inSequence>
+            <variable name="list" type="JSON"
+                      value="[{{&quot;name&quot;: &quot;guava&quot;,&quot;type&quot;: &quot;fruit&quot;}},{{&quot;name&quot;: &quot;beet&quot;,&quot;type&quot;: &quot;vegetable&quot;}}]"/>
+            <foreach collection="${{vars.list}}" parallel-execution="false">
+                <sequence>
+                    <payloadFactory media-type="json">
+                        <format><![CDATA[{{"_name": "${{payload.name}}", "age": 5}}]]></format>
+                    </payloadFactory>
+                </sequence>
+            </foreach>
+            <payloadFactory media-type="json"><format>{{"list": ${{vars.list}}}}</format></payloadFactory>
+            <respond/>
+        </inSequence>
+    </resource>
+    <resource methods="POST" uri-template="/xml-body-variable-output">
+        <inSequence>
+            <foreach collection="${{xpath('//data/list')}}" update-original="false" target-variable="foreach_result"
+                     result-content-type="XML" result-enclosing-element="foreach_result" parallel-execution="false">
+                <sequence>
+                    <payloadFactory media-type="xml">
+                        <format><person xmlns=""><surname>${{xpath('//list/name/text()')}}</surname><age>2</age></person></format>
+                    </payloadFactory>
+                </sequence>
+            </foreach>
+            <payloadFactory media-type="xml"><format><out xmlns="">${{vars.foreach_result}}</out></format></payloadFactory>
+            <respond/>
+        </inSequence>
+    </resource>
+</api>"""
+    client = await gateway({"api/ForEachPI.xml": api})
+    fruit = {"data": {"list": [{"name": "apple", "type": "fruit"}, {"name": "carrot", "type": "vegetable"}]}}
+    response = await client.post("/foreach/json-body-replace-1", json=fruit)
+    assert response.status == 200, await response.text()
+    assert await response.json() == {
+        "data": {"list": [{"_name": "apple", "age": 5, "status": True}, {"_name": "carrot", "age": 5, "status": False}]}
+    }
+    response = await client.get("/foreach/json-var-replace")
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"list": [{"_name": "guava", "age": 5}, {"_name": "beet", "age": 5}]}
+    body = "<data><list><name>apple</name></list><list><name>carrot</name></list></data>"
+    response = await client.post(
+        "/foreach/xml-body-variable-output", data=body, headers={"Content-Type": "application/xml"}
+    )
+    assert response.status == 200, await response.text()
+    out = etree.fromstring(await response.read())
+    result = out.find("foreach_result")
+    assert [(p.findtext("surname"), p.findtext("age")) for p in result] == [("apple", "2"), ("carrot", "2")]

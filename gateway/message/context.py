@@ -174,7 +174,7 @@ class MessageContext:
         soap_action: str | None = None,
     ) -> None:
         self.properties: dict[str, Any] = {}
-        # MI 4.4's variables (W: MessageContext.setVariable): results of scatter-gather and foreach v2 land here
+        # MI 4.4 variables (`<variable>`, `${vars.x}`): a scope of their own, copied like the properties
         self.variables: dict[str, Any] = {}
         self.axis2: dict[str, Any] = {}
         self.operation: dict[str, Any] = {}
@@ -326,7 +326,7 @@ class MessageContext:
             soap_action=None,
         )
         reply.properties = dict(self.properties)
-        reply.variables = dict(self.variables)
+        reply.variables = dict(self.variables)  # W: SynapseCallbackReceiver copies the variables too
         reply.operation = self.operation  # the operation context is shared by both directions
         reply.is_response = True
         reply.headers_from_backend = True
