@@ -151,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for row in rows:
         ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "—"
-        raw_text = str(row["raw_ops"] or "—")
+        raw = str(row["raw_ops"] or "—")
         lines.append(
-            f"| {row['store']} | {row['gateway_rps']} | {row['gateway_p99_ms']} | {row['non2xx']} | {raw_text} | {ratio} |"
+            f"| {row['store']} | {row['gateway_rps']} | {row['gateway_p99_ms']} | {row['non2xx']} | {raw} | {ratio} |"
         )
     (args.output / "stores.md").write_text("\n".join(lines) + "\n")
     return 0
