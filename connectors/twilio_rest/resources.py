@@ -81,7 +81,7 @@ def handler(endpoint: Endpoint) -> Handler:
         if endpoint.host == "verify":
             url = f"{base.verify_url(call, connection)}/{path}"
         else:
-            url = f"{str(client.api.base_url).rstrip('/')}/{client.api.v2010.version}/{path}"
+            url = f"{client.base_url.rstrip('/')}/{client.version}/{path}"
         form: list[tuple[str, str]] | None = None
         if endpoint.method == "POST":
             form = pairs
