@@ -294,6 +294,23 @@ async def test_send_sms_sends_what_the_twilio_sdk_sends(gateway, sandbox):
     sandbox.assert_contract()
 
 
+def test_form_encoding_is_urlencode_byte_for_byte():
+    from urllib.parse import urlencode
+
+    from synapse_gateway_connectors.twilio_rest.client_pool import encode_form
+
+    pairs = [
+        ("To", "+447891063180"),
+        ("From", "whatsapp:+1 555"),
+        ("Body", "Hi ,Test ü & = % ~ 😀\n"),
+        ("MediaUrl", "https://x.y/a?b=c&d"),
+        ("Empty", ""),
+        ("Plain-value_1.2~", "AP2a0747eba6abf96b7e3c3ff0b4530f6e"),
+        ("Ünï code", "a/b"),
+    ]
+    assert encode_form(pairs) == urlencode(pairs)
+
+
 async def test_twilio_errors_are_not_retried(gateway, sandbox):
     gw = await gateway(shipped())
     sandbox.state.config.update({"rate_limit_next": 1})
