@@ -180,7 +180,9 @@ def profile_one(server: str, args: argparse.Namespace, pm: ProcessManager, workd
         sid, token = sandbox_account(sandbox)
         configure_sandbox(sandbox)
         body = payloads.seed_sms_request(sid, token, sandbox.url)
-        art = artifacts.render("seed-sms", workdir / "artifacts", "http://127.0.0.1:9") if server == "gateway" else None
+        art = None
+        if server == "gateway":
+            art = args.artifacts or artifacts.render("seed-sms", workdir / "artifacts", "http://127.0.0.1:9")
         config = _gateway_config(workdir, args.metrics == "on")
         port = free_port()
         out = workdir / f"{server}.{args.mode}.out"
@@ -248,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--metrics", choices=("on", "off"), default="on")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--artifacts", type=Path, help="serve this artifact directory instead of the seed's (a variant of the flow)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, profiles)")
     args = parser.parse_args(argv)
     if args.mode == "callgrind" and shutil.which("valgrind") is None:

@@ -13,6 +13,7 @@ import asyncio
 import re
 from collections.abc import Mapping
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -81,6 +82,7 @@ _CONNECTION_PARAMETERS = (
     "verifyUrl",
     "retries",
 )
+_CONNECTION_PROPERTIES = tuple((name, PROPERTY_PREFIX + name) for name in _CONNECTION_PARAMETERS)
 MAX_RETRIES = 10
 TWILIO_API_URL = "https://api.twilio.com"
 VERIFY_URL = "https://verify.twilio.com"
@@ -121,15 +123,12 @@ async def init(call: OperationCall) -> None:
     elif not token:
         raise call.missing("authToken", "give authToken, or apiKeySid and apiKeySecret")
     api_url = (call.value("apiUrl") or "").strip()
-    parts = urlsplit(api_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+    if not _is_base_url(api_url):
         raise call.invalid("apiUrl", f"'{api_url}' is not an http(s) base URL such as https://api.twilio.com")
     retries = call.value("retries")
     verify_url = (call.value("verifyUrl") or "").strip()
-    if verify_url:
-        parts = urlsplit(verify_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-            raise call.invalid("verifyUrl", f"'{verify_url}' is not an http(s) base URL such as {VERIFY_URL}")
+    if verify_url and not _is_base_url(verify_url):
+        raise call.invalid("verifyUrl", f"'{verify_url}' is not an http(s) base URL such as {VERIFY_URL}")
     version = (call.value("apiVersion") or "").strip()
     if not _VERSION_RE.match(version):
         raise call.invalid("apiVersion", f"'{version}' is not an API version such as 2010-04-01")
@@ -144,11 +143,18 @@ async def init(call: OperationCall) -> None:
         "verifyUrl": verify_url.rstrip("/"),
         "retries": str(_integer(call, "retries", retries, 0, MAX_RETRIES)) if retries else None,
     }
-    for name in _CONNECTION_PARAMETERS:
+    for name, property_name in _CONNECTION_PROPERTIES:
         if values[name]:
-            props[PROPERTY_PREFIX + name] = values[name]
+            props[property_name] = values[name]
         else:
-            props.pop(PROPERTY_PREFIX + name, None)  # a second init must not inherit the first one's key
+            props.pop(property_name, None)  # a second init must not inherit the first one's key
+
+
+@lru_cache(maxsize=256)
+def _is_base_url(url: str) -> bool:
+    """An http(s) URL with a host and no query or fragment (judged once per distinct URL)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
 
 
 def _connection(call: OperationCall) -> Connection:
