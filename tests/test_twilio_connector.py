@@ -311,6 +311,35 @@ def test_form_encoding_is_urlencode_byte_for_byte():
     assert encode_form(pairs) == urlencode(pairs)
 
 
+async def test_the_shared_session_keeps_no_cookies_between_accounts(aiohttp_server):
+    """One aiohttp session serves every account: a cookie set in one account's answer never rides along with
+    the next request (Twilio's API needs none)."""
+    from aiohttp import web
+    from synapse_gateway_connectors.twilio_rest.client_pool import Connection, TwilioRuntime
+
+    seen: list[str | None] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie"))
+        response = web.json_response({"ok": True})
+        response.set_cookie("session", "account-a-secret")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", answer)
+    server = await aiohttp_server(app)
+    base = f"http://localhost:{server.port}"  # a host name: aiohttp's default jar ignores cookies of IPs
+    runtime = TwilioRuntime()
+    try:
+        for token in ("token-a", "token-b"):
+            client = runtime.client(Connection(ACCOUNT, ACCOUNT, token, base, "2010-04-01"))
+            response = await client.request_async("GET", f"{base}/2010-04-01/Accounts.json")
+            assert response.status_code == 200 and response.body == b'{"ok": true}'
+    finally:
+        await runtime.close()
+    assert seen == [None, None]
+
+
 async def test_twilio_errors_are_not_retried(gateway, sandbox):
     gw = await gateway(shipped())
     sandbox.state.config.update({"rate_limit_next": 1})

@@ -160,7 +160,11 @@ class TwilioHttp:
     def __init__(self, max_bytes: int, logger: logging.Logger | None = None) -> None:
         self.max_bytes = max_bytes
         self.logger = logger or _sdk_logger()
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+        # No cookie jar: the session is shared by every account, and Twilio's API needs no cookies (a cookie set
+        # for one account must never ride along with another's requests); it also saves a jar lookup per call.
+        self.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None), cookie_jar=aiohttp.DummyCookieJar()
+        )
 
     async def request(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]) -> TwilioResponse:
         logger = self.logger
