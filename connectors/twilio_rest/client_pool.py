@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 from twilio import __version__ as twilio_version
@@ -121,11 +121,14 @@ class TwilioClient:
     """One pooled client per connection: its base URL, API version and the request headers the SDK would send
     (Basic auth, User-Agent, Accept…), encoded once. Requests go out on the runtime's one aiohttp session."""
 
-    __slots__ = ("base_url", "version", "_http", "_headers")
+    __slots__ = ("base_url", "version", "account_url", "_http", "_headers")
 
     def __init__(self, connection: Connection, http: TwilioHttp) -> None:
         self.base_url = connection.api_url
         self.version = connection.api_version
+        # the account's resources, e.g. https://api.twilio.com/2010-04-01/Accounts/AC…: the SID quoted once
+        account = quote(connection.account_sid, safe="")
+        self.account_url = f"{connection.api_url.rstrip('/')}/{connection.api_version}/Accounts/{account}"
         self._http = http
         credentials = base64.b64encode(f"{connection.username}:{connection.password}".encode()).decode("ascii")
         auth = {**_BASE_HEADERS, "Authorization": f"Basic {credentials}"}

@@ -200,10 +200,9 @@ def verify_url(call: OperationCall, connection: Connection) -> str:
 
 
 # -- calling Twilio --------------------------------------------------------------------------------
-def _messages_url(client: TwilioClient, connection: Connection, suffix: str = "") -> str:
-    # client.base_url / version are apiUrl / apiVersion of the connection the client was pooled for.
-    account = quote(connection.account_sid, safe="")
-    return f"{client.base_url.rstrip('/')}/{client.version}/Accounts/{account}/Messages{suffix}.json"
+def _messages_url(client: TwilioClient, suffix: str = "") -> str:
+    # The client is pooled per connection: its account URL is apiUrl, apiVersion and the quoted account SID.
+    return f"{client.account_url}/Messages{suffix}.json"
 
 
 async def _request(
@@ -305,7 +304,7 @@ async def send_sms(call: OperationCall) -> None:
     form.extend(passthrough_fields(call))
     connection = _connection(call)
     client = call.runtime.client(connection)
-    response = await _request(call, client, "POST", _messages_url(client, connection), form)
+    response = await _request(call, client, "POST", _messages_url(client), form)
     _pass_through(call, response)
 
 
@@ -318,7 +317,7 @@ async def get_sms(call: OperationCall) -> None:
         raise call.invalid("messageSid", sid_reason("SM|MM", sid))  # the spec's pattern: nothing is sent
     client = call.runtime.client(connection)
     # quote(): a SID from the request must never change the path (no "../Calls" tricks).
-    url = _messages_url(client, connection, "/" + quote(sid, safe=""))
+    url = _messages_url(client, "/" + quote(sid, safe=""))
     response = await _request(call, client, "GET", url)
     _pass_through(call, response)
 
@@ -368,7 +367,7 @@ async def get_sms_list(call: OperationCall) -> None:
         query.append(("PageToken", token.strip()))
     connection = _connection(call)
     client = call.runtime.client(connection)
-    url = _messages_url(client, connection)
+    url = _messages_url(client)
     if query:
         # quote (not quote_plus): '+' in E.164 numbers becomes %2B, '<' / '>' become %3C / %3E.
         url += "?" + urlencode(query, quote_via=quote)
