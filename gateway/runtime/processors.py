@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -179,9 +180,12 @@ class Processors:
                 await delivery.release()
                 return False
             attempts += 1
-            outcome, failed = await self._deliver_once(spec, delivery, attempts)
             if pace is not None:
                 await pace.sent()
+            left = time.monotonic()
+            outcome, failed = await self._deliver_once(spec, delivery, attempts)
+            if pace is not None:
+                await pace.answered(time.monotonic() - left)
             if outcome == "done":
                 await delivery.ack()
                 return True
@@ -435,9 +439,13 @@ class _Pace:
         return await self.pacer.reserve(self.key, self.units, self.rate)
 
     async def sent(self) -> None:
-        """The send has left: its slot is counted from now, so a send that was slow to leave does not bring
-        the next one closer than the rate allows."""
+        """The send leaves now: its slot is counted from now, so a send that was slow to leave (a busy event
+        loop) does not bring the next one closer than the rate allows."""
         await self.pacer.push(self.key, self.units, self.rate)
+
+    async def answered(self, round_trip: float) -> None:
+        """Its answer came: a send slower to arrive than usual moves the next slot on (Pacer.answered)."""
+        await self.pacer.answered(self.key, self.units, self.rate, round_trip)
 
     @staticmethod
     async def of(pacing: Pacing, pacer: Pacer, delivery: Delivery, config: Any, services: Any) -> _Pace:
