@@ -1,4 +1,4 @@
-"""`gateway serve | validate | twilio-sandbox`."""
+"""`gateway serve | validate | reference | hash-password | rename-column`, and the commands connectors add."""
 
 from __future__ import annotations
 
@@ -54,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     reference = commands.add_parser("reference", help="print the reference of the elements (docs/mediators.md)")
     reference.add_argument("tag", nargs="?", help="one element, e.g. log (default: all)")
 
+    rename = commands.add_parser(
+        "rename-column", help="rename a column in the SQL of every dblookup/dbreport statement of the artifacts"
+    )
+    rename.add_argument("old", metavar="OLD")
+    rename.add_argument("new", metavar="NEW")
+    rename.add_argument("--artifacts", default=".", metavar="DIR", help="folder with api/, sequences/, … (default: .)")
+
     argv = sys.argv[1:] if argv is None else argv
     builtin = set(commands.choices)
     if argv and not argv[0].startswith("-") and argv[0] not in builtin:
@@ -70,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         return _reference(args.tag)
     if args.command == "hash-password":
         return _hash_password(args.password_stdin)
+    if args.command == "rename-column":
+        return _rename_column(Path(args.artifacts), args.old, args.new)
     return _connector_command(args.command, [])
 
 
@@ -81,6 +90,20 @@ def _reference(tag: str | None) -> int:
         print(f"error: no element <{tag}>; `gateway reference` lists them all", file=sys.stderr)
         return 2
     sys.stdout.write(text)
+    return 0
+
+
+def _rename_column(root: Path, old: str, new: str) -> int:
+    from gateway.deploy.sql_rename import rename_column
+
+    try:
+        changed = rename_column(root, old, new)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in changed:
+        print(path)
+    print(f"{len(changed)} file(s) changed: {old} -> {new}", file=sys.stderr)
     return 0
 
 

@@ -19,7 +19,7 @@ from yarl import URL
 
 from gateway.errors import DESTINATION_NOT_ALLOWED, MediationError
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+_DEFAULT_PORTS = {"http": 80, "https": 443, "rabbitmq": 5672}  # rabbitmq: a rabbitmq: endpoint's broker
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,9 @@ def parse_rule(text: str) -> Rule | None:
     except ValueError as exc:
         raise ValueError(f"outbound rule '{text}' is not a URL: {exc}") from None
     if url.scheme not in _DEFAULT_PORTS or not url.host:
-        raise ValueError(f"outbound rule '{text}' must be 'loopback', '*' or an http(s)://host[:port][/path] URL")
+        raise ValueError(
+            f"outbound rule '{text}' must be 'loopback', '*', an http(s)://host[:port][/path] URL or rabbitmq://host[:port]"
+        )
     if url.user or url.query_string or url.fragment:
         raise ValueError(f"outbound rule '{text}' may not hold credentials, a query or a fragment")
     host = url.host.lower().rstrip(".")

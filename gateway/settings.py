@@ -69,6 +69,9 @@ class Settings:
     # MI's datasources (deployment.toml [[datasource]]): the names a `<pool><dsName>` may use. "default" is the
     # embedded SQLite database unless configured (its file is relative to the artifacts folder).
     datasources: dict[str, DataSource] = field(default_factory=lambda: dict(DEFAULT_DATASOURCES))
+    # Tests only: the gateway's clock (gateway/clock.py) may be moved forward, also by POST /_test/clock. Never in
+    # production: it lets a client make every expiry (codes, sessions) pass.
+    test_clock: bool = False
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -304,6 +307,7 @@ class _File(_Section):
     tracing: _Tracing = _Tracing()
     throttle: _Throttle = _Throttle()
     datasources: dict[str, _DataSource] = {}
+    test_clock: bool = False
 
 
 def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
@@ -388,6 +392,7 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
         ),
         throttle_redis=model.throttle.redis,
         datasources={**DEFAULT_DATASOURCES, **{name: ds.source() for name, ds in model.datasources.items()}},
+        test_clock=model.test_clock,
     )
 
 

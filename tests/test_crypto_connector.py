@@ -58,6 +58,37 @@ async def test_crypto_operations(gateway: Any) -> None:
     )
 
 
+VERIFY = """
+<proxy xmlns="http://ws.apache.org/ns/synapse" name="Check">
+  <target><inSequence>
+    <crypto.verifyToken><value>{json-eval($.value)}</value><key>{json-eval($.key)}</key>
+      <hash>{json-eval($.hash)}</hash></crypto.verifyToken>
+    <payloadFactory media-type="json"><format>{"valid":"$1"}</format>
+      <args><arg expression="$ctx:tokenValid"/></args></payloadFactory>
+    <respond/>
+  </inSequence></target>
+</proxy>
+"""
+
+
+async def test_verify_token_checks_a_value_against_its_stored_keyed_hash(gateway: Any) -> None:
+    client = await gateway({"proxies/Check.xml": VERIFY})
+    assert not client.config.failed, client.config.failed
+    stored = hmac.new(b"k3y", b"418562", hashlib.sha256).hexdigest()
+
+    async def valid(value: str, key: str, hash_: str) -> str:
+        response = await client.post("/services/Check", json={"value": value, "key": key, "hash": hash_})
+        assert response.status == 200, await response.text()
+        return str((await response.json())["valid"])
+
+    assert await valid("418562", "k3y", stored) == "true"
+    assert await valid("418562", "k3y", stored.upper()) == "true", "hex in either case"
+    assert await valid("418563", "k3y", stored) == "false"
+    assert await valid("418562", "other", stored) == "false", "keyed"
+    assert await valid("418562", "k3y", "") == "false", "no stored hash never matches"
+    assert await valid("418562", "", hashlib.sha256(b"418562").hexdigest()) == "true", "without a key: SHA-256"
+
+
 async def test_bad_parameters_fail_the_deployment_or_the_call(gateway: Any) -> None:
     bad = PROXY.replace("<format>digits</format><length>8</length>", "<format>digits</format><length>99</length>")
     client = await gateway({"proxies/Crypto.xml": bad})

@@ -5,16 +5,22 @@ real SQLite (the `default` datasource) and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import logging
+import re
 import sqlite3
-import time
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from lxml import etree
 
 from gateway.database import parse_jdbc_url
 from tests.conftest import require_service
@@ -24,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHIPPED = (
     "api/PhoneAuthApi.xml",
     "local-entries/phoneAuthTwilio.xml",
+    "local-entries/phoneAuthSettings.xml",
     "sequences/PhoneAuthConfig.xml",
     "sequences/PhoneAuthSchema.xml",
     "sequences/PhoneAuthError.xml",
@@ -40,8 +47,8 @@ OTHER = "+14155550199"
 
 
 class Client:
-    def __init__(self, gw: Any, sandbox: Sandbox, root: Path) -> None:
-        self.gw, self.sandbox, self.root = gw, sandbox, root
+    def __init__(self, gw: Any, sandbox: Sandbox, root: Path, source: str = "verify") -> None:
+        self.gw, self.sandbox, self.root, self.source = gw, sandbox, root, source
 
     async def post(self, path: str, body: Any, **headers: str) -> tuple[int, Any]:
         response = await self.gw.post(
@@ -56,15 +63,22 @@ class Client:
         return response.status, json.loads(raw) if raw else None
 
     async def code_for(self, phone: str) -> str:
-        """The code the phone received: the sandbox's /_sandbox/verifications, as a user would read the SMS."""
-        async with aiohttp.ClientSession() as http:
-            async with http.get(self.sandbox.url + "/_sandbox/verifications") as response:
-                verifications = await response.json()
+        """The code the phone received, as a user would read the SMS: Verify's pending verification
+        (/_sandbox/verifications), or the last SMS the gateway sent it (/_sandbox/messages)."""
+        if self.source == "gateway":
+            texts = [m["body"] for m in await sandbox_get(self.sandbox, "/_sandbox/messages") if m["to"] == phone]
+            assert texts, f"no SMS was sent to {phone}"
+            found = re.fullmatch(r"Your verification code is (\d{6})", texts[-1])  # 6 digits by default
+            assert found, texts[-1]
+            return found.group(1)
+        verifications = await sandbox_get(self.sandbox, "/_sandbox/verifications")
         pending = [v for v in verifications if v["to"] == phone and v["status"] == "pending"]
         assert pending, f"no code was sent to {phone}: {verifications}"
         return str(pending[-1]["code"])
 
     def sent_to(self, phone: str) -> int:
+        if self.source == "gateway":
+            return sum(1 for m in self.sandbox.state.store.all_messages() if m.to == phone)
         return sum(len(v.sends) for v in self.sandbox.state.verify.verifications.values() if v.to == phone)
 
     async def register(
@@ -86,6 +100,12 @@ class Client:
         return user
 
 
+async def sandbox_get(sandbox: Sandbox, path: str) -> Any:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(sandbox.url + path) as response:
+            return await response.json()
+
+
 async def _verify_service(sandbox: Sandbox) -> str:
     auth = "Basic " + base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
     async with aiohttp.ClientSession(headers={"Authorization": auth}) as http:
@@ -94,23 +114,28 @@ async def _verify_service(sandbox: Sandbox) -> str:
             return str((await response.json())["sid"])
 
 
-def _artifacts(sandbox_url: str, service: str, identity: str = "email", throttle: bool = False) -> dict[str, str]:
+def _artifacts(
+    sandbox_url: str, service: str, identity: str = "email", throttle: bool = False, source: str = "verify"
+) -> dict[str, str]:
     files = {relative: (REPO / relative).read_text(encoding="utf-8") for relative in SHIPPED}
     entry = files["local-entries/phoneAuthTwilio.xml"]
     files["local-entries/phoneAuthTwilio.xml"] = entry.replace("http://127.0.0.1:8299", sandbox_url)
-    config = files["sequences/PhoneAuthConfig.xml"].replace("VA00000000000000000000000000000000", service)
+    settings = files["local-entries/phoneAuthSettings.xml"].replace("VA00000000000000000000000000000000", service)
     if not throttle:  # the flows below send several codes to one phone within seconds
-        config = config.replace('name="pa.resendInterval" value="30000"', 'name="pa.resendInterval" value="0"')
-        config = config.replace('name="pa.resendPerHour" value="5"', 'name="pa.resendPerHour" value="100"')
-    files["sequences/PhoneAuthConfig.xml"] = config.replace('value="email"', f'value="{identity}"')
+        settings = settings.replace("<resendInterval>30000<", "<resendInterval>0<")
+        settings = settings.replace("<resendPerHour>5<", "<resendPerHour>100<")
+    settings = settings.replace("<codeSource>verify<", f"<codeSource>{source}<")
+    files["local-entries/phoneAuthSettings.xml"] = settings.replace("<identity>email<", f"<identity>{identity}<")
     return files
 
 
-@pytest.fixture
-async def phone(gateway: Any, sandbox: Sandbox, tmp_path: Path) -> Client:
-    gw = await gateway(_artifacts(sandbox.url, await _verify_service(sandbox)))
+@pytest.fixture(params=["verify", "gateway"])
+async def phone(gateway: Any, sandbox: Sandbox, tmp_path: Path, request: pytest.FixtureRequest) -> Client:
+    """The shipped API with each code source: Twilio Verify, or codes the gateway makes and sends with sendSms."""
+    files = _artifacts(sandbox.url, await _verify_service(sandbox), source=request.param)
+    gw = await gateway(files, test_clock=True)
     assert not gw.config.failed, gw.config.failed
-    return Client(gw, sandbox, tmp_path / "artifacts")
+    return Client(gw, sandbox, tmp_path / "artifacts", request.param)
 
 
 def _db(client: Client) -> sqlite3.Connection:
@@ -154,20 +179,28 @@ async def test_registration_needs_the_same_phone_and_the_right_code(phone: Clien
     assert (status, error["code"]) == (400, 3100), "a used transaction cannot be replayed"
 
 
-async def test_an_expired_transaction_is_refused(phone: Client) -> None:
+async def advance_clock(client: Client, ms: int) -> None:
+    """The gateway's clock (test_clock): every SYSTEM_TIME the sequences read and store moves with it."""
+    response = await client.gw.post("/_test/clock", json={"advance": ms})
+    assert response.status == 200, await response.text()
+
+
+async def test_a_transaction_expires_after_five_minutes(phone: Client) -> None:
+    body = {"email": "a@example.com", "password": "pw", "phoneNumber": PHONE}
     status, started = await phone.post("/users/register", {"phoneNumber": PHONE})
     code = await phone.code_for(PHONE)
-    with _db(phone) as db:
-        db.execute("update phone_transactions set expires = 1")
-    body = {
-        "email": "a@example.com",
-        "password": "pw",
-        "phoneNumber": PHONE,
-        "transactionId": started["transactionId"],
-        "transactionCode": code,
-    }
-    status, error = await phone.post("/users/register", body)
-    assert (status, error["code"]) == (400, 3100), error
+    await advance_clock(phone, 5 * 60_000 + 1000)
+    status, error = await phone.post(
+        "/users/register", {**body, "transactionId": started["transactionId"], "transactionCode": code}
+    )
+    assert (status, error) == (400, {"code": 3100, "message": "Invalid or expired transaction"}), error
+    status, started = await phone.post("/users/register", {"phoneNumber": PHONE})
+    code = await phone.code_for(PHONE)
+    await advance_clock(phone, 5 * 60_000 - 2000)
+    status, user = await phone.post(
+        "/users/register", {**body, "transactionId": started["transactionId"], "transactionCode": code}
+    )
+    assert status == 200 and user["userStatus"] == "ENABLED", "still valid just before 5 minutes"
 
 
 async def test_attempt_limit(phone: Client) -> None:
@@ -261,17 +294,27 @@ async def test_send_message_needs_an_https_media_url(phone: Client, sandbox: San
     assert status == 201 and sent["sid"].startswith("SM"), sent
 
 
-async def test_register_and_login_on_postgresql(gateway: Any, sandbox: Sandbox) -> None:
-    port = require_service("postgresql")
+@pytest.fixture
+async def postgres_db() -> AsyncIterator[str]:
+    """A database of its own on the local PostgreSQL (the shipped SQL names fixed tables; other test runs may use
+    the shared `test` database at the same time); its JDBC URL. Dropped afterwards."""
     import asyncpg
 
-    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/test")
+    port = require_service("postgresql")
+    name = f"phone_auth_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/test")
     try:
-        for table in ("phone_users", "phone_transactions", "phone_sessions"):
-            await conn.execute(f"DROP TABLE IF EXISTS {table}")
+        await admin.execute(f"CREATE DATABASE {name}")
+        yield f"jdbc:postgresql://127.0.0.1:{port}/{name}"
     finally:
-        await conn.close()
-    source = parse_jdbc_url(f"jdbc:postgresql://127.0.0.1:{port}/test", user="postgres")
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
+
+
+async def test_register_and_login_on_postgresql(gateway: Any, sandbox: Sandbox, postgres_db: str) -> None:
+    import asyncpg
+
+    source = parse_jdbc_url(postgres_db, user="postgres")
     gw = await gateway(_artifacts(sandbox.url, await _verify_service(sandbox)), datasources={"default": source})
     assert not gw.config.failed, gw.config.failed
     client = Client(gw, sandbox, Path())
@@ -282,7 +325,7 @@ async def test_register_and_login_on_postgresql(gateway: Any, sandbox: Sandbox) 
         "/services/Twilio/loginWithCode", {"transactionId": started["transactionId"], "code": code}
     )
     assert (status, user["objectId"]) == (200, registered["objectId"]), user
-    conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{port}/test")
+    conn = await asyncpg.connect(postgres_db.replace("jdbc:postgresql://", "postgresql://postgres@"))
     try:
         stored = await conn.fetchval("select password_hash from phone_users where phone_number = $1", PHONE)
     finally:
@@ -291,25 +334,380 @@ async def test_register_and_login_on_postgresql(gateway: Any, sandbox: Sandbox) 
 
 
 async def test_resends_are_throttled_per_phone(gateway: Any, sandbox: Sandbox, tmp_path: Path) -> None:
-    gw = await gateway(_artifacts(sandbox.url, await _verify_service(sandbox), throttle=True))
-    client = Client(gw, sandbox, tmp_path / "artifacts")
+    # the gateway's codes: Verify would add its own limit (5 sends per verification) to the gateway's
+    files = _artifacts(sandbox.url, await _verify_service(sandbox), throttle=True, source="gateway")
+    client = Client(await gateway(files, test_clock=True), sandbox, tmp_path / "artifacts", "gateway")
     status, _ = await client.post("/users/register", {"phoneNumber": PHONE})
     assert status == 200
     status, error = await client.post("/users/register", {"phoneNumber": PHONE})
     assert (status, error["code"]) == (429, 3105), "one code per 30 s"
     status, error = await client.post("/services/Twilio/loginWithPhoneNumber", OTHER)
     assert status == 200, "another phone is not affected"
-    with _db(client) as db:  # the hour's earlier sends, 31 s ago and more
-        db.execute("update phone_transactions set created = created - 31000")
-        for n in range(3):
-            db.execute(
-                "insert into phone_transactions values (?, ?, 'login', 0, ?, 0, 1)",
-                (f"old{n}", PHONE, int(time.time() * 1000) - 60000 * (n + 1)),
-            )
-    status, error = await client.post("/users/register", {"phoneNumber": PHONE})
-    assert status == 200, "the 5th send of the hour"
-    with _db(client) as db:
-        db.execute("update phone_transactions set created = created - 31000")
+    for _ in range(4):  # sends 2 to 5 of the hour, 31 s apart
+        await advance_clock(client, 31_000)
+        status, error = await client.post("/users/register", {"phoneNumber": PHONE})
+        assert status == 200, error
+    await advance_clock(client, 31_000)
     status, error = await client.post("/users/register", {"phoneNumber": PHONE})
     assert (status, error["code"]) == (429, 3105), "at most 5 an hour"
-    assert client.sent_to(PHONE) == 2
+    await advance_clock(client, 3_600_000 - 4 * 31_000)
+    status, error = await client.post("/users/register", {"phoneNumber": PHONE})
+    assert status == 200, "the first send of the hour is an hour old"
+    assert client.sent_to(PHONE) == 6
+
+
+# -- the gateway's own codes (codeSource gateway) ---------------------------------------------------------------
+
+
+async def test_gateway_codes_are_random_digits_stored_only_as_a_keyed_hash(
+    gateway: Any, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synapse_gateway_connectors.crypto import operations
+
+    drawn: list[int] = []
+
+    def randbelow(limit: int) -> int:  # the real secrets.randbelow, recorded
+        drawn.append(limit)
+        return real(limit)
+
+    real = operations.secrets.randbelow
+    monkeypatch.setattr(operations.secrets, "randbelow", randbelow)
+    files = _artifacts(sandbox.url, "VA-unused", source="gateway")
+    settings = files["local-entries/phoneAuthSettings.xml"]
+    settings = settings.replace("<codeLength>6<", "<codeLength>8<")
+    files["local-entries/phoneAuthSettings.xml"] = settings.replace(
+        "<codeText>Your verification code is {code}<", "<codeText>Acme: {code} is your code. Do not share it.<"
+    )
+    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    status, started = await client.post("/users/register", {"phoneNumber": PHONE})
+    assert status == 200, started
+    (sms,) = [m for m in await sandbox_get(sandbox, "/_sandbox/messages") if m["to"] == PHONE]
+    found = re.fullmatch(r"Acme: (\d{8}) is your code\. Do not share it\.", sms["body"])
+    assert found, sms["body"]
+    assert sms["from"] == "+15005550006" and client.sent_to(PHONE) == 1
+    assert drawn == [10**8], "the code is secrets.randbelow(10**length)"
+    code = found.group(1)
+    assert not sandbox.state.verify.verifications, "no Verify call with the gateway's codes"
+    with _db(client) as db:
+        rows = db.execute("select * from phone_transactions").fetchall()
+        (code_hash,) = db.execute("select code_hash from phone_transactions").fetchone()
+    assert all(code not in str(value) for row in rows for value in row), "the code itself is never stored"
+    bound = f"{started['transactionId']}:{PHONE}:{code}".encode()
+    assert code_hash == hmac.new(b"change-me-phone-auth-code-key", bound, hashlib.sha256).hexdigest()
+    assert code_hash != hashlib.sha256(code.encode()).hexdigest(), "keyed, bound to the transaction and phone"
+    body = {"email": "a@example.com", "password": "pw", "phoneNumber": PHONE, "transactionId": started["transactionId"]}
+    status, user = await client.post("/users/register", {**body, "transactionCode": code})
+    assert status == 200 and user["phoneNumber"] == PHONE, user
+
+
+async def test_gateway_codes_are_compared_in_constant_time(
+    gateway: Any, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synapse_gateway_connectors.crypto import operations
+
+    compared: list[tuple[str, str]] = []
+
+    def compare_digest(a: str, b: str) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    real = operations.hmac.compare_digest
+    monkeypatch.setattr(operations.hmac, "compare_digest", compare_digest)
+    files = _artifacts(sandbox.url, "VA-unused", source="gateway")
+    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    status, started = await client.post("/users/register", {"phoneNumber": PHONE})
+    code = await client.code_for(PHONE)
+    wrong = "000000" if code != "000000" else "111111"
+    body = {"email": "a@example.com", "password": "pw", "phoneNumber": PHONE, "transactionId": started["transactionId"]}
+    assert (await client.post("/users/register", {**body, "transactionCode": wrong}))[0] == 401
+    assert (await client.post("/users/register", {**body, "transactionCode": code}))[0] == 200
+    with _db(client) as db:
+        (stored,) = db.execute("select code_hash from phone_transactions").fetchone()
+    checks = [(a, b) for a, b in compared if b == stored]  # (the sandbox compares its auth token the same way)
+    assert len(checks) == 2 and checks[1] == (stored, stored) and checks[0][0] != stored, compared
+
+
+async def test_a_gateway_transaction_is_dead_after_five_wrong_codes(
+    gateway: Any, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    files = _artifacts(sandbox.url, "VA-unused", source="gateway")
+    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
+    assert client.sent_to(PHONE) == 0, "not registered: nothing sent"
+    await client.register()
+    status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
+    code = await client.code_for(PHONE)
+    wrong = "000000" if code != "000000" else "111111"
+    login = {"transactionId": started["transactionId"]}
+    answers = [await client.post("/services/Twilio/loginWithCode", {**login, "code": wrong}) for _ in range(5)]
+    assert answers == [(401, {"code": 3101, "message": "Invalid code"})] * 5, answers
+    status, error = await client.post("/services/Twilio/loginWithCode", {**login, "code": code})
+    assert (status, error) == (429, {"code": 60202, "message": "Max check attempts reached"}), "dead"
+    with _db(client) as db:
+        (attempts,) = db.execute(
+            "select attempts from phone_transactions where id = ?", (login["transactionId"],)
+        ).fetchone()
+    assert attempts == 6, "every check is counted in the database, so every node sharing it sees the same count"
+
+
+async def test_a_right_code_checked_at_once_by_several_requests_logs_in_once(
+    gateway: Any, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    files = _artifacts(sandbox.url, "VA-unused", source="gateway")
+    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    await client.register()
+    status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
+    login = {"transactionId": started["transactionId"], "code": await client.code_for(PHONE)}
+    answers = await asyncio.gather(*(client.post("/services/Twilio/loginWithCode", login) for _ in range(10)))
+    # exactly one wins (without the compare-and-set on `used` several do); the others are refused as a replay, or
+    # as checks past the attempt limit (concurrent checks count too)
+    assert [status for status, _ in answers].count(200) == 1, answers
+    refused = {(status, body["code"]) for status, body in answers if status != 200}
+    assert refused <= {(400, 3100), (429, 60202)}, answers
+    with _db(client) as db:
+        assert db.execute("select count(*) from phone_sessions").fetchone() == (1,), "one session"
+
+
+async def test_the_code_lifetime_is_a_setting(gateway: Any, sandbox: Sandbox, tmp_path: Path) -> None:
+    files = _artifacts(sandbox.url, "VA-unused", source="gateway")
+    settings = files["local-entries/phoneAuthSettings.xml"]
+    files["local-entries/phoneAuthSettings.xml"] = settings.replace("<transactionTtl>300000<", "<transactionTtl>60000<")
+    client = Client(await gateway(files, test_clock=True), sandbox, tmp_path / "artifacts", "gateway")
+    status, started = await client.post("/users/register", {"phoneNumber": PHONE})
+    code = await client.code_for(PHONE)
+    await advance_clock(client, 61_000)
+    body = {"email": "a@example.com", "password": "pw", "phoneNumber": PHONE, "transactionId": started["transactionId"]}
+    status, error = await client.post("/users/register", {**body, "transactionCode": code})
+    assert (status, error["code"]) == (400, 3100), "expired after the configured minute"
+
+
+async def test_codes_passwords_and_tokens_never_reach_the_log(phone: Client, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    password = "correct horse battery"
+    await phone.register(password=password)
+    status, started = await phone.post(
+        "/services/Twilio/loginWithPhoneNumberAndPassword", {"phoneNumber": PHONE, "password": password}
+    )
+    code = await phone.code_for(PHONE)
+    wrong = "000000" if code != "000000" else "111111"
+    login = {"transactionId": started["transactionId"]}
+    assert (await phone.post("/services/Twilio/loginWithCode", {**login, "code": wrong}))[0] == 401
+    status, user = await phone.post("/services/Twilio/loginWithCode", {**login, "code": code})
+    assert status == 200, user
+    token = user["user-token"]
+    assert (await phone.get("/users/me", **{"user-token": token}))[0] == 200
+    assert (await phone.post("/users/register", {"phoneNumber": PHONE}))[0] == 200  # a code for a registered phone
+    codes = {code, await phone.code_for(PHONE)}
+    text = caplog.text
+    assert len(text) > 500 and "phone-auth" in text, "the gateway's log was captured"
+    for secret in (password, token, *codes):
+        assert secret not in text, f"{secret!r} is in the log"
+
+
+# -- errors in the client's own format ---------------------------------------------------------------------------
+
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+
+
+async def _post_xml(client: Client, path: str, body: str, content_type: str, **headers: str) -> tuple[int, str, Any]:
+    response = await client.gw.post(BASE + path, data=body, headers={"Content-Type": content_type, **headers})
+    raw = await response.read()
+    return response.status, response.headers["Content-Type"], etree.fromstring(raw)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code", "message"),
+    [
+        ("/users/register", "<register><email>a@example.com</email></register>", 400, 3011, "phoneNumber is required"),
+        (
+            "/services/Twilio/loginWithCode",
+            "<login><code>1</code></login>",
+            400,
+            3100,
+            "Invalid or expired transaction",
+        ),
+        (
+            "/services/Twilio/loginWithPhoneNumberAndPassword",
+            "<login><phoneNumber>+1</phoneNumber></login>",
+            401,
+            3003,
+            "Invalid login or password",
+        ),
+    ],
+)
+async def test_soap_and_xml_clients_get_the_error_in_their_own_format(
+    phone: Client, path: str, body: str, status: int, code: int, message: str
+) -> None:
+    got = await _post_xml(
+        phone,
+        path,
+        f'<e:Envelope xmlns:e="{SOAP11}"><e:Body>{body}</e:Body></e:Envelope>',
+        "text/xml",
+        SOAPAction='"urn:x"',
+    )
+    assert got[:2] == (status, "text/xml; charset=UTF-8"), got[:2]
+    fault = got[2].find(f"{{{SOAP11}}}Body/{{{SOAP11}}}Fault")
+    assert fault is not None, etree.tostring(got[2])
+    assert fault.findtext("faultcode").endswith(":Client") and fault.findtext("faultstring") == message
+    assert (fault.findtext("detail/error/code"), fault.findtext("detail/error/message")) == (str(code), message)
+
+    got = await _post_xml(
+        phone, path, f'<e:Envelope xmlns:e="{SOAP12}"><e:Body>{body}</e:Body></e:Envelope>', "application/soap+xml"
+    )
+    assert got[0] == status and got[1].startswith("application/soap+xml"), got[:2]
+    fault = got[2].find(f"{{{SOAP12}}}Body/{{{SOAP12}}}Fault")
+    assert fault is not None, etree.tostring(got[2])
+    assert fault.findtext(f"{{{SOAP12}}}Code/{{{SOAP12}}}Value").endswith(":Sender")
+    assert fault.findtext(f"{{{SOAP12}}}Reason/{{{SOAP12}}}Text") == message
+    assert fault.findtext(f"{{{SOAP12}}}Detail/error/code") == str(code)
+
+    got = await _post_xml(phone, path, body, "application/xml")
+    assert got[0] == status and got[1].startswith("application/xml"), got[:2]
+    assert (got[2].tag, got[2].findtext("code"), got[2].findtext("message")) == ("error", str(code), message)
+
+    answer = await phone.gw.post(BASE + path, data="{}", headers={"Content-Type": "application/json"})
+    assert (answer.status, await answer.json()) == (status, {"code": code, "message": message}), "JSON stays JSON"
+
+
+async def test_a_twilio_error_reaches_a_soap_client_as_a_fault(gateway: Any, sandbox: Sandbox) -> None:
+    client = Client(await gateway(_artifacts(sandbox.url, await _verify_service(sandbox))), sandbox, Path())
+    status, started = await client.post("/users/register", {"phoneNumber": PHONE})
+    code = await client.code_for(PHONE)
+    wrong = "000000" if code != "000000" else "111111"
+    body = {"email": "a@example.com", "password": "pw", "phoneNumber": PHONE, "transactionId": started["transactionId"]}
+    for _ in range(5):
+        assert (await client.post("/users/register", {**body, "transactionCode": wrong}))[0] == 401
+    fields = "".join(f"<{k}>{v}</{k}>" for k, v in {**body, "transactionCode": code}.items())
+    soap = f'<e:Envelope xmlns:e="{SOAP11}"><e:Body><register>{fields}</register></e:Body></e:Envelope>'
+    got = await _post_xml(client, "/users/register", soap, "text/xml", SOAPAction='"urn:x"')
+    fault = got[2].find(f"{{{SOAP11}}}Body/{{{SOAP11}}}Fault")
+    assert got[0] == 429 and fault is not None, (got[0], etree.tostring(got[2]))
+    assert (
+        fault.findtext("detail/error/code") == "60202" and fault.findtext("faultstring") == "Max check attempts reached"
+    )
+
+
+async def test_a_soap_client_registers_with_the_same_api(phone: Client) -> None:
+    def envelope(name: str, fields: dict[str, str]) -> str:
+        inner = "".join(f"<{k}>{v}</{k}>" for k, v in fields.items())
+        return f'<e:Envelope xmlns:e="{SOAP12}"><e:Body><{name}>{inner}</{name}></e:Body></e:Envelope>'
+
+    status, ctype, answer = await _post_xml(
+        phone, "/users/register", envelope("register", {"phoneNumber": PHONE}), "application/soap+xml"
+    )
+    assert status == 200 and ctype.startswith("application/soap+xml"), etree.tostring(answer)
+    transaction = answer.findtext(f"{{{SOAP12}}}Body/transactionId")
+    assert transaction and len(transaction) == 36, etree.tostring(answer)
+    fields = {
+        "email": "ann@example.com",
+        "password": "s3cret pass",
+        "phoneNumber": PHONE,
+        "transactionId": transaction,
+        "transactionCode": await phone.code_for(PHONE),
+    }
+    status, ctype, answer = await _post_xml(
+        phone, "/users/register", envelope("register", fields), "application/soap+xml"
+    )
+    body = answer.find(f"{{{SOAP12}}}Body")
+    assert status == 200 and body is not None, etree.tostring(answer)
+    user = body.find("jsonObject")  # the user object, as the JSON client gets it, in XML
+    assert user is not None and user.findtext("userStatus") == "ENABLED", etree.tostring(answer)
+    assert (user.findtext("phoneNumber"), user.findtext("email")) == (PHONE, "ann@example.com")
+
+
+# -- the phone-number column (the seed's "User Phone Number Field") ------------------------------------------------
+
+
+def test_rename_column_changes_only_sql_identifiers_and_result_columns() -> None:
+    from gateway.deploy.sql_rename import rename_in_text
+
+    text = """<sequence><!-- phone_number --><property name="phone_number" value="phone_number"/>
+      <dblookup><statement><sql>SELECT u.phone_number, 'phone_number' AS label, phone_numbers FROM t u
+        WHERE PHONE_NUMBER = ? AND x = 'it''s phone_number'</sql>
+        <result name="phone_number" column="phone_number"/></statement></dblookup></sequence>"""
+    assert rename_in_text(text, "phone_number", "mobile") == text.replace(
+        "SELECT u.phone_number", "SELECT u.mobile"
+    ).replace("WHERE PHONE_NUMBER", "WHERE mobile").replace('column="phone_number"', 'column="mobile"')
+
+
+async def test_the_phone_column_can_have_another_name(gateway: Any, sandbox: Sandbox, tmp_path: Path) -> None:
+    from gateway.cli import main
+
+    shipped = tmp_path / "shipped"
+    for relative, text in _artifacts(sandbox.url, "VA-unused", source="gateway").items():
+        (shipped / relative).parent.mkdir(parents=True, exist_ok=True)
+        (shipped / relative).write_text(text, encoding="utf-8")
+    assert main(["rename-column", "phone_number", "mobile_no", "--artifacts", str(shipped)]) == 0
+    files = {relative: (shipped / relative).read_text(encoding="utf-8") for relative in SHIPPED}
+    changed = [relative for relative in SHIPPED if "mobile_no" in files[relative]]
+    assert "api/PhoneAuthApi.xml" in changed and "sequences/PhoneAuthSchema.xml" in changed, changed
+    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    registered = await client.register()
+    status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
+    status, user = await client.post(
+        "/services/Twilio/loginWithCode",
+        {"transactionId": started["transactionId"], "code": await client.code_for(PHONE)},
+    )
+    assert (status, user["objectId"], user["phoneNumber"]) == (200, registered["objectId"], PHONE), user
+    with _db(client) as db:
+        for table in ("phone_users", "phone_transactions"):
+            columns = [row[1] for row in db.execute(f"pragma table_info({table})")]
+            assert "mobile_no" in columns and "phone_number" not in columns, (table, columns)
+        assert db.execute("select mobile_no from phone_users").fetchall() == [(PHONE,)]
+
+
+# -- two gateway nodes sharing one PostgreSQL ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["verify", "gateway"])
+async def test_a_code_issued_on_one_node_verifies_on_the_other(
+    serve: Any, sandbox: Sandbox, tmp_path: Path, source: str, postgres_db: str
+) -> None:
+    """Two `python3 -m gateway serve` processes on one PostgreSQL: every step on the other node than the last."""
+    from tests.support.subprocess_gateway import free_port
+
+    config = tmp_path / "gateway.yaml"
+    config.write_text(f"datasources:\n  default:\n    url: {postgres_db}\n    user: postgres\n", encoding="utf-8")
+    files = _artifacts(sandbox.url, await _verify_service(sandbox), source=source)
+    nodes = [serve(free_port(), files=files, args=["--config", str(config)]) for _ in range(2)]
+    for node in nodes:
+        node.wait_until(lambda node=node: "listening on" in node.log(), "the gateway to listen")
+
+    async with aiohttp.ClientSession() as http:
+
+        async def post(node: Any, path: str, body: Any) -> tuple[int, Any]:
+            url = f"http://127.0.0.1:{node.port}{BASE}{path}"
+            async with http.post(url, json=body) as response:
+                return response.status, await response.json()
+
+        client = Client(None, sandbox, Path(), source)
+        a, b = nodes
+        status, started = await post(a, "/users/register", {"phoneNumber": PHONE})
+        assert status == 200, started
+        step2 = {
+            "email": "ann@example.com",
+            "password": "s3cret pass",
+            "phoneNumber": PHONE,
+            "transactionId": started["transactionId"],
+            "transactionCode": await client.code_for(PHONE),
+        }
+        status, registered = await post(b, "/users/register", step2)
+        assert status == 200 and registered["userStatus"] == "ENABLED", registered
+        status, error = await post(a, "/users/register", step2)
+        assert (status, error["code"]) == (400, 3100), "used up on node b: no replay on node a"
+
+        status, started = await post(b, "/services/Twilio/loginWithPhoneNumber", PHONE)
+        code = await client.code_for(PHONE)
+        wrong = "000000" if code != "000000" else "111111"
+        login = {"transactionId": started["transactionId"]}
+        for node in (a, b):  # wrong codes count on whichever node checks them
+            assert (await post(node, "/services/Twilio/loginWithCode", {**login, "code": wrong}))[0] == 401
+        status, user = await post(a, "/services/Twilio/loginWithCode", {**login, "code": code})
+        assert (status, user["objectId"]) == (200, registered["objectId"]), user
+        async with http.get(
+            f"http://127.0.0.1:{b.port}{BASE}/users/me", headers={"user-token": user["user-token"]}
+        ) as response:
+            assert response.status == 200 and (await response.json())["objectId"] == registered["objectId"]
+    for node in nodes:
+        assert "Traceback" not in node.log(), node.log()

@@ -73,3 +73,16 @@ async def hash_token(call: OperationCall) -> None:
     else:
         digest = hashlib.sha256(value).hexdigest()
     call.ctx.properties[call.value("property") or "tokenHash"] = digest
+
+
+async def verify_token(call: OperationCall) -> None:
+    value = (call.value("value") or "").encode()
+    key = call.value("key") or ""
+    stored = (call.value("hash") or "").strip().lower()
+    if key:
+        digest = hmac.new(key.encode(), value, hashlib.sha256).hexdigest()
+    else:
+        digest = hashlib.sha256(value).hexdigest()
+    # compare_digest takes the same time wherever the two differ; an empty stored hash never matches
+    same = hmac.compare_digest(digest, stored if stored else "-" * len(digest))
+    call.ctx.properties[call.value("property") or "tokenValid"] = "true" if same and bool(stored) else "false"

@@ -14,6 +14,7 @@ from gateway.deploy.wsdl import wsdl_endpoint_address
 from gateway.expressions import Expression
 from gateway.expressions.values import Value
 from gateway.message.scopes import writer
+from gateway.runtime.amqp import is_rabbitmq_uri, parse_rabbitmq_uri
 from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, Suspension
 from gateway.runtime.endpoints import (
     ALGORITHMS,
@@ -28,6 +29,7 @@ from gateway.runtime.endpoints import (
     IndirectEndpoint,
     LoadbalanceEndpoint,
     MemberEndpoint,
+    RabbitMQEndpoint,
     RecipientListEndpoint,
     SessionAffinity,
     TemplateEndpoint,
@@ -206,15 +208,25 @@ def _address(node: Node) -> tuple[str, str | None]:
 
 
 def _address_of(node: Node, uri: str) -> tuple[str, str | None]:
+    if is_rabbitmq_uri(uri):
+        try:
+            parse_rabbitmq_uri(uri)
+        except ValueError as exc:
+            raise node.error(
+                f"RabbitMQ address: {exc}",
+                "rabbitmq:/NAME?rabbitmq.server.host.name=HOST&amp;rabbitmq.server.port=5672&amp;"
+                "rabbitmq.queue.name=QUEUE (docs/operations.md, RabbitMQ endpoints)",
+            ) from None
+        return uri, node["format"]
     try:
         url = URL(uri)
     except ValueError as exc:
         raise node.error(f"invalid uri '{uri}': {exc}") from None
     if url.scheme not in ("http", "https"):
-        raise node.error(
-            f"the '{url.scheme or 'relative'}' transport of uri '{uri}' is not supported",
-            "use an absolute http:// or https:// address",
-        )
+        hint = "use an absolute http:// or https:// address, or rabbitmq:/NAME?rabbitmq.server.host.name=…"
+        if url.scheme == "jms":
+            hint = "there is no JMS client for Python: publish to RabbitMQ with rabbitmq:/NAME?… instead"
+        raise node.error(f"the '{url.scheme or 'relative'}' transport of uri '{uri}' is not supported", hint)
     if not url.host:
         raise node.error(f"uri '{uri}' has no host", "e.g. http://localhost:9000/service")
     return uri, node["format"]
@@ -226,7 +238,9 @@ ADDRESS = Element(
     anchor="W: AddressEndpointFactory",
     children=_QOS,
     attributes=(
-        Attribute("uri", Kind.NAME, "Absolute http(s) URL of the back end.", required=True),
+        Attribute(
+            "uri", Kind.NAME, "Absolute http(s) URL of the back end, or a rabbitmq:/NAME?… address.", required=True
+        ),
         FORMAT,
         Attribute(
             "optimize",
@@ -480,6 +494,8 @@ def _build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
     suspension = _suspension(definition)
     if definition.tag == "address":
         uri, fmt = _address(definition)
+        if is_rabbitmq_uri(uri):
+            return RabbitMQEndpoint(name, where, timeout, uri, parse_rabbitmq_uri(uri), fmt, suspension)
         return AddressEndpoint(name, where, timeout, uri, fmt, suspension)
     if definition.tag == "default":
         return DefaultEndpoint(name, where, timeout, definition["format"], suspension)

@@ -445,6 +445,16 @@ def _unknown_stores(processors: dict[str, Any], stores: dict[str, Any]) -> list[
         )
         for processor in processors.values()
         if processor.store not in stores
+    ] + [
+        DeployError(
+            processor.location or SourceLocation(processor.name),
+            "messageProcessor",
+            f"message store '{processor.target_store}' (message.target.store.name) is not deployed: "
+            f"failover message processor '{processor.name}' has nowhere to move its messages",
+            "deploy it in message-stores/ or correct message.target.store.name",
+        )
+        for processor in processors.values()
+        if processor.target_store is not None and processor.target_store not in stores
     ]
 
 

@@ -6,7 +6,6 @@ re-exported here."""
 from __future__ import annotations
 
 import math
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from lxml import etree
 
+from gateway import clock
 from gateway.errors import MediationError
 from gateway.message import kinds, scopes
 from gateway.message.scopes import SYSTEM_PROPERTIES, func_value, url_value
@@ -236,9 +236,9 @@ def property_getter(args: tuple[str, ...]) -> Callable[[ExpressionContext], Any]
     # SYSTEM_DATE / SYSTEM_TIME win whatever the scope.
     if key == "SYSTEM_DATE":
         formatter = java_date_formatter(fmt if fmt is not None else _JAVA_DEFAULT_DATE)
-        return lambda ctx: formatter(datetime.now().astimezone())
+        return lambda ctx: formatter(clock.now())
     if key == "SYSTEM_TIME":
-        return lambda ctx: str(time.time_ns() // 1_000_000)
+        return lambda ctx: str(clock.now_ms())
     return _scoped(scope, key)
 
 

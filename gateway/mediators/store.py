@@ -41,7 +41,7 @@ class StoreMediator(Mediator):
                 await sequence.mediate(ctx)
         message = await capture(ctx)
         try:
-            await ctx.exchange.services.stores.put(spec, message)
+            await ctx.exchange.services.stores.put(spec, message, ctx)
         except Exception as exc:
             ctx.axis2["HTTP_SC"] = 500
             raise MediationError(

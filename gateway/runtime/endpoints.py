@@ -11,13 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from multidict import CIMultiDict
 from uritemplate import URITemplate
 from yarl import URL
 
 from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
 from gateway.expressions import Expression
+from gateway.message import formats, kinds
+from gateway.message.payload import Payload
 from gateway.message.soap import is_fault as is_soap_fault
 from gateway.runtime import tracing
+from gateway.runtime.amqp import AmqpTarget, is_rabbitmq_uri, outgoing_for, parse_rabbitmq_uri
 from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, NONE_READY, Discarded, EndpointContext, Suspension
 
 if TYPE_CHECKING:
@@ -322,6 +326,70 @@ class AddressEndpoint(Endpoint):
         )
 
 
+class RabbitMQEndpoint(Endpoint):
+    """`<address uri="rabbitmq:/NAME?rabbitmq.server.host.name=…&amp;rabbitmq.queue.name=…"/>`: the message is
+    published to RabbitMQ (gateway.runtime.amqp; W: axis2 RabbitMQSender)."""
+
+    __slots__ = ("uri", "target", "format", "media")
+    kind = "address"
+
+    def __init__(
+        self,
+        name: str | None,
+        location: SourceLocation,
+        timeout: float | Expression | None,
+        uri: str,
+        target: AmqpTarget,
+        fmt: str | None,
+        suspension: Suspension = DEFAULT_SUSPENSION,
+    ):
+        super().__init__(name, location, timeout, suspension)
+        self.uri = uri
+        self.target = target
+        self.format = fmt
+        self.media = FORMAT_MEDIA.get(fmt) if fmt else None
+
+    async def exchange(self, ctx: MessageContext) -> MessageContext:
+        return await amqp_exchange(ctx, self.target, self.media, self._timeout(ctx))
+
+    def describe(self) -> dict[str, object]:
+        info = super().describe()
+        info["address"] = self.uri.split("?", 1)[0]  # the parameters hold the broker's password
+        return info
+
+
+async def amqp_exchange(ctx: MessageContext, target: AmqpTarget, media: str | None, timeout: float) -> MessageContext:
+    """Publish the message; the reply is the broker's answer (request-response), or, once the broker confirmed,
+    the message itself (OUT_ONLY, or rabbitmq.publisher.confirms.enabled)."""
+    media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
+    await formats.prepare(ctx, media)
+    body, stream, content_type, _ = formats.serialise(ctx, media)
+    if stream is not None:
+        body = b"".join([chunk async for chunk in stream])
+    out_only = str(ctx.properties.get("OUT_ONLY", ctx.axis2.get("OUT_ONLY", ""))).lower() == "true"
+    services = ctx.exchange.services
+    answer = await services.amqp.send(
+        target, outgoing_for(ctx, body or b"", content_type), wait_reply=not out_only, timeout=timeout
+    )
+    settings = services.settings
+    if answer is None:
+        payload = Payload(content_type, body or b"", limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes)
+        reply = ctx.response_context(payload, CIMultiDict(ctx.transport_headers))
+    else:
+        payload = Payload(
+            answer.content_type,
+            answer.body,
+            limit=settings.max_response_bytes,
+            tree_limit=settings.max_tree_bytes,
+            from_backend=True,
+        )
+        reply = ctx.response_context(payload, CIMultiDict(answer.headers))
+    reply.axis2["HTTP_SC"] = 200  # delivered; a RabbitMQ reply has no status of its own
+    if payload.media_type:
+        reply.axis2["messageType"] = payload.media_type
+    return reply
+
+
 class WsdlEndpoint(AddressEndpoint):
     """`<wsdl uri service port>`: an address endpoint whose address and SOAP version came from the WSDL at
     deploy time (W: WSDLEndpoint); not ready, it fails with 303002."""
@@ -528,6 +596,16 @@ class DefaultEndpoint(Endpoint):
 
     async def exchange(self, ctx: MessageContext) -> MessageContext:
         address = await to_address(ctx)
+        if address is not None and is_rabbitmq_uri(address):
+            try:
+                target = parse_rabbitmq_uri(address)
+            except ValueError as exc:
+                raise MediationError(
+                    "the message's To is not a RabbitMQ address this gateway can send to",
+                    detail=f"the default endpoint at {self.location}: {exc}",
+                ) from None
+            ctx.exchange.services.outbound.check(target.address(), f"the default endpoint at {self.location}")
+            return await amqp_exchange(ctx, target, self.media, self._timeout(ctx))
         if address is None or "://" not in address:
             raise MediationError(
                 "the message has no To address to send to",

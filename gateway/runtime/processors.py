@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.message.stored import restore
 from gateway.runtime.faults import record_error, run_guarded
 from gateway.runtime.pacing import Pacer
+from gateway.runtime.tasks import runs_tasks_here, seconds_to_next
 
 if TYPE_CHECKING:
     from gateway.errors import SourceLocation
@@ -45,7 +46,7 @@ _MAX_RETRY_WAIT = 300.0  # seconds: a progression factor never makes a retry wai
 @dataclass(frozen=True, slots=True)
 class MessageProcessorSpec:
     name: str
-    kind: str  # forwarding | sampling
+    kind: str  # forwarding | sampling | failover
     mi_class: str
     store: str
     parameters: tuple[tuple[str, str], ...]
@@ -67,11 +68,25 @@ class MessageProcessorSpec:
     # Extensions (docs/operations.md): deliver through a sequence instead of an endpoint, and pace per key.
     target_sequence: str | None = None  # message.processor.target.sequence
     pacing: Pacing | None = None
+    # W: ScheduledMessageProcessor cronExpression (in croniter's field order): the processor runs on each fire.
+    cron: str | None = None
+    # W: ForwardingService: with cron.expression and throttle.interval a fire drains the store, pausing this long
+    # between messages; otherwise it forwards for up to a second (throttle, the default) or one message.
+    drain_pause: float | None = None
+    throttle: bool = True
+    target_store: str | None = None  # failover: message.target.store.name
 
     @property
     def type(self) -> str:
         """MI's MessageProcessorResource type names."""
-        return "Scheduled-message-forwarding-processor" if self.kind == "forwarding" else "Message-sampling-processor"
+        return _TYPE_NAMES[self.kind]
+
+
+_TYPE_NAMES = {
+    "forwarding": "Scheduled-message-forwarding-processor",
+    "sampling": "Sampling-processor",
+    "failover": "Failover-scheduled-message-forwarding-processor",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +120,13 @@ class Processors:
                 await self._task
         for _, task in self._running.values():
             task.cancel()
-        for _, task in list(self._running.values()):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for name, (_, running) in list(self._running.items()):
+            try:
+                await running
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # noqa: BLE001 - a driver may turn the cancellation into its own error
+                log.debug("message processor %s stopped: %s", name, exc)
         self._running.clear()
 
     def is_active(self, spec: MessageProcessorSpec) -> bool:
@@ -126,14 +145,20 @@ class Processors:
             log.error("message processor %s stopped on an error; restarting it", name, exc_info=task.exception())
 
     def reconcile(self) -> None:
-        wanted = {name: spec for name, spec in self.state.config.message_processors.items() if self.is_active(spec)}
+        config = self.state.config
+        here = runs_tasks_here()
+        wanted = {
+            name: spec
+            for name, spec in config.message_processors.items()
+            if self.is_active(spec) and (here or not _single_consumer(spec, config))
+        }
         for name, (spec, task) in list(self._running.items()):
             if wanted.get(name) is not spec or task.done():
                 task.cancel()
                 del self._running[name]
         for name, spec in wanted.items():
             if name not in self._running:
-                run = self._forward if spec.kind == "forwarding" else self._sample
+                run = self._sample if spec.kind == "sampling" else self._forward
                 task = asyncio.create_task(run(spec), name=f"processor {name}")
                 task.add_done_callback(functools.partial(self._finished, name))
                 self._running[name] = (spec, task)
@@ -147,6 +172,11 @@ class Processors:
         if spec.pacing is not None:
             await self._forward_paced(spec, spec.pacing)
             return
+        if spec.cron is not None:
+            while True:
+                await asyncio.sleep(seconds_to_next(spec.cron))
+                if not await self._fire(spec):
+                    return
         while True:
             delivery = await self._take(spec)
             if delivery is None:
@@ -159,6 +189,27 @@ class Processors:
                 await _quietly(delivery.release())
                 raise
             await asyncio.sleep(spec.interval)
+
+    async def _fire(self, spec: MessageProcessorSpec) -> bool:
+        """One cron trigger (W: ForwardingService.execute under a cron expression): with cron.expression and
+        throttle.interval the store is drained, pausing throttle.interval between messages; otherwise messages
+        are forwarded for up to a second (MI's hand-back to Quartz), or just one with throttle=false. False when
+        the processor stopped (deactivated)."""
+        started = time.monotonic()
+        while True:
+            delivery = await self._take(spec)
+            if delivery is None:
+                return True
+            try:
+                if not await self._settle(spec, delivery, None):
+                    return False
+            except asyncio.CancelledError:
+                await _quietly(delivery.release())
+                raise
+            if spec.drain_pause is not None:
+                await asyncio.sleep(spec.drain_pause)
+            elif not spec.throttle or time.monotonic() - started > 1.0:
+                return True
 
     async def _take(self, spec: MessageProcessorSpec) -> Delivery | None:
         store = self.state.config.message_stores.get(spec.store)
@@ -209,7 +260,7 @@ class Processors:
                     return True
                 await delivery.release()
                 self._run_named(spec.deactivate_sequence, delivery)
-                target = spec.target_endpoint or spec.target_sequence
+                target = spec.target_endpoint or spec.target_sequence or spec.target_store
                 self._deactivate(spec, f"{attempts} delivery attempts to {target} failed")
                 return False
             await asyncio.sleep(min(spec.retry_interval * spec.retry_factor ** (attempts - 1), _MAX_RETRY_WAIT))
@@ -271,6 +322,8 @@ class Processors:
         config = self.state.config
         ctx = restore(delivery.message, config, self.services)
         try:
+            if spec.target_store is not None:
+                return await self._to_store(spec, delivery, ctx)
             if spec.target_sequence is not None:
                 return await self._through_sequence(spec, ctx, attempt)
             return await self._to_endpoint(spec, ctx)
@@ -308,6 +361,27 @@ class Processors:
             ctx.properties["message.processor.final"] = "true" if park or (last and spec.drop_after_max) else "false"
             await self._run_sequence(spec.fault_sequence, ctx)
             return ("park" if park else "retry"), ctx
+        return "done", None
+
+    async def _to_store(self, spec: MessageProcessorSpec, delivery: Delivery, ctx: Any) -> tuple[str, Any]:
+        """W: FailoverForwardingService.dispatch: the message goes into the target store; it leaves the source
+        store (acknowledged by _settle) only once the target holds it durably."""
+        target: MessageStoreSpec | None = ctx.config.message_stores.get(spec.target_store)
+        try:
+            if target is None:
+                raise LookupError(f"message store {spec.target_store} is not deployed")
+            await self.services.stores.put(target, delivery.message, ctx)
+        except Exception as exc:  # noqa: BLE001 - retried, as in MI
+            log.error(
+                "Message store messageSender of message processor [%s] failed to send message to the target "
+                "message store %s: %s",
+                spec.name,
+                spec.target_store,
+                exc,
+            )
+            record_error(ctx, exc)
+            await self._run_sequence(spec.fault_sequence, ctx)
+            return "retry", ctx
         return "done", None
 
     async def _to_endpoint(self, spec: MessageProcessorSpec, ctx: Any) -> tuple[str, Any]:
@@ -393,11 +467,13 @@ class Processors:
             errors = {k: v for k, v in failed.properties.items() if k.startswith("ERROR_") and k != "ERROR_DETAIL"}
             errors["HTTP_SC"] = _status(failed)
             message = dataclasses.replace(message, properties={**message.properties, **errors})
-        await self.services.stores.put(store, message)
+        await self.services.stores.put(store, message, restore(message, self.state.config, self.services))
 
     # -- sampling ----------------------------------------------------------------------------------
     async def _sample(self, spec: MessageProcessorSpec) -> None:
         while True:
+            if spec.cron is not None:  # W: SamplingService.execute runs once per trigger
+                await asyncio.sleep(seconds_to_next(spec.cron))
             config = self.state.config
             store = config.message_stores.get(spec.store)
             if store is not None and spec.sequence is not None:
@@ -414,10 +490,17 @@ class Processors:
                     await delivery.ack()
                     ctx = restore(delivery.message, config, self.services)
                     await self._run_sequence(spec.sequence, ctx)
-            await asyncio.sleep(spec.interval)
+            if spec.cron is None:
+                await asyncio.sleep(spec.interval)
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+def _single_consumer(spec: MessageProcessorSpec, config: Any) -> bool:
+    """A resequencing store's order lives in its one consumer (as in MI): with --workers N only worker 0 reads it."""
+    store = config.message_stores.get(spec.store)
+    return store is not None and store.backend == "resequence"
 
 
 def _status(ctx: Any) -> int:

@@ -12,6 +12,7 @@ from multidict import istr
 from gateway.database import Databases
 from gateway.masking import SecretMasker, masker_for
 from gateway.outbound import OutboundPolicy
+from gateway.runtime.amqp import AmqpSenders
 from gateway.runtime.engine import Engine
 from gateway.runtime.metrics import Metrics
 from gateway.runtime.stores import StoreHub
@@ -45,6 +46,7 @@ class Services:
     caches: dict[str, Any] = field(default_factory=dict)  # the cache mediators' in-memory stores, by finder
     databases: Databases = field(default_factory=Databases)  # the connection pools, closed at shutdown
     stores: StoreHub = field(default_factory=StoreHub)  # the live message-store backends of this process
+    amqp: AmqpSenders = field(default_factory=AmqpSenders)  # RabbitMQ connections of rabbitmq: endpoints
     masker: SecretMasker = field(init=False)
     outbound: OutboundPolicy = field(init=False)
     secret_headers: tuple[str, ...] = field(init=False)  # lower-case names of credential headers

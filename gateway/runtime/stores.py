@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gateway.database import Database, Databases, compile_sql, parse_jdbc_url
+from gateway.database import Database, Databases, DataSource, compile_sql, parse_jdbc_url
 from gateway.message.stored import StoredMessage
 
 log = logging.getLogger("gateway.stores")
@@ -38,11 +38,14 @@ class MessageStoreSpec:
     """A deployed <messageStore>: what MI lists (name, class) and how to reach its backend."""
 
     name: str
-    backend: str  # memory | sqlite | postgresql | rabbitmq
+    backend: str  # memory | sqlite | postgresql | mysql | rabbitmq | resequence
     mi_class: str
     parameters: tuple[tuple[str, str], ...]
     path: str = ""  # sqlite: the database file
     table: str = "JDBC_MESSAGE_STORE"
+    # resequence: the compiled store.resequence.id.path and store.resequence.timeout (seconds; < 0: wait for ever)
+    sequence_path: Any = field(default=None, compare=False, hash=False)
+    gap_timeout: float = -1.0
     size_gauge: list[int] = field(default_factory=lambda: [0], compare=False, hash=False)
 
     @property
@@ -75,6 +78,7 @@ _TYPES = {
     "postgresql": "jdbc-message-store",
     "mysql": "jdbc-message-store",
     "rabbitmq": "rabbitmq-message-store",
+    "resequence": "jdbc-message-store",
 }
 
 
@@ -463,12 +467,180 @@ class RabbitMQStore:
             self._connection = self._channel = None
 
 
-_BACKENDS: dict[str, type[MemoryStore | SqliteStore | ServerStore | RabbitMQStore]] = {
+# -- resequencing (W: ResequenceMessageStore) ------------------------------------------------------------
+_LAST_TABLE = "tbl_lastprocessid"  # MI's table of the last sequence number each store handed out and saw acked
+_RESEQUENCE_SCHEMAS = {
+    "sqlite": (
+        "CREATE TABLE IF NOT EXISTS {table} (indexId INTEGER PRIMARY KEY AUTOINCREMENT, store TEXT NOT NULL, "
+        "msg_id TEXT NOT NULL, seq_id INTEGER NOT NULL, message BLOB NOT NULL, lease_until REAL NOT NULL DEFAULT 0)",
+        "CREATE INDEX IF NOT EXISTS {table}_seq ON {table} (store, seq_id)",
+        f"CREATE TABLE IF NOT EXISTS {_LAST_TABLE} (statement VARCHAR(255) PRIMARY KEY, seq_id BIGINT NOT NULL)",
+    ),
+    "postgresql": (
+        "SELECT pg_advisory_xact_lock(hashtext(?))",
+        "CREATE TABLE IF NOT EXISTS {table} (indexId BIGSERIAL PRIMARY KEY, store TEXT NOT NULL, msg_id TEXT NOT "
+        "NULL, seq_id BIGINT NOT NULL, message BYTEA NOT NULL, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0)",
+        "CREATE INDEX IF NOT EXISTS {table}_seq ON {table} (store, seq_id)",
+        f"CREATE TABLE IF NOT EXISTS {_LAST_TABLE} (statement VARCHAR(255) PRIMARY KEY, seq_id BIGINT NOT NULL)",
+    ),
+    "mysql": (
+        "CREATE TABLE IF NOT EXISTS {table} (indexId BIGINT AUTO_INCREMENT PRIMARY KEY, store VARCHAR(255) NOT "
+        "NULL, msg_id VARCHAR(255) NOT NULL, seq_id BIGINT NOT NULL, message LONGBLOB NOT NULL, lease_until DOUBLE "
+        "NOT NULL DEFAULT 0, INDEX {table}_seq (store, seq_id))",
+        f"CREATE TABLE IF NOT EXISTS {_LAST_TABLE} (statement VARCHAR(255) PRIMARY KEY, seq_id BIGINT NOT NULL)",
+    ),
+}
+_UPSERT_LAST = {
+    "sqlite": f"INSERT INTO {_LAST_TABLE} (statement, seq_id) VALUES (?, ?) "
+    "ON CONFLICT (statement) DO UPDATE SET seq_id = excluded.seq_id",
+    "postgresql": f"INSERT INTO {_LAST_TABLE} (statement, seq_id) VALUES (?, ?) "
+    "ON CONFLICT (statement) DO UPDATE SET seq_id = excluded.seq_id",
+    "mysql": f"INSERT INTO {_LAST_TABLE} (statement, seq_id) VALUES (?, ?) ON DUPLICATE KEY UPDATE seq_id = "
+    "VALUES(seq_id)",
+}
+
+
+@dataclass(slots=True)
+class _SequencedDelivery:
+    message: StoredMessage
+    row: int
+    sequence: int
+    store: ResequenceStore
+
+    async def ack(self) -> None:
+        await self.store.remove(self.row, self.sequence)
+
+    async def release(self) -> None:
+        await self.store.unlease(self.row, self.sequence)
+
+
+class ResequenceStore:
+    """W: ResequenceMessageStore, a JDBC store that hands its messages out in the order of a number each one
+    carries (store.resequence.id.path). It gives the message numbered one more than the last one acknowledged
+    (kept in tbl_lastprocessid, so the order survives a restart); when that one is missing it waits, and once
+    store.resequence.timeout seconds have passed since the last message it skips the gap and goes on from the
+    lowest number stored. As in MI the expected number lives in the consumer: one processor reads the store."""
+
+    def __init__(self, spec: MessageStoreSpec) -> None:
+        self.spec = spec
+        self.table = _identifier(spec.table)
+        if spec.path:
+            self.source = DataSource("sqlite", database=spec.path)
+        else:
+            self.source = parse_jdbc_url(
+                spec.parameter("store.jdbc.connection.url"),
+                user=spec.parameter("store.jdbc.username") or None,
+                password=spec.parameter("store.jdbc.password") or None,
+            )
+        self._databases = Databases()
+        self._ready = False
+        self._opening = asyncio.Lock()
+        self._taking = asyncio.Lock()
+        self._next: int | None = None
+        self._deadline = time.monotonic() + spec.gap_timeout if spec.gap_timeout >= 0 else -1.0
+        t, dialect = self.table, self.source.dialect
+        lock = " FOR UPDATE SKIP LOCKED" if dialect != "sqlite" else ""
+        self._schema = [compile_sql(text.format(table=t), dialect) for text in _RESEQUENCE_SCHEMAS[dialect]]
+        self._insert = compile_sql(f"INSERT INTO {t} (store, msg_id, seq_id, message) VALUES (?, ?, ?, ?)", dialect)
+        columns = f"SELECT indexId, seq_id, message FROM {t} WHERE store = ? AND lease_until < ?"
+        self._select_next = compile_sql(f"{columns} AND seq_id = ? ORDER BY indexId LIMIT 1{lock}", dialect)
+        self._select_lowest = compile_sql(f"{columns} ORDER BY seq_id, indexId LIMIT 1{lock}", dialect)
+        self._lease = compile_sql(f"UPDATE {t} SET lease_until = ? WHERE indexId = ?", dialect)
+        self._delete = compile_sql(f"DELETE FROM {t} WHERE indexId = ?", dialect)
+        self._count = compile_sql(f"SELECT COUNT(*) FROM {t} WHERE store = ?", dialect)
+        self._last = compile_sql(f"SELECT seq_id FROM {_LAST_TABLE} WHERE statement = ?", dialect)
+        self._set_last = compile_sql(_UPSERT_LAST[dialect], dialect)
+
+    async def _db(self) -> Database:
+        database = self._databases.get(self.source)
+        if not self._ready:
+            async with self._opening:
+                if not self._ready:
+                    async with database.transaction() as session:
+                        for sql in self._schema:
+                            await session.execute(sql, (self.table,) if sql.count else ())
+                    self._ready = True
+                    self.spec.size_gauge[0] = await self.size()
+        return database
+
+    async def put(self, message: StoredMessage) -> None:
+        raise StoreError("a resequencing store needs each message's sequence number (store.resequence.id.path)")
+
+    async def put_numbered(self, message: StoredMessage, sequence: int) -> None:
+        database = await self._db()
+        async with database.transaction() as session:
+            await session.execute(self._insert, (self.spec.name, message.message_id, sequence, message.to_bytes()))
+        self.spec.size_gauge[0] += 1
+
+    async def take(self) -> Delivery | None:
+        async with self._taking:
+            database = await self._db()
+            if self._next is None:  # W: readStartId: one after the last acknowledged
+                async with database.session() as session:
+                    last = await session.first(self._last, (self.spec.name,))
+                self._next = (int(last.get(1)) if last is not None else 0) + 1
+            now = time.time()
+            async with database.transaction() as session:
+                row = await session.first(self._select_next, (self.spec.name, now, self._next))
+                if row is None and self._deadline >= 0 and time.monotonic() > self._deadline:
+                    # W: getMessageWithMinimumSequence: the gap waited long enough; go on from the lowest.
+                    row = await session.first(self._select_lowest, (self.spec.name, now))
+                if row is None:
+                    return None
+                index, sequence = int(row.get(1)), int(row.get(2))
+                await session.execute(self._lease, (now + self.spec.lease_seconds, index))
+            self._next = sequence + 1
+            if self.spec.gap_timeout >= 0:
+                self._deadline = time.monotonic() + self.spec.gap_timeout
+            return _SequencedDelivery(StoredMessage.from_bytes(bytes(row.get(3))), index, sequence, self)
+
+    async def remove(self, row: int, sequence: int) -> None:
+        database = await self._db()
+        async with database.transaction() as session:  # W: removeMessageStatement: delete and record, together
+            await session.execute(self._delete, (row,))
+            await session.execute(self._set_last, (self.spec.name, sequence))
+        self.spec.size_gauge[0] = max(0, self.spec.size_gauge[0] - 1)
+
+    async def unlease(self, row: int, sequence: int) -> None:
+        database = await self._db()
+        async with database.session() as session:
+            await session.execute(self._lease, (0, row))
+        async with self._taking:  # handed out again first
+            if self._next is not None and sequence < self._next:
+                self._next = sequence
+
+    async def size(self) -> int:
+        database = await self._db() if not self._ready else self._databases.get(self.source)
+        async with database.session() as session:
+            row = await session.first(self._count, (self.spec.name,))
+        return int(row.get(1)) if row is not None else 0
+
+    async def close(self) -> None:
+        await self._databases.close()
+
+
+async def sequence_number(spec: MessageStoreSpec, ctx: Any) -> int:
+    """W: ResequenceMessageStore.getMessageSequenceId: store.resequence.id.path on the message, a whole number."""
+    if ctx is None or spec.sequence_path is None:
+        raise StoreError(f"message store {spec.name} needs the message to read its sequence number")
+    await ctx.payload.read()
+    text = spec.sequence_path.string_value(ctx)
+    try:
+        return int(str(text).strip())
+    except (TypeError, ValueError):
+        raise StoreError(
+            f"store.resequence.id.path gave {text!r}, not a whole number: message store {spec.name} cannot place "
+            "the message in its sequence"
+        ) from None
+
+
+_BACKENDS: dict[str, type[MemoryStore | SqliteStore | ServerStore | RabbitMQStore | ResequenceStore]] = {
     "memory": MemoryStore,
     "sqlite": SqliteStore,
     "postgresql": ServerStore,
     "mysql": ServerStore,
     "rabbitmq": RabbitMQStore,
+    "resequence": ResequenceStore,
 }
 
 
@@ -498,9 +670,14 @@ class StoreHub:
             live.spec = spec  # type: ignore[attr-defined]  # the newly deployed spec reports the size
         return live
 
-    async def put(self, spec: MessageStoreSpec, message: StoredMessage) -> None:
+    async def put(self, spec: MessageStoreSpec, message: StoredMessage, ctx: Any = None) -> None:
+        """Store a message; `ctx` (the message as a context) gives a resequencing store its sequence number."""
         try:
-            await self.backend(spec).put(message)
+            backend = self.backend(spec)
+            if isinstance(backend, ResequenceStore):
+                await backend.put_numbered(message, await sequence_number(spec, ctx))
+            else:
+                await backend.put(message)
         except StoreError:
             raise
         except Exception as exc:  # a broker or database error: the message was not stored

@@ -149,12 +149,17 @@ class Tasks:
 
 def _seconds_to_next(spec: TaskSpec) -> float:
     if spec.cron is not None:
-        from croniter import croniter
-
-        now = time.time()
-        following = croniter(spec.cron, datetime.fromtimestamp(now)).get_next(float)
-        return max(0.0, float(following) - now)
+        return seconds_to_next(spec.cron)
     return spec.interval or 0.0
+
+
+def seconds_to_next(cron: str) -> float:
+    """Seconds from now to the next fire of a cron expression (as quartz_to_croniter gives it)."""
+    from croniter import croniter
+
+    now = time.time()
+    following = croniter(cron, datetime.fromtimestamp(now)).get_next(float)
+    return max(0.0, float(following) - now)
 
 
 def quartz_to_croniter(expression: str) -> str:

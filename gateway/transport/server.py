@@ -4,6 +4,7 @@ that API (`?swagger.json`); anything else → `main`. Proxies win over APIs, as 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import socket
@@ -17,6 +18,7 @@ import orjson
 from aiohttp import hdrs, http_exceptions, web
 from multidict import CIMultiDict, istr
 
+from gateway import clock
 from gateway.connector import ConnectorRegistry
 from gateway.errors import DeployError
 from gateway.masking import bind_message_secrets, unbind_message_secrets
@@ -98,6 +100,11 @@ def create_app(
     app.on_startup.append(_startup)
     app.on_cleanup.append(_cleanup)
     app.router.add_get("/healthz", healthz)
+    clock.configure(settings.test_clock)
+    if settings.test_clock:
+        log.warning("test_clock is on: POST /_test/clock moves this gateway's clock forward (never in production)")
+        app.router.add_post("/_test/clock", advance_clock)
+        app.on_cleanup.append(_system_clock)
     app.router.add_route("*", "/services/{name}", handle_service)
     app.router.add_route("*", "/services/{name}/{tail:.*}", handle_service)
     app.router.add_route("*", "/{tail:.*}", handle_unknown)
@@ -134,6 +141,7 @@ async def _cleanup(app: web.Application) -> None:
     if INBOUND in app:
         await app[INBOUND].stop()
     await services.stores.close()
+    await services.amqp.close()
     for runtime in services.connectors.values():
         close = getattr(runtime, "close", None)
         if close is not None:
@@ -153,6 +161,30 @@ def _problem(error: DeployError) -> dict[str, str | int | None]:
         "reason": error.reason,
         "hint": error.hint,
     }
+
+
+def _from_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+async def _system_clock(app: web.Application) -> None:
+    clock.configure(False)  # a stopped test gateway leaves the system's time behind
+
+
+async def advance_clock(request: web.Request) -> web.Response:
+    """POST /_test/clock {"advance": ms} -> {"now": ms}: only routed with the setting test_clock (gateway/clock.py),
+    and only for a client on this machine."""
+    if not _from_loopback(request.remote):
+        return web.json_response({"error": "the test clock answers only clients on this machine"}, status=403)
+    try:
+        body = orjson.loads(await request.read() or b"{}")
+        advanced = clock.advance(int(body.get("advance", 0)))
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+        return web.json_response({"error": f'expected {{"advance": milliseconds}}: {exc}'}, status=400)
+    return web.json_response({"now": advanced})
 
 
 async def healthz(request: web.Request) -> web.Response:
