@@ -20,7 +20,7 @@ client's accept (the 202 of POST /sms-queue) by the message body. Per sender:
   rule) and the gateway's overhead = arrival - ideal slot.
 
 Senders are fresh random numbers on every run, so a Redis schedule of another run never applies. Writes
-bench/results/pacing.{md,json} (smoke: smoke-pacing.{md,json}).
+bench/results/pacing.{md,json} (`--name`: another file name; smoke: smoke-pacing.{md,json}).
 """
 
 from __future__ import annotations
@@ -535,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--smoke", action="store_true", help="seconds, not minutes: SQLite, ×20 rates, 30 messages")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--name", default="pacing", help="the report's file name (default pacing: pacing.md)")
     args = parser.parse_args(argv)
     if args.smoke:
         args.backends, args.scales, args.duration, args.burst = "sqlite", "20", 0.5, 30
@@ -566,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         **outcome,
     }
     args.output.mkdir(parents=True, exist_ok=True)
-    stem = "smoke-pacing" if args.smoke else "pacing"
+    stem = f"smoke-{args.name}" if args.smoke else args.name
     (args.output / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.output / f"{stem}.md").write_text(markdown(report))
     log(f"wrote {args.output / stem}.md")
