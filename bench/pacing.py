@@ -497,10 +497,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append("")
     if bursts or pacing:
         lines += [
-            "Reading it: a sender's deliveries run one at a time (so its rate is bounded by one delivery's duration,",
-            "the Twilio call plus the store's acknowledgement), and the processor holds at most `pacing.concurrency`",
-            "(64) messages, taken in store order: once the slower senders' backlog fills that window, a fast sender",
-            "(the short code) slows to about their pace, which is where its overhead comes from. With two nodes the",
+            "Reading it: the processor holds at most `pacing.concurrency` (64) messages, taken in store order: once",
+            "the slower senders' backlog fills that window, a fast sender (the short code) slows to about their",
+            "pace, which is where its overhead comes from. With two nodes the",
             "rate holds through Redis but not the order, and one node's late send can come close to the other's.",
             "docs/operations.md (pacing, the limits) has the details.",
             "",

@@ -121,6 +121,21 @@ async def test_twilios_answer_time_is_not_added_to_each_interval(gateway: Any, a
     assert [body for _, _, body in arrivals] == [f"slow {i}" for i in range(5)]
 
 
+async def test_a_fast_sender_is_not_held_to_one_send_per_round_trip(gateway: Any, aiohttp_server: Any) -> None:
+    """A short code (100 segments/s) against a Twilio that answers after 0.3 s: its sends overlap, so ten leave in
+    about 0.1 s (plus the first's round trip) and in order, not one per 0.3 s round trip (3 s; bench/results/
+    pacing-twilio-rtt.md measured 5.5/s before)."""
+    client, sandbox, arrivals = await _start(gateway, aiohttp_server)
+    sandbox.app[SANDBOX_STATE].config.response_delay = 0.3
+    for i in range(10):
+        response = await client.post("/sms-queue", json={"to": "+15551230001", "from": "54321", "body": f"fast {i}"})
+        assert response.status == 202
+    await until(lambda: len(arrivals) == 10, seconds=20, what="ten arrivals")
+    times = [at for at, _, _ in arrivals]
+    assert times[-1] - times[0] < 1.5, [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert [body for _, _, body in arrivals] == [f"fast {i}" for i in range(10)]
+
+
 async def test_a_refused_sms_is_parked_with_twilios_error_and_not_retried(gateway: Any, aiohttp_server: Any) -> None:
     client, sandbox, arrivals = await _start(gateway, aiohttp_server)
     response = await client.post("/sms-queue", json={"to": "+15005550001", "from": LONG_CODE, "body": "hi"})

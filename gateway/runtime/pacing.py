@@ -76,6 +76,11 @@ class Pacer:
         if seconds > 0:
             await self._push_for(key, seconds)
 
+    @property
+    def fastest_answer(self) -> float | None:
+        """The shortest round trip of a send seen so far (None before the first answer)."""
+        return self._fastest_answer
+
     async def _push_for(self, key: str, seconds: float) -> None:
         if self.redis_url is None:
             self._free[key] = max(self._free.get(key, 0.0), time.monotonic() + seconds)
