@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -56,6 +58,18 @@ class LoadResult:
     socket_error_detail: dict[str, int] = field(default_factory=dict)
     bytes_read: int = 0
     error: str | None = None
+    # The load generator's own CPU time (user + system, from the kernel's accounting of the reaped process) and
+    # the wall time it ran: on a machine whose cores it shares with the servers, its share says how much of the
+    # machine the servers could have had.
+    client_cpu_s: float | None = None
+    client_wall_s: float | None = None
+
+    @property
+    def client_cpu_share(self) -> float | None:
+        """The generator's CPU time / wall time / cores: 0.25 means it took a quarter of the machine."""
+        if self.client_cpu_s is None or not self.client_wall_s:
+            return None
+        return self.client_cpu_s / self.client_wall_s / (os.cpu_count() or 1)
 
     @property
     def bad(self) -> int:
@@ -69,7 +83,45 @@ class LoadResult:
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["error_rate"] = self.error_rate
+        data["client_cpu_share"] = self.client_cpu_share
         return data
+
+
+@dataclass
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+    cpu_s: float  # user + system CPU time of the process (and of any children it reaped)
+    wall_s: float
+
+
+def run_measured(argv: list[str], workdir: Path, timeout: float, cwd: Path | None = None) -> Finished | None:
+    """Run a load generator and read its own CPU time: ``wait4`` returns the kernel's rusage of exactly that
+    process (the figures /proc/PID/stat shows until it is reaped). None when it did not finish in time."""
+    out_path, err_path = workdir / "generator.stdout", workdir / "generator.stderr"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd)
+        deadline = started + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                return None
+            time.sleep(0.02)
+        wall = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return Finished(
+        returncode=proc.returncode,
+        stdout=out_path.read_text(errors="replace"),
+        stderr=err_path.read_text(errors="replace"),
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        wall_s=wall,
+    )
 
 
 def wrk_path() -> str | None:
@@ -169,14 +221,15 @@ def run_wrk(spec: LoadSpec, workdir: Path) -> LoadResult:
         str(script),
         spec.url,
     ]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=spec.duration + 60)
-    except subprocess.TimeoutExpired:
+    proc = run_measured(argv, workdir, spec.duration + 60)
+    if proc is None:
         return LoadResult(generator="wrk", error="wrk did not finish in time")
     (workdir / "wrk.out").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         return LoadResult(generator="wrk", error=f"wrk exit {proc.returncode}: {proc.stderr.strip()[-500:]}")
-    return parse_wrk_json(proc.stdout) or parse_wrk_text(proc.stdout)
+    result = parse_wrk_json(proc.stdout) or parse_wrk_text(proc.stdout)
+    result.client_cpu_s, result.client_wall_s = proc.cpu_s, proc.wall_s
+    return result
 
 
 def run_python(spec: LoadSpec, workdir: Path, cwd: Path) -> LoadResult:
@@ -198,9 +251,8 @@ def run_python(spec: LoadSpec, workdir: Path, cwd: Path) -> LoadResult:
     ]
     for key, value in spec.headers.items():
         argv += ["--header", f"{key}: {value}"]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=spec.duration + 60, cwd=cwd)
-    except subprocess.TimeoutExpired:
+    proc = run_measured(argv, workdir, spec.duration + 60, cwd=cwd)
+    if proc is None:
         return LoadResult(generator="python", error="python load generator did not finish in time")
     (workdir / "pyload.out").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0 or not proc.stdout.strip():
@@ -218,6 +270,8 @@ def run_python(spec: LoadSpec, workdir: Path, cwd: Path) -> LoadResult:
         socket_errors=int(data["errors"]),
         socket_error_detail={"client": int(data["errors"])},
         bytes_read=int(data["bytes"]),
+        client_cpu_s=proc.cpu_s,
+        client_wall_s=proc.wall_s,
     )
 
 

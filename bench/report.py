@@ -33,10 +33,22 @@ SCENARIO_TITLES = {
     "api-proxy": "api-proxy (the same flow as a proxy, same gateway)",
     "split": "split (10-way iterate/aggregate, back end answers in 5 ms)",
     "split-sequential": "split-sequential (the same 10 back-end answers by 10 calls in a row, same gateway)",
+    "scatter-gather": "scatter-gather (the same 10 back-end answers by a 10-branch scatter-gather, same gateway)",
+    "metrics-on": "passthrough with metrics on (the default)",
+    "metrics-off": "passthrough with metrics: {enabled: false}, alternated with metrics-on",
+    "scaling": "passthrough 1k: gateway and bare with --workers 1 and --workers 2, alternated",
+    "stores": "durable enqueue: store mediator (1 worker, 202) against the raw backend's own writers",
 }
 API_PROXY = "api-proxy"
 SPLIT_SEQUENTIAL = "split-sequential"
+SCATTER_GATHER = "scatter-gather"
 SPLIT_LABEL = "10-way"
+SPLIT_ONE_CONN = "10-way-1conn"  # the same pair over one connection: latency, not CPU, decides
+METRICS_ON = "metrics-on"
+METRICS_OFF = "metrics-off"
+SCALING = "scaling"
+SCALING_SERVERS = ("gateway-w1", "gateway-w2", "bare-w1", "bare-w2")
+STORES = "stores"
 # The pass-through comparators every gateway scenario is held against, floor first.
 COMPARATORS = ("bare", "nginx")
 SINGLE_CONN = "single-conn"
@@ -127,6 +139,10 @@ def _ratio(
     target: float | None,
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": name, "size": size, "value": None, "target": target}
+    failed = next((rec for rec in (num, den) if rec is not None and rec.error), None)
+    if failed is not None and (num is None or den is None):
+        entry.update(status="invalid", reason=f"invalid: {failed.scenario}/{failed.server} failed")
+        return entry
     if num is None or den is None:
         entry.update(status="missing", reason="one side was not run")
         return entry
@@ -150,11 +166,17 @@ def _rps_ratio(num: RunRecord, den: RunRecord) -> float | None:
     return num.load.rps / den.load.rps
 
 
-# (scenario, size) -> minimum ratio; sizes without an entry are shown for information.
-PASSTHROUGH_VS_BARE = {"1k": 0.85}
-CBR_VS_PASSTHROUGH = {"1k": 0.75, "10k": 0.6}
-SEED_VS_HANDWRITTEN = 1.0
+# (scenario, size) -> minimum ratio; sizes without an entry are shown for information. Issue 18's targets.
+PASSTHROUGH_VS_BARE = {"1k": 1.0}
+PASSTHROUGH_VS_NGINX = {"1k": 0.35}
+CBR_VS_PASSTHROUGH = {"1k": 0.85, "10k": 0.7}
+SEED_VS_HANDWRITTEN = 1.1
 API_VS_PROXY = 0.95  # dispatch among 200 APIs costs at most 5% over the same flow as a proxy
+SINGLE_CONN_P99_VS_BARE = 1.1  # a maximum
+SPLIT_VS_SEQUENTIAL_ONE_CONN = 1.0  # issue 14 sets none; ours: over one connection the overlap must pay
+STORE_VS_RAW = 0.8  # durable enqueue against the raw backend (issue 15)
+METRICS_ON_VS_OFF = 0.97  # metrics cost at most 3% (issue 17)
+SOAK_RSS_GROWTH = 0.10
 P99_LIMIT_MS = 25.0
 P99_SCENARIOS = ("passthrough", "cbr")
 STREAM_GROWTH_LIMIT_MB = 50.0
@@ -180,15 +202,31 @@ def comparisons(records: list[RunRecord], sizes: list[str]) -> list[dict[str, An
         if nginx is not None:
             for name, rec in (("passthrough", gw_pt), ("cbr", gw_cbr), ("bare", bare)):
                 if rec is not None:
-                    out.append(_ratio(f"{name} / nginx", rec, nginx, size, None))
-    split, sequential = (
-        _find(records, "split", "gateway", SPLIT_LABEL),
-        _find(records, SPLIT_SEQUENTIAL, "gateway", SPLIT_LABEL),
-    )
-    if split or sequential:
-        out.append(
-            _ratio("split (10-way iterate/aggregate) / 10 sequential calls", split, sequential, SPLIT_LABEL, None)
+                    target = PASSTHROUGH_VS_NGINX.get(size) if name == "passthrough" else None
+                    out.append(_ratio(f"{name} / nginx", rec, nginx, size, target))
+        on, off = _find(records, METRICS_ON, "gateway", size), _find(records, METRICS_OFF, "gateway", size)
+        if on or off:
+            out.append(_ratio("metrics on / metrics off", on, off, size, METRICS_ON_VS_OFF))
+        for kind in ("gateway", "bare"):
+            w2, w1 = _find(records, SCALING, f"{kind}-w2", size), _find(records, SCALING, f"{kind}-w1", size)
+            if w2 or w1:
+                out.append(_ratio(f"{kind} --workers 2 / --workers 1", w2, w1, size, None))
+    for label, target in ((SPLIT_LABEL, None), (SPLIT_ONE_CONN, SPLIT_VS_SEQUENTIAL_ONE_CONN)):
+        split, sequential = (
+            _find(records, "split", "gateway", label),
+            _find(records, SPLIT_SEQUENTIAL, "gateway", label),
         )
+        if split or sequential:
+            out.append(
+                _ratio("split (10-way iterate/aggregate) / 10 sequential calls", split, sequential, label, target)
+            )
+        scatter = _find(records, SCATTER_GATHER, "gateway", label)
+        if scatter:
+            out.append(_ratio("scatter-gather (10 branches) / 10 sequential calls", scatter, sequential, label, None))
+    for backend in ("memory", "sqlite", "rabbitmq"):
+        gateway, raw = _find(records, STORES, "gateway", backend), _find(records, STORES, "raw", backend)
+        if raw or (gateway and backend != "memory"):
+            out.append(_ratio("durable enqueue: gateway / raw backend", gateway, raw, backend, STORE_VS_RAW))
     sms_gw = _find(records, "seed-sms", "gateway", "seed")
     sms_hw = _find(records, "seed-sms", "hand-written", "seed")
     if sms_gw or sms_hw:
@@ -202,6 +240,7 @@ NOT_COMPARABLE = {
     "seed-sms": "calls the Twilio sandbox; compared with the hand-written service instead",
     "split": "ten back-end calls per request; compared with ten sequential calls instead",
     SPLIT_SEQUENTIAL: "ten back-end calls per request; the split scenario's comparator",
+    SCATTER_GATHER: "ten back-end calls per request; compared with ten sequential calls instead",
 }
 
 
@@ -218,8 +257,15 @@ def _side(rec: RunRecord | None) -> dict[str, Any] | None:
 def summary(records: list[RunRecord], sizes: list[str]) -> list[dict[str, Any]]:
     """Per gateway scenario and size: req/s and CPU µs/request of the gateway, bare and nginx, and ratios."""
     out: list[dict[str, Any]] = []
-    for scenario in ("passthrough", "cbr", "json-props", "seed-sms", "api", API_PROXY, "split", SPLIT_SEQUENTIAL):
-        fixed = {"seed-sms": ["seed"], "split": [SPLIT_LABEL], SPLIT_SEQUENTIAL: [SPLIT_LABEL]}
+    scenarios = ("passthrough", "cbr", "json-props", "seed-sms", "api", API_PROXY, "split", SPLIT_SEQUENTIAL)
+    for scenario in (*scenarios, SCATTER_GATHER):
+        split_labels = [SPLIT_LABEL, SPLIT_ONE_CONN]
+        fixed = {
+            "seed-sms": ["seed"],
+            "split": split_labels,
+            SPLIT_SEQUENTIAL: split_labels,
+            SCATTER_GATHER: split_labels,
+        }
         for size in fixed.get(scenario, sizes):
             gateway = _find(records, scenario, "gateway", size)
             if gateway is None:
@@ -401,6 +447,144 @@ def machine_info(load_generator: str) -> dict[str, Any]:
     return info
 
 
+_MET = {"pass": "✅ yes", "fail": "❌ no", "missing": "— not run", "info": "— no target", "n/a": "— n/a"}
+
+
+def _target_row(
+    target: str, entry: dict[str, Any] | None, where: str, extra: str = "", shown: str | None = None
+) -> dict[str, Any]:
+    entry = entry or {"status": "missing", "value": None}
+    status = entry["status"]
+    met = f"❌ invalid ({entry.get('reason', '')})" if status == "invalid" else _MET.get(status, status)
+    value = entry.get("value")
+    if shown is None:
+        shown = "—" if value is None else f"{value:.2f}"
+    return {
+        "target": target,
+        "value": value,
+        "shown": shown + (f" ({extra})" if extra else ""),
+        "status": status,
+        "met": met,
+        "where": where,
+    }
+
+
+def targets(
+    records: list[RunRecord],
+    comps: list[dict[str, Any]],
+    single: dict[str, Any] | None,
+    soak: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """Issue 18's targets, each with its measured ratio, whether it is met and where the figures are."""
+
+    def find(name: str, size: str) -> dict[str, Any] | None:
+        return next((c for c in comps if c["name"] == name and c["size"] == size), None)
+
+    rows = [
+        _target_row(
+            "pass-through ≥ 1.0× the bare aiohttp proxy (1k)",
+            find("passthrough / bare", "1k"),
+            "Ratios: passthrough / bare 1k; Results: passthrough, bare",
+        ),
+        _target_row(
+            "pass-through ≥ 0.35× nginx (1k)",
+            find("passthrough / nginx", "1k"),
+            "Ratios: passthrough / nginx 1k; Results: passthrough, nginx",
+        ),
+    ]
+    p99 = None
+    if single is not None:
+        p99 = dict(next((r for r in single["ratios"] if r["name"] == "gateway / bare p99"), {}) or {}) or None
+        if p99 is not None and p99["status"] == "info" and p99["value"] is not None:
+            p99["status"] = "pass" if p99["value"] <= SINGLE_CONN_P99_VS_BARE else "fail"
+    rows.append(_target_row("single-connection p99 ≤ 1.1× bare (passthrough 1k)", p99, "Single-connection latency"))
+    rows += [
+        _target_row(
+            "seed-sms ≥ 1.1× the hand-written service",
+            find("seed-sms gateway / hand-written", "seed"),
+            "Ratios: seed-sms; Results: seed-sms",
+        ),
+        _target_row("cbr / pass-through ≥ 0.85 at 1 KB", find("cbr / passthrough", "1k"), "Ratios: cbr / passthrough"),
+        _target_row("cbr / pass-through ≥ 0.7 at 10 KB", find("cbr / passthrough", "10k"), "Ratios: cbr / passthrough"),
+        _target_row(
+            "API dispatch among 200 APIs ≤ 5% over a proxy (api / api-proxy ≥ 0.95)",
+            find("api (200 APIs) / same flow as a proxy", "1k"),
+            "Ratios: api; Results: api, api-proxy",
+        ),
+        _target_row(
+            "10-way iterate/aggregate / 10 sequential calls, one connection (ours: ≥ 1.0)",
+            find("split (10-way iterate/aggregate) / 10 sequential calls", SPLIT_ONE_CONN),
+            "Ratios: split; Results: split, split-sequential",
+        ),
+        _target_row(
+            "10-way iterate/aggregate / 10 sequential calls, all connections (information)",
+            find("split (10-way iterate/aggregate) / 10 sequential calls", SPLIT_LABEL),
+            "Ratios: split; Results: split, split-sequential",
+        ),
+        _target_row(
+            "durable enqueue ≥ 0.8× the raw backend: SQLite WAL",
+            find("durable enqueue: gateway / raw backend", "sqlite"),
+            "Ratios: durable enqueue; Results: stores",
+        ),
+        _target_row(
+            "durable enqueue ≥ 0.8× the raw backend: RabbitMQ confirms",
+            find("durable enqueue: gateway / raw backend", "rabbitmq"),
+            "Ratios: durable enqueue; Results: stores",
+        ),
+        _target_row(
+            "metrics cost ≤ 3% (metrics on / off ≥ 0.97)",
+            find("metrics on / metrics off", "1k"),
+            "Ratios: metrics; Results: metrics-on, metrics-off",
+        ),
+    ]
+    for kind in ("gateway", "bare"):
+        w2 = _find(records, SCALING, f"{kind}-w2", "1k")
+        share = w2.load.client_cpu_share if w2 is not None and w2.load is not None else None
+        extra = "" if share is None else f"load generator {share:.0%} of the CPUs"
+        rows.append(
+            _target_row(
+                f"scaling: {kind} --workers 2 / --workers 1 (information)",
+                find(f"{kind} --workers 2 / --workers 1", "1k"),
+                "Scaling",
+                extra,
+            )
+        )
+    rows += soak_targets(soak)
+    return rows
+
+
+def soak_targets(soak: dict[str, Any] | None) -> list[dict[str, Any]]:
+    where = "bench/results/soak.md"
+    if not soak:
+        missing = {"status": "missing", "value": None}
+        return [
+            _target_row("soak: RSS growth < 10% (10 min at 80% of capacity)", missing, where + " (no soak run)"),
+            _target_row("soak: no error that was not injected", missing, where + " (no soak run)"),
+        ]
+    when = f"{where} ({soak.get('mode')} run of {soak.get('generated_at')}, {soak.get('minutes')} min)"
+    growth = soak.get("rss_growth")
+    growth_entry = {
+        "value": growth,
+        "status": "missing" if growth is None else ("pass" if growth < SOAK_RSS_GROWTH else "fail"),
+    }
+    errors = soak.get("errors_not_injected")
+    error_entry = {"value": errors, "status": "missing" if errors is None else ("pass" if errors == 0 else "fail")}
+    return [
+        _target_row(
+            "soak: RSS growth < 10% (every gateway process summed)",
+            growth_entry,
+            when,
+            shown="—" if growth is None else f"{growth:+.1%}",
+        ),
+        _target_row(
+            "soak: no error that was not injected",
+            error_entry,
+            when,
+            shown="—" if errors is None else f"{errors} error(s)",
+        ),
+    ]
+
+
 def build(
     *,
     mode: str,
@@ -410,8 +594,11 @@ def build(
     stream: StreamResult | None,
     notes: list[str],
     partial: str = "",
+    soak: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     sizes = list(dict.fromkeys(settings.get("sizes", [])))
+    comps = comparisons(records, sizes)
+    single = single_connection(records)
     return {
         "mode": mode,
         "partial": partial or None,
@@ -420,9 +607,10 @@ def build(
         "settings": settings,
         "problems": _busy(machine) + problems(records, stream),
         "runs": [rec.to_dict() for rec in records],
-        "comparisons": comparisons(records, sizes),
+        "targets": targets(records, comps, single, soak),
+        "comparisons": comps,
         "summary": summary(records, sizes),
-        "single_connection": single_connection(records),
+        "single_connection": single,
         "latency_checks": latency_checks(records, int(settings.get("connections", 100))),
         "stream": stream.to_dict() if stream else None,
         "stream_check": stream_check(stream),
@@ -437,11 +625,15 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
 def _run_row(run: dict[str, Any]) -> str:
     load = run.get("load") or {}
     probe = run.get("probe") or {}
     if run.get("error"):
-        cells = ["**FAILED**", "—", "—", "—", "—", "—", "—"]
+        cells = ["**FAILED**", "—", "—", "—", "—", "—", "—", "—"]
         probe_cell = "—"
     else:
         rps = _fmt(load.get("rps"), 0)
@@ -458,6 +650,7 @@ def _run_row(run: dict[str, Any]) -> str:
             str(load.get("socket_errors", "—")),
             _fmt(run.get("peak_rss_mb"), 1),
             _fmt(run.get("cpu_us_per_request"), 0),
+            _pct(load.get("client_cpu_share")),
         ]
         probe_cell = ("ok" if probe.get("ok") else f"❌ HTTP {probe.get('status')}") if probe else "—"
     title = run["scenario"]
@@ -543,6 +736,52 @@ def _single_connection_section(report: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _targets_section(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "## Targets (issue 18), this run",
+        "",
+        "Ratios are req/s over req/s of the same run (p99 over p99 for the single connection); the sections named"
+        " under *where* hold the figures. The soak rows come from the last `python -m bench --soak` in the same"
+        " directory.",
+        "",
+        "| target | measured | met? | where the figures are |",
+        "|---|---:|---|---|",
+    ]
+    lines += [f"| {row['target']} | {row['shown']} | {row['met']} | {row['where']} |" for row in rows]
+    return lines + [""]
+
+
+def _scaling_section(report: dict[str, Any]) -> list[str]:
+    runs = [run for run in report["runs"] if run["scenario"] == SCALING]
+    if not runs:
+        return []
+    lines = [
+        "## Scaling: --workers 2 against --workers 1 (passthrough 1k, alternated runs)",
+        "",
+        "The load generator shares the cores: its CPU share (its CPU time / wall time / cores, from the kernel's"
+        " accounting of the wrk process) is what the servers could not have. A ratio near 1 with a large share"
+        " means the machine, not the server, was the limit.",
+        "",
+        "| Server | req/s (median) | p99 ms | CPU µs/req | load generator CPU share | all runs req/s |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for run in runs:
+        load = run.get("load") or {}
+        every = " / ".join(f"{rps:,.0f}" for rps in run.get("runs_rps") or []) or "—"
+        rps = "**FAILED**" if run.get("error") else _fmt(load.get("rps"), 0)
+        lines.append(
+            f"| {run['server']} | {rps} | {_fmt(load.get('p99_ms'))} | {_fmt(run.get('cpu_us_per_request'), 0)}"
+            f" | {_pct(load.get('client_cpu_share'))} | {every} |"
+        )
+    lines += ["", "| Ratio | Value | |", "|---|---:|---|"]
+    for entry in report["comparisons"]:
+        if "--workers" in entry["name"]:
+            lines.append(f"| {entry['name']} | {_ratio_cell(entry)} | {entry.get('reason', '')} |")
+    return lines + [""]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     settings = report["settings"]
     machine = report["machine"]
@@ -554,6 +793,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"- {p}" for p in report["problems"]] + [""]
     if report["mode"] == "smoke":
         lines += ["> Smoke run: tiny load to prove the harness works. The numbers mean nothing.", ""]
+    lines += _targets_section(report.get("targets") or [])
 
     lines += ["## Machine", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in machine.items()] + [""]
@@ -564,8 +804,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "## Results",
         "",
         "| Scenario | Size | Server | req/s (median) | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MB"
-        " | CPU µs/req | probe | all runs req/s |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        " | CPU µs/req | load gen CPU | probe | all runs req/s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     lines += [_run_row(run) for run in report["runs"] if run["scenario"] != SINGLE_CONN] + [""]
     failed = [run for run in report["runs"] if run.get("error")]
@@ -603,6 +843,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines.append("")
 
     lines += _single_connection_section(report)
+    lines += _scaling_section(report)
 
     stream = report.get("stream")
     check = report.get("stream_check")

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -28,8 +29,9 @@ from typing import Any
 
 import aiohttp
 import orjson
+import yaml
 
-from bench import artifacts, nginx, payloads, report
+from bench import artifacts, nginx, payloads, report, stores
 from bench.load import LoadResult, LoadSpec, run_load, wrk_path, wrk_version
 from bench.procs import (
     Proc,
@@ -43,12 +45,34 @@ from bench.procs import (
     tree_peak_rss,
     tree_rss,
 )
-from bench.report import API_PROXY, MB, SINGLE_CONN, SPLIT_LABEL, SPLIT_SEQUENTIAL, Probe, RunRecord, StreamResult
+from bench.report import (
+    API_PROXY,
+    MB,
+    METRICS_OFF,
+    METRICS_ON,
+    SCALING,
+    SCALING_SERVERS,
+    SCATTER_GATHER,
+    SINGLE_CONN,
+    SPLIT_LABEL,
+    SPLIT_ONE_CONN,
+    SPLIT_SEQUENTIAL,
+    STORES,
+    Probe,
+    RunRecord,
+    StreamResult,
+)
 
 REPO = Path(__file__).resolve().parent.parent
-SCENARIOS = ("passthrough", "cbr", "json-props", "seed-sms", "api", "split")
+SCENARIOS = ("passthrough", "cbr", "json-props", "seed-sms", "api", "split", "metrics", "scaling", "stores")
 JSON_PROPS_MAX_SIZE = 10 * 1024
 SINGLE_CONN_SIZE = 1024
+# api, metrics and scaling measure a ratio that does not depend on the body size: they run 1k only.
+ONE_SIZE = 1024
+STORE_BACKENDS = ("memory", "sqlite", "rabbitmq")
+STORES_CONNECTIONS = 32  # as `python -m bench.stores`: 32 clients against 32 raw writers
+RABBITMQ = ("127.0.0.1", 5672)
+SHARED_IN_SMOKE = ("passthrough", "cbr", "json-props", "seed-sms", "api", "split")
 # The one place that names the gateway package: `python -m gateway serve|twilio-sandbox ...`.
 GATEWAY_MODULE = "gateway"
 
@@ -85,10 +109,19 @@ class Config:
     keep_logs: bool
     nginx: str | None  # path of the nginx binary, None when it is not available or not wanted
     nginx_label: str
+    soak: bool = False
+    soak_minutes: float = 10.0
+    soak_capacity_s: int = 10
+    soak_load: float = 0.8
 
     @property
     def stem(self) -> str:
-        return "smoke" if self.smoke else "latest"
+        if self.soak:
+            return "soak-smoke" if self.smoke else "soak"
+        if self.smoke:
+            return "smoke"
+        # latest.* is the one full run; a run of some scenarios writes its own report (api.md, split.md, …).
+        return "latest" if set(self.scenarios) >= set(SCENARIOS) else "-".join(self.scenarios)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -105,6 +138,10 @@ class Config:
             "back end": "aiohttp echo (1 process, uvloop)",
             "nginx": self.nginx_label,
             "single connection": "passthrough 1k, 1 connection, 1 thread, same duration and runs",
+            "metrics": "passthrough 1k, two gateways (metrics on, metrics off) measured alternately",
+            "scaling": "passthrough 1k: gateway and bare with --workers 1 and 2, measured alternately",
+            "stores": f"memory, sqlite, rabbitmq; gateway with 1 worker; {min(self.connections, STORES_CONNECTIONS)}"
+            " connections against as many raw writers",
             "gateway command": f"python -m {GATEWAY_MODULE} serve --artifacts <rendered bench/artifacts>"
             " --host 127.0.0.1"
             f" --port <free> --workers {self.workers} --config bench/gateway.yaml",
@@ -186,8 +223,23 @@ class Bench:
         self.stream: StreamResult | None = None
         self.notes: list[str] = []
         self.echo: Proc | None = None
+        self.shared: Proc | None = None
 
     # -- processes
+
+    def _launch(self, name: str, argv: list[str], port: int | None = None) -> Proc:
+        """Start a server without waiting for it (several can then come up at once: see ``_ready``)."""
+        port = port or free_port()
+        return self.pm.start(name, [a.replace("{port}", str(port)) for a in argv], port)
+
+    def _ready(self, proc: Proc, ready_path: str = "/healthz", timeout: float = 20.0, any_status: bool = False) -> None:
+        started = time.monotonic()
+        try:
+            self.pm.wait_ready(proc, ready_path, timeout=timeout, any_status=any_status)
+        except StartError:
+            self.pm.stop(proc)
+            raise
+        log(f"{proc.name} ready on {proc.url} ({time.monotonic() - started:.1f}s after the wait began)")
 
     def _start(
         self,
@@ -198,31 +250,58 @@ class Bench:
         any_status: bool = False,
         port: int | None = None,
     ) -> Proc:
-        port = port or free_port()
-        argv = [a.replace("{port}", str(port)) for a in argv]
-        started = time.monotonic()
-        proc = self.pm.start(name, argv, port)
-        try:
-            self.pm.wait_ready(proc, ready_path, timeout=timeout, any_status=any_status)
-        except StartError:
-            self.pm.stop(proc)
-            raise
-        log(f"{name} ready on {proc.url} in {time.monotonic() - started:.1f}s")
+        proc = self._launch(name, argv, port)
+        self._ready(proc, ready_path, timeout, any_status)
         return proc
 
-    def _start_gateway(self, scenario: str, artifact_dir: Path) -> Proc:
-        argv = gateway_command(
+    def _gateway_argv(self, artifact_dir: Path, workers: int | None = None, config: Path | None = None) -> list[str]:
+        return gateway_command(
             "serve",
             "--artifacts", str(artifact_dir),
             "--host", "127.0.0.1",
             "--port", "{port}",
-            "--workers", str(self.cfg.workers),
-            "--config", str(REPO / "bench" / "gateway.yaml"),
+            "--workers", str(workers or self.cfg.workers),
+            "--config", str(config or REPO / "bench" / "gateway.yaml"),
         )  # fmt: skip
+
+    def _start_gateway(self, scenario: str, artifact_dir: Path, workers: int | None = None) -> Proc:
+        if scenario in SHARED_IN_SMOKE and self.cfg.smoke and workers is None:
+            return self._shared_gateway()
         started = time.monotonic()
-        proc = self._start(f"gateway-{scenario}", argv, timeout=self.cfg.gateway_timeout)
+        proc = self._start(
+            f"gateway-{scenario}", self._gateway_argv(artifact_dir, workers), timeout=self.cfg.gateway_timeout
+        )
         self.notes.append(f"gateway ({scenario}) became ready in {time.monotonic() - started:.1f}s")
         return proc
+
+    def _shared_gateway(self) -> Proc:
+        """Smoke mode: one gateway serves every scenario that needs only its artifacts (they have distinct names),
+        so that the smoke run pays one start-up instead of six; a full run starts a fresh gateway per scenario."""
+        if self.shared is None or not self.shared.alive():
+            art = self.workdir / "artifacts-shared"
+            for scenario in SHARED_IN_SMOKE:
+                artifacts.render(scenario, art, self.echo_url)
+            self.shared = self._start("gateway-shared", self._gateway_argv(art), timeout=self.cfg.gateway_timeout)
+            self.notes.append(f"smoke: one gateway served {', '.join(SHARED_IN_SMOKE)}")
+        return self.shared
+
+    def _release(self, proc: Proc) -> None:
+        """Stop a scenario's server, unless it is the smoke run's shared gateway (stopped at the end)."""
+        if proc is not self.shared:
+            self.pm.stop(proc)
+
+    def _start_together(self, launches: list[tuple[str, list[str]]]) -> list[Proc]:
+        """Start several servers at once and wait for all (a scenario that compares them starts faster); if one
+        fails, every one is stopped and the StartError names it."""
+        procs = [self._launch(name, argv) for name, argv in launches]
+        try:
+            for proc in procs:
+                self._ready(proc, timeout=self.cfg.gateway_timeout + 10 * len(procs))
+        except StartError:
+            for proc in procs:
+                self.pm.stop(proc)
+            raise
+        return procs
 
     def _start_sandbox(self) -> tuple[Proc, str, str]:
         argv = gateway_command("twilio-sandbox", "--host", "127.0.0.1", "--port", "{port}")
@@ -245,26 +324,30 @@ class Bench:
         headers: dict[str, str],
         validate: Validator,
         single_connection: bool = False,
+        connections: int | None = None,
     ) -> RunRecord:
-        return self._measure_together([rec], proc, body, headers, validate, single_connection)[0]
+        return self._measure_together([rec], proc, body, headers, validate, single_connection, connections)[0]
 
     def _measure_together(
         self,
         recs: list[RunRecord],
-        proc: Proc,
+        proc: Proc | list[Proc],
         body: bytes,
         headers: dict[str, str],
         validate: Validator,
         single_connection: bool = False,
+        connections: int | None = None,
     ) -> list[RunRecord]:
-        """Measure one or more URLs of the same server; with several, their repeats alternate (A B, B A, …) so
-        that a drift of this shared machine's speed weighs on each the same."""
+        """Measure several URLs, of one server or of one server each (``proc`` a list, one per record); their
+        repeats alternate (A B, B A, …) so that a drift of this shared machine's speed weighs on each the same."""
+        procs = proc if isinstance(proc, list) else [proc] * len(recs)
         specs = []
-        for rec in recs:
+        for rec, server in zip(recs, procs, strict=True):
             rec.probe = probe(rec.url, body, headers, validate)
             if not rec.probe.ok:
-                rec.notes += logged_errors(proc)
-            spec = LoadSpec(rec.url, body, headers, self.cfg.connections, self.cfg.threads, self.cfg.duration)
+                rec.notes += logged_errors(server)
+            conns = connections or self.cfg.connections
+            spec = LoadSpec(rec.url, body, headers, conns, min(self.cfg.threads, conns), self.cfg.duration)
             if single_connection:
                 spec = replace(spec, connections=1, threads=1)
             rec.connections = spec.connections
@@ -272,19 +355,22 @@ class Bench:
             if self.cfg.warmup > 0:
                 run_load(replace(spec, duration=self.cfg.warmup), loaddir / "warmup", self.cfg.generator, REPO)
             specs.append((spec, loaddir))
-        hwm_ok = reset_peak_rss(proc.pid)
+        pids = list(dict.fromkeys(server.pid for server in procs))
+        hwm_ok = {pid: reset_peak_rss(pid) for pid in pids}
         # This machine's throughput varies run to run (shared cores): several runs, the median one counts.
         runs: list[list[LoadResult]] = [[] for _ in recs]
         cpu_seconds: list[list[float]] = [[] for _ in recs]
-        with RssMonitor(proc.pid) as monitor:
+        with ExitStack() as stack:
+            monitors = {pid: stack.enter_context(RssMonitor(pid)) for pid in pids}
             for index in range(self.cfg.repeat):
                 order = list(range(len(recs)))
                 for leg in order if index % 2 == 0 else order[::-1]:
                     spec, loaddir = specs[leg]
-                    before = tree_cpu_seconds(proc.pid)
+                    before = tree_cpu_seconds(procs[leg].pid)
                     runs[leg].append(run_load(spec, loaddir / f"run{index}", self.cfg.generator, REPO))
-                    cpu_seconds[leg].append(tree_cpu_seconds(proc.pid) - before)
-        for rec, leg_runs, leg_cpu in zip(recs, runs, cpu_seconds, strict=True):
+                    cpu_seconds[leg].append(tree_cpu_seconds(procs[leg].pid) - before)
+        for rec, server, leg_runs, leg_cpu in zip(recs, procs, runs, cpu_seconds, strict=True):
+            pid = server.pid
             rec.load = sorted(leg_runs, key=lambda r: (r.error is None, r.rps))[len(leg_runs) // 2]
             rec.runs_rps = [r.rps for r in leg_runs]
             rec.runs_cpu_us = [_cpu_us(run, cpu) for run, cpu in zip(leg_runs, leg_cpu, strict=True)]
@@ -292,9 +378,9 @@ class Bench:
             counted = [(run.requests, cpu) for run, cpu in zip(leg_runs, leg_cpu, strict=True) if _cpu_us(run, cpu)]
             served = sum(requests for requests, _ in counted)
             rec.cpu_us_per_request = sum(cpu for _, cpu in counted) * 1e6 / served if served else None
-            rec.peak_rss_bytes = max(monitor.peak, tree_peak_rss(proc.pid) if hwm_ok else 0) or None
-            if not proc.alive():
-                rec.error = f"{proc.name} died during the run (exit {proc.popen.returncode})\n{proc.tail()}"
+            rec.peak_rss_bytes = max(monitors[pid].peak, tree_peak_rss(pid) if hwm_ok[pid] else 0) or None
+            if not server.alive():
+                rec.error = f"{server.name} died during the run (exit {server.popen.returncode})\n{server.tail()}"
             self.records.append(rec)
             self._log_record(rec)
         return recs
@@ -313,9 +399,10 @@ class Bench:
         else:
             probe_txt = f"PROBE FAILED (HTTP {rec.probe.status}: {rec.probe.detail[:100]})"
         cpu = "?" if rec.cpu_us_per_request is None else f"{rec.cpu_us_per_request:,.0f}"
+        share = "" if load.client_cpu_share is None else f", load generator {load.client_cpu_share:.0%} of the CPUs"
         log(
             f"{where}: {load.rps:,.0f} req/s p50 {load.p50_ms or 0:.2f} ms p99 {load.p99_ms or 0:.2f} ms,"
-            f" {cpu} CPU µs/req, {load.non2xx} non-2xx, {load.socket_errors} socket errors, {probe_txt}"
+            f" {cpu} CPU µs/req, {load.non2xx} non-2xx, {load.socket_errors} socket errors, {probe_txt}{share}"
         )
 
     def _fail(self, scenario: str, server: str, sizes: list[str], error: str, body_bytes: int = 0) -> None:
@@ -345,15 +432,20 @@ class Bench:
                 "seed-sms": self.run_seed_sms,
                 "api": self.run_api,
                 "split": self.run_split,
+                "metrics": self.run_metrics,
+                "scaling": self.run_scaling,
+                "stores": self.run_stores,
             }[scenario]()
 
     def _labels(self, scenario: str) -> list[str]:
-        fixed = {"seed-sms": ["seed"], "split": [SPLIT_LABEL]}
+        fixed = {"seed-sms": ["seed"], "split": [SPLIT_LABEL, SPLIT_ONE_CONN], "stores": list(STORE_BACKENDS)}
         return fixed.get(scenario) or [payloads.size_label(s) for s in self._sizes(scenario)]
 
     def _sizes(self, scenario: str) -> list[int]:
         if scenario == "json-props":
             return [s for s in self.cfg.sizes if s <= JSON_PROPS_MAX_SIZE]
+        if scenario in ("api", "metrics", "scaling"):
+            return [ONE_SIZE] if ONE_SIZE in self.cfg.sizes else self.cfg.sizes[:1]
         return list(self.cfg.sizes)
 
     @property
@@ -444,7 +536,7 @@ class Bench:
                     + (f", error: {self.stream.error}" if self.stream.error else "")
                 )
         finally:
-            self.pm.stop(gw)
+            self._release(gw)
 
     def run_passthrough(self) -> None:
         self._soap_gateway("passthrough", with_stream=self.cfg.stream_bytes > 0)
@@ -480,7 +572,7 @@ class Bench:
             if check.ok or fallback:
                 break
             error = f"probe failed (HTTP {check.status}: {check.detail}) {' | '.join(logged_errors(gw))}"
-            self.pm.stop(gw)
+            self._release(gw)
             gw = None
         if gw is None:
             self._fail(scenario, "gateway", self._labels(scenario), error)
@@ -499,7 +591,7 @@ class Bench:
                     rec.notes.append("fallback: no payloadFactory")
                 self._measure(rec, gw, body, headers, _json_props(not fallback))
         finally:
-            self.pm.stop(gw)
+            self._release(gw)
 
     def run_api(self) -> None:
         """200 APIs deployed; one of them called, then the same flow as a proxy, on the same gateway."""
@@ -523,29 +615,172 @@ class Bench:
                 ]
                 self._measure_together(recs, gw, body, self._soap_headers(), _soap_echo(body))
         finally:
-            self.pm.stop(gw)
+            self._release(gw)
 
     def run_split(self) -> None:
-        """A 10-way iterate/aggregate against the same 10 back-end calls made one after the other, on the same
-        gateway (the back end answers each after 5 ms)."""
+        """A 10-way iterate/aggregate and a 10-branch scatter-gather against the same 10 back-end calls made one
+        after the other, on the same gateway (the back end answers each after 5 ms)."""
         scenario = "split"
         proxy, _ = artifacts.SCENARIO_ARTIFACTS[scenario]
         art = artifacts.render(scenario, self.workdir / f"artifacts-{scenario}", self.echo_url)
         try:
             gw = self._start_gateway(scenario, art)
         except StartError as exc:
-            for name in (scenario, SPLIT_SEQUENTIAL):
-                self._fail(name, "gateway", [SPLIT_LABEL], f"gateway failed to start: {exc}")
+            for name in (scenario, SPLIT_SEQUENTIAL, SCATTER_GATHER):
+                self._fail(name, "gateway", [SPLIT_LABEL, SPLIT_ONE_CONN], f"gateway failed to start: {exc}")
             return
         body = payloads.soap_multiple_quotes()
         try:
-            recs = [
-                RunRecord(name, "gateway", SPLIT_LABEL, len(body), f"{gw.url}/services/{target}")
-                for name, target in ((scenario, proxy), (SPLIT_SEQUENTIAL, artifacts.SPLIT_SEQUENTIAL_PROXY))
-            ]
-            self._measure_together(recs, gw, body, self._soap_headers(), _quotes_back)
+            # With all connections the CPU decides; over one connection, whether the ten waits overlap (the smoke
+            # run leaves that out: the single-connection path is the passthrough's).
+            legs = [(SPLIT_LABEL, False)] + ([] if self.cfg.smoke else [(SPLIT_ONE_CONN, True)])
+            for label, single in legs:
+                recs = [
+                    RunRecord(name, "gateway", label, len(body), f"{gw.url}/services/{target}")
+                    for name, target in (
+                        (scenario, proxy),
+                        (SPLIT_SEQUENTIAL, artifacts.SPLIT_SEQUENTIAL_PROXY),
+                        (SCATTER_GATHER, artifacts.SCATTER_GATHER_PROXY),
+                    )
+                ]
+                self._measure_together(recs, gw, body, self._soap_headers(), _quotes_back, single_connection=single)
         finally:
-            self.pm.stop(gw)
+            self._release(gw)
+
+    def _gateway_config(self, name: str, **sections: Any) -> Path:
+        """bench/gateway.yaml with some sections replaced, written into the run directory."""
+        document = yaml.safe_load((REPO / "bench" / "gateway.yaml").read_text(encoding="utf-8")) or {}
+        document.update(sections)
+        path = self.workdir / f"gateway-{name}.yaml"
+        path.write_text(yaml.safe_dump(document), encoding="utf-8")
+        return path
+
+    def run_metrics(self) -> None:
+        """The cost of metrics: two gateways of the same artifacts, metrics on and off, measured alternately."""
+        proxy, _ = artifacts.SCENARIO_ARTIFACTS["passthrough"]
+        art = artifacts.render("passthrough", self.workdir / "artifacts-metrics", self.echo_url)
+        size = self._sizes("metrics")[0]
+        label = payloads.size_label(size)
+        launches = [
+            (f"gateway-{name}", self._gateway_argv(art, config=self._gateway_config(name, metrics={"enabled": on})))
+            for name, on in ((METRICS_ON, True), (METRICS_OFF, False))
+        ]
+        try:
+            gateways = self._start_together(launches)
+        except StartError as exc:
+            for name in (METRICS_ON, METRICS_OFF):
+                self._fail(name, "gateway", [label], f"gateway failed to start: {exc}")
+            return
+        body = payloads.soap_get_quote(size)
+        try:
+            recs = [
+                RunRecord(name, "gateway", label, len(body), f"{gw.url}/services/{proxy}")
+                for name, gw in zip((METRICS_ON, METRICS_OFF), gateways, strict=True)
+            ]
+            self._measure_together(recs, gateways, body, self._soap_headers(), _soap_echo(body))
+        finally:
+            for gw in gateways:
+                self.pm.stop(gw)
+
+    def run_scaling(self) -> None:
+        """--workers 2 against --workers 1, for the gateway (passthrough) and the bare proxy, in one run."""
+        proxy, _ = artifacts.SCENARIO_ARTIFACTS["passthrough"]
+        art = artifacts.render("passthrough", self.workdir / "artifacts-scaling", self.echo_url)
+        size = self._sizes("scaling")[0]
+        label = payloads.size_label(size)
+        launches: list[tuple[str, list[str]]] = []
+        for server in SCALING_SERVERS:
+            kind, workers = server.split("-w")
+            if kind == "gateway":
+                launches.append((f"scaling-{server}", self._gateway_argv(art, workers=int(workers))))
+            else:
+                argv = [
+                    sys.executable, "-m", "bench.bare_proxy", "--port", "{port}",
+                    "--workers", workers, "--backend", self.echo_url,
+                ]  # fmt: skip
+                launches.append((f"scaling-{server}", argv))
+        try:
+            servers = self._start_together(launches)
+        except StartError as exc:
+            for server in SCALING_SERVERS:
+                self._fail(SCALING, server, [label], f"a server failed to start: {exc}")
+            return
+        body = payloads.soap_get_quote(size)
+        try:
+            recs = [
+                RunRecord(
+                    SCALING,
+                    name,
+                    label,
+                    len(body),
+                    f"{proc.url}/services/{proxy}" if name.startswith("gateway") else f"{proc.url}/echo",
+                )
+                for name, proc in zip(SCALING_SERVERS, servers, strict=True)
+            ]
+            self._measure_together(recs, servers, body, self._soap_headers(), _soap_echo(body))
+        finally:
+            for proc in servers:
+                self.pm.stop(proc)
+
+    def run_stores(self) -> None:
+        """Durable enqueue: the store mediator's path (one worker) against the raw backend written directly with
+        the same durability (bench/stores.py). The three gateways start together, then are measured in turn."""
+        connections = min(self.cfg.connections, STORES_CONNECTIONS)
+        headers = {"Content-Type": "application/json"}
+        launched: list[tuple[str, str, Path, Proc]] = []
+        for backend in STORE_BACKENDS:
+            if backend == "rabbitmq" and not reachable(*RABBITMQ):
+                self._fail(STORES, "gateway", [backend], f"RabbitMQ not reachable on {RABBITMQ[0]}:{RABBITMQ[1]}")
+                continue
+            queue = f"bench-{os.getpid()}-{int(time.time())}"
+            root = self.workdir / f"artifacts-stores-{backend}"
+            (root / "proxies").mkdir(parents=True)
+            (root / "message-stores").mkdir()
+            (root / "proxies" / "Enqueue.xml").write_text(stores.PROXY, encoding="utf-8")
+            store = stores.STORES[backend].format(db=root / "gateway.db", queue=queue)
+            (root / "message-stores" / "Queue.xml").write_text(store, encoding="utf-8")
+            launched.append(
+                (backend, queue, root, self._launch(f"gateway-stores-{backend}", self._gateway_argv(root, 1)))
+            )
+        for backend, queue, root, gw in launched:
+            try:
+                self._ready(gw, timeout=self.cfg.gateway_timeout + 10 * len(launched))
+            except StartError as exc:
+                self._fail(STORES, "gateway", [backend], f"gateway failed to start: {exc}", len(stores.BODY))
+                continue
+            try:
+                rec = RunRecord(STORES, "gateway", backend, len(stores.BODY), f"{gw.url}/services/Enqueue")
+                self._measure(rec, gw, stores.BODY, headers, _accepted, connections=connections)
+            finally:
+                self.pm.stop(gw)
+            if backend == "memory":
+                continue
+            self._measure_raw_store(backend, root, queue, connections)
+            if backend == "rabbitmq":
+                asyncio.run(_delete_queue(queue))
+
+    def _measure_raw_store(self, backend: str, root: Path, queue: str, connections: int) -> None:
+        rec = RunRecord(STORES, "raw", backend, len(stores.BODY), connections=connections)
+        rec.url = "sqlite WAL synchronous=FULL" if backend == "sqlite" else "amqp://127.0.0.1:5672 confirms"
+        runs: list[float] = []
+        try:
+            for index in range(self.cfg.repeat):
+                if backend == "sqlite":
+                    rate = asyncio.run(stores.raw_sqlite(root / f"raw{index}.db", connections, self.cfg.duration))
+                else:
+                    rate = asyncio.run(stores.raw_rabbitmq(f"{queue}-raw{index}", connections, self.cfg.duration))
+                runs.append(rate)
+        except Exception as exc:  # noqa: BLE001 - any failure of the raw writers is a failed comparator row
+            rec.error = f"raw {backend} writers failed: {type(exc).__name__}: {exc}"
+        if runs:
+            median = sorted(runs)[len(runs) // 2]
+            requests = round(median * self.cfg.duration)
+            rec.load = LoadResult(
+                generator="in-process writers", requests=requests, duration_s=self.cfg.duration, rps=median
+            )
+            rec.runs_rps = runs
+        self.records.append(rec)
+        self._log_record(rec)
 
     def run_seed_sms(self) -> None:
         scenario = "seed-sms"
@@ -588,9 +823,37 @@ class Bench:
                     rec = RunRecord(scenario, server, "seed", len(body), url)
                     self._measure(rec, target, body, headers, _twilio_message)
                 finally:
-                    self.pm.stop(target)
+                    self._release(target)
             finally:
                 self.pm.stop(sandbox)
+
+
+def _accepted(status: int, body: bytes) -> tuple[bool, str]:
+    """The stores scenario: the proxy stores the message and answers 202 at once."""
+    if not 200 <= status < 300:
+        return False, body[:200].decode(errors="replace")
+    return True, f"HTTP {status}"
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+async def _delete_queue(queue: str) -> None:
+    """The gateway's store queue of the stores scenario, emptied and removed after the run."""
+    import aio_pika
+
+    try:
+        connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(queue)
+    except Exception as exc:  # noqa: BLE001 - a queue left behind is not worth failing the report
+        log(f"could not delete RabbitMQ queue {queue}: {exc}")
 
 
 def _cpu_us(run: LoadResult, cpu_seconds: float) -> float | None:
@@ -750,6 +1013,12 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument("--gateway-timeout", type=float, default=30.0, help="seconds to wait for /healthz")
     parser.add_argument("--strict", action="store_true", help="exit 1 when any target fails or any run errors")
     parser.add_argument("--keep-logs", action="store_true", help="keep the temporary run directory with logs")
+    parser.add_argument(
+        "--soak", action="store_true", help="instead of the scenarios: the soak of the seed proxy (bench/soak.py)"
+    )
+    parser.add_argument("--soak-minutes", type=float, help="soak length in minutes (default 10; smoke 0.25)")
+    parser.add_argument("--soak-capacity", type=int, help="seconds of the capacity measurement (default 10; smoke 3)")
+    parser.add_argument("--soak-load", type=float, default=0.8, help="share of the measured capacity (default 0.8)")
     args = parser.parse_args(argv)
 
     smoke = bool(args.smoke)
@@ -763,7 +1032,7 @@ def parse_args(argv: list[str] | None) -> Config:
         parser.error(str(exc))
     generator, label = choose_generator(args.load_generator, smoke, not args.no_install)
     connections = args.connections or (4 if smoke else 100)
-    nginx_bin, nginx_label = choose_nginx(smoke, not args.no_install, not args.no_nginx)
+    nginx_bin, nginx_label = choose_nginx(smoke, not args.no_install, not args.no_nginx and not args.soak)
     return Config(
         smoke=smoke,
         duration=args.duration or (1 if smoke else 8),
@@ -783,6 +1052,10 @@ def parse_args(argv: list[str] | None) -> Config:
         keep_logs=args.keep_logs,
         nginx=nginx_bin,
         nginx_label=nginx_label,
+        soak=bool(args.soak),
+        soak_minutes=args.soak_minutes or (0.25 if smoke else 10.0),
+        soak_capacity_s=args.soak_capacity or (3 if smoke else 10),
+        soak_load=args.soak_load,
     )
 
 
@@ -807,6 +1080,10 @@ def standing_notes(cfg: Config) -> list[str]:
         " (fresh sandbox per server, statusCallbackUrl emptied so no callbacks fire); the hand-written"
         " comparator does the same request with the twilio SDK's async client.",
     ]
+    notes.append(
+        "load gen CPU: the load generator's own user + system CPU time (the kernel's accounting of the process,"
+        " read as it is reaped) / its wall time / the cores; what it takes, the servers could not have."
+    )
     if cfg.generator == "wrk":
         notes.append("wrk counts HTTP status >= 400 as 'non-2xx' (its 'Non-2xx or 3xx responses').")
     else:
@@ -817,6 +1094,17 @@ def standing_notes(cfg: Config) -> list[str]:
     if cfg.smoke:
         notes.append("smoke run: thresholds are shown but mean nothing at this load.")
     return notes
+
+
+def read_soak_summary(output: Path, smoke: bool) -> dict[str, Any] | None:
+    """The last soak's summary in the same directory (a full report quotes soak.json, a smoke one soak-smoke)."""
+    path = output / ("soak-smoke.json" if smoke else "soak.json")
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    summary = data.get("summary") if isinstance(data, dict) else None
+    return summary if isinstance(summary, dict) else None
 
 
 @contextmanager
@@ -833,7 +1121,12 @@ def _terminate_on_sigterm() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
+    if cfg.soak:
+        from bench import soak
+
+        return soak.main(cfg)
     log(f"{'smoke' if cfg.smoke else 'full'} run with {cfg.generator_label}; report -> {cfg.output}")
+    started = time.monotonic()
     machine = report.machine_info(cfg.generator_label)  # before the run: the load average is the machine's own
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     bench: Bench | None = None
@@ -853,6 +1146,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if bench is not None:
                 notes = standing_notes(cfg) + bench.notes
+                notes.append(f"This run took {(time.monotonic() - started) / 60:.1f} minutes (wall clock).")
                 built = report.build(
                     mode="smoke" if cfg.smoke else "full",
                     machine=machine,
@@ -861,6 +1155,7 @@ def main(argv: list[str] | None = None) -> int:
                     stream=bench.stream,
                     notes=notes,
                     partial=interrupted,
+                    soak=read_soak_summary(cfg.output, cfg.smoke),
                 )
                 md_path, json_path = report.write(built, cfg.output, cfg.stem)
                 log(f"report written: {md_path} and {json_path}")

@@ -151,10 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for row in rows:
         ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "—"
-        raw = row["raw_ops"] or "—"
-        lines.append(
-            f"| {row['store']} | {row['gateway_rps']} | {row['gateway_p99_ms']} | {row['non2xx']} | {raw} | {ratio} |"
-        )
+        raw_ops = str(row["raw_ops"] or "—")
+        cells = (row["store"], row["gateway_rps"], row["gateway_p99_ms"], row["non2xx"], raw_ops, ratio)
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     (args.output / "stores.md").write_text("\n".join(lines) + "\n")
     return 0
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import nginx
-from bench.load import lua_script, parse_wrk_json, parse_wrk_text
+from bench import nginx, report
+from bench.load import LoadResult, lua_script, parse_wrk_json, parse_wrk_text, run_measured
 from bench.payloads import json_order, parse_size, soap_get_quote
 from bench.procs import tree_cpu_seconds
-from bench.runner import SCENARIOS
+from bench.report import METRICS_OFF, METRICS_ON, Probe, RunRecord
+from bench.runner import RABBITMQ, SCENARIOS, reachable
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -106,6 +107,59 @@ def test_tree_cpu_seconds_counts_parent_and_workers() -> None:
         proc.wait()
 
 
+def test_the_load_generators_own_cpu_time_is_measured(tmp_path: Path) -> None:
+    # A generator that burns 0.3 s of CPU, then sleeps 0.3 s: its CPU time is counted, its wall time is longer.
+    code = "import time\nwhile time.process_time() < 0.3:\n    pass\ntime.sleep(0.3)\nprint('done')"
+    finished = run_measured([sys.executable, "-c", code], tmp_path, timeout=60)
+    assert finished is not None and finished.returncode == 0 and finished.stdout == "done\n"
+    assert 0.29 <= finished.cpu_s < finished.wall_s
+    load = LoadResult(generator="wrk", client_cpu_s=1.0, client_wall_s=2.0)
+    assert load.client_cpu_share == pytest.approx(0.5 / (os.cpu_count() or 1))
+
+
+def _record(scenario: str, server: str, size: str, rps: float, p99: float = 1.0) -> RunRecord:
+    load = LoadResult(generator="wrk", requests=int(rps * 10), duration_s=10.0, rps=rps, p50_ms=p99 / 2, p99_ms=p99)
+    return RunRecord(scenario, server, size, 1024, load=load, probe=Probe(200, True))
+
+
+def test_the_targets_table_holds_each_target_against_its_figures() -> None:
+    records = [
+        _record("passthrough", "gateway", "1k", 1100.0, p99=2.0),
+        _record("bare", "bare", "1k", 1000.0),
+        _record("nginx", "nginx", "1k", 4000.0),
+        _record("single-conn", "gateway", "1k", 500.0, p99=1.2),  # 1.2× bare's p99: over the 1.1 maximum
+        _record("single-conn", "bare", "1k", 600.0, p99=1.0),
+        _record(METRICS_ON, "gateway", "1k", 990.0),
+        _record(METRICS_OFF, "gateway", "1k", 1000.0),
+        _record("stores", "gateway", "sqlite", 700.0),
+        _record("stores", "raw", "sqlite", 1000.0),
+    ]
+    records.append(RunRecord("stores", "gateway", "rabbitmq", 1024, error="RabbitMQ not reachable"))
+    soak = {"mode": "full", "generated_at": "now", "minutes": 10, "rss_growth": 0.04, "errors_not_injected": 2}
+    built = report.build(
+        mode="full",
+        machine={"busy_before_run": False},
+        settings={"sizes": ["1k"], "connections": 100},
+        records=records,
+        stream=None,
+        notes=[],
+        soak=soak,
+    )
+    rows = {row["target"]: row for row in built["targets"]}
+    assert rows["pass-through ≥ 1.0× the bare aiohttp proxy (1k)"]["status"] == "pass"
+    assert rows["pass-through ≥ 0.35× nginx (1k)"]["status"] == "fail"  # 1100 / 4000
+    assert rows["single-connection p99 ≤ 1.1× bare (passthrough 1k)"]["status"] == "fail"
+    assert rows["metrics cost ≤ 3% (metrics on / off ≥ 0.97)"]["status"] == "pass"
+    assert rows["durable enqueue ≥ 0.8× the raw backend: SQLite WAL"]["status"] == "fail"
+    assert rows["durable enqueue ≥ 0.8× the raw backend: RabbitMQ confirms"]["status"] == "invalid"
+    assert rows["seed-sms ≥ 1.1× the hand-written service"]["status"] == "missing"
+    soak_rows = [row for row in built["targets"] if row["target"].startswith("soak")]
+    assert [row["status"] for row in soak_rows] == ["pass", "fail"]
+    text = report.render_markdown(built)
+    assert "| pass-through ≥ 0.35× nginx (1k) | 0.28 | ❌ no |" in text
+    assert "+4.0%" in text
+
+
 def test_nginx_config_stays_in_its_directory(tmp_path: Path) -> None:
     run_dir = tmp_path / "nginx"
     conf = nginx.render_config(run_dir, nginx.nginx_path() or "nginx", 18080, 18081, 3)
@@ -159,7 +213,9 @@ def test_bench_smoke_writes_report(tmp_path: Path) -> None:
     ran = {run["scenario"] for run in report["runs"]}
     for scenario in SCENARIOS:
         assert scenario in text
-        assert scenario in ran, f"{scenario} missing from the report"
+        names = (METRICS_ON, METRICS_OFF) if scenario == "metrics" else (scenario,)
+        for name in names:
+            assert name in ran, f"{name} missing from the report"
     # The comparators themselves must work even while the gateway is incomplete.
     servers = {(run["scenario"], run["server"]): run for run in report["runs"]}
     assert servers[("bare", "bare")]["valid"], servers[("bare", "bare")]
@@ -174,6 +230,24 @@ def test_bench_smoke_writes_report(tmp_path: Path) -> None:
     assert ("single-conn", "gateway") in servers
     assert "gateway / bare p99" in [r["name"] for r in report["single_connection"]["ratios"]]
     assert {(row["scenario"], row["size"]) for row in report["summary"]} >= {("passthrough", "1k"), ("cbr", "1k")}
+    # Every target of issue 18 has a row; the figures behind the ones this run measures are there.
+    targets = {row["target"]: row for row in report["targets"]}
+    assert len(targets) == 16 and "## Targets (issue 18), this run" in text
+    for key in ((METRICS_ON, "gateway"), (METRICS_OFF, "gateway")):
+        assert servers[key]["valid"], servers[key]
+    stores = {(run["server"], run["size"]): run for run in report["runs"] if run["scenario"] == "stores"}
+    rabbitmq_up = reachable(*RABBITMQ) or os.environ.get("GATEWAY_REQUIRE_SERVICES") == "1"
+    for key in (("gateway", "memory"), ("gateway", "sqlite"), ("raw", "sqlite")):
+        assert stores[key]["valid"], stores[key]
+    if rabbitmq_up:
+        assert stores[("gateway", "rabbitmq")]["valid"] and stores[("raw", "rabbitmq")]["valid"], stores
+    else:
+        assert "RabbitMQ not reachable" in stores[("gateway", "rabbitmq")]["error"], stores
+    # Scaling: each server with 1 and 2 workers, and the load generator's own CPU share beside it.
+    for server in ("gateway-w1", "gateway-w2", "bare-w1", "bare-w2"):
+        run = servers[("scaling", server)]
+        assert run["valid"] and run["load"]["client_cpu_s"] > 0 and run["load"]["client_cpu_share"] > 0, run
+    assert "gateway --workers 2 / --workers 1" in {c["name"] for c in report["comparisons"]}
     # nginx is used only when it is already installed; otherwise the report says it was skipped.
     if nginx.nginx_path():
         assert servers[("nginx", "nginx")]["valid"], servers[("nginx", "nginx")]
@@ -215,3 +289,39 @@ def test_pacing_bench_smoke_writes_report(tmp_path: Path) -> None:
         "long code (UK, to UK)",
     ]
     assert "## Pacing accuracy" in text and "## A burst from 3 senders" in text and "**all**" in text
+
+
+@pytest.mark.bench_smoke
+def test_soak_smoke_reports_rss_of_every_gateway_process_and_every_error(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "bench", "--soak", "--smoke", "--no-install", "--output", str(tmp_path)]
+    argv += ["--soak-minutes", "0.1", "--soak-capacity", "1"]
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((tmp_path / "soak-smoke.json").read_text())
+    assert data["failure"] is None, data["failure"]
+    result, summary = data["result"], data["summary"]
+    assert result["capacity_rps"] > 0 and result["rate_rps"] == pytest.approx(0.8 * result["capacity_rps"])
+    # Start, at least one sample in between, end; each names every gateway process (supervisor and workers).
+    samples = result["samples"]
+    assert [samples[0]["label"], samples[-1]["label"]] == ["start", "end"] and len(samples) >= 3
+    assert all(len(sample["rss"]) >= 3 for sample in samples), samples
+    assert summary["rss_growth"] is not None
+    # Both paths answered (the seed proxy with a message sid, the store path 202) and nothing failed.
+    assert set(result["ok_by_target"]) == {"twilioRest", "SoakAudit"}
+    assert result["errors"] == [] and summary["errors_not_injected"] == 0, result["errors"]
+    assert result["scrapes"]["ok"] >= 1 and result["metrics_count_delta"] >= result["ok_by_target"]["twilioRest"]
+    text = (tmp_path / "soak-smoke.md").read_text()
+    assert "## RSS of every gateway process" in text and "| growth |" in text
+
+
+def test_only_a_run_of_every_scenario_writes_latest() -> None:
+    from bench.runner import parse_args
+
+    def stem(*argv: str) -> str:
+        return parse_args([*argv, "--no-install", "--no-nginx", "--load-generator", "python"]).stem
+
+    assert stem() == "latest"
+    assert stem("--scenarios", "api") == "api"
+    assert stem("--scenarios", "passthrough,cbr") == "passthrough-cbr"
+    assert stem("--smoke", "--scenarios", "api") == "smoke"
+    assert (stem("--soak"), stem("--soak", "--smoke")) == ("soak", "soak-smoke")

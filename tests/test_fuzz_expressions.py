@@ -35,12 +35,22 @@ JSON_PATHS = (
     "$.a.size()", "$.a.sum()", "$.a.min()", "$.a.max()", "$.a.avg()", "$.a.first()", "$.a.last()", "$..*",
     "$.a[?(@.b > 1)]", "$.a[?(@ == 'x')]", "$ctx:p", "$ctx:p.a", "$ctx:p..a",
 )  # fmt: skip
+SYNAPSE_EXPRESSIONS = (
+    "payload", "$", "payload.a", "payload.a[0].b", "$..a", "payload.a[?(@.b > 1)]", "payload.a[vars.i]",
+    "length(payload.a)", "payload.a + 1", "payload.a == 'x' ? 1 : 2", "xpath('//a')", "xpath('//m:a')",
+    "toUpper(payload.a)", "headers['Content-Type']", "props.synapse.p", "integer(payload.n) * 2",
+    "object(payload).a", "array(payload)[0]", "exists(payload.a)", "string(payload)", "payload.a.length()",
+    "split(payload.a, ',')", "base64decode(payload.a)", "urlDecode(payload.a)",
+    "formatDateTime(payload.a, 'yyyy', 'MM')",
+)  # fmt: skip
 EXPRESSIONS: tuple[Expression | Value, ...] = (
     *(compile_expression(text, NAMESPACES) for text in XPATHS),
     *(compile_expression(f"json-eval({path})") for path in JSON_PATHS),
     compile_value("{//a}"),
     compile_value("{json-eval($.a)}"),
     compile_value("{$ctx:p}"),
+    *(compile_expression("${" + text + "}", NAMESPACES) for text in SYNAPSE_EXPRESSIONS),
+    compile_value("{${payload.a}}"),
 )
 
 
@@ -96,3 +106,30 @@ def test_expressions_on_xml_bodies_fail_only_with_mediation_error(
     expressions: list, raw: bytes, content_type: str
 ) -> None:
     evaluate(expressions, content_type, raw, raw.decode("utf-8"))
+
+
+# Synapse Expression texts made of MI's tokens: compiling gives a tree or an ExpressionError naming the problem,
+# never another exception; evaluating never raises (MI's evaluation errors give "").
+SYNAPSE_TOKENS = st.sampled_from(
+    [*"abc$.[]()?:,'\"@*+-/%<>=!&|0129 ", "payload", "vars", "headers", "props", "params", "length", "xpath",
+     "queryParams", "axis2", "synapse", "true", "null", "..", " and ", "object", "registry", "property"]
+)  # fmt: skip
+
+
+@given(st.lists(SYNAPSE_TOKENS, max_size=14).map("".join), json_bytes())
+def test_any_synapse_expression_text_compiles_or_names_its_error(text: str, raw: bytes) -> None:
+    from gateway.errors import ExpressionError
+    from gateway.expressions import compile_synapse_expression
+
+    try:
+        expression = compile_synapse_expression(text)
+    except ExpressionError as exc:
+        assert str(exc)
+        return
+    ctx = context("application/json", raw, None)
+    ctx.variables.update(a=1, b=[1, 2], c="x")
+    for reader in ("string_value", "evaluate", "boolean_value", "nodes"):
+        try:
+            getattr(expression, reader)(ctx)
+        except MediationError:
+            pass  # a body the gateway cannot read (too deep for the infoset) faults, as any read of it does

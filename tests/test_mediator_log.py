@@ -207,12 +207,12 @@ def test_deploy_errors(tmp_path, capsys):
         for name, xml in {
             "Level": '<log level="ful"/>',
             "Category": '<log category="WARNING"/>',
-            "Message": "<log>\n<message>Hello ${payload.name}</message></log>",
+            "Message": "<log>\n<message>Hello ${payload.name +}</message></log>",
             "NoName": '<log><property value="1"/></log>',
             "NoValue": '<log><property name="a"/></log>',
             "Child": '<log><proprety name="a" value="1"/></log>',
             "Expr": '<log><property name="a" expression="count(//a"/></log>',
-            "Newer": '<log logFullPayload="true"/>',
+            "Newer": '<log logFullPayload="yes"/>',
         }.items()
     }
     root = write_artifacts(tmp_path, files, with_defaults=False)
@@ -220,9 +220,9 @@ def test_deploy_errors(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Level.xml:3: log: invalid log level 'ful' (did you mean 'full'?)" in out
     assert "Category.xml:3: log: invalid log category 'WARNING' (did you mean 'WARN'?)" in out
-    assert "Message.xml:4: message: log <message> templates (MI 4.4 ${…}) are not supported yet" in out
+    assert "Message.xml:4: message: Invalid message template (syntax error: expected " in out
     assert "NoName.xml:3: property: the 'name' attribute is required for a log property" in out
     assert "NoValue.xml:3: property: a log property needs a 'value' or an 'expression'" in out
     assert "Child.xml:3: proprety: unexpected <proprety> inside <log> (did you mean 'property'?)" in out
     assert "Expr.xml:3: property: invalid expression for attribute 'expression'" in out
-    assert "Newer.xml:3: log: the MI 4.4 log attribute 'logFullPayload' is not supported yet" in out
+    assert "Newer.xml:3: log: 'logFullPayload' must be true or false, not 'yes'" in out

@@ -48,7 +48,7 @@ class Kind(enum.Enum):
 
     TEXT = "text"  # any text
     NAME = "name"  # non-blank text, trimmed
-    EXPRESSION = "expression"  # XPath 1.0 or json-eval(…), compiled
+    EXPRESSION = "expression"  # XPath 1.0, json-eval(…) or a ${…} Synapse Expression, compiled
     VALUE = "value"  # text that may be a {dynamic} value, compiled
     KEY = "key"  # the name of another artifact, static or {dynamic}
     CHOICE = "choice"  # one of the declared choices

@@ -101,7 +101,7 @@ class Expression(ABC):
 
     __slots__ = ("source", "needs_body")
 
-    kind: Literal["xpath", "json"]
+    kind: Literal["xpath", "json", "synapse"]
     source: str
     needs_body: bool
 

@@ -14,7 +14,8 @@ class ExpressionContext(Protocol):
     """The scopes (gateway.message.scopes.ScopedContext) plus the message itself.
 
     Optional extras read with getattr when present: `payload` (the JSON fast path of `//name`), `wsa_action`,
-    `operation_name`, `operation_namespace` (get-property('Action'/'OperationName'/...))."""
+    `operation_name`, `operation_namespace` (get-property('Action'/'OperationName'/...)), `variables` (MI 4.4
+    `${vars.x}`: a dict of the message's variables)."""
 
     properties: dict[str, Any]
     axis2: dict[str, Any]

@@ -15,8 +15,9 @@ Jayway rules kept here (W: SynapseJsonPath with no Option flags):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import jsonpath
@@ -190,10 +191,10 @@ def _apply_function(name: str, value: Any) -> Any:
 class JsonPathExpression(Expression):
     """A compiled `json-eval(...)`."""
 
-    __slots__ = ("path", "_path", "_whole", "_function", "_scope", "_prop", "_read")
+    __slots__ = ("path", "_path", "_whole", "_function", "_scope", "_prop", "_read", "_inline")
     kind = "json"
 
-    def __init__(self, source: str, path: str) -> None:
+    def __init__(self, source: str, path: str, namespaces: Mapping[str, str] | None = None) -> None:
         self.source = source
         self._scope: str | None = None
         self._prop = ""
@@ -214,12 +215,17 @@ class JsonPathExpression(Expression):
         if fn:
             self._function = fn.group(1)
             text = text[: fn.start()]
+        self._inline = _inline_values(text, namespaces or {}, source)
+        if self._inline:
+            self.needs_body = self.needs_body or any(
+                not isinstance(part, str) and part.needs_body for part in self._inline
+            )
         try:
-            self._path = JsonPath(text)
+            self._path = JsonPath(text) if not self._inline else _checked(self._inline)
         except ExpressionError as exc:
             raise ExpressionError(f"invalid JSONPath {path!r} in {source!r}: {exc}") from None
-        self.path = self._path.text
-        self._whole = self._path.root and self._function is None
+        self.path = text if self._inline else self._path.text
+        self._whole = self._path.root and self._function is None and not self._inline
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -240,8 +246,17 @@ class JsonPathExpression(Expression):
                 return value  # not JSON: only `$` can match it
         return value
 
-    def _select(self, doc: Any) -> Any:
-        result = self._path.select(doc)
+    def _path_for(self, ctx: ExpressionContext) -> JsonPath | None:
+        if not self._inline:
+            return self._path
+        # W: InlineExpressionUtil.replaceDynamicValuesForJSONPath: each {…} replaced by its string value, as it is
+        text = "".join(p if isinstance(p, str) else (p.string_value(ctx) or "") for p in self._inline)
+        return _inline_path(text)
+
+    def _select(self, doc: Any, path: JsonPath | None) -> Any:
+        if path is None:
+            return NOT_FOUND
+        result = path.select(doc)
         if self._function is not None and result is not NOT_FOUND:
             result = _apply_function(self._function, result)
         return result
@@ -253,7 +268,7 @@ class JsonPathExpression(Expression):
             return ""
         if self._whole:
             return doc
-        result = self._select(doc)
+        result = self._select(doc, self._path_for(ctx))
         return "" if result is NOT_FOUND else result
 
     def string_value(self, ctx: ExpressionContext) -> str | None:
@@ -266,7 +281,7 @@ class JsonPathExpression(Expression):
                 if raw is not None:
                     return raw
             return json_text(doc)
-        result = self._select(doc)
+        result = self._select(doc, self._path_for(ctx))
         if result is NOT_FOUND:
             return ""
         if isinstance(result, float) and self._function in ("sum", "min", "max", "avg"):
@@ -284,7 +299,60 @@ class JsonPathExpression(Expression):
         return s is not None and s.lower() == "true"
 
 
-def compile_jsonpath(path: str, source: str | None = None) -> JsonPathExpression:
+def compile_jsonpath(
+    path: str, source: str | None = None, namespaces: Mapping[str, str] | None = None
+) -> JsonPathExpression:
     """Compile the path inside json-eval(...) (or a payloadFactory `evaluator="json"` arg, whose
-    `json-eval(…)` wrapper is optional)."""
-    return JsonPathExpression(source if source is not None else path, unwrap_json_eval(path))
+    `json-eval(…)` wrapper is optional); `namespaces` serve the XPaths of inline `{…}` values."""
+    return JsonPathExpression(source if source is not None else path, unwrap_json_eval(path), namespaces)
+
+
+# W: InlineExpressionUtil.EXPRESSION_PATTERN: `{xpath}` / `{json-eval(…)}` written inside a JSONPath
+_INLINE_RE = re.compile(r"\{[^\s\",<>}\]]+}")
+
+
+def _inline_values(text: str, namespaces: Mapping[str, str], source: str) -> tuple[str | Expression, ...]:
+    """The path split into text and the compiled inline values (W: SynapseJsonPath isJSONPathNeedsProcessing);
+    () when it has none."""
+    if "{" not in text:
+        return ()
+    from .xpath import compile_xpath
+
+    parts: list[str | Expression] = []
+    position = 0
+    for match in _INLINE_RE.finditer(text):
+        inner = match.group()[1:-1]
+        parts.append(text[position : match.start()])
+        try:
+            inner_path = json_eval_inner(inner)
+            parts.append(
+                compile_jsonpath(inner_path, inner) if inner_path is not None else compile_xpath(inner, namespaces)
+            )
+        except ExpressionError as exc:
+            raise ExpressionError(f"invalid inline value {match.group()} in {source!r}: {exc}") from None
+        position = match.end()
+    if not parts:
+        return ()
+    parts.append(text[position:])
+    return tuple(p for p in parts if p != "")
+
+
+def _checked(parts: tuple[str | Expression, ...]) -> JsonPath:
+    """A path with inline values, checked at deploy time with each value a number, else a name (W: Jayway
+    compiles it as written, braces and all)."""
+    error: ExpressionError | None = None
+    for placeholder in ("0", "a"):
+        try:
+            return JsonPath("".join(p if isinstance(p, str) else placeholder for p in parts))
+        except ExpressionError as exc:
+            error = exc
+    assert error is not None
+    raise error
+
+
+@lru_cache(maxsize=512)
+def _inline_path(text: str) -> JsonPath | None:
+    try:
+        return JsonPath(text)
+    except ExpressionError:
+        return None

@@ -11,6 +11,7 @@ from gateway.message.values import to_synapse_string
 
 from ._core import Expression
 from .jsonpath import compile_jsonpath, json_eval_inner, json_string
+from .synapse_expr import compile_synapse_expression, is_synapse_expression
 from .xpath import compile_xpath
 
 if TYPE_CHECKING:
@@ -93,7 +94,9 @@ def _compile_braced(text: str, namespaces: Mapping[str, str]) -> Expression:
     inner = text.strip()[1:-1].strip()
     if not inner:
         raise ExpressionError(f"empty expression in dynamic value {text!r}")
+    if is_synapse_expression(inner):  # W: ValueFactory `{${…}}`
+        return compile_synapse_expression(inner, namespaces)
     path = json_eval_inner(inner)
     if path is not None:
-        return compile_jsonpath(path, inner)
+        return compile_jsonpath(path, inner, namespaces)
     return compile_xpath(inner, namespaces)

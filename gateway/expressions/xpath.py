@@ -552,7 +552,7 @@ def compile_xpath(source: str, namespaces: Mapping[str, str] | None = None) -> X
     if not text:
         raise ExpressionError("empty XPath expression")
     if text.startswith("${"):
-        raise ExpressionError(f"MI 4.4 expressions (${{…}}, Synapse Expressions) are not supported yet: {text}")
+        raise ExpressionError(f"a Synapse Expression (${{…}}) where an XPath is expected: {text}")
     ns = {p: u for p, u in (namespaces or {}).items() if p and u}
     tokens = tokenize(text)
     info = _Analysis()

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from gateway.message.context import MessageContext
 
 LEVELS = ("simple", "headers", "full", "custom")
+#: A `<message>` template: text and compiled ${…} expressions (MI 4.4)
+Template = tuple["str | Expression", ...]
 CATEGORIES = {
     "INFO": logging.INFO,
     "TRACE": logging.DEBUG,
@@ -53,7 +55,7 @@ class LogProperty:
 
 
 class LogMediator(Mediator):
-    __slots__ = ("level", "separator", "log_level", "properties")
+    __slots__ = ("level", "separator", "log_level", "properties", "template", "message_id")
     tag = "log"
 
     def __init__(
@@ -63,18 +65,25 @@ class LogMediator(Mediator):
         log_level: int,
         properties: tuple[LogProperty, ...],
         location: SourceLocation | None = None,
+        *,
+        template: Template | None = None,
+        message_id: bool = False,
     ) -> None:
         super().__init__(location)
-        self.level = level
+        self.level = level  # simple | headers | full | custom | message (a template without a level)
         self.separator = separator
         self.log_level = log_level
         self.properties = properties
+        self.template = template
+        self.message_id = message_id
 
     @property
     def reads_body(self) -> bool:
-        # Only the properties make the list build first: headers/full build in mediate() so that a log
-        # in a fault sequence can still show a body that failed to parse. simple stays lazy.
-        return any(p.expression is not None and p.expression.needs_body for p in self.properties)
+        # Only the properties and the template make the list build first: headers/full build in mediate() so
+        # that a log in a fault sequence can still show a body that failed to parse. simple stays lazy.
+        return any(p.expression is not None and p.expression.needs_body for p in self.properties) or any(
+            not isinstance(part, str) and part.needs_body for part in self.template or ()
+        )
 
     async def mediate(self, ctx: MessageContext) -> bool:
         if not logger.isEnabledFor(self.log_level):
@@ -94,6 +103,12 @@ class LogMediator(Mediator):
     # -- formatting (W: getSimpleLogMessage / getHeadersLogMessage / getFullLogMessage) ------------
     def message(self, ctx: MessageContext) -> str:
         parts: list[str] = []
+        if self.message_id and self.level in ("custom", "message") and ctx.message_id:
+            parts.append(f"MessageID: {ctx.message_id}")  # W: getCustomLogMessage
+        if self.template is not None:
+            text = "".join(p if isinstance(p, str) else (p.string_value(ctx) or "") for p in self.template)
+            if text:
+                parts.append(text)  # W: processMessageTemplate, before the level's own parts
         if self.level in ("simple", "full"):
             parts.extend(self._simple(ctx))
         elif self.level == "headers":

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from gateway.errors import ExpressionError, MediationError
-from gateway.expressions import compile_expression
+from gateway.expressions import JsonValue, compile_expression, compile_synapse_expression
+from gateway.expressions.synapse_expr import as_string
 from gateway.mediators.base import Mediator
 from gateway.mediators.transform import (
     dump_json,
@@ -46,7 +47,8 @@ log = logging.getLogger("gateway.mediator.payloadFactory")
 
 MEDIA_TYPES = {"xml": kinds.APPLICATION_XML, "json": kinds.APPLICATION_JSON, "text": kinds.TEXT_PLAIN}
 _XML_TYPES = (kinds.APPLICATION_XML, kinds.TEXT_XML, kinds.APPLICATION_SOAP_XML)
-_PLACEHOLDER = re.compile(r"\$(\d+)")  # W: "\$(\d)+": the digits after '$' name the argument
+# W: RegexTemplateProcessor: "${expr}" (quoted), ${expr} (MI 4.4 inline Synapse Expressions) and $n (the arguments)
+_PLACEHOLDER = re.compile(r'"\$\{([^}]+)\}"|\$\{([^}]+)\}|\$(\d+)')
 _PADDING_OPEN, _PADDING_CLOSE = "<pfPadding>", "</pfPadding>"
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 # XML 1.0 cannot hold these characters; StringEscapeUtils.escapeXml10 drops them too.
@@ -61,31 +63,59 @@ QUOTE_STRINGS = "QUOTE_STRING_IN_PAYLOAD_FACTORY_JSON"
 
 
 @dataclass(frozen=True, slots=True)
-class Template:
-    """Literal text and 0-based argument indexes, alternating as they appear in the format."""
+class Inline:
+    """An inline `${…}` of the format (MI 4.4), `quoted` when written `"${…}"`."""
 
-    parts: tuple[str | int, ...]
+    expression: Expression
+    quoted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """Literal text, 0-based argument indexes and inline expressions, as they appear in the format."""
+
+    parts: tuple[str | int | Inline, ...]
     mismatch: str | None  # why substitution stops early (W: logs it and leaves the rest as is)
 
-    def render(self, values: Callable[[int], str]) -> str:
-        return "".join(part if isinstance(part, str) else values(part) for part in self.parts)
+    def render(self, values: Callable[[int], str], inline: Callable[[Inline], str] | None = None) -> str:
+        out: list[str] = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+            elif isinstance(part, int):
+                out.append(values(part))
+            else:
+                assert inline is not None
+                out.append(inline(part))
+        return "".join(out)
+
+    @property
+    def needs_body(self) -> bool:
+        return any(isinstance(p, Inline) and p.expression.needs_body for p in self.parts)
 
 
-def compile_template(text: str, media: str, arg_count: int) -> Template:
-    """Pre-split a format on `$n`. As W: (the matcher stops at an ArrayIndexOutOfBounds), the first `$n`
-    without an argument ends substitution: it and everything after stay literal."""
+def compile_template(text: str, media: str, arg_count: int, namespaces: Mapping[str, str] | None = None) -> Template:
+    """Pre-split a format on `$n` and compile its inline `${…}` (raises ExpressionError). As W: (the matcher stops at
+    an ArrayIndexOutOfBounds), the first `$n` without an argument ends substitution: it and everything after stay
+    literal."""
     if media == "xml":
         text = f"{_PADDING_OPEN}{text}{_PADDING_CLOSE}"
-    parts: list[str | int] = []
+    parts: list[str | int | Inline] = []
     position = 0
     mismatch = None
     for match in _PLACEHOLDER.finditer(text):
-        index = int(match.group(1))
-        if not 1 <= index <= arg_count:
-            mismatch = f"${index} has no matching argument ({arg_count} given)"
-            break
+        quoted, bare, number = match.groups()
+        item: int | Inline
+        if number is not None:
+            index = int(number)
+            if not 1 <= index <= arg_count:
+                mismatch = f"${index} has no matching argument ({arg_count} given)"
+                break
+            item = index - 1
+        else:
+            item = Inline(compile_synapse_expression(quoted or bare, namespaces), quoted is not None)
         parts.append(text[position : match.start()])
-        parts.append(index - 1)
+        parts.append(item)
         position = match.end()
     parts.append(text[position:])
     return Template(tuple(p for p in parts if p != ""), mismatch)
@@ -215,6 +245,33 @@ def replacement(arg: Argument, ctx: MessageContext, media: str) -> str:
     return value
 
 
+def inline_replacement(part: Inline, ctx: MessageContext, media: str) -> str:
+    """W: RegexTemplateProcessor.replace for `${…}` / `"${…}"`: the object value (the string value when the
+    expression calls xpath()), JSON objects and arrays as JSON (converted to XML in an XML format), strings escaped
+    for the format."""
+    expression = part.expression
+    value: Any = expression.string_value(ctx) if "xpath(" in expression.source else expression.evaluate(ctx)
+    if isinstance(value, JsonValue):
+        value = value.value
+    if isinstance(value, (dict, list)) and not any(isinstance(v, etree._Element) for v in value):
+        text = dump_json(value).decode("utf-8")
+        if media == "xml":
+            return _json_to_xml_text(text) or xml_escape(text)
+        return f'"{json_escape(text)}"' if part.quoted else text
+    text = value if isinstance(value, str) else (as_string(value) or "")
+    if part.quoted:
+        if media == "xml":
+            return f'"{xml_escape(text)}"'
+        if media == "json":
+            return f'"{json_escape(text)}"'
+        return f'"{text}"'
+    if media == "json" and looks_like_xml(text):
+        return _xml_to_json_text(text) or json_escape(text)
+    if media == "xml" and not looks_like_xml(text):
+        return xml_escape(text)
+    return text
+
+
 def _quoted(ctx: MessageContext, escaped: str, original: str) -> str:
     """QUOTE_STRING_IN_PAYLOAD_FACTORY_JSON=true quotes string values (not true/false/null/numbers)."""
     flag = ctx.properties.get(QUOTE_STRINGS)
@@ -255,6 +312,7 @@ class PayloadFactory(Mediator):
             any(a.expression is not None and a.expression.needs_body for a in args)
             or bool(key is not None and key.needs_body)
             or bool(jinja is not None and jinja.needs_body)
+            or bool(template is not None and template.needs_body)
         )
 
     @property
@@ -267,7 +325,7 @@ class PayloadFactory(Mediator):
         else:
             template = self.template if self.template is not None else self._keyed(ctx)
             values = [replacement(arg, ctx, self.media) for arg in self.args]
-            out = template.render(values.__getitem__)
+            out = template.render(values.__getitem__, lambda part: inline_replacement(part, ctx, self.media))
         await self._install(ctx, out.strip())
         self._switch_message_type(ctx)
         return True
@@ -281,7 +339,10 @@ class PayloadFactory(Mediator):
                 f"Key {name} not found ",
                 detail=f"payloadFactory at {self.location}: deploy a local entry named '{name}' holding the format",
             )
-        template = _keyed_template(format_text(entry, self.media), self.media, len(self.args))
+        try:
+            template = _keyed_template(format_text(entry, self.media), self.media, len(self.args))
+        except ExpressionError as exc:
+            raise MediationError(f"Invalid Payload format : {exc}") from None
         if template.mismatch:
             log.warning("payloadFactory at %s: %s (format key %s)", self.location, template.mismatch, name)
         return template

@@ -45,7 +45,7 @@ def argument_value(value: Value, ctx: MessageContext) -> Any:
     expression = value.expression
     if expression is None:
         return value.static_text
-    if expression.kind == "json":
+    if expression.kind in ("json", "synapse"):  # W: TemplateContext: evaluateValue, the string
         return expression.string_value(ctx)
     result = expression.evaluate(ctx)
     if isinstance(result, list):

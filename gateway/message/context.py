@@ -137,6 +137,7 @@ class MessageContext:
 
     __slots__ = (
         "properties",
+        "variables",
         "axis2",
         "operation",
         "transport_headers",
@@ -173,6 +174,8 @@ class MessageContext:
         soap_action: str | None = None,
     ) -> None:
         self.properties: dict[str, Any] = {}
+        # MI 4.4 variables (`<variable>`, `${vars.x}`): a scope of their own, copied like the properties
+        self.variables: dict[str, Any] = {}
         self.axis2: dict[str, Any] = {}
         self.operation: dict[str, Any] = {}
         self.transport_headers = transport_headers
@@ -299,6 +302,7 @@ class MessageContext:
             soap_action=self.soap_action,
         )
         copy.properties = dict(self.properties)
+        copy.variables = dict(self.variables)
         copy.axis2 = dict(self.axis2)
         copy.operation = self.operation
         copy.func_stack = [dict(frame) for frame in self.func_stack]
@@ -322,6 +326,7 @@ class MessageContext:
             soap_action=None,
         )
         reply.properties = dict(self.properties)
+        reply.variables = dict(self.variables)  # W: SynapseCallbackReceiver copies the variables too
         reply.operation = self.operation  # the operation context is shared by both directions
         reply.is_response = True
         reply.headers_from_backend = True

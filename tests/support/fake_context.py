@@ -40,10 +40,12 @@ class FakeContext:
         message_format: str = "soap11",
         json_payload: Any = None,
         fault: bool = False,
+        variables: dict[str, Any] | None = None,
     ) -> None:
         self._envelope = envelope if envelope is not None else soap_envelope()
         self.envelope_reads = 0
         self.properties: dict[str, Any] = properties or {}
+        self.variables: dict[str, Any] = variables or {}
         self.axis2: dict[str, Any] = axis2 or {}
         self.operation: dict[str, Any] = operation or {}
         self.transport_headers: CIMultiDict[str] = CIMultiDict(headers or {})

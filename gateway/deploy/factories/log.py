@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from gateway.deploy.declare import Attribute, Child, Element, Kind, Node, NotYet
+from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node
 from gateway.deploy.registry import mediator
-from gateway.mediators.log import CATEGORIES, LEVELS, LogMediator, LogProperty
+from gateway.errors import ExpressionError
+from gateway.expressions import template_parts
+from gateway.mediators.log import CATEGORIES, LEVELS, LogMediator, LogProperty, Template
 from gateway.xmlutil import did_you_mean
 
 _PROPERTY = Element(
@@ -30,10 +32,17 @@ _PROPERTY = Element(
         Attribute("description", Kind.TEXT, "Free text."),
     ),
 )
-_NEWER = NotYet(
-    "log <message> templates (MI 4.4 ${…}) are not supported yet",
-    'use level="custom" with <property name=… expression=…> children',
-)
+
+
+def _template(node: Node) -> Template:
+    # W: LogMediatorFactory: the element's text; LogMediator.setMessageTemplate turns \n and \t into the characters
+    element = node.element
+    text = (element.text or "") + "".join(child.tail or "" for child in element)
+    text = text.replace("\\n", "\n").replace("\\t", "\t")
+    try:
+        return tuple(template_parts(text, node.namespaces))
+    except ExpressionError as exc:
+        raise node.error("Invalid message template", str(exc)) from None
 
 
 def _property(node: Node) -> LogProperty:
@@ -59,11 +68,27 @@ def _log(node: Node) -> LogMediator:
             f"invalid log category '{node['category']}'",
             did_you_mean(category, CATEGORIES) or f"use one of: {', '.join(CATEGORIES)}",
         )
-    separator = node["separator"]
-    if separator == "\\n":
-        separator = "\n"  # W: setSeparator turns a literal \n into a newline
+    separator = node["separator"].replace("\\n", "\n").replace("\\t", "\t")  # W: setSeparator
     properties = tuple(_property(child) for child in node.all("property"))
-    return LogMediator(node["level"], separator, CATEGORIES[category], properties, node.location)
+    message = node.one("message")
+    # W: getText() of an empty <message/> is "", not null: it still makes a (blank) template
+    template = _template(message) if message is not None else None
+    # W: logFullPayload="true" wins over level; a template without a level logs only the template (and properties)
+    if node["logFullPayload"]:
+        level = "full"
+    elif node.has("level"):
+        level = node["level"]
+    else:
+        level = "message" if template is not None else "simple"
+    return LogMediator(
+        level,
+        separator,
+        CATEGORIES[category],
+        properties,
+        node.location,
+        template=template,
+        message_id=bool(node["logMessageID"]),
+    )
 
 
 mediator(
@@ -75,7 +100,15 @@ mediator(
         build=_log,
         children=(
             Child(_PROPERTY, repeatable=True),
-            Child(Element("message", "MI 4.4 message template.", common=False, not_supported=_NEWER)),
+            Child(
+                Element(
+                    "message",
+                    "MI 4.4 message template: text with ${…} Synapse Expressions, logged first (a template without "
+                    "a level logs only itself and the properties).",
+                    body=Body.TEXT,
+                    common=False,
+                )
+            ),
         ),
         attributes=(
             Attribute(
@@ -86,21 +119,10 @@ mediator(
             Attribute(
                 "logMessageID",
                 Kind.BOOLEAN,
-                "MI 4.4.",
-                unsupported=NotYet(
-                    "the MI 4.4 log attribute 'logMessageID' is not supported yet",
-                    'use level="full" or level="custom" with <property> children',
-                ),
+                "MI 4.4: a template or custom line starts with MessageID: ….",
+                default=False,
             ),
-            Attribute(
-                "logFullPayload",
-                Kind.BOOLEAN,
-                "MI 4.4.",
-                unsupported=NotYet(
-                    "the MI 4.4 log attribute 'logFullPayload' is not supported yet",
-                    'use level="full" or level="custom" with <property> children',
-                ),
-            ),
+            Attribute("logFullPayload", Kind.BOOLEAN, "MI 4.4: true logs as level full.", default=False),
         ),
     )
 )

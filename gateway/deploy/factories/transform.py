@@ -112,7 +112,10 @@ def _payload_factory(node: Node) -> PayloadFactory:
             jinja=_jinja(format_element, text, media),
             location=node.location,
         )
-    template = compile_template(text, media, len(args))
+    try:
+        template = compile_template(text, media, len(args), node.namespaces)
+    except ExpressionError as exc:
+        raise format_node.error("Invalid Payload format", str(exc)) from None
     if template.mismatch:
         log.warning(
             "%s: payloadFactory: %s; MI logs this and leaves the rest of the format unreplaced",
