@@ -13,6 +13,8 @@ import json
 import logging
 import re
 import sqlite3
+import statistics
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +25,7 @@ import pytest
 from lxml import etree
 
 from gateway.database import parse_jdbc_url
+from gateway.message.context import background_work_done
 from tests.conftest import require_service
 from tests.support.twilio_sandbox import ACCOUNT, TOKEN, Sandbox
 
@@ -36,6 +39,8 @@ SHIPPED = (
     "sequences/PhoneAuthError.xml",
     "sequences/PhoneAuthFault.xml",
     "sequences/PhoneAuthSendCode.xml",
+    "sequences/PhoneAuthDeliverCode.xml",
+    "sequences/PhoneAuthSendFailed.xml",
     "sequences/PhoneAuthCheckCode.xml",
     "sequences/PhoneAuthRequireUser.xml",
     "sequences/PhoneAuthLoadUser.xml",
@@ -49,6 +54,7 @@ OTHER = "+14155550199"
 class Client:
     def __init__(self, gw: Any, sandbox: Sandbox, root: Path, source: str = "verify") -> None:
         self.gw, self.sandbox, self.root, self.source = gw, sandbox, root, source
+        self.read: set[str] = set()  # the sends whose code was read
 
     async def post(self, path: str, body: Any, **headers: str) -> tuple[int, Any]:
         response = await self.gw.post(
@@ -63,20 +69,35 @@ class Client:
         return response.status, json.loads(raw) if raw else None
 
     async def code_for(self, phone: str) -> str:
-        """The code the phone received, as a user would read the SMS: Verify's pending verification
-        (/_sandbox/verifications), or the last SMS the gateway sent it (/_sandbox/messages)."""
+        """The code of the latest send to the phone, as a user would read the SMS: Verify's pending verification
+        (/_sandbox/verifications), or the last SMS the gateway sent it (/_sandbox/messages). A login's code goes
+        out after the answer: this waits (10 s at most) for a send it has not read yet."""
+        deadline = time.monotonic() + 10
+        while True:
+            latest = await self._latest_code(phone)
+            if latest is not None and latest[0] not in self.read:
+                self.read.add(latest[0])
+                return latest[1]
+            assert time.monotonic() < deadline, f"no new code was sent to {phone}: {latest}"
+            await asyncio.sleep(0.02)
+
+    async def _latest_code(self, phone: str) -> tuple[str, str] | None:
         if self.source == "gateway":
-            texts = [m["body"] for m in await sandbox_get(self.sandbox, "/_sandbox/messages") if m["to"] == phone]
-            assert texts, f"no SMS was sent to {phone}"
-            found = re.fullmatch(r"Your verification code is (\d{6})", texts[-1])  # 6 digits by default
-            assert found, texts[-1]
-            return found.group(1)
+            sent = [m for m in await sandbox_get(self.sandbox, "/_sandbox/messages") if m["to"] == phone]
+            if not sent:
+                return None
+            found = re.fullmatch(r"Your verification code is (\d{6})", sent[-1]["body"])  # 6 digits by default
+            assert found, sent[-1]["body"]
+            return sent[-1]["sid"], found.group(1)
         verifications = await sandbox_get(self.sandbox, "/_sandbox/verifications")
         pending = [v for v in verifications if v["to"] == phone and v["status"] == "pending"]
-        assert pending, f"no code was sent to {phone}: {verifications}"
-        return str(pending[-1]["code"])
+        if not pending:
+            return None
+        return f"{pending[-1]['sid']}/{len(pending[-1]['send_code_attempts'])}", str(pending[-1]["code"])
 
-    def sent_to(self, phone: str) -> int:
+    async def sent_to(self, phone: str) -> int:
+        """How many codes went to the phone, once the sends the gateway does after its answers have ended."""
+        await background_work_done()
         if self.source == "gateway":
             return sum(1 for m in self.sandbox.state.store.all_messages() if m.to == phone)
         return sum(len(v.sends) for v in self.sandbox.state.verify.verifications.values() if v.to == phone)
@@ -253,7 +274,7 @@ async def test_login_with_phone_number_and_code_then_protected_call_and_logout(
 async def test_login_for_an_unknown_phone_looks_the_same_and_sends_nothing(phone: Client) -> None:
     status, started = await phone.post("/services/Twilio/loginWithPhoneNumber", OTHER)
     assert status == 200 and set(started) == {"transactionId"}, "the same answer as for a registered phone"
-    assert phone.sent_to(OTHER) == 0, "no SMS to a phone that is not registered"
+    assert await phone.sent_to(OTHER) == 0, "no SMS to a phone that is not registered"
     status, error = await phone.post(
         "/services/Twilio/loginWithCode", {"transactionId": started["transactionId"], "code": "123456"}
     )
@@ -265,7 +286,7 @@ async def test_two_factor_login_with_password(phone: Client) -> None:
     for body in ({"phoneNumber": PHONE, "password": "wrong horse"}, {"phoneNumber": OTHER, "password": "right horse"}):
         status, error = await phone.post("/services/Twilio/loginWithPhoneNumberAndPassword", body)
         assert (status, error) == (401, {"code": 3003, "message": "Invalid login or password"}), body
-    assert phone.sent_to(PHONE) == 1, "only the registration's code: a wrong password sends nothing"
+    assert await phone.sent_to(PHONE) == 1, "only the registration's code: a wrong password sends nothing"
     status, started = await phone.post(
         "/services/Twilio/loginWithPhoneNumberAndPassword", {"phoneNumber": PHONE, "password": "right horse"}
     )
@@ -353,7 +374,7 @@ async def test_resends_are_throttled_per_phone(gateway: Any, sandbox: Sandbox, t
     await advance_clock(client, 3_600_000 - 4 * 31_000)
     status, error = await client.post("/users/register", {"phoneNumber": PHONE})
     assert status == 200, "the first send of the hour is an hour old"
-    assert client.sent_to(PHONE) == 6
+    assert await client.sent_to(PHONE) == 6
 
 
 # -- the gateway's own codes (codeSource gateway) ---------------------------------------------------------------
@@ -384,7 +405,7 @@ async def test_gateway_codes_are_random_digits_stored_only_as_a_keyed_hash(
     (sms,) = [m for m in await sandbox_get(sandbox, "/_sandbox/messages") if m["to"] == PHONE]
     found = re.fullmatch(r"Acme: (\d{8}) is your code\. Do not share it\.", sms["body"])
     assert found, sms["body"]
-    assert sms["from"] == "+15005550006" and client.sent_to(PHONE) == 1
+    assert sms["from"] == "+15005550006" and await client.sent_to(PHONE) == 1
     assert drawn == [10**8], "the code is secrets.randbelow(10**length)"
     code = found.group(1)
     assert not sandbox.state.verify.verifications, "no Verify call with the gateway's codes"
@@ -433,7 +454,7 @@ async def test_a_gateway_transaction_is_dead_after_five_wrong_codes(
     files = _artifacts(sandbox.url, "VA-unused", source="gateway")
     client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
     status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
-    assert client.sent_to(PHONE) == 0, "not registered: nothing sent"
+    assert await client.sent_to(PHONE) == 0, "not registered: nothing sent"
     await client.register()
     status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
     code = await client.code_for(PHONE)
@@ -711,3 +732,117 @@ async def test_a_code_issued_on_one_node_verifies_on_the_other(
             assert response.status == 200 and (await response.json())["objectId"] == registered["objectId"]
     for node in nodes:
         assert "Traceback" not in node.log(), node.log()
+
+
+# -- no user enumeration by timing --------------------------------------------------------------------------------
+
+SLOW_TWILIO = 0.4  # seconds the sandbox waits before every answer (POST /_sandbox/config response_delay)
+SLOW_TWILIO_2FA = 1.0  # the same, beside argon2's few hundred ms
+
+
+async def _timed(client: Client, path: str, body: Any) -> tuple[float, int, Any]:
+    started = time.perf_counter()
+    status, answer = await client.post(path, body)
+    return time.perf_counter() - started, status, answer
+
+
+async def _slow_twilio(sandbox: Sandbox, delay: float) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(sandbox.url + "/_sandbox/config", json={"response_delay": delay}) as response:
+            assert response.status == 200, await response.text()
+
+
+def _same_timing(known: list[float], unknown: list[float], what: str) -> None:
+    """The two latency distributions match: their medians differ by less than 15 ms (a 25th of the sandbox's
+    delay), and three quarters of the requests of either kind answer in less than half the delay. A step that
+    waited for Twilio cannot pass: every one of its answers would take at least SLOW_TWILIO."""
+    known_median, unknown_median = statistics.median(known), statistics.median(unknown)
+    report = f"{what}: medians {known_median * 1000:.1f} / {unknown_median * 1000:.1f} ms, " + (
+        f"known {sorted(round(t * 1000) for t in known)}, unknown {sorted(round(t * 1000) for t in unknown)}"
+    )
+    assert abs(known_median - unknown_median) < 0.015, report
+    for latencies in (known, unknown):
+        assert statistics.quantiles(latencies, n=4)[2] < SLOW_TWILIO / 2, report
+
+
+@pytest.mark.parametrize("source", ["verify", "gateway"])
+async def test_step_one_takes_the_same_time_for_a_registered_and_an_unknown_phone(
+    gateway: Any, sandbox: Sandbox, tmp_path: Path, source: str
+) -> None:
+    files = _artifacts(sandbox.url, await _verify_service(sandbox), source=source)
+    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", source)
+    await client.register(password="right horse")
+    await _slow_twilio(sandbox, SLOW_TWILIO)
+    login = "/services/Twilio/loginWithPhoneNumber"
+    known: list[float] = []
+    unknown: list[float] = []
+    answers: list[tuple[int, Any]] = []
+    for round_ in range(20):  # alternating, so that a drift of the machine's speed hits both alike
+        for phone, latencies in ((PHONE, known), (OTHER, unknown))[:: 1 if round_ % 2 else -1]:
+            elapsed, status, answer = await _timed(client, login, phone)
+            latencies.append(elapsed)
+            answers.append((status, answer))
+    _same_timing(known, unknown, f"loginWithPhoneNumber ({source})")
+    assert all(status == 200 and set(answer) == {"transactionId"} for status, answer in answers), answers
+
+    # 2FA: argon2 takes a few hundred ms here, and varies as much, so the requests go in rounds of three, one of
+    # each kind, and each round is compared with itself: what a slower or faster machine adds to a round cancels
+    await _slow_twilio(sandbox, SLOW_TWILIO_2FA)
+    password = "/services/Twilio/loginWithPhoneNumberAndPassword"
+    rounds: list[tuple[float, float, float]] = []
+    for _ in range(8):
+        timed = []
+        for body, expected in (
+            ({"phoneNumber": PHONE, "password": "right horse"}, 200),
+            ({"phoneNumber": PHONE, "password": "wrong horse"}, 401),
+            ({"phoneNumber": OTHER, "password": "right horse"}, 401),
+        ):
+            elapsed, status, answer = await _timed(client, password, body)
+            assert status == expected, answer
+            timed.append(elapsed)
+        rounds.append((timed[0], timed[1], timed[2]))
+    report = f"2FA rounds (right, wrong, unknown), ms ({source}): " + str(
+        [tuple(round(t * 1000) for t in r) for r in rounds]
+    )
+    # the right password's transactionId does not wait for Twilio: were it sent first, every round would show
+    # the sandbox's full delay between the right and the wrong password
+    assert statistics.median(right - wrong for right, wrong, _ in rounds) < SLOW_TWILIO_2FA / 4, report
+    # an unknown phone costs what a wrong password does (argon2 against a dummy hash)
+    assert abs(statistics.median(unknown - wrong for _, wrong, unknown in rounds)) < SLOW_TWILIO_2FA / 4, report
+
+
+async def test_a_login_code_twilio_refuses_is_logged_and_its_check_fails_as_for_an_unknown_phone(
+    phone: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    await phone.register()
+    async with aiohttp.ClientSession() as http:  # Twilio is down for the next request: the login's send
+        async with http.post(phone.sandbox.url + "/_sandbox/config", json={"server_error_next": 1}) as response:
+            assert response.status == 200
+    status, started = await phone.post("/services/Twilio/loginWithPhoneNumber", PHONE)
+    assert status == 200 and set(started) == {"transactionId"}, "answered before the send: it cannot fail the answer"
+    assert await phone.sent_to(PHONE) == 1, "only the registration's code went out"
+    failed = [r.getMessage() for r in caplog.records if "PhoneAuthSendFailed" in r.getMessage()]
+    assert len(failed) == 1 and started["transactionId"] in failed[0] and "20503" in failed[0], failed
+    with _db(phone) as db:
+        (sent,) = db.execute("select sent from phone_transactions where id = ?", (started["transactionId"],)).fetchone()
+    assert sent == 0, "marked unsent"
+    status, error = await phone.post(
+        "/services/Twilio/loginWithCode", {"transactionId": started["transactionId"], "code": "123456"}
+    )
+    assert (status, error) == (401, {"code": 3101, "message": "Invalid code"}), "as for a phone that is not registered"
+    status, started = await phone.post("/services/Twilio/loginWithPhoneNumber", PHONE)
+    code = await phone.code_for(PHONE)  # Twilio is back: the next login works
+    status, user = await phone.post(
+        "/services/Twilio/loginWithCode", {"transactionId": started["transactionId"], "code": code}
+    )
+    assert status == 200 and user["user-token"], user
+
+
+@pytest.mark.parametrize("path", ["/users/register", "/services/Twilio/loginWithPhoneNumber"])
+async def test_a_phone_number_that_is_not_e164_is_refused_at_once(phone: Client, path: str) -> None:
+    body: Any = {"phoneNumber": "4155550123"} if path == "/users/register" else "4155550123"
+    status, error = await phone.post(path, body)
+    assert (status, error) == (400, {"code": 60200, "message": "Invalid parameter `To`: 4155550123"}), error
+    assert await phone.sent_to("4155550123") == 0
+    with _db(phone) as db:
+        assert db.execute("select count(*) from phone_transactions").fetchone() == (0,), "no transaction"
