@@ -28,6 +28,7 @@ from gateway.database import parse_jdbc_url
 from gateway.message.context import background_work_done
 from tests.conftest import require_service
 from tests.support.twilio_sandbox import ACCOUNT, TOKEN, Sandbox
+from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = (
@@ -45,7 +46,10 @@ SHIPPED = (
     "sequences/PhoneAuthRequireUser.xml",
     "sequences/PhoneAuthLoadUser.xml",
     "sequences/PhoneAuthUserJson.xml",
+    "sequences/PhoneAuthSchemaFailed.xml",
+    "tasks/PhoneAuthSchema.xml",
 )
+TABLES_READY = "PhoneAuthSchema: phone auth tables ready"  # logged by the sequence the start-up task runs
 BASE = "/phone-auth/APP-ID/REST-API-KEY"
 PHONE = "+14155550123"
 OTHER = "+14155550199"
@@ -127,6 +131,33 @@ async def sandbox_get(sandbox: Sandbox, path: str) -> Any:
             return await response.json()
 
 
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+async def _start(gateway: Any, files: dict[str, str], **settings: Any) -> Any:
+    """The in-process gateway with the shipped API, once its start-up task has created the tables (the flows never
+    create them: tasks/PhoneAuthSchema.xml does, once, when the gateway starts)."""
+    logger = logging.getLogger("gateway.mediator.log")
+    lines, level = _Lines(), logger.level
+    logger.addHandler(lines)
+    logger.setLevel(min(level or logging.INFO, logging.INFO))
+    try:
+        gw = await gateway(files, **settings)
+        await until(
+            lambda: any(TABLES_READY in line for line in lines.lines), what="the start-up task to create the tables"
+        )
+    finally:
+        logger.removeHandler(lines)
+        logger.setLevel(level)
+    return gw
+
+
 async def _verify_service(sandbox: Sandbox) -> str:
     auth = "Basic " + base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
     async with aiohttp.ClientSession(headers={"Authorization": auth}) as http:
@@ -154,7 +185,7 @@ def _artifacts(
 async def phone(gateway: Any, sandbox: Sandbox, tmp_path: Path, request: pytest.FixtureRequest) -> Client:
     """The shipped API with each code source: Twilio Verify, or codes the gateway makes and sends with sendSms."""
     files = _artifacts(sandbox.url, await _verify_service(sandbox), source=request.param)
-    gw = await gateway(files, test_clock=True)
+    gw = await _start(gateway, files, test_clock=True)
     assert not gw.config.failed, gw.config.failed
     return Client(gw, sandbox, tmp_path / "artifacts", request.param)
 
@@ -299,7 +330,7 @@ async def test_two_factor_login_with_password(phone: Client) -> None:
 
 
 async def test_phone_number_as_identity(gateway: Any, sandbox: Sandbox) -> None:
-    gw = await gateway(_artifacts(sandbox.url, await _verify_service(sandbox), identity="phoneNumber"))
+    gw = await _start(gateway, _artifacts(sandbox.url, await _verify_service(sandbox), identity="phoneNumber"))
     client = Client(gw, sandbox, Path())
     user = await client.register(email=None)
     assert user["email"] is None and user["phoneNumber"] == PHONE and user["userStatus"] == "ENABLED"
@@ -336,7 +367,7 @@ async def test_register_and_login_on_postgresql(gateway: Any, sandbox: Sandbox, 
     import asyncpg
 
     source = parse_jdbc_url(postgres_db, user="postgres")
-    gw = await gateway(_artifacts(sandbox.url, await _verify_service(sandbox)), datasources={"default": source})
+    gw = await _start(gateway, _artifacts(sandbox.url, await _verify_service(sandbox)), datasources={"default": source})
     assert not gw.config.failed, gw.config.failed
     client = Client(gw, sandbox, Path())
     registered = await client.register()
@@ -357,7 +388,7 @@ async def test_register_and_login_on_postgresql(gateway: Any, sandbox: Sandbox, 
 async def test_resends_are_throttled_per_phone(gateway: Any, sandbox: Sandbox, tmp_path: Path) -> None:
     # the gateway's codes: Verify would add its own limit (5 sends per verification) to the gateway's
     files = _artifacts(sandbox.url, await _verify_service(sandbox), throttle=True, source="gateway")
-    client = Client(await gateway(files, test_clock=True), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files, test_clock=True), sandbox, tmp_path / "artifacts", "gateway")
     status, _ = await client.post("/users/register", {"phoneNumber": PHONE})
     assert status == 200
     status, error = await client.post("/users/register", {"phoneNumber": PHONE})
@@ -399,7 +430,7 @@ async def test_gateway_codes_are_random_digits_stored_only_as_a_keyed_hash(
     files["local-entries/phoneAuthSettings.xml"] = settings.replace(
         "<codeText>Your verification code is {code}<", "<codeText>Acme: {code} is your code. Do not share it.<"
     )
-    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", "gateway")
     status, started = await client.post("/users/register", {"phoneNumber": PHONE})
     assert status == 200, started
     (sms,) = [m for m in await sandbox_get(sandbox, "/_sandbox/messages") if m["to"] == PHONE]
@@ -435,7 +466,7 @@ async def test_gateway_codes_are_compared_in_constant_time(
     real = operations.hmac.compare_digest
     monkeypatch.setattr(operations.hmac, "compare_digest", compare_digest)
     files = _artifacts(sandbox.url, "VA-unused", source="gateway")
-    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", "gateway")
     status, started = await client.post("/users/register", {"phoneNumber": PHONE})
     code = await client.code_for(PHONE)
     wrong = "000000" if code != "000000" else "111111"
@@ -452,7 +483,7 @@ async def test_a_gateway_transaction_is_dead_after_five_wrong_codes(
     gateway: Any, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     files = _artifacts(sandbox.url, "VA-unused", source="gateway")
-    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", "gateway")
     status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
     assert await client.sent_to(PHONE) == 0, "not registered: nothing sent"
     await client.register()
@@ -475,7 +506,7 @@ async def test_a_right_code_checked_at_once_by_several_requests_logs_in_once(
     gateway: Any, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     files = _artifacts(sandbox.url, "VA-unused", source="gateway")
-    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", "gateway")
     await client.register()
     status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
     login = {"transactionId": started["transactionId"], "code": await client.code_for(PHONE)}
@@ -493,7 +524,7 @@ async def test_the_code_lifetime_is_a_setting(gateway: Any, sandbox: Sandbox, tm
     files = _artifacts(sandbox.url, "VA-unused", source="gateway")
     settings = files["local-entries/phoneAuthSettings.xml"]
     files["local-entries/phoneAuthSettings.xml"] = settings.replace("<transactionTtl>300000<", "<transactionTtl>60000<")
-    client = Client(await gateway(files, test_clock=True), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files, test_clock=True), sandbox, tmp_path / "artifacts", "gateway")
     status, started = await client.post("/users/register", {"phoneNumber": PHONE})
     code = await client.code_for(PHONE)
     await advance_clock(client, 61_000)
@@ -592,7 +623,7 @@ async def test_soap_and_xml_clients_get_the_error_in_their_own_format(
 
 
 async def test_a_twilio_error_reaches_a_soap_client_as_a_fault(gateway: Any, sandbox: Sandbox) -> None:
-    client = Client(await gateway(_artifacts(sandbox.url, await _verify_service(sandbox))), sandbox, Path())
+    client = Client(await _start(gateway, _artifacts(sandbox.url, await _verify_service(sandbox))), sandbox, Path())
     status, started = await client.post("/users/register", {"phoneNumber": PHONE})
     code = await client.code_for(PHONE)
     wrong = "000000" if code != "000000" else "111111"
@@ -663,7 +694,7 @@ async def test_the_phone_column_can_have_another_name(gateway: Any, sandbox: San
     files = {relative: (shipped / relative).read_text(encoding="utf-8") for relative in SHIPPED}
     changed = [relative for relative in SHIPPED if "mobile_no" in files[relative]]
     assert "api/PhoneAuthApi.xml" in changed and "sequences/PhoneAuthSchema.xml" in changed, changed
-    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", "gateway")
     registered = await client.register()
     status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
     status, user = await client.post(
@@ -694,6 +725,7 @@ async def test_a_code_issued_on_one_node_verifies_on_the_other(
     nodes = [serve(free_port(), files=files, args=["--config", str(config)]) for _ in range(2)]
     for node in nodes:
         node.wait_until(lambda node=node: "listening on" in node.log(), "the gateway to listen")
+        node.wait_until(lambda node=node: TABLES_READY in node.log(), "the start-up task to create the tables")
 
     async with aiohttp.ClientSession() as http:
 
@@ -770,7 +802,7 @@ async def test_step_one_takes_the_same_time_for_a_registered_and_an_unknown_phon
     gateway: Any, sandbox: Sandbox, tmp_path: Path, source: str
 ) -> None:
     files = _artifacts(sandbox.url, await _verify_service(sandbox), source=source)
-    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", source)
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", source)
     await client.register(password="right horse")
     await _slow_twilio(sandbox, SLOW_TWILIO)
     login = "/services/Twilio/loginWithPhoneNumber"
@@ -846,3 +878,19 @@ async def test_a_phone_number_that_is_not_e164_is_refused_at_once(phone: Client,
     assert await phone.sent_to("4155550123") == 0
     with _db(phone) as db:
         assert db.execute("select count(*) from phone_transactions").fetchone() == (0,), "no transaction"
+
+
+async def test_the_tables_are_created_once_at_start_not_per_request(
+    gateway: Any, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    files = _artifacts(sandbox.url, "VA-unused", source="gateway")
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", "gateway")
+    with _db(client) as db:  # created by the start-up task before any request
+        tables = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
+        assert {"phone_users", "phone_transactions", "phone_sessions"} <= tables, tables
+        db.execute("drop table phone_sessions")
+    status, started = await client.post("/users/register", {"phoneNumber": PHONE})
+    assert status == 200, started
+    with _db(client) as db:
+        tables = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
+    assert "phone_sessions" not in tables, "a request runs no CREATE TABLE"
