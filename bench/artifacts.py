@@ -18,9 +18,13 @@ SCENARIO_ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "json-props": ("JsonProps", ("proxies/JsonProps.xml",)),
     "seed-sms": ("twilioRest", ("proxies/twilioRest.xml", "sequences/faultHandlerSeq.xml", "sequences/fault.xml")),
     "api": ("ApiTwin", ("proxies/ApiTwin.xml",)),
-    "split": ("SplitTen", ("proxies/SplitTen.xml", "proxies/SequentialTen.xml", "endpoints/Echo5.xml")),
+    "split": (
+        "SplitTen",
+        ("proxies/SplitTen.xml", "proxies/SequentialTen.xml", "proxies/ScatterTen.xml", "endpoints/Echo5.xml"),
+    ),
 }
 SPLIT_SEQUENTIAL_PROXY = "SequentialTen"
+SCATTER_GATHER_PROXY = "ScatterTen"
 # The api scenario deploys this many copies of api/Shop.xml (contexts /shop000 … /shop199) and calls one.
 API_COUNT = 200
 API_TARGET = 150

@@ -1,4 +1,4 @@
-"""Echo back end: returns the request body with the same Content-Type and status 200 (under `/delay/<ms>`,
+"""Echo back end: returns the request body with the same Content-Type and status 200 (under `[/echo]/delay/<ms>`,
 after that many milliseconds).
 
 Small bodies are read whole (cheapest path); large or chunked bodies are streamed back chunk by chunk
@@ -47,6 +47,7 @@ def make_app() -> web.Application:
     app = web.Application(client_max_size=16 << 20)
     app.router.add_get("/healthz", healthz)
     app.router.add_route("*", r"/delay/{ms:\d+}{tail:.*}", delayed_echo)
+    app.router.add_route("*", r"/echo/delay/{ms:\d+}{tail:.*}", delayed_echo)  # under the runner's echo URL
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 

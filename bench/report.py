@@ -33,6 +33,7 @@ SCENARIO_TITLES = {
     "api-proxy": "api-proxy (the same flow as a proxy, same gateway)",
     "split": "split (10-way iterate/aggregate, back end answers in 5 ms)",
     "split-sequential": "split-sequential (the same 10 back-end answers by 10 calls in a row, same gateway)",
+    "scatter-gather": "scatter-gather (the same 10 back-end answers by a 10-branch scatter-gather, same gateway)",
     "metrics-on": "passthrough with metrics on (the default)",
     "metrics-off": "passthrough with metrics: {enabled: false}, alternated with metrics-on",
     "scaling": "passthrough 1k: gateway and bare with --workers 1 and --workers 2, alternated",
@@ -40,6 +41,7 @@ SCENARIO_TITLES = {
 }
 API_PROXY = "api-proxy"
 SPLIT_SEQUENTIAL = "split-sequential"
+SCATTER_GATHER = "scatter-gather"
 SPLIT_LABEL = "10-way"
 SPLIT_ONE_CONN = "10-way-1conn"  # the same pair over one connection: latency, not CPU, decides
 METRICS_ON = "metrics-on"
@@ -218,6 +220,9 @@ def comparisons(records: list[RunRecord], sizes: list[str]) -> list[dict[str, An
             out.append(
                 _ratio("split (10-way iterate/aggregate) / 10 sequential calls", split, sequential, label, target)
             )
+        scatter = _find(records, SCATTER_GATHER, "gateway", label)
+        if scatter:
+            out.append(_ratio("scatter-gather (10 branches) / 10 sequential calls", scatter, sequential, label, None))
     for backend in ("memory", "sqlite", "rabbitmq"):
         gateway, raw = _find(records, STORES, "gateway", backend), _find(records, STORES, "raw", backend)
         if raw or (gateway and backend != "memory"):
@@ -235,6 +240,7 @@ NOT_COMPARABLE = {
     "seed-sms": "calls the Twilio sandbox; compared with the hand-written service instead",
     "split": "ten back-end calls per request; compared with ten sequential calls instead",
     SPLIT_SEQUENTIAL: "ten back-end calls per request; the split scenario's comparator",
+    SCATTER_GATHER: "ten back-end calls per request; compared with ten sequential calls instead",
 }
 
 
@@ -251,9 +257,15 @@ def _side(rec: RunRecord | None) -> dict[str, Any] | None:
 def summary(records: list[RunRecord], sizes: list[str]) -> list[dict[str, Any]]:
     """Per gateway scenario and size: req/s and CPU µs/request of the gateway, bare and nginx, and ratios."""
     out: list[dict[str, Any]] = []
-    for scenario in ("passthrough", "cbr", "json-props", "seed-sms", "api", API_PROXY, "split", SPLIT_SEQUENTIAL):
+    scenarios = ("passthrough", "cbr", "json-props", "seed-sms", "api", API_PROXY, "split", SPLIT_SEQUENTIAL)
+    for scenario in (*scenarios, SCATTER_GATHER):
         split_labels = [SPLIT_LABEL, SPLIT_ONE_CONN]
-        fixed = {"seed-sms": ["seed"], "split": split_labels, SPLIT_SEQUENTIAL: split_labels}
+        fixed = {
+            "seed-sms": ["seed"],
+            "split": split_labels,
+            SPLIT_SEQUENTIAL: split_labels,
+            SCATTER_GATHER: split_labels,
+        }
         for size in fixed.get(scenario, sizes):
             gateway = _find(records, scenario, "gateway", size)
             if gateway is None:

@@ -52,6 +52,7 @@ from bench.report import (
     METRICS_ON,
     SCALING,
     SCALING_SERVERS,
+    SCATTER_GATHER,
     SINGLE_CONN,
     SPLIT_LABEL,
     SPLIT_ONE_CONN,
@@ -617,15 +618,15 @@ class Bench:
             self._release(gw)
 
     def run_split(self) -> None:
-        """A 10-way iterate/aggregate against the same 10 back-end calls made one after the other, on the same
-        gateway (the back end answers each after 5 ms)."""
+        """A 10-way iterate/aggregate and a 10-branch scatter-gather against the same 10 back-end calls made one
+        after the other, on the same gateway (the back end answers each after 5 ms)."""
         scenario = "split"
         proxy, _ = artifacts.SCENARIO_ARTIFACTS[scenario]
         art = artifacts.render(scenario, self.workdir / f"artifacts-{scenario}", self.echo_url)
         try:
             gw = self._start_gateway(scenario, art)
         except StartError as exc:
-            for name in (scenario, SPLIT_SEQUENTIAL):
+            for name in (scenario, SPLIT_SEQUENTIAL, SCATTER_GATHER):
                 self._fail(name, "gateway", [SPLIT_LABEL, SPLIT_ONE_CONN], f"gateway failed to start: {exc}")
             return
         body = payloads.soap_multiple_quotes()
@@ -636,7 +637,11 @@ class Bench:
             for label, single in legs:
                 recs = [
                     RunRecord(name, "gateway", label, len(body), f"{gw.url}/services/{target}")
-                    for name, target in ((scenario, proxy), (SPLIT_SEQUENTIAL, artifacts.SPLIT_SEQUENTIAL_PROXY))
+                    for name, target in (
+                        (scenario, proxy),
+                        (SPLIT_SEQUENTIAL, artifacts.SPLIT_SEQUENTIAL_PROXY),
+                        (SCATTER_GATHER, artifacts.SCATTER_GATHER_PROXY),
+                    )
                 ]
                 self._measure_together(recs, gw, body, self._soap_headers(), _quotes_back, single_connection=single)
         finally:

@@ -509,11 +509,6 @@ async def test_deploy_errors_follow_mis_factories(gateway):
             </sequence>""",
         "sequences/CallInForeach.xml": f"""<sequence {SYNAPSE} name="CallInForeach">
             <foreach expression="//a"><sequence><call><endpoint key="e"/></call></sequence></foreach></sequence>""",
-        "sequences/ForeachV2.xml": f"""<sequence {SYNAPSE} name="ForeachV2">
-            <foreach collection="${{payload.items}}"><sequence><log/></sequence></foreach></sequence>""",
-        "sequences/ScatterGather.xml": f"""<sequence {SYNAPSE} name="ScatterGather">
-            <scatter-gather parallel-execution="true" result-target="body" content-type="JSON">
-            <aggregation expression="${{payload}}"/><sequence><log/></sequence></scatter-gather></sequence>""",
         "sequences/CloneIterations.xml": f"""<sequence {SYNAPSE} name="CloneIterations">
             <clone iterations="2"><target/><target/></clone></sequence>""",
     }
@@ -524,9 +519,7 @@ async def test_deploy_errors_follow_mis_factories(gateway):
     assert "attachPath can not be present" in text
     assert "both expression and attachPath should be either jsonpath or xpath" in text
     assert "Sequence cannot contain Call, Send or CallOut mediators" in text
-    assert "MI 4.3 foreach" in text
     assert "only one target is allowed" in text
-    assert "the 'scatter-gather' mediator is not supported yet" in text
 
 
 # MI's integration test configuration mediatorconfig/call_template/synapse_expressions.xml (wso2/micro-integrator,
@@ -1031,3 +1024,43 @@ async def test_a_split_inside_a_filter_goes_on_after_the_filter(gateway, backend
     assert response.status == 200, await response.text()
     assert sorted(item["id"] for item in await response.json()) == [1, 2]
     assert response.headers["X-Where"] == "then"  # the rest of <then> ran for the copies first
+
+
+async def test_a_split_in_a_sequence_reached_by_key_goes_on_in_the_caller(gateway, backend):
+    """W: the continuation climbs out of a sequence reached by `<sequence key>` too: copies of an iterate in
+    the named sequence that `call` go on after the iterate there, then after the `<sequence key>` mediator in
+    the caller, to the aggregate there. A sequence without a split in it is run as before."""
+    server = await json_items_backend(backend)
+    fanout = f"""<sequence {SYNAPSE} name="fanout">
+      <iterate expression="json-eval($.items)">
+        <target>
+          <sequence>
+            <call><endpoint><http method="post" uri-template="{server.make_url("")}/price"/></endpoint></call>
+          </sequence>
+        </target>
+      </iterate>
+      <property name="where" value="fanout"/>
+    </sequence>"""
+    plain = f'<sequence {SYNAPSE} name="plain"><property name="plain" value="yes"/></sequence>'
+    api = f"""
+    <api {SYNAPSE} name="Prices" context="/prices">
+      <resource methods="POST">
+        <inSequence>
+          <sequence key="plain"/>
+          <sequence key="fanout"/>
+          <aggregate>
+            <onComplete expression="json-eval($)">
+              <header name="X-Where" scope="transport" expression="get-property('where')"/>
+              <header name="X-Plain" scope="transport" expression="get-property('plain')"/>
+              <respond/>
+            </onComplete>
+          </aggregate>
+        </inSequence>
+      </resource>
+    </api>"""
+    client = await gateway({"api/Prices.xml": api, "sequences/fanout.xml": fanout, "sequences/plain.xml": plain})
+    response = await client.post("/prices", json={"items": [{"id": 1}, {"id": 2}, {"id": 3}]})
+    assert response.status == 200, await response.text()
+    assert sorted(item["id"] for item in await response.json()) == [1, 2, 3]
+    assert response.headers["X-Where"] == "fanout"  # the rest of the named sequence ran for the copies first
+    assert response.headers["X-Plain"] == "yes"

@@ -374,7 +374,6 @@ def test_every_synapse_mediator_not_supported_yet_says_so_and_is_never_corrected
     missing = sorted(registry.SYNAPSE_MEDIATORS - set(registry.known_mediators()))
     assert {
         "RMSequence",
-        "scatter-gather",
         "datamapper",
         "NTLM",
         "dataServiceCall",

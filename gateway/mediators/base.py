@@ -106,6 +106,9 @@ class MediatorList(Mediator):
         remainder for the split and join mediators in it (W: the continuation climbs out of the container)."""
         if rest is None or not rest.children:
             return await self.mediate(ctx)
+        tracer = ctx.exchange.services.tracer
+        if tracer is not None:
+            return await self._traced(ctx, tracer, rest)
         for child, reads_body, index in self._steps:
             if reads_body and not ctx.payload.is_read:
                 await ctx.payload.read()
@@ -125,7 +128,7 @@ class MediatorList(Mediator):
             self._joined[key] = found
         return found[1]
 
-    async def _traced(self, ctx: MessageContext, tracer: Tracer) -> bool:
+    async def _traced(self, ctx: MessageContext, tracer: Tracer, rest: MediatorList | None = None) -> bool:
         """The same, with one OpenTelemetry span per mediator (named by its element, where it was written)."""
         for child, reads_body, index in self._steps:
             if reads_body and not ctx.payload.is_read:
@@ -139,7 +142,9 @@ class MediatorList(Mediator):
                 if index < 0:
                     if not await child.mediate(ctx):
                         return False
-                elif not await child.mediate_rest(ctx, self.rest_after(index)):
+                elif not await child.mediate_rest(
+                    ctx, self._join(index, rest) if rest is not None else self.rest_after(index)
+                ):
                     return False
         return True
 

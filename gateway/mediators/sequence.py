@@ -62,7 +62,16 @@ class SequenceRef(Mediator):
     def reads_body(self) -> bool:
         return self.key.needs_body
 
+    @property
+    def continues(self) -> bool:
+        """The sequence is known per message (hot deployment, dynamic keys): the enclosing list hands this the
+        mediators after it, which it passes on only to a sequence holding a split or join mediator."""
+        return True
+
     async def mediate(self, ctx: MessageContext) -> bool:
+        return await self.mediate_rest(ctx, None)
+
+    async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
         name = self.key.resolve(ctx)
         sequence = ctx.config.sequences.get(name) if name else None
         if sequence is None:
@@ -70,6 +79,9 @@ class SequenceRef(Mediator):
                 f"Sequence named {name} cannot be found",
                 detail=f"referenced at {self.location}; deploy a sequence named '{name}'",
             )
+        if rest is not None and rest.children and sequence.continues:
+            # W: a copy of a split in that sequence climbs out of it through the continuation stack
+            return await sequence.mediate_rest(ctx, rest)
         return await sequence.mediate(ctx)
 
 

@@ -62,3 +62,26 @@ class XmlEditor(ClassMediator):
 
 class NotAMediator:
     pass
+
+
+class ShowVariables(ClassMediator):
+    """The message's MI 4.4 variables as the JSON payload (JSON values as they are, XML as text): how the
+    scatter-gather and foreach tests read a result put in a variable before `${var.…}` exists."""
+
+    reads_body = False
+
+    def mediate(self, mc: Message) -> bool:
+        from lxml import etree
+
+        from gateway.message.values import JsonValue
+
+        shown: dict[str, Any] = {}
+        for name, value in mc.context.variables.items():
+            if isinstance(value, JsonValue):
+                shown[name] = value.value
+            elif isinstance(value, etree._Element):
+                shown[name] = etree.tostring(value, encoding="unicode")
+            else:
+                shown[name] = value
+        mc.set_payload_json(shown)
+        return True

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 
-from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node, NotYet
+from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node
 from gateway.deploy.endpoints import ENDPOINT
 from gateway.deploy.registry import mediator
 from gateway.expressions import compile_expression
 from gateway.mediators.base import Mediator, MediatorList
 from gateway.mediators.eip import Aggregate, Clone, ForEach, Iterate, Target
+from gateway.mediators.eip_v2 import ForEachV2, ScatterGather
 from gateway.mediators.flow import Drop
 from gateway.mediators.sequence import NamedSequence
 from gateway.runtime.endpoints import IndirectEndpoint
@@ -70,6 +71,23 @@ def _inline(node: Node) -> Mediator:
     return NamedSequence("anonymous", body, on_error.static_text, node.location)
 
 
+_ANONYMOUS_SEQUENCE = Element(
+    "sequence",
+    "The mediators each copy runs (an anonymous sequence).",
+    body=Body.MEDIATORS,
+    common=True,
+    attributes=(
+        Attribute(
+            "onError",
+            Kind.KEY,
+            "A sequence that handles the errors of the copy's mediators.",
+            refers_to="sequence",
+            role="onError",
+        ),
+        Attribute("name", Kind.TEXT, "Ignored for an anonymous sequence."),
+    ),
+)
+
 TARGET = Element(
     "target",
     "One branch of the split: an inline <sequence> or sequence= key, and/or an <endpoint> or endpoint= key "
@@ -79,25 +97,7 @@ TARGET = Element(
     common=False,
     build=_target,
     children=(
-        Child(
-            Element(
-                "sequence",
-                "The mediators each copy runs (an anonymous sequence).",
-                body=Body.MEDIATORS,
-                common=True,
-                attributes=(
-                    Attribute(
-                        "onError",
-                        Kind.KEY,
-                        "A sequence that handles the errors of the copy's mediators.",
-                        refers_to="sequence",
-                        role="onError",
-                    ),
-                    Attribute("name", Kind.TEXT, "Ignored for an anonymous sequence."),
-                ),
-            ),
-            first_wins=True,
-        ),
+        Child(_ANONYMOUS_SEQUENCE, first_wins=True),
         Child(ENDPOINT, first_wins=True),
     ),
     attributes=(
@@ -348,7 +348,9 @@ mediator(
 )
 
 
-def _foreach(node: Node) -> ForEach:
+def _foreach(node: Node) -> ForEach | ForEachV2:
+    if node["collection"] is not None:  # W: ForEachMediatorFactory: a collection makes the MI 4.3 foreach
+        return _foreach_v2(node)
     expression = node["expression"]
     if expression is None:
         raise node.error(
@@ -373,10 +375,61 @@ def _foreach(node: Node) -> ForEach:
     )
 
 
-_V2 = NotYet(
-    "the MI 4.3 foreach (collection, parallel-execution, result-target) is not supported yet",
-    "use the classic foreach (expression + sequence) or iterate/aggregate",
-)
+def _foreach_v2(node: Node) -> ForEachV2:
+    """W: ForEachMediatorFactory.createForEachMediatorV2, its checks in its order."""
+    parallel = node["parallel-execution"] is not False
+    without_aggregation = bool(node["continue-without-aggregation"])
+    update_original = True
+    variable = content_type = enclosing = None
+    if not without_aggregation:
+        # MI 4.4's spelling; before its release (and in MI's own tests of then) result-target named the variable
+        # and result-type the content type, the variable's name also naming the XML result's element
+        old_variable = node["result-target"]
+        if node["update-original"] is False or old_variable is not None:
+            update_original = False
+            variable = node["target-variable"] or old_variable
+            content_type = node["result-content-type"] or node["result-type"]
+            if not (content_type or "").strip() or not (variable or "").strip():
+                raise node.error(
+                    "The 'result-content-type' and 'target-variable' attributes are required when the "
+                    "'update-original' attribute is 'false'"
+                )
+            if content_type == "XML":
+                enclosing = node["result-enclosing-element"] or (
+                    old_variable if node["target-variable"] is None else None
+                )
+                if not (enclosing or "").strip():
+                    raise node.error(
+                        "The 'result-enclosing-element' attribute is required for the configuration of a Foreach "
+                        "mediator when the 'result-content-type' is 'XML'"
+                    )
+            elif content_type != "JSON":
+                raise node.error("The 'result-content-type' attribute should be either 'JSON' or 'XML'")
+    counter = node["counter-variable"]
+    if counter is not None and counter.strip():
+        if parallel:
+            raise node.error(
+                "The 'counter-variable' attribute is not allowed when parallel-execution is true",
+                'add parallel-execution="false" to count the iterations',
+            )
+    else:
+        counter = None
+    inline = node.one("sequence")
+    if inline is None:
+        raise node.error("A 'sequence' element is required for the configuration of a Foreach mediator")
+    return ForEachV2(
+        collection=node["collection"],
+        sequence=inline.mediators(),
+        parallel=parallel,
+        update_original=update_original,
+        continue_without_aggregation=without_aggregation,
+        counter=counter,
+        variable=variable,
+        json_result=content_type != "XML",
+        enclosing=enclosing.strip() if enclosing else None,
+        location=node.location,
+    )
+
 
 mediator(
     Element(
@@ -406,14 +459,161 @@ mediator(
                 "A failing iteration is left out and the loop goes on.",
                 default=False,
             ),
-            Attribute("collection", Kind.TEXT, "MI 4.3 foreach.", unsupported=_V2),
-            Attribute("parallel-execution", Kind.TEXT, "MI 4.3 foreach.", unsupported=_V2),
-            Attribute("result-target", Kind.TEXT, "MI 4.3 foreach.", unsupported=_V2),
-            Attribute("result-type", Kind.TEXT, "MI 4.3 foreach.", unsupported=_V2),
-            Attribute("update-original", Kind.TEXT, "MI 4.3 foreach.", unsupported=_V2),
-            Attribute("continue-without-aggregation", Kind.TEXT, "MI 4.3 foreach.", unsupported=_V2),
-            Attribute("target-variable", Kind.TEXT, "MI 4.3 foreach.", unsupported=_V2),
-            Attribute("root-element", Kind.TEXT, "MI 4.3 foreach.", unsupported=_V2),
+            Attribute(
+                "collection",
+                Kind.EXPRESSION,
+                "MI 4.3 foreach: what to loop over (a JSON array, or the elements an XPath selects); each item runs "
+                "the sequence in a message of its own.",
+            ),
+            Attribute(
+                "parallel-execution",
+                Kind.BOOLEAN,
+                "MI 4.3 foreach: run the items concurrently (at most 32 at once) or one after the other.",
+                default=True,
+            ),
+            Attribute(
+                "update-original",
+                Kind.BOOLEAN,
+                "MI 4.3 foreach: the results replace the items in the message (false: they go to target-variable).",
+                default=True,
+            ),
+            Attribute(
+                "continue-without-aggregation",
+                Kind.BOOLEAN,
+                "MI 4.3 foreach: the message goes on at once, the items run beside it and are not gathered.",
+                default=False,
+            ),
+            Attribute(
+                "counter-variable",
+                Kind.TEXT,
+                "MI 4.3 foreach: a variable holding each item's index (0, 1, …) in its message; sequential only.",
+            ),
+            Attribute("target-variable", Kind.TEXT, "MI 4.3 foreach: the variable the results go to."),
+            Attribute("result-content-type", Kind.TEXT, "MI 4.3 foreach: JSON (an array) or XML (an element)."),
+            Attribute("result-enclosing-element", Kind.TEXT, "MI 4.3 foreach: the element that holds XML results."),
+            Attribute("result-target", Kind.TEXT, "MI 4.4's pre-release spelling of target-variable."),
+            Attribute("result-type", Kind.TEXT, "MI 4.4's pre-release spelling of result-content-type."),
+            Attribute("version", Kind.TEXT, "Written by MI's tools (v2); ignored, as MI ignores it."),
+        ),
+    )
+)
+
+
+def _scatter_gather(node: Node) -> ScatterGather:
+    """W: ScatterGatherMediatorFactory, its checks in its order."""
+    what = "for the configuration of a Scatter Gather mediator"
+    # MI 4.4's spelling; before its release (and in MI's own tests of then) content-type, root-element and
+    # result-target="body | <variable name>" said the same
+    content_type = node["result-content-type"] or node["content-type"]
+    enclosing = node["result-enclosing-element"] or node["root-element"]
+    if not (content_type or "").strip():
+        raise node.error(f"The 'result-content-type' attribute is required {what}", "JSON or XML")
+    if content_type == "XML":
+        if not (enclosing or "").strip():
+            raise node.error(
+                f"The 'result-enclosing-element' attribute is required {what} when the 'result-content-type' is 'XML'",
+                "name the element that holds the results",
+            )
+    elif content_type != "JSON":
+        raise node.error("The 'result-content-type' attribute should be either 'JSON' or 'XML'")
+    target = node["target"]
+    variable = None
+    if target is None and (old := node["result-target"]) is not None and old.strip():
+        target, variable = ("body", None) if old.lower() == "body" else ("variable", old)
+    if not (target or "").strip():
+        raise node.error(f"The 'target' attribute is required {what}", "body or variable")
+    if target.lower() == "variable":
+        variable = variable or node["target-variable"]
+        if not (variable or "").strip():
+            raise node.error(f"The 'target-variable' attribute is required {what} when the 'target' is 'variable'")
+    elif target.lower() != "body":
+        raise node.error("The 'target' attribute should be either 'body' or 'variable'")
+    sequences = tuple(_inline(sequence) for sequence in node.all("sequence"))
+    if not sequences:
+        raise node.error(f"A 'sequence' element is required {what}")
+    aggregation = node.one("aggregation")
+    assert aggregation is not None  # a required child
+    return ScatterGather(
+        sequences=sequences,
+        parallel=node["parallel-execution"] is not False,
+        json_result=content_type == "JSON",
+        enclosing=enclosing.strip() if content_type == "XML" and enclosing else None,
+        variable=variable.strip() if variable else None,
+        expression=aggregation["expression"],
+        condition=aggregation["condition"],
+        timeout_ms=aggregation["timeout"] or 0,
+        minimum=aggregation["min-messages"],
+        maximum=aggregation["max-messages"],
+        location=node.location,
+    )
+
+
+mediator(
+    Element(
+        "scatter-gather",
+        "MI 4.4: copy the message once per <sequence>, run the copies (concurrently, at most 32 at once, or one "
+        "after the other), wait for them and gather their results (a JSON array, or an XML element) into the body "
+        "or a variable; the flow goes on after it.",
+        anchor="W: ScatterGatherMediatorFactory",
+        build=_scatter_gather,
+        children=(
+            Child(
+                Element(
+                    "aggregation",
+                    "How the results are gathered, and when that is complete (by default: every branch).",
+                    common=False,
+                    attributes=(
+                        Attribute(
+                            "expression",
+                            Kind.EXPRESSION,
+                            "What each branch contributes: a JSON value (result-content-type JSON) or XML elements.",
+                            required=True,
+                            missing="The 'expression' attribute is required for the configuration of a Scatter "
+                            "Gather mediator",
+                        ),
+                        Attribute(
+                            "condition",
+                            Kind.EXPRESSION,
+                            'Only the branches for which this is "true" are gathered.',
+                        ),
+                        Attribute(
+                            "timeout",
+                            Kind.INTEGER,
+                            "Milliseconds after the first result: complete with the results in hand.",
+                            minimum=0,
+                        ),
+                        Attribute("min-messages", Kind.VALUE, "Complete at this many results (or {expression})."),
+                        Attribute("max-messages", Kind.VALUE, "Complete at this many results (or {expression})."),
+                    ),
+                ),
+                required=True,
+                first_wins=True,
+                missing="The 'aggregation' element is required for the configuration of a Scatter Gather mediator",
+            ),
+            Child(_ANONYMOUS_SEQUENCE, repeatable=True),
+        ),
+        attributes=(
+            Attribute(
+                "parallel-execution",
+                Kind.BOOLEAN,
+                "Run the branches concurrently (the default) or one after the other.",
+                default=True,
+            ),
+            Attribute(
+                "target",
+                Kind.TEXT,
+                "Where the result goes: body or variable.",
+            ),
+            Attribute("target-variable", Kind.TEXT, "With target=variable: the variable's name."),
+            Attribute("result-content-type", Kind.TEXT, "JSON (an array of the results) or XML."),
+            Attribute(
+                "result-enclosing-element",
+                Kind.TEXT,
+                "With result-content-type XML: the element that holds the results.",
+            ),
+            Attribute("result-target", Kind.TEXT, "MI 4.4's pre-release spelling: body, or a variable's name."),
+            Attribute("content-type", Kind.TEXT, "MI 4.4's pre-release spelling of result-content-type."),
+            Attribute("root-element", Kind.TEXT, "MI 4.4's pre-release spelling of result-enclosing-element."),
         ),
     )
 )
