@@ -33,7 +33,9 @@ from gateway.runtime.endpoints import (
     RecipientListEndpoint,
     SessionAffinity,
     TemplateEndpoint,
+    TransportEndpoint,
     WsdlEndpoint,
+    parse_other_uri,
 )
 from gateway.xmlutil import children, local_name
 
@@ -203,6 +205,17 @@ def _suspension(node: Node) -> Suspension:
     )
 
 
+_OTHER_NAMES = {"vfs": "file", "local": "local", "mailto": "mail"}
+_OTHER_HINTS = {
+    "vfs": "vfs:file:///directory or vfs:file:///directory/file.xml[?transport.vfs.Append=true] (docs/operations.md, "
+    "Endpoints over file, local and mail transports)",
+    "local": "local://services/PROXY or local:///CONTEXT/path of an API (docs/operations.md, Endpoints over file, "
+    "local and mail transports)",
+    "mailto": "mailto:someone@example.com, with the SMTP server in the mail settings (docs/operations.md, Endpoints "
+    "over file, local and mail transports)",
+}
+
+
 def _address(node: Node) -> tuple[str, str | None]:
     return _address_of(node, node["uri"])
 
@@ -219,11 +232,25 @@ def _address_of(node: Node, uri: str) -> tuple[str, str | None]:
             ) from None
         return uri, node["format"]
     try:
+        other = parse_other_uri(uri)
+    except ValueError as exc:
+        scheme = uri.split(":", 1)[0].lower()
+        raise node.error(
+            f"{_OTHER_NAMES[scheme]} address '{uri.split('?', 1)[0]}': {exc}", _OTHER_HINTS[scheme]
+        ) from None
+    if other is not None:
+        return uri, node["format"]
+    try:
         url = URL(uri)
     except ValueError as exc:
         raise node.error(f"invalid uri '{uri}': {exc}") from None
     if url.scheme not in ("http", "https"):
-        hint = "use an absolute http:// or https:// address, or rabbitmq:/NAME?rabbitmq.server.host.name=…"
+        hint = (
+            "use an absolute http:// or https:// address, or rabbitmq:/NAME?…, vfs:file:///…, "
+            "local://services/NAME, mailto:…"
+        )
+        if url.scheme == "file":
+            hint = "MI sends to files through the VFS transport: write vfs:file:///path (docs/operations.md)"
         if url.scheme == "jms":
             hint = "there is no JMS client for Python: publish to RabbitMQ with rabbitmq:/NAME?… instead"
         raise node.error(f"the '{url.scheme or 'relative'}' transport of uri '{uri}' is not supported", hint)
@@ -239,7 +266,11 @@ ADDRESS = Element(
     children=_QOS,
     attributes=(
         Attribute(
-            "uri", Kind.NAME, "Absolute http(s) URL of the back end, or a rabbitmq:/NAME?… address.", required=True
+            "uri",
+            Kind.NAME,
+            "Absolute http(s) URL of the back end, or a rabbitmq:/NAME?…, vfs:file:///…, local://services/NAME or "
+            "mailto: address.",
+            required=True,
         ),
         FORMAT,
         Attribute(
@@ -496,6 +527,9 @@ def _build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
         uri, fmt = _address(definition)
         if is_rabbitmq_uri(uri):
             return RabbitMQEndpoint(name, where, timeout, uri, parse_rabbitmq_uri(uri), fmt, suspension)
+        other = parse_other_uri(uri)
+        if other is not None:
+            return TransportEndpoint(name, where, timeout, uri, other, fmt, suspension)
         return AddressEndpoint(name, where, timeout, uri, fmt, suspension)
     if definition.tag == "default":
         return DefaultEndpoint(name, where, timeout, definition["format"], suspension)
