@@ -72,6 +72,7 @@ async def test_a_send_writes_the_message_into_the_directory_under_the_reply_file
     await until(written.exists, what="the file")
     assert written.read_text() == "<order><id>7</id><item>pen</item></order>"
     assert [p.name for p in out.iterdir()] == ["order-7.xml"]  # no temporary file left behind
+    assert written.stat().st_mode & 0o777 == 0o644  # readable as a file MI writes (not mkstemp's 0600)
 
 
 async def test_without_a_reply_file_name_mi_writes_response_xml_and_a_file_uri_is_the_file(
@@ -90,6 +91,27 @@ async def test_without_a_reply_file_name_mi_writes_response_xml_and_a_file_uri_i
     await client.post("/services/File", json={"b": 2})
     await client.post("/services/File", json={"b": 3})
     assert json.loads((out / "fixed.json").read_text()) == {"b": 3}  # replaced, not appended
+
+
+async def test_the_proxy_parameter_names_the_file_and_create_folder_makes_the_directory(
+    gateway: Any, tmp_path: Path
+) -> None:
+    made = tmp_path / "made" / "here"
+    proxy = f"""
+<proxy xmlns="http://ws.apache.org/ns/synapse" name="P" transports="http">
+  <target><inSequence>
+    <call><endpoint><address uri="vfs:file://{made}?transport.vfs.CreateFolder=true"/></endpoint></call>
+    <respond/>
+  </inSequence>{ERROR_JSON}</target>
+  <parameter name="transport.vfs.ReplyFileName">from-parameter.json</parameter>
+</proxy>"""
+    client = await gateway({"proxies/P.xml": proxy}, file_roots=(tmp_path,))
+    assert (await client.post("/services/P", json={"c": 1})).status == 200
+    assert json.loads((made / "from-parameter.json").read_text()) == {"c": 1}
+    other = tmp_path / "other" / "dir"
+    outside = await gateway({"proxies/P.xml": proxy.replace(str(made), str(other))}, file_roots=(tmp_path / "x",))
+    answer = await (await outside.post("/services/P", json={"c": 2})).json()
+    assert answer["code"] == "403100" and not (tmp_path / "other").exists()  # no folder made outside the roots
 
 
 async def test_append_mode_adds_each_message_to_the_file(gateway: Any, tmp_path: Path) -> None:
@@ -341,3 +363,21 @@ def test_file_local_and_mail_uris_are_checked_at_deploy_time(tmp_path: Path) -> 
     assert "write vfs:file:///path" in by_file["Plain.xml"]
     assert "names no service" in by_file["NoService.xml"]
     assert "names no recipient" in by_file["NoRecipient.xml"]
+
+
+def test_the_settings_of_the_file_and_mail_transports(tmp_path: Path) -> None:
+    from gateway.settings import SettingsError, load_settings
+
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        "file_transport:\n  roots: [out, /srv/files]\nmail:\n  host: smtp.example.com\n  port: 587\n"
+        "  security: starttls\n  user: gw\n  password: s3cret-pw\n  from: gw@example.com\nlocal_transport_depth: 4\n"
+    )
+    loaded = load_settings(config)
+    assert loaded.file_roots == ((tmp_path / "out").resolve(), Path("/srv/files"))
+    assert loaded.mail == MailSettings("smtp.example.com", 587, "gw", "s3cret-pw", "starttls", "gw@example.com")
+    assert "s3cret-pw" not in repr(loaded.mail) and loaded.local_depth == 4
+    config.write_text("mail:\n  security: ssl\n  password: s3cret-pw\n")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    assert "gateway.yaml:2" in str(caught.value) and "none, starttls or tls" in str(caught.value)

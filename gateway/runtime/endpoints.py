@@ -454,7 +454,9 @@ async def other_exchange(
         body = b"".join([chunk async for chunk in stream])
     data = body or b""
     if isinstance(target, vfs.VfsTarget):
-        file = vfs.destination(target, vfs.reply_file_name(ctx), settings.file_roots, where)
+        file = vfs.destination(
+            target, vfs.reply_file_name(ctx), settings.file_roots, where, make_folder=vfs.create_folder(ctx, target)
+        )
         await vfs.write(target, file, data)
     else:
         mail.check_server(settings.mail)

@@ -2,7 +2,9 @@
 an address endpoint whose uri is `vfs:file:///path` writes the message to a local file.
 
 - `vfs:file:///dir/out.xml` writes that file; `vfs:file:///dir` (an existing directory) writes the file named by
-  the transport-scope property `transport.vfs.ReplyFileName` (default `response.xml`, as MI) inside it.
+  the transport-scope property `transport.vfs.ReplyFileName`, else the proxy's parameter of that name, else
+  `response.xml` (as MI) inside it. With `transport.vfs.CreateFolder=true` (uri or transport header) a missing
+  path is made a directory first.
 - `?transport.vfs.Append=true` appends to the file; otherwise the file is replaced atomically (a temporary file in
   the same directory, then a rename), so a reader never sees half a message.
 - The message is written as MI's formatter for its messageType would write it (the endpoint's format first).
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from gateway.message.context import MessageContext
 
 REPLY_FILE_NAME = "transport.vfs.ReplyFileName"  # W: VFSConstants.REPLY_FILE_NAME
-REPLY_FILE_URI = "transport.vfs.ReplyFileURI"  # W: VFSConstants.REPLY_FILE_URI
+CREATE_FOLDER = "transport.vfs.CreateFolder"  # W: VFSConstants.FORCE_CREATE_FOLDER
 DEFAULT_FILE_NAME = "response.xml"  # W: VFSConstants.DEFAULT_RESPONSE_FILE
 _REMOTE = ("sftp", "ftp", "ftps", "smb", "smb2", "webdav", "http", "https", "s3", "hdfs")
 _KNOWN = {
@@ -49,6 +51,7 @@ class VfsTarget:
 
     path: Path  # absolute, as written (symlinks are resolved when a message is written)
     append: bool = False
+    create_folder: bool = False  # transport.vfs.CreateFolder: a missing path is made a directory
 
     def address(self) -> str:
         return f"file://{self.path}"
@@ -82,8 +85,10 @@ def parse_vfs_uri(uri: str) -> VfsTarget:
     if unknown:
         raise ValueError(f"unknown parameter '{unknown[0]}' (MI's are transport.vfs.Append, transport.vfs.Locking, …)")
     append = values.get("transport.vfs.Append", "false").lower()
-    if append not in ("true", "false"):
-        raise ValueError(f"transport.vfs.Append must be true or false, not '{append}'")
+    create = values.get("transport.vfs.CreateFolder", "false").lower()
+    for key, flag in (("transport.vfs.Append", append), ("transport.vfs.CreateFolder", create)):
+        if flag not in ("true", "false"):
+            raise ValueError(f"{key} must be true or false, not '{flag}'")
     path = unquote(tail)
     if path.startswith("//"):  # file://HOST/path: only the local host
         host, _, after = path[2:].partition("/")
@@ -93,27 +98,44 @@ def parse_vfs_uri(uri: str) -> VfsTarget:
     path = "/" + path.lstrip("/")  # file:////home/x (MI's samples) is /home/x
     if ".." in PurePosixPath(path).parts:
         raise ValueError(f"the path '{path}' climbs with '..' (write the directory itself)")
-    return VfsTarget(Path(path), append=append == "true")
+    return VfsTarget(Path(path), append=append == "true", create_folder=create == "true")
 
 
 def reply_file_name(ctx: MessageContext) -> str | None:
-    """W: VFSUtils.getFileName: the transport header transport.vfs.ReplyFileName (set with scope="transport"), else
-    the default-scope property of that name."""
+    """W: VFSUtils.getFileName: the transport header transport.vfs.ReplyFileName (a property with
+    scope="transport"), else the proxy's parameter of that name."""
     name = ctx.transport_headers.get(REPLY_FILE_NAME)
-    if name is None:
-        value = ctx.properties.get(REPLY_FILE_NAME)
+    if name is None and ctx.proxy is not None:
+        value = ctx.proxy.parameters.get(REPLY_FILE_NAME)
         name = str(value) if value is not None else None
     return name or None
+
+
+def create_folder(ctx: MessageContext, target: VfsTarget) -> bool:
+    """W: VFSOutTransportInfo.isForceCreateFolder: the transport header transport.vfs.CreateFolder=true, else
+    the uri's parameter."""
+    return ctx.transport_headers.get(CREATE_FOLDER) == "true" or target.create_folder
 
 
 def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def destination(target: VfsTarget, name: str | None, roots: tuple[Path, ...], where: str) -> Path:
-    """The file to write: the uri's file, or the reply file name inside the uri's directory; refused (403100)
-    when it is outside every root, or when the name from the message leaves its directory."""
+def destination(
+    target: VfsTarget, name: str | None, roots: tuple[Path, ...], where: str, *, make_folder: bool = False
+) -> Path:
+    """The file to write: the uri's file, or the reply file name inside the uri's directory (made first with
+    transport.vfs.CreateFolder, as MI); refused (403100) when it is outside every root, or when the name from the
+    message leaves its directory."""
     base = target.path
+    if make_folder and not base.exists():
+        _confine(base, roots, where)
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MediationError(
+                f"Error occurred while creating the folder {base}", CONNECT_FAILED, exc.strerror or str(exc)
+            ) from None
     if base.is_dir():
         chosen = name or DEFAULT_FILE_NAME
         parts = PurePosixPath(chosen.replace("\\", "/")).parts
@@ -126,6 +148,10 @@ def destination(target: VfsTarget, name: str | None, roots: tuple[Path, ...], wh
         file = base.joinpath(*parts)
     else:
         file = base
+    return _confine(file, roots, where)
+
+
+def _confine(file: Path, roots: tuple[Path, ...], where: str) -> Path:
     resolved = os.path.realpath(file)
     if not any(_within(resolved, os.path.realpath(root)) for root in roots):
         hint = (
@@ -143,10 +169,15 @@ def _write(file: Path, body: bytes, append: bool) -> None:
         with open(file, "ab") as out:
             out.write(body)
         return
+    try:
+        mode = os.stat(file).st_mode & 0o777  # a replaced file keeps its permissions
+    except FileNotFoundError:
+        mode = 0o644  # mkstemp's 0600 would hide the file from the readers MI's files are written for
     fd, temporary = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(body)
+            os.fchmod(out.fileno(), mode)
         os.replace(temporary, file)
     except BaseException:
         with contextlib.suppress(OSError):
