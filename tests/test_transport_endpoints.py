@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from gateway.deploy.loader import load
 from gateway.settings import MailSettings, Settings
@@ -231,17 +232,35 @@ async def test_a_proxy_that_reaches_itself_fails_at_the_depth_limit(gateway: Any
     assert "nest deeper than 3" in json.dumps(answer), answer
 
 
-async def test_local_to_a_proxy_not_deployed_or_not_exposed_over_local_is_a_fault(gateway: Any) -> None:
-    files = {
-        "proxies/P.xml": _proxy("P", "", "local://services/Nowhere", out_only=False),
-        "proxies/Q.xml": _proxy("Q", "", "local://services/HttpOnly", out_only=False),
-        "proxies/HttpOnly.xml": _proxy("HttpOnly", "", "http://127.0.0.1:9/x", transports="http"),
-    }
-    client = await gateway(files)
+async def test_local_to_a_proxy_that_is_not_deployed_is_a_fault(gateway: Any) -> None:
+    client = await gateway({"proxies/P.xml": _proxy("P", "", "local://services/Nowhere", out_only=False)})
     answer = await (await client.post("/services/P", json={"n": 1})).json()
-    assert "no proxy 'Nowhere'" in answer["message"]
-    answer = await (await client.post("/services/Q", json={"n": 1})).json()
-    assert "no proxy 'HttpOnly'" in answer["message"] and "transports including local" in answer["detail"]
+    assert "no proxy 'Nowhere'" in answer["message"] and "deploy proxies/Nowhere.xml" in answer["detail"]
+
+
+async def test_the_target_status_comes_back_whatever_the_target_transports(gateway: Any, backend: Any) -> None:
+    """MI's local-transport-header test: `inner` reaches `outer` (transports="https http") over local://, and the
+    404 of outer's back end is inner's HTTP_SC."""
+    server = await backend(lambda request, body: web.Response(status=404, text="gone"))
+    outer = f"""
+<proxy xmlns="http://ws.apache.org/ns/synapse" name="outer" transports="https http">
+  <target><inSequence/><endpoint><address uri="{server.make_url("/mypage404")}"/></endpoint>
+    <outSequence><send/></outSequence></target>
+</proxy>"""
+    inner = """
+<proxy xmlns="http://ws.apache.org/ns/synapse" name="inner" transports="https http">
+  <target><inSequence/><endpoint><address uri="local://services/outer"/></endpoint>
+    <outSequence>
+      <property name="status" expression="$axis2:HTTP_SC"/>
+      <payloadFactory media-type="json"><format>{"status": "$1"}</format>
+        <args><arg evaluator="xml" expression="get-property('status')"/></args></payloadFactory>
+      <send/>
+    </outSequence></target>
+</proxy>"""
+    client = await gateway({"proxies/outer.xml": outer, "proxies/inner.xml": inner})
+    response = await client.post("/services/inner", json={"n": 1})
+    assert await response.json() == {"status": "404"}
+    assert response.status == 404 and server.requests[0]["path"] == "/mypage404"
 
 
 async def test_a_local_to_from_the_message_must_pass_the_allow_list(gateway: Any) -> None:

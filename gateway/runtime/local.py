@@ -6,7 +6,8 @@ gateway in the same process, with no network in between.
 - The message goes through the target's in-flow as if it had come over HTTP: a fresh request context (new
   properties, the message's transport headers carried, the same activity id), the body as the endpoint's format
   or the messageType writes it; the target's reply (or its fault, in the caller's format) is the endpoint's reply.
-- A proxy is reachable when it exposes the local transport (transports="local", or all transports, the default).
+- Any deployed proxy is reachable, whatever its `transports` list (MI's own local-transport tests reach a proxy
+  with transports="https http").
 - Calls may nest `local_transport_depth` deep (8 by default): a proxy that reaches itself fails with a clear fault
   instead of looping.
 """
@@ -66,10 +67,6 @@ def parse_local_uri(uri: str) -> LocalTarget:
     if any(segment in (".", "..") for segment in path.split("?", 1)[0].split("/")):
         raise ValueError(f"the path '{path}' has dot segments")
     return LocalTarget(path)
-
-
-def _exposes_local(transports: tuple[str, ...]) -> bool:
-    return "local" in transports or set(transports) == {"http", "https"}  # the default is every transport
 
 
 async def exchange(
@@ -191,11 +188,11 @@ async def _run(inner: MessageContext, target: LocalTarget, where: str) -> Reply:
         cut = min((i for i in (rest.find("/"), rest.find("?")) if i != -1), default=len(rest))
         name = rest[:cut]
         proxy = config.proxies.get(name)
-        if proxy is None or not _exposes_local(proxy.transports):
+        if proxy is None:
             raise MediationError(
                 f"no proxy '{name}' is deployed for the local transport",
                 DEFAULT_ERROR,
-                f"{where}: deploy proxies/{name}.xml (with transports including local, or all), or fix the uri",
+                f"{where}: deploy proxies/{name}.xml, or fix the uri",
             )
         inner.proxy = proxy
         inner.properties["proxy.name"] = proxy.name
