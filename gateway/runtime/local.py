@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -30,6 +31,7 @@ from gateway.message.errors import client_media_type, error_reply
 from gateway.message.payload import Payload, kind_of, media_type_of
 from gateway.runtime.api import Request, elect
 
+log = logging.getLogger("gateway.endpoint")
 _DEPTH: ContextVar[int] = ContextVar("gateway_local_depth", default=0)  # nested local: calls of this task
 _HOP_BY_HOP = tuple(
     istr(name) for name in ("Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Content-Type")
@@ -95,7 +97,15 @@ async def exchange(
     secrets = bind_message_secrets(inner.exchange)
     try:
         async with asyncio.timeout(timeout):
-            reply = await _run(inner, target, where)
+            try:
+                reply = await _run(inner, target, where)
+            except (MediationError, TimeoutError):
+                raise
+            except Exception:  # noqa: BLE001 - as the HTTP transport: the traceback to the log, an error reply back
+                log.exception("unexpected failure while mediating the local call to %s", target.path)
+                inner.properties.setdefault("ERROR_CODE", 0)
+                inner.properties["ERROR_MESSAGE"] = f"Internal gateway error (activity id {inner.exchange.activity_id})"
+                reply = error_reply(inner)
             answer = reply.body or b""
             if reply.stream is not None:
                 answer = b"".join([chunk async for chunk in reply.stream])
