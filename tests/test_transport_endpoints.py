@@ -263,6 +263,53 @@ async def test_the_target_status_comes_back_whatever_the_target_transports(gatew
     assert response.status == 404 and server.requests[0]["path"] == "/mypage404"
 
 
+SAMPLE_268 = {
+    "proxies/LocalTransportProxy.xml": """
+<proxy xmlns="http://ws.apache.org/ns/synapse" name="LocalTransportProxy" transports="https http" startOnLoad="true">
+  <target>
+    <endpoint name="ep1"><address uri="local://localhost/services/SecondProxy"/></endpoint>
+    <inSequence><log level="custom"><property name="LocalTransportProxy" value="In sequence"/></log></inSequence>
+    <outSequence>
+      <log level="custom"><property name="LocalTransportProxy" value="Out sequence"/></log><send/>
+    </outSequence>
+  </target>
+</proxy>""",
+    "proxies/SecondProxy.xml": """
+<proxy xmlns="http://ws.apache.org/ns/synapse" name="SecondProxy" transports="https http" startOnLoad="true">
+  <target>
+    <endpoint name="ep2"><address uri="local://localhost/services/StockQuoteProxy"/></endpoint>
+    <inSequence><log level="custom"><property name="SecondProxy" value="In sequence"/></log></inSequence>
+    <outSequence><log level="custom"><property name="SecondProxy" value="Out sequence"/></log><send/></outSequence>
+  </target>
+</proxy>""",
+    "proxies/StockQuoteProxy.xml": """
+<proxy xmlns="http://ws.apache.org/ns/synapse" name="StockQuoteProxy" startOnLoad="true">
+  <target>
+    <endpoint name="ep3"><address uri="http://localhost:9000/services/SimpleStockQuoteService"/></endpoint>
+    <outSequence><send/></outSequence>
+  </target>
+</proxy>""",
+}
+
+
+async def test_synapse_sample_268_chains_three_proxies_over_the_local_transport(gateway: Any, stockquote: Any) -> None:
+    """Synapse sample 268 (its publishWSDL left out: the WSDL file is not here): a SOAP request to
+    LocalTransportProxy goes over local:// to SecondProxy, then to StockQuoteProxy, which calls the back end; the
+    quote comes back through all three."""
+    from tests.support.stockquote import SAMPLES_NS
+    from tests.test_send_samples import GET_QUOTE, SOAP_HEADERS, at, quote_of, smart_client
+
+    server = await stockquote()
+    client = await gateway({name: at(server, text) for name, text in SAMPLE_268.items()})
+    response = await client.post(
+        "/services/LocalTransportProxy", data=smart_client(None, GET_QUOTE.format("IBM")), headers=SOAP_HEADERS
+    )
+    reply = await response.read()
+    assert response.status == 200, reply
+    assert quote_of(reply).findtext(f"{{{SAMPLES_NS}}}symbol") == "IBM"
+    assert len(server.requests) == 1 and server.requests[0].path == "/services/SimpleStockQuoteService"
+
+
 async def test_a_local_to_from_the_message_must_pass_the_allow_list(gateway: Any) -> None:
     proxy = f"""
 <proxy xmlns="http://ws.apache.org/ns/synapse" name="P" transports="http">
