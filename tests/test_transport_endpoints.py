@@ -380,6 +380,25 @@ async def test_mailto_sends_the_message_with_its_transport_headers(gateway: Any,
     assert json.loads(message.get_payload(decode=True)) == {"id": 42, "item": "pen"}
 
 
+async def test_a_mailto_to_from_the_message_must_pass_the_allow_list(gateway: Any, smtp: Any) -> None:
+    controller, inbox = smtp
+    proxy = f"""
+<proxy xmlns="http://ws.apache.org/ns/synapse" name="P" transports="http">
+  <target><inSequence>
+    <header name="To" expression="fn:concat('mailto:', //to)"/>
+    <send/>
+  </inSequence><outSequence><respond/></outSequence>{ERROR_JSON}</target>
+</proxy>"""
+    mail = MailSettings(host="127.0.0.1", port=controller.port, sender="gw@example.com")
+    client = await gateway({"proxies/P.xml": proxy}, mail=mail, outbound_allow=("mailto:*@example.com",))
+    answer = await (await client.post("/services/P", json={"to": "someone@evil.example.org"})).json()
+    assert answer["code"] == "403100" and inbox.mails == [], answer
+    answer = await (await client.post("/services/P", json={"to": "ops@example.com"})).json()
+    assert answer == {"to": "ops@example.com"}  # the flow goes on with the message once it is mailed
+    await until(lambda: inbox.mails, what="the mail")
+    assert inbox.mails[0][1] == ["ops@example.com"]
+
+
 async def test_a_refused_login_is_an_endpoint_failure_and_the_password_is_not_shown(
     gateway: Any, smtp: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
