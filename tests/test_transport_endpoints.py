@@ -380,6 +380,47 @@ async def test_mailto_sends_the_message_with_its_transport_headers(gateway: Any,
     assert json.loads(message.get_payload(decode=True)) == {"id": 42, "item": "pen"}
 
 
+async def test_the_multipart_and_attachment_mail_formats(gateway: Any, smtp: Any) -> None:
+    """MI's MailToTransportSenderMultipart test: transport.mail.Format=Multipart sends a text part, then the
+    message; Attachment names the message part (AttachmentFile)."""
+    controller, inbox = smtp
+
+    def proxy(name: str, settings: str) -> str:
+        return _proxy(
+            name,
+            f"""<property name="Subject" expression="//emailSubject" scope="transport"/>
+                <property name="messageType" value="application/xml" scope="axis2"/>{settings}""",
+            "mailto:receiver@localhost",
+        )
+
+    files = {
+        "proxies/Multi.xml": proxy("Multi", '<property name="transport.mail.Format" value="Multipart" scope="axis2"/>'),
+        "proxies/Attach.xml": proxy(
+            "Attach",
+            """<property name="transport.mail.Format" value="Attachment" scope="axis2"/>
+               <property name="AttachmentFile" value="order.xml" scope="axis2"/>
+               <property name="transport.mail.bodyWhenAttached" value="See the order." scope="axis2"/>""",
+        ),
+    }
+    mail = MailSettings(host="127.0.0.1", port=controller.port, sender="gw@example.com")
+    client = await gateway(files, mail=mail)
+    body = "<order><emailSubject>Multipart test</emailSubject><n>1</n></order>"
+    for name in ("Multi", "Attach"):
+        response = await client.post(f"/services/{name}", data=body, headers={"Content-Type": "application/xml"})
+        assert response.status == 202
+    await until(lambda: len(inbox.mails) == 2, what="both mails")
+    by_subject = {}
+    for _, _, message in inbox.mails:
+        text, attached = message.iter_parts()
+        by_subject[message.get_content_type(), text.get_content().strip()] = attached
+    multi = by_subject["multipart/mixed", "Web Service Message Attached"]
+    assert multi.get_content_type() == "application/xml" and multi.get_filename() is None
+    assert multi.get_payload(decode=True).decode() == body
+    attached = by_subject["multipart/mixed", "See the order."]
+    assert attached.get_filename() == "order.xml" and attached.get_payload(decode=True).decode() == body
+    assert all(message["Subject"] == "Multipart test" for _, _, message in inbox.mails)
+
+
 async def test_a_mailto_to_from_the_message_must_pass_the_allow_list(gateway: Any, smtp: Any) -> None:
     controller, inbox = smtp
     proxy = f"""
