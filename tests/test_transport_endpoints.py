@@ -468,7 +468,8 @@ def test_file_local_and_mail_uris_are_checked_at_deploy_time(tmp_path: Path) -> 
 
     cases = {
         "Good": "vfs:file:///tmp/out?transport.vfs.Append=true",
-        "Sftp": "vfs:sftp://user:pw@host/home/out",
+        "Sftp": "vfs:sftp://user:pw-secret@host/home/out",
+        "Named": "mailtoWSO2:receiver@localhost",
         "Typo": "vfs:file:///tmp/out?transport.vfs.Apend=true",
         "Climb": "vfs:file:///tmp/../etc",
         "Plain": "file:///tmp/out",
@@ -484,6 +485,8 @@ def test_file_local_and_mail_uris_are_checked_at_deploy_time(tmp_path: Path) -> 
     by_file = {Path(p.location.path).name: str(p) for p in config.failed}
     assert {"Good", "Local", "Mail"} <= set(config.endpoints)
     assert "'sftp' file system is not supported yet" in by_file["Sftp.xml"] and "Sftp.xml:1" in by_file["Sftp.xml"]
+    assert "pw-secret" not in by_file["Sftp.xml"] and "user:****@host" in by_file["Sftp.xml"]
+    assert "named mail sender" in by_file["Named.xml"]
     assert "unknown parameter 'transport.vfs.Apend'" in by_file["Typo.xml"]
     assert "'..'" in by_file["Climb.xml"]
     assert "write vfs:file:///path" in by_file["Plain.xml"]

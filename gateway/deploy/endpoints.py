@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from typing import Any
 
 from yarl import URL
@@ -205,6 +206,7 @@ def _suspension(node: Node) -> Suspension:
     )
 
 
+_CREDENTIALS = re.compile(r"//([^/:@]*):[^/@]*@")
 _OTHER_NAMES = {"vfs": "file", "local": "local", "mailto": "mail"}
 _OTHER_HINTS = {
     "vfs": "vfs:file:///directory or vfs:file:///directory/file.xml[?transport.vfs.Append=true] (docs/operations.md, "
@@ -235,9 +237,8 @@ def _address_of(node: Node, uri: str) -> tuple[str, str | None]:
         other = parse_other_uri(uri)
     except ValueError as exc:
         scheme = uri.split(":", 1)[0].lower()
-        raise node.error(
-            f"{_OTHER_NAMES[scheme]} address '{uri.split('?', 1)[0]}': {exc}", _OTHER_HINTS[scheme]
-        ) from None
+        shown = _CREDENTIALS.sub(r"//\1:****@", uri.split("?", 1)[0])  # vfs:sftp://user:password@host/…
+        raise node.error(f"{_OTHER_NAMES[scheme]} address '{shown}': {exc}", _OTHER_HINTS[scheme]) from None
     if other is not None:
         return uri, node["format"]
     try:
@@ -249,6 +250,11 @@ def _address_of(node: Node, uri: str) -> tuple[str, str | None]:
             "use an absolute http:// or https:// address, or rabbitmq:/NAME?…, vfs:file:///…, "
             "local://services/NAME, mailto:…"
         )
+        if url.scheme.startswith("mailto"):
+            hint = (
+                f"'{url.scheme}' is a named mail sender of MI's axis2.xml; write mailto:… and configure the SMTP "
+                "server in the mail settings"
+            )
         if url.scheme == "file":
             hint = "MI sends to files through the VFS transport: write vfs:file:///path (docs/operations.md)"
         if url.scheme == "jms":
