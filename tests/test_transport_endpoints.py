@@ -17,6 +17,7 @@ from aiohttp import web
 
 from gateway.deploy.loader import load
 from gateway.settings import MailSettings, Settings
+from gateway.transport.server import SERVICES
 from tests.conftest import write_artifacts
 from tests.support.subprocess_gateway import free_port
 from tests.support.waiting import until
@@ -62,7 +63,8 @@ async def test_a_send_writes_the_message_into_the_directory_under_the_reply_file
     before = """<property name="transport.vfs.ReplyFileName" scope="transport"
                      expression="fn:concat('order-', //id, '.xml')"/>
                 <property name="messageType" value="application/xml" scope="axis2"/>"""
-    client = await gateway({"proxies/ToFile.xml": _proxy("ToFile", before, f"vfs:file://{out}")}, file_roots=(out,))
+    proxy = _proxy("ToFile", before, f"vfs:file://{out}").replace("<endpoint>", '<endpoint name="Outbox">')
+    client = await gateway({"proxies/ToFile.xml": proxy}, file_roots=(out,))
     response = await client.post(
         "/services/ToFile",
         data="<order><id>7</id><item>pen</item></order>",
@@ -73,6 +75,9 @@ async def test_a_send_writes_the_message_into_the_directory_under_the_reply_file
     await until(written.exists, what="the file")
     assert written.read_text() == "<order><id>7</id><item>pen</item></order>"
     assert [p.name for p in out.iterdir()] == ["order-7.xml"]  # no temporary file left behind
+    series = client.app[SERVICES].metrics.endpoint("Outbox")  # MI's endpoint metrics count it
+    await until(lambda: series.requests == 1, what="the endpoint's count")
+    assert series.errors == 0
     assert written.stat().st_mode & 0o777 == 0o644  # readable as a file MI writes (not mkstemp's 0600)
 
 

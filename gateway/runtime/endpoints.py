@@ -429,9 +429,18 @@ class TransportEndpoint(Endpoint):
         self.media = FORMAT_MEDIA.get(fmt) if fmt else None
 
     async def exchange(self, ctx: MessageContext) -> MessageContext:
-        return await other_exchange(
-            ctx, self.target, self.format, self.media, self._timeout(ctx), f"the endpoint at {self.location}"
-        )
+        where = f"the endpoint at {self.location}"
+        metrics = ctx.exchange.services.metrics
+        if metrics is None:
+            return await other_exchange(ctx, self.target, self.format, self.media, self._timeout(ctx), where)
+        started = time.perf_counter()
+        failed = True
+        try:  # counted per endpoint as an HTTP one (_counted): no answer, or a 5xx, is an error
+            reply = await other_exchange(ctx, self.target, self.format, self.media, self._timeout(ctx), where)
+            failed = reply.axis2.get("HTTP_SC", 200) >= 500
+            return reply
+        finally:
+            metrics.endpoint(self.name).record(time.perf_counter() - started, failed)
 
     def describe(self) -> dict[str, object]:
         info = super().describe()
