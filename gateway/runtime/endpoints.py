@@ -463,8 +463,13 @@ async def other_exchange(
         body = b"".join([chunk async for chunk in stream])
     data = body or b""
     if isinstance(target, vfs.VfsTarget):
-        file = vfs.destination(
-            target, vfs.reply_file_name(ctx), settings.file_roots, where, make_folder=vfs.create_folder(ctx, target)
+        file = await asyncio.to_thread(  # stat, realpath, mkdir: off the event loop, as the write
+            vfs.destination,
+            target,
+            vfs.reply_file_name(ctx),
+            settings.file_roots,
+            where,
+            make_folder=vfs.create_folder(ctx, target),
         )
         await vfs.write(target, file, data)
     else:
