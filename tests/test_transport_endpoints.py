@@ -346,6 +346,8 @@ class _Inbox:
 @pytest.fixture
 def smtp() -> Any:
     """A real SMTP server on loopback (aiosmtpd); login as gw / pa55word-x when asked."""
+    pytest.importorskip("aiosmtpd", reason="the mail tests need aiosmtpd (pip install '.[test]')")
+    pytest.importorskip("aiosmtplib", reason="mailto: endpoints need aiosmtplib (pip install '.[mail]')")
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
 
