@@ -244,7 +244,7 @@ def _address_of(node: Node, uri: str) -> tuple[str, str | None]:
     try:
         url = URL(uri)
     except ValueError as exc:
-        raise node.error(f"invalid uri '{uri}': {exc}") from None
+        raise node.error(f"invalid uri '{_shown_uri(uri)}': {exc}") from None
     if url.scheme not in ("http", "https"):
         hint = (
             "use an absolute http:// or https:// address, or rabbitmq:/NAME?…, vfs:file:///…, "
@@ -259,10 +259,20 @@ def _address_of(node: Node, uri: str) -> tuple[str, str | None]:
             hint = "MI sends to files through the VFS transport: write vfs:file:///path (docs/operations.md)"
         if url.scheme == "jms":
             hint = "there is no JMS client for Python: publish to RabbitMQ with rabbitmq:/NAME?… instead"
-        raise node.error(f"the '{url.scheme or 'relative'}' transport of uri '{uri}' is not supported", hint)
+        shown = _shown_uri(uri)
+        raise node.error(f"the '{url.scheme or 'relative'}' transport of uri '{shown}' is not supported", hint)
     if not url.host:
-        raise node.error(f"uri '{uri}' has no host", "e.g. http://localhost:9000/service")
+        raise node.error(f"uri '{_shown_uri(uri)}' has no host", "e.g. http://localhost:9000/service")
     return uri, node["format"]
+
+
+_SECRET_PARAMETER = re.compile(r"([?&;][^=&;]*(?:password|credentials|secret|token)[^=&;]*=)[^&;]*", re.IGNORECASE)
+
+
+def _shown_uri(uri: str) -> str:
+    """The uri as a deploy error shows it: user info and password-like parameters masked (a JMS uri carries
+    java.naming.security.credentials or transport.jms.Password)."""
+    return _SECRET_PARAMETER.sub(r"\1****", _CREDENTIALS.sub(r"//\1:****@", uri))
 
 
 ADDRESS = Element(
