@@ -353,6 +353,24 @@ async def test_a_head_request_does_not_wait_for_the_body_its_length_announces(ga
     assert backend.connections == 1  # the bodiless answer was complete: the connection was reused
 
 
+async def test_after_a_head_answer_the_next_answer_on_its_connection_is_read_afresh(gateway, scripted):
+    """llhttp is not told that an answer is to a HEAD, so it would read the next answer on the connection as the
+    body the HEAD answer's Content-Length announced: the parser is replaced after a HEAD."""
+
+    def answer(head: bytes, body: bytes) -> bytes:
+        if head.startswith(b"HEAD "):
+            return b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n" % len(ENVELOPE)
+        return ok(body)
+
+    backend, uri = await scripted(answer)
+    client = await gateway(passthrough(uri))
+    assert (await client.head("/services/P")).status == 200
+    response = await client.post("/services/P", data=ENVELOPE, headers=SOAP_HEADERS)
+    assert response.status == 200
+    assert await response.read() == ENVELOPE
+    assert backend.connections == 1
+
+
 async def test_idle_connections_older_than_the_keep_alive_time_are_not_reused(monkeypatch, gateway, scripted):
     from gateway.transport import http1
 
