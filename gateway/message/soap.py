@@ -63,6 +63,25 @@ def header_of(envelope: etree._Element, create: bool = False) -> etree._Element 
     return header
 
 
+WSA_FINAL = "http://www.w3.org/2005/08/addressing"
+WSA_SUBMISSION = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+
+
+def remove_addressing(envelope: etree._Element) -> bool:
+    """Detach the WS-Addressing header blocks: the submission ones if there are any, else the final ones
+    (W: MessageHelper.removeAddressingHeaders). True if any was removed."""
+    header = header_of(envelope)
+    if header is None:
+        return False
+    for namespace in (WSA_SUBMISSION, WSA_FINAL):
+        blocks = [block for block in header if isinstance(block.tag, str) and block.tag.startswith(f"{{{namespace}}}")]
+        if blocks:
+            for block in blocks:
+                header.remove(block)
+            return True
+    return False
+
+
 def first_body_element(envelope: etree._Element) -> etree._Element | None:
     for child in body_of(envelope):
         if isinstance(child.tag, str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from multidict import CIMultiDict, istr
 from yarl import URL
 
 from gateway.errors import MediationError, transport_failure
-from gateway.message import formats, kinds
+from gateway.message import formats, kinds, soap
 from gateway.message.payload import Payload, body_incomplete
 from gateway.runtime import tracing
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.endpoint")
 
 _SOAP_ACTION = istr("SOAPAction")
+_ACTION_PARAMETER = re.compile(r';\s*action\s*=\s*("[^"]*"|[^;]*)', re.IGNORECASE)
 _HOP_BY_HOP = tuple(
     istr(name)  # case-insensitive keys, lowered once here instead of on every lookup
     for name in (
@@ -109,12 +111,22 @@ async def _exchange(
     if method not in ("GET", "HEAD") and not (method == "DELETE" and ctx.payload.kind == kinds.EMPTY):
         media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
         await formats.prepare(ctx, media)
+        if ctx.payload.is_built and ctx.properties.get("PRESERVE_WS_ADDRESSING") not in ("true", True):
+            # W: Axis2FlexibleMEPClient.cloneForSend: the request's WS-Addressing headers are not sent on
+            if soap.remove_addressing(ctx.payload.envelope):
+                ctx.payload.mark_modified()
         body, stream, ctype, _ = formats.serialise(ctx, media)
         data = stream if stream is not None else body
+        action = ctx.soap_action
         if ctype:
+            if action and media == kinds.APPLICATION_SOAP_XML:  # W: SOAPMessageFormatter.getContentType
+                ctype = f'{_ACTION_PARAMETER.sub("", ctype)}; action="{action}"'
             headers[hdrs.CONTENT_TYPE] = ctype
-        if media == kinds.TEXT_XML and _SOAP_ACTION not in headers:
-            headers[_SOAP_ACTION] = f'"{ctx.soap_action or ""}"'
+        if media == kinds.TEXT_XML:
+            if action:  # W: TargetRequest: the message's action replaces the client's SOAPAction header
+                headers[_SOAP_ACTION] = action if action.startswith('"') else f'"{action}"'
+            elif _SOAP_ACTION not in headers:
+                headers[_SOAP_ACTION] = '""'
     # aiohttp's own timeout (no extra timer per request); sock_read also bounds each read of a stream.
     try:
         response = await session.request(

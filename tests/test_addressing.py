@@ -1,0 +1,326 @@
+"""WS-Addressing on inbound SOAP requests (W: Axis2's AddressingInHandler, which MI runs when the message is built,
+RelayUtils.processAddressing), what is forwarded (W: Axis2FlexibleMEPClient.cloneForSend), the action written as
+the SOAPAction header or the SOAP 1.2 action parameter (W: TargetRequest, SOAPMessageFormatter), and Apache
+Synapse samples 450, 451 and 452 played end to end from a client that sets wsa:To as the samples' client does
+(`ant stockquote -Daddurl=… -Dtrpurl=http://localhost:8280/`): the request goes to the gateway, its wsa:To names
+the service, the sample's main sequence rewrites that address and `<send/>` delivers to it."""
+
+from __future__ import annotations
+
+import errno
+import ssl
+from pathlib import Path
+
+import pytest
+import trustme
+from aiohttp import web
+from lxml import etree
+
+from tests.support.stockquote import SAMPLES_NS, SampleServer
+
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+FINAL = "http://www.w3.org/2005/08/addressing"
+SUBMISSION = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+S = 'xmlns="http://ws.apache.org/ns/synapse"'
+SAMPLES = Path(__file__).parent / "data" / "synapse-samples"
+GET_QUOTE = (
+    '<m0:getQuote xmlns:m0="http://services.samples"><m0:request><m0:symbol>{}</m0:symbol></m0:request></m0:getQuote>'
+)
+
+
+def addressed(
+    to: str,
+    body: str,
+    *,
+    action: str | None = "urn:getQuote",
+    namespace: str = FINAL,
+    soap: str = SOAP11,
+    reply_to: str | None = None,
+    fault_to: str | None = None,
+) -> bytes:
+    """A SOAP request with WS-Addressing headers, as the samples' Axis2 client writes them."""
+    blocks = [f"<wsa:To>{to}</wsa:To>", "<wsa:MessageID>urn:uuid:client-1</wsa:MessageID>"]
+    if action is not None:
+        blocks.append(f"<wsa:Action>{action}</wsa:Action>")
+    if reply_to:
+        blocks.append(f"<wsa:ReplyTo><wsa:Address>{reply_to}</wsa:Address></wsa:ReplyTo>")
+    if fault_to:
+        blocks.append(f"<wsa:FaultTo><wsa:Address>{fault_to}</wsa:Address></wsa:FaultTo>")
+    return (
+        f'<s:Envelope xmlns:s="{soap}"><s:Header xmlns:wsa="{namespace}">{"".join(blocks)}</s:Header>'
+        f"<s:Body>{body}</s:Body></s:Envelope>"
+    ).encode()
+
+
+def soap11(action: str = "urn:getQuote") -> dict[str, str]:
+    return {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": f'"{action}"'}
+
+
+def proxy(body: str, name: str = "P") -> dict[str, str]:
+    return {f"proxies/{name}.xml": f'<proxy {S} name="{name}"><target><inSequence>{body}</inSequence></target></proxy>'}
+
+
+ECHO_ADDRESSING = """<payloadFactory media-type="xml">
+    <format><a xmlns=""><to>$1</to><action>$2</action><id>$3</id><replyTo>$4</replyTo><faultTo>$5</faultTo></a></format>
+    <args><arg expression="get-property('To')"/><arg expression="get-property('Action')"/>
+      <arg expression="get-property('MessageID')"/><arg expression="get-property('ReplyTo')"/>
+      <arg expression="get-property('FaultTo')"/></args></payloadFactory><respond/>"""
+
+
+async def echoed(response) -> dict[str, str]:
+    """The addressing properties the proxy saw (ECHO_ADDRESSING's answer, in the client's SOAP)."""
+    assert response.status == 200, await response.text()
+    answer = etree.fromstring(await response.read()).find(".//a")
+    assert answer is not None
+    return {child.tag: child.text or "" for child in answer}
+
+
+# -- inbound -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("namespace", [FINAL, SUBMISSION], ids=["final", "submission"])
+async def test_inbound_addressing_headers_are_the_message_s_to_action_and_message_id(gateway, namespace):
+    client = await gateway(proxy(ECHO_ADDRESSING))
+    body = addressed(
+        "http://backend.example/services/Quote",
+        GET_QUOTE.format("IBM"),
+        namespace=namespace,
+        reply_to="http://client.example/replies",
+        fault_to="http://client.example/faults",
+    )
+    # the sample client sends an empty SOAPAction with its wsa:Action
+    response = await client.post("/services/P", data=body, headers=soap11(""))
+    assert await echoed(response) == {
+        "to": "http://backend.example/services/Quote",
+        "action": "urn:getQuote",
+        "id": "urn:uuid:client-1",
+        "replyTo": "http://client.example/replies",
+        "faultTo": "http://client.example/faults",
+    }
+
+
+async def test_without_addressing_to_is_the_path_and_the_action_the_soap_action(gateway):
+    client = await gateway(proxy(ECHO_ADDRESSING))
+    envelope = f'<s:Envelope xmlns:s="{SOAP11}"><s:Body>{GET_QUOTE.format("IBM")}</s:Body></s:Envelope>'
+    response = await client.post("/services/P?x=1", data=envelope, headers=soap11("urn:plain"))
+    body = await echoed(response)
+    assert (body["to"], body["action"], body["replyTo"]) == ("/services/P?x=1", "urn:plain", "")
+    assert body["id"].startswith("urn:uuid:") and body["id"] != "urn:uuid:client-1"
+
+
+async def test_a_soap_1_2_request_s_addressing_is_read_too(gateway):
+    client = await gateway(proxy(ECHO_ADDRESSING))
+    body = addressed("http://backend.example/q", GET_QUOTE.format("IBM"), action="urn:twelve", soap=SOAP12)
+    response = await client.post("/services/P", data=body, headers={"Content-Type": "application/soap+xml"})
+    answer = await echoed(response)
+    assert (answer["to"], answer["action"], answer["id"]) == (
+        "http://backend.example/q",
+        "urn:twelve",
+        "urn:uuid:client-1",
+    )
+
+
+async def test_the_flow_s_header_mediator_wins_over_the_request_s_addressing(gateway):
+    client = await gateway(
+        proxy(
+            '<header name="To" value="http://other.example/x"/><header name="Action" value="urn:flow"/>'
+            '<header name="MessageID" value="urn:uuid:flow"/>' + ECHO_ADDRESSING
+        )
+    )
+    response = await client.post("/services/P", data=addressed("http://b/q", GET_QUOTE.format("A")), headers=soap11(""))
+    answer = await echoed(response)
+    assert (answer["to"], answer["action"], answer["id"]) == ("http://other.example/x", "urn:flow", "urn:uuid:flow")
+
+
+# -- what is forwarded ---------------------------------------------------------------------------------
+
+
+async def received_header(gateway, backend, flow: str, body: bytes) -> tuple[bytes, dict[str, str]]:
+    async def answer(_request: web.Request, _body: bytes) -> web.Response:
+        return web.Response(body=b"<ok/>", content_type="application/xml")
+
+    server = await backend(answer)
+    url = server.make_url("/services/Quote")
+    client = await gateway(proxy(f'{flow}<call><endpoint><address uri="{url}"/></endpoint></call><respond/>'))
+    response = await client.post("/services/P", data=body, headers=soap11(""))
+    assert response.status == 200, await response.text()
+    return server.requests[0]["body"], server.requests[0]["headers"]
+
+
+@pytest.mark.parametrize("namespace", [FINAL, SUBMISSION], ids=["final", "submission"])
+async def test_a_built_request_s_addressing_headers_are_not_forwarded(gateway, backend, namespace):
+    request = addressed("http://b/q", GET_QUOTE.format("IBM"), namespace=namespace, reply_to="http://c/r")
+    # reading To processes the addressing headers (MI does it when the message is built)
+    sent, _ = await received_header(
+        gateway, backend, '<property name="to" expression="get-property(\'To\')"/>', request
+    )
+    envelope = etree.fromstring(sent)
+    assert envelope.xpath("//*[namespace-uri()=$ns]", ns=namespace) == []
+    assert envelope.findtext(f".//{{{SAMPLES_NS}}}symbol") == "IBM"  # the rest of the message is intact
+
+
+async def test_preserve_ws_addressing_keeps_them(gateway, backend):
+    request = addressed("http://b/q", GET_QUOTE.format("IBM"))
+    flow = (
+        '<property name="PRESERVE_WS_ADDRESSING" value="true"/><property name="to" expression="get-property(\'To\')"/>'
+    )
+    sent, _ = await received_header(gateway, backend, flow, request)
+    assert etree.fromstring(sent).findtext(f".//{{{FINAL}}}To") == "http://b/q"
+
+
+async def test_an_untouched_request_passes_through_byte_for_byte(gateway, backend):
+    """MI streams an unbuilt message as it came (its addressing is read only when the message is built)."""
+    request = addressed("http://b/q", GET_QUOTE.format("IBM"))
+    sent, _ = await received_header(gateway, backend, "", request)
+    assert sent == request
+
+
+# -- the action sent on --------------------------------------------------------------------------------
+
+
+async def test_the_flow_s_action_replaces_the_client_s_soap_action(gateway, backend):
+    envelope = f'<s:Envelope xmlns:s="{SOAP11}"><s:Body>{GET_QUOTE.format("IBM")}</s:Body></s:Envelope>'
+
+    async def answer(_request: web.Request, _body: bytes) -> web.Response:
+        return web.Response(body=b"<ok/>", content_type="application/xml")
+
+    server = await backend(answer)
+    url = server.make_url("/q")
+    call = f'<call><endpoint><address uri="{url}"/></endpoint></call><respond/>'
+    client = await gateway(
+        {
+            **proxy(f'<header name="Action" value="urn:fromFlow"/>{call}', name="Set"),
+            **proxy(call, name="Kept"),
+        }
+    )
+    await client.post("/services/Set", data=envelope, headers=soap11("urn:fromClient"))
+    await client.post("/services/Kept", data=envelope, headers=soap11("urn:fromClient"))
+    assert [r["headers"]["SOAPAction"] for r in server.requests] == ['"urn:fromFlow"', '"urn:fromClient"']
+
+
+async def test_a_soap_1_2_action_parameter_is_the_flow_s_action(gateway, backend):
+    envelope = f'<s:Envelope xmlns:s="{SOAP12}"><s:Body>{GET_QUOTE.format("IBM")}</s:Body></s:Envelope>'
+
+    async def answer(_request: web.Request, _body: bytes) -> web.Response:
+        return web.Response(body=b"<ok/>", content_type="application/xml")
+
+    server = await backend(answer)
+    url = server.make_url("/q")
+    client = await gateway(
+        proxy(f'<header name="Action" value="urn:fromFlow"/><call><endpoint><address uri="{url}"/></endpoint></call>')
+    )
+    headers = {"Content-Type": 'application/soap+xml; charset=UTF-8; action="urn:fromClient"'}
+    await client.post("/services/P", data=envelope, headers=headers)
+    content_type = server.requests[0]["headers"]["Content-Type"]
+    assert 'action="urn:fromFlow"' in content_type and "urn:fromClient" not in content_type
+    assert content_type.startswith("application/soap+xml")
+
+
+# -- samples 450, 451, 452 -----------------------------------------------------------------------------
+
+
+def sample(number: int) -> dict[str, str]:
+    return {"sequences/main.xml": (SAMPLES / f"sample_{number}.main.xml").read_text(encoding="utf-8")}
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
+    """A CA made for the test and a certificate for localhost; the gateway trusts the CA (outbound.ca_bundle)."""
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    return context, bundle
+
+
+@pytest.fixture
+async def sample_servers():
+    """Stock-quote stand-ins on the fixed ports the samples' rules name (9000, 9002): the test is skipped when
+    one is taken, since the rule cannot be pointed elsewhere without changing the sample."""
+    started: list[SampleServer] = []
+
+    async def start(port: int, context: ssl.SSLContext | None = None) -> SampleServer:
+        server = SampleServer(host="localhost", port=port, ssl_context=context)
+        try:
+            await server.start()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            pytest.skip(f"port {port} is in use: the sample's rewrite rule names it")
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        await server.close()
+
+
+def symbol_of(reply: bytes) -> str | None:
+    return etree.fromstring(reply).findtext(
+        f".//{{{SAMPLES_NS}}}getQuoteResponse/{{{SAMPLES_NS}}}return/{{{SAMPLES_NS}}}symbol"
+    )
+
+
+async def test_sample_450_played_from_a_smart_client(gateway, stockquote):
+    """addurl http://localhost:9000/soap/SimpleStockQuoteService: the path's soap becomes services."""
+    server = await stockquote()
+    client = await gateway(sample(450))
+    to = f"{server.base_url}/soap/SimpleStockQuoteService"
+    response = await client.post("/", data=addressed(to, GET_QUOTE.format("IBM")), headers=soap11())
+    assert response.status == 200, await response.text()
+    assert symbol_of(await response.read()) == "IBM"
+    assert server.requests[-1].path == "/services/SimpleStockQuoteService"
+    assert server.requests[-1].headers["SOAPAction"] == '"urn:getQuote"'
+    forwarded = etree.fromstring(server.requests[-1].body)
+    assert forwarded.xpath("//*[namespace-uri()=$ns]", ns=FINAL) == []  # the client's headers are not sent on
+
+
+async def test_sample_451_moves_plain_http_to_https_on_9002(gateway, sample_servers, pki):
+    """addurl http://localhost:9000/…: the rule sends it to https://localhost:9002/…, over TLS checked against
+    the CA the gateway is given (outbound.ca_bundle)."""
+    context, bundle = pki
+    secure = await sample_servers(9002, context)
+    client = await gateway(sample(451), outbound_ca_bundle=bundle)
+    to = "http://localhost:9000/services/SimpleStockQuoteService"
+    response = await client.post("/", data=addressed(to, GET_QUOTE.format("MSFT")), headers=soap11())
+    assert response.status == 200, await response.text()
+    assert symbol_of(await response.read()) == "MSFT"
+    assert [r.path for r in secure.requests] == ["/services/SimpleStockQuoteService"]
+
+
+async def test_sample_451_needs_the_back_end_s_certificate_trusted(gateway, sample_servers, pki):
+    context, _ = pki
+    await sample_servers(9002, context)
+    client = await gateway(sample(451))  # the system's CAs only: the test CA is unknown
+    to = "http://localhost:9000/services/SimpleStockQuoteService"
+    response = await client.post("/", data=addressed(to, GET_QUOTE.format("MSFT")), headers=soap11())
+    assert response.status >= 500
+    assert b"getQuoteResponse" not in await response.read()
+
+
+async def test_sample_452_takes_the_port_from_the_properties(gateway, sample_servers, pki):
+    """addurl http://test.com/SimpleStockQuoteService → http://localhost:9000/services/…; with https, 9002."""
+    context, bundle = pki
+    plain = await sample_servers(9000)
+    secure = await sample_servers(9002, context)
+    client = await gateway(sample(452), outbound_ca_bundle=bundle)
+    for to, symbol in (
+        ("http://test.com/SimpleStockQuoteService", "IBM"),
+        ("https://test.com/SimpleStockQuoteService", "SUN"),
+    ):
+        response = await client.post("/", data=addressed(to, GET_QUOTE.format(symbol)), headers=soap11())
+        assert response.status == 200, await response.text()
+        assert symbol_of(await response.read()) == symbol
+    assert [r.path for r in plain.requests] == ["/services/SimpleStockQuoteService"]
+    assert [r.path for r in secure.requests] == ["/services/SimpleStockQuoteService"]
+    assert b"<m0:symbol>SUN</m0:symbol>" in secure.requests[0].body
+
+
+async def test_a_rewritten_wsa_to_still_passes_the_outbound_allow_list(gateway):
+    client = await gateway(sample(450), outbound_allow=("loopback",))
+    to = "http://198.51.100.7/soap/SimpleStockQuoteService"
+    response = await client.post("/", data=addressed(to, GET_QUOTE.format("IBM")), headers=soap11())
+    assert response.status == 403
+    assert b"Outbound destination not allowed" in await response.read()
