@@ -152,12 +152,13 @@ async def received_header(gateway, backend, flow: str, body: bytes) -> tuple[byt
 async def test_a_built_request_s_addressing_headers_are_not_forwarded(gateway, backend, namespace):
     request = addressed("http://b/q", GET_QUOTE.format("IBM"), namespace=namespace, reply_to="http://c/r")
     # reading To processes the addressing headers (MI does it when the message is built)
-    sent, _ = await received_header(
+    sent, headers = await received_header(
         gateway, backend, '<property name="to" expression="get-property(\'To\')"/>', request
     )
     envelope = etree.fromstring(sent)
     assert envelope.xpath("//*[namespace-uri()=$ns]", ns=namespace) == []
     assert envelope.findtext(f".//{{{SAMPLES_NS}}}symbol") == "IBM"  # the rest of the message is intact
+    assert headers["SOAPAction"] == '"urn:getQuote"'  # the client's SOAPAction was empty: its wsa:Action is sent
 
 
 async def test_preserve_ws_addressing_keeps_them(gateway, backend):
@@ -174,6 +175,56 @@ async def test_an_untouched_request_passes_through_byte_for_byte(gateway, backen
     request = addressed("http://b/q", GET_QUOTE.format("IBM"))
     sent, _ = await received_header(gateway, backend, "", request)
     assert sent == request
+
+
+@pytest.mark.parametrize("version", ["final", "submission"])
+async def test_enable_addressing_writes_fresh_headers_once(gateway, backend, version):
+    """The endpoint engages addressing: To is the endpoint's address, a new MessageID, the action; the client's
+    own headers are replaced, not sent twice (W: AddressingOutHandler; submission adds an anonymous ReplyTo)."""
+
+    async def answer(_request: web.Request, _body: bytes) -> web.Response:
+        return web.Response(body=b"<ok/>", content_type="application/xml")
+
+    server = await backend(answer)
+    url = str(server.make_url("/services/Quote"))
+    endpoint = f'<endpoint><address uri="{url}"><enableAddressing version="{version}"/></address></endpoint>'
+    client = await gateway(proxy(f"<call>{endpoint}</call><respond/>"))
+    request = addressed("http://client.example/q", GET_QUOTE.format("IBM"), action="urn:getQuote")
+    response = await client.post("/services/P", data=request, headers=soap11(""))
+    assert response.status == 200, await response.text()
+    namespace = FINAL if version == "final" else SUBMISSION
+    header = etree.fromstring(server.requests[0]["body"]).find(f"{{{SOAP11}}}Header")
+    blocks = [(etree.QName(block).namespace, etree.QName(block).localname) for block in header]
+    expected = ["To", "MessageID", "Action"] if version == "final" else ["To", "ReplyTo", "MessageID", "Action"]
+    assert blocks == [(namespace, name) for name in expected]  # the client's final-namespace ones are gone
+    assert header.findtext(f"{{{namespace}}}To") == url
+    assert header.findtext(f"{{{namespace}}}Action") == "urn:getQuote"
+    message_id = header.findtext(f"{{{namespace}}}MessageID")
+    assert message_id.startswith("urn:uuid:") and message_id != "urn:uuid:client-1"
+    if version == "submission":
+        assert header.findtext(f"{{{namespace}}}ReplyTo/{{{namespace}}}Address") == f"{SUBMISSION}/role/anonymous"
+
+
+async def test_without_enable_addressing_a_later_send_writes_none(gateway, backend):
+    """The mark an addressing endpoint leaves is taken by its own exchange: the next call's endpoint decides."""
+
+    async def answer(_request: web.Request, _body: bytes) -> web.Response:
+        return web.Response(body=b"<ok/>", content_type="application/xml")
+
+    server = await backend(answer)
+    url = str(server.make_url("/q"))
+    flow = (
+        f'<call><endpoint><address uri="{url}"><enableAddressing/></address></endpoint></call>'
+        f'<payloadFactory media-type="xml"><format><again xmlns=""/></format><args/></payloadFactory>'
+        f'<call><endpoint><address uri="{url}" format="soap11"/></endpoint></call><respond/>'
+    )
+    client = await gateway(proxy(flow))
+    envelope = f'<s:Envelope xmlns:s="{SOAP11}"><s:Body>{GET_QUOTE.format("IBM")}</s:Body></s:Envelope>'
+    response = await client.post("/services/P", data=envelope, headers=soap11("urn:getQuote"))
+    assert response.status == 200, await response.text()
+    first, second = (etree.fromstring(r["body"]) for r in server.requests)
+    assert first.findtext(f".//{{{FINAL}}}To") == url
+    assert second.xpath("//*[namespace-uri()=$ns]", ns=FINAL) == []
 
 
 # -- the action sent on --------------------------------------------------------------------------------

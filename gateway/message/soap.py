@@ -82,6 +82,34 @@ def remove_addressing(envelope: etree._Element) -> bool:
     return False
 
 
+#: axis2-scope key an endpoint with `<enableAddressing>` sets for the transport: the namespace to write
+ADDRESSING_OUT = "_wsaOut"
+_ANONYMOUS = {WSA_FINAL: None, WSA_SUBMISSION: f"{WSA_SUBMISSION}/role/anonymous"}
+
+
+def add_addressing(envelope: etree._Element, namespace: str, to: str, message_id: str, action: str | None) -> None:
+    """W: Axis2's AddressingOutHandler (WSAHeaderWriter) for a request: To, ReplyTo (omitted in the final
+    namespace when unset, anonymous in the submission one), MessageID, Action, in that order; a header the
+    message already carries (PRESERVE_WS_ADDRESSING) is not written twice."""
+    header = header_of(envelope, create=True)
+    assert header is not None
+    present = {block.tag for block in header if isinstance(block.tag, str)}
+
+    def block(name: str) -> etree._Element | None:
+        tag = f"{{{namespace}}}{name}"
+        return None if tag in present else etree.SubElement(header, tag, nsmap={"wsa": namespace})
+
+    if (element := block("To")) is not None:
+        element.text = to
+    anonymous = _ANONYMOUS[namespace]
+    if anonymous is not None and (element := block("ReplyTo")) is not None:
+        etree.SubElement(element, f"{{{namespace}}}Address").text = anonymous
+    if (element := block("MessageID")) is not None:
+        element.text = message_id
+    if action and (element := block("Action")) is not None:
+        element.text = action
+
+
 def first_body_element(envelope: etree._Element) -> etree._Element | None:
     for child in body_of(envelope):
         if isinstance(child.tag, str):

@@ -7,6 +7,7 @@ import functools
 import logging
 import re
 import ssl
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,6 +96,24 @@ def client_tls(verify: bool = True, ca_bundle: Path | None = None) -> ssl.SSLCon
     return context
 
 
+_SOAP_MEDIA = (kinds.TEXT_XML, kinds.APPLICATION_SOAP_XML)
+
+
+def _addressing(ctx: MessageContext, namespace: str | None, url: str) -> None:
+    """W: Axis2FlexibleMEPClient: the request's WS-Addressing headers are not sent on (cloneForSend) unless
+    PRESERVE_WS_ADDRESSING; an endpoint with <enableAddressing> writes fresh ones (a new message id)."""
+    envelope = ctx.payload.envelope
+    action = ctx.soap_action  # read first: the request's wsa:Action is in the headers about to go
+    preserve = ctx.properties.get("PRESERVE_WS_ADDRESSING") in ("true", True)
+    changed = not preserve and soap.remove_addressing(envelope)
+    if namespace is not None:
+        message_id = ctx.message_id if preserve else f"urn:uuid:{uuid.uuid4()}"
+        soap.add_addressing(envelope, namespace, url, message_id, action)
+        changed = True
+    if changed:
+        ctx.payload.mark_modified()
+
+
 async def _exchange(
     session: aiohttp.ClientSession, ctx: MessageContext, url: str | URL, method: str, media: str | None, timeout: float
 ) -> MessageContext:
@@ -110,11 +129,13 @@ async def _exchange(
     # GET/HEAD never carry a body; a DELETE carries one only if the message has one.
     if method not in ("GET", "HEAD") and not (method == "DELETE" and ctx.payload.kind == kinds.EMPTY):
         media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
-        await formats.prepare(ctx, media)
-        if ctx.payload.is_built and ctx.properties.get("PRESERVE_WS_ADDRESSING") not in ("true", True):
-            # W: Axis2FlexibleMEPClient.cloneForSend: the request's WS-Addressing headers are not sent on
-            if soap.remove_addressing(ctx.payload.envelope):
-                ctx.payload.mark_modified()
+        addressing = ctx.axis2.pop(soap.ADDRESSING_OUT, None) if media in _SOAP_MEDIA else None
+        if addressing is not None:
+            await ctx.payload.build()
+        else:
+            await formats.prepare(ctx, media)
+        if ctx.payload.is_built:
+            _addressing(ctx, addressing, str(url))
         body, stream, ctype, _ = formats.serialise(ctx, media)
         data = stream if stream is not None else body
         action = ctx.soap_action
