@@ -375,3 +375,27 @@ async def test_a_rewritten_wsa_to_still_passes_the_outbound_allow_list(gateway):
     response = await client.post("/", data=addressed(to, GET_QUOTE.format("IBM")), headers=soap11())
     assert response.status == 403
     assert b"Outbound destination not allowed" in await response.read()
+
+
+# -- makefault -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault_to", "response", "expected"),
+    [
+        ("http://c/faults", "false", "http://c/faults"),  # W: makeSOAPFault: FaultTo first
+        (None, "false", "http://c/replies"),  # else ReplyTo
+        ("http://c/faults", "true", "http://c/replies"),  # response="true": setTo(getReplyTo())
+    ],
+)
+async def test_makefault_sends_the_fault_to_the_fault_to_or_the_reply_to(gateway, fault_to, response, expected):
+    fault = (
+        f'<makefault version="soap11" response="{response}"><code value="soap11Env:Server" '
+        'xmlns:soap11Env="http://schemas.xmlsoap.org/soap/envelope/"/><reason value="no"/></makefault>'
+        '<header name="X-To" scope="transport" expression="get-property(\'To\')"/><respond/>'
+    )
+    client = await gateway(proxy(fault))
+    request = addressed("http://b/q", GET_QUOTE.format("IBM"), reply_to="http://c/replies", fault_to=fault_to)
+    response_ = await client.post("/services/P", data=request, headers=soap11(""))
+    assert b"Fault" in await response_.read()
+    assert response_.headers["X-To"] == expected

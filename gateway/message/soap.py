@@ -82,6 +82,16 @@ def remove_addressing(envelope: etree._Element) -> bool:
     return False
 
 
+def wsa_address(header: etree._Element | None, name: str) -> str | None:
+    """The address of a WS-Addressing endpoint reference header (ReplyTo, FaultTo, From), either namespace."""
+    for block in header if header is not None else ():
+        if isinstance(block.tag, str) and block.tag in (f"{{{WSA_FINAL}}}{name}", f"{{{WSA_SUBMISSION}}}{name}"):
+            namespace = etree.QName(block).namespace
+            address = (block.findtext(f"{{{namespace}}}Address") or "").strip()
+            return address or None
+    return None
+
+
 #: axis2-scope key an endpoint with `<enableAddressing>` sets for the transport: the namespace to write
 ADDRESSING_OUT = "_wsaOut"
 _ANONYMOUS = {WSA_FINAL: None, WSA_SUBMISSION: f"{WSA_SUBMISSION}/role/anonymous"}
