@@ -7,14 +7,18 @@ the service, the sample's main sequence rewrites that address and `<send/>` deli
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ssl
 from pathlib import Path
 
 import pytest
+import requests
 import trustme
+import zeep
 from aiohttp import web
 from lxml import etree
+from zeep.wsa import WsAddressingPlugin
 
 from tests.support.stockquote import SAMPLES_NS, SampleServer
 
@@ -326,6 +330,29 @@ async def test_sample_450_played_from_a_smart_client(gateway, stockquote):
     assert server.requests[-1].headers["SOAPAction"] == '"urn:getQuote"'
     forwarded = etree.fromstring(server.requests[-1].body)
     assert forwarded.xpath("//*[namespace-uri()=$ns]", ns=FINAL) == []  # the client's headers are not sent on
+
+
+async def test_sample_450_from_zeep_with_its_ws_addressing_plugin(gateway, stockquote):
+    """A real SOAP client: zeep reads the service's WSDL, its WsAddressingPlugin writes wsa:To (the client's
+    addurl) and it posts to the gateway (trpurl), as the samples' Axis2 client does; it gets a typed answer."""
+    server = await stockquote()
+    client = await gateway(sample(450))
+    addurl = f"{server.base_url}/soap/SimpleStockQuoteService"
+    trpurl = str(client.make_url("/"))
+
+    def call() -> object:
+        session = requests.Session()
+        session.trust_env = False  # loopback only
+        soap = zeep.Client(
+            f"{server.url}?wsdl", transport=zeep.Transport(session=session), plugins=[WsAddressingPlugin(addurl)]
+        )
+        service = soap.create_service(f"{{{SAMPLES_NS}}}SimpleStockQuoteServiceSoap11Binding", trpurl)
+        return service.getQuote(request={"symbol": "IBM"})
+
+    quote = await asyncio.to_thread(call)
+    assert quote.symbol == "IBM"
+    received = server.requests[-1]
+    assert received.path == "/services/SimpleStockQuoteService" and received.operation == "getQuote"
 
 
 async def test_sample_451_moves_plain_http_to_https_on_9002(gateway, sample_servers, pki):
