@@ -426,3 +426,31 @@ async def test_makefault_sends_the_fault_to_the_fault_to_or_the_reply_to(gateway
     response_ = await client.post("/services/P", data=request, headers=soap11(""))
     assert b"Fault" in await response_.read()
     assert response_.headers["X-To"] == expected
+
+
+# -- the reply to the client ---------------------------------------------------------------------------
+
+
+async def test_a_built_reply_loses_its_addressing_headers_an_untouched_one_passes(gateway, stockquote):
+    """W: Axis2Sender.sendBack removes the WS-Addressing headers of a built reply (the back end's RelatesTo
+    here); an unbuilt reply is streamed as it came."""
+    server = await stockquote()
+    target = (
+        f'<target><endpoint><address uri="{server.url}"/></endpoint><outSequence>{{}}<send/></outSequence></target>'
+    )
+    read = '<property name="rel" expression="get-property(\'RelatesTo\')"/>'
+    client = await gateway(
+        {
+            "proxies/Read.xml": f'<proxy {S} name="Read">{target.format(read)}</proxy>',
+            "proxies/Untouched.xml": f'<proxy {S} name="Untouched">{target.format("")}</proxy>',
+        }
+    )
+    request = addressed("http://b/q", GET_QUOTE.format("IBM"))
+    replies = {}
+    for name in ("Read", "Untouched"):
+        response = await client.post(f"/services/{name}", data=request, headers=soap11())
+        assert response.status == 200, await response.text()
+        replies[name] = etree.fromstring(await response.read())
+    assert replies["Untouched"].findtext(f".//{{{FINAL}}}RelatesTo") == "urn:uuid:client-1"  # the back end's
+    assert replies["Read"].xpath("//*[namespace-uri()=$ns]", ns=FINAL) == []
+    assert symbol_of(etree.tostring(replies["Read"])) == "IBM"

@@ -196,6 +196,10 @@ def build_reply(ctx: MessageContext) -> Reply:
     for name, value in ctx.transport_headers.items():
         if name.lower() not in skip:
             headers.add(name, value)
+    payload = ctx.payload
+    if payload.is_built and ctx.properties.get("PRESERVE_WS_ADDRESSING") not in ("true", True):
+        if soap.remove_addressing(payload.envelope):  # W: Axis2Sender.sendBack (removeAddressingHeaders)
+            payload.mark_modified()
     body, stream, ctype, is_fault = serialise(ctx, media)
     status = status_of(ctx, is_fault)
     if str(ctx.axis2.get("NO_ENTITY_BODY", "")).lower() == "true":
