@@ -129,7 +129,9 @@ async def _exchange(
     # GET/HEAD never carry a body; a DELETE carries one only if the message has one.
     if method not in ("GET", "HEAD") and not (method == "DELETE" and ctx.payload.kind == kinds.EMPTY):
         media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
-        addressing = ctx.axis2.pop(soap.ADDRESSING_OUT, None) if media in _SOAP_MEDIA else None
+        addressing = ctx.axis2.pop(soap.ADDRESSING_OUT, None)  # the endpoint's mark, taken by this exchange
+        if addressing is not None and media not in _SOAP_MEDIA:
+            addressing = None  # W: addressing is written on SOAP envelopes only
         if addressing is not None:
             await ctx.payload.build()
         else:
