@@ -454,3 +454,26 @@ async def test_a_built_reply_loses_its_addressing_headers_an_untouched_one_passe
     assert replies["Untouched"].findtext(f".//{{{FINAL}}}RelatesTo") == "urn:uuid:client-1"  # the back end's
     assert replies["Read"].xpath("//*[namespace-uri()=$ns]", ns=FINAL) == []
     assert symbol_of(etree.tostring(replies["Read"])) == "IBM"
+
+
+# -- scripts -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["js", "py"])
+async def test_a_script_reads_the_request_s_reply_to(gateway, language):
+    script = (
+        'mc.setProperty("r", mc.getReplyTo() or "none")'
+        if language == "py"
+        else 'mc.setProperty("r", mc.getReplyTo() || "none")'
+    )
+    flow = (
+        f'<script language="{language}"><![CDATA[{script}]]></script>'
+        '<header name="X-R" scope="transport" expression="get-property(\'r\')"/><respond/>'
+    )
+    client = await gateway(proxy(flow))
+    with_reply_to = addressed("http://b/q", GET_QUOTE.format("IBM"), reply_to="http://c/replies")
+    response = await client.post("/services/P", data=with_reply_to, headers=soap11(""))
+    assert response.headers["X-R"] == "http://c/replies"
+    plain = f'<s:Envelope xmlns:s="{SOAP11}"><s:Body>{GET_QUOTE.format("IBM")}</s:Body></s:Envelope>'
+    response = await client.post("/services/P", data=plain, headers=soap11("urn:getQuote"))
+    assert response.headers["X-R"] == "none"
