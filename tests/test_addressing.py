@@ -477,3 +477,24 @@ async def test_a_script_reads_the_request_s_reply_to(gateway, language):
     plain = f'<s:Envelope xmlns:s="{SOAP11}"><s:Body>{GET_QUOTE.format("IBM")}</s:Body></s:Envelope>'
     response = await client.post("/services/P", data=plain, headers=soap11("urn:getQuote"))
     assert response.headers["X-R"] == "none"
+
+
+async def test_a_wsa_action_that_is_not_the_soap_action_is_a_fault(gateway):
+    """W: AddressingInHandler.extractActionInformation: a non-empty SOAPAction must equal the wsa:Action
+    (ActionMismatch); the fault sequence runs with the message's other addressing values read."""
+    flow = '<property name="to" expression="get-property(\'To\')"/><respond/>'
+    fault = (
+        '<faultSequence><header name="X-Error" scope="transport" expression="get-property(\'ERROR_MESSAGE\')"/>'
+        '<header name="X-Code" scope="transport" expression="get-property(\'ERROR_CODE\')"/>'
+        '<header name="X-To" scope="transport" expression="get-property(\'To\')"/><respond/></faultSequence>'
+    )
+    client = await gateway(
+        {"proxies/P.xml": f'<proxy {S} name="P"><target><inSequence>{flow}</inSequence>{fault}</target></proxy>'}
+    )
+    request = addressed("http://b/q", GET_QUOTE.format("IBM"), action="urn:getQuote")
+    response = await client.post("/services/P", data=request, headers=soap11("urn:somethingElse"))
+    assert "Message Addressing Property is not valid" in response.headers["X-Error"]
+    assert response.headers["X-Code"] == "601000"
+    assert response.headers["X-To"] == "http://b/q"
+    agreeing = await client.post("/services/P", data=request, headers=soap11("urn:getQuote"))
+    assert agreeing.status == 200 and "X-Error" not in agreeing.headers

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 from multidict import CIMultiDict, MultiDict, MultiMapping
 
-from gateway.errors import MediationError
+from gateway.errors import MESSAGE_PARSING_ERROR, MediationError
 from gateway.masking import SecretValues
 from gateway.message import kinds, soap
 from gateway.message.payload import Payload
@@ -228,8 +228,9 @@ class MessageContext:
     @property
     def soap_action(self) -> str | None:
         """The action (W: Options.action, which both getSoapAction and getWSAAction read): one the flow set;
-        else the request's wsa:Action (AddressingInHandler overrides the transport's); else its SOAPAction
-        header (or the SOAP 1.2 action parameter)."""
+        else the request's wsa:Action when its SOAPAction header (or SOAP 1.2 action parameter) is empty; else
+        that header. A wsa:Action that differs from a non-empty SOAPAction is a fault, raised once, where the
+        addressing headers are first read (W: AddressingInHandler's ActionMismatch)."""
         if self.to_from_request:
             self._addressing()
         return self._soap_action
@@ -259,6 +260,7 @@ class MessageContext:
         except MediationError:
             return  # a broken body: its fault comes from whoever reads it
         namespace = None
+        mismatch = None
         for block in header if header is not None else ():
             field_of = _WSA_FIELDS.get(block.tag) if isinstance(block.tag, str) else None
             if field_of is None or (namespace is not None and field_of[0] != namespace):
@@ -269,10 +271,22 @@ class MessageContext:
                 continue
             if name == "To" and not self.to_set:
                 self._to = text
-            elif name == "Action" and not self.action_set and not self._soap_action:
-                self._soap_action = text  # a differing SOAPAction stays (Axis2 faults: ActionMismatch)
+            elif name == "Action" and not self.action_set:
+                if not self._soap_action:
+                    self._soap_action = text
+                elif self._soap_action != text:
+                    mismatch = text
             elif name == "MessageID" and self._message_id is None:
                 self._message_id = text
+        if mismatch is not None:  # W: AddressingInHandler.extractActionInformation, triggerActionMismatchFault
+            raise MediationError(
+                "Error while building message. A header representing a Message Addressing Property is not valid "
+                "and the message cannot be processed",
+                MESSAGE_PARSING_ERROR,
+                f"wsa:ActionMismatch: the SOAPAction {self._soap_action!r} is not the wsa:Action {mismatch!r}; "
+                "send the same action in both, or an empty SOAPAction",
+                http_status=400,
+            )
 
     @property
     def message_id(self) -> str:
