@@ -498,3 +498,12 @@ async def test_a_wsa_action_that_is_not_the_soap_action_is_a_fault(gateway):
     assert response.headers["X-To"] == "http://b/q"
     agreeing = await client.post("/services/P", data=request, headers=soap11("urn:getQuote"))
     assert agreeing.status == 200 and "X-Error" not in agreeing.headers
+
+
+async def test_an_unparsed_request_keeps_its_own_soap_action(gateway, backend):
+    """MI reads the WS-Addressing headers only when it builds the message: sent on untouched, a request keeps
+    its (empty) SOAPAction header and its body is not parsed for the wsa:Action."""
+    request = addressed("http://b/q", GET_QUOTE.format("IBM"), action="urn:getQuote")
+    sent, headers = await received_header(gateway, backend, "", request)
+    assert sent == request
+    assert headers["SOAPAction"] == '""'

@@ -240,6 +240,12 @@ class MessageContext:
         self._soap_action = value
         self.action_set = True
 
+    @property
+    def unbuilt_action(self) -> str | None:
+        """The action without looking into the body: what a message nobody parsed is sent with (W: MI reads
+        the WS-Addressing headers only when it builds the message)."""
+        return self._soap_action
+
     def _addressing(self) -> None:
         """W: AddressingInHandler, run when the message is built (RelayUtils.processAddressing): the request's
         wsa:To, wsa:Action and wsa:MessageID become its To, action and message id, unless the flow set them

@@ -140,7 +140,7 @@ async def _exchange(
             _addressing(ctx, addressing, str(url))
         body, stream, ctype, _ = formats.serialise(ctx, media)
         data = stream if stream is not None else body
-        action = ctx.soap_action
+        action = ctx.soap_action if ctx.payload.is_built else ctx.unbuilt_action
         if ctype:
             if action and media == kinds.APPLICATION_SOAP_XML:  # W: SOAPMessageFormatter.getContentType
                 ctype = f'{_ACTION_PARAMETER.sub("", ctype)}; action="{action}"'
