@@ -185,7 +185,7 @@ class Engine:
         if target is not None and not ctx.to_set:
             return target  # the request's own To is not looked for (its body is not parsed for it)
         address = await to_address(ctx)
-        if address is not None and "://" in address:
+        if address is not None and _is_address(address):
             return IMPLICIT_TO
         return target
 
@@ -202,6 +202,13 @@ class Engine:
         """The global `fault` sequence (the built-in one when none is deployed): the one place it is looked up."""
         handler = ctx.config.sequences.get("fault") or DEFAULT_FAULT
         return await handler.mediate(ctx)
+
+
+_SCHEMES_WITHOUT_SLASHES = ("mailto:", "local:", "rabbitmq:", "vfs:")  # addresses that need no "//"
+
+
+def _is_address(address: str) -> bool:
+    return "://" in address or address[:9].lower().startswith(_SCHEMES_WITHOUT_SLASHES)
 
 
 MAIN_PASSES = 8
