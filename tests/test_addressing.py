@@ -507,3 +507,31 @@ async def test_an_unparsed_request_keeps_its_own_soap_action(gateway, backend):
     sent, headers = await received_header(gateway, backend, "", request)
     assert sent == request
     assert headers["SOAPAction"] == '""'
+
+
+async def test_enable_addressing_carries_the_message_s_reply_to_from_and_fault_to(gateway, backend):
+    """W: the outgoing message's Options have the request's as parent: its ReplyTo and FaultTo (read from the
+    client) and a From set by the header mediator are written, in the endpoint's namespace and Axis2's order."""
+
+    async def answer(_request: web.Request, _body: bytes) -> web.Response:
+        return web.Response(body=b"<ok/>", content_type="application/xml")
+
+    server = await backend(answer)
+    url = str(server.make_url("/q"))
+    flow = (
+        '<header name="From" value="http://gateway.example/me"/>'
+        f'<call><endpoint><address uri="{url}"><enableAddressing version="submission"/></address></endpoint></call>'
+        "<respond/>"
+    )
+    client = await gateway(proxy(flow))
+    request = addressed("http://b/q", GET_QUOTE.format("IBM"), reply_to="http://c/replies", fault_to="http://c/faults")
+    response = await client.post("/services/P", data=request, headers=soap11(""))
+    assert response.status == 200, await response.text()
+    header = etree.fromstring(server.requests[0]["body"]).find(f"{{{SOAP11}}}Header")
+    names = [etree.QName(block).localname for block in header if etree.QName(block).namespace == SUBMISSION]
+    assert names == ["To", "ReplyTo", "From", "FaultTo", "MessageID", "Action"]
+    assert [etree.QName(block).namespace for block in header] == [SUBMISSION] * 6  # the final ones are gone
+    address = f"{{{SUBMISSION}}}Address"
+    assert header.findtext(f"{{{SUBMISSION}}}ReplyTo/{address}") == "http://c/replies"
+    assert header.findtext(f"{{{SUBMISSION}}}From/{address}") == "http://gateway.example/me"
+    assert header.findtext(f"{{{SUBMISSION}}}FaultTo/{address}") == "http://c/faults"

@@ -97,10 +97,30 @@ ADDRESSING_OUT = "_wsaOut"
 _ANONYMOUS = {WSA_FINAL: None, WSA_SUBMISSION: f"{WSA_SUBMISSION}/role/anonymous"}
 
 
-def add_addressing(envelope: etree._Element, namespace: str, to: str, message_id: str, action: str | None) -> None:
+def wsa_relates_to(header: etree._Element | None) -> str | None:
+    """The text of a wsa:RelatesTo header, either namespace."""
+    for block in header if header is not None else ():
+        if isinstance(block.tag, str) and block.tag in (f"{{{WSA_FINAL}}}RelatesTo", f"{{{WSA_SUBMISSION}}}RelatesTo"):
+            return (block.text or "").strip() or None
+    return None
+
+
+#: The endpoint references the message carries besides To (W: Options.replyTo, from, faultTo).
+REFERENCES = ("ReplyTo", "From", "FaultTo")
+
+
+def add_addressing(
+    envelope: etree._Element,
+    namespace: str,
+    to: str,
+    message_id: str,
+    action: str | None,
+    references: dict[str, str | None],
+    relates_to: str | None,
+) -> None:
     """W: Axis2's AddressingOutHandler (WSAHeaderWriter) for a request: To, ReplyTo (omitted in the final
-    namespace when unset, anonymous in the submission one), MessageID, Action, in that order; a header the
-    message already carries (PRESERVE_WS_ADDRESSING) is not written twice."""
+    namespace when unset, anonymous in the submission one), From, FaultTo, MessageID, Action, RelatesTo, in that
+    order; a header the message already carries (PRESERVE_WS_ADDRESSING) is not written twice."""
     header = header_of(envelope, create=True)
     assert header is not None
     present = {block.tag for block in header if isinstance(block.tag, str)}
@@ -111,13 +131,16 @@ def add_addressing(envelope: etree._Element, namespace: str, to: str, message_id
 
     if (element := block("To")) is not None:
         element.text = to
-    anonymous = _ANONYMOUS[namespace]
-    if anonymous is not None and (element := block("ReplyTo")) is not None:
-        etree.SubElement(element, f"{{{namespace}}}Address").text = anonymous
+    for name in REFERENCES:
+        address = references.get(name) or (_ANONYMOUS[namespace] if name == "ReplyTo" else None)
+        if address and (element := block(name)) is not None:
+            etree.SubElement(element, f"{{{namespace}}}Address").text = address
     if (element := block("MessageID")) is not None:
         element.text = message_id
     if action and (element := block("Action")) is not None:
         element.text = action
+    if relates_to and (element := block("RelatesTo")) is not None:
+        element.text = relates_to
 
 
 def first_body_element(envelope: etree._Element) -> etree._Element | None:

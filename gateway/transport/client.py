@@ -105,10 +105,14 @@ def _addressing(ctx: MessageContext, namespace: str | None, url: str) -> None:
     envelope = ctx.payload.envelope
     action = ctx.soap_action  # read first: the request's wsa:Action is in the headers about to go
     preserve = ctx.properties.get("PRESERVE_WS_ADDRESSING") in ("true", True)
+    header = soap.header_of(envelope) if namespace is not None else None
+    # the message's ReplyTo / From / FaultTo / RelatesTo (W: the outgoing Options' parent is the request's)
+    references = {name: soap.wsa_address(header, name) for name in soap.REFERENCES} if header is not None else {}
+    relates_to = soap.wsa_relates_to(header)
     changed = not preserve and soap.remove_addressing(envelope)
     if namespace is not None:
         message_id = ctx.message_id if preserve else f"urn:uuid:{uuid.uuid4()}"
-        soap.add_addressing(envelope, namespace, url, message_id, action)
+        soap.add_addressing(envelope, namespace, url, message_id, action, references, relates_to)
         changed = True
     if changed:
         ctx.payload.mark_modified()
