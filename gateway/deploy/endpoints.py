@@ -14,6 +14,7 @@ from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node, 
 from gateway.deploy.wsdl import wsdl_endpoint_address
 from gateway.expressions import Expression
 from gateway.expressions.values import Value
+from gateway.message import soap
 from gateway.message.scopes import writer
 from gateway.runtime.amqp import is_rabbitmq_uri, parse_rabbitmq_uri
 from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, Suspension
@@ -182,7 +183,8 @@ def _suspension(node: Node) -> Suspension:
     timeout = node.one("timeout")
     action = _number(timeout, "responseAction")
     legacy = _number(node, "suspendDurationOnFailure")
-    if suspend is None and mark is None and retry is None and action is None and legacy is None:
+    addressing = node.one("enableAddressing")
+    if suspend is None and mark is None and retry is None and action is None and legacy is None and addressing is None:
         return DEFAULT_SUSPENSION
     initial, factor = -1, 1.0
     if legacy is not None:
@@ -203,6 +205,11 @@ def _suspension(node: Node) -> Suspension:
         retry_disabled_codes=_codes(retry, "disabledErrorCodes"),
         retry_enabled_codes=_codes(retry, "enabledErrorCodes"),
         timeout_action=action.lower() if action else None,
+        addressing=None
+        if addressing is None
+        else soap.WSA_SUBMISSION
+        if addressing["version"] == "submission"
+        else soap.WSA_FINAL,
     )
 
 
