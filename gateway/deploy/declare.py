@@ -93,6 +93,9 @@ class Attribute:
     missing: str | None = None  # the message when a required attribute is absent (MI's wording)
     invalid_hint: str | None = None  # CHOICE: the hint for a value that is not a choice (default: did you mean)
     ignore_case: bool = False  # CHOICE: compared case-insensitively (the value is given lower-cased)
+    # An attribute MI's factory does not read that real configurations (MI's own tests) carry: accepted with a
+    # warning, as MI ignores it. The text says where it comes from or what to use instead.
+    ignored: str | None = None
 
     @property
     def summary(self) -> str:
@@ -282,6 +285,11 @@ def _attributes(node: Node) -> list[DeployError]:
                     did_you_mean(name, known)
                     or (f"allowed: {', '.join(sorted(known))}" if known else f"<{spec.tag}> takes no attributes"),
                 )
+            )
+            continue
+        if attribute.ignored:
+            log.warning(
+                "%s: <%s %s=…> is ignored, as MI ignores it (%s)", node.location, spec.tag, name, attribute.ignored
             )
             continue
         if attribute.unsupported:

@@ -249,6 +249,12 @@ ADDRESS = Element(
             choices=("mtom", "swa", "pox"),
         ),
         Attribute("encoding", Kind.TEXT, "Character encoding (accepted, no effect: UTF-8)."),
+        Attribute(
+            "method",
+            Kind.TEXT,
+            "An <http> endpoint's attribute, written on an address (MI's own tests do).",
+            ignored="AddressEndpointFactory reads no method: the request keeps its method; use <http method=…>",
+        ),
     ),
 )
 HTTP = Element(

@@ -99,4 +99,6 @@ def _attribute_row(attribute: Attribute) -> str:
     if isinstance(attribute.default, bool):
         default = f"`{str(attribute.default).lower()}`"
     doc = attribute.doc + (" **Not supported yet.**" if attribute.unsupported else "")
+    if attribute.ignored:
+        doc += " **Ignored, as MI ignores it** (a warning)."
     return f"| `{attribute.name}` | {attribute.summary} | {'yes' if attribute.required else ''} | {default} | {doc} |"

@@ -4,6 +4,7 @@ startup/tasks/MessageInjector): MI's message-injector task with its trigger and 
 from __future__ import annotations
 
 import copy
+import logging
 
 from lxml import etree
 
@@ -11,6 +12,8 @@ from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node
 from gateway.message import soap
 from gateway.runtime.tasks import FORMATS, TaskSpec, quartz_to_croniter
 from gateway.xmlutil import is_description, parse_xml_text
+
+log = logging.getLogger(__name__)
 
 MESSAGE_INJECTOR = "org.apache.synapse.startup.tasks.MessageInjector"
 _PROPERTIES = {
@@ -61,15 +64,25 @@ def _task(node: Node) -> TaskSpec:
             message = parse_xml_text(text)
         except etree.XMLSyntaxError as exc:
             raise node.error(f"the message property is not XML: {exc}") from None
+    inject_to = values.get("injectTo", "main").lower()
     fmt = values.get("format", "soap11").lower()
     if fmt not in FORMATS:
-        raise node.error(f"incorrect format specified: '{fmt}'", "use soap11, soap12, pox or get")
+        if inject_to == "proxy":  # W: MessageInjector.execute: only the proxy branch refuses another format
+            raise node.error(f"incorrect format specified: '{fmt}'", "use soap11, soap12, pox or get")
+        # W: MessageInjector.execute, sequence / main: no branch matches, so the payload goes in as with no format
+        log.warning(
+            "%s: task '%s': format '%s' is not soap11, soap12, pox or get; MI ignores it when injecting into a "
+            "sequence or main, and so does this gateway (the message goes in as with no format)",
+            node.location,
+            name,
+            values["format"],
+        )
+        fmt = "soap11"
     content_type, version = FORMATS[fmt]
     if version is not None:
         body = etree.tostring(soap.wrap(message, version), encoding="UTF-8")
     else:
         body = etree.tostring(message, encoding="UTF-8")
-    inject_to = values.get("injectTo", "main").lower()
     if inject_to not in ("proxy", "sequence", "main"):
         raise node.error(f"injectTo '{inject_to}' is not proxy, sequence or main")
     target = values.get("proxyName") if inject_to == "proxy" else values.get("sequenceName")

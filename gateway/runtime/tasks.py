@@ -99,7 +99,8 @@ class Tasks:
     async def _run(self, spec: TaskSpec) -> None:
         done = 0
         while spec.count < 0 or done < spec.count:
-            await asyncio.sleep(_seconds_to_next(spec))
+            if spec.cron is not None or done:  # W: a simple trigger starts now (AbstractQuartzTaskManager)
+                await asyncio.sleep(_seconds_to_next(spec))
             done += 1
             try:
                 await self.inject(spec)
