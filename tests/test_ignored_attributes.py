@@ -78,3 +78,22 @@ async def test_an_address_method_is_ignored_so_the_request_keeps_its_method(gate
     assert response.status == 200, await response.text()
     assert server.requests[0]["method"] == "POST"
     assert server.requests[0]["body"] == b'{"q":1}'
+
+
+def test_a_timeout_action_child_is_ignored_with_a_warning(tmp_path: Any, capsys: Any, caplog: Any) -> None:
+    """MI's esbjava3022 endpoint templates write <timeout><action>fault</action>: EndpointDefinitionFactory
+    reads only <duration> and <responseAction>, so MI deploys them and ignores the <action>."""
+    root = write_artifacts(
+        tmp_path,
+        {
+            "endpoints/E.xml": f"""<endpoint {S} name="E">
+  <address uri="http://127.0.0.1:9/x">
+    <timeout><duration>1000</duration><action>fault</action></timeout>
+  </address>
+</endpoint>""",
+        },
+    )
+    with caplog.at_level(logging.WARNING, logger="gateway.deploy"):
+        assert cli(["validate", str(root)]) == 0, capsys.readouterr().out
+    [warning] = [r.getMessage() for r in caplog.records if "<action> inside <timeout>" in r.getMessage()]
+    assert "E.xml:3" in warning and "as MI ignores it" in warning and "<responseAction>fault" in warning

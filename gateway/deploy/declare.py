@@ -114,6 +114,7 @@ class Child:
     repeatable: bool = False
     missing: str | None = None  # the message when a required child is absent (MI's wording)
     first_wins: bool = False  # MI reads only the first of several (getFirstChildWithName): a warning, not an error
+    ignored: str | None = None  # a child MI's factory does not read that real configurations carry: a warning
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +410,15 @@ def _children(node: Node) -> list[DeployError]:
                     did_you_mean(tag, allowed)
                     or (f"allowed: {', '.join(allowed)}" if allowed else f"<{spec.tag}> takes no child elements"),
                 )
+            )
+            continue
+        if child.ignored:
+            log.warning(
+                "%s: <%s> inside <%s> is ignored, as MI ignores it (%s)",
+                location(element, fctx.path),
+                tag,
+                spec.tag,
+                child.ignored,
             )
             continue
         found = node._children.setdefault(tag, [])

@@ -61,6 +61,11 @@ TIMEOUT = Element(
                 invalid_hint="use discard or fault",
             )
         ),
+        Child(
+            _text("action", Kind.TEXT, "Not read: MI's own tests (esbjava3022) write it for responseAction."),
+            ignored="EndpointDefinitionFactory reads <responseAction>, not <action>: write "
+            "<responseAction>fault</responseAction> for that",
+        ),
     ),
 )
 _QOS = (

@@ -85,6 +85,8 @@ def _element(spec: Element, level: int, rendered: set[str]) -> Iterator[str]:
                 ("1" if child.required else "0..1") if not child.repeatable else ("1..n" if child.required else "0..n")
             )
             note = " (not supported yet)" if child.element.not_supported else ""
+            if child.ignored:
+                note += " **Ignored, as MI ignores it** (a warning)."
             yield f"| `<{child.element.tag}>` | {occurs} | {child.element.doc}{note} |"
         yield ""
         for child in spec.children:
