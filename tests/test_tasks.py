@@ -115,6 +115,19 @@ async def test_an_unknown_format_is_ignored_when_injecting_into_a_sequence(gatew
     assert b"Envelope" in server.requests[0]["body"], "as with no format: the default SOAP 1.1 envelope"
 
 
+async def test_a_task_without_a_message_deploys_and_each_run_logs_mis_error(gateway: Any, caplog: Any) -> None:
+    """MI's management-api tests deploy AbcScheduledTask (a trigger, no properties): MessageInjector checks the
+    message on each run, so the task is deployed and listed, and every run logs "message or registry-key not set"."""
+    import logging
+
+    with caplog.at_level(logging.ERROR, logger="gateway.runtime.tasks"):
+        client = await gateway({"tasks/AbcScheduledTask.xml": _task('<trigger once="true"/>', "", "AbcScheduledTask")})
+        assert "AbcScheduledTask" in client.config.tasks
+        await until(lambda: any("message or registry-key not set" in r.getMessage() for r in caplog.records))
+    [error] = [r.getMessage() for r in caplog.records if "registry-key" in r.getMessage()]
+    assert error == "task AbcScheduledTask: message or registry-key not set"
+
+
 def test_quartz_cron_expressions_are_read_with_quartz_field_order() -> None:
     assert quartz_to_croniter("0/5 * * * * ?") == "* * * * * 0/5"
     assert quartz_to_croniter("0 30 9 ? * 2-6") == "30 9 * * 1-5 0", "Quartz weekdays count from Sunday=1"

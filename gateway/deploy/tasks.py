@@ -56,10 +56,17 @@ def _task(node: Node) -> TaskSpec:
             values[key] = prop["value"]
     if "registryKey" in values:
         raise node.error("registryKey messages are not supported yet", "put the message inline in the message property")
-    if message is None:
-        text = values.get("message")
-        if text is None:
-            raise node.error("message or registry-key not set", '<property name="message"><yourPayload/></property>')
+    if message is None and "message" not in values:
+        # W: MessageInjector.execute checks it on each run: MI deploys the task (its management API lists it)
+        # and every run logs the error
+        log.warning(
+            "%s: task '%s': message or registry-key not set: every run will fail (add <property name=\"message\">"
+            "<yourPayload/></property>)",
+            node.location,
+            name,
+        )
+    elif message is None:
+        text = values["message"]
         try:
             message = parse_xml_text(text)
         except etree.XMLSyntaxError as exc:
@@ -79,9 +86,10 @@ def _task(node: Node) -> TaskSpec:
         )
         fmt = "soap11"
     content_type, version = FORMATS[fmt]
-    if version is not None:
+    body: bytes | None = None
+    if message is not None and version is not None:
         body = etree.tostring(soap.wrap(message, version), encoding="UTF-8")
-    else:
+    elif message is not None:
         body = etree.tostring(message, encoding="UTF-8")
     if inject_to not in ("proxy", "sequence", "main"):
         raise node.error(f"injectTo '{inject_to}' is not proxy, sequence or main")

@@ -39,7 +39,7 @@ FORMATS = {
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
     name: str
-    message: bytes  # the payload, already wrapped as `format` asks
+    message: bytes | None  # the payload, already wrapped as `format` asks; None: no message (each run fails)
     content_type: str
     method: str
     to: str | None
@@ -109,6 +109,9 @@ class Tasks:
 
     async def inject(self, spec: TaskSpec) -> None:
         """W: MessageInjector.execute."""
+        if spec.message is None:  # W: MessageInjector.execute, handleError: every run fails, the task stays
+            log.error("task %s: message or registry-key not set", spec.name)
+            return
         config = self.state.config
         message = StoredMessage(
             message_id=f"urn:uuid:{uuid.uuid4()}",
