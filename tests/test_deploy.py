@@ -187,3 +187,19 @@ def test_address_uri_is_checked_at_deploy_time(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "a.xml:1: address: the 'jms' transport of uri 'jms:/queue' is not supported" in out
     assert "b.xml:1: address: the 'relative' transport of uri 'not a url' is not supported" in out
+
+
+def test_an_endpoint_file_without_a_name_says_it_is_a_registry_resource(tmp_path, capsys):
+    """Apache sample 10's dynamic_endpt_1.xml is a registry resource (no name); in endpoints/ MI's
+    EndpointDeployer fails it too (addEndpoint(null, …))."""
+    root = write_artifacts(
+        tmp_path,
+        {
+            "endpoints/endpoint.xml": '<endpoint xmlns="http://ws.apache.org/ns/synapse">\n'
+            '<address uri="http://localhost:9000/services/SimpleStockQuoteService"/></endpoint>'
+        },
+    )
+    assert cli(["validate", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "endpoint.xml:1: endpoint: the 'name' attribute is required for a named endpoint (add name=" in out, out
+    assert "reached by a key: put it under registry/" in out, out

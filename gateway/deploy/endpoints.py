@@ -479,7 +479,11 @@ def _build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
     if node.has("key-expression"):  # W: EndpointFactory: an XPath naming the endpoint per message
         return IndirectEndpoint(where, Value(node.raw("key-expression") or "", expression=node["key-expression"]))
     if not anonymous and not node["name"]:
-        raise node.error("the 'name' attribute is required for a named endpoint")
+        raise node.error(  # W: EndpointDeployer: addEndpoint(null, …) fails ("Endpoint Deployment … Failed.")
+            "the 'name' attribute is required for a named endpoint",
+            'add name="…"; an endpoint without a name is a registry resource (Apache sample 10\'s '
+            "dynamic_endpt_1.xml), reached by a key: put it under registry/",
+        )
     definitions = [child for tag in _ORDER for child in node.all(tag)]
     if not definitions:
         if node.has("template"):  # W: TemplateEndpointFactory
