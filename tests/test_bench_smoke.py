@@ -259,6 +259,39 @@ def test_bench_smoke_writes_report(tmp_path: Path) -> None:
 
 
 @pytest.mark.bench_smoke
+def test_pacing_bench_smoke_writes_report(tmp_path: Path) -> None:
+    """`python -m bench.pacing --smoke`: the shipped SMS queue on SQLite, every message of both scenarios reaches
+    the sandbox once, and the report has a pacing row per sender and the burst's latency split."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.pacing", "--smoke", "--output", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "smoke-pacing.json").read_text())
+    text = (tmp_path / "smoke-pacing.md").read_text()
+    assert report["mode"] == "smoke"
+    by_scenario = {result["scenario"]: result for result in report["results"]}
+    assert set(by_scenario) == {"pacing", "burst"}
+    for result in by_scenario.values():
+        assert (result["refused"], result["twilio_errors"]) == (0, 0), result
+        assert result["received"] == result["messages"] > 0, result
+        for row in result["senders"]:
+            assert row["received"] == row["messages"] and row["duplicates"] == 0, row
+    pacing = by_scenario["pacing"]["senders"]
+    assert [row["sender"] for row in pacing] == ["long code (US)", "toll-free"]
+    assert all(row["mean_interval_ms"] is not None for row in pacing)
+    assert [row["sender"] for row in by_scenario["burst"]["senders"]] == [
+        "short code",
+        "alphanumeric ID",
+        "long code (UK, to UK)",
+    ]
+    assert "## Pacing accuracy" in text and "## A burst from 3 senders" in text and "**all**" in text
+
+
+@pytest.mark.bench_smoke
 def test_soak_smoke_reports_rss_of_every_gateway_process_and_every_error(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "bench", "--soak", "--smoke", "--no-install", "--output", str(tmp_path)]
     argv += ["--soak-minutes", "0.1", "--soak-capacity", "1"]

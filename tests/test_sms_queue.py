@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from synapse_gateway_connectors.twilio_rest.sandbox import SANDBOX_STATE
 from synapse_gateway_connectors.twilio_rest.sandbox import create_app as create_sandbox_app
 
 from gateway.transport.server import SERVICES
@@ -100,6 +101,39 @@ async def test_a_burst_leaves_at_each_senders_pace_and_is_tracked_to_delivery(
         await asyncio.sleep(0.1)
     assert all(item["sid"].startswith("SM") and item["attempts"] == "1" for item in tracked.values())
     assert client.app[SERVICES] is not None and client.config.message_stores["SmsOutbox"].size() == 0
+
+
+async def test_twilios_answer_time_is_not_added_to_each_interval(gateway: Any, aiohttp_server: Any) -> None:
+    """A sender's slot counts from when its send leaves, not from Twilio's answer: a Twilio that answers after
+    0.3 s still gets 1 SMS/s from a long code, not one every 1.3 s (bench/results/pacing.md measured 0.86/s at a
+    0.15 s answer time before)."""
+    client, sandbox, arrivals = await _start(gateway, aiohttp_server)
+    sandbox.app[SANDBOX_STATE].config.response_delay = 0.3
+    for i in range(5):
+        response = await client.post("/sms-queue", json={"to": "+15551230001", "from": LONG_CODE, "body": f"slow {i}"})
+        assert response.status == 202
+    await until(lambda: len(arrivals) == 5, seconds=20, what="five arrivals")
+    times = [at for at, _, _ in arrivals]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    # Counting every round trip would make the span 4 x 1.3 = 5.2 s; at the pace it is 4 s (+ 0.3 s: before the
+    # first answer, the first send's whole round trip counts).
+    assert 4 * 0.95 <= times[-1] - times[0] < 4.6, gaps
+    assert [body for _, _, body in arrivals] == [f"slow {i}" for i in range(5)]
+
+
+async def test_a_fast_sender_is_not_held_to_one_send_per_round_trip(gateway: Any, aiohttp_server: Any) -> None:
+    """A short code (100 segments/s) against a Twilio that answers after 0.3 s: its sends overlap, so ten leave in
+    about 0.1 s (plus the first's round trip) and in order, not one per 0.3 s round trip (3 s; bench/results/
+    pacing-twilio-rtt.md measured 5.5/s before)."""
+    client, sandbox, arrivals = await _start(gateway, aiohttp_server)
+    sandbox.app[SANDBOX_STATE].config.response_delay = 0.3
+    for i in range(10):
+        response = await client.post("/sms-queue", json={"to": "+15551230001", "from": "54321", "body": f"fast {i}"})
+        assert response.status == 202
+    await until(lambda: len(arrivals) == 10, seconds=20, what="ten arrivals")
+    times = [at for at, _, _ in arrivals]
+    assert times[-1] - times[0] < 1.5, [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert [body for _, _, body in arrivals] == [f"fast {i}" for i in range(10)]
 
 
 async def test_a_refused_sms_is_parked_with_twilios_error_and_not_retried(gateway: Any, aiohttp_server: Any) -> None:

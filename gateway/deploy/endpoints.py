@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from typing import Any
 
 from yarl import URL
@@ -33,7 +34,9 @@ from gateway.runtime.endpoints import (
     RecipientListEndpoint,
     SessionAffinity,
     TemplateEndpoint,
+    TransportEndpoint,
     WsdlEndpoint,
+    parse_other_uri,
 )
 from gateway.xmlutil import children, local_name
 
@@ -208,6 +211,18 @@ def _suspension(node: Node) -> Suspension:
     )
 
 
+_CREDENTIALS = re.compile(r"//([^/:@]*):[^/@]*@")
+_OTHER_NAMES = {"vfs": "file", "local": "local", "mailto": "mail"}
+_OTHER_HINTS = {
+    "vfs": "vfs:file:///directory or vfs:file:///directory/file.xml[?transport.vfs.Append=true] (docs/operations.md, "
+    "Endpoints over file, local and mail transports)",
+    "local": "local://services/PROXY or local:///CONTEXT/path of an API (docs/operations.md, Endpoints over file, "
+    "local and mail transports)",
+    "mailto": "mailto:someone@example.com, with the SMTP server in the mail settings (docs/operations.md, Endpoints "
+    "over file, local and mail transports)",
+}
+
+
 def _address(node: Node) -> tuple[str, str | None]:
     return _address_of(node, node["uri"])
 
@@ -224,17 +239,45 @@ def _address_of(node: Node, uri: str) -> tuple[str, str | None]:
             ) from None
         return uri, node["format"]
     try:
+        other = parse_other_uri(uri)
+    except ValueError as exc:
+        scheme = uri.split(":", 1)[0].lower()
+        shown = _CREDENTIALS.sub(r"//\1:****@", uri.split("?", 1)[0])  # vfs:sftp://user:password@host/…
+        raise node.error(f"{_OTHER_NAMES[scheme]} address '{shown}': {exc}", _OTHER_HINTS[scheme]) from None
+    if other is not None:
+        return uri, node["format"]
+    try:
         url = URL(uri)
     except ValueError as exc:
-        raise node.error(f"invalid uri '{uri}': {exc}") from None
+        raise node.error(f"invalid uri '{_shown_uri(uri)}': {exc}") from None
     if url.scheme not in ("http", "https"):
-        hint = "use an absolute http:// or https:// address, or rabbitmq:/NAME?rabbitmq.server.host.name=…"
+        hint = (
+            "use an absolute http:// or https:// address, or rabbitmq:/NAME?…, vfs:file:///…, "
+            "local://services/NAME, mailto:…"
+        )
+        if url.scheme.startswith("mailto"):
+            hint = (
+                f"'{url.scheme}' is a named mail sender of MI's axis2.xml; write mailto:… and configure the SMTP "
+                "server in the mail settings"
+            )
+        if url.scheme == "file":
+            hint = "MI sends to files through the VFS transport: write vfs:file:///path (docs/operations.md)"
         if url.scheme == "jms":
             hint = "there is no JMS client for Python: publish to RabbitMQ with rabbitmq:/NAME?… instead"
-        raise node.error(f"the '{url.scheme or 'relative'}' transport of uri '{uri}' is not supported", hint)
+        shown = _shown_uri(uri)
+        raise node.error(f"the '{url.scheme or 'relative'}' transport of uri '{shown}' is not supported", hint)
     if not url.host:
-        raise node.error(f"uri '{uri}' has no host", "e.g. http://localhost:9000/service")
+        raise node.error(f"uri '{_shown_uri(uri)}' has no host", "e.g. http://localhost:9000/service")
     return uri, node["format"]
+
+
+_SECRET_PARAMETER = re.compile(r"([?&;][^=&;]*(?:password|credentials|secret|token)[^=&;]*=)[^&;]*", re.IGNORECASE)
+
+
+def _shown_uri(uri: str) -> str:
+    """The uri as a deploy error shows it: user info and password-like parameters masked (a JMS uri carries
+    java.naming.security.credentials or transport.jms.Password)."""
+    return _SECRET_PARAMETER.sub(r"\1****", _CREDENTIALS.sub(r"//\1:****@", uri))
 
 
 ADDRESS = Element(
@@ -244,7 +287,11 @@ ADDRESS = Element(
     children=_QOS,
     attributes=(
         Attribute(
-            "uri", Kind.NAME, "Absolute http(s) URL of the back end, or a rabbitmq:/NAME?… address.", required=True
+            "uri",
+            Kind.NAME,
+            "Absolute http(s) URL of the back end, or a rabbitmq:/NAME?…, vfs:file:///…, local://services/NAME or "
+            "mailto: address.",
+            required=True,
         ),
         FORMAT,
         Attribute(
@@ -511,6 +558,9 @@ def _build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
         uri, fmt = _address(definition)
         if is_rabbitmq_uri(uri):
             return RabbitMQEndpoint(name, where, timeout, uri, parse_rabbitmq_uri(uri), fmt, suspension)
+        other = parse_other_uri(uri)
+        if other is not None:
+            return TransportEndpoint(name, where, timeout, uri, other, fmt, suspension)
         return AddressEndpoint(name, where, timeout, uri, fmt, suspension)
     if definition.tag == "default":
         return DefaultEndpoint(name, where, timeout, definition["format"], suspension)

@@ -586,6 +586,12 @@ class XPathExpression(Expression):
         self._keep_parent = info.keep_parent
         self._json_path = descendant_pattern(source)  # answered from untouched JSON without an infoset
 
+    @property
+    def json_path(self) -> tuple[str, bool] | None:
+        """(name, text_only) when this is `//name` or `//name/text()`: answerable from an untouched JSON payload's
+        descendant index (json_fastpath.descendant_string) without building the infoset."""
+        return self._json_path
+
     def _probe(self) -> None:
         # libxml2 reports unknown functions, arity and some syntax errors only when evaluating.
         try:

@@ -125,6 +125,13 @@ class Exchange:
 _DRAINING: set[asyncio.Task[None]] = set()
 
 
+async def background_work_done() -> None:
+    """Wait until the work that went on after its reply was written (a clone's branch that sends after the
+    answer) has ended, in this process."""
+    while _DRAINING:
+        await asyncio.gather(*list(_DRAINING), return_exceptions=True)
+
+
 def _log_failure(task: asyncio.Task[object]) -> None:
     """A branch's own faults are handled inside it (its fault sequences): anything left is a bug, logged."""
     if not task.cancelled() and (exc := task.exception()) is not None:

@@ -183,7 +183,7 @@ class Engine:
         proxy's To is its own address, where MI would send to itself); else an absolute WS-Addressing To."""
         address = await to_address(ctx)
         target = ctx.proxy.endpoint if ctx.proxy is not None else None
-        if address is not None and "://" in address and (ctx.to_set or target is None):
+        if address is not None and _is_address(address) and (ctx.to_set or target is None):
             return IMPLICIT_TO
         return target
 
@@ -200,6 +200,13 @@ class Engine:
         """The global `fault` sequence (the built-in one when none is deployed): the one place it is looked up."""
         handler = ctx.config.sequences.get("fault") or DEFAULT_FAULT
         return await handler.mediate(ctx)
+
+
+_SCHEMES_WITHOUT_SLASHES = ("mailto:", "local:", "rabbitmq:", "vfs:")  # addresses that need no "//"
+
+
+def _is_address(address: str) -> bool:
+    return "://" in address or address[:9].lower().startswith(_SCHEMES_WITHOUT_SLASHES)
 
 
 MAIN_PASSES = 8

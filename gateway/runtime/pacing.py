@@ -46,6 +46,7 @@ class Pacer:
         self._redis: Any = None
         self._script: Any = None
         self._push: Any = None
+        self._fastest_answer: float | None = None  # seconds: the shortest round trip of a send seen so far
 
     async def reserve(self, key: str, units: float, rate: float) -> float:
         """Seconds to wait before sending `units` for `key` at `rate` units per second."""
@@ -61,12 +62,31 @@ class Pacer:
 
     async def push(self, key: str, units: float, rate: float) -> None:
         """A send for `key` has just left: the key is free again no earlier than now + units / rate."""
-        cost = units / rate if rate > 0 else 0.0
+        await self._push_for(key, units / rate if rate > 0 else 0.0)
+
+    async def answered(self, key: str, units: float, rate: float, round_trip: float) -> None:
+        """The send for `key` that left `round_trip` seconds ago has its answer; it reached the target somewhere
+        in between. The key's next slot moves on by how much longer this round trip was than the fastest seen (a
+        send slow to arrive, such as a connection's first, does not bring the next one closer), not by the whole
+        round trip, which would slow every key down by it. Before any answer the whole round trip counts."""
+        fastest = self._fastest_answer
+        self._fastest_answer = round_trip if fastest is None else min(fastest, round_trip)
+        normal = 0.0 if fastest is None else min(fastest, round_trip)
+        seconds = (units / rate if rate > 0 else 0.0) - normal
+        if seconds > 0:
+            await self._push_for(key, seconds)
+
+    @property
+    def fastest_answer(self) -> float | None:
+        """The shortest round trip of a send seen so far (None before the first answer)."""
+        return self._fastest_answer
+
+    async def _push_for(self, key: str, seconds: float) -> None:
         if self.redis_url is None:
-            self._free[key] = max(self._free.get(key, 0.0), time.monotonic() + cost)
+            self._free[key] = max(self._free.get(key, 0.0), time.monotonic() + seconds)
             return
         await self._scripts()
-        await self._push(keys=[self.prefix + key], args=[cost])
+        await self._push(keys=[self.prefix + key], args=[seconds])
 
     async def _scripts(self) -> None:
         if self._script is None and self.redis_url is not None:

@@ -231,9 +231,12 @@ class Processors:
                 await delivery.release()
                 return False
             attempts += 1
-            outcome, failed = await self._deliver_once(spec, delivery, attempts)
             if pace is not None:
                 await pace.sent()
+            left = time.monotonic()
+            outcome, failed = await self._deliver_once(spec, delivery, attempts)
+            if pace is not None:
+                await pace.answered(time.monotonic() - left)
             if outcome == "done":
                 await delivery.ack()
                 return True
@@ -267,7 +270,8 @@ class Processors:
         and one key's messages keep their store order (their slots are reserved in that order)."""
         pacer = Pacer(pacing.redis_url, prefix=f"gateway:pace:{spec.name}:")
         in_flight: set[asyncio.Task[bool]] = set()
-        # One delivery per key at a time, in the order taken (asyncio.Lock is first come, first served).
+        # Each key's slots are reserved and its sends leave in the order taken (asyncio.Lock is first come, first
+        # served); a retried message queues again behind the key's waiting ones.
         locks: dict[str, asyncio.Lock] = {}
         try:
             while True:
@@ -282,8 +286,8 @@ class Processors:
                         await self._park(spec, delivery, None)
                         await delivery.ack()
                         continue
-                    lock = locks.setdefault(pace.key, asyncio.Lock())
-                    in_flight.add(asyncio.create_task(self._settle_released(spec, delivery, pace, lock)))
+                    pace.turn = locks.setdefault(pace.key, asyncio.Lock())
+                    in_flight.add(asyncio.create_task(self._settle_released(spec, delivery, pace)))
                 if not in_flight:
                     await asyncio.sleep(spec.interval)
                     continue
@@ -304,15 +308,14 @@ class Processors:
             await asyncio.gather(*in_flight, return_exceptions=True)
             await pacer.close()
 
-    async def _settle_released(
-        self, spec: MessageProcessorSpec, delivery: Delivery, pace: _Pace, lock: asyncio.Lock
-    ) -> bool:
+    async def _settle_released(self, spec: MessageProcessorSpec, delivery: Delivery, pace: _Pace) -> bool:
         try:
-            async with lock:
-                return await self._settle(spec, delivery, pace)
+            return await self._settle(spec, delivery, pace)
         except asyncio.CancelledError:
             await _quietly(delivery.release())
             raise
+        finally:
+            pace.let_go()
 
     async def _deliver_once(self, spec: MessageProcessorSpec, delivery: Delivery, attempt: int = 1) -> tuple[str, Any]:
         """One delivery: ("done" | "retry" | "deactivate" | "park", the failed context) (W: ForwardingService)."""
@@ -508,20 +511,41 @@ def _status(ctx: Any) -> int:
 
 
 class _Pace:
-    """One message's place in its key's schedule: reserve() gives the wait before each attempt."""
+    """One message's place in its key's schedule: reserve() gives the wait before each attempt. With `turn` (the
+    key's lock, first come first served), a message holds its key from its reservation until its answer, so the
+    key's slots are taken and its sends leave in store order; a key whose interval is shorter than a round trip
+    lets the next message go on once the send leaves, so it is not held to one delivery per round trip."""
 
-    __slots__ = ("pacer", "key", "units", "rate")
+    __slots__ = ("pacer", "key", "units", "rate", "turn", "_holding")
 
     def __init__(self, pacer: Pacer, key: str, units: float, rate: float) -> None:
         self.pacer, self.key, self.units, self.rate = pacer, key, units, rate
+        self.turn: asyncio.Lock | None = None
+        self._holding = False
 
     async def reserve(self) -> float:
+        if self.turn is not None and not self._holding:
+            await self.turn.acquire()
+            self._holding = True
         return await self.pacer.reserve(self.key, self.units, self.rate)
 
     async def sent(self) -> None:
-        """The send has left: its slot is counted from now, so a send that was slow to leave does not bring
-        the next one closer than the rate allows."""
+        """The send leaves now: its slot is counted from now, so a send that was slow to leave (a busy event
+        loop) does not bring the next one closer than the rate allows. The key's next message may go on."""
         await self.pacer.push(self.key, self.units, self.rate)
+        fastest = self.pacer.fastest_answer
+        if fastest is not None and self.units / self.rate < fastest:
+            self.let_go()
+
+    def let_go(self) -> None:
+        if self._holding and self.turn is not None:
+            self._holding = False
+            self.turn.release()
+
+    async def answered(self, round_trip: float) -> None:
+        """Its answer came: a send slower to arrive than usual moves the next slot on (Pacer.answered)."""
+        await self.pacer.answered(self.key, self.units, self.rate, round_trip)
+        self.let_go()
 
     @staticmethod
     async def of(pacing: Pacing, pacer: Pacer, delivery: Delivery, config: Any, services: Any) -> _Pace:
