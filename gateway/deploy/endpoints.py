@@ -528,8 +528,8 @@ def _build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
     if not anonymous and not node["name"]:
         raise node.error(  # W: EndpointDeployer: addEndpoint(null, …) fails ("Endpoint Deployment … Failed.")
             "the 'name' attribute is required for a named endpoint",
-            'add name="…"; an endpoint without a name is a registry resource (Apache sample 10\'s '
-            "dynamic_endpt_1.xml), reached by a key: put it under registry/",
+            'add name="…"; an endpoint without a name is a registry resource (as dynamic_endpt_1.xml of Apache '
+            "sample 10), reached by a key: put it under registry/",
         )
     definitions = [child for tag in _ORDER for child in node.all(tag)]
     if not definitions:

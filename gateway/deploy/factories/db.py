@@ -127,7 +127,7 @@ def _pool(node: Node) -> DataSource:
         raise node.one("url").error(  # type: ignore[union-attr]
             "the <url> is empty: every statement would fail to connect",
             "write the JDBC URL in it, e.g. <url>jdbc:postgresql://HOST:PORT/DB</url> "
-            "(MI's own test configurations are filled in by their test harness before they deploy)",
+            "(the MI test configurations that leave it empty are filled in by their test harness)",
         )
     sizes: dict[str, int | float] = {}
     for prop in node.all("property"):
