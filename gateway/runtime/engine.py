@@ -193,8 +193,10 @@ class Engine:
         if exchange.reply is not None:
             log.warning("a reply was already sent for %s; ignoring another one", exchange.path)
             return
-        await formats.prepare(ctx, formats.output_media_type(ctx))
-        exchange.reply = formats.build_reply(ctx)
+        media = formats.output_media_type(ctx)
+        if formats.needs_build(ctx, media):
+            await ctx.payload.build()
+        exchange.reply = formats.build_reply(ctx, media)
 
     async def global_fault(self, ctx: MessageContext) -> bool:
         """The global `fault` sequence (the built-in one when none is deployed): the one place it is looked up."""
