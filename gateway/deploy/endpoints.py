@@ -65,6 +65,11 @@ TIMEOUT = Element(
                 invalid_hint="use discard or fault",
             )
         ),
+        Child(
+            _text("action", Kind.TEXT, "Not read: MI's own tests (esbjava3022) write it for responseAction."),
+            ignored="EndpointDefinitionFactory reads <responseAction>, not <action>: write "
+            "<responseAction>fault</responseAction> for that",
+        ),
     ),
 )
 _QOS = (
@@ -303,6 +308,12 @@ ADDRESS = Element(
             choices=("mtom", "swa", "pox"),
         ),
         Attribute("encoding", Kind.TEXT, "Character encoding (accepted, no effect: UTF-8)."),
+        Attribute(
+            "method",
+            Kind.TEXT,
+            "An <http> endpoint's attribute, written on an address (MI's own tests do).",
+            ignored="AddressEndpointFactory reads no method: the request keeps its method; use <http method=…>",
+        ),
     ),
 )
 HTTP = Element(
@@ -522,7 +533,11 @@ def _build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
     if node.has("key-expression"):  # W: EndpointFactory: an XPath naming the endpoint per message
         return IndirectEndpoint(where, Value(node.raw("key-expression") or "", expression=node["key-expression"]))
     if not anonymous and not node["name"]:
-        raise node.error("the 'name' attribute is required for a named endpoint")
+        raise node.error(  # W: EndpointDeployer: addEndpoint(null, …) fails ("Endpoint Deployment … Failed.")
+            "the 'name' attribute is required for a named endpoint",
+            'add name="…"; an endpoint without a name is a registry resource (as dynamic_endpt_1.xml of Apache '
+            "sample 10), reached by a key: put it under registry/",
+        )
     definitions = [child for tag in _ORDER for child in node.all(tag)]
     if not definitions:
         if node.has("template"):  # W: TemplateEndpointFactory
