@@ -200,6 +200,10 @@ def build_reply(ctx: MessageContext, media: str | None = None) -> Reply:
     for name in _NOT_RELAYED_KEYS if ctx.headers_from_backend else _NOT_ECHOED_KEYS:
         if name in headers:
             del headers[name]
+    payload = ctx.payload
+    if payload.is_built and ctx.properties.get("PRESERVE_WS_ADDRESSING") not in ("true", True):
+        if soap.remove_addressing(payload.envelope):  # W: Axis2Sender.sendBack (removeAddressingHeaders)
+            payload.mark_modified()
     body, stream, ctype, is_fault = serialise(ctx, media)
     status = status_of(ctx, is_fault)
     if str(ctx.axis2.get("NO_ENTITY_BODY", "")).lower() == "true":

@@ -19,6 +19,7 @@ from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
 from gateway.expressions import Expression
 from gateway.message import formats, kinds
 from gateway.message.payload import Payload
+from gateway.message.soap import ADDRESSING_OUT
 from gateway.message.soap import is_fault as is_soap_fault
 from gateway.runtime import local, mail, tracing, vfs
 from gateway.runtime.amqp import AmqpTarget, is_rabbitmq_uri, outgoing_for, parse_rabbitmq_uri
@@ -76,6 +77,9 @@ class Endpoint:
     async def deliver(self, ctx: MessageContext) -> MessageContext:
         if self.properties:
             await set_properties(self.properties, ctx)
+        addressing = self.context.definition.addressing
+        if addressing is not None:  # the transport writes the headers and drops the mark (W: engageAddressing)
+            ctx.axis2[ADDRESSING_OUT] = addressing
         try:
             reply = await self.exchange(ctx)
             if _forced_error(ctx) and await _soap_fault(reply):

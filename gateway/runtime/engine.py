@@ -181,9 +181,11 @@ class Engine:
         """The destination of a `<send/>` without an endpoint on the request path (W: Axis2Sender sends to the
         To): the To set by the header mediator, through the default endpoint; else the proxy's target endpoint (ours: a
         proxy's To is its own address, where MI would send to itself); else an absolute WS-Addressing To."""
-        address = await to_address(ctx)
         target = ctx.proxy.endpoint if ctx.proxy is not None else None
-        if address is not None and _is_address(address) and (ctx.to_set or target is None):
+        if target is not None and not ctx.to_set:
+            return target  # the request's own To is not looked for (its body is not parsed for it)
+        address = await to_address(ctx)
+        if address is not None and _is_address(address):
             return IMPLICIT_TO
         return target
 

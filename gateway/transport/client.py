@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import ssl
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +17,7 @@ from multidict import CIMultiDict, istr
 from yarl import URL
 
 from gateway.errors import MediationError, transport_failure
-from gateway.message import formats, kinds
+from gateway.message import formats, kinds, soap
 from gateway.message.payload import Payload, body_incomplete
 from gateway.runtime import tracing
 from gateway.transport.http1 import Http1Pool
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.endpoint")
 
 _SOAP_ACTION = istr("SOAPAction")
+_ACTION_PARAMETER = re.compile(r';\s*action\s*=\s*("[^"]*"|[^;]*)', re.IGNORECASE)
 _HOP_BY_HOP = tuple(
     istr(name)  # case-insensitive keys, lowered once here instead of on every lookup
     for name in (
@@ -104,6 +107,28 @@ def client_tls(verify: bool = True, ca_bundle: Path | None = None) -> ssl.SSLCon
     return context
 
 
+_SOAP_MEDIA = (kinds.TEXT_XML, kinds.APPLICATION_SOAP_XML)
+
+
+def _addressing(ctx: MessageContext, namespace: str | None, url: str) -> None:
+    """W: Axis2FlexibleMEPClient: the request's WS-Addressing headers are not sent on (cloneForSend) unless
+    PRESERVE_WS_ADDRESSING; an endpoint with <enableAddressing> writes fresh ones (a new message id)."""
+    envelope = ctx.payload.envelope
+    action = ctx.soap_action  # read first: the request's wsa:Action is in the headers about to go
+    preserve = ctx.properties.get("PRESERVE_WS_ADDRESSING") in ("true", True)
+    header = soap.header_of(envelope) if namespace is not None else None
+    # the message's ReplyTo / From / FaultTo / RelatesTo (W: the outgoing Options' parent is the request's)
+    references = {name: soap.wsa_address(header, name) for name in soap.REFERENCES} if header is not None else {}
+    relates_to = soap.wsa_relates_to(header)
+    changed = not preserve and soap.remove_addressing(envelope)
+    if namespace is not None:
+        message_id = ctx.message_id if preserve else f"urn:uuid:{uuid.uuid4()}"
+        soap.add_addressing(envelope, namespace, url, message_id, action, references, relates_to)
+        changed = True
+    if changed:
+        ctx.payload.mark_modified()
+
+
 async def _exchange(
     transport: HttpTransport, ctx: MessageContext, url: str | URL, method: str, media: str | None, timeout: float
 ) -> MessageContext:
@@ -123,14 +148,25 @@ async def _exchange(
     # GET/HEAD never carry a body; a DELETE carries one only if the message has one.
     if method not in ("GET", "HEAD") and not (method == "DELETE" and ctx.payload.kind == kinds.EMPTY):
         media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
-        if formats.needs_build(ctx, media):
+        addressing = ctx.axis2.pop(soap.ADDRESSING_OUT, None)  # the endpoint's mark, taken by this exchange
+        if addressing is not None and media not in _SOAP_MEDIA:
+            addressing = None  # W: addressing is written on SOAP envelopes only
+        if addressing is not None or formats.needs_build(ctx, media):
             await ctx.payload.build()
+        if ctx.payload.is_built:
+            _addressing(ctx, addressing, str(url))
         body, stream, ctype, _ = formats.serialise(ctx, media, fault=False)
         data = stream if stream is not None else body
+        action = ctx.soap_action if ctx.payload.is_built else ctx.unbuilt_action
         if ctype:
+            if action and media == kinds.APPLICATION_SOAP_XML:  # W: SOAPMessageFormatter.getContentType
+                ctype = f'{_ACTION_PARAMETER.sub("", ctype)}; action="{action}"'
             headers[hdrs.CONTENT_TYPE] = ctype
-        if media == kinds.TEXT_XML and _SOAP_ACTION not in headers:
-            headers[_SOAP_ACTION] = f'"{ctx.soap_action or ""}"'
+        if media == kinds.TEXT_XML:
+            if action:  # W: TargetRequest: the message's action replaces the client's SOAPAction header
+                headers[_SOAP_ACTION] = action if action.startswith('"') else f'"{action}"'
+            elif _SOAP_ACTION not in headers:
+                headers[_SOAP_ACTION] = '""'
     target = url if isinstance(url, URL) else URL(url)
     settings = exchange.services.settings
     try:
