@@ -636,3 +636,17 @@ async def test_two_nodes_share_a_store_and_a_kill_9_loses_nothing(serve: Any, ba
     await until(lambda: set(received) >= set(accepted), seconds=30)
     duplicates = len(received) - len(set(received))
     assert duplicates <= 2, f"at least once: only what was in flight at the kill may come twice ({duplicates})"
+
+
+def test_stored_message_properties_marshal_as_pamqp_does() -> None:
+    """The RabbitMQ store's hand-marshalled properties are the bytes pamqp's generic encoder makes."""
+    pytest.importorskip("pamqp")
+    from pamqp.commands import Basic
+
+    from gateway.runtime.stores import _json_properties
+
+    for message_id in ("urn:uuid:9cf18a57-cf4b-4154-b0d1-0d136af6cacf", "ID:é-ü", "x" * 255):
+        expected = Basic.Properties(content_type="application/json", delivery_mode=2, message_id=message_id)
+        assert _json_properties(message_id).marshal() == expected.marshal()
+    with pytest.raises(TypeError):  # longer than a short string: pamqp refuses it, as before
+        _json_properties("x" * 256).marshal()

@@ -392,6 +392,27 @@ class _AmqpDelivery:
         await self.incoming.nack(requeue=True)
 
 
+_PROPERTIES: Any = None
+
+
+def _json_properties(message_id: str) -> Any:
+    """Basic.Properties of a stored message (JSON, persistent, the message id), marshalled without pamqp's
+    generic per-field encoder: the same bytes (flags content-type|delivery-mode|message-id, then the values)."""
+    global _PROPERTIES
+    if _PROPERTIES is None:
+        from pamqp.commands import Basic
+
+        class _Properties(Basic.Properties):
+            def marshal(self) -> bytes:
+                encoded = str(self.message_id).encode()
+                if len(encoded) > 255:  # not a short string: let pamqp encode (and refuse) it
+                    return bytes(super().marshal())
+                return b"\x90\x80\x10application/json\x02" + bytes((len(encoded),)) + encoded
+
+        _PROPERTIES = _Properties
+    return _PROPERTIES(content_type="application/json", delivery_mode=2, message_id=message_id)
+
+
 class RabbitMQStore:
     """W: RabbitMQStore's parameters: store.rabbitmq.host.name, .host.port, .queue.name, .exchange.name,
     .route.key, .username, .password, .virtual.host."""
@@ -443,7 +464,7 @@ class RabbitMQStore:
         # still leave in call order on the one channel, and each waits for its own publisher confirm; several
         # are in flight at once. `mandatory`: a message no queue takes comes back instead of being acked.
         channel = await self._channel.get_underlay_channel()
-        properties = Basic.Properties(content_type="application/json", delivery_mode=2, message_id=message.message_id)
+        properties = _json_properties(message.message_id)
         confirm = await channel.basic_publish(
             message.to_bytes(),
             exchange=self._exchange.name,
