@@ -383,9 +383,12 @@ async def _mediate_message(
     elif (
         length is not None and length <= min(_READ_EAGERLY_UP_TO, settings.max_body_bytes) and request.content.is_eof()
     ):
-        # The whole (small) body has already arrived: take it as bytes, no timer or stream needed.
+        # The whole (small) body has already arrived: take its buffered bytes, no await, timer or stream needed.
         payload = Payload(
-            content_type, await request.read(), limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes
+            content_type,
+            request.content.read_nowait(-1),
+            limit=settings.max_body_bytes,
+            tree_limit=settings.max_tree_bytes,
         )
     else:
         payload = Payload(
