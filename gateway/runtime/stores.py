@@ -463,6 +463,8 @@ class RabbitMQStore:
         # frame is on the socket, so one publish at a time) cost more than the broker round trip. Publishes
         # still leave in call order on the one channel, and each waits for its own publisher confirm; several
         # are in flight at once. `mandatory`: a message no queue takes comes back instead of being acked.
+        if self._channel.is_closed:  # the broker is away (a robust connection reconnects): fail now, not later
+            raise StoreError(f"the channel to the broker for queue {self.queue_name!r} is closed")
         channel = await self._channel.get_underlay_channel()
         properties = _json_properties(message.message_id)
         confirm = await channel.basic_publish(
