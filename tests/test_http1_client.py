@@ -198,6 +198,100 @@ async def test_a_malformed_answer_is_a_connection_failure(gateway, scripted, ans
     assert "101503" in text
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n"
+        b"4\r\n<r/>\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n<r/>",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 4, 4\r\n\r\n<r/>",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nX-A: a\x01b\r\nContent-Length: 4\r\n\r\n<r/>",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nX-A: a\r\n folded\r\nContent-Length: 4\r\n\r\n<r/>",
+        b"HTTP/1.1 200 OK\nContent-Length: 4\n\n<r/>",
+        b"HTTP/2.0 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 4\r\n\r\n<r/>",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
+        + b"X-Big: %s\r\n" % (b"b" * 1000) * 70
+        + b"Content-Length: 4\r\n\r\n<r/>",
+    ],
+    ids=[
+        "chunked-and-content-length",
+        "duplicate-content-length",
+        "content-length-list",
+        "control-character-in-a-value",
+        "obs-fold",
+        "bare-lf-line-ends",
+        "not-http-1",
+        "switching-protocols",
+        "headers-over-64k",
+    ],
+)
+async def test_an_answer_that_could_smuggle_or_split_is_refused(gateway, scripted, answer):
+    """llhttp (httptools) parses answers strictly: framing two parsers could read differently (RFC 9112 6.3: both
+    Transfer-Encoding and Content-Length, two lengths), bytes a header may not hold, obsolete line folding and
+    bare LF line ends fail the call with 101503 rather than being guessed at; so do a 101 and a head over 64 KiB."""
+    backend, uri = await scripted(lambda head, body: answer + b"<close>")
+    client = await gateway(passthrough(uri))
+    response = await client.post("/services/P", data=ENVELOPE, headers=SOAP_HEADERS)
+    text = await response.text()
+    assert response.status >= 500, text
+    assert "101503" in text
+    assert "<r/>" not in text and len(backend.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [b'4;a="open\r\n<r/>\r\n0\r\n\r\n', b"4\r\n<r/>XX0\r\n\r\n", b"4\r\n<r/>\r\nzz\r\n"],
+    ids=["bad-chunk-extension", "chunk-without-crlf", "bad-chunk-size"],
+)
+async def test_a_streamed_answer_whose_chunks_break_is_cut_not_followed_by_a_second_answer(gateway, scripted, chunks):
+    """A chunked answer streams to the client as it arrives, so its status is out before a malformed chunk shows:
+    the client's connection is then cut (its body ends early), never continued with an error reply inside the
+    body, and the next request is served."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n"
+    backend, uri = await scripted(lambda head_, body: head + chunks + b"<close>")
+    client = await gateway(passthrough(uri))
+    response = await client.post("/services/P", data=ENVELOPE, headers=SOAP_HEADERS)
+    assert response.status == 200
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await response.read()
+    again = await client.post("/services/P", data=ENVELOPE, headers=SOAP_HEADERS)
+    assert again.status == 200 and len(backend.requests) == 2
+
+
+async def test_bytes_after_a_complete_answer_are_not_read_as_the_next_one(gateway, scripted):
+    """A back end that writes more than its answer announced (an attempt to answer a request not yet sent):
+    the answer is relayed, and its connection is closed, never reused."""
+    backend, uri = await scripted(
+        lambda head, body: ok(body) + b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nsmuggled!"
+    )
+    client = await gateway(passthrough(uri))
+    for _ in range(2):
+        response = await client.post("/services/P", data=ENVELOPE, headers=SOAP_HEADERS)
+        assert response.status == 200
+        assert await response.read() == ENVELOPE
+    assert backend.connections == 2
+
+
+async def test_interim_answers_with_headers_are_skipped_and_trailers_are_not_headers(gateway, scripted):
+    def answer(head: bytes, body: bytes) -> bytes:
+        return (
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nX-Head:  padded \t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"%x\r\n%s\r\n0\r\nX-Trailer: t\r\n\r\n" % (len(body), body)
+        )
+
+    backend, uri = await scripted(answer)
+    client = await gateway(passthrough(uri))
+    for _ in range(2):
+        response = await client.post("/services/P", data=ENVELOPE, headers=SOAP_HEADERS)
+        assert response.status == 200
+        assert await response.read() == ENVELOPE
+        assert response.headers.get("X-Head") == "padded"
+        assert "X-Trailer" not in response.headers and "Link" not in response.headers
+    assert backend.connections == 1
+
+
 async def test_a_silent_back_end_times_out_with_101504(gateway, scripted):
     _, uri = await scripted(lambda head, body: None)
     client = await gateway(passthrough(uri, timeout="300"))
@@ -257,6 +351,24 @@ async def test_a_head_request_does_not_wait_for_the_body_its_length_announces(ga
         assert response.status == 200
     assert [head.split(b" ", 1)[0] for head, _, _ in backend.requests] == [b"HEAD", b"HEAD"]
     assert backend.connections == 1  # the bodiless answer was complete: the connection was reused
+
+
+async def test_after_a_head_answer_the_next_answer_on_its_connection_is_read_afresh(gateway, scripted):
+    """llhttp is not told that an answer is to a HEAD, so it would read the next answer on the connection as the
+    body the HEAD answer's Content-Length announced: the parser is replaced after a HEAD."""
+
+    def answer(head: bytes, body: bytes) -> bytes:
+        if head.startswith(b"HEAD "):
+            return b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n" % len(ENVELOPE)
+        return ok(body)
+
+    backend, uri = await scripted(answer)
+    client = await gateway(passthrough(uri))
+    assert (await client.head("/services/P")).status == 200
+    response = await client.post("/services/P", data=ENVELOPE, headers=SOAP_HEADERS)
+    assert response.status == 200
+    assert await response.read() == ENVELOPE
+    assert backend.connections == 1
 
 
 async def test_idle_connections_older_than_the_keep_alive_time_are_not_reused(monkeypatch, gateway, scripted):

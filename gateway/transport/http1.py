@@ -3,9 +3,13 @@
 aiohttp's ClientSession does much per request that an endpoint never needs (a ClientRequest with its dozen
 update_* steps, timer contexts, trace hooks, cookie and redirect handling); on a pass-through proxy it was
 about a third of the gateway's instructions. Here a request is one formatted head plus the body in one write
-on a pooled keep-alive connection, and the answer is parsed by the protocol as it arrives. What goes on the
-wire is what aiohttp sent (Host, the message's headers, Accept and Accept-Encoding defaults, Content-Length);
-what comes back is handled as aiohttp would: Content-Length, chunked or close-delimited bodies, 1xx skipped.
+on a pooled keep-alive connection, and the answer is parsed as it arrives by llhttp (httptools, the parser
+uvicorn uses; aiohttp's own is llhttp too): no hand-written parser, whose mistakes would be response splitting or
+smuggling. What goes on the wire is what aiohttp sent (Host, the message's headers, Accept and Accept-Encoding
+defaults, Content-Length); what comes back is handled as aiohttp would: Content-Length, chunked or
+close-delimited bodies, 1xx skipped, keep-alive as llhttp decides it. Around the parser this module keeps what
+llhttp does not know: an answer to HEAD has no body (llhttp is not told the method: the parser is replaced
+after one), a 101 or a head over 64 KiB is refused, bytes after a complete answer close the connection.
 
 https, streamed request bodies and anything else stay on aiohttp (gateway/transport/client.py chooses).
 Failures raise what aiohttp raises for them (OSError, TimeoutError, aiohttp.ClientError subclasses), so
@@ -19,6 +23,7 @@ import time
 from collections.abc import Callable
 
 import aiohttp
+import httptools
 from aiohttp.client_reqrep import ClientRequest
 from multidict import CIMultiDict
 from yarl import URL
@@ -31,6 +36,7 @@ _NOT_CONTROL = bytes(b for b in range(256) if not (b < 32 and b != 9 or b == 127
 _CRLF = b"\r\n"
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})  # aiohttp's retry rule
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_HEAD, _BODY, _COMPLETE, _DONE = 0, 1, 2, 3  # an exchange: waiting for the head, the body; parsed; handed over
 
 
 class BadResponse(aiohttp.ClientResponseError):
@@ -71,7 +77,7 @@ class Answer:
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection; parses one answer at a time."""
+    """One keep-alive connection; llhttp (httptools) parses one answer at a time, its callbacks fill the Answer."""
 
     __slots__ = (
         "pool",
@@ -80,14 +86,17 @@ class _Connection(asyncio.Protocol):
         "transport",
         "connected",
         "_reading_paused",
-        "_head",
+        "_parser",
+        "_stale",
+        "_state",
+        "_head_size",
+        "_received",
+        "_reason",
+        "_headers",
         "_waiter",
         "_answer",
         "_body",
-        "_remaining",
-        "_mode",
-        "_chunk_state",
-        "_chunk_buffer",
+        "_until_close",
         "_stream",
         "_keep",
         "_head_only",
@@ -105,6 +114,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.connected = False
         self._reading_paused = False
+        self._parser = httptools.HttpResponseParser(self)
+        self._stale = False  # the parser was left mid-message (a HEAD answer's body): a new one is needed
         self._waiter: asyncio.Future[Answer] | None = None
         self._reset()
         self._timeout = 0.0
@@ -114,13 +125,14 @@ class _Connection(asyncio.Protocol):
         self.busy = False
 
     def _reset(self) -> None:
-        self._head = b""
+        self._state = _HEAD
+        self._head_size = 0  # the answer's header lines so far
+        self._received = 0  # bytes received while no head was complete
+        self._reason = b""
+        self._headers: CIMultiDict[str] = CIMultiDict()
         self._answer: Answer | None = None
         self._body: list[bytes] = []
-        self._remaining = 0
-        self._mode = ""  # "" head, "length", "chunked", "close", "done"
-        self._chunk_state = 0
-        self._chunk_buffer = b""
+        self._until_close = False
         self._stream: aiohttp.StreamReader | None = None
         self._keep = True
         self._head_only = False
@@ -134,33 +146,37 @@ class _Connection(asyncio.Protocol):
         self.connected = False
         self.pool.forget(self)
         self._cancel_timer()
-        if self._mode == "close" and exc is None:
-            self._finish()  # a close-delimited body ends here
+        if self._state == _BODY and self._until_close and exc is None:
+            self._state = _COMPLETE  # a close-delimited body ends here
+            self._keep = False
+            self._finish()
             return
-        if self.busy and self._mode != "done":
+        if self.busy and self._state < _COMPLETE:
             self._fail(aiohttp.ServerDisconnectedError() if exc is None else exc)
 
     def data_received(self, data: bytes) -> None:
+        if not self.busy or self._state == _DONE:
+            self.close()  # bytes nobody asked for: this connection is not trusted again
+            return
         self._last = self.loop.time()
         try:
-            if not self._mode:
-                self._head += data
-                end = self._head.find(b"\r\n\r\n")
-                if end == -1:
-                    if len(self._head) > _MAX_HEAD:
-                        raise BadResponse(f"the back end's headers exceed {_MAX_HEAD} bytes")
-                    return
-                head, data = self._head[:end], self._head[end + 4 :]
-                self._head = b""
-                if not self._start(head):  # a 1xx: the real answer follows
-                    if data:
-                        self.data_received(data)
-                    return
-            if data or self._mode == "length" and not self._remaining:
-                self._feed(data)
-        except BadResponse as exc:
-            self._fail(exc)
-            self.close()
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._broken(BadResponse("the back end switched protocols (101), which an endpoint cannot follow"))
+            return
+        except httptools.HttpParserCallbackError as exc:
+            error = exc.__context__
+            self._broken(error if isinstance(error, BadResponse) else BadResponse(f"the back end's answer: {exc}"))
+            return
+        except httptools.HttpParserError as exc:
+            self._broken(BadResponse(f"the back end's answer is not valid HTTP/1.1: {exc}"))
+            return
+        if self._state == _COMPLETE:
+            self._finish()
+        elif self._state == _HEAD:
+            self._received += len(data)
+            if self._received > _MAX_HEAD:
+                self._broken(BadResponse(f"the back end's headers exceed {_MAX_HEAD} bytes"))
 
     def pause_reading(self) -> None:
         if not self._reading_paused and self.transport is not None:
@@ -172,11 +188,81 @@ class _Connection(asyncio.Protocol):
             self._reading_paused = False
             self.transport.resume_reading()
 
+    # -- llhttp's callbacks (httptools) ------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self._state != _HEAD:
+            self._keep = False  # bytes beyond the answer: this connection is not trusted again
+
+    def on_status(self, reason: bytes) -> None:
+        if self._state == _HEAD:
+            self._reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._state == _HEAD:  # after the head: the trailers of a chunked body, dropped
+            self._head_size += len(name) + len(value)
+            self._headers.add(name.decode("latin-1"), value.decode("latin-1").rstrip(" \t"))
+
+    def on_headers_complete(self) -> None:
+        if self._state != _HEAD:
+            return
+        if self._head_size > _MAX_HEAD:
+            raise BadResponse(f"the back end's headers exceed {_MAX_HEAD} bytes")
+        parser = self._parser
+        status = parser.get_status_code()
+        if parser.get_http_version()[:2] != "1.":
+            raise BadResponse(f"the back end's answer is not HTTP/1.x but HTTP/{parser.get_http_version()}")
+        if status < 200:
+            if status == 101:
+                raise BadResponse("the back end switched protocols (101), which an endpoint cannot follow")
+            self._reason, self._headers = b"", CIMultiDict()  # a 1xx: the real answer follows (its size counts)
+            return
+        headers = self._headers
+        self._state = _BODY
+        if self._head_only or status in (204, 304):
+            length: int | None = 0
+            if self._head_only:  # llhttp cannot be told the answer is to a HEAD: it would wait for the body
+                self._state = _COMPLETE
+                self._stale = True
+                self._keep = parser.should_keep_alive()
+        elif "Transfer-Encoding" in headers:  # llhttp refuses it together with a Content-Length
+            length = None
+            self._until_close = headers.getall("Transfer-Encoding")[-1].rpartition(",")[2].strip().lower() != "chunked"
+        elif (value := headers.get("Content-Length")) is not None:
+            length = int(value)  # llhttp accepts only digits, once
+        else:
+            length, self._until_close = None, True
+        stream = None
+        if length is None or length > self.pool.buffer_up_to:
+            stream = self._stream = aiohttp.StreamReader(self, _STREAM_LIMIT, loop=self.loop)  # type: ignore[arg-type]
+        self._answer = Answer(status, self._reason.decode("latin-1").strip(), headers, None, stream, self._release)
+        if stream is not None:
+            self._resolve()
+
+    def on_body(self, data: bytes) -> None:
+        if self._state == _BODY:
+            if self._stream is not None:
+                self._stream.feed_data(data)
+            else:
+                self._body.append(data)
+        else:
+            self._keep = False
+
+    def on_message_complete(self) -> None:
+        if self._state == _BODY:
+            self._state = _COMPLETE
+            self._keep = self._keep and self._parser.should_keep_alive()
+        elif self._state == _COMPLETE and self._head_only:
+            self._keep = False  # a body after the head of a HEAD answer
+        # _HEAD: a 1xx answer ended; the real one follows
+
     # -- one exchange ------------------------------------------------------------------------------
     def send(self, data: bytes, body: bytes | None, head_only: bool, timeout: float) -> asyncio.Future[Answer]:
         assert self.transport is not None
         self.busy = True
         self._reset()
+        if self._stale:
+            self._parser = httptools.HttpResponseParser(self)
+            self._stale = False
         self._head_only = head_only
         self._waiter = waiter = self.loop.create_future()
         if body:
@@ -191,136 +277,18 @@ class _Connection(asyncio.Protocol):
         self._timer = self.loop.call_at(self._last + timeout, self._check_timeout)
         return waiter
 
-    def _start(self, head: bytes) -> bool:
-        lines = head.decode("latin-1").split("\r\n")
-        try:
-            version, _, rest = lines[0].partition(" ")
-            code, _, reason = rest.partition(" ")
-            status = int(code)
-        except ValueError:
-            raise BadResponse("the back end's status line is not HTTP") from None
-        if not version.startswith("HTTP/1.") or len(code) != 3 or not 100 <= status <= 999:
-            raise BadResponse(f"the back end's status line is not HTTP/1.x: {lines[0][:100]!r}")
-        headers: CIMultiDict[str] = CIMultiDict()
-        for line in lines[1:]:
-            name, colon, value = line.partition(":")
-            if not colon or not name or name != name.strip() or " " in name or "\t" in name:
-                raise BadResponse(f"the back end sent a malformed header line: {line[:100]!r}")
-            headers.add(name, value.strip(" \t"))
-        if 100 <= status < 200:
-            if status == 101:
-                raise BadResponse("the back end switched protocols (101), which an endpoint cannot follow")
-            return False
-        connection = headers.get("Connection", "").lower()
-        self._keep = version == "HTTP/1.1" and "close" not in connection or "keep-alive" in connection
-        encoding = headers.get("Transfer-Encoding")
-        length = headers.get("Content-Length")
-        if self._head_only or status in (204, 304):
-            mode, remaining = "length", 0
-        elif encoding is not None:
-            codings = encoding.lower().replace(" ", "").split(",")
-            mode, remaining = ("chunked" if codings[-1] == "chunked" else "close"), 0
-            if mode == "close" or length is not None:
-                self._keep = False  # W: RFC 9112 6.3: both present means the connection is not reused
-        elif length is not None:
-            if not length.isdigit() or not length.isascii():
-                values = {v.strip() for v in length.split(",")}  # "5, 5" is allowed, "5, 6" is not
-                if len(values) != 1 or not (only := values.pop()).isdigit():
-                    raise BadResponse(f"the back end sent an invalid Content-Length: {length[:40]!r}")
-                length = only
-            mode, remaining = "length", int(length)
-        else:
-            mode, remaining = "close", 0
+    def _broken(self, error: BadResponse) -> None:
+        """The parser stopped on an error: the answer fails unless it was already complete."""
+        self._stale = True
+        if self._state == _COMPLETE:
             self._keep = False
-        self._mode, self._remaining = mode, remaining
-        buffered = mode == "length" and remaining <= self.pool.buffer_up_to
-        stream = None
-        if not buffered:
-            stream = self._stream = aiohttp.StreamReader(self, _STREAM_LIMIT, loop=self.loop)  # type: ignore[arg-type]
-        self._answer = Answer(status, reason.strip(), headers, None, stream, self._release)
-        if stream is not None:
-            self._resolve()
-        return True
-
-    def _feed(self, data: bytes) -> None:
-        mode = self._mode
-        if mode == "length":
-            take = data[: self._remaining] if len(data) > self._remaining else data
-            self._remaining -= len(take)
-            if len(take) < len(data):
-                self._keep = False  # bytes beyond the answer: this connection is not trusted again
-            self._deliver(take)
-            if not self._remaining:
-                self._finish()
-        elif mode == "chunked":
-            self._dechunk(data)
-        elif mode == "close":
-            self._deliver(data)
-        # "done": bytes after a complete answer are dropped; the connection is closed on release
-
-    def _deliver(self, data: bytes) -> None:
-        if not data:
-            return
-        if self._stream is not None:
-            self._stream.feed_data(data)
+            self._finish()
         else:
-            self._body.append(data)
-
-    def _dechunk(self, data: bytes) -> None:
-        buffer = self._chunk_buffer + data if self._chunk_buffer else data
-        self._chunk_buffer = b""
-        position = 0
-        while position < len(buffer):
-            state = self._chunk_state
-            if state == 0:  # a size line
-                end = buffer.find(b"\r\n", position)
-                if end == -1:
-                    if len(buffer) - position > 4096:
-                        raise BadResponse("the back end sent an over-long chunk size line")
-                    self._chunk_buffer = buffer[position:]
-                    return
-                text = buffer[position:end].split(b";", 1)[0].strip()
-                try:
-                    size = int(text, 16)
-                except ValueError:
-                    raise BadResponse(f"the back end sent an invalid chunk size: {text[:20]!r}") from None
-                if size < 0 or not text.isalnum():
-                    raise BadResponse(f"the back end sent an invalid chunk size: {text[:20]!r}")
-                position = end + 2
-                if size == 0:
-                    self._chunk_state = 3
-                else:
-                    self._remaining, self._chunk_state = size, 1
-            elif state == 1:  # chunk data
-                take = min(self._remaining, len(buffer) - position)
-                self._deliver(buffer[position : position + take])
-                position += take
-                self._remaining -= take
-                if not self._remaining:
-                    self._chunk_state = 2
-            elif state == 2:  # the CRLF after a chunk's data
-                if len(buffer) - position < 2:
-                    self._chunk_buffer = buffer[position:]
-                    return
-                if buffer[position : position + 2] != b"\r\n":
-                    raise BadResponse("the back end's chunk is not followed by CRLF")
-                position += 2
-                self._chunk_state = 0
-            else:  # trailers, up to an empty line
-                end = buffer.find(b"\r\n", position)
-                if end == -1:
-                    self._chunk_buffer = buffer[position:]
-                    return
-                line = buffer[position:end]
-                position = end + 2
-                if not line:
-                    if position < len(buffer):
-                        self._keep = False
-                    self._finish()
-                    return
+            self._fail(error)
+            self.close()
 
     def _finish(self) -> None:
-        self._mode = "done"
+        self._state = _DONE
         self._cancel_timer()
         if self._stream is not None:
             self._stream.feed_eof()
@@ -343,7 +311,7 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self, error: BaseException) -> None:
         self._cancel_timer()
-        self._mode = "done"
+        self._state = _DONE
         if self._answer is not None and not isinstance(error, aiohttp.ClientPayloadError | TimeoutError):
             # the head arrived, the body broke off or is malformed: what aiohttp calls a payload error
             error = aiohttp.ClientPayloadError(f"Response payload is not completed: {error!r}")
@@ -355,14 +323,14 @@ class _Connection(asyncio.Protocol):
 
     def _release(self) -> None:
         """After the answer was used: a connection whose answer is not complete cannot be reused."""
-        if self._mode != "done" and self.busy:
+        if self._state != _DONE and self.busy:
             self._cancel_timer()
-            self._mode = "done"
+            self._state = _DONE
             self.close()
 
     def _check_timeout(self) -> None:
         self._timer = None
-        if self._mode == "done":
+        if self._state == _DONE:
             return
         due = self._last + self._timeout
         now = self.loop.time()
