@@ -236,3 +236,31 @@ async def test_a_changed_registry_resource_is_redeployed_with_a_new_version(live
     await gw.hub.reload()
     assert await gw.get_json("/services/Greet") == (200, {"v": "two"})
     assert gw.hub.state.config.version != version
+
+
+async def test_the_gateways_own_registry_writes_do_not_redeploy_and_a_users_edit_does(live):
+    """MI never redeploys artifacts for a runtime registry write (property scope="registry"): a proxy recording
+    a value in the registry on every request leaves the served version alone, while a user's edit of that file,
+    a new file beside it and a changed sequence in the registry still redeploy."""
+    sequence = f'<sequence {SYNAPSE} name="greet"><payloadFactory media-type="json"><format>{{"v":"%s"}}</format>'
+    sequence += "<args/></payloadFactory><respond/></sequence>"
+    proxy = f'<proxy {SYNAPSE} name="Greet"><target><inSequence>'
+    proxy += '<property name="conf:/state/last" expression="get-property(\'MessageID\')" scope="registry"/>'
+    proxy += '<property name="conf:/state/seen@count" value="1" scope="registry"/>'
+    proxy += '<sequence key="gov:/seq/greet.xml"/></inSequence></target></proxy>'
+    gw = await live({"proxies/Greet.xml": proxy, "registry/governance/seq/greet.xml": sequence % "one"})
+    version = gw.hub.state.config.version
+    for _ in range(3):
+        assert await gw.get_json("/services/Greet") == (200, {"v": "one"})
+        assert await asyncio.to_thread(gw.hub.deployer.reload, fix_files=False) is None, "its own write"
+    written = gw.root / "registry/config/state/last"
+    assert written.read_text(encoding="utf-8").startswith("urn:uuid:")
+    assert (gw.root / "registry/config/state/seen.properties").read_text(encoding="utf-8") == "count=1\n"
+    gw.write("registry/config/state/last", "edited by hand")
+    assert await asyncio.to_thread(gw.hub.deployer.reload, fix_files=False) is not None, "a user's edit"
+    gw.write("registry/config/state/new", "a new resource")
+    assert await asyncio.to_thread(gw.hub.deployer.reload, fix_files=False) is not None, "a user's new file"
+    gw.write("registry/governance/seq/greet.xml", sequence % "two" + " ")
+    await gw.hub.reload()
+    assert await gw.get_json("/services/Greet") == (200, {"v": "two"})
+    assert gw.hub.state.config.version != version

@@ -203,7 +203,10 @@ def _artifact_events(root: Path) -> Callable[[Any, str], bool]:
     def wanted(_change: Any, path: str) -> bool:
         if path.endswith((".back", ".restoring")) or not path.startswith(prefix):
             return False
-        return path[len(prefix) :].split(os.sep, 1)[0] in folders
+        parts = path[len(prefix) :].split(os.sep)
+        if parts[0] == REGISTRY_FOLDER and any(part.startswith(".") for part in parts[1:]):
+            return False  # never a resource: .metadata/, the temporary files of a registry write
+        return parts[0] in folders
 
     return wanted
 
