@@ -593,9 +593,38 @@ async def test_two_nodes_share_a_store_and_a_kill_9_loses_nothing(serve: Any, ba
     assert duplicates <= 2, f"at least once: only what was in flight at the kill may come twice ({duplicates})"
 
 
-async def test_a_paced_message_waiting_longer_than_its_lease_is_not_taken_twice(gateway: Any, backend: Any) -> None:
+def _leased_store(kind: str) -> str:
+    lease = {"store.jdbc.lease.seconds": "0.5"}
+    table = f"MS_{uuid.uuid4().hex[:8]}"
+    if kind == "sqlite":
+        return _store(JDBC, lease)
+    if kind == "postgresql":
+        require_service("postgresql")
+        url = {"store.jdbc.connection.url": "jdbc:postgresql://127.0.0.1:5432/test", "store.jdbc.username": "postgres"}
+        return _store(JDBC, {**url, "store.jdbc.table": table, **lease})
+    if kind == "mariadb":
+        require_service("mariadb")
+        url = {"store.jdbc.connection.url": "jdbc:mysql://127.0.0.1:3306/test", "store.jdbc.username": "root"}
+        return _store(JDBC, {**url, "store.jdbc.table": table, **lease})
+    require_service("rabbitmq")  # no lease: an unacknowledged delivery stays with its channel
+    return _store(
+        RABBIT,
+        {
+            "store.rabbitmq.host.name": "127.0.0.1",
+            "store.rabbitmq.queue.name": f"gateway-test-{uuid.uuid4().hex[:8]}",
+            "store.rabbitmq.username": "guest",
+            "store.rabbitmq.password": "guest",
+        },
+    )
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mariadb", "rabbitmq"])
+async def test_a_paced_message_waiting_longer_than_its_lease_is_not_taken_twice(
+    gateway: Any, backend: Any, kind: str
+) -> None:
     """The processor renews the leases of the messages it holds: with a 0.5 s lease and 8 messages of one key at
-    4/s (the last waits about 2 s), each reaches the back end once."""
+    4/s (the last waits about 2 s), each reaches the back end once (RabbitMQ: the unacknowledged deliveries stay
+    with the processor's channel)."""
     received: list[tuple[float, dict[str, Any]]] = []
 
     def record(request: web.Request, body: bytes) -> web.Response:
@@ -606,7 +635,7 @@ async def test_a_paced_message_waiting_longer_than_its_lease_is_not_taken_twice(
     client = await gateway(
         {
             "proxies/Orders.xml": PACED_PROXY,
-            "message-stores/Pending.xml": _store(JDBC, {"store.jdbc.lease.seconds": "0.5"}),
+            "message-stores/Pending.xml": _leased_store(kind),
             "message-processors/Pacer.xml": _paced_processor("4"),
             "sequences/Deliver.xml": _deliver_sequence(str(server.make_url("/sms"))),
         }
@@ -616,7 +645,7 @@ async def test_a_paced_message_waiting_longer_than_its_lease_is_not_taken_twice(
     await until(lambda: len(received) >= 8)
     await asyncio.sleep(1.0)  # a message handed out again would arrive in this time
     assert [b["n"] for _, b in received] == list(range(8)), "each message once, in order"
-    assert client.config.message_stores["Pending"].size() == 0
+    assert await client.app[SERVICES].stores.backend(client.config.message_stores["Pending"]).size() == 0
 
 
 async def test_a_message_waiting_for_its_retry_longer_than_its_lease_is_not_taken_twice(

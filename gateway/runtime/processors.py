@@ -527,12 +527,14 @@ class _Leases:
         self.processors, self.spec = processors, spec
         self.held: dict[int, Delivery] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def __aenter__(self) -> _Leases:
         self._task = asyncio.create_task(self._beat(), name=f"processor {self.spec.name} leases")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._stopping = True  # a database driver may turn the cancellation into its own error: the beat ends
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -560,9 +562,9 @@ class _Leases:
         return store.lease_seconds if store is not None else LEASE_SECONDS
 
     async def _beat(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(max(0.05, self._lease() / 3))
-            if not self.held:
+            if not self.held or self._stopping:
                 continue
             try:
                 await renew_leases(list(self.held.values()))
