@@ -264,3 +264,15 @@ async def test_the_gateways_own_registry_writes_do_not_redeploy_and_a_users_edit
     await gw.hub.reload()
     assert await gw.get_json("/services/Greet") == (200, {"v": "two"})
     assert gw.hub.state.config.version != version
+
+
+def test_the_watcher_ignores_hidden_registry_files(tmp_path):
+    """A registry write's .metadata and temporary files are never resources: no reload round for them."""
+    from gateway.transport.control import _artifact_events
+
+    wanted = _artifact_events(tmp_path)
+    root = tmp_path.resolve()
+    assert wanted(None, str(root / "registry/config/sms/.metadata/status.meta")) is False
+    assert wanted(None, str(root / "registry/config/sms/.status.abc.tmp")) is False
+    assert wanted(None, str(root / "registry/config/sms/status")) is True
+    assert wanted(None, str(root / "proxies/Echo.xml")) is True
