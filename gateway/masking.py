@@ -32,35 +32,49 @@ from urllib.parse import quote, quote_plus
 import orjson
 
 MASK = "****"
+_NAME_VERDICTS = 4096  # property names whose verdict is remembered (most are the configuration's own)
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words everywhere; key-name masking still applies
 
 
 class SecretValues:
-    """A set of secret values and the forms they take in logs (JSON- and XML-escaped, URL-encoded)."""
+    """A set of secret values and the forms they take in logs (JSON- and XML-escaped, URL-encoded).
 
-    __slots__ = ("_forms", "_ordered")
+    Adding a value only records it: its escaped forms are made the first time a log line is actually masked, so
+    a message that carries a secret but logs nothing pays a set insert, not six encodings."""
+
+    __slots__ = ("_values", "_pending", "_forms", "_ordered")
 
     def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._pending: list[str] = []
         self._forms: set[str] = set()
         self._ordered: tuple[str, ...] | None = ()
 
     def __bool__(self) -> bool:
-        return bool(self._forms)
+        return bool(self._values)
 
     def add(self, value: object) -> None:
         text = value if isinstance(value, str) else str(value) if value is not None else ""
-        text = text.strip()
-        if len(text) < MIN_SECRET_LENGTH or text in self._forms:
+        if text in self._values:
             return
-        forms = {
-            text,
-            _json_escaped(text),
-            _xml_escaped(text),
-            _xml_escaped(text, quotes=True),
-            quote(text, safe=""),
-            quote_plus(text),
-        }
-        self._forms.update(form for form in forms if len(form) >= MIN_SECRET_LENGTH)
+        text = text.strip()
+        if len(text) < MIN_SECRET_LENGTH or text in self._values:
+            return
+        self._values.add(text)
+        self._pending.append(text)
+
+    def _expand(self) -> None:
+        for text in self._pending:
+            forms = {
+                text,
+                _json_escaped(text),
+                _xml_escaped(text),
+                _xml_escaped(text, quotes=True),
+                quote(text, safe=""),
+                quote_plus(text),
+            }
+            self._forms.update(form for form in forms if len(form) >= MIN_SECRET_LENGTH)
+        self._pending.clear()
         self._ordered = None
 
     def add_header(self, name: str, value: str) -> None:
@@ -81,8 +95,10 @@ class SecretValues:
                 self.add(part.partition("=")[2])
 
     def mask(self, text: str) -> str:
-        if not self._forms:
+        if not self._values:
             return text
+        if self._pending:
+            self._expand()
         ordered = self._ordered
         if ordered is None:  # longest first, so a secret that contains another is masked whole
             ordered = self._ordered = tuple(sorted(self._forms, key=len, reverse=True))
@@ -128,6 +144,7 @@ class SecretMasker:
 
     def __init__(self, names: Iterable[str]) -> None:
         self.names = tuple(n for n in names if n)
+        self._name_verdicts: dict[str, bool] = {}  # property names seen, judged once each
         alternatives = "|".join(sorted((re.escape(n) for n in self.names), key=len, reverse=True)) or "(?!)"
         self._secret_name = re.compile(alternatives, re.IGNORECASE)
         # A name token that contains a secret name. The lookbehind makes a token start only at a token
@@ -172,7 +189,13 @@ class SecretMasker:
         return text
 
     def is_secret_name(self, name: str) -> bool:
-        return bool(self.names) and self._secret_name.search(name) is not None
+        known = self._name_verdicts.get(name)
+        if known is None:
+            known = bool(self.names) and self._secret_name.search(name) is not None
+            if len(self._name_verdicts) >= _NAME_VERDICTS:
+                self._name_verdicts.clear()  # dynamic property names: bounded, never a leak
+            self._name_verdicts[name] = known
+        return known
 
     def _json_pair(self, match: re.Match[str]) -> str:
         key = match.group("key")

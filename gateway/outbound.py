@@ -7,6 +7,8 @@ whose host comes from a property) must match a rule, otherwise the call is refus
     https://api.twilio.com        that scheme and host, its default port, any path
     https://api.example.com:8443/v1/   that port, and paths under /v1/ only
     https://*.example.com         any sub-domain of example.com
+    local:///services/NAME        a local: address of that proxy (local: alone: any proxy or API of this gateway)
+    mailto:*@example.com          mailto: addresses of that domain (mailto:ops@example.com: that one)
     *                             anything (turns the check off)
 """
 
@@ -64,7 +66,8 @@ def parse_rule(text: str) -> Rule | None:
         raise ValueError(f"outbound rule '{text}' is not a URL: {exc}") from None
     if url.scheme not in _DEFAULT_PORTS or not url.host:
         raise ValueError(
-            f"outbound rule '{text}' must be 'loopback', '*', an http(s)://host[:port][/path] URL or rabbitmq://host[:port]"
+            f"outbound rule '{text}' must be 'loopback', '*', an http(s)://host[:port][/path] URL, rabbitmq://host[:port],"
+            " local:///services/NAME or mailto:*@domain"
         )
     if url.user or url.query_string or url.fragment:
         raise ValueError(f"outbound rule '{text}' may not hold credentials, a query or a fragment")
@@ -86,19 +89,65 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _other_rule(text: str) -> str | None:
+    """A `local:` or `mailto:` rule, lower-cased: `local:` (any local service), `local:///services/NAME` (that
+    path and under it), `mailto:*@example.com`, `mailto:ops@example.com`; None when it is an URL rule."""
+    rule = text.strip().lower()
+    if rule.startswith("local:"):
+        path = "/" + rule[len("local:") :].lstrip("/")
+        return "local:" + path
+    if rule.startswith("mailto:"):
+        address = rule[len("mailto:") :]
+        if "@" not in address or "," in address:
+            raise ValueError(f"outbound rule '{text}' must be mailto:someone@domain or mailto:*@domain")
+        return rule
+    return None
+
+
+def check_rule(text: str) -> None:
+    """ValueError says what is wrong with a rule of any kind."""
+    if _other_rule(text) is None:
+        parse_rule(text)
+
+
+def _other_allows(rules: tuple[str, ...], address: str) -> bool:
+    """A local: path or every recipient of a mailto: address must match a rule."""
+    lowered = address.lower()
+    if lowered.startswith("local:"):
+        path = "/" + lowered[len("local:") :].lstrip("/").split("?", 1)[0]
+        for rule in rules:
+            if rule.startswith("local:"):
+                prefix = rule[len("local:") :]
+                if prefix == "/" or path == prefix.rstrip("/") or path.startswith(prefix.rstrip("/") + "/"):
+                    return True
+        return False
+    recipients = [r.strip() for r in lowered[len("mailto:") :].split("?", 1)[0].split(",") if r.strip()]
+    if not recipients:
+        return False
+    for recipient in recipients:
+        domain = recipient.rpartition("@")[2]
+        if f"mailto:{recipient}" not in rules and f"mailto:*@{domain}" not in rules:
+            return False
+    return True
+
+
 class OutboundPolicy:
     """The allow-list, parsed once at start-up."""
 
-    __slots__ = ("rules", "open")
+    __slots__ = ("rules", "open", "others")
 
     def __init__(self, rules: tuple[str, ...] | list[str]) -> None:
-        parsed = [parse_rule(rule) for rule in rules]
+        others = tuple(other for other in (_other_rule(rule) for rule in rules) if other is not None)
+        parsed = [parse_rule(rule) for rule in rules if _other_rule(rule) is None]
         self.open = any(rule is None for rule in parsed)
         self.rules = tuple(rule for rule in parsed if rule is not None)
+        self.others = others
 
     def allows(self, url: str | URL) -> bool:
         if self.open:
             return True
+        if isinstance(url, str) and url[:6].lower() == "local:" or str(url)[:7].lower() == "mailto:":
+            return _other_allows(self.others, str(url))
         try:
             target = url if isinstance(url, URL) else URL(url)
         except ValueError:

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.database import DataSource, parse_jdbc_url, resolve_variable
-from gateway.outbound import parse_rule
+from gateway.outbound import check_rule
 
 DEFAULT_SECRET_NAMES = ("authToken", "password", "secret", "Authorization", "apiKeySecret", "token")
 # Headers whose values are credentials: their values are masked wherever they appear in a log.
@@ -72,9 +72,25 @@ class Settings:
     # Tests only: the gateway's clock (gateway/clock.py) may be moved forward, also by POST /_test/clock. Never in
     # production: it lets a client make every expiry (codes, sessions) pass.
     test_clock: bool = False
+    # vfs:file: endpoints write only under these directories (none: no file is written; docs/operations.md)
+    file_roots: tuple[Path, ...] = ()
+    mail: MailSettings = field(default_factory=lambda: MailSettings())  # the SMTP server of mailto: endpoints
+    local_depth: int = 8  # local: endpoints may nest this deep (a proxy calling itself fails, never loops)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True, slots=True)
+class MailSettings:
+    """The SMTP server of mailto: endpoints (MI's mail.smtp.* of the mail transport sender)."""
+
+    host: str | None = None  # none: mailto: endpoints fail with a clear fault
+    port: int = 25
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)  # a secret: never logged
+    security: str = "none"  # none | starttls | tls
+    sender: str | None = None  # MI's mail.smtp.from: the From when the message sets none
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +204,7 @@ class _Outbound(_Section):
     @classmethod
     def _valid_rules(cls, rules: tuple[str, ...]) -> tuple[str, ...]:
         for rule in rules:
-            parse_rule(rule)  # ValueError says what is wrong with it
+            check_rule(rule)  # ValueError says what is wrong with it
         return rules
 
 
@@ -288,6 +304,31 @@ class _DataSource(_Section):
         )
 
 
+class _FileTransport(_Section):
+    roots: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+
+
+class _Mail(_Section):
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535, strict=True)] = 25
+    user: str | None = None
+    password: str | None = None
+    security: str = "none"
+    sender: str | None = Field(None, alias="from")
+
+    @field_validator("user", "password")
+    @classmethod
+    def _resolved(cls, value: str | None) -> str | None:
+        return resolve_variable(value)  # $SYSTEM:NAME: the environment variable (ValueError when unset)
+
+    @field_validator("security")
+    @classmethod
+    def _known_security(cls, value: str) -> str:
+        if value not in ("none", "starttls", "tls"):
+            raise ValueError("use none, starttls or tls")
+        return value
+
+
 class _File(_Section):
     artifacts: str | None = None
     host: Annotated[str, Field(min_length=1)] = _DEFAULT.host
@@ -308,6 +349,9 @@ class _File(_Section):
     throttle: _Throttle = _Throttle()
     datasources: dict[str, _DataSource] = {}
     test_clock: bool = False
+    file_transport: _FileTransport = _FileTransport()
+    mail: _Mail = _Mail.model_validate({})
+    local_transport_depth: Annotated[int, Field(ge=1, le=64, strict=True)] = 8
 
 
 def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
@@ -393,6 +437,16 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
         throttle_redis=model.throttle.redis,
         datasources={**DEFAULT_DATASOURCES, **{name: ds.source() for name, ds in model.datasources.items()}},
         test_clock=model.test_clock,
+        file_roots=tuple(_path(root, source) or Path(root) for root in model.file_transport.roots),
+        mail=MailSettings(
+            model.mail.host,
+            model.mail.port,
+            model.mail.user,
+            model.mail.password,
+            model.mail.security,
+            model.mail.sender,
+        ),
+        local_depth=model.local_transport_depth,
     )
 
 

@@ -75,6 +75,11 @@ async def refuse(call):
 
 async def broken(call):
     raise ValueError("internal state x=42 of /srv/secret/path")
+
+
+async def settle(call):  # declared local: no I/O, so no timeout around it (the sleep stands for slow CPU work)
+    await asyncio.sleep(0.4)
+    call.ctx.properties["fake.settled"] = "yes"
 """
 
 DESCRIPTOR = """
@@ -99,6 +104,7 @@ operations:
   slow: {}
   refuse: {}
   broken: {}
+  settle: {local: true}
 """
 
 FAULT_SEQ = f"""
@@ -147,6 +153,7 @@ def deploy_errors(tmp_path: Path, registry: ConnectorRegistry, body: str) -> lis
         (("renamed: {aliases: [oldName]}", "renamed: {aliases: [required]}"), "'required' is declared twice"),
         (("connection: connect", "connection: nope"), "connection operation 'nope' is not declared"),
         (("      server: {mandatory: true}", "      server: {mandatry: true}"), "unknown key(s) mandatry"),
+        (("  settle: {local: true}", "  settle: {local: maybe}"), "settle.local: must be true or false"),
     ],
 )
 def test_descriptor_problems_are_reported(fake, tmp_path, change, expected):
@@ -297,6 +304,24 @@ async def test_timeouts_and_connection_failures_map_to_mi_codes(gateway, registr
     assert response.status == 502
     error = (await response.json())["error"]
     assert error["code"] == 101503 and "http://refusing.example" in error["message"]
+
+
+async def test_a_local_operation_runs_without_the_timeout(gateway, registry, fake):
+    """`local: true` (no I/O, like twilioRest.init): no timer is armed for it, so the 0.2 s timeout that stops
+    fake.slow does not apply; every other operation keeps it."""
+    assert fake.operations["settle"].local and not fake.operations["slow"].local
+    files = {
+        "proxies/settle.xml": f"""<proxy {SYNAPSE} name="settle"><target><inSequence onError="onErr">
+            <fake.settle/>
+            <payloadFactory media-type="json"><format>{{"settled": "$1"}}</format>
+              <args><arg expression="$ctx:fake.settled"/></args></payloadFactory>
+            <respond/></inSequence></target></proxy>""",
+        "sequences/onErr.xml": FAULT_SEQ,
+    }
+    gw = await gateway(files, connectors={"fake": {"timeout": 0.2}}, registry=registry)
+    response = await gw.post("/services/settle", json={})
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"settled": "yes"}
 
 
 async def test_xml_client_gets_connector_errors_in_its_format(gateway, registry):

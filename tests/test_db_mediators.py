@@ -457,6 +457,14 @@ SQLITE_POOL = "<connection><pool><driver>org.sqlite.JDBC</driver><url>jdbc:sqlit
             f'<dblookup>{SQLITE_POOL}<statement><sql>select 1</sql><result name="x"/></statement></dblookup>',
             "result: the 'column' attribute is required",
         ),
+        (  # MI's dbreport sample_361 leaves <url/> for its harness to fill: MI's message is for a missing <url>
+            "<dbreport><connection><pool><driver/><url/><user/><password/></pool></connection></dbreport>",
+            "url: the <url> is empty: every statement would fail to connect",
+        ),
+        (
+            "<dbreport><connection><pool><driver>d</driver><user/></pool></connection></dbreport>",
+            "pool: Unable to read configuration value for : url (add <url>jdbc:…</url>)",
+        ),
         (
             "<dblookup><statement><sql>select 1</sql></statement></dblookup>",
             "dblookup: The DataSource connection information must be specified",

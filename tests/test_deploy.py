@@ -187,3 +187,39 @@ def test_address_uri_is_checked_at_deploy_time(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "a.xml:1: address: the 'jms' transport of uri 'jms:/queue' is not supported" in out
     assert "b.xml:1: address: the 'relative' transport of uri 'not a url' is not supported" in out
+
+
+def test_an_endpoint_file_without_a_name_says_it_is_a_registry_resource(tmp_path, capsys):
+    """Apache sample 10's dynamic_endpt_1.xml is a registry resource (no name); in endpoints/ MI's
+    EndpointDeployer fails it too (addEndpoint(null, …))."""
+    root = write_artifacts(
+        tmp_path,
+        {
+            "endpoints/endpoint.xml": '<endpoint xmlns="http://ws.apache.org/ns/synapse">\n'
+            '<address uri="http://localhost:9000/services/SimpleStockQuoteService"/></endpoint>'
+        },
+    )
+    assert cli(["validate", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "endpoint.xml:1: endpoint: the 'name' attribute is required for a named endpoint (add name=" in out, out
+    assert "reached by a key: put it under registry/" in out, out
+
+
+def test_a_refused_address_uri_never_shows_its_credentials(tmp_path, capsys):
+    jms = (
+        "jms:/Q?transport.jms.ConnectionFactoryJNDIName=QCF&amp;java.naming.security.credentials=s3cr3t-one"
+        "&amp;transport.jms.Password=s3cr3t-two"
+    )
+    root = write_artifacts(
+        tmp_path,
+        {
+            "endpoints/a.xml": f'<endpoint {S} name="a"><address uri="{jms}"/></endpoint>',
+            "endpoints/b.xml": f'<endpoint {S} name="b"><address uri="fix://admin:s3cr3t-three@host/x"/></endpoint>',
+        },
+        with_defaults=False,
+    )
+    assert cli(["validate", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "a.xml:1: address: the 'jms' transport of uri" in out and "credentials=****" in out, out
+    assert "fix://admin:****@host/x" in out, out
+    assert "s3cr3t" not in out

@@ -627,3 +627,14 @@ def test_no_compilation_per_evaluation(monkeypatch: pytest.MonkeyPatch, quote_ct
     quote_ctx.properties["a"] = "A"
     quote_ctx._json_payload = JSON_DOC
     assert [e.string_value(quote_ctx) for e in exprs][1:] == ["A1000", "A", "[1,2]"]
+
+
+def test_exslt_regular_expressions_only_where_their_namespace_is_bound():
+    """lxml's EXSLT regexp functions are registered only for an expression that binds their namespace (the
+    others skip that work on every evaluation); with the binding they still work."""
+    ctx = FakeContext(soap_envelope("<a>IBM</a>"))
+    bound = compile_expression("re:test(//a, '^I.M$')", {"re": "http://exslt.org/regular-expressions"})
+    assert bound.evaluate(ctx) is True
+    assert compile_expression("//a = 'IBM'", {}).evaluate(ctx) is True
+    with pytest.raises(ExpressionError):  # without the binding re: is not a known prefix
+        compile_expression("re:test(//a, 'I')", {})

@@ -369,3 +369,48 @@ async def test_json_text_and_json_object_helpers(gateway):
     client = await gateway(api(f'<script language="js"><![CDATA[{source}]]></script><respond/>'))
     response = await post_json(client, "/s", {"name": "Ada", "age": 36})
     assert await response.json() == {"fromObject": "Ada", "text": '{"name":"Ada"}', "refused": False}
+
+
+LAZY_V8_PROBE = r"""
+import sys, threading
+import gateway.cli, gateway.mediators.script  # every mediator is registered; no script is deployed yet
+assert "py_mini_racer" not in sys.modules, "V8 was loaded before any script needed it"
+from gateway.mediators import script_engines
+
+out = {}
+def deploy():  # a redeploy runs in a worker thread, which then ends
+    out["bad"] = script_engines.check_javascript("return 1 +", as_function_body=True)
+    out["good"] = script_engines.check_javascript("mc.setProperty('x', 'y');", as_function_body=True)
+thread = threading.Thread(target=deploy)
+thread.start()
+thread.join()
+assert "py_mini_racer" in sys.modules
+program = script_engines.JavaScriptProgram("t", "mc.setProperty('x', 'y');", (), None)
+state = {"props": {"default": {}, "axis2": {}, "transport": {}, "operation": {}}, "to": None, "messageId": "m",
+         "soapAction": "", "response": False, "pox": False, "get": False, "fault": False}
+def run():  # an isolate made on another thread after the deploying thread ended
+    out["run"] = program.run_blocking(state, 5.0, 64 * 1024 * 1024)
+runner = threading.Thread(target=run)
+runner.start()
+runner.join()
+import json, os
+print(repr(out["bad"] is not None), out["good"], json.dumps(out["run"]), flush=True)
+os._exit(0)  # a live V8 isolate can hang the interpreter's own shutdown (before this change too)
+"""
+
+
+def test_v8_is_loaded_only_when_a_script_needs_it_and_survives_its_loading_thread():
+    """A gateway without JavaScript never loads V8 (~40 MB, ~0.2 s per worker); loaded by a redeploy in a
+    worker thread that then ends, it still runs scripts afterwards (V8 stays bound to a live thread)."""
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", LAZY_V8_PROBE], capture_output=True, text=True, timeout=120, env=dict(os.environ)
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    bad_found, good, answer = result.stdout.strip().split(" ", 2)
+    assert bad_found == "True" and good == "None"
+    changes = json.loads(answer)
+    assert "error" not in changes and '"x"' in json.dumps(changes["changes"]), answer

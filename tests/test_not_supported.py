@@ -46,3 +46,27 @@ def test_each_row_is_in_the_conformance_doc():
         row = next((line for line in section.splitlines() if line.startswith(f"| {why.row} |")), None)
         assert row is not None, why.row
         assert f"`{name}`" in row
+
+
+def test_rule_in_the_carbon_rules_namespace_and_router_say_what_mi_says(tmp_path, capsys):
+    """Apache/WSO2 samples 600-603 write <rule xmlns="http://wso2.org/carbon/rules">, the QName carbon-rules'
+    factory registers: it is the rule mediator (NS06), not a stray element. MI has no <router> (WSO2 ESB 4.x
+    had one): MediatorFactoryFinder refuses it with "Unknown mediator referenced by configuration element"."""
+    root = write_artifacts(
+        tmp_path,
+        {
+            "sequences/s.xml": f"""<sequence {S} name="s">
+  <rule xmlns="http://wso2.org/carbon/rules"><source>soapBody</source></rule>
+  <router><route expression="//a" match="x"><target sequence="t"/></route></router>
+  <other xmlns="urn:not-synapse"/>
+</sequence>"""
+        },
+    )
+    assert cli(["validate", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "s.xml:2: rule: the 'rule' mediator is not supported yet: WSO2's rule mediator runs Drools" in out, out
+    assert (
+        "s.xml:3: router: Unknown mediator referenced by configuration element : "
+        "{http://ws.apache.org/ns/synapse}router (MI has no <router> mediator" in out
+    ), out
+    assert "s.xml:4: other: element '{urn:not-synapse}other' is not in the Synapse namespace" in out, out

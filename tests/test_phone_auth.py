@@ -13,6 +13,8 @@ import json
 import logging
 import re
 import sqlite3
+import statistics
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,8 +25,10 @@ import pytest
 from lxml import etree
 
 from gateway.database import parse_jdbc_url
+from gateway.message.context import background_work_done
 from tests.conftest import require_service
 from tests.support.twilio_sandbox import ACCOUNT, TOKEN, Sandbox
+from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = (
@@ -36,11 +40,16 @@ SHIPPED = (
     "sequences/PhoneAuthError.xml",
     "sequences/PhoneAuthFault.xml",
     "sequences/PhoneAuthSendCode.xml",
+    "sequences/PhoneAuthDeliverCode.xml",
+    "sequences/PhoneAuthSendFailed.xml",
     "sequences/PhoneAuthCheckCode.xml",
     "sequences/PhoneAuthRequireUser.xml",
     "sequences/PhoneAuthLoadUser.xml",
     "sequences/PhoneAuthUserJson.xml",
+    "sequences/PhoneAuthSchemaFailed.xml",
+    "tasks/PhoneAuthSchema.xml",
 )
+TABLES_READY = "PhoneAuthSchema: phone auth tables ready"  # logged by the sequence the start-up task runs
 BASE = "/phone-auth/APP-ID/REST-API-KEY"
 PHONE = "+14155550123"
 OTHER = "+14155550199"
@@ -49,6 +58,7 @@ OTHER = "+14155550199"
 class Client:
     def __init__(self, gw: Any, sandbox: Sandbox, root: Path, source: str = "verify") -> None:
         self.gw, self.sandbox, self.root, self.source = gw, sandbox, root, source
+        self.read: set[str] = set()  # the sends whose code was read
 
     async def post(self, path: str, body: Any, **headers: str) -> tuple[int, Any]:
         response = await self.gw.post(
@@ -63,20 +73,35 @@ class Client:
         return response.status, json.loads(raw) if raw else None
 
     async def code_for(self, phone: str) -> str:
-        """The code the phone received, as a user would read the SMS: Verify's pending verification
-        (/_sandbox/verifications), or the last SMS the gateway sent it (/_sandbox/messages)."""
+        """The code of the latest send to the phone, as a user would read the SMS: Verify's pending verification
+        (/_sandbox/verifications), or the last SMS the gateway sent it (/_sandbox/messages). A login's code goes
+        out after the answer: this waits (10 s at most) for a send it has not read yet."""
+        deadline = time.monotonic() + 10
+        while True:
+            latest = await self._latest_code(phone)
+            if latest is not None and latest[0] not in self.read:
+                self.read.add(latest[0])
+                return latest[1]
+            assert time.monotonic() < deadline, f"no new code was sent to {phone}: {latest}"
+            await asyncio.sleep(0.02)
+
+    async def _latest_code(self, phone: str) -> tuple[str, str] | None:
         if self.source == "gateway":
-            texts = [m["body"] for m in await sandbox_get(self.sandbox, "/_sandbox/messages") if m["to"] == phone]
-            assert texts, f"no SMS was sent to {phone}"
-            found = re.fullmatch(r"Your verification code is (\d{6})", texts[-1])  # 6 digits by default
-            assert found, texts[-1]
-            return found.group(1)
+            sent = [m for m in await sandbox_get(self.sandbox, "/_sandbox/messages") if m["to"] == phone]
+            if not sent:
+                return None
+            found = re.fullmatch(r"Your verification code is (\d{6})", sent[-1]["body"])  # 6 digits by default
+            assert found, sent[-1]["body"]
+            return sent[-1]["sid"], found.group(1)
         verifications = await sandbox_get(self.sandbox, "/_sandbox/verifications")
         pending = [v for v in verifications if v["to"] == phone and v["status"] == "pending"]
-        assert pending, f"no code was sent to {phone}: {verifications}"
-        return str(pending[-1]["code"])
+        if not pending:
+            return None
+        return f"{pending[-1]['sid']}/{len(pending[-1]['send_code_attempts'])}", str(pending[-1]["code"])
 
-    def sent_to(self, phone: str) -> int:
+    async def sent_to(self, phone: str) -> int:
+        """How many codes went to the phone, once the sends the gateway does after its answers have ended."""
+        await background_work_done()
         if self.source == "gateway":
             return sum(1 for m in self.sandbox.state.store.all_messages() if m.to == phone)
         return sum(len(v.sends) for v in self.sandbox.state.verify.verifications.values() if v.to == phone)
@@ -106,6 +131,33 @@ async def sandbox_get(sandbox: Sandbox, path: str) -> Any:
             return await response.json()
 
 
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+async def _start(gateway: Any, files: dict[str, str], **settings: Any) -> Any:
+    """The in-process gateway with the shipped API, once its start-up task has created the tables (the flows never
+    create them: tasks/PhoneAuthSchema.xml does, once, when the gateway starts)."""
+    logger = logging.getLogger("gateway.mediator.log")
+    lines, level = _Lines(), logger.level
+    logger.addHandler(lines)
+    logger.setLevel(min(level or logging.INFO, logging.INFO))
+    try:
+        gw = await gateway(files, **settings)
+        await until(
+            lambda: any(TABLES_READY in line for line in lines.lines), what="the start-up task to create the tables"
+        )
+    finally:
+        logger.removeHandler(lines)
+        logger.setLevel(level)
+    return gw
+
+
 async def _verify_service(sandbox: Sandbox) -> str:
     auth = "Basic " + base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
     async with aiohttp.ClientSession(headers={"Authorization": auth}) as http:
@@ -133,7 +185,7 @@ def _artifacts(
 async def phone(gateway: Any, sandbox: Sandbox, tmp_path: Path, request: pytest.FixtureRequest) -> Client:
     """The shipped API with each code source: Twilio Verify, or codes the gateway makes and sends with sendSms."""
     files = _artifacts(sandbox.url, await _verify_service(sandbox), source=request.param)
-    gw = await gateway(files, test_clock=True)
+    gw = await _start(gateway, files, test_clock=True)
     assert not gw.config.failed, gw.config.failed
     return Client(gw, sandbox, tmp_path / "artifacts", request.param)
 
@@ -253,7 +305,7 @@ async def test_login_with_phone_number_and_code_then_protected_call_and_logout(
 async def test_login_for_an_unknown_phone_looks_the_same_and_sends_nothing(phone: Client) -> None:
     status, started = await phone.post("/services/Twilio/loginWithPhoneNumber", OTHER)
     assert status == 200 and set(started) == {"transactionId"}, "the same answer as for a registered phone"
-    assert phone.sent_to(OTHER) == 0, "no SMS to a phone that is not registered"
+    assert await phone.sent_to(OTHER) == 0, "no SMS to a phone that is not registered"
     status, error = await phone.post(
         "/services/Twilio/loginWithCode", {"transactionId": started["transactionId"], "code": "123456"}
     )
@@ -265,7 +317,7 @@ async def test_two_factor_login_with_password(phone: Client) -> None:
     for body in ({"phoneNumber": PHONE, "password": "wrong horse"}, {"phoneNumber": OTHER, "password": "right horse"}):
         status, error = await phone.post("/services/Twilio/loginWithPhoneNumberAndPassword", body)
         assert (status, error) == (401, {"code": 3003, "message": "Invalid login or password"}), body
-    assert phone.sent_to(PHONE) == 1, "only the registration's code: a wrong password sends nothing"
+    assert await phone.sent_to(PHONE) == 1, "only the registration's code: a wrong password sends nothing"
     status, started = await phone.post(
         "/services/Twilio/loginWithPhoneNumberAndPassword", {"phoneNumber": PHONE, "password": "right horse"}
     )
@@ -278,7 +330,7 @@ async def test_two_factor_login_with_password(phone: Client) -> None:
 
 
 async def test_phone_number_as_identity(gateway: Any, sandbox: Sandbox) -> None:
-    gw = await gateway(_artifacts(sandbox.url, await _verify_service(sandbox), identity="phoneNumber"))
+    gw = await _start(gateway, _artifacts(sandbox.url, await _verify_service(sandbox), identity="phoneNumber"))
     client = Client(gw, sandbox, Path())
     user = await client.register(email=None)
     assert user["email"] is None and user["phoneNumber"] == PHONE and user["userStatus"] == "ENABLED"
@@ -315,7 +367,7 @@ async def test_register_and_login_on_postgresql(gateway: Any, sandbox: Sandbox, 
     import asyncpg
 
     source = parse_jdbc_url(postgres_db, user="postgres")
-    gw = await gateway(_artifacts(sandbox.url, await _verify_service(sandbox)), datasources={"default": source})
+    gw = await _start(gateway, _artifacts(sandbox.url, await _verify_service(sandbox)), datasources={"default": source})
     assert not gw.config.failed, gw.config.failed
     client = Client(gw, sandbox, Path())
     registered = await client.register()
@@ -336,7 +388,7 @@ async def test_register_and_login_on_postgresql(gateway: Any, sandbox: Sandbox, 
 async def test_resends_are_throttled_per_phone(gateway: Any, sandbox: Sandbox, tmp_path: Path) -> None:
     # the gateway's codes: Verify would add its own limit (5 sends per verification) to the gateway's
     files = _artifacts(sandbox.url, await _verify_service(sandbox), throttle=True, source="gateway")
-    client = Client(await gateway(files, test_clock=True), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files, test_clock=True), sandbox, tmp_path / "artifacts", "gateway")
     status, _ = await client.post("/users/register", {"phoneNumber": PHONE})
     assert status == 200
     status, error = await client.post("/users/register", {"phoneNumber": PHONE})
@@ -353,7 +405,7 @@ async def test_resends_are_throttled_per_phone(gateway: Any, sandbox: Sandbox, t
     await advance_clock(client, 3_600_000 - 4 * 31_000)
     status, error = await client.post("/users/register", {"phoneNumber": PHONE})
     assert status == 200, "the first send of the hour is an hour old"
-    assert client.sent_to(PHONE) == 6
+    assert await client.sent_to(PHONE) == 6
 
 
 # -- the gateway's own codes (codeSource gateway) ---------------------------------------------------------------
@@ -378,13 +430,13 @@ async def test_gateway_codes_are_random_digits_stored_only_as_a_keyed_hash(
     files["local-entries/phoneAuthSettings.xml"] = settings.replace(
         "<codeText>Your verification code is {code}<", "<codeText>Acme: {code} is your code. Do not share it.<"
     )
-    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", "gateway")
     status, started = await client.post("/users/register", {"phoneNumber": PHONE})
     assert status == 200, started
     (sms,) = [m for m in await sandbox_get(sandbox, "/_sandbox/messages") if m["to"] == PHONE]
     found = re.fullmatch(r"Acme: (\d{8}) is your code\. Do not share it\.", sms["body"])
     assert found, sms["body"]
-    assert sms["from"] == "+15005550006" and client.sent_to(PHONE) == 1
+    assert sms["from"] == "+15005550006" and await client.sent_to(PHONE) == 1
     assert drawn == [10**8], "the code is secrets.randbelow(10**length)"
     code = found.group(1)
     assert not sandbox.state.verify.verifications, "no Verify call with the gateway's codes"
@@ -414,7 +466,7 @@ async def test_gateway_codes_are_compared_in_constant_time(
     real = operations.hmac.compare_digest
     monkeypatch.setattr(operations.hmac, "compare_digest", compare_digest)
     files = _artifacts(sandbox.url, "VA-unused", source="gateway")
-    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", "gateway")
     status, started = await client.post("/users/register", {"phoneNumber": PHONE})
     code = await client.code_for(PHONE)
     wrong = "000000" if code != "000000" else "111111"
@@ -431,9 +483,9 @@ async def test_a_gateway_transaction_is_dead_after_five_wrong_codes(
     gateway: Any, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     files = _artifacts(sandbox.url, "VA-unused", source="gateway")
-    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", "gateway")
     status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
-    assert client.sent_to(PHONE) == 0, "not registered: nothing sent"
+    assert await client.sent_to(PHONE) == 0, "not registered: nothing sent"
     await client.register()
     status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
     code = await client.code_for(PHONE)
@@ -454,7 +506,7 @@ async def test_a_right_code_checked_at_once_by_several_requests_logs_in_once(
     gateway: Any, sandbox: Sandbox, tmp_path: Path
 ) -> None:
     files = _artifacts(sandbox.url, "VA-unused", source="gateway")
-    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", "gateway")
     await client.register()
     status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
     login = {"transactionId": started["transactionId"], "code": await client.code_for(PHONE)}
@@ -472,7 +524,7 @@ async def test_the_code_lifetime_is_a_setting(gateway: Any, sandbox: Sandbox, tm
     files = _artifacts(sandbox.url, "VA-unused", source="gateway")
     settings = files["local-entries/phoneAuthSettings.xml"]
     files["local-entries/phoneAuthSettings.xml"] = settings.replace("<transactionTtl>300000<", "<transactionTtl>60000<")
-    client = Client(await gateway(files, test_clock=True), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files, test_clock=True), sandbox, tmp_path / "artifacts", "gateway")
     status, started = await client.post("/users/register", {"phoneNumber": PHONE})
     code = await client.code_for(PHONE)
     await advance_clock(client, 61_000)
@@ -571,7 +623,7 @@ async def test_soap_and_xml_clients_get_the_error_in_their_own_format(
 
 
 async def test_a_twilio_error_reaches_a_soap_client_as_a_fault(gateway: Any, sandbox: Sandbox) -> None:
-    client = Client(await gateway(_artifacts(sandbox.url, await _verify_service(sandbox))), sandbox, Path())
+    client = Client(await _start(gateway, _artifacts(sandbox.url, await _verify_service(sandbox))), sandbox, Path())
     status, started = await client.post("/users/register", {"phoneNumber": PHONE})
     code = await client.code_for(PHONE)
     wrong = "000000" if code != "000000" else "111111"
@@ -642,7 +694,7 @@ async def test_the_phone_column_can_have_another_name(gateway: Any, sandbox: San
     files = {relative: (shipped / relative).read_text(encoding="utf-8") for relative in SHIPPED}
     changed = [relative for relative in SHIPPED if "mobile_no" in files[relative]]
     assert "api/PhoneAuthApi.xml" in changed and "sequences/PhoneAuthSchema.xml" in changed, changed
-    client = Client(await gateway(files), sandbox, tmp_path / "artifacts", "gateway")
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", "gateway")
     registered = await client.register()
     status, started = await client.post("/services/Twilio/loginWithPhoneNumber", PHONE)
     status, user = await client.post(
@@ -673,6 +725,7 @@ async def test_a_code_issued_on_one_node_verifies_on_the_other(
     nodes = [serve(free_port(), files=files, args=["--config", str(config)]) for _ in range(2)]
     for node in nodes:
         node.wait_until(lambda node=node: "listening on" in node.log(), "the gateway to listen")
+        node.wait_until(lambda node=node: TABLES_READY in node.log(), "the start-up task to create the tables")
 
     async with aiohttp.ClientSession() as http:
 
@@ -711,3 +764,133 @@ async def test_a_code_issued_on_one_node_verifies_on_the_other(
             assert response.status == 200 and (await response.json())["objectId"] == registered["objectId"]
     for node in nodes:
         assert "Traceback" not in node.log(), node.log()
+
+
+# -- no user enumeration by timing --------------------------------------------------------------------------------
+
+SLOW_TWILIO = 0.4  # seconds the sandbox waits before every answer (POST /_sandbox/config response_delay)
+SLOW_TWILIO_2FA = 1.0  # the same, beside argon2's few hundred ms
+
+
+async def _timed(client: Client, path: str, body: Any) -> tuple[float, int, Any]:
+    started = time.perf_counter()
+    status, answer = await client.post(path, body)
+    return time.perf_counter() - started, status, answer
+
+
+async def _slow_twilio(sandbox: Sandbox, delay: float) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(sandbox.url + "/_sandbox/config", json={"response_delay": delay}) as response:
+            assert response.status == 200, await response.text()
+
+
+def _same_timing(known: list[float], unknown: list[float], what: str) -> None:
+    """The two latency distributions match: their medians differ by less than 15 ms (a 25th of the sandbox's
+    delay), and three quarters of the requests of either kind answer in less than half the delay. A step that
+    waited for Twilio cannot pass: every one of its answers would take at least SLOW_TWILIO."""
+    known_median, unknown_median = statistics.median(known), statistics.median(unknown)
+    report = f"{what}: medians {known_median * 1000:.1f} / {unknown_median * 1000:.1f} ms, " + (
+        f"known {sorted(round(t * 1000) for t in known)}, unknown {sorted(round(t * 1000) for t in unknown)}"
+    )
+    assert abs(known_median - unknown_median) < 0.015, report
+    for latencies in (known, unknown):
+        assert statistics.quantiles(latencies, n=4)[2] < SLOW_TWILIO / 2, report
+
+
+@pytest.mark.parametrize("source", ["verify", "gateway"])
+async def test_step_one_takes_the_same_time_for_a_registered_and_an_unknown_phone(
+    gateway: Any, sandbox: Sandbox, tmp_path: Path, source: str
+) -> None:
+    files = _artifacts(sandbox.url, await _verify_service(sandbox), source=source)
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", source)
+    await client.register(password="right horse")
+    await _slow_twilio(sandbox, SLOW_TWILIO)
+    login = "/services/Twilio/loginWithPhoneNumber"
+    known: list[float] = []
+    unknown: list[float] = []
+    answers: list[tuple[int, Any]] = []
+    for round_ in range(20):  # alternating, so that a drift of the machine's speed hits both alike
+        for phone, latencies in ((PHONE, known), (OTHER, unknown))[:: 1 if round_ % 2 else -1]:
+            elapsed, status, answer = await _timed(client, login, phone)
+            latencies.append(elapsed)
+            answers.append((status, answer))
+    _same_timing(known, unknown, f"loginWithPhoneNumber ({source})")
+    assert all(status == 200 and set(answer) == {"transactionId"} for status, answer in answers), answers
+
+    # 2FA: argon2 takes a few hundred ms here, and varies as much, so the requests go in rounds of three, one of
+    # each kind, and each round is compared with itself: what a slower or faster machine adds to a round cancels
+    await _slow_twilio(sandbox, SLOW_TWILIO_2FA)
+    password = "/services/Twilio/loginWithPhoneNumberAndPassword"
+    rounds: list[tuple[float, float, float]] = []
+    for _ in range(8):
+        timed = []
+        for body, expected in (
+            ({"phoneNumber": PHONE, "password": "right horse"}, 200),
+            ({"phoneNumber": PHONE, "password": "wrong horse"}, 401),
+            ({"phoneNumber": OTHER, "password": "right horse"}, 401),
+        ):
+            elapsed, status, answer = await _timed(client, password, body)
+            assert status == expected, answer
+            timed.append(elapsed)
+        rounds.append((timed[0], timed[1], timed[2]))
+    report = f"2FA rounds (right, wrong, unknown), ms ({source}): " + str(
+        [tuple(round(t * 1000) for t in r) for r in rounds]
+    )
+    # the right password's transactionId does not wait for Twilio: were it sent first, every round would show
+    # the sandbox's full delay between the right and the wrong password
+    assert statistics.median(right - wrong for right, wrong, _ in rounds) < SLOW_TWILIO_2FA / 4, report
+    # an unknown phone costs what a wrong password does (argon2 against a dummy hash)
+    assert abs(statistics.median(unknown - wrong for _, wrong, unknown in rounds)) < SLOW_TWILIO_2FA / 4, report
+
+
+async def test_a_login_code_twilio_refuses_is_logged_and_its_check_fails_as_for_an_unknown_phone(
+    phone: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    await phone.register()
+    async with aiohttp.ClientSession() as http:  # Twilio is down for the next request: the login's send
+        async with http.post(phone.sandbox.url + "/_sandbox/config", json={"server_error_next": 1}) as response:
+            assert response.status == 200
+    status, started = await phone.post("/services/Twilio/loginWithPhoneNumber", PHONE)
+    assert status == 200 and set(started) == {"transactionId"}, "answered before the send: it cannot fail the answer"
+    assert await phone.sent_to(PHONE) == 1, "only the registration's code went out"
+    failed = [r.getMessage() for r in caplog.records if "PhoneAuthSendFailed" in r.getMessage()]
+    assert len(failed) == 1 and started["transactionId"] in failed[0] and "20503" in failed[0], failed
+    with _db(phone) as db:
+        (sent,) = db.execute("select sent from phone_transactions where id = ?", (started["transactionId"],)).fetchone()
+    assert sent == 0, "marked unsent"
+    status, error = await phone.post(
+        "/services/Twilio/loginWithCode", {"transactionId": started["transactionId"], "code": "123456"}
+    )
+    assert (status, error) == (401, {"code": 3101, "message": "Invalid code"}), "as for a phone that is not registered"
+    status, started = await phone.post("/services/Twilio/loginWithPhoneNumber", PHONE)
+    code = await phone.code_for(PHONE)  # Twilio is back: the next login works
+    status, user = await phone.post(
+        "/services/Twilio/loginWithCode", {"transactionId": started["transactionId"], "code": code}
+    )
+    assert status == 200 and user["user-token"], user
+
+
+@pytest.mark.parametrize("path", ["/users/register", "/services/Twilio/loginWithPhoneNumber"])
+async def test_a_phone_number_that_is_not_e164_is_refused_at_once(phone: Client, path: str) -> None:
+    body: Any = {"phoneNumber": "4155550123"} if path == "/users/register" else "4155550123"
+    status, error = await phone.post(path, body)
+    assert (status, error) == (400, {"code": 60200, "message": "Invalid parameter `To`: 4155550123"}), error
+    assert await phone.sent_to("4155550123") == 0
+    with _db(phone) as db:
+        assert db.execute("select count(*) from phone_transactions").fetchone() == (0,), "no transaction"
+
+
+async def test_the_tables_are_created_once_at_start_not_per_request(
+    gateway: Any, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    files = _artifacts(sandbox.url, "VA-unused", source="gateway")
+    client = Client(await _start(gateway, files), sandbox, tmp_path / "artifacts", "gateway")
+    with _db(client) as db:  # created by the start-up task before any request
+        tables = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
+        assert {"phone_users", "phone_transactions", "phone_sessions"} <= tables, tables
+        db.execute("drop table phone_sessions")
+    status, started = await client.post("/users/register", {"phoneNumber": PHONE})
+    assert status == 200, started
+    with _db(client) as db:
+        tables = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
+    assert "phone_sessions" not in tables, "a request runs no CREATE TABLE"

@@ -205,7 +205,7 @@ def test_address_uris_are_checked_at_deploy_time(tmp_path: Path) -> None:
             ),
             "endpoints/Typo.xml": endpoint("Typo", f"rabbitmq:/Q?{BROKER}&amp;rabbitmq.queue.nmae=Q"),
             "endpoints/Jms.xml": endpoint("Jms", "jms:/StockQuote?transport.jms.DestinationType=queue"),
-            "endpoints/Vfs.xml": endpoint("Vfs", "vfs:file:///tmp/out"),
+            "endpoints/Fix.xml": endpoint("Fix", "fix://localhost:19876?BeginString=FIX.4.0"),
         },
         with_defaults=False,
     )
@@ -215,7 +215,7 @@ def test_address_uris_are_checked_at_deploy_time(tmp_path: Path) -> None:
     assert "AMQPConnectionFactory" in by_file["Factory.xml"] and "rabbitmq.server.host.name" in by_file["Factory.xml"]
     assert "unknown parameter 'rabbitmq.queue.nmae'" in by_file["Typo.xml"]
     assert "'jms' transport" in by_file["Jms.xml"] and "rabbitmq:/" in by_file["Jms.xml"]
-    assert "'vfs' transport" in by_file["Vfs.xml"]
+    assert "'fix' transport" in by_file["Fix.xml"]
 
 
 async def test_a_broker_that_cannot_be_reached_is_an_endpoint_failure(gateway: Any) -> None:

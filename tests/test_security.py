@@ -46,3 +46,21 @@ async def test_soap_envelope_with_doctype_is_rejected(gateway):
     client = await gateway(PROXY)
     response = await client.post("/services/P", data=envelope, headers={"Content-Type": "text/xml"})
     assert response.headers["X-Code"] == "601000"
+
+
+def test_secret_values_are_encoded_only_when_a_log_line_is_masked(monkeypatch):
+    """A message carrying secrets but logging nothing pays no encoding; a masked line still hides every form."""
+    from gateway import masking
+
+    calls: list[str] = []
+    real = masking._json_escaped
+    monkeypatch.setattr(masking, "_json_escaped", lambda text: calls.append(text) or real(text))
+    values = masking.SecretValues()
+    for secret in ('to"ken/+1 x', "second-secret", 'to"ken/+1 x'):
+        values.add(secret)
+    assert values and calls == []
+    line = 'json {"t": "to\\"ken/+1 x"} url to%22ken%2F%2B1%20x form to%22ken%2F%2B1+x plain second-secret'
+    assert values.mask(line) == 'json {"t": "****"} url **** form **** plain ****'
+    assert sorted(calls) == ["second-secret", 'to"ken/+1 x']
+    values.mask(line)
+    assert len(calls) == 2  # encoded once per value

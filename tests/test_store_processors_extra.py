@@ -400,11 +400,17 @@ def test_deploy_errors_for_cron_failover_and_resequencing(tmp_path: Path) -> Non
             "message-processors/Nowhere.xml": _processor(
                 FAILOVER, "Pending", {"message.target.store.name": "Missing"}, "Nowhere", target=None
             ),
+            "message-stores/Jms.xml": _store("Jms", "org.apache.synapse.message.store.impl.jms.JmsStore"),
+            "message-processors/FromJms.xml": _processor(FORWARDER, "Jms", {}, "FromJms"),
             "endpoints/Backend.xml": _endpoint("http://127.0.0.1:9/x"),
         },
     )
     config = load(root, settings=Settings(artifacts=root))
     by_file = {Path(p.location.path).name: str(p) for p in config.failed}
+    [from_jms] = [str(p) for p in config.dangling if "FromJms.xml" in str(p)]
+    assert "message store 'Jms' is not deployed" in from_jms
+    assert "Jms.xml defines it but failed to deploy (see its problems)" in from_jms, "not 'deploy it in …'"
+    assert "deploy it in message-stores/" in next(str(p) for p in config.dangling if "Nowhere.xml" in str(p))
     assert "store.resequence.id.path" in by_file["NoPath.xml"] and 'expression="//seq"' in by_file["NoPath.xml"]
     assert "store.resequence.timeout must be whole seconds" in by_file["BadWait.xml"]
     assert "cronExpression" in by_file["BadCron.xml"] and "6 or 7 fields" in by_file["BadCron.xml"]

@@ -501,6 +501,7 @@ def test_now_and_format_date_time_use_the_local_clock() -> None:
         ("5-3", "at position 2"),  # `-3` is one NUMBER token in MI's lexer: two numbers in a row
         ("!true", "at position 1"),  # MI has no '!' operator: not(…)
         ("var.id", "at position 1"),  # `vars`, not `var`
+        ("var.id", "variables are vars.NAME: MI 4.4 pre-releases wrote var.NAME"),  # MI's ForEachPI.xml
         ("payload.name ==", "at the end"),
         ("length(1, 2)", "length() takes 1 argument(s), not 2"),
         ('wso2-vault("db")', "the secure vault (wso2-vault()) is not supported yet"),

@@ -89,6 +89,45 @@ async def test_a_task_injects_into_a_sequence_as_pox(gateway: Any, backend: Any)
     assert server.requests[0]["headers"]["Content-Type"].startswith("application/xml")
 
 
+async def test_an_unknown_format_is_ignored_when_injecting_into_a_sequence(gateway: Any, backend: Any) -> None:
+    """wso2/integration-samples DatabasePolling: format "text/xml" into a sequence. MI's MessageInjector only
+    refuses another format on its proxy branch; into a sequence the message goes in as with no format."""
+    server = await backend(lambda request, body: web.Response(status=200))
+    await gateway(
+        {
+            "sequences/Collect.xml": f"""
+                <sequence xmlns="http://ws.apache.org/ns/synapse" name="Collect">
+                  <property name="OUT_ONLY" value="true"/>
+                  <call><endpoint><address uri="{server.make_url("/collect")}"/></endpoint></call>
+                </sequence>""",
+            "tasks/Sync.xml": _task(
+                '<trigger count="1" interval="60"/>',
+                """<property name="injectTo" value="sequence"/>
+                   <property name="sequenceName" value="Collect"/>
+                   <property name="message"><init xmlns=""/></property>
+                   <property name="format" value="text/xml"/>""",
+                name="Sync",
+            ),
+        }
+    )
+    await until(lambda: len(server.requests) == 1)
+    assert b"<init/>" in server.requests[0]["body"]
+    assert b"Envelope" in server.requests[0]["body"], "as with no format: the default SOAP 1.1 envelope"
+
+
+async def test_a_task_without_a_message_deploys_and_each_run_logs_mis_error(gateway: Any, caplog: Any) -> None:
+    """MI's management-api tests deploy AbcScheduledTask (a trigger, no properties): MessageInjector checks the
+    message on each run, so the task is deployed and listed, and every run logs "message or registry-key not set"."""
+    import logging
+
+    with caplog.at_level(logging.ERROR, logger="gateway.runtime.tasks"):
+        client = await gateway({"tasks/AbcScheduledTask.xml": _task('<trigger once="true"/>', "", "AbcScheduledTask")})
+        assert "AbcScheduledTask" in client.config.tasks
+        await until(lambda: any("message or registry-key not set" in r.getMessage() for r in caplog.records))
+    [error] = [r.getMessage() for r in caplog.records if "registry-key" in r.getMessage()]
+    assert error == "task AbcScheduledTask: message or registry-key not set"
+
+
 def test_quartz_cron_expressions_are_read_with_quartz_field_order() -> None:
     assert quartz_to_croniter("0/5 * * * * ?") == "* * * * * 0/5"
     assert quartz_to_croniter("0 30 9 ? * 2-6") == "30 9 * * 1-5 0", "Quartz weekdays count from Sunday=1"
@@ -104,6 +143,12 @@ def test_task_deploy_errors_name_the_fix(tmp_path: Path) -> None:
                 '<property name="injectTo" value="proxy"/><property name="message"><a xmlns=""/></property>',
                 name="NoProxy",
             ),
+            "tasks/BadFormat.xml": _task(
+                '<trigger interval="1"/>',
+                """<property name="injectTo" value="proxy"/><property name="proxyName" value="P"/>
+                   <property name="format" value="text/xml"/><property name="message"><a xmlns=""/></property>""",
+                name="BadFormat",
+            ),
             "tasks/BadCron.xml": _task(
                 '<trigger cron="every day"/>', '<property name="message"><a xmlns=""/></property>', name="BadCron"
             ),
@@ -114,4 +159,5 @@ def test_task_deploy_errors_name_the_fix(tmp_path: Path) -> None:
     assert "Java task classes do not run here" in problems and INJECTOR in problems
     assert "Proxy service name not specified (add the proxyName property)" in problems
     assert "6 or 7 fields" in problems
+    assert "incorrect format specified: 'text/xml'" in problems, "the proxy branch refuses another format"
     assert "Java.xml:1: task:" in problems and "BadCron.xml:2: trigger:" in problems, "file:line of each"

@@ -261,6 +261,85 @@ async def test_no_client_is_created_per_message(gateway, sandbox):
     assert runtime.clients_created - before == 2
 
 
+async def test_send_sms_sends_what_the_twilio_sdk_sends(gateway, sandbox):
+    """The pooled client writes the request itself (no SDK call per message): the same headers, form and
+    answer as the twilio SDK's own messages.create_async for the same message."""
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+    from twilio.rest import Client
+
+    gw = await gateway(shipped())
+    response = await gw.post("/services/twilioRest", json=sample_send(sandbox.url))
+    assert response.status == 201
+    ours = await response.json()
+    sdk_http = AsyncTwilioHttpClient()
+    try:
+        client = Client(ACCOUNT, TOKEN, http_client=sdk_http, environment={"_": ""})
+        client.api.base_url = sandbox.url
+        message = await client.messages.create_async(
+            to="+447891063180",
+            from_="+442033229574",
+            body="Hi ,Test for sendSms",
+            status_callback="http://demo.twilio.com/docs/statuscallback.xml",
+            application_sid="AP2a0747eba6abf96b7e3c3ff0b4530f6e",
+        )
+    finally:
+        await sdk_http.close()
+    gateway_sent, sdk_sent = sandbox.requests
+    assert (gateway_sent["method"], gateway_sent["raw_path"]) == (sdk_sent["method"], sdk_sent["raw_path"])
+    assert sorted(gateway_sent["form"]) == sorted(sdk_sent["form"])
+    names = ("Authorization", "User-Agent", "X-Twilio-Client", "Accept-Charset", "Accept", "Content-Type")
+    assert {n: gateway_sent["headers"].get(n) for n in names} == {n: sdk_sent["headers"].get(n) for n in names}
+    assert gateway_sent["headers"]["User-Agent"].startswith("twilio-python/")
+    assert ours["status"] == message.status and ours["to"] == message.to and ours["body"] == message.body
+    sandbox.assert_contract()
+
+
+def test_form_encoding_is_urlencode_byte_for_byte():
+    from urllib.parse import urlencode
+
+    from synapse_gateway_connectors.twilio_rest.client_pool import encode_form
+
+    pairs = [
+        ("To", "+447891063180"),
+        ("From", "whatsapp:+1 555"),
+        ("Body", "Hi ,Test ü & = % ~ 😀\n"),
+        ("MediaUrl", "https://x.y/a?b=c&d"),
+        ("Empty", ""),
+        ("Plain-value_1.2~", "AP2a0747eba6abf96b7e3c3ff0b4530f6e"),
+        ("Ünï code", "a/b"),
+    ]
+    assert encode_form(pairs) == urlencode(pairs)
+
+
+async def test_the_shared_session_keeps_no_cookies_between_accounts(aiohttp_server):
+    """One aiohttp session serves every account: a cookie set in one account's answer never rides along with
+    the next request (Twilio's API needs none)."""
+    from aiohttp import web
+    from synapse_gateway_connectors.twilio_rest.client_pool import Connection, TwilioRuntime
+
+    seen: list[str | None] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie"))
+        response = web.json_response({"ok": True})
+        response.set_cookie("session", "account-a-secret")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", answer)
+    server = await aiohttp_server(app)
+    base = f"http://localhost:{server.port}"  # a host name: aiohttp's default jar ignores cookies of IPs
+    runtime = TwilioRuntime()
+    try:
+        for token in ("token-a", "token-b"):
+            client = runtime.client(Connection(ACCOUNT, ACCOUNT, token, base, "2010-04-01"))
+            response = await client.request_async("GET", f"{base}/2010-04-01/Accounts.json")
+            assert response.status_code == 200 and response.body == b'{"ok": true}'
+    finally:
+        await runtime.close()
+    assert seen == [None, None]
+
+
 async def test_twilio_errors_are_not_retried(gateway, sandbox):
     gw = await gateway(shipped())
     sandbox.state.config.update({"rate_limit_next": 1})
@@ -595,7 +674,7 @@ async def test_client_pool_is_bounded_lru():
         )
         first = runtime.client(a)
         assert runtime.client(a) is first
-        assert first.api.base_url == "http://127.0.0.1:1" and first.api.v2010.version == "2010-04-01"
+        assert first.base_url == "http://127.0.0.1:1" and first.version == "2010-04-01"
         runtime.client(b)
         runtime.client(a)  # a is now the most recently used
         runtime.client(c)  # evicts b

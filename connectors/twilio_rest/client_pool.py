@@ -1,19 +1,26 @@
-"""The twilioRest runtime: one AsyncTwilioHttpClient per process and a bounded pool of SDK clients,
-one per (account, credential, apiUrl, apiVersion). Nothing here is created per message."""
+"""The twilioRest runtime: one aiohttp session per process and a bounded pool of clients, one per (account,
+credential, apiUrl, apiVersion), each with its request headers encoded once. Nothing here is created per message.
+
+The requests are the ones the twilio SDK sends (its User-Agent, X-Twilio-Client, Accept-Charset, Accept, Basic
+auth, a form-encoded body), without its per-call work: header dicts, auth objects, FormData, timeout objects,
+its resource objects and the decoding of Twilio's answer (the bytes are passed on untouched)."""
 
 from __future__ import annotations
 
 import base64
 import logging
+import platform
+import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from functools import lru_cache
+from urllib.parse import quote, quote_plus
 
 import aiohttp
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.http.response import Response
+from twilio import __version__ as twilio_version
 
 from gateway.connector import DESTINATION_NOT_ALLOWED, RESPONSE_PROCESSING_FAILED, ConnectorError, OutboundPolicy
 
@@ -60,59 +67,135 @@ class RetryPolicy:
 
 
 def _sdk_logger() -> logging.Logger:
-    # The SDK logs ~10 INFO lines per request; keep them out of the gateway log unless asked for.
+    # Request/response lines (what the SDK's client logged at INFO); kept out of the gateway log unless asked for.
     sdk = logging.getLogger("connectors.twilio_rest.sdk")
     if sdk.level == logging.NOTSET:
         sdk.setLevel(logging.WARNING)
     return sdk
 
 
-class BoundedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no type information
-    """The SDK's aiohttp client, reading at most `max_bytes` of an answer (Twilio's answers are small; a
-    huge one is refused instead of filling memory) and keeping no copy of the last response."""
+# What the twilio SDK's ClientBase.get_headers sends with every request, computed once per process.
+USER_AGENT = (
+    f"twilio-python/{twilio_version} ({platform.system()} {platform.machine()}) Python/{platform.python_version()}"
+)
+_BASE_HEADERS = {
+    "User-Agent": USER_AGENT,
+    "X-Twilio-Client": f"python-{twilio_version}",
+    "Accept-Charset": "utf-8",
+}
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
-    def __init__(self, max_bytes: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)  # no max_retries: the SDK would retry POSTs on 5xx and send an SMS twice
-        self.max_bytes = max_bytes
 
-    async def request(
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote_plus leaves as it is
+
+
+@lru_cache(maxsize=512)
+def _encoded_name(name: str) -> str:
+    return quote_plus(name)
+
+
+def encode_form(pairs: list[tuple[str, str]]) -> str:
+    """``urlencode(pairs)`` (what the SDK's aiohttp sent), byte for byte: field names are encoded once per
+    process, plain values are not encoded at all."""
+    return "&".join(
+        f"{_encoded_name(name)}={value if _PLAIN.fullmatch(value) else quote_plus(value)}" for name, value in pairs
+    )
+
+
+class TwilioResponse:
+    """Twilio's answer: status, the body's bytes as received (passed on untouched) and the headers."""
+
+    __slots__ = ("status_code", "body", "headers")
+
+    def __init__(self, status_code: int, body: bytes, headers: Mapping[str, str]) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.headers = headers
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+class TwilioClient:
+    """One pooled client per connection: its base URL, API version and the request headers the SDK would send
+    (Basic auth, User-Agent, Accept…), encoded once. Requests go out on the runtime's one aiohttp session."""
+
+    __slots__ = ("base_url", "version", "account_url", "_http", "_headers")
+
+    def __init__(self, connection: Connection, http: TwilioHttp) -> None:
+        self.base_url = connection.api_url
+        self.version = connection.api_version
+        # the account's resources, e.g. https://api.twilio.com/2010-04-01/Accounts/AC…: the SID quoted once
+        account = quote(connection.account_sid, safe="")
+        self.account_url = f"{connection.api_url.rstrip('/')}/{connection.api_version}/Accounts/{account}"
+        self._http = http
+        credentials = base64.b64encode(f"{connection.username}:{connection.password}".encode()).decode("ascii")
+        auth = {**_BASE_HEADERS, "Authorization": f"Basic {credentials}"}
+        # per method, as ClientBase.get_headers makes them: a form Content-Type on POST / PUT, no Accept on DELETE
+        self._headers = {
+            "GET": {**auth, "Accept": "application/json"},
+            "POST": {**auth, "Content-Type": FORM_CONTENT_TYPE, "Accept": "application/json"},
+            "PUT": {**auth, "Content-Type": FORM_CONTENT_TYPE, "Accept": "application/json"},
+            "DELETE": auth,
+        }
+
+    async def request_async(
         self,
         method: str,
         url: str,
-        params: Any = None,
-        data: Any = None,
-        headers: Any = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        assert self.session is not None, "the pooled session is created with the client"
-        headers = dict(headers or {})
-        if auth is not None:
-            credentials = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-            headers["Authorization"] = f"Basic {credentials}"  # what aiohttp.BasicAuth sent (now deprecated)
-        kwargs = {
-            "method": method.upper(),
-            "url": url,
-            "params": params,
-            "data": data,
-            "headers": headers,
-            "timeout": aiohttp.ClientTimeout(total=timeout) if timeout else None,
-            "allow_redirects": allow_redirects,
-        }
-        self.log_request(kwargs)
-        async with self.session.request(**kwargs) as response:
-            if (response.content_length or 0) > self.max_bytes:
-                raise self._too_large(method, url)
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                size += len(chunk)
-                if size > self.max_bytes:
+        data: list[tuple[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> TwilioResponse:
+        """One request: ``data`` form-encoded in the body (as the SDK does), ``headers`` added to the client's."""
+        method = method.upper()
+        base = self._headers.get(method) or self._headers["GET"]
+        sent = {**base, **headers} if headers else base
+        body = encode_form(data).encode("ascii") if data is not None else None
+        return await self._http.request(method, url, body, sent)
+
+
+class TwilioHttp:
+    """The process's one aiohttp session for the Twilio API (keep-alive connections shared by every pooled
+    client). It reads at most `max_bytes` of an answer (Twilio's answers are small; a huge one is refused instead
+    of filling memory). No per-call timeout object: the framework's deadline for the operation bounds the call."""
+
+    def __init__(self, max_bytes: int, logger: logging.Logger | None = None) -> None:
+        self.max_bytes = max_bytes
+        self.logger = logger or _sdk_logger()
+        # No cookie jar: the session is shared by every account, and Twilio's API needs no cookies (a cookie set
+        # for one account must never ride along with another's requests); it also saves a jar lookup per call.
+        self.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None), cookie_jar=aiohttp.DummyCookieJar()
+        )
+
+    async def request(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]) -> TwilioResponse:
+        logger = self.logger
+        logging_on = logger.isEnabledFor(logging.INFO)
+        if logging_on:
+            logger.info("%s Request: %s", method, url)
+            for key, value in headers.items():
+                if key.lower() != "authorization":
+                    logger.info("%s : %s", key, value)
+        async with self.session.request(method, url, data=body, headers=headers, allow_redirects=False) as response:
+            length = response.content_length
+            if length is not None:
+                if length > self.max_bytes:
                     raise self._too_large(method, url)
-                chunks.append(chunk)
-            self.log_response(response.status, response)
-            return Response(response.status, b"".join(chunks).decode("utf-8", "replace"), response.headers)
+                data = await response.read()
+            else:
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise self._too_large(method, url)
+                    chunks.append(chunk)
+                data = b"".join(chunks)
+            if logging_on:
+                logger.info("Response Status Code: %s", response.status)
+                logger.info("Response Headers: %s", dict(response.headers))
+            return TwilioResponse(response.status, data, response.headers)
 
     def _too_large(self, method: str, url: str) -> ConnectorError:
         return ConnectorError(
@@ -121,6 +204,9 @@ class BoundedHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio 
             f"{method} {url.split('?', 1)[0]}; raise limits.max_response_bytes if such answers are expected",
             http_status=502,
         )
+
+    async def close(self) -> None:
+        await self.session.close()
 
 
 class TwilioRuntime:
@@ -135,16 +221,16 @@ class TwilioRuntime:
     ) -> None:
         self.retry = retry or RetryPolicy()
         self.retries = 0  # GETs sent again after a 429 / 5xx
-        self.http = BoundedHttpClient(max_response_bytes, logger=_sdk_logger())
+        self.http = TwilioHttp(max_response_bytes)
         self.outbound = outbound or OutboundPolicy(["*"])
         self.pool_size = pool_size
-        self._clients: OrderedDict[Connection, Any] = OrderedDict()
+        self._clients: OrderedDict[Connection, TwilioClient] = OrderedDict()
         self.clients_created = 0
         self.clients_evicted = 0
         self.requests = 0
 
-    def client(self, connection: Connection) -> Any:
-        """The pooled SDK client for this connection (least recently used ones are dropped)."""
+    def client(self, connection: Connection) -> TwilioClient:
+        """The pooled client for this connection (least recently used ones are dropped)."""
         client = self._clients.get(connection)
         if client is not None:
             self._clients.move_to_end(connection)
@@ -159,18 +245,7 @@ class TwilioRuntime:
                 "intended",
                 http_status=403,
             )
-        from twilio.rest import Client
-
-        # A non-empty environment keeps TWILIO_EDGE/REGION & co. from rewriting apiUrl's host.
-        client = Client(
-            connection.username,
-            connection.password,
-            account_sid=connection.account_sid,
-            http_client=self.http,
-            environment={"_": ""},
-        )
-        client.api.base_url = connection.api_url
-        client.api.v2010.version = connection.api_version
+        client = TwilioClient(connection, self.http)
         self._clients[connection] = client
         self.clients_created += 1
         if len(self._clients) > self.pool_size:

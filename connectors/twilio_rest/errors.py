@@ -31,9 +31,8 @@ def relayed_headers(headers: Mapping[str, str] | None, content_type: str) -> dic
     return kept
 
 
-def api_error(status: int, text: str, headers: Mapping[str, str] | None, method: str, url: str) -> ConnectorError:
+def api_error(status: int, body: bytes, headers: Mapping[str, str] | None, method: str, url: str) -> ConnectorError:
     """A Twilio 4xx/5xx as a fault: Twilio's code and message, status and body passed through."""
-    body = text.encode("utf-8")
     content_type = (headers or {}).get("Content-Type") or "application/json"
     parsed: Any = None
     try:
@@ -59,7 +58,7 @@ def api_error(status: int, text: str, headers: Mapping[str, str] | None, method:
         )
     # Not Twilio's JSON (an HTML 502 from a proxy, say): keep the status, give a readable JSON body.
     message = f"Twilio answered HTTP {status} without an error document"
-    snippet = text[:200].replace("\n", " ")
+    snippet = body[:200].decode("utf-8", "replace").replace("\n", " ")
     return ConnectorError(
         message,
         status,

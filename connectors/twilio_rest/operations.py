@@ -1,9 +1,10 @@
 """The twilioRest operations (declared in connector.yaml).
 
-Every call goes through the pooled SDK client's `request_async`, so auth, User-Agent and form encoding
-are the SDK's, while the answer is Twilio's JSON byte for byte (the SDK's resource objects would turn
-dates into datetimes and drop fields). Twilio 4xx/5xx answers become faults carrying Twilio's code,
-message, status and body; the framework turns network failures and timeouts into 101503 / 101504.
+Every call goes through the pooled client's `request_async` (client_pool.py), which sends what the twilio
+SDK sends (auth, User-Agent, form encoding) without its per-call objects, and the answer is Twilio's JSON byte
+for byte (the SDK's resource objects would turn dates into datetimes and drop fields). Twilio 4xx/5xx answers
+become faults carrying Twilio's code, message, status and body; the framework turns network failures and
+timeouts into 101503 / 101504.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import re
 from collections.abc import Mapping
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -28,7 +30,7 @@ from gateway.connector import (
 # The account, phone-number and recording operations: table-driven (resources.py), one module per family.
 from .accounts import create_sub_account, get_account, get_accounts_list, update_account  # noqa: F401
 from .calls import get_call, get_call_list, get_new_call, modify_live_call  # noqa: F401
-from .client_pool import Connection, RetryPolicy, TwilioRuntime
+from .client_pool import Connection, RetryPolicy, TwilioClient, TwilioResponse, TwilioRuntime
 from .errors import BODY_REQUIRED, FROM_REQUIRED, api_error, relayed_headers
 from .messages import create_sms_feedback, delete_sms, update_sms  # noqa: F401
 from .numbers import (  # noqa: F401
@@ -80,6 +82,7 @@ _CONNECTION_PARAMETERS = (
     "verifyUrl",
     "retries",
 )
+_CONNECTION_PROPERTIES = tuple((name, PROPERTY_PREFIX + name) for name in _CONNECTION_PARAMETERS)
 MAX_RETRIES = 10
 TWILIO_API_URL = "https://api.twilio.com"
 VERIFY_URL = "https://verify.twilio.com"
@@ -120,15 +123,12 @@ async def init(call: OperationCall) -> None:
     elif not token:
         raise call.missing("authToken", "give authToken, or apiKeySid and apiKeySecret")
     api_url = (call.value("apiUrl") or "").strip()
-    parts = urlsplit(api_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+    if not _is_base_url(api_url):
         raise call.invalid("apiUrl", f"'{api_url}' is not an http(s) base URL such as https://api.twilio.com")
     retries = call.value("retries")
     verify_url = (call.value("verifyUrl") or "").strip()
-    if verify_url:
-        parts = urlsplit(verify_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-            raise call.invalid("verifyUrl", f"'{verify_url}' is not an http(s) base URL such as {VERIFY_URL}")
+    if verify_url and not _is_base_url(verify_url):
+        raise call.invalid("verifyUrl", f"'{verify_url}' is not an http(s) base URL such as {VERIFY_URL}")
     version = (call.value("apiVersion") or "").strip()
     if not _VERSION_RE.match(version):
         raise call.invalid("apiVersion", f"'{version}' is not an API version such as 2010-04-01")
@@ -143,11 +143,18 @@ async def init(call: OperationCall) -> None:
         "verifyUrl": verify_url.rstrip("/"),
         "retries": str(_integer(call, "retries", retries, 0, MAX_RETRIES)) if retries else None,
     }
-    for name in _CONNECTION_PARAMETERS:
+    for name, property_name in _CONNECTION_PROPERTIES:
         if values[name]:
-            props[PROPERTY_PREFIX + name] = values[name]
+            props[property_name] = values[name]
         else:
-            props.pop(PROPERTY_PREFIX + name, None)  # a second init must not inherit the first one's key
+            props.pop(property_name, None)  # a second init must not inherit the first one's key
+
+
+@lru_cache(maxsize=256)
+def _is_base_url(url: str) -> bool:
+    """An http(s) URL with a host and no query or fragment (judged once per distinct URL)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
 
 
 def _connection(call: OperationCall) -> Connection:
@@ -193,16 +200,14 @@ def verify_url(call: OperationCall, connection: Connection) -> str:
 
 
 # -- calling Twilio --------------------------------------------------------------------------------
-def _messages_url(client: Any, connection: Connection, suffix: str = "") -> str:
-    # client.api.base_url / v2010.version were set from apiUrl / apiVersion when the client was pooled.
-    base = str(client.api.base_url).rstrip("/")
-    account = quote(connection.account_sid, safe="")
-    return f"{base}/{client.api.v2010.version}/Accounts/{account}/Messages{suffix}.json"
+def _messages_url(client: TwilioClient, suffix: str = "") -> str:
+    # The client is pooled per connection: its account URL is apiUrl, apiVersion and the quoted account SID.
+    return f"{client.account_url}/Messages{suffix}.json"
 
 
 async def _request(
-    call: OperationCall, client: Any, method: str, url: str, form: list[tuple[str, str]] | None = None
-) -> Any:
+    call: OperationCall, client: TwilioClient, method: str, url: str, form: list[tuple[str, str]] | None = None
+) -> TwilioResponse:
     """One request; a GET answered 429 or 5xx is sent again (RetryPolicy: backoff, Retry-After). Nothing
     else is ever retried: a POST could send an SMS or place a call twice."""
     runtime: TwilioRuntime = call.runtime
@@ -213,27 +218,25 @@ async def _request(
     attempt = 0
     while True:
         runtime.requests += 1
-        # The SDK ignores its own timeout; the framework's asyncio.timeout is the real bound (this one helps).
-        response = await client.request_async(
-            method, url, data=form, headers=call.correlation_headers(), timeout=call.timeout
-        )
+        # The framework's deadline for the operation (asyncio.timeout around it) bounds the call.
+        response = await client.request_async(method, url, data=form, headers=call.correlation_headers())
         status = response.status_code
         if status < 400:
             return response
         if method != "GET" or attempt >= retries or not (status == 429 or status >= 500):
-            raise api_error(status, response.text, response.headers, method, url)
+            raise api_error(status, response.body, response.headers, method, url)
         delay = policy.delay(attempt, (response.headers or {}).get("Retry-After"))
         if delay is None:  # Twilio asks for a longer wait than retry_max_wait: answer its error now
-            raise api_error(status, response.text, response.headers, method, url)
+            raise api_error(status, response.body, response.headers, method, url)
         attempt += 1
         runtime.retries += 1
         call.retried()  # wso2_integration_connector_retry_count_total
         await asyncio.sleep(delay)
 
 
-def _pass_through(call: OperationCall, response: Any, body: bytes | None = None) -> None:
-    content_type = (response.headers or {}).get("Content-Type") or "application/json"
-    raw = body if body is not None else response.text.encode("utf-8")
+def _pass_through(call: OperationCall, response: TwilioResponse, body: bytes | None = None) -> None:
+    content_type = response.headers.get("Content-Type") or "application/json"
+    raw = body if body is not None else response.body  # Twilio's bytes, never parsed here
     call.set_result(response.status_code, raw, content_type, relayed_headers(response.headers, content_type))
 
 
@@ -301,7 +304,7 @@ async def send_sms(call: OperationCall) -> None:
     form.extend(passthrough_fields(call))
     connection = _connection(call)
     client = call.runtime.client(connection)
-    response = await _request(call, client, "POST", _messages_url(client, connection), form)
+    response = await _request(call, client, "POST", _messages_url(client), form)
     _pass_through(call, response)
 
 
@@ -314,7 +317,7 @@ async def get_sms(call: OperationCall) -> None:
         raise call.invalid("messageSid", sid_reason("SM|MM", sid))  # the spec's pattern: nothing is sent
     client = call.runtime.client(connection)
     # quote(): a SID from the request must never change the path (no "../Calls" tricks).
-    url = _messages_url(client, connection, "/" + quote(sid, safe=""))
+    url = _messages_url(client, "/" + quote(sid, safe=""))
     response = await _request(call, client, "GET", url)
     _pass_through(call, response)
 
@@ -364,7 +367,7 @@ async def get_sms_list(call: OperationCall) -> None:
         query.append(("PageToken", token.strip()))
     connection = _connection(call)
     client = call.runtime.client(connection)
-    url = _messages_url(client, connection)
+    url = _messages_url(client)
     if query:
         # quote (not quote_plus): '+' in E.164 numbers becomes %2B, '<' / '>' become %3C / %3E.
         url += "?" + urlencode(query, quote_via=quote)
@@ -375,7 +378,7 @@ async def get_sms_list(call: OperationCall) -> None:
     await _collect(call, client, response, limit)
 
 
-async def _collect(call: OperationCall, client: Any, first: Any, limit: int) -> None:
+async def _collect(call: OperationCall, client: TwilioClient, first: TwilioResponse, limit: int) -> None:
     """Follow next_page_uri until `limit` messages. Each next page asks only for what is still missing
     (its PageSize is lowered), so no message is read and dropped: the envelope's next_page_uri (the last
     page's) continues right after the last message returned. One envelope: the first page's fields, the
@@ -383,7 +386,7 @@ async def _collect(call: OperationCall, client: Any, first: Any, limit: int) -> 
     envelope = _page(call, first)
     messages = list(envelope.get("messages") or [])
     last = envelope
-    base = str(client.api.base_url).rstrip("/")
+    base = client.base_url.rstrip("/")
     while len(messages) < limit:
         next_uri = last.get("next_page_uri")
         if not isinstance(next_uri, str) or not next_uri.startswith("/"):
@@ -414,9 +417,9 @@ def _with_page_size(uri: str, wanted: int) -> str:
     return path + "?" + urlencode(pairs, quote_via=quote)
 
 
-def _page(call: OperationCall, response: Any) -> dict[str, Any]:
+def _page(call: OperationCall, response: TwilioResponse) -> dict[str, Any]:
     try:
-        page = orjson.loads(response.text)
+        page = orjson.loads(response.body)
     except orjson.JSONDecodeError:
         page = None
     if not isinstance(page, dict):

@@ -81,7 +81,7 @@ def handler(endpoint: Endpoint) -> Handler:
         if endpoint.host == "verify":
             url = f"{base.verify_url(call, connection)}/{path}"
         else:
-            url = f"{str(client.api.base_url).rstrip('/')}/{client.api.v2010.version}/{path}"
+            url = f"{client.base_url.rstrip('/')}/{client.version}/{path}"
         form: list[tuple[str, str]] | None = None
         if endpoint.method == "POST":
             form = pairs
@@ -128,18 +128,22 @@ def _fields(call: OperationCall, endpoint: Endpoint) -> list[tuple[str, str]]:
 
 def passthrough_fields(call: OperationCall) -> list[tuple[str, str]]:
     """The values of the operation's pass-through parameters (Twilio's own field names, spec_fields.py)."""
+    parameters = call.bound.spec.parameters
     return [
-        (spec.name, value.strip())
-        for spec in call.bound.spec.parameters.values()
-        if spec.passthrough
-        for value in call.values(spec.name)
+        (name, value.strip())
+        for name, values in call.arguments.items()  # the given ones, in declaration order
+        if parameters[name].passthrough
+        for value in values
     ]
 
 
 def convert_fields(call: OperationCall, fields: Mapping[str, tuple[str, str]]) -> list[tuple[str, str]]:
     """Each given parameter of ``fields`` (parameter -> (Twilio's field, kind)) checked and converted."""
     pairs: list[tuple[str, str]] = []
+    given = call.arguments
     for parameter, (twilio_name, kind) in fields.items():
+        if parameter not in given:
+            continue  # absent (no value, no default)
         if kind.startswith("list"):
             allowed = kind[5:].split("|") if kind.startswith("list:") else None
             for item in call.values(parameter):

@@ -26,7 +26,7 @@ from gateway.xmlutil import SYNAPSE_NS, children, local_name, parse_config_file
 
 _TOP_KEYS = {"name", "description", "module", "start", "connection", "options", "operations", "commands", "templates"}
 _COMMAND_KEYS = {"run", "help"}
-_OPERATION_KEYS = {"description", "handler", "parameters", "passthrough"}
+_OPERATION_KEYS = {"description", "handler", "parameters", "passthrough", "local"}
 _PARAMETER_KEYS = {
     "description",
     "mandatory",
@@ -101,6 +101,9 @@ def load_connector(path: str | Path, package: str | None = None) -> Connector:
         if "passthrough" in raw:
             names = callable_named(raw["passthrough"], f"operations.{op_name}.passthrough")()
             _add_passthrough(names, parameters, element_names, f"{op_where}.passthrough")
+        local = raw.get("local", False)
+        if not isinstance(local, bool):
+            raise ConnectorDefinitionError(f"{op_where}.local: must be true or false, not {local!r}")
         operations.append(
             OperationSpec(
                 op_name,
@@ -108,6 +111,7 @@ def load_connector(path: str | Path, package: str | None = None) -> Connector:
                 str(raw.get("description", "")),
                 MappingProxyType(parameters),
                 MappingProxyType(element_names),
+                local=local,
             )
         )
     options = []

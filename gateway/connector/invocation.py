@@ -68,12 +68,15 @@ class BoundOperation:
         return f"{self.connector.name}.{self.spec.name}"
 
     def __post_init__(self) -> None:
-        # Every declared parameter with its compiled values, in declaration order: computed once here,
-        # not per message.
+        # The declared parameters that can give a value or a fault (given ones, absent ones with a default or
+        # mandatory), with their compiled values, in declaration order: computed once here, not per message.
         given = {spec.name: values for spec, values in self.arguments}
-        object.__setattr__(
-            self, "plan", tuple((spec, given.get(spec.name, ())) for spec in self.spec.parameters.values())
-        )
+        plan = []
+        for spec in self.spec.parameters.values():
+            values = given.get(spec.name, ())
+            if values or spec.default is not None or spec.mandatory:
+                plan.append((spec, values))
+        object.__setattr__(self, "plan", tuple(plan))
 
     def resolve(self, ctx: MessageContext) -> dict[str, list[str]]:
         """Evaluate every parameter now; defaults fill absent ones; a missing mandatory one fails."""
@@ -157,8 +160,11 @@ class BoundOperation:
             handler = self.spec.handler
             assert handler is not None, "a template operation is run as a template, never invoked"
             try:
-                async with asyncio.timeout(timeout):
-                    await handler(call)
+                if self.spec.local:
+                    await handler(call)  # no I/O: nothing to time out
+                else:
+                    async with asyncio.timeout(timeout):
+                        await handler(call)
             except MediationError:
                 raise
             except Exception as exc:

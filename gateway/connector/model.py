@@ -77,6 +77,9 @@ class OperationSpec:
     parameters: Mapping[str, ParameterSpec]
     element_names: Mapping[str, str]  # every accepted child name (aliases too) -> parameter name
     template: TemplateSource | None = None
+    # `local: true` in the descriptor: the callable does no I/O (it checks its parameters and sets properties),
+    # so it runs without the operation's timeout (no timer is armed and cancelled for it per message).
+    local: bool = False
 
 
 _TIMEOUT_OPTION = OptionSpec(

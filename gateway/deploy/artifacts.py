@@ -48,6 +48,12 @@ SEQUENCE_ARTIFACT = Element(
         Attribute("name", Kind.NAME, "The sequence's name, used by key= references.", required=True),
         _ON_ERROR,
         Attribute("key", Kind.TEXT, "Accepted for compatibility; a named sequence is defined here, not referred."),
+        Attribute(
+            "transports",
+            Kind.TEXT,
+            "A proxy's attribute, copied onto a sequence (MI's own tests do).",
+            ignored="SequenceMediatorFactory reads no transports; a sequence runs whatever brought the message",
+        ),
     ),
 )
 

@@ -93,6 +93,9 @@ class Attribute:
     missing: str | None = None  # the message when a required attribute is absent (MI's wording)
     invalid_hint: str | None = None  # CHOICE: the hint for a value that is not a choice (default: did you mean)
     ignore_case: bool = False  # CHOICE: compared case-insensitively (the value is given lower-cased)
+    # An attribute MI's factory does not read that real configurations (MI's own tests) carry: accepted with a
+    # warning, as MI ignores it. The text says where it comes from or what to use instead.
+    ignored: str | None = None
 
     @property
     def summary(self) -> str:
@@ -111,6 +114,7 @@ class Child:
     repeatable: bool = False
     missing: str | None = None  # the message when a required child is absent (MI's wording)
     first_wins: bool = False  # MI reads only the first of several (getFirstChildWithName): a warning, not an error
+    ignored: str | None = None  # a child MI's factory does not read that real configurations carry: a warning
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +288,11 @@ def _attributes(node: Node) -> list[DeployError]:
                 )
             )
             continue
+        if attribute.ignored:
+            log.warning(
+                "%s: <%s %s=…> is ignored, as MI ignores it (%s)", node.location, spec.tag, name, attribute.ignored
+            )
+            continue
         if attribute.unsupported:
             errors.append(node.error(attribute.unsupported.reason, attribute.unsupported.hint))
             continue
@@ -401,6 +410,15 @@ def _children(node: Node) -> list[DeployError]:
                     did_you_mean(tag, allowed)
                     or (f"allowed: {', '.join(allowed)}" if allowed else f"<{spec.tag}> takes no child elements"),
                 )
+            )
+            continue
+        if child.ignored:
+            log.warning(
+                "%s: <%s> inside <%s> is ignored, as MI ignores it (%s)",
+                location(element, fctx.path),
+                tag,
+                spec.tag,
+                child.ignored,
             )
             continue
         found = node._children.setdefault(tag, [])

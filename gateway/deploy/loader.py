@@ -332,7 +332,7 @@ def assemble(
         if ref.key not in finished[_TABLES[ref.kind]]
     ]
     dangling.extend(_unknown_arguments(arguments, finished["templates"]))
-    dangling.extend(_unknown_stores(tables["message_processors"], tables["message_stores"]))
+    dangling.extend(_unknown_stores(tables["message_processors"], tables["message_stores"], failed_names))
     compiled_resources: dict[Any, Any] = {}
     dangling.extend(_precompile(precompile, finished["local_entries"], compiled_resources))
     template_endpoints = _instantiate_templates(template_uses, finished["templates"], context, dangling)
@@ -435,13 +435,21 @@ def _precompile(items: list[Precompile], entries: Table[Any], cache: dict[Any, A
     return problems
 
 
-def _unknown_stores(processors: dict[str, Any], stores: dict[str, Any]) -> list[DeployError]:
+def _unknown_stores(
+    processors: dict[str, Any], stores: dict[str, Any], failed_names: dict[tuple[str, str], str]
+) -> list[DeployError]:
+    def missing(store: str, option: str) -> str:
+        failed_in = failed_names.get(("message_stores", store))
+        if failed_in is not None:
+            return f"{failed_in} defines it but failed to deploy (see its problems)"
+        return f"deploy it in message-stores/ or correct {option}"
+
     return [
         DeployError(
             processor.location or SourceLocation(processor.name),
             "messageProcessor",
             f"message store '{processor.store}' is not deployed: message processor '{processor.name}' has no messages",
-            "deploy it in message-stores/ or correct messageStore",
+            missing(processor.store, "messageStore"),
         )
         for processor in processors.values()
         if processor.store not in stores
@@ -451,7 +459,7 @@ def _unknown_stores(processors: dict[str, Any], stores: dict[str, Any]) -> list[
             "messageProcessor",
             f"message store '{processor.target_store}' (message.target.store.name) is not deployed: "
             f"failover message processor '{processor.name}' has nowhere to move its messages",
-            "deploy it in message-stores/ or correct message.target.store.name",
+            missing(processor.target_store, "message.target.store.name"),
         )
         for processor in processors.values()
         if processor.target_store is not None and processor.target_store not in stores

@@ -85,6 +85,8 @@ def _element(spec: Element, level: int, rendered: set[str]) -> Iterator[str]:
                 ("1" if child.required else "0..1") if not child.repeatable else ("1..n" if child.required else "0..n")
             )
             note = " (not supported yet)" if child.element.not_supported else ""
+            if child.ignored:
+                note += " **Ignored, as MI ignores it** (a warning)."
             yield f"| `<{child.element.tag}>` | {occurs} | {child.element.doc}{note} |"
         yield ""
         for child in spec.children:
@@ -99,4 +101,6 @@ def _attribute_row(attribute: Attribute) -> str:
     if isinstance(attribute.default, bool):
         default = f"`{str(attribute.default).lower()}`"
     doc = attribute.doc + (" **Not supported yet.**" if attribute.unsupported else "")
+    if attribute.ignored:
+        doc += " **Ignored, as MI ignores it** (a warning)."
     return f"| `{attribute.name}` | {attribute.summary} | {'yes' if attribute.required else ''} | {default} | {doc} |"

@@ -41,7 +41,7 @@ _MEDIATORS: dict[str, Element] = {}
 # Every mediator element of Synapse and MI, so that one this gateway does not implement yet is named as such
 # and never "corrected" into another: W: MediatorFactoryFinder and the extension factories (script, spring,
 # throttle, xquery, opa), MI's own (cache, dataServiceCall, entitlementService, oauthService), carbon-mediation
-# (datamapper, fastXSLT, smooks, builder, publishEvent, bam, event), Apache Synapse (router, RMSequence) and
+# (datamapper, fastXSLT, smooks, builder, publishEvent, bam, event), Apache Synapse (RMSequence) and
 # MI 4.4 (variable, throwError, scatter-gather). Supported ones register a factory and are never reported.
 SYNAPSE_MEDIATORS = frozenset(
     (
@@ -107,11 +107,20 @@ SYNAPSE_MEDIATORS = frozenset(
         "publishEvent",
         "bam",
         "event",
-        "router",
         "RMSequence",
         "rule",
     )
 )
+
+# Mediators an MI extension registers under its own namespace (W: MediatorFactoryFinder looks them up by
+# QName): carbon-rules' RuleMediatorFactory reads {http://wso2.org/carbon/rules}rule.
+FOREIGN_MEDIATORS = {"http://wso2.org/carbon/rules": "rule"}
+
+# Mediators of WSO2 ESB 4.x that MI no longer has: MI's MediatorFactoryFinder refuses them with its
+# "Unknown mediator" message, and so does this gateway, saying what to use instead.
+NOT_IN_MI = {
+    "router": "MI has no <router> mediator (WSO2 ESB 4.x had one): route with conditionalRouter, switch or filter",
+}
 
 
 def mediator(spec: Element) -> Element:
@@ -247,14 +256,20 @@ class FactoryContext:
 
     def build_mediator(self, element: etree._Element) -> Mediator:
         _load_factories()
-        if etree.QName(element).namespace != SYNAPSE_NS:
+        name = local_name(element)
+        namespace = etree.QName(element).namespace
+        foreign = namespace != SYNAPSE_NS and FOREIGN_MEDIATORS.get(namespace or "") == name
+        if namespace != SYNAPSE_NS and not foreign:
             raise config_error(
                 element,
                 f"element '{element.tag}' is not in the Synapse namespace",
                 f'declare xmlns="{SYNAPSE_NS}" on the artifact root',
             )
-        name = local_name(element)
-        spec = _MEDIATORS.get(name)
+        if name in NOT_IN_MI:
+            raise config_error(
+                element, f"Unknown mediator referenced by configuration element : {element.tag}", NOT_IN_MI[name]
+            )
+        spec = None if foreign else _MEDIATORS.get(name)
         if spec is not None:
             built: Mediator = build(element, spec, self)  # a mediator declaration builds a Mediator
             return built

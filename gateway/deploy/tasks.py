@@ -4,6 +4,7 @@ startup/tasks/MessageInjector): MI's message-injector task with its trigger and 
 from __future__ import annotations
 
 import copy
+import logging
 
 from lxml import etree
 
@@ -11,6 +12,8 @@ from gateway.deploy.declare import Attribute, Body, Child, Element, Kind, Node
 from gateway.message import soap
 from gateway.runtime.tasks import FORMATS, TaskSpec, quartz_to_croniter
 from gateway.xmlutil import is_description, parse_xml_text
+
+log = logging.getLogger(__name__)
 
 MESSAGE_INJECTOR = "org.apache.synapse.startup.tasks.MessageInjector"
 _PROPERTIES = {
@@ -53,23 +56,41 @@ def _task(node: Node) -> TaskSpec:
             values[key] = prop["value"]
     if "registryKey" in values:
         raise node.error("registryKey messages are not supported yet", "put the message inline in the message property")
-    if message is None:
-        text = values.get("message")
-        if text is None:
-            raise node.error("message or registry-key not set", '<property name="message"><yourPayload/></property>')
+    if message is None and "message" not in values:
+        # W: MessageInjector.execute checks it on each run: MI deploys the task (its management API lists it)
+        # and every run logs the error
+        log.warning(
+            "%s: task '%s': message or registry-key not set: every run will fail (add <property name=\"message\">"
+            "<yourPayload/></property>)",
+            node.location,
+            name,
+        )
+    elif message is None:
+        text = values["message"]
         try:
             message = parse_xml_text(text)
         except etree.XMLSyntaxError as exc:
             raise node.error(f"the message property is not XML: {exc}") from None
+    inject_to = values.get("injectTo", "main").lower()
     fmt = values.get("format", "soap11").lower()
     if fmt not in FORMATS:
-        raise node.error(f"incorrect format specified: '{fmt}'", "use soap11, soap12, pox or get")
+        if inject_to == "proxy":  # W: MessageInjector.execute: only the proxy branch refuses another format
+            raise node.error(f"incorrect format specified: '{fmt}'", "use soap11, soap12, pox or get")
+        # W: MessageInjector.execute, sequence / main: no branch matches, so the payload goes in as with no format
+        log.warning(
+            "%s: task '%s': format '%s' is not soap11, soap12, pox or get; MI ignores it when injecting into a "
+            "sequence or main, and so does this gateway (the message goes in as with no format)",
+            node.location,
+            name,
+            values["format"],
+        )
+        fmt = "soap11"
     content_type, version = FORMATS[fmt]
-    if version is not None:
+    body: bytes | None = None
+    if message is not None and version is not None:
         body = etree.tostring(soap.wrap(message, version), encoding="UTF-8")
-    else:
+    elif message is not None:
         body = etree.tostring(message, encoding="UTF-8")
-    inject_to = values.get("injectTo", "main").lower()
     if inject_to not in ("proxy", "sequence", "main"):
         raise node.error(f"injectTo '{inject_to}' is not proxy, sequence or main")
     target = values.get("proxyName") if inject_to == "proxy" else values.get("sequenceName")

@@ -1412,6 +1412,12 @@ class Parser:
             self.take("DOT")
             scope = self.take("PROPERTY_ACCESS").text
             return Access(scope, self.property_name())
+        if t == "ID" and tok.text == "var" and self.peek(1).type == "DOT":
+            raise _Syntax(  # MI's own 2024 tests (ForEachPI, ScatterGatherPI) predate the grammar's rename
+                tok,
+                "a value, a function or payload/vars/headers/props/params (variables are vars.NAME: MI 4.4 "
+                "pre-releases wrote var.NAME, which its grammar no longer reads)",
+            )
         raise _Syntax(tok, "a value, a function or payload/vars/headers/props/params")
 
     def property_name(self) -> str:

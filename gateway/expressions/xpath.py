@@ -546,6 +546,9 @@ def _direct(tokens: list[_Tok]) -> Callable[[ExpressionContext], Any] | None:
     return None
 
 
+_EXSLT_REGEXP = "http://exslt.org/regular-expressions"
+
+
 def compile_xpath(source: str, namespaces: Mapping[str, str] | None = None) -> XPathExpression:
     """Compile a Synapse XPath; raises ExpressionError with the reason at deploy time."""
     text = source.strip()
@@ -561,7 +564,10 @@ def compile_xpath(source: str, namespaces: Mapping[str, str] | None = None) -> X
     ns[EXT_PREFIX] = EXT_NS
     extensions = {(EXT_NS, name): _EXTENSIONS[name] for name in info.used} or None
     try:
-        compiled = etree.XPath(rewritten, namespaces=ns, extensions=extensions)
+        # lxml registers the EXSLT regular-expression functions on every evaluation unless told not to; they
+        # can only be called through a prefix bound to their namespace, so only such an expression gets them.
+        regexp = _EXSLT_REGEXP in ns.values()
+        compiled = etree.XPath(rewritten, namespaces=ns, extensions=extensions, regexp=regexp)
     except etree.XPathSyntaxError as exc:
         raise ExpressionError(f"invalid XPath {source!r}: {exc}") from None
     expr = XPathExpression(source, compiled, _direct(tokens), info)
@@ -585,6 +591,12 @@ class XPathExpression(Expression):
         self._uses_ext = bool(info.used)
         self._keep_parent = info.keep_parent
         self._json_path = descendant_pattern(source)  # answered from untouched JSON without an infoset
+
+    @property
+    def json_path(self) -> tuple[str, bool] | None:
+        """(name, text_only) when this is `//name` or `//name/text()`: answerable from an untouched JSON payload's
+        descendant index (json_fastpath.descendant_string) without building the infoset."""
+        return self._json_path
 
     def _probe(self) -> None:
         # libxml2 reports unknown functions, arity and some syntax errors only when evaluating.

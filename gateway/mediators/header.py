@@ -155,8 +155,7 @@ class AddressingHeader(_Named):
     async def mediate(self, ctx: MessageContext) -> bool:
         value = None if self.remove else self.resolve(ctx, f"SOAP header {self.name}")
         if self.name == "To":
-            ctx.to = value
-            ctx.to_from_request = False
+            ctx.to = value  # the request's wsa:To no longer applies
         elif self.name == "Action":
             ctx.soap_action = value
         elif self.name == "MessageID":

@@ -84,14 +84,19 @@ class MakeFault(Mediator):
         )
 
     async def mediate(self, ctx: MessageContext) -> bool:
+        envelope = await envelope_keeping_headers(ctx) if self.mark_response or self.version != kinds.POX else None
+        header = soap.header_of(envelope) if envelope is not None else None
+        reply_to = soap.wsa_address(header, "ReplyTo")
         if self.version == kinds.POX:
             await set_xml_body(ctx, make_pox_fault(self._pox_text(ctx)))
             ctx.axis2[PROCESSING_FAULT] = True  # W: setProcessingFault: the reply is a 500
         else:
-            await self._soap_fault(ctx)
+            fault_to = soap.wsa_address(header, "FaultTo")
+            await self._soap_fault(ctx, header)
+            ctx.to = fault_to or reply_to  # W: makeSOAPFault: To is the FaultTo, else the ReplyTo, else null
         if self.mark_response:
             ctx.is_response = True
-        ctx.to = None  # W: To becomes FaultTo / ReplyTo, which this gateway does not model
+            ctx.to = reply_to  # W: setTo(getReplyTo())
         return True
 
     def _reason(self, ctx: MessageContext) -> str:
@@ -107,7 +112,7 @@ class MakeFault(Mediator):
             return self.detail_expression.string_value(ctx) or ""
         return self._reason(ctx)
 
-    async def _soap_fault(self, ctx: MessageContext) -> None:
+    async def _soap_fault(self, ctx: MessageContext, header: etree._Element | None) -> None:
         if self.code is not None:
             local, namespace, prefix = self.code.local, self.code.namespace, self.code.prefix
         else:
@@ -116,8 +121,6 @@ class MakeFault(Mediator):
             # result is dropped here instead of doubled ("soapenv:soapenv:Server").
             text = (self.code_expression.string_value(ctx) or "").strip()
             local, namespace, prefix = text.rsplit(":", 1)[-1], soap.VERSION_NS[self.version], "soapenv"
-        envelope = await envelope_keeping_headers(ctx)
-        header = soap.header_of(envelope) if envelope is not None else None
         fault = make_fault_envelope(
             self.version,
             local,

@@ -135,6 +135,11 @@ async def snapshot(ctx: MessageContext, needs: Needs) -> dict[str, Any]:
         "get": ctx.exchange.method == "GET",
         "fault": False,
     }
+    # the request's wsa:ReplyTo / wsa:From (reading To above parsed a body that mentions addressing)
+    payload = ctx.payload
+    header = soap.header_of(payload.envelope) if payload.is_built and payload.kind in kinds.SOAP_KINDS else None
+    state["replyTo"] = soap.wsa_address(header, "ReplyTo")
+    state["from"] = soap.wsa_address(header, "From")
     if needs.json and has_json_payload(ctx):
         raw = await ctx.payload.read()
         state["json"] = raw.decode("utf-8") if raw else None

@@ -44,23 +44,55 @@ class ScriptEngineError(Exception):
     """The engine could not run the script at all (not the script's own error)."""
 
 
-def _init_v8() -> str | None:
-    """V8 is initialised once, here, on the importing (main) thread: initialised on a thread that later ends,
-    it crashes the next isolate. None when V8 can be used, else why not."""
-    try:
-        from py_mini_racer import init_mini_racer
-    except ImportError as exc:  # pragma: no cover - the dependency is declared
-        return f"the JavaScript engine is not installed ({exc}): pip install mini-racer"
+_v8_lock = threading.Lock()
+_v8_ready = False
+_v8_keeper: threading.Thread | None = None
+
+
+def _init_v8() -> None:
+    from py_mini_racer import init_mini_racer
+
     init_mini_racer(ignore_duplicate_init=True)
-    return None
 
 
-V8_PROBLEM = _init_v8()
+def ensure_v8() -> None:
+    """Load and initialise V8 (about 40 MB and 0.1-0.3 s) the first time a deployed script needs it: a gateway
+    without JavaScript never loads it. Initialised on a thread that later ends, V8 crashes the next isolate, so
+    it is initialised on the main thread, or else (a redeploy runs in a worker thread) on a thread of its own
+    that stays parked for the life of the process."""
+    global _v8_ready, _v8_keeper
+    if _v8_ready:
+        return
+    with _v8_lock:
+        if _v8_ready:
+            return
+        if threading.current_thread() is threading.main_thread():
+            _init_v8()
+        else:
+            done = threading.Event()
+            failure: list[BaseException] = []
+
+            def keeper() -> None:
+                try:
+                    _init_v8()
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                    failure.append(exc)
+                done.set()
+                if not failure:
+                    threading.Event().wait()  # never ends: V8's platform stays bound to a live thread
+
+            _v8_keeper = threading.Thread(target=keeper, name="v8-platform", daemon=True)
+            _v8_keeper.start()
+            done.wait()
+            if failure:
+                raise failure[0]
+        _v8_ready = True
 
 
 def _new_racer() -> Any:
     """A V8 isolate with its own event-loop thread (mini-racer binds an isolate to the loop running where it is
     made; made in a thread without one, it never depends on the gateway's loop, which may come and go)."""
+    ensure_v8()
     from py_mini_racer import MiniRacer
 
     made: list[Any] = []
@@ -80,6 +112,7 @@ def check_javascript(source: str, *, as_function_body: bool) -> str | None:
     """A syntax check at deploy time: None, or V8's message. Inline scripts are checked as a function body
     would be parsed, without running anything; a keyed script's top level is parsed the same way."""
     global _checker
+    ensure_v8()
     from py_mini_racer import JSEvalException
 
     del as_function_body  # both forms are parsed as a program body without running it

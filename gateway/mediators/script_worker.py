@@ -194,8 +194,11 @@ class MessageContext:
         self._state["to"] = None if to is None else str(to)
         self._changes.append(["to", self._state["to"]])
 
-    def getReplyTo(self) -> None:  # noqa: N802
-        return None
+    def getReplyTo(self) -> Any:  # noqa: N802
+        return self._state.get("replyTo")
+
+    def getFrom(self) -> Any:  # noqa: N802
+        return self._state.get("from")
 
     def getSoapAction(self) -> Any:  # noqa: N802
         return self._state.get("soapAction")

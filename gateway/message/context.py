@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 from multidict import CIMultiDict, MultiDict, MultiMapping
 
-from gateway.errors import MediationError
+from gateway.errors import MESSAGE_PARSING_ERROR, MediationError
 from gateway.masking import SecretValues
 from gateway.message import kinds, soap
 from gateway.message.payload import Payload
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.message")
 
 
-_WSA_TO = frozenset(
-    {"{http://www.w3.org/2005/08/addressing}To", "{http://schemas.xmlsoap.org/ws/2004/08/addressing}To"}
-)
+# The WS-Addressing fields Axis2's AddressingInHandler reads into the message context (both namespaces).
+_WSA_NAMESPACES = ("http://www.w3.org/2005/08/addressing", "http://schemas.xmlsoap.org/ws/2004/08/addressing")
+_WSA_FIELDS = {f"{{{ns}}}{name}": (ns, name) for ns in _WSA_NAMESPACES for name in ("To", "Action", "MessageID")}
 
 
 @dataclass(slots=True)
@@ -125,6 +125,13 @@ class Exchange:
 _DRAINING: set[asyncio.Task[None]] = set()
 
 
+async def background_work_done() -> None:
+    """Wait until the work that went on after its reply was written (a clone's branch that sends after the
+    answer) has ended, in this process."""
+    while _DRAINING:
+        await asyncio.gather(*list(_DRAINING), return_exceptions=True)
+
+
 def _log_failure(task: asyncio.Task[object]) -> None:
     """A branch's own faults are handled inside it (its fault sequences): anything left is a bug, logged."""
     if not task.cancelled() and (exc := task.exception()) is not None:
@@ -153,7 +160,8 @@ class MessageContext:
         "to_from_request",
         "to_set",
         "query_params",
-        "soap_action",
+        "_soap_action",
+        "action_set",
         "_message_id",
         "headers_from_backend",
         "paused",
@@ -188,12 +196,13 @@ class MessageContext:
         self.proxy = proxy
         self.resource = resource  # the API resource the request was dispatched to (its reply comes back to it)
         self._to = to
-        # To is still the request's path: a WS-Addressing To header of the envelope names the address instead
-        # (looked for when To is first read, see `to`)
+        # To, the action and the message id are still the request's (its path, its SOAPAction): the WS-Addressing
+        # headers of a SOAP request name them instead (read when one of them is first read, see `_addressing`)
         self.to_from_request = False
         self.to_set = False  # a mediator (header To) set it: it wins over a proxy's target endpoint
         self.query_params: MultiMapping[str] = query_params if query_params is not None else MultiDict()
-        self.soap_action = soap_action
+        self._soap_action = soap_action
+        self.action_set = False  # the flow set the action (header Action, a clone target, a script)
         self._message_id: str | None = None  # generated on first use: most flows never read it
         # The transport headers came from a backend reply (relayed) rather than the client (echoed).
         self.headers_from_backend = False
@@ -205,19 +214,44 @@ class MessageContext:
     @property
     def to(self) -> str | None:
         """The message's To (W: MessageContext.getTo): one set by the header mediator; else a WS-Addressing To
-        header of a SOAP request (the envelope is parsed for it only if its bytes mention addressing); else the
-        request's path with its query, as Axis2 sets it for a plain HTTP request."""
+        header of a SOAP request; else the request's path with its query, as Axis2 sets it for a plain HTTP
+        request."""
         if self.to_from_request:
-            self._wsa_to()
+            self._addressing()
         return self._to
 
     @to.setter
     def to(self, value: str | None) -> None:
         self._to = value
-        self.to_from_request = False
         self.to_set = True
 
-    def _wsa_to(self) -> None:
+    @property
+    def soap_action(self) -> str | None:
+        """The action (W: Options.action, which both getSoapAction and getWSAAction read): one the flow set;
+        else the request's wsa:Action when its SOAPAction header (or SOAP 1.2 action parameter) is empty; else
+        that header. A wsa:Action that differs from a non-empty SOAPAction is a fault, raised once, where the
+        addressing headers are first read (W: AddressingInHandler's ActionMismatch)."""
+        if self.to_from_request:
+            self._addressing()
+        return self._soap_action
+
+    @soap_action.setter
+    def soap_action(self, value: str | None) -> None:
+        self._soap_action = value
+        self.action_set = True
+
+    @property
+    def unbuilt_action(self) -> str | None:
+        """The action without looking into the body: what a message nobody parsed is sent with (W: MI reads
+        the WS-Addressing headers only when it builds the message)."""
+        return self._soap_action
+
+    def _addressing(self) -> None:
+        """W: AddressingInHandler, run when the message is built (RelayUtils.processAddressing): the request's
+        wsa:To, wsa:Action and wsa:MessageID become its To, action and message id, unless the flow set them
+        already. The envelope is parsed for them only if the body's bytes mention addressing. The headers of
+        the first WS-Addressing namespace met are read (final or submission); ReplyTo, FaultTo, From and
+        RelatesTo stay in the envelope, where get-property reads them."""
         payload = self.payload
         if payload.kind not in kinds.SOAP_KINDS or self.is_response:
             self.to_from_request = False
@@ -231,15 +265,42 @@ class MessageContext:
             header = payload.envelope.find("{*}Header")
         except MediationError:
             return  # a broken body: its fault comes from whoever reads it
+        namespace = None
+        mismatch = None
         for block in header if header is not None else ():
-            if isinstance(block.tag, str) and block.tag in _WSA_TO and block.text and block.text.strip():
-                self._to = block.text.strip()
-                return
+            field_of = _WSA_FIELDS.get(block.tag) if isinstance(block.tag, str) else None
+            if field_of is None or (namespace is not None and field_of[0] != namespace):
+                continue
+            namespace, name = field_of
+            text = (block.text or "").strip()
+            if not text:
+                continue
+            if name == "To" and not self.to_set:
+                self._to = text
+            elif name == "Action" and not self.action_set:
+                if not self._soap_action:
+                    self._soap_action = text
+                elif self._soap_action != text:
+                    mismatch = text
+            elif name == "MessageID" and self._message_id is None:
+                self._message_id = text
+        if mismatch is not None:  # W: AddressingInHandler.extractActionInformation, triggerActionMismatchFault
+            raise MediationError(
+                "Error while building message. A header representing a Message Addressing Property is not valid "
+                "and the message cannot be processed",
+                MESSAGE_PARSING_ERROR,
+                f"wsa:ActionMismatch: the SOAPAction {self._soap_action!r} is not the wsa:Action {mismatch!r}; "
+                "send the same action in both, or an empty SOAPAction",
+                http_status=400,
+            )
 
     @property
     def message_id(self) -> str:
         if self._message_id is None:
-            self._message_id = f"urn:uuid:{uuid.uuid4()}"
+            if self.to_from_request:
+                self._addressing()
+            if self._message_id is None:
+                self._message_id = f"urn:uuid:{uuid.uuid4()}"
         return self._message_id
 
     @message_id.setter
@@ -310,6 +371,7 @@ class MessageContext:
         copy.fault_stack = list(self.fault_stack)
         copy.headers_from_backend = self.headers_from_backend
         copy.to_set = self.to_set  # a To the flow set still wins over a proxy's target endpoint
+        copy.action_set = self.action_set
         return copy
 
     def response_context(self, payload: Payload, headers: CIMultiDict[str]) -> MessageContext:

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from lxml import etree
-from multidict import CIMultiDict
+from multidict import istr
 
 from gateway.errors import MediationError
 from gateway.message import kinds, soap
@@ -74,6 +74,10 @@ _NOT_RELAYED = frozenset(
         "Server",
     )
 )
+
+# The same names as case-insensitive keys (multidict's istr), for deleting them from a copy.
+_NOT_ECHOED_KEYS = tuple(istr(name) for name in sorted(_NOT_ECHOED))
+_NOT_RELAYED_KEYS = tuple(istr(name) for name in sorted(_NOT_RELAYED))
 
 _CONVERTIBLE = (kinds.SOAP11, kinds.SOAP12, kinds.POX, kinds.JSON)
 ACCEPTABLE = (kinds.APPLICATION_JSON, kinds.APPLICATION_XML, kinds.TEXT_XML, kinds.APPLICATION_SOAP_XML)
@@ -186,16 +190,20 @@ def status_of(ctx: MessageContext, is_fault: bool) -> int:
     return 200
 
 
-def build_reply(ctx: MessageContext) -> Reply:
-    """Serialise the current message for the client."""
-    media = output_media_type(ctx)
-    headers: CIMultiDict[str] = CIMultiDict()
+def build_reply(ctx: MessageContext, media: str | None = None) -> Reply:
+    """Serialise the current message for the client (as `media`, by default output_media_type)."""
+    if media is None:
+        media = output_media_type(ctx)
     # A backend's headers are relayed, the client's own echoed: respond marks the message as a response,
-    # so is_response cannot tell them apart.
-    skip = _NOT_RELAYED if ctx.headers_from_backend else _NOT_ECHOED
-    for name, value in ctx.transport_headers.items():
-        if name.lower() not in skip:
-            headers.add(name, value)
+    # so is_response cannot tell them apart. A C-level copy, then the few names that do not go back.
+    headers = ctx.transport_headers.copy()
+    for name in _NOT_RELAYED_KEYS if ctx.headers_from_backend else _NOT_ECHOED_KEYS:
+        if name in headers:
+            del headers[name]
+    payload = ctx.payload
+    if payload.is_built and ctx.properties.get("PRESERVE_WS_ADDRESSING") not in ("true", True):
+        if soap.remove_addressing(payload.envelope):  # W: Axis2Sender.sendBack (removeAddressingHeaders)
+            payload.mark_modified()
     body, stream, ctype, is_fault = serialise(ctx, media)
     status = status_of(ctx, is_fault)
     if str(ctx.axis2.get("NO_ENTITY_BODY", "")).lower() == "true":
@@ -218,9 +226,13 @@ def _passes_through(ctx: MessageContext, target: str) -> bool:
     )
 
 
-def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, AsyncIterator[bytes] | None, str | None, bool]:
+def serialise(
+    ctx: MessageContext, media: str, fault: bool = True
+) -> tuple[bytes | None, AsyncIterator[bytes] | None, str | None, bool]:
     """(body, stream, content type, is_fault) of the current message written as `media`.
-    Shared by replies to clients and requests to backends; never changes the message itself."""
+    Shared by replies to clients and requests to backends; never changes the message itself. With
+    `fault=False` (a request to a back end, whose caller ignores it) an unchanged body is not looked at
+    for a SOAP fault and is_fault is False."""
     payload = ctx.payload
     media = media_type_of(media) or media  # a messageType set with parameters still names the format
     target = kind_of(media)
@@ -234,7 +246,7 @@ def serialise(ctx: MessageContext, media: str) -> tuple[bytes | None, AsyncItera
             (None if stream is not None else payload.raw or b""),
             stream,
             _pass_through_type(override, payload.content_type, media),
-            payload.is_built and payload.kind in kinds.SOAP_KINDS and soap.is_fault(payload.envelope),
+            fault and payload.is_built and payload.kind in kinds.SOAP_KINDS and soap.is_fault(payload.envelope),
         )
     if not payload.is_built:
         raise RuntimeError("serialise needs a built payload for conversion; call prepare() first")
@@ -325,9 +337,12 @@ def _serialise_rest(element: etree._Element | None, target: str, media: str) -> 
     return etree.tostring(element, encoding="UTF-8", xml_declaration=False), ctype
 
 
+def needs_build(ctx: MessageContext, media: str) -> bool:
+    """Whether writing the message as `media` needs the payload built first (see prepare)."""
+    return not ctx.payload.is_built and not _passes_through(ctx, kind_of(media_type_of(media) or media))
+
+
 async def prepare(ctx: MessageContext, media: str) -> None:
     """Build the payload when writing it as `media` needs conversion (so serialise stays synchronous)."""
-    if ctx.payload.is_built:
-        return
-    if not _passes_through(ctx, kind_of(media_type_of(media) or media)):
+    if needs_build(ctx, media):
         await ctx.payload.build()

@@ -133,6 +133,11 @@ def media_type_of(content_type: str | None) -> str:
     """`type/subtype+suffix`, lower-case, without parameters ("" for no Content-Type)."""
     if not content_type:
         return ""
+    return _media_type_of(content_type)
+
+
+@functools.lru_cache(maxsize=512)  # a handful of distinct values, looked at several times per message
+def _media_type_of(content_type: str) -> str:
     mime = parse_mimetype(content_type)
     subtype = f"{mime.subtype}+{mime.suffix}" if mime.suffix else mime.subtype
     return f"{mime.type}/{subtype}" if subtype else mime.type

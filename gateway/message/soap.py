@@ -63,6 +63,86 @@ def header_of(envelope: etree._Element, create: bool = False) -> etree._Element 
     return header
 
 
+WSA_FINAL = "http://www.w3.org/2005/08/addressing"
+WSA_SUBMISSION = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+
+
+def remove_addressing(envelope: etree._Element) -> bool:
+    """Detach the WS-Addressing header blocks: the submission ones if there are any, else the final ones
+    (W: MessageHelper.removeAddressingHeaders). True if any was removed."""
+    header = header_of(envelope)
+    if header is None:
+        return False
+    for namespace in (WSA_SUBMISSION, WSA_FINAL):
+        blocks = [block for block in header if isinstance(block.tag, str) and block.tag.startswith(f"{{{namespace}}}")]
+        if blocks:
+            for block in blocks:
+                header.remove(block)
+            return True
+    return False
+
+
+def wsa_address(header: etree._Element | None, name: str) -> str | None:
+    """The address of a WS-Addressing endpoint reference header (ReplyTo, FaultTo, From), either namespace."""
+    for block in header if header is not None else ():
+        if isinstance(block.tag, str) and block.tag in (f"{{{WSA_FINAL}}}{name}", f"{{{WSA_SUBMISSION}}}{name}"):
+            namespace = etree.QName(block).namespace
+            address = (block.findtext(f"{{{namespace}}}Address") or "").strip()
+            return address or None
+    return None
+
+
+#: axis2-scope key an endpoint with `<enableAddressing>` sets for the transport: the namespace to write
+ADDRESSING_OUT = "_wsaOut"
+_ANONYMOUS = {WSA_FINAL: None, WSA_SUBMISSION: f"{WSA_SUBMISSION}/role/anonymous"}
+
+
+def wsa_relates_to(header: etree._Element | None) -> str | None:
+    """The text of a wsa:RelatesTo header, either namespace."""
+    for block in header if header is not None else ():
+        if isinstance(block.tag, str) and block.tag in (f"{{{WSA_FINAL}}}RelatesTo", f"{{{WSA_SUBMISSION}}}RelatesTo"):
+            return (block.text or "").strip() or None
+    return None
+
+
+#: The endpoint references the message carries besides To (W: Options.replyTo, from, faultTo).
+REFERENCES = ("ReplyTo", "From", "FaultTo")
+
+
+def add_addressing(
+    envelope: etree._Element,
+    namespace: str,
+    to: str,
+    message_id: str,
+    action: str | None,
+    references: dict[str, str | None],
+    relates_to: str | None,
+) -> None:
+    """W: Axis2's AddressingOutHandler (WSAHeaderWriter) for a request: To, ReplyTo (omitted in the final
+    namespace when unset, anonymous in the submission one), From, FaultTo, MessageID, Action, RelatesTo, in that
+    order; a header the message already carries (PRESERVE_WS_ADDRESSING) is not written twice."""
+    header = header_of(envelope, create=True)
+    assert header is not None
+    present = {block.tag for block in header if isinstance(block.tag, str)}
+
+    def block(name: str) -> etree._Element | None:
+        tag = f"{{{namespace}}}{name}"
+        return None if tag in present else etree.SubElement(header, tag, nsmap={"wsa": namespace})
+
+    if (element := block("To")) is not None:
+        element.text = to
+    for name in REFERENCES:
+        address = references.get(name) or (_ANONYMOUS[namespace] if name == "ReplyTo" else None)
+        if address and (element := block(name)) is not None:
+            etree.SubElement(element, f"{{{namespace}}}Address").text = address
+    if (element := block("MessageID")) is not None:
+        element.text = message_id
+    if action and (element := block("Action")) is not None:
+        element.text = action
+    if relates_to and (element := block("RelatesTo")) is not None:
+        element.text = relates_to
+
+
 def first_body_element(envelope: etree._Element) -> etree._Element | None:
     for child in body_of(envelope):
         if isinstance(child.tag, str):

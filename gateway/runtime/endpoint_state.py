@@ -37,6 +37,9 @@ class Suspension:
     retry_disabled_codes: frozenset[int] = frozenset()
     retry_enabled_codes: frozenset[int] = frozenset()
     timeout_action: str | None = None  # None, "discard" or "fault"
+    # `<enableAddressing>`: the WS-Addressing namespace written on the outgoing SOAP message (W: isAddressingOn,
+    # getAddressingVersion: final unless version="submission"); None: no addressing
+    addressing: str | None = None
 
     def is_timeout(self, code: int) -> bool:
         """W: AbstractEndpoint.isTimeout."""

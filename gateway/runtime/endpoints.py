@@ -19,8 +19,9 @@ from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
 from gateway.expressions import Expression
 from gateway.message import formats, kinds
 from gateway.message.payload import Payload
+from gateway.message.soap import ADDRESSING_OUT
 from gateway.message.soap import is_fault as is_soap_fault
-from gateway.runtime import tracing
+from gateway.runtime import local, mail, tracing, vfs
 from gateway.runtime.amqp import AmqpTarget, is_rabbitmq_uri, outgoing_for, parse_rabbitmq_uri
 from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, NONE_READY, Discarded, EndpointContext, Suspension
 
@@ -76,6 +77,9 @@ class Endpoint:
     async def deliver(self, ctx: MessageContext) -> MessageContext:
         if self.properties:
             await set_properties(self.properties, ctx)
+        addressing = self.context.definition.addressing
+        if addressing is not None:  # the transport writes the headers and drops the mark (W: engageAddressing)
+            ctx.axis2[ADDRESSING_OUT] = addressing
         try:
             reply = await self.exchange(ctx)
             if _forced_error(ctx) and await _soap_fault(reply):
@@ -321,6 +325,11 @@ class AddressEndpoint(Endpoint):
         if postfix and not ctx.exchange.client_is_soap and self.format not in _SOAP_FORMATS:
             postfix = safe_postfix(str(postfix))
             url = self.uri.rstrip("/") + ("" if postfix.startswith(("/", "?")) else "/") + postfix
+        services = ctx.exchange.services
+        if services.tracer is None and services.metrics is None:  # nothing to measure: straight to the transport
+            return await _transport(ctx).exchange(
+                ctx, url=url, method=_method(ctx, self.format), media=self.media, timeout=self._timeout(ctx)
+            )
         return await _measured(
             self.name, ctx, url=url, method=_method(ctx, self.format), media=self.media, timeout=self._timeout(ctx)
         )
@@ -385,6 +394,100 @@ async def amqp_exchange(ctx: MessageContext, target: AmqpTarget, media: str | No
         )
         reply = ctx.response_context(payload, CIMultiDict(answer.headers))
     reply.axis2["HTTP_SC"] = 200  # delivered; a RabbitMQ reply has no status of its own
+    if payload.media_type:
+        reply.axis2["messageType"] = payload.media_type
+    return reply
+
+
+OtherTarget = vfs.VfsTarget | local.LocalTarget | mail.MailTarget
+
+
+def parse_other_uri(uri: str) -> OtherTarget | None:
+    """A `vfs:`, `local:` or `mailto:` address read (ValueError says what is wrong); None for any other."""
+    if vfs.is_vfs_uri(uri):
+        return vfs.parse_vfs_uri(uri)
+    if local.is_local_uri(uri):
+        return local.parse_local_uri(uri)
+    if mail.is_mail_uri(uri):
+        return mail.parse_mail_uri(uri)
+    return None
+
+
+class TransportEndpoint(Endpoint):
+    """`<address uri="vfs:file:///…"/>`, `"local://services/NAME"` or `"mailto:someone@example.com"`: the message
+    is written to a file (gateway.runtime.vfs), handed to a proxy or API of this gateway (gateway.runtime.local) or
+    mailed (gateway.runtime.mail)."""
+
+    __slots__ = ("uri", "target", "format", "media")
+    kind = "address"
+
+    def __init__(
+        self,
+        name: str | None,
+        location: SourceLocation,
+        timeout: float | Expression | None,
+        uri: str,
+        target: OtherTarget,
+        fmt: str | None,
+        suspension: Suspension = DEFAULT_SUSPENSION,
+    ):
+        super().__init__(name, location, timeout, suspension)
+        self.uri = uri
+        self.target = target
+        self.format = fmt
+        self.media = FORMAT_MEDIA.get(fmt) if fmt else None
+
+    async def exchange(self, ctx: MessageContext) -> MessageContext:
+        where = f"the endpoint at {self.location}"
+        metrics = ctx.exchange.services.metrics
+        if metrics is None:
+            return await other_exchange(ctx, self.target, self.format, self.media, self._timeout(ctx), where)
+        started = time.perf_counter()
+        failed = True
+        try:  # counted per endpoint as an HTTP one (_counted): no answer, or a 5xx, is an error
+            reply = await other_exchange(ctx, self.target, self.format, self.media, self._timeout(ctx), where)
+            failed = reply.axis2.get("HTTP_SC", 200) >= 500
+            return reply
+        finally:
+            metrics.endpoint(self.name).record(time.perf_counter() - started, failed)
+
+    def describe(self) -> dict[str, object]:
+        info = super().describe()
+        info["address"] = self.uri.split("?", 1)[0]
+        return info
+
+
+async def other_exchange(
+    ctx: MessageContext, target: OtherTarget, fmt: str | None, media: str | None, timeout: float, where: str
+) -> MessageContext:
+    """Deliver over file, local or mail; a file or a mail has no answer: the reply is the message itself."""
+    if isinstance(target, local.LocalTarget):
+        return await local.exchange(ctx, target, method=_method(ctx, fmt), media=media, timeout=timeout, where=where)
+    services = ctx.exchange.services
+    settings = services.settings
+    media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
+    await formats.prepare(ctx, media)
+    body, stream, content_type, _ = formats.serialise(ctx, media)
+    if stream is not None:
+        body = b"".join([chunk async for chunk in stream])
+    data = body or b""
+    if isinstance(target, vfs.VfsTarget):
+        file = await asyncio.to_thread(  # stat, realpath, mkdir: off the event loop, as the write
+            vfs.destination,
+            target,
+            vfs.reply_file_name(ctx),
+            settings.file_roots,
+            where,
+            make_folder=vfs.create_folder(ctx, target),
+        )
+        await vfs.write(target, file, data)
+    else:
+        mail.check_server(settings.mail)
+        message, recipients = mail.compose(ctx, target, data, content_type, settings.mail.sender)
+        await mail.send(settings.mail, message, recipients, timeout)
+    payload = Payload(content_type, data, limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes)
+    reply = ctx.response_context(payload, CIMultiDict(ctx.transport_headers))
+    reply.axis2["HTTP_SC"] = 200  # written or mailed; neither has a status of its own
     if payload.media_type:
         reply.axis2["messageType"] = payload.media_type
     return reply
@@ -606,6 +709,18 @@ class DefaultEndpoint(Endpoint):
                 ) from None
             ctx.exchange.services.outbound.check(target.address(), f"the default endpoint at {self.location}")
             return await amqp_exchange(ctx, target, self.media, self._timeout(ctx))
+        try:
+            other = parse_other_uri(address) if address is not None else None
+        except ValueError as exc:
+            raise MediationError(
+                "the message's To is not an address this gateway can send to",
+                detail=f"the default endpoint at {self.location}: {exc}",
+            ) from None
+        if other is not None:
+            where = f"the default endpoint at {self.location}"
+            if not isinstance(other, vfs.VfsTarget):  # a file's directory is checked against file_transport.roots
+                ctx.exchange.services.outbound.check(other.address(), where)
+            return await other_exchange(ctx, other, self.format, self.media, self._timeout(ctx), where)
         if address is None or "://" not in address:
             raise MediationError(
                 "the message has no To address to send to",

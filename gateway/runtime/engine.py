@@ -181,9 +181,11 @@ class Engine:
         """The destination of a `<send/>` without an endpoint on the request path (W: Axis2Sender sends to the
         To): the To set by the header mediator, through the default endpoint; else the proxy's target endpoint (ours: a
         proxy's To is its own address, where MI would send to itself); else an absolute WS-Addressing To."""
-        address = await to_address(ctx)
         target = ctx.proxy.endpoint if ctx.proxy is not None else None
-        if address is not None and "://" in address and (ctx.to_set or target is None):
+        if target is not None and not ctx.to_set:
+            return target  # the request's own To is not looked for (its body is not parsed for it)
+        address = await to_address(ctx)
+        if address is not None and _is_address(address):
             return IMPLICIT_TO
         return target
 
@@ -193,13 +195,22 @@ class Engine:
         if exchange.reply is not None:
             log.warning("a reply was already sent for %s; ignoring another one", exchange.path)
             return
-        await formats.prepare(ctx, formats.output_media_type(ctx))
-        exchange.reply = formats.build_reply(ctx)
+        media = formats.output_media_type(ctx)
+        if formats.needs_build(ctx, media):
+            await ctx.payload.build()
+        exchange.reply = formats.build_reply(ctx, media)
 
     async def global_fault(self, ctx: MessageContext) -> bool:
         """The global `fault` sequence (the built-in one when none is deployed): the one place it is looked up."""
         handler = ctx.config.sequences.get("fault") or DEFAULT_FAULT
         return await handler.mediate(ctx)
+
+
+_SCHEMES_WITHOUT_SLASHES = ("mailto:", "local:", "rabbitmq:", "vfs:")  # addresses that need no "//"
+
+
+def _is_address(address: str) -> bool:
+    return "://" in address or address[:9].lower().startswith(_SCHEMES_WITHOUT_SLASHES)
 
 
 MAIN_PASSES = 8

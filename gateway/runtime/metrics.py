@@ -81,6 +81,9 @@ class Metrics:
         self._inbound: dict[str, Series] = {}
         self._apis: dict[tuple[str, str], Series] = {}
         self._connector: dict[tuple[str, str, str, str], int] = {}
+        self._connector_fast: dict[
+            tuple[str, str, int | str, int | str], tuple[tuple[str, str, str, str], Series, bool]
+        ] = {}
         self._retries: dict[tuple[str, str], int] = {}
         self._throttled: dict[tuple[str], int] = {}
         self._host = _public_host(settings.host) if settings is not None else "localhost"
@@ -125,9 +128,17 @@ class Metrics:
     def connector(
         self, connector: str, operation: str, status: int | str, error_code: int | str, seconds: float
     ) -> None:
-        key = (connector, operation, str(status), str(error_code))
+        fast = self._connector_fast.get((connector, operation, status, error_code))
+        if fast is None:  # first time for this outcome: its labels as text and its series, kept
+            fast = (
+                (connector, operation, str(status), str(error_code)),
+                self._new(CONNECTOR, (connector, operation)),
+                bool(error_code),
+            )
+            self._connector_fast[(connector, operation, status, error_code)] = fast
+        key, series, failed = fast
         self._connector[key] = self._connector.get(key, 0) + 1
-        self._new(CONNECTOR, (connector, operation)).record(seconds, bool(error_code))
+        series.record(seconds, failed)
 
     def connector_retry(self, connector: str, operation: str) -> None:
         self._retries[(connector, operation)] = self._retries.get((connector, operation), 0) + 1

@@ -39,7 +39,7 @@ FORMATS = {
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
     name: str
-    message: bytes  # the payload, already wrapped as `format` asks
+    message: bytes | None  # the payload, already wrapped as `format` asks; None: no message (each run fails)
     content_type: str
     method: str
     to: str | None
@@ -99,7 +99,8 @@ class Tasks:
     async def _run(self, spec: TaskSpec) -> None:
         done = 0
         while spec.count < 0 or done < spec.count:
-            await asyncio.sleep(_seconds_to_next(spec))
+            if spec.cron is not None or done:  # W: a simple trigger starts now (AbstractQuartzTaskManager)
+                await asyncio.sleep(_seconds_to_next(spec))
             done += 1
             try:
                 await self.inject(spec)
@@ -108,6 +109,9 @@ class Tasks:
 
     async def inject(self, spec: TaskSpec) -> None:
         """W: MessageInjector.execute."""
+        if spec.message is None:  # W: MessageInjector.execute, handleError: every run fails, the task stays
+            log.error("task %s: message or registry-key not set", spec.name)
+            return
         config = self.state.config
         message = StoredMessage(
             message_id=f"urn:uuid:{uuid.uuid4()}",

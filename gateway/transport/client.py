@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import ssl
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,9 +17,10 @@ from multidict import CIMultiDict, istr
 from yarl import URL
 
 from gateway.errors import MediationError, transport_failure
-from gateway.message import formats, kinds
+from gateway.message import formats, kinds, soap
 from gateway.message.payload import Payload, body_incomplete
 from gateway.runtime import tracing
+from gateway.transport.http1 import Http1Pool
 
 if TYPE_CHECKING:
     from gateway.message.context import MessageContext
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.endpoint")
 
 _SOAP_ACTION = istr("SOAPAction")
+_ACTION_PARAMETER = re.compile(r';\s*action\s*=\s*("[^"]*"|[^;]*)', re.IGNORECASE)
 _HOP_BY_HOP = tuple(
     istr(name)  # case-insensitive keys, lowered once here instead of on every lookup
     for name in (
@@ -57,7 +61,7 @@ class HttpTransport:
     """The gateway's one outgoing HTTP client (services.transport): pooled connections for every endpoint.
     Created inside the running loop at start-up; endpoints reach it through the services they are given."""
 
-    __slots__ = ("session",)
+    __slots__ = ("session", "pool")
 
     def __init__(self, verify_tls: bool = True, ca_bundle: Path | None = None) -> None:
         connector = aiohttp.TCPConnector(
@@ -69,15 +73,25 @@ class HttpTransport:
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent",),
         )
+        self.pool = Http1Pool(_BUFFER_REPLY_UP_TO)  # plain-http back ends: the lean client (gateway/transport/http1.py)
 
     async def close(self) -> None:
+        self.pool.close()
         await self.session.close()
 
     async def exchange(
         self, ctx: MessageContext, *, url: str | URL, method: str, media: str | None, timeout: float
     ) -> MessageContext:
         """Send the current message to `url` and return the reply as a fresh response context."""
-        return await _exchange(self.session, ctx, url, method, media, timeout)
+        return await _exchange(self, ctx, url, method, media, timeout)
+
+
+def _length(headers: CIMultiDict[str]) -> int | None:
+    """A streamed answer's declared length (None when chunked or close-delimited)."""
+    if hdrs.TRANSFER_ENCODING in headers:
+        return None
+    value = headers.get(hdrs.CONTENT_LENGTH)
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def client_tls(verify: bool = True, ca_bundle: Path | None = None) -> ssl.SSLContext | bool:
@@ -93,56 +107,120 @@ def client_tls(verify: bool = True, ca_bundle: Path | None = None) -> ssl.SSLCon
     return context
 
 
+_SOAP_MEDIA = (kinds.TEXT_XML, kinds.APPLICATION_SOAP_XML)
+
+
+def _addressing(ctx: MessageContext, namespace: str | None, url: str) -> None:
+    """W: Axis2FlexibleMEPClient: the request's WS-Addressing headers are not sent on (cloneForSend) unless
+    PRESERVE_WS_ADDRESSING; an endpoint with <enableAddressing> writes fresh ones (a new message id)."""
+    envelope = ctx.payload.envelope
+    action = ctx.soap_action  # read first: the request's wsa:Action is in the headers about to go
+    preserve = ctx.properties.get("PRESERVE_WS_ADDRESSING") in ("true", True)
+    header = soap.header_of(envelope) if namespace is not None else None
+    # the message's ReplyTo / From / FaultTo / RelatesTo (W: the outgoing Options' parent is the request's)
+    references = {name: soap.wsa_address(header, name) for name in soap.REFERENCES} if header is not None else {}
+    relates_to = soap.wsa_relates_to(header)
+    changed = not preserve and soap.remove_addressing(envelope)
+    if namespace is not None:
+        message_id = ctx.message_id if preserve else f"urn:uuid:{uuid.uuid4()}"
+        soap.add_addressing(envelope, namespace, url, message_id, action, references, relates_to)
+        changed = True
+    if changed:
+        ctx.payload.mark_modified()
+
+
 async def _exchange(
-    session: aiohttp.ClientSession, ctx: MessageContext, url: str | URL, method: str, media: str | None, timeout: float
+    transport: HttpTransport, ctx: MessageContext, url: str | URL, method: str, media: str | None, timeout: float
 ) -> MessageContext:
     headers = ctx.transport_headers.copy()  # a C-level copy, then drop the few hop-by-hop ones
     for name in _HOP_BY_HOP:
         if name in headers:
             del headers[name]
+    # The answer is relayed as bytes and may be parsed, and Content-Encoding is not relayed: ask for it plain
+    # (aiohttp's default "gzip, deflate" let a compressing back end's bytes reach the client undecoded).
+    headers[hdrs.ACCEPT_ENCODING] = "identity"
     exchange = ctx.exchange
     headers[exchange.services.correlation_header] = exchange.activity_id  # MI's activityid, to the back end
     if exchange.services.tracer is not None:
         tracing.inject(headers)  # W3C traceparent of the endpoint's span
     data = None
+    stream = None
     # GET/HEAD never carry a body; a DELETE carries one only if the message has one.
     if method not in ("GET", "HEAD") and not (method == "DELETE" and ctx.payload.kind == kinds.EMPTY):
         media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
-        await formats.prepare(ctx, media)
-        body, stream, ctype, _ = formats.serialise(ctx, media)
+        addressing = ctx.axis2.pop(soap.ADDRESSING_OUT, None)  # the endpoint's mark, taken by this exchange
+        if addressing is not None and media not in _SOAP_MEDIA:
+            addressing = None  # W: addressing is written on SOAP envelopes only
+        if addressing is not None or formats.needs_build(ctx, media):
+            await ctx.payload.build()
+        if ctx.payload.is_built:
+            _addressing(ctx, addressing, str(url))
+        body, stream, ctype, _ = formats.serialise(ctx, media, fault=False)
         data = stream if stream is not None else body
+        action = ctx.soap_action if ctx.payload.is_built else ctx.unbuilt_action
         if ctype:
+            if action and media == kinds.APPLICATION_SOAP_XML:  # W: SOAPMessageFormatter.getContentType
+                ctype = f'{_ACTION_PARAMETER.sub("", ctype)}; action="{action}"'
             headers[hdrs.CONTENT_TYPE] = ctype
-        if media == kinds.TEXT_XML and _SOAP_ACTION not in headers:
-            headers[_SOAP_ACTION] = f'"{ctx.soap_action or ""}"'
-    # aiohttp's own timeout (no extra timer per request); sock_read also bounds each read of a stream.
+        if media == kinds.TEXT_XML:
+            if action:  # W: TargetRequest: the message's action replaces the client's SOAPAction header
+                headers[_SOAP_ACTION] = action if action.startswith('"') else f'"{action}"'
+            elif _SOAP_ACTION not in headers:
+                headers[_SOAP_ACTION] = '""'
+    target = url if isinstance(url, URL) else URL(url)
+    settings = exchange.services.settings
     try:
-        response = await session.request(
-            method, url, data=data, headers=headers, allow_redirects=False, timeout=_client_timeout(timeout)
-        )
-        settings = ctx.exchange.services.settings
-        length = response.content_length
-        content_type = response.headers.get(hdrs.CONTENT_TYPE)
-        if length is not None and length <= _BUFFER_REPLY_UP_TO or response.status in (204, 304):
-            raw = await response.read()
-            response.release()
-            payload = Payload(
-                content_type,
-                raw,
-                limit=settings.max_response_bytes,
-                tree_limit=settings.max_tree_bytes,
-                from_backend=True,
-            )
+        if stream is None and target.scheme == "http" and not target.raw_user:
+            answer = await transport.pool.request(method, target, headers, data, timeout)  # type: ignore[arg-type]
+            status, reason, reply_headers = answer.status, answer.reason, answer.headers
+            content_type = reply_headers.get(hdrs.CONTENT_TYPE)
+            if answer.stream is None:
+                payload = Payload(
+                    content_type,
+                    answer.body,
+                    limit=settings.max_response_bytes,
+                    tree_limit=settings.max_tree_bytes,
+                    from_backend=True,
+                )
+            else:
+                payload = Payload(
+                    content_type,
+                    stream=answer.stream,
+                    length=_length(reply_headers),
+                    limit=settings.max_response_bytes,
+                    tree_limit=settings.max_tree_bytes,
+                    from_backend=True,
+                )
+                exchange.closing_tasks.append(answer.release)
         else:
-            payload = Payload(
-                content_type,
-                stream=response.content,
-                length=length,
-                limit=settings.max_response_bytes,
-                tree_limit=settings.max_tree_bytes,
-                from_backend=True,
+            # aiohttp's own timeout (no extra timer per request); sock_read also bounds each read of a stream.
+            response = await transport.session.request(
+                method, target, data=data, headers=headers, allow_redirects=False, timeout=_client_timeout(timeout)
             )
-            ctx.exchange.closing_tasks.append(response.release)
+            status, reason = response.status, response.reason or ""
+            length = response.content_length
+            content_type = response.headers.get(hdrs.CONTENT_TYPE)
+            if length is not None and length <= _BUFFER_REPLY_UP_TO or response.status in (204, 304):
+                raw = await response.read()
+                response.release()
+                payload = Payload(
+                    content_type,
+                    raw,
+                    limit=settings.max_response_bytes,
+                    tree_limit=settings.max_tree_bytes,
+                    from_backend=True,
+                )
+            else:
+                payload = Payload(
+                    content_type,
+                    stream=response.content,
+                    length=length,
+                    limit=settings.max_response_bytes,
+                    tree_limit=settings.max_tree_bytes,
+                    from_backend=True,
+                )
+                exchange.closing_tasks.append(response.release)
+            reply_headers = CIMultiDict(response.headers)
     except aiohttp.ClientPayloadError as exc:
         raise body_incomplete(exc, from_backend=True) from None
     except Exception as exc:
@@ -153,15 +231,14 @@ async def _exchange(
             raise
         hint = "; raise the endpoint <timeout> or check the back end" if failure.timed_out else ""
         raise MediationError(failure.message, failure.code, failure.detail + hint) from None
-    reply_headers = CIMultiDict(response.headers)
     reply = ctx.response_context(payload, reply_headers)
-    reply.axis2["HTTP_SC"] = response.status
-    reply.axis2["HTTP_SC_DESC"] = response.reason or ""
+    reply.axis2["HTTP_SC"] = status
+    reply.axis2["HTTP_SC_DESC"] = reason
     if payload.media_type:
         reply.axis2["messageType"] = payload.media_type
         reply.axis2["_initialMessageType"] = payload.media_type
     elif ctx.axis2.get("messageType"):
         reply.axis2["messageType"] = ctx.axis2["messageType"]
-    if response.status >= 400:
+    if status >= 400:
         reply.axis2["FAULT_MESSAGE"] = "true"
     return reply

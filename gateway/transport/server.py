@@ -383,9 +383,12 @@ async def _mediate_message(
     elif (
         length is not None and length <= min(_READ_EAGERLY_UP_TO, settings.max_body_bytes) and request.content.is_eof()
     ):
-        # The whole (small) body has already arrived: take it as bytes, no timer or stream needed.
+        # The whole (small) body has already arrived: take its buffered bytes, no await, timer or stream needed.
         payload = Payload(
-            content_type, await request.read(), limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes
+            content_type,
+            request.content.read_nowait(-1),
+            limit=settings.max_body_bytes,
+            tree_limit=settings.max_tree_bytes,
         )
     else:
         payload = Payload(
@@ -525,7 +528,16 @@ async def _write(request: web.Request, reply: Reply, exchange: Exchange) -> web.
     reply.headers[exchange.services.correlation_header] = exchange.activity_id
     response = web.StreamResponse(status=reply.status, headers=reply.headers)
     await response.prepare(request)
-    async for chunk in reply.stream:
-        await response.write(chunk)
+    try:
+        async for chunk in reply.stream:
+            await response.write(chunk)
+    except BodyReadError as exc:
+        # The status and headers are out: the client can only be told by cutting the connection (it sees the
+        # body end early). An error reply written now would land inside the body, as a second answer.
+        log.warning("a streamed reply broke off (activity id %s): %s", exchange.activity_id, exc)
+        exchange.faulted = True
+        if request.transport is not None:
+            request.transport.close()
+        return response
     await response.write_eof()
     return response

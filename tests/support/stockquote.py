@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import copy
 import random
+import ssl
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -284,8 +285,10 @@ class SampleServer:
         types_ns: str = SAMPLES_NS,
         echo: bool = False,
         seed: int | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.name, self.server_name, self.host, self.port = name, server_name, host, port
+        self.ssl_context = ssl_context  # serve HTTPS with it
         self.services = dict(DEFAULT_SERVICES) if name in DEFAULT_SERVICES else {**DEFAULT_SERVICES, name: "stockquote"}
         self.delay = delay
         self.answer_status: int | None = None
@@ -302,7 +305,7 @@ class SampleServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -323,7 +326,7 @@ class SampleServer:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await runner.setup()
-        await web.TCPSite(runner, self.host, self.port, reuse_address=True).start()
+        await web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context).start()
         self.port = runner.addresses[0][1]
         self._runner = runner
         return self

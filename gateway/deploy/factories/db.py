@@ -121,8 +121,14 @@ def _pool(node: Node) -> DataSource:
             "give <driver> and <url> (with <user> and <password>), or a <dsName>",
         )
     url = _value(node, "url")
-    if not url:
+    if url is None:  # W: AbstractDBMediatorFactory.getValue
         raise node.error("Unable to read configuration value for : url", "add <url>jdbc:…</url>")
+    if not url:  # MI deploys it and every statement fails to connect: reported here instead
+        raise node.one("url").error(  # type: ignore[union-attr]
+            "the <url> is empty: every statement would fail to connect",
+            "write the JDBC URL in it, e.g. <url>jdbc:postgresql://HOST:PORT/DB</url> "
+            "(the MI test configurations that leave it empty are filled in by their test harness)",
+        )
     sizes: dict[str, int | float] = {}
     for prop in node.all("property"):
         key, text = str(prop["name"]).lower(), str(prop["value"]).strip()

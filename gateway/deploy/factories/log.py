@@ -30,6 +30,12 @@ _PROPERTY = Element(
             choices=("default", "axis2", "transport", "axis2-client"),
         ),
         Attribute("description", Kind.TEXT, "Free text."),
+        Attribute(
+            "type",
+            Kind.TEXT,
+            "The property mediator's type, copied onto a log property (MI's own tests do).",
+            ignored="MediatorPropertyFactory reads name, value, expression and scope; the value is logged as text",
+        ),
     ),
 )
 
@@ -123,6 +129,12 @@ mediator(
                 default=False,
             ),
             Attribute("logFullPayload", Kind.BOOLEAN, "MI 4.4: true logs as level full.", default=False),
+            Attribute(
+                "name",
+                Kind.TEXT,
+                "Not a log attribute: MI's own tests write one (payload_factory jsonFormat).",
+                ignored="LogMediatorFactory reads no name; the line is not named",
+            ),
         ),
     )
 )

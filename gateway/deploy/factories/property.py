@@ -104,7 +104,7 @@ def _property(node: Node) -> PropertyMediator:
         built.template = template
     else:
         built.expression = node["expression"]
-    return built
+    return built.finish()
 
 
 def _static_value(node: Node, text: str, type_name: str | None, built: PropertyMediator) -> Any:

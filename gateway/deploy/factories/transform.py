@@ -165,6 +165,12 @@ _ARG = Element(
             label="evaluator",
         ),
         Attribute("literal", Kind.BOOLEAN, "true: never parse the value as XML/JSON.", default=False),
+        Attribute(
+            "deepCheck",
+            Kind.TEXT,
+            "ESB 4.x's payloadFactory option, still written by tooling and MI's own tests.",
+            ignored="PayloadFactoryMediatorFactory no longer reads deepCheck; use literal",
+        ),
     ),
 )
 mediator(

@@ -1,0 +1,274 @@
+"""Where a request's time goes: one gateway worker (or the bare proxy) serving a fixed number of requests.
+
+    python -m bench.profile                                   # CPU µs/request, passthrough 1k, 5,000 requests
+    python -m bench.profile --scenario cbr --size 10k
+    python -m bench.profile --mode callgrind --requests 2000  # instructions/request (valgrind), top C functions
+    python -m bench.profile --mode cprofile --top 30          # Python functions by own time (cProfile)
+    python -m bench.profile --target bare                     # the same for the bare aiohttp proxy
+
+The echo back end and the load generator are separate processes; only the measured server is counted. CPU
+time comes from /proc/PID/stat (10 ms ticks, so use thousands of requests). Instruction counts (callgrind,
+instrumentation switched on only for the measured requests) do not depend on what else runs on the machine,
+which is why they are the figure to compare on a shared 2-core box. cProfile slows Python code ~2× and
+attributes nothing to C: read its ranking, not its absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import artifacts, payloads
+from bench.procs import free_port, http_get
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        stat = fh.read()
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode} before it was ready")
+        try:
+            if http_get(url, timeout=1.0)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} not ready after {seconds:.0f} s")
+
+
+async def _load(url: str, body: bytes, headers: dict[str, str], requests: int, connections: int) -> int:
+    """`requests` POSTs over `connections` keep-alive connections; returns how many answered 200 with the body."""
+    import aiohttp
+
+    remaining = requests
+    good = 0
+
+    async def one_connection(session: aiohttp.ClientSession) -> None:
+        nonlocal remaining, good
+        while remaining > 0:
+            remaining -= 1
+            async with session.post(url, data=body, headers=headers) as resp:
+                answer = await resp.read()
+                good += resp.status == 200 and len(answer) == len(body)
+
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(one_connection(session) for _ in range(connections)))
+    return good
+
+
+def _server_argv(args: argparse.Namespace, tmp: Path, echo_url: str, port: int) -> tuple[list[str], str]:
+    if args.target == "bare":
+        return [
+            sys.executable,
+            "-m",
+            "bench.bare_proxy",
+            "--port",
+            str(port),
+            "--backend",
+            echo_url + "/",
+        ], "/"
+    proxy, _ = artifacts.SCENARIO_ARTIFACTS[args.scenario]
+    artifacts.render(args.scenario, tmp / "artifacts", echo_url + "/")
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.profile",
+        "--worker",
+        str(tmp / "profile.out"),
+        "serve",
+        "--artifacts",
+        str(tmp / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--config",
+        str(_ROOT / "bench" / "gateway.yaml"),
+        "--no-hot-deploy",
+    ]
+    return argv, f"/services/{proxy}"
+
+
+def _worker(out: str, argv: list[str]) -> None:
+    """The gateway in this process; SIGUSR1 starts cProfile, SIGUSR2 stops it and writes `out`."""
+    import cProfile
+
+    profiler = cProfile.Profile()
+
+    def start(*_: object) -> None:
+        profiler.enable()
+
+    def stop(*_: object) -> None:
+        profiler.disable()
+        profiler.dump_stats(out)
+
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, stop)
+    from gateway.cli import main
+
+    raise SystemExit(main(argv))
+
+
+def _callgrind_top(out: Path, requests: int, top: int) -> str:
+    """Instructions per request: in total, by shared object, and the top functions by own count."""
+    text = subprocess.run(
+        ["callgrind_annotate", "--inclusive=no", str(out)], capture_output=True, text=True, check=True
+    ).stdout
+    total = 0
+    functions: list[tuple[int, str]] = []
+    objects: dict[str, int] = {}
+    row = re.compile(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S.*?)(?:\s+\[(.*)\])?$")
+    for line in text.splitlines():
+        match = row.match(line)
+        if match is None:
+            continue
+        count, where, obj = int(match[1].replace(",", "")), match[2], match[3]
+        if where.endswith("PROGRAM TOTALS"):
+            total = count
+            continue
+        file, _, function = where.rpartition(":")
+        functions.append((count, f"{function} ({Path(file).name})"))
+        key = Path(obj).name if obj else "?"
+        objects[key] = objects.get(key, 0) + count
+    lines = [
+        f"instructions/request: {total / requests:,.0f} (total {total:,} for {requests} requests)",
+        "",
+        "by object:",
+    ]
+    for name, count in sorted(objects.items(), key=lambda kv: -kv[1])[:8]:
+        lines.append(f"{count / requests:10,.0f}  {100 * count / total:5.1f}%  {name}")
+    lines += ["", "top functions (own instructions/request):"]
+    for count, name in sorted(functions, reverse=True)[:top]:
+        lines.append(f"{count / requests:10,.0f}  {100 * count / total:5.1f}%  {name}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        _worker(argv[1], argv[2:])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--target", choices=("gateway", "bare"), default="gateway")
+    parser.add_argument("--scenario", choices=("passthrough", "cbr"), default="passthrough")
+    parser.add_argument("--size", default="1k")
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--mode", choices=("cpu", "callgrind", "cprofile"), default="cpu")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (profile outputs, logs)")
+    args = parser.parse_args(argv)
+    if args.mode == "callgrind" and shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (apt-get install -y valgrind)")
+    if args.mode == "cprofile" and args.target == "bare":
+        raise SystemExit("--mode cprofile profiles the gateway only")
+
+    body = payloads.soap_get_quote(payloads.parse_size(args.size))
+    headers = {"Content-Type": payloads.SOAP_CONTENT_TYPE, "SOAPAction": payloads.SOAP_ACTION}
+    tmp = Path(tempfile.mkdtemp(prefix="bench-profile-"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        echo_port, port = free_port(), free_port()
+        echo = subprocess.Popen(
+            [sys.executable, "-m", "bench.echo_backend", "--port", str(echo_port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp / "echo.log", "wb"),  # noqa: SIM115 - closed with the process
+        )
+        procs.append(echo)
+        echo_url = f"http://127.0.0.1:{echo_port}"
+        _wait_ready(echo_url + "/healthz", echo, 30)
+        server_argv, path = _server_argv(args, tmp, echo_url, port)
+        callgrind_out = tmp / "callgrind.out"
+        if args.mode == "callgrind":
+            server_argv = [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={callgrind_out}",
+                *server_argv,
+            ]
+        server = subprocess.Popen(
+            server_argv,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp / "server.log", "wb"),  # noqa: SIM115 - closed with the process
+        )
+        procs.append(server)
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url + "/healthz", server, 600 if args.mode == "callgrind" else 60)
+        if asyncio.run(_load(url + path, body, headers, args.warmup, args.connections)) != args.warmup:
+            raise SystemExit(f"warm-up requests failed; see {tmp / 'server.log'}")
+
+        if args.mode == "callgrind":
+            subprocess.run(["callgrind_control", "-z", str(server.pid)], check=True, capture_output=True)
+            subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, capture_output=True)
+        elif args.mode == "cprofile":
+            server.send_signal(signal.SIGUSR1)
+            time.sleep(0.2)
+        before, started = _cpu_seconds(server.pid), time.perf_counter()
+        good = asyncio.run(_load(url + path, body, headers, args.requests, args.connections))
+        cpu, wall = _cpu_seconds(server.pid) - before, time.perf_counter() - started
+        what = f"{args.target} {args.scenario if args.target == 'gateway' else 'proxy'} {args.size}"
+        print(f"{what}: {good}/{args.requests} ok, {args.connections} connections, {wall:.1f} s")
+        if args.mode == "cpu":
+            print(f"CPU: {1e6 * cpu / args.requests:.0f} µs/request ({args.requests / wall:,.0f} req/s, noisy)")
+        elif args.mode == "callgrind":
+            subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True, capture_output=True)
+            subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], check=True, capture_output=True)
+            dumps = sorted(tmp.glob("callgrind.out*"), key=lambda p: p.stat().st_mtime)
+            print(_callgrind_top(dumps[-1], args.requests, args.top))
+        else:
+            server.send_signal(signal.SIGUSR2)
+            out = tmp / "profile.out"
+            for _ in range(50):
+                if out.exists() and out.stat().st_size:
+                    break
+                time.sleep(0.1)
+            time.sleep(0.3)
+            import pstats
+
+            stats = pstats.Stats(str(out))
+            stats.sort_stats("tottime").print_stats(args.top)
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
