@@ -881,8 +881,10 @@ def sandbox_account(sandbox: Proc) -> tuple[str, str]:
 
 
 def configure_sandbox(sandbox: Proc) -> None:
-    """Zero artificial delay: answers at once, and status timers finish at once instead of lingering."""
-    data = orjson.dumps({"response_delay": 0, "status_delays": [0, 0], "rate_limit": False})
+    """Zero artificial delay: answers at once, and status timers finish at once instead of lingering. The
+    per-sender throughput model is off: at bench rates one long code would queue hours of sending, one timer
+    per message, and the sandbox (not the server measured) would slow down as they pile up."""
+    data = orjson.dumps({"response_delay": 0, "status_delays": [0, 0], "rate_limit": False, "throughput": False})
     req = urllib.request.Request(
         f"{sandbox.url}/_sandbox/config",
         data=data,

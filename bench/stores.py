@@ -6,6 +6,8 @@ For each store, a gateway (one worker) serves a proxy whose inSequence stores th
 Python load generator posts a 1 KB JSON body for `duration` seconds. The raw comparator writes the same bytes
 with the same durability straight to the backend from `connections` concurrent writers: SQLite in WAL mode with
 synchronous=FULL and a commit per message, RabbitMQ with publisher confirms. Nothing is consumed meanwhile.
+Besides req/s (noisy on a shared machine) it reports CPU time per message: the gateway process's per request,
+and the raw writer's (this process) per write; the backend's own CPU (the broker) is in neither.
 Writes bench/results/stores.{md,json}.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -87,6 +90,17 @@ async def raw_rabbitmq(queue: str, connections: int, duration: float) -> float:
     return done / elapsed
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=5.0)
@@ -118,14 +132,19 @@ def main(argv: list[str] | None = None) -> int:
             url = f"{proc.url}/services/Enqueue"
             headers = {"Content-Type": "application/json"}
             asyncio.run(run_load(url, BODY, headers, args.connections, 1.0))  # warm-up
+            before = cpu_seconds(proc.pid)
             result = asyncio.run(run_load(url, BODY, headers, args.connections, args.duration))
+            gateway_cpu = cpu_seconds(proc.pid) - before
             pm.stop_all()
+            before = own_cpu_seconds()
             if backend == "sqlite":
                 raw = asyncio.run(raw_sqlite(root / "raw.db", args.connections, args.duration))
             elif backend == "rabbitmq":
                 raw = asyncio.run(raw_rabbitmq(queue + "-raw", args.connections, args.duration))
             else:
                 raw = 0.0
+            raw_cpu = own_cpu_seconds() - before
+            requests = result["rps"] * args.duration
             rows.append(
                 {
                     "store": backend,
@@ -134,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                     "non2xx": int(result["non2xx"]),
                     "raw_ops": round(raw),
                     "ratio": round(result["rps"] / raw, 2) if raw else None,
+                    "gateway_cpu_us": round(gateway_cpu / requests * 1e6) if requests else None,
+                    "raw_cpu_us": round(raw_cpu / (raw * args.duration) * 1e6) if raw else None,
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
@@ -144,15 +165,19 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"{args.connections} connections, {args.duration:g} s, 1 KB JSON, gateway with one worker. Raw: the same "
         "bytes written with the same durability by as many concurrent writers (SQLite WAL synchronous=FULL, a "
-        "commit each; RabbitMQ persistent messages with publisher confirms).",
+        "commit each; RabbitMQ persistent messages with publisher confirms). CPU µs: the gateway process's CPU "
+        "time per request, the raw writer's per write (the backend's own CPU is in neither).",
         "",
-        "| store | gateway enqueue req/s | gateway p99 ms | non-2xx | raw backend ops/s | gateway / raw |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| store | gateway enqueue req/s | gateway p99 ms | non-2xx | raw backend ops/s | gateway / raw "
+        "| gateway CPU µs/req | raw writer CPU µs/op |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "—"
         raw_ops = str(row["raw_ops"] or "—")
+        raw_cpu = str(row["raw_cpu_us"] or "—")
         cells = (row["store"], row["gateway_rps"], row["gateway_p99_ms"], row["non2xx"], raw_ops, ratio)
+        cells += (row["gateway_cpu_us"], raw_cpu)
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     (args.output / "stores.md").write_text("\n".join(lines) + "\n")
     return 0

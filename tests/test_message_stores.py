@@ -296,6 +296,51 @@ async def test_rabbitmq_store(gateway: Any, backend: Any) -> None:
     await _durable_roundtrip(gateway, backend, store)
 
 
+async def test_concurrent_rabbitmq_enqueues_are_all_confirmed_and_stored(gateway: Any) -> None:
+    """Many clients at once: each is answered only after its own publisher confirm, and the broker holds them all."""
+    require_service("rabbitmq")
+    import aio_pika
+
+    queue = f"gateway-test-{uuid.uuid4().hex[:8]}"
+    store = _store(RABBIT, {"store.rabbitmq.host.name": "127.0.0.1", "store.rabbitmq.queue.name": queue})
+    client = await gateway({"proxies/Orders.xml": STORING_PROXY, "message-stores/Pending.xml": store})
+    responses = await asyncio.gather(*(client.post("/services/Orders", json={"order": i}) for i in range(60)))
+    assert [r.status for r in responses] == [202] * 60
+    connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, durable=True, passive=True)
+        assert declared.declaration_result.message_count == 60
+        orders, ids = [], set()
+        while (incoming := await declared.get(no_ack=True, fail=False)) is not None:
+            assert incoming.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+            stored = json.loads(incoming.body)
+            assert incoming.message_id == stored["id"]
+            ids.add(stored["id"])
+            orders.append(json.loads(stored["body"])["order"])
+        await declared.delete()
+    assert sorted(orders) == list(range(60)) and len(ids) == 60
+
+
+async def test_a_message_no_rabbitmq_queue_takes_is_not_accepted(gateway: Any) -> None:
+    """The queue deleted under the gateway: the broker returns the message (mandatory) instead of dropping it,
+    so the client gets a fault, not a 202 for a message nobody holds."""
+    require_service("rabbitmq")
+    import aio_pika
+
+    queue = f"gateway-test-{uuid.uuid4().hex[:8]}"
+    store = _store(RABBIT, {"store.rabbitmq.host.name": "127.0.0.1", "store.rabbitmq.queue.name": queue})
+    client = await gateway({"proxies/Orders.xml": STORING_PROXY, "message-stores/Pending.xml": store})
+    assert (await client.post("/services/Orders", json={"order": 1})).status == 202
+    connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(queue)
+    response = await client.post("/services/Orders", json={"order": 2})
+    assert response.status == 500, await response.text()
+    assert "Failed to store message" in await response.text()
+
+
 # -- kill -9 ----------------------------------------------------------------------------------------------
 async def test_nothing_accepted_is_lost_across_kill_9_with_the_sqlite_store(
     serve: Any, backend: Any, tmp_path: Path
@@ -675,3 +720,17 @@ async def test_a_message_waiting_for_its_retry_longer_than_its_lease_is_not_take
     await asyncio.sleep(1.0)
     assert attempts == [0, 0, 0], "three attempts one after the other, no parallel copy"
     assert client.config.message_stores["Pending"].size() == 0
+
+
+def test_stored_message_properties_marshal_as_pamqp_does() -> None:
+    """The RabbitMQ store's hand-marshalled properties are the bytes pamqp's generic encoder makes."""
+    pytest.importorskip("pamqp")
+    from pamqp.commands import Basic
+
+    from gateway.runtime.stores import _json_properties
+
+    for message_id in ("urn:uuid:9cf18a57-cf4b-4154-b0d1-0d136af6cacf", "ID:é-ü", "x" * 255):
+        expected = Basic.Properties(content_type="application/json", delivery_mode=2, message_id=message_id)
+        assert _json_properties(message_id).marshal() == expected.marshal()
+    with pytest.raises(TypeError):  # longer than a short string: pamqp refuses it, as before
+        _json_properties("x" * 256).marshal()
