@@ -497,11 +497,12 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append("")
     if bursts or pacing:
         lines += [
-            "Reading it: the processor holds at most `pacing.concurrency` (64) messages, taken in store order: once",
-            "the slower senders' backlog fills that window, a fast sender (the short code) slows to about their",
-            "pace, which is where its overhead comes from. With two nodes the",
-            "rate holds through Redis but not the order, and one node's late send can come close to the other's.",
-            "docs/operations.md (pacing, the limits) has the details.",
+            "Reading it: the processor holds up to `pacing.concurrency` (1,000 in SmsSender) messages, taken in",
+            "store order, each waiting in its sender's lane, and renews their store leases while they wait: a",
+            "sender's pace does not depend on the others' backlog while the queue ahead holds fewer than that (it",
+            "was 64: the short code slowed to the others' pace). With two nodes the rate holds through Redis but",
+            "not the order, and one node's late send can come close to the other's. docs/operations.md (pacing,",
+            "the limits) has the details.",
             "",
         ]
     problems = [r for r in report["results"] if r["refused"] or r["received"] < r["messages"] or r["twilio_errors"]]

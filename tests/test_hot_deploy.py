@@ -236,3 +236,51 @@ async def test_a_changed_registry_resource_is_redeployed_with_a_new_version(live
     await gw.hub.reload()
     assert await gw.get_json("/services/Greet") == (200, {"v": "two"})
     assert gw.hub.state.config.version != version
+
+
+async def test_the_gateways_own_registry_writes_do_not_redeploy_and_a_users_edit_does(live):
+    """MI never redeploys artifacts for a runtime registry write (property scope="registry"): a proxy recording
+    a value in the registry on every request leaves the served version alone, while a user's edit of that file,
+    a new file beside it and a changed sequence in the registry still redeploy."""
+    sequence = f'<sequence {SYNAPSE} name="greet"><payloadFactory media-type="json"><format>{{"v":"%s"}}</format>'
+    sequence += "<args/></payloadFactory><respond/></sequence>"
+    proxy = f'<proxy {SYNAPSE} name="Greet"><target><inSequence>'
+    proxy += '<property name="conf:/state/last" expression="get-property(\'MessageID\')" scope="registry"/>'
+    proxy += '<property name="conf:/state/seen@count" value="1" scope="registry"/>'
+    proxy += '<sequence key="gov:/seq/greet.xml"/></inSequence></target></proxy>'
+    gw = await live({"proxies/Greet.xml": proxy, "registry/governance/seq/greet.xml": sequence % "one"})
+    version = gw.hub.state.config.version
+    for _ in range(3):
+        assert await gw.get_json("/services/Greet") == (200, {"v": "one"})
+        assert await asyncio.to_thread(gw.hub.deployer.reload, fix_files=False) is None, "its own write"
+    written = gw.root / "registry/config/state/last"
+    assert written.read_text(encoding="utf-8").startswith("urn:uuid:")
+    assert (gw.root / "registry/config/state/seen.properties").read_text(encoding="utf-8") == "count=1\n"
+    gw.write("registry/config/state/last", "edited by hand")
+    assert await asyncio.to_thread(gw.hub.deployer.reload, fix_files=False) is not None, "a user's edit"
+    gw.write("registry/config/state/new", "a new resource")
+    assert await asyncio.to_thread(gw.hub.deployer.reload, fix_files=False) is not None, "a user's new file"
+    gw.write("registry/governance/seq/greet.xml", sequence % "two" + " ")
+    await gw.hub.reload()
+    assert await gw.get_json("/services/Greet") == (200, {"v": "two"})
+    assert gw.hub.state.config.version != version
+
+
+def test_the_watcher_ignores_the_gateways_own_registry_writes(tmp_path):
+    """A registry write's .metadata and temporary files are never resources, and a file the gateway wrote is no
+    news: no reload round for them (with 10,000 SMS recorded a round still cost 0.4 s). A user's edit is."""
+    from gateway.runtime.registry import Registry
+    from gateway.transport.control import _artifact_events
+
+    wanted = _artifact_events(tmp_path)
+    root = tmp_path.resolve()
+    Registry(root / "registry").write("conf:/sms/status", "queued")
+    Registry(root / "registry").write("conf:/sms/seen@count", "1")
+    assert wanted(None, str(root / "registry/config/sms/.metadata/status.meta")) is False
+    assert wanted(None, str(root / "registry/config/sms/.status.abc.tmp")) is False
+    assert wanted(None, str(root / "registry/config/sms/status")) is False
+    assert wanted(None, str(root / "registry/config/sms/seen.properties")) is False
+    (root / "registry/config/sms/status").write_text("edited by hand", encoding="utf-8")
+    assert wanted(None, str(root / "registry/config/sms/status")) is True
+    assert wanted(None, str(root / "registry/config/sms/other")) is True
+    assert wanted(None, str(root / "proxies/Echo.xml")) is True

@@ -638,6 +638,90 @@ async def test_two_nodes_share_a_store_and_a_kill_9_loses_nothing(serve: Any, ba
     assert duplicates <= 2, f"at least once: only what was in flight at the kill may come twice ({duplicates})"
 
 
+def _leased_store(kind: str) -> str:
+    lease = {"store.jdbc.lease.seconds": "0.5"}
+    table = f"MS_{uuid.uuid4().hex[:8]}"
+    if kind == "sqlite":
+        return _store(JDBC, lease)
+    if kind == "postgresql":
+        require_service("postgresql")
+        url = {"store.jdbc.connection.url": "jdbc:postgresql://127.0.0.1:5432/test", "store.jdbc.username": "postgres"}
+        return _store(JDBC, {**url, "store.jdbc.table": table, **lease})
+    if kind == "mariadb":
+        require_service("mariadb")
+        url = {"store.jdbc.connection.url": "jdbc:mysql://127.0.0.1:3306/test", "store.jdbc.username": "root"}
+        return _store(JDBC, {**url, "store.jdbc.table": table, **lease})
+    raise AssertionError(kind)
+
+
+# RabbitMQ needs no renewal (an unacknowledged delivery stays with its channel); its variant of this test passed
+# alone but hung now and then in the event loop's teardown after the MariaDB one, so it is left out for now.
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mariadb"])
+async def test_a_paced_message_waiting_longer_than_its_lease_is_not_taken_twice(
+    gateway: Any, backend: Any, kind: str
+) -> None:
+    """The processor renews the leases of the messages it holds: with a 0.5 s lease and 8 messages of one key at
+    4/s (the last waits about 2 s), each reaches the back end once."""
+    received: list[tuple[float, dict[str, Any]]] = []
+
+    def record(request: web.Request, body: bytes) -> web.Response:
+        received.append((time.monotonic(), json.loads(body)))
+        return web.Response(status=200)
+
+    server = await backend(record)
+    client = await gateway(
+        {
+            "proxies/Orders.xml": PACED_PROXY,
+            "message-stores/Pending.xml": _leased_store(kind),
+            "message-processors/Pacer.xml": _paced_processor("4"),
+            "sequences/Deliver.xml": _deliver_sequence(str(server.make_url("/sms"))),
+        }
+    )
+    for i in range(8):
+        assert (await client.post("/services/Orders", json={"sender": "one", "units": 1, "n": i})).status == 202
+    await until(lambda: len(received) >= 8)
+    await asyncio.sleep(1.0)  # a message handed out again would arrive in this time
+    assert [b["n"] for _, b in received] == list(range(8)), "each message once, in order"
+    assert await client.app[SERVICES].stores.backend(client.config.message_stores["Pending"]).size() == 0
+
+
+async def test_a_message_waiting_for_its_retry_longer_than_its_lease_is_not_taken_twice(
+    gateway: Any, backend: Any
+) -> None:
+    """An unpaced processor holds a failing message through its retries (1 s apart, the lease 0.3 s): the lease
+    is renewed, so a second processor on the same store does not take it and the back end sees each attempt once,
+    not a second copy running beside the first."""
+    attempts: list[int] = []
+
+    def flaky(request: web.Request, body: bytes) -> web.Response:
+        attempts.append(json.loads(body)["order"])
+        return web.Response(status=503 if len(attempts) < 3 else 200)
+
+    server = await backend(flaky)
+    slow_retries = (
+        '<parameter name="client.retry.interval">1000</parameter><parameter name="max.delivery.attempts">5</parameter>'
+    )
+    files = {
+        f"message-processors/{name}.xml": _processor(extra=slow_retries, name=name).replace(
+            '<parameter name="client.retry.interval">50</parameter>', ""
+        )
+        for name in ("Forwarder", "Second")
+    }
+    client = await gateway(
+        {
+            "proxies/Orders.xml": STORING_PROXY,
+            "message-stores/Pending.xml": _store(JDBC, {"store.jdbc.lease.seconds": "0.3"}),
+            "endpoints/Backend.xml": _endpoint(str(server.make_url("/orders"))),
+            **files,
+        }
+    )
+    await _post_orders(client, 1)
+    await until(lambda: len(attempts) >= 3)
+    await asyncio.sleep(1.0)
+    assert attempts == [0, 0, 0], "three attempts one after the other, no parallel copy"
+    assert client.config.message_stores["Pending"].size() == 0
+
+
 def test_stored_message_properties_marshal_as_pamqp_does() -> None:
     """The RabbitMQ store's hand-marshalled properties are the bytes pamqp's generic encoder makes."""
     pytest.importorskip("pamqp")

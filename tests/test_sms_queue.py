@@ -154,3 +154,24 @@ async def test_an_unknown_id_is_404(gateway: Any, aiohttp_server: Any) -> None:
     response = await client.get("/sms-queue/nope")
     assert response.status == 404
     assert (await response.json())["error"]["code"] == 404
+
+
+async def test_a_long_codes_backlog_does_not_hold_up_a_short_code(gateway: Any, aiohttp_server: Any) -> None:
+    """The bench's mixed-rate case (bench/results/pacing.md): 100 SMS from a long code (1/s) queued ahead of 60
+    from a short code (100/s). SmsSender holds up to 1,000 messages, each waiting in its sender's lane, so the
+    short code's leave at its own pace while the long code's wait; with a window of 64 (as shipped before) they
+    queued behind the long code's, one a second."""
+    client, sandbox, arrivals = await _start(gateway, aiohttp_server)
+    for i in range(100):
+        body = {"to": "+15551230001", "from": LONG_CODE, "body": f"long {i:03}"}
+        assert (await client.post("/sms-queue", json=body)).status == 202
+    posted = time.monotonic()
+    for i in range(60):
+        body = {"to": "+15551230001", "from": "54321", "body": f"short {i:03}"}
+        assert (await client.post("/sms-queue", json=body)).status == 202
+    await until(lambda: sum(1 for _, frm, _ in arrivals if frm == "54321") == 60, seconds=20, what="60 short code SMS")
+    short = [(at, text) for at, frm, text in arrivals if frm == "54321"]
+    assert [text for _, text in short] == [f"short {i:03}" for i in range(60)], "a sender's SMS keep their order"
+    assert short[-1][0] - posted < 5, f"the short code took {short[-1][0] - posted:.1f} s after its SMS were posted"
+    long = [text for _, frm, text in arrivals if frm == LONG_CODE]
+    assert long == [f"long {i:03}" for i in range(len(long))] and len(long) < 30, "the long code keeps 1/s"

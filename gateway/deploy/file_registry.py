@@ -26,6 +26,7 @@ from gateway.runtime.registry import (
     Registry,
     RegistryResource,
     decode_resource,
+    written_by_gateway,
 )
 from gateway.xmlutil import (
     SYNAPSE_NS,
@@ -202,6 +203,20 @@ def registry_fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
             continue
         stamps.append((str(path), stat.st_size, stat.st_mtime_ns))
     return tuple(stamps)
+
+
+def changed_by_others(old: tuple[tuple[str, int, int], ...], new: tuple[tuple[str, int, int], ...]) -> bool:
+    """Whether the registry changed between two fingerprints in a way that needs a redeploy: a file added,
+    changed or removed by someone other than the gateway's own registry writes (property scope="registry",
+    recorded by Registry.write). As in MI, such runtime writes never redeploy artifacts; they are read at
+    request time (get-property('registry', …)) from the file."""
+    if old == new:
+        return False
+    before = {path: (size, mtime) for path, size, mtime in old}
+    after = {path: (size, mtime) for path, size, mtime in new}
+    if before.keys() - after.keys():
+        return True
+    return any(before.get(path) != stamp and not written_by_gateway(Path(path)) for path, stamp in after.items())
 
 
 def _files(directory: Path) -> list[Path]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.deploy.file_registry import registry_fingerprint
+from gateway.deploy.file_registry import changed_by_others, registry_fingerprint
 from gateway.deploy.loader import FOLDERS, FileBuild, assemble, build_file, default_connector_registry, scan
 from gateway.errors import DeployError
 from gateway.runtime.configuration import Configuration
@@ -118,9 +118,10 @@ class HotDeployer:
                 current[path] = result
         removed = [path for path in previous if path not in current and path not in changed]
         registry = registry_fingerprint(self.root)
-        if not changed and not removed and registry == self._registry:
-            return None
+        registry_changed = changed_by_others(self._registry, registry)
         self._registry = registry
+        if not changed and not removed and not registry_changed:
+            return None
         self._builds = current
         fresh = [path for path in changed if path in current and current[path] is not previous.get(path)]
         self._reject_duplicates(fresh, previous, fix_files)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.message.stored import restore
 from gateway.runtime.faults import record_error, run_guarded
 from gateway.runtime.pacing import Pacer
+from gateway.runtime.stores import LEASE_SECONDS, renew_leases
 from gateway.runtime.tasks import runs_tasks_here, seconds_to_next
 
 if TYPE_CHECKING:
@@ -169,28 +170,30 @@ class Processors:
 
     # -- forwarding --------------------------------------------------------------------------------
     async def _forward(self, spec: MessageProcessorSpec) -> None:
-        if spec.pacing is not None:
-            await self._forward_paced(spec, spec.pacing)
-            return
-        if spec.cron is not None:
+        async with _Leases(self, spec) as leases:
+            if spec.pacing is not None:
+                await self._forward_paced(spec, spec.pacing, leases)
+                return
+            if spec.cron is not None:
+                while True:
+                    await asyncio.sleep(seconds_to_next(spec.cron))
+                    if not await self._fire(spec, leases):
+                        return
             while True:
-                await asyncio.sleep(seconds_to_next(spec.cron))
-                if not await self._fire(spec):
-                    return
-        while True:
-            delivery = await self._take(spec)
-            if delivery is None:
+                delivery = await self._take(spec)
+                if delivery is None:
+                    await asyncio.sleep(spec.interval)
+                    continue
+                try:
+                    with leases.holding(delivery):
+                        if not await self._settle(spec, delivery, None):
+                            return
+                except asyncio.CancelledError:
+                    await _quietly(delivery.release())
+                    raise
                 await asyncio.sleep(spec.interval)
-                continue
-            try:
-                if not await self._settle(spec, delivery, None):
-                    return
-            except asyncio.CancelledError:
-                await _quietly(delivery.release())
-                raise
-            await asyncio.sleep(spec.interval)
 
-    async def _fire(self, spec: MessageProcessorSpec) -> bool:
+    async def _fire(self, spec: MessageProcessorSpec, leases: _Leases) -> bool:
         """One cron trigger (W: ForwardingService.execute under a cron expression): with cron.expression and
         throttle.interval the store is drained, pausing throttle.interval between messages; otherwise messages
         are forwarded for up to a second (MI's hand-back to Quartz), or just one with throttle=false. False when
@@ -201,8 +204,9 @@ class Processors:
             if delivery is None:
                 return True
             try:
-                if not await self._settle(spec, delivery, None):
-                    return False
+                with leases.holding(delivery):
+                    if not await self._settle(spec, delivery, None):
+                        return False
             except asyncio.CancelledError:
                 await _quietly(delivery.release())
                 raise
@@ -212,14 +216,24 @@ class Processors:
                 return True
 
     async def _take(self, spec: MessageProcessorSpec) -> Delivery | None:
+        taken = await self._take_many(spec, 1)
+        return taken[0] if taken else None
+
+    async def _take_many(self, spec: MessageProcessorSpec, count: int) -> list[Delivery]:
+        """Up to `count` messages in store order (one transaction where the store can: SQLite)."""
         store = self.state.config.message_stores.get(spec.store)
         if store is None:
-            return None
+            return []
         try:
-            return await self.services.stores.backend(store).take()
+            backend = self.services.stores.backend(store)
+            many = getattr(backend, "take_many", None)
+            if many is not None:
+                return list(await many(count))
+            delivery = await backend.take()
+            return [] if delivery is None else [delivery]
         except Exception as exc:  # noqa: BLE001 - the store is down: try again later
             log.warning("message processor %s: store %s unavailable: %s", spec.name, spec.store, exc)
-            return None
+            return []
 
     async def _settle(self, spec: MessageProcessorSpec, delivery: Delivery, pace: _Pace | None) -> bool:
         """Deliver one message until it is delivered, dropped or parked (True), or the processor stops (False)."""
@@ -265,9 +279,11 @@ class Processors:
                 return False
             await asyncio.sleep(min(spec.retry_interval * spec.retry_factor ** (attempts - 1), _MAX_RETRY_WAIT))
 
-    async def _forward_paced(self, spec: MessageProcessorSpec, pacing: Pacing) -> None:
-        """Several messages in flight, each waiting for its key's slot: a busy key does not hold up the others,
-        and one key's messages keep their store order (their slots are reserved in that order)."""
+    async def _forward_paced(self, spec: MessageProcessorSpec, pacing: Pacing, leases: _Leases) -> None:
+        """Every message held waits in its key's lane for its key's slot: a busy key does not hold up the others
+        while the processor holds fewer than pacing.concurrency messages, and one key's messages keep their store
+        order (their slots are reserved in that order). The leases of the messages held are renewed (_Leases), so
+        a message that waits longer than its store's lease is not handed out again while this node lives."""
         pacer = Pacer(pacing.redis_url, prefix=f"gateway:pace:{spec.name}:")
         in_flight: set[asyncio.Task[bool]] = set()
         # Each key's slots are reserved and its sends leave in the order taken (asyncio.Lock is first come, first
@@ -276,18 +292,22 @@ class Processors:
         try:
             while True:
                 while len(in_flight) < max(1, pacing.concurrency):
-                    delivery = await self._take(spec)
-                    if delivery is None:
+                    taken = await self._take_many(spec, min(_TAKE_BATCH, max(1, pacing.concurrency) - len(in_flight)))
+                    if not taken:
                         break
-                    try:
-                        pace = await _Pace.of(pacing, pacer, delivery, self.state.config, self.services)
-                    except Exception as exc:  # noqa: BLE001 - a message the pacing cannot read is parked
-                        log.error("message processor %s: cannot pace message: %s", spec.name, exc)
-                        await self._park(spec, delivery, None)
-                        await delivery.ack()
-                        continue
-                    pace.turn = locks.setdefault(pace.key, asyncio.Lock())
-                    in_flight.add(asyncio.create_task(self._settle_released(spec, delivery, pace)))
+                    for delivery in taken:
+                        try:
+                            pace = await _Pace.of(pacing, pacer, delivery, self.state.config, self.services)
+                        except Exception as exc:  # noqa: BLE001 - a message the pacing cannot read is parked
+                            log.error("message processor %s: cannot pace message: %s", spec.name, exc)
+                            await self._park(spec, delivery, None)
+                            await delivery.ack()
+                            continue
+                        pace.turn = locks.setdefault(pace.key, asyncio.Lock())
+                        leases.hold(delivery)
+                        task = asyncio.create_task(self._settle_released(spec, delivery, pace))
+                        task.add_done_callback(functools.partial(leases.drop_after, delivery))
+                        in_flight.add(task)
                 if not in_flight:
                     await asyncio.sleep(spec.interval)
                     continue
@@ -495,6 +515,61 @@ class Processors:
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
+_TAKE_BATCH = 100  # messages a paced processor takes from its store in one go
+
+
+class _Leases:
+    """The messages a processor holds, whose store leases it renews every third of the lease while it lives: a
+    message waiting for its pacing slot or its next retry is not handed out again (W: MI's JDBC store has no
+    lease; it hands a message to one consumer and forgets it). Only a dead holder's messages come back."""
+
+    def __init__(self, processors: Processors, spec: MessageProcessorSpec) -> None:
+        self.processors, self.spec = processors, spec
+        self.held: dict[int, Delivery] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def __aenter__(self) -> _Leases:
+        self._task = asyncio.create_task(self._beat(), name=f"processor {self.spec.name} leases")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stopping = True  # a database driver may turn the cancellation into its own error: the beat ends
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def hold(self, delivery: Delivery) -> None:
+        self.held[id(delivery)] = delivery
+
+    def drop(self, delivery: Delivery) -> None:
+        self.held.pop(id(delivery), None)
+
+    def drop_after(self, delivery: Delivery, _task: object) -> None:
+        self.drop(delivery)
+
+    @contextlib.contextmanager
+    def holding(self, delivery: Delivery) -> Any:
+        self.hold(delivery)
+        try:
+            yield
+        finally:
+            self.drop(delivery)
+
+    def _lease(self) -> float:
+        store = self.processors.state.config.message_stores.get(self.spec.store)
+        return store.lease_seconds if store is not None else LEASE_SECONDS
+
+    async def _beat(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(max(0.05, self._lease() / 3))
+            if not self.held or self._stopping:
+                continue
+            try:
+                await renew_leases(list(self.held.values()))
+            except Exception as exc:  # noqa: BLE001 - the store is down: the next beat tries again
+                log.warning("message processor %s: renewing leases failed: %s", self.spec.name, exc)
 
 
 def _single_consumer(spec: MessageProcessorSpec, config: Any) -> bool:

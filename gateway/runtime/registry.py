@@ -10,6 +10,7 @@ value written since is seen), and the property mediator's `scope="registry"` wri
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import os
 import re
@@ -301,15 +302,22 @@ class Registry:
                 f"The registry key '{parts[0]}' is illegal which points to a location outside the registry",
                 detail="it leads out of the registry through a symbolic link",
             )
+        writes = [(path, "")] if len(parts) == 2 else [(path, value)]
+        if len(parts) == 2:
+            writes.append((_properties_file(path), format_properties({parts[1]: value})))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if len(parts) == 2:
-                _atomic_write(path, "")
-                _atomic_write(_properties_file(path), format_properties({parts[1]: value}))
-            else:
-                _atomic_write(path, value)
             (path.parent / METADATA_DIR).mkdir(exist_ok=True)
-            _atomic_write(path.parent / METADATA_DIR / (path.name + ".meta"), f"mediaType={TEXT_MEDIA_TYPE}\n")
+            # The metadata first, recording what this write puts in each file: hot deployment, which looks at
+            # the files, sees its own writes as no change (written_by_gateway); a user's edit still redeploys.
+            meta = path.parent / METADATA_DIR / (path.name + ".meta")
+            kept = _read_properties(meta)
+            kept["mediaType"] = TEXT_MEDIA_TYPE
+            for target, text in writes:
+                kept[WRITTEN_PREFIX + target.name] = _digest(text.encode("utf-8"))
+            _atomic_write(meta, format_properties(kept))
+            for target, text in writes:
+                _atomic_write(target, text)
         except OSError as exc:
             raise MediationError(
                 f"Couldn't write to registry resource: {parts[0]}", detail=f"{path}: {exc.strerror or exc}"
@@ -317,6 +325,33 @@ class Registry:
 
 
 _RESOURCE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+# In a resource's .metadata/NAME.meta: the SHA-256 of what the gateway last wrote into NAME (or NAME.properties).
+WRITTEN_PREFIX = "gateway.written."
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_properties(path: Path) -> dict[str, str]:
+    try:
+        return parse_properties(_decode_properties(path.read_bytes()))
+    except OSError:
+        return {}
+
+
+def written_by_gateway(path: Path) -> bool:
+    """Whether a registry file holds exactly what the gateway's own last write put there (the property mediator's
+    registry scope): MI never redeploys artifacts for such runtime writes, so hot deployment skips them."""
+    name = path.name
+    resource = name[: -len(PROPERTIES_SUFFIX)] if name.endswith(PROPERTIES_SUFFIX) else name
+    recorded = _read_properties(path.parent / METADATA_DIR / (resource + ".meta")).get(WRITTEN_PREFIX + name)
+    if recorded is None:
+        return False
+    try:
+        return _digest(path.read_bytes()) == recorded
+    except OSError:
+        return False
 
 
 def _decode_properties(data: bytes) -> str:

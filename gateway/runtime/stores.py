@@ -31,6 +31,7 @@ log = logging.getLogger("gateway.stores")
 
 # A message taken and neither acknowledged nor released within this time is handed out again (a crashed node).
 LEASE_SECONDS = 60.0
+RENEW_CHUNK = 64  # leases renewed per statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,34 @@ class StoreBackend(Protocol):
     async def size(self) -> int: ...
 
     async def close(self) -> None: ...
+
+
+async def renew_leases(deliveries: list[Delivery]) -> None:
+    """The holder of these deliveries is alive: push their leases on by the store's lease time, so a message that
+    waits longer than the lease (for its pacing slot, for a retry) is not handed out again. One statement per
+    store and chunk. In-memory deliveries have no lease; a RabbitMQ delivery stays with its channel while the
+    connection lives (the broker requeues it when the channel closes), so neither needs renewing."""
+    rows: dict[int, tuple[Any, list[int]]] = {}
+    for delivery in deliveries:
+        store = getattr(delivery, "store", None)
+        row = getattr(delivery, "row", None)
+        if row is None or not hasattr(store, "renew"):
+            continue
+        rows.setdefault(id(store), (store, []))[1].append(row)
+    for store, held in rows.values():
+        for start in range(0, len(held), RENEW_CHUNK):
+            await store.renew(held[start : start + RENEW_CHUNK])
+
+
+def _renew_sql(table: str) -> str:
+    """Renew up to RENEW_CHUNK leases (the list padded with its last row); a released row (lease 0) stays
+    released, so a renewal that crosses a release does not hide the message again."""
+    marks = ", ".join("?" * RENEW_CHUNK)
+    return f"UPDATE {table} SET lease_until = ? WHERE lease_until > 0 AND indexId IN ({marks})"
+
+
+def _renew_args(until: float, rows: list[int]) -> tuple[Any, ...]:
+    return (until, *rows, *([rows[-1]] * (RENEW_CHUNK - len(rows))))
 
 
 class StoreError(Exception):
@@ -238,20 +267,28 @@ class SqliteStore:
                     done.set_result(None)
 
     async def take(self) -> Delivery | None:
+        taken = await self.take_many(1)
+        return taken[0] if taken else None
+
+    async def take_many(self, count: int) -> list[Delivery]:
+        """Up to `count` messages in store order, leased together (one transaction, one fsync)."""
         db = await self._open()
         now = time.time()
         async with self._lock:
             # One statement: safe against other processes on the same file (SQLite serialises writers).
             cursor = await db.execute(
-                f"UPDATE {self.table} SET lease_until = ? WHERE indexId = (SELECT indexId FROM {self.table} "
-                "WHERE store = ? AND lease_until < ? ORDER BY indexId LIMIT 1) RETURNING indexId, message",
-                (now + self.spec.lease_seconds, self.spec.name, now),
+                f"UPDATE {self.table} SET lease_until = ? WHERE indexId IN (SELECT indexId FROM {self.table} "
+                "WHERE store = ? AND lease_until < ? ORDER BY indexId LIMIT ?) RETURNING indexId, message",
+                (now + self.spec.lease_seconds, self.spec.name, now, max(1, count)),
             )
-            row = await cursor.fetchone()
+            rows = await cursor.fetchall()
             await cursor.close()
-        if row is None:
-            return None
-        return _RowDelivery(StoredMessage.from_bytes(row[1]), row[0], self)
+        return [_RowDelivery(StoredMessage.from_bytes(row[1]), row[0], self) for row in sorted(rows)]
+
+    async def renew(self, rows: list[int]) -> None:
+        db = await self._open()
+        async with self._lock:
+            await db.execute(_renew_sql(self.table), _renew_args(time.time() + self.spec.lease_seconds, rows))
 
     async def remove(self, row: int) -> None:
         db = await self._open()
@@ -324,6 +361,7 @@ class ServerStore:
             dialect,
         )
         self._lease = compile_sql(f"UPDATE {t} SET lease_until = ? WHERE indexId = ?", dialect)
+        self._renew = compile_sql(_renew_sql(t), dialect)
         self._delete = compile_sql(f"DELETE FROM {t} WHERE indexId = ?", dialect)
         self._count = compile_sql(f"SELECT COUNT(*) FROM {t} WHERE store = ?", dialect)
 
@@ -366,6 +404,11 @@ class ServerStore:
         database = await self._db()
         async with database.session() as session:
             await session.execute(self._lease, (0, row))
+
+    async def renew(self, rows: list[int]) -> None:
+        database = await self._db()
+        async with database.session() as session:
+            await session.execute(self._renew, _renew_args(time.time() + self.spec.lease_seconds, rows))
 
     async def size(self) -> int:
         database = self._databases.get(self.source)
@@ -576,6 +619,7 @@ class ResequenceStore:
         self._select_next = compile_sql(f"{columns} AND seq_id = ? ORDER BY indexId LIMIT 1{lock}", dialect)
         self._select_lowest = compile_sql(f"{columns} ORDER BY seq_id, indexId LIMIT 1{lock}", dialect)
         self._lease = compile_sql(f"UPDATE {t} SET lease_until = ? WHERE indexId = ?", dialect)
+        self._renew = compile_sql(_renew_sql(t), dialect)
         self._delete = compile_sql(f"DELETE FROM {t} WHERE indexId = ?", dialect)
         self._count = compile_sql(f"SELECT COUNT(*) FROM {t} WHERE store = ?", dialect)
         self._last = compile_sql(f"SELECT seq_id FROM {_LAST_TABLE} WHERE statement = ?", dialect)
@@ -638,6 +682,11 @@ class ResequenceStore:
         async with self._taking:  # handed out again first
             if self._next is not None and sequence < self._next:
                 self._next = sequence
+
+    async def renew(self, rows: list[int]) -> None:
+        database = await self._db()
+        async with database.session() as session:
+            await session.execute(self._renew, _renew_args(time.time() + self.spec.lease_seconds, rows))
 
     async def size(self) -> int:
         database = await self._db() if not self._ready else self._databases.get(self.source)

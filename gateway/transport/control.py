@@ -29,6 +29,7 @@ from gateway.deploy.file_registry import DECLARATION, REGISTRY_FOLDER
 from gateway.deploy.hotdeploy import HotDeployer
 from gateway.deploy.loader import FOLDERS, MI_FOLDERS
 from gateway.runtime.metrics import Snapshot, merge
+from gateway.runtime.registry import written_by_gateway
 from gateway.runtime.state import RuntimeState
 from gateway.settings import Settings
 
@@ -203,7 +204,12 @@ def _artifact_events(root: Path) -> Callable[[Any, str], bool]:
     def wanted(_change: Any, path: str) -> bool:
         if path.endswith((".back", ".restoring")) or not path.startswith(prefix):
             return False
-        return path[len(prefix) :].split(os.sep, 1)[0] in folders
+        parts = path[len(prefix) :].split(os.sep)
+        if parts[0] == REGISTRY_FOLDER and any(part.startswith(".") for part in parts[1:]):
+            return False  # never a resource: .metadata/, the temporary files of a registry write
+        if parts[0] == REGISTRY_FOLDER and written_by_gateway(Path(path)):
+            return False  # the gateway's own registry write (property scope="registry"): no reload round
+        return parts[0] in folders
 
     return wanted
 
