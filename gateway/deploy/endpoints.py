@@ -16,7 +16,6 @@ from gateway.expressions import Expression
 from gateway.expressions.values import Value
 from gateway.message import soap
 from gateway.message.scopes import writer
-from gateway.runtime.amqp import is_rabbitmq_uri, parse_rabbitmq_uri
 from gateway.runtime.endpoint_state import DEFAULT_SUSPENSION, Suspension
 from gateway.runtime.endpoints import (
     ALGORITHMS,
@@ -31,7 +30,6 @@ from gateway.runtime.endpoints import (
     IndirectEndpoint,
     LoadbalanceEndpoint,
     MemberEndpoint,
-    RabbitMQEndpoint,
     RecipientListEndpoint,
     SessionAffinity,
     TemplateEndpoint,
@@ -219,8 +217,10 @@ def _suspension(node: Node) -> Suspension:
 
 
 _CREDENTIALS = re.compile(r"//([^/:@]*):[^/@]*@")
-_OTHER_NAMES = {"vfs": "file", "local": "local", "mailto": "mail"}
+_OTHER_NAMES = {"rabbitmq": "RabbitMQ", "vfs": "file", "local": "local", "mailto": "mail"}
 _OTHER_HINTS = {
+    "rabbitmq": "rabbitmq:/NAME?rabbitmq.server.host.name=HOST&amp;rabbitmq.server.port=5672&amp;"
+    "rabbitmq.queue.name=QUEUE (docs/operations.md, RabbitMQ endpoints)",
     "vfs": "vfs:file:///directory or vfs:file:///directory/file.xml[?transport.vfs.Append=true] (docs/operations.md, "
     "Endpoints over file, local and mail transports)",
     "local": "local://services/PROXY or local:///CONTEXT/path of an API (docs/operations.md, Endpoints over file, "
@@ -235,16 +235,6 @@ def _address(node: Node) -> tuple[str, str | None]:
 
 
 def _address_of(node: Node, uri: str) -> tuple[str, str | None]:
-    if is_rabbitmq_uri(uri):
-        try:
-            parse_rabbitmq_uri(uri)
-        except ValueError as exc:
-            raise node.error(
-                f"RabbitMQ address: {exc}",
-                "rabbitmq:/NAME?rabbitmq.server.host.name=HOST&amp;rabbitmq.server.port=5672&amp;"
-                "rabbitmq.queue.name=QUEUE (docs/operations.md, RabbitMQ endpoints)",
-            ) from None
-        return uri, node["format"]
     try:
         other = parse_other_uri(uri)
     except ValueError as exc:
@@ -563,8 +553,6 @@ def _build_endpoint(node: Node, *, anonymous: bool) -> Endpoint:
     suspension = _suspension(definition)
     if definition.tag == "address":
         uri, fmt = _address(definition)
-        if is_rabbitmq_uri(uri):
-            return RabbitMQEndpoint(name, where, timeout, uri, parse_rabbitmq_uri(uri), fmt, suspension)
         other = parse_other_uri(uri)
         if other is not None:
             return TransportEndpoint(name, where, timeout, uri, other, fmt, suspension)

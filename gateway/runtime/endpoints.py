@@ -335,75 +335,60 @@ class AddressEndpoint(Endpoint):
         )
 
 
-class RabbitMQEndpoint(Endpoint):
-    """`<address uri="rabbitmq:/NAME?rabbitmq.server.host.name=…&amp;rabbitmq.queue.name=…"/>`: the message is
-    published to RabbitMQ (gateway.runtime.amqp; W: axis2 RabbitMQSender)."""
-
-    __slots__ = ("uri", "target", "format", "media")
-    kind = "address"
-
-    def __init__(
-        self,
-        name: str | None,
-        location: SourceLocation,
-        timeout: float | Expression | None,
-        uri: str,
-        target: AmqpTarget,
-        fmt: str | None,
-        suspension: Suspension = DEFAULT_SUSPENSION,
-    ):
-        super().__init__(name, location, timeout, suspension)
-        self.uri = uri
-        self.target = target
-        self.format = fmt
-        self.media = FORMAT_MEDIA.get(fmt) if fmt else None
-
-    async def exchange(self, ctx: MessageContext) -> MessageContext:
-        return await amqp_exchange(ctx, self.target, self.media, self._timeout(ctx))
-
-    def describe(self) -> dict[str, object]:
-        info = super().describe()
-        info["address"] = self.uri.split("?", 1)[0]  # the parameters hold the broker's password
-        return info
-
-
 async def amqp_exchange(ctx: MessageContext, target: AmqpTarget, media: str | None, timeout: float) -> MessageContext:
     """Publish the message; the reply is the broker's answer (request-response), or, once the broker confirmed,
     the message itself (OUT_ONLY, or rabbitmq.publisher.confirms.enabled)."""
+    body, content_type = await _message_bytes(ctx, media)
+    out_only = str(ctx.properties.get("OUT_ONLY", ctx.axis2.get("OUT_ONLY", ""))).lower() == "true"
+    services = ctx.exchange.services
+    answer = await services.amqp.send(
+        target, outgoing_for(ctx, body, content_type), wait_reply=not out_only, timeout=timeout
+    )
+    if answer is None:
+        return _message_as_reply(ctx, body, content_type)  # delivered; a RabbitMQ reply has no status of its own
+    settings = services.settings
+    payload = Payload(
+        answer.content_type,
+        answer.body,
+        limit=settings.max_response_bytes,
+        tree_limit=settings.max_tree_bytes,
+        from_backend=True,
+    )
+    return _status_200(ctx.response_context(payload, CIMultiDict(answer.headers)))
+
+
+async def _message_bytes(ctx: MessageContext, media: str | None) -> tuple[bytes, str | None]:
+    """The message as the bytes and Content-Type a non-HTTP transport sends (a stream read to its end)."""
     media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
     await formats.prepare(ctx, media)
     body, stream, content_type, _ = formats.serialise(ctx, media)
     if stream is not None:
         body = b"".join([chunk async for chunk in stream])
-    out_only = str(ctx.properties.get("OUT_ONLY", ctx.axis2.get("OUT_ONLY", ""))).lower() == "true"
-    services = ctx.exchange.services
-    answer = await services.amqp.send(
-        target, outgoing_for(ctx, body or b"", content_type), wait_reply=not out_only, timeout=timeout
-    )
-    settings = services.settings
-    if answer is None:
-        payload = Payload(content_type, body or b"", limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes)
-        reply = ctx.response_context(payload, CIMultiDict(ctx.transport_headers))
-    else:
-        payload = Payload(
-            answer.content_type,
-            answer.body,
-            limit=settings.max_response_bytes,
-            tree_limit=settings.max_tree_bytes,
-            from_backend=True,
-        )
-        reply = ctx.response_context(payload, CIMultiDict(answer.headers))
-    reply.axis2["HTTP_SC"] = 200  # delivered; a RabbitMQ reply has no status of its own
-    if payload.media_type:
-        reply.axis2["messageType"] = payload.media_type
+    return body or b"", content_type
+
+
+def _message_as_reply(ctx: MessageContext, data: bytes, content_type: str | None) -> MessageContext:
+    """A transport with no answer of its own (a file, a mail, a confirmed publish): the reply is the message."""
+    settings = ctx.exchange.services.settings
+    payload = Payload(content_type, data, limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes)
+    return _status_200(ctx.response_context(payload, CIMultiDict(ctx.transport_headers)))
+
+
+def _status_200(reply: MessageContext) -> MessageContext:
+    reply.axis2["HTTP_SC"] = 200
+    if reply.payload.media_type:
+        reply.axis2["messageType"] = reply.payload.media_type
     return reply
 
 
-OtherTarget = vfs.VfsTarget | local.LocalTarget | mail.MailTarget
+OtherTarget = AmqpTarget | vfs.VfsTarget | local.LocalTarget | mail.MailTarget
 
 
 def parse_other_uri(uri: str) -> OtherTarget | None:
-    """A `vfs:`, `local:` or `mailto:` address read (ValueError says what is wrong); None for any other."""
+    """A `rabbitmq:`, `vfs:`, `local:` or `mailto:` address read (ValueError says what is wrong); None for any
+    other."""
+    if is_rabbitmq_uri(uri):
+        return parse_rabbitmq_uri(uri)
     if vfs.is_vfs_uri(uri):
         return vfs.parse_vfs_uri(uri)
     if local.is_local_uri(uri):
@@ -414,9 +399,10 @@ def parse_other_uri(uri: str) -> OtherTarget | None:
 
 
 class TransportEndpoint(Endpoint):
-    """`<address uri="vfs:file:///…"/>`, `"local://services/NAME"` or `"mailto:someone@example.com"`: the message
-    is written to a file (gateway.runtime.vfs), handed to a proxy or API of this gateway (gateway.runtime.local) or
-    mailed (gateway.runtime.mail)."""
+    """`<address uri="rabbitmq:/NAME?…"/>`, `"vfs:file:///…"`, `"local://services/NAME"` or
+    `"mailto:someone@example.com"`: the message is published to RabbitMQ (gateway.runtime.amqp; W: axis2
+    RabbitMQSender), written to a file (gateway.runtime.vfs), handed to a proxy or API of this gateway
+    (gateway.runtime.local) or mailed (gateway.runtime.mail)."""
 
     __slots__ = ("uri", "target", "format", "media")
     kind = "address"
@@ -453,24 +439,20 @@ class TransportEndpoint(Endpoint):
 
     def describe(self) -> dict[str, object]:
         info = super().describe()
-        info["address"] = self.uri.split("?", 1)[0]
+        info["address"] = self.uri.split("?", 1)[0]  # a rabbitmq: uri's parameters hold the broker's password
         return info
 
 
 async def other_exchange(
     ctx: MessageContext, target: OtherTarget, fmt: str | None, media: str | None, timeout: float, where: str
 ) -> MessageContext:
-    """Deliver over file, local or mail; a file or a mail has no answer: the reply is the message itself."""
+    """Deliver over RabbitMQ, file, local or mail; a file or a mail has no answer: the reply is the message."""
+    if isinstance(target, AmqpTarget):
+        return await amqp_exchange(ctx, target, media, timeout)
     if isinstance(target, local.LocalTarget):
         return await local.exchange(ctx, target, method=_method(ctx, fmt), media=media, timeout=timeout, where=where)
-    services = ctx.exchange.services
-    settings = services.settings
-    media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
-    await formats.prepare(ctx, media)
-    body, stream, content_type, _ = formats.serialise(ctx, media)
-    if stream is not None:
-        body = b"".join([chunk async for chunk in stream])
-    data = body or b""
+    settings = ctx.exchange.services.settings
+    data, content_type = await _message_bytes(ctx, media)
     if isinstance(target, vfs.VfsTarget):
         file = await asyncio.to_thread(  # stat, realpath, mkdir: off the event loop, as the write
             vfs.destination,
@@ -485,12 +467,7 @@ async def other_exchange(
         mail.check_server(settings.mail)
         message, recipients = mail.compose(ctx, target, data, content_type, settings.mail.sender)
         await mail.send(settings.mail, message, recipients, timeout)
-    payload = Payload(content_type, data, limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes)
-    reply = ctx.response_context(payload, CIMultiDict(ctx.transport_headers))
-    reply.axis2["HTTP_SC"] = 200  # written or mailed; neither has a status of its own
-    if payload.media_type:
-        reply.axis2["messageType"] = payload.media_type
-    return reply
+    return _message_as_reply(ctx, data, content_type)  # written or mailed; neither has a status of its own
 
 
 class WsdlEndpoint(AddressEndpoint):
@@ -699,16 +676,6 @@ class DefaultEndpoint(Endpoint):
 
     async def exchange(self, ctx: MessageContext) -> MessageContext:
         address = await to_address(ctx)
-        if address is not None and is_rabbitmq_uri(address):
-            try:
-                target = parse_rabbitmq_uri(address)
-            except ValueError as exc:
-                raise MediationError(
-                    "the message's To is not a RabbitMQ address this gateway can send to",
-                    detail=f"the default endpoint at {self.location}: {exc}",
-                ) from None
-            ctx.exchange.services.outbound.check(target.address(), f"the default endpoint at {self.location}")
-            return await amqp_exchange(ctx, target, self.media, self._timeout(ctx))
         try:
             other = parse_other_uri(address) if address is not None else None
         except ValueError as exc:
