@@ -20,6 +20,7 @@ import itertools
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -336,30 +337,26 @@ _SCHEMAS = {
 }
 
 
-class ServerStore:
-    """jdbc:postgresql:, jdbc:mysql: and jdbc:mariadb: URLs, on gateway.database's pooled connections. A message
-    is taken with SELECT … FOR UPDATE SKIP LOCKED (PostgreSQL, MySQL 8+, MariaDB 10.6+), so nodes share the
-    table."""
+class _TableStore:
+    """What the JDBC table stores share: the data source from store.jdbc.* (or an SQLite file), the table made
+    on first use, lease renewal, the count and the pool."""
 
-    def __init__(self, spec: MessageStoreSpec) -> None:
+    def __init__(self, spec: MessageStoreSpec, schema: Sequence[str]) -> None:
         self.spec = spec
         self.table = _identifier(spec.table)
-        self.source = parse_jdbc_url(
-            spec.parameter("store.jdbc.connection.url"),
-            user=spec.parameter("store.jdbc.username") or None,
-            password=spec.parameter("store.jdbc.password") or None,
-        )
+        if spec.path:
+            self.source = DataSource("sqlite", database=spec.path)
+        else:
+            self.source = parse_jdbc_url(
+                spec.parameter("store.jdbc.connection.url"),
+                user=spec.parameter("store.jdbc.username") or None,
+                password=spec.parameter("store.jdbc.password") or None,
+            )
         self._databases = Databases()
         self._ready = False
         self._opening = asyncio.Lock()
         t, dialect = self.table, self.source.dialect
-        self._schema = [compile_sql(text.format(table=t), dialect) for text in _SCHEMAS[dialect]]
-        self._insert = compile_sql(f"INSERT INTO {t} (store, msg_id, message) VALUES (?, ?, ?)", dialect)
-        self._select = compile_sql(
-            f"SELECT indexId, message FROM {t} WHERE store = ? AND lease_until < ? ORDER BY indexId LIMIT 1 "
-            "FOR UPDATE SKIP LOCKED",
-            dialect,
-        )
+        self._schema = [compile_sql(text.format(table=t), dialect) for text in schema]
         self._lease = compile_sql(f"UPDATE {t} SET lease_until = ? WHERE indexId = ?", dialect)
         self._renew = compile_sql(_renew_sql(t), dialect)
         self._delete = compile_sql(f"DELETE FROM {t} WHERE indexId = ?", dialect)
@@ -376,6 +373,36 @@ class ServerStore:
                     self._ready = True
                     self.spec.size_gauge[0] = await self.size()
         return database
+
+    async def renew(self, rows: list[int]) -> None:
+        database = await self._db()
+        async with database.session() as session:
+            await session.execute(self._renew, _renew_args(time.time() + self.spec.lease_seconds, rows))
+
+    async def size(self) -> int:
+        database = self._databases.get(self.source) if self._ready else await self._db()
+        async with database.session() as session:
+            row = await session.first(self._count, (self.spec.name,))
+        return int(row.get(1)) if row is not None else 0
+
+    async def close(self) -> None:
+        await self._databases.close()
+
+
+class ServerStore(_TableStore):
+    """jdbc:postgresql:, jdbc:mysql: and jdbc:mariadb: URLs, on gateway.database's pooled connections. A message
+    is taken with SELECT … FOR UPDATE SKIP LOCKED (PostgreSQL, MySQL 8+, MariaDB 10.6+), so nodes share the
+    table."""
+
+    def __init__(self, spec: MessageStoreSpec) -> None:
+        super().__init__(spec, _SCHEMAS[parse_jdbc_url(spec.parameter("store.jdbc.connection.url")).dialect])
+        t, dialect = self.table, self.source.dialect
+        self._insert = compile_sql(f"INSERT INTO {t} (store, msg_id, message) VALUES (?, ?, ?)", dialect)
+        self._select = compile_sql(
+            f"SELECT indexId, message FROM {t} WHERE store = ? AND lease_until < ? ORDER BY indexId LIMIT 1 "
+            "FOR UPDATE SKIP LOCKED",
+            dialect,
+        )
 
     async def put(self, message: StoredMessage) -> None:
         database = await self._db()
@@ -404,20 +431,6 @@ class ServerStore:
         database = await self._db()
         async with database.session() as session:
             await session.execute(self._lease, (0, row))
-
-    async def renew(self, rows: list[int]) -> None:
-        database = await self._db()
-        async with database.session() as session:
-            await session.execute(self._renew, _renew_args(time.time() + self.spec.lease_seconds, rows))
-
-    async def size(self) -> int:
-        database = self._databases.get(self.source)
-        async with database.session() as session:
-            row = await session.first(self._count, (self.spec.name,))
-        return int(row.get(1)) if row is not None else 0
-
-    async def close(self) -> None:
-        await self._databases.close()
 
 
 # -- RabbitMQ ---------------------------------------------------------------------------------------------
@@ -587,7 +600,7 @@ class _SequencedDelivery:
         await self.store.unlease(self.row, self.sequence)
 
 
-class ResequenceStore:
+class ResequenceStore(_TableStore):
     """W: ResequenceMessageStore, a JDBC store that hands its messages out in the order of a number each one
     carries (store.resequence.id.path). It gives the message numbered one more than the last one acknowledged
     (kept in tbl_lastprocessid, so the order survives a restart); when that one is missing it waits, and once
@@ -595,47 +608,19 @@ class ResequenceStore:
     lowest number stored. As in MI the expected number lives in the consumer: one processor reads the store."""
 
     def __init__(self, spec: MessageStoreSpec) -> None:
-        self.spec = spec
-        self.table = _identifier(spec.table)
-        if spec.path:
-            self.source = DataSource("sqlite", database=spec.path)
-        else:
-            self.source = parse_jdbc_url(
-                spec.parameter("store.jdbc.connection.url"),
-                user=spec.parameter("store.jdbc.username") or None,
-                password=spec.parameter("store.jdbc.password") or None,
-            )
-        self._databases = Databases()
-        self._ready = False
-        self._opening = asyncio.Lock()
+        dialect = "sqlite" if spec.path else parse_jdbc_url(spec.parameter("store.jdbc.connection.url")).dialect
+        super().__init__(spec, _RESEQUENCE_SCHEMAS[dialect])
         self._taking = asyncio.Lock()
         self._next: int | None = None
         self._deadline = time.monotonic() + spec.gap_timeout if spec.gap_timeout >= 0 else -1.0
         t, dialect = self.table, self.source.dialect
         lock = " FOR UPDATE SKIP LOCKED" if dialect != "sqlite" else ""
-        self._schema = [compile_sql(text.format(table=t), dialect) for text in _RESEQUENCE_SCHEMAS[dialect]]
         self._insert = compile_sql(f"INSERT INTO {t} (store, msg_id, seq_id, message) VALUES (?, ?, ?, ?)", dialect)
         columns = f"SELECT indexId, seq_id, message FROM {t} WHERE store = ? AND lease_until < ?"
         self._select_next = compile_sql(f"{columns} AND seq_id = ? ORDER BY indexId LIMIT 1{lock}", dialect)
         self._select_lowest = compile_sql(f"{columns} ORDER BY seq_id, indexId LIMIT 1{lock}", dialect)
-        self._lease = compile_sql(f"UPDATE {t} SET lease_until = ? WHERE indexId = ?", dialect)
-        self._renew = compile_sql(_renew_sql(t), dialect)
-        self._delete = compile_sql(f"DELETE FROM {t} WHERE indexId = ?", dialect)
-        self._count = compile_sql(f"SELECT COUNT(*) FROM {t} WHERE store = ?", dialect)
         self._last = compile_sql(f"SELECT seq_id FROM {_LAST_TABLE} WHERE statement = ?", dialect)
         self._set_last = compile_sql(_UPSERT_LAST[dialect], dialect)
-
-    async def _db(self) -> Database:
-        database = self._databases.get(self.source)
-        if not self._ready:
-            async with self._opening:
-                if not self._ready:
-                    async with database.transaction() as session:
-                        for sql in self._schema:
-                            await session.execute(sql, (self.table,) if sql.count else ())
-                    self._ready = True
-                    self.spec.size_gauge[0] = await self.size()
-        return database
 
     async def put(self, message: StoredMessage) -> None:
         raise StoreError("a resequencing store needs each message's sequence number (store.resequence.id.path)")
@@ -682,20 +667,6 @@ class ResequenceStore:
         async with self._taking:  # handed out again first
             if self._next is not None and sequence < self._next:
                 self._next = sequence
-
-    async def renew(self, rows: list[int]) -> None:
-        database = await self._db()
-        async with database.session() as session:
-            await session.execute(self._renew, _renew_args(time.time() + self.spec.lease_seconds, rows))
-
-    async def size(self) -> int:
-        database = await self._db() if not self._ready else self._databases.get(self.source)
-        async with database.session() as session:
-            row = await session.first(self._count, (self.spec.name,))
-        return int(row.get(1)) if row is not None else 0
-
-    async def close(self) -> None:
-        await self._databases.close()
 
 
 async def sequence_number(spec: MessageStoreSpec, ctx: Any) -> int:
