@@ -13,8 +13,9 @@ from gateway import clock
 from gateway.settings import load_settings
 
 NOW = """<proxy xmlns="http://ws.apache.org/ns/synapse" name="Now"><target><inSequence>
-  <payloadFactory media-type="json"><format>{"time": $1, "year": $2}</format><args>
-    <arg expression="get-property('SYSTEM_TIME')"/><arg expression="get-property('SYSTEM_DATE', 'yyyy')"/></args>
+  <payloadFactory media-type="json"><format>{"time": $1, "year": $2, "now": $3}</format><args>
+    <arg expression="get-property('SYSTEM_TIME')"/><arg expression="get-property('SYSTEM_DATE', 'yyyy')"/>
+    <arg expression="${now()}"/></args>
   </payloadFactory><respond/></inSequence></target></proxy>"""
 YEAR_MS = 400 * 24 * 3600 * 1000
 
@@ -34,6 +35,7 @@ async def test_with_test_clock_a_request_moves_the_time_every_expression_reads(g
     after = await _now(client)
     assert after["time"] >= moved >= before["time"] + YEAR_MS, (before, moved, after)
     assert after["year"] > before["year"], "SYSTEM_DATE moves too"
+    assert after["now"] >= moved >= before["now"] + YEAR_MS, "MI 4.4's ${now()} reads the same clock"
     response = await client.post("/_test/clock", json={"advance": -1})
     assert response.status == 400 and "forward" in (await response.json())["error"]
 

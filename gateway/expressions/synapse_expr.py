@@ -26,7 +26,6 @@ import logging
 import math
 import os
 import re
-import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -37,6 +36,7 @@ from typing import Any, NamedTuple
 import regex
 from lxml import etree
 
+from gateway import clock
 from gateway.errors import ExpressionError
 from gateway.message import json_codec, kinds, scopes
 from gateway.message.values import JsonValue, java_double, json_text, serialize_element, to_synapse_string
@@ -958,7 +958,7 @@ class Call(Node):
     def ev(self, ctx: Any, obj: bool) -> Any:
         name, args = self.name, self.args
         if name == "now":
-            return JLong(time.time_ns() // 1_000_000)
+            return JLong(clock.now_ms())  # the gateway clock, as SYSTEM_TIME (test_clock moves both)
         if name == "exists":
             try:
                 return args[0].ev(ctx, obj) is not None
