@@ -403,6 +403,9 @@ def test_deploy_errors_for_cron_failover_and_resequencing(tmp_path: Path) -> Non
                 FAILOVER, "Pending", {"message.target.store.name": "Missing"}, "Nowhere", target=None
             ),
             "message-stores/Jms.xml": _store("Jms", "org.apache.synapse.message.store.impl.jms.JmsStore"),
+            "message-stores/MemoryPath.xml": _store(
+                "MemoryPath", extra='<parameter name="store.resequence.id.path" expression="//seq"/>'
+            ),
             "message-processors/FromJms.xml": _processor(FORWARDER, "Jms", {}, "FromJms"),
             "endpoints/Backend.xml": _endpoint("http://127.0.0.1:9/x"),
         },
@@ -415,6 +418,7 @@ def test_deploy_errors_for_cron_failover_and_resequencing(tmp_path: Path) -> Non
     assert "deploy it in message-stores/" in next(str(p) for p in config.dangling if "Nowhere.xml" in str(p))
     assert "store.resequence.id.path" in by_file["NoPath.xml"] and 'expression="//seq"' in by_file["NoPath.xml"]
     assert "store.resequence.timeout must be whole seconds" in by_file["BadWait.xml"]
+    assert "only a resequencing store reads an expression" in by_file["MemoryPath.xml"], "never taken as text"
     assert "cronExpression" in by_file["BadCron.xml"] and "6 or 7 fields" in by_file["BadCron.xml"]
     assert "message.target.store.name" in by_file["NoTarget.xml"]
     [nowhere] = [str(p) for p in config.dangling if "Nowhere.xml" in str(p)]

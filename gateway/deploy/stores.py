@@ -77,15 +77,15 @@ def _message_store(node: Node) -> MessageStoreSpec:
     mi_class = (node["class"] or IN_MEMORY).strip()
     parameters = _parameters(node)
     values = dict(parameters)
+    expressions = _expressions(node)
+    if expressions and mi_class != RESEQUENCE and mi_class not in _JMS:
+        raise node.error("only a resequencing store reads an expression (store.resequence.id.path)")
     if mi_class == IN_MEMORY:
         return MessageStoreSpec(name, "memory", mi_class, parameters)
     if mi_class == RABBITMQ:
         return MessageStoreSpec(name, "rabbitmq", mi_class, parameters)
-    expressions = _expressions(node)
     if mi_class == RESEQUENCE:
         return _jdbc_store(node, name, mi_class, parameters, values, expressions)
-    if expressions:
-        raise node.error("only a resequencing store reads an expression (store.resequence.id.path)")
     if mi_class == JDBC:
         return _jdbc_store(node, name, mi_class, parameters, values, expressions)
     if mi_class in _JMS:
