@@ -94,3 +94,10 @@ async def test_bad_parameters_fail_the_deployment_or_the_call(gateway: Any) -> N
     client = await gateway({"proxies/Crypto.xml": bad})
     response = await client.post("/services/Crypto", json={"password": "p", "other": "q"})
     assert response.status >= 400 and "length" in await response.text()
+    superscript = PROXY.replace(
+        "<format>digits</format><length>8</length>", "<format>digits</format><length>²</length>"
+    )
+    client = await gateway({"proxies/Crypto.xml": superscript})
+    response = await client.post("/services/Crypto", json={"password": "p", "other": "q"})
+    text = await response.text()
+    assert response.status >= 400 and "is not a whole number from 4 to 12" in text, text

@@ -44,7 +44,7 @@ async def verify_password(call: OperationCall) -> None:
 
 def _int(call: OperationCall, name: str, low: int, high: int) -> int:
     raw = (call.value(name) or "").strip()
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise call.invalid(name, f"'{raw}' is not a whole number from {low} to {high}")
     return int(raw)
 

@@ -42,7 +42,6 @@ from gateway.transport.wsdl import wsdl_response
 log = logging.getLogger("gateway.http")
 
 _SOAP_ACTION = istr("SOAPAction")
-INBOUND_NAME = "inbound.endpoint.name"  # the parameter of an inbound endpoint's flow (MI's property)
 _OTHER_CORRELATION_HEADERS = (istr("X-Request-ID"), istr("X-Correlation-ID"))  # taken when activityid is absent
 STATE = web.AppKey("state", RuntimeState)  # the live configuration (hot deployment swaps it) and switches
 SERVICES = web.AppKey("services", Services)
@@ -442,7 +441,7 @@ async def _mediate_message(
             # MI's MetricHandler: every request of a proxy or API counts; one that went through a fault
             # handler (or failed inside the gateway) is an error too.
             if proxy is not None:
-                inbound = proxy.parameters.get(INBOUND_NAME)  # an HTTP inbound endpoint's sequence
+                inbound = proxy.parameters.get(INBOUND_ENDPOINT_NAME)  # an HTTP inbound endpoint's sequence
                 series = metrics.proxy(proxy.name) if inbound is None else metrics.inbound(inbound)
                 series.record(time.perf_counter() - started, failed)
             elif api is not None:
