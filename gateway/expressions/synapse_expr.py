@@ -998,6 +998,12 @@ def _dynamic_xpath(source: str) -> Any:
     return compile_xpath(source)
 
 
+@lru_cache(maxsize=256)
+def _variable_xpath(source: str) -> etree.XPath:
+    """Compiled once per text (the texts are the configuration's, or dynamic ones, bounded by the cache)."""
+    return etree.XPath(source if not source.startswith("/") else "." + source, smart_strings=False)
+
+
 def _xpath_on_variable(ctx: Any, obj: bool, source: str, variable: str) -> Any:
     # W: xpath(expr, 'var'): the XPath runs on the XML the variable holds
     variables = getattr(ctx, "variables", None) or {}
@@ -1007,7 +1013,7 @@ def _xpath_on_variable(ctx: Any, obj: bool, source: str, variable: str) -> Any:
     if not isinstance(value, etree._Element):
         raise EvaluationError(f"Variable '{variable}' does not hold XML")
     try:
-        found = etree.XPath(source if not source.startswith("/") else "." + source, smart_strings=False)(value)
+        found = _variable_xpath(source)(value)
     except etree.XPathError as exc:
         raise EvaluationError(f"Invalid XPATH expression : {source}: {exc}") from None
     if obj:

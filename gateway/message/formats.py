@@ -346,3 +346,14 @@ async def prepare(ctx: MessageContext, media: str) -> None:
     """Build the payload when writing it as `media` needs conversion (so serialise stays synchronous)."""
     if needs_build(ctx, media):
         await ctx.payload.build()
+
+
+async def message_bytes(ctx: MessageContext, media: str | None = None) -> tuple[bytes, str | None]:
+    """The whole message as bytes in `media` (by default its messageType, else its own type, else XML) and its
+    Content-Type: what a store keeps and a non-HTTP transport sends (a streamed body read to its end)."""
+    media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
+    await prepare(ctx, media)
+    body, stream, content_type, _ = serialise(ctx, media)
+    if stream is not None:
+        body = b"".join([chunk async for chunk in stream])
+    return body or b"", content_type

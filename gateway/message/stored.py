@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from multidict import CIMultiDict
 
-from gateway.message import formats, kinds
+from gateway.message import formats
 from gateway.message.context import Exchange, MessageContext
 from gateway.message.payload import Payload
 
@@ -76,16 +76,12 @@ class StoredMessage:
 async def capture(ctx: MessageContext) -> StoredMessage:
     """The message as it stands now (W: MessageHelper.cloneMessageContext before storeMessage)."""
     await ctx.payload.read()
-    media = str(ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML)
-    await formats.prepare(ctx, media)
-    body, stream, content_type, _ = formats.serialise(ctx, media)
-    if stream is not None:
-        body = b"".join([chunk async for chunk in stream])
+    body, content_type = await formats.message_bytes(ctx)
     properties = {name: value for name, value in ctx.properties.items() if isinstance(value, _SCALARS)}
     axis2 = {name: ctx.axis2[name] for name in _AXIS2_KEPT if isinstance(ctx.axis2.get(name), _SCALARS)}
     return StoredMessage(
         message_id=ctx.message_id,
-        body=body or b"",
+        body=body,
         content_type=content_type or ctx.payload.content_type,
         method=ctx.exchange.method,
         path=ctx.exchange.path,

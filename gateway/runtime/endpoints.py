@@ -17,7 +17,7 @@ from yarl import URL
 
 from gateway.errors import ENDPOINT_KEY_MISSING, MediationError, SourceLocation
 from gateway.expressions import Expression
-from gateway.message import formats, kinds
+from gateway.message import formats
 from gateway.message.payload import Payload
 from gateway.message.soap import ADDRESSING_OUT
 from gateway.message.soap import is_fault as is_soap_fault
@@ -338,7 +338,7 @@ class AddressEndpoint(Endpoint):
 async def amqp_exchange(ctx: MessageContext, target: AmqpTarget, media: str | None, timeout: float) -> MessageContext:
     """Publish the message; the reply is the broker's answer (request-response), or, once the broker confirmed,
     the message itself (OUT_ONLY, or rabbitmq.publisher.confirms.enabled)."""
-    body, content_type = await _message_bytes(ctx, media)
+    body, content_type = await formats.message_bytes(ctx, media)
     out_only = str(ctx.properties.get("OUT_ONLY", ctx.axis2.get("OUT_ONLY", ""))).lower() == "true"
     services = ctx.exchange.services
     answer = await services.amqp.send(
@@ -355,16 +355,6 @@ async def amqp_exchange(ctx: MessageContext, target: AmqpTarget, media: str | No
         from_backend=True,
     )
     return _status_200(ctx.response_context(payload, CIMultiDict(answer.headers)))
-
-
-async def _message_bytes(ctx: MessageContext, media: str | None) -> tuple[bytes, str | None]:
-    """The message as the bytes and Content-Type a non-HTTP transport sends (a stream read to its end)."""
-    media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
-    await formats.prepare(ctx, media)
-    body, stream, content_type, _ = formats.serialise(ctx, media)
-    if stream is not None:
-        body = b"".join([chunk async for chunk in stream])
-    return body or b"", content_type
 
 
 def _message_as_reply(ctx: MessageContext, data: bytes, content_type: str | None) -> MessageContext:
@@ -452,7 +442,7 @@ async def other_exchange(
     if isinstance(target, local.LocalTarget):
         return await local.exchange(ctx, target, method=_method(ctx, fmt), media=media, timeout=timeout, where=where)
     settings = ctx.exchange.services.settings
-    data, content_type = await _message_bytes(ctx, media)
+    data, content_type = await formats.message_bytes(ctx, media)
     if isinstance(target, vfs.VfsTarget):
         file = await asyncio.to_thread(  # stat, realpath, mkdir: off the event loop, as the write
             vfs.destination,
@@ -464,7 +454,7 @@ async def other_exchange(
         )
         await vfs.write(target, file, data)
     else:
-        mail.check_server(settings.mail)
+        mail.check_server(settings.mail)  # before composing: no server also means no From address
         message, recipients = mail.compose(ctx, target, data, content_type, settings.mail.sender)
         await mail.send(settings.mail, message, recipients, timeout)
     return _message_as_reply(ctx, data, content_type)  # written or mailed; neither has a status of its own

@@ -88,10 +88,7 @@ async def exchange(
     body = b""
     content_type: str | None = None
     if method not in ("GET", "HEAD") and ctx.payload.kind != kinds.EMPTY:
-        media = media or ctx.axis2.get("messageType") or ctx.payload.media_type or kinds.APPLICATION_XML
-        await formats.prepare(ctx, media)
-        data, stream, content_type, _ = formats.serialise(ctx, media)
-        body = b"".join([chunk async for chunk in stream]) if stream is not None else (data or b"")
+        body, content_type = await formats.message_bytes(ctx, media)
     inner = _request(ctx, target, method, body, content_type)
     token = _DEPTH.set(depth + 1)
     secrets = bind_message_secrets(inner.exchange)

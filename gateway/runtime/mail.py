@@ -174,8 +174,8 @@ def check_server(settings: MailSettings) -> None:
 
 
 async def send(settings: MailSettings, message: EmailMessage, recipients: list[str], timeout: float) -> None:
-    """One SMTP session: connect (TLS or STARTTLS as configured), log in when a user is set, send."""
-    check_server(settings)
+    """One SMTP session: connect (TLS or STARTTLS as configured), log in when a user is set, send (the caller
+    checked the server is configured)."""
     try:
         import aiosmtplib
     except ImportError:
