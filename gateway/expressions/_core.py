@@ -17,7 +17,7 @@ from lxml import etree
 
 from gateway import clock
 from gateway.errors import MediationError
-from gateway.message import kinds, scopes
+from gateway.message import kinds, scopes, soap
 from gateway.message.scopes import SYSTEM_PROPERTIES, func_value, url_value
 from gateway.message.values import (
     JsonValue,
@@ -147,9 +147,6 @@ def map_entry(ctx: ExpressionContext, prefix: str, name: str) -> Any:
     return None
 
 
-_WSA_NAMESPACES = ("http://www.w3.org/2005/08/addressing", "http://schemas.xmlsoap.org/ws/2004/08/addressing")
-
-
 def _wsa_header(ctx: ExpressionContext, local: str, address: bool) -> str:
     env = ctx.envelope
     if env is None:
@@ -157,7 +154,7 @@ def _wsa_header(ctx: ExpressionContext, local: str, address: bool) -> str:
     for part in env:
         if isinstance(part.tag, str) and part.tag.endswith("}Header"):
             for block in part:
-                for ns in _WSA_NAMESPACES:
+                for ns in soap.WSA_NAMESPACES:
                     if block.tag == f"{{{ns}}}{local}":
                         if address:
                             found = block.find(f"{{{ns}}}Address")

@@ -19,8 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway.mediator.header")
 
-WSA_NS = "http://www.w3.org/2005/08/addressing"
-_WSA_NAMESPACES = (WSA_NS, "http://schemas.xmlsoap.org/ws/2004/08/addressing")
+WSA_NS = soap.WSA_FINAL
 ADDRESSING = ("To", "From", "Action", "FaultTo", "ReplyTo", "RelatesTo", "MessageID")
 # kept on the context itself; the others live in the envelope, where get-property('From') finds them
 _CONTEXT_FIELDS = frozenset({"To", "Action", "MessageID"})
@@ -170,7 +169,7 @@ class AddressingHeader(_Named):
     def _envelope_block(self, ctx: MessageContext, value: str | None) -> None:
         envelope = ctx.envelope
         header = soap.header_of(envelope, create=value is not None)
-        changed = header is not None and _detach(header, [f"{{{ns}}}{self.name}" for ns in _WSA_NAMESPACES])
+        changed = header is not None and _detach(header, [f"{{{ns}}}{self.name}" for ns in soap.WSA_NAMESPACES])
         if value is not None and header is not None:
             block = etree.SubElement(header, f"{{{WSA_NS}}}{self.name}", nsmap={"wsa": WSA_NS})
             if self.name == "RelatesTo":

@@ -33,7 +33,6 @@ CATEGORIES = {
 logger = logging.getLogger("gateway.mediator.log")
 
 _ENVELOPE_PREFIX = "Envelope: <?xml version='1.0' encoding='utf-8'?>"  # as Axiom's toString() starts
-_WSA = ("http://www.w3.org/2005/08/addressing", "http://schemas.xmlsoap.org/ws/2004/08/addressing")
 
 
 class LogProperty:
@@ -184,7 +183,7 @@ def _wsa_address(envelope: etree._Element | None, local: str) -> str | None:
     header = soap.header_of(envelope)
     if header is None:
         return None
-    for ns in _WSA:
+    for ns in soap.WSA_NAMESPACES:
         block = header.find(f"{{{ns}}}{local}")
         if block is not None:
             address = block.find(f"{{{ns}}}Address")

@@ -28,8 +28,7 @@ log = logging.getLogger("gateway.message")
 
 
 # The WS-Addressing fields Axis2's AddressingInHandler reads into the message context (both namespaces).
-_WSA_NAMESPACES = ("http://www.w3.org/2005/08/addressing", "http://schemas.xmlsoap.org/ws/2004/08/addressing")
-_WSA_FIELDS = {f"{{{ns}}}{name}": (ns, name) for ns in _WSA_NAMESPACES for name in ("To", "Action", "MessageID")}
+_WSA_FIELDS = {f"{{{ns}}}{name}": (ns, name) for ns in soap.WSA_NAMESPACES for name in ("To", "Action", "MessageID")}
 
 
 @dataclass(slots=True)

@@ -65,6 +65,7 @@ def header_of(envelope: etree._Element, create: bool = False) -> etree._Element 
 
 WSA_FINAL = "http://www.w3.org/2005/08/addressing"
 WSA_SUBMISSION = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+WSA_NAMESPACES = (WSA_FINAL, WSA_SUBMISSION)  # final first: the one MI reads first
 
 
 def remove_addressing(envelope: etree._Element) -> bool:
