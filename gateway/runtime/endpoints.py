@@ -7,7 +7,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -217,25 +217,30 @@ async def _measured(
             kind=tracing.client_kind(),
             attributes={"http.request.method": method, "url.full": str(url)},
         ) as span:
-            reply = await _counted(name, ctx, url=url, method=method, media=media, timeout=timeout)
+            reply = await _counted(
+                name, ctx, _transport(ctx).exchange(ctx, url=url, method=method, media=media, timeout=timeout)
+            )
             status = reply.axis2.get("HTTP_SC", 200)
             span.set_attribute("http.response.status_code", status)
             if status >= 500:
                 tracing.mark_error(span, f"HTTP {status}")
             return reply
-    return await _counted(name, ctx, url=url, method=method, media=media, timeout=timeout)
+    return await _counted(
+        name, ctx, _transport(ctx).exchange(ctx, url=url, method=method, media=media, timeout=timeout)
+    )
 
 
 async def _counted(
-    name: str | None, ctx: MessageContext, *, url: str | URL, method: str, media: str | None, timeout: float
+    name: str | None, ctx: MessageContext, exchange: Coroutine[Any, Any, MessageContext]
 ) -> MessageContext:
+    """The exchange, counted per endpoint: no answer, or a 5xx, is an error."""
     metrics = ctx.exchange.services.metrics
     if metrics is None:
-        return await _transport(ctx).exchange(ctx, url=url, method=method, media=media, timeout=timeout)
+        return await exchange
     started = time.perf_counter()
     failed = True
     try:
-        reply = await _transport(ctx).exchange(ctx, url=url, method=method, media=media, timeout=timeout)
+        reply = await exchange
         failed = reply.axis2.get("HTTP_SC", 200) >= 500
         return reply
     finally:
@@ -415,17 +420,8 @@ class TransportEndpoint(Endpoint):
 
     async def exchange(self, ctx: MessageContext) -> MessageContext:
         where = f"the endpoint at {self.location}"
-        metrics = ctx.exchange.services.metrics
-        if metrics is None:
-            return await other_exchange(ctx, self.target, self.format, self.media, self._timeout(ctx), where)
-        started = time.perf_counter()
-        failed = True
-        try:  # counted per endpoint as an HTTP one (_counted): no answer, or a 5xx, is an error
-            reply = await other_exchange(ctx, self.target, self.format, self.media, self._timeout(ctx), where)
-            failed = reply.axis2.get("HTTP_SC", 200) >= 500
-            return reply
-        finally:
-            metrics.endpoint(self.name).record(time.perf_counter() - started, failed)
+        exchange = other_exchange(ctx, self.target, self.format, self.media, self._timeout(ctx), where)
+        return await _counted(self.name, ctx, exchange)  # counted per endpoint as an HTTP one
 
     def describe(self) -> dict[str, object]:
         info = super().describe()
