@@ -281,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+        if args.scenario == "store-rabbitmq":
+            from bench.stores import delete_queue
+
+            asyncio.run(delete_queue(f"bench-profile-{os.getpid()}"))
         if args.keep:
             print(f"kept {tmp}")
         else:

@@ -809,6 +809,6 @@ def test_stored_message_properties_marshal_as_pamqp_does() -> None:
 
     for message_id in ("urn:uuid:9cf18a57-cf4b-4154-b0d1-0d136af6cacf", "ID:é-ü", "x" * 255):
         expected = Basic.Properties(content_type="application/json", delivery_mode=2, message_id=message_id)
-        assert _json_properties(message_id).marshal() == expected.marshal()
+        assert _json_properties(message_id) == expected.marshal()
     with pytest.raises(TypeError):  # longer than a short string: pamqp refuses it, as before
-        _json_properties("x" * 256).marshal()
+        _json_properties("x" * 256)

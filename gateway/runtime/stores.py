@@ -449,25 +449,16 @@ class _AmqpDelivery:
         await self.incoming.nack(requeue=True)
 
 
-_PROPERTIES: Any = None
-
-
-def _json_properties(message_id: str) -> Any:
-    """Basic.Properties of a stored message (JSON, persistent, the message id), marshalled without pamqp's
+def _json_properties(message_id: str) -> bytes:
+    """The marshalled Basic.Properties of a stored message (JSON, persistent, the message id), without pamqp's
     generic per-field encoder: the same bytes (flags content-type|delivery-mode|message-id, then the values)."""
-    global _PROPERTIES
-    if _PROPERTIES is None:
+    encoded = message_id.encode()
+    if len(encoded) > 255:  # not a short string: let pamqp encode (and refuse) it
         from pamqp.commands import Basic
 
-        class _Properties(Basic.Properties):
-            def marshal(self) -> bytes:
-                encoded = str(self.message_id).encode()
-                if len(encoded) > 255:  # not a short string: let pamqp encode (and refuse) it
-                    return bytes(super().marshal())
-                return b"\x90\x80\x10application/json\x02" + bytes((len(encoded),)) + encoded
-
-        _PROPERTIES = _Properties
-    return _PROPERTIES(content_type="application/json", delivery_mode=2, message_id=message_id)
+        properties = Basic.Properties(content_type="application/json", delivery_mode=2, message_id=message_id)
+        return bytes(properties.marshal())
+    return b"\x90\x80\x10application/json\x02" + bytes((len(encoded),)) + encoded
 
 
 _FRAME_END = b"\xce"
@@ -504,7 +495,7 @@ class _Publisher:
         """Queue one persistent JSON message; the future is the broker's answer (Basic.Ack, or a returned
         message), or fails (a nack, the channel closed)."""
         channel = self.channel
-        properties = _json_properties(message_id).marshal()
+        properties = _json_properties(message_id)
         header = (
             b"\x00\x3c\x00\x00" + len(body).to_bytes(8, "big") + properties  # class 60 (basic), weight 0, size
         )
