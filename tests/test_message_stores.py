@@ -400,6 +400,45 @@ async def test_rabbitmq_store_frames_are_pamqps_and_wait_for_a_full_write_queue(
     assert len(bodies) == 10
 
 
+async def test_a_rabbitmq_store_whose_channel_the_broker_closed_faults_then_publishes_again(gateway: Any) -> None:
+    """The store's exchange deleted under the gateway: the broker closes the channel on the next publish, which
+    faults (500, not a hang and not a 202); once the exchange is back, puts go out on the reopened channel."""
+    require_service("rabbitmq")
+    import aio_pika
+
+    queue, exchange = f"gateway-test-{uuid.uuid4().hex[:8]}", f"gateway-test-x-{uuid.uuid4().hex[:8]}"
+    params = {"store.rabbitmq.host.name": "127.0.0.1", "store.rabbitmq.queue.name": queue}
+    store = _store(RABBIT, {**params, "store.rabbitmq.exchange.name": exchange})
+    client = await gateway({"proxies/Orders.xml": STORING_PROXY, "message-stores/Pending.xml": store})
+    assert (await client.post("/services/Orders", json={"order": 1})).status == 202
+    connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
+    async with connection:
+        channel = await connection.channel()
+        await channel.exchange_delete(exchange)
+        response = await asyncio.wait_for(client.post("/services/Orders", json={"order": 2}), 10)
+        assert response.status == 500, await response.text()
+        declared = await channel.declare_exchange(exchange, aio_pika.ExchangeType.DIRECT, durable=True)
+        held = await channel.declare_queue(queue, durable=True, passive=True)
+        await held.bind(declared, queue)
+        statuses: list[int] = []
+
+        async def post() -> bool:
+            statuses.append((await client.post("/services/Orders", json={"order": 3})).status)
+            return statuses[-1] == 202
+
+        deadline = time.monotonic() + 10
+        while not await post():
+            assert time.monotonic() < deadline, statuses
+            await asyncio.sleep(0.1)
+        assert set(statuses) <= {500, 202}
+        orders = []
+        while (incoming := await held.get(no_ack=True, fail=False)) is not None:
+            orders.append(json.loads(json.loads(incoming.body)["body"])["order"])
+        await held.delete()
+        await declared.delete()
+    assert orders == [1, 3]
+
+
 async def test_a_message_no_rabbitmq_queue_takes_is_not_accepted(gateway: Any) -> None:
     """The queue deleted under the gateway: the broker returns the message (mandatory) instead of dropping it,
     so the client gets a fault, not a 202 for a message nobody holds."""

@@ -603,12 +603,13 @@ class RabbitMQStore:
         # on the socket, so one publish at a time): the store's _Publisher writes the publishes of one loop turn
         # together, each waiting for its own publisher confirm, many in flight. `mandatory`: a message no queue
         # takes comes back instead of being acked.
-        if self._channel.is_closed:  # the broker is away (a robust connection reconnects): fail now, not later
-            raise StoreError(f"the channel to the broker for queue {self.queue_name!r} is closed")
-        channel = await self._channel.get_underlay_channel()
         publisher = self._publisher
-        if publisher is None or publisher.channel is not channel:  # first use, or a reconnected channel
-            publisher = self._publisher = _Publisher(channel, self._exchange.name, self.route_key)
+        if publisher is None or publisher.channel.is_closed:  # first use, or the channel went (a reconnect)
+            if self._channel.is_closed:  # the broker is away (a robust connection reconnects): fail now
+                raise StoreError(f"the channel to the broker for queue {self.queue_name!r} is closed")
+            channel = await self._channel.get_underlay_channel()
+            if publisher is None or publisher.channel is not channel:
+                publisher = self._publisher = _Publisher(channel, self._exchange.name, self.route_key)
         confirm = await publisher.publish(message.to_bytes(), message.message_id or uuid.uuid4().hex)
         if not isinstance(confirm, Basic.Ack):  # a returned message; a Nack raises DeliveryError
             raise StoreError(f"the broker did not route the message to queue {self.queue_name!r}")
