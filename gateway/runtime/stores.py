@@ -531,6 +531,9 @@ class _Publisher:
 
     def _flush(self) -> None:
         self._scheduled = False
+        if self.channel.is_closed:  # the broker closed it: its confirmations are failed; nothing may follow
+            self._pending.clear()
+            return
         if self._blocked is not None or not self._pending:
             return  # a full write queue: the task waiting on it takes these too, after the earlier ones
         frame = self._frame(payload=b"".join(self._pending), should_close=False)
@@ -544,7 +547,7 @@ class _Publisher:
         queue = self.channel.write_queue
         try:
             await queue.put(frame)
-            while self._pending:
+            while self._pending and not self.channel.is_closed:
                 frame = self._frame(payload=b"".join(self._pending), should_close=False)
                 self._pending.clear()
                 await queue.put(frame)
