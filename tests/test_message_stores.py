@@ -19,7 +19,7 @@ from aiohttp import ClientSession, web
 
 from gateway.deploy.loader import load
 from gateway.settings import Settings
-from gateway.transport.server import SERVICES, STATE
+from gateway.transport.server import PROCESSORS, SERVICES, STATE
 from tests.conftest import require_service, write_artifacts
 from tests.support.subprocess_gateway import free_port
 from tests.support.waiting import until
@@ -734,3 +734,41 @@ def test_stored_message_properties_marshal_as_pamqp_does() -> None:
         assert _json_properties(message_id).marshal() == expected.marshal()
     with pytest.raises(TypeError):  # longer than a short string: pamqp refuses it, as before
         _json_properties("x" * 256).marshal()
+
+
+@pytest.mark.parametrize("paced", [False, True])
+async def test_a_processor_whose_cancellation_a_library_lost_still_stops(
+    gateway: Any, backend: Any, paced: bool
+) -> None:
+    """A task is told of its cancellation once, and a library may lose the news: Python 3.11's asyncio.wait_for
+    (under aio-pika's Queue.get) returns a reply that came in with the cancellation, a driver raises its own
+    error. The processor's loop still stops at its next turn, so the gateway's shutdown does not wait for ever
+    (the RabbitMQ lease test hung in its teardown now and then)."""
+    server = await backend(lambda request, body: web.Response(status=200))
+    client = await gateway(
+        {
+            "proxies/Orders.xml": PACED_PROXY if paced else STORING_PROXY,
+            "message-stores/Pending.xml": _store(),
+            "message-processors/Forwarder.xml": _paced_processor("100", name="Forwarder") if paced else _processor(),
+            "endpoints/Backend.xml": _endpoint(str(server.make_url("/orders"))),
+            "sequences/Deliver.xml": _deliver_sequence(str(server.make_url("/orders"))),
+        }
+    )
+    processors = client.app[PROCESSORS]
+    spec = client.config.message_processors["Forwarder"]
+
+    async def lost_cancellation() -> None:
+        current = asyncio.current_task()
+        assert current is not None
+        current.cancel()
+        try:
+            await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            pass  # lost, as wait_for loses it
+        await processors._forward(spec)
+
+    task = asyncio.create_task(lost_cancellation())
+    done, _ = await asyncio.wait({task}, timeout=10)
+    assert task in done and task.cancelled(), "the processor went on after its cancellation was lost"
+    await client.post("/services/Orders", json={"sender": "one", "units": 1, "order": 1})
+    await until(lambda: len(server.requests) == 1)  # the gateway's own processor is unaffected
