@@ -7,6 +7,7 @@ deploy time by their factories and hold only compiled expressions and constants.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
+from weakref import WeakKeyDictionary
 
 from gateway.errors import SourceLocation
 
@@ -55,7 +56,7 @@ class Mediator:
 class MediatorList(Mediator):
     """An anonymous sequence: run the children in order until one stops the flow."""
 
-    __slots__ = ("children", "_steps", "_rests", "_joined")
+    __slots__ = ("children", "_steps", "_rests", "_joined", "__weakref__")
 
     def __init__(self, children: list[Mediator] | tuple[Mediator, ...], location: SourceLocation | None = None):
         super().__init__(location)
@@ -67,7 +68,8 @@ class MediatorList(Mediator):
             for index, child in enumerate(self.children)
         )
         self._rests: dict[int, MediatorList] = {}
-        self._joined: dict[tuple[int, int], tuple[MediatorList, MediatorList]] = {}
+        # by the list joined after them: kept while it lives (a caller redeployed apart from this list lets go)
+        self._joined: WeakKeyDictionary[MediatorList, dict[int, MediatorList]] = WeakKeyDictionary()
 
     @property
     def reads_body(self) -> bool:
@@ -121,12 +123,13 @@ class MediatorList(Mediator):
 
     def _join(self, index: int, rest: MediatorList) -> MediatorList:
         """The mediators after children[index], then `rest`; made once per pair (both are deployed lists)."""
-        key = (index, id(rest))
-        found = self._joined.get(key)
-        if found is None or found[0] is not rest:
-            found = (rest, MediatorList(self.children[index + 1 :] + rest.children, self.location))
-            self._joined[key] = found
-        return found[1]
+        joined = self._joined.get(rest)
+        if joined is None:
+            joined = self._joined[rest] = {}
+        found = joined.get(index)
+        if found is None:
+            found = joined[index] = MediatorList(self.children[index + 1 :] + rest.children, self.location)
+        return found
 
     async def _traced(self, ctx: MessageContext, tracer: Tracer, rest: MediatorList | None = None) -> bool:
         """The same, with one OpenTelemetry span per mediator (named by its element, where it was written)."""
