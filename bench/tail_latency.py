@@ -4,7 +4,9 @@ One blocking keep-alive socket (no event loop, the client's own collector off) s
 to each server in turn, round after round (gateway, bare, gateway, bare, …), and prints p50 / p99 / p99.9 / max
 of every run. With ``--gc-log`` each server runs under a wrapper that times every collection with
 ``gc.callbacks`` and reports, when it exits, how many collections of each generation ran and how long they took.
-``--variant NAME=KEY:VALUE`` adds a gateway started with one more setting (e.g. ``nofreeze=gc_freeze:false``).
+The gateway's service handler is timed too, in thread CPU time and wall time: a CPU spike there is the
+request's own work, not the machine's preemption. ``--variant NAME=KEY:VALUE`` adds a gateway started with
+one more top-level setting (e.g. ``nofreeze=gc_freeze:false``).
 Servers run with one worker (one connection reaches one worker anyway).
 """
 
@@ -43,6 +45,23 @@ def _dump():
     with open(os.environ["GC_LOG"], "w") as fh:
         json.dump({"stats": _stats, "freeze_count": gc.get_freeze_count(), "threshold": gc.get_threshold()}, fh)
 atexit.register(_dump)
+_handler = []
+if os.environ.get("HANDLER_LOG"):
+    # The gateway's service handler, timed in thread CPU and wall time: with one connection the process does
+    # nothing else meanwhile, so a CPU spike here is work of the request itself (not preemption by the machine).
+    import gateway.transport.server as _server
+    _inner = _server.handle_service
+    async def _timed(request):
+        c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
+        try:
+            return await _inner(request)
+        finally:
+            _handler.append((time.time(), (time.thread_time_ns() - c0) / 1000, (time.perf_counter_ns() - w0) / 1000))
+    _server.handle_service = _timed
+    def _dump_handler():
+        with open(os.environ["HANDLER_LOG"], "w") as fh:
+            json.dump(_handler, fh)
+    atexit.register(_dump_handler)
 mod = sys.argv[1]
 sys.argv = [mod, *sys.argv[2:]]
 runpy.run_module(mod, run_name="__main__", alter_sys=True)
@@ -133,7 +152,10 @@ def main(argv: list[str] | None = None) -> None:
     def command(module: str, *rest: str, name: str) -> tuple[list[str], dict[str, str]]:
         if not args.gc_log:
             return [sys.executable, "-m", module, *rest], {}
-        return [sys.executable, "-c", _GC_WRAPPER, module, *rest], {"GC_LOG": str(work / f"gc-{name}.json")}
+        env = {"GC_LOG": str(work / f"gc-{name}.json")}
+        if module == "gateway":
+            env["HANDLER_LOG"] = str(work / f"handler-{name}.json")
+        return [sys.executable, "-c", _GC_WRAPPER, module, *rest], env
 
     with ProcessManager(work / "logs", REPO) as pm:
         echo = pm.start("echo", [sys.executable, "-m", "bench.echo_backend", "--port", str(port := free_port())], port)
@@ -204,6 +226,19 @@ def main(argv: list[str] | None = None) -> None:
                     f" max {pauses[-1]:.0f} µs, total {sum(pauses) / 1000:.1f} ms"
                 )
             print(f"{name}: frozen {data['freeze_count']}, threshold {data['threshold']}; " + "; ".join(parts))
+            handler = work / f"handler-{name}.json"
+            if handler.exists():
+                timed = [
+                    (c, w) for t, c, w in json.loads(handler.read_text()) if any(a <= t <= b for a, b in windows[name])
+                ]
+                if timed:
+                    cpu, wall = summary([c for c, _ in timed]), summary([w for _, w in timed])
+                    print(
+                        f"{name} handle_service over {len(timed)} requests: thread CPU µs p50 {cpu['p50']:.0f} p99"
+                        f" {cpu['p99']:.0f} p99.9 {cpu['p99.9']:.0f} max {cpu['max']:.0f};"
+                        f" wall µs p50 {wall['p50']:.0f} p99 {wall['p99']:.0f} p99.9 {wall['p99.9']:.0f}"
+                        f" max {wall['max']:.0f}"
+                    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
