@@ -248,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         cells += (row["gateway_cpu_us"], row["load_cpu_us"], raw_cpu, row["raw_lean_ops"] or "—")
         cells += (f"{row['lean_ratio']:.2f}" if row["lean_ratio"] is not None else "—",)
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    lines += [
+        "",
+        "The analysis of these figures is in [stores-analysis.md](stores-analysis.md) (not written here).",
+    ]
     (args.output / "stores.md").write_text("\n".join(lines) + "\n")
     return 0
 
