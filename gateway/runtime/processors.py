@@ -179,18 +179,7 @@ class Processors:
                     await asyncio.sleep(seconds_to_next(spec.cron))
                     if not await self._fire(spec, leases):
                         return
-            while True:
-                delivery = await self._take(spec)
-                if delivery is None:
-                    await asyncio.sleep(spec.interval)
-                    continue
-                try:
-                    with leases.holding(delivery):
-                        if not await self._settle(spec, delivery, None):
-                            return
-                except asyncio.CancelledError:
-                    await _quietly(delivery.release())
-                    raise
+            while await self._forward_one(spec, leases) is not False:
                 await asyncio.sleep(spec.interval)
 
     async def _fire(self, spec: MessageProcessorSpec, leases: _Leases) -> bool:
@@ -200,20 +189,28 @@ class Processors:
         the processor stopped (deactivated)."""
         started = time.monotonic()
         while True:
-            delivery = await self._take(spec)
-            if delivery is None:
+            settled = await self._forward_one(spec, leases)
+            if settled is None:
                 return True
-            try:
-                with leases.holding(delivery):
-                    if not await self._settle(spec, delivery, None):
-                        return False
-            except asyncio.CancelledError:
-                await _quietly(delivery.release())
-                raise
+            if not settled:
+                return False
             if spec.drain_pause is not None:
                 await asyncio.sleep(spec.drain_pause)
             elif not spec.throttle or time.monotonic() - started > 1.0:
                 return True
+
+    async def _forward_one(self, spec: MessageProcessorSpec, leases: _Leases) -> bool | None:
+        """Take the next message and settle it, its lease held meanwhile: None when the store had none, else
+        _settle's answer (False: the processor stopped)."""
+        delivery = await self._take(spec)
+        if delivery is None:
+            return None
+        try:
+            with leases.holding(delivery):
+                return await self._settle(spec, delivery, None)
+        except asyncio.CancelledError:
+            await _quietly(delivery.release())
+            raise
 
     async def _take(self, spec: MessageProcessorSpec) -> Delivery | None:
         taken = await self._take_many(spec, 1)

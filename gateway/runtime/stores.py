@@ -580,34 +580,34 @@ class RabbitMQStore:
 
 # -- resequencing (W: ResequenceMessageStore) ------------------------------------------------------------
 _LAST_TABLE = "tbl_lastprocessid"  # MI's table of the last sequence number each store handed out and saw acked
+_LAST_SCHEMA = f"CREATE TABLE IF NOT EXISTS {_LAST_TABLE} (statement VARCHAR(255) PRIMARY KEY, seq_id BIGINT NOT NULL)"
 _RESEQUENCE_SCHEMAS = {
     "sqlite": (
         "CREATE TABLE IF NOT EXISTS {table} (indexId INTEGER PRIMARY KEY AUTOINCREMENT, store TEXT NOT NULL, "
         "msg_id TEXT NOT NULL, seq_id INTEGER NOT NULL, message BLOB NOT NULL, lease_until REAL NOT NULL DEFAULT 0)",
         "CREATE INDEX IF NOT EXISTS {table}_seq ON {table} (store, seq_id)",
-        f"CREATE TABLE IF NOT EXISTS {_LAST_TABLE} (statement VARCHAR(255) PRIMARY KEY, seq_id BIGINT NOT NULL)",
+        _LAST_SCHEMA,
     ),
     "postgresql": (
         "SELECT pg_advisory_xact_lock(hashtext(?))",
         "CREATE TABLE IF NOT EXISTS {table} (indexId BIGSERIAL PRIMARY KEY, store TEXT NOT NULL, msg_id TEXT NOT "
         "NULL, seq_id BIGINT NOT NULL, message BYTEA NOT NULL, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0)",
         "CREATE INDEX IF NOT EXISTS {table}_seq ON {table} (store, seq_id)",
-        f"CREATE TABLE IF NOT EXISTS {_LAST_TABLE} (statement VARCHAR(255) PRIMARY KEY, seq_id BIGINT NOT NULL)",
+        _LAST_SCHEMA,
     ),
     "mysql": (
         "CREATE TABLE IF NOT EXISTS {table} (indexId BIGINT AUTO_INCREMENT PRIMARY KEY, store VARCHAR(255) NOT "
         "NULL, msg_id VARCHAR(255) NOT NULL, seq_id BIGINT NOT NULL, message LONGBLOB NOT NULL, lease_until DOUBLE "
         "NOT NULL DEFAULT 0, INDEX {table}_seq (store, seq_id))",
-        f"CREATE TABLE IF NOT EXISTS {_LAST_TABLE} (statement VARCHAR(255) PRIMARY KEY, seq_id BIGINT NOT NULL)",
+        _LAST_SCHEMA,
     ),
 }
+_INSERT_LAST = f"INSERT INTO {_LAST_TABLE} (statement, seq_id) VALUES (?, ?) "
+_UPSERT_LAST_STANDARD = _INSERT_LAST + "ON CONFLICT (statement) DO UPDATE SET seq_id = excluded.seq_id"
 _UPSERT_LAST = {
-    "sqlite": f"INSERT INTO {_LAST_TABLE} (statement, seq_id) VALUES (?, ?) "
-    "ON CONFLICT (statement) DO UPDATE SET seq_id = excluded.seq_id",
-    "postgresql": f"INSERT INTO {_LAST_TABLE} (statement, seq_id) VALUES (?, ?) "
-    "ON CONFLICT (statement) DO UPDATE SET seq_id = excluded.seq_id",
-    "mysql": f"INSERT INTO {_LAST_TABLE} (statement, seq_id) VALUES (?, ?) ON DUPLICATE KEY UPDATE seq_id = "
-    "VALUES(seq_id)",
+    "sqlite": _UPSERT_LAST_STANDARD,
+    "postgresql": _UPSERT_LAST_STANDARD,
+    "mysql": _INSERT_LAST + "ON DUPLICATE KEY UPDATE seq_id = VALUES(seq_id)",
 }
 
 
