@@ -240,8 +240,9 @@ async def calibrate(
     """The capacity under the soak's own conditions: open loop (the generator paces itself), one request in
     AUDIT_EVERY through the store while its processor drains it, the metrics scraped. Rates step up from half
     the closed-loop capacity; a step is sustained when nothing failed or went unsent and what was still in
-    flight when its last request was due is under 100 ms of its rate (a growing backlog is not; a step is tried
-    twice before it counts as not sustained). The highest
+    flight when its last request was due is under 100 ms of its rate (a growing backlog is not) and the audit
+    store holds under half a second of its traffic (its processor keeps up); a step is tried twice before it
+    counts as not sustained. The highest
     sustained rate is the calibrated capacity (the soak runs at ``--soak-load`` of it). Real errors (not the
     unsent requests of an overloaded step) go to ``errors``: the soak reports them with its own."""
     steps: list[dict[str, Any]] = []
@@ -255,7 +256,10 @@ async def calibrate(
         left = await fixed_rate(session, targets, rate, step_s, tally)
         cores = meter.lap()
         p99 = _percentile(tally.latencies, 99)
-        ok = tally.not_sent == 0 and not tally.errors and left <= max(8, rate * 0.1)
+        depth_after = await asyncio.to_thread(_store_depth, store) if store else None
+        # The processor keeps up too: the audit store holds no more than half a second of its traffic.
+        drained = depth_after is None or depth_after <= max(16.0, rate / AUDIT_EVERY / 2)
+        ok = tally.not_sent == 0 and not tally.errors and left <= max(8, rate * 0.1) and drained
         steps.append(
             {
                 "share": share,
@@ -268,7 +272,7 @@ async def calibrate(
                 "p99_ms": None if p99 is None else round(p99 * 1000, 1),
                 "cpu": cores,
                 "gateway_cpu_ms_per_request": _per_request(cores["gateway"], rate),
-                "store_depth": [depth, await asyncio.to_thread(_store_depth, store) if store else None],
+                "store_depth": [depth, depth_after],
                 "sustained": ok,
             }
         )
@@ -323,10 +327,22 @@ def _machine_ticks() -> tuple[int, int]:
     return sum(values) - values[3] - values[4], sum(values)
 
 
+def _runqueue_wait(pid: int | str) -> float:
+    """Seconds the process's main thread (its event loop) has spent runnable but waiting for a CPU
+    (/proc/PID/schedstat, second field, ns)."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 class CpuMeter:
     """CPU used between two readings, in cores (CPU seconds per wall second): the gateway's processes, the
     generator (this process), the Twilio sandbox and the echo back end (which share the cores), and the whole
-    machine (other work included: it is shared)."""
+    machine (other work included: it is shared). Also the time the gateway's and the generator's event loops
+    were runnable but not given a CPU ("…_waiting", in the same unit): high while behind means the CPU went to
+    other work; low while behind with little CPU used means the gateway waited on something (a stall)."""
 
     def __init__(self, gateway: int, others: dict[str, int]) -> None:
         self.gateway = tree_pids(gateway)
@@ -336,6 +352,8 @@ class CpuMeter:
     def _read(self) -> tuple[float, dict[str, float], tuple[int, int]]:
         values = {"gateway": sum(_pid_cpu(pid) for pid in self.gateway), "generator": _own_cpu()}
         values.update({name: sum(_pid_cpu(pid) for pid in pids) for name, pids in self.others.items()})
+        values["gateway_waiting"] = sum(_runqueue_wait(pid) for pid in self.gateway)
+        values["generator_waiting"] = _runqueue_wait("self")
         return time.monotonic(), values, _machine_ticks()
 
     def lap(self) -> dict[str, float]:
@@ -732,8 +750,8 @@ def _calibration_lines(result: dict[str, Any]) -> list[str]:
         "",
         f"Steps of {calibration.get('step_s', 0):g} s at a fixed rate, up from half the closed-loop capacity. A step"
         " is sustained when no request failed or went unsent and what was still in flight when its last request"
-        " was due is under 100 ms of its rate; one that is not is tried once more (a row each). CPU in cores (CPU"
-        " seconds per second).",
+        " was due is under 100 ms of its rate and the audit store holds under half a second of its traffic; one that"
+        " is not is tried once more (a row each). CPU in cores (CPU seconds per second).",
         "",
         "| share of closed loop | rate req/s | answered | not sent | errors | in flight at the end | p99 ms"
         " | generator | gateway (ms/request) | sandbox | machine busy | audit store depth | sustained |",
@@ -770,8 +788,8 @@ def _timeline_lines(result: dict[str, Any]) -> list[str]:
         f" {MAX_IN_FLIGHT}). Lag: how late the generator's loop woke up. CPU in cores.",
         "",
         "| t (s) | sent/s | answered/s | not sent | in flight (max / last) | p99 ms by target (worst) | lag ms (worst)"
-        " | generator | gateway | sandbox | machine busy | audit store depth |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        " | generator | gateway | gateway waiting for a CPU | sandbox | machine busy | audit store depth |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for start in range(0, len(timeline), width):
         rows = timeline[start : start + width]
@@ -789,7 +807,7 @@ def _timeline_lines(result: dict[str, Any]) -> list[str]:
             f" | {max(r['lag_ms'] for r in rows):,.0f}"
             + "".join(
                 f" | {_cores(sum((r.get('cpu') or {}).get(key, 0.0) for r in rows) / n)}"
-                for key in ("generator", "gateway", "sandbox")
+                for key in ("generator", "gateway", "gateway_waiting", "sandbox")
             )
             + f" | {_share(sum((r.get('cpu') or {}).get('machine_busy', 0.0) for r in rows) / n)}"
             f" | {'—' if depth is None else depth} |"
@@ -828,9 +846,13 @@ def diagnosis(timeline: list[dict[str, Any]], rate: float) -> list[str]:
         f"In the seconds behind, the gateway had {_cores(gateway_behind)} cores and the generator"
         f" {_cores(mean_cpu(behind, 'generator'))}; in the others {_cores(gateway_calm)} and"
         f" {_cores(mean_cpu(calm, 'generator'))}; the machine was {_share(mean_cpu(timeline, 'machine_busy'))} busy."
+        f" The gateway's event loops waited for a CPU (runnable, not running)"
+        f" {_cores(mean_cpu(behind, 'gateway_waiting'))} cores' worth while behind,"
+        f" {_cores(mean_cpu(calm, 'gateway_waiting'))} otherwise."
         + (
-            " The gateway had less CPU while behind: it was not given the CPU (other work on the machine) or it"
-            " waited (the store's commits, the sandbox), rather than having too much to do."
+            " The gateway had less CPU while behind: it was not given the CPU (other work on the machine: the"
+            " wait for a CPU says how much) or it waited on something (the store's commits, the sandbox), rather"
+            " than having too much to do."
             if calm and gateway_behind < 0.9 * gateway_calm
             else ""
         )
