@@ -860,6 +860,18 @@ def diagnosis(timeline: list[dict[str, Any]], rate: float) -> list[str]:
     return out
 
 
+def to_json(data: dict[str, Any]) -> str:
+    """soak.json: indented, but one line for each timeline reading (a 10-minute soak has 600 of them)."""
+    result = data.get("result") or {}
+    timeline = result.get("timeline")
+    if not timeline:
+        return json.dumps(data, indent=2, default=str) + "\n"
+    marker = "@@timeline@@"
+    text = json.dumps({**data, "result": {**result, "timeline": marker}}, indent=2, default=str)
+    rows = ",\n".join("      " + json.dumps(row, default=str) for row in timeline)
+    return text.replace(json.dumps(marker), "[\n" + rows + "\n    ]", 1) + "\n"
+
+
 def _met(ok: bool) -> str:
     return "✅ yes" if ok else "❌ no"
 
@@ -954,7 +966,7 @@ def main(cfg: Config) -> int:
     if data["failure"]:
         data["summary"]["errors_not_injected"] = max(1, data["summary"]["errors_not_injected"])
     cfg.output.mkdir(parents=True, exist_ok=True)
-    (cfg.output / f"{cfg.stem}.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    (cfg.output / f"{cfg.stem}.json").write_text(to_json(data), encoding="utf-8")
     (cfg.output / f"{cfg.stem}.md").write_text(render(data), encoding="utf-8")
     log(f"report written: {cfg.output / f'{cfg.stem}.md'}")
     if cfg.strict:
