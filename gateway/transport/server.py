@@ -30,6 +30,7 @@ from gateway.message.payload import BodyReadError, Payload, content_type_paramet
 from gateway.runtime import tracing
 from gateway.runtime.api import ApiMatch, Request, elect
 from gateway.runtime.configuration import Configuration, ProxyService
+from gateway.runtime.heap import heap_report
 from gateway.runtime.processors import Processors
 from gateway.runtime.services import Services
 from gateway.runtime.state import RuntimeState
@@ -193,6 +194,7 @@ async def healthz(request: web.Request) -> web.Response:
         "status": "ok",
         "pid": os.getpid(),  # which worker answered (`serve --workers N`)
         "version": config.version,  # a digest of the deployed files: the workers serve the same when equal
+        "gc": heap_report(),  # objects frozen out of the collector, collections per generation (runtime.heap)
         "deployed": [{"kind": a.kind, "name": a.name, "path": a.path} for a in config.deployed],
         "failed": [_problem(e) for e in config.failed],
         # deployed, but a key names nothing: every message reaching it fails
