@@ -180,7 +180,10 @@ class Processors:
                     _unless_stopping()
                     if not await self._fire(spec, leases):
                         return
-            while await self._forward_one(spec, leases) is not False:
+            # MI's pacing: one message, then the interval. A short interval is a store being drained: each
+            # delivered message is then settled together with the lease of the next (one commit, _ack).
+            chain = spec.interval <= _CHAIN_MAX_INTERVAL
+            while await self._forward_one(spec, leases, chain) is not False:
                 await asyncio.sleep(spec.interval)
 
     async def _fire(self, spec: MessageProcessorSpec, leases: _Leases) -> bool:
@@ -190,7 +193,9 @@ class Processors:
         the processor stopped (deactivated)."""
         started = time.monotonic()
         while True:
-            settled = await self._forward_one(spec, leases)
+            # Draining (throttle.interval): it goes on until the store is empty, so the next message may be
+            # leased with the settle of the last one. Otherwise the fire may end after any message: no chaining.
+            settled = await self._forward_one(spec, leases, spec.drain_pause is not None)
             if settled is None:
                 return True
             if not settled:
@@ -200,16 +205,19 @@ class Processors:
             elif not spec.throttle or time.monotonic() - started > 1.0:
                 return True
 
-    async def _forward_one(self, spec: MessageProcessorSpec, leases: _Leases) -> bool | None:
-        """Take the next message and settle it, its lease held meanwhile: None when the store had none, else
-        _settle's answer (False: the processor stopped)."""
+    async def _forward_one(self, spec: MessageProcessorSpec, leases: _Leases, chain: bool = False) -> bool | None:
+        """Take the next message (the one leased with the last settle, if any) and settle it, its lease held
+        meanwhile: None when the store had none, else _settle's answer (False: the processor stopped). With
+        `chain`, a delivered message is acknowledged together with the lease of the next (leases.ahead)."""
         _unless_stopping()
-        delivery = await self._take(spec)
+        delivery, leases.ahead = leases.ahead, None
+        if delivery is None:
+            delivery = await self._take(spec)
         if delivery is None:
             return None
         try:
             with leases.holding(delivery):
-                return await self._settle(spec, delivery, None)
+                return await self._settle(spec, delivery, None, leases if chain else None)
         except asyncio.CancelledError:
             await _quietly(delivery.release())
             raise
@@ -241,8 +249,11 @@ class Processors:
             _unless_stopping()
         return taken
 
-    async def _settle(self, spec: MessageProcessorSpec, delivery: Delivery, pace: _Pace | None) -> bool:
-        """Deliver one message until it is delivered, dropped or parked (True), or the processor stops (False)."""
+    async def _settle(
+        self, spec: MessageProcessorSpec, delivery: Delivery, pace: _Pace | None, chain: _Leases | None = None
+    ) -> bool:
+        """Deliver one message until it is delivered, dropped or parked (True), or the processor stops (False).
+        With `chain`, the acknowledgement also leases the store's next message into chain.ahead (_ack)."""
         attempts = 0
         while True:
             _unless_stopping()
@@ -259,14 +270,14 @@ class Processors:
             if pace is not None:
                 await pace.answered(time.monotonic() - left)
             if outcome == "done":
-                await delivery.ack()
+                await _ack(delivery, chain)
                 return True
             if outcome == "deactivate":
                 await delivery.release()
                 return False
             if outcome == "park":  # a failure no retry can mend (non.retry.status.codes on a target sequence)
                 await self._park(spec, delivery, failed)
-                await delivery.ack()
+                await _ack(delivery, chain)
                 return True
             if spec.max_attempts > 0 and attempts >= spec.max_attempts:
                 if spec.drop_after_max:
@@ -277,7 +288,7 @@ class Processors:
                         attempts,
                     )
                     await self._park(spec, delivery, failed)
-                    await delivery.ack()
+                    await _ack(delivery, chain)
                     return True
                 await delivery.release()
                 self._run_named(spec.deactivate_sequence, delivery)
@@ -531,6 +542,34 @@ class Processors:
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
 _TAKE_BATCH = 100  # messages a paced processor takes from its store in one go
+# Up to this interval (seconds) a forwarding processor leases its next message with the settle of the last (one
+# commit, not two). Beyond it the processor forwards a few messages a second at most, where a commit saved is
+# nothing, and the next message would stay leased through the whole interval: hidden from the other nodes'
+# processors meanwhile, and, if this node dies then, back only once its lease ends, after later messages.
+_CHAIN_MAX_INTERVAL = 0.1
+
+
+async def _ack(delivery: Delivery, chain: _Leases | None) -> None:
+    """Acknowledge a settled message. With `chain` and a store that can (the JDBC stores), the same commit leases
+    the store's next message, which waits in chain.ahead (its lease renewed) for the processor's next turn: one
+    commit a forwarded message instead of two. The call runs to its end even if the processor is stopped
+    meanwhile, so a message it leased is released at once rather than left hidden until its lease ends."""
+    settle_and_take = getattr(delivery, "ack_and_take", None)
+    if chain is None or settle_and_take is None:
+        await delivery.ack()
+        return
+    call: asyncio.Future[Delivery | None] = asyncio.ensure_future(settle_and_take())
+    try:
+        ahead = await asyncio.shield(call)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            taken = await call
+            if taken is not None:
+                await _quietly(taken.release())
+        raise
+    if ahead is not None:
+        chain.ahead = ahead
+        chain.hold(ahead)
 
 
 class _Leases:
@@ -541,6 +580,7 @@ class _Leases:
     def __init__(self, processors: Processors, spec: MessageProcessorSpec) -> None:
         self.processors, self.spec = processors, spec
         self.held: dict[int, Delivery] = {}
+        self.ahead: Delivery | None = None  # the next message, leased with the settle of the last (_ack)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -554,6 +594,10 @@ class _Leases:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        ahead, self.ahead = self.ahead, None
+        if ahead is not None:  # the processor stops (deactivated, redeployed): the next message is first again
+            self.drop(ahead)
+            await _quietly(ahead.release())
 
     def hold(self, delivery: Delivery) -> None:
         self.held[id(delivery)] = delivery
