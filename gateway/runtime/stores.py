@@ -4,8 +4,9 @@ and not acknowledged (a crash, a failed delivery) is handed out again: at-least-
 
 Backends, chosen by the artifact's class and parameters (gateway/deploy/stores.py):
 - memory: a queue in this process (W: InMemoryStore), lost with it, as in MI;
-- sqlite: a table in a local file, WAL and synchronous=FULL, so an accepted message survives kill -9 (the
-  embedded default for JDBCMessageStore);
+- sqlite: a table in a local file, WAL and synchronous=FULL for puts, so an accepted message survives kill -9
+  and a power cut (the embedded default for JDBCMessageStore); leases and deletes at synchronous=NORMAL
+  (SqliteStore._connect);
 - postgresql: the same table on PostgreSQL (jdbc:postgresql: URLs), taken with FOR UPDATE SKIP LOCKED so that
   several gateway nodes share it;
 - rabbitmq: a durable queue, persistent messages, publisher confirms, manual acknowledgement (W: RabbitMQStore).
@@ -206,8 +207,9 @@ class _RowDelivery:
 class SqliteStore:
     def __init__(self, spec: MessageStoreSpec) -> None:
         self.spec = spec
-        self._db: Any = None
-        self._lock = asyncio.Lock()
+        self._db: Any = None  # puts: synchronous=FULL
+        self._ops: sqlite3.Connection | None = None  # leases, acknowledgements: synchronous=NORMAL (_connect)
+        self._lock = asyncio.Lock()  # one writer of this process at a time, whichever connection
         self._opening = asyncio.Lock()
         self._connecting: asyncio.Future[Any] | None = None
         self._pending: list[tuple[StoredMessage, asyncio.Future[None]]] = []
@@ -220,28 +222,60 @@ class SqliteStore:
             "WHERE store = ? AND lease_until < ? ORDER BY indexId LIMIT ?) RETURNING indexId, message"
         )
 
-    async def _open(self) -> Any:
-        if self._db is not None:
-            return self._db
+    async def _open(self) -> sqlite3.Connection:
+        """The connection of the leases and acknowledgements (both connections open)."""
+        if self._ops is not None:
+            return self._ops
         async with self._opening:
-            if self._db is None:
-                # Shielded: a consumer cancelled mid-connect (shutdown) must not orphan the connection's
-                # thread; close() waits for it and closes it.
+            if self._ops is None:
+                # Shielded: a consumer cancelled mid-connect (shutdown) must not orphan the connections'
+                # threads; close() waits for them and closes them.
                 self._connecting = asyncio.ensure_future(self._connect())
-                self._db = await asyncio.shield(self._connecting)
+                self._db, self._ops = await asyncio.shield(self._connecting)
                 self.spec.size_gauge[0] = await self.size()
-            return self._db
+            return self._ops
 
-    async def _connect(self) -> Any:
+    async def _connect(self) -> tuple[Any, sqlite3.Connection]:
+        """Two connections to the file (WAL). Puts commit on one with synchronous=FULL: the WAL is fsynced at
+        each commit, so a message is on disk before its client's 202. Leases, their renewals and releases, and
+        acknowledgements (deletes) commit on the other with synchronous=NORMAL: written to the WAL at once (so
+        the other processes on the file see them, and they survive the process's kill -9) and fsynced with the
+        next put's commit or checkpoint. A power cut may undo the last of them: a lease undone belonged to a
+        process that died with it, and a delete undone makes a delivered message come again, which at-least-once
+        allows (as a kill between the delivery and its delete does). Nothing accepted is lost.
+        The second connection is a plain sqlite3 one whose work runs in a worker thread, a whole transaction in
+        one hop (_run): a forwarded message's settle is one hop, not the five or six of aiosqlite's calls."""
         import aiosqlite
 
         Path(self.spec.path).parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(self.spec.path, timeout=30, isolation_level=None)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
-        await db.execute(_SQLITE_SCHEMA.format(table=self.table))
-        await db.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_store ON {self.table} (store, indexId)")
-        return db
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
+            await db.execute(_SQLITE_SCHEMA.format(table=self.table))
+            await db.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_store ON {self.table} (store, indexId)")
+            ops = await asyncio.to_thread(self._connect_ops)
+        except BaseException:
+            await db.close()
+            raise
+        return db, ops
+
+    def _connect_ops(self) -> sqlite3.Connection:
+        ops = sqlite3.connect(self.spec.path, timeout=30, isolation_level=None, check_same_thread=False)
+        ops.execute("PRAGMA synchronous=NORMAL")  # see _connect
+        return ops
+
+    async def _run(self, work: Any, *args: Any) -> Any:
+        """`work(ops, *args)` in a worker thread, under the write lock. Shielded: a caller cancelled meanwhile
+        leaves the lock only once the thread is done with the connection (no two threads on it at once)."""
+        ops = await self._open()
+        async with self._lock:
+            running = asyncio.ensure_future(asyncio.to_thread(work, ops, *args))
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                await asyncio.wait([running])
+                raise
 
     async def put(self, message: StoredMessage) -> None:
         """Group commit: puts that arrive while a commit is under way go into the next transaction together,
@@ -301,74 +335,71 @@ class SqliteStore:
             return True
 
     async def take_many(self, count: int) -> list[Delivery]:
-        """Up to `count` messages in store order, leased together (one transaction, one fsync)."""
-        db = await self._open()
+        """Up to `count` messages in store order, leased together (one transaction)."""
+        await self._open()
         now = time.time()
         if not self._may_take(now):
             return []
-        async with self._lock:
-            # One statement: safe against other processes on the same file (SQLite serialises writers).
-            lease = now + self.spec.lease_seconds
-            cursor = await db.execute(self._take_sql, (lease, self.spec.name, now, max(1, count)))
-            rows = await cursor.fetchall()
-            await cursor.close()
+        rows = await self._run(self._lease_rows, now, count)
         return [_RowDelivery(StoredMessage.from_bytes(row[1]), row[0], self) for row in sorted(rows)]
+
+    def _lease_rows(self, ops: sqlite3.Connection, now: float, count: int) -> list[Any]:
+        # One statement: safe against other processes on the same file (SQLite serialises writers).
+        lease = now + self.spec.lease_seconds
+        return ops.execute(self._take_sql, (lease, self.spec.name, now, max(1, count))).fetchall()
 
     async def settle_and_take(self, row: int) -> Delivery | None:
         """Delete the delivered message `row` and lease the next one in store order, in one transaction: one
         commit (one fsync) a forwarded message instead of two, and one wait for the file's write lock, which the
         puts of the other workers wait for too. Safe: `row` was delivered, so deleting it is right whatever
         follows, and a lease whose holder dies ends by itself (lease expiry), as for a take."""
-        db = await self._open()
-        now = time.time()
-        async with self._lock:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                await db.execute(f"DELETE FROM {self.table} WHERE indexId = ?", (row,))
-                cursor = await db.execute(self._take_sql, (now + self.spec.lease_seconds, self.spec.name, now, 1))
-                rows = await cursor.fetchall()
-                await cursor.close()
-                await db.execute("COMMIT")
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
+        rows = await self._run(self._settle_rows, row, time.time())
         self.spec.size_gauge[0] = max(0, self.spec.size_gauge[0] - 1)
         return _RowDelivery(StoredMessage.from_bytes(rows[0][1]), rows[0][0], self) if rows else None
 
+    def _settle_rows(self, ops: sqlite3.Connection, row: int, now: float) -> list[Any]:
+        ops.execute("BEGIN IMMEDIATE")
+        try:
+            ops.execute(f"DELETE FROM {self.table} WHERE indexId = ?", (row,))
+            rows = self._lease_rows(ops, now, 1)
+            ops.execute("COMMIT")
+        except BaseException:
+            ops.execute("ROLLBACK")
+            raise
+        return rows
+
     async def renew(self, rows: list[int]) -> None:
-        db = await self._open()
-        async with self._lock:
-            await db.execute(_renew_sql(self.table), _renew_args(time.time() + self.spec.lease_seconds, rows))
+        args = _renew_args(time.time() + self.spec.lease_seconds, rows)
+        await self._run(lambda ops: ops.execute(_renew_sql(self.table), args).close())
 
     async def remove(self, row: int) -> None:
-        db = await self._open()
-        async with self._lock:
-            await db.execute(f"DELETE FROM {self.table} WHERE indexId = ?", (row,))
+        await self._run(lambda ops: ops.execute(f"DELETE FROM {self.table} WHERE indexId = ?", (row,)).close())
         self.spec.size_gauge[0] = max(0, self.spec.size_gauge[0] - 1)
 
     async def unlease(self, row: int) -> None:
-        db = await self._open()
-        async with self._lock:
-            await db.execute(f"UPDATE {self.table} SET lease_until = 0 WHERE indexId = ?", (row,))
+        sql = f"UPDATE {self.table} SET lease_until = 0 WHERE indexId = ?"
+        await self._run(lambda ops: ops.execute(sql, (row,)).close())
 
     async def size(self) -> int:
-        db = await self._open()
-        cursor = await db.execute(f"SELECT COUNT(*) FROM {self.table} WHERE store = ?", (self.spec.name,))
-        row = await cursor.fetchone()
-        await cursor.close()
-        return int(row[0]) if row else 0
+        sql = f"SELECT COUNT(*) FROM {self.table} WHERE store = ?"
+        found = await self._run(lambda ops: ops.execute(sql, (self.spec.name,)).fetchone())
+        return int(found[0]) if found else 0
 
     async def close(self) -> None:
-        db = self._db
-        if db is None and self._connecting is not None:
+        connections = (self._db, self._ops)
+        if self._ops is None and self._connecting is not None:
             try:
-                db = await self._connecting
+                connections = await self._connecting
             except Exception:  # noqa: BLE001 - it never opened: nothing to close
-                db = None
-        self._db = self._connecting = None
+                connections = (None, None)
+        self._db = self._ops = self._connecting = None
         if self._peek is not None:
             self._peek.close()
             self._peek = None
+        db, ops = connections
+        if ops is not None:
+            async with self._lock:  # no thread of _run is on it
+                ops.close()
         if db is not None:
             await db.close()
 
