@@ -552,21 +552,13 @@ _CHAIN_MAX_INTERVAL = 0.1
 async def _ack(delivery: Delivery, chain: _Leases | None) -> None:
     """Acknowledge a settled message. With `chain` and a store that can (the JDBC stores), the same commit leases
     the store's next message, which waits in chain.ahead (its lease renewed) for the processor's next turn: one
-    commit a forwarded message instead of two. The call runs to its end even if the processor is stopped
-    meanwhile, so a message it leased is released at once rather than left hidden until its lease ends."""
+    commit a forwarded message instead of two. A store whose call is cancelled (the processor stops) releases
+    the message it leased at once rather than leaving it hidden until its lease ends."""
     settle_and_take = getattr(delivery, "ack_and_take", None)
     if chain is None or settle_and_take is None:
         await delivery.ack()
         return
-    call: asyncio.Future[Delivery | None] = asyncio.ensure_future(settle_and_take())
-    try:
-        ahead = await asyncio.shield(call)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            taken = await call
-            if taken is not None:
-                await _quietly(taken.release())
-        raise
+    ahead = await settle_and_take()
     if ahead is not None:
         chain.ahead = ahead
         chain.hold(ahead)

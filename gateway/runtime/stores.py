@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import logging
 import os
@@ -24,6 +25,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -209,6 +211,7 @@ class SqliteStore:
         self.spec = spec
         self._db: Any = None  # puts: synchronous=FULL
         self._ops: sqlite3.Connection | None = None  # leases, acknowledgements: synchronous=NORMAL (_connect)
+        self._thread: ThreadPoolExecutor | None = None  # the one thread that uses _ops
         self._lock = asyncio.Lock()  # one writer of this process at a time, whichever connection
         self._opening = asyncio.Lock()
         self._connecting: asyncio.Future[Any] | None = None
@@ -254,7 +257,7 @@ class SqliteStore:
             await db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
             await db.execute(_SQLITE_SCHEMA.format(table=self.table))
             await db.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_store ON {self.table} (store, indexId)")
-            ops = await asyncio.to_thread(self._connect_ops)
+            ops = await asyncio.get_running_loop().run_in_executor(None, self._connect_ops)
         except BaseException:
             await db.close()
             raise
@@ -265,16 +268,22 @@ class SqliteStore:
         ops.execute("PRAGMA synchronous=NORMAL")  # see _connect
         return ops
 
-    async def _run(self, work: Any, *args: Any) -> Any:
-        """`work(ops, *args)` in a worker thread, under the write lock. Shielded: a caller cancelled meanwhile
-        leaves the lock only once the thread is done with the connection (no two threads on it at once)."""
+    async def _run(self, work: Any, *args: Any, undo: Any = None) -> Any:
+        """`work(ops, *args)` in the store's thread, under the write lock: one hop, a plain future (no task). A
+        caller cancelled meanwhile leaves the lock only once the thread is done with the connection, and what a
+        completed `work` did is undone by `undo(ops, result)` (a lease nobody will use: released at once)."""
         ops = await self._open()
         async with self._lock:
-            running = asyncio.ensure_future(asyncio.to_thread(work, ops, *args))
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"store {self.spec.name}")
+            job = self._thread.submit(work, ops, *args)
             try:
-                return await asyncio.shield(running)
+                return await asyncio.wrap_future(job)
             except asyncio.CancelledError:
-                await asyncio.wait([running])
+                with contextlib.suppress(BaseException):  # not started: cancelled with the caller
+                    result = await asyncio.wrap_future(job)
+                    if undo is not None:
+                        await asyncio.wrap_future(self._thread.submit(undo, ops, result))
                 raise
 
     async def put(self, message: StoredMessage) -> None:
@@ -340,7 +349,7 @@ class SqliteStore:
         now = time.time()
         if not self._may_take(now):
             return []
-        rows = await self._run(self._lease_rows, now, count)
+        rows = await self._run(self._lease_rows, now, count, undo=self._unlease_rows)
         return [_RowDelivery(StoredMessage.from_bytes(row[1]), row[0], self) for row in sorted(rows)]
 
     def _lease_rows(self, ops: sqlite3.Connection, now: float, count: int) -> list[Any]:
@@ -353,9 +362,13 @@ class SqliteStore:
         commit (one fsync) a forwarded message instead of two, and one wait for the file's write lock, which the
         puts of the other workers wait for too. Safe: `row` was delivered, so deleting it is right whatever
         follows, and a lease whose holder dies ends by itself (lease expiry), as for a take."""
-        rows = await self._run(self._settle_rows, row, time.time())
+        rows = await self._run(self._settle_rows, row, time.time(), undo=self._unlease_rows)
         self.spec.size_gauge[0] = max(0, self.spec.size_gauge[0] - 1)
         return _RowDelivery(StoredMessage.from_bytes(rows[0][1]), rows[0][0], self) if rows else None
+
+    def _unlease_rows(self, ops: sqlite3.Connection, rows: list[Any]) -> None:
+        for row in rows:
+            ops.execute(f"UPDATE {self.table} SET lease_until = 0 WHERE indexId = ?", (row[0],)).close()
 
     def _settle_rows(self, ops: sqlite3.Connection, row: int, now: float) -> list[Any]:
         ops.execute("BEGIN IMMEDIATE")
@@ -398,8 +411,11 @@ class SqliteStore:
             self._peek = None
         db, ops = connections
         if ops is not None:
-            async with self._lock:  # no thread of _run is on it
+            async with self._lock:  # no job of _run is on it
                 ops.close()
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None
         if db is not None:
             await db.close()
 
@@ -513,6 +529,22 @@ class ServerStore(_TableStore):
     async def settle_and_take(self, row: int) -> Delivery | None:
         """Delete the delivered message `row` and lease the next one (SKIP LOCKED), in one transaction: one
         commit a forwarded message instead of two (see SqliteStore.settle_and_take)."""
+        # Shielded: a processor stopped meanwhile gets no message, so one leased by a completed call is released.
+        call = asyncio.ensure_future(self._settle_and_take(row))
+        try:
+            found = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                leased = await call
+                if leased is not None:
+                    await self.unlease(int(leased.get(1)))
+            raise
+        self.spec.size_gauge[0] = max(0, self.spec.size_gauge[0] - 1)
+        if found is None:
+            return None
+        return _RowDelivery(StoredMessage.from_bytes(bytes(found.get(2))), int(found.get(1)), self)
+
+    async def _settle_and_take(self, row: int) -> Any:
         database = await self._db()
         now = time.time()
         async with database.transaction() as session:
@@ -520,10 +552,7 @@ class ServerStore(_TableStore):
             found = await session.first(self._select, (self.spec.name, now))
             if found is not None:
                 await session.execute(self._lease, (now + self.spec.lease_seconds, int(found.get(1))))
-        self.spec.size_gauge[0] = max(0, self.spec.size_gauge[0] - 1)
-        if found is None:
-            return None
-        return _RowDelivery(StoredMessage.from_bytes(bytes(found.get(2))), int(found.get(1)), self)
+        return found
 
     async def unlease(self, row: int) -> None:
         database = await self._db()
