@@ -271,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     headers = {"Content-Type": payloads.SOAP_CONTENT_TYPE, "SOAPAction": payloads.SOAP_ACTION}
     tmp = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])))
+    if args.target == "gateway":
+        # One worker, measured as `serve --workers N` runs each of its workers (the parent's malloc tunable);
+        # --workers 1 has no parent to set it. GLIBC_TUNABLES set by the caller wins (to measure without it).
+        from gateway.supervisor import worker_environment
+
+        worker_environment(env)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         echo_port, port = free_port(), free_port()
