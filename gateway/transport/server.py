@@ -236,13 +236,13 @@ async def handle_unknown(request: web.Request) -> web.StreamResponse:
 
 async def _unknown(request: web.Request, config: Configuration) -> web.StreamResponse:
     """No proxy: an API whose context holds the path (W: RestRequestHandler), else the `main` sequence."""
-    index = config.api_index
-    media = requested_format(request) if config.apis else None
+    index = config.api_index  # None: no API
+    media = requested_format(request) if config.apis and request.method == "GET" else None
     if media is not None:  # MI: /NAME?swagger.json; extension: the API's own path too
         api = config.apis.get(request.path[1:]) or (index.find(_api_request(request)) if index else None)
         if api is not None:
             return swagger_response(request, api, media)
-    if index:
+    if index is not None:
         api_request = _api_request(request)
         api = index.find(api_request)
         if api is not None:
