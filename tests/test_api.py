@@ -560,3 +560,23 @@ def test_one_expression_templates_match_as_the_node_chain_does():
             uri = plain[:cut] + noise + plain[cut:] if rng.random() < 0.7 else "/" + noise
             assert fast.match(uri) == chain._match_nodes(uri), (text, uri)
     assert compiled == 13  # the others ('*', a query, '=', {+x}, {#x}, prefixes, repeats, '.' in a name) keep the chain
+
+
+async def test_resources_that_look_at_content_type_or_user_agent_get_them(gateway):
+    """Dispatch reads these headers only for APIs whose resources look at them (and the Host header only
+    when an API names a host or port): here they must be read."""
+    resources = (
+        f'<resource methods="POST" uri-template="/x" content-type="application/json">{tag("json")}</resource>'
+        f'<resource methods="POST" uri-template="/{{name}}">{tag("any-type")}</resource>'
+        f'<resource methods="GET" uri-template="/ua" user-agent="curl.*">{tag("curl")}</resource>'
+        f'<resource methods="GET" uri-template="/{{name}}">{tag("any-agent")}</resource>'
+    )
+    client = await gateway(
+        {**api("Typed", "/typed", resources), **api("Plain", "/plain", f"<resource>{tag('p')}</resource>")}
+    )
+    json_type, xml_type = {"Content-Type": "application/json"}, {"Content-Type": "application/xml"}
+    assert await resource_of(client, "POST", "/typed/x", data=b"{}", headers=json_type) == "json"
+    assert await resource_of(client, "POST", "/typed/x", data=b"<a/>", headers=xml_type) == "any-type"
+    assert await resource_of(client, "GET", "/typed/ua", headers={"User-Agent": "curl/8.4"}) == "curl"
+    assert await resource_of(client, "GET", "/typed/ua", headers={"User-Agent": "Mozilla/5.0"}) == "any-agent"
+    assert await resource_of(client, "GET", "/plain/ua", headers={"User-Agent": "curl/8.4"}) == "p"

@@ -568,7 +568,7 @@ class ApiIndex:
     """Every deployed API by context, in MI's order of preference (W: SynapseConfiguration.reconstructAPITable
     and AbstractApiHandler.dispatchToAPI): versioned APIs first, then the longest context, then load order."""
 
-    __slots__ = ("by_context", "versioned_contexts")
+    __slots__ = ("by_context", "versioned_contexts", "reads_host", "reads_details")
 
     def __init__(self, apis: Iterable[RestApi]) -> None:
         by_context: dict[str, list[RestApi]] = {}
@@ -578,6 +578,11 @@ class ApiIndex:
         self.versioned_contexts = frozenset(
             key for key, found in by_context.items() if any(a.version_type for a in found)
         )
+        every = [api for found in by_context.values() for api in found]
+        # what of a request dispatch reads (the rest of a Request may be left out): its Host header when an
+        # API names a host or port; its Content-Type, body and User-Agent when a resource looks at them
+        self.reads_host = any(api.host is not None or api.port is not None for api in every)
+        self.reads_details = any(not api.plans for api in every)
 
     def __bool__(self) -> bool:
         return bool(self.by_context)
@@ -670,23 +675,18 @@ def elect(api: RestApi, request: Request) -> ApiMatch:
         sub_path = path[len(api.context) :]
         # what _postfix computes when the path starts with '/' and the context (as a path found by context does)
         postfix = sub_path if path.startswith("/") and path.startswith(api.context) else _postfix(api, path)
-    match = ApiMatch(api, path, sub_path or "/", postfix)
+    sub_path = sub_path or "/"
     acceptable = api.plans.get((request.method, request.scheme))
     if acceptable is None:
         acceptable = _groups(_acceptable(api.resources, request))
     if any(acceptable):
-        found = _dispatch(acceptable, match.sub_path)
+        found = _dispatch(acceptable, sub_path)
         if found is None:
-            match.status = 404
-        else:
-            match.resource, match.variables = found
-        return match
-    found = _dispatch(api.every, match.sub_path)
-    if found is None:
-        match.status = 404
-    else:
-        match.status = 400 if found[0].allows(request.method) else 405
-    return match
+            return ApiMatch(api, path, sub_path, postfix, status=404)
+        return ApiMatch(api, path, sub_path, postfix, found[0], found[1])
+    found = _dispatch(api.every, sub_path)
+    status = 404 if found is None else 400 if found[0].allows(request.method) else 405
+    return ApiMatch(api, path, sub_path, postfix, status=status)
 
 
 def _postfix(api: RestApi, path: str) -> str:

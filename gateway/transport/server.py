@@ -27,7 +27,7 @@ from gateway.message.context import Exchange, MessageContext, Reply
 from gateway.message.errors import client_media_type, error_reply
 from gateway.message.payload import BodyReadError, Payload, content_type_parameter, kind_of, media_type_of
 from gateway.runtime import tracing
-from gateway.runtime.api import ApiMatch, Request, elect
+from gateway.runtime.api import ApiIndex, ApiMatch, Request, elect
 from gateway.runtime.configuration import Configuration, ProxyService
 from gateway.runtime.processors import Processors
 from gateway.runtime.services import Services
@@ -239,19 +239,23 @@ async def _unknown(request: web.Request, config: Configuration) -> web.StreamRes
     index = config.api_index  # None: no API
     media = requested_format(request) if config.apis and request.method == "GET" else None
     if media is not None:  # MI: /NAME?swagger.json; extension: the API's own path too
-        api = config.apis.get(request.path[1:]) or (index.find(_api_request(request)) if index else None)
+        api = config.apis.get(request.path[1:]) or (index.find(_api_request(request, index)) if index else None)
         if api is not None:
             return swagger_response(request, api, media)
     if index is not None:
-        api_request = _api_request(request)
+        api_request = _api_request(request, index)
         api = index.find(api_request)
         if api is not None:
             return await _mediate(request, config, None, elect(api, api_request))
     return await _mediate(request, config, None)
 
 
-def _api_request(request: web.Request) -> Request:
+def _api_request(request: web.Request, index: ApiIndex) -> Request:
+    """What dispatch reads of the request; headers no API nor resource looks at are left out."""
     headers = request.headers
+    if not index.reads_details:
+        host = headers.get(hdrs.HOST) if index.reads_host else None
+        return Request(request.method, request.raw_path, host, request.scheme)
     return Request(
         request.method,
         request.raw_path,
