@@ -7,6 +7,7 @@
     python -m bench.profile --target bare                     # the same for the bare aiohttp proxy
     python -m bench.profile --scenario api --mode callgrind   # POST /shop150/items/42 among the 200 APIs
     python -m bench.profile --scenario api-proxy              # its twin: POST /services/ApiTwin/items/42
+    python -m bench.profile --scenario store-rabbitmq          # bench.stores' enqueue proxy (1 KB JSON, 202)
 
 The echo back end and the load generator are separate processes; only the measured server is counted. CPU
 time comes from /proc/PID/stat (10 ms ticks, so use thousands of requests). Instruction counts (callgrind,
@@ -70,7 +71,7 @@ async def _load(url: str, body: bytes, headers: dict[str, str], requests: int, c
             remaining -= 1
             async with session.post(url, data=body, headers=headers) as resp:
                 answer = await resp.read()
-                good += resp.status == 200 and len(answer) == len(body)
+                good += resp.status == 200 and len(answer) == len(body) or resp.status == 202
 
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -89,10 +90,22 @@ def _server_argv(args: argparse.Namespace, tmp: Path, echo_url: str, port: int) 
             "--backend",
             echo_url + "/",
         ], "/"
-    scenario = "api" if args.scenario == "api-proxy" else args.scenario
-    proxy, _ = artifacts.SCENARIO_ARTIFACTS[scenario]
-    # the api scenarios' back-end address is the runner's (…/echo, REST_URL_POSTFIX appended to it)
-    artifacts.render(scenario, tmp / "artifacts", echo_url + ("/echo" if scenario == "api" else "/"))
+    if args.scenario.startswith("store-"):
+        from bench import stores
+
+        root = tmp / "artifacts"
+        (root / "proxies").mkdir(parents=True)
+        (root / "message-stores").mkdir()
+        (root / "proxies" / "Enqueue.xml").write_text(stores.PROXY)
+        queue = f"bench-profile-{os.getpid()}"
+        store = stores.STORES[args.scenario.removeprefix("store-")].format(db=tmp / "gateway.db", queue=queue)
+        (root / "message-stores" / "Queue.xml").write_text(store)
+        proxy = "Enqueue"
+    else:
+        scenario = "api" if args.scenario == "api-proxy" else args.scenario
+        proxy, _ = artifacts.SCENARIO_ARTIFACTS[scenario]
+        # the api scenarios' back-end address is the runner's (…/echo, REST_URL_POSTFIX appended to it)
+        artifacts.render(scenario, tmp / "artifacts", echo_url + ("/echo" if scenario == "api" else "/"))
     argv = [
         sys.executable,
         "-m",
@@ -180,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", choices=("gateway", "bare"), default="gateway")
-    parser.add_argument("--scenario", choices=("passthrough", "cbr", "api", "api-proxy"), default="passthrough")
+    scenarios = ("passthrough", "cbr", "api", "api-proxy", "store-memory", "store-sqlite", "store-rabbitmq")
+    parser.add_argument("--scenario", choices=scenarios, default="passthrough")
     parser.add_argument("--size", default="1k")
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--warmup", type=int, default=300)
@@ -196,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
 
     body = payloads.soap_get_quote(payloads.parse_size(args.size))
     headers = {"Content-Type": payloads.SOAP_CONTENT_TYPE, "SOAPAction": payloads.SOAP_ACTION}
+    if args.scenario.startswith("store-"):
+        from bench.stores import BODY
+
+        body, headers = BODY, {"Content-Type": "application/json"}
     tmp = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])))
     procs: list[subprocess.Popen[bytes]] = []
@@ -271,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+        if args.scenario == "store-rabbitmq":
+            from bench.stores import delete_queue
+
+            asyncio.run(delete_queue(f"bench-profile-{os.getpid()}"))
         if args.keep:
             print(f"kept {tmp}")
         else:

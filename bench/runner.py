@@ -113,6 +113,7 @@ class Config:
     soak_minutes: float = 10.0
     soak_capacity_s: int = 10
     soak_load: float = 0.8
+    single_repeat: int = 5  # runs per server of the single-connection measurement
 
     @property
     def stem(self) -> str:
@@ -137,7 +138,8 @@ class Config:
             "load generator": self.generator_label,
             "back end": "aiohttp echo (1 process, uvloop)",
             "nginx": self.nginx_label,
-            "single connection": "passthrough 1k, 1 connection, 1 thread, same duration and runs",
+            "single connection": f"passthrough 1k, 1 connection, 1 thread, {self.single_repeat} runs per server"
+            " (gateway, bare and nginx alternately), medians of the runs' p50 and p99",
             "metrics": "passthrough 1k, two gateways (metrics on, metrics off) measured alternately",
             "scaling": "passthrough 1k: gateway and bare with --workers 1 and 2, measured alternately",
             "stores": f"memory, sqlite, rabbitmq; gateway with 1 worker; {min(self.connections, STORES_CONNECTIONS)}"
@@ -337,9 +339,11 @@ class Bench:
         validate: Validator,
         single_connection: bool = False,
         connections: int | None = None,
+        repeat: int | None = None,
     ) -> list[RunRecord]:
         """Measure several URLs, of one server or of one server each (``proc`` a list, one per record); their
-        repeats alternate (A B, B A, …) so that a drift of this shared machine's speed weighs on each the same."""
+        repeats (``repeat``, else ``--repeat``) alternate (A B C, C B A, …) so that a drift of this shared
+        machine's speed weighs on each the same."""
         procs = proc if isinstance(proc, list) else [proc] * len(recs)
         specs = []
         for rec, server in zip(recs, procs, strict=True):
@@ -362,7 +366,7 @@ class Bench:
         cpu_seconds: list[list[float]] = [[] for _ in recs]
         with ExitStack() as stack:
             monitors = {pid: stack.enter_context(RssMonitor(pid)) for pid in pids}
-            for index in range(self.cfg.repeat):
+            for index in range(repeat or self.cfg.repeat):
                 order = list(range(len(recs)))
                 for leg in order if index % 2 == 0 else order[::-1]:
                     spec, loaddir = specs[leg]
@@ -373,6 +377,8 @@ class Bench:
             pid = server.pid
             rec.load = sorted(leg_runs, key=lambda r: (r.error is None, r.rps))[len(leg_runs) // 2]
             rec.runs_rps = [r.rps for r in leg_runs]
+            rec.runs_p50_ms = [r.p50_ms for r in leg_runs]
+            rec.runs_p99_ms = [r.p99_ms for r in leg_runs]
             rec.runs_cpu_us = [_cpu_us(run, cpu) for run, cpu in zip(leg_runs, leg_cpu, strict=True)]
             # Over all repeats: total CPU time / total requests (a failed repeat counts for neither).
             counted = [(run.requests, cpu) for run, cpu in zip(leg_runs, leg_cpu, strict=True) if _cpu_us(run, cpu)]
@@ -457,37 +463,63 @@ class Bench:
     def _soap_headers() -> dict[str, str]:
         return {"Content-Type": payloads.SOAP_CONTENT_TYPE, "SOAPAction": payloads.SOAP_ACTION}
 
-    @property
-    def _single_conn_wanted(self) -> bool:
-        return "passthrough" in self.cfg.scenarios
-
     def _comparator_labels(self) -> list[str]:
         return [payloads.size_label(s) for s in self.cfg.sizes]
 
     def _run_comparator(self, server: str, proc: Proc) -> None:
-        """Pass-through comparator (bare, nginx): every size, then the single-connection run."""
+        """Pass-through comparator (bare, nginx): every size (the single-connection runs come with the gateway's:
+        ``_single_connection``)."""
         try:
             for size in self.cfg.sizes:
                 body = payloads.soap_get_quote(size)
                 rec = RunRecord(server, server, payloads.size_label(size), len(body), f"{proc.url}/echo")
                 self._measure(rec, proc, body, self._soap_headers(), _soap_echo(body))
-            if self._single_conn_wanted:
-                self._measure_single_connection(server, proc, f"{proc.url}/echo")
         finally:
             self.pm.stop(proc)
 
-    def _measure_single_connection(self, server: str, proc: Proc, url: str) -> None:
+    def _single_connection(self, gateway: Proc, url: str) -> None:
+        """Passthrough 1k over one connection: the gateway, a fresh bare proxy and nginx, measured alternately
+        (``--single-repeat`` runs each) so that a burst of other work on this shared machine falls on each alike;
+        the report takes the medians of the runs' p50 and p99."""
+        launches = [("bare-proxy-1conn", self._bare_argv())]
+        nginx_port = free_port()
+        if self.cfg.nginx is not None:
+            assert self.echo is not None
+            conf = nginx.render_config(
+                self.workdir / "nginx-1conn", self.cfg.nginx, nginx_port, self.echo.port, self.cfg.workers
+            )
+            launches.append(("nginx-1conn", nginx.command(self.cfg.nginx, conf)))
         body = payloads.soap_get_quote(SINGLE_CONN_SIZE)
-        rec = RunRecord(SINGLE_CONN, server, payloads.size_label(SINGLE_CONN_SIZE), len(body), url)
-        self._measure(rec, proc, body, self._soap_headers(), _soap_echo(body), single_connection=True)
+        size = payloads.size_label(SINGLE_CONN_SIZE)
+        procs = [gateway]
+        recs = [RunRecord(SINGLE_CONN, "gateway", size, len(body), url)]
+        for name, argv in launches:
+            server = "nginx" if name.startswith("nginx") else "bare"
+            try:
+                proc = self._launch(name, argv, nginx_port if server == "nginx" else None)
+                self._ready(proc)
+            except StartError as exc:
+                self._fail(SINGLE_CONN, server, [size], f"{server} failed to start: {exc}", len(body))
+                continue
+            procs.append(proc)
+            recs.append(RunRecord(SINGLE_CONN, server, size, len(body), f"{proc.url}/echo"))
+        try:
+            self._measure_together(
+                recs, procs, body, self._soap_headers(), _soap_echo(body), True, repeat=self.cfg.single_repeat
+            )
+        finally:
+            for proc in procs[1:]:
+                self.pm.stop(proc)
 
-    def run_bare(self) -> None:
-        argv = [
+    def _bare_argv(self) -> list[str]:
+        return [
             sys.executable, "-m", "bench.bare_proxy", "--port", "{port}",
             "--workers", str(self.cfg.workers), "--backend", self.echo_url,
         ]  # fmt: skip
+
+    def run_bare(self) -> None:
         try:
-            bare = self._start("bare-proxy", argv)
+            bare = self._start("bare-proxy", self._bare_argv())
         except StartError as exc:
             self._fail("bare", "bare", self._comparator_labels(), str(exc))
             return
@@ -525,7 +557,7 @@ class Bench:
                 rec = RunRecord(scenario, "gateway", payloads.size_label(size), len(body), f"{gw.url}/services/{proxy}")
                 self._measure(rec, gw, body, self._soap_headers(), _soap_echo(body))
             if scenario == "passthrough":
-                self._measure_single_connection("gateway", gw, f"{gw.url}/services/{proxy}")
+                self._single_connection(gw, f"{gw.url}/services/{proxy}")
             if with_stream:
                 self.stream = asyncio.run(stream_check(f"{gw.url}/services/{proxy}", self.cfg.stream_bytes, gw))
                 growth = self.stream.growth_bytes
@@ -1000,6 +1032,9 @@ def parse_args(argv: list[str] | None) -> Config:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--duration", type=int, help="seconds per measured run (default 10; smoke 1)")
     parser.add_argument("--repeat", type=int, help="runs per measurement, median reported (default 3; smoke 1)")
+    parser.add_argument(
+        "--single-repeat", type=int, help="single-connection runs per server, alternated (default 5; smoke 1)"
+    )
     parser.add_argument("--warmup", type=int, help="seconds of warm-up before each run (default 2; smoke 0)")
     parser.add_argument("--connections", type=int, help="concurrent connections (default 100; smoke 4)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
@@ -1058,6 +1093,7 @@ def parse_args(argv: list[str] | None) -> Config:
         soak_minutes=args.soak_minutes or (0.25 if smoke else 10.0),
         soak_capacity_s=args.soak_capacity or (3 if smoke else 10),
         soak_load=args.soak_load,
+        single_repeat=max(1, args.single_repeat or (1 if smoke else 5)),
     )
 
 

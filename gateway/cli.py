@@ -237,6 +237,7 @@ def _run_worker(
     from gateway.connector import ConnectorRegistry
     from gateway.deploy.hotdeploy import HotDeployer
     from gateway.masking import install_masking
+    from gateway.runtime.heap import freeze_deployed
     from gateway.runtime.state import RuntimeState
     from gateway.transport.control import Hub, attach_local, attach_worker
     from gateway.transport.server import create_app, run, server_tls
@@ -255,10 +256,12 @@ def _run_worker(
     state = RuntimeState(config)
     app = create_app(settings, config, connectors, state)
     if supervisor is not None:
-        attach_worker(app, supervisor, state, deployer)
+        attach_worker(app, supervisor, state, deployer, settings.gc_freeze)
     elif settings.hot_deploy or management:
         attach_local(app, Hub(state, deployer, settings), management)
-    _tune_gc()
+    if settings.gc_freeze:  # (a higher young-generation threshold was tried and dropped: it let per-request
+        # cycles holding lxml trees pile up, doubling RSS under 10 KB JSON load)
+        freeze_deployed()
     access_log = logging.getLogger("gateway.access") if settings.access_log else None
     access_log_format = ACCESS_LOG_FORMAT.replace("activityid", settings.correlation_header)
     https = settings.https
@@ -281,16 +284,6 @@ def _run_worker(
 
     plain = [s for s in sockets if s not in secure]
     run(app, plain, secure, tls, ready, access_log=access_log, access_log_format=access_log_format)
-
-
-def _tune_gc() -> None:
-    """Deployed configuration lives for the whole process: move it out of the collector's way. (A
-    higher young-generation threshold was tried and dropped: it let per-request cycles holding lxml
-    trees pile up, doubling RSS under 10 KB JSON load.)"""
-    import gc
-
-    gc.collect()
-    gc.freeze()
 
 
 def _connector_commands() -> dict[str, Command]:

@@ -493,6 +493,11 @@ class _MySQL(Database):
             await conn.begin()
             try:
                 yield session
+            except asyncio.CancelledError:
+                # Stopped mid-statement: no ROLLBACK on a connection whose protocol state is unknown (asyncmy
+                # would raise InterfaceError in place of the cancellation); the session closes it, and the server
+                # rolls the transaction back with it.
+                raise
             except BaseException:
                 await conn.rollback()
                 raise

@@ -76,6 +76,9 @@ class Settings:
     file_roots: tuple[Path, ...] = ()
     mail: MailSettings = field(default_factory=lambda: MailSettings())  # the SMTP server of mailto: endpoints
     local_depth: int = 8  # local: endpoints may nest this deep (a proxy calling itself fails, never loops)
+    # Each serving process moves the deployed configuration into the collector's permanent generation after
+    # every deployment (gc.freeze), so full collections do not walk it (docs/operations.md, "Garbage collector").
+    gc_freeze: bool = True
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -352,6 +355,7 @@ class _File(_Section):
     file_transport: _FileTransport = _FileTransport()
     mail: _Mail = _Mail.model_validate({})
     local_transport_depth: Annotated[int, Field(ge=1, le=64, strict=True)] = 8
+    gc_freeze: bool = _DEFAULT.gc_freeze
 
 
 def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
@@ -447,6 +451,7 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
             model.mail.sender,
         ),
         local_depth=model.local_transport_depth,
+        gc_freeze=model.gc_freeze,
     )
 
 

@@ -9,12 +9,12 @@ replaced by the stand-in's. What each should do comes from the samples' integrat
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from lxml import etree
 
 from tests.support.stockquote import SAMPLES_NS
+from tests.support.waiting import until
 
 STOCKQUOTE_API = """<api xmlns="http://ws.apache.org/ns/synapse" name="StockQuoteAPI" context="/stockquote">
         <resource uri-template="/view/{symbol}" methods="GET">
@@ -173,10 +173,7 @@ async def test_sample_800_get_quote_through_the_api_and_a_place_order_accepted_a
     server.delay = 0.5  # the answer does not wait for the service
     response = await client.post("/stockquote/order/", data=PLACE_ORDER, headers={"Content-Type": "application/xml"})
     assert (response.status, await response.read()) == (202, b"")
-    for _ in range(200):
-        if server.orders:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: server.orders)
     assert [(order.symbol, order.quantity) for order in server.orders] == [("IBM", 10)]
 
 

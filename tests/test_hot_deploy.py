@@ -4,6 +4,7 @@ added, changed, broken and deleted under a real gateway on loopback; a request i
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -197,11 +198,16 @@ async def test_a_redeployed_proxy_starts_as_its_file_says_and_others_keep_their_
 
 async def test_the_watcher_redeploys_a_changed_file_without_being_asked(live):
     gw = await live({"proxies/Echo.xml": answer("one")}, watch=True)
-    await asyncio.sleep(0.3)  # the watcher starts with the app; give it a moment to subscribe
-    gw.write("proxies/Echo.xml", answer("two"))
+    # The watcher subscribes in a thread of its own some time after the app starts and says nothing when it has
+    # (a fixed pause was too short on a loaded machine): the file is written again each second until a write is
+    # seen. Nothing here asks for a reload; only the watcher can deploy "two".
     deadline = time.monotonic() + HANG_GUARD
+    written = 0.0
     while (await gw.get_json("/services/Echo"))[1] != {"v": "two"}:
         assert time.monotonic() < deadline, "the change was never deployed"
+        if time.monotonic() - written > 1.0:
+            gw.write("proxies/Echo.xml", answer("two"))
+            written = time.monotonic()
         await asyncio.sleep(0.1)
 
 
@@ -220,6 +226,24 @@ async def test_an_api_file_deploys_and_undeploys_while_serving(live):
     (gw.root / "api" / "Hello.xml").unlink()
     await gw.hub.reload()
     assert (await gw.client.get("/hello")).status == 404
+
+
+async def test_a_sequence_that_stays_deployed_does_not_hold_the_lists_of_a_redeployed_caller(live):
+    """A sequence holding a split (here clone continueParent) runs with its caller's remaining mediators after it;
+    the list it joins them into is kept only while the caller's version lives: redeploying the caller ten times
+    leaves the unchanged sequence holding one such list, not ten (nor one from a list whose id a new one took)."""
+    sequence = f"""<sequence {SYNAPSE} name="S"><clone continueParent="true">
+      <target><sequence><drop/></sequence></target></clone></sequence>"""
+    gw = await live({"sequences/S.xml": sequence, "proxies/Echo.xml": answer("0")})
+    body = gw.hub.state.config.sequences["S"].body
+    for version in range(1, 11):
+        proxy = answer(str(version)).replace("<inSequence>", '<inSequence><sequence key="S"/>')
+        gw.write("proxies/Echo.xml", proxy + " " * version)  # another size: seen whatever the clock
+        await gw.hub.reload()
+        assert await gw.get_json("/services/Echo") == (200, {"v": str(version)})
+        assert gw.hub.state.config.sequences["S"].body is body  # the sequence itself was not rebuilt
+    gc.collect()
+    assert len(body._joined) == 1
 
 
 async def test_a_changed_registry_resource_is_redeployed_with_a_new_version(live):

@@ -31,6 +31,7 @@ from gateway.transport.management import AUTH, create_management_app
 from gateway.transport.server import create_app
 from tests.conftest import REPO, SYNAPSE, write_artifacts
 from tests.support.subprocess_gateway import HANG_GUARD, free_port, get
+from tests.support.waiting import until
 
 DATA = Path(__file__).parent / "data"
 SHAPES = orjson.loads((DATA / "mi_management_shapes.json").read_bytes())["exchanges"]
@@ -391,10 +392,7 @@ async def test_stores_show_their_size_and_a_processor_is_deactivated_and_activat
     assert processor["status"] == "inactive" and delivered == []
     response = await mgmt.call("POST", "/management/message-processors", json={"name": "Fwd", "status": "active"})
     assert response.status == 200
-    for _ in range(500):
-        if len(delivered) == 3:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(delivered) == 3)
     assert [orjson.loads(body)["n"] for body in delivered] == [0, 1, 2]
     await mgmt.call("POST", "/management/message-processors", json={"name": "Fwd", "status": "inactive"})
     await asyncio.sleep(0.3)  # let a tick that was already under way finish

@@ -18,6 +18,7 @@ from gateway.runtime.metrics import PATH, ServerCollector, exposition
 from gateway.settings import Settings
 from gateway.transport.server import SERVICES, STATE
 from tests.support.subprocess_gateway import HANG_GUARD, free_port, get
+from tests.support.waiting import until
 from tests.test_management_api import management  # noqa: F401 - the fixture
 from tests.test_twilio_connector import sample_send, shipped
 
@@ -359,8 +360,6 @@ async def test_store_sizes_and_processor_states_are_gauges(management):  # noqa:
 
 
 async def test_inbound_endpoints_have_mi_inbound_metrics(gateway, tmp_path):
-    import asyncio
-
     from tests.support.subprocess_gateway import free_port
     from tests.test_inbound_endpoints import ECHO_SEQUENCE, OOPS, _get, _inbound
 
@@ -385,16 +384,20 @@ async def test_inbound_endpoints_have_mi_inbound_metrics(gateway, tmp_path):
     gw = await gateway(files, host="127.0.0.1")
     for _ in range(2):
         assert (await _get(f"http://127.0.0.1:{port}/anything", json={"x": 1}))[0] == 200
-    for _ in range(200):
-        if not (inbox / "a.xml").exists():
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.1)
-    found = scrape(gw)
+    file_in = {"service_name": "Files", "service_type": "inbound-endpoint"}
     http_in = {"service_name": "HttpIn", "service_type": "inbound-endpoint"}
+
+    def counted() -> bool:  # each flow is counted once it ends: waited for, not given a fixed time
+        found = scrape(gw)
+        files = value(found, "wso2_integration_inbound_endpoint_request_count_total", **file_in)
+        latencies = value(found, "wso2_integration_inbound_endpoint_latency_seconds_count", **http_in)
+        return files is not None and (latencies or 0) >= 2
+
+    await until(counted, what="the inbound endpoints' counts")
+    await until(lambda: not (inbox / "a.xml").exists(), what="the processed file to be deleted")
+    found = scrape(gw)
     assert value(found, "wso2_integration_inbound_endpoint_request_count_total", **http_in) == 2
     assert value(found, "wso2_integration_inbound_endpoint_latency_seconds_count", **http_in) == 2
-    file_in = {"service_name": "Files", "service_type": "inbound-endpoint"}
     assert value(found, "wso2_integration_inbound_endpoint_request_count_total", **file_in) == 1
     assert not [k for k in found if k[0] == "wso2_integration_proxy_request_count_total"]  # not counted as proxies
     assert value(found, "wso2_integration_service_up", **http_in) > 0

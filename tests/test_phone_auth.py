@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 import re
 import sqlite3
 import statistics
@@ -785,16 +786,39 @@ async def _slow_twilio(sandbox: Sandbox, delay: float) -> None:
 
 
 def _same_timing(known: list[float], unknown: list[float], what: str) -> None:
-    """The two latency distributions match: their medians differ by less than 15 ms (a 25th of the sandbox's
-    delay), and three quarters of the requests of either kind answer in less than half the delay. A step that
-    waited for Twilio cannot pass: every one of its answers would take at least SLOW_TWILIO."""
-    known_median, unknown_median = statistics.median(known), statistics.median(unknown)
-    report = f"{what}: medians {known_median * 1000:.1f} / {unknown_median * 1000:.1f} ms, " + (
+    """The two latency distributions match. known[i] and unknown[i] were sent one after the other (in alternating
+    order), so their difference cancels what the machine's load adds to both; the median of these paired
+    differences must be within 15 ms, or, on a machine too loaded to measure 15 ms, within three standard errors
+    of that median (estimated from the differences' spread), but never more than a quarter of the sandbox's delay:
+    a step that waited for Twilio cannot pass, every one of its pairs would differ by at least SLOW_TWILIO. And
+    three quarters of the requests of either kind answer in less than half the delay."""
+    differences = [k - u for k, u in zip(known, unknown, strict=True)]
+    median = statistics.median(differences)
+    first, _, third = statistics.quantiles(differences, n=4)
+    # the standard error of a median is about 1.25 sigma / sqrt(n), and sigma about IQR / 1.35
+    noise = 1.2533 * (third - first) / 1.349 / len(differences) ** 0.5
+    tolerance = min(max(0.015, 3 * noise), SLOW_TWILIO / 4)
+    report = (
+        f"{what}: paired differences' median {median * 1000:.1f} ms (tolerance {tolerance * 1000:.1f} ms), "
         f"known {sorted(round(t * 1000) for t in known)}, unknown {sorted(round(t * 1000) for t in unknown)}"
     )
-    assert abs(known_median - unknown_median) < 0.015, report
+    assert abs(median) < tolerance, report
     for latencies in (known, unknown):
         assert statistics.quantiles(latencies, n=4)[2] < SLOW_TWILIO / 2, report
+
+
+def test_the_timing_comparison_fails_on_a_step_that_waits_or_does_more() -> None:
+    """_same_timing passes equal distributions however noisy, and fails a path that waits for Twilio or that
+    costs measurably more on a quiet machine."""
+    rng = random.Random(7)
+    quiet = [0.010 + rng.uniform(0, 0.002) for _ in range(60)]
+    loaded = [0.010 + rng.expovariate(1 / 0.030) for _ in range(60)]  # load spikes of 30 ms on average
+    _same_timing(quiet[:30], quiet[30:], "quiet")
+    _same_timing(loaded[:30], loaded[30:], "loaded")
+    with pytest.raises(AssertionError):
+        _same_timing([t + SLOW_TWILIO for t in loaded[:30]], loaded[30:], "waits for Twilio")
+    with pytest.raises(AssertionError):
+        _same_timing([t + 0.020 for t in quiet[:30]], quiet[30:], "20 ms more work")
 
 
 @pytest.mark.parametrize("source", ["verify", "gateway"])
@@ -809,7 +833,7 @@ async def test_step_one_takes_the_same_time_for_a_registered_and_an_unknown_phon
     known: list[float] = []
     unknown: list[float] = []
     answers: list[tuple[int, Any]] = []
-    for round_ in range(20):  # alternating, so that a drift of the machine's speed hits both alike
+    for round_ in range(30):  # in pairs, alternating, so that the machine's load hits both alike
         for phone, latencies in ((PHONE, known), (OTHER, unknown))[:: 1 if round_ % 2 else -1]:
             elapsed, status, answer = await _timed(client, login, phone)
             latencies.append(elapsed)

@@ -207,6 +207,35 @@ async def test_scatter_gather_min_messages_completes_early(gateway, backend):
     assert time.monotonic() - started < 2.0
 
 
+async def test_scatter_gather_min_messages_static_dynamic_and_not_a_number(gateway, backend):
+    """min-messages read once at deploy ("2.9" is 2, W: Double.parseDouble(...).intValue()), or per message from
+    {expression} (on the first gathered result: here the id each reply echoes); a static text that is no number
+    deploys and fails each message, as MI's does."""
+    server = await pets_backend(backend, {"slow": 3.0})
+    url = str(server.make_url(""))
+    attributes = 'target="body" result-content-type="JSON"'
+    expression = 'expression="json-eval($.pet.name)"'
+    static = scatter_api(url, ["a", "slow", "b"], attributes, f'{expression} min-messages="2.9"')
+    dynamic = scatter_api(
+        url, ["a", "slow", "b"], attributes, f'{expression} min-messages="{{json-eval($.pet.requestId)}}"'
+    )
+    invalid = scatter_api(url, ["a", "b"], attributes, f'{expression} min-messages="two"')
+    dynamic, invalid = (
+        dynamic.replace('"Pets" context="/pets"', '"Dyn" context="/dyn"'),
+        invalid.replace('"Pets" context="/pets"', '"Bad" context="/bad"'),
+    )
+    client = await gateway({"api/Pets.xml": static, "api/Dyn.xml": dynamic, "api/Bad.xml": invalid})
+    for path in ("/pets", "/dyn"):
+        started = time.monotonic()
+        response = await client.post(path, json={"requestId": 2})
+        assert sorted(await response.json()) == ["a", "b"], path
+        assert time.monotonic() - started < 2.0, path
+    for _ in range(2):
+        response = await client.post("/bad", json={})
+        assert response.status == 500
+        assert "Invalid message count for the scatter-gather mediator: 'two'" in await response.text()
+
+
 async def test_a_branch_fault_runs_the_fault_sequence_on_its_copy(gateway, backend):
     """A branch whose call fails: the copy's own fault handlers run (W: MediatorWorker pops the copied fault
     stack), here logging into a property the others never see; the other branches are gathered and answer."""

@@ -14,6 +14,7 @@ from aiohttp import web
 from lxml import etree
 
 from tests.support.stockquote import SAMPLES_NS, SOAP11_NS
+from tests.support.waiting import until
 
 SYNAPSE = 'xmlns="http://ws.apache.org/ns/synapse"'
 S = f"{{{SAMPLES_NS}}}"
@@ -246,10 +247,7 @@ async def test_clone_sends_a_whole_copy_through_each_target(gateway, backend):
     response = await client.post("/fan", json={"order": 7})
     assert response.status == 200, await response.text()
     assert sorted(await response.json()) == ["/a", "/b"]
-    for _ in range(100):
-        if len(server.requests) == 3:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: len(server.requests) == 3)
     assert sorted(r["path"] for r in server.requests) == ["/a", "/b", "/c"]
     assert all(json.loads(r["body"]) == {"order": 7} for r in server.requests)
 
@@ -277,10 +275,7 @@ async def test_clone_continue_parent_runs_the_original_on(gateway, backend):
     response = await client.post("/fan", json={"original": True})
     assert response.status == 200
     assert await response.json() == {"original": True}
-    for _ in range(100):
-        if server.requests:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: server.requests)
     assert [r["path"] for r in server.requests] == ["/a"]
 
 

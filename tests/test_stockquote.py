@@ -29,6 +29,7 @@ from tests.support.stockquote import (
     java_date,
     java_double,
 )
+from tests.support.waiting import until
 
 # The requests samples.common.StockQuoteHandler builds for the stock quote client's modes.
 GET_QUOTE = (
@@ -314,10 +315,7 @@ async def test_a_non_anonymous_reply_to_gets_the_reply_posted_there(stockquote, 
     )
     status, _, body = await post(svc.url, soap(GET_QUOTE.format("IBM"), "1.1", header))
     assert (status, body) == (202, b"")
-    for _ in range(200):  # bounded wait for the separate channel
-        if replies.requests:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: replies.requests)
     (received,) = replies.requests
     envelope = etree.fromstring(received["body"])
     headers = {etree.QName(h).localname: h for h in envelope.find("s:Header", S11)}

@@ -693,6 +693,8 @@ async def test_variables_travel_to_the_reply_and_keep_their_type(gateway, backen
   <inSequence>
     <variable name="tag" value="kept"/>
     <variable name="n" type="LONG" value="5"/>
+    <variable name="m" type="INTEGER" value="-٤٢"/>
+    <variable name="big" type="LONG" value="+2147483648"/>
     <variable name="flag" type="BOOLEAN" value="yes"/>
     <variable name="obj" type="JSON" value='{{"a":[1,2]}}'/>
     <send><endpoint><address uri="{server.make_url("/b")}"/></endpoint></send>
@@ -700,6 +702,7 @@ async def test_variables_travel_to_the_reply_and_keep_their_type(gateway, backen
   <outSequence>
     <header name="X-Tag" scope="transport" expression="${{vars.tag}}"/>
     <header name="X-N" scope="transport" expression="${{vars.n * 2}}"/>
+    <header name="X-M" scope="transport" expression="${{vars.m + vars.big}}"/>
     <header name="X-Flag" scope="transport" expression="${{vars.flag ? 'on' : 'off'}}"/>
     <header name="X-A" scope="transport" expression="${{vars.obj.a[1] + payload.got.x}}"/>
     <send/>
@@ -712,6 +715,7 @@ async def test_variables_travel_to_the_reply_and_keep_their_type(gateway, backen
     assert response.status == 200, await response.text()
     assert response.headers["X-Tag"] == "kept"
     assert response.headers["X-N"] == "10"
+    assert response.headers["X-M"] == "2147483606"  # Integer.parseInt reads any Unicode decimal digit (here -42)
     assert response.headers["X-Flag"] == "on"
     assert response.headers["X-A"] == "42"
 
@@ -742,6 +746,8 @@ def test_variable_deploy_errors(tmp_path, capsys) -> None:
             "NoValue": '<variable name="v"/>',
             "BadType": '<variable name="v" type="OM" value="&lt;a/&gt;"/>',
             "BadInt": '<variable name="v" type="INTEGER" value="1.5"/>',
+            "BigInt": '<variable name="v" type="INTEGER" value="2147483648"/>',
+            "Spaced": '<variable name="v" type="LONG" value=" 5"/>',
             "BadExpr": '<variable name="v" expression="${vars.}"/>',
         }.items()
     }
@@ -751,6 +757,8 @@ def test_variable_deploy_errors(tmp_path, capsys) -> None:
     assert "NoValue.xml:2: variable: 'value' or 'expression' attributes is required for a variable mediator" in out
     assert "BadType.xml:2: variable: invalid type 'OM'" in out
     assert "BadInt.xml:2: variable: the value cannot be converted into the type INTEGER" in out
+    assert "BigInt.xml:2: variable: the value cannot be converted into the type INTEGER" in out
+    assert "Spaced.xml:2: variable: the value cannot be converted into the type LONG" in out
     assert "BadExpr.xml:2: variable: invalid expression for attribute 'expression'" in out
 
 

@@ -423,7 +423,7 @@ async def test_throughput_can_be_switched_off(make_sandbox: SandboxFactory, aioh
 
 
 # -- Trial accounts ----------------------------------------------------------------------------
-async def test_trial_account_rules(clients: Callable[..., Client], http: TestClient) -> None:
+async def test_trial_account_rules(clients: Callable[..., Client], http: TestClient, sandbox: TestServer) -> None:
     trial = clients(TRIAL_SID, TRIAL_TOKEN)
     account = await trial.api.v2010.accounts(TRIAL_SID).fetch_async()
     assert account.type == "Trial"
@@ -444,12 +444,12 @@ async def test_trial_account_rules(clients: Callable[..., Client], http: TestCli
     assert (second_number.value.status, second_number.value.code) == (403, 10002)
 
     await trial.validation_requests.create_async(phone_number="+15551230002")
-    await asyncio.sleep(0.05)
+    await state_of(sandbox).settle()  # the validation call verifies the number
     await trial.messages.create_async(to="+15551230002", from_=TRIAL_NUMBER, body="now verified")
     await trial.calls.create_async(to="+15551230002", from_=TRIAL_NUMBER, url="https://example.test/t")
     for i in range(3, 6):
         await trial.validation_requests.create_async(phone_number=f"+1555123000{i}")
-    await asyncio.sleep(0.05)
+    await state_of(sandbox).settle()
     with pytest.raises(TwilioRestException) as sixth:
         await trial.validation_requests.create_async(phone_number="+15551230009")
     assert sixth.value.code == 10002, "up to five verified numbers"

@@ -274,15 +274,22 @@ def _java_integral(n: int) -> Any:
     return Decimal(n)  # a BigDecimal (Jayway keeps what fits no Long)
 
 
-_JAVA_INT = re.compile(r"[+-]?[0-9]+")
+_JAVA_INT = re.compile(r"[+-]?\d+")  # Character.digit takes any Unicode decimal digit, as int() does
 _JAVA_DOUBLE = re.compile(
     r"[+-]?(?:NaN|Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fFdD]?|0[xX][0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?[pP][+-]?[0-9]+[fFdD]?)"
 )
 _JAVA_SPACE = "".join(chr(i) for i in range(33))
 
 
-def parse_java_int(text: str) -> int | None:
-    return int(text) if _JAVA_INT.fullmatch(text) else None
+def parse_java_int(text: str, bits: int | None = None) -> int | None:
+    """W: Short.parseShort / Integer.parseInt / Long.parseLong (bits 16, 32, 64): a sign and decimal digits, nothing
+    around them; None when the text is no such number or, with `bits`, out of that range (without: any size)."""
+    if not _JAVA_INT.fullmatch(text):
+        return None
+    n = int(text)
+    if bits is not None and not -(1 << (bits - 1)) <= n < 1 << (bits - 1):
+        return None
+    return n
 
 
 def parse_java_double(text: str) -> float | None:
@@ -1171,8 +1178,8 @@ def _fn_integer(c: Call, ctx: Any, obj: bool, v: list[Any]) -> Any:
     x = v[0]
     if _is_int(x):
         return x
-    n = parse_java_int(_text(x))
-    if n is None or not _INT_MIN <= n <= _INT_MAX:
+    n = parse_java_int(_text(x), 32)
+    if n is None:
         raise EvaluationError("Invalid argument provided for integer conversion")
     return n
 

@@ -7,6 +7,7 @@ deploy time by their factories and hold only compiled expressions and constants.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
+from weakref import WeakKeyDictionary
 
 from gateway.errors import SourceLocation
 
@@ -55,7 +56,7 @@ class Mediator:
 class MediatorList(Mediator):
     """An anonymous sequence: run the children in order until one stops the flow."""
 
-    __slots__ = ("children", "_steps", "_rests", "_joined")
+    __slots__ = ("children", "_steps", "_rests", "_joined", "__weakref__")
 
     def __init__(self, children: list[Mediator] | tuple[Mediator, ...], location: SourceLocation | None = None):
         super().__init__(location)
@@ -67,7 +68,8 @@ class MediatorList(Mediator):
             for index, child in enumerate(self.children)
         )
         self._rests: dict[int, MediatorList] = {}
-        self._joined: dict[tuple[int, int], tuple[MediatorList, MediatorList]] = {}
+        # by the list joined after them: kept while it lives (a caller redeployed apart from this list lets go)
+        self._joined: WeakKeyDictionary[MediatorList, dict[int, MediatorList]] = WeakKeyDictionary()
 
     @property
     def reads_body(self) -> bool:
@@ -78,10 +80,13 @@ class MediatorList(Mediator):
         """A split or join mediator is in this list (or in a container in it)."""
         return any(index >= 0 for _, _, index in self._steps)
 
-    async def mediate(self, ctx: MessageContext) -> bool:
+    async def mediate(self, ctx: MessageContext, rest: MediatorList | None = None) -> bool:
+        """Run the children in order. Inside a container (`mediate_rest`), `rest` is what follows the container:
+        it comes after this list's own remainder for the split and join mediators in it (W: the continuation
+        climbs out of the container)."""
         tracer = ctx.exchange.services.tracer
         if tracer is not None:
-            return await self._traced(ctx, tracer)
+            return await self._traced(ctx, tracer, rest)
         for child, reads_body, index in self._steps:
             # Content-aware mediators get the bytes read here; parsing happens on first real use, so an
             # expression answered from the JSON itself never builds the XML infoset.
@@ -90,45 +95,35 @@ class MediatorList(Mediator):
             if index < 0:
                 if not await child.mediate(ctx):
                     return False
-            elif not await child.mediate_rest(ctx, self.rest_after(index)):
+            elif not await child.mediate_rest(ctx, self._after(index, rest)):
                 return False
         return True
+
+    mediate_rest = mediate
+
+    def _after(self, index: int, rest: MediatorList | None) -> MediatorList:
+        """What a split or join mediator at children[index] hands its copies on to: the list's remainder, then
+        `rest` when there is one."""
+        return self.rest_after(index) if rest is None or not rest.children else self._join(index, rest)
 
     def rest_after(self, index: int) -> MediatorList:
         """The mediators after children[index], as a list of their own (made once)."""
-        rest = self._rests.get(index)
-        if rest is None:
-            rest = self._rests[index] = MediatorList(self.children[index + 1 :], self.location)
-        return rest
-
-    async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
-        """This list inside a container: what follows the container (`rest`) comes after this list's own
-        remainder for the split and join mediators in it (W: the continuation climbs out of the container)."""
-        if rest is None or not rest.children:
-            return await self.mediate(ctx)
-        tracer = ctx.exchange.services.tracer
-        if tracer is not None:
-            return await self._traced(ctx, tracer, rest)
-        for child, reads_body, index in self._steps:
-            if reads_body and not ctx.payload.is_read:
-                await ctx.payload.read()
-            if index < 0:
-                if not await child.mediate(ctx):
-                    return False
-            elif not await child.mediate_rest(ctx, self._join(index, rest)):
-                return False
-        return True
+        found = self._rests.get(index)
+        if found is None:
+            found = self._rests[index] = MediatorList(self.children[index + 1 :], self.location)
+        return found
 
     def _join(self, index: int, rest: MediatorList) -> MediatorList:
         """The mediators after children[index], then `rest`; made once per pair (both are deployed lists)."""
-        key = (index, id(rest))
-        found = self._joined.get(key)
-        if found is None or found[0] is not rest:
-            found = (rest, MediatorList(self.children[index + 1 :] + rest.children, self.location))
-            self._joined[key] = found
-        return found[1]
+        joined = self._joined.get(rest)
+        if joined is None:
+            joined = self._joined[rest] = {}
+        found = joined.get(index)
+        if found is None:
+            found = joined[index] = MediatorList(self.children[index + 1 :] + rest.children, self.location)
+        return found
 
-    async def _traced(self, ctx: MessageContext, tracer: Tracer, rest: MediatorList | None = None) -> bool:
+    async def _traced(self, ctx: MessageContext, tracer: Tracer, rest: MediatorList | None) -> bool:
         """The same, with one OpenTelemetry span per mediator (named by its element, where it was written)."""
         for child, reads_body, index in self._steps:
             if reads_body and not ctx.payload.is_read:
@@ -142,9 +137,7 @@ class MediatorList(Mediator):
                 if index < 0:
                     if not await child.mediate(ctx):
                         return False
-                elif not await child.mediate_rest(
-                    ctx, self._join(index, rest) if rest is not None else self.rest_after(index)
-                ):
+                elif not await child.mediate_rest(ctx, self._after(index, rest)):
                     return False
         return True
 

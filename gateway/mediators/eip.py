@@ -419,6 +419,37 @@ class Clone(_Split):
 
 
 # -- aggregate ------------------------------------------------------------------------------------------
+class MessageCount:
+    """A completion count: the aggregate's `<messageCount min max>`, scatter-gather's `min-messages`/`max-messages`
+    (W: Double.parseDouble(value).intValue()); -1 when absent. A static number is read once, at deploy time; an
+    expression (or a static text that is no number: MI fails each message on it) is read per message."""
+
+    __slots__ = ("value", "static", "mediator", "detail")
+
+    def __init__(self, value: Value | None, mediator: str, detail: str) -> None:
+        self.value = value
+        self.mediator = mediator
+        self.detail = detail
+        self.static: int | None = -1 if value is None else None
+        if value is not None and not value.is_dynamic:
+            try:
+                self.static = int(float((value.static_text or "").strip()))
+            except ValueError:
+                pass
+
+    def read(self, ctx: MessageContext) -> int:
+        if self.static is not None:
+            return self.static
+        assert self.value is not None
+        text = self.value.resolve(ctx) or ""
+        try:
+            return int(float(text.strip()))
+        except ValueError:
+            raise MediationError(
+                f"Invalid message count for the {self.mediator} mediator: '{text}'", detail=self.detail
+            ) from None
+
+
 class Aggregation:
     """The messages gathered under one correlation (W: eip/aggregator/Aggregate)."""
 
@@ -508,8 +539,9 @@ class Aggregate(Mediator):
         self.split_id = split_id
         self.correlate = correlate
         self.timeout = timeout
-        self.minimum = minimum
-        self.maximum = maximum
+        detail = f"aggregate at {location}: messageCount min/max must be numbers"
+        self.minimum = MessageCount(minimum, "aggregate", detail)
+        self.maximum = MessageCount(maximum, "aggregate", detail)
         self.expression = expression
         self.element_type = element_type
         self.enclosing_property = enclosing_property
@@ -528,18 +560,6 @@ class Aggregate(Mediator):
     def _completed_already(self, ctx: MessageContext) -> bool:
         holder = ctx.properties.get(_named(SHARED_DATA_HOLDER, self.split_id))
         return isinstance(holder, SharedData) and holder.completed
-
-    def _count(self, value: Value | None, ctx: MessageContext) -> int:
-        if value is None:
-            return -1
-        text = value.resolve(ctx) or ""
-        try:
-            return int(float(text.strip()))
-        except ValueError:
-            raise MediationError(
-                f"Invalid message count for the aggregate mediator: '{text}'",
-                detail=f"aggregate at {self.location}: messageCount min/max must be numbers",
-            ) from None
 
     async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
         key: str | None = None
@@ -561,9 +581,7 @@ class Aggregate(Mediator):
             if self._completed_already(ctx):
                 log.debug("a message reached the aggregate at %s after its aggregation completed", self.location)
                 return False
-            aggregation = Aggregation(
-                key, self._count(self.minimum, ctx), self._count(self.maximum, ctx), self.timeout, rest
-            )
+            aggregation = Aggregation(key, self.minimum.read(ctx), self.maximum.read(ctx), self.timeout, rest)
             self._active[key] = aggregation
             if self.timeout > 0:
                 aggregation.timer = ctx.exchange.spawn(self._expire(aggregation))

@@ -22,7 +22,7 @@ from lxml import etree
 
 from gateway.errors import MediationError
 from gateway.mediators.base import Mediator
-from gateway.mediators.eip import AGGREGATE_CORRELATION, MAX_PARALLEL, MESSAGE_SEQUENCE, copy_payload
+from gateway.mediators.eip import AGGREGATE_CORRELATION, MAX_PARALLEL, MESSAGE_SEQUENCE, MessageCount, copy_payload
 from gateway.mediators.enrich import JsonPathRef
 from gateway.mediators.transform import dump_json, json_document, parse_fragment, set_message_type_automatically
 from gateway.message import kinds, soap
@@ -224,25 +224,14 @@ class ScatterGather(Mediator):
         self.expression = expression
         self.condition = condition
         self.timeout = timeout_ms / 1000.0
-        self.minimum = minimum
-        self.maximum = maximum
+        detail = f"scatter-gather at {location}: min-messages/max-messages must be numbers"
+        self.minimum = MessageCount(minimum, "scatter-gather", detail)
+        self.maximum = MessageCount(maximum, "scatter-gather", detail)
         self.split_id = _new_id()
 
     @property
     def reads_body(self) -> bool:
         return True
-
-    def _count(self, value: Value | None, ctx: MessageContext) -> int:
-        if value is None:
-            return -1
-        text = value.resolve(ctx) or ""
-        try:
-            return int(float(text.strip()))  # W: Double.parseDouble(...).intValue()
-        except ValueError:
-            raise MediationError(
-                f"Invalid message count for the scatter-gather mediator: '{text}'",
-                detail=f"scatter-gather at {self.location}: min-messages/max-messages must be numbers",
-            ) from None
 
     def _accepted(self, child: MessageContext) -> bool:
         """W: aggregateMessages: with a condition, only a message for which it is "true" is gathered."""
@@ -280,7 +269,7 @@ class ScatterGather(Mediator):
             if not self._accepted(child):
                 continue
             if not gathered:  # W: the aggregate is made by the first message: min/max read there, the timer starts
-                minimum, maximum = self._count(self.minimum, child), self._count(self.maximum, child)
+                minimum, maximum = self.minimum.read(child), self.maximum.read(child)
                 if self.timeout > 0:
                     deadline = loop.time() + self.timeout
             gathered.append(child)

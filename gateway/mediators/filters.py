@@ -30,7 +30,7 @@ class Branch:
 
     async def run(self, ctx: MessageContext, location: SourceLocation | None, rest: MediatorList | None = None) -> bool:
         if self.body is not None:
-            return await self.body.mediate_rest(ctx, rest) if rest is not None else await self.body.mediate(ctx)
+            return await self.body.mediate(ctx, rest)
         sequence = ctx.config.sequences.get(self.key) if self.key else None
         if sequence is None:  # W: a runtime error, not a deploy one (the sequence may come later)
             raise MediationError(
@@ -81,20 +81,15 @@ class Filter(Mediator):
             b is not None and b.body is not None and b.body.holds_continuation for b in (self.then, self.otherwise)
         )
 
-    async def mediate(self, ctx: MessageContext) -> bool:
-        if self.test(ctx):
-            return await self.then.run(ctx, self.location)
-        if self.otherwise is not None:
-            return await self.otherwise.run(ctx, self.location)
-        return True  # no else: the flow simply continues
-
-    async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
-        """With a split inside: what follows the filter comes after the branch for its copies."""
+    async def mediate(self, ctx: MessageContext, rest: MediatorList | None = None) -> bool:
+        """With a split inside (`mediate_rest`): what follows the filter comes after the branch for its copies."""
         if self.test(ctx):
             return await self.then.run(ctx, self.location, rest)
         if self.otherwise is not None:
             return await self.otherwise.run(ctx, self.location, rest)
         return True  # no else: the flow simply continues
+
+    mediate_rest = mediate
 
 
 class Switch(Mediator):
@@ -125,23 +120,15 @@ class Switch(Mediator):
         bodies = [body for _, body in self.cases] + ([self.default] if self.default is not None else [])
         return any(body.holds_continuation for body in bodies)
 
-    async def mediate(self, ctx: MessageContext) -> bool:
+    async def mediate(self, ctx: MessageContext, rest: MediatorList | None = None) -> bool:
+        """With a split inside (`mediate_rest`): what follows the switch comes after the case for its copies."""
         text = self.source.string_value(ctx)
         if text is not None:
             for regex, body in self.cases:
                 if regex.fullmatch(text) is not None:
-                    return await body.mediate(ctx)
+                    return await body.mediate(ctx, rest)
         if self.default is not None:
-            return await self.default.mediate(ctx)
+            return await self.default.mediate(ctx, rest)
         return True
 
-    async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
-        """With a split inside: what follows the switch comes after the case for its copies."""
-        text = self.source.string_value(ctx)
-        if text is not None:
-            for regex, body in self.cases:
-                if regex.fullmatch(text) is not None:
-                    return await body.mediate_rest(ctx, rest)
-        if self.default is not None:
-            return await self.default.mediate_rest(ctx, rest)
-        return True
+    mediate_rest = mediate

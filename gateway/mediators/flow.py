@@ -151,12 +151,9 @@ class InOut(Mediator):
     def continues(self) -> bool:
         return self.body.holds_continuation
 
-    async def mediate(self, ctx: MessageContext) -> bool:
+    async def mediate(self, ctx: MessageContext, rest: MediatorList | None = None) -> bool:
         if ctx.is_response != self.on_response:
             return True
-        return await self.body.mediate(ctx)
+        return await self.body.mediate(ctx, rest)
 
-    async def mediate_rest(self, ctx: MessageContext, rest: MediatorList | None) -> bool:
-        if ctx.is_response != self.on_response:
-            return True
-        return await self.body.mediate_rest(ctx, rest)
+    mediate_rest = mediate

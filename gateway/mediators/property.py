@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.errors import MediationError
 from gateway.expressions import JsonValue, to_synapse_string
 from gateway.expressions.json_fastpath import FALLBACK, descendant_string
+from gateway.expressions.synapse_expr import parse_java_int
 from gateway.mediators.base import Mediator, needs_body
 from gateway.message import json_codec, kinds, scopes
 from gateway.message.payload import parse_xml
@@ -44,7 +45,6 @@ def conversion_message(type_name: str) -> str:
 
 
 # -- conversions (W: PropertyMediator.convertValue) -------------------------------------------------
-_JAVA_INT = re.compile(r"[+-]?[0-9]+")
 # Double.parseDouble: trimmed; NaN, Infinity, decimal with exponent and an optional f/d suffix
 _JAVA_DOUBLE = re.compile(r"[+-]?(?:NaN|Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fFdD]?)")
 _JAVA_TRIM = "".join(chr(i) for i in range(33))
@@ -54,17 +54,14 @@ _FLOAT_MAX = 3.4028234663852886e38
 
 def _integer(type_name: str, truncate: bool) -> Callable[[str | None], int]:
     bits = _INT_BITS[type_name]
-    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
     def convert(text: str | None) -> int:
         if text is None:
             raise ConversionError("null")
         if truncate and "." in text:
             text = text[: text.index(".")]  # count() gives "2.0": MI keeps the integral part
-        if not _JAVA_INT.fullmatch(text):
-            raise ConversionError(text)
-        number = int(text)
-        if not low <= number <= high:
+        number = parse_java_int(text, bits)
+        if number is None:
             raise ConversionError(text)
         return number
 

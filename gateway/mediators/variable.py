@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from gateway.errors import MediationError
-from gateway.expressions.synapse_expr import JLong
+from gateway.expressions.synapse_expr import JLong, parse_java_int
 from gateway.mediators.base import Mediator
 from gateway.message import json_codec
 from gateway.message.payload import parse_xml
@@ -52,12 +52,8 @@ def convert_value(text: str, type_name: str | None) -> Any:
     if type_name == "BOOLEAN":
         return text.lower() in ("true", "yes") or text == "1"  # Axis2 JavaUtils.isTrueExplicitly
     if type_name in ("INTEGER", "LONG"):
-        bits = 32 if type_name == "INTEGER" else 64
-        try:
-            number = int(text, 10) if text.strip() == text and text.lstrip("+-").isdigit() else None
-        except ValueError:
-            number = None
-        if number is None or not -(2 ** (bits - 1)) <= number < 2 ** (bits - 1):
+        number = parse_java_int(text, 32 if type_name == "INTEGER" else 64)
+        if number is None:
             raise ConversionError(f"'{text}' is not a Java {type_name.lower()}")
         return number if type_name == "INTEGER" else JLong(number)
     if type_name == "DOUBLE":

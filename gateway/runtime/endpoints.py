@@ -779,12 +779,40 @@ class _Group(Endpoint):
             "children": [child.describe() for child in self.members],
         }
 
-    def _none_ready(self, what: str, last: MediationError | None) -> MediationError:
-        """W: informFailure keeps the error of the last child that failed; with none tried, 303000."""
-        if last is not None:
-            return last
-        name = self.name or "AnonymousEndpoint"
-        return MediationError(f"{what} endpoint : {name} - no ready child endpoints", NONE_READY)
+    async def _start(self, ctx: MessageContext, what: str) -> None:
+        """W: a switched-off group refuses the message; else the group's own properties are set on it."""
+        if self.context.switched_off:
+            raise MediationError(f"{what} endpoint : {self.name or 'AnonymousEndpoint'} - is inactive", NONE_READY)
+        if self.properties:
+            await set_properties(self.properties, ctx)
+
+    def _pick(self, ctx: MessageContext, tried: set[int]) -> int | None:
+        """The next ready child to try, none of `tried`."""
+        raise NotImplementedError
+
+    async def _first_answer(self, ctx: MessageContext, what: str, failover: bool) -> tuple[int, MessageContext]:
+        """The children in _pick's order until one answers, and its index: with failover a retriable endpoint
+        failure goes on to the next child, each child tried once per message. None left: the error of the last
+        child that failed (W: informFailure), or 303000 with none tried."""
+        tried: set[int] = set()
+        last: MediationError | None = None
+        while True:
+            index = self._pick(ctx, tried)
+            if index is None:
+                if last is not None:
+                    raise last
+                name = self.name or "AnonymousEndpoint"
+                raise MediationError(f"{what} endpoint : {name} - no ready child endpoints", NONE_READY)
+            child = self.members[index]
+            try:
+                return index, await child.deliver(ctx)
+            except Discarded:
+                raise
+            except MediationError as exc:
+                if not failover or not is_endpoint_failure(exc.code) or not child.is_retry(exc.code):
+                    raise
+                last = exc
+                tried.add(index)
 
 
 class FailoverEndpoint(_Group):
@@ -801,31 +829,12 @@ class FailoverEndpoint(_Group):
         self.current = 0
 
     async def deliver(self, ctx: MessageContext) -> MessageContext:
-        if self.context.switched_off:
-            raise MediationError(f"Failover endpoint : {self.name or 'AnonymousEndpoint'} - is inactive", NONE_READY)
-        if self.properties:
-            await set_properties(self.properties, ctx)
+        await self._start(ctx, "Failover")
         await ctx.payload.read()  # kept in memory: a second child gets the same message
-        tried: set[int] = set()
-        last: MediationError | None = None
-        while True:
-            index = self._pick(ctx, tried)
-            if index is None:
-                raise self._none_ready("Failover", last)
-            child = self.members[index]
-            try:
-                reply = await child.deliver(ctx)
-            except Discarded:
-                raise
-            except MediationError as exc:
-                if not is_endpoint_failure(exc.code) or not child.is_retry(exc.code):
-                    raise
-                last = exc
-                tried.add(index)
-                continue
-            if not self.dynamic:
-                self.current = index
-            return reply
+        index, reply = await self._first_answer(ctx, "Failover", True)
+        if not self.dynamic:
+            self.current = index
+        return reply
 
     def _pick(self, ctx: MessageContext, tried: set[int]) -> int | None:
         """Dynamic: the first ready child. Static: the current child while it is ready, else the first ready
@@ -935,14 +944,11 @@ class RecipientListEndpoint(_Group):
         return targets
 
     async def deliver(self, ctx: MessageContext) -> MessageContext:
-        name = self.name or "AnonymousEndpoint"
-        if self.context.switched_off:
-            raise MediationError(f"RecipientList endpoint : {name} - is inactive", NONE_READY)
-        if self.properties:
-            await set_properties(self.properties, ctx)
+        await self._start(ctx, "RecipientList")
         await ctx.payload.read()  # every recipient gets the same bytes
         targets = await self._targets(ctx)
         if not targets:
+            name = self.name or "AnonymousEndpoint"
             raise MediationError(f"Recipient List endpoint : {name} - no ready child endpoints", NONE_READY)
         results = await asyncio.gather(*(target.deliver(ctx) for target in targets), return_exceptions=True)
         answer: MessageContext | None = None
@@ -1065,11 +1071,7 @@ class LoadbalanceEndpoint(_Group):
         self.session = session
 
     async def deliver(self, ctx: MessageContext) -> MessageContext:
-        name = self.name or "AnonymousEndpoint"
-        if self.context.switched_off:
-            raise MediationError(f"Loadbalance endpoint : {name} - is inactive", NONE_READY)
-        if self.properties:
-            await set_properties(self.properties, ctx)
+        await self._start(ctx, "Loadbalance")
         session_id = None
         if self.session is not None:
             session_id = await self.session.request_id(ctx)
@@ -1089,27 +1091,14 @@ class LoadbalanceEndpoint(_Group):
                     raise
         if self.failover:
             await ctx.payload.read()  # kept in memory: a second child gets the same message
-        tried: set[int] = set()
-        last: MediationError | None = None
-        while True:
-            index = self.algorithm.pick(self.members, ctx, tried)
-            if index is None:
-                raise self._none_ready("Loadbalance", last)
-            child = self.members[index]
-            try:
-                reply = await child.deliver(ctx)
-            except Discarded:
-                raise
-            except MediationError as exc:
-                if not self.failover or not is_endpoint_failure(exc.code) or not child.is_retry(exc.code):
-                    raise
-                last = exc
-                tried.add(index)
-                continue
-            if self.session is not None:  # http: the back end starts a session (Set-Cookie); else the client's id
-                started = self.session.started_by(reply) if self.session.type == "http" else session_id
-                self.session.bind(started, index)
-            return reply
+        index, reply = await self._first_answer(ctx, "Loadbalance", self.failover)
+        if self.session is not None:  # http: the back end starts a session (Set-Cookie); else the client's id
+            started = self.session.started_by(reply) if self.session.type == "http" else session_id
+            self.session.bind(started, index)
+        return reply
+
+    def _pick(self, ctx: MessageContext, tried: set[int]) -> int | None:
+        return self.algorithm.pick(self.members, ctx, tried)
 
     def describe(self) -> dict[str, object]:
         info = super().describe()

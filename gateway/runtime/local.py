@@ -27,7 +27,8 @@ from gateway.errors import CONNECT_TIMEOUT, DEFAULT_ERROR, MediationError
 from gateway.masking import bind_message_secrets, unbind_message_secrets
 from gateway.message import formats, kinds
 from gateway.message.context import Exchange, MessageContext, Reply
-from gateway.message.errors import client_media_type, error_reply
+from gateway.message.errors import error_reply
+from gateway.message.incoming import request_context
 from gateway.message.payload import Payload, kind_of, media_type_of
 from gateway.runtime.api import Request, elect
 
@@ -140,10 +141,10 @@ async def exchange(
 def _request(
     ctx: MessageContext, target: LocalTarget, method: str, body: bytes, content_type: str | None
 ) -> MessageContext:
-    """A fresh request context, as gateway.transport.server builds one for an HTTP request."""
+    """A fresh request context, made as the HTTP transport makes one (gateway.message.incoming)."""
     services = ctx.exchange.services
     settings = services.settings
-    media = media_type_of(content_type) if content_type else None
+    media = media_type_of(content_type) if content_type else ""
     kind = kind_of(media) if media else kinds.EMPTY
     exchange = Exchange(method, target.path, kind, ctx.transport_headers.get("Accept"), services)
     exchange.take_activity_id(ctx.exchange.activity_id)
@@ -155,35 +156,17 @@ def _request(
     soap_action = ctx.soap_action if kind in (kinds.SOAP11, kinds.SOAP12) else None
     if kind == kinds.SOAP11:
         headers["SOAPAction"] = f'"{soap_action or ""}"'
-    for name in services.secret_header_keys:
-        for value in headers.getall(name, ()):
-            exchange.secrets.add_header(name, value)
-    query = target.path.partition("?")[2]
-    inner = MessageContext(
-        exchange=exchange,
-        config=ctx.config,
-        payload=Payload(content_type, body, limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes),
-        transport_headers=headers,
-        to=target.path,
-        query_params=MultiDict(parse_qsl(query, keep_blank_values=True)),
+    return request_context(
+        exchange,
+        ctx.config,
+        Payload(content_type, body, limit=settings.max_body_bytes, tree_limit=settings.max_tree_bytes),
+        headers,
+        transport="local",
+        media=media,
+        content_type=content_type,
+        query_params=MultiDict(parse_qsl(target.path.partition("?")[2], keep_blank_values=True)),
         soap_action=soap_action,
     )
-    inner.to_from_request = True
-    props = inner.properties
-    props["TRANSPORT_IN_NAME"] = "local"
-    props["IsClientDoingREST"] = "false" if exchange.client_is_soap else "true"
-    props["IsClientDoingSOAP11"] = "true" if kind == kinds.SOAP11 else "false"
-    props["CLIENT_MESSAGE_TYPE"] = client_media_type(exchange, media or "")
-    axis2 = inner.axis2
-    axis2["HTTP_METHOD"] = method
-    axis2["TransportInURL"] = target.path
-    if media:
-        axis2["messageType"] = media
-        axis2["ContentType"] = content_type
-        axis2["_initialMessageType"] = media
-    else:
-        axis2["NO_ENTITY_BODY"] = "true"
-    return inner
 
 
 async def _run(inner: MessageContext, target: LocalTarget, where: str) -> Reply:

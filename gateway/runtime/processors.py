@@ -177,20 +177,10 @@ class Processors:
             if spec.cron is not None:
                 while True:
                     await asyncio.sleep(seconds_to_next(spec.cron))
+                    _unless_stopping()
                     if not await self._fire(spec, leases):
                         return
-            while True:
-                delivery = await self._take(spec)
-                if delivery is None:
-                    await asyncio.sleep(spec.interval)
-                    continue
-                try:
-                    with leases.holding(delivery):
-                        if not await self._settle(spec, delivery, None):
-                            return
-                except asyncio.CancelledError:
-                    await _quietly(delivery.release())
-                    raise
+            while await self._forward_one(spec, leases) is not False:
                 await asyncio.sleep(spec.interval)
 
     async def _fire(self, spec: MessageProcessorSpec, leases: _Leases) -> bool:
@@ -200,20 +190,29 @@ class Processors:
         the processor stopped (deactivated)."""
         started = time.monotonic()
         while True:
-            delivery = await self._take(spec)
-            if delivery is None:
+            settled = await self._forward_one(spec, leases)
+            if settled is None:
                 return True
-            try:
-                with leases.holding(delivery):
-                    if not await self._settle(spec, delivery, None):
-                        return False
-            except asyncio.CancelledError:
-                await _quietly(delivery.release())
-                raise
+            if not settled:
+                return False
             if spec.drain_pause is not None:
                 await asyncio.sleep(spec.drain_pause)
             elif not spec.throttle or time.monotonic() - started > 1.0:
                 return True
+
+    async def _forward_one(self, spec: MessageProcessorSpec, leases: _Leases) -> bool | None:
+        """Take the next message and settle it, its lease held meanwhile: None when the store had none, else
+        _settle's answer (False: the processor stopped)."""
+        _unless_stopping()
+        delivery = await self._take(spec)
+        if delivery is None:
+            return None
+        try:
+            with leases.holding(delivery):
+                return await self._settle(spec, delivery, None)
+        except asyncio.CancelledError:
+            await _quietly(delivery.release())
+            raise
 
     async def _take(self, spec: MessageProcessorSpec) -> Delivery | None:
         taken = await self._take_many(spec, 1)
@@ -228,17 +227,25 @@ class Processors:
             backend = self.services.stores.backend(store)
             many = getattr(backend, "take_many", None)
             if many is not None:
-                return list(await many(count))
-            delivery = await backend.take()
-            return [] if delivery is None else [delivery]
+                taken = list(await many(count))
+            else:
+                delivery = await backend.take()
+                taken = [] if delivery is None else [delivery]
         except Exception as exc:  # noqa: BLE001 - the store is down: try again later
+            _unless_stopping(exc)
             log.warning("message processor %s: store %s unavailable: %s", spec.name, spec.store, exc)
             return []
+        if _cancelling():  # taken as the processor was stopped: handed back at once
+            for delivery in taken:
+                await _quietly(delivery.release())
+            _unless_stopping()
+        return taken
 
     async def _settle(self, spec: MessageProcessorSpec, delivery: Delivery, pace: _Pace | None) -> bool:
         """Deliver one message until it is delivered, dropped or parked (True), or the processor stops (False)."""
         attempts = 0
         while True:
+            _unless_stopping()
             if pace is not None:
                 await asyncio.sleep(await pace.reserve())
             if not self.is_active(spec):
@@ -291,6 +298,7 @@ class Processors:
         locks: dict[str, asyncio.Lock] = {}
         try:
             while True:
+                _unless_stopping()
                 while len(in_flight) < max(1, pacing.concurrency):
                     taken = await self._take_many(spec, min(_TAKE_BATCH, max(1, pacing.concurrency) - len(in_flight)))
                     if not taken:
@@ -299,6 +307,7 @@ class Processors:
                         try:
                             pace = await _Pace.of(pacing, pacer, delivery, self.state.config, self.services)
                         except Exception as exc:  # noqa: BLE001 - a message the pacing cannot read is parked
+                            _unless_stopping(exc)
                             log.error("message processor %s: cannot pace message: %s", spec.name, exc)
                             await self._park(spec, delivery, None)
                             await delivery.ack()
@@ -365,6 +374,7 @@ class Processors:
         try:
             await sequence.mediate(ctx)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is retried or parked
+            _unless_stopping(exc)
             record_error(ctx, exc)
             status = _status(ctx)
             log.warning(
@@ -392,6 +402,7 @@ class Processors:
                 raise LookupError(f"message store {spec.target_store} is not deployed")
             await self.services.stores.put(target, delivery.message, ctx)
         except Exception as exc:  # noqa: BLE001 - retried, as in MI
+            _unless_stopping(exc)
             log.error(
                 "Message store messageSender of message processor [%s] failed to send message to the target "
                 "message store %s: %s",
@@ -421,6 +432,7 @@ class Processors:
         try:
             reply = await endpoint.send(ctx)
         except Exception as exc:  # noqa: BLE001 - a failed delivery is retried, as in MI
+            _unless_stopping(exc)
             log.error("message processor %s failed to forward message to endpoint %s: %s", spec.name, target, exc)
             record_error(ctx, exc)
             await self._run_sequence(spec.fault_sequence, ctx)
@@ -464,6 +476,7 @@ class Processors:
             if ctx.exchange.pending:  # the copies of a split (iterate, clone) in the sequence
                 await ctx.exchange.settle()
         except Exception as exc:  # noqa: BLE001 - a failing sequence must not stop the processor
+            _unless_stopping(exc)
             log.warning("message processor sequence %s failed: %s", name, exc)
 
     def _run_named(self, name: str | None, delivery: Delivery) -> None:
@@ -492,6 +505,7 @@ class Processors:
     # -- sampling ----------------------------------------------------------------------------------
     async def _sample(self, spec: MessageProcessorSpec) -> None:
         while True:
+            _unless_stopping()
             if spec.cron is not None:  # W: SamplingService.execute runs once per trigger
                 await asyncio.sleep(seconds_to_next(spec.cron))
             config = self.state.config
@@ -502,6 +516,7 @@ class Processors:
                     try:
                         delivery = await backend.take()
                     except Exception as exc:  # noqa: BLE001 - the store is down: try again later
+                        _unless_stopping(exc)
                         log.warning("message processor %s: store %s unavailable: %s", spec.name, spec.store, exc)
                         break
                     if delivery is None:
@@ -563,12 +578,14 @@ class _Leases:
 
     async def _beat(self) -> None:
         while not self._stopping:
+            _unless_stopping()
             await asyncio.sleep(max(0.05, self._lease() / 3))
             if not self.held or self._stopping:
                 continue
             try:
                 await renew_leases(list(self.held.values()))
             except Exception as exc:  # noqa: BLE001 - the store is down: the next beat tries again
+                _unless_stopping(exc)
                 log.warning("message processor %s: renewing leases failed: %s", self.spec.name, exc)
 
 
@@ -635,6 +652,21 @@ class _Pace:
         if rate <= 0 or units <= 0:
             raise ValueError(f"pacing.rate ({rate}) and pacing.units ({units}) must be positive numbers")
         return _Pace(pacer, key, units, rate)
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _unless_stopping(error: Exception | None = None) -> None:
+    """Raise CancelledError when the running task is being cancelled. A task is told once, and a library may lose
+    the news: a driver turns it into its own error (asyncmy's rollback after a cancelled statement raises
+    InterfaceError), and Python 3.11's asyncio.wait_for (aiormq's and aio-pika's timeouts) returns the result of
+    a call that completed as the cancellation came. A processor that went on would keep the gateway's shutdown
+    waiting for it for ever; so its loops check here, besides taking errors for a store that is down."""
+    if _cancelling():
+        raise asyncio.CancelledError from error
 
 
 async def _quietly(awaitable: Any) -> None:

@@ -20,6 +20,7 @@ import itertools
 import logging
 import os
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -448,25 +449,110 @@ class _AmqpDelivery:
         await self.incoming.nack(requeue=True)
 
 
-_PROPERTIES: Any = None
-
-
-def _json_properties(message_id: str) -> Any:
-    """Basic.Properties of a stored message (JSON, persistent, the message id), marshalled without pamqp's
+def _json_properties(message_id: str) -> bytes:
+    """The marshalled Basic.Properties of a stored message (JSON, persistent, the message id), without pamqp's
     generic per-field encoder: the same bytes (flags content-type|delivery-mode|message-id, then the values)."""
-    global _PROPERTIES
-    if _PROPERTIES is None:
+    encoded = message_id.encode()
+    if len(encoded) > 255:  # not a short string: let pamqp encode (and refuse) it
         from pamqp.commands import Basic
 
-        class _Properties(Basic.Properties):
-            def marshal(self) -> bytes:
-                encoded = str(self.message_id).encode()
-                if len(encoded) > 255:  # not a short string: let pamqp encode (and refuse) it
-                    return bytes(super().marshal())
-                return b"\x90\x80\x10application/json\x02" + bytes((len(encoded),)) + encoded
+        properties = Basic.Properties(content_type="application/json", delivery_mode=2, message_id=message_id)
+        return bytes(properties.marshal())
+    return b"\x90\x80\x10application/json\x02" + bytes((len(encoded),)) + encoded
 
-        _PROPERTIES = _Properties
-    return _PROPERTIES(content_type="application/json", delivery_mode=2, message_id=message_id)
+
+_FRAME_END = b"\xce"
+
+
+class _Publisher:
+    """Publishes stored messages on one aiormq channel with publisher confirms, many in flight, their frames
+    written together: the publishes of one event-loop turn go to the connection's writer as one write (one
+    send, not one per message), and each is marshalled directly (the Basic.Publish frame is the same for every
+    message of the store; the content header and body frames are the bytes pamqp makes, checked by a test).
+
+    Each publish takes the channel's next delivery tag and registers its confirmation the way aiormq's
+    basic_publish does (so aiormq's reader settles it: an ack, a nack, a mandatory return, the channel closing),
+    and the frames leave in tag order. This is the only publisher on the store's channel."""
+
+    def __init__(self, channel: Any, exchange: str, routing_key: str) -> None:
+        import pamqp.frame
+        from aiormq.abc import ChannelFrame
+        from pamqp.commands import Basic
+
+        self.channel = channel
+        number = channel.number
+        self._method = pamqp.frame.marshal(
+            Basic.Publish(exchange=exchange, routing_key=routing_key, mandatory=True), number
+        )
+        self._number = number.to_bytes(2, "big")
+        self._max_content = channel.max_content_size
+        self._frame = ChannelFrame
+        self._pending: list[bytes] = []
+        self._scheduled = False
+        self._blocked: asyncio.Task[None] | None = None
+
+    def publish(self, body: bytes, message_id: str) -> asyncio.Future[Any]:
+        """Queue one persistent JSON message; the future is the broker's answer (Basic.Ack, or a returned
+        message), or fails (a nack, the channel closed)."""
+        channel = self.channel
+        properties = _json_properties(message_id)
+        header = (
+            b"\x00\x3c\x00\x00" + len(body).to_bytes(8, "big") + properties  # class 60 (basic), weight 0, size
+        )
+        parts = [self._method, b"\x02", self._number, len(header).to_bytes(4, "big"), header, _FRAME_END]
+        step = self._max_content
+        if not body:
+            pass  # no body frame, as aiormq
+        elif len(body) < step:
+            parts += (b"\x03", self._number, len(body).to_bytes(4, "big"), body, _FRAME_END)
+        else:
+            for start in range(0, len(body), step):
+                chunk = body[start : start + step]
+                parts += (b"\x03", self._number, len(chunk).to_bytes(4, "big"), chunk, _FRAME_END)
+        # As aiormq's basic_publish: the next delivery tag, its confirmation future, the message id a mandatory
+        # return is matched by. No await from here until the frames are queued: the tags stay in write order.
+        channel.delivery_tag += 1
+        tag = channel.delivery_tag
+        confirmation: asyncio.Future[Any] = channel.create_future()
+        channel.confirmations[tag] = confirmation
+        returns = channel.message_id_delivery_tag
+        returns[message_id] = tag
+
+        def forget(_: asyncio.Future[Any]) -> None:
+            if returns.get(message_id) == tag:
+                del returns[message_id]
+
+        confirmation.add_done_callback(forget)
+        self._pending.append(b"".join(parts))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        return confirmation
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if self.channel.is_closed:  # the broker closed it: its confirmations are failed; nothing may follow
+            self._pending.clear()
+            return
+        if self._blocked is not None or not self._pending:
+            return  # a full write queue: the task waiting on it takes these too, after the earlier ones
+        frame = self._frame(payload=b"".join(self._pending), should_close=False)
+        self._pending.clear()
+        try:
+            self.channel.write_queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self._blocked = asyncio.get_running_loop().create_task(self._put_later(frame))
+
+    async def _put_later(self, frame: Any) -> None:
+        queue = self.channel.write_queue
+        try:
+            await queue.put(frame)
+            while self._pending and not self.channel.is_closed:
+                frame = self._frame(payload=b"".join(self._pending), should_close=False)
+                self._pending.clear()
+                await queue.put(frame)
+        finally:
+            self._blocked = None
 
 
 class RabbitMQStore:
@@ -479,6 +565,7 @@ class RabbitMQStore:
         self._channel: Any = None
         self._queue: Any = None
         self._exchange: Any = None
+        self._publisher: _Publisher | None = None
         self._opening = asyncio.Lock()
         self.queue_name = spec.parameter("store.rabbitmq.queue.name") or spec.name
         self.route_key = spec.parameter("store.rabbitmq.route.key") or self.queue_name
@@ -515,22 +602,18 @@ class RabbitMQStore:
             await self._open()
         from pamqp.commands import Basic
 
-        # Straight to aiormq's publish: aio-pika's Message and its `wait=True` (the channel lock held until the
-        # frame is on the socket, so one publish at a time) cost more than the broker round trip. Publishes
-        # still leave in call order on the one channel, and each waits for its own publisher confirm; several
-        # are in flight at once. `mandatory`: a message no queue takes comes back instead of being acked.
-        if self._channel.is_closed:  # the broker is away (a robust connection reconnects): fail now, not later
-            raise StoreError(f"the channel to the broker for queue {self.queue_name!r} is closed")
-        channel = await self._channel.get_underlay_channel()
-        properties = _json_properties(message.message_id)
-        confirm = await channel.basic_publish(
-            message.to_bytes(),
-            exchange=self._exchange.name,
-            routing_key=self.route_key,
-            properties=properties,
-            mandatory=True,
-            wait=False,
-        )
+        # Not aio-pika's publish (its Message object, and `wait=True`: the channel lock held until the frame is
+        # on the socket, so one publish at a time): the store's _Publisher writes the publishes of one loop turn
+        # together, each waiting for its own publisher confirm, many in flight. `mandatory`: a message no queue
+        # takes comes back instead of being acked.
+        publisher = self._publisher
+        if publisher is None or publisher.channel.is_closed:  # first use, or the channel went (a reconnect)
+            if self._channel.is_closed:  # the broker is away (a robust connection reconnects): fail now
+                raise StoreError(f"the channel to the broker for queue {self.queue_name!r} is closed")
+            channel = await self._channel.get_underlay_channel()
+            if publisher is None or publisher.channel is not channel:
+                publisher = self._publisher = _Publisher(channel, self._exchange.name, self.route_key)
+        confirm = await publisher.publish(message.to_bytes(), message.message_id or uuid.uuid4().hex)
         if not isinstance(confirm, Basic.Ack):  # a returned message; a Nack raises DeliveryError
             raise StoreError(f"the broker did not route the message to queue {self.queue_name!r}")
         self.spec.size_gauge[0] += 1
@@ -550,39 +633,39 @@ class RabbitMQStore:
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()
-            self._connection = self._channel = None
+            self._connection = self._channel = self._publisher = None
 
 
 # -- resequencing (W: ResequenceMessageStore) ------------------------------------------------------------
 _LAST_TABLE = "tbl_lastprocessid"  # MI's table of the last sequence number each store handed out and saw acked
+_LAST_SCHEMA = f"CREATE TABLE IF NOT EXISTS {_LAST_TABLE} (statement VARCHAR(255) PRIMARY KEY, seq_id BIGINT NOT NULL)"
 _RESEQUENCE_SCHEMAS = {
     "sqlite": (
         "CREATE TABLE IF NOT EXISTS {table} (indexId INTEGER PRIMARY KEY AUTOINCREMENT, store TEXT NOT NULL, "
         "msg_id TEXT NOT NULL, seq_id INTEGER NOT NULL, message BLOB NOT NULL, lease_until REAL NOT NULL DEFAULT 0)",
         "CREATE INDEX IF NOT EXISTS {table}_seq ON {table} (store, seq_id)",
-        f"CREATE TABLE IF NOT EXISTS {_LAST_TABLE} (statement VARCHAR(255) PRIMARY KEY, seq_id BIGINT NOT NULL)",
+        _LAST_SCHEMA,
     ),
     "postgresql": (
         "SELECT pg_advisory_xact_lock(hashtext(?))",
         "CREATE TABLE IF NOT EXISTS {table} (indexId BIGSERIAL PRIMARY KEY, store TEXT NOT NULL, msg_id TEXT NOT "
         "NULL, seq_id BIGINT NOT NULL, message BYTEA NOT NULL, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0)",
         "CREATE INDEX IF NOT EXISTS {table}_seq ON {table} (store, seq_id)",
-        f"CREATE TABLE IF NOT EXISTS {_LAST_TABLE} (statement VARCHAR(255) PRIMARY KEY, seq_id BIGINT NOT NULL)",
+        _LAST_SCHEMA,
     ),
     "mysql": (
         "CREATE TABLE IF NOT EXISTS {table} (indexId BIGINT AUTO_INCREMENT PRIMARY KEY, store VARCHAR(255) NOT "
         "NULL, msg_id VARCHAR(255) NOT NULL, seq_id BIGINT NOT NULL, message LONGBLOB NOT NULL, lease_until DOUBLE "
         "NOT NULL DEFAULT 0, INDEX {table}_seq (store, seq_id))",
-        f"CREATE TABLE IF NOT EXISTS {_LAST_TABLE} (statement VARCHAR(255) PRIMARY KEY, seq_id BIGINT NOT NULL)",
+        _LAST_SCHEMA,
     ),
 }
+_INSERT_LAST = f"INSERT INTO {_LAST_TABLE} (statement, seq_id) VALUES (?, ?) "
+_UPSERT_LAST_STANDARD = _INSERT_LAST + "ON CONFLICT (statement) DO UPDATE SET seq_id = excluded.seq_id"
 _UPSERT_LAST = {
-    "sqlite": f"INSERT INTO {_LAST_TABLE} (statement, seq_id) VALUES (?, ?) "
-    "ON CONFLICT (statement) DO UPDATE SET seq_id = excluded.seq_id",
-    "postgresql": f"INSERT INTO {_LAST_TABLE} (statement, seq_id) VALUES (?, ?) "
-    "ON CONFLICT (statement) DO UPDATE SET seq_id = excluded.seq_id",
-    "mysql": f"INSERT INTO {_LAST_TABLE} (statement, seq_id) VALUES (?, ?) ON DUPLICATE KEY UPDATE seq_id = "
-    "VALUES(seq_id)",
+    "sqlite": _UPSERT_LAST_STANDARD,
+    "postgresql": _UPSERT_LAST_STANDARD,
+    "mysql": _INSERT_LAST + "ON DUPLICATE KEY UPDATE seq_id = VALUES(seq_id)",
 }
 
 

@@ -28,6 +28,7 @@ from gateway.connector import ConnectorRegistry
 from gateway.deploy.file_registry import DECLARATION, REGISTRY_FOLDER
 from gateway.deploy.hotdeploy import HotDeployer
 from gateway.deploy.loader import FOLDERS, MI_FOLDERS
+from gateway.runtime.heap import freeze_deployed
 from gateway.runtime.metrics import Snapshot, merge
 from gateway.runtime.registry import written_by_gateway
 from gateway.runtime.state import RuntimeState
@@ -54,6 +55,8 @@ class Hub:
     """The deciding process's view: the live state, the deployer, the log levels set at run time. This base
     serves the single-process gateway, where the state is the one that serves."""
 
+    serves = True  # this process serves requests: it freezes each configuration it deploys (runtime.heap)
+
     def __init__(self, state: RuntimeState, deployer: HotDeployer, settings: Settings) -> None:
         self.state = state
         self.deployer = deployer
@@ -71,7 +74,10 @@ class Hub:
                 log.info(
                     "hot deployment: now serving version %s (%d artifact(s))", config.version, len(config.deployed)
                 )
+            previous = self.state.config
             self.state.swap(config)
+            if self.serves and self.settings.gc_freeze and config is not previous:
+                freeze_deployed()
             self.reloaded()
 
     def reloaded(self) -> None:
@@ -99,6 +105,8 @@ class Hub:
 
 class SupervisorHub(Hub):
     """The supervisor's: its own copy of the configuration (for the management API), and one pipe per worker."""
+
+    serves = False
 
     def __init__(self, state: RuntimeState, deployer: HotDeployer, settings: Settings) -> None:
         super().__init__(state, deployer, settings)
@@ -279,12 +287,15 @@ async def _serve_management(hub: Hub, sockets: list[socket.socket]) -> web.AppRu
 
 
 # -- a worker of --workers N ------------------------------------------------------------------------------
-def attach_worker(app: web.Application, connection: Connection, state: RuntimeState, deployer: HotDeployer) -> None:
-    """Follow the supervisor: reload when told, take its switches, answer its questions."""
+def attach_worker(
+    app: web.Application, connection: Connection, state: RuntimeState, deployer: HotDeployer, freeze: bool
+) -> None:
+    """Follow the supervisor: reload when told (then freeze the new configuration if `freeze`: runtime.heap),
+    take its switches, answer its questions."""
     tasks: list[asyncio.Task[None]] = []
 
     async def start(_app: web.Application) -> None:
-        tasks.append(asyncio.create_task(_follow(connection, state, deployer)))
+        tasks.append(asyncio.create_task(_follow(connection, state, deployer, freeze)))
 
     async def stop(_app: web.Application) -> None:
         for task in tasks:
@@ -294,7 +305,7 @@ def attach_worker(app: web.Application, connection: Connection, state: RuntimeSt
     app.on_cleanup.append(stop)
 
 
-async def _follow(connection: Connection, state: RuntimeState, deployer: HotDeployer) -> None:
+async def _follow(connection: Connection, state: RuntimeState, deployer: HotDeployer, freeze: bool) -> None:
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
@@ -310,7 +321,7 @@ async def _follow(connection: Connection, state: RuntimeState, deployer: HotDepl
     try:
         while (message := await inbox.get()) is not None:
             try:
-                await _obey(message, connection, state, deployer)
+                await _obey(message, connection, state, deployer, freeze)
             except Exception:  # noqa: BLE001 - one failed order must not stop this worker from following
                 log.exception("could not carry out the supervisor's %r", message.get("op"))
     finally:
@@ -320,14 +331,19 @@ async def _follow(connection: Connection, state: RuntimeState, deployer: HotDepl
             pass
 
 
-async def _obey(message: dict[str, Any], connection: Connection, state: RuntimeState, deployer: HotDeployer) -> None:
+async def _obey(
+    message: dict[str, Any], connection: Connection, state: RuntimeState, deployer: HotDeployer, freeze: bool
+) -> None:
     op = message.get("op")
     if op == "reload":
         config = await asyncio.to_thread(deployer.reload, fix_files=False)
         if config is not None:
             if config.version != state.config.version:
                 log.info("hot deployment: now serving version %s", config.version)
+            previous = state.config
             state.swap(config)
+            if freeze and config is not previous:
+                freeze_deployed()
     elif op == "switches":
         state.apply_switches(message)
         for logger, level in message.get("loggers", {}).items():

@@ -24,11 +24,13 @@ from gateway.errors import DeployError
 from gateway.masking import bind_message_secrets, unbind_message_secrets
 from gateway.mediators import script_engines
 from gateway.message.context import Exchange, MessageContext, Reply
-from gateway.message.errors import client_media_type, error_reply
+from gateway.message.errors import error_reply
+from gateway.message.incoming import request_context
 from gateway.message.payload import BodyReadError, Payload, content_type_parameter, kind_of, media_type_of
 from gateway.runtime import tracing
 from gateway.runtime.api import ApiIndex, ApiMatch, Request, elect
 from gateway.runtime.configuration import Configuration, ProxyService
+from gateway.runtime.heap import heap_report
 from gateway.runtime.processors import Processors
 from gateway.runtime.services import Services
 from gateway.runtime.state import RuntimeState
@@ -192,6 +194,7 @@ async def healthz(request: web.Request) -> web.Response:
         "status": "ok",
         "pid": os.getpid(),  # which worker answered (`serve --workers N`)
         "version": config.version,  # a digest of the deployed files: the workers serve the same when equal
+        "gc": heap_report(),  # objects frozen out of the collector, collections per generation (runtime.heap)
         "deployed": [{"kind": a.kind, "name": a.name, "path": a.path} for a in config.deployed],
         "failed": [_problem(e) for e in config.failed],
         # deployed, but a key names nothing: every message reaching it fails
@@ -300,43 +303,25 @@ def _context(
         soap_action = soap_action.strip('"')
     elif kind == "soap12":
         soap_action = content_type_parameter(content_type, "action")
-    headers = CIMultiDict(request.headers)
-    for name in services.secret_header_keys:
-        if name in headers:
-            for value in headers.getall(name):
-                exchange.secrets.add_header(name, value)
-    ctx = MessageContext(
-        exchange=exchange,
-        config=config,
-        payload=payload,
-        transport_headers=headers,
-        proxy=proxy,
-        to=path_qs,
+    ctx = request_context(
+        exchange,
+        config,
+        payload,
+        CIMultiDict(request.headers),
+        transport="http",
+        media=media,
+        content_type=content_type,
         query_params=request.query,
         soap_action=soap_action,
+        proxy=proxy,
+        remote=request.remote,
     )
-    ctx.to_from_request = True
-    props = ctx.properties
-    props["TRANSPORT_IN_NAME"] = "http"
-    props["IsClientDoingREST"] = "false" if exchange.client_is_soap else "true"
-    props["IsClientDoingSOAP11"] = "true" if kind == "soap11" else "false"
-    props["CLIENT_MESSAGE_TYPE"] = client_media_type(exchange, media)  # extension: see conformance
     if proxy is not None:
         inbound = proxy.parameters.get(INBOUND_ENDPOINT_NAME)
         if inbound is None:
-            props["proxy.name"] = proxy.name
+            ctx.properties["proxy.name"] = proxy.name
         else:  # an inbound endpoint's sequence (gateway/transport/inbound.py)
-            props[INBOUND_ENDPOINT_NAME] = inbound
-    axis2 = ctx.axis2
-    axis2["HTTP_METHOD"] = request.method
-    if request.remote:
-        axis2["REMOTE_ADDR"] = request.remote  # W: the client's address (throttle, get-property('axis2', …))
-    axis2["TransportInURL"] = path_qs
-    if media:
-        axis2["messageType"] = media
-        axis2["ContentType"] = content_type
-        axis2["_initialMessageType"] = media
-    if proxy is not None:
+            ctx.properties[INBOUND_ENDPOINT_NAME] = inbound
         # The raw (still percent-encoded) rest of the URL after /services/NAME, so an endpoint can
         # append it to its own address unchanged.
         rest = request.raw_path[len("/services/") :]  # NAME[/suffix][?query], NAME maybe percent-encoded
@@ -344,9 +329,7 @@ def _context(
         if cut == -1 or query != -1 and query < cut:
             cut = query
         if cut != -1 and len(rest) > cut:
-            axis2["REST_URL_POSTFIX"] = rest[cut:]
-    if kind == "empty":
-        axis2["NO_ENTITY_BODY"] = "true"
+            ctx.axis2["REST_URL_POSTFIX"] = rest[cut:]
     return exchange, ctx
 
 
