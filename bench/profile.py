@@ -5,6 +5,8 @@
     python -m bench.profile --mode callgrind --requests 2000  # instructions/request (valgrind), top C functions
     python -m bench.profile --mode cprofile --top 30          # Python functions by own time (cProfile)
     python -m bench.profile --target bare                     # the same for the bare aiohttp proxy
+    python -m bench.profile --scenario api --mode callgrind   # POST /shop150/items/42 among the 200 APIs
+    python -m bench.profile --scenario api-proxy              # its twin: POST /services/ApiTwin/items/42
     python -m bench.profile --scenario store-rabbitmq          # bench.stores' enqueue proxy (1 KB JSON, 202)
 
 The echo back end and the load generator are separate processes; only the measured server is counted. CPU
@@ -101,8 +103,10 @@ def _server_argv(args: argparse.Namespace, tmp: Path, echo_url: str, port: int) 
         (root / "message-stores" / "Queue.xml").write_text(store)
         proxy = "Enqueue"
     else:
-        proxy, _ = artifacts.SCENARIO_ARTIFACTS[args.scenario]
-        artifacts.render(args.scenario, tmp / "artifacts", echo_url + "/")
+        scenario = "api" if args.scenario == "api-proxy" else args.scenario
+        proxy, _ = artifacts.SCENARIO_ARTIFACTS[scenario]
+        # the api scenarios' back-end address is the runner's (…/echo, REST_URL_POSTFIX appended to it)
+        artifacts.render(scenario, tmp / "artifacts", echo_url + ("/echo" if scenario == "api" else "/"))
     argv = [
         sys.executable,
         "-m",
@@ -122,6 +126,10 @@ def _server_argv(args: argparse.Namespace, tmp: Path, echo_url: str, port: int) 
         str(_ROOT / "bench" / "gateway.yaml"),
         "--no-hot-deploy",
     ]
+    if args.scenario == "api":  # the runner's api scenario: one of the 200 rendered APIs
+        return argv, f"/shop{artifacts.API_TARGET:03d}/items/42"
+    if args.scenario == "api-proxy":  # the same flow as a proxy, the same back-end path
+        return argv, f"/services/{proxy}/items/42"
     return argv, f"/services/{proxy}"
 
 
@@ -266,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", choices=("gateway", "bare"), default="gateway")
-    scenarios = ("passthrough", "cbr", "store-memory", "store-sqlite", "store-rabbitmq")
+    scenarios = ("passthrough", "cbr", "api", "api-proxy", "store-memory", "store-sqlite", "store-rabbitmq")
     parser.add_argument("--scenario", choices=scenarios, default="passthrough")
     parser.add_argument("--size", default="1k")
     parser.add_argument("--requests", type=int, default=5000)

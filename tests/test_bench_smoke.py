@@ -179,6 +179,12 @@ def test_the_targets_table_holds_each_target_against_its_figures() -> None:
     assert rows["seed-sms ≥ 1.1× the hand-written service"]["status"] == "missing"
     soak_rows = [row for row in built["targets"] if row["target"].startswith("soak")]
     assert [row["status"] for row in soak_rows] == ["pass", "fail"]
+    # Requests left unsent (the rate was more than the machine sustained) are no gateway error, but a soak with
+    # them and no error does not pass either; with errors it fails.
+    unsent = report.soak_targets({**soak, "errors_not_injected": 0, "not_sent": 7})
+    assert unsent[1]["status"] == "invalid" and "7 not sent" in unsent[1]["shown"], unsent[1]
+    assert report.soak_targets({**soak, "not_sent": 7})[1]["status"] == "fail"
+    assert report.soak_targets({**soak, "errors_not_injected": 0})[1]["status"] == "pass"
     text = report.render_markdown(built)
     assert "| pass-through ≥ 0.35× nginx (1k) | 0.28 | ❌ no |" in text
     assert "+4.0%" in text
@@ -325,6 +331,18 @@ def test_soak_smoke_reports_rss_of_every_gateway_process_and_every_error(tmp_pat
     assert data["failure"] is None, data["failure"]
     result, summary = data["result"], data["summary"]
     assert result["capacity_rps"] > 0 and result["rate_rps"] == pytest.approx(0.8 * result["capacity_rps"])
+    # The soak's rate comes from an open-loop calibration under its own conditions; the closed loop is quoted.
+    steps = result["calibration"]["steps"]
+    assert result["closed_loop_rps"] > 0 and steps and steps[0]["share"] == 0.5
+    sustained = [step["rate_rps"] for step in steps if step["sustained"]]
+    expected = max(sustained) if sustained else 0.1 * result["closed_loop_rps"]
+    assert result["capacity_rps"] == pytest.approx(expected, rel=1e-3)
+    # A reading a second: backlog, answers and the CPU of the generator and of the gateway.
+    timeline = result["timeline"]
+    assert len(timeline) >= 4 and all(row["in_flight"] >= 0 for row in timeline)
+    assert sum(row["done_per_s"] for row in timeline) > 0 and timeline[-1]["store_depth"] is not None
+    assert result["soak_cpu"]["generator"] > 0 and result["soak_cpu"]["gateway"] > 0
+    assert summary["not_sent"] == 0 and result["not_sent"] == 0
     # Start, at least one sample in between, end; each names every gateway process (supervisor and workers).
     samples = result["samples"]
     assert [samples[0]["label"], samples[-1]["label"]] == ["start", "end"] and len(samples) >= 3
@@ -336,6 +354,7 @@ def test_soak_smoke_reports_rss_of_every_gateway_process_and_every_error(tmp_pat
     assert result["scrapes"]["ok"] >= 1 and result["metrics_count_delta"] >= result["ok_by_target"]["twilioRest"]
     text = (tmp_path / "soak-smoke.md").read_text()
     assert "## RSS of every gateway process" in text and "| growth |" in text
+    assert "## Calibration" in text and "## Timeline" in text and "load generator's CPU" in text
 
 
 def test_only_a_run_of_every_scenario_writes_latest() -> None:

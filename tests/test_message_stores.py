@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 import uuid
@@ -252,6 +253,47 @@ async def _durable_roundtrip(gateway: Any, backend: Any, store_xml: str) -> None
 async def test_sqlite_store_keeps_messages_across_a_restart(gateway: Any, backend: Any, tmp_path: Path) -> None:
     store = _store(JDBC, {"store.jdbc.connection.url": f"jdbc:sqlite:{tmp_path / 'store.db'}"})
     await _durable_roundtrip(gateway, backend, store)
+
+
+async def test_an_empty_sqlite_store_is_polled_without_taking_its_write_lock(
+    gateway: Any, backend: Any, tmp_path: Path
+) -> None:
+    """A processor polls an empty store every interval, in every worker. Each poll used to lease with an UPDATE:
+    a write transaction on the file, which the puts of the other workers (and nodes) then waited for. A writer
+    that never waits (timeout 0) is now never refused while a 1 ms processor polls the empty store."""
+    path = tmp_path / "store.db"
+    server = await backend(lambda request, body: web.Response(status=200))
+    files = {
+        "proxies/Orders.xml": STORING_PROXY,
+        "message-stores/Pending.xml": _store(JDBC, {"store.jdbc.connection.url": f"jdbc:sqlite:{path}"}),
+        "endpoints/Backend.xml": _endpoint(str(server.make_url("/orders"))),
+        "message-processors/Forwarder.xml": _processor(interval=1),
+    }
+    client = await gateway(files)
+    await _post_orders(client, 1)  # the file and its table exist; the processor takes the message and empties it
+    await until(lambda: len(server.requests) == 1 and client.config.message_stores["Pending"].size() == 0)
+
+    def write_for(seconds: float) -> tuple[int, int]:
+        db = sqlite3.connect(path, timeout=0, isolation_level=None)
+        attempts = refused = 0
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline:
+                attempts += 1
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.execute("COMMIT")
+                except sqlite3.OperationalError:  # database is locked: the gateway held the write lock
+                    refused += 1
+                time.sleep(0.0002)
+        finally:
+            db.close()
+        return attempts, refused
+
+    attempts, refused = await asyncio.to_thread(write_for, 1.5)
+    assert attempts > 100 and refused == 0, (attempts, refused)
+    await _post_orders(client, 1)  # and a message put now is still found and forwarded
+    await until(lambda: len(server.requests) == 2)
 
 
 async def test_postgresql_store(gateway: Any, backend: Any) -> None:

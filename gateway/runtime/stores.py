@@ -19,6 +19,7 @@ import collections
 import itertools
 import logging
 import os
+import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
@@ -208,6 +209,8 @@ class SqliteStore:
         self._pending: list[tuple[StoredMessage, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.table = _identifier(spec.table)
+        self._peek: sqlite3.Connection | None = None
+        self._peek_sql = f"SELECT 1 FROM {self.table} WHERE store = ? AND lease_until < ? LIMIT 1"
 
     async def _open(self) -> Any:
         if self._db is not None:
@@ -272,10 +275,29 @@ class SqliteStore:
         taken = await self.take_many(1)
         return taken[0] if taken else None
 
+    def _may_take(self, now: float) -> bool:
+        """Whether a message may be there to take. A processor polls an empty store every interval, in every
+        worker; as the lease below, each poll was a write transaction (the file's write lock, which the other
+        workers' puts then wait for) and a round trip to aiosqlite's thread (~0.1 ms of CPU: 0.27 of a core
+        for two workers polling every millisecond). This read runs on a connection of its own, in this thread:
+        a few µs on the (store, indexId) index, and it never waits (a WAL reader does not wait for writers;
+        timeout 0: a busy file answers "maybe", and the lease decides)."""
+        try:
+            if self._peek is None:
+                self._peek = sqlite3.connect(self.spec.path, timeout=0, isolation_level=None)
+                self._peek.execute("PRAGMA query_only = 1")
+            # fetchall, not fetchone: the statement runs to its end, so no read transaction stays open (one
+            # would keep the WAL from being checkpointed).
+            return bool(self._peek.execute(self._peek_sql, (self.spec.name, now)).fetchall())
+        except sqlite3.Error:
+            return True
+
     async def take_many(self, count: int) -> list[Delivery]:
         """Up to `count` messages in store order, leased together (one transaction, one fsync)."""
         db = await self._open()
         now = time.time()
+        if not self._may_take(now):
+            return []
         async with self._lock:
             # One statement: safe against other processes on the same file (SQLite serialises writers).
             cursor = await db.execute(
@@ -318,6 +340,9 @@ class SqliteStore:
             except Exception:  # noqa: BLE001 - it never opened: nothing to close
                 db = None
         self._db = self._connecting = None
+        if self._peek is not None:
+            self._peek.close()
+            self._peek = None
         if db is not None:
             await db.close()
 
