@@ -5,6 +5,8 @@
     python -m bench.profile --mode callgrind --requests 2000  # instructions/request (valgrind), top C functions
     python -m bench.profile --mode cprofile --top 30          # Python functions by own time (cProfile)
     python -m bench.profile --target bare                     # the same for the bare aiohttp proxy
+    python -m bench.profile --scenario api --mode callgrind   # POST /shop150/items/42 among the 200 APIs
+    python -m bench.profile --scenario api-proxy              # its twin: POST /services/ApiTwin/items/42
     python -m bench.profile --scenario store-rabbitmq          # bench.stores' enqueue proxy (1 KB JSON, 202)
 
 The echo back end and the load generator are separate processes; only the measured server is counted. CPU
@@ -35,11 +37,12 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _ROOT = Path(__file__).resolve().parent.parent
 
 
-def _cpu_seconds(pid: int) -> float:
+def _proc_stat(pid: int) -> tuple[float, float, int]:
+    """(user CPU s, system CPU s, minor page faults) of a process so far (/proc/PID/stat)."""
     with open(f"/proc/{pid}/stat", "rb") as fh:
         stat = fh.read()
     fields = stat[stat.rfind(b")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    return int(fields[11]) / _CLK_TCK, int(fields[12]) / _CLK_TCK, int(fields[7])
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float) -> None:
@@ -100,13 +103,15 @@ def _server_argv(args: argparse.Namespace, tmp: Path, echo_url: str, port: int) 
         (root / "message-stores" / "Queue.xml").write_text(store)
         proxy = "Enqueue"
     else:
-        proxy, _ = artifacts.SCENARIO_ARTIFACTS[args.scenario]
-        artifacts.render(args.scenario, tmp / "artifacts", echo_url + "/")
+        scenario = "api" if args.scenario == "api-proxy" else args.scenario
+        proxy, _ = artifacts.SCENARIO_ARTIFACTS[scenario]
+        # the api scenarios' back-end address is the runner's (…/echo, REST_URL_POSTFIX appended to it)
+        artifacts.render(scenario, tmp / "artifacts", echo_url + ("/echo" if scenario == "api" else "/"))
     argv = [
         sys.executable,
         "-m",
         "bench.profile",
-        "--worker",
+        "--gc-worker" if args.mode == "cpu" else "--worker",
         str(tmp / "profile.out"),
         "serve",
         "--artifacts",
@@ -121,6 +126,10 @@ def _server_argv(args: argparse.Namespace, tmp: Path, echo_url: str, port: int) 
         str(_ROOT / "bench" / "gateway.yaml"),
         "--no-hot-deploy",
     ]
+    if args.scenario == "api":  # the runner's api scenario: one of the 200 rendered APIs
+        return argv, f"/shop{artifacts.API_TARGET:03d}/items/42"
+    if args.scenario == "api-proxy":  # the same flow as a proxy, the same back-end path
+        return argv, f"/services/{proxy}/items/42"
     return argv, f"/services/{proxy}"
 
 
@@ -142,6 +151,83 @@ def _worker(out: str, argv: list[str]) -> None:
     from gateway.cli import main
 
     raise SystemExit(main(argv))
+
+
+def _gc_worker(out: str, argv: list[str]) -> None:
+    """The gateway in this process, its garbage collections counted: SIGUSR1 starts counting, SIGUSR2 writes
+    `out` (JSON: per generation the collections, their seconds and the objects they freed; the tracked objects
+    and the resident set at the end). Only measures: the collector's settings are left as they are."""
+    import gc
+    import json
+
+    counting = False
+    started = 0.0
+    totals: dict[int, list[float]] = {0: [0, 0.0, 0], 1: [0, 0.0, 0], 2: [0, 0.0, 0]}
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        nonlocal started
+        if not counting:
+            return
+        if phase == "start":
+            started = time.perf_counter()
+            return
+        row = totals[info["generation"]]
+        row[0] += 1
+        row[1] += time.perf_counter() - started
+        row[2] += info["collected"]
+
+    def start(*_: object) -> None:
+        nonlocal counting
+        for row in totals.values():
+            row[:] = [0, 0.0, 0]
+        counting = True
+
+    def stop(*_: object) -> None:
+        nonlocal counting
+        counting = False
+        with open("/proc/self/statm") as fh:
+            rss_pages = int(fh.read().split()[1])
+        report = {
+            "generations": {str(g): {"collections": r[0], "seconds": r[1], "freed": r[2]} for g, r in totals.items()},
+            "tracked_objects": len(gc.get_objects()),
+            "rss_bytes": rss_pages * os.sysconf("SC_PAGE_SIZE"),
+            "threshold": gc.get_threshold(),
+        }
+        with open(out + ".tmp", "w") as fh:
+            json.dump(report, fh)
+        os.replace(out + ".tmp", out)
+
+    gc.callbacks.append(on_gc)
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, stop)
+    from gateway.cli import main
+
+    raise SystemExit(main(argv))
+
+
+def _gc_report(server: subprocess.Popen[bytes], out: Path, requests: int) -> str:
+    """The gc worker's counts for the measured requests, per 1,000 requests."""
+    import json
+
+    server.send_signal(signal.SIGUSR2)
+    for _ in range(100):
+        if out.exists():
+            break
+        time.sleep(0.1)
+    else:
+        return "gc: no report from the worker"
+    report = json.loads(out.read_text())
+    lines = [
+        f"gc: threshold {tuple(report['threshold'])}, {report['tracked_objects']:,} tracked objects, "
+        f"RSS {report['rss_bytes'] / 2**20:.1f} MiB at the end"
+    ]
+    for generation, row in report["generations"].items():
+        per = 1000 / requests
+        lines.append(
+            f"  generation {generation}: {row['collections'] * per:.1f} collections / 1,000 requests, "
+            f"{1e6 * row['seconds'] / requests:.1f} µs/request, {row['freed'] * per:.0f} objects freed / 1,000"
+        )
+    return "\n".join(lines)
 
 
 def _callgrind_top(out: Path, requests: int, top: int) -> str:
@@ -183,9 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--worker"]:
         _worker(argv[1], argv[2:])
         return 0
+    if argv[:1] == ["--gc-worker"]:
+        _gc_worker(argv[1], argv[2:])
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", choices=("gateway", "bare"), default="gateway")
-    scenarios = ("passthrough", "cbr", "store-memory", "store-sqlite", "store-rabbitmq")
+    scenarios = ("passthrough", "cbr", "api", "api-proxy", "store-memory", "store-sqlite", "store-rabbitmq")
     parser.add_argument("--scenario", choices=scenarios, default="passthrough")
     parser.add_argument("--size", default="1k")
     parser.add_argument("--requests", type=int, default=5000)
@@ -208,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
         body, headers = BODY, {"Content-Type": "application/json"}
     tmp = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])))
+    if args.target == "gateway":
+        # One worker, measured as `serve --workers N` runs each of its workers (the parent's malloc tunable);
+        # --workers 1 has no parent to set it. GLIBC_TUNABLES set by the caller wins (to measure without it).
+        from gateway.supervisor import worker_environment
+
+        worker_environment(env)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         echo_port, port = free_port(), free_port()
@@ -245,16 +340,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "callgrind":
             subprocess.run(["callgrind_control", "-z", str(server.pid)], check=True, capture_output=True)
             subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, capture_output=True)
-        elif args.mode == "cprofile":
+        elif args.target == "gateway":  # cProfile starts, or (cpu mode) the garbage collections are counted
             server.send_signal(signal.SIGUSR1)
             time.sleep(0.2)
-        before, started = _cpu_seconds(server.pid), time.perf_counter()
+        (user0, sys0, faults0), started = _proc_stat(server.pid), time.perf_counter()
         good = asyncio.run(_load(url + path, body, headers, args.requests, args.connections))
-        cpu, wall = _cpu_seconds(server.pid) - before, time.perf_counter() - started
+        (user1, sys1, faults1), wall = _proc_stat(server.pid), time.perf_counter() - started
+        cpu = user1 - user0 + sys1 - sys0
         what = f"{args.target} {args.scenario if args.target == 'gateway' else 'proxy'} {args.size}"
         print(f"{what}: {good}/{args.requests} ok, {args.connections} connections, {wall:.1f} s")
         if args.mode == "cpu":
-            print(f"CPU: {1e6 * cpu / args.requests:.0f} µs/request ({args.requests / wall:,.0f} req/s, noisy)")
+            n = args.requests
+            print(
+                f"CPU: {1e6 * cpu / n:.0f} µs/request (user {1e6 * (user1 - user0) / n:.0f}, system "
+                f"{1e6 * (sys1 - sys0) / n:.0f}; {args.requests / wall:,.0f} req/s, noisy); "
+                f"minor page faults {(faults1 - faults0) / n:.2f}/request"
+            )
+            if args.target == "gateway":
+                print(_gc_report(server, tmp / "profile.out", n))
         elif args.mode == "callgrind":
             subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True, capture_output=True)
             subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], check=True, capture_output=True)

@@ -181,6 +181,35 @@ async def test_an_untouched_request_passes_through_byte_for_byte(gateway, backen
     assert sent == request
 
 
+async def test_a_read_request_without_addressing_goes_as_its_own_bytes(gateway, backend):
+    """Content-based routing: a filter read the body, nothing changed it and it has no WS-Addressing header, so
+    the client's bytes go on (the tree is not searched for headers to drop, nor written out again)."""
+    request = (
+        f"<?xml version='1.0' encoding='utf-8'?>\n<s:Envelope xmlns:s='{SOAP11}' >\n  <s:Header/>\n"
+        f"  <s:Body>{GET_QUOTE.format('IBM')}</s:Body>\n</s:Envelope>"
+    ).encode()
+    flow = (
+        '<filter xpath="//m0:symbol = \'IBM\'" xmlns:m0="http://services.samples"><then/><else><drop/></else></filter>'
+    )
+    sent, _ = await received_header(gateway, backend, flow, request)
+    assert sent == request
+
+
+async def test_addressing_headers_a_mediator_added_to_a_body_without_any_are_not_forwarded(gateway, backend):
+    """The client's body mentions no WS-Addressing; a header block the flow put in the envelope is still dropped
+    on the way out (W: cloneForSend removes them from any message it sends)."""
+    request = f'<s:Envelope xmlns:s="{SOAP11}"><s:Header/><s:Body>{GET_QUOTE.format("IBM")}</s:Body></s:Envelope>'
+    flow = (
+        f'<enrich><source type="inline"><wsa:RelatesTo xmlns:wsa="{FINAL}">urn:uuid:x</wsa:RelatesTo></source>'
+        '<target action="child" xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xpath="//s:Header"/></enrich>'
+        '<property name="marker" expression="//s:Header/*" xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"/>'
+    )
+    sent, _ = await received_header(gateway, backend, flow, request.encode())
+    envelope = etree.fromstring(sent)
+    assert envelope.xpath("//*[namespace-uri()=$ns]", ns=FINAL) == [], sent
+    assert envelope.findtext(f".//{{{SAMPLES_NS}}}symbol") == "IBM"
+
+
 @pytest.mark.parametrize("version", ["final", "submission"])
 async def test_enable_addressing_writes_fresh_headers_once(gateway, backend, version):
     """The endpoint engages addressing: To is the endpoint's address, a new MessageID, the action; the client's

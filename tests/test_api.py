@@ -493,3 +493,90 @@ async def test_healthz_lists_apis_with_their_resources(gateway):
             "resources": [{"methods": ["GET", "POST"], "path": "/{id}"}, {"methods": ["*"], "path": None}],
         }
     ]
+
+
+# -- dispatch among many APIs (the context index; bench's api scenario deploys 200) --------------------------
+async def test_many_apis_with_overlapping_contexts_dispatch_as_mi_does(gateway, backend):
+    server = await backend(lambda request, body: web.json_response({"path": request.path_qs}))
+    send = f'<inSequence><send><endpoint><address uri="{server.make_url("/echo")}"/></endpoint></send></inSequence>'
+    items = '<resource methods="POST" uri-template="/items/{id}">' + echo("SYNAPSE_REST_API", "uri.var.id")
+    items += "</resource>"
+    files: dict[str, str] = {}
+    for index in range(60):
+        files |= api(f"Shop{index:03d}", f"/shop{index:03d}", items + f'<resource methods="PUT">{send}</resource>')
+    files |= {
+        **api("Shop", "/shop", f"<resource>{tag('shop')}</resource>"),
+        **api("Deep", "/shop001/items/deep", f"<resource>{tag('deep')}</resource>"),
+        **api("Hosted", "/shop002/items", f"<resource>{tag('hosted')}</resource>", 'hostname="example.com"'),
+        **api("V1", "/shop003", f"<resource>{tag('v1')}</resource>", 'version="1" version-type="url"'),
+        **api("Ctx", "/c/{version}/shop", f"<resource>{tag('ctx')}</resource>", 'version="2" version-type="context"'),
+        **api("Root", "/", f"<resource>{tag('root')}</resource>"),
+    }
+    client = await gateway(files)
+
+    async def post(path: str, **kwargs) -> dict[str, str] | int:
+        response = await client.post(path, data=b"{}", headers={"Content-Type": "application/json"}, **kwargs)
+        return await response.json() if response.status == 200 else response.status
+
+    assert await post("/shop042/items/7") == {"SYNAPSE_REST_API": "Shop042", "uri.var.id": "7"}
+    assert await post("/shop059/items/a%20b?x=1") == {"SYNAPSE_REST_API": "Shop059", "uri.var.id": "a b"}
+    assert await post("/shop042/items/") == 404  # the API's, but no resource matches
+    assert await resource_of(client, "POST", "/shop") == "shop"
+    assert await resource_of(client, "POST", "/shop060/items/1") == "root"  # no such context: the root API
+    assert await resource_of(client, "POST", "/shopx") == "root"
+    # the longest context first, also inside another API's resources
+    assert await resource_of(client, "POST", "/shop001/items/deep/1") == "deep"
+    assert await post("/shop001/items/deeper") == {"SYNAPSE_REST_API": "Shop001", "uri.var.id": "deeper"}
+    # an API of a longer context that does not take the request leaves it to the shorter one
+    assert await resource_of(client, "POST", "/shop002/items/9", headers={"Host": "example.com"}) == "hosted"
+    assert await post("/shop002/items/9") == {"SYNAPSE_REST_API": "Shop002", "uri.var.id": "9"}
+    # a url-versioned API first, the unversioned one of the same context for another version
+    assert await resource_of(client, "POST", "/shop003/1/items/1") == "v1"
+    assert await post("/shop003/2") == 404  # Shop003's: no resource for /2
+    assert await resource_of(client, "POST", "/c/2/shop/x") == "ctx"
+    assert await resource_of(client, "POST", "/c/3/shop/x") == "root"
+    # REST_URL_POSTFIX: the path after the context, query included, appended to the endpoint's address
+    response = await client.put("/shop017/orders/5?a=%20b")
+    assert await response.json() == {"path": "/echo/orders/5?a=%20b"}
+
+
+def test_one_expression_templates_match_as_the_node_chain_does():
+    """Templates of literals and {x} variables are matched by one compiled expression; it must answer what the
+    node chain answers (MI's matcher, quirks included) for any URI."""
+    import random
+
+    chars = [*"ab/?=%.-,;:+#*&~", "%41", "%4", "%2F", "é", "items", "42", "x"]
+    compiled = 0
+    rng = random.Random(18)
+    for text in ("/", "/items/{id}", "/items/{id}/detail", "/{a}", "/{a}/b/{c}", "/a/{x}.json", "/a/{x}-{y}",
+                 "/x{a}y", "/a/{b}/", "/~{user}", "/a;b/{c}", "/é/{x}", "/a/{x},{y}", "/a/{x:2}", "/a={b}",
+                 "/o/{id}/{id}", "/a/{+x}", "/a?b={c}", "/a/*", "/d/{char}{#ref}", "/a/{b.c}"):  # fmt: skip
+        fast, chain = UriTemplate(text), UriTemplate(text)
+        compiled += fast.pattern is not None
+        plain = text.replace("{", "").replace("}", "")
+        for _ in range(3000):
+            noise = "".join(rng.choice(chars) for _ in range(rng.randint(0, 6)))
+            cut = rng.randint(0, len(plain))
+            uri = plain[:cut] + noise + plain[cut:] if rng.random() < 0.7 else "/" + noise
+            assert fast.match(uri) == chain._match_nodes(uri), (text, uri)
+    assert compiled == 13  # the others ('*', a query, '=', {+x}, {#x}, prefixes, repeats, '.' in a name) keep the chain
+
+
+async def test_resources_that_look_at_content_type_or_user_agent_get_them(gateway):
+    """Dispatch reads these headers only for APIs whose resources look at them (and the Host header only
+    when an API names a host or port): here they must be read."""
+    resources = (
+        f'<resource methods="POST" uri-template="/x" content-type="application/json">{tag("json")}</resource>'
+        f'<resource methods="POST" uri-template="/{{name}}">{tag("any-type")}</resource>'
+        f'<resource methods="GET" uri-template="/ua" user-agent="curl.*">{tag("curl")}</resource>'
+        f'<resource methods="GET" uri-template="/{{name}}">{tag("any-agent")}</resource>'
+    )
+    client = await gateway(
+        {**api("Typed", "/typed", resources), **api("Plain", "/plain", f"<resource>{tag('p')}</resource>")}
+    )
+    json_type, xml_type = {"Content-Type": "application/json"}, {"Content-Type": "application/xml"}
+    assert await resource_of(client, "POST", "/typed/x", data=b"{}", headers=json_type) == "json"
+    assert await resource_of(client, "POST", "/typed/x", data=b"<a/>", headers=xml_type) == "any-type"
+    assert await resource_of(client, "GET", "/typed/ua", headers={"User-Agent": "curl/8.4"}) == "curl"
+    assert await resource_of(client, "GET", "/typed/ua", headers={"User-Agent": "Mozilla/5.0"}) == "any-agent"
+    assert await resource_of(client, "GET", "/plain/ua", headers={"User-Agent": "curl/8.4"}) == "p"

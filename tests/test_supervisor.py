@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from gateway.supervisor import Backoff, RespawnPolicy
+from gateway.supervisor import Backoff, RespawnPolicy, worker_environment
 from tests.support.subprocess_gateway import alive, free_port, get, healthz_pid
 
 
@@ -126,3 +126,33 @@ def test_backoff_stays_capped_however_many_quick_deaths():
     backoff = Backoff(RespawnPolicy(delay=0.5, max_delay=3.0))
     delays = [backoff.after_death(uptime=1.0) for _ in range(2000)]
     assert delays[:4] == [0.5, 1.0, 2.0, 3.0] and set(delays[3:]) == {3.0}
+
+
+def _environ(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as fh:
+        pairs = (item.decode().partition("=") for item in fh.read().split(b"\0") if item)
+        return {name: value for name, _, value in pairs}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/environ"), reason="reads a worker's environment from /proc")
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("", "glibc.malloc.tcache_count=1000"), ("glibc.malloc.tcache_count=64", "glibc.malloc.tcache_count=64")],
+    ids=["added", "the operator's own kept"],
+)
+def test_workers_start_with_a_deeper_malloc_cache(serve, given, expected):
+    gateway = serve(free_port(), 2, env={"GLIBC_TUNABLES": given})
+    for pid in gateway.wait_started(2).values():
+        gateway.wait_serving(pid)
+        assert _environ(pid)["GLIBC_TUNABLES"] == expected
+    assert _environ(gateway.process.pid)["GLIBC_TUNABLES"] == given  # the parent's own malloc is as it started
+    assert get(gateway.port, "/services/Ping") == (200, b'{"pong":true}')
+
+
+def test_the_malloc_cache_is_appended_to_other_tunables():
+    """(glibc rewrites a multi-tunable value in place when it starts, so /proc cannot show this one.)"""
+    environ = {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1048576"}
+    worker_environment(environ)
+    assert environ["GLIBC_TUNABLES"] == "glibc.malloc.trim_threshold=1048576:glibc.malloc.tcache_count=1000"
+    worker_environment(environ)  # a respawn adds nothing twice
+    assert environ["GLIBC_TUNABLES"] == "glibc.malloc.trim_threshold=1048576:glibc.malloc.tcache_count=1000"

@@ -343,7 +343,7 @@ def assemble(
         local_entries=finished["local_entries"],
         templates=finished["templates"],
         apis=MappingProxyType(tables["apis"]),
-        api_index=ApiIndex(tables["apis"].values()),
+        api_index=ApiIndex(tables["apis"].values()) if tables["apis"] else None,
         deployed=tuple(deployed),
         failed=tuple(failed),
         dangling=tuple(dangling),

@@ -258,7 +258,7 @@ class MessageContext:
         if not payload.is_read or payload.read_error is not None:
             return  # not in hand yet: looked for again once it is (gateway.runtime.endpoints.to_address)
         self.to_from_request = False
-        if b"addressing" not in (payload.raw or b""):
+        if not payload.raw_mentions_addressing():
             return
         try:
             header = payload.envelope.find("{*}Header")

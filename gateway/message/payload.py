@@ -177,6 +177,7 @@ class Payload:
         "_envelope",
         "_json",
         "_json_index",
+        "_mentions_addressing",
         "modified",
         "builds",
         "read_error",
@@ -207,6 +208,7 @@ class Payload:
         self._envelope: etree._Element | None = None
         self._json: tuple[Any] | None = None  # (value,): a JSON null is a value too
         self._json_index: dict[str, list[Any]] | None = None
+        self._mentions_addressing: bool | None = None
         self.modified = False
         self.builds = 0  # how many times the body was parsed: tests prove laziness with it
         self.read_error: BodyReadError | None = None
@@ -295,6 +297,13 @@ class Payload:
         if self.read_error is not None:
             raise self.read_error
         return self._raw
+
+    def raw_mentions_addressing(self) -> bool:
+        """Whether the original bytes mention "addressing" (a WS-Addressing namespace): looked for once, as a
+        10 KB body costs a scan per look. An unmodified envelope without it holds no WS-Addressing header."""
+        if self._mentions_addressing is None:
+            self._mentions_addressing = b"addressing" in (self.raw or b"")
+        return self._mentions_addressing
 
     # -- building ---------------------------------------------------------------------------------
     async def build(self) -> etree._Element:

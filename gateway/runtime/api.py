@@ -272,7 +272,7 @@ class UriTemplate:
     """A resource's uri-template, parsed once (W: URITemplate and URITemplateParser): `/x/{a}`, `{+a}`,
     `{#a}`, `{.a}`, `{/a}`, a literal query part (`/x?a={a}&b={b}`) and trailing `*` literals."""
 
-    __slots__ = ("text", "head", "optional_query", "variable_names")
+    __slots__ = ("text", "head", "optional_query", "variable_names", "pattern")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -318,9 +318,37 @@ class UriTemplate:
         self.variable_names = tuple(
             variable.name for node in nodes if isinstance(node, _Simple) for variable in node.variables
         )
+        self.pattern = _one_pattern(nodes)
 
     def match(self, uri: str) -> dict[str, str] | None:
         """The variables when `uri` (a sub-path with its query) matches, else None (W: URITemplate.matches)."""
+        pattern = self.pattern
+        if pattern is None or not uri:
+            return self._match_nodes(uri)
+        # What the node chain answers, for a template _one_pattern compiled: its nodes matched in one go, then
+        # the chain's handling of what is left (the last node counts a trailing '/' of the URI as matched, and
+        # a template without a query part accepts a query after what matched).
+        found = pattern.match(uri)
+        if found is None:
+            return None
+        end, size = found.end(), len(uri)
+        if end != size:
+            if uri[-1] == "/":
+                if end + 1 != size and uri[end + 1] != "?":
+                    return None
+            elif end == 0 or uri[end] != "?":
+                return None
+        variables = found.groupdict()
+        if "%" in uri:
+            for name, value in variables.items():
+                decoded = _decode_path(value)
+                if decoded is None:
+                    return None
+                variables[name] = decoded
+        return variables
+
+    def _match_nodes(self, uri: str) -> dict[str, str] | None:
+        """match() by walking the node chain."""
         variables: dict[str, str] = {}
         length = self.head.match_all(uri, variables)
         if length == len(uri):
@@ -329,6 +357,40 @@ class UriTemplate:
         if self.optional_query and 0 < length < len(uri) and uri[length] == "?":
             return variables
         return None
+
+
+def _one_pattern(nodes: list[_Node]) -> re.Pattern[str] | None:
+    """The whole template as one regular expression, for the common shape: literals and `{x}` variables, one
+    after the other. The node chain is deterministic there (a variable ends at the first reserved character
+    or the next literal's first character, which a literal then has to start with), so the expression
+    matches what the chain matches. None for anything else (a `*` literal, a query part, a literal with '='
+    whose variable may then stay unset, `{+x}` `{#x}` `{.x}` `{/x}`, several or prefixed or repeated
+    variables, two variables in a row, a name that is no identifier): those keep the chain."""
+    parts: list[str] = []
+    names: set[str] = set()
+    for node in nodes:
+        if type(node) is _Literal:
+            token = node.token
+            if token.endswith("*") or "?" in token or "=" in token:
+                return None
+            parts.append(re.escape(token))
+        elif type(node) is _Simple:
+            if len(node.variables) != 1 or node.variables[0].prefix > 0:
+                return None
+            if node.next is not None and type(node.next) is not _Literal:
+                return None
+            name = node.variables[0].name
+            if name in names or not name.isidentifier():  # a group of the expression, by name
+                return None
+            names.add(name)
+            stops = set(_RESERVED)
+            if node.next is not None:
+                stops.add(node.next.first_character)
+            # never at the end: the chain reaches a variable with something left to match only
+            parts.append(f"(?!\\Z)(?P<{name}>[^" + "".join(re.escape(char) for char in sorted(stops)) + "]*)")
+        else:
+            return None
+    return re.compile("".join(parts), re.DOTALL)
 
 
 # -- URL mappings (W: URLMappingHelper) -------------------------------------------------------------------
@@ -401,10 +463,10 @@ class ApiResource:
     user_agent: regex.Pattern[str] | None = None
     in_sequence: Mediator | None = None
     out_sequence: Mediator | None = None
+    mapping_text: str | None = field(init=False, repr=False)  # the uri-template or url-mapping as written
 
-    @property
-    def mapping_text(self) -> str | None:
-        return self.mapping.text if self.mapping is not None else None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mapping_text", self.mapping.text if self.mapping is not None else None)
 
     @property
     def options_only(self) -> bool:
@@ -441,8 +503,22 @@ class RestApi:
     # Content-Type or User-Agent, the acceptable resources by (method, scheme).
     every: _Groups = field(init=False, repr=False)
     plans: Mapping[tuple[str, str], _Groups] = field(init=False, repr=False)
+    # W: API.getName: the name, with `:vVERSION` when the API has a version
+    name: str = field(init=False, repr=False)
+    # where the resources start: the context, and the version for url versioning
+    base_path: str = field(init=False, repr=False)
+    # no url version, host, port nor protocol to check: the API takes every request under its context
+    accepts_all: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "name", f"{self.api_name}:v{self.version}" if self.version else self.api_name)
+        url_version = self.version_type == "url"
+        object.__setattr__(self, "base_path", f"{self.context}/{self.version}" if url_version else self.context or "/")
+        object.__setattr__(
+            self,
+            "accepts_all",
+            not url_version and self.host is None and self.port is None and self.protocol is None,
+        )
         object.__setattr__(self, "every", _groups(self.resources))
         plans: dict[tuple[str, str], _Groups] = {}
         if not any(r.content_type is not None or r.user_agent is not None for r in self.resources):
@@ -451,11 +527,6 @@ class RestApi:
                     plans[(method, scheme)] = _groups(_acceptable(self.resources, Request(method, "", None, scheme)))
         object.__setattr__(self, "plans", plans)
 
-    @property
-    def name(self) -> str:
-        """W: API.getName: the name, with `:vVERSION` when the API has a version."""
-        return f"{self.api_name}:v{self.version}" if self.version else self.api_name
-
     def summary(self) -> str:
         """One line for `gateway validate`: `api NAME at /base: GET POST /items/{id}, * (default)`."""
         resources = ", ".join(
@@ -463,11 +534,6 @@ class RestApi:
             for r in self.resources
         )
         return f"api {self.name} at {self.base_path}: {resources}"
-
-    @property
-    def base_path(self) -> str:
-        """Where the resources start: the context, and the version for url versioning."""
-        return f"{self.context}/{self.version}" if self.version_type == "url" else self.context or "/"
 
 
 # -- dispatch -------------------------------------------------------------------------------------------
@@ -502,7 +568,7 @@ class ApiIndex:
     """Every deployed API by context, in MI's order of preference (W: SynapseConfiguration.reconstructAPITable
     and AbstractApiHandler.dispatchToAPI): versioned APIs first, then the longest context, then load order."""
 
-    __slots__ = ("by_context", "versioned_contexts")
+    __slots__ = ("by_context", "versioned_contexts", "reads_host", "reads_details")
 
     def __init__(self, apis: Iterable[RestApi]) -> None:
         by_context: dict[str, list[RestApi]] = {}
@@ -512,25 +578,40 @@ class ApiIndex:
         self.versioned_contexts = frozenset(
             key for key, found in by_context.items() if any(a.version_type for a in found)
         )
+        every = [api for found in by_context.values() for api in found]
+        # what of a request dispatch reads (the rest of a Request may be left out): its Host header when an
+        # API names a host or port; its Content-Type, body and User-Agent when a resource looks at them
+        self.reads_host = any(api.host is not None or api.port is not None for api in every)
+        self.reads_details = any(not api.plans for api in every)
 
     def __bool__(self) -> bool:
         return bool(self.by_context)
 
     def find(self, request: Request) -> RestApi | None:
         """The API that takes the request, or None (then the `main` sequence does)."""
-        path = request.path.split("?", 1)[0]
-        candidates = self._contexts(path)
+        path = request.path
+        cut = path.find("?")
+        if cut != -1:
+            path = path[:cut]
+        by_context = self.by_context
         if self.versioned_contexts:
-            for context in candidates:
+            for context in self._contexts(path):
                 if context in self.versioned_contexts:
-                    for api in self.by_context[context]:
-                        if api.version_type and _accepts(api, request):
-                            return api
-        for context in candidates:
-            for api in self.by_context.get(context, ()):
-                if _accepts(api, request):
-                    return api
-        return None
+                    for versioned in by_context[context]:
+                        if versioned.version_type and _accepts(versioned, request):
+                            return versioned
+        # the longest context first: the path itself, each of its '/' prefixes, then "" (the root context "/")
+        apis = by_context.get(path)
+        if apis is not None and (api := _first_accepting(apis, request)) is not None:
+            return api
+        index = path.rfind("/")
+        while index > 0:
+            apis = by_context.get(path[:index])
+            if apis is not None and (api := _first_accepting(apis, request)) is not None:
+                return api
+            index = path.rfind("/", 0, index)
+        apis = by_context.get("")
+        return _first_accepting(apis, request) if apis is not None else None
 
     def _contexts(self, path: str) -> list[str]:
         """The contexts a path can belong to, longest first: the path itself, each of its '/' prefixes,
@@ -545,6 +626,14 @@ class ApiIndex:
         if "" in self.by_context:
             found.append("")
         return found
+
+
+def _first_accepting(apis: tuple[RestApi, ...], request: Request) -> RestApi | None:
+    """The first API of a context (in MI's order) that takes the request."""
+    for api in apis:
+        if api.accepts_all or _accepts(api, request):
+            return api
+    return None
 
 
 def _accepts(api: RestApi, request: Request) -> bool:
@@ -581,25 +670,23 @@ def elect(api: RestApi, request: Request) -> ApiMatch:
     path = request.path
     if api.version_type == "url":
         sub_path = path[len(api.context) + len(api.version) + 1 :]
+        postfix = _postfix(api, path)
     else:
         sub_path = path[len(api.context) :]
-    match = ApiMatch(api, path, sub_path or "/", _postfix(api, path))
+        # what _postfix computes when the path starts with '/' and the context (as a path found by context does)
+        postfix = sub_path if path.startswith("/") and path.startswith(api.context) else _postfix(api, path)
+    sub_path = sub_path or "/"
     acceptable = api.plans.get((request.method, request.scheme))
     if acceptable is None:
         acceptable = _groups(_acceptable(api.resources, request))
     if any(acceptable):
-        found = _dispatch(acceptable, match.sub_path)
+        found = _dispatch(acceptable, sub_path)
         if found is None:
-            match.status = 404
-        else:
-            match.resource, match.variables = found
-        return match
-    found = _dispatch(api.every, match.sub_path)
-    if found is None:
-        match.status = 404
-    else:
-        match.status = 400 if found[0].allows(request.method) else 405
-    return match
+            return ApiMatch(api, path, sub_path, postfix, status=404)
+        return ApiMatch(api, path, sub_path, postfix, found[0], found[1])
+    found = _dispatch(api.every, sub_path)
+    status = 404 if found is None else 400 if found[0].allows(request.method) else 405
+    return ApiMatch(api, path, sub_path, postfix, status=status)
 
 
 def _postfix(api: RestApi, path: str) -> str:
@@ -635,15 +722,17 @@ def _resource_accepts(resource: ApiResource, request: Request) -> bool:
     return True
 
 
-_Groups = tuple[tuple[ApiResource, ...], tuple[ApiResource, ...], tuple[ApiResource, ...]]
+_Groups = tuple[
+    tuple[tuple[ApiResource, UrlMapping], ...], tuple[tuple[ApiResource, UriTemplate], ...], tuple[ApiResource, ...]
+]
 
 
 def _groups(resources: Iterable[ApiResource]) -> _Groups:
-    """(URL mappings, URI templates, default resources), each in order."""
+    """(URL mappings, URI templates, default resources), each in order, with their mappings."""
     resources = tuple(resources)
     return (
-        tuple(r for r in resources if isinstance(r.mapping, UrlMapping)),
-        tuple(r for r in resources if isinstance(r.mapping, UriTemplate)),
+        tuple((r, r.mapping) for r in resources if isinstance(r.mapping, UrlMapping)),
+        tuple((r, r.mapping) for r in resources if isinstance(r.mapping, UriTemplate)),
         tuple(r for r in resources if r.mapping is None),
     )
 
@@ -651,9 +740,8 @@ def _groups(resources: Iterable[ApiResource]) -> _Groups:
 def _dispatch(groups: _Groups, sub_path: str) -> tuple[ApiResource, dict[str, str]] | None:
     """W: ApiUtils.getDispatchers: URL mappings (exact, then the longest prefix, then the extension), then
     URI templates in order, then the default resource."""
-    mapped, templates, defaults = groups
-    if mapped:
-        mappings = [(resource, resource.mapping) for resource in mapped if isinstance(resource.mapping, UrlMapping)]
+    mappings, templates, defaults = groups
+    if mappings:
         for resource, mapping in mappings:
             if mapping.exact_match(sub_path):
                 return resource, {}
@@ -667,9 +755,8 @@ def _dispatch(groups: _Groups, sub_path: str) -> tuple[ApiResource, dict[str, st
         for resource, mapping in mappings:
             if mapping.extension_match(sub_path):
                 return resource, {}
-    for resource in templates:
-        assert isinstance(resource.mapping, UriTemplate)
-        variables = resource.mapping.match(sub_path)
+    for resource, template in templates:
+        variables = template.match(sub_path)
         if variables is not None:
             return resource, variables
     return (defaults[0], {}) if defaults else None

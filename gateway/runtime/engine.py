@@ -70,7 +70,7 @@ class Engine:
         if ctx.exchange.method == "OPTIONS" and await self._options(resource, ctx):
             return
         try:
-            parameters = query_parameters(match.path)
+            parameters = query_parameters(match.path) if "?" in match.path else None
         except ValueError:
             ctx.properties["ERROR_CODE"] = 400
             await handle_fault(
@@ -83,8 +83,9 @@ class Engine:
                 ),
             )
             return
-        for name, value in parameters.items():
-            ctx.properties[f"query.param.{name}"] = value
+        if parameters:
+            for name, value in parameters.items():
+                ctx.properties[f"query.param.{name}"] = value
         if resource.in_sequence is None:  # W: "No in-sequence configured. Dropping the request."
             return
         ctx.fault_stack.append(resource.fault_handler)
@@ -257,9 +258,12 @@ def _api_properties(match: ApiMatch, ctx: MessageContext) -> None:
     if host:
         props["REST_URL_PREFIX"] = f"http://{host}"
     ctx.axis2["REST_URL_POSTFIX"] = match.postfix
-    if match.resource is not None:
-        ctx.resource = match.resource
-        if match.resource.mapping_text is not None:
-            props["API_ELECTED_RESOURCE"] = props["rest.url.pattern"] = match.resource.mapping_text
-        for name, value in match.variables.items():
-            props[f"uri.var.{name}"] = value
+    resource = match.resource
+    if resource is not None:
+        ctx.resource = resource
+        pattern = resource.mapping_text
+        if pattern is not None:
+            props["API_ELECTED_RESOURCE"] = props["rest.url.pattern"] = pattern
+        if match.variables:
+            for name, value in match.variables.items():
+                props["uri.var." + name] = value

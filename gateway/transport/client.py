@@ -153,8 +153,9 @@ async def _exchange(
             addressing = None  # W: addressing is written on SOAP envelopes only
         if addressing is not None or formats.needs_build(ctx, media):
             await ctx.payload.build()
-        if ctx.payload.is_built:
-            _addressing(ctx, addressing, str(url))
+        sent = ctx.payload
+        if sent.is_built and (addressing is not None or sent.modified or sent.raw_mentions_addressing()):
+            _addressing(ctx, addressing, str(url))  # an untouched body without WS-Addressing has none to drop
         body, stream, ctype, _ = formats.serialise(ctx, media, fault=False)
         data = stream if stream is not None else body
         action = ctx.soap_action if ctx.payload.is_built else ctx.unbuilt_action

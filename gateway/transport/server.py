@@ -28,7 +28,7 @@ from gateway.message.errors import error_reply
 from gateway.message.incoming import request_context
 from gateway.message.payload import BodyReadError, Payload, content_type_parameter, kind_of, media_type_of
 from gateway.runtime import tracing
-from gateway.runtime.api import ApiMatch, Request, elect
+from gateway.runtime.api import ApiIndex, ApiMatch, Request, elect
 from gateway.runtime.configuration import Configuration, ProxyService
 from gateway.runtime.heap import heap_report
 from gateway.runtime.processors import Processors
@@ -239,22 +239,26 @@ async def handle_unknown(request: web.Request) -> web.StreamResponse:
 
 async def _unknown(request: web.Request, config: Configuration) -> web.StreamResponse:
     """No proxy: an API whose context holds the path (W: RestRequestHandler), else the `main` sequence."""
-    index = config.api_index
-    media = requested_format(request) if config.apis else None
+    index = config.api_index  # None: no API
+    media = requested_format(request) if config.apis and request.method == "GET" else None
     if media is not None:  # MI: /NAME?swagger.json; extension: the API's own path too
-        api = config.apis.get(request.path[1:]) or (index.find(_api_request(request)) if index else None)
+        api = config.apis.get(request.path[1:]) or (index.find(_api_request(request, index)) if index else None)
         if api is not None:
             return swagger_response(request, api, media)
-    if index:
-        api_request = _api_request(request)
+    if index is not None:
+        api_request = _api_request(request, index)
         api = index.find(api_request)
         if api is not None:
             return await _mediate(request, config, None, elect(api, api_request))
     return await _mediate(request, config, None)
 
 
-def _api_request(request: web.Request) -> Request:
+def _api_request(request: web.Request, index: ApiIndex) -> Request:
+    """What dispatch reads of the request; headers no API nor resource looks at are left out."""
     headers = request.headers
+    if not index.reads_details:
+        host = headers.get(hdrs.HOST) if index.reads_host else None
+        return Request(request.method, request.raw_path, host, request.scheme)
     return Request(
         request.method,
         request.raw_path,
