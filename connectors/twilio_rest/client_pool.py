@@ -1,5 +1,6 @@
-"""The twilioRest runtime: one aiohttp session per process and a bounded pool of clients, one per (account,
-credential, apiUrl, apiVersion), each with its request headers encoded once. Nothing here is created per message.
+"""The twilioRest runtime: the gateway's outbound HTTP client (gateway.connector.HttpClient: pooled keep-alive
+connections, its TLS settings) and a bounded pool of clients, one per (account, credential, apiUrl, apiVersion),
+each with its request headers encoded once. Nothing here is created per message.
 
 The requests are the ones the twilio SDK sends (its User-Agent, X-Twilio-Client, Accept-Charset, Accept, Basic
 auth, a form-encoded body), without its per-call work: header dicts, auth objects, FormData, timeout objects,
@@ -20,9 +21,18 @@ from functools import lru_cache
 from urllib.parse import quote, quote_plus
 
 import aiohttp
+from multidict import CIMultiDict
 from twilio import __version__ as twilio_version
 
-from gateway.connector import DESTINATION_NOT_ALLOWED, RESPONSE_PROCESSING_FAILED, ConnectorError, OutboundPolicy
+from gateway.connector import (
+    DESTINATION_NOT_ALLOWED,
+    RESPONSE_PROCESSING_FAILED,
+    ConnectorError,
+    HttpClient,
+    HttpReply,
+    OutboundPolicy,
+    ReplyTooLarge,
+)
 
 log = logging.getLogger("connectors.twilio_rest")
 
@@ -119,7 +129,7 @@ class TwilioResponse:
 
 class TwilioClient:
     """One pooled client per connection: its base URL, API version and the request headers the SDK would send
-    (Basic auth, User-Agent, Accept…), encoded once. Requests go out on the runtime's one aiohttp session."""
+    (Basic auth, User-Agent, Accept…), encoded once. Requests go out on the runtime's one HTTP client."""
 
     __slots__ = ("base_url", "version", "account_url", "_http", "_headers")
 
@@ -133,11 +143,12 @@ class TwilioClient:
         credentials = base64.b64encode(f"{connection.username}:{connection.password}".encode()).decode("ascii")
         auth = {**_BASE_HEADERS, "Authorization": f"Basic {credentials}"}
         # per method, as ClientBase.get_headers makes them: a form Content-Type on POST / PUT, no Accept on DELETE
-        self._headers = {
-            "GET": {**auth, "Accept": "application/json"},
-            "POST": {**auth, "Content-Type": FORM_CONTENT_TYPE, "Accept": "application/json"},
-            "PUT": {**auth, "Content-Type": FORM_CONTENT_TYPE, "Accept": "application/json"},
-            "DELETE": auth,
+        # (case-insensitive dicts, built once: the HTTP client uses them as they are)
+        self._headers: dict[str, CIMultiDict[str]] = {
+            "GET": CIMultiDict({**auth, "Accept": "application/json"}),
+            "POST": CIMultiDict({**auth, "Content-Type": FORM_CONTENT_TYPE, "Accept": "application/json"}),
+            "PUT": CIMultiDict({**auth, "Content-Type": FORM_CONTENT_TYPE, "Accept": "application/json"}),
+            "DELETE": CIMultiDict(auth),
         }
 
     async def request_async(
@@ -150,24 +161,29 @@ class TwilioClient:
         """One request: ``data`` form-encoded in the body (as the SDK does), ``headers`` added to the client's."""
         method = method.upper()
         base = self._headers.get(method) or self._headers["GET"]
-        sent = {**base, **headers} if headers else base
+        if headers:
+            sent = base.copy()
+            sent.update(headers)
+        else:
+            sent = base
         body = encode_form(data).encode("ascii") if data is not None else None
         return await self._http.request(method, url, body, sent)
 
 
 class TwilioHttp:
-    """The process's one aiohttp session for the Twilio API (keep-alive connections shared by every pooled
-    client). It reads at most `max_bytes` of an answer (Twilio's answers are small; a huge one is refused instead
-    of filling memory). No per-call timeout object: the framework's deadline for the operation bounds the call."""
+    """Sends the pooled clients' requests on the gateway's HTTP client (services.transport, shared with endpoints:
+    keep-alive connections, the gateway's TLS settings). It reads at most `max_bytes` of an answer (Twilio's answers
+    are small; a huge one is refused instead of filling memory). No per-call timeout: the framework's deadline for
+    the operation bounds the call. Without a gateway client (the runtime made on its own, in tests) an aiohttp
+    session of its own does the same."""
 
-    def __init__(self, max_bytes: int, logger: logging.Logger | None = None) -> None:
+    def __init__(self, max_bytes: int, client: HttpClient | None = None, logger: logging.Logger | None = None) -> None:
         self.max_bytes = max_bytes
         self.logger = logger or _sdk_logger()
-        # No cookie jar: the session is shared by every account, and Twilio's API needs no cookies (a cookie set
-        # for one account must never ride along with another's requests); it also saves a jar lookup per call.
-        self.session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None), cookie_jar=aiohttp.DummyCookieJar()
-        )
+        self._own: _SessionClient | None = None
+        if client is None:
+            client = self._own = _SessionClient()
+        self.client: HttpClient = client
 
     async def request(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]) -> TwilioResponse:
         logger = self.logger
@@ -177,25 +193,16 @@ class TwilioHttp:
             for key, value in headers.items():
                 if key.lower() != "authorization":
                     logger.info("%s : %s", key, value)
-        async with self.session.request(method, url, data=body, headers=headers, allow_redirects=False) as response:
-            length = response.content_length
-            if length is not None:
-                if length > self.max_bytes:
-                    raise self._too_large(method, url)
-                data = await response.read()
-            else:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.content.iter_chunked(64 * 1024):
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise self._too_large(method, url)
-                    chunks.append(chunk)
-                data = b"".join(chunks)
-            if logging_on:
-                logger.info("Response Status Code: %s", response.status)
-                logger.info("Response Headers: %s", dict(response.headers))
-            return TwilioResponse(response.status, data, response.headers)
+        try:
+            status, reply_headers, data = await self.client.request(
+                method, url, headers, body, timeout=None, max_bytes=self.max_bytes
+            )
+        except ReplyTooLarge:
+            raise self._too_large(method, url) from None
+        if logging_on:
+            logger.info("Response Status Code: %s", status)
+            logger.info("Response Headers: %s", dict(reply_headers))
+        return TwilioResponse(status, data, reply_headers)
 
     def _too_large(self, method: str, url: str) -> ConnectorError:
         return ConnectorError(
@@ -206,11 +213,49 @@ class TwilioHttp:
         )
 
     async def close(self) -> None:
+        if self._own is not None:
+            await self._own.close()
+
+
+class _SessionClient:
+    """An HttpClient of the runtime's own (aiohttp), for a runtime made without the gateway's."""
+
+    def __init__(self) -> None:
+        # No cookie jar: the session is shared by every account, and Twilio's API needs no cookies (a cookie set
+        # for one account must never ride along with another's requests).
+        self.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None), cookie_jar=aiohttp.DummyCookieJar()
+        )
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        *,
+        timeout: float | None = None,
+        max_bytes: int,
+    ) -> HttpReply:
+        async with self.session.request(method, url, data=body, headers=headers, allow_redirects=False) as response:
+            length = response.content_length
+            if length is not None and length > max_bytes:
+                raise ReplyTooLarge(f"{length} bytes")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ReplyTooLarge(f"over {max_bytes} bytes")
+                chunks.append(chunk)
+            return HttpReply(response.status, response.headers, b"".join(chunks))
+
+    async def close(self) -> None:
         await self.session.close()
 
 
 class TwilioRuntime:
-    """Created by `start()` inside the running loop (the SDK's aiohttp session needs one)."""
+    """Created by `start()` inside the running loop, with the gateway's HTTP client (services.transport)."""
 
     def __init__(
         self,
@@ -218,10 +263,11 @@ class TwilioRuntime:
         max_response_bytes: int = 10 * 1024 * 1024,
         outbound: OutboundPolicy | None = None,
         retry: RetryPolicy | None = None,
+        http_client: HttpClient | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
         self.retries = 0  # GETs sent again after a 429 / 5xx
-        self.http = TwilioHttp(max_response_bytes)
+        self.http = TwilioHttp(max_response_bytes, http_client)
         self.outbound = outbound or OutboundPolicy(["*"])
         self.pool_size = pool_size
         self._clients: OrderedDict[Connection, TwilioClient] = OrderedDict()

@@ -102,6 +102,7 @@ async def start(services: Services, options: Mapping[str, Any]) -> TwilioRuntime
         pool_size=int(options.get("pool_size") or 1024),
         max_response_bytes=services.settings.max_response_bytes,
         outbound=services.outbound,
+        http_client=services.transport,  # the gateway's outbound HTTP client (None only when run without one)
         retry=RetryPolicy(
             retries=int(retries) if retries is not None else defaults.retries,
             backoff=float(backoff) if backoff is not None else defaults.backoff,

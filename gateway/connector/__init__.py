@@ -28,7 +28,7 @@ from gateway.connector.model import (
 from gateway.connector.registry import ENTRY_POINT_GROUP, ConnectorRegistry
 from gateway.errors import CONNECT_FAILED, CONNECT_TIMEOUT, DESTINATION_NOT_ALLOWED
 from gateway.outbound import OutboundPolicy
-from gateway.runtime.services import Services
+from gateway.runtime.services import HttpClient, HttpReply, ReplyTooLarge, Services
 
 __all__ = [
     "CONNECT_FAILED",
@@ -46,11 +46,14 @@ __all__ = [
     "ConnectorError",
     "ConnectorRegistry",
     "Handler",
+    "HttpClient",
+    "HttpReply",
     "OperationCall",
     "OperationSpec",
     "OptionSpec",
     "OutboundPolicy",
     "ParameterSpec",
+    "ReplyTooLarge",
     "Services",
     "StartHook",
     "TemplateSource",

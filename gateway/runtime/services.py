@@ -4,8 +4,9 @@ start-up, never per message. Mediators and endpoints reach the engine and the tr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from multidict import istr
 
@@ -27,7 +28,41 @@ if TYPE_CHECKING:
     from gateway.settings import Settings
 
 
-class Transport(Protocol):
+class HttpReply(NamedTuple):
+    """An answer of the gateway's HTTP client: status, headers (case-insensitive) and the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class ReplyTooLarge(Exception):
+    """The answer's body exceeds the `max_bytes` the caller gave (nothing more of it is read)."""
+
+
+class HttpClient(Protocol):
+    """The gateway's outbound HTTP client as connectors use it (services.transport): pooled keep-alive
+    connections, http and https (the gateway's TLS settings: verified, TLS >= 1.2, outbound.ca_bundle).
+
+    `headers` go out as given (a CIMultiDict is used as it is, anything else is copied into one), plus what
+    aiohttp adds (Host, Accept, Accept-Encoding, Content-Type for a body, Content-Length); a gzip or deflate
+    answer is decoded. `timeout` bounds the connect and each wait for data (None: only the caller's deadline).
+    Failures raise what aiohttp raises (OSError, TimeoutError, aiohttp.ClientError), which the connector
+    framework maps to MI's 101503 / 101504; an answer over `max_bytes` raises ReplyTooLarge."""
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        *,
+        timeout: float | None = None,
+        max_bytes: int,
+    ) -> HttpReply: ...
+
+
+class Transport(HttpClient, Protocol):
     """Sends a message to a URL and returns the reply as a response context (gateway.transport.client)."""
 
     async def exchange(

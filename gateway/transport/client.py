@@ -8,6 +8,8 @@ import logging
 import re
 import ssl
 import uuid
+import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +22,7 @@ from gateway.errors import MediationError, transport_failure
 from gateway.message import formats, kinds, soap
 from gateway.message.payload import Payload, body_incomplete
 from gateway.runtime import tracing
+from gateway.runtime.services import HttpReply, ReplyTooLarge
 from gateway.transport.http1 import Http1Pool
 
 if TYPE_CHECKING:
@@ -64,16 +67,16 @@ class HttpTransport:
     __slots__ = ("session", "pool")
 
     def __init__(self, verify_tls: bool = True, ca_bundle: Path | None = None) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30, ssl=client_tls(verify_tls, ca_bundle)
-        )
+        tls = client_tls(verify_tls, ca_bundle)
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30, ssl=tls)
         self.session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent",),
         )
-        self.pool = Http1Pool(_BUFFER_REPLY_UP_TO)  # plain-http back ends: the lean client (gateway/transport/http1.py)
+        # plain-http back ends and connectors' requests (http and https): the lean client (gateway/transport/http1.py)
+        self.pool = Http1Pool(_BUFFER_REPLY_UP_TO, _lean_tls(tls))
 
     async def close(self) -> None:
         self.pool.close()
@@ -85,6 +88,48 @@ class HttpTransport:
         """Send the current message to `url` and return the reply as a fresh response context."""
         return await _exchange(self, ctx, url, method, media, timeout)
 
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        *,
+        timeout: float | None = None,
+        max_bytes: int,
+    ) -> HttpReply:
+        """The connectors' HTTP client (gateway.connector.HttpClient): one request on the lean client's pooled
+        connections, the whole answer read (at most `max_bytes`)."""
+        target = _parsed(url)
+        if target.scheme not in ("http", "https") or target.raw_user:
+            raise aiohttp.InvalidURL(url)
+        sent = headers if isinstance(headers, CIMultiDict) else CIMultiDict(headers)
+        answer = await self.pool.request(method, target, sent, body, timeout)
+        reply_headers = answer.headers
+        if answer.stream is None:
+            data = answer.body or b""
+            if len(data) > max_bytes:
+                raise ReplyTooLarge(f"{len(data)} bytes")
+        else:
+            try:
+                length = _length(reply_headers)
+                if length is not None and length > max_bytes:
+                    raise ReplyTooLarge(f"{length} bytes")
+                chunks: list[bytes] = []
+                size = 0
+                while chunk := await answer.stream.readany():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise ReplyTooLarge(f"over {max_bytes} bytes")
+                    chunks.append(chunk)
+                data = b"".join(chunks)
+            finally:
+                answer.release()
+        encoding = reply_headers.get(hdrs.CONTENT_ENCODING)
+        if encoding and data:
+            data = _decoded(data, encoding.strip().lower(), max_bytes)
+        return HttpReply(answer.status, reply_headers, data)
+
 
 def _length(headers: CIMultiDict[str]) -> int | None:
     """A streamed answer's declared length (None when chunked or close-delimited)."""
@@ -92,6 +137,40 @@ def _length(headers: CIMultiDict[str]) -> int | None:
         return None
     value = headers.get(hdrs.CONTENT_LENGTH)
     return int(value) if value is not None and value.isdigit() else None
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(url: str) -> URL:
+    return URL(url)
+
+
+def _decoded(data: bytes, encoding: str, max_bytes: int) -> bytes:
+    """A gzip or deflate answer decoded, as aiohttp's auto_decompress does (other codings are left as they are)."""
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        return data
+    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+    if encoding == "deflate" and data[:1] and (data[0] & 0x0F) != 8:
+        wbits = -zlib.MAX_WBITS  # raw deflate, without the zlib header (aiohttp accepts both)
+    decoder = zlib.decompressobj(wbits)
+    try:
+        plain = decoder.decompress(data, max_bytes + 1)
+    except zlib.error as exc:
+        raise aiohttp.ClientPayloadError(f"Can not decode content-encoding: {encoding}") from exc
+    if len(plain) > max_bytes:
+        raise ReplyTooLarge(f"over {max_bytes} bytes once decoded")
+    return plain
+
+
+def _lean_tls(tls: ssl.SSLContext | bool) -> ssl.SSLContext:
+    """The lean client's TLS context from client_tls's answer: the same checks aiohttp's connector makes."""
+    if isinstance(tls, ssl.SSLContext):
+        return tls
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not tls:  # outbound.verify_tls: false (warned at start-up)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def client_tls(verify: bool = True, ca_bundle: Path | None = None) -> ssl.SSLContext | bool:

@@ -11,7 +11,10 @@ close-delimited bodies, 1xx skipped, keep-alive as llhttp decides it. Around the
 llhttp does not know: an answer to HEAD has no body (llhttp is not told the method: the parser is replaced
 after one), a 101 or a head over 64 KiB is refused, bytes after a complete answer close the connection.
 
-https, streamed request bodies and anything else stay on aiohttp (gateway/transport/client.py chooses).
+https is the same protocol over a TLS transport (`loop.create_connection(ssl=…, server_hostname=…)` with the
+gateway's client context: certificates verified, TLS ≥ 1.2, the configured CA bundle); a certificate that fails
+verification raises ssl.SSLCertVerificationError (an OSError, as under aiohttp's ClientConnectorCertificateError).
+Streamed request bodies and anything else stay on aiohttp (gateway/transport/client.py chooses).
 Failures raise what aiohttp raises for them (OSError, TimeoutError, aiohttp.ClientError subclasses), so
 gateway.errors.transport_failure maps them to the same MI codes.
 """
@@ -19,6 +22,7 @@ gateway.errors.transport_failure maps them to the same MI codes.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable
 
@@ -107,7 +111,7 @@ class _Connection(asyncio.Protocol):
         "busy",
     )
 
-    def __init__(self, pool: Http1Pool, key: tuple[str, int], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, pool: Http1Pool, key: tuple[str, int, bool], loop: asyncio.AbstractEventLoop) -> None:
         self.pool = pool
         self.key = key
         self.loop = loop
@@ -256,7 +260,7 @@ class _Connection(asyncio.Protocol):
         # _HEAD: a 1xx answer ended; the real one follows
 
     # -- one exchange ------------------------------------------------------------------------------
-    def send(self, data: bytes, body: bytes | None, head_only: bool, timeout: float) -> asyncio.Future[Answer]:
+    def send(self, data: bytes, body: bytes | None, head_only: bool, timeout: float | None) -> asyncio.Future[Answer]:
         assert self.transport is not None
         self.busy = True
         self._reset()
@@ -272,9 +276,10 @@ class _Connection(asyncio.Protocol):
                 self.transport.writelines((data, body))
         else:
             self.transport.write(data)
-        self._timeout = timeout
         self._last = self.loop.time()
-        self._timer = self.loop.call_at(self._last + timeout, self._check_timeout)
+        if timeout is not None:  # None: the caller's own deadline bounds the exchange (no timer here)
+            self._timeout = timeout
+            self._timer = self.loop.call_at(self._last + timeout, self._check_timeout)
         return waiter
 
     def _broken(self, error: BadResponse) -> None:
@@ -352,12 +357,13 @@ class _Connection(asyncio.Protocol):
 
 
 class Http1Pool:
-    """Keep-alive connections per (host, port), for plain http only."""
+    """Keep-alive connections per (host, port, over TLS), for http and https."""
 
-    __slots__ = ("_idle", "_all", "buffer_up_to", "_swept")
+    __slots__ = ("_idle", "_all", "buffer_up_to", "_swept", "tls")
 
-    def __init__(self, buffer_up_to: int) -> None:
-        self._idle: dict[tuple[str, int], list[_Connection]] = {}
+    def __init__(self, buffer_up_to: int, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls or ssl.create_default_context()  # https: the gateway's client context (client_tls)
+        self._idle: dict[tuple[str, int, bool], list[_Connection]] = {}
         self._all: set[_Connection] = set()
         self.buffer_up_to = buffer_up_to  # answers up to this size are handed over whole; larger ones stream
         self._swept = time.monotonic()
@@ -388,19 +394,23 @@ class Http1Pool:
         url: URL,
         headers: CIMultiDict[str],
         body: bytes | None,
-        timeout: float,
+        timeout: float | None,
     ) -> Answer:
+        """One exchange; `timeout` bounds the connect and each wait for data (None: the caller's deadline does)."""
         host = url.raw_host
         port = url.port
         if not host or port is None:
             raise aiohttp.InvalidURL(url)
         head = _head(method, url, headers, body)
-        key = (host, port)
+        key = (host, port, url.scheme == "https")
         retry = method in _IDEMPOTENT_METHODS
         while True:
             connection = await self._connection(key, url.host or host, port, timeout)
             try:
                 return await connection.send(head, body, method == "HEAD", timeout)
+            except asyncio.CancelledError:
+                connection._release()  # the answer will not be read: the connection is not reused
+                raise
             except (aiohttp.ServerDisconnectedError, OSError) as exc:
                 # As aiohttp: an idempotent request whose connection broke before an answer began (a kept-alive
                 # connection the back end had just closed) is sent once more, on a fresh connection.
@@ -408,7 +418,7 @@ class Http1Pool:
                     raise
                 retry = False
 
-    async def _connection(self, key: tuple[str, int], host: str, port: int, timeout: float) -> _Connection:
+    async def _connection(self, key: tuple[str, int, bool], host: str, port: int, timeout: float | None) -> _Connection:
         idle = self._idle.get(key)
         now = time.monotonic()
         while idle:
@@ -418,7 +428,13 @@ class Http1Pool:
             candidate.close()
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(timeout):
-            _, connection = await loop.create_connection(lambda: _Connection(self, key, loop), host, port)
+            if key[2]:
+                server_hostname = host.rstrip(".")  # as aiohttp: the name checked against the certificate
+                _, connection = await loop.create_connection(
+                    lambda: _Connection(self, key, loop), host, port, ssl=self.tls, server_hostname=server_hostname
+                )
+            else:
+                _, connection = await loop.create_connection(lambda: _Connection(self, key, loop), host, port)
         self._all.add(connection)
         return connection
 
