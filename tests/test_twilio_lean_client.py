@@ -18,6 +18,7 @@ import trustme
 from aiohttp import web
 from synapse_gateway_connectors.twilio_rest.sandbox import create_app as create_sandbox_app
 
+from gateway.transport.server import SERVICES
 from tests.support.subprocess_gateway import free_port
 from tests.test_twilio_connector import UNKNOWN_SID, creds, sample_send, shipped
 
@@ -66,6 +67,10 @@ async def test_send_sms_over_https_with_the_gateways_tls_settings(gateway, serve
         response = await trusting.post("/services/twilioRest", json=sample_send(url, to=to))
         assert response.status == 201, await response.text()
         assert (await response.json())["to"] == to
+    services = trusting.app[SERVICES]
+    assert services.connectors["twilioRest"].http.client is services.transport  # the gateway's one client
+    port = int(url.rsplit(":", 1)[1])
+    assert [c.key for c in services.transport.pool._all] == [("localhost", port, True)]  # one TLS connection, reused
 
     # the system's CAs do not know the test CA: the certificate fails verification, MI's 101503
     default = await gateway(shipped())

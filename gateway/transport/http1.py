@@ -1,4 +1,4 @@
-"""A lean HTTP/1.1 client for plain-http back ends: the hot path of every proxy that forwards a message.
+"""A lean HTTP/1.1 client (http and https): the hot path of every proxy that forwards a message, and of connectors.
 
 aiohttp's ClientSession does much per request that an endpoint never needs (a ClientRequest with its dozen
 update_* steps, timer contexts, trace hooks, cookie and redirect handling); on a pass-through proxy it was
