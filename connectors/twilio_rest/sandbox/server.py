@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import math
@@ -953,10 +954,17 @@ def _delays(text: str) -> tuple[float, float]:
     return a, b
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port (0-65535; 0 picks a free one)")
+    return port
+
+
 def build_parser(prog: str = "gateway twilio-sandbox") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Local fake of Twilio's 2010-04-01 REST API.")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--config", dest="config_path", help="accounts YAML (default: bundled accounts.yaml)")
     parser.add_argument("--response-delay", type=float, default=0.0, help="seconds before every API answer")
     parser.add_argument(
@@ -971,8 +979,27 @@ def build_parser(prog: str = "gateway twilio-sandbox") -> argparse.ArgumentParse
     return parser
 
 
+def freeze_after_full_collections() -> None:
+    """Keep the collector's pauses short in a long-running sandbox process.
+
+    Every message the sandbox is sent stays stored (as on Twilio) until deleted or reset, so a full (generation 2)
+    collection walks all of them: at 700,000 stored messages (a 10-minute soak) each one stopped the event loop
+    for 0.3 s or more, and every request waiting on the sandbox stalled with it. After each full collection what
+    survived is live, so it is moved to the permanent generation (`gc.freeze`) and the next full collection walks
+    only what was stored since. Deleted records are still freed at once (by reference count: they hold no cycles).
+    Installed by the `twilio-sandbox` command only, not when tests embed the sandbox in their own process."""
+
+    def freeze_survivors(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+    if freeze_survivors.__qualname__ not in {getattr(cb, "__qualname__", "") for cb in gc.callbacks}:
+        gc.callbacks.append(freeze_survivors)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    freeze_after_full_collections()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(
