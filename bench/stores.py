@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench.load import LoadSpec, run_load, wrk_path
@@ -47,6 +48,22 @@ STORES = {
 }
 
 
+async def _writers_rate(write: Callable[[], Awaitable[None]], connections: int, duration: float) -> float:
+    """`connections` concurrent writers calling `write` back to back for `duration` seconds: writes per second."""
+    done = 0
+    deadline = time.perf_counter() + duration
+
+    async def writer() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await write()
+            done += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(writer() for _ in range(connections)))
+    return done / (time.perf_counter() - start)
+
+
 async def raw_sqlite(path: Path, connections: int, duration: float) -> float:
     import aiosqlite
 
@@ -54,20 +71,13 @@ async def raw_sqlite(path: Path, connections: int, duration: float) -> float:
     await db.execute("PRAGMA journal_mode=WAL")
     await db.execute("PRAGMA synchronous=FULL")
     await db.execute("CREATE TABLE q (id INTEGER PRIMARY KEY AUTOINCREMENT, msg_id TEXT, message BLOB)")
-    done = 0
-    deadline = time.perf_counter() + duration
 
-    async def writer() -> None:
-        nonlocal done
-        while time.perf_counter() < deadline:
-            await db.execute("INSERT INTO q (msg_id, message) VALUES (?, ?)", (uuid.uuid4().hex, BODY))
-            done += 1
+    async def insert() -> None:
+        await db.execute("INSERT INTO q (msg_id, message) VALUES (?, ?)", (uuid.uuid4().hex, BODY))
 
-    start = time.perf_counter()
-    await asyncio.gather(*(writer() for _ in range(connections)))
-    elapsed = time.perf_counter() - start
+    rate = await _writers_rate(insert, connections, duration)
     await db.close()
-    return done / elapsed
+    return rate
 
 
 async def raw_rabbitmq(queue: str, connections: int, duration: float) -> float:
@@ -77,21 +87,14 @@ async def raw_rabbitmq(queue: str, connections: int, duration: float) -> float:
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         await channel.declare_queue(queue, durable=True)
-        done = 0
-        deadline = time.perf_counter() + duration
 
-        async def writer() -> None:
-            nonlocal done
-            while time.perf_counter() < deadline:
-                message = aio_pika.Message(BODY, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-                await channel.default_exchange.publish(message, routing_key=queue)
-                done += 1
+        async def publish() -> None:
+            message = aio_pika.Message(BODY, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            await channel.default_exchange.publish(message, routing_key=queue)
 
-        start = time.perf_counter()
-        await asyncio.gather(*(writer() for _ in range(connections)))
-        elapsed = time.perf_counter() - start
+        rate = await _writers_rate(publish, connections, duration)
         await channel.queue_delete(queue)
-    return done / elapsed
+    return rate
 
 
 async def raw_rabbitmq_lean(queue: str, connections: int, duration: float) -> float:
@@ -106,21 +109,14 @@ async def raw_rabbitmq_lean(queue: str, connections: int, duration: float) -> fl
         channel = await connection.channel(publisher_confirms=True)
         await channel.declare_queue(queue, durable=True)
         underlay = await channel.get_underlay_channel()
-        done = 0
-        deadline = time.perf_counter() + duration
 
-        async def writer() -> None:
-            nonlocal done
-            while time.perf_counter() < deadline:
-                properties = Basic.Properties(delivery_mode=2, message_id=uuid.uuid4().hex)
-                await underlay.basic_publish(BODY, routing_key=queue, properties=properties, mandatory=True, wait=False)
-                done += 1
+        async def publish() -> None:
+            properties = Basic.Properties(delivery_mode=2, message_id=uuid.uuid4().hex)
+            await underlay.basic_publish(BODY, routing_key=queue, properties=properties, mandatory=True, wait=False)
 
-        start = time.perf_counter()
-        await asyncio.gather(*(writer() for _ in range(connections)))
-        elapsed = time.perf_counter() - start
+        rate = await _writers_rate(publish, connections, duration)
         await channel.queue_delete(queue)
-    return done / elapsed
+    return rate
 
 
 async def delete_queue(queue: str) -> None:
