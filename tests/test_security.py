@@ -48,6 +48,38 @@ async def test_soap_envelope_with_doctype_is_rejected(gateway):
     assert response.headers["X-Code"] == "601000"
 
 
+async def test_doctype_without_an_internal_subset_is_rejected(gateway):
+    """The check reads libxml2's internal subset, which it makes for every DOCTYPE, even one naming only an
+    external DTD (never loaded) or nothing at all."""
+    client = await gateway(PROXY)
+    for doctype in (b"<!DOCTYPE a>", b'<!DOCTYPE a SYSTEM "a.dtd">'):
+        for content_type, root in (("application/xml", b"<a>x</a>"), ("text/xml", ENVELOPE)):
+            response = await client.post("/services/P", data=doctype + root, headers={"Content-Type": content_type})
+            assert response.status == 400, (doctype, content_type)
+            assert response.headers["X-Code"] == "601000"
+            assert "DOCTYPE declarations are not allowed" in response.headers["X-Message"]
+
+
+ENVELOPE = (
+    b'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><a>x</a>'
+    b"</soapenv:Body></soapenv:Envelope>"
+)
+
+
+async def test_soap_content_type_needs_a_soap_envelope_root(gateway):
+    """text/xml takes an Envelope of either SOAP version; any other root, or an Envelope in another namespace,
+    is a 601000 fault."""
+    client = await gateway(PROXY)
+    soap12 = ENVELOPE.replace(b"http://schemas.xmlsoap.org/soap/envelope/", b"http://www.w3.org/2003/05/soap-envelope")
+    response = await client.post("/services/P", data=soap12, headers={"Content-Type": "text/xml"})
+    assert response.status == 200 and response.headers["X-V"] == "x"
+    for body in (b"<a>x</a>", ENVELOPE.replace(b"http://schemas.xmlsoap.org/soap/envelope/", b"urn:not-soap")):
+        response = await client.post("/services/P", data=body, headers={"Content-Type": "text/xml"})
+        assert response.status == 400, body
+        assert response.headers["X-Code"] == "601000"
+        assert "not a SOAP envelope" in response.headers["X-Message"]
+
+
 def test_secret_values_are_encoded_only_when_a_log_line_is_masked(monkeypatch):
     """A message carrying secrets but logging nothing pays no encoding; a masked line still hides every form."""
     from gateway import masking

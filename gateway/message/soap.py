@@ -12,6 +12,8 @@ SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
 SOAP_NAMESPACES = {SOAP11_NS: kinds.SOAP11, SOAP12_NS: kinds.SOAP12}
 VERSION_NS = {kinds.SOAP11: SOAP11_NS, kinds.SOAP12: SOAP12_NS}
+# A root's tag is checked against these: etree.QName costs ~7k instructions a call.
+ENVELOPE_TAGS = frozenset(f"{{{ns}}}Envelope" for ns in SOAP_NAMESPACES)
 SOAP_CONTENT_TYPES = kinds.SOAP_MEDIA_TYPES
 PAYLOAD_NS = "http://ws.apache.org/commons/ns/payload"  # Axis2 text/binary wrapper namespace
 
