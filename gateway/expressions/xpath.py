@@ -608,8 +608,7 @@ class XPathExpression(Expression):
             pass  # data-dependent failures against the empty probe message are not deploy errors
 
     def _run(self, ctx: ExpressionContext, node: Any) -> Any:
-        if not self._uses_ext:
-            return self._xpath(node)
+        """The compiled XPath with `ctx` where its extension functions find it."""
         previous = getattr(_state, "ctx", None)
         _state.ctx = ctx
         try:
@@ -625,7 +624,7 @@ class XPathExpression(Expression):
             return value
         node = ctx.envelope if self.needs_body else _DETACHED
         try:
-            return self._run(ctx, node)
+            return self._run(ctx, node) if self._uses_ext else self._xpath(node)
         except etree.XPathError as exc:
             raise MediationError(
                 f"Evaluation of the XPath expression {self.source} resulted in an error: {exc}"
