@@ -1,5 +1,7 @@
-"""Outgoing HTTP: one pooled ClientSession for the whole gateway. Transport failures become MI's error codes
-(101503 connection failed, 101504 timeout) through gateway.errors.transport_failure, the one mapping."""
+"""Outgoing HTTP: one client for the whole gateway, the lean HTTP/1.1 client (http1.py) with pooled keep-alive
+connections for http and https, and an aiohttp ClientSession for the two cases it does not take (a streamed request
+body, user:password@ in the URL). Transport failures become MI's error codes (101503 connection failed, 101504
+timeout) through gateway.errors.transport_failure, the one mapping."""
 
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ _HOP_BY_HOP = tuple(
 )
 # Replies up to this size are read at once (fewer awaits); bigger or unknown ones are streamed.
 _BUFFER_REPLY_UP_TO = 256 * 1024
+# Endpoints on the lean client (http1.py); a streamed request body or user:password@ in the URL stay on aiohttp.
+_LEAN_SCHEMES = ("http", "https")
 
 
 @functools.lru_cache(maxsize=64)
@@ -75,7 +79,8 @@ class HttpTransport:
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent",),
         )
-        # plain-http back ends and connectors' requests (http and https): the lean client (gateway/transport/http1.py)
+        # endpoints (http and https) and connectors' requests: the lean client (gateway/transport/http1.py);
+        # the session above only for a streamed request body or credentials in the URL
         self.pool = Http1Pool(_BUFFER_REPLY_UP_TO, _lean_tls(tls))
 
     async def close(self) -> None:
@@ -250,7 +255,7 @@ async def _exchange(
     target = url if isinstance(url, URL) else URL(url)
     settings = exchange.services.settings
     try:
-        if stream is None and target.scheme == "http" and not target.raw_user:
+        if stream is None and target.scheme in _LEAN_SCHEMES and not target.raw_user:
             answer = await transport.pool.request(method, target, headers, data, timeout)  # type: ignore[arg-type]
             status, reason, reply_headers = answer.status, answer.reason, answer.headers
             content_type = reply_headers.get(hdrs.CONTENT_TYPE)
