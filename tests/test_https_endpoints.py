@@ -25,6 +25,7 @@ class Backend:
     def __init__(self) -> None:
         self.peers: list[int] = []
         self.versions: list[str] = []
+        self.sizes: list[int] = []  # the request bodies' lengths
         self.delay = 0.0
         self.size = 0
 
@@ -41,7 +42,7 @@ async def tls_backend(ca) -> AsyncIterator[Callable[..., Awaitable[tuple[str, Ba
         async def answer(request: web.Request) -> web.Response:
             seen.peers.append(request.transport.get_extra_info("peername")[1])  # type: ignore[union-attr]
             seen.versions.append(request.transport.get_extra_info("ssl_object").version())  # type: ignore[union-attr]
-            await request.read()
+            seen.sizes.append(len(await request.read()))
             if seen.delay:
                 await asyncio.sleep(seen.delay)
             if seen.size:
@@ -147,3 +148,20 @@ async def test_an_https_answer_over_max_response_bytes_is_refused(gateway, tls_b
     response = await gw.post("/services/Big", json={})
     assert response.status == 502
     assert "back end's answer exceeds" in await response.text()
+
+
+async def test_a_streamed_request_body_goes_to_an_https_back_end_with_the_same_tls_checks(gateway, tls_backend, ca):
+    """A body too large to be read at once streams through (aiohttp sends it): the same TLS context applies."""
+    _, bundle = ca
+    url, seen = await tls_backend("localhost")
+    body = b"<big>" + b"x" * 600_000 + b"</big>"
+    untrusting = await gateway(calling(url))
+    response = await untrusting.post("/services/Out", data=body, headers={"Content-Type": "application/xml"})
+    error = await response.json()
+    assert error["code"] == "101503" and "outbound.ca_bundle" in error["detail"], error
+    assert seen.sizes == []
+
+    gw = await gateway(calling(url), outbound_ca_bundle=bundle)
+    response = await gw.post("/services/Out", data=body, headers={"Content-Type": "application/xml"})
+    assert await response.json() == {"from": "tls backend", "path": "/orders"}
+    assert seen.sizes == [len(body)] and seen.versions[0] in ("TLSv1.2", "TLSv1.3")
