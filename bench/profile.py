@@ -25,11 +25,12 @@ import os
 import re
 import shutil
 import signal
-import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from bench import artifacts, payloads
@@ -47,32 +48,24 @@ def _proc_stat(pid: int) -> tuple[float, float, int]:
     return int(fields[11]) / _CLK_TCK, int(fields[12]) / _CLK_TCK, int(fields[7])
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float, ca: Path | None = None) -> None:
+    """Until `url` answers 200; an https one is checked against the test CA `ca`."""
+    tls = ssl.create_default_context(cafile=str(ca)) if ca is not None else None
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode} before it was ready")
         try:
-            if http_get(url, timeout=1.0)[0] == 200:
+            if tls is not None:
+                with urllib.request.urlopen(url, timeout=1.0, context=tls) as answer:
+                    if answer.status == 200:
+                        return
+            elif http_get(url, timeout=1.0)[0] == 200:
                 return
         except OSError:
             pass
         time.sleep(0.2)
     raise SystemExit(f"{url} not ready after {seconds:.0f} s")
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], seconds: float) -> None:
-    """The https echo is ready when its port accepts (urllib would not trust its test CA)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode} before it was ready")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"port {port} not listening after {seconds:.0f} s")
 
 
 def _test_pki(tmp: Path) -> tuple[list[str], Path]:
@@ -351,10 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         procs.append(echo)
         echo_url = f"{'https' if args.tls else 'http'}://127.0.0.1:{echo_port}"
-        if args.tls:
-            _wait_listening(echo_port, echo, 30)
-        else:
-            _wait_ready(echo_url + "/healthz", echo, 30)
+        _wait_ready(echo_url + "/healthz", echo, 30, tmp / "ca.pem" if args.tls else None)
         server_argv, path = _server_argv(args, tmp, echo_url, port, config)
         callgrind_out = tmp / "callgrind.out"
         if args.mode == "callgrind":
