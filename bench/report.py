@@ -82,6 +82,8 @@ class RunRecord:
     cpu_us_per_request: float | None = None
     runs_cpu_us: list[float | None] = field(default_factory=list)
     connections: int | None = None
+    # Records measured in one alternated step share a number: their runs pair up round by round (A B, B A, …).
+    round_group: int | None = None
 
     def valid(self) -> tuple[bool, str]:
         """Whether this run's throughput means anything; the reason when it does not."""
@@ -157,17 +159,35 @@ def _ratio(
             entry.update(value=value, status="invalid", reason=f"invalid: {label} ({rec.scenario}/{rec.server}): {why}")
             return entry
     entry["value"] = _rps_ratio(num, den)
+    rounds = paired_rounds(num, den)
+    why = f"median of {len(rounds)} rounds' ratios: " + " / ".join(f"{r:.3f}" for r in rounds) if rounds else ""
     if target is None:
-        entry.update(status="info", reason="")
+        entry.update(status="info", reason=why)
     else:
-        entry.update(status="pass" if entry["value"] >= target else "fail", reason="")
+        entry.update(status="pass" if entry["value"] >= target else "fail", reason=why)
     return entry
 
 
 def _rps_ratio(num: RunRecord, den: RunRecord) -> float | None:
+    """Two records alternated in one step: the median of their rounds' ratios (a round's two runs are back to back,
+    so a drift of this shared machine's speed between rounds cancels out). Otherwise: median over median."""
     if num.load is None or den.load is None or not den.load.rps:
         return None
+    rounds = paired_rounds(num, den)
+    if rounds:
+        return statistics.median(rounds)
     return num.load.rps / den.load.rps
+
+
+def paired_rounds(num: RunRecord, den: RunRecord) -> list[float]:
+    """Each round's req/s ratio, when the two records were alternated in one step with at least two rounds."""
+    if num.round_group is None or num.round_group != den.round_group:
+        return []
+    if len(num.runs_rps) != len(den.runs_rps) or len(num.runs_rps) < 2:
+        return []
+    if not all(num.runs_rps) or not all(den.runs_rps):
+        return []  # a failed run: no pairs to speak of
+    return [a / b for a, b in zip(num.runs_rps, den.runs_rps, strict=True)]
 
 
 # (scenario, size) -> minimum ratio; sizes without an entry are shown for information. Issue 18's targets.
