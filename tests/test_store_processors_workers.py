@@ -104,11 +104,11 @@ async def test_two_workers_deliver_in_store_order_and_a_failing_head_blocks_the_
     port = free_port()
     gw = serve(port, 2, files=files)
     await _started(gw)
-    stored_by = {await _store(port, order) for order in range(8)}
+    stored_by = {await _store(port, order) for order in range(16)}
     assert len(stored_by) == 2, "both workers stored orders (fresh connections spread over the workers)"
-    await until(lambda: len(attempts) == 11, 30, "every order delivered")
+    await until(lambda: len(attempts) == 19, 30, "every order delivered")
     await asyncio.sleep(0.3)  # nothing more comes
-    assert attempts == [0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7]
+    assert attempts == [0, 0, 0, *range(16)]
 
 
 async def test_two_workers_keep_one_interval_between_deliveries(serve: Any, backend: Any, tmp_path: Path) -> None:
@@ -277,6 +277,6 @@ async def test_a_respawned_first_worker_runs_the_processor_again(serve: Any, bac
     await until(lambda: gw.latest_pids()[1] != first[1], 30, "worker 1 to be respawned")
     respawned = gw.latest_pids()[1]
     await until(lambda: respawned in gw.listening_pids(), 60, "the new worker 1 to listen")
-    stored_by = {await _store(port, order) for order in range(1, 9)}
+    stored_by = {await _store(port, order) for order in range(1, 17)}
     assert first[2] in stored_by  # worker 2 took some: only worker 1 delivers them
-    await until(lambda: sorted(delivered) == list(range(9)), 30, "the new worker 1 to deliver every order")
+    await until(lambda: sorted(delivered) == list(range(17)), 30, "the new worker 1 to deliver every order")
