@@ -32,6 +32,7 @@ SCENARIO_TITLES = {
     "single-conn": "passthrough 1k over a single connection",
     "api": "api (one of 200 deployed APIs: uri-template resource, send, outSequence send)",
     "api-proxy": "api-proxy (the same flow as a proxy, same gateway)",
+    "cbr-passthrough": "passthrough on the cbr gateway, alternated with cbr (the cbr target's denominator)",
     "split": "split (10-way iterate/aggregate, back end answers in 5 ms)",
     "split-sequential": "split-sequential (the same 10 back-end answers by 10 calls in a row, same gateway)",
     "scatter-gather": "scatter-gather (the same 10 back-end answers by a 10-branch scatter-gather, same gateway)",
@@ -41,6 +42,7 @@ SCENARIO_TITLES = {
     "stores": "durable enqueue: store mediator (1 worker, 202) against the raw backend's own writers",
 }
 API_PROXY = "api-proxy"
+CBR_TWIN = "cbr-passthrough"  # the passthrough proxy on the cbr step's gateway, measured alternately with cbr
 SPLIT_SEQUENTIAL = "split-sequential"
 SCATTER_GATHER = "scatter-gather"
 SPLIT_LABEL = "10-way"
@@ -216,7 +218,12 @@ def comparisons(records: list[RunRecord], sizes: list[str]) -> list[dict[str, An
             out.append(_ratio("passthrough / bare", gw_pt, bare, size, PASSTHROUGH_VS_BARE.get(size)))
         if gw_cbr or bare:
             out.append(_ratio("cbr / bare", gw_cbr, bare, size, None))
-        if gw_cbr or gw_pt:
+        cbr_twin = _find(records, CBR_TWIN, "gateway", size)
+        if cbr_twin is not None:  # one gateway, cbr and passthrough alternated: the target's ratio
+            out.append(_ratio("cbr / passthrough", gw_cbr, cbr_twin, size, CBR_VS_PASSTHROUGH.get(size)))
+            if gw_pt is not None:
+                out.append(_ratio("cbr / passthrough (separate steps)", gw_cbr, gw_pt, size, None))
+        elif gw_cbr or gw_pt:
             out.append(_ratio("cbr / passthrough", gw_cbr, gw_pt, size, CBR_VS_PASSTHROUGH.get(size)))
         api, twin = _find(records, "api", "gateway", size), _find(records, API_PROXY, "gateway", size)
         if api or twin:

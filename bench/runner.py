@@ -47,6 +47,7 @@ from bench.procs import (
 )
 from bench.report import (
     API_PROXY,
+    CBR_TWIN,
     MB,
     METRICS_OFF,
     METRICS_ON,
@@ -561,7 +562,12 @@ class Bench:
             for size in self._sizes(scenario):
                 body = payloads.soap_get_quote(size)
                 rec = RunRecord(scenario, "gateway", payloads.size_label(size), len(body), f"{gw.url}/services/{proxy}")
-                self._measure(rec, gw, body, self._soap_headers(), _soap_echo(body))
+                if scenario == "cbr":  # its target's denominator: passthrough on this gateway, alternated with it
+                    twin_proxy, _ = artifacts.SCENARIO_ARTIFACTS["passthrough"]
+                    twin = RunRecord(CBR_TWIN, "gateway", rec.size, len(body), f"{gw.url}/services/{twin_proxy}")
+                    self._measure_together([rec, twin], gw, body, self._soap_headers(), _soap_echo(body))
+                else:
+                    self._measure(rec, gw, body, self._soap_headers(), _soap_echo(body))
             if scenario == "passthrough":
                 self._single_connection(gw, f"{gw.url}/services/{proxy}")
             if with_stream:

@@ -163,6 +163,27 @@ def test_alternated_records_are_compared_round_by_round() -> None:
     assert report._ratio("x", on, off, "1k", 0.97)["value"] == pytest.approx(7000 / 7900)
 
 
+def test_the_cbr_target_divides_by_the_passthrough_alternated_on_the_same_gateway() -> None:
+    cbr = _record("cbr", "gateway", "1k", 800.0)
+    twin = _record(report.CBR_TWIN, "gateway", "1k", 900.0)
+    cbr.runs_rps, twin.runs_rps = [800.0, 700.0, 850.0], [900.0, 820.0, 1000.0]
+    cbr.round_group = twin.round_group = 3
+    elsewhere = _record("passthrough", "gateway", "1k", 1200.0)  # its own step, on a faster moment of the machine
+    built = report.build(
+        mode="full",
+        machine={"busy_before_run": False},
+        settings={"sizes": ["1k"], "connections": 100},
+        records=[cbr, twin, elsewhere],
+        stream=None,
+        notes=[],
+    )
+    ratios = {(r["name"], r["size"]): r for r in built["comparisons"]}
+    assert ratios[("cbr / passthrough", "1k")]["value"] == pytest.approx(700 / 820)  # the median round
+    assert ratios[("cbr / passthrough (separate steps)", "1k")]["value"] == pytest.approx(800 / 1200)
+    rows = {row["target"]: row for row in built["targets"]}
+    assert rows["cbr / pass-through ≥ 0.85 at 1 KB"]["status"] == "pass"  # 0.854, not 0.667
+
+
 def test_the_targets_table_holds_each_target_against_its_figures() -> None:
     records = [
         _record("passthrough", "gateway", "1k", 1100.0, p99=2.0),
