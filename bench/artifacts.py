@@ -14,7 +14,8 @@ ECHO_URL_TOKEN = "@ECHO_URL@"
 # scenario -> (proxy name, artifact files relative to TEMPLATE_DIR)
 SCENARIO_ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "passthrough": ("PassThrough", ("proxies/PassThrough.xml",)),
-    "cbr": ("CBRProxy", ("proxies/CBRProxy.xml",)),
+    # With the passthrough proxy: the cbr step measures both on one gateway, alternately.
+    "cbr": ("CBRProxy", ("proxies/CBRProxy.xml", "proxies/PassThrough.xml")),
     "json-props": ("JsonProps", ("proxies/JsonProps.xml",)),
     "seed-sms": ("twilioRest", ("proxies/twilioRest.xml", "sequences/faultHandlerSeq.xml", "sequences/fault.xml")),
     "api": ("ApiTwin", ("proxies/ApiTwin.xml",)),

@@ -8,6 +8,7 @@
     python -m bench.profile --scenario api --mode callgrind   # POST /shop150/items/42 among the 200 APIs
     python -m bench.profile --scenario api-proxy              # its twin: POST /services/ApiTwin/items/42
     python -m bench.profile --scenario store-rabbitmq          # bench.stores' enqueue proxy (1 KB JSON, 202)
+    python -m bench.profile --tls --mode callgrind            # the echo back end over https (a test CA, trusted)
 
 The echo back end and the load generator are separate processes; only the measured server is counted. CPU
 time comes from /proc/PID/stat (10 ms ticks, so use thousands of requests). Instruction counts (callgrind,
@@ -24,10 +25,12 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from bench import artifacts, payloads
@@ -45,18 +48,41 @@ def _proc_stat(pid: int) -> tuple[float, float, int]:
     return int(fields[11]) / _CLK_TCK, int(fields[12]) / _CLK_TCK, int(fields[7])
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float, ca: Path | None = None) -> None:
+    """Until `url` answers 200; an https one is checked against the test CA `ca`."""
+    tls = ssl.create_default_context(cafile=str(ca)) if ca is not None else None
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode} before it was ready")
         try:
-            if http_get(url, timeout=1.0)[0] == 200:
+            if tls is not None:
+                with urllib.request.urlopen(url, timeout=1.0, context=tls) as answer:
+                    if answer.status == 200:
+                        return
+            elif http_get(url, timeout=1.0)[0] == 200:
                 return
         except OSError:
             pass
         time.sleep(0.2)
     raise SystemExit(f"{url} not ready after {seconds:.0f} s")
+
+
+def _test_pki(tmp: Path) -> tuple[list[str], Path]:
+    """A CA made for the run (trustme) and a certificate for 127.0.0.1: the echo's arguments and a gateway
+    config that trusts the CA (bench/gateway.yaml plus outbound.ca_bundle)."""
+    import trustme
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp / "ca.pem"))
+    issued = ca.issue_cert("127.0.0.1")
+    issued.private_key_and_cert_chain_pem.write_to_path(str(tmp / "echo.pem"))
+    config = tmp / "gateway.yaml"
+    config.write_text(
+        (_ROOT / "bench" / "gateway.yaml").read_text() + f"outbound:\n  ca_bundle: {tmp / 'ca.pem'}\n",
+        encoding="utf-8",
+    )
+    return ["--certificate", str(tmp / "echo.pem"), "--key", str(tmp / "echo.pem")], config
 
 
 async def _load(url: str, body: bytes, headers: dict[str, str], requests: int, connections: int) -> int:
@@ -80,7 +106,7 @@ async def _load(url: str, body: bytes, headers: dict[str, str], requests: int, c
     return good
 
 
-def _server_argv(args: argparse.Namespace, tmp: Path, echo_url: str, port: int) -> tuple[list[str], str]:
+def _server_argv(args: argparse.Namespace, tmp: Path, echo_url: str, port: int, config: Path) -> tuple[list[str], str]:
     if args.target == "bare":
         return [
             sys.executable,
@@ -123,7 +149,7 @@ def _server_argv(args: argparse.Namespace, tmp: Path, echo_url: str, port: int) 
         "--workers",
         "1",
         "--config",
-        str(_ROOT / "bench" / "gateway.yaml"),
+        str(config),
         "--no-hot-deploy",
     ]
     if args.scenario == "api":  # the runner's api scenario: one of the 200 rendered APIs
@@ -283,9 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("cpu", "callgrind", "cprofile"), default="cpu")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (profile outputs, logs)")
+    parser.add_argument("--tls", action="store_true", help="the echo back end over https (a test CA, trusted)")
     args = parser.parse_args(argv)
     if args.mode == "callgrind" and shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install -y valgrind)")
+    if args.tls and args.target == "bare":
+        raise SystemExit("--tls measures the gateway only (the bare proxy has no CA bundle setting)")
     if args.mode == "cprofile" and args.target == "bare":
         raise SystemExit("--mode cprofile profiles the gateway only")
 
@@ -306,16 +335,17 @@ def main(argv: list[str] | None = None) -> int:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         echo_port, port = free_port(), free_port()
+        echo_tls, config = _test_pki(tmp) if args.tls else ([], _ROOT / "bench" / "gateway.yaml")
         echo = subprocess.Popen(
-            [sys.executable, "-m", "bench.echo_backend", "--port", str(echo_port)],
+            [sys.executable, "-m", "bench.echo_backend", "--port", str(echo_port), *echo_tls],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=open(tmp / "echo.log", "wb"),  # noqa: SIM115 - closed with the process
         )
         procs.append(echo)
-        echo_url = f"http://127.0.0.1:{echo_port}"
-        _wait_ready(echo_url + "/healthz", echo, 30)
-        server_argv, path = _server_argv(args, tmp, echo_url, port)
+        echo_url = f"{'https' if args.tls else 'http'}://127.0.0.1:{echo_port}"
+        _wait_ready(echo_url + "/healthz", echo, 30, tmp / "ca.pem" if args.tls else None)
+        server_argv, path = _server_argv(args, tmp, echo_url, port, config)
         callgrind_out = tmp / "callgrind.out"
         if args.mode == "callgrind":
             server_argv = [
@@ -348,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         (user1, sys1, faults1), wall = _proc_stat(server.pid), time.perf_counter() - started
         cpu = user1 - user0 + sys1 - sys0
         what = f"{args.target} {args.scenario if args.target == 'gateway' else 'proxy'} {args.size}"
+        what += " (back end over https)" if args.tls else ""
         print(f"{what}: {good}/{args.requests} ok, {args.connections} connections, {wall:.1f} s")
         if args.mode == "cpu":
             n = args.requests

@@ -32,6 +32,7 @@ SCENARIO_TITLES = {
     "single-conn": "passthrough 1k over a single connection",
     "api": "api (one of 200 deployed APIs: uri-template resource, send, outSequence send)",
     "api-proxy": "api-proxy (the same flow as a proxy, same gateway)",
+    "cbr-passthrough": "passthrough on the cbr gateway, alternated with cbr (the cbr target's denominator)",
     "split": "split (10-way iterate/aggregate, back end answers in 5 ms)",
     "split-sequential": "split-sequential (the same 10 back-end answers by 10 calls in a row, same gateway)",
     "scatter-gather": "scatter-gather (the same 10 back-end answers by a 10-branch scatter-gather, same gateway)",
@@ -41,6 +42,7 @@ SCENARIO_TITLES = {
     "stores": "durable enqueue: store mediator (1 worker, 202) against the raw backend's own writers",
 }
 API_PROXY = "api-proxy"
+CBR_TWIN = "cbr-passthrough"  # the passthrough proxy on the cbr step's gateway, measured alternately with cbr
 SPLIT_SEQUENTIAL = "split-sequential"
 SCATTER_GATHER = "scatter-gather"
 SPLIT_LABEL = "10-way"
@@ -82,6 +84,8 @@ class RunRecord:
     cpu_us_per_request: float | None = None
     runs_cpu_us: list[float | None] = field(default_factory=list)
     connections: int | None = None
+    # Records measured in one alternated step share a number: their runs pair up round by round (A B, B A, …).
+    round_group: int | None = None
 
     def valid(self) -> tuple[bool, str]:
         """Whether this run's throughput means anything; the reason when it does not."""
@@ -157,17 +161,35 @@ def _ratio(
             entry.update(value=value, status="invalid", reason=f"invalid: {label} ({rec.scenario}/{rec.server}): {why}")
             return entry
     entry["value"] = _rps_ratio(num, den)
+    rounds = paired_rounds(num, den)
+    why = f"median of {len(rounds)} rounds' ratios: " + " / ".join(f"{r:.3f}" for r in rounds) if rounds else ""
     if target is None:
-        entry.update(status="info", reason="")
+        entry.update(status="info", reason=why)
     else:
-        entry.update(status="pass" if entry["value"] >= target else "fail", reason="")
+        entry.update(status="pass" if entry["value"] >= target else "fail", reason=why)
     return entry
 
 
 def _rps_ratio(num: RunRecord, den: RunRecord) -> float | None:
+    """Two records alternated in one step: the median of their rounds' ratios (a round's two runs are back to back,
+    so a drift of this shared machine's speed between rounds cancels out). Otherwise: median over median."""
     if num.load is None or den.load is None or not den.load.rps:
         return None
+    rounds = paired_rounds(num, den)
+    if rounds:
+        return statistics.median(rounds)
     return num.load.rps / den.load.rps
+
+
+def paired_rounds(num: RunRecord, den: RunRecord) -> list[float]:
+    """Each round's req/s ratio, when the two records were alternated in one step with at least two rounds."""
+    if num.round_group is None or num.round_group != den.round_group:
+        return []
+    if len(num.runs_rps) != len(den.runs_rps) or len(num.runs_rps) < 2:
+        return []
+    if not all(num.runs_rps) or not all(den.runs_rps):
+        return []  # a failed run: no pairs to speak of
+    return [a / b for a, b in zip(num.runs_rps, den.runs_rps, strict=True)]
 
 
 # (scenario, size) -> minimum ratio; sizes without an entry are shown for information. Issue 18's targets.
@@ -196,7 +218,12 @@ def comparisons(records: list[RunRecord], sizes: list[str]) -> list[dict[str, An
             out.append(_ratio("passthrough / bare", gw_pt, bare, size, PASSTHROUGH_VS_BARE.get(size)))
         if gw_cbr or bare:
             out.append(_ratio("cbr / bare", gw_cbr, bare, size, None))
-        if gw_cbr or gw_pt:
+        cbr_twin = _find(records, CBR_TWIN, "gateway", size)
+        if cbr_twin is not None:  # one gateway, cbr and passthrough alternated: the target's ratio
+            out.append(_ratio("cbr / passthrough", gw_cbr, cbr_twin, size, CBR_VS_PASSTHROUGH.get(size)))
+            if gw_pt is not None:
+                out.append(_ratio("cbr / passthrough (separate steps)", gw_cbr, gw_pt, size, None))
+        elif gw_cbr or gw_pt:
             out.append(_ratio("cbr / passthrough", gw_cbr, gw_pt, size, CBR_VS_PASSTHROUGH.get(size)))
         api, twin = _find(records, "api", "gateway", size), _find(records, API_PROXY, "gateway", size)
         if api or twin:

@@ -47,6 +47,7 @@ from bench.procs import (
 )
 from bench.report import (
     API_PROXY,
+    CBR_TWIN,
     MB,
     METRICS_OFF,
     METRICS_ON,
@@ -114,6 +115,8 @@ class Config:
     soak_capacity_s: int = 10
     soak_load: float = 0.8
     single_repeat: int = 5  # runs per server of the single-connection measurement
+    # Rounds of the metrics on/off step: the cost sought (~1-3%) is well below one run's noise on this machine.
+    metrics_repeat: int = 9
 
     @property
     def stem(self) -> str:
@@ -140,7 +143,8 @@ class Config:
             "nginx": self.nginx_label,
             "single connection": f"passthrough 1k, 1 connection, 1 thread, {self.single_repeat} runs per server"
             " (gateway, bare and nginx alternately), medians of the runs' p50 and p99",
-            "metrics": "passthrough 1k, two gateways (metrics on, metrics off) measured alternately",
+            "metrics": "passthrough 1k, two gateways (metrics on, metrics off) measured alternately,"
+            f" {self.metrics_repeat} rounds; the ratio is the median of the rounds' ratios",
             "scaling": "passthrough 1k: gateway and bare with --workers 1 and 2, measured alternately",
             "stores": f"memory, sqlite, rabbitmq; gateway with 1 worker; {min(self.connections, STORES_CONNECTIONS)}"
             " connections against as many raw writers",
@@ -220,6 +224,7 @@ class Bench:
     def __init__(self, cfg: Config, pm: ProcessManager, workdir: Path) -> None:
         self.cfg = cfg
         self.pm = pm
+        self._round_groups = 0  # numbers the alternated steps (RunRecord.round_group)
         self.workdir = workdir
         self.records: list[report.RunRecord] = []
         self.stream: StreamResult | None = None
@@ -345,8 +350,10 @@ class Bench:
         repeats (``repeat``, else ``--repeat``) alternate (A B C, C B A, …) so that a drift of this shared
         machine's speed weighs on each the same."""
         procs = proc if isinstance(proc, list) else [proc] * len(recs)
+        self._round_groups += 1
         specs = []
         for rec, server in zip(recs, procs, strict=True):
+            rec.round_group = self._round_groups
             rec.probe = probe(rec.url, body, headers, validate)
             if not rec.probe.ok:
                 rec.notes += logged_errors(server)
@@ -555,7 +562,12 @@ class Bench:
             for size in self._sizes(scenario):
                 body = payloads.soap_get_quote(size)
                 rec = RunRecord(scenario, "gateway", payloads.size_label(size), len(body), f"{gw.url}/services/{proxy}")
-                self._measure(rec, gw, body, self._soap_headers(), _soap_echo(body))
+                if scenario == "cbr":  # its target's denominator: passthrough on this gateway, alternated with it
+                    twin_proxy, _ = artifacts.SCENARIO_ARTIFACTS["passthrough"]
+                    twin = RunRecord(CBR_TWIN, "gateway", rec.size, len(body), f"{gw.url}/services/{twin_proxy}")
+                    self._measure_together([rec, twin], gw, body, self._soap_headers(), _soap_echo(body))
+                else:
+                    self._measure(rec, gw, body, self._soap_headers(), _soap_echo(body))
             if scenario == "passthrough":
                 self._single_connection(gw, f"{gw.url}/services/{proxy}")
             if with_stream:
@@ -709,7 +721,9 @@ class Bench:
                 RunRecord(name, "gateway", label, len(body), f"{gw.url}/services/{proxy}")
                 for name, gw in zip((METRICS_ON, METRICS_OFF), gateways, strict=True)
             ]
-            self._measure_together(recs, gateways, body, self._soap_headers(), _soap_echo(body))
+            self._measure_together(
+                recs, gateways, body, self._soap_headers(), _soap_echo(body), repeat=self.cfg.metrics_repeat
+            )
         finally:
             for gw in gateways:
                 self.pm.stop(gw)
@@ -1035,6 +1049,7 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument(
         "--single-repeat", type=int, help="single-connection runs per server, alternated (default 5; smoke 1)"
     )
+    parser.add_argument("--metrics-repeat", type=int, help="metrics on/off rounds, alternated (default 9; smoke 1)")
     parser.add_argument("--warmup", type=int, help="seconds of warm-up before each run (default 2; smoke 0)")
     parser.add_argument("--connections", type=int, help="concurrent connections (default 100; smoke 4)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
@@ -1094,6 +1109,7 @@ def parse_args(argv: list[str] | None) -> Config:
         soak_capacity_s=args.soak_capacity or (3 if smoke else 10),
         soak_load=args.soak_load,
         single_repeat=max(1, args.single_repeat or (1 if smoke else 5)),
+        metrics_repeat=max(1, args.metrics_repeat or (1 if smoke else 9)),
     )
 
 

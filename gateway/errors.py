@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
 import aiohttp
@@ -97,5 +98,14 @@ def transport_failure(
             if what
             else "Error connecting to the back end"
         )
-        return TransportFailure(CONNECT_FAILED, message, f"{target}: {type(exc).__name__}: {exc}", False)
+        detail = f"{target}: {type(exc).__name__}: {exc}"
+        if isinstance(exc, ssl.SSLCertVerificationError | aiohttp.ClientConnectorCertificateError):
+            detail += f"; {_UNTRUSTED_CERTIFICATE}"
+        return TransportFailure(CONNECT_FAILED, message, detail, False)
     return None
+
+
+_UNTRUSTED_CERTIFICATE = (
+    "the back end's TLS certificate failed verification: give its CA in outbound.ca_bundle (PEM) or have the "
+    "certificate name the host in the URL (outbound.verify_tls: false turns the check off, never in production)"
+)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 from aiohttp import web
 from hypothesis import settings
 from synapse_gateway_connectors.twilio_rest.sandbox import create_app as create_sandbox_app
@@ -50,6 +51,16 @@ def write_artifacts(root: Path, files: dict[str, str], *, with_defaults: bool = 
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
     return root
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> tuple[trustme.CA, Path]:
+    """A certificate authority made for the test (trustme) and its certificate as a PEM bundle, for
+    outbound.ca_bundle: TLS back ends on loopback whose certificates the gateway can be told to trust."""
+    authority = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    return authority, bundle
 
 
 @pytest.fixture

@@ -146,6 +146,44 @@ def test_the_single_connection_ratios_divide_the_medians_of_the_runs_percentiles
     assert "| 1.05 / 5.00 / 0.90 / 1.10 / 1.00 |" in text  # every run's p99 is listed
 
 
+def test_alternated_records_are_compared_round_by_round() -> None:
+    # The machine slowed down from round to round (8,000 -> 6,000 req/s); within each round metrics-on ran 1-2%
+    # below metrics-off. Median over median would mix rounds (7,000 / 7,900 = 0.89); the rounds' ratios do not.
+    on = _record(METRICS_ON, "gateway", "1k", 7000.0)
+    off = _record(METRICS_OFF, "gateway", "1k", 7900.0)
+    on.runs_rps, off.runs_rps = [7920.0, 7000.0, 5900.0], [8000.0, 7100.0, 6000.0]
+    on.round_group = off.round_group = 1
+    assert report.paired_rounds(on, off) == pytest.approx([0.99, 7000 / 7100, 5900 / 6000])
+    entry = report._ratio("metrics on / metrics off", on, off, "1k", report.METRICS_ON_VS_OFF)
+    assert entry["value"] == pytest.approx(7000 / 7100) and entry["status"] == "pass", entry
+    assert "median of 3 rounds' ratios: 0.990 / 0.986 / 0.983" in entry["reason"]
+    # Measured in different steps, the runs do not pair: median over median.
+    off.round_group = 2
+    assert report.paired_rounds(on, off) == []
+    assert report._ratio("x", on, off, "1k", 0.97)["value"] == pytest.approx(7000 / 7900)
+
+
+def test_the_cbr_target_divides_by_the_passthrough_alternated_on_the_same_gateway() -> None:
+    cbr = _record("cbr", "gateway", "1k", 800.0)
+    twin = _record(report.CBR_TWIN, "gateway", "1k", 900.0)
+    cbr.runs_rps, twin.runs_rps = [800.0, 700.0, 850.0], [900.0, 820.0, 1000.0]
+    cbr.round_group = twin.round_group = 3
+    elsewhere = _record("passthrough", "gateway", "1k", 1200.0)  # its own step, on a faster moment of the machine
+    built = report.build(
+        mode="full",
+        machine={"busy_before_run": False},
+        settings={"sizes": ["1k"], "connections": 100},
+        records=[cbr, twin, elsewhere],
+        stream=None,
+        notes=[],
+    )
+    ratios = {(r["name"], r["size"]): r for r in built["comparisons"]}
+    assert ratios[("cbr / passthrough", "1k")]["value"] == pytest.approx(700 / 820)  # the median round
+    assert ratios[("cbr / passthrough (separate steps)", "1k")]["value"] == pytest.approx(800 / 1200)
+    rows = {row["target"]: row for row in built["targets"]}
+    assert rows["cbr / pass-through ≥ 0.85 at 1 KB"]["status"] == "pass"  # 0.854, not 0.667
+
+
 def test_the_targets_table_holds_each_target_against_its_figures() -> None:
     records = [
         _record("passthrough", "gateway", "1k", 1100.0, p99=2.0),

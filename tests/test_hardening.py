@@ -335,6 +335,24 @@ async def test_a_huge_backend_answer_read_by_a_call_is_refused(gateway, backend)
     assert "back end's answer exceeds" in await response.text()
 
 
+async def test_a_small_backend_answer_over_a_small_limit_is_refused_too(gateway, backend):
+    # 20 KB arrives whole (not streamed, under 256 KiB): the configured 10 KB limit still refuses it once read.
+    server = await backend(
+        lambda request, body: web.Response(body=b"<a>" + b"x" * 20_000 + b"</a>", content_type="application/xml")
+    )
+    client = await gateway(
+        proxy(
+            "P",
+            f'<call><endpoint><address uri="{server.make_url("/big")}"/></endpoint>'
+            '</call><property name="a" expression="//a"/><respond/>',
+        ),
+        max_response_bytes=10_000,
+    )
+    response = await client.post("/services/P", data=b"<q/>", headers={"Content-Type": "application/xml"})
+    assert response.status == 502
+    assert "back end's answer exceeds the configured limit of 10000 bytes" in await response.text()
+
+
 async def test_a_huge_twilio_answer_is_refused(gateway, backend):
     fake_twilio = await backend(
         lambda request, body: web.Response(

@@ -1057,3 +1057,18 @@ async def test_a_store_drained_by_a_node_killed_mid_drain_loses_nothing_and_keep
         assert any(
             [x for x in received if x != held] == [x for x in range(70) if x != held] for held in set(received)
         ), f"store order, but for the message held at the kill: {received}"
+
+
+async def test_the_in_process_pacing_schedule_forgets_keys_whose_slot_has_passed() -> None:
+    from gateway.runtime.pacing import _PRUNE_FROM, Pacer
+
+    pacer = Pacer()
+    # 10,000 senders seen once each, at a rate whose slot passes at once: the schedule stays small.
+    for i in range(10_000):
+        assert await pacer.reserve(f"+1555{i:07d}", 1, 1e9) < 0.001
+    assert pacer.keys_held < _PRUNE_FROM, pacer.keys_held
+    # Keys still ahead of now are kept, and keep their place in the schedule.
+    wait = await pacer.reserve("busy", 1, 0.001)  # this one holds its key for 1,000 s
+    for i in range(3 * _PRUNE_FROM):
+        await pacer.reserve(f"other{i}", 1, 1e9)
+    assert 999 < await pacer.reserve("busy", 1, 0.001) - wait <= 1000.1

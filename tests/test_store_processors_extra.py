@@ -407,6 +407,10 @@ def test_deploy_errors_for_cron_failover_and_resequencing(tmp_path: Path) -> Non
                 "MemoryPath", extra='<parameter name="store.resequence.id.path" expression="//seq"/>'
             ),
             "message-processors/FromJms.xml": _processor(FORWARDER, "Jms", {}, "FromJms"),
+            "message-processors/NoMembers.xml": _processor(FORWARDER, "Pending", {"member.count": "0"}, "NoMembers"),
+            "message-processors/ManyMembers.xml": _processor(
+                FORWARDER, "Pending", {"member.count": "two"}, "ManyMembers"
+            ),
             "endpoints/Backend.xml": _endpoint("http://127.0.0.1:9/x"),
         },
     )
@@ -421,6 +425,8 @@ def test_deploy_errors_for_cron_failover_and_resequencing(tmp_path: Path) -> Non
     assert "only a resequencing store reads an expression" in by_file["MemoryPath.xml"], "never taken as text"
     assert "cronExpression" in by_file["BadCron.xml"] and "6 or 7 fields" in by_file["BadCron.xml"]
     assert "message.target.store.name" in by_file["NoTarget.xml"]
+    assert "member.count must be 1 or more, not 0" in by_file["NoMembers.xml"]
+    assert "parameter member.count must be a whole number, not 'two'" in by_file["ManyMembers.xml"]
     [nowhere] = [str(p) for p in config.dangling if "Nowhere.xml" in str(p)]
     assert "message store 'Missing' (message.target.store.name) is not deployed" in nowhere
 

@@ -12,6 +12,7 @@ from gateway.deploy.loader import load
 from gateway.runtime.tasks import quartz_to_croniter
 from gateway.settings import Settings
 from tests.conftest import write_artifacts
+from tests.support.subprocess_gateway import free_port
 from tests.support.waiting import until
 
 INJECTOR = "org.apache.synapse.startup.tasks.MessageInjector"
@@ -161,3 +162,26 @@ def test_task_deploy_errors_name_the_fix(tmp_path: Path) -> None:
     assert "6 or 7 fields" in problems
     assert "incorrect format specified: 'text/xml'" in problems, "the proxy branch refuses another format"
     assert "Java.xml:1: task:" in problems and "BadCron.xml:2: trigger:" in problems, "file:line of each"
+
+
+async def test_with_two_workers_a_task_runs_in_one_of_them(serve: Any, backend: Any) -> None:
+    """MI runs a task on one node: with --workers 2 the first worker (`worker 1` in the log) runs it, so a task
+    counted 3 times injects 3 messages, not 6 (and not none: the workers are numbered from 1)."""
+    server = await backend(lambda request, body: web.Response(status=200))
+    files = {
+        "proxies/Quotes.xml": _forwarding_proxy(str(server.make_url("/quote"))),
+        "tasks/Tick.xml": _task(
+            '<trigger count="3" interval="0.2"/>',
+            """<property name="format" value="pox"/>
+               <property name="injectTo" value="proxy"/>
+               <property name="proxyName" value="Quotes"/>
+               <property name="message"><tick xmlns=""/></property>""",
+        ),
+    }
+    gw = serve(free_port(), 2, files=files)
+    await until(lambda: len(gw.latest_pids()) == 2, 60, "two workers to start")
+    pids = set(gw.latest_pids().values())
+    await until(lambda: pids <= gw.listening_pids(), 60, "the workers to listen")
+    await until(lambda: len(server.requests) == 3, 30, "three runs")
+    await asyncio.sleep(1.0)  # the other worker would have run it by now too
+    assert len(server.requests) == 3

@@ -311,11 +311,13 @@ def test_form_encoding_is_urlencode_byte_for_byte():
     assert encode_form(pairs) == urlencode(pairs)
 
 
-async def test_the_shared_session_keeps_no_cookies_between_accounts(aiohttp_server):
-    """One aiohttp session serves every account: a cookie set in one account's answer never rides along with
-    the next request (Twilio's API needs none)."""
+async def test_the_shared_client_keeps_no_cookies_between_accounts(aiohttp_server):
+    """One HTTP client (the gateway's) serves every account: a cookie set in one account's answer never rides
+    along with the next request (Twilio's API needs none)."""
     from aiohttp import web
     from synapse_gateway_connectors.twilio_rest.client_pool import Connection, TwilioRuntime
+
+    from gateway.transport.client import HttpTransport
 
     seen: list[str | None] = []
 
@@ -329,7 +331,8 @@ async def test_the_shared_session_keeps_no_cookies_between_accounts(aiohttp_serv
     app.router.add_get("/{tail:.*}", answer)
     server = await aiohttp_server(app)
     base = f"http://localhost:{server.port}"  # a host name: aiohttp's default jar ignores cookies of IPs
-    runtime = TwilioRuntime()
+    transport = HttpTransport()  # as the gateway makes it (outbound.verify_tls on, the system's CAs)
+    runtime = TwilioRuntime(transport)
     try:
         for token in ("token-a", "token-b"):
             client = runtime.client(Connection(ACCOUNT, ACCOUNT, token, base, "2010-04-01"))
@@ -337,6 +340,7 @@ async def test_the_shared_session_keeps_no_cookies_between_accounts(aiohttp_serv
             assert response.status_code == 200 and response.body == b'{"ok": true}'
     finally:
         await runtime.close()
+        await transport.close()
     assert seen == [None, None]
 
 
@@ -667,7 +671,10 @@ def test_shipped_artifacts_validate_cleanly(tmp_path, capsys):
 async def test_client_pool_is_bounded_lru():
     from synapse_gateway_connectors.twilio_rest.client_pool import Connection, TwilioRuntime
 
-    runtime = TwilioRuntime(pool_size=2)
+    from gateway.transport.client import HttpTransport
+
+    transport = HttpTransport()  # as the gateway makes it; nothing is sent in this test
+    runtime = TwilioRuntime(transport, pool_size=2)
     try:
         a, b, c = (
             Connection(ACCOUNT, ACCOUNT, token, "http://127.0.0.1:1", "2010-04-01") for token in ("t1", "t2", "t3")
@@ -690,6 +697,7 @@ async def test_client_pool_is_bounded_lru():
         assert "t1" not in repr(a)  # a connection never prints its credential
     finally:
         await runtime.close()
+        await transport.close()
 
 
 async def test_malformed_request_reaches_fault_handler_seq_then_the_global_fault(gateway, sandbox, caplog):

@@ -9,7 +9,6 @@ import asyncio
 import gzip
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,14 +22,6 @@ from tests.support.subprocess_gateway import free_port
 from tests.test_twilio_connector import UNKNOWN_SID, creds, sample_send, shipped
 
 Serve = Callable[..., Awaitable[str]]
-
-
-@pytest.fixture
-def ca(tmp_path: Path) -> tuple[trustme.CA, Path]:
-    authority = trustme.CA()
-    bundle = tmp_path / "ca.pem"
-    authority.cert_pem.write_to_path(str(bundle))
-    return authority, bundle
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from urllib.parse import quote, quote_plus
 
-import aiohttp
 from multidict import CIMultiDict
 from twilio import __version__ as twilio_version
 
@@ -29,7 +28,6 @@ from gateway.connector import (
     RESPONSE_PROCESSING_FAILED,
     ConnectorError,
     HttpClient,
-    HttpReply,
     OutboundPolicy,
     ReplyTooLarge,
 )
@@ -174,16 +172,12 @@ class TwilioHttp:
     """Sends the pooled clients' requests on the gateway's HTTP client (services.transport, shared with endpoints:
     keep-alive connections, the gateway's TLS settings). It reads at most `max_bytes` of an answer (Twilio's answers
     are small; a huge one is refused instead of filling memory). No per-call timeout: the framework's deadline for
-    the operation bounds the call. Without a gateway client (the runtime made on its own, in tests) an aiohttp
-    session of its own does the same."""
+    the operation bounds the call. The client is the gateway's: it is closed with the gateway, not here."""
 
-    def __init__(self, max_bytes: int, client: HttpClient | None = None, logger: logging.Logger | None = None) -> None:
+    def __init__(self, max_bytes: int, client: HttpClient, logger: logging.Logger | None = None) -> None:
         self.max_bytes = max_bytes
         self.logger = logger or _sdk_logger()
-        self._own: _SessionClient | None = None
-        if client is None:
-            client = self._own = _SessionClient()
-        self.client: HttpClient = client
+        self.client = client
 
     async def request(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]) -> TwilioResponse:
         logger = self.logger
@@ -212,58 +206,17 @@ class TwilioHttp:
             http_status=502,
         )
 
-    async def close(self) -> None:
-        if self._own is not None:
-            await self._own.close()
-
-
-class _SessionClient:
-    """An HttpClient of the runtime's own (aiohttp), for a runtime made without the gateway's."""
-
-    def __init__(self) -> None:
-        # No cookie jar: the session is shared by every account, and Twilio's API needs no cookies (a cookie set
-        # for one account must never ride along with another's requests).
-        self.session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None), cookie_jar=aiohttp.DummyCookieJar()
-        )
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        *,
-        timeout: float | None = None,
-        max_bytes: int,
-    ) -> HttpReply:
-        async with self.session.request(method, url, data=body, headers=headers, allow_redirects=False) as response:
-            length = response.content_length
-            if length is not None and length > max_bytes:
-                raise ReplyTooLarge(f"{length} bytes")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ReplyTooLarge(f"over {max_bytes} bytes")
-                chunks.append(chunk)
-            return HttpReply(response.status, response.headers, b"".join(chunks))
-
-    async def close(self) -> None:
-        await self.session.close()
-
 
 class TwilioRuntime:
     """Created by `start()` inside the running loop, with the gateway's HTTP client (services.transport)."""
 
     def __init__(
         self,
+        http_client: HttpClient,
         pool_size: int = 1024,
         max_response_bytes: int = 10 * 1024 * 1024,
         outbound: OutboundPolicy | None = None,
         retry: RetryPolicy | None = None,
-        http_client: HttpClient | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
         self.retries = 0  # GETs sent again after a 429 / 5xx
@@ -310,5 +263,4 @@ class TwilioRuntime:
         }
 
     async def close(self) -> None:
-        self._clients.clear()
-        await self.http.close()
+        self._clients.clear()  # the HTTP client is the gateway's: it closes it

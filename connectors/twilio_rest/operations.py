@@ -98,11 +98,13 @@ async def start(services: Services, options: Mapping[str, Any]) -> TwilioRuntime
     retries = options.get("retries")
     backoff = options.get("retry_backoff")
     max_wait = options.get("retry_max_wait")
+    if services.transport is None:  # the gateway makes its transport before it starts the connectors
+        raise RuntimeError("twilioRest starts inside a gateway: services.transport (its HTTP client) is not set")
     return TwilioRuntime(
+        services.transport,  # the gateway's outbound HTTP client
         pool_size=int(options.get("pool_size") or 1024),
         max_response_bytes=services.settings.max_response_bytes,
         outbound=services.outbound,
-        http_client=services.transport,  # the gateway's outbound HTTP client (None only when run without one)
         retry=RetryPolicy(
             retries=int(retries) if retries is not None else defaults.retries,
             backoff=float(backoff) if backoff is not None else defaults.backoff,

@@ -205,6 +205,14 @@ def _integer(node: Node, values: dict[str, str], name: str, default: int) -> int
         raise node.error(f"parameter {name} must be a whole number, not '{text}'") from None
 
 
+def _member_count(node: Node, values: dict[str, str]) -> int:
+    """W: ScheduledMessageProcessor memberCount: how many consumers read the store (default 1)."""
+    count = _integer(node, values, "member.count", 1)
+    if count < 1:
+        raise node.error(f"member.count must be 1 or more, not {count}", "leave it out for one consumer")
+    return count
+
+
 def _message_processor(node: Node) -> MessageProcessorSpec:
     name = node["name"]
     mi_class = (node["class"] or "").strip()
@@ -294,6 +302,7 @@ def _message_processor(node: Node) -> MessageProcessorSpec:
         drain_pause=drain_pause,
         throttle=values.get("throttle", "true").lower() != "false",
         target_store=target_store,
+        member_count=_member_count(node, values),
     )
     where = node.location
     if target is not None:

@@ -248,6 +248,8 @@ class Payload:
             except BodyReadError as exc:
                 self.read_error = exc
                 raise
+        else:
+            self._check_read_size()
         return self._raw or b""
 
     async def _read_all(self, stream: aiohttp.StreamReader) -> bytes:
@@ -390,8 +392,16 @@ class Payload:
             self._json_index = descendant_index(self.json_value())
         return self._json_index
 
+    def _check_read_size(self) -> None:
+        """Small answers arrive whole, not streamed: the read limit holds for them too, once they are read."""
+        if self._raw is not None and len(self._raw) > self._limit:
+            self.read_error = too_large(self._limit, self._from_backend)
+            raise self.read_error
+
     def _check_tree_size(self) -> None:
         size = len(self._raw) if self._raw is not None else 0
+        if size > self._limit:
+            self._check_read_size()
         if size > self._tree_limit:
             raise TreeTooLarge(size, self._tree_limit)
 

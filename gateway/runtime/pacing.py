@@ -36,6 +36,11 @@ return 0
 """
 
 
+# The in-process schedule forgets keys whose slot has passed (a past slot and no slot mean the same) once it holds
+# this many, then again at twice what survived: senders or clients seen once do not stay in memory for good.
+_PRUNE_FROM = 1024
+
+
 class Pacer:
     """Reserve slots per key. `redis_url` shares the schedule between nodes."""
 
@@ -43,6 +48,7 @@ class Pacer:
         self.redis_url = redis_url
         self.prefix = prefix
         self._free: dict[str, float] = {}
+        self._prune_at = _PRUNE_FROM
         self._redis: Any = None
         self._script: Any = None
         self._push: Any = None
@@ -54,7 +60,7 @@ class Pacer:
         if self.redis_url is None:
             now = time.monotonic()
             start = max(now, self._free.get(key, 0.0))
-            self._free[key] = start + cost
+            self._set_free(key, start + cost, now)
             return start - now
         await self._scripts()
         waited = await self._script(keys=[self.prefix + key], args=[cost])
@@ -83,10 +89,22 @@ class Pacer:
 
     async def _push_for(self, key: str, seconds: float) -> None:
         if self.redis_url is None:
-            self._free[key] = max(self._free.get(key, 0.0), time.monotonic() + seconds)
+            now = time.monotonic()
+            self._set_free(key, max(self._free.get(key, 0.0), now + seconds), now)
             return
         await self._scripts()
         await self._push(keys=[self.prefix + key], args=[seconds])
+
+    def _set_free(self, key: str, free: float, now: float) -> None:
+        self._free[key] = free
+        if len(self._free) >= self._prune_at:
+            self._free = {k: t for k, t in self._free.items() if t > now}
+            self._prune_at = max(_PRUNE_FROM, 2 * len(self._free))
+
+    @property
+    def keys_held(self) -> int:
+        """Keys the in-process schedule remembers (for tests and /healthz-style checks)."""
+        return len(self._free)
 
     async def _scripts(self) -> None:
         if self._script is None and self.redis_url is not None:

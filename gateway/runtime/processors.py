@@ -12,6 +12,13 @@
 
 A Processors object runs them for whatever configuration is being served: it reconciles every tick, so a hot
 deployment or an activate/deactivate from the management API takes effect without a restart.
+
+A processor is `member.count` consumers of its store (W: ScheduledMessageProcessor schedules that many tasks,
+default 1, and the cluster's task manager runs each on one node). With `--workers N` a store the workers share
+(SQLite, PostgreSQL, MySQL, RabbitMQ) is read by consumer i in the worker of index i mod N (runtime.tasks
+worker_index), so by the first worker alone by default, the one that runs the tasks:
+in store order, one message at a time, at one interval's pace, as on one MI node. An in-memory store is each
+worker's own: every worker runs the processor on it.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from gateway.message.stored import restore
 from gateway.runtime.faults import record_error, run_guarded
 from gateway.runtime.pacing import Pacer
 from gateway.runtime.stores import LEASE_SECONDS, renew_leases
-from gateway.runtime.tasks import runs_tasks_here, seconds_to_next
+from gateway.runtime.tasks import seconds_to_next, worker_index
 
 if TYPE_CHECKING:
     from gateway.errors import SourceLocation
@@ -76,6 +83,7 @@ class MessageProcessorSpec:
     drain_pause: float | None = None
     throttle: bool = True
     target_store: str | None = None  # failover: message.target.store.name
+    member_count: int = 1  # W: ScheduledMessageProcessor memberCount: consumers of the store, across the workers
 
     @property
     def type(self) -> str:
@@ -108,8 +116,10 @@ class Processors:
     def __init__(self, state: RuntimeState, services: Services) -> None:
         self.state = state
         self.services = services
-        self._running: dict[str, tuple[MessageProcessorSpec, asyncio.Task[None]]] = {}
+        # (name, consumer number) -> the spec it runs and its task
+        self._running: dict[tuple[str, int], tuple[MessageProcessorSpec, asyncio.Task[None]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._worker = worker_index()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._reconcile_forever())
@@ -121,13 +131,13 @@ class Processors:
                 await self._task
         for _, task in self._running.values():
             task.cancel()
-        for name, (_, running) in list(self._running.items()):
+        for spec, running in list(self._running.values()):
             try:
                 await running
             except asyncio.CancelledError:
                 pass
             except Exception as exc:  # noqa: BLE001 - a driver may turn the cancellation into its own error
-                log.debug("message processor %s stopped: %s", name, exc)
+                log.debug("message processor %s stopped: %s", spec.name, exc)
         self._running.clear()
 
     def is_active(self, spec: MessageProcessorSpec) -> bool:
@@ -147,26 +157,27 @@ class Processors:
 
     def reconcile(self) -> None:
         config = self.state.config
-        here = runs_tasks_here()
+        workers = self.services.settings.workers
         wanted = {
-            name: spec
+            (name, consumer): spec
             for name, spec in config.message_processors.items()
-            if self.is_active(spec) and (here or not _single_consumer(spec, config))
+            if self.is_active(spec)
+            for consumer in consumers_here(spec, config, self._worker, workers)
         }
-        for name, (spec, task) in list(self._running.items()):
-            if wanted.get(name) is not spec or task.done():
+        for key, (spec, task) in list(self._running.items()):
+            if wanted.get(key) is not spec or task.done():
                 task.cancel()
-                del self._running[name]
-        for name, spec in wanted.items():
-            if name not in self._running:
+                del self._running[key]
+        for key, spec in wanted.items():
+            if key not in self._running:
                 run = self._sample if spec.kind == "sampling" else self._forward
-                task = asyncio.create_task(run(spec), name=f"processor {name}")
-                task.add_done_callback(functools.partial(self._finished, name))
-                self._running[name] = (spec, task)
+                task = asyncio.create_task(run(spec), name=f"processor {spec.name}")
+                task.add_done_callback(functools.partial(self._finished, spec.name))
+                self._running[key] = (spec, task)
 
     def _deactivate(self, spec: MessageProcessorSpec, why: str) -> None:
         log.error("message processor %s deactivated: %s", spec.name, why)
-        self.state.processor_active[spec.name] = False
+        self.state.deactivate_processor(spec.name)
 
     # -- forwarding --------------------------------------------------------------------------------
     async def _forward(self, spec: MessageProcessorSpec) -> None:
@@ -625,10 +636,20 @@ class _Leases:
                 log.warning("message processor %s: renewing leases failed: %s", self.spec.name, exc)
 
 
-def _single_consumer(spec: MessageProcessorSpec, config: Any) -> bool:
-    """A resequencing store's order lives in its one consumer (as in MI): with --workers N only worker 0 reads it."""
+def consumers_here(spec: MessageProcessorSpec, config: Any, worker: int | None, workers: int) -> range:
+    """The numbers of the processor's consumers this process runs. An in-memory store is this worker's own: all
+    of them. A store the workers share: consumer i runs in the worker of index i mod N (the first alone by
+    default), so N workers deliver in store order and at the pace of one consumer, as one MI node does. A
+    resequencing store's order lives in its one consumer (as in MI): the first worker runs it, whatever
+    member.count says."""
     store = config.message_stores.get(spec.store)
-    return store is not None and store.backend == "resequence"
+    if store is not None and store.backend == "memory":
+        return range(spec.member_count)
+    if worker is None:
+        return range(0)
+    if store is not None and store.backend == "resequence":
+        return range(1) if worker == 0 else range(0)
+    return range(worker, spec.member_count, max(1, workers))
 
 
 def _status(ctx: Any) -> int:

@@ -6,12 +6,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gateway.runtime.configuration import Configuration, ProxyService
     from gateway.runtime.metrics import Metrics
 
 
 class RuntimeState:
-    __slots__ = ("config", "proxy_running", "processor_active", "endpoint_active", "counters", "metrics")
+    __slots__ = (
+        "config",
+        "proxy_running",
+        "processor_active",
+        "endpoint_active",
+        "counters",
+        "metrics",
+        "report",
+        "_unconfirmed",
+    )
 
     def __init__(self, config: Configuration) -> None:
         self.config = config
@@ -20,6 +31,9 @@ class RuntimeState:
         self.endpoint_active: dict[str, bool] = {}  # named endpoints switched on / off through the management API
         self.counters: dict[str, list[int]] = {}  # proxy name -> [requests, errors], for the dashboard
         self.metrics: Metrics | None = None  # the serving process's Prometheus metrics (set by the transport)
+        # A worker of --workers N: tells the supervisor what changed here (set by gateway.transport.control).
+        self.report: Callable[[dict[str, Any]], None] | None = None
+        self._unconfirmed: set[str] = set()  # processors deactivated here that the supervisor has not confirmed
 
     def running(self, proxy: ProxyService) -> bool:
         return self.proxy_running.get(proxy.name, proxy.start_on_load)
@@ -55,9 +69,24 @@ class RuntimeState:
 
     def apply_switches(self, switches: dict[str, Any]) -> None:
         self.proxy_running = dict(switches.get("proxies", {}))
-        self.processor_active = dict(switches.get("processors", {}))
+        processors = dict(switches.get("processors", {}))
+        for name in list(self._unconfirmed):
+            if processors.get(name) is False:
+                self._unconfirmed.discard(name)
+            else:  # sent before the supervisor heard of the deactivation: it must not restart the processor
+                processors[name] = False
+        self.processor_active = processors
         for name, active in dict(switches.get("endpoints", {})).items():
             self.switch_endpoint(name, bool(active))
+
+    def deactivate_processor(self, name: str) -> None:
+        """A processor stopped itself (max.delivery.attempts, no reply sequence). Its state is one for the
+        whole gateway, as MI keeps it in its registry: a worker tells the supervisor, whose management API then
+        shows it, and whose next switches keep it off in every worker until someone activates it."""
+        self.processor_active[name] = False
+        if self.report is not None:
+            self._unconfirmed.add(name)
+            self.report({"op": "processor", "name": name, "active": False})
 
     def switch_endpoint(self, name: str, active: bool) -> bool:
         """W: EndpointContext.switchOn / switchOff: an endpoint switched off is never ready. False when no

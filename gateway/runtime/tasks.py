@@ -1,6 +1,6 @@
 """Scheduled tasks (W: startup/tasks/MessageInjector, startup/quartz/SimpleQuartz): inject a message into a proxy,
 a sequence or `main` every `interval` seconds (`count` times, or for ever), once, or on a Quartz cron
-expression. Tasks run in one process only (the single process, or worker 0 of `--workers N`), as MI runs a task
+expression. Tasks run in one process only (the single process, or the first worker of `--workers N`), as MI runs a task
 on one node; a Tasks object follows hot deployment like the message processors do."""
 
 from __future__ import annotations
@@ -58,9 +58,24 @@ class TaskSpec:
         return {"type": "simple", "count": self.count, "interval": self.interval}
 
 
+_WORKER_PREFIX = "gateway-worker-"  # the supervisor's workers are gateway-worker-1 … -N (gateway.supervisor)
+
+
+def worker_index() -> int | None:
+    """This process's place among the workers of `--workers N`, from 0: the single process and the first worker
+    (`worker 1` in the supervisor's log) are 0. None for a process that is neither: it runs no tasks."""
+    name = multiprocessing.current_process().name
+    if name == "MainProcess":
+        return 0
+    number = name.removeprefix(_WORKER_PREFIX)
+    if number != name and number.isdigit():
+        return int(number) - 1
+    return None
+
+
 def runs_tasks_here() -> bool:
-    """Only one process runs the tasks: the single process, or worker 0 (MI: one node of a cluster)."""
-    return multiprocessing.current_process().name in ("MainProcess", "gateway-worker-0")
+    """Only one process runs the tasks: the single process, or the first worker (MI: one node of a cluster)."""
+    return worker_index() == 0
 
 
 class Tasks:

@@ -1,5 +1,7 @@
-"""Outgoing HTTP: one pooled ClientSession for the whole gateway. Transport failures become MI's error codes
-(101503 connection failed, 101504 timeout) through gateway.errors.transport_failure, the one mapping."""
+"""Outgoing HTTP: one client for the whole gateway, the lean HTTP/1.1 client (http1.py) with pooled keep-alive
+connections for http and https, and an aiohttp ClientSession for the two cases it does not take (a streamed request
+body, user:password@ in the URL). Transport failures become MI's error codes (101503 connection failed, 101504
+timeout) through gateway.errors.transport_failure, the one mapping."""
 
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ _HOP_BY_HOP = tuple(
 )
 # Replies up to this size are read at once (fewer awaits); bigger or unknown ones are streamed.
 _BUFFER_REPLY_UP_TO = 256 * 1024
+# Endpoints on the lean client (http1.py); a streamed request body or user:password@ in the URL stay on aiohttp.
+_LEAN_SCHEMES = ("http", "https")
 
 
 @functools.lru_cache(maxsize=64)
@@ -67,7 +71,7 @@ class HttpTransport:
     __slots__ = ("session", "pool")
 
     def __init__(self, verify_tls: bool = True, ca_bundle: Path | None = None) -> None:
-        tls = client_tls(verify_tls, ca_bundle)
+        tls = client_tls(verify_tls, ca_bundle)  # one TLS context for both clients
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30, ssl=tls)
         self.session = aiohttp.ClientSession(
             connector=connector,
@@ -75,8 +79,9 @@ class HttpTransport:
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent",),
         )
-        # plain-http back ends and connectors' requests (http and https): the lean client (gateway/transport/http1.py)
-        self.pool = Http1Pool(_BUFFER_REPLY_UP_TO, _lean_tls(tls))
+        # endpoints (http and https) and connectors' requests: the lean client (gateway/transport/http1.py);
+        # the session above only for a streamed request body or credentials in the URL
+        self.pool = Http1Pool(_BUFFER_REPLY_UP_TO, tls)
 
     async def close(self) -> None:
         self.pool.close()
@@ -161,28 +166,16 @@ def _decoded(data: bytes, encoding: str, max_bytes: int) -> bytes:
     return plain
 
 
-def _lean_tls(tls: ssl.SSLContext | bool) -> ssl.SSLContext:
-    """The lean client's TLS context from client_tls's answer: the same checks aiohttp's connector makes."""
-    if isinstance(tls, ssl.SSLContext):
-        return tls
-    context = ssl.create_default_context()
+def client_tls(verify: bool = True, ca_bundle: Path | None = None) -> ssl.SSLContext:
+    """The outbound TLS context: back ends' certificates and host names are checked against the system's CAs, or
+    `outbound.ca_bundle`; TLS 1.2 or later. `outbound.verify_tls: false` turns the checks off (a warning says so
+    at start-up)."""
+    context = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle is not None else None)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if not tls:  # outbound.verify_tls: false (warned at start-up)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def client_tls(verify: bool = True, ca_bundle: Path | None = None) -> ssl.SSLContext | bool:
-    """Back ends' certificates are checked by default (the system's CAs, or `outbound.ca_bundle`);
-    `outbound.verify_tls: false` turns the check off (a warning says so at start-up)."""
     if not verify:
         log.warning("outbound.verify_tls is false: back ends' TLS certificates are NOT checked")
-        return False
-    if ca_bundle is None:
-        return True  # aiohttp's default context: the system's CAs, host names checked
-    context = ssl.create_default_context(cafile=str(ca_bundle))
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     return context
 
 
@@ -250,7 +243,7 @@ async def _exchange(
     target = url if isinstance(url, URL) else URL(url)
     settings = exchange.services.settings
     try:
-        if stream is None and target.scheme == "http" and not target.raw_user:
+        if stream is None and target.scheme in _LEAN_SCHEMES and not target.raw_user:
             answer = await transport.pool.request(method, target, headers, data, timeout)  # type: ignore[arg-type]
             status, reason, reply_headers = answer.status, answer.reason, answer.headers
             content_type = reply_headers.get(hdrs.CONTENT_TYPE)

@@ -137,6 +137,11 @@ class SupervisorHub(Hub):
         for number in list(self._workers):
             self._send(number, self.snapshot())
 
+    def processor_switched(self, name: str, active: bool) -> None:
+        """The worker running a processor changed its state: the management API shows it, every worker follows."""
+        self.state.processor_active[name] = active
+        self.switched()  # also when it knew: the worker waits for this to confirm it
+
     async def _ask(self, op: str) -> dict[int, dict[str, Any]]:
         """Each live worker's answer to `op` (those that answer within _COUNTERS_WAIT)."""
         request = next(self._ids)
@@ -186,6 +191,9 @@ class SupervisorHub(Hub):
         try:
             while connection.poll():
                 message = connection.recv()
+                if message.get("op") == "processor":  # a worker's processor deactivated itself
+                    self.processor_switched(str(message["name"]), bool(message["active"]))
+                    continue
                 future = self._replies.get((message.get("id"), number))
                 if future is not None and not future.done():
                     future.set_result(message)
@@ -293,6 +301,7 @@ def attach_worker(
     """Follow the supervisor: reload when told (then freeze the new configuration if `freeze`: runtime.heap),
     take its switches, answer its questions."""
     tasks: list[asyncio.Task[None]] = []
+    state.report = connection.send
 
     async def start(_app: web.Application) -> None:
         tasks.append(asyncio.create_task(_follow(connection, state, deployer, freeze)))

@@ -14,7 +14,7 @@ after one), a 101 or a head over 64 KiB is refused, bytes after a complete answe
 https is the same protocol over a TLS transport (`loop.create_connection(ssl=…, server_hostname=…)` with the
 gateway's client context: certificates verified, TLS ≥ 1.2, the configured CA bundle); a certificate that fails
 verification raises ssl.SSLCertVerificationError (an OSError, as under aiohttp's ClientConnectorCertificateError).
-Streamed request bodies and anything else stay on aiohttp (gateway/transport/client.py chooses).
+A streamed request body or credentials in the URL stay on aiohttp (gateway/transport/client.py chooses).
 Failures raise what aiohttp raises for them (OSError, TimeoutError, aiohttp.ClientError subclasses), so
 gateway.errors.transport_failure maps them to the same MI codes.
 """
