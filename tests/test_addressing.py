@@ -181,18 +181,40 @@ async def test_an_untouched_request_passes_through_byte_for_byte(gateway, backen
     assert sent == request
 
 
-async def test_a_read_request_without_addressing_goes_as_its_own_bytes(gateway, backend):
+@pytest.mark.parametrize("padding", [0, 8000], ids=["bytes-scanned", "header-looked-at"])
+async def test_a_read_request_without_addressing_goes_as_its_own_bytes(gateway, backend, padding):
     """Content-based routing: a filter read the body, nothing changed it and it has no WS-Addressing header, so
-    the client's bytes go on (the tree is not searched for headers to drop, nor written out again)."""
+    the client's bytes go on (the tree is not searched for headers to drop, nor written out again). Up to 4 KB
+    the bytes are scanned for "addressing", above it the built envelope's Header is looked at."""
+    pad = f"<pad>{'x' * padding}</pad>" if padding else ""
     request = (
         f"<?xml version='1.0' encoding='utf-8'?>\n<s:Envelope xmlns:s='{SOAP11}' >\n  <s:Header/>\n"
-        f"  <s:Body>{GET_QUOTE.format('IBM')}</s:Body>\n</s:Envelope>"
+        f"  <s:Body>{GET_QUOTE.format('IBM')}{pad}</s:Body>\n</s:Envelope>"
     ).encode()
     flow = (
         '<filter xpath="//m0:symbol = \'IBM\'" xmlns:m0="http://services.samples"><then/><else><drop/></else></filter>'
     )
     sent, _ = await received_header(gateway, backend, flow, request)
     assert sent == request
+
+
+@pytest.mark.parametrize("padding", [0, 8000], ids=["bytes-scanned", "header-looked-at"])
+async def test_a_request_built_before_its_addressing_is_read(gateway, backend, padding):
+    """A filter builds the request before its To is first read: its wsa:To is still the message's To and its
+    WS-Addressing headers are not forwarded, whether the bytes are scanned for them or (above 4 KB) the built
+    Header is looked at."""
+    pad = f"<pad>{'x' * padding}</pad>" if padding else ""
+    request = addressed("http://b/q", GET_QUOTE.format("IBM") + pad, reply_to="http://c/r")
+    flow = (
+        '<filter xpath="//m0:symbol = \'IBM\'" xmlns:m0="http://services.samples"><then/><else><drop/></else></filter>'
+        '<header name="X-To" scope="transport" expression="get-property(\'To\')"/>'
+    )
+    sent, headers = await received_header(gateway, backend, flow, request)
+    assert headers["X-To"] == "http://b/q"
+    envelope = etree.fromstring(sent)
+    assert envelope.xpath("//*[namespace-uri()=$ns]", ns=FINAL) == []
+    assert envelope.findtext(f".//{{{SAMPLES_NS}}}symbol") == "IBM"
+    assert headers["SOAPAction"] == '"urn:getQuote"'
 
 
 async def test_addressing_headers_a_mediator_added_to_a_body_without_any_are_not_forwarded(gateway, backend):

@@ -258,7 +258,7 @@ class MessageContext:
         if not payload.is_read or payload.read_error is not None:
             return  # not in hand yet: looked for again once it is (gateway.runtime.endpoints.to_address)
         self.to_from_request = False
-        if not payload.raw_mentions_addressing():
+        if not payload.may_hold_addressing():
             return
         try:
             header = payload.envelope.find("{*}Header")

@@ -85,6 +85,22 @@ def remove_addressing(envelope: etree._Element) -> bool:
     return False
 
 
+_WSA_TAG_PREFIXES = tuple(f"{{{ns}}}" for ns in WSA_NAMESPACES)
+
+
+def holds_addressing(envelope: etree._Element) -> bool:
+    """Whether the envelope's Header (its first child named Header, in any namespace, as find("{*}Header")
+    reads it) holds a WS-Addressing block. Indexed: lxml's child iterator costs more than the children it visits."""
+    for index in range(len(envelope)):
+        child = envelope[index]
+        tag = child.tag
+        if isinstance(tag, str) and (tag == "Header" or tag.endswith("}Header")):
+            return len(child) > 0 and any(
+                isinstance(block.tag, str) and block.tag.startswith(_WSA_TAG_PREFIXES) for block in child
+            )
+    return False
+
+
 def wsa_address(header: etree._Element | None, name: str) -> str | None:
     """The address of a WS-Addressing endpoint reference header (ReplyTo, FaultTo, From), either namespace."""
     for block in header if header is not None else ():

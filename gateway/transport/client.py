@@ -226,7 +226,7 @@ async def _exchange(
         if addressing is not None or formats.needs_build(ctx, media):
             await ctx.payload.build()
         sent = ctx.payload
-        if sent.is_built and (addressing is not None or sent.modified or sent.raw_mentions_addressing()):
+        if sent.is_built and (addressing is not None or sent.modified or sent.may_hold_addressing()):
             _addressing(ctx, addressing, str(url))  # an untouched body without WS-Addressing has none to drop
         body, stream, ctype, _ = formats.serialise(ctx, media, fault=False)
         data = stream if stream is not None else body
