@@ -19,8 +19,12 @@ MB = 1024 * 1024
 # A run whose errors exceed this share does not count towards any ratio: a fast error is not a fast gateway.
 VALID_ERROR_RATE = 0.01
 MOSTLY_ERRORS = 0.5
-# A 1-minute load average above this per core, before any bench process started, means others were busy.
+# A 1-minute load average above this per core, before any bench process started, means others were busy (used only
+# where /proc/stat cannot be read: the load average lags by minutes, so a soak that just ended would count).
 BUSY_LOAD_PER_CORE = 0.5
+# The machine's CPU busy over a few seconds before the run, above this share of all cores: others were busy.
+BUSY_CPU_SHARE = 0.25
+BUSY_SAMPLE_S = 3.0
 
 SCENARIO_TITLES = {
     "bare": "bare aiohttp proxy (floor)",
@@ -429,11 +433,38 @@ def problems(records: list[RunRecord], stream: StreamResult | None) -> list[str]
 def _busy(machine: dict[str, Any]) -> list[str]:
     if not machine.get("busy_before_run"):
         return []
+    share = machine.get("cpu_busy_before_run")
+    measured = f"CPU {share:.0%} busy over {BUSY_SAMPLE_S:.0f} s" if share is not None else "load average"
     return [
-        f"MACHINE WAS BUSY before the run (load average {machine.get('load_average_1_5_15')} on"
+        f"MACHINE WAS BUSY before the run ({measured}; load average {machine.get('load_average_1_5_15')} on"
         f" {machine.get('cores')} cores): other processes competed for the CPU, every number is skewed."
         " Rerun on a quiet machine."
     ]
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat (None where there is none)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already in user
+    return total - idle, total
+
+
+def cpu_busy_share(seconds: float = BUSY_SAMPLE_S) -> float | None:
+    """How busy every core was, together, over the next ``seconds``: what others take now, unlike the load
+    average, which still counts work that ended minutes ago."""
+    before = _cpu_times()
+    if before is None:
+        return None
+    time.sleep(seconds)
+    after = _cpu_times()
+    if after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
 
 
 def _version(dist: str) -> str:
@@ -444,6 +475,7 @@ def _version(dist: str) -> str:
 
 
 def machine_info(load_generator: str) -> dict[str, Any]:
+    busy_share = cpu_busy_share()  # first, before this process reads anything else
     cpu = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -475,7 +507,10 @@ def machine_info(load_generator: str) -> dict[str, Any]:
         "load_generator": load_generator,
         # Other work on the machine skews every number: record how busy it was.
         "load_average_1_5_15": " / ".join(f"{v:.2f}" for v in os.getloadavg()),
-        "busy_before_run": os.getloadavg()[0] > BUSY_LOAD_PER_CORE * (os.cpu_count() or 1),
+        "cpu_busy_before_run": busy_share,
+        "busy_before_run": busy_share > BUSY_CPU_SHARE
+        if busy_share is not None
+        else os.getloadavg()[0] > BUSY_LOAD_PER_CORE * (os.cpu_count() or 1),
     }
     try:
         rev = subprocess.run(

@@ -1181,7 +1181,7 @@ def main(argv: list[str] | None = None) -> int:
         return soak.main(cfg)
     log(f"{'smoke' if cfg.smoke else 'full'} run with {cfg.generator_label}; report -> {cfg.output}")
     started = time.monotonic()
-    machine = report.machine_info(cfg.generator_label)  # before the run: the load average is the machine's own
+    machine = report.machine_info(cfg.generator_label)  # before the run: how busy the machine is without us
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     bench: Bench | None = None
     interrupted = ""
