@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import re
 import shutil
@@ -345,10 +346,12 @@ class Bench:
         single_connection: bool = False,
         connections: int | None = None,
         repeat: int | None = None,
+        after_round: Callable[[int], None] | None = None,
     ) -> list[RunRecord]:
         """Measure several URLs, of one server or of one server each (``proc`` a list, one per record); their
         repeats (``repeat``, else ``--repeat``) alternate (A B C, C B A, …) so that a drift of this shared
-        machine's speed weighs on each the same."""
+        machine's speed weighs on each the same. ``after_round(index)`` runs after each round (a comparator that
+        is not a server, measured in the same rounds)."""
         procs = proc if isinstance(proc, list) else [proc] * len(recs)
         self._round_groups += 1
         specs = []
@@ -380,6 +383,8 @@ class Bench:
                     before = tree_cpu_seconds(procs[leg].pid)
                     runs[leg].append(run_load(spec, loaddir / f"run{index}", self.cfg.generator, REPO))
                     cpu_seconds[leg].append(tree_cpu_seconds(procs[leg].pid) - before)
+                if after_round is not None:
+                    after_round(index)
         for rec, server, leg_runs, leg_cpu in zip(recs, procs, runs, cpu_seconds, strict=True):
             pid = server.pid
             rec.load = sorted(leg_runs, key=lambda r: (r.error is None, r.rps))[len(leg_runs) // 2]
@@ -770,7 +775,8 @@ class Bench:
 
     def run_stores(self) -> None:
         """Durable enqueue: the store mediator's path (one worker) against the raw backend written directly with
-        the same durability (bench/stores.py). The three gateways start together, then are measured in turn."""
+        the same durability (bench/stores.py). The three gateways start together, then are measured in turn; each
+        gateway run is followed by a run of the raw writers, and the ratio pairs them round by round."""
         connections = min(self.cfg.connections, STORES_CONNECTIONS)
         headers = {"Content-Type": "application/json"}
         launched: list[tuple[str, str, Path, Proc]] = []
@@ -794,30 +800,49 @@ class Bench:
             except StartError as exc:
                 self._fail(STORES, "gateway", [backend], f"gateway failed to start: {exc}", len(stores.BODY))
                 continue
+            rec = RunRecord(STORES, "gateway", backend, len(stores.BODY), f"{gw.url}/services/Enqueue")
+            raw = RunRecord(STORES, "raw", backend, len(stores.BODY), connections=connections)
+            raw.url = "sqlite WAL synchronous=FULL" if backend == "sqlite" else "amqp://127.0.0.1:5672 confirms"
+            raw_runs: list[float] = []
+
             try:
-                rec = RunRecord(STORES, "gateway", backend, len(stores.BODY), f"{gw.url}/services/Enqueue")
-                self._measure(rec, gw, stores.BODY, headers, _accepted, connections=connections)
+                self._measure_together(
+                    [rec],
+                    gw,
+                    stores.BODY,
+                    headers,
+                    _accepted,
+                    connections=connections,
+                    # the raw writers run in the gateway's rounds, right after each of its runs: the ratio pairs them
+                    after_round=None
+                    if backend == "memory"
+                    else functools.partial(self._raw_round, raw, raw_runs, backend, root, queue, connections),
+                )
             finally:
                 self.pm.stop(gw)
             if backend == "memory":
                 continue
-            self._measure_raw_store(backend, root, queue, connections)
+            raw.round_group = rec.round_group
+            self._record_raw_store(raw, raw_runs)
             if backend == "rabbitmq":
                 asyncio.run(_delete_queue(queue))
 
-    def _measure_raw_store(self, backend: str, root: Path, queue: str, connections: int) -> None:
-        rec = RunRecord(STORES, "raw", backend, len(stores.BODY), connections=connections)
-        rec.url = "sqlite WAL synchronous=FULL" if backend == "sqlite" else "amqp://127.0.0.1:5672 confirms"
-        runs: list[float] = []
+    def _raw_round(
+        self, raw: RunRecord, runs: list[float], backend: str, root: Path, queue: str, connections: int, index: int
+    ) -> None:
+        if raw.error is not None:
+            return
         try:
-            for index in range(self.cfg.repeat):
-                if backend == "sqlite":
-                    rate = asyncio.run(stores.raw_sqlite(root / f"raw{index}.db", connections, self.cfg.duration))
-                else:
-                    rate = asyncio.run(stores.raw_rabbitmq(f"{queue}-raw{index}", connections, self.cfg.duration))
-                runs.append(rate)
+            runs.append(self._raw_store_run(backend, root, queue, connections, index))
         except Exception as exc:  # noqa: BLE001 - any failure of the raw writers is a failed comparator row
-            rec.error = f"raw {backend} writers failed: {type(exc).__name__}: {exc}"
+            raw.error = f"raw {backend} writers failed: {type(exc).__name__}: {exc}"
+
+    def _raw_store_run(self, backend: str, root: Path, queue: str, connections: int, index: int) -> float:
+        if backend == "sqlite":
+            return asyncio.run(stores.raw_sqlite(root / f"raw{index}.db", connections, self.cfg.duration))
+        return asyncio.run(stores.raw_rabbitmq(f"{queue}-raw{index}", connections, self.cfg.duration))
+
+    def _record_raw_store(self, rec: RunRecord, runs: list[float]) -> None:
         if runs:
             median = sorted(runs)[len(runs) // 2]
             requests = round(median * self.cfg.duration)
