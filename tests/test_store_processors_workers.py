@@ -20,21 +20,7 @@ from argon2 import PasswordHasher
 
 from tests.support.subprocess_gateway import free_port
 from tests.support.waiting import until
-
-JDBC = "org.apache.synapse.message.store.impl.jdbc.JDBCMessageStore"
-FORWARDER = "org.apache.synapse.message.processor.impl.forwarder.ScheduledMessageForwardingProcessor"
-
-STORING_PROXY = """
-<proxy xmlns="http://ws.apache.org/ns/synapse" name="Orders" transports="http">
-  <target>
-    <inSequence>
-      <property name="FORCE_SC_ACCEPTED" value="true" scope="axis2"/>
-      <property name="OUT_ONLY" value="true"/>
-      <store messageStore="Pending"/>
-    </inSequence>
-  </target>
-</proxy>
-"""
+from tests.test_message_stores import FORWARDER, JDBC, STORING_PROXY
 
 
 def _files(tmp_path: Path, url: str, parameters: dict[str, str], *, memory: bool = False) -> dict[str, str]:
