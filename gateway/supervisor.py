@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
+from gateway.runtime.tasks import worker_process_name
 from gateway.settings import Settings, SettingsError
 
 log = logging.getLogger("gateway")
@@ -252,7 +253,7 @@ class Supervisor:
         if self._control is not None:
             ours, theirs = self._context.Pipe()
         process = self._context.Process(
-            target=self._target, args=(self._settings, slot.sockets, theirs), name=f"gateway-worker-{slot.number}"
+            target=self._target, args=(self._settings, slot.sockets, theirs), name=worker_process_name(slot.number)
         )
         process.start()
         if self._control is not None and ours is not None and theirs is not None:

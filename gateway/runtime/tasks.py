@@ -58,7 +58,12 @@ class TaskSpec:
         return {"type": "simple", "count": self.count, "interval": self.interval}
 
 
-_WORKER_PREFIX = "gateway-worker-"  # the supervisor's workers are gateway-worker-1 … -N (gateway.supervisor)
+_WORKER_PREFIX = "gateway-worker-"
+
+
+def worker_process_name(number: int) -> str:
+    """The name the supervisor gives worker `number` (1 … N): worker_index reads it back, so both live here."""
+    return f"{_WORKER_PREFIX}{number}"
 
 
 def worker_index() -> int | None:
