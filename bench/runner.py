@@ -118,6 +118,9 @@ class Config:
     single_repeat: int = 5  # runs per server of the single-connection measurement
     # Rounds of the metrics on/off step: the cost sought (~1-3%) is well below one run's noise on this machine.
     metrics_repeat: int = 9
+    # Rounds of the alternated pairs a target divides (passthrough/bare/nginx 1k, cbr 1k and 10k, api): on this
+    # shared machine three rounds let one slow minute decide (api: 0.925 / 0.849 / 0.850 in one run, 1.00 in others).
+    target_repeat: int = 5
 
     @property
     def stem(self) -> str:
@@ -131,7 +134,8 @@ class Config:
     def settings(self) -> dict[str, Any]:
         return {
             "duration_s": self.duration,
-            "runs per measurement": f"{self.repeat} (the median-req/s run is reported)",
+            "runs per measurement": f"{self.repeat} (the median-req/s run is reported); {self.target_repeat} rounds"
+            " for those a target divides (passthrough, bare and nginx at 1k, cbr at 1k and 10k, api)",
             "warmup_s": self.warmup,
             "connections": self.connections,
             "threads": self.threads if self.generator == "wrk" else "n/a (python load generator)",
@@ -142,6 +146,8 @@ class Config:
             "load generator": self.generator_label,
             "back end": "aiohttp echo (1 process, uvloop)",
             "nginx": self.nginx_label,
+            "passthrough": "gateway, bare and nginx started together and measured alternately at each size;"
+            " passthrough / bare and / nginx are the medians of the rounds' ratios",
             "single connection": f"passthrough 1k, 1 connection, 1 thread, {self.single_repeat} runs per server"
             " (gateway, bare and nginx alternately), medians of the runs' p50 and p99",
             "metrics": "passthrough 1k, two gateways (metrics on, metrics off) measured alternately,"
@@ -439,9 +445,8 @@ class Bench:
                 self._fail(scenario, "gateway", self._labels(scenario), f"echo back end failed: {exc}")
             return
         wanted = set(self.cfg.scenarios)
-        if wanted & {"passthrough", "cbr", "api"}:
-            self.run_bare()
-            self.run_nginx()
+        if wanted & {"cbr", "api"} and "passthrough" not in wanted:
+            self.run_comparators()  # else the passthrough step measures them, alternated with the gateway
         for scenario in self.cfg.scenarios:
             {
                 "passthrough": self.run_passthrough,
@@ -478,79 +483,71 @@ class Bench:
     def _comparator_labels(self) -> list[str]:
         return [payloads.size_label(s) for s in self.cfg.sizes]
 
-    def _run_comparator(self, server: str, proc: Proc) -> None:
-        """Pass-through comparator (bare, nginx): every size (the single-connection runs come with the gateway's:
-        ``_single_connection``)."""
-        try:
-            for size in self.cfg.sizes:
-                body = payloads.soap_get_quote(size)
-                rec = RunRecord(server, server, payloads.size_label(size), len(body), f"{proc.url}/echo")
-                self._measure(rec, proc, body, self._soap_headers(), _soap_echo(body))
-        finally:
-            self.pm.stop(proc)
-
-    def _single_connection(self, gateway: Proc, url: str) -> None:
-        """Passthrough 1k over one connection: the gateway, a fresh bare proxy and nginx, measured alternately
-        (``--single-repeat`` runs each) so that a burst of other work on this shared machine falls on each alike;
-        the report takes the medians of the runs' p50 and p99."""
-        launches = [("bare-proxy-1conn", self._bare_argv())]
-        nginx_port = free_port()
-        if self.cfg.nginx is not None:
-            assert self.echo is not None
-            conf = nginx.render_config(
-                self.workdir / "nginx-1conn", self.cfg.nginx, nginx_port, self.echo.port, self.cfg.workers
-            )
-            launches.append(("nginx-1conn", nginx.command(self.cfg.nginx, conf)))
-        body = payloads.soap_get_quote(SINGLE_CONN_SIZE)
-        size = payloads.size_label(SINGLE_CONN_SIZE)
-        procs = [gateway]
-        recs = [RunRecord(SINGLE_CONN, "gateway", size, len(body), url)]
-        for name, argv in launches:
-            server = "nginx" if name.startswith("nginx") else "bare"
-            try:
-                proc = self._launch(name, argv, nginx_port if server == "nginx" else None)
-                self._ready(proc)
-            except StartError as exc:
-                self._fail(SINGLE_CONN, server, [size], f"{server} failed to start: {exc}", len(body))
-                continue
-            procs.append(proc)
-            recs.append(RunRecord(SINGLE_CONN, server, size, len(body), f"{proc.url}/echo"))
-        try:
-            self._measure_together(
-                recs, procs, body, self._soap_headers(), _soap_echo(body), True, repeat=self.cfg.single_repeat
-            )
-        finally:
-            for proc in procs[1:]:
-                self.pm.stop(proc)
-
     def _bare_argv(self) -> list[str]:
         return [
             sys.executable, "-m", "bench.bare_proxy", "--port", "{port}",
             "--workers", str(self.cfg.workers), "--backend", self.echo_url,
         ]  # fmt: skip
 
-    def run_bare(self) -> None:
-        try:
-            bare = self._start("bare-proxy", self._bare_argv())
-        except StartError as exc:
-            self._fail("bare", "bare", self._comparator_labels(), str(exc))
-            return
-        self._run_comparator("bare", bare)
-
-    def run_nginx(self) -> None:
+    def _start_comparators(self) -> dict[str, Proc]:
+        """The pass-through comparators, bare and nginx (when there is one), started at once; one that fails to
+        start is recorded as failed for every size and left out."""
+        launches = [("bare", self._launch("bare-proxy", self._bare_argv()))]
         if self.cfg.nginx is None:
             self.notes.append(f"nginx comparator: {self.cfg.nginx_label}.")
             log(f"nginx: {self.cfg.nginx_label}")
-            return
-        assert self.echo is not None
-        port = free_port()
-        conf = nginx.render_config(self.workdir / "nginx", self.cfg.nginx, port, self.echo.port, self.cfg.workers)
+        else:
+            assert self.echo is not None
+            port = free_port()
+            conf = nginx.render_config(self.workdir / "nginx", self.cfg.nginx, port, self.echo.port, self.cfg.workers)
+            launches.append(("nginx", self._launch("nginx", nginx.command(self.cfg.nginx, conf), port)))
+        started: dict[str, Proc] = {}
+        for server, proc in launches:
+            try:
+                self._ready(proc)
+            except StartError as exc:
+                self._fail(server, server, self._comparator_labels(), f"{server} failed to start: {exc}")
+                continue
+            started[server] = proc
+        return started
+
+    @staticmethod
+    def _comparator_records(comparators: dict[str, Proc], size: int, body: bytes) -> list[RunRecord]:
+        label = payloads.size_label(size)
+        return [RunRecord(server, server, label, len(body), f"{proc.url}/echo") for server, proc in comparators.items()]
+
+    def run_comparators(self) -> None:
+        """bare and nginx alone (cbr or api without passthrough): alternated with each other at every size."""
+        comparators = self._start_comparators()
         try:
-            proc = self._start("nginx", nginx.command(self.cfg.nginx, conf), port=port)
-        except StartError as exc:
-            self._fail("nginx", "nginx", self._comparator_labels(), f"nginx failed to start: {exc}")
-            return
-        self._run_comparator("nginx", proc)
+            for size in self.cfg.sizes:
+                body = payloads.soap_get_quote(size)
+                recs = self._comparator_records(comparators, size, body)
+                if recs:
+                    self._measure_together(
+                        recs, list(comparators.values()), body, self._soap_headers(), _soap_echo(body)
+                    )
+        finally:
+            for proc in comparators.values():
+                self.pm.stop(proc)
+
+    def _single_connection(self, gateway: Proc, url: str, comparators: dict[str, Proc]) -> None:
+        """Passthrough 1k over one connection: the gateway, bare and nginx (the step's comparators), measured
+        alternately (``--single-repeat`` runs each) so that a burst of other work on this shared machine falls on
+        each alike; the report takes the medians of the runs' p50 and p99."""
+        body = payloads.soap_get_quote(SINGLE_CONN_SIZE)
+        size = payloads.size_label(SINGLE_CONN_SIZE)
+        recs = [RunRecord(SINGLE_CONN, "gateway", size, len(body), url)]
+        recs += [
+            RunRecord(SINGLE_CONN, server, size, len(body), f"{proc.url}/echo") for server, proc in comparators.items()
+        ]
+        self._measure_together(
+            recs, [gateway, *comparators.values()], body, self._soap_headers(), _soap_echo(body), True,
+            repeat=self.cfg.single_repeat,
+        )  # fmt: skip
+
+    def _rounds(self, decides_target: bool) -> int:
+        return self.cfg.target_repeat if decides_target else self.cfg.repeat
 
     def _soap_gateway(self, scenario: str, with_stream: bool) -> None:
         proxy, _ = artifacts.SCENARIO_ARTIFACTS[scenario]
@@ -563,18 +560,26 @@ class Bench:
             if with_stream:
                 self.stream = StreamResult(bytes_sent=self.cfg.stream_bytes, error="gateway failed to start")
             return
+        # passthrough's targets divide by bare and nginx: measured in its rounds, alternated with the gateway
+        comparators: dict[str, Proc] = {}
         try:
+            if scenario == "passthrough":
+                comparators = self._start_comparators()
             for size in self._sizes(scenario):
                 body = payloads.soap_get_quote(size)
                 rec = RunRecord(scenario, "gateway", payloads.size_label(size), len(body), f"{gw.url}/services/{proxy}")
                 if scenario == "cbr":  # its target's denominator: passthrough on this gateway, alternated with it
                     twin_proxy, _ = artifacts.SCENARIO_ARTIFACTS["passthrough"]
                     twin = RunRecord(CBR_TWIN, "gateway", rec.size, len(body), f"{gw.url}/services/{twin_proxy}")
-                    self._measure_together([rec, twin], gw, body, self._soap_headers(), _soap_echo(body))
+                    repeat = self._rounds(rec.size in report.CBR_VS_PASSTHROUGH)
+                    self._measure_together([rec, twin], gw, body, self._soap_headers(), _soap_echo(body), repeat=repeat)
                 else:
-                    self._measure(rec, gw, body, self._soap_headers(), _soap_echo(body))
+                    recs = [rec, *self._comparator_records(comparators, size, body)]
+                    procs = [gw, *comparators.values()]
+                    repeat = self._rounds(rec.size in report.PASSTHROUGH_VS_BARE)
+                    self._measure_together(recs, procs, body, self._soap_headers(), _soap_echo(body), repeat=repeat)
             if scenario == "passthrough":
-                self._single_connection(gw, f"{gw.url}/services/{proxy}")
+                self._single_connection(gw, f"{gw.url}/services/{proxy}", comparators)
             if with_stream:
                 self.stream = asyncio.run(stream_check(f"{gw.url}/services/{proxy}", self.cfg.stream_bytes, gw))
                 growth = self.stream.growth_bytes
@@ -586,6 +591,8 @@ class Bench:
                 )
         finally:
             self._release(gw)
+            for proc in comparators.values():
+                self.pm.stop(proc)
 
     def run_passthrough(self) -> None:
         self._soap_gateway("passthrough", with_stream=self.cfg.stream_bytes > 0)
@@ -662,7 +669,9 @@ class Bench:
                     RunRecord(name, "gateway", payloads.size_label(size), len(body), f"{gw.url}{path}")
                     for name, path in ((scenario, api_path), (API_PROXY, f"/services/{proxy}/items/42"))
                 ]
-                self._measure_together(recs, gw, body, self._soap_headers(), _soap_echo(body))
+                self._measure_together(
+                    recs, gw, body, self._soap_headers(), _soap_echo(body), repeat=self._rounds(True)
+                )
         finally:
             self._release(gw)
 
@@ -1075,6 +1084,12 @@ def parse_args(argv: list[str] | None) -> Config:
         "--single-repeat", type=int, help="single-connection runs per server, alternated (default 5; smoke 1)"
     )
     parser.add_argument("--metrics-repeat", type=int, help="metrics on/off rounds, alternated (default 9; smoke 1)")
+    parser.add_argument(
+        "--target-repeat",
+        type=int,
+        help="rounds of the alternated measurements a target divides: passthrough, bare and nginx at 1k,"
+        " cbr at 1k and 10k, api (default 5; smoke 1)",
+    )
     parser.add_argument("--warmup", type=int, help="seconds of warm-up before each run (default 2; smoke 0)")
     parser.add_argument("--connections", type=int, help="concurrent connections (default 100; smoke 4)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
@@ -1135,6 +1150,7 @@ def parse_args(argv: list[str] | None) -> Config:
         soak_load=args.soak_load,
         single_repeat=max(1, args.single_repeat or (1 if smoke else 5)),
         metrics_repeat=max(1, args.metrics_repeat or (1 if smoke else 9)),
+        target_repeat=max(1, args.target_repeat or (1 if smoke else 5)),
     )
 
 

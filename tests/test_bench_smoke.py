@@ -287,6 +287,8 @@ def test_bench_smoke_writes_report(tmp_path: Path) -> None:
     # The comparators themselves must work even while the gateway is incomplete.
     servers = {(run["scenario"], run["server"]): run for run in report["runs"]}
     assert servers[("bare", "bare")]["valid"], servers[("bare", "bare")]
+    # The pass-through targets' comparators are measured in the gateway's own rounds (one alternated step).
+    assert servers[("bare", "bare")]["round_group"] == servers[("passthrough", "gateway")]["round_group"] is not None
     assert servers[("seed-sms", "hand-written")]["valid"], servers[("seed-sms", "hand-written")]
     assert report["stream"] is not None
     # CPU time per request is measured for every server, comparators included.
@@ -319,6 +321,7 @@ def test_bench_smoke_writes_report(tmp_path: Path) -> None:
     # nginx is used only when it is already installed; otherwise the report says it was skipped.
     if nginx.nginx_path():
         assert servers[("nginx", "nginx")]["valid"], servers[("nginx", "nginx")]
+        assert servers[("nginx", "nginx")]["round_group"] == servers[("passthrough", "gateway")]["round_group"]
         assert servers[("single-conn", "nginx")]["valid"], servers[("single-conn", "nginx")]
     else:
         assert ("nginx", "nginx") not in servers
