@@ -310,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (profile outputs, logs)")
     parser.add_argument("--tls", action="store_true", help="the echo back end over https (a test CA, trusted)")
+    parser.add_argument(
+        "--no-metrics", action="store_true", help="the gateway with metrics: {enabled: false} (their cost: run both)"
+    )
     args = parser.parse_args(argv)
     if args.mode == "callgrind" and shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install -y valgrind)")
@@ -336,6 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         echo_port, port = free_port(), free_port()
         echo_tls, config = _test_pki(tmp) if args.tls else ([], _ROOT / "bench" / "gateway.yaml")
+        if args.no_metrics:
+            off = tmp / "gateway-no-metrics.yaml"
+            off.write_text(config.read_text(encoding="utf-8") + "metrics:\n  enabled: false\n", encoding="utf-8")
+            config = off
         echo = subprocess.Popen(
             [sys.executable, "-m", "bench.echo_backend", "--port", str(echo_port), *echo_tls],
             env=env,

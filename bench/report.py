@@ -467,6 +467,29 @@ def cpu_busy_share(seconds: float = BUSY_SAMPLE_S) -> float | None:
     return (after[0] - before[0]) / (after[1] - before[1])
 
 
+_PROBE_XML = b"<a>" + b"<b c='d'>text</b>" * 400 + b"</a>"
+
+
+def speed_probe_ms(rounds: int = 7) -> float:
+    """The best of ``rounds`` timings of one fixed single-core workload (a Python loop with dict and string
+    work, and lxml parses), in ms. On a shared host the speed changes from hour to hour while the CPU looks idle
+    (the same gateway code: 7,655 to 10,250 pass-through req/s in one morning): this says how fast the machine
+    was, so runs can be set side by side."""
+    from lxml import etree
+
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        table: dict[str, int] = {}
+        for i in range(60_000):
+            key = f"k{i % 512}"
+            table[key] = table.get(key, 0) + i
+        for _ in range(40):
+            etree.fromstring(_PROBE_XML)
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def _version(dist: str) -> str:
     try:
         return metadata.version(dist)
@@ -508,6 +531,7 @@ def machine_info(load_generator: str) -> dict[str, Any]:
         # Other work on the machine skews every number: record how busy it was.
         "load_average_1_5_15": " / ".join(f"{v:.2f}" for v in os.getloadavg()),
         "cpu_busy_before_run": busy_share,
+        "speed_probe_ms_before_run": speed_probe_ms(),
         "busy_before_run": busy_share > BUSY_CPU_SHARE
         if busy_share is not None
         else os.getloadavg()[0] > BUSY_LOAD_PER_CORE * (os.cpu_count() or 1),

@@ -1242,6 +1242,8 @@ def main(argv: list[str] | None = None) -> int:
             if bench is not None:
                 notes = standing_notes(cfg) + bench.notes
                 notes.append(f"This run took {(time.monotonic() - started) / 60:.1f} minutes (wall clock).")
+                # every server is stopped by now: the machine's speed at the end, beside the one at the start
+                machine["speed_probe_ms_after_run"] = report.speed_probe_ms()
                 built = report.build(
                     mode="smoke" if cfg.smoke else "full",
                     machine=machine,

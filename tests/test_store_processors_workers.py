@@ -20,10 +20,12 @@ from argon2 import PasswordHasher
 
 from tests.support.subprocess_gateway import free_port
 from tests.support.waiting import until
-from tests.test_message_stores import FORWARDER, JDBC, STORING_PROXY
+from tests.test_message_stores import FORWARDER, JDBC, SAMPLER, STORING_PROXY
 
 
-def _files(tmp_path: Path, url: str, parameters: dict[str, str], *, memory: bool = False) -> dict[str, str]:
+def _files(
+    tmp_path: Path, url: str, parameters: dict[str, str], *, memory: bool = False, sampler: bool = False
+) -> dict[str, str]:
     store = (
         '<messageStore xmlns="http://ws.apache.org/ns/synapse" name="Pending"/>'
         if memory
@@ -32,6 +34,16 @@ def _files(tmp_path: Path, url: str, parameters: dict[str, str], *, memory: bool
         '<parameter name="store.jdbc.lease.seconds">2</parameter></messageStore>'
     )
     body = "".join(f'<parameter name="{k}">{v}</parameter>' for k, v in parameters.items())
+    if sampler:  # W: SamplingProcessor injects into a sequence, which calls the back end
+        return {
+            "proxies/Orders.xml": STORING_PROXY,
+            "message-stores/Pending.xml": store,
+            "sequences/Deliver.xml": '<sequence xmlns="http://ws.apache.org/ns/synapse" name="Deliver">'
+            f'<call><endpoint><address uri="{url}"/></endpoint></call></sequence>',
+            "message-processors/Sampler.xml": f'<messageProcessor xmlns="http://ws.apache.org/ns/synapse" '
+            f'name="Sampler" class="{SAMPLER}" messageStore="Pending">{body}'
+            '<parameter name="sequence">Deliver</parameter></messageProcessor>',
+        }
     return {
         "proxies/Orders.xml": STORING_PROXY,
         "message-stores/Pending.xml": store,
@@ -117,6 +129,28 @@ async def test_two_workers_keep_one_interval_between_deliveries(serve: Any, back
     in_window = [t for t in seen if t - seen[0] <= 3.0]
     # one consumer: at 0, 0.5, ... 3.0 s at most (7); two: about 13
     assert 4 <= len(in_window) <= 8, [round(t - seen[0], 2) for t in seen]
+
+
+async def test_two_workers_sample_concurrency_messages_per_interval(serve: Any, backend: Any, tmp_path: Path) -> None:
+    """W: SamplingProcessor: every interval, up to `concurrency` messages go to the sequence. With two workers the
+    sampler runs in one: 2 per second, so 4 to 6 in 2.2 s (a second sampler in the other worker would take about
+    twice as many)."""
+    seen: list[float] = []
+
+    def answer(request: web.Request, body: bytes) -> web.Response:
+        seen.append(time.monotonic())
+        return web.Response(status=200)
+
+    server = await backend(answer)
+    files = _files(tmp_path, str(server.make_url("/orders")), {"interval": "1000", "concurrency": "2"}, sampler=True)
+    port = free_port()
+    gw = serve(port, 2, files=files)
+    await _started(gw)
+    stored_by = {await _store(port, order) for order in range(30)}
+    assert len(stored_by) == 2, "both workers stored orders"
+    await until(lambda: seen and time.monotonic() - seen[0] > 2.4, 30, "a 2.2 s window of samples")
+    in_window = [t for t in seen if t - seen[0] <= 2.2]
+    assert 4 <= len(in_window) <= 6, [round(t - seen[0], 2) for t in seen]
 
 
 async def test_member_count_adds_a_consumer_in_the_other_worker(serve: Any, backend: Any, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from gateway.expressions import Value
     from gateway.mediators.template import TemplateParameter
     from gateway.message.context import MessageContext
+    from gateway.runtime.metrics import Series
     from gateway.runtime.services import Transport
 
 log = logging.getLogger("gateway.endpoint")
@@ -206,37 +207,43 @@ def _transport(ctx: MessageContext) -> Transport:
 _SOAP_FORMATS = ("soap11", "soap12")
 
 
-async def _measured(
+def _measured(
     name: str | None, ctx: MessageContext, *, url: str | URL, method: str, media: str | None, timeout: float
+) -> Awaitable[MessageContext]:
+    """The exchange, traced and counted per endpoint when tracing or metrics are on. Returns the awaitable
+    rather than awaiting it, so that a request pays one coroutine per measurement that is on, none otherwise."""
+    exchange = _transport(ctx).exchange(ctx, url=url, method=method, media=media, timeout=timeout)
+    tracer = ctx.exchange.services.tracer
+    if tracer is None:
+        return _counted(name, ctx, exchange)
+    return _traced(tracer, name, _counted(name, ctx, exchange), method, url)
+
+
+async def _traced(
+    tracer: Any, name: str | None, exchange: Awaitable[MessageContext], method: str, url: str | URL
 ) -> MessageContext:
-    """The exchange, counted per endpoint (our metrics: a failure to get an answer, or a 5xx, is an error)."""
-    services = ctx.exchange.services
-    if services.tracer is not None:
-        with services.tracer.start_as_current_span(
-            f"endpoint {name or 'AnonymousEndpoint'}",
-            kind=tracing.client_kind(),
-            attributes={"http.request.method": method, "url.full": str(url)},
-        ) as span:
-            reply = await _counted(
-                name, ctx, _transport(ctx).exchange(ctx, url=url, method=method, media=media, timeout=timeout)
-            )
-            status = reply.axis2.get("HTTP_SC", 200)
-            span.set_attribute("http.response.status_code", status)
-            if status >= 500:
-                tracing.mark_error(span, f"HTTP {status}")
-            return reply
-    return await _counted(
-        name, ctx, _transport(ctx).exchange(ctx, url=url, method=method, media=media, timeout=timeout)
-    )
+    with tracer.start_as_current_span(
+        f"endpoint {name or 'AnonymousEndpoint'}",
+        kind=tracing.client_kind(),
+        attributes={"http.request.method": method, "url.full": str(url)},
+    ) as span:
+        reply = await exchange
+        status = reply.axis2.get("HTTP_SC", 200)
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            tracing.mark_error(span, f"HTTP {status}")
+        return reply
 
 
-async def _counted(
+def _counted(
     name: str | None, ctx: MessageContext, exchange: Coroutine[Any, Any, MessageContext]
-) -> MessageContext:
-    """The exchange, counted per endpoint: no answer, or a 5xx, is an error."""
+) -> Awaitable[MessageContext]:
+    """The exchange, counted per endpoint when metrics are on (no answer, or a 5xx, is an error)."""
     metrics = ctx.exchange.services.metrics
-    if metrics is None:
-        return await exchange
+    return exchange if metrics is None else _timed(metrics.endpoint(name), exchange)
+
+
+async def _timed(series: Series, exchange: Coroutine[Any, Any, MessageContext]) -> MessageContext:
     started = time.perf_counter()
     failed = True
     try:
@@ -244,7 +251,7 @@ async def _counted(
         failed = reply.axis2.get("HTTP_SC", 200) >= 500
         return reply
     finally:
-        metrics.endpoint(name).record(time.perf_counter() - started, failed)
+        series.record(time.perf_counter() - started, failed)
 
 
 def _method(ctx: MessageContext, fmt: str | None) -> str:
@@ -330,11 +337,6 @@ class AddressEndpoint(Endpoint):
         if postfix and not ctx.exchange.client_is_soap and self.format not in _SOAP_FORMATS:
             postfix = safe_postfix(str(postfix))
             url = self.uri.rstrip("/") + ("" if postfix.startswith(("/", "?")) else "/") + postfix
-        services = ctx.exchange.services
-        if services.tracer is None and services.metrics is None:  # nothing to measure: straight to the transport
-            return await _transport(ctx).exchange(
-                ctx, url=url, method=_method(ctx, self.format), media=self.media, timeout=self._timeout(ctx)
-            )
         return await _measured(
             self.name, ctx, url=url, method=_method(ctx, self.format), media=self.media, timeout=self._timeout(ctx)
         )
