@@ -79,6 +79,9 @@ SHARED_IN_SMOKE = ("passthrough", "cbr", "json-props", "seed-sms", "api", "split
 GATEWAY_MODULE = "gateway"
 
 
+CALLGRIND_REQUESTS = 2000  # per count; about 40 s each under valgrind on the 2-core machine
+
+
 def gateway_command(*args: str) -> list[str]:
     return [sys.executable, "-m", GATEWAY_MODULE, *args]
 
@@ -121,6 +124,8 @@ class Config:
     # Rounds of the alternated pairs a target divides (passthrough/bare/nginx 1k, cbr 1k and 10k, api): on this
     # shared machine three rounds let one slow minute decide (api: 0.925 / 0.849 / 0.850 in one run, 1.00 in others).
     target_repeat: int = 5
+    # valgrind on PATH (a full run installs it as root): the cost targets' instruction counts (bench.profile)
+    callgrind: bool = False
 
     @property
     def stem(self) -> str:
@@ -546,6 +551,28 @@ class Bench:
             repeat=self.cfg.single_repeat,
         )  # fmt: skip
 
+    def _count_instructions(self, rec: RunRecord, scenario: str, *extra: str) -> None:
+        """The record's flow on one gateway worker under callgrind (``python -m bench.profile``, 2,000 requests
+        after 300): its instructions per request, which the cost targets divide."""
+        if not self.cfg.callgrind:
+            return
+        argv = [
+            sys.executable, "-m", "bench.profile", "--mode", "callgrind", "--requests", str(CALLGRIND_REQUESTS),
+            "--warmup", "300", "--scenario", scenario, "--size", rec.size, *extra,
+        ]  # fmt: skip
+        try:
+            done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+        except subprocess.TimeoutExpired:
+            rec.notes.append("callgrind: bench.profile did not finish in 15 minutes")
+            return
+        found = re.search(r"instructions/request: ([\d,]+)", done.stdout)
+        if found is None:
+            rec.notes.append(f"callgrind failed: {(done.stderr or done.stdout).strip()[-300:]}")
+            log(f"{rec.scenario}: callgrind failed")
+            return
+        rec.instructions_per_request = float(found.group(1).replace(",", ""))
+        log(f"{rec.scenario}/{rec.server}/{rec.size}: {rec.instructions_per_request:,.0f} instructions/request")
+
     def _rounds(self, decides_target: bool) -> int:
         return self.cfg.target_repeat if decides_target else self.cfg.repeat
 
@@ -662,6 +689,7 @@ class Bench:
                 self._fail(name, "gateway", labels, f"gateway failed to start: {exc}")
             return
         api_path = f"/shop{artifacts.API_TARGET:03d}/items/42"
+        measured: list[RunRecord] = []
         try:
             for size in self._sizes(scenario):
                 body = payloads.soap_get_quote(size)
@@ -672,8 +700,11 @@ class Bench:
                 self._measure_together(
                     recs, gw, body, self._soap_headers(), _soap_echo(body), repeat=self._rounds(True)
                 )
+                measured += recs
         finally:
             self._release(gw)
+        for rec in measured:  # after the gateway stopped: one worker of each flow under callgrind
+            self._count_instructions(rec, rec.scenario)
 
     def run_split(self) -> None:
         """A 10-way iterate/aggregate and a 10-branch scatter-gather against the same 10 back-end calls made one
@@ -741,6 +772,8 @@ class Bench:
         finally:
             for gw in gateways:
                 self.pm.stop(gw)
+        for rec, extra in zip(recs, ((), ("--no-metrics",)), strict=True):
+            self._count_instructions(rec, "passthrough", *extra)
 
     def run_scaling(self) -> None:
         """--workers 2 against --workers 1, for the gateway (passthrough) and the bare proxy, in one run."""
@@ -1062,6 +1095,14 @@ def choose_nginx(smoke: bool, allow_install: bool, wanted: bool) -> tuple[str | 
     return path, f"{nginx.nginx_version(path)} ({path})"
 
 
+def choose_valgrind(allow_install: bool) -> bool:
+    """valgrind for the instruction counts of the cost targets (a full run installs it as root, as wrk)."""
+    if shutil.which("valgrind"):
+        return True
+    log("valgrind not found")
+    return allow_install and _apt_install(("valgrind",), lambda: shutil.which("valgrind"))
+
+
 def choose_generator(requested: str, smoke: bool, allow_install: bool) -> tuple[str, str]:
     python_label = "python load generator (bench/pyload.py, one process; wrk not available)"
     if requested == "python":
@@ -1151,6 +1192,7 @@ def parse_args(argv: list[str] | None) -> Config:
         single_repeat=max(1, args.single_repeat or (1 if smoke else 5)),
         metrics_repeat=max(1, args.metrics_repeat or (1 if smoke else 9)),
         target_repeat=max(1, args.target_repeat or (1 if smoke else 5)),
+        callgrind=not smoke and choose_valgrind(not args.no_install),
     )
 
 

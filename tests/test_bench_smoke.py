@@ -211,7 +211,8 @@ def test_the_targets_table_holds_each_target_against_its_figures() -> None:
     assert rows["pass-through ≥ 1.0× the bare aiohttp proxy (1k)"]["status"] == "pass"
     assert rows["pass-through ≥ 0.35× nginx (1k)"]["status"] == "fail"  # 1100 / 4000
     assert rows["single-connection p99 ≤ 1.1× bare (passthrough 1k)"]["status"] == "fail"
-    assert rows["metrics cost ≤ 3% (metrics on / off ≥ 0.97)"]["status"] == "pass"
+    metrics = rows["metrics cost ≤ 3% (instructions/request off / on ≥ 0.97)"]
+    assert metrics["status"] == "pass" and metrics["value"] == pytest.approx(0.99), metrics  # no counts: req/s
     assert rows["durable enqueue ≥ 0.8× the raw backend: SQLite WAL"]["status"] == "fail"
     assert rows["durable enqueue ≥ 0.8× the raw backend: RabbitMQ confirms"]["status"] == "invalid"
     assert rows["seed-sms ≥ 1.1× the hand-written service"]["status"] == "missing"
@@ -226,6 +227,31 @@ def test_the_targets_table_holds_each_target_against_its_figures() -> None:
     text = report.render_markdown(built)
     assert "| pass-through ≥ 0.35× nginx (1k) | 0.28 | ❌ no |" in text
     assert "+4.0%" in text
+
+
+def test_the_cost_targets_divide_instruction_counts_and_show_req_s_beside() -> None:
+    # One slow minute made api 0.85 of its proxy twin in req/s; callgrind counts 2.7% more work per request.
+    api, twin = _record("api", "gateway", "1k", 850.0), _record(report.API_PROXY, "gateway", "1k", 1000.0)
+    api.instructions_per_request, twin.instructions_per_request = 549_042.0, 534_749.0
+    on, off = _record(METRICS_ON, "gateway", "1k", 1000.0), _record(METRICS_OFF, "gateway", "1k", 1000.0)
+    on.instructions_per_request, off.instructions_per_request = 540_000.0, 505_000.0  # 6.5% more: over 3%
+    built = report.build(
+        mode="full",
+        machine={"busy_before_run": False},
+        settings={"sizes": ["1k"], "connections": 100},
+        records=[api, twin, on, off],
+        stream=None,
+        notes=[],
+    )
+    rows = {row["target"]: row for row in built["targets"]}
+    dispatch = rows["API dispatch among 200 APIs ≤ 5% over a proxy (instructions/request api-proxy / api ≥ 0.95)"]
+    assert dispatch["status"] == "pass" and dispatch["value"] == pytest.approx(534_749 / 549_042), dispatch
+    assert dispatch["shown"] == "0.97 (req/s 0.85)"
+    metrics = rows["metrics cost ≤ 3% (instructions/request off / on ≥ 0.97)"]
+    assert metrics["status"] == "fail" and metrics["value"] == pytest.approx(505 / 540), metrics
+    ratios = {r["name"]: r for r in built["comparisons"]}
+    assert "549,042 against 534,749 instructions/request" in ratios[report.API_COST]["reason"]
+    assert ratios["api (200 APIs) / same flow as a proxy"]["status"] == "info"
 
 
 def test_nginx_config_stays_in_its_directory(tmp_path: Path) -> None:
