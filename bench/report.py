@@ -900,9 +900,10 @@ def _targets_section(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "## Targets (issue 18), this run",
         "",
-        "Ratios are req/s over req/s of the same run (p99 over p99 for the single connection); the sections named"
-        " under *where* hold the figures. The soak rows come from the last `python -m bench --soak` in the same"
-        " directory.",
+        "Ratios are req/s over req/s of the same run (p99 over p99 for the single connection), except the two cost"
+        " targets (metrics, API dispatch), which divide callgrind's instructions per request of one worker (the req/s"
+        " ratio beside them); the sections named under *where* hold the figures. The soak rows come from the last"
+        " `python -m bench --soak` in the same directory.",
         "",
         "| target | measured | met? | where the figures are |",
         "|---|---:|---|---|",

@@ -1192,7 +1192,10 @@ def parse_args(argv: list[str] | None) -> Config:
         single_repeat=max(1, args.single_repeat or (1 if smoke else 5)),
         metrics_repeat=max(1, args.metrics_repeat or (1 if smoke else 9)),
         target_repeat=max(1, args.target_repeat or (1 if smoke else 5)),
-        callgrind=not smoke and choose_valgrind(not args.no_install),
+        callgrind=not smoke
+        and not args.soak
+        and bool({"metrics", "api"} & set(scenarios))
+        and choose_valgrind(not args.no_install),
     )
 
 
