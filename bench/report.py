@@ -166,13 +166,19 @@ def _ratio(
             value = _rps_ratio(num, den)
             entry.update(value=value, status="invalid", reason=f"invalid: {label} ({rec.scenario}/{rec.server}): {why}")
             return entry
-    entry["value"] = _rps_ratio(num, den)
     rounds = paired_rounds(num, den)
     why = f"median of {len(rounds)} rounds' ratios: " + " / ".join(f"{r:.3f}" for r in rounds) if rounds else ""
-    if target is None:
-        entry.update(status="info", reason=why)
+    return _judged(entry, _rps_ratio(num, den), why)
+
+
+def _judged(entry: dict[str, Any], value: float | None, why: str) -> dict[str, Any]:
+    """The entry with its value, and pass / fail against its target (info without one)."""
+    target = entry["target"]
+    if target is None or value is None:
+        status = "info"
     else:
-        entry.update(status="pass" if entry["value"] >= target else "fail", reason=why)
+        status = "pass" if value >= target else "fail"
+    entry.update(value=value, status=status, reason=why)
     return entry
 
 
@@ -186,18 +192,14 @@ def _cost_ratio(
     counts = [rec.instructions_per_request if rec is not None else None for rec in (num, den)]
     if num is None or den is None or counts[0] is None or counts[1] is None:
         entry = _ratio(name, num, den, size, target)
+        entry["measure"] = "req/s"
         entry["reason"] = "req/s (no instruction counts: valgrind not available or smoke run); " + entry.get(
             "reason", ""
         )
         return entry
-    value = counts[1] / counts[0]
-    entry = {"name": name, "size": size, "value": value, "target": target}
+    entry = {"name": name, "size": size, "target": target, "measure": "instructions"}
     why = f"callgrind, one worker: {counts[0]:,.0f} against {counts[1]:,.0f} instructions/request"
-    if target is None:
-        entry.update(status="info", reason=why)
-    else:
-        entry.update(status="pass" if value >= target else "fail", reason=why)
-    return entry
+    return _judged(entry, counts[1] / counts[0], why)
 
 
 def _rps_ratio(num: RunRecord, den: RunRecord) -> float | None:
@@ -601,7 +603,7 @@ def _target_row(
 def _beside(rps: dict[str, Any] | None, cost: dict[str, Any] | None) -> str:
     """What a cost target shows beside its instruction ratio: the req/s ratio of the same pair, for information
     (nothing when the cost itself fell back to req/s)."""
-    if rps is None or rps.get("value") is None or cost is None or cost.get("reason", "").startswith("req/s"):
+    if rps is None or rps.get("value") is None or cost is None or cost.get("measure") != "instructions":
         return ""
     return f"req/s {rps['value']:.2f}"
 

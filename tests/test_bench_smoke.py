@@ -213,6 +213,7 @@ def test_the_targets_table_holds_each_target_against_its_figures() -> None:
     assert rows["single-connection p99 ≤ 1.1× bare (passthrough 1k)"]["status"] == "fail"
     metrics = rows["metrics cost ≤ 3% (instructions/request off / on ≥ 0.97)"]
     assert metrics["status"] == "pass" and metrics["value"] == pytest.approx(0.99), metrics  # no counts: req/s
+    assert metrics["shown"] == "0.99", "a req/s fallback shows no second req/s figure beside it"
     assert rows["durable enqueue ≥ 0.8× the raw backend: SQLite WAL"]["status"] == "fail"
     assert rows["durable enqueue ≥ 0.8× the raw backend: RabbitMQ confirms"]["status"] == "invalid"
     assert rows["seed-sms ≥ 1.1× the hand-written service"]["status"] == "missing"

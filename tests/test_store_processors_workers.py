@@ -34,25 +34,27 @@ def _files(
         '<parameter name="store.jdbc.lease.seconds">2</parameter></messageStore>'
     )
     body = "".join(f'<parameter name="{k}">{v}</parameter>' for k, v in parameters.items())
-    if sampler:  # W: SamplingProcessor injects into a sequence, which calls the back end
-        return {
-            "proxies/Orders.xml": STORING_PROXY,
-            "message-stores/Pending.xml": store,
-            "sequences/Deliver.xml": '<sequence xmlns="http://ws.apache.org/ns/synapse" name="Deliver">'
-            f'<call><endpoint><address uri="{url}"/></endpoint></call></sequence>',
-            "message-processors/Sampler.xml": f'<messageProcessor xmlns="http://ws.apache.org/ns/synapse" '
-            f'name="Sampler" class="{SAMPLER}" messageStore="Pending">{body}'
-            '<parameter name="sequence">Deliver</parameter></messageProcessor>',
-        }
-    return {
+    files = {
         "proxies/Orders.xml": STORING_PROXY,
         "message-stores/Pending.xml": store,
         "endpoints/Backend.xml": f'<endpoint xmlns="http://ws.apache.org/ns/synapse" name="Backend">'
         f'<address uri="{url}"/></endpoint>',
-        "message-processors/Forwarder.xml": f'<messageProcessor xmlns="http://ws.apache.org/ns/synapse" '
-        f'name="Forwarder" class="{FORWARDER}" messageStore="Pending" targetEndpoint="Backend">{body}'
-        "</messageProcessor>",
     }
+    if sampler:  # W: SamplingProcessor injects into a sequence, which calls the back end
+        files["sequences/Deliver.xml"] = (
+            '<sequence xmlns="http://ws.apache.org/ns/synapse" name="Deliver"><call><endpoint key="Backend"/></call>'
+            "</sequence>"
+        )
+        files["message-processors/Sampler.xml"] = (
+            f'<messageProcessor xmlns="http://ws.apache.org/ns/synapse" name="Sampler" class="{SAMPLER}" '
+            f'messageStore="Pending">{body}<parameter name="sequence">Deliver</parameter></messageProcessor>'
+        )
+    else:
+        files["message-processors/Forwarder.xml"] = (
+            f'<messageProcessor xmlns="http://ws.apache.org/ns/synapse" name="Forwarder" class="{FORWARDER}" '
+            f'messageStore="Pending" targetEndpoint="Backend">{body}</messageProcessor>'
+        )
+    return files
 
 
 async def _started(gw: Any, workers: int = 2) -> dict[int, int]:
