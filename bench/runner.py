@@ -140,7 +140,8 @@ class Config:
         return {
             "duration_s": self.duration,
             "runs per measurement": f"{self.repeat} (the median-req/s run is reported); {self.target_repeat} rounds"
-            " for those a target divides (passthrough, bare and nginx at 1k, cbr at 1k and 10k, api)",
+            " for those a target divides (passthrough, bare and nginx at 1k, cbr at 1k and 10k, api, the"
+            " SQLite and RabbitMQ enqueues against their raw writers)",
             "warmup_s": self.warmup,
             "connections": self.connections,
             "threads": self.threads if self.generator == "wrk" else "n/a (python load generator)",
@@ -855,6 +856,7 @@ class Bench:
                     headers,
                     _accepted,
                     connections=connections,
+                    repeat=self._rounds(backend != "memory"),  # SQLite's and RabbitMQ's ratios are targets
                     # the raw writers run in the gateway's rounds, right after each of its runs: the ratio pairs them
                     after_round=None
                     if backend == "memory"
