@@ -47,6 +47,7 @@ from ._core import (
 )
 from .context import ExpressionContext
 from .json_fastpath import FALLBACK, descendant_pattern, descendant_string
+from .xml_fastpath import EqualityOnPath, equality_on_path
 
 EXT_NS = "urn:x-synapse-gateway:xpath-ext"
 EXT_PREFIX = "_gwx"  # an NCName no configuration uses; always bound to EXT_NS
@@ -572,13 +573,14 @@ def compile_xpath(source: str, namespaces: Mapping[str, str] | None = None) -> X
         raise ExpressionError(f"invalid XPath {source!r}: {exc}") from None
     expr = XPathExpression(source, compiled, _direct(tokens), info)
     expr._probe()
+    expr._xml_equality = equality_on_path(text, ns)
     return expr
 
 
 class XPathExpression(Expression):
     """A compiled Synapse XPath."""
 
-    __slots__ = ("_xpath", "_direct", "_uses_ext", "_keep_parent", "_json_path")
+    __slots__ = ("_xpath", "_direct", "_uses_ext", "_keep_parent", "_json_path", "_xml_equality")
     kind = "xpath"
 
     def __init__(
@@ -591,6 +593,7 @@ class XPathExpression(Expression):
         self._uses_ext = bool(info.used)
         self._keep_parent = info.keep_parent
         self._json_path = descendant_pattern(source)  # answered from untouched JSON without an infoset
+        self._xml_equality: EqualityOnPath | None = None  # `path = 'lit'`: answered from an untouched envelope
 
     @property
     def json_path(self) -> tuple[str, bool] | None:
@@ -640,6 +643,11 @@ class XPathExpression(Expression):
         return to_synapse_string(self.evaluate(ctx), keep_parent=self._keep_parent)
 
     def boolean_value(self, ctx: ExpressionContext) -> bool:
+        if self._xml_equality is not None:
+            payload = getattr(ctx, "payload", None)
+            raw = payload.untouched_envelope_bytes() if payload is not None else None
+            if raw is not None and self._xml_equality.found_early(raw):
+                return True  # the tree, when built later, gives the same answer (xml_fastpath)
         result = self.evaluate(ctx)
         if isinstance(result, bool):
             return result

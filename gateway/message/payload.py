@@ -19,7 +19,7 @@ from aiohttp.helpers import parse_mimetype
 from lxml import etree
 
 from gateway.errors import CONNECT_FAILED, CONNECT_TIMEOUT, MESSAGE_PARSING_ERROR, MediationError
-from gateway.message import json_codec, json_xml, soap
+from gateway.message import json_codec, json_xml, kinds, soap
 from gateway.message.json_index import descendant_index
 from gateway.message.json_xml import JsonConversionError, json_bytes_to_xml
 
@@ -299,6 +299,21 @@ class Payload:
         if self.read_error is not None:
             raise self.read_error
         return self._raw
+
+    def untouched_envelope_bytes(self) -> bytes | None:
+        """The bytes of a SOAP envelope as received, read, not yet built nor changed, and small enough to build:
+        what an answer read from the bytes must agree with (gateway.expressions.xml_fastpath)."""
+        raw = self._raw
+        if (
+            raw is None
+            or self._envelope is not None
+            or self.modified
+            or self.read_error is not None
+            or self.kind not in kinds.SOAP_KINDS
+            or len(raw) > self._tree_limit
+        ):
+            return None
+        return raw
 
     def may_hold_addressing(self) -> bool:
         """Whether the message may hold WS-Addressing headers, answered once. The original bytes are scanned
