@@ -7,9 +7,10 @@ the envelope's first `PREFIX_BYTES` and stops at the first element on the path w
 literal: XPath's `=` between a node-set and a string is true as soon as one node matches, so that answer is final.
 
 Anything else hands the expression back to the real XPath over the tree: no match in the prefix (a false answer
-needs the whole document), a DOCTYPE, an encoding expat does not read, malformed bytes within the prefix, a root
-that is not a SOAP envelope. Only the matching prefix is checked for well-formedness; the rest is relayed as a
-pass-through relays it (docs/conformance.md, "filter on an untouched envelope")."""
+needs the whole document), a DOCTYPE, an encoding expat does not read, bytes within the prefix that expat refuses
+(its XML 1.0 name rules are older than libxml2's), a root that is not a SOAP envelope. Only the bytes up to the
+match are checked for well-formedness; the rest is relayed as a pass-through relays it (docs/conformance.md, row
+E04d)."""
 
 from __future__ import annotations
 

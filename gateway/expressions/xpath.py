@@ -571,9 +571,8 @@ def compile_xpath(source: str, namespaces: Mapping[str, str] | None = None) -> X
         compiled = etree.XPath(rewritten, namespaces=ns, extensions=extensions, regexp=regexp)
     except etree.XPathSyntaxError as exc:
         raise ExpressionError(f"invalid XPath {source!r}: {exc}") from None
-    expr = XPathExpression(source, compiled, _direct(tokens), info)
+    expr = XPathExpression(source, compiled, _direct(tokens), info, equality_on_path(text, ns))
     expr._probe()
-    expr._xml_equality = equality_on_path(text, ns)
     return expr
 
 
@@ -584,7 +583,12 @@ class XPathExpression(Expression):
     kind = "xpath"
 
     def __init__(
-        self, source: str, compiled: etree.XPath, direct: Callable[[ExpressionContext], Any] | None, info: _Analysis
+        self,
+        source: str,
+        compiled: etree.XPath,
+        direct: Callable[[ExpressionContext], Any] | None,
+        info: _Analysis,
+        xml_equality: EqualityOnPath | None = None,
     ) -> None:
         self.source = source
         self.needs_body = info.needs_body
@@ -593,7 +597,7 @@ class XPathExpression(Expression):
         self._uses_ext = bool(info.used)
         self._keep_parent = info.keep_parent
         self._json_path = descendant_pattern(source)  # answered from untouched JSON without an infoset
-        self._xml_equality: EqualityOnPath | None = None  # `path = 'lit'`: answered from an untouched envelope
+        self._xml_equality = xml_equality  # `path = 'lit'`: a match answered from an untouched envelope's bytes
 
     @property
     def json_path(self) -> tuple[str, bool] | None:
