@@ -391,8 +391,10 @@ async def test_rabbitmq_enqueues_of_every_size_arrive_whole(gateway: Any) -> Non
 
 
 async def test_rabbitmq_store_frames_are_pamqps_and_wait_for_a_full_write_queue() -> None:
-    """The store's publisher marshals the frames pamqp makes (one body frame, or several past the frame size),
-    and when the connection's write queue is full it queues its batches behind it, in order, all confirmed."""
+    """The store's publisher marshals the frames pamqp makes (one body frame, or several past the frame size);
+    publishes made before aiormq's writer takes a batch join it (one write), later ones start the next; and when
+    the connection's write queue is full the batch waits to enter it, later publishes joining it, in order, all
+    confirmed."""
     require_service("rabbitmq")
     import aio_pika
     import pamqp.frame
@@ -422,24 +424,32 @@ async def test_rabbitmq_store_frames_are_pamqps_and_wait_for_a_full_write_queue(
             ]
             frames += [ContentBody(body[i : i + step]) for i in range(0, size, step)]
             confirmation = publisher.publish(body, message_id)
-            assert publisher._pending[-1] == b"".join(pamqp.frame.marshal(f, raw.number) for f in frames), size
+            assert publisher._batch is not None and not publisher._batch.taken
+            assert publisher._batch.parts[-1] == b"".join(pamqp.frame.marshal(f, raw.number) for f in frames), size
             assert isinstance(await confirmation, Basic.Ack)
+            assert publisher._batch.taken  # the writer took it: the next publish starts a batch of its own
+        together = [publisher.publish(f"together {i}".encode(), f"together-{i}") for i in range(3)]
+        batch = publisher._batch
+        assert batch is not None and len(batch.parts) == 3 and raw.write_queue.qsize() == 1  # one frame, queued
+        assert all(isinstance(c, Basic.Ack) for c in await asyncio.wait_for(asyncio.gather(*together), 10))
         heartbeat = ChannelFrame.marshall(channel_number=0, frames=[Heartbeat()])
         while not raw.write_queue.full():
             raw.write_queue.put_nowait(heartbeat)
         first = [publisher.publish(f"first {i}".encode(), f"first-{i}") for i in range(3)]
-        publisher._flush()  # the queue is full: a task waits to put the batch
-        assert publisher._blocked is not None
+        assert publisher._blocked is not None  # the queue is full: a task waits to put the batch
         later = [publisher.publish(f"later {i}".encode(), f"later-{i}") for i in range(2)]
-        publisher._flush()  # behind the waiting batch, not beside it
+        assert publisher._batch is not None and len(publisher._batch.parts) == 5  # joined the waiting batch
         confirms = await asyncio.wait_for(asyncio.gather(*first, *later), 10)
         assert all(isinstance(c, Basic.Ack) for c in confirms) and publisher._blocked is None
         bodies = []
         while (incoming := await declared.get(no_ack=True, fail=False)) is not None:
             bodies.append(incoming.body)
         await declared.delete()
-    assert bodies[-5:] == [b"first 0", b"first 1", b"first 2", b"later 0", b"later 1"]
-    assert len(bodies) == 10
+    assert bodies[-8:] == [b"together 0", b"together 1", b"together 2"] + [b"first 0", b"first 1", b"first 2"] + [
+        b"later 0",
+        b"later 1",
+    ]
+    assert len(bodies) == 13
 
 
 async def test_a_rabbitmq_store_whose_channel_the_broker_closed_faults_then_publishes_again(gateway: Any) -> None:

@@ -590,11 +590,37 @@ def _json_properties(message_id: str) -> bytes:
 _FRAME_END = b"\xce"
 
 
+class _Batch:
+    """The frames of consecutive publishes, put in the connection's write queue at the first of them. aiormq's
+    writer reads `payload` when it takes the batch (on the next loop turn), so every publish made until then
+    leaves in the same write: the first publish is not held back for a later flush, and the rest cost no send
+    of their own. Duck-typed as aiormq's ChannelFrame (its writer reads payload, should_close, should_drain)."""
+
+    __slots__ = ("parts", "taken", "channel")
+    should_close = False
+    should_drain = False
+
+    def __init__(self, channel: Any, first: bytes) -> None:
+        self.channel = channel
+        self.parts = [first]
+        self.taken = False
+
+    @property
+    def payload(self) -> bytes:
+        self.taken = True
+        if self.channel.is_closed:  # the broker closed the channel meanwhile: frames on it would end the connection
+            return b""
+        return b"".join(self.parts)
+
+    def drain(self) -> None:
+        """Nothing waits for a batch to reach the socket: each publish waits for its own confirm."""
+
+
 class _Publisher:
     """Publishes stored messages on one aiormq channel with publisher confirms, many in flight, their frames
-    written together: the publishes of one event-loop turn go to the connection's writer as one write (one
-    send, not one per message), and each is marshalled directly (the Basic.Publish frame is the same for every
-    message of the store; the content header and body frames are the bytes pamqp makes, checked by a test).
+    written together (`_Batch`: one send for the publishes of a loop turn, the first not delayed), each
+    marshalled directly (the Basic.Publish frame is the same for every message of the store; the content header
+    and body frames are the bytes pamqp makes, checked by a test).
 
     Each publish takes the channel's next delivery tag and registers its confirmation the way aiormq's
     basic_publish does (so aiormq's reader settles it: an ack, a nack, a mandatory return, the channel closing),
@@ -602,7 +628,6 @@ class _Publisher:
 
     def __init__(self, channel: Any, exchange: str, routing_key: str) -> None:
         import pamqp.frame
-        from aiormq.abc import ChannelFrame
         from pamqp.commands import Basic
 
         self.channel = channel
@@ -612,10 +637,8 @@ class _Publisher:
         )
         self._number = number.to_bytes(2, "big")
         self._max_content = channel.max_content_size
-        self._frame = ChannelFrame
-        self._pending: list[bytes] = []
-        self._scheduled = False
-        self._blocked: asyncio.Task[None] | None = None
+        self._batch: _Batch | None = None
+        self._blocked: asyncio.Task[None] | None = None  # a full write queue: the batch waits to enter it
 
     def publish(self, body: bytes, message_id: str) -> asyncio.Future[Any]:
         """Queue one persistent JSON message; the future is the broker's answer (Basic.Ack, or a returned
@@ -649,34 +672,23 @@ class _Publisher:
                 del returns[message_id]
 
         confirmation.add_done_callback(forget)
-        self._pending.append(b"".join(parts))
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        self._queue(b"".join(parts))
         return confirmation
 
-    def _flush(self) -> None:
-        self._scheduled = False
-        if self.channel.is_closed:  # the broker closed it: its confirmations are failed; nothing may follow
-            self._pending.clear()
+    def _queue(self, frames: bytes) -> None:
+        batch = self._batch
+        if batch is not None and not batch.taken:
+            batch.parts.append(frames)  # not written yet (in the write queue, or waiting to enter it)
             return
-        if self._blocked is not None or not self._pending:
-            return  # a full write queue: the task waiting on it takes these too, after the earlier ones
-        frame = self._frame(payload=b"".join(self._pending), should_close=False)
-        self._pending.clear()
+        batch = self._batch = _Batch(self.channel, frames)
         try:
-            self.channel.write_queue.put_nowait(frame)
+            self.channel.write_queue.put_nowait(batch)
         except asyncio.QueueFull:
-            self._blocked = asyncio.get_running_loop().create_task(self._put_later(frame))
+            self._blocked = asyncio.get_running_loop().create_task(self._put_later(batch))
 
-    async def _put_later(self, frame: Any) -> None:
-        queue = self.channel.write_queue
+    async def _put_later(self, batch: _Batch) -> None:
         try:
-            await queue.put(frame)
-            while self._pending and not self.channel.is_closed:
-                frame = self._frame(payload=b"".join(self._pending), should_close=False)
-                self._pending.clear()
-                await queue.put(frame)
+            await self.channel.write_queue.put(batch)  # later publishes join this batch meanwhile
         finally:
             self._blocked = None
 
@@ -730,8 +742,8 @@ class RabbitMQStore:
 
         # Not aio-pika's publish (its Message object, and `wait=True`: the channel lock held until the frame is
         # on the socket, so one publish at a time): the store's _Publisher writes the publishes of one loop turn
-        # together, each waiting for its own publisher confirm, many in flight. `mandatory`: a message no queue
-        # takes comes back instead of being acked.
+        # together, the first at once, each waiting for its own publisher confirm, many in flight. `mandatory`:
+        # a message no queue takes comes back instead of being acked.
         publisher = self._publisher
         if publisher is None or publisher.channel.is_closed:  # first use, or the channel went (a reconnect)
             if self._channel.is_closed:  # the broker is away (a robust connection reconnects): fail now
