@@ -140,8 +140,8 @@ class Config:
         return {
             "duration_s": self.duration,
             "runs per measurement": f"{self.repeat} (the median-req/s run is reported); {self.target_repeat} rounds"
-            " for those a target divides (passthrough, bare and nginx at 1k, cbr at 1k and 10k, api, the"
-            " SQLite and RabbitMQ enqueues against their raw writers)",
+            " for those a target divides (passthrough, bare and nginx at 1k, cbr at 1k and 10k, api, seed-sms and"
+            " the hand-written service, the SQLite and RabbitMQ enqueues against their raw writers)",
             "warmup_s": self.warmup,
             "connections": self.connections,
             "threads": self.threads if self.generator == "wrk" else "n/a (python load generator)",
@@ -352,7 +352,7 @@ class Bench:
         self,
         recs: list[RunRecord],
         proc: Proc | list[Proc],
-        body: bytes,
+        body: bytes | list[bytes],
         headers: dict[str, str],
         validate: Validator,
         single_connection: bool = False,
@@ -360,14 +360,15 @@ class Bench:
         repeat: int | None = None,
         after_round: Callable[[int], None] | None = None,
     ) -> list[RunRecord]:
-        """Measure several URLs, of one server or of one server each (``proc`` a list, one per record); their
-        repeats (``repeat``, else ``--repeat``) alternate (A B C, C B A, …) so that a drift of this shared
-        machine's speed weighs on each the same. ``after_round(index)`` runs after each round (a comparator that
-        is not a server, measured in the same rounds)."""
+        """Measure several URLs, of one server or of one server each (``proc`` a list, one per record), with one
+        body or one body each; their repeats (``repeat``, else ``--repeat``) alternate (A B C, C B A, …) so that
+        a drift of this shared machine's speed weighs on each the same. ``after_round(index)`` runs after each
+        round (a comparator that is not a server, measured in the same rounds)."""
         procs = proc if isinstance(proc, list) else [proc] * len(recs)
+        bodies = body if isinstance(body, list) else [body] * len(recs)
         self._round_groups += 1
         specs = []
-        for rec, server in zip(recs, procs, strict=True):
+        for rec, server, body in zip(recs, procs, bodies, strict=True):
             rec.round_group = self._round_groups
             rec.probe = probe(rec.url, body, headers, validate)
             if not rec.probe.ok:
@@ -898,48 +899,47 @@ class Bench:
         self._log_record(rec)
 
     def run_seed_sms(self) -> None:
+        """The seed proxy against the hand-written service, each calling a Twilio sandbox of its own (neither
+        pays for the other's stored messages); both run together and are measured in alternate rounds, as the
+        other targets' pairs are, so that the ratio is the median of the rounds' ratios."""
         scenario = "seed-sms"
         proxy, _ = artifacts.SCENARIO_ARTIFACTS[scenario]
         headers = {"Content-Type": payloads.JSON_CONTENT_TYPE}
-        # A fresh sandbox per server so that neither pays for the other's stored messages.
-        for server in ("hand-written", "gateway"):
-            try:
-                sandbox, sid, token = self._start_sandbox()
-            except StartError as exc:
-                self._fail(scenario, server, ["seed"], f"twilio sandbox failed to start: {exc}")
-                continue
-            try:
-                body = payloads.seed_sms_request(sid, token, sandbox.url)
-                if server == "hand-written":
-                    argv = [
-                        sys.executable,
-                        "-m",
-                        "bench.handwritten_sms",
-                        "--port",
-                        "{port}",
-                        "--workers",
-                        str(self.cfg.workers),
-                    ]
-                    try:
-                        target = self._start("hand-written", argv)
-                    except StartError as exc:
-                        self._fail(scenario, server, ["seed"], str(exc), len(body))
-                        continue
-                    url = f"{target.url}/sendSms"
-                else:
-                    art = artifacts.render(scenario, self.workdir / f"artifacts-{scenario}", self.echo_url)
-                    try:
-                        target = self._start_gateway(scenario, art)
-                    except StartError as exc:
-                        self._fail(scenario, server, ["seed"], f"gateway failed to start: {exc}", len(body))
-                        continue
-                    url = f"{target.url}/services/{proxy}"
+        sandboxes: list[Proc] = []
+        targets: list[Proc] = []
+        recs: list[RunRecord] = []
+        bodies: list[bytes] = []
+        try:
+            for server in ("hand-written", "gateway"):
                 try:
-                    rec = RunRecord(scenario, server, "seed", len(body), url)
-                    self._measure(rec, target, body, headers, _twilio_message)
-                finally:
-                    self._release(target)
-            finally:
+                    sandbox, sid, token = self._start_sandbox()
+                except StartError as exc:
+                    self._fail(scenario, server, ["seed"], f"twilio sandbox failed to start: {exc}")
+                    continue
+                sandboxes.append(sandbox)
+                body = payloads.seed_sms_request(sid, token, sandbox.url)
+                try:
+                    if server == "hand-written":
+                        argv = [sys.executable, "-m", "bench.handwritten_sms", "--port", "{port}"]
+                        target = self._start("hand-written", [*argv, "--workers", str(self.cfg.workers)])
+                        url = f"{target.url}/sendSms"
+                    else:
+                        art = artifacts.render(scenario, self.workdir / f"artifacts-{scenario}", self.echo_url)
+                        target = self._start_gateway(scenario, art)
+                        url = f"{target.url}/services/{proxy}"
+                except StartError as exc:
+                    self._fail(scenario, server, ["seed"], f"{server} failed to start: {exc}", len(body))
+                    continue
+                targets.append(target)
+                recs.append(RunRecord(scenario, server, "seed", len(body), url))
+                bodies.append(body)
+            if recs:
+                repeat = self._rounds(decides_target=True)
+                self._measure_together(recs, targets, bodies, headers, _twilio_message, repeat=repeat)
+        finally:
+            for target in targets:
+                self._release(target)
+            for sandbox in sandboxes:
                 self.pm.stop(sandbox)
 
 
@@ -1219,8 +1219,9 @@ def standing_notes(cfg: Config) -> list[str]:
         " read before and after each measured run, summed over the runs and divided by the requests they"
         " completed. The echo back end's and the load generator's CPU are not included.",
         "seed-sms runs the seed's twilioRest proxy unchanged against the local Twilio sandbox"
-        " (fresh sandbox per server, statusCallbackUrl emptied so no callbacks fire); the hand-written"
-        " comparator does the same request with the twilio SDK's async client.",
+        " (a sandbox of its own for each server, statusCallbackUrl emptied so no callbacks fire); the"
+        " hand-written comparator does the same request with the twilio SDK's async client. Both run together"
+        " and are measured alternately; the ratio is the median of the rounds' ratios.",
     ]
     notes.append(
         "load gen CPU: the load generator's own user + system CPU time (the kernel's accounting of the process,"
