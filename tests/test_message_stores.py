@@ -394,7 +394,7 @@ async def test_rabbitmq_store_frames_are_pamqps_and_wait_for_a_full_write_queue(
     """The store's publisher marshals the frames pamqp makes (one body frame, or several past the frame size);
     publishes made before aiormq's writer takes a batch join it (one write), later ones start the next; and when
     the connection's write queue is full the batch waits to enter it, later publishes joining it, in order, all
-    confirmed."""
+    confirmed; a batch the writer takes after its channel closed writes nothing."""
     require_service("rabbitmq")
     import aio_pika
     import pamqp.frame
@@ -404,7 +404,7 @@ async def test_rabbitmq_store_frames_are_pamqps_and_wait_for_a_full_write_queue(
     from pamqp.header import ContentHeader
     from pamqp.heartbeat import Heartbeat
 
-    from gateway.runtime.stores import _Publisher
+    from gateway.runtime.stores import _Batch, _Publisher
 
     queue = f"gateway-test-{uuid.uuid4().hex[:8]}"
     connection = await aio_pika.connect("amqp://guest:guest@127.0.0.1:5672/")
@@ -445,10 +445,13 @@ async def test_rabbitmq_store_frames_are_pamqps_and_wait_for_a_full_write_queue(
         while (incoming := await declared.get(no_ack=True, fail=False)) is not None:
             bodies.append(incoming.body)
         await declared.delete()
-    assert bodies[-8:] == [b"together 0", b"together 1", b"together 2"] + [b"first 0", b"first 1", b"first 2"] + [
-        b"later 0",
-        b"later 1",
+        await channel.close()
+        closed = _Batch(raw, b"frames")  # taken after the channel closed: nothing may be written on it
+        assert closed.payload == b"" and closed.taken
+    sent = [
+        f"{name} {i}".encode() for name, count in (("together", 3), ("first", 3), ("later", 2)) for i in range(count)
     ]
+    assert bodies[-8:] == sent
     assert len(bodies) == 13
 
 
