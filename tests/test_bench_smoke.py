@@ -182,6 +182,28 @@ def test_the_cbr_target_divides_by_the_passthrough_alternated_on_the_same_gatewa
     assert ratios[("cbr / passthrough (separate steps)", "1k")]["value"] == pytest.approx(800 / 1200)
     rows = {row["target"]: row for row in built["targets"]}
     assert rows["cbr / pass-through ≥ 0.85 at 1 KB"]["status"] == "pass"  # 0.854, not 0.667
+    assert rows["cbr / pass-through ≥ 0.85 at 1 KB"]["shown"] == "0.85", "no counts: nothing beside the req/s ratio"
+    assert ("cbr: instructions/request, passthrough / cbr", "1k") not in ratios
+
+
+def test_the_cbr_target_shows_the_instruction_ratio_beside_its_req_s_ratio() -> None:
+    # The req/s ratio decides the target; callgrind's counts, which the host's speed does not move, stand beside it.
+    cbr, twin = _record("cbr", "gateway", "1k", 700.0), _record(report.CBR_TWIN, "gateway", "1k", 1000.0)
+    cbr.instructions_per_request, twin.instructions_per_request = 609_529.0, 516_683.0
+    built = report.build(
+        mode="full",
+        machine={"busy_before_run": False},
+        settings={"sizes": ["1k"], "connections": 100},
+        records=[cbr, twin],
+        stream=None,
+        notes=[],
+    )
+    row = {row["target"]: row for row in built["targets"]}["cbr / pass-through ≥ 0.85 at 1 KB"]
+    assert row["status"] == "fail" and row["value"] == pytest.approx(0.7), row
+    assert row["shown"] == "0.70 (instructions 0.85)"
+    cost = {r["name"]: r for r in built["comparisons"]}[report.CBR_COST]
+    assert cost["status"] == "info" and cost["value"] == pytest.approx(516_683 / 609_529), cost
+    assert "609,529 against 516,683 instructions/request" in cost["reason"]
 
 
 def test_the_targets_table_holds_each_target_against_its_figures() -> None:
