@@ -556,23 +556,46 @@ class Bench:
     def _count_instructions(self, rec: RunRecord, scenario: str, *extra: str) -> None:
         """The record's flow on one gateway worker under callgrind (``python -m bench.profile``, 2,000 requests
         after 300): its instructions per request, which the cost targets divide."""
-        if not self.cfg.callgrind:
-            return
         argv = [
-            sys.executable, "-m", "bench.profile", "--mode", "callgrind", "--requests", str(CALLGRIND_REQUESTS),
+            "bench.profile", "--mode", "callgrind", "--requests", str(CALLGRIND_REQUESTS),
             "--warmup", "300", "--scenario", scenario, "--size", rec.size, *extra,
         ]  # fmt: skip
+        found = self._callgrind([rec], argv, r"instructions/request: ([\d,]+)")
+        if found:
+            self._counted(rec, found[0])
+
+    def _count_sms_instructions(self, gateway: RunRecord, handwritten: RunRecord) -> None:
+        """seed-sms: the gateway and the hand-written service, one worker each against a sandbox of its own, under
+        callgrind (``python -m bench.profile_sms``, 1,000 requests after 300)."""
+        argv = ["bench.profile_sms", "--mode", "callgrind", "--requests", str(CALLGRIND_REQUESTS // 2)]
+        rows = dict(self._callgrind([gateway, handwritten], argv, r"(?m)^(gateway|handwritten) \|.* \| (\d+)$"))
+        for rec, server in ((gateway, "gateway"), (handwritten, "handwritten")):
+            if server in rows:
+                self._counted(rec, rows[server])
+
+    def _callgrind(self, recs: list[RunRecord], argv: list[str], figure: str) -> list[Any]:
+        """Run a callgrind counter (``python -m`` argv) and return ``re.findall(figure)`` over its output (a group's
+        text, or a tuple of groups, per match); on failure nothing, and a note on each record."""
+        if not self.cfg.callgrind:
+            return []
         try:
-            done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+            done = subprocess.run(
+                [sys.executable, "-m", *argv], cwd=REPO, capture_output=True, text=True, timeout=900, check=False
+            )
         except subprocess.TimeoutExpired:
-            rec.notes.append("callgrind: bench.profile did not finish in 15 minutes")
-            return
-        found = re.search(r"instructions/request: ([\d,]+)", done.stdout)
-        if found is None:
-            rec.notes.append(f"callgrind failed: {(done.stderr or done.stdout).strip()[-300:]}")
-            log(f"{rec.scenario}: callgrind failed")
-            return
-        rec.instructions_per_request = float(found.group(1).replace(",", ""))
+            for rec in recs:
+                rec.notes.append(f"callgrind: {argv[0]} did not finish in 15 minutes")
+            return []
+        found = re.findall(figure, done.stdout)
+        if not found:
+            for rec in recs:
+                rec.notes.append(f"callgrind failed: {(done.stderr or done.stdout).strip()[-300:]}")
+                log(f"{rec.scenario}/{rec.server}: callgrind failed")
+        return found
+
+    @staticmethod
+    def _counted(rec: RunRecord, figure: str) -> None:
+        rec.instructions_per_request = float(figure.replace(",", ""))
         log(f"{rec.scenario}/{rec.server}/{rec.size}: {rec.instructions_per_request:,.0f} instructions/request")
 
     def _rounds(self, decides_target: bool) -> int:
@@ -947,6 +970,9 @@ class Bench:
                 self._release(target)
             for sandbox in sandboxes:
                 self.pm.stop(sandbox)
+        if len(recs) == 2:  # after both stopped: the work per request, which the host's speed does not move
+            handwritten, gateway = recs
+            self._count_sms_instructions(gateway, handwritten)
 
 
 def _accepted(status: int, body: bytes) -> tuple[bool, str]:
@@ -1202,7 +1228,7 @@ def parse_args(argv: list[str] | None) -> Config:
         target_repeat=max(1, args.target_repeat or (1 if smoke else 5)),
         callgrind=not smoke
         and not args.soak
-        and bool({"metrics", "api", "cbr"} & set(scenarios))
+        and bool({"metrics", "api", "cbr", "seed-sms"} & set(scenarios))
         and choose_valgrind(not args.no_install),
     )
 

@@ -206,6 +206,27 @@ def test_the_cbr_target_shows_the_instruction_ratio_beside_its_req_s_ratio() -> 
     assert "609,529 against 516,683 instructions/request" in cost["reason"]
 
 
+def test_the_seed_sms_target_shows_the_instruction_ratio_beside_its_req_s_ratio() -> None:
+    # Rounds at 0.91 in req/s while the gateway does a fifth less work per request than the hand-written service.
+    gateway, handwritten = (
+        _record("seed-sms", "gateway", "seed", 910.0),
+        _record("seed-sms", "hand-written", "seed", 1000.0),
+    )
+    gateway.instructions_per_request, handwritten.instructions_per_request = 1_005_033.0, 1_262_437.0
+    built = report.build(
+        mode="full",
+        machine={"busy_before_run": False},
+        settings={"sizes": ["1k"], "connections": 100},
+        records=[gateway, handwritten],
+        stream=None,
+        notes=[],
+    )
+    row = {row["target"]: row for row in built["targets"]}["seed-sms ≥ 1.1× the hand-written service"]
+    assert row["status"] == "fail" and row["shown"] == "0.91 (instructions 1.26)", row
+    cost = {r["name"]: r for r in built["comparisons"]}[report.SMS_COST]
+    assert cost["status"] == "info" and cost["value"] == pytest.approx(1_262_437 / 1_005_033), cost
+
+
 def test_the_targets_table_holds_each_target_against_its_figures() -> None:
     records = [
         _record("passthrough", "gateway", "1k", 1100.0, p99=2.0),
