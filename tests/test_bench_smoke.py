@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -186,22 +187,29 @@ def test_the_cbr_target_divides_by_the_passthrough_alternated_on_the_same_gatewa
     assert ("cbr: instructions/request, passthrough / cbr", "1k") not in ratios
 
 
-def test_the_cbr_target_shows_the_instruction_ratio_beside_its_req_s_ratio() -> None:
-    # The req/s ratio decides the target; callgrind's counts, which the host's speed does not move, stand beside it.
-    cbr, twin = _record("cbr", "gateway", "1k", 700.0), _record(report.CBR_TWIN, "gateway", "1k", 1000.0)
-    cbr.instructions_per_request, twin.instructions_per_request = 609_529.0, 516_683.0
+def _counted_beside(
+    num: RunRecord, den: RunRecord, target: str, cost_name: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A full report of one req/s target's pair, both counted by callgrind: its targets row and its cost entry."""
     built = report.build(
         mode="full",
         machine={"busy_before_run": False},
         settings={"sizes": ["1k"], "connections": 100},
-        records=[cbr, twin],
+        records=[num, den],
         stream=None,
         notes=[],
     )
-    row = {row["target"]: row for row in built["targets"]}["cbr / pass-through ≥ 0.85 at 1 KB"]
+    row = {row["target"]: row for row in built["targets"]}[target]
+    return row, {r["name"]: r for r in built["comparisons"]}[cost_name]
+
+
+def test_the_cbr_target_shows_the_instruction_ratio_beside_its_req_s_ratio() -> None:
+    # The req/s ratio decides the target; callgrind's counts, which the host's speed does not move, stand beside it.
+    cbr, twin = _record("cbr", "gateway", "1k", 700.0), _record(report.CBR_TWIN, "gateway", "1k", 1000.0)
+    cbr.instructions_per_request, twin.instructions_per_request = 609_529.0, 516_683.0
+    row, cost = _counted_beside(cbr, twin, "cbr / pass-through ≥ 0.85 at 1 KB", report.CBR_COST)
     assert row["status"] == "fail" and row["value"] == pytest.approx(0.7), row
     assert row["shown"] == "0.70 (instructions 0.85)"
-    cost = {r["name"]: r for r in built["comparisons"]}[report.CBR_COST]
     assert cost["status"] == "info" and cost["value"] == pytest.approx(516_683 / 609_529), cost
     assert "609,529 against 516,683 instructions/request" in cost["reason"]
 
@@ -213,17 +221,8 @@ def test_the_seed_sms_target_shows_the_instruction_ratio_beside_its_req_s_ratio(
         _record("seed-sms", "hand-written", "seed", 1000.0),
     )
     gateway.instructions_per_request, handwritten.instructions_per_request = 1_005_033.0, 1_262_437.0
-    built = report.build(
-        mode="full",
-        machine={"busy_before_run": False},
-        settings={"sizes": ["1k"], "connections": 100},
-        records=[gateway, handwritten],
-        stream=None,
-        notes=[],
-    )
-    row = {row["target"]: row for row in built["targets"]}["seed-sms ≥ 1.1× the hand-written service"]
+    row, cost = _counted_beside(gateway, handwritten, "seed-sms ≥ 1.1× the hand-written service", report.SMS_COST)
     assert row["status"] == "fail" and row["shown"] == "0.91 (instructions 1.26)", row
-    cost = {r["name"]: r for r in built["comparisons"]}[report.SMS_COST]
     assert cost["status"] == "info" and cost["value"] == pytest.approx(1_262_437 / 1_005_033), cost
 
 
