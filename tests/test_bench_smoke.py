@@ -478,3 +478,19 @@ def test_only_a_run_of_every_scenario_writes_latest() -> None:
     assert stem("--scenarios", "passthrough,cbr") == "passthrough-cbr"
     assert stem("--smoke", "--scenarios", "api") == "smoke"
     assert (stem("--soak"), stem("--soak", "--smoke")) == ("soak", "soak-smoke")
+
+
+def test_a_seed_sms_count_with_failed_requests_is_not_taken() -> None:
+    from bench.runner import _SMS_COUNTED_ROW
+
+    table = (
+        "server | requests | failures | startup_s | startup_rss_mb | cpu_us_per_request | req_per_s | "
+        "instructions_per_request\n"
+        "gateway | 1000 | 0 | 11.437 | 144.1 | 10890.0 | 91.0 | 1005033\n"
+        "handwritten | 1000 | 12 | 3.259 | 102.2 | 12340.0 | 80.8 | 1262437\n"
+    )
+    assert dict(re.findall(_SMS_COUNTED_ROW, table)) == {"gateway": "1005033"}
+    assert dict(re.findall(_SMS_COUNTED_ROW, table.replace("| 12 |", "| 0 |"))) == {
+        "gateway": "1005033",
+        "handwritten": "1262437",
+    }
