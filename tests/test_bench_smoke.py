@@ -434,13 +434,15 @@ def test_pacing_bench_smoke_writes_report(tmp_path: Path) -> None:
 @pytest.mark.bench_smoke
 def test_soak_smoke_reports_rss_of_every_gateway_process_and_every_error(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "bench", "--soak", "--smoke", "--no-install", "--output", str(tmp_path)]
-    argv += ["--soak-minutes", "0.1", "--soak-capacity", "1"]
+    # Half the capacity, not the default 80%: a capacity read in one second on a shared 2-core host can be a third
+    # above what the next seconds sustain, and then requests pile up to MAX_IN_FLIGHT and go unsent.
+    argv += ["--soak-minutes", "0.1", "--soak-capacity", "1", "--soak-load", "0.5"]
     proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((tmp_path / "soak-smoke.json").read_text())
     assert data["failure"] is None, data["failure"]
     result, summary = data["result"], data["summary"]
-    assert result["capacity_rps"] > 0 and result["rate_rps"] == pytest.approx(0.8 * result["capacity_rps"])
+    assert result["capacity_rps"] > 0 and result["rate_rps"] == pytest.approx(0.5 * result["capacity_rps"])
     # The soak's rate comes from an open-loop calibration under its own conditions; the closed loop is quoted.
     steps = result["calibration"]["steps"]
     assert result["closed_loop_rps"] > 0 and steps and steps[0]["share"] == 0.5
