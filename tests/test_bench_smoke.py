@@ -118,6 +118,19 @@ def test_the_load_generators_own_cpu_time_is_measured(tmp_path: Path) -> None:
     assert load.client_cpu_share == pytest.approx(0.5 / (os.cpu_count() or 1))
 
 
+def _full_report(records: list[RunRecord], soak: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report a full run at 1k with 100 connections would build from these records."""
+    return report.build(
+        mode="full",
+        machine={"busy_before_run": False},
+        settings={"sizes": ["1k"], "connections": 100},
+        records=records,
+        stream=None,
+        notes=[],
+        soak=soak,
+    )
+
+
 def _record(scenario: str, server: str, size: str, rps: float, p99: float = 1.0) -> RunRecord:
     load = LoadResult(generator="wrk", requests=int(rps * 10), duration_s=10.0, rps=rps, p50_ms=p99 / 2, p99_ms=p99)
     return RunRecord(scenario, server, size, 1024, load=load, probe=Probe(200, True))
@@ -130,14 +143,7 @@ def test_the_single_connection_ratios_divide_the_medians_of_the_runs_percentiles
     gateway.runs_p99_ms, gateway.runs_p50_ms = [1.05, 5.0, 0.9, 1.1, 1.0], [0.3, 0.4, 0.3, 0.3, 0.3]
     bare = _record("single-conn", "bare", "1k", 600.0, p99=1.0)
     bare.runs_p99_ms, bare.runs_p50_ms = [1.0, 0.8, 1.2, 1.0, 3.0], [0.4, 0.4, 0.4, 0.4, 0.4]
-    built = report.build(
-        mode="full",
-        machine={"busy_before_run": False},
-        settings={"sizes": ["1k"], "connections": 100},
-        records=[gateway, bare],
-        stream=None,
-        notes=[],
-    )
+    built = _full_report([gateway, bare])
     ratios = {r["name"]: r["value"] for r in built["single_connection"]["ratios"]}
     assert ratios["gateway / bare p99"] == pytest.approx(1.05)
     assert ratios["gateway / bare p50"] == pytest.approx(0.75)
@@ -170,14 +176,7 @@ def test_the_cbr_target_divides_by_the_passthrough_alternated_on_the_same_gatewa
     cbr.runs_rps, twin.runs_rps = [800.0, 700.0, 850.0], [900.0, 820.0, 1000.0]
     cbr.round_group = twin.round_group = 3
     elsewhere = _record("passthrough", "gateway", "1k", 1200.0)  # its own step, on a faster moment of the machine
-    built = report.build(
-        mode="full",
-        machine={"busy_before_run": False},
-        settings={"sizes": ["1k"], "connections": 100},
-        records=[cbr, twin, elsewhere],
-        stream=None,
-        notes=[],
-    )
+    built = _full_report([cbr, twin, elsewhere])
     ratios = {(r["name"], r["size"]): r for r in built["comparisons"]}
     assert ratios[("cbr / passthrough", "1k")]["value"] == pytest.approx(700 / 820)  # the median round
     assert ratios[("cbr / passthrough (separate steps)", "1k")]["value"] == pytest.approx(800 / 1200)
@@ -191,14 +190,7 @@ def _counted_beside(
     num: RunRecord, den: RunRecord, target: str, cost_name: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A full report of one req/s target's pair, both counted by callgrind: its targets row and its cost entry."""
-    built = report.build(
-        mode="full",
-        machine={"busy_before_run": False},
-        settings={"sizes": ["1k"], "connections": 100},
-        records=[num, den],
-        stream=None,
-        notes=[],
-    )
+    built = _full_report([num, den])
     row = {row["target"]: row for row in built["targets"]}[target]
     return row, {r["name"]: r for r in built["comparisons"]}[cost_name]
 
@@ -240,15 +232,7 @@ def test_the_targets_table_holds_each_target_against_its_figures() -> None:
     ]
     records.append(RunRecord("stores", "gateway", "rabbitmq", 1024, error="RabbitMQ not reachable"))
     soak = {"mode": "full", "generated_at": "now", "minutes": 10, "rss_growth": 0.04, "errors_not_injected": 2}
-    built = report.build(
-        mode="full",
-        machine={"busy_before_run": False},
-        settings={"sizes": ["1k"], "connections": 100},
-        records=records,
-        stream=None,
-        notes=[],
-        soak=soak,
-    )
+    built = _full_report(records, soak=soak)
     rows = {row["target"]: row for row in built["targets"]}
     assert rows["pass-through ≥ 1.0× the bare aiohttp proxy (1k)"]["status"] == "pass"
     assert rows["pass-through ≥ 0.35× nginx (1k)"]["status"] == "fail"  # 1100 / 4000
@@ -278,14 +262,7 @@ def test_the_cost_targets_divide_instruction_counts_and_show_req_s_beside() -> N
     api.instructions_per_request, twin.instructions_per_request = 549_042.0, 534_749.0
     on, off = _record(METRICS_ON, "gateway", "1k", 1000.0), _record(METRICS_OFF, "gateway", "1k", 1000.0)
     on.instructions_per_request, off.instructions_per_request = 540_000.0, 505_000.0  # 6.5% more: over 3%
-    built = report.build(
-        mode="full",
-        machine={"busy_before_run": False},
-        settings={"sizes": ["1k"], "connections": 100},
-        records=[api, twin, on, off],
-        stream=None,
-        notes=[],
-    )
+    built = _full_report([api, twin, on, off])
     rows = {row["target"]: row for row in built["targets"]}
     dispatch = rows["API dispatch among 200 APIs ≤ 5% over a proxy (instructions/request api-proxy / api ≥ 0.95)"]
     assert dispatch["status"] == "pass" and dispatch["value"] == pytest.approx(534_749 / 549_042), dispatch
