@@ -1,6 +1,6 @@
-"""Two other ways to answer cbr's `PATH = 'literal'` from an envelope's first bytes, kept to be measured against
-the one the gateway ships (gateway.expressions.xml_fastpath), and measured by this module. Neither is used: each
-costs more instructions than the shipped scan (bench/results/profile.md, "cbr 1 KB: two more readings of the
+"""Two other ways to answer cbr's `PATH = 'literal'` from an envelope's first bytes, kept so that this module can
+measure them against the one the gateway ships (gateway.expressions.xml_fastpath). Neither is used: each costs
+more instructions than the shipped scan (bench/results/profile.md, "cbr 1 KB: two more readings of the
 prefix"). Each returns True only for a match it is sure of, False when it cannot tell.
 
 * `subset_regex_scan`: one regular expression reads a strict ASCII subset of XML 1.0 (tags, text, comments, the
