@@ -110,6 +110,8 @@ async def test_the_readme_sms_queue_runs_as_written_on_rabbitmq_with_two_nodes(s
         (clone / relative).write_text(text, encoding="utf-8")
     queue = f"sms-outbox-{uuid.uuid4().hex[:8]}"
     script = rabbitmq_block.replace("/tmp/sms-rabbitmq", str(tmp_path / "sms-rabbitmq"))
+    # The sandbox and the nodes listen on IPv4 only: `localhost` may reach another process on [::1] first
+    script = script.replace("localhost:", "127.0.0.1:")
     script = script.replace(">sms-outbox<", f">{queue}<").replace("8299", sandbox_port)
     script = script.replace("8291", str(free_port())).replace("8292", str(free_port()))
     try:
