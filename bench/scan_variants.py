@@ -225,29 +225,15 @@ def _subset_declared(attributes: str, scope: Mapping[str, str]) -> Mapping[str, 
 # ---------------------------------------------------------------------------- expat without handlers, walk back
 
 _WALK_TAG = re.compile(rb"<(/?)([^\s/>]+)")  # a tag's name, and whether it is an end tag
-_WALK_S = rb"[ \t\r\n]"
-_WALK_QNAME = rb"[A-Za-z_][A-Za-z0-9_.-]*(?::[A-Za-z_][A-Za-z0-9_.-]*)?"
+# the subset's name and whitespace patterns, as bytes (the walk reads the raw envelope)
+_WALK_S, _WALK_QNAME = _SUBSET_S.encode(), _SUBSET_QNAME.encode()
+_WALK_EQUALS = rb"%s*=%s*" % (_WALK_S, _WALK_S)
 _WALK_START_TAG = re.compile(
-    rb"<("
-    + _WALK_QNAME
-    + rb")((?:"
-    + _WALK_S
-    + rb"+"
-    + _WALK_QNAME
-    + _WALK_S
-    + rb"*="
-    + _WALK_S
-    + rb"*(?:\"[^\"]*\"|'[^']*'))*)"
-    + _WALK_S
-    + rb"*(/?)>"
+    rb"<(%s)((?:%s+%s%s(?:\"[^\"]*\"|'[^']*'))*)%s*(/?)>" % (_WALK_QNAME, _WALK_S, _WALK_QNAME, _WALK_EQUALS, _WALK_S)
 )
-_WALK_ATTRIBUTE = re.compile(
-    _WALK_S + rb"+(" + _WALK_QNAME + rb")" + _WALK_S + rb"*=" + _WALK_S + rb"*(?:\"([^\"]*)\"|'([^']*)')"
-)
+_WALK_ATTRIBUTE = re.compile(rb"%s+(%s)%s(?:\"([^\"]*)\"|'([^']*)')" % (_WALK_S, _WALK_QNAME, _WALK_EQUALS))
 _WALK_ENVELOPES = frozenset(name.encode() for name in _ENVELOPES)
 _WALK_ROOTS: dict[bytes, Mapping[bytes, bytes] | None] = {}  # a root start tag -> the namespaces declared on it
-
-
 _WALK_UNKNOWN: Mapping[bytes, bytes] = {}
 
 
